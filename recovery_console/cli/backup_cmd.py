@@ -1,0 +1,200 @@
+"""`recovery-console backup …`: create, list, verify, download, upload, delete, inspect."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..engine.console import VerifyResult
+from ..engine.errors import NotFoundError, from_os_error
+from ..engine.errors import ExitCode
+from ..models.backup import BackupRecord
+from .common import add_json, add_secret_options, console, emit, human_size, job, secret_from
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("backup", help="create, list, verify, move and delete backups")
+    commands = parser.add_subparsers(dest="backup_command", required=True, metavar="COMMAND")
+
+    create = commands.add_parser("create", help="encrypt a pg_dump archive onto a target")
+    create.add_argument("--from", dest="source", required=True, metavar="FILE",
+                        help="a pg_dump custom-format archive ('-' for standard input)")
+    create.add_argument("--target", required=True, help="a configured target's name, or a folder path")
+    create.add_argument("--description", default="", help="a note stored (encrypted) with the backup")
+    create.add_argument("--mode", choices=("manual", "scheduled"), default="manual")
+    create.add_argument("--compression", choices=("zstd", "none"), default="zstd",
+                        help="compress the archive inside the backup (default zstd)")
+    add_secret_options(create)
+    add_json(create)
+    create.set_defaults(func=cmd_create)
+
+    listing = commands.add_parser("list", help="list backups, synced from the targets first")
+    listing.add_argument("--target", action="append", help="only this target (repeatable)")
+    listing.add_argument("--no-sync", action="store_true", help="show the catalog as it is, without listing targets")
+    add_json(listing)
+    listing.set_defaults(func=cmd_list)
+
+    verify = commands.add_parser("verify", help="prove a backup is whole and restorable")
+    verify.add_argument("backup", help="a backup id from `backup list`, or a file path")
+    verify.add_argument("--target", help="look the id up on this target only")
+    verify.add_argument("--quick", action="store_true", help="check every chunk's tag and the end record only")
+    verify.add_argument("--without-key", action="store_true", help="check the file against its .sha256 sidecar only")
+    add_secret_options(verify)
+    add_json(verify)
+    verify.set_defaults(func=cmd_verify)
+
+    inspect = commands.add_parser("inspect", help="show a backup's decrypted metadata (reads no payload)")
+    inspect.add_argument("backup")
+    inspect.add_argument("--target")
+    add_secret_options(inspect)
+    add_json(inspect)
+    inspect.set_defaults(func=cmd_inspect)
+
+    download = commands.add_parser("download", help="copy a backup and its sidecar to this machine")
+    download.add_argument("backup")
+    download.add_argument("-o", "--output", required=True, type=Path, help="a file or an existing folder")
+    download.add_argument("--target")
+    download.add_argument("--force", action="store_true", help="replace an existing output file")
+    add_json(download)
+    download.set_defaults(func=cmd_download)
+
+    upload = commands.add_parser("upload", help="import a backup file into a target after verifying it")
+    upload.add_argument("file", type=Path)
+    upload.add_argument("--target", required=True)
+    add_secret_options(upload)
+    add_json(upload)
+    upload.set_defaults(func=cmd_upload)
+
+    delete = commands.add_parser("delete", help="delete a backup from its target")
+    delete.add_argument("backup")
+    delete.add_argument("--target")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    add_json(delete)
+    delete.set_defaults(func=cmd_delete)
+
+
+def _record_lines(record: BackupRecord) -> list[str]:
+    return [
+        f"Backup    {record.backup_id}",
+        f"Target    {record.target}",
+        f"Path      {record.key}",
+        f"Size      {human_size(record.size)} ({record.size:,} bytes)",
+        f"SHA-256   {record.sha256}",
+    ]
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    secret = secret_from(args)
+    app = console()
+    if args.source == "-":
+        source, name, size = sys.stdin.buffer, "stdin", None
+    else:
+        path = Path(args.source)
+        try:
+            source = open(path, "rb")
+        except FileNotFoundError:
+            raise NotFoundError(f"{path} does not exist.") from None
+        except OSError as exc:
+            raise from_os_error("opening", str(path), exc) from exc
+        name, size = path.name, path.stat().st_size
+    with source, job(args) as reporter:
+        record = app.create_backup(source, args.target, secret, description=args.description, mode=args.mode,
+                                   compression=args.compression, source_name=name, source_size=size,
+                                   reporter=reporter)
+    emit(args, record.as_dict(), ["Backup created."] + _record_lines(record))
+    return ExitCode.OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    records, synced = console().list_backups(args.target, sync=not args.no_sync)
+    lines = [f"{'ID':<8}  {'CREATED (UTC)':<20}  {'SIZE':>10}  {'MODE':<9}  {'VERSION':<8}  {'VERIFIED':<7}  TARGET"]
+    for r in records:
+        lines.append(f"{r.short_id:<8}  {(r.created or '?'):<20}  {human_size(r.size):>10}  {(r.mode or '?'):<9}  "
+                     f"{(r.app_version or '?'):<8}  {(r.verify_result or '-'):<7}  {r.target}")
+    if not records:
+        lines = ["No backups found." + ("" if synced or args.no_sync else " No targets are configured: "
+                                         "`target add` one, or pass --target FOLDER.")]
+    data = {"backups": [r.as_dict() for r in records], "synced": [s.__dict__ for s in synced]}
+    emit(args, data, lines)
+    return ExitCode.OK
+
+
+def _verify_lines(result: VerifyResult) -> list[str]:
+    md = result.metadata
+    lines = [f"VERDICT   PASSED ({result.mode} verify): this backup is whole" +
+             (" and holds a readable pg_dump archive." if result.mode == "full" else ".")]
+    if md:
+        lines += [f"Backup    {md.backup_id}", f"Created   {md.created_at} by app version {md.app_version}",
+                  f"Mode      {md.mode}" + (f" — {md.description}" if md.description else "")]
+    lines += [f"Location  {result.location}", f"Size      {human_size(result.encrypted_size)} encrypted"
+              + (f", {human_size(result.archive_length)} archive" if result.archive_length is not None else "")]
+    if result.chunk_count is not None:
+        lines.append(f"Chunks    {result.chunk_count} (metadata, payload, end record)")
+    lines.append(f"File SHA-256     {result.ciphertext_sha256}")
+    lines.append(f"Sidecar SHA-256  {result.sidecar_sha256 or '(no sidecar)'}")
+    if result.archive_sha256:
+        lines.append(f"Archive SHA-256  {result.archive_sha256}")
+    if result.archive_version:
+        lines.append(f"Archive   pg_dump format {result.archive_version}, dumped from PostgreSQL "
+                     f"{result.dumped_from} by pg_dump {result.dumped_by}")
+        counts = ", ".join(f"{n} {kind.lower()}" for kind, n in sorted(result.object_counts.items()))
+        lines.append(f"Objects   {counts}")
+    return lines
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    app = console()
+    ref = app.locate(args.backup, args.target)
+    with job(args) as reporter:
+        if args.without_key:
+            result = app.verify_without_key(ref, reporter=reporter)
+        else:
+            result = app.verify(ref, secret_from(args), quick=args.quick, reporter=reporter)
+    emit(args, result.as_dict(), _verify_lines(result))
+    return ExitCode.OK
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    app = console()
+    metadata = app.inspect(app.locate(args.backup, args.target), secret_from(args))
+    data = metadata.as_dict()
+    emit(args, data, [f"{key:<16} {value}" for key, value in sorted(data.items())])
+    return ExitCode.OK
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    app = console()
+    ref = app.locate(args.backup, args.target)
+    with job(args) as reporter:
+        result = app.download(ref, args.output, overwrite=args.force, reporter=reporter)
+    emit(args, {"path": str(result.path), "size": result.size, "sha256": result.sha256},
+         [f"Downloaded to {result.path} ({human_size(result.size)}), SHA-256 {result.sha256} matches the sidecar."])
+    return ExitCode.OK
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    app = console()
+    secret = secret_from(args)
+    with job(args) as reporter:
+        record = app.upload(args.file, args.target, secret, reporter=reporter)
+    emit(args, record.as_dict(), ["Backup verified and uploaded."] + _record_lines(record))
+    return ExitCode.OK
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    app = console()
+    ref = app.locate(args.backup, args.target)
+    if ref.record is None:
+        return app.delete(ref) or ExitCode.USAGE
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("Refusing to delete without confirmation: pass --yes.", file=sys.stderr)
+            return ExitCode.USAGE
+        answer = input(f"Delete backup {ref.record.short_id} at {ref.location}? Type 'delete' to confirm: ")
+        if answer.strip() != "delete":
+            print("Not deleted.", file=sys.stderr)
+            return ExitCode.USAGE
+    app.delete(ref)
+    emit(args, {"deleted": ref.record.as_dict()}, [f"Deleted {ref.location} and its sidecar."])
+    return ExitCode.OK

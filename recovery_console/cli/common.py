@@ -1,0 +1,110 @@
+"""What every CLI command shares: output (human or --json), secret options, progress and cancel."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, TextIO
+
+from ..engine.console import Console
+from ..engine.progress import CancelToken, Progress, Reporter
+from ..engine.secrets import SecretRequest, obtain_secret
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document for scripts")
+
+
+def add_secret_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("instance secret (never on the command line)")
+    source = group.add_mutually_exclusive_group()
+    source.add_argument("--secret-key-file", type=Path, metavar="FILE", help="read the secret from FILE")
+    source.add_argument("--secret-key-env", metavar="VAR", help="read the secret from environment variable VAR")
+    source.add_argument("--secret-keyring", metavar="NAME", help="read the secret stored in the OS keyring under NAME")
+
+
+def secret_from(args: argparse.Namespace) -> str:
+    return obtain_secret(SecretRequest(file=args.secret_key_file, env=args.secret_key_env,
+                                       keyring_name=args.secret_keyring))
+
+
+def console() -> Console:
+    return Console()
+
+
+def emit(args: argparse.Namespace, data: Any, human: str | list[str], out: TextIO | None = None) -> None:
+    """Print `data` as JSON with --json, else the human lines."""
+    out = out or sys.stdout
+    if getattr(args, "json", False):
+        json.dump(data, out, indent=2, sort_keys=True, default=str)
+        out.write("\n")
+    else:
+        out.write((human if isinstance(human, str) else "\n".join(human)) + "\n")
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "?"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class TerminalProgress:
+    """Renders engine progress on one stderr line: phase, percent, rate, ETA."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.shown = False
+
+    def __call__(self, progress: Progress) -> None:
+        pct = f"{progress.fraction * 100:5.1f}%" if progress.fraction is not None else "      "
+        line = (f"\r{progress.phase.value:<10} {pct} {human_size(progress.done):>10} "
+                f"{human_size(int(progress.rate))}/s  ETA {_clock(progress.eta)}")
+        self.stream.write(line)
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+@contextmanager
+def job(args: argparse.Namespace) -> Iterator[Reporter]:
+    """A reporter for one long job: progress on a terminal, and Ctrl-C as a clean cancel.
+
+    The first Ctrl-C asks the job to stop at the next chunk (partial output is removed);
+    a second one interrupts at once.
+    """
+    show = sys.stderr.isatty() and not getattr(args, "quiet", False)
+    sink = TerminalProgress(sys.stderr) if show else None
+    token = CancelToken()
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        if token.cancelled:
+            raise KeyboardInterrupt
+        token.cancel()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield Reporter(sink=sink, token=token)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if sink is not None:
+            sink.close()

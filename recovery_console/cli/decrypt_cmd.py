@@ -1,0 +1,41 @@
+"""`recovery-console decrypt`: turn a backup back into a plain pg_dump archive, or show its metadata."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..engine.errors import ExitCode, UsageError
+from .common import add_json, add_secret_options, console, emit, human_size, job, secret_from
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("decrypt", help="decrypt a backup to a pg_dump archive (works offline)")
+    parser.add_argument("backup", help="a backup file, or a backup id from `backup list`")
+    parser.add_argument("-o", "--output", type=Path, help="where to write the .dump (required unless --metadata-only)")
+    parser.add_argument("--metadata-only", action="store_true", help="show the decrypted metadata, write nothing")
+    parser.add_argument("--target", help="look the id up on this target only")
+    parser.add_argument("--force", action="store_true", help="replace an existing output file")
+    add_secret_options(parser)
+    add_json(parser)
+    parser.set_defaults(func=cmd_decrypt)
+
+
+def cmd_decrypt(args: argparse.Namespace) -> int:
+    app = console()
+    ref = app.locate(args.backup, args.target)
+    if args.metadata_only:
+        data = app.inspect(ref, secret_from(args)).as_dict()
+        emit(args, data, [f"{key:<16} {value}" for key, value in sorted(data.items())])
+        return ExitCode.OK
+    if args.output is None:
+        raise UsageError("decrypt needs -o/--output (or --metadata-only).")
+    secret = secret_from(args)
+    with job(args) as reporter:
+        result = app.decrypt(ref, args.output, secret, overwrite=args.force, reporter=reporter)
+    emit(args, {"path": str(result.path), "size": result.size, "sha256": result.sha256,
+                "metadata": result.metadata.as_dict() if result.metadata else None},
+         [f"Decrypted to {result.path} ({human_size(result.size)}).",
+          f"SHA-256 {result.sha256} (matches the hash sealed in the backup).",
+          f"Restore with: pg_restore -d DATABASE {result.path}"])
+    return ExitCode.OK

@@ -1,0 +1,17 @@
+"""`recovery-console gui`: start the desktop console."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("gui", help="open the desktop console")
+    parser.add_argument("--profile", help="open this profile")
+    parser.set_defaults(func=cmd_gui)
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    from ..ui.app import run
+
+    return run(profile=args.profile)

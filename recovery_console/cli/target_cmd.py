@@ -1,0 +1,101 @@
+"""`recovery-console target …`: add, list, show, test and remove storage targets."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..engine.errors import ExitCode, UsageError
+from ..engine.target_check import round_trip
+from ..engine.targets import open_storage
+from ..models.target import TargetConfig
+from .common import add_json, console, emit, human_size
+
+_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "MIB": 1 << 20,
+          "G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30, "T": 1 << 40, "TB": 1 << 40, "TIB": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """'500G', '1.5 TiB', '1048576' → bytes."""
+    raw = text.strip().upper().replace(" ", "")
+    number = raw.rstrip("BKMGTI")
+    unit = raw[len(number):]
+    try:
+        value = float(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a size such as 500G or 1.5TiB") from None
+    if unit not in _UNITS or value <= 0:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a size such as 500G or 1.5TiB")
+    return int(value * _UNITS[unit])
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("target", help="manage storage targets")
+    commands = parser.add_subparsers(dest="target_command", required=True, metavar="COMMAND")
+
+    add = commands.add_parser("add", help="add a target")
+    kinds = add.add_subparsers(dest="kind", required=True, metavar="KIND")
+    local = kinds.add_parser("local", help="a folder on a local or mounted disk")
+    local.add_argument("name")
+    local.add_argument("path", type=Path)
+    local.add_argument("--quota", type=parse_size, help="refuse backups beyond this size, e.g. 500G")
+    add_json(local)
+    local.set_defaults(func=cmd_add_local)
+
+    for name, func, helptext in (("list", cmd_list, "list targets"),):
+        sub = commands.add_parser(name, help=helptext)
+        add_json(sub)
+        sub.set_defaults(func=func)
+    for name, func, helptext in (("show", cmd_show, "show one target"),
+                                 ("test", cmd_test, "write, read back and delete a probe object"),
+                                 ("remove", cmd_remove, "forget a target (its backups stay where they are)")):
+        sub = commands.add_parser(name, help=helptext)
+        sub.add_argument("name")
+        add_json(sub)
+        sub.set_defaults(func=func)
+
+
+def _describe(config: TargetConfig) -> str:
+    where = config.options.get("path", "")
+    quota = f", quota {human_size(config.quota)}" if config.quota else ""
+    return f"{config.name:<16} {config.kind:<6} {where}{quota}"
+
+
+def cmd_add_local(args: argparse.Namespace) -> int:
+    path = args.path.expanduser().absolute()
+    if not path.is_dir():
+        raise UsageError(f"{path} is not an existing folder.", hint="Create it first, or check the path.")
+    config = TargetConfig(name=args.name, kind="local", options={"path": str(path)}, quota=args.quota)
+    console().add_target(config)
+    emit(args, config.to_dict(), [f"Target added: {_describe(config)}"])
+    return ExitCode.OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    targets = list(console().targets.load().values())
+    emit(args, {"targets": [t.to_dict() for t in targets]},
+         [_describe(t) for t in targets] or ["No targets configured. Add one with `target add local NAME PATH`."])
+    return ExitCode.OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    config = console().targets.get(args.name)
+    emit(args, config.to_dict(), [_describe(config)])
+    return ExitCode.OK
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    app = console()
+    report = round_trip(open_storage(app.targets.resolve(args.name)))
+    lines = [f"{'PASS' if s.ok else 'FAIL'}  {s.step:<7} {s.message}" + (f"\n      What to do: {s.hint}" if s.hint else "")
+             for s in report.steps]
+    lines.append(f"Target '{report.target}' " + ("works." if report.ok else "does NOT work."))
+    emit(args, {"target": report.target, "ok": report.ok, "steps": [s.__dict__ for s in report.steps]}, lines)
+    return ExitCode.OK if report.ok else ExitCode.STORAGE
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    config = console().remove_target(args.name)
+    emit(args, {"removed": config.to_dict()},
+         [f"Target '{config.name}' removed. Backups stored there were not touched."])
+    return ExitCode.OK

@@ -1,0 +1,78 @@
+"""Turns decrypted payload chunks back into pg_dump archive bytes: decompress, hash, write, parse the TOC."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import BinaryIO
+
+import zstandard
+
+from . import pgarchive
+from .errors import IntegrityError, RecoveryError, from_os_error
+from .toc_collector import TocCollector
+
+DECOMPRESS_PIECE = 1 << 20
+
+
+class ArchiveStream:
+    """Consumes payload chunks in order; measures length and SHA-256 and (optionally) parses the TOC.
+
+    A zstd payload is decompressed in bounded pieces, so memory stays flat even for data that
+    compresses a thousandfold. Completeness is proven by the sentinel's length and hash, which
+    the caller compares with `length` and `sha256`.
+    """
+
+    def __init__(self, compression: str, sink: BinaryIO | None = None, parse_toc: bool = True) -> None:
+        self._sink = sink
+        self._sha = hashlib.sha256()
+        self.length = 0
+        self.toc = TocCollector() if parse_toc else None
+        self._zstd = (
+            zstandard.ZstdDecompressor().stream_writer(self, write_size=DECOMPRESS_PIECE, closefd=False)
+            if compression == "zstd"
+            else None
+        )
+
+    def feed(self, chunk: memoryview) -> None:
+        if self._zstd is None:
+            self.write(chunk)
+            return
+        try:
+            self._zstd.write(chunk)
+        except zstandard.ZstdError as exc:
+            raise IntegrityError("The backup's compressed payload does not decompress.", detail=str(exc)) from exc
+
+    def write(self, data: bytes | memoryview) -> int:
+        """Receives archive bytes (directly, or from the zstd stream writer)."""
+        self._sha.update(data)
+        self.length += len(data)
+        if self._sink is not None:
+            try:
+                self._sink.write(data)
+            except OSError as exc:
+                raise from_os_error("writing", "the decrypted archive", exc) from exc
+        if self.toc is not None:
+            self.toc.feed(data)
+        return len(data)
+
+    def finish(self) -> None:
+        """Called after the last chunk: flush the decompressor and settle the TOC parse."""
+        if self._zstd is not None:
+            try:
+                self._zstd.flush()
+            except zstandard.ZstdError as exc:
+                raise IntegrityError("The backup's compressed payload does not decompress.", detail=str(exc)) from exc
+        if self.toc is not None:
+            self.toc.finish()
+
+    @property
+    def archive(self) -> pgarchive.Archive | None:
+        return self.toc.archive if self.toc else None
+
+    @property
+    def archive_error(self) -> RecoveryError | None:
+        return self.toc.error if self.toc else None
+
+    @property
+    def sha256(self) -> str:
+        return self._sha.hexdigest()

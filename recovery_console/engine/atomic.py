@@ -1,0 +1,35 @@
+"""Local output files that appear only when complete: write to a private temp name, fsync, rename."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from .errors import UsageError, from_os_error
+
+
+@contextmanager
+def atomic_output(path: Path, overwrite: bool = False) -> Iterator[BinaryIO]:
+    """Yield a 0600 temp file beside `path`; rename it into place only if the block succeeds."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise UsageError(f"{path} already exists; nothing was written.",
+                         hint="Choose another output path, or pass --force to replace it.")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    except FileNotFoundError:
+        raise UsageError(f"The folder {path.parent} does not exist.") from None
+    except OSError as exc:
+        raise from_os_error("creating a file in", str(path.parent), exc) from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

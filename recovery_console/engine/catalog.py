@@ -1,0 +1,167 @@
+"""The SQLite catalog of backups, kept in step with what the targets actually hold.
+
+Listing syncs from storage first: objects that vanished are forgotten, new ones are added from
+their names alone, unchanged ones keep what decrypting them once taught us. Nothing here ever
+derives a key, so listing thousands of backups stays fast.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+
+from ..models.backup import BackupMetadata, BackupRecord
+from .errors import NotFoundError, UsageError
+from .naming import BACKUP_PREFIX, is_backup_key, parse_backup_key
+from .storage.base import ObjectInfo, Storage
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS backups (
+    target TEXT NOT NULL,
+    key TEXT NOT NULL,
+    short_id TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    etag TEXT,
+    created TEXT,
+    app_version TEXT,
+    mode TEXT,
+    metadata TEXT,
+    sha256 TEXT,
+    verified_at TEXT,
+    verify_result TEXT,
+    verify_detail TEXT,
+    PRIMARY KEY (target, key)
+);
+CREATE INDEX IF NOT EXISTS backups_short_id ON backups (short_id);
+"""
+_COLUMNS = ("short_id", "target", "key", "size", "mtime", "created", "app_version", "mode",
+            "metadata", "sha256", "verified_at", "verify_result", "verify_detail")
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """How a listing changed the catalog for one target."""
+
+    target: str
+    added: int
+    removed: int
+    changed: int
+    unchanged: int
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _record(row: sqlite3.Row) -> BackupRecord:
+    data = dict(zip(_COLUMNS, row))
+    raw = data.pop("metadata")
+    return BackupRecord(**data, metadata=BackupMetadata.from_json(raw.encode()) if raw else None)
+
+
+def _matches(record: BackupRecord, needle: str) -> bool:
+    if record.metadata is not None:
+        return record.metadata.backup_id.replace("-", "").startswith(needle)
+    return record.short_id.startswith(needle) if len(needle) <= 8 else record.short_id == needle[:8]
+
+
+class Catalog:
+    """One SQLite file; each call opens a short connection so workers on other threads can use it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with closing(self._connect()) as db, db:
+            db.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        return db
+
+    def sync(self, storage: Storage) -> SyncResult:
+        """Make the catalog's records for this target match what the target lists right now."""
+        listed = {info.key: info for info in storage.list(BACKUP_PREFIX) if is_backup_key(info.key)}
+        with closing(self._connect()) as db, db:
+            known = {key: (size, mtime, etag) for key, size, mtime, etag in
+                     db.execute("SELECT key, size, mtime, etag FROM backups WHERE target = ?", (storage.name,))}
+            gone = [(storage.name, key) for key in known.keys() - listed.keys()]
+            db.executemany("DELETE FROM backups WHERE target = ? AND key = ?", gone)
+            new = [info for key, info in listed.items() if key not in known]
+            changed = [info for key, info in listed.items()
+                       if key in known and known[key] != (info.size, info.mtime, info.etag)]
+            db.executemany("DELETE FROM backups WHERE target = ? AND key = ?",
+                           [(storage.name, info.key) for info in changed])
+            self._insert(db, storage.name, new + changed)
+        return SyncResult(storage.name, len(new), len(gone), len(changed), len(listed) - len(new) - len(changed))
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, target: str, infos: Iterable[ObjectInfo]) -> None:
+        rows = []
+        for info in infos:
+            name = parse_backup_key(info.key)
+            created = name.created.isoformat().replace("+00:00", "Z") if name.created else None
+            rows.append((target, info.key, name.short_id, info.size, info.mtime, info.etag, created,
+                         name.app_version, name.mode))
+        db.executemany(
+            "INSERT INTO backups (target, key, short_id, size, mtime, etag, created, app_version, mode) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def add(self, storage: Storage, key: str, metadata: BackupMetadata, sha256: str) -> BackupRecord:
+        """Record an object just written, with what we know of it, without relisting the target."""
+        info = storage.stat(key)
+        with closing(self._connect()) as db, db:
+            db.execute("DELETE FROM backups WHERE target = ? AND key = ?", (storage.name, key))
+            self._insert(db, storage.name, [info])
+            db.execute("UPDATE backups SET metadata = ?, sha256 = ? WHERE target = ? AND key = ?",
+                       (metadata.to_json().decode(), sha256, storage.name, key))
+        return self.get(storage.name, key)
+
+    def remember_metadata(self, record: BackupRecord, metadata: BackupMetadata) -> None:
+        with closing(self._connect()) as db, db:
+            db.execute("UPDATE backups SET metadata = ? WHERE target = ? AND key = ? AND size = ? AND mtime = ?",
+                       (metadata.to_json().decode(), record.target, record.key, record.size, record.mtime))
+
+    def remember_verify(self, record: BackupRecord, result: str, detail: str = "") -> None:
+        with closing(self._connect()) as db, db:
+            db.execute("UPDATE backups SET verified_at = ?, verify_result = ?, verify_detail = ? "
+                       "WHERE target = ? AND key = ?", (utc_now(), result, detail, record.target, record.key))
+
+    def forget(self, record: BackupRecord) -> None:
+        with closing(self._connect()) as db, db:
+            db.execute("DELETE FROM backups WHERE target = ? AND key = ?", (record.target, record.key))
+
+    def get(self, target: str, key: str) -> BackupRecord:
+        with closing(self._connect()) as db:
+            row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM backups WHERE target = ? AND key = ?",
+                             (target, key)).fetchone()
+        if row is None:
+            raise NotFoundError(f"No backup {key} on target '{target}' in the catalog.")
+        return _record(row)
+
+    def records(self, targets: Iterable[str] | None = None) -> list[BackupRecord]:
+        query = f"SELECT {', '.join(_COLUMNS)} FROM backups"
+        args: tuple[str, ...] = ()
+        if targets is not None:
+            names = tuple(targets)
+            query += f" WHERE target IN ({', '.join('?' * len(names))})"
+            args = names
+        with closing(self._connect()) as db:
+            rows = db.execute(query + " ORDER BY created DESC, key DESC", args).fetchall()
+        return [_record(row) for row in rows]
+
+    def find(self, ref: str, target: str | None = None) -> list[BackupRecord]:
+        """Backups whose short id, full id, or a prefix of either is `ref`; at least one, or NotFoundError."""
+        needle = ref.strip().lower().replace("-", "")
+        if len(needle) < 4:
+            raise UsageError("A backup id needs at least 4 characters.", hint="`backup list` shows the ids.")
+        matches = [r for r in self.records([target] if target else None) if _matches(r, needle)]
+        if not matches:
+            raise NotFoundError(f"No backup with id '{ref}' in the catalog.",
+                                hint="Run `backup list` to refresh it from the targets, or give a file path.")
+        return matches

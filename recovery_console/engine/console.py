@@ -1,0 +1,429 @@
+"""The engine's front door: every backup operation the CLI and the GUI offer, audited.
+
+Each method does one user-visible job end to end (find the backup, stream it, update the
+catalog, write the audit entry) so neither front end carries engine logic.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, BinaryIO, Callable, Iterator
+
+from .. import __version__
+from ..models.backup import BackupMetadata, BackupRecord
+from ..models.target import TargetConfig
+from . import format as fmt
+from . import pgarchive
+from .atomic import atomic_output
+from .audit import AuditLog
+from .catalog import Catalog, SyncResult
+from .errors import Cancelled, IntegrityError, NotFoundError, RecoveryError, UsageError, from_os_error
+from .naming import backup_key
+from .paths import AppPaths
+from .progress import Phase, Reporter
+from .storage.base import Storage
+from .streams import SIDECAR_SUFFIX, HashingReader, parse_sidecar, sidecar_text
+from .targets import TargetStore, open_storage
+from .toc_collector import TocCollector
+from .verify import StreamReport, read_header, read_metadata, read_stream, read_toc
+from .writer import encrypt_stream
+
+COPY_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class BackupRef:
+    """A backup to act on: a catalog record on its target, or a file on this machine."""
+
+    location: str
+    record: BackupRecord | None = None
+    storage: Storage | None = None
+    path: Path | None = None
+
+    def open(self) -> BinaryIO:
+        if self.path is not None:
+            try:
+                return open(self.path, "rb")
+            except OSError as exc:
+                raise from_os_error("opening", str(self.path), exc) from exc
+        assert self.storage is not None and self.record is not None
+        return self.storage.open_read(self.record.key)
+
+    @property
+    def size(self) -> int:
+        if self.path is not None:
+            return self.path.stat().st_size
+        assert self.record is not None
+        return self.record.size
+
+    def sidecar_sha256(self) -> str | None:
+        """The ciphertext hash recorded beside the backup, if there is a sidecar."""
+        try:
+            if self.path is not None:
+                raw = self.path.with_name(self.path.name + SIDECAR_SUFFIX).read_bytes()
+            else:
+                assert self.storage is not None and self.record is not None
+                raw = self.storage.get_bytes(self.record.key + SIDECAR_SUFFIX)
+        except (FileNotFoundError, NotFoundError):
+            return None
+        except OSError as exc:
+            raise from_os_error("reading the sidecar of", self.location, exc) from exc
+        return parse_sidecar(raw)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The verdict and every fact an auditor asks for after a verify."""
+
+    ok: bool
+    mode: str
+    location: str
+    encrypted_size: int
+    ciphertext_sha256: str
+    sidecar_sha256: str | None
+    metadata: BackupMetadata | None = None
+    chunk_count: int | None = None
+    archive_length: int | None = None
+    archive_sha256: str | None = None
+    archive_version: str | None = None
+    dumped_from: str | None = None
+    dumped_by: str | None = None
+    object_counts: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k != "metadata"}
+        data["metadata"] = self.metadata.as_dict() if self.metadata else None
+        return data
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """A local file the console wrote (decrypt, download) and its SHA-256."""
+
+    path: Path
+    size: int
+    sha256: str
+    metadata: BackupMetadata | None = None
+
+
+def _now_utc() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _who() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+class Console:
+    """One user's console: their targets, catalog and audit log."""
+
+    def __init__(self, paths: AppPaths | None = None) -> None:
+        self.paths = (paths or AppPaths.default()).ensure()
+        self.targets = TargetStore(self.paths)
+        self.catalog = Catalog(self.paths.catalog_file)
+        self.audit = AuditLog(self.paths.audit_file)
+
+    @contextmanager
+    def _audited(self, action: str, obj: str, detail: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """Write one audit entry for the block: ok, failed (with the reason) or cancelled."""
+        extra: dict[str, Any] = dict(detail or {})
+        try:
+            yield extra
+        except Cancelled:
+            self.audit.append(action, obj, "cancelled", extra)
+            raise
+        except RecoveryError as exc:
+            self.audit.append(action, obj, "failed", {**extra, "error": exc.message})
+            raise
+        self.audit.append(action, obj, "ok", extra)
+
+    def storage(self, spec: str) -> Storage:
+        return open_storage(self.targets.resolve(spec))
+
+    def add_target(self, config: TargetConfig) -> None:
+        with self._audited("target.add", config.name, {"kind": config.kind}):
+            self.targets.add(config)
+
+    def remove_target(self, name: str) -> TargetConfig:
+        with self._audited("target.remove", name):
+            return self.targets.remove(name)
+
+    def locate(self, ref: str, target: str | None = None) -> BackupRef:
+        """A file path if one exists by that name, else a backup id in the catalog."""
+        path = Path(ref).expanduser()
+        if path.is_file():
+            return BackupRef(location=str(path.absolute()), path=path)
+        target_name = self.targets.resolve(target).name if target else None
+        found: dict[str, BackupRef] = {}
+        for record in self.catalog.find(ref, target_name):
+            storage = open_storage(self.targets.resolve(record.target))
+            found.setdefault(storage.location(record.key), BackupRef(storage.location(record.key), record, storage))
+        if len(found) > 1:
+            where = "; ".join(f"{r.record.short_id} on {r.record.target}" for r in found.values() if r.record)
+            raise UsageError(f"The id '{ref}' matches several backups: {where}.",
+                             hint="Give more of the id, or name the target with --target.")
+        return next(iter(found.values()))
+
+    def sync(self, target: str) -> SyncResult:
+        return self.catalog.sync(self.storage(target))
+
+    def list_backups(self, targets: list[str] | None = None, sync: bool = True) -> tuple[list[BackupRecord], list[SyncResult]]:
+        """Backups on the named targets (default: every configured one), synced from storage first."""
+        names = targets if targets is not None else list(self.targets.load())
+        configs = [self.targets.resolve(name) for name in names]
+        results = [self.catalog.sync(open_storage(config)) for config in configs] if sync else []
+        return self.catalog.records([config.name for config in configs]), results
+
+    def create_backup(
+        self,
+        source: BinaryIO,
+        target: str,
+        secret: str,
+        *,
+        description: str = "",
+        mode: str = "manual",
+        compression: str = "zstd",
+        source_name: str | None = None,
+        source_size: int | None = None,
+        database: str | None = None,
+        server_version: str | None = None,
+        pg_dump_version: str | None = None,
+        reporter: Reporter | None = None,
+        iterations: int = fmt.DEFAULT_ITERATIONS,
+    ) -> BackupRecord:
+        """Encrypt a pg_dump archive stream onto a target; only a complete, valid backup is kept."""
+        if mode not in ("manual", "scheduled"):
+            raise UsageError(f"Unknown backup mode '{mode}'; choose manual or scheduled.")
+        storage = self.storage(target)
+        metadata = BackupMetadata(
+            backup_id=str(uuid.uuid4()), created_at=_now_utc(), app_version=__version__, mode=mode,
+            description=description, database=database, server_version=server_version,
+            pg_dump_version=pg_dump_version, compression=compression, source="pg_dump" if database else "file",
+            source_name=source_name, created_by=_who(),
+        )
+        key = backup_key(metadata)
+        with self._audited("backup.create", key, {"target": storage.name}) as detail:
+            storage.check_room(source_size or 0, "backups/")
+            probe = _ArchiveProbe(source)
+            with storage.put(key) as upload:
+                result = encrypt_stream(probe, upload, secret, metadata, reporter=reporter,
+                                        source_size=source_size, iterations=iterations)
+                probe.require_archive()
+            self._write_sidecar(storage, key, result.encrypted_sha256)
+            detail.update(backup_id=metadata.backup_id, size=result.encrypted_size, sha256=result.encrypted_sha256)
+            return self.catalog.add(storage, key, result.metadata, result.encrypted_sha256)
+
+    @staticmethod
+    def _write_sidecar(storage: Storage, key: str, sha256: str) -> None:
+        try:
+            storage.put_bytes(key + SIDECAR_SUFFIX, sidecar_text(sha256, key.rsplit("/", 1)[-1]))
+        except BaseException:
+            storage.delete(key)
+            raise
+
+    def verify(self, ref: BackupRef, secret: str, *, quick: bool = False, reporter: Reporter | None = None) -> VerifyResult:
+        """Decrypt every chunk (and, unless quick, prove the archive hash and TOC); record the verdict."""
+        mode = "quick" if quick else "full"
+        with self._audited("backup.verify", ref.location, {"mode": mode}) as detail:
+            try:
+                with ref.open() as stream:
+                    report = read_stream(stream, secret, full=not quick, reporter=reporter, total=ref.size)
+                sidecar = ref.sidecar_sha256()
+                if sidecar is not None and sidecar != report.ciphertext_sha256:
+                    raise IntegrityError(
+                        "Every chunk decrypts, but the file's SHA-256 does not match its .sha256 sidecar.",
+                        hint="The sidecar was damaged or replaced; re-create it from this verified file.",
+                    )
+            except RecoveryError as exc:
+                if ref.record is not None and not isinstance(exc, Cancelled):
+                    self.catalog.remember_verify(ref.record, "failed", exc.message)
+                raise
+            if ref.record is not None:
+                self.catalog.remember_metadata(ref.record, report.metadata)
+                self.catalog.remember_verify(ref.record, "ok", mode)
+            detail.update(backup_id=report.metadata.backup_id)
+            return _verify_result(ref, report, sidecar, mode)
+
+    def verify_without_key(self, ref: BackupRef, reporter: Reporter | None = None) -> VerifyResult:
+        """For auditors without the secret: the file's SHA-256 against its sidecar, and a sane header."""
+        reporter = reporter or Reporter()
+        with self._audited("backup.verify", ref.location, {"mode": "keyless"}):
+            sidecar = ref.sidecar_sha256()
+            if sidecar is None:
+                raise NotFoundError(f"{ref.location} has no .sha256 sidecar to check against.",
+                                    hint="Verify with the instance secret instead.")
+            reporter.start(Phase.VERIFY, ref.size)
+            with ref.open() as stream:
+                reader = HashingReader(stream)
+                read_header(reader)
+                buf = bytearray(COPY_BLOCK)
+                while n := reader.readinto(memoryview(buf)):
+                    reporter.advance(n)
+            if reader.sha256 != sidecar:
+                raise IntegrityError(
+                    f"The file's SHA-256 ({reader.sha256}) does not match its sidecar ({sidecar}).",
+                    hint="The file or its sidecar was altered or damaged; fetch another copy.",
+                )
+            return VerifyResult(ok=True, mode="keyless", location=ref.location, encrypted_size=reader.size,
+                                ciphertext_sha256=reader.sha256, sidecar_sha256=sidecar)
+
+    def inspect(self, ref: BackupRef, secret: str) -> BackupMetadata:
+        """Metadata only: one key derivation, no payload read."""
+        with self._audited("backup.inspect", ref.location):
+            with ref.open() as stream:
+                _, metadata = read_metadata(stream, secret)
+            if ref.record is not None:
+                self.catalog.remember_metadata(ref.record, metadata)
+            return metadata
+
+    def decrypt(self, ref: BackupRef, out: Path, secret: str, *, overwrite: bool = False,
+                reporter: Reporter | None = None) -> FileResult:
+        """Decrypt to a plain pg_dump archive; the output appears only once every check has passed."""
+        with self._audited("decrypt", ref.location, {"output": str(out)}) as detail:
+            with atomic_output(out, overwrite) as sink, ref.open() as stream:
+                report = read_stream(stream, secret, sink=sink, reporter=reporter, total=ref.size)
+            assert report.archive_sha256 is not None and report.archive_length is not None
+            detail.update(backup_id=report.metadata.backup_id, sha256=report.archive_sha256)
+            return FileResult(out, report.archive_length, report.archive_sha256, report.metadata)
+
+    def contents(self, ref: BackupRef, secret: Callable[[], str]) -> tuple[BackupMetadata | None, pgarchive.Archive]:
+        """The archive's TOC, from a plain .dump or straight from a backup; the secret is asked only for the latter."""
+        with ref.open() as stream:
+            head = stream.read(len(fmt.MAGIC))
+        if head.startswith(b"PGDMP"):
+            with ref.open() as stream:
+                return None, pgarchive.read_archive(stream)
+        if head != fmt.MAGIC:
+            raise IntegrityError(f"{ref.location} is neither a pg_dump custom-format archive nor a backup.")
+        key = secret()
+        with ref.open() as stream:
+            return read_toc(stream, key)
+
+    def download(self, ref: BackupRef, out: Path, *, overwrite: bool = False,
+                 reporter: Reporter | None = None) -> FileResult:
+        """Copy a backup and its sidecar to this machine, checking the copy against the sidecar."""
+        if ref.record is None:
+            raise UsageError(f"{ref.location} is already a local file.")
+        if out.is_dir():
+            out = out / ref.record.file_name
+        reporter = reporter or Reporter()
+        with self._audited("backup.download", ref.location, {"output": str(out)}):
+            expected = ref.sidecar_sha256() or ref.record.sha256
+            reporter.start(Phase.DOWNLOAD, ref.size)
+            with atomic_output(out, overwrite) as sink, ref.open() as stream:
+                reader = HashingReader(stream)
+                buf = bytearray(COPY_BLOCK)
+                while n := reader.readinto(memoryview(buf)):
+                    sink.write(memoryview(buf)[:n])
+                    reporter.advance(n)
+                if expected is not None and reader.sha256 != expected:
+                    raise IntegrityError(
+                        f"The downloaded copy's SHA-256 ({reader.sha256}) does not match the sidecar ({expected}).",
+                        hint="The transfer or the stored object is damaged; nothing was kept. Try again.",
+                    )
+            with atomic_output(out.with_name(out.name + SIDECAR_SUFFIX), overwrite) as side:
+                side.write(sidecar_text(reader.sha256, out.name))
+            return FileResult(out, reader.size, reader.sha256)
+
+    def upload(self, path: Path, target: str, secret: str, *, reporter: Reporter | None = None) -> BackupRecord:
+        """Import a backup file into a target, only after it fully verifies with this secret."""
+        reporter = reporter or Reporter()
+        ref = BackupRef(location=str(path.absolute()), path=path)
+        storage = self.storage(target)
+        with self._audited("backup.upload", ref.location, {"target": storage.name}) as detail:
+            if not path.is_file():
+                raise NotFoundError(f"{path} does not exist.")
+            with ref.open() as stream:
+                report = read_stream(stream, secret, reporter=reporter, total=ref.size)
+            sidecar = ref.sidecar_sha256()
+            if sidecar is not None and sidecar != report.ciphertext_sha256:
+                raise IntegrityError("The file verifies, but its .sha256 sidecar does not match it.",
+                                     hint="Re-create the sidecar or fetch a clean copy; nothing was uploaded.")
+            key = backup_key(report.metadata)
+            try:
+                existing = storage.stat(key)
+            except NotFoundError:
+                existing = None
+            if existing is not None:
+                raise UsageError(f"Target '{storage.name}' already holds {key}.",
+                                 hint="It is already uploaded; `backup list` shows it.")
+            storage.check_room(report.encrypted_size, "backups/")
+            reporter.start(Phase.UPLOAD, report.encrypted_size)
+            with storage.put(key) as upload, ref.open() as stream:
+                reader = HashingReader(stream)
+                buf = bytearray(COPY_BLOCK)
+                while n := reader.readinto(memoryview(buf)):
+                    upload.write(memoryview(buf)[:n])
+                    reporter.advance(n)
+                if reader.sha256 != report.ciphertext_sha256:
+                    raise IntegrityError(f"{path} changed while it was being uploaded; nothing was kept.")
+            self._write_sidecar(storage, key, reader.sha256)
+            detail.update(backup_id=report.metadata.backup_id, key=key)
+            return self.catalog.add(storage, key, report.metadata, reader.sha256)
+
+    def delete(self, ref: BackupRef) -> None:
+        """Remove a backup and its sidecar from its target, and from the catalog."""
+        if ref.record is None or ref.storage is None:
+            raise UsageError("Only backups in the catalog can be deleted; delete local files yourself.")
+        with self._audited("backup.delete", ref.location, {"backup_id": ref.record.backup_id}):
+            ref.storage.delete(ref.record.key)
+            try:
+                ref.storage.delete(ref.record.key + SIDECAR_SUFFIX)
+            except NotFoundError:
+                pass
+            self.catalog.forget(ref.record)
+
+
+class _ArchiveProbe:
+    """Passes the source through unchanged while checking it starts as a pg_dump archive."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        self._source = source
+        self._toc = TocCollector()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._source.read(size)
+        if not self._toc.done:
+            if data:
+                self._toc.feed(data)
+            else:
+                self._toc.finish()
+            if self._toc.error is not None:
+                self._refuse()
+        return data
+
+    def require_archive(self) -> None:
+        self._toc.finish()
+        if self._toc.archive is None:
+            self._refuse()
+
+    def _refuse(self) -> None:
+        cause = self._toc.error
+        raise IntegrityError(
+            "The source is not a pg_dump custom-format archive" + (f": {cause.message}" if cause else "."),
+            hint="Make it with `pg_dump -Fc`; nothing was stored.",
+        )
+
+
+def _verify_result(ref: BackupRef, report: StreamReport, sidecar: str | None, mode: str) -> VerifyResult:
+    archive = report.archive
+    return VerifyResult(
+        ok=True, mode=mode, location=ref.location, encrypted_size=report.encrypted_size,
+        ciphertext_sha256=report.ciphertext_sha256, sidecar_sha256=sidecar, metadata=report.metadata,
+        chunk_count=report.chunk_count, archive_length=report.archive_length, archive_sha256=report.archive_sha256,
+        archive_version=archive.header.version_str if archive else None,
+        dumped_from=archive.header.server_version if archive else None,
+        dumped_by=archive.header.dump_version if archive else None,
+        object_counts=report.object_counts,
+    )

@@ -1,0 +1,52 @@
+"""Backup object names that show date, version and mode without decrypting anything."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from ..models.backup import BackupMetadata
+
+BACKUP_PREFIX = "backups/"
+BACKUP_SUFFIX = ".enc"
+_NAME = re.compile(
+    r"^rc_backup_(?P<stamp>\d{8}-\d{2}-\d{2}-\d{2})-(?P<version>[0-9A-Za-z.+_]+)-"
+    r"(?P<mode>manual|scheduled)-(?P<short>[0-9a-f]{8})\.enc$"
+)
+_STAMP = "%Y%m%d-%H-%M-%S"
+
+
+@dataclass(frozen=True)
+class NameInfo:
+    """What a backup's file name tells without its key."""
+
+    short_id: str
+    created: datetime | None = None
+    app_version: str | None = None
+    mode: str | None = None
+
+
+def parse_created_at(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+def backup_key(metadata: BackupMetadata) -> str:
+    stamp = parse_created_at(metadata.created_at).strftime(_STAMP)
+    version = re.sub(r"[^0-9A-Za-z.+_]", "_", metadata.app_version)
+    short = metadata.backup_id.replace("-", "")[:8]
+    return f"{BACKUP_PREFIX}rc_backup_{stamp}-{version}-{metadata.mode}-{short}{BACKUP_SUFFIX}"
+
+
+def is_backup_key(key: str) -> bool:
+    return key.startswith(BACKUP_PREFIX) and key.endswith(BACKUP_SUFFIX)
+
+
+def parse_backup_key(key: str) -> NameInfo:
+    """Decode a conforming name; a foreign `.enc` file gets a stable id from its key."""
+    match = _NAME.match(key.rsplit("/", 1)[-1])
+    if not match:
+        return NameInfo(short_id=hashlib.sha256(key.encode()).hexdigest()[:8])
+    created = datetime.strptime(match["stamp"], _STAMP).replace(tzinfo=timezone.utc)
+    return NameInfo(short_id=match["short"], created=created, app_version=match["version"], mode=match["mode"])

@@ -1,0 +1,226 @@
+"""Streaming decryption: check the header and key commitment, then release payload chunks in order.
+
+Reading runs on a producer thread and chunks are decrypted by a small worker pool into reused
+buffers (AES-GCM and file reads release the GIL), so the caller's own work (hashing, writing)
+overlaps with decryption. Memory stays bounded by the pool, whatever the backup's size.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import BinaryIO, Iterator
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ..models.backup import BackupMetadata
+from . import format as fmt
+from .errors import IntegrityError, StorageError
+from .progress import Reporter
+
+
+@dataclass(frozen=True)
+class OpenedBackup:
+    """A backup whose header, key commitment and metadata chunk have been checked."""
+
+    header: fmt.Header
+    keys: fmt.FileKeys
+    metadata: BackupMetadata
+    payload_offset: int
+
+
+def _read_exact(stream: BinaryIO, view: memoryview) -> int:
+    """Fill `view` from the stream; return how many bytes arrived before EOF."""
+    got = 0
+    while got < len(view):
+        try:
+            n = stream.readinto(view[got:])
+        except OSError as exc:
+            raise StorageError(f"Reading the backup failed: {exc.strerror or exc}.") from exc
+        if not n:
+            break
+        got += n
+    return got
+
+
+def read_preamble(stream: BinaryIO) -> tuple[fmt.Header, bytes]:
+    """Read the clear header and the stored key commitment (no key needed)."""
+    buf = bytearray(fmt.PREAMBLE_SIZE)
+    got = _read_exact(stream, memoryview(buf))
+    header = fmt.Header.parse(bytes(buf[:got]))
+    if got < fmt.PREAMBLE_SIZE:
+        raise IntegrityError(f"The backup is truncated: it ends at byte {got}, inside its key commitment.")
+    return header, bytes(buf[fmt.HEADER_SIZE:])
+
+
+class _RecordReader:
+    """Reads length-prefixed records and knows where each one sits, for precise error messages."""
+
+    def __init__(self, stream: BinaryIO, header: fmt.Header, offset: int) -> None:
+        self.stream = stream
+        self.limit = header.chunk_size + fmt.TAG_SIZE
+        self.offset = offset
+        self._prefix = bytearray(fmt.LENGTH_PREFIX_SIZE)
+
+    def read_into(self, index: int, buf: bytearray, limit: int | None = None) -> int | None:
+        """Read record `index` into buf; None at a clean end of file."""
+        start = self.offset
+        got = _read_exact(self.stream, memoryview(self._prefix))
+        if got == 0:
+            return None
+        if got < fmt.LENGTH_PREFIX_SIZE:
+            raise IntegrityError(f"The backup is truncated: it ends at byte {start + got}, inside chunk {index}'s length.")
+        length = int.from_bytes(self._prefix, "big")
+        if not fmt.TAG_SIZE <= length <= (limit or self.limit):
+            raise IntegrityError(
+                f"Chunk {index} at byte {start} declares an impossible length ({length} bytes): "
+                "the backup is damaged or was altered."
+            )
+        got = _read_exact(self.stream, memoryview(buf)[:length])
+        self.offset = start + fmt.LENGTH_PREFIX_SIZE + got
+        if got < length:
+            raise IntegrityError(
+                f"The backup is truncated: it ends at byte {self.offset}, inside chunk {index} "
+                f"({got} of {length} bytes present).",
+                hint="Fetch the file again from the target; the copy you have was cut short.",
+            )
+        return length
+
+
+def _auth_error(index: int) -> IntegrityError:
+    return IntegrityError(
+        f"Chunk {index} failed authentication: it was altered, moved, or comes from another backup.",
+        hint="Do not restore from this file. Fetch another copy, or verify an older backup.",
+    )
+
+
+def open_backup(stream: BinaryIO, secret: str, reporter: Reporter | None = None) -> OpenedBackup:
+    """Check header and commitment before decrypting anything, then decrypt the metadata chunk."""
+    header, commitment = read_preamble(stream)
+    keys = fmt.derive_keys(secret, header)
+    keys.check(commitment)
+    records = _RecordReader(stream, header, fmt.PREAMBLE_SIZE)
+    buf = bytearray(fmt.MAX_METADATA_SIZE + fmt.TAG_SIZE)
+    length = records.read_into(0, buf, limit=min(records.limit, len(buf)))
+    if length is None:
+        raise IntegrityError("The backup is truncated: it ends right after its header, before the metadata chunk.")
+    try:
+        raw = AESGCM(keys.payload_key).decrypt(fmt.nonce(0, False), bytes(buf[:length]), header.pack())
+    except InvalidTag:
+        raise _auth_error(0) from None
+    return OpenedBackup(header, keys, BackupMetadata.from_json(raw), records.offset)
+
+
+@dataclass
+class _Slot:
+    sealed: bytearray
+    plain: bytearray
+
+
+@dataclass
+class PayloadStream:
+    """Iterates an opened backup's payload chunks in order; `sentinel` is set once the end is proven."""
+
+    stream: BinaryIO
+    opened: OpenedBackup
+    reporter: Reporter = field(default_factory=Reporter)
+    workers: int = 2
+    depth: int = 6
+    sentinel: fmt.Sentinel | None = None
+    chunks: int = 0
+    payload_length: int = 0
+
+    def __iter__(self) -> Iterator[memoryview]:
+        header = self.opened.header
+        aead = AESGCM(self.opened.keys.payload_key)
+        aad = header.pack()
+        records = _RecordReader(self.stream, header, self.opened.payload_offset)
+        free: queue.Queue[_Slot | None] = queue.Queue()
+        for _ in range(self.depth):
+            free.put(_Slot(bytearray(header.chunk_size + fmt.TAG_SIZE), bytearray(header.chunk_size)))
+        ready: queue.Queue[object] = queue.Queue()
+        stop = threading.Event()
+        end_of_file = object()
+
+        def open_record(slot: _Slot, index: int, length: int) -> tuple[_Slot, int, bool]:
+            sealed = memoryview(slot.sealed)[:length]
+            plain = memoryview(slot.plain)[: length - fmt.TAG_SIZE]
+            for final in (False, True):
+                try:
+                    aead.decrypt_into(fmt.nonce(index, final), sealed, aad, plain)
+                    return slot, length - fmt.TAG_SIZE, final
+                except InvalidTag:
+                    continue
+            raise _auth_error(index)
+
+        def produce(pool: ThreadPoolExecutor) -> None:
+            index = 1
+            try:
+                while not stop.is_set():
+                    slot = free.get()
+                    if slot is None:
+                        return
+                    length = records.read_into(index, slot.sealed)
+                    if length is None:
+                        ready.put(end_of_file)
+                        return
+                    ready.put(pool.submit(open_record, slot, index, length))
+                    index += 1
+            except BaseException as exc:  # handed to the consumer, which raises it
+                ready.put(exc)
+
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="rc-decrypt") as pool:
+            producer = threading.Thread(target=produce, args=(pool,), name="rc-read", daemon=True)
+            producer.start()
+            try:
+                yield from self._consume(ready, free, end_of_file)
+            finally:
+                stop.set()
+                free.put(None)
+                producer.join()
+
+    def _consume(self, ready: queue.Queue, free: queue.Queue, end_of_file: object) -> Iterator[memoryview]:
+        chunk_size = self.opened.header.chunk_size
+        short_seen = False
+        while True:
+            item = ready.get()
+            if self.sentinel is not None:
+                if item is end_of_file:
+                    return
+                raise IntegrityError(
+                    "The backup has data after its end-of-backup record: bytes were appended to it.",
+                    hint="Fetch a clean copy; do not trust this file as it is.",
+                )
+            if item is end_of_file:
+                raise IntegrityError(
+                    f"The backup is truncated: it ends after chunk {self.chunks} without its end-of-backup record.",
+                    hint="Fetch the file again from the target; the copy you have was cut short.",
+                )
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, Future)
+            slot, length, final = item.result()
+            index = self.chunks + 1
+            if final:
+                self.sentinel = self._check_sentinel(bytes(slot.plain[:length]))
+            else:
+                if short_seen or length == 0:
+                    raise IntegrityError(f"Chunk {index} follows a short chunk: the backup is malformed.")
+                short_seen = length < chunk_size
+                self.chunks = index
+                self.payload_length += length
+                yield memoryview(slot.plain)[:length]
+                self.reporter.advance(length + fmt.TAG_SIZE + fmt.LENGTH_PREFIX_SIZE)
+            free.put(slot)
+
+    def _check_sentinel(self, raw: bytes) -> fmt.Sentinel:
+        sentinel = fmt.Sentinel.parse(raw)
+        if sentinel.payload_chunks != self.chunks or sentinel.payload_length != self.payload_length:
+            raise IntegrityError(
+                f"The end-of-backup record expects {sentinel.payload_chunks} chunks ({sentinel.payload_length} "
+                f"bytes) but {self.chunks} chunks ({self.payload_length} bytes) were read: chunks are missing or extra."
+            )
+        return sentinel

@@ -1,0 +1,107 @@
+"""The storage interface every target implements: streamed puts that commit or vanish, ranged gets."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator
+
+from ..errors import QuotaExceededError
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One stored object as the target reports it; (key, size, mtime, etag) is its identity."""
+
+    key: str
+    size: int
+    mtime: float
+    etag: str | None = None
+
+
+class Upload(ABC):
+    """An object being written: invisible under its key until `commit`, gone after `abort`."""
+
+    @abstractmethod
+    def write(self, data: bytes | memoryview) -> None: ...
+
+    @abstractmethod
+    def commit(self) -> None: ...
+
+    @abstractmethod
+    def abort(self) -> None: ...
+
+
+class Storage(ABC):
+    """A place backups live. Keys are '/'-separated relative paths such as 'backups/x.enc'."""
+
+    kind: str = ""
+
+    def __init__(self, name: str, quota: int | None = None) -> None:
+        self.name = name
+        self.quota = quota
+
+    @abstractmethod
+    def open_upload(self, key: str) -> Upload: ...
+
+    @abstractmethod
+    def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
+        """A readable stream of bytes [start, end) of the object; close it when done."""
+
+    @abstractmethod
+    def list(self, prefix: str) -> Iterator[ObjectInfo]: ...
+
+    @abstractmethod
+    def stat(self, key: str) -> ObjectInfo:
+        """Raises NotFoundError when the object is absent."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None: ...
+
+    @abstractmethod
+    def location(self, key: str) -> str:
+        """Where the object is, in words a user can find it by (a path, an s3:// URL)."""
+
+    def free_space(self) -> int | None:
+        """Bytes the medium itself can still take, when the backend can tell."""
+        return None
+
+    @contextmanager
+    def put(self, key: str) -> Iterator[Upload]:
+        """Write an object; it appears under `key` only if the block completes."""
+        upload = self.open_upload(key)
+        try:
+            yield upload
+        except BaseException:
+            upload.abort()
+            raise
+        upload.commit()
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        with self.put(key) as upload:
+            upload.write(data)
+
+    def get_bytes(self, key: str) -> bytes:
+        with self.open_read(key) as stream:
+            return stream.read()
+
+    def used_bytes(self, prefix: str = "") -> int:
+        return sum(info.size for info in self.list(prefix))
+
+    def check_room(self, incoming: int, prefix: str = "") -> None:
+        """Refuse before writing when the quota or the medium cannot take `incoming` more bytes."""
+        if self.quota is not None:
+            used = self.used_bytes(prefix)
+            if used + incoming > self.quota:
+                raise QuotaExceededError(
+                    f"Target '{self.name}' would exceed its quota: {used:,} of {self.quota:,} bytes used, "
+                    f"{incoming:,} more needed.",
+                    hint="Delete old backups from this target or raise its quota.",
+                )
+        free = self.free_space()
+        if free is not None and incoming > free:
+            raise QuotaExceededError(
+                f"Target '{self.name}' has {free:,} bytes free; {incoming:,} are needed.",
+                hint="Free space on the target or choose another one.",
+            )

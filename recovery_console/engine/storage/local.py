@@ -1,0 +1,167 @@
+"""A folder on a local or mounted disk as a storage target; writes go to a hidden temp name, then rename."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO, Iterator
+
+from ..errors import NotFoundError, StorageError, UsageError, from_os_error
+from .base import ObjectInfo, Storage, Upload
+
+TEMP_PREFIX = ".rc-part-"
+
+
+class _LocalUpload(Upload):
+    def __init__(self, final: Path) -> None:
+        self.final = final
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=final.parent)
+        except OSError as exc:
+            raise from_os_error("creating a file in", str(final.parent), exc) from exc
+        self.tmp = Path(tmp)
+        self.file = os.fdopen(fd, "wb")
+
+    def write(self, data: bytes | memoryview) -> None:
+        try:
+            self.file.write(data)
+        except OSError as exc:
+            raise from_os_error("writing", str(self.final), exc) from exc
+
+    def commit(self) -> None:
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+            os.chmod(self.tmp, 0o644)
+            os.replace(self.tmp, self.final)
+        except OSError as exc:
+            self.abort()
+            raise from_os_error("finishing", str(self.final), exc) from exc
+
+    def abort(self) -> None:
+        self.file.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class _RangeReader:
+    """A file limited to [start, end), so ranged reads behave like the remote backends'."""
+
+    def __init__(self, file: BinaryIO, remaining: int | None) -> None:
+        self._file = file
+        self._remaining = remaining
+
+    def readinto(self, buf: memoryview | bytearray) -> int:
+        view = memoryview(buf)
+        if self._remaining is not None:
+            view = view[: self._remaining]
+        n = self._file.readinto(view) or 0
+        if self._remaining is not None:
+            self._remaining -= n
+        return n
+
+    def read(self, size: int = -1) -> bytes:
+        if self._remaining is not None:
+            size = self._remaining if size < 0 else min(size, self._remaining)
+        data = self._file.read(size)
+        if self._remaining is not None:
+            self._remaining -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "_RangeReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LocalStorage(Storage):
+    """Backups in a folder: `root/backups/*.enc` with their `.sha256` sidecars."""
+
+    kind = "local"
+
+    def __init__(self, name: str, root: Path, quota: int | None = None) -> None:
+        super().__init__(name, quota)
+        self.root = Path(root).expanduser().absolute()
+
+    def _path(self, key: str) -> Path:
+        parts = PurePosixPath(key).parts
+        if not parts or key.startswith("/") or any(p in ("..", ".", "") for p in parts):
+            raise UsageError(f"'{key}' is not a valid object key.")
+        return self.root.joinpath(*parts)
+
+    def open_upload(self, key: str) -> Upload:
+        return _LocalUpload(self._path(key))
+
+    def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
+        path = self._path(key)
+        try:
+            file = open(path, "rb")
+        except FileNotFoundError:
+            raise NotFoundError(f"{path} does not exist.", hint="Refresh the backup list; it may have been removed.") from None
+        except OSError as exc:
+            raise from_os_error("opening", str(path), exc) from exc
+        if start:
+            file.seek(start)
+        return _RangeReader(file, None if end is None else max(0, end - start))  # type: ignore[return-value]
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        folder = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        if not self.root.is_dir():
+            raise StorageError(f"The target folder {self.root} does not exist or is not reachable.",
+                               hint="Mount the disk or fix the target's path.")
+        yield from self._walk(folder, prefix.rstrip("/"))
+
+    def _walk(self, folder: Path, key_prefix: str) -> Iterator[ObjectInfo]:
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise from_os_error("listing", str(folder), exc) from exc
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            key = f"{key_prefix}/{entry.name}" if key_prefix else entry.name
+            if entry.is_dir(follow_symlinks=False):
+                yield from self._walk(Path(entry.path), key)
+            elif entry.is_file(follow_symlinks=False):
+                st = entry.stat(follow_symlinks=False)
+                yield ObjectInfo(key=key, size=st.st_size, mtime=st.st_mtime)
+
+    def stat(self, key: str) -> ObjectInfo:
+        path = self._path(key)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise NotFoundError(f"{path} does not exist.") from None
+        except OSError as exc:
+            raise from_os_error("reading", str(path), exc) from exc
+        return ObjectInfo(key=key, size=st.st_size, mtime=st.st_mtime)
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            raise NotFoundError(f"{path} does not exist.") from None
+        except OSError as exc:
+            raise from_os_error("deleting", str(path), exc) from exc
+
+    def location(self, key: str) -> str:
+        return str(self._path(key))
+
+    def free_space(self) -> int | None:
+        probe = self.root
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        try:
+            return shutil.disk_usage(probe).free
+        except OSError:
+            return None

@@ -1,0 +1,134 @@
+"""Verify and decrypt whole backups from a stream: every chunk, the sentinel, the archive hash and TOC."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import BinaryIO
+
+from ..models.backup import BackupMetadata
+from . import format as fmt
+from .archive_stream import ArchiveStream
+from .errors import IntegrityError
+from .pgarchive import Archive
+from .progress import Phase, Reporter
+from .reader import PayloadStream, open_backup, read_preamble
+from .streams import HashingReader
+
+
+@dataclass(frozen=True)
+class StreamReport:
+    """What reading a whole backup proved; the fields an auditor's verify result lists."""
+
+    full: bool
+    metadata: BackupMetadata
+    header: fmt.Header
+    payload_chunks: int
+    payload_length: int
+    encrypted_size: int
+    ciphertext_sha256: str
+    archive_length: int | None = None
+    archive_sha256: str | None = None
+    archive: Archive | None = None
+    object_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def chunk_count(self) -> int:
+        """All chunks in the file: metadata, payload and the end-of-backup record."""
+        return self.payload_chunks + 2
+
+
+def read_stream(
+    stream: BinaryIO,
+    secret: str,
+    *,
+    full: bool = True,
+    sink: BinaryIO | None = None,
+    require_archive: bool = True,
+    reporter: Reporter | None = None,
+    total: int | None = None,
+) -> StreamReport:
+    """Decrypt every chunk and check the end-of-backup record; `full` also proves the archive hash and TOC.
+
+    With a sink, the archive bytes are written to it as they are proven chunk by chunk; the
+    caller must discard the sink's contents if this raises.
+    """
+    reporter = reporter or Reporter()
+    source = HashingReader(stream)
+    reporter.start(Phase.DERIVE_KEY)
+    opened = open_backup(source, secret)
+    reporter.start(Phase.DECRYPT if sink is not None else Phase.VERIFY, total)
+    reporter.advance(opened.payload_offset)
+    payload = PayloadStream(source, opened, reporter)
+    archive = ArchiveStream(opened.metadata.compression, sink, parse_toc=require_archive) if full or sink else None
+    for chunk in payload:
+        if archive is not None:
+            archive.feed(chunk)
+    sentinel = payload.sentinel
+    assert sentinel is not None
+    reporter.finish()
+    report = StreamReport(
+        full=archive is not None,
+        metadata=opened.metadata,
+        header=opened.header,
+        payload_chunks=payload.chunks,
+        payload_length=payload.payload_length,
+        encrypted_size=source.size,
+        ciphertext_sha256=source.sha256,
+    )
+    if archive is None:
+        return report
+    archive.finish()
+    if archive.length != sentinel.archive_length or archive.sha256 != sentinel.archive_sha256.hex():
+        raise IntegrityError(
+            "The decrypted archive does not match the hash sealed in the backup "
+            f"({archive.length} bytes, SHA-256 {archive.sha256[:16]}…; expected {sentinel.archive_length} bytes, "
+            f"{sentinel.archive_sha256.hex()[:16]}…).",
+            hint="The backup was written by a faulty or hostile writer; do not restore from it.",
+        )
+    if require_archive and archive.archive is None:
+        cause = archive.archive_error
+        raise IntegrityError(
+            "The backup decrypts correctly, but its contents are not a readable pg_dump archive"
+            + (f": {cause.message}" if cause else "."),
+            hint="It cannot be restored with pg_restore. Check the source it was made from.",
+        )
+    return replace(
+        report,
+        archive_length=archive.length,
+        archive_sha256=archive.sha256,
+        archive=archive.archive,
+        object_counts=archive.archive.object_counts() if archive.archive else {},
+    )
+
+
+def read_metadata(stream: BinaryIO, secret: str) -> tuple[fmt.Header, BackupMetadata]:
+    """Open just the header and metadata chunk: cheap (one key derivation, no payload)."""
+    opened = open_backup(stream, secret)
+    return opened.header, opened.metadata
+
+
+def read_header(stream: BinaryIO) -> fmt.Header:
+    """The clear header, for keyless inspection."""
+    return read_preamble(stream)[0]
+
+
+def read_toc(stream: BinaryIO, secret: str) -> tuple[BackupMetadata, Archive]:
+    """Decrypt only as many chunks as the archive's TOC needs; each one is still authenticated."""
+    opened = open_backup(stream, secret)
+    archive = ArchiveStream(opened.metadata.compression, sink=None, parse_toc=True)
+    payload = PayloadStream(stream, opened)
+    chunks = iter(payload)
+    try:
+        for chunk in chunks:
+            archive.feed(chunk)
+            if archive.toc is not None and archive.toc.done:
+                break
+        else:
+            archive.finish()
+    finally:
+        chunks.close()  # type: ignore[attr-defined]
+    if archive.archive is None:
+        cause = archive.archive_error
+        raise IntegrityError("The backup decrypts, but its contents are not a readable pg_dump archive"
+                             + (f": {cause.message}" if cause else "."))
+    return opened.metadata, archive.archive

@@ -1,0 +1,140 @@
+"""Streaming encryption: any byte stream in, a backup file's bytes out, no plaintext written anywhere."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, replace
+from typing import BinaryIO, Iterator
+
+import zstandard
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ..models.backup import BackupMetadata
+from . import format as fmt
+from .errors import UsageError, from_os_error
+from .progress import Phase, Reporter
+
+ZSTD_LEVEL = 3
+
+
+@dataclass(frozen=True)
+class EncryptResult:
+    """What the writer produced: the sentinel it sealed and the ciphertext's own size and hash."""
+
+    metadata: BackupMetadata
+    sentinel: fmt.Sentinel
+    encrypted_size: int
+    encrypted_sha256: str
+
+
+class _HashingSink:
+    """Writes to the sink while hashing and counting the ciphertext, for the sidecar."""
+
+    def __init__(self, sink: BinaryIO) -> None:
+        self.sink = sink
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        try:
+            self.sink.write(data)
+        except OSError as exc:
+            raise from_os_error("writing", "the backup", exc) from exc
+        self.sha.update(data)
+        self.size += len(data)
+
+
+def _read_blocks(source: BinaryIO, size: int) -> Iterator[bytes]:
+    while True:
+        try:
+            block = source.read(size)
+        except OSError as exc:
+            raise from_os_error("reading", "the source", exc) from exc
+        if not block:
+            return
+        yield block
+
+
+def _payload_chunks(blocks: Iterator[bytes], compression: str, chunk_size: int, archive_sha) -> Iterator[bytes]:
+    """Hash the archive bytes and cut the (optionally zstd-compressed) payload into exact chunks."""
+    if compression == "zstd":
+        chunker = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1).chunker(chunk_size=chunk_size)
+        for block in blocks:
+            archive_sha.update(block)
+            yield from chunker.compress(block)
+        yield from chunker.finish()
+        return
+    pending = bytearray()
+    for block in blocks:
+        archive_sha.update(block)
+        pending += block
+        while len(pending) >= chunk_size:
+            yield bytes(pending[:chunk_size])
+            del pending[:chunk_size]
+    if pending:
+        yield bytes(pending)
+
+
+def encrypt_stream(
+    source: BinaryIO,
+    sink: BinaryIO,
+    secret: str,
+    metadata: BackupMetadata,
+    *,
+    reporter: Reporter | None = None,
+    source_size: int | None = None,
+    iterations: int = fmt.DEFAULT_ITERATIONS,
+    chunk_exponent: int = fmt.DEFAULT_CHUNK_EXPONENT,
+    salt: bytes | None = None,
+) -> EncryptResult:
+    """Encrypt `source` into `sink` chunk by chunk; metadata.chunk_size is filled in from the header."""
+    if metadata.compression not in ("none", "zstd"):
+        raise UsageError(f"Unknown compression {metadata.compression!r}; choose none or zstd.")
+    reporter = reporter or Reporter()
+    header = fmt.Header(iterations=iterations, chunk_exponent=chunk_exponent, salt=salt or os.urandom(fmt.SALT_SIZE))
+    fmt.Header.parse(header.pack())
+    reporter.start(Phase.DERIVE_KEY)
+    keys = fmt.derive_keys(secret, header)
+    metadata = replace(metadata, chunk_size=header.chunk_size)
+    meta_bytes = metadata.to_json()
+    if len(meta_bytes) > fmt.MAX_METADATA_SIZE:
+        raise UsageError("The backup description is too long to store; shorten it.")
+
+    aead = AESGCM(keys.payload_key)
+    aad = header.pack()
+    out = _HashingSink(sink)
+    out.write(aad + keys.commitment)
+    sealed = bytearray(header.chunk_size + fmt.TAG_SIZE)
+
+    def seal(index: int, plaintext: bytes, final: bool) -> None:
+        view = memoryview(sealed)[: len(plaintext) + fmt.TAG_SIZE]
+        aead.encrypt_into(fmt.nonce(index, final), plaintext, aad, view)
+        out.write(len(view).to_bytes(fmt.LENGTH_PREFIX_SIZE, "big"))
+        out.write(view)
+
+    seal(0, meta_bytes, final=False)
+    reporter.start(Phase.ENCRYPT, source_size)
+    archive_sha = hashlib.sha256()
+    archive_length = 0
+    payload_length = 0
+    index = 0
+    read_size = min(header.chunk_size, 1 << 20) if metadata.compression == "zstd" else header.chunk_size
+
+    def counted(blocks: Iterator[bytes]) -> Iterator[bytes]:
+        nonlocal archive_length
+        for block in blocks:
+            archive_length += len(block)
+            reporter.advance(len(block))
+            yield block
+
+    for chunk in _payload_chunks(counted(_read_blocks(source, read_size)), metadata.compression,
+                                 header.chunk_size, archive_sha):
+        index += 1
+        payload_length += len(chunk)
+        seal(index, chunk, final=False)
+
+    sentinel = fmt.Sentinel(index, payload_length, archive_length, archive_sha.digest())
+    seal(index + 1, sentinel.pack(), final=True)
+    reporter.finish()
+    return EncryptResult(metadata, sentinel, out.size, out.sha.hexdigest())

@@ -1,0 +1,92 @@
+"""Plain data about backups: the encrypted metadata record and the catalog's view of a stored file."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from ..engine.errors import IntegrityError
+
+COMPRESSIONS = ("none", "zstd")
+MODES = ("manual", "scheduled")
+
+
+@dataclass(frozen=True)
+class BackupMetadata:
+    """What chunk 0 of every backup carries, encrypted: everything an auditor needs without the payload."""
+
+    backup_id: str
+    created_at: str
+    app_version: str
+    mode: str = "manual"
+    description: str = ""
+    database: str | None = None
+    server_version: str | None = None
+    pg_dump_version: str | None = None
+    chunk_size: int = 0
+    compression: str = "none"
+    source: str = "file"
+    source_name: str | None = None
+    created_by: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        data = asdict(self)
+        data.update(data.pop("extra"))
+        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> "BackupMetadata":
+        """Decode chunk 0; unknown fields are kept in `extra` so newer writers stay readable."""
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise IntegrityError("The backup's metadata chunk is not valid JSON.", detail=str(exc)) from exc
+        if not isinstance(data, dict):
+            raise IntegrityError("The backup's metadata chunk is not a JSON object.")
+        known = {f.name for f in fields(cls)} - {"extra"}
+        missing = {"backup_id", "created_at", "app_version", "compression"} - data.keys()
+        if missing:
+            raise IntegrityError(f"The backup's metadata lacks required fields: {', '.join(sorted(missing))}.")
+        if data["compression"] not in COMPRESSIONS:
+            raise IntegrityError(f"The backup's metadata names an unknown compression {data['compression']!r}.")
+        core = {k: v for k, v in data.items() if k in known}
+        extra = {k: v for k, v in data.items() if k not in known}
+        return cls(**core, extra=extra)
+
+    def as_dict(self) -> dict[str, Any]:
+        return json.loads(self.to_json())
+
+
+@dataclass(frozen=True)
+class BackupRecord:
+    """A backup as the catalog knows it: where it is, what its name says, and what was last proven."""
+
+    short_id: str
+    target: str
+    key: str
+    size: int
+    mtime: float
+    created: str | None = None
+    app_version: str | None = None
+    mode: str | None = None
+    metadata: BackupMetadata | None = None
+    sha256: str | None = None
+    verified_at: str | None = None
+    verify_result: str | None = None
+    verify_detail: str | None = None
+
+    @property
+    def backup_id(self) -> str:
+        return self.metadata.backup_id if self.metadata else self.short_id
+
+    @property
+    def file_name(self) -> str:
+        return self.key.rsplit("/", 1)[-1]
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["metadata"] = self.metadata.as_dict() if self.metadata else None
+        data["backup_id"] = self.backup_id
+        return data

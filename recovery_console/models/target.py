@@ -1,0 +1,25 @@
+"""Plain data describing a configured storage target (its secrets live in the keyring, not here)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+TARGET_KINDS = ("local", "s3", "smb", "sftp")
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    """A named place backups are kept; `options` holds the kind's non-secret settings."""
+
+    name: str
+    kind: str
+    options: dict[str, Any] = field(default_factory=dict)
+    quota: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TargetConfig":
+        return cls(name=data["name"], kind=data["kind"], options=dict(data.get("options", {})), quota=data.get("quota"))
