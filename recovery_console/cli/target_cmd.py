@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import importlib
+import importlib.util
 
-from ..engine.errors import ExitCode, UsageError
+from ..engine.errors import ExitCode
 from ..engine.target_check import round_trip
-from ..engine.targets import open_storage
 from ..models.target import TargetConfig
 from .common import add_json, console, emit, human_size
 
@@ -29,18 +29,19 @@ def parse_size(text: str) -> int:
     return int(value * _UNITS[unit])
 
 
+KINDS = ("local", "s3", "smb", "sftp")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("target", help="manage storage targets")
     commands = parser.add_subparsers(dest="target_command", required=True, metavar="COMMAND")
 
     add = commands.add_parser("add", help="add a target")
     kinds = add.add_subparsers(dest="kind", required=True, metavar="KIND")
-    local = kinds.add_parser("local", help="a folder on a local or mounted disk")
-    local.add_argument("name")
-    local.add_argument("path", type=Path)
-    local.add_argument("--quota", type=parse_size, help="refuse backups beyond this size, e.g. 500G")
-    add_json(local)
-    local.set_defaults(func=cmd_add_local)
+    for kind in KINDS:
+        module_name = f"{__package__}.target_kinds.{kind}"
+        if importlib.util.find_spec(module_name) is not None:
+            importlib.import_module(module_name).register(kinds)
 
     for name, func, helptext in (("list", cmd_list, "list targets"),):
         sub = commands.add_parser(name, help=helptext)
@@ -55,38 +56,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         sub.set_defaults(func=func)
 
 
-def _describe(config: TargetConfig) -> str:
+def describe(config: TargetConfig) -> str:
     where = config.options.get("path", "")
     quota = f", quota {human_size(config.quota)}" if config.quota else ""
     return f"{config.name:<16} {config.kind:<6} {where}{quota}"
 
 
-def cmd_add_local(args: argparse.Namespace) -> int:
-    path = args.path.expanduser().absolute()
-    if not path.is_dir():
-        raise UsageError(f"{path} is not an existing folder.", hint="Create it first, or check the path.")
-    config = TargetConfig(name=args.name, kind="local", options={"path": str(path)}, quota=args.quota)
-    console().add_target(config)
-    emit(args, config.to_dict(), [f"Target added: {_describe(config)}"])
+def finish_add(args: argparse.Namespace, config: TargetConfig, secrets: dict[str, str] | None = None) -> int:
+    """Save a new target (secrets to the keyring) and report it; shared by every kind's `add`."""
+    console().add_target(config, secrets or {})
+    emit(args, config.to_dict(), [f"Target added: {describe(config)}"])
     return ExitCode.OK
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     targets = list(console().targets.load().values())
     emit(args, {"targets": [t.to_dict() for t in targets]},
-         [_describe(t) for t in targets] or ["No targets configured. Add one with `target add local NAME PATH`."])
+         [describe(t) for t in targets] or ["No targets configured. Add one with `target add local NAME PATH`."])
     return ExitCode.OK
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     config = console().targets.get(args.name)
-    emit(args, config.to_dict(), [_describe(config)])
+    emit(args, config.to_dict(), [describe(config)])
     return ExitCode.OK
 
 
 def cmd_test(args: argparse.Namespace) -> int:
     app = console()
-    report = round_trip(open_storage(app.targets.resolve(args.name)))
+    report = round_trip(app.storage(args.name))
     lines = [f"{'PASS' if s.ok else 'FAIL'}  {s.step:<7} {s.message}" + (f"\n      What to do: {s.hint}" if s.hint else "")
              for s in report.steps]
     lines.append(f"Target '{report.target}' " + ("works." if report.ok else "does NOT work."))

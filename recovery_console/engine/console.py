@@ -30,7 +30,8 @@ from .paths import AppPaths
 from .progress import Phase, Reporter
 from .storage.base import Storage
 from .streams import SIDECAR_SUFFIX, HashingReader, parse_sidecar, sidecar_text
-from .targets import TargetStore, open_storage
+from .secret_store import SecretStore
+from .targets import SECRET_NAMES, TargetStore, open_storage, target_scope
 from .toc_collector import TocCollector
 from .verify import StreamReport, read_header, read_metadata, read_stream, read_toc
 from .writer import encrypt_stream
@@ -133,6 +134,7 @@ class Console:
         self.targets = TargetStore(self.paths)
         self.catalog = Catalog(self.paths.catalog_file)
         self.audit = AuditLog(self.paths.audit_file)
+        self.secrets = SecretStore()
 
     @contextmanager
     def _audited(self, action: str, obj: str, detail: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
@@ -148,16 +150,26 @@ class Console:
             raise
         self.audit.append(action, obj, "ok", extra)
 
-    def storage(self, spec: str) -> Storage:
-        return open_storage(self.targets.resolve(spec))
+    def _open(self, config: TargetConfig) -> Storage:
+        return open_storage(config, self.secrets.lookup(target_scope(config.name)))
 
-    def add_target(self, config: TargetConfig) -> None:
+    def storage(self, spec: str) -> Storage:
+        return self._open(self.targets.resolve(spec))
+
+    def add_target(self, config: TargetConfig, secrets: dict[str, str] | None = None) -> None:
+        """Save a target's settings, and its secrets in the keyring (never in targets.json)."""
         with self._audited("target.add", config.name, {"kind": config.kind}):
+            for name, value in (secrets or {}).items():
+                self.secrets.put(target_scope(config.name), name, value)
             self.targets.add(config)
 
     def remove_target(self, name: str) -> TargetConfig:
+        """Forget a target and its keyring secrets; its backups stay where they are."""
         with self._audited("target.remove", name):
-            return self.targets.remove(name)
+            config = self.targets.remove(name)
+            for secret_name in SECRET_NAMES.get(config.kind, ()):
+                self.secrets.delete(target_scope(name), secret_name)
+            return config
 
     def locate(self, ref: str, target: str | None = None) -> BackupRef:
         """A file path if one exists by that name, else a backup id in the catalog."""
@@ -167,7 +179,7 @@ class Console:
         target_name = self.targets.resolve(target).name if target else None
         found: dict[str, BackupRef] = {}
         for record in self.catalog.find(ref, target_name):
-            storage = open_storage(self.targets.resolve(record.target))
+            storage = self._open(self.targets.resolve(record.target))
             found.setdefault(storage.location(record.key), BackupRef(storage.location(record.key), record, storage))
         if len(found) > 1:
             where = "; ".join(f"{r.record.short_id} on {r.record.target}" for r in found.values() if r.record)
@@ -182,7 +194,7 @@ class Console:
         """Backups on the named targets (default: every configured one), synced from storage first."""
         names = targets if targets is not None else list(self.targets.load())
         configs = [self.targets.resolve(name) for name in names]
-        results = [self.catalog.sync(open_storage(config)) for config in configs] if sync else []
+        results = [self.catalog.sync(self._open(config)) for config in configs] if sync else []
         return self.catalog.records([config.name for config in configs]), results
 
     def create_backup(

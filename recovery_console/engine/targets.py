@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import os
 import re
 from pathlib import Path
+from typing import Callable
 
 from ..models.target import TARGET_KINDS, TargetConfig
 from .errors import IntegrityError, NotFoundError, UsageError
 from .paths import AppPaths
 from .storage.base import Storage
-from .storage.local import LocalStorage
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 AD_HOC_LOCAL = "local:"
@@ -83,8 +85,35 @@ class TargetStore:
                             hint="Name a configured target (`target list`) or give a folder path such as ./backups.")
 
 
-def open_storage(config: TargetConfig) -> Storage:
-    """Build the storage backend for a target; remote kinds arrive with the storage-targets work."""
-    if config.kind == "local":
-        return LocalStorage(config.name, Path(config.options["path"]), quota=config.quota)
-    raise UsageError(f"Targets of kind '{config.kind}' are not supported by this release yet.")
+SECRET_NAMES = {
+    "local": (),
+    "s3": ("secret_access_key",),
+    "smb": ("password",),
+    "sftp": ("password", "private_key", "passphrase"),
+}
+
+
+def target_scope(name: str) -> str:
+    """The keyring scope holding a target's secrets."""
+    return f"target:{name}"
+
+
+SecretLookup = Callable[[str], "str | None"]
+_BACKENDS = {
+    "local": "recovery_console.engine.storage.local",
+    "s3": "recovery_console.engine.storage.s3",
+    "sftp": "recovery_console.engine.storage.sftp",
+    "smb": "recovery_console.engine.storage.smb",
+}
+
+
+def _no_secrets(name: str) -> None:
+    return None
+
+
+def open_storage(config: TargetConfig, secrets: SecretLookup | None = None) -> Storage:
+    """Build the storage backend for a target; `secrets` looks up the target's keyring entries by name."""
+    module_name = _BACKENDS.get(config.kind)
+    if module_name is None or importlib.util.find_spec(module_name) is None:
+        raise UsageError(f"Targets of kind '{config.kind}' are not supported by this release.")
+    return importlib.import_module(module_name).from_config(config, secrets or _no_secrets)

@@ -6,8 +6,9 @@ import os
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
+from ...models.target import TargetConfig
 from ..errors import NotFoundError, StorageError, UsageError, from_os_error
 from .base import ObjectInfo, Storage, Upload
 
@@ -165,3 +166,8 @@ class LocalStorage(Storage):
             return shutil.disk_usage(probe).free
         except OSError:
             return None
+
+
+def from_config(config: TargetConfig, secrets: Callable[[str], str | None]) -> LocalStorage:
+    """A local folder needs no secrets."""
+    return LocalStorage(config.name, Path(config.options["path"]), quota=config.quota)

@@ -1,0 +1,27 @@
+"""`target add local NAME PATH`: a folder on a local or mounted disk."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ...engine.errors import UsageError
+from ...models.target import TargetConfig
+from ..common import add_json
+from ..target_cmd import finish_add, parse_size
+
+
+def register(kinds: argparse._SubParsersAction) -> None:
+    parser = kinds.add_parser("local", help="a folder on a local or mounted disk")
+    parser.add_argument("name")
+    parser.add_argument("path", type=Path)
+    parser.add_argument("--quota", type=parse_size, help="refuse backups beyond this size, e.g. 500G")
+    add_json(parser)
+    parser.set_defaults(func=cmd_add)
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    path = args.path.expanduser().absolute()
+    if not path.is_dir():
+        raise UsageError(f"{path} is not an existing folder.", hint="Create it first, or check the path.")
+    return finish_add(args, TargetConfig(name=args.name, kind="local", options={"path": str(path)}, quota=args.quota))

@@ -1,0 +1,26 @@
+"""Shared test setup: every test gets a private console home; real-server fixtures live in tests/fixtures/."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+pytest_plugins = [
+    name
+    for name in (
+        "tests.fixtures.console",
+        "tests.fixtures.postgres",
+        "tests.fixtures.s3",
+        "tests.fixtures.sftp",
+        "tests.fixtures.smb",
+        "tests.fixtures.keyring",
+    )
+    if importlib.util.find_spec(name) is not None
+]
+
+
+@pytest.fixture(autouse=True)
+def _private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may touch the real user's settings, catalog or audit log."""
+    monkeypatch.setenv("RECOVERY_CONSOLE_HOME", str(tmp_path_factory.mktemp("rc-home")))
