@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 from ..engine.console import VerifyResult
-from ..engine.errors import NotFoundError, from_os_error
-from ..engine.errors import ExitCode
+from ..engine.errors import ExitCode, NotFoundError, from_os_error
 from ..models.backup import BackupRecord
 from .common import add_json, add_secret_options, console, emit, human_size, job, secret_from
 
@@ -106,12 +105,17 @@ def cmd_create(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    records, synced = console().list_backups(args.target, sync=not args.no_sync)
-    lines = [f"{'ID':<8}  {'CREATED (UTC)':<20}  {'SIZE':>10}  {'MODE':<9}  {'VERSION':<8}  {'VERIFIED':<7}  TARGET"]
+def list_lines(records: list[BackupRecord]) -> list[str]:
+    lines = [f"{'ID':<8}  {'CREATED (UTC)':<20}  {'SIZE':>10}  {'MODE':<9}  {'VERSION':<8}  {'VERIFIED':<8}  TARGET"]
     for r in records:
         lines.append(f"{r.short_id:<8}  {(r.created or '?'):<20}  {human_size(r.size):>10}  {(r.mode or '?'):<9}  "
-                     f"{(r.app_version or '?'):<8}  {(r.verify_result or '-'):<7}  {r.target}")
+                     f"{(r.app_version or '?'):<8}  {(r.verify_result or '-'):<8}  {r.target}")
+    return lines
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    records, synced = console().list_backups(args.target, sync=not args.no_sync)
+    lines = list_lines(records)
     if not records:
         lines = ["No backups found." + ("" if synced or args.no_sync else " No targets are configured: "
                                          "`target add` one, or pass --target FOLDER.")]
@@ -120,7 +124,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _verify_lines(result: VerifyResult) -> list[str]:
+def verify_lines(result: VerifyResult) -> list[str]:
     md = result.metadata
     lines = [f"VERDICT   PASSED ({result.mode} verify): this backup is whole" +
              (" and holds a readable pg_dump archive." if result.mode == "full" else ".")]
@@ -151,7 +155,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             result = app.verify_without_key(ref, reporter=reporter)
         else:
             result = app.verify(ref, secret_from(args), quick=args.quick, reporter=reporter)
-    emit(args, result.as_dict(), _verify_lines(result))
+    emit(args, result.as_dict(), verify_lines(result))
     return ExitCode.OK
 
 

@@ -134,6 +134,7 @@ def encrypt_stream(
         payload_length += len(chunk)
         seal(index, chunk, final=False)
 
+    reporter.check()
     sentinel = fmt.Sentinel(index, payload_length, archive_length, archive_sha.digest())
     seal(index + 1, sentinel.pack(), final=True)
     reporter.finish()

@@ -1,0 +1,8 @@
+"""`python -m recovery_console` opens the desktop console."""
+
+import sys
+
+from .ui.app import run
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,144 @@
+"""The CLI end to end, in process: output, --json, and the documented exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from recovery_console.cli.main import main
+from recovery_console.engine.errors import ExitCode
+from tests.fixtures.console import DATA, SECRET
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def target(tmp_path) -> Path:
+    folder = tmp_path / "target"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def created(capsys, target, secret_file) -> dict:
+    code, out, _ = run(capsys, "backup", "create", "--from", str(DATA / "sample-pg16.dump"), "--target", str(target),
+                       "--secret-key-file", str(secret_file), "--description", "cli test", "--json")
+    assert code == ExitCode.OK
+    return json.loads(out)
+
+
+def test_create_list_verify_decrypt(capsys, created, target, secret_file, tmp_path):
+    assert created["metadata"]["description"] == "cli test"
+    code, out, _ = run(capsys, "backup", "list", "--target", str(target), "--json")
+    assert code == 0 and [b["short_id"] for b in json.loads(out)["backups"]] == [created["short_id"]]
+    code, out, _ = run(capsys, "backup", "verify", created["short_id"], "--secret-key-file", str(secret_file))
+    assert code == 0 and "VERDICT   PASSED (full verify)" in out and "pg_dump format 1.15" in out
+    out_file = tmp_path / "x.dump"
+    code, out, _ = run(capsys, "decrypt", created["short_id"], "-o", str(out_file), "--secret-key-file", str(secret_file))
+    assert code == 0 and out_file.read_bytes() == (DATA / "sample-pg16.dump").read_bytes()
+
+
+def test_verify_exit_codes(capsys, created, target, secret_file, tmp_path):
+    wrong = tmp_path / "wrong"
+    wrong.write_text("nope\n")
+    code, _, err = run(capsys, "backup", "verify", created["short_id"], "--secret-key-file", str(wrong))
+    assert code == ExitCode.WRONG_KEY and "does not open" in err and "Traceback" not in err
+    path = target / created["key"]
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 1
+    path.write_bytes(bytes(data))
+    code, out, err = run(capsys, "backup", "verify", str(path), "--secret-key-file", str(secret_file), "--json")
+    assert code == ExitCode.VERIFY_FAILED
+    assert json.loads(out)["error"]["type"] == "IntegrityError"
+    code, _, _ = run(capsys, "backup", "verify", str(path), "--without-key")
+    assert code == ExitCode.VERIFY_FAILED
+    code, _, err = run(capsys, "backup", "verify", "feedface", "--secret-key-file", str(secret_file))
+    assert code == ExitCode.NOT_FOUND and "No backup with id" in err
+
+
+def test_secret_from_env_and_missing_secret(capsys, created, monkeypatch):
+    monkeypatch.setenv("RC_TEST_SECRET", SECRET)
+    code, _, _ = run(capsys, "backup", "inspect", created["short_id"], "--secret-key-env", "RC_TEST_SECRET")
+    assert code == 0
+    monkeypatch.setattr(sys, "stdin", open(os.devnull))
+    code, _, err = run(capsys, "backup", "inspect", created["short_id"])
+    assert code == ExitCode.SECRET_UNAVAILABLE and "--secret-key-file" in err
+
+
+def test_secret_is_never_an_argument():
+    with pytest.raises(SystemExit) as exc:
+        main(["decrypt", "x.enc", "-o", "y", "--secret", SECRET])
+    assert exc.value.code == ExitCode.USAGE
+
+
+def test_decrypt_failure_leaves_no_output(capsys, created, target, secret_file, tmp_path):
+    path = target / created["key"]
+    path.write_bytes(path.read_bytes()[:-40])
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    code, _, err = run(capsys, "decrypt", str(path), "-o", str(out_dir / "x.dump"), "--secret-key-file", str(secret_file))
+    assert code == ExitCode.VERIFY_FAILED and "truncated" in err
+    assert list(out_dir.iterdir()) == []
+
+
+def test_metadata_only(capsys, created, secret_file):
+    code, out, _ = run(capsys, "decrypt", created["short_id"], "--metadata-only", "--json",
+                       "--secret-key-file", str(secret_file))
+    data = json.loads(out)
+    assert code == 0 and data["backup_id"] == created["backup_id"] and data["description"] == "cli test"
+
+
+def test_contents_matches_pg_restore_list(capsys):
+    code, out, _ = run(capsys, "contents", str(DATA / "sample-pg17.dump"))
+    ours = [line for line in out.splitlines() if line and not line.startswith(";")]
+    theirs = [line for line in (DATA / "sample-pg17.list").read_text().splitlines() if line and not line.startswith(";")]
+    assert code == 0 and ours == theirs
+
+
+def test_contents_of_unknown_archive_version(capsys, tmp_path):
+    data = bytearray((DATA / "sample-pg17.dump").read_bytes())
+    data[6] = 99
+    bad = tmp_path / "future.dump"
+    bad.write_bytes(bytes(data))
+    code, _, err = run(capsys, "contents", str(bad))
+    assert code == ExitCode.UNSUPPORTED and "1.99" in err
+
+
+def test_download_upload_delete(capsys, created, target, secret_file, tmp_path):
+    dl = tmp_path / "dl"
+    dl.mkdir()
+    code, _, _ = run(capsys, "backup", "download", created["short_id"], "-o", str(dl))
+    assert code == 0
+    local = dl / Path(created["key"]).name
+    other = tmp_path / "other"
+    other.mkdir()
+    assert run(capsys, "target", "add", "local", "other", str(other))[0] == 0
+    code, out, _ = run(capsys, "backup", "upload", str(local), "--target", "other", "--secret-key-file", str(secret_file))
+    assert code == 0 and "verified and uploaded" in out
+    code, _, _ = run(capsys, "backup", "delete", created["short_id"], "--target", "other", "--yes")
+    assert code == 0 and not (other / created["key"]).exists()
+    assert (target / created["key"]).exists()
+
+
+def test_audit_show_and_verify(capsys, created):
+    code, out, _ = run(capsys, "audit", "show", "--json")
+    assert code == 0 and json.loads(out)["entries"][-1]["action"] == "backup.create"
+    assert run(capsys, "audit", "verify")[0] == 0
+
+
+def test_console_script_runs_without_traceback(tmp_path):
+    env = {**os.environ, "RECOVERY_CONSOLE_HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "recovery_console.cli.main", "backup", "verify", str(tmp_path / "none.enc"),
+                           "--without-key"], capture_output=True, text=True, env=env)
+    assert proc.returncode == ExitCode.NOT_FOUND and "Traceback" not in proc.stderr
+    version = subprocess.run([sys.executable, "-m", "recovery_console.cli.main", "--version"], capture_output=True, text=True)
+    assert version.stdout.startswith("recovery-console ")

@@ -1,0 +1,302 @@
+"""Console operations against a real local folder target: create, list/sync, verify, move, delete."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from recovery_console.engine.errors import (Cancelled, IntegrityError, NotFoundError, QuotaExceededError,
+                                            UsageError, WrongKeyError)
+from recovery_console.engine.progress import CancelToken, Reporter
+from recovery_console.models.target import TargetConfig
+from tests.fixtures.console import FAST_ITERATIONS, SECRET
+
+
+def target_dir(console, name="vault") -> Path:
+    return Path(console.targets.get(name).options["path"])
+
+
+def stored_files(folder: Path) -> list[Path]:
+    backups = folder / "backups"
+    return sorted(backups.iterdir()) if backups.exists() else []
+
+
+def test_create_writes_named_backup_and_sidecar(console, make_backup, sample_dump):
+    record = make_backup(description="before upgrade")
+    path = target_dir(console) / record.key
+    assert record.key.startswith("backups/rc_backup_") and record.key.endswith(f"-manual-{record.short_id}.enc")
+    sidecar = path.with_name(path.name + ".sha256").read_text()
+    assert sidecar == f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n"
+    assert record.metadata.description == "before upgrade"
+    assert record.metadata.compression == "zstd"
+    assert record.metadata.source_name == sample_dump.name
+    assert b"PGDMP" not in path.read_bytes()
+
+
+def test_create_refuses_a_source_that_is_not_an_archive(console, local_target, tmp_path):
+    bogus = tmp_path / "notes.txt"
+    bogus.write_bytes(b"not an archive at all\n" * 1000)
+    with open(bogus, "rb") as stream, pytest.raises(IntegrityError, match="not a pg_dump custom-format archive"):
+        console.create_backup(stream, local_target, SECRET, iterations=FAST_ITERATIONS)
+    assert stored_files(target_dir(console)) == []
+    assert console.list_backups()[0] == []
+
+
+def test_list_syncs_added_removed_and_changed_files(console, make_backup):
+    first, second = make_backup(), make_backup()
+    records, synced = console.list_backups()
+    assert {r.key for r in records} == {first.key, second.key}
+    assert synced[0].unchanged == 2
+    folder = target_dir(console)
+    copied = folder / "backups" / "rc_backup_20200101-00-00-00-0.0.1-scheduled-deadbeef.enc"
+    shutil.copy(folder / first.key, copied)
+    (folder / second.key).unlink()
+    records, synced = console.list_backups()
+    assert {r.key for r in records} == {first.key, "backups/" + copied.name}
+    assert (synced[0].added, synced[0].removed) == (1, 1)
+    oob = next(r for r in records if r.short_id == "deadbeef")
+    assert (oob.mode, oob.app_version, oob.metadata) == ("scheduled", "0.0.1", None)
+    cached = next(r for r in records if r.key == first.key)
+    assert cached.metadata is not None and cached.metadata.backup_id == first.backup_id
+    copied.write_bytes(copied.read_bytes() + b"x")
+    os.utime(copied, (1, 1))
+    records, synced = console.list_backups()
+    assert synced[0].changed == 1
+
+
+def test_list_never_derives_keys(console, make_backup, monkeypatch):
+    make_backup()
+    calls = []
+    import recovery_console.engine.format as fmt
+    monkeypatch.setattr(fmt, "_pbkdf2", lambda *a: calls.append(a))
+    console.list_backups()
+    console.list_backups(sync=False)
+    assert calls == []
+
+
+def test_no_sync_shows_the_catalog_as_it_was(console, make_backup):
+    record = make_backup()
+    (target_dir(console) / record.key).unlink()
+    assert [r.key for r in console.list_backups(sync=False)[0]] == [record.key]
+    assert console.list_backups()[0] == []
+
+
+def test_verify_full_reports_archive_facts_and_records_result(console, make_backup):
+    record = make_backup()
+    result = console.verify(console.locate(record.short_id), SECRET)
+    assert result.ok and result.mode == "full"
+    assert result.archive_version == "1.14" and result.dumped_from.startswith("15.")
+    assert result.object_counts["TABLE"] == 5
+    assert result.sidecar_sha256 == result.ciphertext_sha256 == record.sha256
+    assert result.archive_sha256 == hashlib.sha256((Path(__file__).parents[1] / "data/sample-pg15.dump").read_bytes()).hexdigest()
+    assert console.catalog.get(record.target, record.key).verify_result == "ok"
+
+
+def test_verify_detects_tamper_and_records_failure(console, make_backup):
+    record = make_backup()
+    path = target_dir(console) / record.key
+    data = bytearray(path.read_bytes())
+    data[200] ^= 0x01
+    path.write_bytes(bytes(data))
+    os.utime(path, (record.mtime, record.mtime))
+    with pytest.raises(IntegrityError, match="failed authentication"):
+        console.verify(console.locate(record.short_id), SECRET)
+    stored = console.catalog.get(record.target, record.key)
+    assert stored.verify_result == "failed" and "authentication" in stored.verify_detail
+    with pytest.raises(IntegrityError, match="does not match its sidecar"):
+        console.verify_without_key(console.locate(record.short_id))
+
+
+def test_verify_fails_when_sidecar_disagrees(console, make_backup):
+    record = make_backup()
+    sidecar = target_dir(console) / (record.key + ".sha256")
+    sidecar.write_text("0" * 64 + "  x.enc\n")
+    with pytest.raises(IntegrityError, match="sidecar"):
+        console.verify(console.locate(record.short_id), SECRET)
+
+
+def test_wrong_secret_is_its_own_error(console, make_backup):
+    record = make_backup()
+    with pytest.raises(WrongKeyError):
+        console.verify(console.locate(record.short_id), "not the secret")
+
+
+def test_quick_verify_skips_archive_but_proves_chunks(console, make_backup):
+    record = make_backup()
+    result = console.verify(console.locate(record.short_id), SECRET, quick=True)
+    assert result.mode == "quick" and result.archive_sha256 is None and result.chunk_count == 3
+
+
+def test_decrypt_yields_the_original_archive(console, make_backup, sample_dump, tmp_path):
+    record = make_backup()
+    out = tmp_path / "restored.dump"
+    result = console.decrypt(console.locate(record.short_id), out, SECRET)
+    assert out.read_bytes() == sample_dump.read_bytes()
+    assert result.sha256 == hashlib.sha256(sample_dump.read_bytes()).hexdigest()
+    assert oct(out.stat().st_mode & 0o777) == oct(0o600)
+
+
+def test_decrypt_leaves_nothing_on_failure(console, make_backup, tmp_path):
+    record = make_backup()
+    path = target_dir(console) / record.key
+    path.write_bytes(path.read_bytes()[:-30])
+    out = tmp_path / "out" / "restored.dump"
+    out.parent.mkdir()
+    with pytest.raises(IntegrityError, match="truncated"):
+        console.decrypt(console.locate(record.short_id), out, SECRET)
+    assert list(out.parent.iterdir()) == []
+
+
+def test_decrypt_does_not_overwrite_without_force(console, make_backup, tmp_path):
+    record = make_backup()
+    out = tmp_path / "existing.dump"
+    out.write_bytes(b"keep me")
+    with pytest.raises(UsageError, match="already exists"):
+        console.decrypt(console.locate(record.short_id), out, SECRET)
+    assert out.read_bytes() == b"keep me"
+
+
+def test_download_copies_backup_and_sidecar(console, make_backup, tmp_path):
+    record = make_backup()
+    result = console.download(console.locate(record.short_id), tmp_path)
+    assert result.path == tmp_path / record.file_name
+    assert result.sha256 == record.sha256
+    assert (tmp_path / (record.file_name + ".sha256")).read_text().startswith(record.sha256)
+
+
+def test_download_refuses_a_copy_that_does_not_match_the_sidecar(console, make_backup, tmp_path):
+    record = make_backup()
+    path = target_dir(console) / record.key
+    path.write_bytes(path.read_bytes()[:-1] + b"\0")
+    out = tmp_path / "dl"
+    out.mkdir()
+    with pytest.raises(IntegrityError, match="does not match the sidecar"):
+        console.download(console.locate(record.short_id), out)
+    assert list(out.iterdir()) == []
+
+
+def test_upload_imports_a_verified_file(console, make_backup, tmp_path):
+    record = make_backup()
+    local = console.download(console.locate(record.short_id), tmp_path).path
+    other = tmp_path / "other"
+    other.mkdir()
+    console.add_target(TargetConfig(name="offsite", kind="local", options={"path": str(other)}))
+    uploaded = console.upload(local, "offsite", SECRET)
+    assert uploaded.key == record.key and uploaded.target == "offsite"
+    assert (other / record.key).read_bytes() == local.read_bytes()
+    with pytest.raises(UsageError, match="already holds"):
+        console.upload(local, "offsite", SECRET)
+
+
+def _damaged_copies(path: Path, tmp_path: Path) -> dict[str, Path]:
+    data = path.read_bytes()
+    variants = {
+        "truncated": data[: len(data) // 2],
+        "bit-flipped": data[:300] + bytes([data[300] ^ 0x80]) + data[301:],
+        "header-modified": data[:20] + bytes([data[20] ^ 0x01]) + data[21:],
+        "appended": data + b"\0" * 8,
+    }
+    out = {}
+    for name, content in variants.items():
+        p = tmp_path / f"{name}.enc"
+        p.write_bytes(content)
+        out[name] = p
+    return out
+
+
+def test_upload_refuses_damaged_or_foreign_files_and_records_nothing(console, make_backup, tmp_path):
+    record = make_backup()
+    original = target_dir(console) / record.key
+    other = tmp_path / "other"
+    other.mkdir()
+    console.add_target(TargetConfig(name="offsite", kind="local", options={"path": str(other)}))
+    expected = {"truncated": IntegrityError, "bit-flipped": IntegrityError,
+                "header-modified": WrongKeyError, "appended": IntegrityError}
+    for name, path in _damaged_copies(original, tmp_path).items():
+        with pytest.raises(expected[name]):
+            console.upload(path, "offsite", SECRET)
+    with pytest.raises(WrongKeyError):
+        console.upload(original, "offsite", "another deployment's secret")
+    assert stored_files(other) == []
+    assert console.list_backups(["offsite"])[0] == []
+
+
+def test_delete_removes_file_sidecar_and_record(console, make_backup):
+    record = make_backup()
+    console.delete(console.locate(record.short_id))
+    assert not (target_dir(console) / record.key).exists()
+    assert not (target_dir(console) / (record.key + ".sha256")).exists()
+    with pytest.raises(NotFoundError):
+        console.locate(record.short_id)
+
+
+def test_quota_refuses_before_writing(console, tmp_path, sample_dump):
+    folder = tmp_path / "small"
+    folder.mkdir()
+    console.add_target(TargetConfig(name="small", kind="local", options={"path": str(folder)}, quota=1000))
+    with open(sample_dump, "rb") as stream, pytest.raises(QuotaExceededError, match="quota"):
+        console.create_backup(stream, "small", SECRET, source_size=sample_dump.stat().st_size,
+                              iterations=FAST_ITERATIONS)
+    assert not (folder / "backups").exists()
+
+
+def test_cancel_removes_the_partial_backup(console, local_target, sample_dump):
+    token = CancelToken()
+    seen = []
+
+    def sink(progress):
+        seen.append(progress)
+        if progress.done > 0:
+            token.cancel()
+
+    with open(sample_dump, "rb") as stream, pytest.raises(Cancelled):
+        console.create_backup(stream, local_target, SECRET, iterations=FAST_ITERATIONS, compression="none",
+                              reporter=Reporter(sink=sink, token=token, min_interval=0))
+    assert stored_files(target_dir(console)) == []
+    assert console.list_backups()[0] == []
+    entries = list(console.audit.entries())
+    assert entries[-1].action == "backup.create" and entries[-1].result == "cancelled"
+
+
+def test_every_action_is_audited_and_chain_verifies(console, make_backup, tmp_path):
+    record = make_backup()
+    ref = console.locate(record.short_id)
+    console.verify(ref, SECRET)
+    with pytest.raises(WrongKeyError):
+        console.verify(ref, "wrong")
+    console.decrypt(ref, tmp_path / "x.dump", SECRET)
+    console.delete(ref)
+    actions = [(e.action, e.result) for e in console.audit.entries()]
+    assert actions == [("target.add", "ok"), ("backup.create", "ok"), ("backup.verify", "ok"),
+                       ("backup.verify", "failed"), ("decrypt", "ok"), ("backup.delete", "ok")]
+    assert console.audit.verify().ok
+    assert SECRET not in console.paths.audit_file.read_text("utf-8")
+
+
+def test_contents_from_dump_and_from_backup(console, make_backup, sample_dump):
+    record = make_backup()
+    asked = []
+    metadata, archive = console.contents(console.locate(str(sample_dump)), lambda: asked.append(1) or SECRET)
+    assert metadata is None and asked == [] and len(archive.toc) == 33
+    metadata, archive = console.contents(console.locate(record.short_id), lambda: SECRET)
+    assert metadata.backup_id == record.backup_id and len(archive.toc) == 33
+
+
+def test_id_prefix_and_full_id_resolve(console, make_backup):
+    record = make_backup()
+    assert console.locate(record.backup_id).record.key == record.key
+    assert console.locate(record.backup_id[:6]).record.key == record.key
+    with pytest.raises(UsageError, match="at least 4"):
+        console.locate("ab")
+
+
+def test_catalog_and_config_hold_no_secret(console, make_backup):
+    make_backup()
+    for path in (console.paths.catalog_file, console.targets.file, console.paths.audit_file):
+        assert SECRET.encode() not in path.read_bytes()
+    assert json.loads(console.targets.file.read_text())["targets"][0]["name"] == "vault"
