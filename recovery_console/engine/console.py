@@ -30,6 +30,7 @@ from .paths import AppPaths
 from .progress import Phase, Reporter
 from .storage.base import Storage
 from .streams import SIDECAR_SUFFIX, HashingReader, parse_sidecar, sidecar_text
+from .profiles import Profiles
 from .secret_store import SecretStore
 from .targets import SECRET_NAMES, TargetStore, open_storage, target_scope
 from .toc_collector import TocCollector
@@ -135,9 +136,10 @@ class Console:
         self.catalog = Catalog(self.paths.catalog_file)
         self.audit = AuditLog(self.paths.audit_file)
         self.secrets = SecretStore()
+        self.profiles = Profiles(self.paths, self.secrets)
 
     @contextmanager
-    def _audited(self, action: str, obj: str, detail: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    def audited(self, action: str, obj: str, detail: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """Write one audit entry for the block: ok, failed (with the reason) or cancelled."""
         extra: dict[str, Any] = dict(detail or {})
         try:
@@ -158,14 +160,14 @@ class Console:
 
     def add_target(self, config: TargetConfig, secrets: dict[str, str] | None = None) -> None:
         """Save a target's settings, and its secrets in the keyring (never in targets.json)."""
-        with self._audited("target.add", config.name, {"kind": config.kind}):
+        with self.audited("target.add", config.name, {"kind": config.kind}):
             for name, value in (secrets or {}).items():
                 self.secrets.put(target_scope(config.name), name, value)
             self.targets.add(config)
 
     def remove_target(self, name: str) -> TargetConfig:
         """Forget a target and its keyring secrets; its backups stay where they are."""
-        with self._audited("target.remove", name):
+        with self.audited("target.remove", name):
             config = self.targets.remove(name)
             for secret_name in SECRET_NAMES.get(config.kind, ()):
                 self.secrets.delete(target_scope(name), secret_name)
@@ -225,7 +227,7 @@ class Console:
             source_name=source_name, created_by=_who(),
         )
         key = backup_key(metadata)
-        with self._audited("backup.create", key, {"target": storage.name}) as detail:
+        with self.audited("backup.create", key, {"target": storage.name}) as detail:
             storage.check_room(source_size or 0, "backups/")
             probe = _ArchiveProbe(source)
             with storage.put(key) as upload:
@@ -247,7 +249,7 @@ class Console:
     def verify(self, ref: BackupRef, secret: str, *, quick: bool = False, reporter: Reporter | None = None) -> VerifyResult:
         """Decrypt every chunk (and, unless quick, prove the archive hash and TOC); record the verdict."""
         mode = "quick" if quick else "full"
-        with self._audited("backup.verify", ref.location, {"mode": mode}) as detail:
+        with self.audited("backup.verify", ref.location, {"mode": mode}) as detail:
             try:
                 with ref.open() as stream:
                     report = read_stream(stream, secret, full=not quick, reporter=reporter, total=ref.size)
@@ -270,7 +272,7 @@ class Console:
     def verify_without_key(self, ref: BackupRef, reporter: Reporter | None = None) -> VerifyResult:
         """For auditors without the secret: the file's SHA-256 against its sidecar, and a sane header."""
         reporter = reporter or Reporter()
-        with self._audited("backup.verify", ref.location, {"mode": "keyless"}):
+        with self.audited("backup.verify", ref.location, {"mode": "keyless"}):
             sidecar = ref.sidecar_sha256()
             if sidecar is None:
                 raise NotFoundError(f"{ref.location} has no .sha256 sidecar to check against.",
@@ -292,7 +294,7 @@ class Console:
 
     def inspect(self, ref: BackupRef, secret: str) -> BackupMetadata:
         """Metadata only: one key derivation, no payload read."""
-        with self._audited("backup.inspect", ref.location):
+        with self.audited("backup.inspect", ref.location):
             with ref.open() as stream:
                 _, metadata = read_metadata(stream, secret)
             if ref.record is not None:
@@ -302,7 +304,7 @@ class Console:
     def decrypt(self, ref: BackupRef, out: Path, secret: str, *, overwrite: bool = False,
                 reporter: Reporter | None = None) -> FileResult:
         """Decrypt to a plain pg_dump archive; the output appears only once every check has passed."""
-        with self._audited("decrypt", ref.location, {"output": str(out)}) as detail:
+        with self.audited("decrypt", ref.location, {"output": str(out)}) as detail:
             with atomic_output(out, overwrite) as sink, ref.open() as stream:
                 report = read_stream(stream, secret, sink=sink, reporter=reporter, total=ref.size)
             assert report.archive_sha256 is not None and report.archive_length is not None
@@ -330,7 +332,7 @@ class Console:
         if out.is_dir():
             out = out / ref.record.file_name
         reporter = reporter or Reporter()
-        with self._audited("backup.download", ref.location, {"output": str(out)}):
+        with self.audited("backup.download", ref.location, {"output": str(out)}):
             expected = ref.sidecar_sha256() or ref.record.sha256
             reporter.start(Phase.DOWNLOAD, ref.size)
             with atomic_output(out, overwrite) as sink, ref.open() as stream:
@@ -353,7 +355,7 @@ class Console:
         reporter = reporter or Reporter()
         ref = BackupRef(location=str(path.absolute()), path=path)
         storage = self.storage(target)
-        with self._audited("backup.upload", ref.location, {"target": storage.name}) as detail:
+        with self.audited("backup.upload", ref.location, {"target": storage.name}) as detail:
             if not path.is_file():
                 raise NotFoundError(f"{path} does not exist.")
             with ref.open() as stream:
@@ -388,7 +390,7 @@ class Console:
         """Remove a backup and its sidecar from its target, and from the catalog."""
         if ref.record is None or ref.storage is None:
             raise UsageError("Only backups in the catalog can be deleted; delete local files yourself.")
-        with self._audited("backup.delete", ref.location, {"backup_id": ref.record.backup_id}):
+        with self.audited("backup.delete", ref.location, {"backup_id": ref.record.backup_id}):
             ref.storage.delete(ref.record.key)
             try:
                 ref.storage.delete(ref.record.key + SIDECAR_SUFFIX)

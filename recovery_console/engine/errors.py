@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     UNSUPPORTED = 7
     SECRET_UNAVAILABLE = 8
     NO_SPACE = 9
+    DATABASE = 10
     CANCELLED = 130
 
 
@@ -83,6 +84,12 @@ class SecretUnavailableError(RecoveryError):
     """No instance secret could be obtained from the sources the user allowed."""
 
     exit_code = ExitCode.SECRET_UNAVAILABLE
+
+
+class DatabaseError(RecoveryError):
+    """PostgreSQL could not be reached, refused us, or a dump/restore tool failed."""
+
+    exit_code = ExitCode.DATABASE
 
 
 class Cancelled(RecoveryError):

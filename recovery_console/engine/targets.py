@@ -4,69 +4,29 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import os
-import re
 from pathlib import Path
 from typing import Callable
 
 from ..models.target import TARGET_KINDS, TargetConfig
-from .errors import IntegrityError, NotFoundError, UsageError
+from .config_store import NamedStore
+from .errors import NotFoundError, UsageError
 from .paths import AppPaths
 from .storage.base import Storage
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 AD_HOC_LOCAL = "local:"
 
 
-class TargetStore:
-    """Reads and writes targets.json atomically; holds no secrets."""
+class TargetStore(NamedStore[TargetConfig]):
+    """The configured targets (targets.json); secrets are in the keyring, not here."""
 
     def __init__(self, paths: AppPaths) -> None:
-        self.file = paths.config_dir / "targets.json"
-
-    def load(self) -> dict[str, TargetConfig]:
-        try:
-            raw = json.loads(self.file.read_text("utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            raise IntegrityError(f"The target settings in {self.file} cannot be read: {exc}.",
-                                 hint="Fix or remove that file; backups themselves are unaffected.") from exc
-        return {item["name"]: TargetConfig.from_dict(item) for item in raw.get("targets", [])}
-
-    def save(self, targets: dict[str, TargetConfig]) -> None:
-        self.file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self.file.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"targets": [t.to_dict() for t in targets.values()]}, indent=2), "utf-8")
-        os.replace(tmp, self.file)
+        super().__init__(paths.config_dir / "targets.json", "target", TargetConfig.from_dict)
 
     def add(self, config: TargetConfig) -> None:
-        if not _NAME.match(config.name):
-            raise UsageError(f"'{config.name}' is not a usable target name.",
-                             hint="Use letters, digits, '.', '_' or '-', starting with a letter or digit.")
         if config.kind not in TARGET_KINDS:
             raise UsageError(f"Unknown target kind '{config.kind}'; choose one of {', '.join(TARGET_KINDS)}.")
-        targets = self.load()
-        if config.name in targets:
-            raise UsageError(f"A target named '{config.name}' already exists.",
-                             hint="Pick another name, or remove the old target first.")
-        targets[config.name] = config
-        self.save(targets)
-
-    def remove(self, name: str) -> TargetConfig:
-        targets = self.load()
-        if name not in targets:
-            raise NotFoundError(f"No target named '{name}'.", hint="`recovery-console target list` shows them.")
-        config = targets.pop(name)
-        self.save(targets)
-        return config
-
-    def get(self, name: str) -> TargetConfig:
-        targets = self.load()
-        if name not in targets:
-            raise NotFoundError(f"No target named '{name}'.", hint="`recovery-console target list` shows them.")
-        return targets[name]
+        super().add(config)
 
     def resolve(self, spec: str) -> TargetConfig:
         """A configured target's name, or a local folder path (named 'local:/abs/path')."""

@@ -1,0 +1,139 @@
+"""`recovery-console profile …`: create, show, list, set-mode, set-target, test and remove profiles."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+
+from ..engine.errors import ExitCode, UsageError
+from ..models.profile import ConnectionMode, Profile
+from .common import add_json, add_secret_options, console, emit, secret_from
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("profile", help="deployment profiles: database, connection mode, target")
+    commands = parser.add_subparsers(dest="profile_command", required=True, metavar="COMMAND")
+
+    create = commands.add_parser("create", help="create a profile (its connection mode is declared separately)")
+    create.add_argument("name")
+    create.add_argument("--database-url-env", metavar="VAR", required=True,
+                        help="environment variable holding the database URL (it may contain a password, "
+                             "which is moved to the keyring)")
+    create.add_argument("--target", help="the target backups of this profile go to")
+    create.add_argument("--tool-dir", action="append", default=[], help="a folder with pg_dump/pg_restore (repeatable)")
+    add_secret_options(create)
+    add_json(create)
+    create.set_defaults(func=cmd_create)
+
+    mode = commands.add_parser("set-mode", help="declare how the database is reached: direct or pool")
+    mode.add_argument("name")
+    mode.add_argument("mode", choices=("direct", "pool"))
+    mode.add_argument("--not-a-pooler", action="store_true",
+                      help="direct mode: confirm the database URL points at PostgreSQL itself, not a pooler")
+    mode.add_argument("--direct-url-env", metavar="VAR",
+                      help="pool mode: environment variable holding the direct URL pg_dump/pg_restore use")
+    add_json(mode)
+    mode.set_defaults(func=cmd_set_mode)
+
+    target = commands.add_parser("set-target", help="bind the profile's backups to a target")
+    target.add_argument("name")
+    target.add_argument("target")
+    add_json(target)
+    target.set_defaults(func=cmd_set_target)
+
+    for name, func, helptext in (("show", cmd_show, "show a profile"),
+                                 ("test", cmd_test, "connect through the URL backups use; check the tools"),
+                                 ("remove", cmd_remove, "remove a profile and its keyring secrets")):
+        sub = commands.add_parser(name, help=helptext)
+        sub.add_argument("name")
+        add_json(sub)
+        sub.set_defaults(func=func)
+    listing = commands.add_parser("list", help="list profiles")
+    add_json(listing)
+    listing.set_defaults(func=cmd_list)
+
+
+def _env(var: str) -> str:
+    value = os.environ.get(var)
+    if not value:
+        raise UsageError(f"The environment variable {var} is not set or is empty.")
+    return value
+
+
+def _lines(profile: Profile, warnings: list[str]) -> list[str]:
+    mode = {ConnectionMode.UNDECLARED: "NOT DECLARED — backup and restore are disabled",
+            ConnectionMode.DIRECT: "direct (acknowledged: not a pooler)",
+            ConnectionMode.POOL: "pool (pg_dump/pg_restore use the direct URL)"}[profile.mode]
+    lines = [f"Profile   {profile.name}", f"Database  {profile.database_url}", f"Mode      {mode}"]
+    if profile.direct_url:
+        lines.append(f"Direct    {profile.direct_url}")
+    lines.append(f"Target    {profile.target or '(none)'}")
+    return lines + [f"WARNING   {w}" for w in warnings]
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    app = console()
+    has_secret = args.secret_key_file or args.secret_key_env
+    profile = app.profiles.create(args.name, _env(args.database_url_env), target=args.target,
+                                  instance_secret=secret_from(args) if has_secret else None, tool_dirs=args.tool_dir)
+    emit(args, profile.to_dict(), _lines(profile, []) +
+         [f"Next: declare the connection mode with `recovery-console profile set-mode {profile.name} direct "
+          "--not-a-pooler` or `… pool --direct-url-env VAR`."])
+    return ExitCode.OK
+
+
+def cmd_set_mode(args: argparse.Namespace) -> int:
+    app = console()
+    direct_url = _env(args.direct_url_env) if args.direct_url_env else None
+    profile = app.profiles.set_mode(args.name, ConnectionMode(args.mode), acknowledge_direct=args.not_a_pooler,
+                                    direct_url=direct_url)
+    warnings = app.profiles.warnings(profile)
+    emit(args, {**profile.to_dict(), "warnings": warnings}, ["Connection mode saved."] + _lines(profile, warnings))
+    return ExitCode.OK
+
+
+def cmd_set_target(args: argparse.Namespace) -> int:
+    app = console()
+    app.targets.resolve(args.target)
+    profile = dataclasses.replace(app.profiles.store.get(args.name), target=args.target)
+    app.profiles.store.replace(profile)
+    emit(args, profile.to_dict(), [f"Backups of '{profile.name}' now go to '{args.target}'. "
+                                   "Backups already on other targets stay where they are and remain listed."])
+    return ExitCode.OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    app = console()
+    profile = app.profiles.store.get(args.name)
+    warnings = app.profiles.warnings(profile)
+    emit(args, {**profile.to_dict(), "declared": profile.declared, "warnings": warnings}, _lines(profile, warnings))
+    return ExitCode.OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    profiles = list(console().profiles.store.load().values())
+    emit(args, {"profiles": [p.to_dict() for p in profiles]},
+         [f"{p.name:<16} {p.mode.value:<10} {p.database_url}" for p in profiles] or ["No profiles yet."])
+    return ExitCode.OK
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    report = console().profiles.test(args.name)
+    lines = [f"Connection {'OK' if report.ok else 'FAILED'} via {report.url}"]
+    if report.ok:
+        lines += [f"Server     PostgreSQL {report.server_version} (database {report.database}, user {report.user})",
+                  f"CREATEDB   {'yes' if report.can_create_db else 'no (restores into a new database will fail)'}",
+                  f"pg_dump    {report.pg_dump or 'none compatible found'}",
+                  f"pg_restore {report.pg_restore or 'none compatible found'}"]
+    else:
+        lines.append(f"Error      {report.error}")
+    lines += [f"WARNING    {w}" for w in report.warnings]
+    emit(args, dataclasses.asdict(report), lines)
+    return ExitCode.OK if report.ok else ExitCode.DATABASE
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    profile = console().profiles.remove(args.name)
+    emit(args, {"removed": profile.to_dict()}, [f"Profile '{profile.name}' and its keyring secrets were removed."])
+    return ExitCode.OK

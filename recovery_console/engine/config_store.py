@@ -1,0 +1,82 @@
+"""A JSON file of named settings records (targets, profiles), written atomically, holding no secrets."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Callable, Generic, Protocol, TypeVar
+
+from .errors import IntegrityError, NotFoundError, UsageError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class Named(Protocol):
+    name: str
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+T = TypeVar("T", bound=Named)
+
+
+class NamedStore(Generic[T]):
+    """Load, add, replace and remove records by name in one JSON file (`{"<kind>s": [...]}`)."""
+
+    def __init__(self, file: Path, kind: str, from_dict: Callable[[dict[str, Any]], T]) -> None:
+        self.file = file
+        self.kind = kind
+        self._key = f"{kind}s"
+        self._from_dict = from_dict
+
+    def load(self) -> dict[str, T]:
+        try:
+            raw = json.loads(self.file.read_text("utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise IntegrityError(f"The {self.kind} settings in {self.file} cannot be read: {exc}.",
+                                 hint="Fix or remove that file; backups themselves are unaffected.") from exc
+        return {item["name"]: self._from_dict(item) for item in raw.get(self._key, [])}
+
+    def save(self, records: dict[str, T]) -> None:
+        self.file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = self.file.with_name(self.file.name + ".tmp")
+        tmp.write_text(json.dumps({self._key: [r.to_dict() for r in records.values()]}, indent=2), "utf-8")
+        os.replace(tmp, self.file)
+
+    def get(self, name: str) -> T:
+        records = self.load()
+        if name not in records:
+            raise NotFoundError(f"No {self.kind} named '{name}'.",
+                                hint=f"`recovery-console {self.kind} list` shows them.")
+        return records[name]
+
+    def add(self, record: T) -> None:
+        if not _NAME.match(record.name):
+            raise UsageError(f"'{record.name}' is not a usable {self.kind} name.",
+                             hint="Use letters, digits, '.', '_' or '-', starting with a letter or digit.")
+        records = self.load()
+        if record.name in records:
+            raise UsageError(f"A {self.kind} named '{record.name}' already exists.",
+                             hint=f"Pick another name, or remove the old {self.kind} first.")
+        records[record.name] = record
+        self.save(records)
+
+    def replace(self, record: T) -> None:
+        records = self.load()
+        if record.name not in records:
+            raise NotFoundError(f"No {self.kind} named '{record.name}'.")
+        records[record.name] = record
+        self.save(records)
+
+    def remove(self, name: str) -> T:
+        records = self.load()
+        if name not in records:
+            raise NotFoundError(f"No {self.kind} named '{name}'.",
+                                hint=f"`recovery-console {self.kind} list` shows them.")
+        record = records.pop(name)
+        self.save(records)
+        return record

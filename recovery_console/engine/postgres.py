@@ -1,0 +1,160 @@
+"""Talking to PostgreSQL: URLs without passwords, server facts, pooler tells, and libpq environments.
+
+Passwords never go on a command line: child processes get a private 0600 passfile.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import conninfo as pg_conninfo
+
+from .errors import DatabaseError, UsageError
+
+CONNECT_TIMEOUT = 10
+POOLER_HOST_WORDS = ("pooler", "pgbouncer", "proxy")
+POOLER_PORTS = (6432, 25061)
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What a connection tells about the server and our role on it."""
+
+    version_num: int
+    version: str
+    database: str
+    user: str
+    superuser: bool
+    can_create_db: bool
+
+    @property
+    def major(self) -> int:
+        return self.version_num // 10000
+
+
+def parse(url: str) -> dict[str, str]:
+    try:
+        return pg_conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        raise UsageError(f"The database URL is not valid: {exc}.",
+                         hint="Use postgresql://user@host:port/dbname or 'host=… dbname=…'.") from None
+
+
+def split_password(url: str) -> tuple[str, str | None]:
+    """The URL without its password (safe to store and show), and the password if it had one."""
+    params = parse(url)
+    password = params.pop("password", None)
+    if password is None:
+        return url, None
+    if "://" in url:
+        parts = urlsplit(url)
+        netloc = parts.netloc.rsplit("@", 1)
+        userinfo = netloc[0].split(":", 1)[0] if len(netloc) == 2 else ""
+        host = netloc[-1]
+        return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}" if userinfo else host)), password
+    return pg_conninfo.make_conninfo(**params), password
+
+
+def describe(url: str) -> str:
+    """user@host:port/db, for messages (never includes a password)."""
+    p = parse(url)
+    return f"{p.get('user', '')}{'@' if p.get('user') else ''}{p.get('host', 'localhost')}:{p.get('port', '5432')}/{p.get('dbname', '')}"
+
+
+def is_local(url: str) -> bool:
+    """Whether the server runs on this machine (loopback or a Unix socket), so its disk can be measured."""
+    host = parse(url).get("host", "")
+    return host in ("", "localhost", "127.0.0.1", "::1") or host.startswith("/")
+
+
+def pooler_tells(url: str) -> list[str]:
+    """Signs in the URL itself that it may point at a pooler."""
+    params = parse(url)
+    host = params.get("host", "").lower()
+    tells = [f"the host name contains '{word}'" for word in POOLER_HOST_WORDS if word in host]
+    try:
+        port = int(params.get("port", "5432"))
+    except ValueError:
+        port = 5432
+    if port in POOLER_PORTS:
+        tells.append(f"port {port} is a common pooler port")
+    return tells
+
+
+def connect(url: str, password: str | None = None, *, dbname: str | None = None, autocommit: bool = True) -> psycopg.Connection:
+    """A connection that also works through PgBouncer (no server-side prepared statements)."""
+    kwargs: dict[str, object] = {"connect_timeout": CONNECT_TIMEOUT, "autocommit": autocommit, "prepare_threshold": None}
+    if password is not None:
+        kwargs["password"] = password
+    if dbname is not None:
+        kwargs["dbname"] = dbname
+    try:
+        return psycopg.connect(url, **kwargs)
+    except psycopg.OperationalError as exc:
+        raise DatabaseError(f"Could not connect to {describe(url)}: {_first_line(exc)}",
+                            hint="Check the host, port, database name, user and password, and that the server "
+                                 "accepts connections from this machine.") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def server_info(conn: psycopg.Connection) -> ServerInfo:
+    row = conn.execute(
+        "SELECT current_setting('server_version_num')::int, current_setting('server_version'), current_database(), "
+        "current_user, r.rolsuper, r.rolcreatedb FROM pg_roles r WHERE r.rolname = current_user").fetchone()
+    assert row is not None
+    return ServerInfo(*row)
+
+
+def probe_pooler(url: str, password: str | None = None) -> list[str]:
+    """Cheap active checks for a pooler; each finding is reported as seen, never as certainty."""
+    seen: list[str] = []
+    try:
+        with connect(url, password, dbname="pgbouncer") as admin:
+            version = admin.execute("SHOW VERSION").fetchone()
+            seen.append(f"the server answers PgBouncer's admin console ({version[0] if version else 'SHOW VERSION'})")
+    except (DatabaseError, psycopg.Error):
+        pass
+    try:
+        with connect(url, password) as conn:
+            first = conn.execute("SELECT pg_backend_pid()").fetchone()
+            second = conn.execute("SELECT pg_backend_pid()").fetchone()
+            if first != second:
+                seen.append("two statements on one connection ran in different server processes "
+                            "(transaction pooling)")
+    except (DatabaseError, psycopg.Error):
+        pass
+    return seen
+
+
+def _passfile_field(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(":", "\\:")
+
+
+@contextmanager
+def libpq_env(password: str | None) -> Iterator[dict[str, str]]:
+    """Environment for pg_dump/pg_restore: a private passfile when there is a password, removed after."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PGPASSWORD", "PGPASSFILE")}
+    if password is None:
+        yield env
+        return
+    folder = tempfile.mkdtemp(prefix="rc-pgpass-")
+    try:
+        passfile = os.path.join(folder, "pgpass")
+        fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"*:*:*:*:{_passfile_field(password)}\n")
+        env["PGPASSFILE"] = passfile
+        yield env
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

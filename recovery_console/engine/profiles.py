@@ -1,0 +1,136 @@
+"""Deployment profiles: saved settings, their secrets in the keyring, and the connection checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..models.profile import ConnectionMode, Profile
+from . import postgres
+from .config_store import NamedStore
+from .errors import RecoveryError, SecretUnavailableError
+from .paths import AppPaths
+from .secret_store import SecretStore
+
+INSTANCE_SECRET = "instance_secret"
+DB_PASSWORD = "db_password"
+DIRECT_PASSWORD = "direct_db_password"
+
+
+def profile_scope(name: str) -> str:
+    return f"profile:{name}"
+
+
+class ProfileStore(NamedStore[Profile]):
+    """profiles.json; the instance secret and database passwords are in the keyring."""
+
+    def __init__(self, paths: AppPaths) -> None:
+        super().__init__(paths.config_dir / "profiles.json", "profile", Profile.from_dict)
+
+
+@dataclass(frozen=True)
+class ConnectionReport:
+    """What 'Test connection' saw through the URL backup and restore will use."""
+
+    profile: str
+    url: str
+    ok: bool
+    server_version: str | None = None
+    server_major: int | None = None
+    database: str | None = None
+    user: str | None = None
+    can_create_db: bool | None = None
+    pg_dump: str | None = None
+    pg_restore: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+class Profiles:
+    """Create, change and check profiles; every secret goes to the keyring, never to profiles.json."""
+
+    def __init__(self, paths: AppPaths, secrets: SecretStore) -> None:
+        self.store = ProfileStore(paths)
+        self.secrets = secrets
+
+    def create(self, name: str, database_url: str, *, target: str | None = None,
+               instance_secret: str | None = None, tool_dirs: list[str] | None = None) -> Profile:
+        url, password = postgres.split_password(database_url)
+        profile = Profile(name=name, database_url=url, target=target, tool_dirs=list(tool_dirs or []))
+        scope = profile_scope(name)
+        if instance_secret is not None:
+            self.secrets.put(scope, INSTANCE_SECRET, instance_secret)
+        if password is not None:
+            self.secrets.put(scope, DB_PASSWORD, password)
+        self.store.add(profile)
+        return profile
+
+    def set_mode(self, name: str, mode: ConnectionMode, *, acknowledge_direct: bool = False,
+                 direct_url: str | None = None) -> Profile:
+        profile = self.store.get(name)
+        password = None
+        if direct_url is not None:
+            direct_url, password = postgres.split_password(direct_url)
+        updated = profile.with_mode(mode, acknowledge_direct=acknowledge_direct, direct_url=direct_url)
+        if password is not None:
+            self.secrets.put(profile_scope(name), DIRECT_PASSWORD, password)
+        elif updated.mode is not ConnectionMode.POOL:
+            self.secrets.delete(profile_scope(name), DIRECT_PASSWORD)
+        self.store.replace(updated)
+        return updated
+
+    def remove(self, name: str) -> Profile:
+        profile = self.store.remove(name)
+        for secret in (INSTANCE_SECRET, DB_PASSWORD, DIRECT_PASSWORD):
+            self.secrets.delete(profile_scope(name), secret)
+        return profile
+
+    def instance_secret(self, name: str) -> str:
+        secret = self.secrets.get(profile_scope(name), INSTANCE_SECRET)
+        if not secret:
+            raise SecretUnavailableError(f"The OS keyring holds no instance secret for profile '{name}'.",
+                                         hint="Pass --secret-key-file, or store it with `keyring set-secret`.")
+        return secret
+
+    def dump_password(self, profile: Profile) -> str | None:
+        """The password for the URL pg_dump/pg_restore use (the direct one in pool mode)."""
+        name = DIRECT_PASSWORD if profile.mode is ConnectionMode.POOL else DB_PASSWORD
+        return self.secrets.get(profile_scope(profile.name), name)
+
+    def warnings(self, profile: Profile) -> list[str]:
+        """Pooler tells in a URL declared direct: shown, never blocking."""
+        if profile.mode is not ConnectionMode.DIRECT:
+            return []
+        return [f"The URL declared direct looks like a pooler: {tell}." for tell in postgres.pooler_tells(profile.database_url)]
+
+    def test(self, name: str) -> ConnectionReport:
+        """Reach PostgreSQL through the URL backup/restore will use; report version and tool fit."""
+        profile = self.store.get(name)
+        url = profile.dump_url()
+        password = self.dump_password(profile)
+        warnings = self.warnings(profile)
+        if profile.mode is ConnectionMode.DIRECT:
+            warnings += [f"Seen on the direct URL: {seen}." for seen in postgres.probe_pooler(url, password)]
+        try:
+            with postgres.connect(url, password) as conn:
+                info = postgres.server_info(conn)
+        except RecoveryError as exc:
+            return ConnectionReport(name, postgres.describe(url), False, warnings=warnings, error=exc.message)
+        report = dict(server_version=info.version, server_major=info.major, database=info.database, user=info.user,
+                      can_create_db=info.can_create_db or info.superuser)
+        from . import pgtools
+
+        tools = pgtools.discover([Path(d) for d in profile.tool_dirs])
+        try:
+            dump = pgtools.choose_pg_dump(tools, info.major)
+            report["pg_dump"] = f"{dump.path} ({dump.version})"
+        except RecoveryError as exc:
+            warnings.append(exc.message)
+        restorers = [t for t in tools if t.name == "pg_restore" and t.major >= info.major]
+        if restorers:
+            best = min(restorers, key=lambda t: t.major)
+            report["pg_restore"] = f"{best.path} ({best.version})"
+        else:
+            warnings.append(f"No pg_restore {info.major} or newer was found; restores into this server need one.")
+        return ConnectionReport(name, postgres.describe(url), True, warnings=warnings, **report)  # type: ignore[arg-type]
+

@@ -1,0 +1,85 @@
+"""Plain data for a deployment profile: how its database is reached and where its backups go.
+
+The connection mode must be declared before any backup or restore: **direct** (with an explicit
+acknowledgement that the URL is not a pooler) or **pool** (with a separate direct URL that only
+pg_dump/pg_restore use). Passwords are not stored here; they live in the OS keyring.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from ..engine.errors import UsageError
+
+
+class ConnectionMode(StrEnum):
+    UNDECLARED = "undeclared"
+    DIRECT = "direct"
+    POOL = "pool"
+
+
+class ModeNotDeclaredError(UsageError):
+    """Backup and restore stay disabled until the profile's connection mode is declared and saved."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One deployment: its database URL, connection mode, backup target and tool folders."""
+
+    name: str
+    database_url: str
+    mode: ConnectionMode = ConnectionMode.UNDECLARED
+    direct_acknowledged: bool = False
+    direct_url: str | None = None
+    target: str | None = None
+    tool_dirs: list[str] = field(default_factory=list)
+
+    def with_mode(self, mode: ConnectionMode, *, acknowledge_direct: bool = False,
+                  direct_url: str | None = None) -> "Profile":
+        """The profile under a newly declared mode; switching clears what belonged to the old one."""
+        if mode is ConnectionMode.DIRECT:
+            if not acknowledge_direct:
+                raise UsageError(
+                    "Declaring a direct connection needs your acknowledgement that the database URL does not "
+                    "point at a connection pooler (PgBouncer, RDS Proxy, …).",
+                    hint="pg_dump and pg_restore break in subtle ways through transaction pooling. If the URL is "
+                         "direct, confirm it; if not, declare pool mode with a separate direct URL.",
+                )
+            return replace(self, mode=mode, direct_acknowledged=True, direct_url=None)
+        if mode is ConnectionMode.POOL:
+            if not direct_url:
+                raise UsageError("Pool mode needs a direct URL that pg_dump and pg_restore can use.",
+                                 hint="Give the URL of the PostgreSQL server behind the pooler.")
+            if direct_url == self.database_url:
+                raise UsageError("The direct URL is the same as the pooled URL.",
+                                 hint="Give the address of the PostgreSQL server itself, not the pooler.")
+            return replace(self, mode=mode, direct_acknowledged=False, direct_url=direct_url)
+        return replace(self, mode=ConnectionMode.UNDECLARED, direct_acknowledged=False, direct_url=None)
+
+    @property
+    def declared(self) -> bool:
+        return (self.mode is ConnectionMode.DIRECT and self.direct_acknowledged) or (
+            self.mode is ConnectionMode.POOL and bool(self.direct_url))
+
+    def dump_url(self) -> str:
+        """The URL pg_dump/pg_restore use: never the pooled one."""
+        if not self.declared:
+            raise ModeNotDeclaredError(
+                f"Profile '{self.name}' has no declared connection mode, so backup and restore are disabled.",
+                hint=f"Run `recovery-console profile set-mode {self.name} direct --not-a-pooler` or "
+                     f"`… set-mode {self.name} pool --direct-url URL`.",
+            )
+        return self.direct_url if self.mode is ConnectionMode.POOL else self.database_url  # type: ignore[return-value]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["mode"] = self.mode.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Profile":
+        return cls(name=data["name"], database_url=data["database_url"], mode=ConnectionMode(data.get("mode", "undeclared")),
+                   direct_acknowledged=bool(data.get("direct_acknowledged")), direct_url=data.get("direct_url"),
+                   target=data.get("target"), tool_dirs=list(data.get("tool_dirs", [])))
