@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..models.backup import BackupMetadata
+from .errors import IntegrityError
 
 BACKUP_PREFIX = "backups/"
 BACKUP_SUFFIX = ".enc"
@@ -29,7 +30,10 @@ class NameInfo:
 
 
 def parse_created_at(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+    except ValueError:
+        raise IntegrityError(f"The backup's creation time {value!r} is not an ISO-8601 timestamp.") from None
 
 
 def backup_key(metadata: BackupMetadata) -> str:

@@ -11,7 +11,7 @@ import queue
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -111,27 +111,39 @@ def open_backup(stream: BinaryIO, secret: str, reporter: Reporter | None = None)
         raw = AESGCM(keys.payload_key).decrypt(fmt.nonce(0, False), bytes(buf[:length]), header.pack())
     except InvalidTag:
         raise _auth_error(0) from None
-    return OpenedBackup(header, keys, BackupMetadata.from_json(raw), records.offset)
+    metadata = BackupMetadata.from_json(raw)
+    if metadata.chunk_size != header.chunk_size:
+        raise IntegrityError(f"The metadata names a chunk size of {metadata.chunk_size} bytes but the header "
+                             f"{header.chunk_size}: the backup is malformed.")
+    return OpenedBackup(header, keys, metadata, records.offset)
 
 
 @dataclass
 class _Slot:
     sealed: bytearray
     plain: bytearray
+    holders: int = 0
 
 
 @dataclass
 class PayloadStream:
-    """Iterates an opened backup's payload chunks in order; `sentinel` is set once the end is proven."""
+    """Iterates an opened backup's payload chunks in order; `sentinel` is set once the end is proven.
+
+    With `ciphertext_sha`, every record read from here on (length prefix and sealed bytes, the
+    end-of-backup record and anything after it included) is fed to that hash in file order, on a
+    thread of its own, so hashing the ciphertext overlaps reading and decrypting instead of
+    adding to them. The hash is complete once iteration has ended.
+    """
 
     stream: BinaryIO
     opened: OpenedBackup
     reporter: Reporter = field(default_factory=Reporter)
-    workers: int = 2
-    depth: int = 6
+    workers: int = 1
+    depth: int = 4
     sentinel: fmt.Sentinel | None = None
     chunks: int = 0
     payload_length: int = 0
+    ciphertext_sha: Any = None
 
     def __iter__(self) -> Iterator[memoryview]:
         header = self.opened.header
@@ -142,8 +154,19 @@ class PayloadStream:
         for _ in range(self.depth):
             free.put(_Slot(bytearray(header.chunk_size + fmt.TAG_SIZE), bytearray(header.chunk_size)))
         ready: queue.Queue[object] = queue.Queue()
+        sha = self.ciphertext_sha
+        to_hash: queue.Queue[tuple[_Slot, int] | None] | None = queue.Queue() if sha is not None else None
+        holders_lock = threading.Lock()
         stop = threading.Event()
         end_of_file = object()
+
+        def release(slot: _Slot) -> None:
+            """A slot goes back to the reader once its consumer and (if any) the ciphertext hasher are done."""
+            with holders_lock:
+                slot.holders -= 1
+                if slot.holders:
+                    return
+            free.put(slot)
 
         def open_record(slot: _Slot, index: int, length: int) -> tuple[_Slot, int, bool]:
             sealed = memoryview(slot.sealed)[:length]
@@ -167,22 +190,42 @@ class PayloadStream:
                     if length is None:
                         ready.put(end_of_file)
                         return
+                    slot.holders = 1 if to_hash is None else 2
+                    if to_hash is not None:
+                        to_hash.put((slot, length))
                     ready.put(pool.submit(open_record, slot, index, length))
                     index += 1
             except BaseException as exc:  # handed to the consumer, which raises it
                 ready.put(exc)
+            finally:
+                if to_hash is not None:
+                    to_hash.put(None)
+
+        def hash_records() -> None:
+            assert to_hash is not None
+            while (item := to_hash.get()) is not None:
+                slot, length = item
+                sha.update(length.to_bytes(fmt.LENGTH_PREFIX_SIZE, "big"))
+                sha.update(memoryview(slot.sealed)[:length])
+                release(slot)
 
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="rc-decrypt") as pool:
             producer = threading.Thread(target=produce, args=(pool,), name="rc-read", daemon=True)
+            hasher = threading.Thread(target=hash_records, name="rc-hash", daemon=True) if to_hash else None
             producer.start()
+            if hasher is not None:
+                hasher.start()
             try:
-                yield from self._consume(ready, free, end_of_file)
+                yield from self._consume(ready, release, end_of_file)
             finally:
                 stop.set()
                 free.put(None)
                 producer.join()
+                if hasher is not None:
+                    hasher.join()
 
-    def _consume(self, ready: queue.Queue, free: queue.Queue, end_of_file: object) -> Iterator[memoryview]:
+    def _consume(self, ready: queue.Queue, release: Callable[[_Slot], None],
+                 end_of_file: object) -> Iterator[memoryview]:
         chunk_size = self.opened.header.chunk_size
         short_seen = False
         while True:
@@ -207,14 +250,16 @@ class PayloadStream:
             if final:
                 self.sentinel = self._check_sentinel(bytes(slot.plain[:length]))
             else:
-                if short_seen or length == 0:
+                if length == 0:
+                    raise IntegrityError(f"Chunk {index} is empty, which no writer produces: the backup is malformed.")
+                if short_seen:
                     raise IntegrityError(f"Chunk {index} follows a short chunk: the backup is malformed.")
                 short_seen = length < chunk_size
                 self.chunks = index
                 self.payload_length += length
                 yield memoryview(slot.plain)[:length]
                 self.reporter.advance(length + fmt.TAG_SIZE + fmt.LENGTH_PREFIX_SIZE)
-            free.put(slot)
+            release(slot)
 
     def _check_sentinel(self, raw: bytes) -> fmt.Sentinel:
         sentinel = fmt.Sentinel.parse(raw)

@@ -25,7 +25,7 @@ class StreamReport:
     payload_chunks: int
     payload_length: int
     encrypted_size: int
-    ciphertext_sha256: str
+    ciphertext_sha256: str | None  # None when read with hash_ciphertext=False
     archive_length: int | None = None
     archive_sha256: str | None = None
     archive: Archive | None = None
@@ -46,20 +46,24 @@ def read_stream(
     require_archive: bool = True,
     reporter: Reporter | None = None,
     total: int | None = None,
+    hash_ciphertext: bool = True,
 ) -> StreamReport:
     """Decrypt every chunk and check the end-of-backup record; `full` also proves the archive hash and TOC.
 
     With a sink, the archive bytes are written to it as they are proven chunk by chunk; the
-    caller must discard the sink's contents if this raises.
+    caller must discard the sink's contents if this raises. `hash_ciphertext=False` skips the
+    SHA-256 of the file itself (only needed to compare with a .sha256 sidecar); the report's
+    `ciphertext_sha256` is then None.
     """
     reporter = reporter or Reporter()
-    source = HashingReader(stream)
+    source = HashingReader(stream, hash=hash_ciphertext)
     reporter.start(Phase.DERIVE_KEY)
     opened = open_backup(source, secret)
     reporter.start(Phase.DECRYPT if sink is not None else Phase.VERIFY, total)
     reporter.advance(opened.payload_offset)
-    payload = PayloadStream(source, opened, reporter)
-    archive = ArchiveStream(opened.metadata.compression, sink, parse_toc=require_archive) if full or sink else None
+    ciphertext_sha = source.detach_hash()  # the payload stream hashes the rest off its read path
+    payload = PayloadStream(source, opened, reporter, ciphertext_sha=ciphertext_sha)
+    archive = ArchiveStream(opened.metadata.compression, sink, parse_toc=require_archive) if full or sink is not None else None
     for chunk in payload:
         if archive is not None:
             archive.feed(chunk)
@@ -73,7 +77,7 @@ def read_stream(
         payload_chunks=payload.chunks,
         payload_length=payload.payload_length,
         encrypted_size=source.size,
-        ciphertext_sha256=source.sha256,
+        ciphertext_sha256=ciphertext_sha.hexdigest() if ciphertext_sha is not None else None,
     )
     if archive is None:
         return report

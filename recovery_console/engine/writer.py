@@ -92,13 +92,16 @@ def encrypt_stream(
     if metadata.compression not in ("none", "zstd"):
         raise UsageError(f"Unknown compression {metadata.compression!r}; choose none or zstd.")
     reporter = reporter or Reporter()
-    header = fmt.Header(iterations=iterations, chunk_exponent=chunk_exponent, salt=salt or os.urandom(fmt.SALT_SIZE))
+    if salt is not None and len(salt) != fmt.SALT_SIZE:
+        raise UsageError(f"A backup's salt must be {fmt.SALT_SIZE} bytes; got {len(salt)}.")
+    header = fmt.Header(iterations=iterations, chunk_exponent=chunk_exponent,
+                        salt=os.urandom(fmt.SALT_SIZE) if salt is None else salt)
     fmt.Header.parse(header.pack())
     reporter.start(Phase.DERIVE_KEY)
     keys = fmt.derive_keys(secret, header)
     metadata = replace(metadata, chunk_size=header.chunk_size)
     meta_bytes = metadata.to_json()
-    if len(meta_bytes) > fmt.MAX_METADATA_SIZE:
+    if len(meta_bytes) > min(fmt.MAX_METADATA_SIZE, header.chunk_size):
         raise UsageError("The backup description is too long to store; shorten it.")
 
     aead = AESGCM(keys.payload_key)

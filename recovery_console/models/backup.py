@@ -10,6 +10,12 @@ from ..engine.errors import IntegrityError
 
 COMPRESSIONS = ("none", "zstd")
 MODES = ("manual", "scheduled")
+_OPTIONAL_TEXT = (str, type(None))
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "backup_id": str, "created_at": str, "app_version": str, "mode": str, "description": str,
+    "database": _OPTIONAL_TEXT, "server_version": _OPTIONAL_TEXT, "pg_dump_version": _OPTIONAL_TEXT,
+    "chunk_size": int, "compression": str, "source": str, "source_name": _OPTIONAL_TEXT, "created_by": _OPTIONAL_TEXT,
+}
 
 
 @dataclass(frozen=True)
@@ -41,8 +47,8 @@ class BackupMetadata:
         """Decode chunk 0; unknown fields are kept in `extra` so newer writers stay readable."""
         try:
             data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise IntegrityError("The backup's metadata chunk is not valid JSON.", detail=str(exc)) from exc
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise IntegrityError("The backup's metadata chunk is not valid JSON.", detail=str(exc)) from None
         if not isinstance(data, dict):
             raise IntegrityError("The backup's metadata chunk is not a JSON object.")
         known = {f.name for f in fields(cls)} - {"extra"}
@@ -51,6 +57,9 @@ class BackupMetadata:
             raise IntegrityError(f"The backup's metadata lacks required fields: {', '.join(sorted(missing))}.")
         if data["compression"] not in COMPRESSIONS:
             raise IntegrityError(f"The backup's metadata names an unknown compression {data['compression']!r}.")
+        for name, expected in _FIELD_TYPES.items():
+            if name in data and not isinstance(data[name], expected):
+                raise IntegrityError(f"The backup's metadata field '{name}' has the wrong type.")
         core = {k: v for k, v in data.items() if k in known}
         extra = {k: v for k, v in data.items() if k not in known}
         return cls(**core, extra=extra)

@@ -300,3 +300,13 @@ def test_catalog_and_config_hold_no_secret(console, make_backup):
     for path in (console.paths.catalog_file, console.targets.file, console.paths.audit_file):
         assert SECRET.encode() not in path.read_bytes()
     assert json.loads(console.targets.file.read_text())["targets"][0]["name"] == "vault"
+
+
+def test_renamed_backup_fails_verify(console, make_backup):
+    old, new = make_backup(), make_backup()
+    folder = target_dir(console)
+    (folder / new.key).write_bytes((folder / old.key).read_bytes())
+    (folder / (new.key + ".sha256")).write_text((folder / (old.key + ".sha256")).read_text())
+    console.list_backups()
+    with pytest.raises(IntegrityError, match="holds backup"):
+        console.verify(console.locate(new.short_id), SECRET)
