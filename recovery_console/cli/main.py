@@ -8,7 +8,7 @@ import sys
 
 from .. import __version__
 from ..engine.errors import ExitCode, RecoveryError
-from . import audit_cmd, backup_cmd, contents_cmd, decrypt_cmd, demo_cmd, gui_cmd, profile_cmd, restore_cmd, target_cmd
+from . import audit_cmd, backup_cmd, contents_cmd, decrypt_cmd, demo_cmd, gui_cmd, keyring_cmd, profile_cmd, restore_cmd, target_cmd
 
 EPILOG = """exit codes:
   0 ok, 1 error, 2 usage, 3 verification failed, 4 wrong key, 5 not found,
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"recovery-console {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (profile_cmd, backup_cmd, restore_cmd, decrypt_cmd, contents_cmd, target_cmd, audit_cmd, demo_cmd, gui_cmd):
+    for module in (profile_cmd, backup_cmd, restore_cmd, decrypt_cmd, contents_cmd, target_cmd, keyring_cmd, audit_cmd, demo_cmd, gui_cmd):
         module.register(commands)
     return parser
 

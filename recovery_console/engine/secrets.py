@@ -13,13 +13,10 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import SecretUnavailableError
+from .secret_store import INSTANCE_SECRET, SecretStore, profile_scope
 
-KEYRING_SERVICE = "recovery-console"
-
-
-def keyring_username(name: str) -> str:
-    """The keyring entry holding a profile's instance secret."""
-    return f"instance-secret:{name}"
+# A profile's instance secret lives in the OS keyring through SecretStore: service
+# "recovery-console:profile:<NAME>", entry "instance_secret" (see secret_store.py).
 
 
 @dataclass(frozen=True)
@@ -32,13 +29,16 @@ class SecretRequest:
     allow_prompt: bool = True
 
 
-def _from_file(path: Path) -> str:
+def read_secret_file(path: Path) -> str:
+    """A secret kept in a file: its text without one trailing newline; never empty."""
     try:
         text = path.read_text("utf-8")
     except FileNotFoundError:
         raise SecretUnavailableError(f"The secret file {path} does not exist.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SecretUnavailableError(f"The secret file {path} cannot be read: {exc}.") from exc
+    except UnicodeDecodeError:  # its message would quote a byte of the secret
+        raise SecretUnavailableError(f"The secret file {path} is not UTF-8 text.") from None
+    except OSError as exc:
+        raise SecretUnavailableError(f"The secret file {path} cannot be read: {exc.strerror or exc}.") from None
     secret = text[:-1] if text.endswith("\n") else text
     secret = secret[:-1] if secret.endswith("\r") else secret
     if not secret:
@@ -46,34 +46,35 @@ def _from_file(path: Path) -> str:
     return secret
 
 
-def _from_keyring(name: str) -> str:
-    try:
-        import keyring
-        from keyring.errors import KeyringError
+_from_file = read_secret_file
 
-        try:
-            secret = keyring.get_password(KEYRING_SERVICE, keyring_username(name))
-        except KeyringError as exc:
-            raise SecretUnavailableError(f"The OS keyring could not be read: {exc}.",
-                                         hint="Unlock the keyring, or pass --secret-key-file.") from exc
-    except ImportError as exc:  # pragma: no cover - keyring is a hard dependency
-        raise SecretUnavailableError("The keyring library is not installed.") from exc
+
+def store_instance_secret(name: str, secret: str, store: SecretStore | None = None) -> None:
+    """Keep a profile's instance secret in the OS keyring (refused when no secure keyring works)."""
+    (store or SecretStore()).put(profile_scope(name), INSTANCE_SECRET, secret)
+
+
+def _from_keyring(name: str, store: SecretStore | None = None) -> str:
+    secret = (store or SecretStore()).get(profile_scope(name), INSTANCE_SECRET)
     if not secret:
         raise SecretUnavailableError(f"The OS keyring holds no instance secret for '{name}'.",
-                                     hint="Store it with `profile create`, or pass --secret-key-file.")
+                                     hint=f"Store it with `recovery-console keyring set-secret {name}`, "
+                                          "or pass --secret-key-file.")
     return secret
 
 
-def obtain_secret(request: SecretRequest, prompt: Callable[[str], str] = getpass.getpass) -> str:
+def obtain_secret(request: SecretRequest, prompt: Callable[[str], str] = getpass.getpass,
+                  store: SecretStore | None = None) -> str:
+    """The instance secret from the first source the request names (keyring reads block: not on a GUI thread)."""
     if request.file is not None:
-        return _from_file(request.file)
+        return read_secret_file(request.file)
     if request.env is not None:
         value = os.environ.get(request.env)
         if not value:
             raise SecretUnavailableError(f"The environment variable {request.env} is not set or is empty.")
         return value
     if request.keyring_name is not None:
-        return _from_keyring(request.keyring_name)
+        return _from_keyring(request.keyring_name, store)
     if request.allow_prompt and sys.stdin is not None and sys.stdin.isatty():
         value = prompt("Instance secret: ")
         if value:
