@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..engine.console import VerifyResult
-from ..engine.errors import ExitCode, NotFoundError, from_os_error
+from ..engine.console import Console, VerifyResult
+from ..engine.errors import ExitCode, NotFoundError, UsageError, from_os_error
+from ..engine.live_backup import backup_database
 from ..models.backup import BackupRecord
 from .common import add_json, add_secret_options, console, emit, human_size, job, secret_from
 
@@ -16,14 +17,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("backup", help="create, list, verify, move and delete backups")
     commands = parser.add_subparsers(dest="backup_command", required=True, metavar="COMMAND")
 
-    create = commands.add_parser("create", help="encrypt a pg_dump archive onto a target")
-    create.add_argument("--from", dest="source", required=True, metavar="FILE",
+    create = commands.add_parser("create", help="back up a live database (--profile) or encrypt a pg_dump archive")
+    source = create.add_mutually_exclusive_group(required=True)
+    source.add_argument("--profile", help="dump this profile's database with pg_dump, straight into the backup")
+    source.add_argument("--from", dest="source", metavar="FILE",
                         help="a pg_dump custom-format archive ('-' for standard input)")
-    create.add_argument("--target", required=True, help="a configured target's name, or a folder path")
+    create.add_argument("--target", help="a configured target's name, or a folder path (default: the profile's)")
     create.add_argument("--description", default="", help="a note stored (encrypted) with the backup")
     create.add_argument("--mode", choices=("manual", "scheduled"), default="manual")
-    create.add_argument("--compression", choices=("zstd", "none"), default="zstd",
-                        help="compress the archive inside the backup (default zstd)")
+    create.add_argument("--compression", choices=("zstd", "none", "pg_dump"), default="zstd",
+                        help="zstd inside the console (default), none, or pg_dump's own (with --profile)")
     add_secret_options(create)
     add_json(create)
     create.set_defaults(func=cmd_create)
@@ -84,8 +87,14 @@ def _record_lines(record: BackupRecord) -> list[str]:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    secret = secret_from(args)
     app = console()
+    if args.profile:
+        return _create_from_profile(args, app)
+    if not args.target:
+        raise UsageError("--target is required with --from.")
+    if args.compression == "pg_dump":
+        raise UsageError("--compression pg_dump applies to --profile backups; an archive file is stored as it is.")
+    secret = secret_from(args)
     if args.source == "-":
         source, name, size = sys.stdin.buffer, "stdin", None
     else:
@@ -111,6 +120,19 @@ def list_lines(records: list[BackupRecord]) -> list[str]:
         lines.append(f"{r.short_id:<8}  {(r.created or '?'):<20}  {human_size(r.size):>10}  {(r.mode or '?'):<9}  "
                      f"{(r.app_version or '?'):<8}  {(r.verify_result or '-'):<8}  {r.target}")
     return lines
+
+
+def _create_from_profile(args: argparse.Namespace, app: Console) -> int:
+    if args.target:
+        raise UsageError("--target goes with --from; a profile's backups go to its own target.",
+                         hint=f"Change it with `profile set-target {args.profile} TARGET`.")
+    has_secret = args.secret_key_file or args.secret_key_env or args.secret_keyring
+    secret = secret_from(args) if has_secret else None
+    with job(args) as reporter:
+        record = backup_database(app, args.profile, description=args.description, mode=args.mode,
+                                 compression=args.compression, secret=secret, reporter=reporter)
+    emit(args, record.as_dict(), ["Backup created."] + _record_lines(record))
+    return ExitCode.OK
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -54,14 +54,19 @@ class NamedStore(Generic[T]):
                                 hint=f"`recovery-console {self.kind} list` shows them.")
         return records[name]
 
-    def add(self, record: T) -> None:
-        if not _NAME.match(record.name):
-            raise UsageError(f"'{record.name}' is not a usable {self.kind} name.",
+    def check_new(self, name: str) -> dict[str, T]:
+        """Refuse a malformed or taken name; returns the current records."""
+        if not _NAME.match(name):
+            raise UsageError(f"'{name}' is not a usable {self.kind} name.",
                              hint="Use letters, digits, '.', '_' or '-', starting with a letter or digit.")
         records = self.load()
-        if record.name in records:
-            raise UsageError(f"A {self.kind} named '{record.name}' already exists.",
+        if name in records:
+            raise UsageError(f"A {self.kind} named '{name}' already exists.",
                              hint=f"Pick another name, or remove the old {self.kind} first.")
+        return records
+
+    def add(self, record: T) -> None:
+        records = self.check_new(record.name)
         records[record.name] = record
         self.save(records)
 

@@ -25,7 +25,7 @@ from .atomic import atomic_output
 from .audit import AuditLog
 from .catalog import Catalog, SyncResult
 from .errors import Cancelled, IntegrityError, NotFoundError, RecoveryError, UsageError, from_os_error
-from .naming import backup_key
+from .naming import backup_key, parse_backup_key
 from .paths import AppPaths
 from .progress import Phase, Reporter
 from .storage.base import Storage
@@ -161,6 +161,7 @@ class Console:
     def add_target(self, config: TargetConfig, secrets: dict[str, str] | None = None) -> None:
         """Save a target's settings, and its secrets in the keyring (never in targets.json)."""
         with self.audited("target.add", config.name, {"kind": config.kind}):
+            self.targets.check_new(config.name)
             for name, value in (secrets or {}).items():
                 self.secrets.put(target_scope(config.name), name, value)
             self.targets.add(config)
@@ -259,6 +260,7 @@ class Console:
                         "Every chunk decrypts, but the file's SHA-256 does not match its .sha256 sidecar.",
                         hint="The sidecar was damaged or replaced; re-create it from this verified file.",
                     )
+                _check_name(ref, report.metadata)
             except RecoveryError as exc:
                 if ref.record is not None and not isinstance(exc, Cancelled):
                     self.catalog.remember_verify(ref.record, "failed", exc.message)
@@ -427,6 +429,17 @@ class _ArchiveProbe:
         raise IntegrityError(
             "The source is not a pg_dump custom-format archive" + (f": {cause.message}" if cause else "."),
             hint="Make it with `pg_dump -Fc`; nothing was stored.",
+        )
+
+
+def _check_name(ref: BackupRef, metadata: BackupMetadata) -> None:
+    """A conforming file name must name the backup inside it: a renamed old backup must not pass as new."""
+    name = parse_backup_key(ref.location.rsplit("/", 1)[-1])
+    if name.created is not None and not metadata.backup_id.replace("-", "").startswith(name.short_id):
+        raise IntegrityError(
+            f"The file is named for backup {name.short_id}, but it holds backup {metadata.backup_id} "
+            f"created {metadata.created_at}.",
+            hint="The file was renamed or replaced; treat it as the backup its contents say, not its name.",
         )
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..models.profile import ConnectionMode, Profile
-from . import postgres
+from . import pgtools, postgres
 from .config_store import NamedStore
 from .errors import RecoveryError, SecretUnavailableError
 from .paths import AppPaths
@@ -56,12 +56,13 @@ class Profiles:
     def create(self, name: str, database_url: str, *, target: str | None = None,
                instance_secret: str | None = None, tool_dirs: list[str] | None = None) -> Profile:
         url, password = postgres.split_password(database_url)
-        profile = Profile(name=name, database_url=url, target=target, tool_dirs=list(tool_dirs or []))
-        scope = profile_scope(name)
-        if instance_secret is not None:
-            self.secrets.put(scope, INSTANCE_SECRET, instance_secret)
-        if password is not None:
-            self.secrets.put(scope, DB_PASSWORD, password)
+        secrets = {INSTANCE_SECRET: instance_secret, DB_PASSWORD: password}
+        stored = tuple(name for name, value in secrets.items() if value is not None)
+        profile = Profile(name=name, database_url=url, target=target, tool_dirs=list(tool_dirs or []),
+                          stored_secrets=stored)
+        self.store.check_new(name)
+        for secret_name in stored:
+            self.secrets.put(profile_scope(name), secret_name, secrets[secret_name])  # type: ignore[arg-type]
         self.store.add(profile)
         return profile
 
@@ -72,21 +73,25 @@ class Profiles:
         if direct_url is not None:
             direct_url, password = postgres.split_password(direct_url)
         updated = profile.with_mode(mode, acknowledge_direct=acknowledge_direct, direct_url=direct_url)
+        others = tuple(n for n in updated.stored_secrets if n != DIRECT_PASSWORD)
         if password is not None:
             self.secrets.put(profile_scope(name), DIRECT_PASSWORD, password)
-        elif updated.mode is not ConnectionMode.POOL:
+            updated = replace(updated, stored_secrets=others + (DIRECT_PASSWORD,))
+        elif DIRECT_PASSWORD in profile.stored_secrets:
             self.secrets.delete(profile_scope(name), DIRECT_PASSWORD)
+            updated = replace(updated, stored_secrets=others)
         self.store.replace(updated)
         return updated
 
     def remove(self, name: str) -> Profile:
         profile = self.store.remove(name)
-        for secret in (INSTANCE_SECRET, DB_PASSWORD, DIRECT_PASSWORD):
+        for secret in profile.stored_secrets:
             self.secrets.delete(profile_scope(name), secret)
         return profile
 
     def instance_secret(self, name: str) -> str:
-        secret = self.secrets.get(profile_scope(name), INSTANCE_SECRET)
+        profile = self.store.get(name)
+        secret = self.secrets.get(profile_scope(name), INSTANCE_SECRET) if INSTANCE_SECRET in profile.stored_secrets else None
         if not secret:
             raise SecretUnavailableError(f"The OS keyring holds no instance secret for profile '{name}'.",
                                          hint="Pass --secret-key-file, or store it with `keyring set-secret`.")
@@ -95,7 +100,7 @@ class Profiles:
     def dump_password(self, profile: Profile) -> str | None:
         """The password for the URL pg_dump/pg_restore use (the direct one in pool mode)."""
         name = DIRECT_PASSWORD if profile.mode is ConnectionMode.POOL else DB_PASSWORD
-        return self.secrets.get(profile_scope(profile.name), name)
+        return self.secrets.get(profile_scope(profile.name), name) if name in profile.stored_secrets else None
 
     def warnings(self, profile: Profile) -> list[str]:
         """Pooler tells in a URL declared direct: shown, never blocking."""
@@ -118,8 +123,6 @@ class Profiles:
             return ConnectionReport(name, postgres.describe(url), False, warnings=warnings, error=exc.message)
         report = dict(server_version=info.version, server_major=info.major, database=info.database, user=info.user,
                       can_create_db=info.can_create_db or info.superuser)
-        from . import pgtools
-
         tools = pgtools.discover([Path(d) for d in profile.tool_dirs])
         try:
             dump = pgtools.choose_pg_dump(tools, info.major)

@@ -2,7 +2,8 @@
 
 The connection mode must be declared before any backup or restore: **direct** (with an explicit
 acknowledgement that the URL is not a pooler) or **pool** (with a separate direct URL that only
-pg_dump/pg_restore use). Passwords are not stored here; they live in the OS keyring.
+pg_dump/pg_restore use). Passwords are not stored here; they live in the OS keyring, and
+`stored_secrets` only names which ones exist.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Profile:
     direct_url: str | None = None
     target: str | None = None
     tool_dirs: list[str] = field(default_factory=list)
+    stored_secrets: tuple[str, ...] = ()
 
     def with_mode(self, mode: ConnectionMode, *, acknowledge_direct: bool = False,
                   direct_url: str | None = None) -> "Profile":
@@ -76,10 +78,12 @@ class Profile:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["mode"] = self.mode.value
+        data["stored_secrets"] = list(self.stored_secrets)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Profile":
         return cls(name=data["name"], database_url=data["database_url"], mode=ConnectionMode(data.get("mode", "undeclared")),
                    direct_acknowledged=bool(data.get("direct_acknowledged")), direct_url=data.get("direct_url"),
-                   target=data.get("target"), tool_dirs=list(data.get("tool_dirs", [])))
+                   target=data.get("target"), tool_dirs=list(data.get("tool_dirs", [])),
+                   stored_secrets=tuple(data.get("stored_secrets", ())))

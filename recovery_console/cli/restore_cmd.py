@@ -1,0 +1,109 @@
+"""`recovery-console restore …`: pre-flight, safe in-place or new-database restore, and rollback."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from ..engine.errors import ExitCode, UsageError
+from ..engine.restore import RestorePlan, Restorer
+from .common import add_json, add_secret_options, console, emit, job, secret_from
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("restore", help="restore a backup into PostgreSQL without risking what is there")
+    commands = parser.add_subparsers(dest="restore_command", required=True, metavar="COMMAND")
+    for name, func, helptext in (("preflight", cmd_preflight, "verify the backup and list every check; change nothing"),
+                                 ("run", cmd_run, "restore (safe in-place by default: scratch copy, check, swap)")):
+        sub = commands.add_parser(name, help=helptext)
+        sub.add_argument("backup", help="a backup id from `backup list`, or a file path")
+        sub.add_argument("--profile", required=True)
+        sub.add_argument("--target", help="look the id up on this target only")
+        sub.add_argument("--new-database", metavar="NAME", help="restore into a new database instead of in place")
+        sub.add_argument("--jobs", type=int, default=1, help="parallel pg_restore jobs (decrypts to a private temp file)")
+        add_secret_options(sub)
+        add_json(sub)
+        sub.set_defaults(func=func)
+        if name == "run":
+            sub.add_argument("--yes", action="store_true", help="skip the typed RESTORE confirmation")
+            sub.add_argument("--continue-on-error", action="store_true",
+                             help="let pg_restore go on after an error (the restore still fails before any swap)")
+            sub.add_argument("--no-owner", action="store_true", help="do not restore object ownership")
+    rollback = commands.add_parser("rollback", help="swap the database kept before the last restore back in")
+    rollback.add_argument("--profile", required=True)
+    rollback.add_argument("--previous", metavar="NAME", help="the pre-restore database to bring back (default: newest)")
+    rollback.add_argument("--yes", action="store_true")
+    add_json(rollback)
+    rollback.set_defaults(func=cmd_rollback)
+
+
+def _secret(args: argparse.Namespace, profile: str) -> str:
+    if args.secret_key_file or args.secret_key_env or args.secret_keyring:
+        return secret_from(args)
+    return console().profiles.instance_secret(profile)
+
+
+def _plan(args: argparse.Namespace) -> tuple[Restorer, RestorePlan, str]:
+    app = console()
+    restorer = Restorer(app)
+    secret = _secret(args, args.profile)
+    with job(args) as reporter:
+        plan = restorer.preflight(args.profile, app.locate(args.backup, args.target), secret,
+                                  new_database=args.new_database, jobs=args.jobs, reporter=reporter)
+    return restorer, plan, secret
+
+
+def _plan_lines(plan: RestorePlan) -> list[str]:
+    marks = {"pass": "PASS", "fail": "FAIL", "warn": "WARN"}
+    how = "into a new database" if plan.new_database else "safe in-place (scratch copy, check, swap; original kept)"
+    return [f"Restore {plan.backup_id or plan.ref.location} → {plan.database}, {how}"] + [
+        f"  {marks[c.status]}  {c.name}: {c.detail}" for c in plan.checks]
+
+
+def _plan_data(plan: RestorePlan) -> dict:
+    return {"database": plan.database, "new_database": plan.new_database, "ready": plan.ready,
+            "backup_id": plan.backup_id, "checks": [dataclasses.asdict(c) for c in plan.checks]}
+
+
+def cmd_preflight(args: argparse.Namespace) -> int:
+    _, plan, _ = _plan(args)
+    emit(args, _plan_data(plan), _plan_lines(plan) + ["Ready to restore." if plan.ready else "NOT ready: fix the failed checks."])
+    return ExitCode.OK if plan.ready else ExitCode.VERIFY_FAILED
+
+
+def _confirm(prompt: str, word: str) -> None:
+    if not sys.stdin.isatty():
+        raise UsageError("Refusing to restore without confirmation.", hint="Pass --yes to confirm non-interactively.")
+    if input(prompt).strip() != word:
+        raise UsageError("Not confirmed; nothing was changed.")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    restorer, plan, secret = _plan(args)
+    print("\n".join(_plan_lines(plan)), file=sys.stderr)
+    if plan.ready and not args.yes:
+        _confirm(f"This replaces database '{plan.database}' with backup {plan.backup_id} (the current one is kept as "
+                 f"{plan.pre_restore_name}). Type RESTORE to go on: " if not plan.new_database else
+                 f"This creates database '{plan.database}' from backup {plan.backup_id}. Type RESTORE to go on: ",
+                 "RESTORE")
+    with job(args) as reporter:
+        result = restorer.run(plan, secret, exit_on_error=not args.continue_on_error, no_owner=args.no_owner,
+                              reporter=reporter)
+    lines = [f"Restored {result.database} with {result.tool}."]
+    if result.previous:
+        lines.append(f"The previous database is kept as {result.previous}; undo with "
+                     f"`recovery-console restore rollback --profile {args.profile}`.")
+    lines += [f"  {'OK ' if t.ok else 'BAD'}  {t.schema}.{t.table}: {t.restored_rows} rows (backup: {t.expected_rows})"
+              for t in result.tables]
+    emit(args, dataclasses.asdict(result), lines)
+    return ExitCode.OK
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    if not args.yes:
+        _confirm("Swap the pre-restore database back in (the restored one is kept)? Type ROLLBACK to go on: ", "ROLLBACK")
+    previous, undone = Restorer(console()).rollback(args.profile, args.previous)
+    emit(args, {"restored_from": previous, "kept_as": undone},
+         [f"Rolled back: {previous} is live again; the restored database is kept as {undone}."])
+    return ExitCode.OK

@@ -1,0 +1,92 @@
+"""pg_dump as a byte stream: its stdout feeds the encryption engine directly, so no plaintext hits disk."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+from contextlib import ExitStack
+from typing import BinaryIO
+
+from .errors import DatabaseError
+from .pgtools import PgTool
+from .postgres import describe, libpq_env
+
+TERMINATE_GRACE = 3.0
+DUMP_COMPRESSIONS = ("zstd", "pg_dump", "none")
+
+
+def dump_arguments(tool: PgTool, url: str, compression: str) -> list[str]:
+    """pg_dump's argv: custom format to stdout; no password ever appears here."""
+    args = [str(tool.path), "--format=custom", f"--dbname={url}"]
+    if compression in ("zstd", "none"):
+        args.append("--compress=0")
+    return args
+
+
+class DumpStream:
+    """A running pg_dump whose stdout is read like a file; at EOF a failed pg_dump raises.
+
+    Raising at EOF matters: the writer only seals a backup after the source reports its end,
+    so a pg_dump that dies half way can never produce a backup that looks complete.
+    """
+
+    def __init__(self, tool: PgTool, url: str, password: str | None, compression: str = "zstd") -> None:
+        self.tool = tool
+        self.url = url
+        self.argv = dump_arguments(tool, url, compression)
+        self._stack = ExitStack()
+        env = self._stack.enter_context(libpq_env(password))
+        self._stderr = self._stack.enter_context(tempfile.TemporaryFile())
+        try:
+            self.process = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=self._stderr, env=env,
+                                            stdin=subprocess.DEVNULL, start_new_session=True)
+        except OSError as exc:
+            self._stack.close()
+            raise DatabaseError(f"Could not start {tool.path}: {exc.strerror or exc}.") from exc
+        assert self.process.stdout is not None
+        self._stdout: BinaryIO = self.process.stdout  # type: ignore[assignment]
+        self.bytes_read = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stdout.read(size)
+        self.bytes_read += len(data)
+        if not data:
+            self._check_exit()
+        return data
+
+    def _check_exit(self) -> None:
+        code = self.process.wait()
+        if code != 0:
+            raise DatabaseError(f"pg_dump {self.tool.version} failed on {describe(self.url)} (exit code {code}): "
+                                f"{self.stderr_tail() or 'no message'}",
+                                hint="Nothing was stored. Fix the cause pg_dump names and run the backup again.")
+
+    def stderr_tail(self, limit: int = 2000) -> str:
+        self._stderr.seek(0)
+        return self._stderr.read().decode("utf-8", "replace").strip()[-limit:]
+
+    def terminate(self) -> None:
+        """Stop pg_dump: SIGTERM to its process group, SIGKILL if it lingers."""
+        if self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(TERMINATE_GRACE)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        except ProcessLookupError:
+            pass
+
+    def close(self) -> None:
+        self.terminate()
+        self._stdout.close()
+        self._stack.close()
+
+    def __enter__(self) -> "DumpStream":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

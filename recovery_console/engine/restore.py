@@ -1,0 +1,439 @@
+"""Restores that cannot lose data: verify first, restore into a scratch database, check it, then swap.
+
+Safe in-place restore never touches the original database until the scratch copy has been
+restored completely and checked (every table present, row counts equal to the archive's). The
+swap is two renames in one transaction; the original is kept as `<db>__pre_restore_<ts>` until
+the user drops it, and `rollback` swaps it back. Anything failing before the swap drops the
+scratch database and leaves the original as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import BinaryIO
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from ..models.profile import Profile
+from . import pgarchive, pgtools, postgres
+from .console import BackupRef, Console
+from .errors import Cancelled, DatabaseError, IntegrityError, RecoveryError, UsageError
+from .progress import Phase, Reporter
+from .reader import PayloadStream, open_backup
+from .archive_stream import ArchiveStream
+from .rowcount import RowCounter
+from .verify import read_stream
+
+SCRATCH_INFIX = "__restore_"
+PRE_RESTORE_INFIX = "__pre_restore_"
+UNDONE_INFIX = "__undone_"
+MAX_DB_NAME = 63
+SWAP_ATTEMPTS = 20
+SWAP_PAUSE = 0.05
+_MAJOR = re.compile(r"^(\d+)")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One pre-flight check: passed, failed (blocks the restore) or a warning, with the reason."""
+
+    name: str
+    status: str
+    detail: str
+
+    @property
+    def blocking(self) -> bool:
+        return self.status == "fail"
+
+
+@dataclass
+class RestorePlan:
+    """Everything decided before anything is touched; `checks` says whether it may proceed."""
+
+    profile: Profile
+    ref: BackupRef
+    database: str
+    new_database: bool
+    jobs: int
+    checks: list[Check] = field(default_factory=list)
+    tool: pgtools.PgTool | None = None
+    archive: pgarchive.Archive | None = None
+    row_counts: dict[int, int] = field(default_factory=dict)
+    backup_id: str | None = None
+    stamp: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S"))
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.checks) and not any(c.blocking for c in self.checks)
+
+    @property
+    def scratch_name(self) -> str:
+        return _db_name(self.database, SCRATCH_INFIX, self.stamp) if not self.new_database else self.database
+
+    @property
+    def pre_restore_name(self) -> str:
+        return _db_name(self.database, PRE_RESTORE_INFIX, self.stamp)
+
+
+@dataclass(frozen=True)
+class TableCheck:
+    schema: str
+    table: str
+    expected_rows: int | None
+    restored_rows: int | None
+
+    @property
+    def ok(self) -> bool:
+        return self.restored_rows is not None and (self.expected_rows is None or self.expected_rows == self.restored_rows)
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    database: str
+    previous: str | None
+    tables: list[TableCheck]
+    tool: str
+    warnings: list[str]
+
+
+def _db_name(base: str, infix: str, stamp: str) -> str:
+    suffix = f"{infix}{stamp}"
+    return base[: MAX_DB_NAME - len(suffix)] + suffix
+
+
+def _major(version: str | None) -> int | None:
+    match = _MAJOR.match(version or "")
+    return int(match.group(1)) if match else None
+
+
+def _with_db(url: str, dbname: str) -> str:
+    return make_conninfo(url, dbname=dbname)
+
+
+class Restorer:
+    """Plans and runs restores for one console; each public method is one step the UI can show."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def preflight(self, profile_name: str, ref: BackupRef, secret: str, *, new_database: str | None = None,
+                  jobs: int = 1, reporter: Reporter | None = None) -> RestorePlan:
+        """Run every check, verifying the backup fully on the way; nothing on the server is changed."""
+        profile = self.console.profiles.store.get(profile_name)
+        url = profile.dump_url()
+        database = new_database or postgres.parse(url).get("dbname") or ""
+        if not database:
+            raise UsageError("The profile's database URL names no database to restore into.")
+        plan = RestorePlan(profile, ref, database, new_database is not None, max(1, jobs))
+        plan.checks.append(Check("connection mode declared", "pass",
+                                 f"{profile.mode.value}; pg_restore will use {postgres.describe(url)}"))
+        password = self.console.profiles.dump_password(profile)
+        try:
+            with postgres.connect(url, password, dbname="postgres") as conn:
+                info = postgres.server_info(conn)
+                self._server_checks(plan, conn, info)
+        except DatabaseError as exc:
+            plan.checks.append(Check("server reachable", "fail", exc.message))
+            return plan
+        self._verify_check(plan, secret, reporter)
+        if plan.archive is not None:
+            self._tool_check(plan, info.major)
+        return plan
+
+    def _server_checks(self, plan: RestorePlan, conn: psycopg.Connection, info: postgres.ServerInfo) -> None:
+        plan.checks.append(Check("server reachable", "pass", f"PostgreSQL {info.version}"))
+        can_create = info.superuser or info.can_create_db
+        plan.checks.append(Check("role may create databases", "pass" if can_create else "fail",
+                                 f"role {info.user} " + ("has CREATEDB" if can_create else "lacks CREATEDB: "
+                                                         "ask an administrator to grant it")))
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (plan.database,)).fetchone()
+        if plan.new_database:
+            plan.checks.append(Check("new database name is free", "fail" if exists else "pass",
+                                     f"{plan.database} already exists" if exists else f"{plan.database} will be created"))
+        else:
+            plan.checks.append(Check("database exists", "pass" if exists else "fail",
+                                     f"{plan.database}" if exists else f"{plan.database} does not exist: restore "
+                                     "into a new database instead"))
+            sessions = conn.execute("SELECT count(*), string_agg(DISTINCT coalesce(usename, '?') || '@' || "
+                                    "coalesce(application_name, ''), ', ') FROM pg_stat_activity WHERE datname = %s "
+                                    "AND pid <> pg_backend_pid()", (plan.database,)).fetchone()
+            count, who = sessions if sessions else (0, None)
+            plan.checks.append(Check("connected sessions", "warn" if count else "pass",
+                                     f"{count} session(s) ({who}) will be disconnected at the swap" if count
+                                     else "nobody is connected"))
+            leftovers = [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                                    (plan.database[:40] + SCRATCH_INFIX + "%",))]
+            if leftovers:
+                plan.checks.append(Check("leftover scratch databases", "warn",
+                                         f"{', '.join(leftovers)} remain from an interrupted restore; drop them when "
+                                         "you have checked them"))
+        self._space_check(plan, conn, info, bool(exists) and not plan.new_database)
+
+    def _space_check(self, plan: RestorePlan, conn: psycopg.Connection, info: postgres.ServerInfo, exists: bool) -> None:
+        needed = conn.execute("SELECT pg_database_size(%s)", (plan.database,)).fetchone()[0] if exists else None
+        basis = "the current database's size" if needed else "3 × the archive size (estimate)"
+        if needed is None:
+            needed = 3 * (plan.ref.size or 0)
+        data_dir = None
+        if info.superuser:
+            data_dir = conn.execute("SELECT current_setting('data_directory')").fetchone()[0]
+        if data_dir and os.path.isdir(data_dir) and postgres.is_local(plan.profile.dump_url()):
+            free = shutil.disk_usage(data_dir).free
+            ok = free > needed
+            plan.checks.append(Check("free space on the server", "pass" if ok else "fail",
+                                     f"{free:,} bytes free, about {needed:,} needed for a second copy ({basis})"))
+        else:
+            plan.checks.append(Check("free space on the server", "warn",
+                                     f"cannot be measured from here; a second copy needs about {needed:,} bytes "
+                                     f"({basis}) — check the server's disk"))
+
+    def _verify_check(self, plan: RestorePlan, secret: str, reporter: Reporter | None) -> None:
+        counter = RowCounter()
+        try:
+            with plan.ref.open() as stream:
+                report = read_stream(stream, secret, sink=counter, reporter=reporter, total=plan.ref.size)
+            plan.row_counts = counter.result()
+        except Cancelled:
+            counter.close()
+            raise
+        except RecoveryError as exc:
+            counter.close()
+            plan.checks.append(Check("backup fully verified", "fail", exc.message))
+            return
+        plan.archive = report.archive
+        plan.backup_id = report.metadata.backup_id
+        plan.checks.append(Check("backup fully verified", "pass",
+                                 f"{report.chunk_count} chunks, archive SHA-256 {report.archive_sha256}"))
+
+    def _tool_check(self, plan: RestorePlan, server_major: int) -> None:
+        assert plan.archive is not None
+        header = plan.archive.header
+        try:
+            choice = pgtools.choose_pg_restore(pgtools.discover([Path(d) for d in plan.profile.tool_dirs]),
+                                               header.version[:2], _major(header.dump_version), server_major)
+        except RecoveryError as exc:
+            plan.checks.append(Check("pg_restore compatible", "fail", exc.message))
+            return
+        plan.tool = choice.tool
+        plan.checks.append(Check("pg_restore compatible", "warn" if choice.warnings else "pass",
+                                 f"{choice.tool.path} {choice.tool.version} reads archive {header.version_str} "
+                                 f"(dumped by pg_dump {header.dump_version})"
+                                 + "".join(f"; {w}" for w in choice.warnings)))
+
+    def run(self, plan: RestorePlan, secret: str, *, exit_on_error: bool = True, no_owner: bool = False,
+            reporter: Reporter | None = None) -> RestoreResult:
+        """Restore per the plan. Safe in-place: scratch → check → swap; the original is kept."""
+        if not plan.ready:
+            failed = "; ".join(f"{c.name}: {c.detail}" for c in plan.checks if c.blocking)
+            raise UsageError(f"The restore did not pass its pre-flight checks: {failed}.")
+        assert plan.tool is not None and plan.archive is not None
+        reporter = reporter or Reporter()
+        url = plan.profile.dump_url()
+        password = self.console.profiles.dump_password(plan.profile)
+        audit_detail = {"backup_id": plan.backup_id, "database": plan.database, "profile": plan.profile.name,
+                        "mode": "new database" if plan.new_database else "safe in-place", "tool": str(plan.tool.path)}
+        with self.console.audited("restore", plan.ref.location, audit_detail) as detail:
+            with postgres.connect(url, password, dbname="postgres") as admin:
+                admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(plan.scratch_name)))
+            try:
+                self._pg_restore(plan, url, password, secret, exit_on_error, no_owner, reporter)
+                tables = self._check_tables(plan, url, password)
+                bad = [t for t in tables if not t.ok]
+                if bad:
+                    raise IntegrityError(
+                        "The restored copy does not match the backup: " + "; ".join(
+                            f"{t.schema}.{t.table} has {t.restored_rows} rows, expected {t.expected_rows}"
+                            if t.restored_rows is not None else f"{t.schema}.{t.table} is missing" for t in bad[:5]),
+                        hint="The original database was not touched.")
+                reporter.check()
+            except BaseException:
+                self._drop_quietly(url, password, plan.scratch_name)
+                raise
+            previous = None if plan.new_database else self._swap(plan, url, password)
+            self._mark(plan, url, password)
+            detail.update(previous=previous, tables=len(tables))
+            return RestoreResult(plan.database, previous, tables, f"{plan.tool.path} {plan.tool.version}",
+                                 [c.detail for c in plan.checks if c.status == "warn"])
+
+    def _pg_restore(self, plan: RestorePlan, url: str, password: str | None, secret: str, exit_on_error: bool,
+                    no_owner: bool, reporter: Reporter) -> None:
+        assert plan.tool is not None
+        argv = [str(plan.tool.path), f"--dbname={_with_db(url, plan.scratch_name)}"]
+        if exit_on_error:
+            argv.append("--exit-on-error")
+        if no_owner:
+            argv.append("--no-owner")
+        with postgres.libpq_env(password) as env:
+            if plan.jobs > 1:
+                self._restore_parallel(plan, argv, env, secret, reporter)
+            else:
+                self._restore_streaming(plan, argv, env, secret, reporter)
+
+    def _restore_streaming(self, plan: RestorePlan, argv: list[str], env: dict[str, str], secret: str,
+                           reporter: Reporter) -> None:
+        """Decrypted archive bytes go straight into pg_restore's stdin; nothing is written to disk."""
+        with tempfile.TemporaryFile() as errors:
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=errors, stdout=subprocess.DEVNULL, env=env,
+                                    start_new_session=True)
+            assert proc.stdin is not None
+            failure: RecoveryError | None = None
+            try:
+                with plan.ref.open() as stream:
+                    self._decrypt_into(stream, secret, proc.stdin, reporter, plan.ref.size)
+                proc.stdin.close()
+            except RecoveryError as exc:
+                failure = exc
+            except BaseException:
+                _stop(proc)
+                raise
+            if failure is not None and proc.poll() is None:
+                _stop(proc)
+                raise failure
+            code = proc.wait()
+            if code != 0:
+                errors.seek(0)
+                raise DatabaseError(f"pg_restore failed (exit code {code}): "
+                                    f"{errors.read().decode('utf-8', 'replace').strip()[-2000:]}",
+                                    hint="The original database was not touched; the scratch copy was dropped.")
+            if failure is not None:
+                raise failure
+
+    def _restore_parallel(self, plan: RestorePlan, argv: list[str], env: dict[str, str], secret: str,
+                          reporter: Reporter) -> None:
+        """pg_restore -j needs a seekable file: decrypt to a 0600 file in a private folder, removed after."""
+        folder = tempfile.mkdtemp(prefix="rc-restore-")
+        try:
+            path = Path(folder) / "archive.dump"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as sink, plan.ref.open() as stream:
+                self._decrypt_into(stream, secret, sink, reporter, plan.ref.size)
+            reporter.start(Phase.RESTORE)
+            result = subprocess.run(argv + [f"--jobs={plan.jobs}", str(path)], capture_output=True, env=env)
+            if result.returncode != 0:
+                raise DatabaseError(f"pg_restore failed (exit code {result.returncode}): "
+                                    f"{result.stderr.decode('utf-8', 'replace').strip()[-2000:]}",
+                                    hint="The original database was not touched; the scratch copy was dropped.")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    @staticmethod
+    def _decrypt_into(stream: BinaryIO, secret: str, sink: BinaryIO, reporter: Reporter, total: int) -> None:
+        opened = open_backup(stream, secret)
+        archive = ArchiveStream(opened.metadata.compression, sink=sink, parse_toc=False)
+        reporter.start(Phase.RESTORE, total)
+        payload = PayloadStream(stream, opened, reporter)
+        for chunk in payload:
+            archive.feed(chunk)
+        archive.finish()
+        assert payload.sentinel is not None
+        if archive.sha256 != payload.sentinel.archive_sha256.hex():
+            raise IntegrityError("The backup changed since it was verified: its archive hash no longer matches.",
+                                 hint="The original database was not touched. Verify the backup again.")
+
+    def _check_tables(self, plan: RestorePlan, url: str, password: str | None) -> list[TableCheck]:
+        assert plan.archive is not None
+        tables = [e for e in plan.archive.toc if e.desc == "TABLE"]
+        data = {(e.namespace, e.tag): plan.row_counts.get(e.dump_id) for e in plan.archive.toc if e.desc == "TABLE DATA"}
+        checks = []
+        with postgres.connect(url, password, dbname=plan.scratch_name) as conn:
+            for entry in tables:
+                name = sql.Identifier(entry.namespace, entry.tag)
+                found = conn.execute("SELECT to_regclass(%s)", (f'"{entry.namespace}"."{entry.tag}"',)).fetchone()
+                restored = None
+                if found and found[0] is not None:
+                    restored = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(name)).fetchone()[0]
+                checks.append(TableCheck(entry.namespace, entry.tag, data.get((entry.namespace, entry.tag)), restored))
+        return checks
+
+    def _swap(self, plan: RestorePlan, url: str, password: str | None) -> str:
+        """Rename original → pre_restore and scratch → original in one transaction, after disconnecting sessions."""
+        with postgres.connect(url, password, dbname="postgres") as admin:
+            try:
+                _rename_pair(admin, plan.database, plan.pre_restore_name, plan.scratch_name)
+            except psycopg.Error as exc:
+                raise DatabaseError(f"Swapping in the restored database failed: {exc}",
+                                    hint=f"The original is untouched; the restored copy is kept as "
+                                         f"{plan.scratch_name}.") from None
+        return plan.pre_restore_name
+
+    def _mark(self, plan: RestorePlan, url: str, password: str | None) -> None:
+        when = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        note = f"Restored by Recovery Console from backup {plan.backup_id} at {when}"
+        with postgres.connect(url, password, dbname="postgres") as admin:
+            admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(plan.database), sql.Literal(note)))
+
+    @staticmethod
+    def _drop_quietly(url: str, password: str | None, name: str) -> None:
+        try:
+            with postgres.connect(url, password, dbname="postgres") as admin:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        except (RecoveryError, psycopg.Error):
+            pass
+
+    def rollback(self, profile_name: str, previous: str | None = None) -> tuple[str, str]:
+        """Swap the kept pre-restore database back in; the restored one is kept as `<db>__undone_<ts>`."""
+        profile = self.console.profiles.store.get(profile_name)
+        url = profile.dump_url()
+        password = self.console.profiles.dump_password(profile)
+        database = postgres.parse(url).get("dbname") or ""
+        with self.console.audited("restore.rollback", database, {"profile": profile_name}) as detail:
+            with postgres.connect(url, password, dbname="postgres") as admin:
+                if previous is None:
+                    row = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY datname DESC "
+                                        "LIMIT 1", (database[:40] + PRE_RESTORE_INFIX + "%",)).fetchone()
+                    if row is None:
+                        raise UsageError(f"There is no pre-restore copy of {database} to roll back to.")
+                    previous = row[0]
+                undone = _db_name(database, UNDONE_INFIX, datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S"))
+                try:
+                    _rename_pair(admin, database, undone, previous)
+                except psycopg.Error as exc:
+                    raise DatabaseError(f"Rolling back failed: {exc}", hint="Nothing was renamed.") from None
+            detail.update(restored_from=previous, kept_as=undone)
+            return previous, undone
+
+
+def _rename_pair(admin: psycopg.Connection, current: str, keep_as: str, replacement: str) -> None:
+    """current → keep_as and replacement → current, atomically; sessions on `current` are disconnected first.
+
+    Terminated sessions take a moment to exit and new ones may arrive, so the pair of renames is
+    retried; each attempt is one transaction, so an interruption leaves both databases as they were.
+    """
+    for attempt in range(SWAP_ATTEMPTS):
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                      "AND pid <> pg_backend_pid()", (current,))
+        time.sleep(SWAP_PAUSE * attempt)
+        try:
+            with admin.transaction():
+                admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(current),
+                                                                              sql.Identifier(keep_as)))
+                admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(replacement),
+                                                                              sql.Identifier(current)))
+            return
+        except psycopg.errors.ObjectInUse:
+            if attempt == SWAP_ATTEMPTS - 1:
+                raise
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, 15)
+            proc.wait(3)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+        except ProcessLookupError:
+            pass
+

@@ -1,0 +1,195 @@
+"""Live backups through pg_dump and safe, undoable restores, against a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from recovery_console.engine import pgdump
+from recovery_console.engine.errors import Cancelled, DatabaseError, UsageError
+from recovery_console.engine.live_backup import backup_database
+from recovery_console.engine.progress import CancelToken, Reporter
+from recovery_console.engine.restore import Restorer
+from recovery_console.models.profile import ConnectionMode, ModeNotDeclaredError
+from tests.fixtures.console import SECRET
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def database(pg15, sample_database) -> str:
+    return sample_database(pg15, f"app_{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def profile(console, local_target, pg15, database) -> str:
+    console.profiles.create("prod", pg15.dsn(database), target=local_target)
+    console.profiles.set_mode("prod", ConnectionMode.DIRECT, acknowledge_direct=True)
+    return "prod"
+
+
+def backup(console, profile_name="prod", **kwargs):
+    return backup_database(console, profile_name, secret=SECRET, **kwargs)
+
+
+def test_undeclared_profile_refuses_backup(console, local_target, pg15, database):
+    console.profiles.create("fresh", pg15.dsn(database), target=local_target)
+    with pytest.raises(ModeNotDeclaredError):
+        backup(console, "fresh")
+    assert console.list_backups()[0] == []
+
+
+@pytest.mark.parametrize("compression", ["zstd", "pg_dump", "none"])
+def test_live_backup_records_metadata_and_verifies(console, profile, database, pg15, compression, tmp_path):
+    record = backup(console, description="nightly", compression=compression)
+    md = record.metadata
+    assert (md.database, md.source, md.description) == (database, "pg_dump", "nightly")
+    assert md.server_version.startswith("15.") and md.pg_dump_version.startswith("15")
+    assert md.compression == ("zstd" if compression == "zstd" else "none")
+    result = console.verify(console.locate(record.short_id), SECRET)
+    assert result.archive_version == "1.14" and result.object_counts["TABLE"] == 7
+    out = tmp_path / "plain.dump"
+    console.decrypt(console.locate(record.short_id), out, SECRET)
+    listing = subprocess.run([str(pg15.tool("pg_restore")), "--list", str(out)], capture_output=True, text=True)
+    assert listing.returncode == 0 and "TABLE DATA public pgbench_accounts" in listing.stdout
+
+
+def test_pg_dump_failure_stores_nothing(console, local_target, pg15):
+    console.profiles.create("broken", pg15.dsn("no_such_database"), target=local_target)
+    console.profiles.set_mode("broken", ConnectionMode.DIRECT, acknowledge_direct=True)
+    with pytest.raises(DatabaseError):
+        backup(console, "broken")
+    assert console.list_backups()[0] == []
+
+
+def test_pg_dump_dying_mid_stream_stores_nothing(console, profile, monkeypatch):
+    original = pgdump.DumpStream.read
+
+    def read_then_kill(self, size=-1):
+        data = original(self, size)
+        if self.bytes_read > 100_000 and self.process.poll() is None:
+            self.process.kill()
+        return data
+
+    monkeypatch.setattr(pgdump.DumpStream, "read", read_then_kill)
+    with pytest.raises(DatabaseError, match="pg_dump .* failed"):
+        backup(console, compression="none")
+    assert console.list_backups()[0] == []
+
+
+def test_cancel_terminates_pg_dump_and_keeps_nothing(console, profile, monkeypatch):
+    token = CancelToken()
+    started = []
+    real_popen = subprocess.Popen
+
+    def recording_popen(*args, **kwargs):
+        proc = real_popen(*args, **kwargs)
+        started.append(proc)
+        return proc
+
+    monkeypatch.setattr(pgdump.subprocess, "Popen", recording_popen)
+
+    def sink(progress):
+        if progress.done > 200_000:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        backup(console, compression="none", reporter=Reporter(sink=sink, token=token, min_interval=0))
+    assert started and started[0].poll() is not None
+    assert console.list_backups()[0] == []
+
+
+def test_password_never_on_pg_dump_argv(console, local_target, pg15, database, monkeypatch):
+    pg15.psql("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'dumper') THEN "
+              "CREATE ROLE dumper LOGIN SUPERUSER PASSWORD 'Sw0rdfish!'; END IF; END $$")
+    stored = {}
+    monkeypatch.setattr(console.secrets, "put", lambda s, n, v: stored.__setitem__((s, n), v))
+    monkeypatch.setattr(console.secrets, "get", lambda s, n: stored.get((s, n)))
+    seen_argv, seen_env = [], []
+    real_popen = subprocess.Popen
+
+    def recording_popen(argv, *args, **kwargs):
+        seen_argv.append(list(argv))
+        seen_env.append(dict(kwargs.get("env") or {}))
+        return real_popen(argv, *args, **kwargs)
+
+    monkeypatch.setattr(pgdump.subprocess, "Popen", recording_popen)
+    url = f"postgresql://dumper:Sw0rdfish!@127.0.0.1:{pg15.port}/{database}"
+    console.profiles.create("pw", url, target=local_target)
+    console.profiles.set_mode("pw", ConnectionMode.DIRECT, acknowledge_direct=True)
+    backup(console, "pw")
+    assert seen_argv and all("Sw0rdfish!" not in arg for arg in seen_argv[0])
+    assert "Sw0rdfish!" not in str(seen_env[0].get("PGPASSWORD", ""))
+    assert "PGPASSFILE" in seen_env[0] and not Path(seen_env[0]["PGPASSFILE"]).exists()
+    assert "Sw0rdfish!" not in console.profiles.store.file.read_text()
+
+
+def test_safe_in_place_restore_swaps_checks_marks_and_rolls_back(console, profile, pg15, database, table_fingerprints):
+    before = table_fingerprints(pg15, database)
+    record = backup(console)
+    pg15.psql("INSERT INTO app.empty_log (message) VALUES ('written after the backup'); "
+              "DELETE FROM pgbench_accounts WHERE aid <= 10", db=database)
+    changed = table_fingerprints(pg15, database)
+    assert changed != before
+    restorer = Restorer(console)
+    plan = restorer.preflight(profile, console.locate(record.short_id), SECRET)
+    assert plan.ready, plan.checks
+    assert {c.name for c in plan.checks} >= {"connection mode declared", "backup fully verified",
+                                             "pg_restore compatible", "role may create databases",
+                                             "free space on the server", "connected sessions"}
+    result = restorer.run(plan, SECRET)
+    assert table_fingerprints(pg15, database) == before
+    assert table_fingerprints(pg15, result.previous) == changed
+    assert all(t.ok for t in result.tables)
+    accounts = next(t for t in result.tables if t.table == "pgbench_accounts")
+    assert accounts.expected_rows == accounts.restored_rows == 100_000
+    comment = pg15.psql(f"SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '{database}'")
+    assert record.backup_id in comment
+    assert not [db for db in pg15.databases() if "__restore_" in db]
+    restored_from, undone = restorer.rollback(profile)
+    assert restored_from == result.previous
+    assert table_fingerprints(pg15, database) == changed
+    assert table_fingerprints(pg15, undone) == before
+    actions = [(e.action, e.result) for e in console.audit.entries()]
+    assert ("restore", "ok") in actions and ("restore.rollback", "ok") in actions
+
+
+def test_restore_into_new_database_with_parallel_jobs(console, profile, pg15, database, table_fingerprints):
+    record = backup(console)
+    restorer = Restorer(console)
+    plan = restorer.preflight(profile, console.locate(record.short_id), SECRET, new_database=f"{database}_copy", jobs=2)
+    assert plan.ready, plan.checks
+    result = restorer.run(plan, SECRET)
+    assert result.previous is None
+    assert table_fingerprints(pg15, f"{database}_copy") == table_fingerprints(pg15, database)
+
+
+def test_failed_restore_leaves_original_untouched_and_drops_scratch(console, profile, pg15, database,
+                                                                    table_fingerprints, monkeypatch):
+    before = table_fingerprints(pg15, database)
+    record = backup(console)
+    restorer = Restorer(console)
+    plan = restorer.preflight(profile, console.locate(record.short_id), SECRET)
+    plan.row_counts = {k: v + 1 for k, v in plan.row_counts.items()}
+    from recovery_console.engine.errors import IntegrityError
+    with pytest.raises(IntegrityError, match="does not match the backup"):
+        restorer.run(plan, SECRET)
+    assert table_fingerprints(pg15, database) == before
+    assert not [db for db in pg15.databases() if "__restore_" in db or "__pre_restore_" in db]
+
+
+def test_preflight_blocks_a_tampered_backup(console, profile, local_target):
+    record = backup(console)
+    path = Path(console.targets.get(local_target).options["path"]) / record.key
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    plan = Restorer(console).preflight(profile, console.locate(record.short_id), SECRET)
+    assert not plan.ready
+    failed = [c for c in plan.checks if c.blocking]
+    assert [c.name for c in failed] == ["backup fully verified"] and "authentication" in failed[0].detail
+    with pytest.raises(UsageError, match="pre-flight"):
+        Restorer(console).run(plan, SECRET)
