@@ -126,15 +126,30 @@ def probe_pooler(url: str, password: str | None = None) -> list[str]:
     except (DatabaseError, psycopg.Error):
         pass
     try:
-        with connect(url, password) as conn:
-            first = conn.execute("SELECT pg_backend_pid()").fetchone()
-            second = conn.execute("SELECT pg_backend_pid()").fetchone()
-            if first != second:
-                seen.append("two statements on one connection ran in different server processes "
-                            "(transaction pooling)")
+        if _backend_changes(url, password):
+            seen.append("two statements on one connection ran in different server processes "
+                        "(transaction pooling)")
     except (DatabaseError, psycopg.Error):
         pass
     return seen
+
+
+def _backend_changes(url: str, password: str | None) -> bool:
+    """Whether one session's statements land on different server processes.
+
+    Session A holds a server in a transaction while session B takes a second one; A then lets
+    go, B takes a server again and A runs once more. Directly connected, A always reports the
+    same pid; through a transaction pooler A lands on the server B left, so its pid changes.
+    """
+    pid = "SELECT pg_backend_pid()"
+    with connect(url, password) as a, connect(url, password) as b:
+        with a.transaction():
+            first = a.execute(pid).fetchone()
+            b.execute(pid)
+        with b.transaction():
+            b.execute(pid)
+            second = a.execute(pid).fetchone()
+    return first != second
 
 
 def _passfile_field(value: str) -> str:

@@ -1,0 +1,150 @@
+"""kill -9 of the console, and of pg_restore, at several points of a safe in-place restore:
+the original database must stay intact and usable every time."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from recovery_console.engine.console import Console
+from recovery_console.engine.errors import ExitCode
+from recovery_console.engine.live_backup import backup_database
+from recovery_console.engine.paths import AppPaths
+from recovery_console.models.profile import ConnectionMode
+from recovery_console.models.target import TargetConfig
+from tests.fixtures.console import SECRET
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory, pg_server_factory, request):
+    """A database with a backup of it, and a console home a subprocess can use."""
+    from tests.fixtures.postgres import create_sample_database, table_fingerprints
+
+    pg = pg_server_factory.start(15)
+    home = tmp_path_factory.mktemp("crash-home")
+    console = Console(AppPaths(config_dir=home / "config", data_dir=home / "data"))
+    folder = home / "target"
+    folder.mkdir()
+    console.add_target(TargetConfig(name="vault", kind="local", options={"path": str(folder)}))
+    database = create_sample_database(pg, f"crash_{uuid.uuid4().hex[:8]}", scale=3)
+    console.profiles.create("prod", pg.dsn(database), target="vault")
+    console.profiles.set_mode("prod", ConnectionMode.DIRECT, acknowledge_direct=True)
+    record = backup_database(console, "prod", secret=SECRET)
+    pg.psql("INSERT INTO app.empty_log (message) VALUES ('the live data differs from the backup')", db=database)
+    secret_file = home / "secret"
+    secret_file.write_text(SECRET)
+    return dict(pg=pg, home=home, database=database, backup=record.short_id, secret_file=secret_file,
+                before=table_fingerprints(pg, database), fingerprints=table_fingerprints)
+
+
+def start_restore(s) -> subprocess.Popen:
+    env = {**os.environ, "RECOVERY_CONSOLE_HOME": str(s["home"])}
+    argv = [sys.executable, "-m", "recovery_console.cli.main", "restore", "run", s["backup"], "--profile", "prod",
+            "--yes", "--secret-key-file", str(s["secret_file"])]
+    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_for(condition, timeout=60.0, step=0.02) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(step)
+    raise AssertionError("condition not reached")
+
+
+def scratch_exists(s) -> bool:
+    return any("__restore_" in db for db in s["pg"].databases())
+
+
+def copying(s) -> bool:
+    out = s["pg"].psql("SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'COPY%' AND datname LIKE '%__restore_%'")
+    return out.strip() not in ("", "0")
+
+
+def pg_restore_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().split(b"\0")[0]
+            except OSError:
+                continue
+            if cmd.endswith(b"pg_restore"):
+                pids.append(int(entry.name))
+    return pids
+
+
+def assert_original_intact(s) -> None:
+    pg, database = s["pg"], s["database"]
+    assert database in pg.databases()
+    assert pg.psql("SELECT count(*) FROM app.empty_log", db=database).strip() == "1"
+    assert s["fingerprints"](pg, database) == s["before"]
+
+
+def kill_console(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+@pytest.mark.parametrize("point", ["while verifying", "scratch created", "while pg_restore copies rows"])
+def test_kill_console(scenario, point):
+    proc = start_restore(scenario)
+    if point == "while verifying":
+        time.sleep(0.8)
+    elif point == "scratch created":
+        wait_for(lambda: scratch_exists(scenario))
+    else:
+        wait_for(lambda: copying(scenario))
+    kill_console(proc)
+    for pid in pg_restore_pids():
+        os.kill(pid, signal.SIGKILL)
+    assert_original_intact(scenario)
+
+
+@pytest.mark.parametrize("delay", [1.5, 2.5, 3.5, 5.0])
+def test_kill_console_at_arbitrary_moments(scenario, delay):
+    proc = start_restore(scenario)
+    time.sleep(delay)
+    finished = proc.poll() is not None
+    kill_console(proc)
+    for pid in pg_restore_pids():
+        os.kill(pid, signal.SIGKILL)
+    if finished:
+        assert proc.returncode == 0
+        rollback = subprocess.run([sys.executable, "-m", "recovery_console.cli.main", "restore", "rollback",
+                                   "--profile", "prod", "--yes"], capture_output=True,
+                                  env={**os.environ, "RECOVERY_CONSOLE_HOME": str(scenario["home"])})
+        assert rollback.returncode == 0, rollback.stderr
+    assert_original_intact(scenario)
+
+
+def test_kill_pg_restore(scenario):
+    scratch_before = {db for db in scenario["pg"].databases() if "__restore_" in db}
+    proc = start_restore(scenario)
+    wait_for(lambda: copying(scenario))
+    for pid in pg_restore_pids():
+        os.kill(pid, signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == ExitCode.DATABASE, err
+    assert b"pg_restore failed" in err and b"Traceback" not in err
+    assert_original_intact(scenario)
+    assert {db for db in scenario["pg"].databases() if "__restore_" in db} == scratch_before
+
+
+def test_a_restore_after_the_crashes_still_succeeds(scenario):
+    proc = start_restore(scenario)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert b"leftover scratch databases" in err
+    pg, database = scenario["pg"], scenario["database"]
+    assert pg.psql("SELECT count(*) FROM app.empty_log", db=database).strip() == "0"
