@@ -1,0 +1,82 @@
+"""A progress panel for one job: phase, bar, rate, ETA and a Cancel button wired to the job's token."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+
+from ..engine.progress import Progress
+from .jobs import Job
+
+PHASE_LABELS = {
+    "derive-key": "Deriving the key",
+    "read": "Reading",
+    "encrypt": "Encrypting",
+    "upload": "Uploading",
+    "download": "Downloading",
+    "verify": "Verifying",
+    "decrypt": "Decrypting",
+    "sync": "Listing the target",
+    "dump": "Dumping the database",
+    "restore": "Restoring",
+}
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "estimating…"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d} left"
+
+
+class ProgressPanel(QWidget):
+    """Shows a job's progress; Cancel asks the job to stop at its next chunk."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.job: Job | None = None
+        self.phase = QLabel("Waiting…")
+        self.bar = QProgressBar()
+        self.bar.setAccessibleName("Progress")
+        self.detail = QLabel("")
+        self.detail.setAccessibleName("Progress details")
+        self.cancel_button = QPushButton("&Cancel")
+        self.cancel_button.setAccessibleName("Cancel the running job")
+        self.cancel_button.clicked.connect(self.cancel)
+        row = QHBoxLayout()
+        row.addWidget(self.bar, 1)
+        row.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.phase)
+        layout.addLayout(row)
+        layout.addWidget(self.detail)
+
+    def attach(self, job: Job) -> None:
+        self.job = job
+        self.cancel_button.setEnabled(True)
+        job.progress.connect(self.show_progress)
+        job.done.connect(lambda: self.cancel_button.setEnabled(False))
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.cancel_button.setEnabled(False)
+            self.phase.setText("Cancelling…")
+
+    def show_progress(self, progress: Progress) -> None:
+        self.phase.setText(PHASE_LABELS.get(progress.phase.value, progress.phase.value))
+        if progress.fraction is None:
+            self.bar.setRange(0, 0)
+        else:
+            self.bar.setRange(0, 1000)
+            self.bar.setValue(int(progress.fraction * 1000))
+        total = f" of {format_bytes(progress.total)}" if progress.total else ""
+        self.detail.setText(f"{format_bytes(progress.done)}{total} · {format_bytes(progress.rate)}/s · "
+                            f"{format_eta(progress.eta)}")
