@@ -218,6 +218,14 @@ class Restorer:
     def _tool_check(self, plan: RestorePlan, server_major: int) -> None:
         assert plan.archive is not None
         header = plan.archive.header
+        source_major = _major(header.server_version)
+        if source_major is not None and source_major > server_major:
+            plan.checks.append(Check(
+                "server version can load this dump", "fail",
+                f"the backup is of a PostgreSQL {source_major} database and the target server runs "
+                f"PostgreSQL {server_major}; PostgreSQL does not support loading a dump into an older major "
+                f"version — restore into a PostgreSQL {source_major} or newer server"))
+            return
         try:
             choice = pgtools.choose_pg_restore(pgtools.discover([Path(d) for d in plan.profile.tool_dirs]),
                                                header.version[:2], _major(header.dump_version), server_major)

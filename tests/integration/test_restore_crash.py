@@ -71,15 +71,17 @@ def copying(s) -> bool:
     return out.strip() not in ("", "0")
 
 
-def pg_restore_pids() -> list[int]:
+def pg_restore_pids(console_pid: int) -> list[int]:
+    """pg_restore processes started by this console (never other tests' ones)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 cmd = (entry / "cmdline").read_bytes().split(b"\0")[0]
-            except OSError:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
                 continue
-            if cmd.endswith(b"pg_restore"):
+            if cmd.endswith(b"pg_restore") and ppid == console_pid:
                 pids.append(int(entry.name))
     return pids
 
@@ -92,8 +94,12 @@ def assert_original_intact(s) -> None:
 
 
 def kill_console(proc: subprocess.Popen) -> None:
+    """kill -9 the console, then its orphaned pg_restore (as an operator's reboot would)."""
+    orphans = pg_restore_pids(proc.pid)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    for pid in orphans:
+        os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize("point", ["while verifying", "scratch created", "while pg_restore copies rows"])
@@ -106,8 +112,6 @@ def test_kill_console(scenario, point):
     else:
         wait_for(lambda: copying(scenario))
     kill_console(proc)
-    for pid in pg_restore_pids():
-        os.kill(pid, signal.SIGKILL)
     assert_original_intact(scenario)
 
 
@@ -117,8 +121,6 @@ def test_kill_console_at_arbitrary_moments(scenario, delay):
     time.sleep(delay)
     finished = proc.poll() is not None
     kill_console(proc)
-    for pid in pg_restore_pids():
-        os.kill(pid, signal.SIGKILL)
     if finished:
         assert proc.returncode == 0
         rollback = subprocess.run([sys.executable, "-m", "recovery_console.cli.main", "restore", "rollback",
@@ -131,8 +133,8 @@ def test_kill_console_at_arbitrary_moments(scenario, delay):
 def test_kill_pg_restore(scenario):
     scratch_before = {db for db in scenario["pg"].databases() if "__restore_" in db}
     proc = start_restore(scenario)
-    wait_for(lambda: copying(scenario))
-    for pid in pg_restore_pids():
+    wait_for(lambda: copying(scenario) and pg_restore_pids(proc.pid))
+    for pid in pg_restore_pids(proc.pid):
         os.kill(pid, signal.SIGKILL)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == ExitCode.DATABASE, err
