@@ -56,10 +56,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         sub.set_defaults(func=func)
 
 
+def where(config: TargetConfig) -> str:
+    """Where a target keeps its backups, in the form users know for its kind."""
+    o = config.options
+    if config.kind == "s3":
+        return f"s3://{o.get('bucket', '')}/{o.get('prefix', '')}".rstrip("/") + (f" at {o['endpoint_url']}" if o.get("endpoint_url") else "")
+    if config.kind == "smb":
+        return "\\\\" + "\\".join(p for p in (f"{o.get('host', '')}:{o.get('port', 445)}", o.get("share", ""), o.get("directory", "")) if p)
+    if config.kind == "sftp":
+        return f"sftp://{o.get('username', '')}@{o.get('host', '')}:{o.get('port', 22)}/{o.get('directory', '').lstrip('/')}"
+    return str(o.get("path", ""))
+
+
 def describe(config: TargetConfig) -> str:
-    where = config.options.get("path", "")
     quota = f", quota {human_size(config.quota)}" if config.quota else ""
-    return f"{config.name:<16} {config.kind:<6} {where}{quota}"
+    return f"{config.name:<16} {config.kind:<6} {where(config)}{quota}"
 
 
 def finish_add(args: argparse.Namespace, config: TargetConfig, secrets: dict[str, str] | None = None) -> int:
