@@ -148,7 +148,7 @@ def test_safe_in_place_restore_swaps_checks_marks_and_rolls_back(console, profil
     assert accounts.expected_rows == accounts.restored_rows == 100_000
     comment = pg15.psql(f"SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '{database}'")
     assert record.backup_id in comment
-    assert not [db for db in pg15.databases() if "__restore_" in db]
+    assert not [db for db in pg15.databases() if db.startswith(f"{database}__restore_")]
     restored_from, undone = restorer.rollback(profile)
     assert restored_from == result.previous
     assert table_fingerprints(pg15, database) == changed
@@ -178,7 +178,7 @@ def test_failed_restore_leaves_original_untouched_and_drops_scratch(console, pro
     with pytest.raises(IntegrityError, match="does not match the backup"):
         restorer.run(plan, SECRET)
     assert table_fingerprints(pg15, database) == before
-    assert not [db for db in pg15.databases() if "__restore_" in db or "__pre_restore_" in db]
+    assert not [db for db in pg15.databases() if db.startswith((f"{database}__restore_", f"{database}__pre_restore_"))]
 
 
 def test_preflight_blocks_a_tampered_backup(console, profile, local_target):

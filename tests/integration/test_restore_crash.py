@@ -29,7 +29,8 @@ def scenario(tmp_path_factory, pg_server_factory, request):
     """A database with a backup of it, and a console home a subprocess can use."""
     from tests.fixtures.postgres import create_sample_database, table_fingerprints
 
-    pg = pg_server_factory.start(15)
+    pg = pg_server_factory.new(15)
+    request.addfinalizer(pg.remove)
     home = tmp_path_factory.mktemp("crash-home")
     console = Console(AppPaths(config_dir=home / "config", data_dir=home / "data"))
     folder = home / "target"
