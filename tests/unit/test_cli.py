@@ -142,3 +142,38 @@ def test_console_script_runs_without_traceback(tmp_path):
     assert proc.returncode == ExitCode.NOT_FOUND and "Traceback" not in proc.stderr
     version = subprocess.run([sys.executable, "-m", "recovery_console.cli.main", "--version"], capture_output=True, text=True)
     assert version.stdout.startswith("recovery-console ")
+
+
+def test_rebinding_a_profile_target_keeps_old_backups_listed(capsys, tmp_path, secret_file, monkeypatch):
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    assert run(capsys, "target", "add", "local", "first", str(first))[0] == 0
+    assert run(capsys, "target", "add", "local", "second", str(second))[0] == 0
+    monkeypatch.setenv("RC_TEST_DB_URL", "postgresql://app@127.0.0.1:1/app")
+    assert run(capsys, "profile", "create", "prod", "--database-url-env", "RC_TEST_DB_URL", "--target", "first")[0] == 0
+    code, out, _ = run(capsys, "backup", "create", "--from", str(DATA / "sample-pg15.dump"), "--target", "first",
+                       "--secret-key-file", str(secret_file), "--json")
+    old = json.loads(out)
+    code, out, _ = run(capsys, "profile", "set-target", "prod", "second")
+    assert code == 0 and "stay where they are" in out
+    code, out, _ = run(capsys, "backup", "list", "--json")
+    listed = json.loads(out)["backups"]
+    assert [(b["short_id"], b["target"]) for b in listed] == [(old["short_id"], "first")]
+    assert (first / old["key"]).exists()
+
+
+def test_profile_mode_declaration_from_the_cli(capsys, monkeypatch, target):
+    monkeypatch.setenv("RC_TEST_DB_URL", "postgresql://app@my-pgbouncer:6432/app")
+    assert run(capsys, "profile", "create", "prod", "--database-url-env", "RC_TEST_DB_URL", "--target", str(target))[0] == 0
+    code, out, _ = run(capsys, "profile", "show", "prod")
+    assert "NOT DECLARED" in out
+    code, _, err = run(capsys, "backup", "create", "--profile", "prod", "--secret-key-env", "RC_TEST_DB_URL")
+    assert code == ExitCode.USAGE and "no declared connection mode" in err
+    code, _, err = run(capsys, "profile", "set-mode", "prod", "direct")
+    assert code == ExitCode.USAGE and "acknowledgement" in err
+    code, out, _ = run(capsys, "profile", "set-mode", "prod", "direct", "--not-a-pooler")
+    assert code == 0 and "WARNING" in out and "pgbouncer" in out and "6432" in out
+    monkeypatch.setenv("RC_TEST_DIRECT", "postgresql://app@db:5432/app")
+    code, out, _ = run(capsys, "profile", "set-mode", "prod", "pool", "--direct-url-env", "RC_TEST_DIRECT", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["mode"] == "pool" and not data["direct_acknowledged"] and data["direct_url"].endswith("db:5432/app")
