@@ -9,8 +9,9 @@ from pathlib import Path
 from ..engine.console import Console, VerifyResult
 from ..engine.errors import ExitCode, NotFoundError, UsageError, from_os_error
 from ..engine.live_backup import backup_database
+from ..formatting import format_bytes
 from ..models.backup import BackupRecord
-from .common import add_json, add_secret_options, console, emit, human_size, job, secret_from
+from .common import add_json, add_secret_options, console, emit, job, secret_from
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -81,7 +82,7 @@ def _record_lines(record: BackupRecord) -> list[str]:
         f"Backup    {record.backup_id}",
         f"Target    {record.target}",
         f"Path      {record.key}",
-        f"Size      {human_size(record.size)} ({record.size:,} bytes)",
+        f"Size      {format_bytes(record.size)} ({record.size:,} bytes)",
         f"SHA-256   {record.sha256}",
     ]
 
@@ -117,7 +118,7 @@ def cmd_create(args: argparse.Namespace) -> int:
 def list_lines(records: list[BackupRecord]) -> list[str]:
     lines = [f"{'ID':<8}  {'CREATED (UTC)':<20}  {'SIZE':>10}  {'MODE':<9}  {'VERSION':<8}  {'VERIFIED':<8}  TARGET"]
     for r in records:
-        lines.append(f"{r.short_id:<8}  {(r.created or '?'):<20}  {human_size(r.size):>10}  {(r.mode or '?'):<9}  "
+        lines.append(f"{r.short_id:<8}  {(r.created or '?'):<20}  {format_bytes(r.size):>10}  {(r.mode or '?'):<9}  "
                      f"{(r.app_version or '?'):<8}  {(r.verify_result or '-'):<8}  {r.target}")
     return lines
 
@@ -153,8 +154,8 @@ def verify_lines(result: VerifyResult) -> list[str]:
     if md:
         lines += [f"Backup    {md.backup_id}", f"Created   {md.created_at} by app version {md.app_version}",
                   f"Mode      {md.mode}" + (f" — {md.description}" if md.description else "")]
-    lines += [f"Location  {result.location}", f"Size      {human_size(result.encrypted_size)} encrypted"
-              + (f", {human_size(result.archive_length)} archive" if result.archive_length is not None else "")]
+    lines += [f"Location  {result.location}", f"Size      {format_bytes(result.encrypted_size)} encrypted"
+              + (f", {format_bytes(result.archive_length)} archive" if result.archive_length is not None else "")]
     if result.chunk_count is not None:
         lines.append(f"Chunks    {result.chunk_count} (metadata, payload, end record)")
     lines.append(f"File SHA-256     {result.ciphertext_sha256}")
@@ -195,7 +196,7 @@ def cmd_download(args: argparse.Namespace) -> int:
     with job(args) as reporter:
         result = app.download(ref, args.output, overwrite=args.force, reporter=reporter)
     emit(args, {"path": str(result.path), "size": result.size, "sha256": result.sha256},
-         [f"Downloaded to {result.path} ({human_size(result.size)}), SHA-256 {result.sha256} matches the sidecar."])
+         [f"Downloaded to {result.path} ({format_bytes(result.size)}), SHA-256 {result.sha256} matches the sidecar."])
     return ExitCode.OK
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Iterator, TextIO
 
 from ..engine.console import Console
+from ..formatting import format_bytes, format_duration
 from ..engine.progress import CancelToken, Progress, Reporter
 from ..engine.secrets import SecretRequest, obtain_secret
 
@@ -46,24 +47,6 @@ def emit(args: argparse.Namespace, data: Any, human: str | list[str], out: TextI
         out.write((human if isinstance(human, str) else "\n".join(human)) + "\n")
 
 
-def human_size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
-def _clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
 class TerminalProgress:
     """Renders engine progress on one stderr line: phase, percent, rate, ETA."""
 
@@ -73,8 +56,8 @@ class TerminalProgress:
 
     def __call__(self, progress: Progress) -> None:
         pct = f"{progress.fraction * 100:5.1f}%" if progress.fraction is not None else "      "
-        line = (f"\r{progress.phase.value:<10} {pct} {human_size(progress.done):>10} "
-                f"{human_size(int(progress.rate))}/s  ETA {_clock(progress.eta)}")
+        line = (f"\r{progress.phase.value:<10} {pct} {format_bytes(progress.done):>10} "
+                f"{format_bytes(progress.rate)}/s  ETA {format_duration(progress.eta)}")
         self.stream.write(line)
         self.stream.flush()
         self.shown = True

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from ..engine.errors import ExitCode, UsageError
-from .common import add_json, add_secret_options, console, emit, human_size, job, secret_from
+from ..formatting import format_bytes
+from .common import add_json, add_secret_options, console, emit, job, secret_from
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,7 +36,7 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
         result = app.decrypt(ref, args.output, secret, overwrite=args.force, reporter=reporter)
     emit(args, {"path": str(result.path), "size": result.size, "sha256": result.sha256,
                 "metadata": result.metadata.as_dict() if result.metadata else None},
-         [f"Decrypted to {result.path} ({human_size(result.size)}).",
+         [f"Decrypted to {result.path} ({format_bytes(result.size)}).",
           f"SHA-256 {result.sha256} (matches the hash sealed in the backup).",
           f"Restore with: pg_restore -d DATABASE {result.path}"])
     return ExitCode.OK

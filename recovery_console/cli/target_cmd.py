@@ -8,8 +8,9 @@ import importlib.util
 
 from ..engine.errors import ExitCode
 from ..engine.target_check import round_trip
+from ..formatting import format_bytes
 from ..models.target import TargetConfig
-from .common import add_json, console, emit, human_size
+from .common import add_json, console, emit
 
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "MIB": 1 << 20,
           "G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30, "T": 1 << 40, "TB": 1 << 40, "TIB": 1 << 40}
@@ -69,7 +70,7 @@ def where(config: TargetConfig) -> str:
 
 
 def describe(config: TargetConfig) -> str:
-    quota = f", quota {human_size(config.quota)}" if config.quota else ""
+    quota = f", quota {format_bytes(config.quota)}" if config.quota else ""
     return f"{config.name:<16} {config.kind:<6} {where(config)}{quota}"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from ..engine.progress import Progress
+from ..formatting import format_bytes, format_duration
 from .jobs import Job
 
 PHASE_LABELS = {
@@ -21,19 +22,8 @@ PHASE_LABELS = {
 }
 
 
-def format_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
-
-
 def format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "estimating…"
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d} left"
+    return "estimating…" if seconds is None else f"{format_duration(seconds)} left"
 
 
 class ProgressPanel(QWidget):

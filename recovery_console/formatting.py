@@ -1,0 +1,23 @@
+"""Numbers for people: byte sizes and durations, shared by the CLI and the desktop console."""
+
+from __future__ import annotations
+
+
+def format_bytes(n: float | None) -> str:
+    """1536 → '1.5 KiB'; None → '?'."""
+    if n is None:
+        return "?"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def format_duration(seconds: float | None) -> str:
+    """3725 → '1:02:05'; None → '--:--' (unknown)."""
+    if seconds is None:
+        return "--:--"
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
