@@ -1,0 +1,212 @@
+"""The offline extraction wizard, driven end to end with real clicks and keys (pytest-qt, offscreen).
+
+A real backup of a sample pg_dump archive is made on a real local target, then copied (with its
+sidecar) to a folder standing in for a USB stick: no profile and no server are involved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QEvent, QPoint, Qt
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QAbstractButton, QApplication, QCheckBox, QLineEdit, QRadioButton, QWizard
+
+from recovery_console.engine.secret_store import INSTANCE_SECRET, profile_scope
+from recovery_console.engine.streams import SIDECAR_SUFFIX
+from recovery_console.ui.extract_wizard import ExtractWizard
+from tests.fixtures.console import SECRET
+from tests.gui.test_setup_wizard import interactive_controls
+
+pytestmark = pytest.mark.gui
+
+WAIT = 60_000
+
+
+def click(qtbot, button: QAbstractButton, timeout: int = WAIT) -> None:
+    qtbot.waitUntil(lambda: button.isVisible() and button.isEnabled(), timeout=timeout)
+    if isinstance(button, (QCheckBox, QRadioButton)):
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton, pos=QPoint(8, button.height() // 2))
+    else:
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def next_page(qtbot, wizard: QWizard, expected_id: int) -> None:
+    click(qtbot, wizard.button(QWizard.WizardButton.NextButton))
+    qtbot.waitUntil(lambda: wizard.currentId() == expected_id, timeout=WAIT)
+
+
+def type_into(qtbot, edit: QLineEdit, text: str) -> None:
+    """Real key events; QTest only maps ASCII, so other characters go as key events carrying their text."""
+    edit.setFocus()
+    edit.clear()
+    for char in text:
+        if char.isascii():
+            qtbot.keyClicks(edit, char)
+        else:
+            for kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
+                QApplication.sendEvent(edit, QKeyEvent(kind, Qt.Key.Key_unknown, Qt.KeyboardModifier.NoModifier, char))
+    assert edit.text() == text
+
+
+@pytest.fixture
+def usb(tmp_path: Path, console, make_backup) -> Path:
+    """A backup file and its sidecar, copied to a folder of their own (as on a USB stick)."""
+    record = make_backup()
+    source = Path(console.locate(record.short_id).location)
+    folder = tmp_path / "usb"
+    folder.mkdir()
+    shutil.copy(source, folder / source.name)
+    shutil.copy(source.with_name(source.name + SIDECAR_SUFFIX), folder / (source.name + SIDECAR_SUFFIX))
+    return folder / source.name
+
+
+@pytest.fixture
+def wizard(qtbot, console):
+    w = ExtractWizard(console)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    for box in w.error_boxes:
+        box.close()
+    w.cancel_jobs()
+    qtbot.waitUntil(lambda: not w.busy, timeout=WAIT)
+
+
+def choose_file(qtbot, wizard: ExtractWizard, path: Path) -> None:
+    type_into(qtbot, wizard.file_page.path_edit, str(path))
+    assert "sidecar is beside it" in wizard.file_page.info.text()
+
+
+def dumps_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if not p.name.endswith((".enc", SIDECAR_SUFFIX)))
+
+
+def test_right_secret_shows_metadata_and_decrypts_with_sha256_and_contents(qtbot, wizard, usb, sample_dump):
+    choose_file(qtbot, wizard, usb)
+    # The keyless check passes against the sidecar.
+    page = wizard.file_page
+    click(qtbot, page.check_button)
+    qtbot.waitUntil(lambda: page.keyless_result is not None or page.keyless_error is not None, timeout=WAIT)
+    assert page.keyless_error is None
+    assert "PASSED" in page.result.text() and page.keyless_result.ciphertext_sha256 in page.result.text()
+    next_page(qtbot, wizard, ExtractWizard.SECRET)
+
+    # The typed secret is proven by reading the metadata.
+    type_into(qtbot, wizard.secret_page.typed_edit, SECRET)
+    next_page(qtbot, wizard, ExtractWizard.METADATA)
+    meta = wizard.metadata_page
+    metadata = wizard.secret_page.metadata
+    assert meta.values["backup_id"].text() == metadata.backup_id
+    assert meta.values["source_name"].text() == sample_dump.name
+    assert meta.values["compression"].text() == "zstd"
+    # Metadata only would finish here; ask to decrypt instead.
+    assert wizard.button(QWizard.WizardButton.FinishButton).isVisible()
+    click(qtbot, meta.decrypt_check)
+    out = usb.with_suffix(".dump")
+    assert meta.output() == out
+    next_page(qtbot, wizard, ExtractWizard.DECRYPT)
+
+    decrypt = wizard.decrypt_page
+    qtbot.waitUntil(lambda: decrypt.outcome is not None and decrypt.job is None, timeout=WAIT)
+    assert decrypt.outcome == "ok"
+    assert out.read_bytes() == sample_dump.read_bytes()
+    assert decrypt.sha_edit.text() == hashlib.sha256(sample_dump.read_bytes()).hexdigest()
+    expected = [line for line in (sample_dump.with_suffix(".list")).read_text().splitlines()
+                if line and not line.startswith(";")]
+    assert decrypt.listing.toPlainText().splitlines() == expected
+    assert "recovery_sample" in decrypt.summary.text() and "TABLE" in decrypt.summary.text()
+    click(qtbot, wizard.button(QWizard.WizardButton.FinishButton))
+    qtbot.waitUntil(lambda: not wizard.isVisible(), timeout=WAIT)
+
+
+def test_wrong_secret_is_shown_in_the_error_style_and_nothing_is_written(qtbot, wizard, usb):
+    choose_file(qtbot, wizard, usb)
+    next_page(qtbot, wizard, ExtractWizard.SECRET)
+    type_into(qtbot, wizard.secret_page.typed_edit, "not the secret")
+    click(qtbot, wizard.button(QWizard.WizardButton.NextButton))
+    qtbot.waitUntil(lambda: wizard.last_error is not None and wizard.last_error.isVisible(), timeout=WAIT)
+    box = wizard.last_error
+    assert box.text() == "The secret does not open this backup."
+    assert box.informativeText().startswith("What to do next: Check that this is the deployment's instance secret")
+    assert "Traceback" not in (box.detailedText() or "")
+    assert "does not open" in wizard.secret_page.status.text()
+    box.accept()
+    assert wizard.currentId() == ExtractWizard.SECRET
+    assert dumps_in(usb.parent) == []
+    # The right one then goes on.
+    type_into(qtbot, wizard.secret_page.typed_edit, SECRET)
+    next_page(qtbot, wizard, ExtractWizard.METADATA)
+
+
+def test_secret_from_a_file_metadata_only(qtbot, wizard, usb, secret_file):
+    choose_file(qtbot, wizard, usb)
+    next_page(qtbot, wizard, ExtractWizard.SECRET)
+    click(qtbot, wizard.secret_page.file_radio)
+    type_into(qtbot, wizard.secret_page.file_edit, str(secret_file))
+    next_page(qtbot, wizard, ExtractWizard.METADATA)
+    assert wizard.metadata_page.values["backup_id"].text() == wizard.secret_page.metadata.backup_id
+    click(qtbot, wizard.button(QWizard.WizardButton.FinishButton))
+    qtbot.waitUntil(lambda: not wizard.isVisible(), timeout=WAIT)
+    assert dumps_in(usb.parent) == []
+
+
+def test_secret_from_the_keyring_by_name(qtbot, secret_service, wizard, console, usb):
+    console.secrets.put(profile_scope("offline"), INSTANCE_SECRET, SECRET)
+    choose_file(qtbot, wizard, usb)
+    next_page(qtbot, wizard, ExtractWizard.SECRET)
+    click(qtbot, wizard.secret_page.keyring_radio)
+    type_into(qtbot, wizard.secret_page.keyring_combo.lineEdit(), "offline")
+    next_page(qtbot, wizard, ExtractWizard.METADATA)
+    assert wizard.secret_page.secret == SECRET
+
+
+def test_keyless_check_fails_on_a_tampered_file(qtbot, wizard, usb):
+    data = bytearray(usb.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    usb.write_bytes(bytes(data))
+    choose_file(qtbot, wizard, usb)
+    page = wizard.file_page
+    click(qtbot, page.check_button)
+    qtbot.waitUntil(lambda: page.keyless_error is not None or page.keyless_result is not None, timeout=WAIT)
+    assert page.keyless_result is None
+    assert "FAILED" in page.result.text() and "does not match its sidecar" in page.result.text()
+    qtbot.waitUntil(lambda: wizard.last_error is not None and wizard.last_error.isVisible(), timeout=WAIT)
+    assert "does not match its sidecar" in wizard.last_error.text()
+    assert wizard.last_error.informativeText().startswith("What to do next:")
+    wizard.last_error.accept()
+    assert dumps_in(usb.parent) == []
+
+
+def test_decrypt_of_a_tampered_file_writes_nothing(qtbot, wizard, usb):
+    data = bytearray(usb.read_bytes())
+    data[-100] ^= 0x01  # in the last chunks: the metadata still opens, the full decrypt must fail
+    usb.write_bytes(bytes(data))
+    choose_file(qtbot, wizard, usb)
+    next_page(qtbot, wizard, ExtractWizard.SECRET)
+    type_into(qtbot, wizard.secret_page.typed_edit, SECRET)
+    next_page(qtbot, wizard, ExtractWizard.METADATA)
+    click(qtbot, wizard.metadata_page.decrypt_check)
+    next_page(qtbot, wizard, ExtractWizard.DECRYPT)
+    decrypt = wizard.decrypt_page
+    qtbot.waitUntil(lambda: decrypt.outcome is not None and decrypt.job is None, timeout=WAIT)
+    assert decrypt.outcome == "failed" and "Nothing was written" in decrypt.summary.text()
+    qtbot.waitUntil(lambda: wizard.last_error is not None and wizard.last_error.isVisible(), timeout=WAIT)
+    assert dumps_in(usb.parent) == []
+    assert decrypt.sha_edit.text() == ""
+
+
+def test_pages_render_for_docs(qtbot, console):
+    wizard = ExtractWizard(console)
+    qtbot.addWidget(wizard)
+    pages = wizard.screenshot_pages()
+    assert [t for t, _ in pages] == ["Backup file", "Instance secret", "Metadata", "Decrypt"]
+    for title, page in pages:
+        assert not page.grab().isNull()
+        for control in interactive_controls(page):
+            assert control.accessibleName(), f"{title}: {type(control).__name__} {getattr(control, 'text', str)()!r}"
+    assert wizard.decrypt_page.sha_edit.text()

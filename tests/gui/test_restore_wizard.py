@@ -1,0 +1,352 @@
+"""The restore wizard, end to end against a real PostgreSQL 15 and a real local target (pytest-qt, offscreen)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+from PySide6.QtCore import QEvent, QPoint, Qt
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (QAbstractButton, QApplication, QCheckBox, QDialogButtonBox, QLineEdit, QMessageBox,
+                               QRadioButton, QWidget, QWizard)
+
+from recovery_console.engine.live_backup import backup_database
+from recovery_console.engine.restore import PRE_RESTORE_INFIX, SCRATCH_INFIX, Restorer
+from recovery_console.models.profile import ConnectionMode
+from recovery_console.ui.jobs import JobRunner
+from recovery_console.ui.restore_wizard import RestoreWizard
+from tests.fixtures.console import SECRET
+from tests.gui.test_setup_wizard import interactive_controls
+
+pytestmark = [pytest.mark.gui, pytest.mark.integration]
+
+WAIT = 120_000
+
+
+class MainWindowStandIn(QWidget):
+    """The main window's side of the contract: `set_blocking(active, text)`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[bool, str]] = []
+
+    def set_blocking(self, active: bool, text: str = "") -> None:
+        self.calls.append((active, text))
+
+
+def click(qtbot, button: QAbstractButton, timeout: int = WAIT) -> None:
+    qtbot.waitUntil(lambda: button.isVisible() and button.isEnabled(), timeout=timeout)
+    if isinstance(button, (QCheckBox, QRadioButton)):
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton, pos=QPoint(8, button.height() // 2))
+    else:
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def next_page(qtbot, wizard: QWizard, expected_id: int, which=QWizard.WizardButton.NextButton) -> None:
+    click(qtbot, wizard.button(which))
+    qtbot.waitUntil(lambda: wizard.currentId() == expected_id, timeout=WAIT)
+
+
+def answer(qtbot, get_box, button_text: str) -> None:
+    """Click the button of a message box (opened without blocking) whose text contains `button_text`."""
+    qtbot.waitUntil(lambda: get_box() is not None and get_box().isVisible(), timeout=WAIT)
+    box: QMessageBox = get_box()
+    button = next(b for b in box.buttons() if button_text in b.text().replace("&", ""))
+    click(qtbot, button)
+
+
+def type_secret_in_dialog(qtbot, page, secret: str) -> None:
+    qtbot.waitUntil(lambda: page.secret_dialog is not None and page.secret_dialog.isVisible(), timeout=WAIT)
+    dialog = page.secret_dialog
+    edit = dialog.findChild(QLineEdit)
+    assert edit.echoMode() == QLineEdit.EchoMode.Password
+    edit.setFocus()
+    qtbot.keyClicks(edit, secret)
+    click(qtbot, dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok))
+
+
+def type_text(qtbot, widget, text: str) -> None:
+    """Real key events; QTest only maps ASCII, so other characters go as key events carrying their text."""
+    for char in text:
+        if char.isascii():
+            qtbot.keyClicks(widget, char)
+        else:
+            for kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
+                QApplication.sendEvent(widget, QKeyEvent(kind, Qt.Key.Key_unknown, Qt.KeyboardModifier.NoModifier,
+                                                         char))
+
+
+def databases(pg15, like: str) -> list[str]:
+    return pg15.psql(f"SELECT datname FROM pg_database WHERE datname LIKE '{like}' ORDER BY 1").split()
+
+
+@pytest.fixture
+def database(pg15, sample_database) -> str:
+    return sample_database(pg15, f"app_{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def profile(console, local_target, pg15, database) -> str:
+    console.profiles.create("prod", pg15.dsn(database), target=local_target)
+    console.profiles.set_mode("prod", ConnectionMode.DIRECT, acknowledge_direct=True)
+    return "prod"
+
+
+@pytest.fixture
+def main_window(qtbot) -> MainWindowStandIn:
+    window = MainWindowStandIn()
+    qtbot.addWidget(window)
+    return window
+
+
+@pytest.fixture
+def open_wizard(qtbot):
+    opened: list[RestoreWizard] = []
+
+    def open_(console, parent, **kwargs) -> RestoreWizard:
+        wizard = RestoreWizard(console, parent, **kwargs)
+        qtbot.addWidget(wizard)
+        wizard.show()
+        qtbot.waitExposed(wizard)
+        opened.append(wizard)
+        return wizard
+
+    yield open_
+    for wizard in opened:  # no job may outlive its test
+        for box in wizard.error_boxes:
+            box.close()
+        wizard.cancel_jobs()
+        qtbot.waitUntil(lambda: not wizard.busy, timeout=WAIT)
+
+
+def test_safe_in_place_restore_then_roll_back(qtbot, console, profile, database, pg15, table_fingerprints,
+                                              main_window, open_wizard):
+    before = table_fingerprints(pg15, database)
+    record = backup_database(console, profile, secret=SECRET)
+    other = backup_database(console, profile, secret=SECRET, description="a later one")
+    pg15.psql("INSERT INTO app.empty_log (message) VALUES ('after the backup'); "
+              "DELETE FROM pgbench_accounts WHERE aid <= 25", db=database)
+    changed = table_fingerprints(pg15, database)
+    assert changed != before
+
+    wizard = open_wizard(console, main_window, backup_ref=record.short_id, profile=profile)
+    page = wizard.backup_page
+    # Page 1: the catalog's backups with the requested one preselected; the profile chosen.
+    qtbot.waitUntil(lambda: page.table.rowCount() == 2 and page._secret_job is None, timeout=WAIT)
+    assert page.selected_record().key == record.key != other.key
+    assert page.profile_combo.currentData() == profile
+    assert "no instance secret" in page.secret_status.text()
+    # No secret in the keyring: Next asks for it in a password dialog, then goes on.
+    click(qtbot, wizard.button(QWizard.WizardButton.NextButton))
+    qtbot.waitUntil(lambda: page.secret_dialog is not None, timeout=WAIT)
+    dialog = page.secret_dialog
+    edit = dialog.findChild(QLineEdit)
+    edit.setFocus()
+    type_text(qtbot, edit, SECRET)
+    assert edit.text() == SECRET
+    click(qtbot, dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok))
+    qtbot.waitUntil(lambda: wizard.currentId() == RestoreWizard.DESTINATION, timeout=WAIT)
+
+    # Page 2: safe in-place is the default.
+    assert wizard.destination_page.in_place.isChecked()
+    assert database in wizard.destination_page.explain.text()
+    next_page(qtbot, wizard, RestoreWizard.PREFLIGHT)
+
+    # Page 3: the pre-flight checklist, each check with its status and reason.
+    pre = wizard.preflight_page
+    qtbot.waitUntil(lambda: pre.plan is not None and pre.job is None, timeout=WAIT)
+    rows = {pre.checks.topLevelItem(i).text(1): (pre.checks.topLevelItem(i).text(0), pre.checks.topLevelItem(i).text(2))
+            for i in range(pre.checks.topLevelItemCount())}
+    for name in ("connection mode declared", "server reachable", "role may create databases", "database exists",
+                 "backup fully verified", "pg_restore compatible", "free space on the server", "connected sessions"):
+        assert rows[name][0] in ("PASS", "WARN"), (name, rows[name])
+        assert rows[name][1]
+    assert rows["backup fully verified"][0] == "PASS" and "SHA-256" in rows["backup fully verified"][1]
+    assert "Every check passed" in pre.verdict.text()
+    next_page(qtbot, wizard, RestoreWizard.CONFIRM)
+
+    # Page 4: typed confirmation naming the database and the backup.
+    confirm = wizard.confirm_page
+    what = confirm.what.text()
+    assert database in what and record.short_id in what and PRE_RESTORE_INFIX in what
+    commit = wizard.button(QWizard.WizardButton.CommitButton)
+    assert commit.isVisible() and not commit.isEnabled()
+    confirm.confirm_edit.setFocus()
+    qtbot.keyClicks(confirm.confirm_edit, "restore")
+    assert not commit.isEnabled()
+    confirm.confirm_edit.clear()
+    qtbot.keyClicks(confirm.confirm_edit, "RESTOR")
+    assert not commit.isEnabled()
+    qtbot.keyClicks(confirm.confirm_edit, "E")
+    assert commit.isEnabled()
+    next_page(qtbot, wizard, RestoreWizard.PROGRESS, QWizard.WizardButton.CommitButton)
+
+    # Page 5: progress; the main window is blocked while it runs.
+    progress = wizard.progress_page
+    assert main_window.calls[0] == (True, f"Restoring {database} …")
+    qtbot.waitUntil(lambda: progress.outcome is not None and progress.job is None, timeout=WAIT)
+    assert progress.outcome == "ok", progress.status.text()
+    assert main_window.calls == [(True, f"Restoring {database} …"), (False, "")]
+    next_page(qtbot, wizard, RestoreWizard.RESULT)
+
+    # Page 6: per-table row counts, and the database equals the backup.
+    result = wizard.result_page
+    table = {result.table.item(r, 0).text(): [result.table.item(r, c).text() for c in (1, 2, 3)]
+             for r in range(result.table.rowCount())}
+    assert table["public.pgbench_accounts"] == ["100,000", "100,000", "match"]
+    assert table["app.customers"] == ["2,000", "2,000", "match"]
+    assert all(row[2] == "match" for row in table.values())
+    previous = progress.result.previous
+    assert previous and previous in result.summary.text()
+    assert table_fingerprints(pg15, database) == before
+    assert table_fingerprints(pg15, previous) == changed
+
+    # Roll back: asked first, then the pre-restore database is swapped back in.
+    click(qtbot, result.rollback_button)
+    answer(qtbot, lambda: result.rollback_box, "Roll back")
+    qtbot.waitUntil(lambda: result.rolled_back is not None and result.rollback_job is None, timeout=WAIT)
+    assert "Rolled back" in result.rollback_status.text()
+    assert table_fingerprints(pg15, database) == changed
+    assert main_window.calls[2:] == [(True, f"Rolling back {database} …"), (False, "")]
+    assert not result.rollback_button.isEnabled()
+
+    click(qtbot, wizard.button(QWizard.WizardButton.FinishButton))
+    qtbot.waitUntil(lambda: not wizard.isVisible(), timeout=WAIT)
+    assert wizard.result() == QWizard.DialogCode.Accepted
+    actions = [e.action for e in console.audit.entries()]
+    assert "restore" in actions and "restore.rollback" in actions
+
+
+def test_wrong_secret_fails_the_verify_check_and_blocks(qtbot, console, profile, database, main_window,
+                                                        open_wizard):
+    record = backup_database(console, profile, secret=SECRET)
+    wizard = open_wizard(console, main_window, backup_ref=record, profile=profile)
+    page = wizard.backup_page
+    qtbot.waitUntil(lambda: page.table.rowCount() == 1 and page._secret_job is None, timeout=WAIT)
+    click(qtbot, page.secret_button)
+    type_secret_in_dialog(qtbot, page, "not the secret")
+    qtbot.waitUntil(lambda: "you typed" in page.secret_status.text(), timeout=WAIT)
+    next_page(qtbot, wizard, RestoreWizard.DESTINATION)
+    next_page(qtbot, wizard, RestoreWizard.PREFLIGHT)
+    pre = wizard.preflight_page
+    qtbot.waitUntil(lambda: pre.plan is not None and pre.job is None, timeout=WAIT)
+    rows = {pre.checks.topLevelItem(i).text(1): (pre.checks.topLevelItem(i).text(0), pre.checks.topLevelItem(i).text(2))
+            for i in range(pre.checks.topLevelItemCount())}
+    assert rows["backup fully verified"][0] == "FAIL"
+    assert "secret" in rows["backup fully verified"][1].lower()
+    assert "cannot go ahead" in pre.verdict.text()
+    assert not wizard.button(QWizard.WizardButton.NextButton).isEnabled()
+    assert main_window.calls == []
+
+
+def test_closing_during_a_restore_asks_and_cancels_cleanly(qtbot, console, secret_service, local_target, pg15,
+                                                          database, table_fingerprints, main_window, monkeypatch,
+                                                          open_wizard):
+    # The instance secret comes from the real Secret Service this time: no dialog.
+    console.profiles.create("kept", pg15.dsn(database), target=local_target, instance_secret=SECRET)
+    console.profiles.set_mode("kept", ConnectionMode.DIRECT, acknowledge_direct=True)
+    backup_database(console, "kept")
+    before = table_fingerprints(pg15, database)
+
+    # Hold the restore after pg_restore, before the swap, until the test has asked to close.
+    reached, release = threading.Event(), threading.Event()
+    original = Restorer._check_tables
+
+    def held_check(self, *args, **kwargs):
+        reached.set()
+        release.wait(60)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Restorer, "_check_tables", held_check)
+
+    wizard = open_wizard(console, main_window, profile="kept")
+    page = wizard.backup_page
+    qtbot.waitUntil(lambda: page.secret is not None, timeout=WAIT)
+    assert "OS keyring" in page.secret_status.text()
+    next_page(qtbot, wizard, RestoreWizard.DESTINATION)
+    next_page(qtbot, wizard, RestoreWizard.PREFLIGHT)
+    qtbot.waitUntil(lambda: wizard.preflight_page.plan is not None and wizard.preflight_page.job is None, timeout=WAIT)
+    next_page(qtbot, wizard, RestoreWizard.CONFIRM)
+    qtbot.keyClicks(wizard.confirm_page.confirm_edit, "RESTORE")
+    next_page(qtbot, wizard, RestoreWizard.PROGRESS, QWizard.WizardButton.CommitButton)
+    qtbot.waitUntil(reached.is_set, timeout=WAIT)
+
+    # Close: asked first; "Keep waiting" keeps the wizard and the restore.
+    wizard.close()
+    answer(qtbot, lambda: wizard.close_box, "Keep waiting")
+    assert wizard.isVisible() and wizard.restoring
+    # Close again and cancel: the wizard closes once the restore has stopped cleanly.
+    click(qtbot, wizard.button(QWizard.WizardButton.CancelButton))
+    answer(qtbot, lambda: wizard.close_box, "Cancel the restore")
+    release.set()
+    qtbot.waitUntil(lambda: not wizard.isVisible(), timeout=WAIT)
+    assert wizard.progress_page.outcome == "cancelled"
+    assert main_window.calls == [(True, f"Restoring {database} …"), (False, "")]
+    assert table_fingerprints(pg15, database) == before
+    assert databases(pg15, f"{database}{SCRATCH_INFIX}%") == []
+    assert databases(pg15, f"{database}{PRE_RESTORE_INFIX}%") == []
+    assert [e.result for e in console.audit.entries() if e.action == "restore"] == ["cancelled"]
+
+
+def test_restore_into_a_new_database(qtbot, console, profile, database, pg15, table_fingerprints, main_window,
+                                     open_wizard):
+    record = backup_database(console, profile, secret=SECRET)
+    before = table_fingerprints(pg15, database)
+    # As the main window opens it: `record=` and its own JobRunner (whose other jobs the wizard never cancels).
+    shared = JobRunner()
+    wizard = open_wizard(console, main_window, record=record, profile=profile, runner=shared)
+    assert wizard.runner is shared
+    page = wizard.backup_page
+    qtbot.waitUntil(lambda: page.table.rowCount() == 1 and page._secret_job is None, timeout=WAIT)
+    click(qtbot, page.secret_button)
+    qtbot.waitUntil(lambda: page.secret_dialog is not None, timeout=WAIT)
+    page.secret_dialog.setTextValue(SECRET)
+    click(qtbot, page.secret_dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok))
+    next_page(qtbot, wizard, RestoreWizard.DESTINATION)
+    dest = wizard.destination_page
+    click(qtbot, dest.new_db)
+    assert not wizard.button(QWizard.WizardButton.NextButton).isEnabled()
+    copy = f"{database}_copy"
+    qtbot.keyClicks(dest.name_edit, copy)
+    next_page(qtbot, wizard, RestoreWizard.PREFLIGHT)
+    pre = wizard.preflight_page
+    qtbot.waitUntil(lambda: pre.plan is not None and pre.job is None, timeout=WAIT)
+    assert pre.plan.ready and pre.plan.new_database
+    next_page(qtbot, wizard, RestoreWizard.CONFIRM)
+    assert f"creates the new database <b>{copy}</b>" in wizard.confirm_page.what.text()
+    qtbot.keyClicks(wizard.confirm_page.confirm_edit, "RESTORE")
+    next_page(qtbot, wizard, RestoreWizard.PROGRESS, QWizard.WizardButton.CommitButton)
+    qtbot.waitUntil(lambda: wizard.progress_page.outcome is not None, timeout=WAIT)
+    assert wizard.progress_page.outcome == "ok"
+    next_page(qtbot, wizard, RestoreWizard.RESULT)
+    assert not wizard.result_page.rollback_button.isVisible()
+    assert table_fingerprints(pg15, copy) == before
+    pg15.psql(f'DROP DATABASE "{copy}"')
+
+
+def test_a_backup_file_not_in_the_catalog_can_be_restored_from(qtbot, console, make_backup, tmp_path, open_wizard):
+    record = make_backup()
+    copy = tmp_path / record.file_name
+    copy.write_bytes(open(console.locate(record.short_id).location, "rb").read())
+    ref = console.locate(str(copy))
+    assert ref.record is None
+    wizard = open_wizard(console, None, backup_ref=ref)
+    page = wizard.backup_page
+    qtbot.waitUntil(lambda: page.table.rowCount() == 2 and page._loading is None, timeout=WAIT)
+    assert page.selected() is ref
+    assert page.table.item(0, 5).text() == str(copy)
+
+
+def test_pages_render_for_docs(qtbot, console):
+    wizard = RestoreWizard(console)
+    qtbot.addWidget(wizard)
+    pages = wizard.screenshot_pages()
+    assert [t for t, _ in pages] == ["Choose the backup", "Where to restore", "Pre-flight checks",
+                                     "Confirm the restore", "Restoring", "Restore complete"]
+    for title, page in pages:
+        assert not page.grab().isNull()
+        for control in interactive_controls(page):
+            assert control.accessibleName(), f"{title}: {type(control).__name__} {getattr(control, 'text', str)()!r}"
+    assert wizard.preflight_page.checks.topLevelItemCount() > 0
+    assert wizard.result_page.table.rowCount() > 0
