@@ -24,6 +24,13 @@ class Phase(StrEnum):
     SYNC = "sync"
     DUMP = "dump"
     RESTORE = "restore"
+    CHECK = "check"
+    SWAP = "swap"
+
+    @property
+    def cancellable(self) -> bool:
+        """Past the swap's start a restore runs to its end: cancelling there would leave less, not more."""
+        return self is not Phase.SWAP
 
 
 @dataclass(frozen=True)

@@ -253,6 +253,7 @@ class Restorer:
                 admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(plan.scratch_name)))
             try:
                 self._pg_restore(plan, url, password, secret, exit_on_error, no_owner, reporter)
+                reporter.start(Phase.CHECK)
                 tables = self._check_tables(plan, url, password)
                 bad = [t for t in tables if not t.ok]
                 if bad:
@@ -261,7 +262,7 @@ class Restorer:
                             f"{t.schema}.{t.table} has {t.restored_rows} rows, expected {t.expected_rows}"
                             if t.restored_rows is not None else f"{t.schema}.{t.table} is missing" for t in bad[:5]),
                         hint="The original database was not touched.")
-                reporter.check()
+                reporter.start(Phase.SWAP)
             except BaseException:
                 self._drop_quietly(url, password, plan.scratch_name)
                 raise

@@ -19,6 +19,8 @@ PHASE_LABELS = {
     "sync": "Listing the target",
     "dump": "Dumping the database",
     "restore": "Restoring",
+    "check": "Checking the restored copy",
+    "swap": "Swapping in the restored database (cannot be cancelled now)",
 }
 
 
@@ -62,6 +64,8 @@ class ProgressPanel(QWidget):
 
     def show_progress(self, progress: Progress) -> None:
         self.phase.setText(PHASE_LABELS.get(progress.phase.value, progress.phase.value))
+        if not progress.phase.cancellable:
+            self.cancel_button.setEnabled(False)
         if progress.fraction is None:
             self.bar.setRange(0, 0)
         else:
