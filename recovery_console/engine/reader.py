@@ -1,8 +1,10 @@
 """Streaming decryption: check the header and key commitment, then release payload chunks in order.
 
-Reading runs on a producer thread and chunks are decrypted by a small worker pool into reused
-buffers (AES-GCM and file reads release the GIL), so the caller's own work (hashing, writing)
-overlaps with decryption. Memory stays bounded by the pool, whatever the backup's size.
+Reading runs on a producer thread and chunks are decrypted on a worker thread into reused
+buffers, so the caller's own work (hashing, writing) overlaps with reading and decryption; an
+optional third thread hashes the ciphertext. File reads and SHA-256 release the GIL, but
+`cryptography`'s AES-GCM holds it for the whole call, so more than one decrypt worker only adds
+contention. Memory stays bounded by the few reused buffers, whatever the backup's size.
 """
 
 from __future__ import annotations
@@ -150,9 +152,7 @@ class PayloadStream:
         aead = AESGCM(self.opened.keys.payload_key)
         aad = header.pack()
         records = _RecordReader(self.stream, header, self.opened.payload_offset)
-        free: queue.Queue[_Slot | None] = queue.Queue()
-        for _ in range(self.depth):
-            free.put(_Slot(bytearray(header.chunk_size + fmt.TAG_SIZE), bytearray(header.chunk_size)))
+        free: queue.Queue[_Slot | None] = queue.Queue()  # slots are made by the reader as it needs them
         ready: queue.Queue[object] = queue.Queue()
         sha = self.ciphertext_sha
         to_hash: queue.Queue[tuple[_Slot, int] | None] | None = queue.Queue() if sha is not None else None
@@ -181,9 +181,14 @@ class PayloadStream:
 
         def produce(pool: ThreadPoolExecutor) -> None:
             index = 1
+            made = 0
             try:
                 while not stop.is_set():
-                    slot = free.get()
+                    if made < self.depth and free.empty():
+                        made += 1
+                        slot = _Slot(bytearray(header.chunk_size + fmt.TAG_SIZE), bytearray(header.chunk_size))
+                    else:
+                        slot = free.get()
                     if slot is None:
                         return
                     length = records.read_into(index, slot.sealed)
@@ -211,7 +216,7 @@ class PayloadStream:
 
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="rc-decrypt") as pool:
             producer = threading.Thread(target=produce, args=(pool,), name="rc-read", daemon=True)
-            hasher = threading.Thread(target=hash_records, name="rc-hash", daemon=True) if to_hash else None
+            hasher = threading.Thread(target=hash_records, name="rc-hash", daemon=True) if to_hash is not None else None
             producer.start()
             if hasher is not None:
                 hasher.start()

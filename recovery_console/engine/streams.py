@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .errors import IntegrityError
 
@@ -13,25 +13,36 @@ _SIDECAR_LINE = re.compile(r"^([0-9a-fA-F]{64}) [ *](.+)$")
 
 
 class HashingReader:
-    """Wraps a readable stream and hashes and counts every byte that passes through it."""
+    """Wraps a readable stream and hashes and counts every byte that passes through it.
 
-    def __init__(self, stream: BinaryIO) -> None:
+    With `hash=False` it only counts. `detach_hash()` hands the running hash to a caller that
+    feeds it the rest of the stream itself (in order), e.g. on another thread.
+    """
+
+    def __init__(self, stream: BinaryIO, hash: bool = True) -> None:
         self._stream = stream
-        self._sha = hashlib.sha256()
+        self._sha: Any = hashlib.sha256() if hash else None
         self.size = 0
 
     def readinto(self, buf: memoryview | bytearray) -> int:
         n = self._stream.readinto(buf)
         if n:
-            self._sha.update(memoryview(buf)[:n])
+            if self._sha is not None:
+                self._sha.update(memoryview(buf)[:n])
             self.size += n
         return n or 0
 
     def read(self, size: int = -1) -> bytes:
         data = self._stream.read(size)
-        self._sha.update(data)
+        if self._sha is not None:
+            self._sha.update(data)
         self.size += len(data)
         return data
+
+    def detach_hash(self) -> Any:
+        """Stop hashing here (counting goes on) and return the hash of everything read so far, or None."""
+        sha, self._sha = self._sha, None
+        return sha
 
     def drain(self, block: int = 1 << 20) -> None:
         """Read (and hash) whatever is left."""
