@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-deps gui clean
+.PHONY: demo test test-deps gui clean dist wheelhouse screenshots
 
 $(BIN)/recovery-console: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,5 +24,14 @@ test-deps: $(BIN)/recovery-console
 test: test-deps
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
 
+dist: $(BIN)/recovery-console
+	PYTHON=$(BIN)/python bash packaging/build.sh
+
+wheelhouse: $(BIN)/recovery-console
+	PYTHON=$(BIN)/python bash packaging/wheelhouse.sh
+
+screenshots: $(BIN)/recovery-console
+	QT_QPA_PLATFORM=offscreen $(BIN)/python tools/screenshots.py
+
 clean:
-	rm -rf $(VENV) demo-home build dist *.egg-info
+	rm -rf $(VENV) demo-home build dist wheelhouse *.egg-info
