@@ -62,6 +62,8 @@ DEFAULT_PORT = 22
 CONNECT_TIMEOUT = 10.0
 """Seconds for TCP connect, SSH banner and key exchange."""
 AUTH_TIMEOUT = 15.0
+CHANNEL_WINDOW = 16 << 20
+CHANNEL_PACKET = 256 << 10
 """Seconds for the authentication exchange (a refused password costs the server's PAM delay, ~2-3 s)."""
 IO_TIMEOUT = 30.0
 """Seconds the server may stay silent during a file operation before the connection counts as lost."""
@@ -682,6 +684,7 @@ class SftpStorage(Storage):
         transport.handshake_timeout = self.connect_timeout
         options = transport.get_security_options()
         options.key_types = _preferred_key_types(list(options.key_types), self.host_key_type)
+        options.ciphers = _preferred_ciphers(list(options.ciphers))
         return transport
 
     def _sftp(self, reconnect: bool = True) -> paramiko.SFTPClient:
@@ -717,7 +720,11 @@ class SftpStorage(Storage):
                     f"{self.endpoint} wants more than one authentication step for user '{self.username}' "
                     "(e.g. a key and a password); this target uses exactly one.",
                     hint="Ask the administrator to allow a single method for this account.")
-            sftp = client.open_sftp()
+            sftp = paramiko.SFTPClient.from_transport(transport, window_size=CHANNEL_WINDOW,
+                                                      max_packet_size=CHANNEL_PACKET)
+            if sftp is None:
+                raise StorageError(f"{self.endpoint} refused to open an SFTP session.",
+                                   hint="Check that the server's SFTP subsystem is enabled for this account.")
             sftp.get_channel().settimeout(self.io_timeout)
         except (HostKeyUntrustedError, HostKeyChangedError, AuthenticationFailedError):
             client.close()
@@ -1000,6 +1007,12 @@ class SftpStorage(Storage):
             raise
         except Exception:
             return None
+
+
+def _preferred_ciphers(offered: list[str]) -> list[str]:
+    """AES-GCM first: paramiko then needs no per-packet HMAC, which costs more CPU than the transfer."""
+    gcm = [c for c in ("aes256-gcm@openssh.com", "aes128-gcm@openssh.com") if c in offered]
+    return gcm + [c for c in offered if c not in gcm]
 
 
 def _server_limits(sftp: paramiko.SFTPClient) -> tuple[int, int]:
