@@ -1,13 +1,89 @@
-"""Desktop entry point; the full console arrives with the GUI work."""
+"""Desktop entry point: `recovery-console gui` and `python -m recovery_console`.
+
+One QApplication (reused if one exists), asyncio integrated through qasync, the light or dark
+style that matches the system palette, the app icon, then the main window.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import sys
+from typing import TYPE_CHECKING
 
-def run(profile: str | None = None) -> int:
-    from PySide6.QtWidgets import QApplication, QLabel
+from PySide6.QtWidgets import QApplication
 
-    app = QApplication.instance() or QApplication([])
-    label = QLabel("Recovery Console — the desktop console is not built yet; use the `recovery-console` CLI.")
-    label.setWindowTitle("Recovery Console")
-    label.show()
-    return app.exec()
+if TYPE_CHECKING:
+    from ..engine.console import Console
+    from .main_window import MainWindow
+
+APP_NAME = "Recovery Console"
+ORG_NAME = "Recovery Console"
+DESKTOP_NAME = "recovery-console"
+
+
+def application() -> QApplication:
+    """The process's QApplication, created (with name, organisation, style and icon) on first use."""
+    from . import theme
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    app.setOrganizationName(ORG_NAME)
+    app.setDesktopFileName(DESKTOP_NAME)
+    from .. import __version__
+
+    app.setApplicationVersion(__version__)
+    theme.apply(app)
+    app.setWindowIcon(theme.icon("app"))
+    return app  # type: ignore[return-value]
+
+
+def create_main_window(console: "Console", profile: str | None = None) -> "MainWindow":
+    """The main window over `console` (not shown); `profile` is selected if given."""
+    from .main_window import MainWindow
+
+    application()
+    return MainWindow(console, profile=profile)
+
+
+def start(profile: str | None = None, console: "Console | None" = None) -> tuple[QApplication, "MainWindow | None"]:
+    """Everything `run` does before entering the event loop: the app and the shown window (None on error)."""
+    from ..engine.errors import RecoveryError
+    from .error_dialog import show_error
+
+    app = application()
+    if console is None:
+        from ..engine.console import Console
+
+        try:
+            console = Console()
+        except RecoveryError as exc:
+            show_error(None, "Recovery Console cannot start", exc)
+            return app, None
+    window = create_main_window(console, profile)
+    window.show()
+    return app, window
+
+
+def run(profile: str | None = None, console: "Console | None" = None) -> int:
+    """Open the console and run until its window closes; returns the process exit code."""
+    import qasync
+
+    app, window = start(profile, console)
+    if window is None:
+        return 1
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    closed = asyncio.Event()
+    app.aboutToQuit.connect(closed.set)
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, lambda *_: window.close())  # Ctrl+C in the terminal closes like the window does
+    try:
+        with loop:
+            loop.run_until_complete(closed.wait())
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return 0

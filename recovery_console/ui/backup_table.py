@@ -1,0 +1,209 @@
+"""The backup browser's table: a model over catalog `BackupRecord`s, and a sorting/filtering proxy.
+
+Plain view code: the records come from `Console.list_backups` run in a job by the main window;
+this module only formats them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtGui import QBrush, QColor
+
+from ..models.backup import BackupRecord
+from .progress_panel import format_bytes
+
+COLUMNS = ("Created", "Size", "Type", "App version", "Last verify", "Target", "ID", "Description")
+COL_CREATED, COL_SIZE, COL_TYPE, COL_VERSION, COL_VERIFY, COL_TARGET, COL_ID, COL_DESCRIPTION = range(len(COLUMNS))
+
+SORT_ROLE = Qt.ItemDataRole.UserRole
+RECORD_ROLE = Qt.ItemDataRole.UserRole + 1
+SEARCH_ROLE = Qt.ItemDataRole.UserRole + 2
+
+PASSED_COLOR = QColor("#2a9d5c")
+FAILED_COLOR = QColor("#d03b3b")
+
+_Index = QModelIndex | QPersistentModelIndex
+
+
+def parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def format_time(text: str | None) -> str:
+    """An ISO UTC time shown in local time, to the second; "" when unknown."""
+    value = parse_time(text)
+    if value is None:
+        return text or ""
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def verify_text(record: BackupRecord) -> str:
+    if not record.verify_result:
+        return "never"
+    when = format_time(record.verified_at)
+    if record.verify_result == "ok":
+        mode = f" ({record.verify_detail})" if record.verify_detail and record.verify_detail != "full" else ""
+        return f"passed{mode} {when}".strip()
+    return f"FAILED {when}".strip()
+
+
+def description(record: BackupRecord) -> str:
+    return record.metadata.description if record.metadata else ""
+
+
+class BackupTableModel(QAbstractTableModel):
+    """One row per catalog record."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._records: list[BackupRecord] = []
+
+    # -- data
+    def set_records(self, records: Sequence[BackupRecord]) -> None:
+        self.beginResetModel()
+        self._records = list(records)
+        self.endResetModel()
+
+    def records(self) -> list[BackupRecord]:
+        return list(self._records)
+
+    def record(self, row: int) -> BackupRecord | None:
+        return self._records[row] if 0 <= row < len(self._records) else None
+
+    def row_of(self, target: str, key: str) -> int:
+        for row, record in enumerate(self._records):
+            if record.target == target and record.key == key:
+                return row
+        return -1
+
+    # -- Qt
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._records)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role in (Qt.ItemDataRole.DisplayRole,
+                                                                  Qt.ItemDataRole.AccessibleTextRole):
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        record = self._records[index.row()]
+        column = index.column()
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
+            return self._display(record, column)
+        if role == SORT_ROLE:
+            return self._sort_key(record, column)
+        if role == RECORD_ROLE:
+            return record
+        if role == SEARCH_ROLE:
+            return " ".join([*(self._display(record, c) for c in range(len(COLUMNS))), record.key,
+                             record.backup_id]).lower()
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == COL_VERIFY and record.verify_result and record.verify_result != "ok":
+                return record.verify_detail or "The last verify failed."
+            if column == COL_CREATED:
+                return record.created or ""
+            if column == COL_ID:
+                return record.backup_id
+            return record.file_name
+        if role == Qt.ItemDataRole.ForegroundRole and column == COL_VERIFY and record.verify_result:
+            return QBrush(PASSED_COLOR if record.verify_result == "ok" else FAILED_COLOR)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == COL_SIZE:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    @staticmethod
+    def _display(record: BackupRecord, column: int) -> str:
+        if column == COL_CREATED:
+            return format_time(record.created) or "unknown"
+        if column == COL_SIZE:
+            return format_bytes(record.size)
+        if column == COL_TYPE:
+            return record.mode or "unknown"
+        if column == COL_VERSION:
+            return record.app_version or ""
+        if column == COL_VERIFY:
+            return verify_text(record)
+        if column == COL_TARGET:
+            return record.target
+        if column == COL_ID:
+            return record.short_id
+        if column == COL_DESCRIPTION:
+            return description(record)
+        return ""
+
+    @staticmethod
+    def _sort_key(record: BackupRecord, column: int) -> Any:
+        if column == COL_CREATED:
+            return record.created or ""
+        if column == COL_SIZE:
+            return record.size
+        if column == COL_VERIFY:
+            return f"{record.verified_at or ''}|{record.verify_result or ''}"
+        return BackupTableModel._display(record, column).lower()
+
+
+class BackupFilterProxy(QSortFilterProxyModel):
+    """Sorts by raw values; filters on free text over every column and, optionally, one target."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._text = ""
+        self._target: str | None = None
+        self.setSortRole(SORT_ROLE)
+        self.setDynamicSortFilter(True)
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    @property
+    def target(self) -> str | None:
+        return self._target
+
+    def set_text(self, text: str) -> None:
+        self._change_filter(lambda: setattr(self, "_text", text.strip().lower()))
+
+    def set_target(self, target: str | None) -> None:
+        self._change_filter(lambda: setattr(self, "_target", target or None))
+
+    def _change_filter(self, change) -> None:
+        if hasattr(self, "beginFilterChange"):  # Qt >= 6.9
+            self.beginFilterChange()
+            change()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:  # pragma: no cover - older Qt
+            change()
+            self.invalidateFilter()
+
+    def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:
+        model = self.sourceModel()
+        index = model.index(source_row, 0, source_parent)
+        record: BackupRecord = model.data(index, RECORD_ROLE)
+        if record is None:
+            return False
+        if self._target is not None and record.target != self._target:
+            return False
+        if not self._text:
+            return True
+        haystack = model.data(index, SEARCH_ROLE) or ""
+        return all(word in haystack for word in self._text.split())
+
+    def record(self, proxy_index: QModelIndex) -> BackupRecord | None:
+        if not proxy_index.isValid():
+            return None
+        return self.sourceModel().data(self.mapToSource(proxy_index), RECORD_ROLE)

@@ -1,0 +1,426 @@
+"""The details pane: what the catalog knows of the selected backup, its decrypted metadata, and its TOC on demand.
+
+Decrypting needs the instance secret, which comes from a `SecretSource` (the main window's
+broker: the profile's keyring entry read off the GUI thread, else a password prompt). The
+engine work (`Console.inspect`, `Console.contents`) runs in jobs; this widget only shows results.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtGui import QAction, QFont, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QFormLayout, QFrame, QHBoxLayout, QHeaderView, QLabel, QPushButton, QScrollArea, QSizePolicy, QTableView,
+    QVBoxLayout, QWidget,
+)
+
+from ..engine import pgarchive
+from ..engine.console import Console
+from ..engine.errors import RecoveryError, WrongKeyError
+from ..models.backup import BackupMetadata, BackupRecord
+from .backup_table import format_time, verify_text
+from .error_dialog import error_box
+from .jobs import Job, JobRunner
+from .progress_panel import format_bytes
+
+SecretCallback = Callable[[str | None], None]
+
+
+class SecretSource(Protocol):
+    """Where views get the instance secret; `request` answers later (None: the user gave none)."""
+
+    def request(self, target: str | None, callback: SecretCallback, why: str = "") -> None: ...
+
+    def reject(self, target: str | None) -> None:
+        """The secret given for `target` was wrong: forget it so the next request asks again."""
+
+
+class FixedSecret:
+    """A SecretSource that always answers with the same secret (tests, screenshots, offline tools)."""
+
+    def __init__(self, secret: str | None) -> None:
+        self.secret = secret
+        self.rejected: list[str | None] = []
+
+    def request(self, target: str | None, callback: SecretCallback, why: str = "") -> None:
+        callback(self.secret)
+
+    def reject(self, target: str | None) -> None:
+        self.rejected.append(target)
+
+
+def locate_record(console: Console, record: BackupRecord):
+    """The BackupRef of a catalog record (runs in a job: opening a remote target may connect)."""
+    return console.locate(record.backup_id if record.metadata else record.short_id, record.target)
+
+
+TOC_COLUMNS = ("ID", "Name", "Type", "Schema", "Owner")
+
+
+class TocModel(QAbstractTableModel):
+    """The archive's table of contents, one row per entry, like `pg_restore --list`."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.entries: list[pgarchive.TocEntry] = []
+
+    def set_archive(self, archive: pgarchive.Archive | None) -> None:
+        self.beginResetModel()
+        self.entries = list(archive.toc) if archive else []
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.entries)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(TOC_COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return TOC_COLUMNS[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return None
+        entry = self.entries[index.row()]
+        return (str(entry.dump_id), entry.tag, entry.desc, entry.namespace, entry.owner)[index.column()]
+
+
+class ElidedLabel(QLabel):
+    """One line, elided in the middle to fit; the whole value is in the tooltip and copied by Ctrl+C / the menu."""
+
+    def __init__(self, name: str, monospace: bool = False) -> None:
+        super().__init__("")
+        self._full = ""
+        self.setAccessibleName(name)
+        self.setFocusPolicy(Qt.FocusPolicy.TabFocus)
+        if monospace:
+            font = QFont("monospace")
+            font.setStyleHint(QFont.StyleHint.Monospace)
+            self.setFont(font)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        copy = QAction("&Copy", self)
+        copy.setShortcut(QKeySequence.StandardKey.Copy)
+        copy.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        copy.triggered.connect(lambda _checked=False: QGuiApplication.clipboard().setText(self._full))
+        self.addAction(copy)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt override
+        self._full = text
+        self.setToolTip(text)
+        self.setAccessibleDescription(text)
+        self._elide()
+
+    def text(self) -> str:  # the whole value, not what fits on screen
+        return self._full
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        width = max(self.width(), 40)
+        QLabel.setText(self, self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideMiddle, width))
+
+
+def _value_label(name: str) -> QLabel:
+    label = QLabel("")
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                  | Qt.TextInteractionFlag.TextSelectableByKeyboard)
+    label.setAccessibleName(name)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    return label
+
+
+def _title(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setObjectName("paneTitle")
+    return label
+
+
+class DetailsPane(QWidget):
+    """Shows one backup; `metadata_loaded` / `contents_loaded` fire when a job brought them."""
+
+    metadata_loaded = Signal(object)
+    contents_loaded = Signal(object)
+    failed = Signal(object)
+
+    FILE_FIELDS = (("file", "File"), ("id", "ID"), ("target", "Target"), ("created", "Created"),
+                   ("size", "Size"), ("mode", "Type"), ("version", "App version"), ("sha256", "File SHA-256"),
+                   ("verify", "Last verify"))
+    META_FIELDS = (("backup_id", "Backup id"), ("created_at", "Created at"), ("created_by", "Created by"),
+                   ("description", "Description"), ("database", "Database"), ("server_version", "Server"),
+                   ("pg_dump_version", "pg_dump"), ("compression", "Compression"), ("chunk_size", "Chunk size"),
+                   ("source", "Source"))
+    ELIDED = ("file", "id", "sha256", "backup_id")
+
+    def __init__(self, console: Console, runner: JobRunner, secrets: SecretSource,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.console = console
+        self.runner = runner
+        self.secrets = secrets
+        self.record: BackupRecord | None = None
+        self.metadata: BackupMetadata | None = None
+        self.archive: pgarchive.Archive | None = None
+        self.error_dialog = None
+        self._jobs: list[Job] = []
+        self.setAccessibleName("Backup details")
+
+        self.placeholder = QLabel("Select a backup to see its details.")
+        self.placeholder.setObjectName("hint")
+        self.placeholder.setWordWrap(True)
+
+        self.file_labels: dict[str, QLabel] = {}
+        file_form = QFormLayout()
+        for key, text in self.FILE_FIELDS:
+            self.file_labels[key] = (ElidedLabel(text, monospace=key == "sha256") if key in self.ELIDED
+                                     else _value_label(text))
+            file_form.addRow(f"{text}:", self.file_labels[key])
+
+        self.meta_labels: dict[str, QLabel] = {}
+        meta_form = QFormLayout()
+        for key, text in self.META_FIELDS:
+            self.meta_labels[key] = ElidedLabel(text) if key in self.ELIDED else _value_label(text)
+            meta_form.addRow(f"{text}:", self.meta_labels[key])
+        self.meta_status = QLabel("")
+        self.meta_status.setObjectName("hint")
+        self.meta_status.setWordWrap(True)
+        self.meta_status.setAccessibleName("Metadata status")
+        self.metadata_button = QPushButton("Decrypt &metadata")
+        self.metadata_button.setAccessibleName("Decrypt the backup's metadata")
+        self.metadata_button.setToolTip("Open the backup with the instance secret and show what it records.")
+        self.metadata_button.clicked.connect(self.load_metadata)
+
+        self.contents_button = QPushButton("Show &contents")
+        self.contents_button.setAccessibleName("Show the archive contents")
+        self.contents_button.setToolTip("List the archive's table of contents (like pg_restore --list).")
+        self.contents_button.clicked.connect(self.load_contents)
+        self.contents_status = QLabel("")
+        self.contents_status.setObjectName("hint")
+        self.contents_status.setWordWrap(True)
+        self.contents_status.setAccessibleName("Contents summary")
+        self.toc_model = TocModel(self)
+        self.toc_view = QTableView()
+        self.toc_view.setModel(self.toc_model)
+        self.toc_view.setAccessibleName("Archive contents")
+        self.toc_view.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.toc_view.setAlternatingRowColors(True)
+        self.toc_view.verticalHeader().hide()
+        toc_header = self.toc_view.horizontalHeader()
+        toc_header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        toc_header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        toc_header.setStretchLastSection(True)
+        for column, width in ((1, 150), (2, 110), (3, 70)):
+            toc_header.resizeSection(column, width)
+        self.toc_view.setTabKeyNavigation(False)
+        self.toc_view.hide()
+        self.metadata_action = QAction("Decrypt &metadata", self)
+        self.metadata_action.setShortcut("Ctrl+M")
+        self.metadata_action.setStatusTip("Decrypt the selected backup's metadata")
+        self.metadata_action.triggered.connect(lambda _checked=False: self.load_metadata())
+        self.contents_action = QAction("Show &contents", self)
+        self.contents_action.setShortcut("Ctrl+Shift+C")
+        self.contents_action.setStatusTip("List the selected backup's archive contents")
+        self.contents_action.triggered.connect(lambda _checked=False: self.load_contents())
+
+        self.body = QWidget()
+        body = QVBoxLayout(self.body)
+        body.setContentsMargins(0, 0, 0, 0)
+        file_card = QFrame()
+        file_card.setObjectName("detailsCard")
+        file_card.setLayout(file_form)
+        body.addWidget(file_card)
+        body.addWidget(_title("Decrypted metadata"))
+        meta_card = QFrame()
+        meta_card.setObjectName("detailsCard")
+        meta_box = QVBoxLayout(meta_card)
+        meta_box.addLayout(meta_form)
+        meta_row = QHBoxLayout()
+        meta_row.addWidget(self.meta_status, 1)
+        meta_row.addWidget(self.metadata_button)
+        meta_box.addLayout(meta_row)
+        body.addWidget(meta_card)
+        contents_row = QHBoxLayout()
+        contents_row.addWidget(_title("Contents"), 1)
+        contents_row.addWidget(self.contents_button)
+        body.addLayout(contents_row)
+        body.addWidget(self.contents_status)
+        body.addWidget(self.toc_view, 1)
+        self._filler = QWidget()
+        body.addWidget(self._filler, 1)
+        self.toc_view.setMinimumHeight(260)
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(self.body)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.scroll.setAccessibleName("Backup details")
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 0, 4, 0)
+        layout.addWidget(_title("Details"))
+        layout.addWidget(self.placeholder)
+        layout.addWidget(self.scroll, 1)
+        self.scroll.hide()
+        self.setTabOrder(self.metadata_button, self.contents_button)
+        self.setTabOrder(self.contents_button, self.toc_view)
+
+    # ------------------------------------------------------------------ showing
+
+    def show_record(self, record: BackupRecord | None) -> None:
+        """Show a (new) selection; decrypt its metadata at once only if no prompt is needed."""
+        same = record is not None and self.record is not None and (record.target, record.key) == (
+            self.record.target, self.record.key)
+        self.record = record
+        if record is None:
+            self.metadata = None
+            self.archive = None
+            self.scroll.hide()
+            self.placeholder.show()
+            return
+        self.placeholder.hide()
+        self.scroll.show()
+        values = {
+            "file": record.file_name, "id": record.backup_id, "target": record.target,
+            "created": format_time(record.created) or "unknown", "size": f"{format_bytes(record.size)} "
+            f"({record.size:,} bytes)", "mode": record.mode or "unknown", "version": record.app_version or "",
+            "sha256": record.sha256 or "not recorded yet (verify computes it)", "verify": verify_text(record),
+        }
+        if record.verify_result and record.verify_result != "ok" and record.verify_detail:
+            values["verify"] += f": {record.verify_detail}"
+        for key, label in self.file_labels.items():
+            label.setText(values[key])
+        if not same:
+            self.archive = None
+            self.toc_model.set_archive(None)
+            self.toc_view.hide()
+            self._filler.show()
+            self.contents_status.setText("")
+            self.contents_button.setEnabled(True)
+            self.metadata = None
+        if record.metadata is not None:
+            self._show_metadata(record.metadata, "Decrypted earlier and kept in the catalog.")
+        elif not same:
+            self._show_metadata(None, "Not decrypted yet.")
+
+    def _show_metadata(self, metadata: BackupMetadata | None, status: str) -> None:
+        self.metadata = metadata
+        for key, label in self.meta_labels.items():
+            value = getattr(metadata, key, None) if metadata else None
+            if key == "chunk_size" and value:
+                value = format_bytes(value)
+            if key == "created_at" and value:
+                value = f"{format_time(value)} ({value})"
+            label.setText("—" if metadata and value in (None, "") else "" if value in (None, "") else str(value))
+        self.meta_status.setText(status)
+        self.metadata_button.setText("Decrypt &metadata again" if metadata else "Decrypt &metadata")
+        self.metadata_button.setEnabled(True)
+
+    # ------------------------------------------------------------------ jobs
+
+    def _submit(self, job: Job) -> Job:
+        self._jobs.append(job)
+        job.done.connect(lambda: self._jobs.remove(job) if job in self._jobs else None)
+        return self.runner.submit(job)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._jobs)
+
+    def load_metadata(self) -> None:
+        """Console.inspect in a job, after the secret source answered."""
+        record = self.record
+        if record is None:
+            return
+        self.metadata_button.setEnabled(False)
+        self.meta_status.setText("Waiting for the instance secret…")
+        self.secrets.request(record.target, lambda secret: self._inspect(record, secret),
+                             why=f"decrypt the metadata of {record.file_name}")
+
+    def _inspect(self, record: BackupRecord, secret: str | None) -> None:
+        if secret is None:
+            if self._is_current(record):
+                self.meta_status.setText("No instance secret given; the metadata stays encrypted.")
+                self.metadata_button.setEnabled(True)
+            return
+        console = self.console
+        self.meta_status.setText("Decrypting the metadata…")
+        job = Job("Decrypting metadata", lambda reporter: console.inspect(locate_record(console, record), secret),
+                  key=record.target)
+        job.succeeded.connect(lambda metadata: self._inspected(record, metadata))
+        job.failed.connect(lambda error: self._failed(record, error, "Decrypting the metadata failed",
+                                                      self.meta_status, self.metadata_button))
+        self._submit(job)
+
+    def _inspected(self, record: BackupRecord, metadata: BackupMetadata) -> None:
+        if self._is_current(record):
+            self._show_metadata(metadata, "Decrypted just now with the instance secret.")
+        self.metadata_loaded.emit(metadata)
+
+    def load_contents(self) -> None:
+        """Console.contents in a job: decrypts only as many chunks as the TOC needs."""
+        record = self.record
+        if record is None:
+            return
+        self.contents_button.setEnabled(False)
+        self.contents_status.setText("Waiting for the instance secret…")
+        self.secrets.request(record.target, lambda secret: self._contents(record, secret),
+                             why=f"list the contents of {record.file_name}")
+
+    def _contents(self, record: BackupRecord, secret: str | None) -> None:
+        if secret is None:
+            if self._is_current(record):
+                self.contents_status.setText("No instance secret given; the contents stay encrypted.")
+                self.contents_button.setEnabled(True)
+            return
+        console = self.console
+        self.contents_status.setText("Reading the archive's table of contents…")
+        job = Job("Listing contents",
+                  lambda reporter: console.contents(locate_record(console, record), lambda: secret), key=record.target)
+        job.succeeded.connect(lambda result: self._contents_done(record, result))
+        job.failed.connect(lambda error: self._failed(record, error, "Listing the contents failed",
+                                                      self.contents_status, self.contents_button))
+        self._submit(job)
+
+    def _contents_done(self, record: BackupRecord, result) -> None:
+        metadata, archive = result
+        if not self._is_current(record):
+            return
+        self.archive = archive
+        if metadata is not None and self.metadata is None:
+            self._show_metadata(metadata, "Decrypted just now with the instance secret.")
+        self.toc_model.set_archive(archive)
+        self.toc_view.show()
+        self._filler.hide()
+        counts = archive.object_counts()
+        summary = ", ".join(f"{n} {desc}" for desc, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        header = archive.header
+        self.contents_status.setText(
+            f"{len(archive.toc)} entries ({counts.get('TABLE', 0)} tables) · archive {header.version_str} · "
+            f"database {header.dbname} · PostgreSQL {header.server_version.split(' ')[0]}")
+        self.contents_status.setToolTip(f"Dumped from {header.server_version} by pg_dump {header.dump_version}.\n"
+                                        f"{summary}")
+        self.contents_status.setAccessibleDescription(self.contents_status.toolTip())
+        self.contents_button.setEnabled(True)
+        self.contents_loaded.emit(archive)
+
+    def _failed(self, record: BackupRecord, error: RecoveryError, title: str, status: QLabel,
+                button: QPushButton) -> None:
+        if isinstance(error, WrongKeyError):
+            self.secrets.reject(record.target)
+        if self._is_current(record):
+            status.setText(f"{title}: {error.message}")
+            button.setEnabled(True)
+        self.error_dialog = error_box(self.window(), title, error)
+        self.error_dialog.open()
+        self.failed.emit(error)
+
+    def _is_current(self, record: BackupRecord) -> bool:
+        return self.record is not None and (self.record.target, self.record.key) == (record.target, record.key)

@@ -1,0 +1,219 @@
+"""The verify dialog: full, quick and keyless verdicts, failures shown in the result panel, cancel, latency."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt, QTimer
+
+from recovery_console import __version__
+from recovery_console.engine.errors import IntegrityError, WrongKeyError
+from recovery_console.engine.writer import encrypt_stream
+from recovery_console.models.backup import BackupMetadata
+from recovery_console.ui.details_pane import FixedSecret
+from recovery_console.ui.jobs import JobRunner
+from recovery_console.ui.verify_dialog import PASSED_FULL, PASSED_KEYLESS, PASSED_QUICK, VerifyDialog
+from tests.fixtures.console import DATA, FAST_ITERATIONS, SECRET
+
+pytestmark = pytest.mark.gui
+
+JOB_TIMEOUT = 60_000
+SAMPLE = DATA / "sample-pg18-none.dump"
+
+
+@pytest.fixture
+def open_dialog(qtbot, console):
+    dialogs: list[VerifyDialog] = []
+
+    def open_(backup, secret: str | None = SECRET, **kwargs) -> VerifyDialog:
+        dialog = VerifyDialog(console, backup, FixedSecret(secret), runner=JobRunner(), **kwargs)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        qtbot.waitExposed(dialog)
+        dialogs.append(dialog)
+        return dialog
+
+    yield open_
+    for dialog in dialogs:
+        dialog.cancel()
+        qtbot.waitUntil(lambda d=dialog: not d.running, timeout=JOB_TIMEOUT)
+
+
+def run(qtbot, dialog: VerifyDialog, signal: str = "verified", timeout: int = JOB_TIMEOUT):
+    with qtbot.waitSignal(getattr(dialog, signal), timeout=timeout) as blocker:
+        qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.running, timeout=timeout)
+    return blocker.args[0]
+
+
+def fact(dialog: VerifyDialog, key: str) -> str:
+    return dialog.fact_labels[key].text()
+
+
+def test_full_verify_passes_and_lists_every_fact(qtbot, open_dialog, make_backup, console):
+    record = make_backup(description="audited")
+    dialog = open_dialog(record)
+    assert "Verify" in dialog.windowTitle() and record.file_name in dialog.windowTitle()
+    result = run(qtbot, dialog)
+    assert result.ok and result.mode == "full"
+    assert dialog.verdict.text() == PASSED_FULL and dialog.verdict.objectName() == "verdictPassed"
+    assert dialog.verdict.font().pointSizeF() > dialog.advice.font().pointSizeF()
+    assert fact(dialog, "version") == __version__
+    assert record.backup_id[:8] in fact(dialog, "location") or record.file_name in fact(dialog, "location")
+    assert fact(dialog, "created").endswith(f"({record.metadata.created_at})")
+    assert int(fact(dialog, "chunks").replace(",", "")) == result.chunk_count >= 1
+    assert fact(dialog, "file_sha") == result.ciphertext_sha256
+    assert fact(dialog, "sidecar_sha") == f"{result.ciphertext_sha256} (matches)"
+    assert fact(dialog, "archive_sha") == result.archive_sha256
+    assert fact(dialog, "archive_version") == result.archive_version
+    assert fact(dialog, "dumped_from").startswith("PostgreSQL 15")
+    assert fact(dialog, "dumped_by").startswith("pg_dump 15")
+    assert "TABLE" in fact(dialog, "objects")
+    assert f"{result.encrypted_size:,} bytes" in fact(dialog, "encrypted_size")
+    assert f"{result.archive_length:,} bytes" in fact(dialog, "archive_size")
+    assert dialog.progress.bar.value() == dialog.progress.bar.maximum()
+    assert dialog.start_button.text() == "&Verify again"
+    assert console.catalog.get(record.target, record.key).verify_result == "ok"
+
+
+def test_quick_and_keyless_modes(qtbot, open_dialog, make_backup):
+    record = make_backup()
+    dialog = open_dialog(record)
+    qtbot.mouseClick(dialog.quick_box, Qt.MouseButton.LeftButton)
+    assert dialog.quick_box.isChecked()
+    result = run(qtbot, dialog)
+    assert result.mode == "quick" and dialog.verdict.text() == PASSED_QUICK
+    assert not dialog.facts_form.isRowVisible(dialog.fact_labels["archive_sha"])  # not proven in quick mode
+
+    keyless = open_dialog(record, secret=None)
+    qtbot.mouseClick(keyless.keyless_box, Qt.MouseButton.LeftButton)
+    assert not keyless.quick_box.isEnabled()
+    result = run(qtbot, keyless)
+    assert result.mode == "keyless" and keyless.verdict.text() == PASSED_KEYLESS
+    assert fact(keyless, "file_sha") == result.sidecar_sha256
+
+
+def test_a_local_file_path_verifies_too(qtbot, open_dialog, make_backup, console, tmp_path):
+    record = make_backup()
+    path = Path(console.targets.load()[record.target].options["path"]) / record.key
+    dialog = open_dialog(path)
+    result = run(qtbot, dialog)
+    assert result.ok and fact(dialog, "location") == str(path)
+
+
+def test_tampered_file_fails_with_the_error_in_the_result_panel(qtbot, open_dialog, make_backup, console):
+    record = make_backup()
+    path = Path(console.targets.load()[record.target].options["path"]) / record.key
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    path.write_bytes(bytes(data))
+    dialog = open_dialog(record)
+    error = run(qtbot, dialog, "verify_failed")
+    assert isinstance(error, IntegrityError)
+    assert dialog.verdict.text() == f"FAILED: {error.message}"
+    assert dialog.verdict.objectName() == "verdictFailed"
+    assert dialog.advice.text().startswith("What to do next: ")
+    assert dialog.result_panel.isVisible() and "Traceback" not in dialog.verdict.text()
+    assert console.catalog.get(record.target, record.key).verify_result == "failed"
+
+    keyless = open_dialog(record, secret=None, without_key=True)  # the sidecar no longer matches either
+    error = run(qtbot, keyless, "verify_failed")
+    assert isinstance(error, IntegrityError) and "sidecar" in keyless.verdict.text()
+
+
+def test_wrong_secret_fails_plainly_and_is_forgotten(qtbot, open_dialog, make_backup):
+    record = make_backup()
+    dialog = open_dialog(record, secret="not the secret")
+    error = run(qtbot, dialog, "verify_failed")
+    assert isinstance(error, WrongKeyError)
+    assert dialog.verdict.text().startswith("FAILED: ")
+    assert dialog.secrets.rejected == [record.target]
+
+
+def test_no_secret_given_is_not_a_failure(qtbot, open_dialog, make_backup):
+    dialog = open_dialog(make_backup(), secret=None)
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    assert dialog.verdict.text().startswith("Not verified: no instance secret") and not dialog.running
+    assert dialog.start_button.isEnabled()
+
+
+def test_cancel_stops_the_verify(qtbot, open_dialog, make_backup, tmp_path):
+    dialog = open_dialog(make_backup())
+    started = []
+    dialog.runner.pool.setMaxThreadCount(1)
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    started.append(dialog.running)
+    with qtbot.waitSignal(dialog.verify_failed, timeout=JOB_TIMEOUT):
+        qtbot.mouseClick(dialog.progress.cancel_button, Qt.MouseButton.LeftButton)
+    assert started == [True]
+    qtbot.waitUntil(lambda: not dialog.running)
+    assert dialog.verdict.text().startswith("Cancelled")
+
+
+# ------------------------------------------------------------------------------------ latency
+
+
+class _PgDumpLike:
+    """A pg_dump custom archive's real header and TOC, followed by filler up to `size` bytes."""
+
+    def __init__(self, size: int) -> None:
+        self.head = SAMPLE.read_bytes()
+        self.size = max(size, len(self.head))
+        self.filler = os.urandom(1 << 20)
+        self.pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        if self.pos >= self.size:
+            return b""
+        n = self.size - self.pos if n < 0 else min(n, self.size - self.pos)
+        if self.pos < len(self.head):
+            out = self.head[self.pos:self.pos + n]
+        else:
+            offset = (self.pos - len(self.head)) % len(self.filler)
+            out = (self.filler[offset:] + self.filler)[:n]
+        self.pos += len(out)
+        return out
+
+
+def make_large_backup(path: Path, size: int) -> Path:
+    metadata = BackupMetadata(backup_id="00000000-0000-4000-8000-000000000500", created_at="2026-01-01T00:00:00Z",
+                              app_version=__version__, compression="none", source="file",
+                              source_name="large.dump")
+    with open(path, "wb") as sink:
+        encrypt_stream(_PgDumpLike(size), sink, SECRET, metadata, iterations=FAST_ITERATIONS, source_size=size)
+    return path
+
+
+def measure_worst_stall(qtbot, dialog: VerifyDialog, timeout: int) -> tuple[float, object]:
+    """Start the verify and record the largest gap between 10 ms timer ticks until it ends."""
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.setTimerType(Qt.TimerType.PreciseTimer)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    try:
+        ticks.append(time.perf_counter())
+        with qtbot.waitSignal(dialog.verified, timeout=timeout) as blocker:
+            qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+        ticks.append(time.perf_counter())
+    finally:
+        timer.stop()
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    return max(gaps), blocker.args[0]
+
+
+@pytest.mark.slow
+def test_gui_thread_never_stalls_during_a_large_verify(qtbot, open_dialog, tmp_path):
+    size = 512 * 1024 * 1024
+    path = make_large_backup(tmp_path / "large.enc", size)
+    assert path.stat().st_size >= 500_000_000
+    dialog = open_dialog(path)
+    worst, result = measure_worst_stall(qtbot, dialog, timeout=300_000)
+    print(f"worst GUI-thread stall during a {size >> 20} MiB verify: {worst * 1000:.1f} ms")
+    assert result.ok and result.archive_length == size
+    assert dialog.verdict.text() == PASSED_FULL
+    assert worst < 0.100, f"the GUI thread stalled for {worst * 1000:.0f} ms during the verify"

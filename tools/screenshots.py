@@ -1,0 +1,239 @@
+"""Render the desktop console's windows and dialogs to PNG files under docs/screenshots/.
+
+    QT_QPA_PLATFORM=offscreen python tools/screenshots.py [--out docs/screenshots] [--home DIR]
+
+Works on a throw-away demo home (`recovery_console.engine.demo.set_up`: a local target with real
+backups of the sample archives shipped in the package), so every screenshot shows real data:
+
+  main_window.png          the backup browser with a backup selected, its metadata and contents
+  main_window_dark.png     the same in the dark style
+  main_window_blocked.png  the overlay shown while a restore runs
+  verify_passed.png        the verify dialog after a full verify passed
+  verify_failed.png        the verify dialog after verifying a damaged copy
+  audit_log.png            the audit view after Verify chain
+
+and, when the wizards are importable, one PNG per page of the setup, restore and extraction
+wizards, from each module's `screenshot_pages()` (a module-level function, or else the method
+of a wizard built over the demo console) returning (file name or page title, widget) pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QEventLoop, QSize, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+
+WIZARDS = (("setup_wizard", "SetupWizard", "setup"), ("restore_wizard", "RestoreWizard", "restore"),
+           ("extract_wizard", "ExtractWizard", "extract"))
+MAIN_SIZE = QSize(1280, 860)
+
+
+def spin(ms: int) -> None:
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what or condition}")
+        spin(20)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "page"
+
+
+class Shooter:
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.written: list[Path] = []
+
+    def save(self, name: str, widget: QWidget) -> Path:
+        if not name.endswith(".png"):
+            name += ".png"
+        spin(50)
+        path = self.out / name
+        if not widget.grab().save(str(path)):
+            raise SystemExit(f"could not write {path}")
+        self.written.append(path)
+        print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}", flush=True)
+        return path
+
+
+def main_window_shots(shooter: Shooter, demo: Any) -> None:
+    from recovery_console.ui import theme
+    from recovery_console.ui.app import create_main_window
+
+    from recovery_console.models.profile import ConnectionMode
+
+    app = QApplication.instance()
+    profiles = demo.console.profiles
+    if "shop" not in profiles.store.load():  # a profile for the picture (no secret stored: none is needed)
+        profiles.create("shop", "postgresql://backup@db.example.com:5432/shop", target="demo")
+        profiles.set_mode("shop", ConnectionMode.DIRECT, acknowledge_direct=True)
+    window = create_main_window(demo.console, "shop")
+    window.secrets.remember(demo.secret, "demo", profile="shop")
+    window.resize(MAIN_SIZE)
+    window.show()
+    wait_for(lambda: window.model.rowCount() > 0 and not window.runner.running, what="the backup list")
+    window.select_target("demo")
+    window.test_target()  # a real round trip: the target's badge turns green
+    wait_for(lambda: not window.runner.running, what="the target test")
+    window.table.selectRow(0)
+    wait_for(lambda: window.details.metadata is not None and not window.runner.running, what="the metadata")
+    window.details.load_contents()
+    wait_for(lambda: window.details.archive is not None, what="the contents")
+    window.statusBar().showMessage(f"{window.model.rowCount()} backups listed.")
+    shooter.save("main_window", window)
+
+    theme.apply(app, "dark")
+    spin(300)  # palette changes reach the widgets as posted events
+    shooter.save("main_window_dark", window)
+    theme.apply(app, "light")
+    spin(300)
+
+    record = window.selected_backup()
+    window.set_blocking(True, f"Restoring prod from backup {record.short_id}…\nOther actions wait until it ends.")
+    shooter.save("main_window_blocked", window)
+    window.set_blocking(False)
+    window.close()
+
+
+def verify_shots(shooter: Shooter, demo: Any, work: Path) -> None:
+    from recovery_console.ui.details_pane import FixedSecret
+    from recovery_console.ui.verify_dialog import VerifyDialog
+
+    records = sorted(demo.console.catalog.records(["demo"]), key=lambda r: r.created or "", reverse=True)
+    dialog = VerifyDialog(demo.console, records[0], FixedSecret(demo.secret))
+    dialog.resize(760, 700)
+    dialog.show()
+    dialog.start()
+    wait_for(lambda: dialog.result is not None or dialog.error is not None, what="the verify")
+    wait_for(lambda: not dialog.running)
+    shooter.save("verify_passed", dialog)
+    dialog.close()
+
+    source = Path(demo.console.targets.load()["demo"].options["path"]) / records[0].key
+    damaged = work / records[0].file_name
+    data = bytearray(source.read_bytes())
+    data[len(data) // 2] ^= 0x20
+    damaged.write_bytes(bytes(data))
+    shutil.copy(source.with_name(source.name + ".sha256"), damaged.with_name(damaged.name + ".sha256"))
+    dialog = VerifyDialog(demo.console, damaged, FixedSecret(demo.secret))
+    dialog.resize(760, 420)
+    dialog.show()
+    dialog.start()
+    wait_for(lambda: dialog.error is not None and not dialog.running, what="the failing verify")
+    shooter.save("verify_failed", dialog)
+    dialog.close()
+
+
+def audit_shots(shooter: Shooter, demo: Any) -> None:
+    from recovery_console.ui.audit_view import AuditView
+
+    view = AuditView(demo.console)
+    view.resize(980, 520)
+    view.show()
+    wait_for(lambda: view.model.rowCount() > 0 and not view.busy, what="the audit log")
+    view.verify_chain()
+    wait_for(lambda: view.verification is not None and not view.busy, what="the chain check")
+    shooter.save("audit_log", view)
+    view.close()
+
+
+def wizard_shots(shooter: Shooter, demo: Any) -> list[str]:
+    """Each wizard's pages; returns the names of the wizards that could not be rendered, and why."""
+    missing = []
+    for module_name, class_name, prefix in WIZARDS:
+        try:
+            module = importlib.import_module(f"recovery_console.ui.{module_name}")
+        except ImportError as exc:
+            missing.append(f"{module_name}: not importable ({exc})")
+            continue
+        function = getattr(module, "screenshot_pages", None)
+        wizard = None
+        if callable(function):
+            pages = function()
+        else:
+            cls = getattr(module, class_name, None)
+            if cls is None or not hasattr(cls, "screenshot_pages"):
+                missing.append(f"{module_name}: no screenshot_pages()")
+                continue
+            wizard = cls(demo.console)
+            wizard.show()
+            spin(100)
+            pages = wizard.screenshot_pages()
+        for index, (name, widget) in enumerate(pages, start=1):
+            filename = name if name.endswith(".png") else f"{prefix}_wizard_{index:02d}_{slug(name)}.png"
+            shooter.save(filename, _presentable(widget))
+        if wizard is not None:
+            if hasattr(wizard, "cancel_jobs"):
+                wizard.cancel_jobs()
+            wizard.hide()
+            wizard.deleteLater()
+    return missing
+
+
+def _presentable(widget: QWidget) -> QWidget:
+    """A wizard page is rendered at its wizard's page size, so hidden pages lay out as they would appear."""
+    from PySide6.QtWidgets import QWizardPage
+
+    if isinstance(widget, QWizardPage) and widget.wizard() is not None and not widget.isVisible():
+        current = widget.wizard().currentPage()
+        if current is not None and current.size().isValid():
+            widget.resize(current.size())
+    return widget
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--home", type=Path, default=None, help="demo home to use (default: a temporary one)")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    work = Path(tempfile.mkdtemp(prefix="rc-screenshots-"))
+    try:
+        home = args.home or work / "home"
+        os.environ["RECOVERY_CONSOLE_HOME"] = str(home)  # nothing may touch the real user's settings
+        from recovery_console.engine import demo as demo_module
+        from recovery_console.ui.app import application
+
+        app = application()
+        app.setStyle("Fusion")  # the same look on every machine that renders the docs
+        from recovery_console.ui import theme
+
+        theme.apply(app, "light")
+        demo = demo_module.set_up(home)
+        shooter = Shooter(args.out)
+        main_window_shots(shooter, demo)
+        verify_shots(shooter, demo, work)
+        audit_shots(shooter, demo)
+        missing = wizard_shots(shooter, demo)
+        for line in missing:
+            print(f"skipped {line}", flush=True)
+        print(f"{len(shooter.written)} screenshots in {args.out}")
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
