@@ -33,6 +33,7 @@ BLOCK_DATA = 1
 BLOCK_BLOBS = 3
 OFFSET_NOT_SET, OFFSET_SET, OFFSET_NO_DATA = 1, 2, 3
 PIECE = 64 << 10
+READ_AHEAD = 1 << 20
 ZSTD_SLICE = 1 << 10
 
 _FORMAT_NAMES = {0: "unknown", 1: "custom", 2: "files", 3: "tar", 4: "null", 5: "directory"}
@@ -391,31 +392,58 @@ def listing_lines(archive: Archive) -> list[str]:
 
 
 class _BlockReader:
-    """Reads archive primitives from the data-block stream, tracking the byte offset."""
+    """Reads archive primitives from the data-block stream through a read-ahead buffer, tracking the offset.
+
+    `pg_dump -Z0` writes one chunk per table row, so per-primitive file reads would dominate;
+    the buffer makes each primitive a slice.
+    """
 
     def __init__(self, fp: BinaryIO, archive: Archive) -> None:
         self.fp = fp
         self.pos = archive.toc_end
         self.int_size = archive.header.int_size
-        self._buf = bytearray()
+        self._data = b""
+        self._off = 0
+
+    def _available(self, n: int) -> int:
+        """Make up to n bytes available (fewer only at end of file); return how many are."""
+        have = len(self._data) - self._off
+        if have >= n:
+            return n
+        pieces = [self._data[self._off:]]
+        while have < n:
+            try:
+                piece = self.fp.read(max(n - have, READ_AHEAD))
+            except OSError as exc:
+                raise from_os_error("reading", "the archive's data", exc) from exc
+            if not piece:
+                break
+            pieces.append(piece)
+            have += len(piece)
+        self._data, self._off = b"".join(pieces), 0
+        return min(have, n)
+
+    def take(self, n: int) -> bytes:
+        """Up to n bytes; fewer only at end of file."""
+        got = self._available(n)
+        piece = self._data[self._off:self._off + got]
+        self._off += got
+        self.pos += got
+        return piece
 
     def exact(self, n: int, what: str) -> bytes:
-        self._buf.clear()
-        if _read_into(self.fp, self._buf, n, "the archive's data"):
+        piece = self.take(n)
+        if len(piece) < n:
             raise IntegrityError(
-                f"The archive is truncated: it ends at byte {self.pos + len(self._buf)}, inside {what}.",
+                f"The archive is truncated: it ends at byte {self.pos}, inside {what}.",
                 hint="The file was cut short; its data cannot be trusted.",
             )
-        self.pos += n
-        return bytes(self._buf)
+        return piece
 
     def type_byte(self) -> int | None:
         """The next block's type byte, or None at a clean end of file."""
-        self._buf.clear()
-        if _read_into(self.fp, self._buf, 1, "the archive's data"):
-            return None
-        self.pos += 1
-        return self._buf[0]
+        piece = self.take(1)
+        return piece[0] if piece else None
 
     def read_int(self, what: str) -> int:
         raw = self.exact(1 + self.int_size, what)
@@ -445,24 +473,37 @@ class _Payload:
         return self
 
     def __next__(self) -> bytes:
+        """The next piece of payload: consecutive small chunks are joined, up to PIECE bytes."""
         reader, what = self._reader, self._what
-        while not self._left:
-            if self._done:
-                raise StopIteration
-            if not self._in_object:
-                self._in_object = reader.read_int(what) != 0  # the next large object's OID, 0 at the end
-                self._done = not self._in_object
+        pieces: list[bytes] = []
+        size = 0
+        while size < PIECE:
+            if not self._left:
+                if self._done:
+                    break
+                self._next_chunk(reader, what)
                 continue
-            length = reader.read_int(what)
-            if length < 0:
-                raise IntegrityError(f"The archive's {what} declares a negative chunk length ({length}).")
-            if length == 0:
-                self._in_object = False
-                self._done = not self._large_objects
-            self._left = length
-        piece = reader.exact(min(self._left, PIECE), what)
-        self._left -= len(piece)
-        return piece
+            piece = reader.exact(min(self._left, PIECE - size), what)
+            self._left -= len(piece)
+            pieces.append(piece)
+            size += len(piece)
+        if not pieces:
+            raise StopIteration
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def _next_chunk(self, reader: _BlockReader, what: str) -> None:
+        """Read the next chunk header (or large-object OID); an empty chunk ends the object or block."""
+        if not self._in_object:
+            self._in_object = reader.read_int(what) != 0  # the next large object's OID, 0 at the end
+            self._done = not self._in_object
+            return
+        length = reader.read_int(what)
+        if length < 0:
+            raise IntegrityError(f"The archive's {what} declares a negative chunk length ({length}).")
+        if length == 0:
+            self._in_object = False
+            self._done = not self._large_objects
+        self._left = length
 
 
 def _walk(fp: BinaryIO, archive: Archive) -> Iterator[tuple[int, int, Iterator[bytes]]]:
@@ -505,9 +546,10 @@ def _is_toc_copy(reader: _BlockReader, archive: Archive, first: int) -> bool:
     mode, so its TOC rewrite with the data offsets lands after the data instead of over the first
     TOC. pg_restore never reads it; here it is accepted only if it repeats the TOC exactly.
     """
-    tail = bytearray([first])
-    if not _read_into(reader.fp, tail, archive.toc_end, "the archive's data"):
+    rest = reader.take(archive.toc_end)
+    if len(rest) == archive.toc_end:
         return False  # longer than the whole header and TOC: not a copy
+    tail = bytes([first]) + rest
     c = _Cursor(tail)
     c.int_size, c.off_size = archive.header.int_size, archive.header.off_size
     try:
