@@ -12,6 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable, Iterator
 
@@ -134,7 +135,8 @@ class PayloadStream:
     With `ciphertext_sha`, every record read from here on (length prefix and sealed bytes, the
     end-of-backup record and anything after it included) is fed to that hash in file order, on a
     thread of its own, so hashing the ciphertext overlaps reading and decrypting instead of
-    adding to them. The hash is complete once iteration has ended.
+    adding to them. The hash is complete once iteration has ended. `workers=0` decrypts on the
+    iterating thread itself (best when it has little else to do per chunk).
     """
 
     stream: BinaryIO
@@ -179,7 +181,7 @@ class PayloadStream:
                     continue
             raise _auth_error(index)
 
-        def produce(pool: ThreadPoolExecutor) -> None:
+        def produce(pool: ThreadPoolExecutor | None) -> None:
             index = 1
             made = 0
             try:
@@ -198,7 +200,7 @@ class PayloadStream:
                     slot.holders = 1 if to_hash is None else 2
                     if to_hash is not None:
                         to_hash.put((slot, length))
-                    ready.put(pool.submit(open_record, slot, index, length))
+                    ready.put((slot, index, length) if pool is None else pool.submit(open_record, slot, index, length))
                     index += 1
             except BaseException as exc:  # handed to the consumer, which raises it
                 ready.put(exc)
@@ -214,14 +216,15 @@ class PayloadStream:
                 sha.update(memoryview(slot.sealed)[:length])
                 release(slot)
 
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="rc-decrypt") as pool:
+        with (ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="rc-decrypt") if self.workers
+              else nullcontext()) as pool:
             producer = threading.Thread(target=produce, args=(pool,), name="rc-read", daemon=True)
             hasher = threading.Thread(target=hash_records, name="rc-hash", daemon=True) if to_hash is not None else None
             producer.start()
             if hasher is not None:
                 hasher.start()
             try:
-                yield from self._consume(ready, release, end_of_file)
+                yield from self._consume(ready, release, end_of_file, open_record)
             finally:
                 stop.set()
                 free.put(None)
@@ -230,7 +233,7 @@ class PayloadStream:
                     hasher.join()
 
     def _consume(self, ready: queue.Queue, release: Callable[[_Slot], None],
-                 end_of_file: object) -> Iterator[memoryview]:
+                 end_of_file: object, open_record: Callable[..., tuple[_Slot, int, bool]]) -> Iterator[memoryview]:
         chunk_size = self.opened.header.chunk_size
         short_seen = False
         while True:
@@ -249,8 +252,7 @@ class PayloadStream:
                 )
             if isinstance(item, BaseException):
                 raise item
-            assert isinstance(item, Future)
-            slot, length, final = item.result()
+            slot, length, final = item.result() if isinstance(item, Future) else open_record(*item)
             index = self.chunks + 1
             if final:
                 self.sentinel = self._check_sentinel(bytes(slot.plain[:length]))

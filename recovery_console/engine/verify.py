@@ -62,8 +62,11 @@ def read_stream(
     reporter.start(Phase.DECRYPT if sink is not None else Phase.VERIFY, total)
     reporter.advance(opened.payload_offset)
     ciphertext_sha = source.detach_hash()  # the payload stream hashes the rest off its read path
-    payload = PayloadStream(source, opened, reporter, ciphertext_sha=ciphertext_sha)
     archive = ArchiveStream(opened.metadata.compression, sink, parse_toc=require_archive) if full or sink is not None else None
+    # With nothing to do per chunk here, decrypting on this thread saves a hand-off per chunk;
+    # with an archive to hash (or write), a worker thread decrypts while this one does that.
+    payload = PayloadStream(source, opened, reporter, workers=1 if archive is not None else 0,
+                            ciphertext_sha=ciphertext_sha)
     for chunk in payload:
         if archive is not None:
             archive.feed(chunk)
