@@ -158,7 +158,7 @@ def verify_lines(result: VerifyResult) -> list[str]:
               + (f", {format_bytes(result.archive_length)} archive" if result.archive_length is not None else "")]
     if result.chunk_count is not None:
         lines.append(f"Chunks    {result.chunk_count} (metadata, payload, end record)")
-    lines.append(f"File SHA-256     {result.ciphertext_sha256}")
+    lines.append(f"File SHA-256     {result.ciphertext_sha256 or '(not computed by a quick verify)'}")
     lines.append(f"Sidecar SHA-256  {result.sidecar_sha256 or '(no sidecar)'}")
     if result.archive_sha256:
         lines.append(f"Archive SHA-256  {result.archive_sha256}")

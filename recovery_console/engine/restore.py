@@ -199,7 +199,8 @@ class Restorer:
         counter = RowCounter()
         try:
             with plan.ref.open() as stream:
-                report = read_stream(stream, secret, sink=counter, reporter=reporter, total=plan.ref.size)
+                report = read_stream(stream, secret, sink=counter, hash_ciphertext=False, reporter=reporter,
+                                     total=plan.ref.size)
             plan.row_counts = counter.result()
         except Cancelled:
             counter.close()
@@ -336,7 +337,8 @@ class Restorer:
     @staticmethod
     def _decrypt_into(stream: BinaryIO, secret: str, sink: BinaryIO, reporter: Reporter, total: int) -> None:
         """Feed the archive to `sink`; a backup changed since its verify fails here, before any swap."""
-        read_stream(stream, secret, sink=sink, require_archive=False, reporter=reporter, total=total)
+        read_stream(stream, secret, sink=sink, require_archive=False, hash_ciphertext=False, reporter=reporter,
+                    total=total)
 
     def _check_tables(self, plan: RestorePlan, url: str, password: str | None) -> list[TableCheck]:
         assert plan.archive is not None

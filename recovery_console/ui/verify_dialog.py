@@ -56,6 +56,8 @@ def result_facts(result: VerifyResult) -> dict[str, str]:
     sidecar = result.sidecar_sha256
     if sidecar is None:
         sidecar_text = "no sidecar beside the file"
+    elif result.ciphertext_sha256 is None:
+        sidecar_text = f"{sidecar} (not compared by a quick verify)"
     elif sidecar == result.ciphertext_sha256:
         sidecar_text = f"{sidecar} (matches)"
     else:
@@ -71,7 +73,7 @@ def result_facts(result: VerifyResult) -> dict[str, str]:
         "chunks": "" if result.chunk_count is None else f"{result.chunk_count:,}",
         "encrypted_size": _size(result.encrypted_size),
         "archive_size": _size(result.archive_length),
-        "file_sha": result.ciphertext_sha256 or "",
+        "file_sha": result.ciphertext_sha256 or "not computed by a quick verify",
         "sidecar_sha": sidecar_text,
         "archive_sha": result.archive_sha256 or "",
         "archive_version": result.archive_version or "",
