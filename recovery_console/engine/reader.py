@@ -143,7 +143,7 @@ class PayloadStream:
     opened: OpenedBackup
     reporter: Reporter = field(default_factory=Reporter)
     workers: int = 1
-    depth: int = 4
+    depth: int = 3
     sentinel: fmt.Sentinel | None = None
     chunks: int = 0
     payload_length: int = 0
