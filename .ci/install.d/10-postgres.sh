@@ -71,5 +71,5 @@ for version in $VERSIONS; do
   esac
 done
 
-echo "postgres test dependencies ready: $(/usr/lib/postgresql/15/bin/postgres --version), $(pgbouncer --version 2>/dev/null | head -1)"
+echo "postgres test dependencies ready: $(/usr/lib/postgresql/15/bin/postgres --version), $(pgbouncer --version 2>/dev/null | sed -n 1p)"
 du -sh "$ROOT" 2>/dev/null || true

@@ -35,4 +35,4 @@ fi
 
 command -v dbus-daemon >/dev/null
 command -v gnome-keyring-daemon >/dev/null
-echo "keyring test dependencies ready: $(gnome-keyring-daemon --version 2>/dev/null | head -1)"
+echo "keyring test dependencies ready: $(gnome-keyring-daemon --version 2>/dev/null | sed -n 1p)"

@@ -23,6 +23,6 @@ fi
 
 # Find the binary the way the fixture does, and prove it runs and has `serve s3`.
 RCLONE=$(cd "$(dirname "$0")/../.." && "$PYTHON" -c 'from tests.fixtures.s3 import rclone_binary; print(rclone_binary())')
-"$RCLONE" version | head -n 1
+"$RCLONE" version | sed -n 1p
 "$RCLONE" serve s3 --help > /dev/null
 echo "rclone for the S3 tests: $RCLONE"

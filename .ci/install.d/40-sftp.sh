@@ -38,4 +38,4 @@ fi
 # sshd refuses to start without its privilege-separation directory.
 $SUDO mkdir -p /run/sshd
 $SUDO chmod 0755 /run/sshd
-/usr/sbin/sshd -V 2>&1 | head -n 1 || true
+/usr/sbin/sshd -V 2>&1 | sed -n 1p || true
