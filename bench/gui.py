@@ -31,7 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SAMPLE = ROOT / "tests" / "data" / "sample-pg18-none.dump"
+
+from tests.fixtures.synthetic import make_large_backup  # noqa: E402
 SECRET = "bench-instance-secret"
 START_TARGET = 1.5
 STALL_TARGET = 0.100
@@ -88,40 +89,6 @@ def measure_start(home: Path, runs: int) -> list[float]:
             raise SystemExit("the main window was not exposed within 10 s")
         times.append(float(when) - started)
     return times
-
-
-class PgDumpLike:
-    """A pg_dump custom archive's real header and TOC, then filler, `size` bytes in all."""
-
-    def __init__(self, size: int) -> None:
-        self.head = SAMPLE.read_bytes()
-        self.size = max(size, len(self.head))
-        self.filler = os.urandom(8 << 20)
-        self.pos = 0
-
-    def read(self, n: int = -1) -> bytes:
-        if self.pos >= self.size:
-            return b""
-        n = self.size - self.pos if n < 0 else min(n, self.size - self.pos)
-        if self.pos < len(self.head):
-            out = self.head[self.pos:self.pos + n]
-        else:
-            offset = (self.pos - len(self.head)) % len(self.filler)
-            out = (self.filler[offset:] + self.filler[:offset])[:n]
-        self.pos += len(out)
-        return out
-
-
-def make_backup(path: Path, size: int, iterations: int) -> None:
-    from recovery_console import __version__
-    from recovery_console.engine.writer import encrypt_stream
-    from recovery_console.models.backup import BackupMetadata
-
-    metadata = BackupMetadata(backup_id="00000000-0000-4000-8000-00000000b3c4", created_at="2026-01-01T00:00:00Z",
-                              app_version=__version__, compression="none", source="file",
-                              source_name="bench.dump")
-    with open(path, "wb") as sink:
-        encrypt_stream(PgDumpLike(size), sink, SECRET, metadata, iterations=iterations, source_size=size)
 
 
 def measure_stall(path: Path, home: Path) -> tuple[float, list[float], float, object]:
@@ -186,7 +153,7 @@ def main() -> int:
         iterations = args.iterations or fmt.DEFAULT_ITERATIONS
         path = work / "large.enc"
         made = time.perf_counter()
-        make_backup(path, size, iterations)
+        make_large_backup(path, size, SECRET, iterations, name="bench.dump")
         print(f"(made a {path.stat().st_size / GIB:.2f} GiB backup in {time.perf_counter() - made:.1f} s, "
               f"{iterations} PBKDF2 iterations)", flush=True)
         worst, gaps, elapsed, result = measure_stall(path, home)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -11,17 +10,15 @@ from PySide6.QtCore import Qt, QTimer
 
 from recovery_console import __version__
 from recovery_console.engine.errors import IntegrityError, WrongKeyError
-from recovery_console.engine.writer import encrypt_stream
-from recovery_console.models.backup import BackupMetadata
 from recovery_console.ui.details_pane import FixedSecret
 from recovery_console.ui.jobs import JobRunner
 from recovery_console.ui.verify_dialog import PASSED_FULL, PASSED_KEYLESS, PASSED_QUICK, VerifyDialog
-from tests.fixtures.console import DATA, FAST_ITERATIONS, SECRET
+from tests.fixtures.console import FAST_ITERATIONS, SECRET
+from tests.fixtures.synthetic import make_large_backup
 
 pytestmark = pytest.mark.gui
 
 JOB_TIMEOUT = 60_000
-SAMPLE = DATA / "sample-pg18-none.dump"
 
 
 @pytest.fixture
@@ -156,37 +153,6 @@ def test_cancel_stops_the_verify(qtbot, open_dialog, make_backup, tmp_path):
 # ------------------------------------------------------------------------------------ latency
 
 
-class _PgDumpLike:
-    """A pg_dump custom archive's real header and TOC, followed by filler up to `size` bytes."""
-
-    def __init__(self, size: int) -> None:
-        self.head = SAMPLE.read_bytes()
-        self.size = max(size, len(self.head))
-        self.filler = os.urandom(1 << 20)
-        self.pos = 0
-
-    def read(self, n: int = -1) -> bytes:
-        if self.pos >= self.size:
-            return b""
-        n = self.size - self.pos if n < 0 else min(n, self.size - self.pos)
-        if self.pos < len(self.head):
-            out = self.head[self.pos:self.pos + n]
-        else:
-            offset = (self.pos - len(self.head)) % len(self.filler)
-            out = (self.filler[offset:] + self.filler)[:n]
-        self.pos += len(out)
-        return out
-
-
-def make_large_backup(path: Path, size: int) -> Path:
-    metadata = BackupMetadata(backup_id="00000000-0000-4000-8000-000000000500", created_at="2026-01-01T00:00:00Z",
-                              app_version=__version__, compression="none", source="file",
-                              source_name="large.dump")
-    with open(path, "wb") as sink:
-        encrypt_stream(_PgDumpLike(size), sink, SECRET, metadata, iterations=FAST_ITERATIONS, source_size=size)
-    return path
-
-
 def measure_worst_stall(qtbot, dialog: VerifyDialog, timeout: int) -> tuple[float, object]:
     """Start the verify and record the largest gap between 10 ms timer ticks until it ends."""
     ticks: list[float] = []
@@ -209,7 +175,7 @@ def measure_worst_stall(qtbot, dialog: VerifyDialog, timeout: int) -> tuple[floa
 @pytest.mark.slow
 def test_gui_thread_never_stalls_during_a_large_verify(qtbot, open_dialog, tmp_path):
     size = 512 * 1024 * 1024
-    path = make_large_backup(tmp_path / "large.enc", size)
+    path = make_large_backup(tmp_path / "large.enc", size, SECRET, FAST_ITERATIONS)
     assert path.stat().st_size >= 500_000_000
     dialog = open_dialog(path)
     worst, result = measure_worst_stall(qtbot, dialog, timeout=300_000)
