@@ -7,7 +7,7 @@ import importlib
 import importlib.util
 
 from ..engine.errors import ExitCode
-from ..engine.target_check import round_trip
+from ..engine.console import Console
 from ..formatting import format_bytes
 from ..models.target import TargetConfig
 from .common import add_json, console, emit
@@ -81,22 +81,38 @@ def finish_add(args: argparse.Namespace, config: TargetConfig, secrets: dict[str
     return ExitCode.OK
 
 
+def _last_check(app: Console, name: str) -> dict[str, object]:
+    entry = app.health.get(name)
+    return {"badge": app.health.badge(name), "checked_at": entry.time if entry else None,
+            "ok": entry.ok if entry else None, "message": entry.message if entry else None}
+
+
+def _check_line(check: dict[str, object]) -> str:
+    if check["checked_at"] is None:
+        return "never checked — run `target test`"
+    return f"{check['badge']}: {'ok' if check['ok'] else 'FAILED'} at {check['checked_at']} ({check['message']})"
+
+
 def cmd_list(args: argparse.Namespace) -> int:
-    targets = list(console().targets.load().values())
-    emit(args, {"targets": [t.to_dict() for t in targets]},
-         [describe(t) for t in targets] or ["No targets configured. Add one with `target add local NAME PATH`."])
+    app = console()
+    targets = list(app.targets.load().values())
+    checks = {t.name: _last_check(app, t.name) for t in targets}
+    emit(args, {"targets": [{**t.to_dict(), "last_check": checks[t.name]} for t in targets]},
+         [f"{describe(t)}  [{checks[t.name]['badge']}]" for t in targets]
+         or ["No targets configured. Add one with `target add local NAME PATH`."])
     return ExitCode.OK
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    config = console().targets.get(args.name)
-    emit(args, config.to_dict(), [describe(config)])
+    app = console()
+    config = app.targets.get(args.name)
+    check = _last_check(app, config.name)
+    emit(args, {**config.to_dict(), "last_check": check}, [describe(config), f"Last check: {_check_line(check)}"])
     return ExitCode.OK
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    app = console()
-    report = round_trip(app.storage(args.name))
+    report = console().test_target(args.name)
     lines = [f"{'PASS' if s.ok else 'FAIL'}  {s.step:<7} {s.message}" + (f"\n      What to do: {s.hint}" if s.hint else "")
              for s in report.steps]
     lines.append(f"Target '{report.target}' " + ("works." if report.ok else "does NOT work."))

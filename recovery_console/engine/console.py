@@ -24,7 +24,8 @@ from . import pgarchive
 from .atomic import atomic_output
 from .audit import AuditLog
 from .catalog import Catalog, SyncResult
-from .errors import Cancelled, IntegrityError, NotFoundError, RecoveryError, UsageError, from_os_error
+from .errors import (Cancelled, IntegrityError, NotFoundError, RecoveryError, StorageError, UsageError,
+                     from_os_error)
 from .naming import backup_key, parse_backup_key
 from .paths import AppPaths
 from .progress import Phase, Reporter
@@ -32,6 +33,8 @@ from .storage.base import Storage
 from .streams import SIDECAR_SUFFIX, HashingReader, parse_sidecar, sidecar_text
 from .profiles import Profiles
 from .secret_store import SecretStore
+from .target_check import CheckReport, round_trip
+from .target_health import TargetHealth
 from .targets import SECRET_NAMES, TargetStore, open_storage, target_scope
 from .toc_collector import TocCollector
 from .verify import StreamReport, read_header, read_metadata, read_stream, read_toc
@@ -137,6 +140,7 @@ class Console:
         self.audit = AuditLog(self.paths.audit_file)
         self.secrets = SecretStore()
         self.profiles = Profiles(self.paths, self.secrets)
+        self.health = TargetHealth(self.paths.data_dir)
 
     @contextmanager
     def audited(self, action: str, obj: str, detail: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
@@ -151,6 +155,26 @@ class Console:
             self.audit.append(action, obj, "failed", {**extra, "error": exc.message})
             raise
         self.audit.append(action, obj, "ok", extra)
+
+    @contextmanager
+    def _watched(self, target: str, what: str) -> Iterator[None]:
+        """Keep the target's last-seen-working record: ok when the block succeeds, failed on a storage error."""
+        try:
+            yield
+        except StorageError as exc:
+            self.health.record(target, False, f"{what} failed: {exc.message}")
+            raise
+        self.health.record(target, True, f"{what} ok")
+
+    def test_target(self, name: str) -> CheckReport:
+        """The real round trip of 'Test connection', remembered as the target's last check."""
+        storage = self.storage(name)
+        with self.audited("target.test", storage.name) as detail:
+            report = round_trip(storage)
+            steps = ", ".join(f"{s.step} {'ok' if s.ok else 'FAILED'}" for s in report.steps)
+            self.health.record(storage.name, report.ok, steps)
+            detail.update(ok=report.ok, steps=steps)
+            return report
 
     def _open(self, config: TargetConfig) -> Storage:
         return open_storage(config, self.secrets.lookup(target_scope(config.name)))
@@ -228,7 +252,8 @@ class Console:
             source_name=source_name, created_by=_who(),
         )
         key = backup_key(metadata)
-        with self.audited("backup.create", key, {"target": storage.name}) as detail:
+        with self.audited("backup.create", key, {"target": storage.name}) as detail, \
+                self._watched(storage.name, "backup upload"):
             storage.check_room(source_size or 0, "backups/")
             probe = _ArchiveProbe(source)
             with storage.put(key) as upload:
@@ -339,7 +364,8 @@ class Console:
         if out.is_dir():
             out = out / ref.record.file_name
         reporter = reporter or Reporter()
-        with self.audited("backup.download", ref.location, {"output": str(out)}):
+        with self.audited("backup.download", ref.location, {"output": str(out)}), \
+                self._watched(ref.record.target, "download"):
             expected = ref.sidecar_sha256() or ref.record.sha256
             reporter.start(Phase.DOWNLOAD, ref.size)
             with atomic_output(out, overwrite) as sink, ref.open() as stream:
@@ -372,26 +398,33 @@ class Console:
                 raise IntegrityError("The file verifies, but its .sha256 sidecar does not match it.",
                                      hint="Re-create the sidecar or fetch a clean copy; nothing was uploaded.")
             key = backup_key(report.metadata)
-            try:
-                existing = storage.stat(key)
-            except NotFoundError:
-                existing = None
-            if existing is not None:
-                raise UsageError(f"Target '{storage.name}' already holds {key}.",
-                                 hint="It is already uploaded; `backup list` shows it.")
-            storage.check_room(report.encrypted_size, "backups/")
-            reporter.start(Phase.UPLOAD, report.encrypted_size)
-            with storage.put(key) as upload, ref.open() as stream:
-                reader = HashingReader(stream)
-                buf = bytearray(COPY_BLOCK)
-                while n := reader.readinto(memoryview(buf)):
-                    upload.write(memoryview(buf)[:n])
-                    reporter.advance(n)
-                if reader.sha256 != report.ciphertext_sha256:
-                    raise IntegrityError(f"{path} changed while it was being uploaded; nothing was kept.")
-            self._write_sidecar(storage, key, reader.sha256)
-            detail.update(backup_id=report.metadata.backup_id, key=key)
-            return self.catalog.add(storage, key, report.metadata, reader.sha256)
+            with self._watched(storage.name, "upload"):
+                return self._store_verified(path, storage, key, report, reporter, detail)
+
+    def _store_verified(self, path: Path, storage: Storage, key: str, report: StreamReport, reporter: Reporter,
+                        detail: dict[str, Any]) -> BackupRecord:
+        """Copy a verified file to a target, checking the bytes sent are the bytes verified."""
+        ref = BackupRef(location=str(path.absolute()), path=path)
+        try:
+            existing = storage.stat(key)
+        except NotFoundError:
+            existing = None
+        if existing is not None:
+            raise UsageError(f"Target '{storage.name}' already holds {key}.",
+                             hint="It is already uploaded; `backup list` shows it.")
+        storage.check_room(report.encrypted_size, "backups/")
+        reporter.start(Phase.UPLOAD, report.encrypted_size)
+        with storage.put(key) as upload, ref.open() as stream:
+            reader = HashingReader(stream)
+            buf = bytearray(COPY_BLOCK)
+            while n := reader.readinto(memoryview(buf)):
+                upload.write(memoryview(buf)[:n])
+                reporter.advance(n)
+            if reader.sha256 != report.ciphertext_sha256:
+                raise IntegrityError(f"{path} changed while it was being uploaded; nothing was kept.")
+        self._write_sidecar(storage, key, reader.sha256)
+        detail.update(backup_id=report.metadata.backup_id, key=key)
+        return self.catalog.add(storage, key, report.metadata, reader.sha256)
 
     def delete(self, ref: BackupRef) -> None:
         """Remove a backup and its sidecar from its target, and from the catalog."""

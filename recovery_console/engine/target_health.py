@@ -1,9 +1,9 @@
-"""When each storage target was last seen working: the data behind the GUI's green/amber/red badges.
+"""When each storage target was last seen working: the data behind the green/amber/red badges.
 
 A tiny JSON file in the data folder (``target_health.json``) holding, per target name, the time
-of the last check, whether it succeeded and a short message. The console engine never writes
-it; front ends call :meth:`TargetHealth.record` after a round trip, an upload or a download
-finished, and :meth:`TargetHealth.badge` to colour a target:
+of the last check, whether it succeeded and a short message. `Console` records a round trip
+(`test_target`) and every backup upload, upload and download (a failure only when the target
+itself failed, not when a file was corrupt); the CLI and GUI read :meth:`TargetHealth.badge`:
 
 * ``green``   the last check passed less than 5 minutes ago,
 * ``amber``   the last check passed less than a day ago,

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from .. import __version__
 from ..engine.console import Console
 from ..engine.errors import RecoveryError, StorageError, UsageError
-from ..engine.target_health import TargetHealth, badge_for
+from ..engine.target_health import badge_for
 from ..models.backup import BackupRecord
 from ..models.profile import Profile
 from ..models.target import TargetConfig
@@ -290,7 +290,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.console = console
         self.runner = JobRunner()
-        self.health = TargetHealth(console.paths.data_dir)
+        self.health = console.health
         self.settings = settings or QSettings(str(settings_path(console)), QSettings.Format.IniFormat)
         self.secrets = SecretBroker(console, self.runner, self, self.profile_for_target)
         self.profiles: dict[str, Profile] = {}
@@ -965,7 +965,6 @@ class MainWindow(QMainWindow):
                   key=record.target)
 
         def done(result) -> None:
-            self.health.record(record.target, True, f"download of {record.short_id} ok")
             self.refresh_badges()
             self.statusBar().showMessage(f"Downloaded to {result.path} (SHA-256 {result.sha256[:16]}…, matches "
                                          "the sidecar).", 15000)
@@ -993,7 +992,6 @@ class MainWindow(QMainWindow):
                       lambda reporter: console.upload(path, target, secret, reporter=reporter), key=target)
 
             def done(record: BackupRecord) -> None:
-                self.health.record(target, True, f"upload of {record.short_id} ok")
                 self.refresh_badges()
                 self._backup_done(record)
 
@@ -1003,9 +1001,8 @@ class MainWindow(QMainWindow):
         self.secrets.request(target, got, why=f"verify {path.name} before uploading it")
 
     def _target_failed(self, target: str, error: RecoveryError, what: str) -> None:
-        if isinstance(error, StorageError):
-            self.health.record(target, False, f"{what} failed: {error.message}")
-            self.refresh_badges()
+        """The engine recorded the failure against the target; show its new badge."""
+        self.refresh_badges()
 
     def delete_selected(self) -> None:
         record = self.selected_backup()
@@ -1052,14 +1049,11 @@ class MainWindow(QMainWindow):
         name = self._choose_target("Test which target?")
         if not name:
             return
-        from ..engine.target_check import round_trip
-
         console = self.console
-        job = Job(f"Testing {name}", lambda reporter: round_trip(console.storage(name)), key=name)
+        job = Job(f"Testing {name}", lambda reporter: console.test_target(name), key=name)
 
         def done(report) -> None:
             steps = ", ".join(f"{s.step} {'ok' if s.ok else 'FAILED'}" for s in report.steps)
-            self.health.record(name, report.ok, steps)
             self.refresh_badges()
             if report.ok:
                 self.statusBar().showMessage(f"Target '{name}' passed: {steps}.", 15000)
@@ -1071,7 +1065,6 @@ class MainWindow(QMainWindow):
                 detail="\n".join(f"{s.step}: {'ok' if s.ok else 'failed: ' + s.message}" for s in report.steps)))
 
         def failed(error: RecoveryError) -> None:
-            self.health.record(name, False, error.message)
             self.refresh_badges()
 
         self.submit(job, f"Testing {name}", done, progress=False, on_failure=failed)

@@ -364,13 +364,16 @@ def test_delete_asks_and_removes(qtbot, open_window, make_backup, target_folder)
 def test_download_upload_and_target_badges(qtbot, console, open_window, secret_profile, make_backup, tmp_path,
                                            monkeypatch):
     record = make_backup()
+    assert console.health.badge("vault") == "green"  # writing the backup proved the target works
     second = tmp_path / "second-target"
     second.mkdir()
     console.add_target(TargetConfig(name="offsite", kind="local", options={"path": str(second)}))
     health = TargetHealth(console.paths.data_dir)
-    health.record("offsite", True, "checked long ago", now=datetime.now(timezone.utc) - timedelta(hours=3))
+    hours_ago = datetime.now(timezone.utc) - timedelta(hours=3)
+    health.record("vault", True, "backup upload ok", now=hours_ago)
+    health.record("offsite", True, "checked long ago", now=hours_ago)
     window = open_window()
-    assert window.badge("vault") == "unknown" and window.badge("offsite") == "amber"
+    assert window.badge("vault") == "amber" and window.badge("offsite") == "amber"
 
     # Test target: a real round trip on the local target turns its badge green
     click_list_item(qtbot, window.targets_list, "vault")

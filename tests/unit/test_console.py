@@ -310,3 +310,29 @@ def test_renamed_backup_fails_verify(console, make_backup):
     console.list_backups()
     with pytest.raises(IntegrityError, match="holds backup"):
         console.verify(console.locate(new.short_id), SECRET)
+
+
+def test_targets_remember_when_they_last_worked(console, make_backup, tmp_path):
+    assert console.health.badge("vault") == "unknown"
+    report = console.test_target("vault")
+    assert report.ok and console.health.badge("vault") == "green"
+    assert console.health.get("vault").message == "list ok, write ok, read ok, delete ok"
+    record = make_backup()
+    assert console.health.get("vault").message == "backup upload ok"
+    console.download(console.locate(record.short_id), tmp_path)
+    assert console.health.get("vault").message == "download ok"
+    gone = tmp_path / "unplugged"
+    gone.mkdir()
+    console.add_target(TargetConfig(name="usb", kind="local", options={"path": str(gone)}))
+    gone.rmdir()
+    assert not console.test_target("usb").ok
+    assert console.health.badge("usb") == "red"
+
+
+def test_a_corrupt_file_does_not_mark_the_target_failed(console, make_backup, tmp_path):
+    record = make_backup()
+    path = target_dir(console) / record.key
+    path.write_bytes(path.read_bytes()[:-1] + b"\0")
+    with pytest.raises(IntegrityError):
+        console.download(console.locate(record.short_id), tmp_path)
+    assert console.health.get("vault").message == "backup upload ok"
