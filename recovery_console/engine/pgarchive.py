@@ -481,6 +481,10 @@ class _Payload:
             if not self._left:
                 if self._done:
                     break
+                if not self._large_objects:
+                    size += self._buffered_chunks(pieces, PIECE - size)
+                    if self._left or size >= PIECE:
+                        continue
                 self._next_chunk(reader, what)
                 continue
             piece = reader.exact(min(self._left, PIECE - size), what)
@@ -490,6 +494,28 @@ class _Payload:
         if not pieces:
             raise StopIteration
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def _buffered_chunks(self, pieces: list[bytes], budget: int) -> int:
+        """Take whole chunks straight from the read-ahead buffer while they fit in `budget`; return the bytes taken.
+
+        A fast path for `pg_dump -Z0` (one small chunk per row): it stops, leaving the rest to
+        `_next_chunk`, at anything unusual (a chunk not wholly buffered, a zero or negative length).
+        """
+        reader = self._reader
+        data, off, end = reader._data, reader._off, len(reader._data)
+        header = 1 + reader.int_size
+        start, taken = off, 0
+        while off + header <= end and data[off] == 0:
+            length = int.from_bytes(data[off + 1 : off + header], "little")
+            stop = off + header + length
+            if not length or stop > end or taken + length > budget:
+                break
+            pieces.append(data[off + header : stop])
+            taken += length
+            off = stop
+        reader._off = off
+        reader.pos += off - start
+        return taken
 
     def _next_chunk(self, reader: _BlockReader, what: str) -> None:
         """Read the next chunk header (or large-object OID); an empty chunk ends the object or block."""

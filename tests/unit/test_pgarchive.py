@@ -275,6 +275,20 @@ def test_count_copy_rows_gives_the_rows_of_sample_schema(name: str) -> None:
     assert {tags[dump_id]: rows for dump_id, rows in counts.items()} == ROWS
 
 
+@pytest.mark.parametrize("read_ahead", [1, 5, 6, 7, 64, 1000, 4096])
+def test_rows_and_blocks_do_not_depend_on_where_the_read_ahead_buffer_ends(read_ahead, monkeypatch) -> None:
+    """The buffered fast path over -Z0's one-chunk-per-row data must agree with the chunk-by-chunk path."""
+    data = sample("sample-pg18-none")
+    archive = pa.parse_archive(data)
+    expected_blocks = list(pa.iter_data_blocks(io.BytesIO(data), archive))
+    expected_rows = pa.count_copy_rows(io.BytesIO(data), archive)
+    monkeypatch.setattr(pa, "READ_AHEAD", read_ahead)
+    assert list(pa.iter_data_blocks(io.BytesIO(data), archive)) == expected_blocks
+    assert pa.count_copy_rows(io.BytesIO(data), archive) == expected_rows
+    with pytest.raises(IntegrityError, match="truncated"):
+        pa.count_copy_rows(io.BytesIO(data[: archive.toc_end + (len(data) - archive.toc_end) // 2]), archive)
+
+
 def test_truncated_header_or_toc_is_incomplete() -> None:
     """Every cut inside the header and TOC of pg17 (archive 1.16), and every 13th of the others."""
     for name in SAMPLES:
