@@ -16,6 +16,7 @@ from .errors import UsageError, from_os_error
 from .progress import Phase, Reporter
 
 ZSTD_LEVEL = 3
+ZSTD_JOB_SIZE = 2 << 20  # per-thread jobs of 2 MiB: zstd's default (8 MiB at level 3) costs ~40 MB more RSS, no speed
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,8 @@ def _read_blocks(source: BinaryIO, size: int) -> Iterator[bytes]:
 def _payload_chunks(blocks: Iterator[bytes], compression: str, chunk_size: int, archive_sha) -> Iterator[bytes]:
     """Hash the archive bytes and cut the (optionally zstd-compressed) payload into exact chunks."""
     if compression == "zstd":
-        chunker = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1).chunker(chunk_size=chunk_size)
+        params = zstandard.ZstdCompressionParameters.from_level(ZSTD_LEVEL, threads=-1, job_size=ZSTD_JOB_SIZE)
+        chunker = zstandard.ZstdCompressor(compression_params=params).chunker(chunk_size=chunk_size)
         for block in blocks:
             archive_sha.update(block)
             yield from chunker.compress(block)
