@@ -6,6 +6,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 TARGET_KINDS = ("local", "s3", "smb", "sftp")
+SFTP_DEFAULT_PORT = 22
+SMB_DEFAULT_PORT = 445
+SMB_DEFAULT_DOMAIN = "WORKGROUP"
 
 
 @dataclass(frozen=True)

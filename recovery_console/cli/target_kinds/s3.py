@@ -16,7 +16,6 @@ from pathlib import Path
 
 from ...engine.errors import SecretUnavailableError, UsageError
 from ...engine.secrets import read_secret_file
-from ...engine.storage.s3 import SECRET_NAME, normalize_endpoint, normalize_prefix
 from ...models.target import TargetConfig
 from ..common import add_json
 from ..target_cmd import finish_add, parse_size
@@ -84,6 +83,8 @@ def _secret(args: argparse.Namespace) -> str | None:
 
 def build_config(args: argparse.Namespace) -> TargetConfig:
     """The target's settings (no secret), checked the way the storage will read them."""
+    from ...engine.storage.s3 import normalize_endpoint, normalize_prefix  # here, so other commands skip boto3
+
     bucket = args.bucket.strip()
     if not bucket or "/" in bucket or bucket.startswith("s3:"):
         raise UsageError(f"'{args.bucket}' is not a bucket name.", hint="Give the bare bucket name, without s3:// or '/'.")
@@ -106,6 +107,8 @@ def build_config(args: argparse.Namespace) -> TargetConfig:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
+    from ...engine.storage.s3 import SECRET_NAME
+
     config = build_config(args)
     secret = _secret(args)
     if not args.verify_tls and args.use_tls:

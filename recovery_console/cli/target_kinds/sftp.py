@@ -13,24 +13,17 @@ import getpass
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...engine.errors import SecretUnavailableError, StorageError, UsageError
 from ...engine.secrets import read_secret_file
-from ...engine.storage.sftp import (
-    DEFAULT_PORT,
-    HostKeyChangedError,
-    HostKeyInfo,
-    SftpStorage,
-    fetch_host_key,
-    load_private_key,
-    normalize_fingerprint,
-    private_key_needs_passphrase,
-    untrusted_error,
-)
 from ...engine.target_check import round_trip
-from ...models.target import TargetConfig
+from ...models.target import SFTP_DEFAULT_PORT, TargetConfig
 from ..common import add_json
 from ..target_cmd import finish_add, parse_size
+
+if TYPE_CHECKING:
+    from ...engine.storage import sftp
 
 
 def register(kinds: argparse._SubParsersAction) -> None:
@@ -38,7 +31,7 @@ def register(kinds: argparse._SubParsersAction) -> None:
                               description="Add an SFTP target. Secrets are never taken from the command line.")
     parser.add_argument("name")
     parser.add_argument("--host", required=True, help="server host name or address")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="SSH port (default 22)")
+    parser.add_argument("--port", type=int, default=SFTP_DEFAULT_PORT, help="SSH port (default 22)")
     parser.add_argument("--username", required=True, help="login name on the server")
     parser.add_argument("--directory", required=True,
                         help="working directory on the server (absolute, or relative to the login's home); must exist")
@@ -79,6 +72,8 @@ def _prompt(what: str) -> str:
 
 def _secrets_from(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
     """('password' | 'key', the secrets to keep in the keyring) from the options, env or a prompt."""
+    from ...engine.storage import sftp  # imported here so commands that need no SFTP start without paramiko
+
     if args.private_key_file is not None:
         try:
             key_text = args.private_key_file.read_text("utf-8")
@@ -92,12 +87,12 @@ def _secrets_from(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
             values["passphrase"] = read_secret_file(args.passphrase_file)
         elif args.passphrase_env is not None:
             values["passphrase"] = _from_env(args.passphrase_env, "passphrase")
-        elif private_key_needs_passphrase(key_text):
+        elif sftp.private_key_needs_passphrase(key_text):
             if not _interactive():
                 raise SecretUnavailableError(f"The private key {args.private_key_file} is protected by a passphrase.",
                                              hint="Give it with --passphrase-file FILE or --passphrase-env VAR.")
             values["passphrase"] = _prompt("Passphrase of the private key")
-        load_private_key(key_text, values.get("passphrase"))  # a wrong passphrase is reported before connecting
+        sftp.load_private_key(key_text, values.get("passphrase"))  # a wrong passphrase is reported before connecting
         return "key", values
     if args.passphrase_file is not None or args.passphrase_env is not None:
         raise UsageError("A passphrase belongs to a private key; give --private-key-file too.")
@@ -111,12 +106,14 @@ def _secrets_from(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
                      hint="Use --password-file FILE, --password-env VAR or --private-key-file FILE.")
 
 
-def confirm_host_key(args: argparse.Namespace, found: HostKeyInfo) -> None:
+def confirm_host_key(args: argparse.Namespace, found: sftp.HostKeyInfo) -> None:
     """Trust on first use: the user's fingerprint must match, or they type 'yes' at a terminal."""
+    from ...engine.storage import sftp
+
     if args.accept_host_key:
-        expected = normalize_fingerprint(args.accept_host_key)
+        expected = sftp.normalize_fingerprint(args.accept_host_key)
         if expected != found.fingerprint_sha256:
-            raise HostKeyChangedError(
+            raise sftp.HostKeyChangedError(
                 f"The host key of {args.host}:{args.port} does not match the fingerprint you gave. "
                 f"You gave: {expected}. The server presents: {found.key_type} {found.fingerprint_sha256}. "
                 "The target was not added.",
@@ -137,18 +134,20 @@ def confirm_host_key(args: argparse.Namespace, found: HostKeyInfo) -> None:
             return
         raise UsageError("The host key was not confirmed; the target was not added.",
                          hint=f"Run again and type 'yes', or pass --accept-host-key {found.fingerprint_sha256}.")
-    raise untrusted_error(args.host, args.port, found)
+    raise sftp.untrusted_error(args.host, args.port, found)
 
 
 def cmd_add(args: argparse.Namespace) -> int:
+    from ...engine.storage import sftp
+
     auth, values = _secrets_from(args)
-    found = fetch_host_key(args.host, args.port)
+    found = sftp.fetch_host_key(args.host, args.port)
     confirm_host_key(args, found)
     options = {"host": args.host, "port": args.port, "username": args.username, "auth": auth,
                "directory": args.directory, "host_key_fingerprint": found.fingerprint_sha256,
                "host_key_type": found.key_type}
     config = TargetConfig(name=args.name, kind="sftp", options=options, quota=args.quota)
-    storage = SftpStorage(args.name, args.host, args.username, args.directory, port=args.port, auth=auth,
+    storage = sftp.SftpStorage(args.name, args.host, args.username, args.directory, port=args.port, auth=auth,
                           host_key_fingerprint=found.fingerprint_sha256, host_key_type=found.key_type,
                           secrets=values.get, quota=args.quota)
     try:

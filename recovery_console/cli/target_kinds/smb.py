@@ -14,9 +14,8 @@ from pathlib import Path
 
 from ...engine.errors import SecretUnavailableError, StorageError, UsageError
 from ...engine.secrets import read_secret_file
-from ...engine.storage import smb as smb_storage
 from ...engine.target_check import round_trip
-from ...models.target import TargetConfig
+from ...models.target import SMB_DEFAULT_DOMAIN, SMB_DEFAULT_PORT, TargetConfig
 from ..common import add_json
 from ..target_cmd import finish_add, parse_size
 
@@ -39,10 +38,10 @@ def register(kinds: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("name")
     parser.add_argument("--host", required=True, help="server name or address")
-    parser.add_argument("--port", type=_port, default=smb_storage.DEFAULT_PORT, help="TCP port (default 445)")
+    parser.add_argument("--port", type=_port, default=SMB_DEFAULT_PORT, help="TCP port (default 445)")
     parser.add_argument("--share", required=True, help="the share's name, such as backups")
     parser.add_argument("--username", required=True, help="user name; DOMAIN\\user is accepted")
-    parser.add_argument("--domain", help=f"domain or workgroup (default {smb_storage.DEFAULT_DOMAIN})")
+    parser.add_argument("--domain", help=f"domain or workgroup (default {SMB_DEFAULT_DOMAIN})")
     parser.add_argument("--directory", default="", help="an existing folder inside the share (default: its root)")
     group = parser.add_argument_group("password (never on the command line)")
     source = group.add_mutually_exclusive_group()
@@ -73,6 +72,8 @@ def read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
+    from ...engine.storage import smb as smb_storage  # imported here so other commands start without smbprotocol
+
     domain, username = smb_storage.split_account(args.username, args.domain)
     if not username:
         raise UsageError(f"'{args.username}' has no user name after the domain.", hint="Write it as DOMAIN\\user.")

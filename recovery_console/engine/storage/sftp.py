@@ -52,13 +52,13 @@ from paramiko.sftp import (
     int64,
 )
 
-from ...models.target import TargetConfig
+from ...models.target import SFTP_DEFAULT_PORT, TargetConfig
 from ..errors import (NotFoundError, QuotaExceededError, RecoveryError, SecretUnavailableError, StorageError,
                       UsageError)
 from .base import ObjectInfo, Storage, Upload
 
 TEMP_PREFIX = ".rc-part-"
-DEFAULT_PORT = 22
+DEFAULT_PORT = SFTP_DEFAULT_PORT
 CONNECT_TIMEOUT = 10.0
 """Seconds for TCP connect, SSH banner and key exchange."""
 AUTH_TIMEOUT = 15.0

@@ -32,12 +32,12 @@ from smbprotocol.exceptions import (
     SMBResponseException,
 )
 
-from ...models.target import TargetConfig
+from ...models.target import SMB_DEFAULT_DOMAIN, SMB_DEFAULT_PORT, TargetConfig
 from ..errors import NotFoundError, QuotaExceededError, RecoveryError, SecretUnavailableError, StorageError, UsageError
 from .base import ObjectInfo, Storage, Upload
 
-DEFAULT_PORT = 445
-DEFAULT_DOMAIN = "WORKGROUP"
+DEFAULT_PORT = SMB_DEFAULT_PORT
+DEFAULT_DOMAIN = SMB_DEFAULT_DOMAIN
 CONNECT_TIMEOUT = 10.0
 # Seconds a connection may stay silent before smbprotocol sends an echo; an unanswered echo closes the
 # connection after as long again, so a server that hangs fails a transfer instead of blocking it forever.
