@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         sub.add_argument("--target", help="look the id up on this target only")
         sub.add_argument("--new-database", metavar="NAME", help="restore into a new database instead of in place")
         sub.add_argument("--jobs", type=int, default=1, help="parallel pg_restore jobs (decrypts to a private temp file)")
+        sub.add_argument("--verify-first", action="store_true",
+                         help="verify the whole backup before restoring even if the catalog shows a full verify of it")
         add_secret_options(sub)
         add_json(sub)
         sub.set_defaults(func=func)
@@ -50,7 +52,8 @@ def _plan(args: argparse.Namespace) -> tuple[Restorer, RestorePlan, str]:
     secret = _secret(args, args.profile)
     with job(args) as reporter:
         plan = restorer.preflight(args.profile, app.locate(args.backup, args.target), secret,
-                                  new_database=args.new_database, jobs=args.jobs, reporter=reporter)
+                                  new_database=args.new_database, jobs=args.jobs, verify_first=args.verify_first,
+                                  reporter=reporter)
     return restorer, plan, secret
 
 

@@ -132,6 +132,14 @@ class Catalog:
             db.execute("UPDATE backups SET verified_at = ?, verify_result = ?, verify_detail = ? "
                        "WHERE target = ? AND key = ?", (utc_now(), result, detail, record.target, record.key))
 
+    def full_verify_of(self, target: str, info: ObjectInfo) -> str | None:
+        """When this very object (same size, modification time and ETag as now) last passed a full verify."""
+        with closing(self._connect()) as db:
+            row = db.execute("SELECT verified_at FROM backups WHERE target = ? AND key = ? AND size = ? AND mtime = ? "
+                             "AND etag IS ? AND verify_result = 'ok' AND verify_detail = 'full'",
+                             (target, info.key, info.size, info.mtime, info.etag)).fetchone()
+        return row[0] if row else None
+
     def forget(self, record: BackupRecord) -> None:
         with closing(self._connect()) as db, db:
             db.execute("DELETE FROM backups WHERE target = ? AND key = ?", (record.target, record.key))

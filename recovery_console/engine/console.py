@@ -301,6 +301,12 @@ class Console:
             detail.update(backup_id=report.metadata.backup_id)
             return _verify_result(ref, report, sidecar, mode)
 
+    def full_verify_on_record(self, ref: BackupRef) -> str | None:
+        """When the catalog saw this exact object pass a full verify (None for a plain file, or if it changed since)."""
+        if ref.record is None or ref.storage is None:
+            return None
+        return self.catalog.full_verify_of(ref.storage.name, ref.storage.stat(ref.record.key))
+
     def verify_without_key(self, ref: BackupRef, reporter: Reporter | None = None) -> VerifyResult:
         """For auditors without the secret: the file's SHA-256 against its sidecar, and a sane header."""
         reporter = reporter or Reporter()

@@ -30,7 +30,7 @@ from .console import BackupRef, Console
 from .errors import Cancelled, DatabaseError, IntegrityError, RecoveryError, UsageError
 from .progress import Phase, Reporter
 from .rowcount import RowCounter
-from .verify import read_stream
+from .verify import read_stream, read_toc
 
 SCRATCH_INFIX = "__restore_"
 PRE_RESTORE_INFIX = "__pre_restore_"
@@ -66,7 +66,6 @@ class RestorePlan:
     checks: list[Check] = field(default_factory=list)
     tool: pgtools.PgTool | None = None
     archive: pgarchive.Archive | None = None
-    row_counts: dict[int, int] = field(default_factory=dict)
     backup_id: str | None = None
     stamp: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S"))
 
@@ -125,8 +124,12 @@ class Restorer:
         self.console = console
 
     def preflight(self, profile_name: str, ref: BackupRef, secret: str, *, new_database: str | None = None,
-                  jobs: int = 1, reporter: Reporter | None = None) -> RestorePlan:
-        """Run every check, verifying the backup fully on the way; nothing on the server is changed."""
+                  jobs: int = 1, verify_first: bool = False, reporter: Reporter | None = None) -> RestorePlan:
+        """Run every check; nothing on the server is changed.
+
+        The backup is verified in full here unless the catalog shows this exact object already
+        passed a full verify (`verify_first` insists); the restore itself checks it again anyway.
+        """
         profile = self.console.profiles.store.get(profile_name)
         url = profile.dump_url()
         database = new_database or postgres.parse(url).get("dbname") or ""
@@ -143,7 +146,7 @@ class Restorer:
         except DatabaseError as exc:
             plan.checks.append(Check("server reachable", "fail", exc.message))
             return plan
-        self._verify_check(plan, secret, reporter)
+        self._verify_check(plan, secret, verify_first, reporter)
         if plan.archive is not None:
             self._tool_check(plan, info.major)
         return plan
@@ -195,24 +198,24 @@ class Restorer:
                                      f"cannot be measured from here; a second copy needs about {needed:,} bytes "
                                      f"({basis}) — check the server's disk"))
 
-    def _verify_check(self, plan: RestorePlan, secret: str, reporter: Reporter | None) -> None:
-        counter = RowCounter()
+    def _verify_check(self, plan: RestorePlan, secret: str, verify_first: bool, reporter: Reporter | None) -> None:
         try:
+            verified_at = None if verify_first else self.console.full_verify_on_record(plan.ref)
+            if verified_at is None:
+                result = self.console.verify(plan.ref, secret, reporter=reporter)
+                detail = f"{result.chunk_count} chunks, archive SHA-256 {result.archive_sha256}"
+            else:
+                detail = f"verified in full at {verified_at}, unchanged since (same size, time and tag)"
             with plan.ref.open() as stream:
-                report = read_stream(stream, secret, sink=counter, hash_ciphertext=False, reporter=reporter,
-                                     total=plan.ref.size)
-            plan.row_counts = counter.result()
+                metadata, plan.archive = read_toc(stream, secret)
         except Cancelled:
-            counter.close()
             raise
         except RecoveryError as exc:
-            counter.close()
             plan.checks.append(Check("backup fully verified", "fail", exc.message))
             return
-        plan.archive = report.archive
-        plan.backup_id = report.metadata.backup_id
-        plan.checks.append(Check("backup fully verified", "pass",
-                                 f"{report.chunk_count} chunks, archive SHA-256 {report.archive_sha256}"))
+        plan.backup_id = metadata.backup_id
+        plan.checks.append(Check("backup fully verified", "pass", detail + "; every chunk and the archive hash are "
+                                 "checked again as it is restored, before anything is swapped"))
 
     def _tool_check(self, plan: RestorePlan, server_major: int) -> None:
         assert plan.archive is not None
@@ -253,9 +256,9 @@ class Restorer:
             with postgres.connect(url, password, dbname="postgres") as admin:
                 admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(plan.scratch_name)))
             try:
-                self._pg_restore(plan, url, password, secret, exit_on_error, no_owner, reporter)
+                row_counts = self._pg_restore(plan, url, password, secret, exit_on_error, no_owner, reporter)
                 reporter.start(Phase.CHECK)
-                tables = self._check_tables(plan, url, password)
+                tables = self._check_tables(plan, row_counts, url, password)
                 bad = [t for t in tables if not t.ok]
                 if bad:
                     raise IntegrityError(
@@ -274,7 +277,8 @@ class Restorer:
                                  [c.detail for c in plan.checks if c.status == "warn"])
 
     def _pg_restore(self, plan: RestorePlan, url: str, password: str | None, secret: str, exit_on_error: bool,
-                    no_owner: bool, reporter: Reporter) -> None:
+                    no_owner: bool, reporter: Reporter) -> dict[int, int]:
+        """Run pg_restore into the scratch database; return the archive's row counts, taken on the way."""
         assert plan.tool is not None
         argv = [str(plan.tool.path), f"--dbname={_with_db(url, plan.scratch_name)}"]
         if exit_on_error:
@@ -283,21 +287,21 @@ class Restorer:
             argv.append("--no-owner")
         with postgres.libpq_env(password) as env:
             if plan.jobs > 1:
-                self._restore_parallel(plan, argv, env, secret, reporter)
-            else:
-                self._restore_streaming(plan, argv, env, secret, reporter)
+                return self._restore_parallel(plan, argv, env, secret, reporter)
+            return self._restore_streaming(plan, argv, env, secret, reporter)
 
     def _restore_streaming(self, plan: RestorePlan, argv: list[str], env: dict[str, str], secret: str,
-                           reporter: Reporter) -> None:
+                           reporter: Reporter) -> dict[int, int]:
         """Decrypted archive bytes go straight into pg_restore's stdin; nothing is written to disk."""
         with tempfile.TemporaryFile() as errors:
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=errors, stdout=subprocess.DEVNULL, env=env,
                                     start_new_session=True)
             assert proc.stdin is not None
             failure: RecoveryError | None = None
+            counts: dict[int, int] = {}
             try:
                 with plan.ref.open() as stream:
-                    self._decrypt_into(stream, secret, proc.stdin, reporter, plan.ref.size)
+                    counts = self._decrypt_into(stream, secret, proc.stdin, reporter, plan.ref.size)
                 proc.stdin.close()
             except RecoveryError as exc:
                 failure = exc
@@ -315,35 +319,45 @@ class Restorer:
                                     hint="The original database was not touched; the scratch copy was dropped.")
             if failure is not None:
                 raise failure
+            return counts
 
     def _restore_parallel(self, plan: RestorePlan, argv: list[str], env: dict[str, str], secret: str,
-                          reporter: Reporter) -> None:
+                          reporter: Reporter) -> dict[int, int]:
         """pg_restore -j needs a seekable file: decrypt to a 0600 file in a private folder, removed after."""
         folder = tempfile.mkdtemp(prefix="rc-restore-")
         try:
             path = Path(folder) / "archive.dump"
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as sink, plan.ref.open() as stream:
-                self._decrypt_into(stream, secret, sink, reporter, plan.ref.size)
+                counts = self._decrypt_into(stream, secret, sink, reporter, plan.ref.size)
             reporter.start(Phase.RESTORE)
             result = subprocess.run(argv + [f"--jobs={plan.jobs}", str(path)], capture_output=True, env=env)
             if result.returncode != 0:
                 raise DatabaseError(f"pg_restore failed (exit code {result.returncode}): "
                                     f"{result.stderr.decode('utf-8', 'replace').strip()[-2000:]}",
                                     hint="The original database was not touched; the scratch copy was dropped.")
+            return counts
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
     @staticmethod
-    def _decrypt_into(stream: BinaryIO, secret: str, sink: BinaryIO, reporter: Reporter, total: int) -> None:
-        """Feed the archive to `sink`; a backup changed since its verify fails here, before any swap."""
-        read_stream(stream, secret, sink=sink, require_archive=False, hash_ciphertext=False, reporter=reporter,
-                    total=total)
+    def _decrypt_into(stream: BinaryIO, secret: str, sink: BinaryIO, reporter: Reporter, total: int) -> dict[int, int]:
+        """Feed the archive to `sink`, proving every chunk and the sealed archive hash, and count its rows on the way.
 
-    def _check_tables(self, plan: RestorePlan, url: str, password: str | None) -> list[TableCheck]:
+        A backup damaged or changed since its verify fails here, before the scratch copy can be swapped in.
+        """
+        counter = RowCounter()
+        try:
+            read_stream(stream, secret, sink=_Tee(sink, counter), require_archive=False, hash_ciphertext=False,
+                        reporter=reporter, total=total)
+        finally:
+            counter.close()
+        return counter.result()
+
+    def _check_tables(self, plan: RestorePlan, row_counts: dict[int, int], url: str, password: str | None) -> list[TableCheck]:
         assert plan.archive is not None
         tables = [e for e in plan.archive.toc if e.desc == "TABLE"]
-        data = {(e.namespace, e.tag): plan.row_counts.get(e.dump_id) for e in plan.archive.toc if e.desc == "TABLE DATA"}
+        data = {(e.namespace, e.tag): row_counts.get(e.dump_id) for e in plan.archive.toc if e.desc == "TABLE DATA"}
         checks = []
         with postgres.connect(url, password, dbname=plan.scratch_name) as conn:
             for entry in tables:
@@ -424,6 +438,18 @@ def _rename_pair(admin: psycopg.Connection, current: str, keep_as: str, replacem
         except psycopg.errors.ObjectInUse:
             if attempt == SWAP_ATTEMPTS - 1:
                 raise
+
+
+class _Tee:
+    """A write-only sink that passes every write on to each of its sinks, in order."""
+
+    def __init__(self, *sinks: BinaryIO | RowCounter) -> None:
+        self._sinks = sinks
+
+    def write(self, data: bytes | memoryview) -> int:
+        for sink in self._sinks:
+            sink.write(data)
+        return len(data)
 
 
 def _stop(proc: subprocess.Popen) -> None:

@@ -1,7 +1,8 @@
 """Guided restore: backup and profile → destination → pre-flight checks → typed RESTORE → progress → result.
 
 Every step is an engine call in a job: `Console.list_backups`, `Profiles.instance_secret`,
-`Console.locate` + `Restorer.preflight` (which verifies the backup fully), `Restorer.run` and
+`Console.locate` + `Restorer.preflight` (which verifies the backup fully unless a full verify of
+the unchanged file is on record), `Restorer.run` (which proves every chunk again) and
 `Restorer.rollback`. The destination (safe in-place or a new database) is chosen before the
 pre-flight checks, because the checks depend on it (a new database's name must be free, an
 existing one must exist, its sessions are counted, its size sets the space needed).
@@ -16,7 +17,7 @@ import html
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QComboBox, QFormLayout, QHBoxLayout, QHeaderView,
+from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QHeaderView,
                                QInputDialog, QLineEdit, QMessageBox, QPushButton, QRadioButton,
                                QTableWidget, QTableWidgetItem, QTreeWidgetItem, QVBoxLayout, QWidget, QWizard,
                                QWizardPage)
@@ -333,6 +334,12 @@ class DestinationPage(QWizardPage):
         self.name_edit.setPlaceholderText("e.g. shop_restored")
         self.name_edit.setAccessibleName("New database name")
         self.explain = wrap_label("", "What will happen")
+        self.verify_first = QCheckBox("&Verify the whole backup before restoring, even if a full verify of it is on "
+                                      "record")
+        self.verify_first.setAccessibleName("Verify the whole backup first")
+        self.verify_first.setToolTip("Without this, a full verify the catalog recorded for this unchanged file is "
+                                     "trusted for the pre-flight; the restore still proves every chunk and the "
+                                     "archive hash before anything is swapped.")
         new_row = QHBoxLayout()
         new_row.addWidget(self.new_db)
         new_row.addWidget(self.name_edit, 1)
@@ -340,6 +347,7 @@ class DestinationPage(QWizardPage):
         layout.addWidget(self.in_place)
         layout.addLayout(new_row)
         layout.addWidget(self.explain)
+        layout.addWidget(self.verify_first)
         layout.addStretch(1)
         for signal in (self.in_place.toggled, self.new_db.toggled):
             signal.connect(self._changed)
@@ -389,7 +397,8 @@ class PreflightPage(QWizardPage):
         super().__init__()
         self.wiz = wizard
         self.setTitle("Pre-flight checks")
-        self.setSubTitle("The backup is verified in full and the server checked. Nothing is changed yet.")
+        self.setSubTitle("The backup is verified in full (or its recorded full verify is confirmed) and the server "
+                         "checked. Nothing is changed yet.")
         self.plan: Any = None
         self.job: Job | None = None
         self._restart = False
@@ -426,15 +435,18 @@ class PreflightPage(QWizardPage):
         selected = self.wiz.backup_page.selected()
         secret = self.wiz.backup_page.secret
         new_database = self.wiz.destination_page.new_database()
+        verify_first = self.wiz.destination_page.verify_first.isChecked()
 
         def job(reporter: Reporter) -> Any:
             ref = selected if not isinstance(selected, BackupRecord) else console.locate(selected.short_id,
                                                                                             target=selected.target)
-            return Restorer(console).preflight(profile, ref, secret, new_database=new_database, reporter=reporter)
+            return Restorer(console).preflight(profile, ref, secret, new_database=new_database,
+                                               verify_first=verify_first, reporter=reporter)
 
         self.plan = None
         self.checks.clear()
-        self.verdict.setText(html.escape("Checking… (the whole backup is decrypted and verified)"))
+        self.verdict.setText(html.escape("Checking… (the whole backup is decrypted and verified unless a full verify "
+                                         "of it is on record)"))
         self.again_button.setEnabled(False)
         self.panel.setVisible(True)
         self.job = self.wiz.run_job("Pre-flight checks", job, self.show_plan, on_failure=self._failed,

@@ -77,6 +77,12 @@ def type_text(qtbot, widget, text: str) -> None:
                                                          char))
 
 
+def verify_check(page) -> str:
+    """The reason shown beside the pre-flight's "backup fully verified" check."""
+    items = [page.checks.topLevelItem(i) for i in range(page.checks.topLevelItemCount())]
+    return next(item.text(2) for item in items if item.text(1) == "backup fully verified")
+
+
 def databases(pg15, like: str) -> list[str]:
     return pg15.psql(f"SELECT datname FROM pg_database WHERE datname LIKE '{like}' ORDER BY 1").split()
 
@@ -292,6 +298,7 @@ def test_closing_during_a_restore_asks_and_cancels_cleanly(qtbot, console, secre
 def test_restore_into_a_new_database(qtbot, console, profile, database, pg15, table_fingerprints, main_window,
                                      open_wizard):
     record = backup_database(console, profile, secret=SECRET)
+    console.verify(console.locate(record.short_id), SECRET)
     before = table_fingerprints(pg15, database)
     # As the main window opens it: `record=` and its own JobRunner (whose other jobs the wizard never cancels).
     shared = JobRunner()
@@ -313,6 +320,13 @@ def test_restore_into_a_new_database(qtbot, console, profile, database, pg15, ta
     pre = wizard.preflight_page
     qtbot.waitUntil(lambda: pre.plan is not None and pre.job is None, timeout=WAIT)
     assert pre.plan.ready and pre.plan.new_database
+    assert "verified in full at" in verify_check(pre)
+    click(qtbot, wizard.button(QWizard.WizardButton.BackButton))
+    qtbot.waitUntil(lambda: wizard.currentId() == RestoreWizard.DESTINATION, timeout=WAIT)
+    click(qtbot, dest.verify_first)
+    next_page(qtbot, wizard, RestoreWizard.PREFLIGHT)
+    qtbot.waitUntil(lambda: pre.plan is not None and pre.job is None, timeout=WAIT)
+    assert pre.plan.ready and "chunks, archive SHA-256" in verify_check(pre)
     next_page(qtbot, wizard, RestoreWizard.CONFIRM)
     assert f"creates the new database <b>{copy}</b>" in wizard.confirm_page.what.text()
     qtbot.keyClicks(wizard.confirm_page.confirm_edit, "RESTORE")

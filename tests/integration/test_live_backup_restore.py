@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import uuid
 from pathlib import Path
@@ -9,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from recovery_console.engine import pgdump
-from recovery_console.engine.errors import Cancelled, DatabaseError, UsageError
+from recovery_console.engine.errors import Cancelled, DatabaseError, IntegrityError, UsageError
 from recovery_console.engine.live_backup import backup_database
 from recovery_console.engine.progress import CancelToken, Reporter
 from recovery_console.engine.restore import Restorer
+from recovery_console.engine.rowcount import RowCounter
 from recovery_console.models.profile import ConnectionMode, ModeNotDeclaredError
 from tests.fixtures.console import SECRET
 
@@ -173,12 +175,42 @@ def test_failed_restore_leaves_original_untouched_and_drops_scratch(console, pro
     record = backup(console)
     restorer = Restorer(console)
     plan = restorer.preflight(profile, console.locate(record.short_id), SECRET)
-    plan.row_counts = {k: v + 1 for k, v in plan.row_counts.items()}
-    from recovery_console.engine.errors import IntegrityError
+    counted = RowCounter.result
+    monkeypatch.setattr(RowCounter, "result", lambda self: {k: v + 1 for k, v in counted(self).items()})
     with pytest.raises(IntegrityError, match="does not match the backup"):
         restorer.run(plan, SECRET)
     assert table_fingerprints(pg15, database) == before
     assert not [db for db in pg15.databases() if db.startswith((f"{database}__restore_", f"{database}__pre_restore_"))]
+
+
+def _flip_keeping_identity(path: Path) -> None:
+    """Damage the end-of-backup record (past the TOC a pre-flight reads) keeping size and modification time."""
+    stat = path.stat()
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_preflight_trusts_a_recorded_full_verify_and_the_restore_rechecks_it(console, profile, pg15, database,
+                                                                              local_target, table_fingerprints):
+    before = table_fingerprints(pg15, database)
+    record = backup(console)
+    console.verify(console.locate(record.short_id), SECRET)
+    verifies = sum(e.action == "backup.verify" for e in console.audit.entries())
+    _flip_keeping_identity(Path(console.targets.get(local_target).options["path"]) / record.key)
+    restorer = Restorer(console)
+    plan = restorer.preflight(profile, console.locate(record.short_id), SECRET)
+    assert plan.ready, plan.checks
+    check = next(c for c in plan.checks if c.name == "backup fully verified")
+    assert "verified in full at" in check.detail
+    assert sum(e.action == "backup.verify" for e in console.audit.entries()) == verifies
+    with pytest.raises(IntegrityError, match="authentication"):
+        restorer.run(plan, SECRET)
+    assert table_fingerprints(pg15, database) == before
+    assert not [db for db in pg15.databases() if db.startswith((f"{database}__restore_", f"{database}__pre_restore_"))]
+    forced = restorer.preflight(profile, console.locate(record.short_id), SECRET, verify_first=True)
+    assert [c.name for c in forced.checks if c.blocking] == ["backup fully verified"]
 
 
 def test_preflight_blocks_a_tampered_backup(console, profile, local_target):

@@ -132,6 +132,28 @@ def test_quick_verify_skips_archive_but_proves_chunks(console, make_backup):
     assert result.mode == "quick" and result.archive_sha256 is None and result.chunk_count == 3
 
 
+def test_a_full_verify_is_on_record_only_for_the_same_unchanged_object(console, make_backup, tmp_path):
+    record = make_backup()
+    ref = console.locate(record.short_id)
+    assert console.full_verify_on_record(ref) is None
+    console.verify(ref, SECRET, quick=True)
+    assert console.full_verify_on_record(ref) is None
+    console.verify(ref, SECRET)
+    assert console.full_verify_on_record(ref) == console.catalog.get(record.target, record.key).verified_at
+    path = target_dir(console) / record.key
+    os.utime(path, (record.mtime + 1, record.mtime + 1))
+    assert console.full_verify_on_record(ref) is None
+    os.utime(path, (record.mtime, record.mtime))
+    assert console.full_verify_on_record(ref) is not None
+    with path.open("ab") as fh:
+        fh.write(b"x")
+    os.utime(path, (record.mtime, record.mtime))
+    assert console.full_verify_on_record(ref) is None
+    plain = tmp_path / "copy.enc"
+    shutil.copy(path, plain)
+    assert console.full_verify_on_record(console.locate(str(plain))) is None
+
+
 def test_decrypt_yields_the_original_archive(console, make_backup, sample_dump, tmp_path):
     record = make_backup()
     out = tmp_path / "restored.dump"
