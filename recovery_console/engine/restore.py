@@ -30,6 +30,7 @@ from .console import BackupRef, Console
 from .errors import Cancelled, DatabaseError, IntegrityError, RecoveryError, UsageError
 from .progress import Phase, Reporter
 from .rowcount import RowCounter
+from .streams import widen_pipe
 from .verify import read_stream, read_toc
 
 SCRATCH_INFIX = "__restore_"
@@ -297,6 +298,7 @@ class Restorer:
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=errors, stdout=subprocess.DEVNULL, env=env,
                                     start_new_session=True)
             assert proc.stdin is not None
+            widen_pipe(proc.stdin.fileno())
             failure: RecoveryError | None = None
             counts: dict[int, int] = {}
             try:

@@ -12,6 +12,7 @@ from typing import BinaryIO
 
 from . import pgarchive
 from .errors import IntegrityError, RecoveryError
+from .streams import widen_pipe
 
 
 class _Prefixed:
@@ -63,6 +64,7 @@ class RowCounter:
 
     def __init__(self) -> None:
         read_fd, write_fd = os.pipe()
+        widen_pipe(write_fd)
         self._reader = os.fdopen(read_fd, "rb")
         self._writer = os.fdopen(write_fd, "wb")
         self._counts: dict[int, int] | None = None
