@@ -370,18 +370,19 @@ class DestinationPage(QWizardPage):
 
     def _changed(self) -> None:
         self.name_edit.setEnabled(self.new_db.isChecked())
-        db = self.database()
+        self.explain.setText(self.explanation(self.database()))
+        self.completeChanged.emit()
+
+    def explanation(self, db: str) -> str:
+        """What the chosen destination will do to `db`, in words."""
         if self.new_db.isChecked():
             name = self.name_edit.text().strip() or "…"
-            text = (f"A new database {name} is created from the backup on the profile's server; {db} is not "
+            return (f"A new database {name} is created from the backup on the profile's server; {db} is not "
                     "touched. The name must not exist yet.")
-        else:
-            text = (f"{db} is restored into a scratch copy, every table's row count is checked against the backup, "
-                    f"then the copy is swapped in. The current {db} is kept, renamed {db}__pre_restore_<time>, "
-                    "until you drop it; Roll back swaps it back. Sessions connected to it are disconnected at the "
-                    "swap.")
-        self.explain.setText(text)
-        self.completeChanged.emit()
+        return (f"{db} is restored into a scratch copy, every table's row count is checked against the backup, "
+                f"then the copy is swapped in. The current {db} is kept, renamed {db}__pre_restore_<time>, "
+                "until you drop it; Roll back swaps it back. Sessions connected to it are disconnected at the "
+                "swap.")
 
     def isComplete(self) -> bool:
         return self.in_place.isChecked() or bool(self.name_edit.text().strip())
@@ -871,9 +872,11 @@ class RestoreWizard(WizardBase):
                   Check("database exists", "pass", "shop"),
                   Check("connected sessions", "warn", "2 session(s) (app@web) will be disconnected at the swap"),
                   Check("free space on the server", "pass", "81,604,378,624 bytes free, about 412,000,000 needed"),
-                  Check("backup fully verified", "pass", "47 chunks, archive SHA-256 3f1c…"),
+                  Check("backup fully verified", "pass", "full verify on record from 2026-11-22T05:00:00Z, file "
+                        "unchanged since; checked again as it is restored"),
                   Check("pg_restore compatible", "pass",
                         "/usr/lib/postgresql/15/bin/pg_restore 15.8 reads archive 1.15")]
+        self.destination_page.explain.setText(self.destination_page.explanation("shop"))
         plan = RestorePlan(profile, BackupRef(location="vault:" + record.key, record=record), "shop", False, 1, checks,
                            stamp="20261122060000")
         if self.preflight_page.plan is None:

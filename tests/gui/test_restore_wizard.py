@@ -320,7 +320,7 @@ def test_restore_into_a_new_database(qtbot, console, profile, database, pg15, ta
     pre = wizard.preflight_page
     qtbot.waitUntil(lambda: pre.plan is not None and pre.job is None, timeout=WAIT)
     assert pre.plan.ready and pre.plan.new_database
-    assert "verified in full at" in verify_check(pre)
+    assert "full verify on record" in verify_check(pre)
     click(qtbot, wizard.button(QWizard.WizardButton.BackButton))
     qtbot.waitUntil(lambda: wizard.currentId() == RestoreWizard.DESTINATION, timeout=WAIT)
     click(qtbot, dest.verify_first)

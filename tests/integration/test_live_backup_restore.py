@@ -203,7 +203,7 @@ def test_preflight_trusts_a_recorded_full_verify_and_the_restore_rechecks_it(con
     plan = restorer.preflight(profile, console.locate(record.short_id), SECRET)
     assert plan.ready, plan.checks
     check = next(c for c in plan.checks if c.name == "backup fully verified")
-    assert "verified in full at" in check.detail
+    assert "full verify on record" in check.detail
     assert sum(e.action == "backup.verify" for e in console.audit.entries()) == verifies
     with pytest.raises(IntegrityError, match="authentication"):
         restorer.run(plan, SECRET)
