@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
+
+import zstandard
 
 from ..models.backup import BackupMetadata
 from . import format as fmt
@@ -13,6 +15,9 @@ from .pgarchive import Archive
 from .progress import Phase, Reporter
 from .reader import PayloadStream, open_backup, read_preamble
 from .streams import HashingReader
+from .toc_collector import TocCollector
+
+TOC_READ = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -119,23 +124,49 @@ def read_header(stream: BinaryIO) -> fmt.Header:
     return read_preamble(stream)[0]
 
 
+class _ChunkFile:
+    """A read-only file over the payload's chunks, so zstd can be pulled from only as far as needed."""
+
+    def __init__(self, chunks: Iterator[memoryview]) -> None:
+        self._chunks = chunks
+        self._current = memoryview(b"")
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._current:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return b""
+            self._current = chunk
+        size = len(self._current) if size < 0 else size
+        data, self._current = bytes(self._current[:size]), self._current[size:]
+        return data
+
+
 def read_toc(stream: BinaryIO, secret: str) -> tuple[BackupMetadata, Archive]:
-    """Decrypt only as many chunks as the archive's TOC needs; each one is still authenticated."""
+    """Decrypt (and decompress) only as far as the archive's TOC; each chunk read is still authenticated.
+
+    Decompression is pulled a piece at a time: one 8 MiB chunk of a very compressible archive can
+    expand to gigabytes, which listing the contents must not inflate.
+    """
     opened = open_backup(stream, secret)
-    archive = ArchiveStream(opened.metadata.compression, sink=None, parse_toc=True)
-    payload = PayloadStream(stream, opened)
-    chunks = iter(payload)
+    chunks = iter(PayloadStream(stream, opened))
+    toc = TocCollector()
+    source = _ChunkFile(chunks)
+    archive = (zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=True)
+               if opened.metadata.compression == "zstd" else source)
     try:
-        for chunk in chunks:
-            archive.feed(chunk)
-            if archive.toc is not None and archive.toc.done:
+        while not toc.done:
+            data = archive.read(TOC_READ)
+            if not data:
+                toc.finish()
                 break
-        else:
-            archive.finish()
+            toc.feed(data)
+    except zstandard.ZstdError as exc:
+        raise IntegrityError("The backup's compressed payload does not decompress.", detail=str(exc)) from exc
     finally:
         chunks.close()  # type: ignore[attr-defined]
-    if archive.archive is None:
-        cause = archive.archive_error
+    if toc.archive is None:
+        cause = toc.error
         raise IntegrityError("The backup decrypts, but its contents are not a readable pg_dump archive"
                              + (f": {cause.message}" if cause else "."))
-    return opened.metadata, archive.archive
+    return opened.metadata, toc.archive

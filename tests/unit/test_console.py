@@ -309,6 +309,31 @@ def test_contents_from_dump_and_from_backup(console, make_backup, sample_dump):
     assert metadata.backup_id == record.backup_id and len(archive.toc) == 33
 
 
+def test_reading_the_toc_decompresses_little_more_than_the_toc(tmp_path, monkeypatch):
+    """One 8 MiB chunk of zeros-like data holds GBs once decompressed; listing contents must not inflate it all."""
+    import io
+
+    from recovery_console import __version__
+    from recovery_console.engine.toc_collector import TocCollector
+    from recovery_console.engine.verify import read_toc
+    from recovery_console.engine.writer import encrypt_stream
+    from recovery_console.models.backup import BackupMetadata
+
+    head = (Path(__file__).parents[1] / "data/sample-pg18-none.dump").read_bytes()
+    source = io.BytesIO(head + bytes(512 << 20))
+    metadata = BackupMetadata(backup_id="00000000-0000-4000-8000-000000000600", created_at="2026-01-01T00:00:00Z",
+                              app_version=__version__, compression="zstd", source="file", source_name="zeros.dump")
+    backup = tmp_path / "zeros.enc"
+    with backup.open("wb") as sink:
+        encrypt_stream(source, sink, SECRET, metadata, iterations=FAST_ITERATIONS)
+    written = []
+    original = TocCollector.feed
+    monkeypatch.setattr(TocCollector, "feed", lambda self, data: written.append(len(data)) or original(self, data))
+    with backup.open("rb") as stream:
+        _, archive = read_toc(stream, SECRET)
+    assert archive.toc and sum(written) < 64 << 20
+
+
 def test_id_prefix_and_full_id_resolve(console, make_backup):
     record = make_backup()
     assert console.locate(record.backup_id).record.key == record.key
