@@ -49,6 +49,7 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
 MAX_ATTEMPTS = 3  # tries in all (1 + 2 retries): a few seconds against a dead endpoint, not minutes
 READ_RESUMES = 2  # a ranged GET whose connection breaks is resumed from where it stopped this often
+READ_PIECE = 1 * MiB  # one body read: the HTTP stack makes a temporary of this size (8 MiB pushed peak RSS to 148 MB)
 
 SECRET_NAME = "secret_access_key"
 
@@ -725,7 +726,7 @@ class _S3Reader(io.RawIOBase):
         view = memoryview(buffer).cast("B")
         if self._body is None or self._end is None:
             return 0
-        want = min(len(view), self._end - self._pos)
+        want = min(len(view), self._end - self._pos, READ_PIECE)
         if want <= 0:
             return 0
         while True:
