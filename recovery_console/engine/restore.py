@@ -1,7 +1,10 @@
 """Restores that cannot lose data: verify first, restore into a scratch database, check it, then swap.
 
-Safe in-place restore never touches the original database until the scratch copy has been
-restored completely and checked (every table present, row counts equal to the archive's). The
+The backup is proven (every chunk, the end record, the sealed archive hash) while it streams into
+pg_restore, so a restore reads it once; pre-flight verifies it first unless the catalog holds a
+full verify of the very same file. Safe in-place restore never touches the original database
+until the scratch copy has been restored completely and checked (every table present, row
+counts equal to the archive's, counted from the same stream). The
 swap is two renames in one transaction; the original is kept as `<db>__pre_restore_<ts>` until
 the user drops it, and `rollback` swaps it back. Anything failing before the swap drops the
 scratch database and leaves the original as it was.
@@ -301,8 +304,7 @@ class Restorer:
             failure: RecoveryError | None = None
             counts: dict[int, int] = {}
             try:
-                with plan.ref.open() as stream:
-                    counts = self._decrypt_into(stream, secret, proc.stdin, reporter, plan.ref.size)
+                counts = self._decrypt_into(plan, secret, proc.stdin, reporter)
                 proc.stdin.close()
             except RecoveryError as exc:
                 failure = exc
@@ -329,8 +331,8 @@ class Restorer:
         try:
             path = Path(folder) / "archive.dump"
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as sink, plan.ref.open() as stream:
-                counts = self._decrypt_into(stream, secret, sink, reporter, plan.ref.size)
+            with os.fdopen(fd, "wb") as sink:
+                counts = self._decrypt_into(plan, secret, sink, reporter)
             reporter.start(Phase.RESTORE)
             result = subprocess.run(argv + [f"--jobs={plan.jobs}", str(path)], capture_output=True, env=env)
             if result.returncode != 0:
@@ -341,16 +343,21 @@ class Restorer:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    @staticmethod
-    def _decrypt_into(stream: BinaryIO, secret: str, sink: BinaryIO, reporter: Reporter, total: int) -> dict[int, int]:
+    def _decrypt_into(self, plan: RestorePlan, secret: str, sink: BinaryIO, reporter: Reporter) -> dict[int, int]:
         """Feed the archive to `sink`, proving every chunk and the sealed archive hash, and count its rows on the way.
 
-        A backup damaged or changed since its verify fails here, before the scratch copy can be swapped in.
+        A backup damaged or changed since its verify fails here, before the scratch copy can be swapped
+        in, and the catalog forgets that it once verified (the next pre-flight verifies it again).
         """
         counter = RowCounter()
         try:
-            read_stream(stream, secret, sink=_Tee(sink, counter), require_archive=False, hash_ciphertext=False,
-                        reporter=reporter, total=total)
+            with plan.ref.open() as stream:
+                read_stream(stream, secret, sink=_Tee(sink, counter), require_archive=False, hash_ciphertext=False,
+                            reporter=reporter, total=plan.ref.size)
+        except IntegrityError as exc:
+            if plan.ref.record is not None:
+                self.console.catalog.remember_verify(plan.ref.record, "failed", exc.message)
+            raise
         finally:
             counter.close()
         return counter.result()

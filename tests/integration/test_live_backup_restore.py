@@ -209,8 +209,17 @@ def test_preflight_trusts_a_recorded_full_verify_and_the_restore_rechecks_it(con
         restorer.run(plan, SECRET)
     assert table_fingerprints(pg15, database) == before
     assert not [db for db in pg15.databases() if db.startswith((f"{database}__restore_", f"{database}__pre_restore_"))]
-    forced = restorer.preflight(profile, console.locate(record.short_id), SECRET, verify_first=True)
-    assert [c.name for c in forced.checks if c.blocking] == ["backup fully verified"]
+    assert console.full_verify_on_record(console.locate(record.short_id)) is None  # the failure was recorded
+    again = restorer.preflight(profile, console.locate(record.short_id), SECRET)
+    assert [c.name for c in again.checks if c.blocking] == ["backup fully verified"]
+
+
+def test_verify_first_ignores_a_recorded_full_verify(console, profile, local_target):
+    record = backup(console)
+    console.verify(console.locate(record.short_id), SECRET)
+    _flip_keeping_identity(Path(console.targets.get(local_target).options["path"]) / record.key)
+    plan = Restorer(console).preflight(profile, console.locate(record.short_id), SECRET, verify_first=True)
+    assert [c.name for c in plan.checks if c.blocking] == ["backup fully verified"]
 
 
 def test_preflight_blocks_a_tampered_backup(console, profile, local_target):
