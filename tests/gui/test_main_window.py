@@ -650,12 +650,15 @@ def test_app_runs_and_quits_in_a_fresh_process(tmp_path):
         "from PySide6.QtWidgets import QApplication\n"
         "from recovery_console.ui import app\n"
         "def close():\n"
+        "    # Once the window is up and its start-up jobs are done: closing while a job runs asks first.\n"
         "    for w in QApplication.topLevelWidgets():\n"
-        "        if type(w).__name__ == 'MainWindow':\n"
+        "        if type(w).__name__ == 'MainWindow' and w.isVisible() and not w.runner.running:\n"
         "            print('window', w.isVisible(), w.windowTitle(), flush=True)\n"
         "            w.close()\n"
+        "            return\n"
+        "    QTimer.singleShot(100, close)\n"
         "app.application()\n"
-        "QTimer.singleShot(1500, close)\n"
+        "QTimer.singleShot(500, close)\n"
         "sys.exit(app.run())\n"
     )
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "RECOVERY_CONSOLE_HOME": str(tmp_path)}
