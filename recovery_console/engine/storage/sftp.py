@@ -58,7 +58,6 @@ from ..errors import (NotFoundError, QuotaExceededError, RecoveryError, SecretUn
 from .base import ObjectInfo, Storage, Upload
 
 TEMP_PREFIX = ".rc-part-"
-DEFAULT_PORT = SFTP_DEFAULT_PORT
 CONNECT_TIMEOUT = 10.0
 """Seconds for TCP connect, SSH banner and key exchange."""
 AUTH_TIMEOUT = 15.0
@@ -196,7 +195,7 @@ def _handshake_failed(host: str, port: int, exc: BaseException) -> StorageError:
                         hint="Check that this host and port run an SSH/SFTP server.")
 
 
-def fetch_host_key(host: str, port: int = DEFAULT_PORT, timeout: float = CONNECT_TIMEOUT) -> HostKeyInfo:
+def fetch_host_key(host: str, port: int = SFTP_DEFAULT_PORT, timeout: float = CONNECT_TIMEOUT) -> HostKeyInfo:
     """Connect, read the server's host key from the key exchange, and hang up without authenticating."""
     sock = _open_socket(host, port, timeout)
     transport = paramiko.Transport(sock)
@@ -629,7 +628,7 @@ class SftpStorage(Storage):
 
     kind = "sftp"
 
-    def __init__(self, name: str, host: str, username: str, directory: str, *, port: int = DEFAULT_PORT,
+    def __init__(self, name: str, host: str, username: str, directory: str, *, port: int = SFTP_DEFAULT_PORT,
                  auth: str = "password", host_key_fingerprint: str | None = None, host_key_type: str | None = None,
                  secrets: Callable[[str], str | None] | None = None, quota: int | None = None,
                  connect_timeout: float = CONNECT_TIMEOUT, io_timeout: float = IO_TIMEOUT) -> None:
@@ -1036,7 +1035,7 @@ def from_config(config: TargetConfig, secrets: Callable[[str], str | None]) -> S
     auth = options.get("auth") or "password"
     return SftpStorage(
         config.name, options["host"], options["username"], options.get("directory", ""),
-        port=int(options.get("port") or DEFAULT_PORT), auth=auth,
+        port=int(options.get("port") or SFTP_DEFAULT_PORT), auth=auth,
         host_key_fingerprint=options.get("host_key_fingerprint"), host_key_type=options.get("host_key_type"),
         secrets=secrets, quota=config.quota,
     )

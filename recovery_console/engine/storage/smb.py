@@ -36,8 +36,6 @@ from ...models.target import SMB_DEFAULT_DOMAIN, SMB_DEFAULT_PORT, TargetConfig
 from ..errors import NotFoundError, QuotaExceededError, RecoveryError, SecretUnavailableError, StorageError, UsageError
 from .base import ObjectInfo, Storage, Upload
 
-DEFAULT_PORT = SMB_DEFAULT_PORT
-DEFAULT_DOMAIN = SMB_DEFAULT_DOMAIN
 CONNECT_TIMEOUT = 10.0
 # Seconds a connection may stay silent before smbprotocol sends an echo; an unanswered echo closes the
 # connection after as long again, so a server that hangs fails a transfer instead of blocking it forever.
@@ -106,8 +104,8 @@ def split_account(username: str, domain: str | None = None) -> tuple[str, str]:
     username = username.strip()
     if "\\" in username:
         prefix, user = username.split("\\", 1)
-        return (prefix.strip() or domain or DEFAULT_DOMAIN), user.strip()
-    return (domain or DEFAULT_DOMAIN).strip() or DEFAULT_DOMAIN, username
+        return (prefix.strip() or domain or SMB_DEFAULT_DOMAIN), user.strip()
+    return (domain or SMB_DEFAULT_DOMAIN).strip() or SMB_DEFAULT_DOMAIN, username
 
 
 def require_encryption(session: Any, host: str, port: int) -> None:
@@ -219,7 +217,7 @@ class SmbStorage(Storage):
     kind = "smb"
 
     def __init__(self, name: str, *, host: str, share: str, username: str, password: str,
-                 port: int = DEFAULT_PORT, domain: str | None = None, directory: str = "",
+                 port: int = SMB_DEFAULT_PORT, domain: str | None = None, directory: str = "",
                  quota: int | None = None, timeout: float = CONNECT_TIMEOUT) -> None:
         super().__init__(name, quota)
         if not host or any(c in host for c in "\\/"):
@@ -649,7 +647,7 @@ def from_config(config: TargetConfig, secrets: Callable[[str], str | None]) -> S
         raise SecretUnavailableError(f"No password is stored for the SMB target '{config.name}'.",
                                      hint="Remove the target and add it again with its password.")
     return SmbStorage(
-        config.name, host=str(options.get("host", "")), port=int(options.get("port", DEFAULT_PORT)),
+        config.name, host=str(options.get("host", "")), port=int(options.get("port", SMB_DEFAULT_PORT)),
         share=str(options.get("share", "")), username=str(options.get("username", "")),
         domain=options.get("domain"), directory=str(options.get("directory", "")),
         password=password, quota=config.quota, timeout=float(options.get("timeout", CONNECT_TIMEOUT)),
