@@ -14,6 +14,11 @@ from .toc_collector import TocCollector
 DECOMPRESS_PIECE = 1 << 20
 
 
+def undecompressable(exc: zstandard.ZstdError) -> IntegrityError:
+    """The error for a payload whose (authenticated) bytes are not valid zstd: a faulty writer."""
+    return IntegrityError("The backup's compressed payload does not decompress.", detail=str(exc))
+
+
 class ArchiveStream:
     """Consumes payload chunks in order; measures length and SHA-256 and (optionally) parses the TOC.
 
@@ -40,7 +45,7 @@ class ArchiveStream:
         try:
             self._zstd.write(chunk)
         except zstandard.ZstdError as exc:
-            raise IntegrityError("The backup's compressed payload does not decompress.", detail=str(exc)) from exc
+            raise undecompressable(exc) from exc
 
     def write(self, data: bytes | memoryview) -> int:
         """Receives archive bytes (directly, or from the zstd stream writer)."""
@@ -61,7 +66,7 @@ class ArchiveStream:
             try:
                 self._zstd.flush()
             except zstandard.ZstdError as exc:
-                raise IntegrityError("The backup's compressed payload does not decompress.", detail=str(exc)) from exc
+                raise undecompressable(exc) from exc
         if self.toc is not None:
             self.toc.finish()
 

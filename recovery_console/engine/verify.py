@@ -9,7 +9,7 @@ import zstandard
 
 from ..models.backup import BackupMetadata
 from . import format as fmt
-from .archive_stream import ArchiveStream
+from .archive_stream import ArchiveStream, undecompressable
 from .errors import IntegrityError
 from .pgarchive import Archive
 from .progress import Phase, Reporter
@@ -162,7 +162,7 @@ def read_toc(stream: BinaryIO, secret: str) -> tuple[BackupMetadata, Archive]:
                 break
             toc.feed(data)
     except zstandard.ZstdError as exc:
-        raise IntegrityError("The backup's compressed payload does not decompress.", detail=str(exc)) from exc
+        raise undecompressable(exc) from exc
     finally:
         chunks.close()  # type: ignore[attr-defined]
     if toc.archive is None:
