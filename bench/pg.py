@@ -144,7 +144,8 @@ def main() -> None:
                 pg.psql("CHECKPOINT")
                 try:
                     return child_rss(cli + ["restore", "run", backup_id, "--profile", db, "--new-database", ours_db,
-                                            "--jobs", str(jobs), "--yes", "--secret-key-file", str(secret), *extra], env)
+                                            "--jobs", str(jobs), "--yes", "--secret-key-file", str(secret), *extra],
+                                     env)
                 finally:
                     pg.dropdb(ours_db)
 
@@ -164,7 +165,8 @@ def main() -> None:
                   f"(target ≤ 1.05{' on realistic' if realistic else ''}) "
                   f"{'PASS' if ours_size / plain_size <= 1.05 or not realistic else 'FAIL'} | peak RSS {ours_rss:.0f} MB "
                   f"{'PASS' if ours_rss <= 150 else 'FAIL'}")
-            for jobs, label, what in ((1, "--jobs 1", "full verify on record"), (2, "--jobs 2", "full verify on record"),
+            for jobs, label, what in ((1, "--jobs 1", "full verify on record"),
+                                      (2, "--jobs 2", "full verify on record"),
                                       ("1-verify-first", "--jobs 1", "--verify-first")):
                 plain_s = rp[1 if jobs == "1-verify-first" else jobs]
                 ratio = ro[jobs][0] / plain_s

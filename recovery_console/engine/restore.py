@@ -362,7 +362,8 @@ class Restorer:
             counter.close()
         return counter.result()
 
-    def _check_tables(self, plan: RestorePlan, row_counts: dict[int, int], url: str, password: str | None) -> list[TableCheck]:
+    def _check_tables(self, plan: RestorePlan, row_counts: dict[int, int], url: str,
+                      password: str | None) -> list[TableCheck]:
         assert plan.archive is not None
         tables = [e for e in plan.archive.toc if e.desc == "TABLE"]
         data = {(e.namespace, e.tag): row_counts.get(e.dump_id) for e in plan.archive.toc if e.desc == "TABLE DATA"}

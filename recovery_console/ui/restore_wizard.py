@@ -17,8 +17,8 @@ import html
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QHeaderView,
-                               QInputDialog, QLineEdit, QMessageBox, QPushButton, QRadioButton,
+from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QFormLayout, QHBoxLayout,
+                               QHeaderView, QInputDialog, QLineEdit, QMessageBox, QPushButton, QRadioButton,
                                QTableWidget, QTableWidgetItem, QTreeWidgetItem, QVBoxLayout, QWidget, QWizard,
                                QWizardPage)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -10,9 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from recovery_console import __version__
 from recovery_console.engine.errors import (Cancelled, IntegrityError, NotFoundError, QuotaExceededError,
                                             UsageError, WrongKeyError)
 from recovery_console.engine.progress import CancelToken, Reporter
+from recovery_console.engine.toc_collector import TocCollector
+from recovery_console.engine.verify import read_toc
+from recovery_console.engine.writer import encrypt_stream
+from recovery_console.models.backup import BackupMetadata
 from recovery_console.models.target import TargetConfig
 from tests.fixtures.console import FAST_ITERATIONS, SECRET
 
@@ -311,14 +317,6 @@ def test_contents_from_dump_and_from_backup(console, make_backup, sample_dump):
 
 def test_reading_the_toc_decompresses_little_more_than_the_toc(tmp_path, monkeypatch):
     """One 8 MiB chunk of zeros-like data holds GBs once decompressed; listing contents must not inflate it all."""
-    import io
-
-    from recovery_console import __version__
-    from recovery_console.engine.toc_collector import TocCollector
-    from recovery_console.engine.verify import read_toc
-    from recovery_console.engine.writer import encrypt_stream
-    from recovery_console.models.backup import BackupMetadata
-
     head = (Path(__file__).parents[1] / "data/sample-pg18-none.dump").read_bytes()
     source = io.BytesIO(head + bytes(512 << 20))
     metadata = BackupMetadata(backup_id="00000000-0000-4000-8000-000000000600", created_at="2026-01-01T00:00:00Z",
