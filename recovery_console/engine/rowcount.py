@@ -1,18 +1,20 @@
 """Counts each table's rows in an archive byte stream as it passes by, in a helper thread.
 
-Used while a backup is verified before a restore, so the restored copy can be checked table by
-table without decrypting the backup a second time.
+Used while a backup streams into pg_restore, so the restored copy can be checked table by table
+without decrypting the backup a second time.
 """
 
 from __future__ import annotations
 
-import os
+import queue
 import threading
 from typing import BinaryIO
 
 from . import pgarchive
 from .errors import IntegrityError, RecoveryError
-from .streams import widen_pipe
+
+HANDOFF_PIECE = 1 << 20
+HANDOFF_DEPTH = 2
 
 
 class _Prefixed:
@@ -59,14 +61,66 @@ class _Recording:
         return len(data)
 
 
+class Handoff:
+    """Bytes written on one thread, read as a stream on another, without a round trip through the kernel.
+
+    `write` blocks while DEPTH pieces of at most PIECE bytes wait unread, so memory stays bounded;
+    `read` returns what the oldest piece still holds (at least one byte until the end), like a pipe.
+    """
+
+    def __init__(self, piece: int = HANDOFF_PIECE, depth: int = HANDOFF_DEPTH) -> None:
+        self._piece = piece
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._block = b""
+        self._offset = 0
+        self._ended = False
+        self.closed = False
+
+    def seekable(self) -> bool:
+        return False
+
+    def write(self, data: bytes | memoryview) -> int:
+        if isinstance(data, bytes) and len(data) <= self._piece:
+            self._queue.put(data)
+        else:
+            view = memoryview(data)
+            for start in range(0, len(view), self._piece):
+                self._queue.put(bytes(view[start:start + self._piece]))
+        return len(data)
+
+    def close(self) -> None:
+        """Mark the end of the stream: the reader gets b"" once it has read everything before it."""
+        if not self.closed:
+            self.closed = True
+            self._queue.put(None)
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            return b"".join(iter(lambda: self.read(self._piece), b""))
+        if self._offset == len(self._block):
+            if self._ended:
+                return b""
+            block = self._queue.get()
+            if block is None:
+                self._ended = True
+                return b""
+            self._block, self._offset = block, 0
+        start, self._offset = self._offset, min(len(self._block), self._offset + size)
+        if start == 0 and self._offset == len(self._block):
+            return self._block
+        return self._block[start:self._offset]
+
+    def readinto(self, buf: memoryview | bytearray) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+
 class RowCounter:
     """A write-only sink: `write` archive bytes in order, then `result()` gives rows per TABLE DATA dump ID."""
 
     def __init__(self) -> None:
-        read_fd, write_fd = os.pipe()
-        widen_pipe(write_fd)
-        self._reader = os.fdopen(read_fd, "rb")
-        self._writer = os.fdopen(write_fd, "wb")
+        self._stream = Handoff()
         self._counts: dict[int, int] | None = None
         self._error: RecoveryError | None = None
         self._thread = threading.Thread(target=self._run, name="rc-rowcount", daemon=True)
@@ -74,25 +128,22 @@ class RowCounter:
 
     def _run(self) -> None:
         try:
-            recording = _Recording(self._reader)
+            recording = _Recording(self._stream)
             archive = pgarchive.read_archive(recording)
-            rest = _Prefixed(bytes(recording.seen[archive.toc_end:]), self._reader)
+            rest = _Prefixed(bytes(recording.seen[archive.toc_end:]), self._stream)
             recording.seen = bytearray()
             self._counts = pgarchive.count_copy_rows(rest, archive)
         except RecoveryError as exc:
             self._error = exc
         finally:
-            while self._reader.read(1 << 16):
+            while self._stream.read(HANDOFF_PIECE):
                 pass
-            self._reader.close()
 
     def write(self, data: bytes | memoryview) -> int:
-        self._writer.write(data)
-        return len(data)
+        return self._stream.write(data)
 
     def close(self) -> None:
-        if not self._writer.closed:
-            self._writer.close()
+        self._stream.close()
         self._thread.join()
 
     def result(self) -> dict[int, int]:
