@@ -19,9 +19,9 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 import psycopg
 from psycopg import sql
@@ -42,6 +42,8 @@ UNDONE_INFIX = "__undone_"
 MAX_DB_NAME = 63
 SWAP_ATTEMPTS = 20
 SWAP_PAUSE = 0.05
+STAMP_FORMAT = "%Y%m%d%H%M%S"
+STAMP_TRIES = 60
 _MAJOR = re.compile(r"^(\d+)")
 
 
@@ -71,7 +73,7 @@ class RestorePlan:
     tool: pgtools.PgTool | None = None
     archive: pgarchive.Archive | None = None
     backup_id: str | None = None
-    stamp: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S"))
+    stamp: str = field(default_factory=lambda: _now_stamp())  # late-bound: defined below, with its helpers
 
     @property
     def ready(self) -> bool:
@@ -110,6 +112,23 @@ class RestoreResult:
 def _db_name(base: str, infix: str, stamp: str) -> str:
     suffix = f"{infix}{stamp}"
     return base[: MAX_DB_NAME - len(suffix)] + suffix
+
+
+def _now_stamp() -> str:
+    return datetime.now(timezone.utc).strftime(STAMP_FORMAT)
+
+
+def _free_stamp(admin: psycopg.Connection, stamp: str, names: Callable[[str], list[str]]) -> str:
+    """`stamp`, or the next second whose database names are all free: a restore killed and run again
+    within the same second would otherwise collide with the scratch copy it left."""
+    moment = datetime.strptime(stamp, STAMP_FORMAT)
+    for _ in range(STAMP_TRIES):
+        candidate = moment.strftime(STAMP_FORMAT)
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = ANY(%s)", (names(candidate),)).fetchone():
+            return candidate
+        moment += timedelta(seconds=1)
+    raise DatabaseError(f"Databases named for every second from {stamp} on already exist.",
+                        hint="Drop the leftover __restore_/__pre_restore_/__undone_ databases you have checked.")
 
 
 def _major(version: str | None) -> int | None:
@@ -256,8 +275,7 @@ class Restorer:
         audit_detail = {"backup_id": plan.backup_id, "database": plan.database, "profile": plan.profile.name,
                         "mode": "new database" if plan.new_database else "safe in-place", "tool": str(plan.tool.path)}
         with self.console.audited("restore", plan.ref.location, audit_detail) as detail:
-            with postgres.connect(url, password, dbname="postgres") as admin:
-                admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(plan.scratch_name)))
+            self._create_scratch(plan, url, password)
             try:
                 row_counts = self._pg_restore(plan, url, password, secret, exit_on_error, no_owner, reporter)
                 reporter.start(Phase.CHECK)
@@ -274,10 +292,26 @@ class Restorer:
                 self._drop_quietly(url, password, plan.scratch_name)
                 raise
             previous = None if plan.new_database else self._swap(plan, url, password)
-            self._mark(plan, url, password)
+            warnings = [c.detail for c in plan.checks if c.status == "warn"]
+            unmarked = self._mark(plan, url, password)
+            if unmarked:
+                warnings.append(unmarked)
             detail.update(previous=previous, tables=len(tables))
-            return RestoreResult(plan.database, previous, tables, f"{plan.tool.path} {plan.tool.version}",
-                                 [c.detail for c in plan.checks if c.status == "warn"])
+            return RestoreResult(plan.database, previous, tables, f"{plan.tool.path} {plan.tool.version}", warnings)
+
+    def _create_scratch(self, plan: RestorePlan, url: str, password: str | None) -> None:
+        """Create the database pg_restore fills; in place, under names no earlier restore left behind."""
+        with postgres.connect(url, password, dbname="postgres") as admin:
+            if not plan.new_database:
+                plan.stamp = _free_stamp(admin, plan.stamp, lambda stamp: [
+                    _db_name(plan.database, SCRATCH_INFIX, stamp), _db_name(plan.database, PRE_RESTORE_INFIX, stamp)])
+            create = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(plan.scratch_name))
+            try:
+                admin.execute(create)
+            except psycopg.Error as exc:
+                raise DatabaseError(f"Could not create the database {plan.scratch_name}: {str(exc).strip()}",
+                                    hint="Nothing was changed. Fix the cause the server names and run the restore "
+                                         "again.") from None
 
     def _pg_restore(self, plan: RestorePlan, url: str, password: str | None, secret: str, exit_on_error: bool,
                     no_owner: bool, reporter: Reporter) -> dict[int, int]:
@@ -371,10 +405,16 @@ class Restorer:
         with postgres.connect(url, password, dbname=plan.scratch_name) as conn:
             for entry in tables:
                 name = sql.Identifier(entry.namespace, entry.tag)
-                found = conn.execute("SELECT to_regclass(%s)", (f'"{entry.namespace}"."{entry.tag}"',)).fetchone()
-                restored = None
-                if found and found[0] is not None:
-                    restored = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(name)).fetchone()[0]
+                try:
+                    found = conn.execute("SELECT to_regclass(%s)", (f'"{entry.namespace}"."{entry.tag}"',)).fetchone()
+                    restored = None
+                    if found and found[0] is not None:
+                        restored = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(name)).fetchone()[0]
+                except psycopg.Error as exc:
+                    raise DatabaseError(
+                        f"Counting the rows of {entry.namespace}.{entry.tag} in the restored copy failed: "
+                        f"{str(exc).strip()}",
+                        hint="The original database was not touched; the scratch copy was dropped.") from None
                 checks.append(TableCheck(entry.namespace, entry.tag, data.get((entry.namespace, entry.tag)), restored))
         return checks
 
@@ -389,11 +429,19 @@ class Restorer:
                                          f"{plan.scratch_name}.") from None
         return plan.pre_restore_name
 
-    def _mark(self, plan: RestorePlan, url: str, password: str | None) -> None:
+    def _mark(self, plan: RestorePlan, url: str, password: str | None) -> str | None:
+        """Name the backup and time in a comment on the restored database; past the swap a failure here is
+        only a warning (returned), since the restore itself is complete."""
         when = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
         note = f"Restored by Recovery Console from backup {plan.backup_id} at {when}"
-        with postgres.connect(url, password, dbname="postgres") as admin:
-            admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(plan.database), sql.Literal(note)))
+        try:
+            with postgres.connect(url, password, dbname="postgres") as admin:
+                admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(plan.database),
+                                                                             sql.Literal(note)))
+        except (RecoveryError, psycopg.Error) as exc:
+            return (f"The restore is complete, but marking {plan.database} with the backup it came from failed: "
+                    f"{str(exc).strip()}")
+        return None
 
     @staticmethod
     def _drop_quietly(url: str, password: str | None, name: str) -> None:
@@ -418,7 +466,8 @@ class Restorer:
                     if row is None:
                         raise UsageError(f"There is no pre-restore copy of {database} to roll back to.")
                     previous = row[0]
-                undone = _db_name(database, UNDONE_INFIX, datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S"))
+                stamp = _free_stamp(admin, _now_stamp(), lambda stamp: [_db_name(database, UNDONE_INFIX, stamp)])
+                undone = _db_name(database, UNDONE_INFIX, stamp)
                 try:
                     _rename_pair(admin, database, undone, previous)
                 except psycopg.Error as exc:

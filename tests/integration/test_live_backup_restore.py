@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from recovery_console.engine import pgdump
+from recovery_console.engine import restore as restore_module
 from recovery_console.engine.errors import Cancelled, DatabaseError, IntegrityError, UsageError
 from recovery_console.engine.live_backup import backup_database
 from recovery_console.engine.progress import CancelToken, Reporter
@@ -234,3 +236,41 @@ def test_preflight_blocks_a_tampered_backup(console, profile, local_target):
     assert [c.name for c in failed] == ["backup fully verified"] and "authentication" in failed[0].detail
     with pytest.raises(UsageError, match="pre-flight"):
         Restorer(console).run(plan, SECRET)
+
+
+def test_names_left_by_a_restore_in_the_same_second_are_stepped_past(console, profile, pg15, database,
+                                                                     table_fingerprints, monkeypatch):
+    """A restore killed and run again within one second finds its scratch name taken: the next second is used.
+    The same goes for the name a rollback keeps the undone restore under."""
+    before = table_fingerprints(pg15, database)
+    record = backup(console)
+    restorer = Restorer(console)
+    plan = restorer.preflight(profile, console.locate(record.short_id), SECRET)
+    stamp = plan.stamp
+    leftover = plan.scratch_name
+    pg15.createdb(leftover)
+    result = restorer.run(plan, SECRET)
+    assert plan.stamp == next_second(stamp) and result.previous == f"{database}__pre_restore_{next_second(stamp)}"
+    assert leftover in pg15.databases() and result.previous in pg15.databases()
+    assert table_fingerprints(pg15, database) == before
+    monkeypatch.setattr(restore_module, "_now_stamp", lambda: stamp)
+    pg15.createdb(f"{database}__undone_{stamp}")
+    _, undone = restorer.rollback(profile)
+    assert undone == f"{database}__undone_{next_second(stamp)}"
+    assert table_fingerprints(pg15, undone) == before
+
+
+def next_second(stamp: str) -> str:
+    return (datetime.strptime(stamp, "%Y%m%d%H%M%S") + timedelta(seconds=1)).strftime("%Y%m%d%H%M%S")
+
+
+def test_a_scratch_database_the_server_refuses_is_a_plain_error(console, profile, pg15, database, monkeypatch):
+    record = backup(console)
+    restorer = Restorer(console)
+    plan = restorer.preflight(profile, console.locate(record.short_id), SECRET, new_database=f"{database}_copy")
+    assert plan.ready, plan.checks
+    pg15.createdb(f"{database}_copy")  # taken after the pre-flight looked
+    with pytest.raises(DatabaseError, match=f"Could not create the database {database}_copy") as caught:
+        restorer.run(plan, SECRET)
+    assert "Nothing was changed" in caught.value.hint
+    assert ("restore", "failed") in [(e.action, e.result) for e in console.audit.entries()]
