@@ -236,6 +236,41 @@ def test_large_multipart_round_trip_with_ranged_reads(rclone_s3: RcloneS3, s3_bu
 
 
 @integration
+def test_long_reads_are_consecutive_ranged_gets_of_one_object_version(s3_storage: S3Storage,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(s3mod, "READ_SEGMENT", 3 * MiB)
+    data = random.Random(7).randbytes(10 * MiB + 12345)
+    with s3_storage.put("backups/segments.bin") as upload:
+        upload.write(data)
+    gets: list[tuple[str | None, str | None]] = []
+    s3_storage.client.meta.events.register("before-parameter-build.s3.GetObject",
+                                           lambda params, **_: gets.append((params.get("Range"), params.get("IfMatch"))))
+    with s3_storage.open_read("backups/segments.bin") as stream:
+        assert stream.read() == data
+    assert [r for r, _ in gets] == [f"bytes={o}-{min(o + 3 * MiB, len(data)) - 1}" for o in range(0, len(data), 3 * MiB)]
+    assert gets[0][1] is None and len({m for _, m in gets[1:]}) == 1 and gets[1][1]
+    gets.clear()
+    with s3_storage.open_read("backups/segments.bin", 5 * MiB, 5 * MiB + 100) as stream:
+        assert stream.read() == data[5 * MiB:5 * MiB + 100]
+    assert [r for r, _ in gets] == [f"bytes={5 * MiB}-{5 * MiB + 99}"]
+
+
+@integration
+def test_an_object_replaced_while_it_is_read_is_refused(s3_bucket: str, s3_storage: S3Storage,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(s3mod, "READ_SEGMENT", 1 * MiB)
+    data = random.Random(8).randbytes(5 * MiB)
+    with s3_storage.put("backups/replaced.bin") as upload:
+        upload.write(data)
+    with s3_storage.open_read("backups/replaced.bin") as stream:
+        assert stream.read(1000) == data[:1000]
+        s3_storage.client.put_object(Bucket=s3_bucket, Key=s3_storage._full("backups/replaced.bin"),
+                                     Body=b"y" * len(data))
+        with pytest.raises(StorageError, match="was replaced while it was being read"):
+            stream.read()
+
+
+@integration
 def test_listing_pages_through_more_than_1000_objects(rclone_s3_private: Callable[..., RcloneS3]) -> None:
     count = 1005
     keys = [f"backups/obj-{i:05d}.bin" for i in range(count)]

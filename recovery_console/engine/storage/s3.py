@@ -15,6 +15,7 @@ import io
 import logging
 import threading
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO, Callable, Iterator
@@ -50,6 +51,7 @@ READ_TIMEOUT = 30.0
 MAX_ATTEMPTS = 3  # tries in all (1 + 2 retries): a few seconds against a dead endpoint, not minutes
 READ_RESUMES = 2  # a ranged GET whose connection breaks is resumed from where it stopped this often
 READ_PIECE = 1 * MiB  # one body read: the HTTP stack makes a temporary of this size (8 MiB pushed peak RSS to 148 MB)
+READ_SEGMENT = 32 * MiB  # one ranged GET of a long read; rclone serve s3 hashes whole-object GETs, taking 2x the CPU
 
 SECRET_NAME = "secret_access_key"
 
@@ -649,7 +651,13 @@ class _S3Upload(Upload):
 
 
 class _S3Reader(io.RawIOBase):
-    """Bytes [start, end) of an object, read from one ranged GET in pieces; resumes a broken connection."""
+    """Bytes [start, end) of an object, read in pieces from consecutive ranged GETs of READ_SEGMENT bytes.
+
+    The next segment's GET is sent while the current one streams, so request latency hides behind
+    the transfer; only its headers are read ahead, its body waits in the socket. Every GET after
+    the first names the first one's ETag, so all segments come from one version of the object. A
+    broken connection is resumed where it stopped.
+    """
 
     def __init__(self, storage: S3Storage | None, client: Any, key: str, full: str, start: int,
                  end: int | None) -> None:
@@ -660,23 +668,28 @@ class _S3Reader(io.RawIOBase):
         self._full = full
         self._pos = start
         self._end = end
+        self._segment_end = start
         self._etag: str | None = None
         self._body: Any = None
         self._resumes = 0
+        self._ahead: Future | None = None
+        self._pool: ThreadPoolExecutor | None = None
         if storage is not None:
-            self._open()
+            self._take(self._get(start, self._segment_stop(start)), start)
 
     @classmethod
     def empty(cls) -> "_S3Reader":
         return cls(None, None, "", "", 0, 0)
 
-    def _open(self) -> None:
+    def _segment_stop(self, start: int) -> int:
+        stop = start + READ_SEGMENT
+        return stop if self._end is None else min(stop, self._end)
+
+    def _get(self, start: int, stop: int) -> dict[str, Any] | None:
+        """One GET of [start, stop) (less at the object's end); None when nothing is there (InvalidRange)."""
         s = self._storage
         assert s is not None
-        args: dict[str, Any] = {"Bucket": s.bucket, "Key": self._full}
-        if self._pos or self._end is not None:
-            last = "" if self._end is None else str(self._end - 1)
-            args["Range"] = f"bytes={self._pos}-{last}"
+        args: dict[str, Any] = {"Bucket": s.bucket, "Key": self._full, "Range": f"bytes={start}-{stop - 1}"}
         if self._etag:
             args["IfMatch"] = f'"{self._etag}"'
         try:
@@ -684,24 +697,54 @@ class _S3Reader(io.RawIOBase):
         except bce.ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code == "InvalidRange":  # starting at or past the end: nothing to read, as with a local file
-                self._end = self._pos
-                self._body = None
-                return
+                return None
             if code == "PreconditionFailed":
-                raise StorageError(f"{s.location(self._key)} was replaced while it was being read.",
-                                   hint="Read it again; nothing partial was kept.") from None
+                raise self._replaced() from None
             raise s._error(exc, "reading", self._key) from None
         except (bce.BotoCoreError, OSError) as exc:
             raise s._error(exc, "reading", self._key) from None
         etag = _etag(answer.get("ETag"))
         if self._etag is not None and etag is not None and etag != self._etag:
             answer["Body"].close()
-            raise StorageError(f"{s.location(self._key)} was replaced while it was being read.",
-                               hint="Read it again; nothing partial was kept.")
-        self._etag = self._etag or etag
+            raise self._replaced()
+        return answer
+
+    def _replaced(self) -> StorageError:
+        assert self._storage is not None
+        return StorageError(f"{self._storage.location(self._key)} was replaced while it was being read.",
+                            hint="Read it again; nothing partial was kept.")
+
+    def _take(self, answer: dict[str, Any] | None, start: int) -> None:
+        """Stream from this GET's body, learn the object's end from its first one, and send the next GET ahead."""
+        if answer is None:
+            self._body, self._end, self._segment_end = None, start, start
+            return
+        self._etag = self._etag or _etag(answer.get("ETag"))
         self._body = answer["Body"]
-        if self._end is None:
-            self._end = self._pos + int(answer.get("ContentLength", 0))
+        self._segment_end = start + int(answer.get("ContentLength", 0))
+        total = _total_size(answer.get("ContentRange"))
+        if total is None:  # a server that ignored the range sent everything from here
+            total = self._segment_end
+        self._end = total if self._end is None else min(self._end, total)
+        self._send_ahead()
+
+    def _send_ahead(self) -> None:
+        if self._ahead is not None or self._segment_end >= (self._end or 0):
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rc-s3-ahead")
+        start = self._segment_end
+        self._ahead = self._pool.submit(self._get, start, self._segment_stop(start))
+
+    def _next_segment(self) -> None:
+        """Move on to the GET sent ahead; if sending it failed (say while the link was down), ask once more now."""
+        self._close_body()
+        ahead, self._ahead = self._ahead, None
+        try:
+            answer = ahead.result() if ahead is not None else self._get(self._pos, self._segment_stop(self._pos))
+        except RecoveryError:
+            answer = self._get(self._pos, self._segment_stop(self._pos))
+        self._take(answer, self._pos)
 
     def readable(self) -> bool:
         return True
@@ -724,9 +767,13 @@ class _S3Reader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        if self._body is None or self._end is None:
+        if self._body is None or self._end is None or self._pos >= self._end:
             return 0
-        want = min(len(view), self._end - self._pos, READ_PIECE)
+        if self._pos >= self._segment_end:
+            self._next_segment()
+            if self._body is None:
+                return 0
+        want = min(len(view), self._segment_end - self._pos, READ_PIECE)
         if want <= 0:
             return 0
         while True:
@@ -737,20 +784,17 @@ class _S3Reader(io.RawIOBase):
                 continue
             if data:
                 break
-            self._resume(bce.IncompleteReadError(actual_bytes=self._pos, expected_bytes=self._end))
+            self._resume(bce.IncompleteReadError(actual_bytes=self._pos, expected_bytes=self._segment_end))
         n = len(data)
         view[:n] = data
         self._pos += n
         return n
 
     def _resume(self, exc: BaseException) -> None:
-        """Reopen the range at the current position (same object: same ETag), or fail saying where it broke."""
+        """Reopen the segment at the current position (same object: same ETag), or fail saying where it broke."""
         s = self._storage
         assert s is not None
-        try:
-            self._body.close()
-        except Exception:  # noqa: BLE001 - the stream is already broken
-            pass
+        self._close_body()
         broken = s._error(exc, "reading", self._key)
         if self._resumes >= READ_RESUMES:
             raise broken
@@ -758,7 +802,7 @@ class _S3Reader(io.RawIOBase):
         log.info("S3 target '%s': the download of %s broke at byte %d (%s); resuming.",
                  s.name, s.location(self._key), self._pos, type(exc).__name__)
         try:
-            self._open()
+            answer = self._get(self._pos, self._segment_end)
         except RecoveryError as again:
             raise StorageError(
                 f"Reading {s.location(self._key)} broke off at byte {self._pos:,} of {self._end or 0:,}, and "
@@ -766,18 +810,44 @@ class _S3Reader(io.RawIOBase):
                 hint=again.hint or broken.hint,
                 detail=broken.message,
             ) from None
+        if answer is None:
+            raise broken
+        self._body = answer["Body"]
 
-    def close(self) -> None:
+    def _close_body(self) -> None:
         if self._body is not None:
             try:
                 self._body.close()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - the stream may already be broken
                 pass
             self._body = None
+
+    def close(self) -> None:
+        self._close_body()
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.add_done_callback(_close_answer)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
         super().close()
 
     def __enter__(self) -> "_S3Reader":
         return self
+
+
+def _close_answer(done: Future) -> None:
+    """Close the body of a GET sent ahead that nobody will read."""
+    if not done.cancelled() and done.exception() is None and done.result() is not None:
+        done.result()["Body"].close()
+
+
+def _total_size(content_range: str | None) -> int | None:
+    """The object's size from a Content-Range header ("bytes 0-99/1234"), if it says."""
+    if not content_range or "/" not in content_range:
+        return None
+    total = content_range.rsplit("/", 1)[1].strip()
+    return int(total) if total.isdigit() else None
 
 
 def _option(config: TargetConfig, name: str) -> str:
