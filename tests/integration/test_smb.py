@@ -312,6 +312,26 @@ def test_half_written_upload_is_never_listed(smb_dir: SmbSpot) -> None:
         assert stream.readinto(buf) == 10 and bytes(buf[:10]) == payload[-10:]
 
 
+def test_reads_keep_several_requests_in_flight_and_honour_ranges(smb_dir: SmbSpot) -> None:
+    storage = storage_for(smb_dir.options(), smb_dir.server.password)
+    piece = smb_storage.READ_PIECE
+    payload = os.urandom(7 * piece + piece // 2)
+    storage.put_bytes("backups/wide.enc", payload)
+    with storage.open_read("backups/wide.enc") as stream:
+        buf = bytearray(1000)
+        assert stream.readinto(buf) == 1000 and bytes(buf) == payload[:1000]
+        assert len(stream._pending) == smb_storage.READ_DEPTH  # the next pieces are already asked for
+        assert stream.read() == payload[1000:]
+    size = len(payload)
+    for start, end in ((0, 10), (piece - 3, piece + 5), (3 * piece + 1, None), (size - 7, size + 100),
+                       (size, None), (size + 5, size + 10), (2 * piece, 2 * piece)):
+        with storage.open_read("backups/wide.enc", start, end) as stream:
+            assert stream.read() == payload[start:end], (start, end)
+    with storage.open_read("backups/wide.enc", 5) as stream:
+        stream.read(10)  # closed with reads still in flight: the connection is left owing nothing
+    assert storage.get_bytes("backups/wide.enc") == payload
+
+
 # -- faults ---------------------------------------------------------------------------------------
 
 
@@ -370,7 +390,7 @@ def test_kill_smbd_mid_transfer_of_a_large_object(smb_fault_server: SmbServer) -
 
     server.start()  # reconnects by itself: the old connection died with the server
     assert list(storage.list("backups/")) == []
-    payload = os.urandom(5 << 20)
+    payload = os.urandom((smb_storage.READ_DEPTH + 4) * smb_storage.READ_PIECE)  # more than the reads in flight
     storage.put_bytes("backups/big.enc", payload)
     with storage.open_read("backups/big.enc") as stream:
         assert stream.read(1 << 20) == payload[: 1 << 20]
@@ -383,7 +403,7 @@ def test_hung_server_fails_the_transfer(smb_fault_server: SmbServer, monkeypatch
     monkeypatch.setattr(smb_storage, "IDLE_PROBE_SECONDS", 1)  # 60 s in production
     spot = fresh_spot(smb_fault_server)
     storage = storage_for(spot.options(), smb_fault_server.password)
-    payload = os.urandom(3 << 20)
+    payload = os.urandom((smb_storage.READ_DEPTH + 4) * smb_storage.READ_PIECE)  # more than the reads in flight
     storage.put_bytes("backups/a.enc", payload)
     with storage.open_read("backups/a.enc") as stream:
         assert stream.read(1 << 20) == payload[: 1 << 20]

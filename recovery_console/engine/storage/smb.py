@@ -17,6 +17,7 @@ import os
 import socket
 import threading
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO, Callable, Iterator, TypeVar
@@ -44,6 +45,8 @@ TEMP_PREFIX = ".rc-part-"
 _BAD_CHARS = set('\\:*?"<>|')
 WRITE_BLOCK = 1 << 20
 READ_PIECE = 1 << 20
+READ_DEPTH = 4  # READ requests in flight per open file: the link stays busy while an answer is copied out
+CREDIT_BYTES = 65536  # what one SMB2 credit pays for in a multi-credit READ (MS-SMB2 3.1.5.2)
 
 T = TypeVar("T")
 
@@ -197,6 +200,8 @@ def _is_lost(exc: BaseException) -> bool:
             return True
         if isinstance(item, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
             return True
+        if isinstance(item, OSError) and item.errno in (errno.EBADF, errno.ENOTCONN):
+            return True  # smbprotocol's receive thread closed the socket first; a send then meets it closed
         if isinstance(item, SMBException) and "socket was closed" in str(item):
             return True
     return any(status in _LOST_STATUSES for status in _statuses(exc))
@@ -450,10 +455,7 @@ class SmbStorage(Storage):
         except NotFoundError:
             self._check_base()
             raise
-        if start:
-            raw.seek(start)
-        remaining = None if end is None else max(0, end - start)
-        return _SmbRangeReader(self, raw, path, remaining)  # type: ignore[return-value]
+        return _SmbRangeReader(self, raw, path, start, end)  # type: ignore[return-value]
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         key_prefix = prefix.strip("/")
@@ -582,13 +584,24 @@ class _SmbUpload(Upload):
 
 
 class _SmbRangeReader:
-    """Bytes [start, end) of a file on the share, fetched in pieces of at most READ_PIECE bytes."""
+    """Bytes [start, end) of a file on the share, with READ_DEPTH reads of READ_PIECE bytes kept in flight.
 
-    def __init__(self, storage: SmbStorage, raw: Any, path: str, remaining: int | None) -> None:
+    smbclient's own reads wait for each answer before asking again, so every round trip (and the
+    server's disk read and encryption) idles the link; here the next requests are already queued
+    at the server while an answer is copied out. Credits are asked for so that the depth fits.
+    """
+
+    def __init__(self, storage: SmbStorage, raw: Any, path: str, start: int, end: int | None) -> None:
         self._storage = storage
         self._raw = raw
         self._path = path
-        self._remaining = remaining
+        self._open = raw.fd
+        self._connection = raw.fd.connection
+        size = int(raw.fd.end_of_file)
+        self._end = size if end is None else min(end, size)
+        self._sent = min(start, self._end)
+        self._pending: deque[tuple[Any, Callable[[Any], bytes], int]] = deque()
+        self._data = memoryview(b"")
 
     def _fail(self, exc: BaseException) -> StorageError:
         error = self._storage._translate(exc, _Where("reading", self._path, "read"))
@@ -596,19 +609,45 @@ class _SmbRangeReader:
             self._storage.drop_connection()
         return error
 
+    def _send_more(self) -> None:
+        """Queue READ requests until READ_DEPTH are in flight, the file's end is asked for, or credits run out."""
+        connection = self._connection
+        while len(self._pending) < READ_DEPTH and self._sent < self._end:
+            available = connection.sequence_window["high"] - connection.sequence_window["low"]
+            length = min(READ_PIECE, connection.max_read_size, self._end - self._sent)
+            charge = (length - 1) // CREDIT_BYTES + 1
+            if available < charge:
+                if self._pending:
+                    return  # answers to what is in flight grant more credits
+                length, charge = max(1, available) * CREDIT_BYTES, max(1, available)
+                length = min(length, self._end - self._sent)
+            message, receive = self._open.read(self._sent, length, send=False)
+            request = connection.send(message, sid=self._open.tree_connect.session.session_id,
+                                      tid=self._open.tree_connect.tree_connect_id,
+                                      credit_request=charge + max(0, READ_DEPTH * charge - (available - charge)))
+            self._pending.append((request, receive, length))
+            self._sent += length
+
     def readinto(self, buf: memoryview | bytearray) -> int:
         view = memoryview(buf).cast("B")
-        limit = min(len(view), READ_PIECE)
-        if self._remaining is not None:
-            limit = min(limit, self._remaining)
-        if limit <= 0:
-            return 0
-        try:
-            n = self._raw.readinto(view[:limit]) or 0
-        except Exception as exc:  # noqa: BLE001
-            raise self._fail(exc) from exc
-        if self._remaining is not None:
-            self._remaining -= n
+        if not self._data:
+            try:
+                self._send_more()
+                if not self._pending:
+                    return 0
+                request, receive, length = self._pending.popleft()
+                data = receive(request)
+                self._send_more()
+            except Exception as exc:  # noqa: BLE001
+                raise self._fail(exc) from exc
+            if len(data) != length:
+                raise StorageError(f"The server answered a read of {length:,} bytes of {self._path} with "
+                                   f"{len(data):,}: the file changed while it was read.",
+                                   hint="Read it again; nothing partial was kept.")
+            self._data = memoryview(data)
+        n = min(len(view), len(self._data))
+        view[:n] = self._data[:n]
+        self._data = self._data[n:]
         return n
 
     def read(self, size: int = -1) -> bytes:
@@ -627,6 +666,14 @@ class _SmbRangeReader:
         return True
 
     def close(self) -> None:
+        """Collect the answers still in flight (the connection must not be left owing them), then close."""
+        while self._pending:
+            request, receive, _ = self._pending.popleft()
+            try:
+                receive(request)
+            except Exception:  # noqa: BLE001 - the connection may already be gone
+                break
+        self._pending.clear()
         try:
             self._raw.close()
         except Exception:  # noqa: BLE001 - closing after the connection dropped
