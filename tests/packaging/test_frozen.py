@@ -33,6 +33,7 @@ from typing import Iterator
 import pytest
 
 from recovery_console import __version__
+from tests.fixtures.keyring import SecretServiceInfo, running_secret_service
 
 pytestmark = pytest.mark.slow
 
@@ -461,6 +462,15 @@ def test_wheelhouse_gui_starts(offline_venv: tuple[Path, dict[str, str]], tmp_pa
 
 
 # --- the OS keyring --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def secret_service_daemon() -> Iterator[SecretServiceInfo]:
+    """A keyring daemon of this module's own, started fresh: once in a full run the shared one, worn by
+    every keyring and GUI test before, dropped off the bus in the middle of the bundle's call."""
+    with running_secret_service() as info:
+        yield info
+
 
 def test_secret_service_keyring(app: Path, backup_file: Path, secret_file: Path, secret_service_daemon,
                                 tmp_path: Path) -> None:
