@@ -723,7 +723,7 @@ class _S3Reader(io.RawIOBase):
         self._body = answer["Body"]
         self._segment_end = start + int(answer.get("ContentLength", 0))
         total = _total_size(answer.get("ContentRange"))
-        if total is None:  # a server that ignored the range sent everything from here
+        if total is None:  # no Content-Range: the server ignored the range and sent the whole object
             total = self._segment_end
         self._end = total if self._end is None else min(self._end, total)
         self._send_ahead()
