@@ -15,7 +15,7 @@ import io
 import logging
 import threading
 import warnings
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO, Callable, Iterator
@@ -673,7 +673,6 @@ class _S3Reader(io.RawIOBase):
         self._body: Any = None
         self._resumes = 0
         self._ahead: Future | None = None
-        self._pool: ThreadPoolExecutor | None = None
         if storage is not None:
             self._take(self._get(start, self._segment_stop(start)), start)
 
@@ -731,10 +730,8 @@ class _S3Reader(io.RawIOBase):
     def _send_ahead(self) -> None:
         if self._ahead is not None or self._segment_end >= (self._end or 0):
             return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rc-s3-ahead")
         start = self._segment_end
-        self._ahead = self._pool.submit(self._get, start, self._segment_stop(start))
+        self._ahead = _in_background(self._get, start, self._segment_stop(start))
 
     def _next_segment(self) -> None:
         """Move on to the GET sent ahead; if sending it failed (say while the link was down), ask once more now."""
@@ -827,13 +824,24 @@ class _S3Reader(io.RawIOBase):
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
             ahead.add_done_callback(_close_answer)
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
-            self._pool = None
         super().close()
 
     def __enter__(self) -> "_S3Reader":
         return self
+
+
+def _in_background(fn: Callable[..., Any], *args: Any) -> Future:
+    """Run fn on a daemon thread: a GET sent ahead into a hung server must not keep the program from exiting."""
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever takes the result
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="rc-s3-ahead", daemon=True).start()
+    return future
 
 
 def _close_answer(done: Future) -> None:
