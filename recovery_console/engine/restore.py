@@ -47,6 +47,10 @@ STAMP_TRIES = 60
 _MAJOR = re.compile(r"^(\d+)")
 
 
+def _now_stamp() -> str:
+    return datetime.now(timezone.utc).strftime(STAMP_FORMAT)
+
+
 @dataclass(frozen=True)
 class Check:
     """One pre-flight check: passed, failed (blocks the restore) or a warning, with the reason."""
@@ -73,7 +77,7 @@ class RestorePlan:
     tool: pgtools.PgTool | None = None
     archive: pgarchive.Archive | None = None
     backup_id: str | None = None
-    stamp: str = field(default_factory=lambda: _now_stamp())  # late-bound: defined below, with its helpers
+    stamp: str = field(default_factory=_now_stamp)
 
     @property
     def ready(self) -> bool:
@@ -112,10 +116,6 @@ class RestoreResult:
 def _db_name(base: str, infix: str, stamp: str) -> str:
     suffix = f"{infix}{stamp}"
     return base[: MAX_DB_NAME - len(suffix)] + suffix
-
-
-def _now_stamp() -> str:
-    return datetime.now(timezone.utc).strftime(STAMP_FORMAT)
 
 
 def _free_stamp(admin: psycopg.Connection, stamp: str, names: Callable[[str], list[str]]) -> str:
