@@ -615,12 +615,11 @@ class _SmbRangeReader:
         while len(self._pending) < READ_DEPTH and self._sent < self._end:
             available = connection.sequence_window["high"] - connection.sequence_window["low"]
             length = min(READ_PIECE, connection.max_read_size, self._end - self._sent)
-            charge = (length - 1) // CREDIT_BYTES + 1
-            if available < charge:
+            if (length - 1) // CREDIT_BYTES + 1 > available:
                 if self._pending:
                     return  # answers to what is in flight grant more credits
-                length, charge = max(1, available) * CREDIT_BYTES, max(1, available)
-                length = min(length, self._end - self._sent)
+                length = min(length, max(1, available) * CREDIT_BYTES)
+            charge = (length - 1) // CREDIT_BYTES + 1
             message, receive = self._open.read(self._sent, length, send=False)
             request = connection.send(message, sid=self._open.tree_connect.session.session_id,
                                       tid=self._open.tree_connect.tree_connect_id,
