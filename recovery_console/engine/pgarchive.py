@@ -18,10 +18,11 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import BinaryIO, NoReturn
+from typing import BinaryIO, Callable, NoReturn
 
 import zstandard
 
+from .chunk_runs import HEADER as RUN_HEADER, strip_headers
 from .errors import IntegrityError, UnsupportedError, from_os_error
 
 SUPPORTED_VERSIONS = ((1, 14), (1, 15), (1, 16))
@@ -395,13 +396,17 @@ class _BlockReader:
     """Reads archive primitives from the data-block stream through a read-ahead buffer, tracking the offset.
 
     `pg_dump -Z0` writes one chunk per table row, so per-primitive file reads would dominate;
-    the buffer makes each primitive a slice.
+    the buffer makes each primitive a slice. Every byte read is also handed to `tap`, if given,
+    as it was, except that with `reframe` each run from `chunk_run` goes to it as one chunk.
     """
 
-    def __init__(self, fp: BinaryIO, archive: Archive) -> None:
+    def __init__(self, fp: BinaryIO, archive: Archive, tap: Callable[[bytes], object] | None = None,
+                 reframe: bool = False) -> None:
         self.fp = fp
         self.pos = archive.toc_end
         self.int_size = archive.header.int_size
+        self.tap = tap
+        self.reframe = reframe
         self._data = b""
         self._off = 0
 
@@ -429,7 +434,26 @@ class _BlockReader:
         piece = self._data[self._off:self._off + got]
         self._off += got
         self.pos += got
+        if self.tap is not None:
+            self.tap(piece)
         return piece
+
+    def chunk_run(self) -> bytes:
+        """The payload of the whole chunks buffered from here on, found in bulk (see chunk_runs); b"" if none.
+
+        Only for intSize 4, at the start of a chunk header.
+        """
+        self._available(READ_AHEAD)
+        run = strip_headers(self._data, self._off, len(self._data))
+        if run.consumed:
+            if self.tap is not None and self.reframe:
+                self.tap(b"\x00" + len(run.payload).to_bytes(RUN_HEADER - 1, "little"))
+                self.tap(run.payload)
+            elif self.tap is not None:
+                self.tap(self._data[self._off:self._off + run.consumed])
+            self._off += run.consumed
+            self.pos += run.consumed
+        return run.payload
 
     def exact(self, n: int, what: str) -> bytes:
         piece = self.take(n)
@@ -454,18 +478,21 @@ class _BlockReader:
 
 
 class _Payload:
-    """A block's payload pieces (at most PIECE bytes each), read on demand.
+    """A block's payload pieces (at most PIECE bytes each, or one bulk run of chunks), read on demand.
 
     A data block is (Int length, bytes)* ending with Int 0; a large-object block repeats
     (Int oid, that chunk list) and ends with oid 0. A plain iterator without close(), so a
     consumer that stops early never loses the stream's place: `_walk` drains the rest.
+    With `bulk`, chunks are taken in runs (`_BlockReader.chunk_run`), one chunk at a time only
+    where a run stops.
     """
 
-    def __init__(self, reader: _BlockReader, block_type: int, what: str) -> None:
+    def __init__(self, reader: _BlockReader, block_type: int, what: str, bulk: bool = False) -> None:
         self._reader = reader
         self._what = what
         self._large_objects = block_type == BLOCK_BLOBS
         self._in_object = not self._large_objects
+        self._bulk = bulk and not self._large_objects
         self._left = 0
         self._done = False
 
@@ -479,12 +506,10 @@ class _Payload:
         size = 0
         while size < PIECE:
             if not self._left:
-                if self._done:
+                if self._done or (self._bulk and pieces):
                     break
-                if not self._large_objects:
-                    size += self._buffered_chunks(pieces, PIECE - size)
-                    if self._left or size >= PIECE:
-                        continue
+                if self._bulk and (run := reader.chunk_run()):
+                    return run
                 self._next_chunk(reader, what)
                 continue
             piece = reader.exact(min(self._left, PIECE - size), what)
@@ -494,28 +519,6 @@ class _Payload:
         if not pieces:
             raise StopIteration
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
-
-    def _buffered_chunks(self, pieces: list[bytes], budget: int) -> int:
-        """Take whole chunks straight from the read-ahead buffer while they fit in `budget`; return the bytes taken.
-
-        A fast path for `pg_dump -Z0` (one small chunk per row): it stops, leaving the rest to
-        `_next_chunk`, at anything unusual (a chunk not wholly buffered, a zero or negative length).
-        """
-        reader = self._reader
-        data, off, end = reader._data, reader._off, len(reader._data)
-        header = 1 + reader.int_size
-        start, taken = off, 0
-        while off + header <= end and data[off] == 0:
-            length = int.from_bytes(data[off + 1 : off + header], "little")
-            stop = off + header + length
-            if not length or stop > end or taken + length > budget:
-                break
-            pieces.append(data[off + header : stop])
-            taken += length
-            off = stop
-        reader._off = off
-        reader.pos += off - start
-        return taken
 
     def _next_chunk(self, reader: _BlockReader, what: str) -> None:
         """Read the next chunk header (or large-object OID); an empty chunk ends the object or block."""
@@ -532,12 +535,17 @@ class _Payload:
         self._left = length
 
 
-def _walk(fp: BinaryIO, archive: Archive) -> Iterator[tuple[int, int, Iterator[bytes]]]:
-    """Yield (dump_id, block_type, payload pieces) per data block; unread payload is skipped afterwards."""
+def _walk(fp: BinaryIO, archive: Archive, tap: Callable[[bytes], object] | None = None,
+          reframe: bool = False) -> Iterator[tuple[int, int, Iterator[bytes]]]:
+    """Yield (dump_id, block_type, payload pieces) per data block; unread payload is skipped afterwards.
+
+    `tap` and `reframe` are the _BlockReader's: every byte after the TOC also goes to `tap`.
+    """
     if fp.seekable():
         fp.seek(archive.toc_end)
     entries = {entry.dump_id: entry for entry in archive.toc}
-    reader = _BlockReader(fp, archive)
+    reader = _BlockReader(fp, archive, tap, reframe)
+    bulk = archive.header.compression == "none" and archive.header.int_size == RUN_HEADER - 1
     while True:
         start = reader.pos
         block_type = reader.type_byte()
@@ -559,7 +567,7 @@ def _walk(fp: BinaryIO, archive: Archive) -> Iterator[tuple[int, int, Iterator[b
             raise IntegrityError(
                 f"The data of TOC entry {dump_id} is at byte {start}, but the TOC says {entry.data_offset}."
             )
-        pieces = _Payload(reader, block_type, f"the data of TOC entry {dump_id} ({entry.desc} {entry.tag})")
+        pieces = _Payload(reader, block_type, f"the data of TOC entry {dump_id} ({entry.desc} {entry.tag})", bulk)
         yield dump_id, block_type, pieces
         for _ in pieces:
             pass
@@ -653,26 +661,28 @@ def _count_rows(stream: Iterator[bytes]) -> int:
             continue
         first = chunk.find(b"\n")
         if first < 0:
-            line = (line + chunk)[:3]
+            line = (line + chunk[:3])[:3]
             continue
         if len(line) + first == 2 and line + chunk[:first] == b"\\.":
             ended = True
             continue
         rows += 1
-        rest = chunk[first + 1 :]
-        end = (b"\n" + rest).find(b"\n\\.\n")
+        end = chunk.find(b"\n\\.\n", first)
         if end >= 0:
-            rows += rest.count(b"\n", 0, end)
+            rows += chunk.count(b"\n", first + 1, end + 1)
             ended = True
             continue
-        rows += rest.count(b"\n")
-        line = rest[rest.rfind(b"\n") + 1 :][:3]
+        rows += chunk.count(b"\n", first + 1)
+        start = chunk.rfind(b"\n") + 1
+        line = chunk[start:start + 3]
     return rows
 
 
-def count_copy_rows(fp: BinaryIO, archive: Archive) -> dict[int, int]:
+def count_copy_rows(fp: BinaryIO, archive: Archive, forward: Callable[[bytes], object] | None = None) -> dict[int, int]:
     """Map each TABLE DATA entry's dump ID to its number of COPY rows, decompressing in bounded memory.
 
+    Every byte after the TOC also goes to `forward`, if given, in order; runs of small chunks as one
+    large chunk each, unless the TOC records data offsets, which that would move.
     Raises UnsupportedError for lz4 archives and IntegrityError when a TABLE DATA block is missing.
     """
     compression = archive.header.compression
@@ -683,7 +693,8 @@ def count_copy_rows(fp: BinaryIO, archive: Archive) -> dict[int, int]:
         )
     entries = {entry.dump_id: entry for entry in archive.toc}
     counts: dict[int, int] = {}
-    for dump_id, block_type, pieces in _walk(fp, archive):
+    reframe = forward is not None and all(entry.data_state != OFFSET_SET for entry in archive.toc)
+    for dump_id, block_type, pieces in _walk(fp, archive, forward, reframe):
         entry = entries[dump_id]
         if block_type == BLOCK_DATA and entry.desc == "TABLE DATA":
             counts[dump_id] = _count_rows(_decompressed(pieces, compression, f"TOC entry {dump_id} ({entry.tag})"))

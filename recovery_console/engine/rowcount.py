@@ -1,7 +1,8 @@
 """Counts each table's rows in an archive byte stream as it passes by, in a helper thread.
 
 Used while a backup streams into pg_restore, so the restored copy can be checked table by table
-without decrypting the backup a second time.
+without decrypting the backup a second time; the same thread passes the archive on to pg_restore,
+with pg_dump -Z0's one-row chunks joined into large ones.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import threading
 from typing import BinaryIO
 
 from . import pgarchive
-from .errors import IntegrityError, RecoveryError
+from .errors import IntegrityError, RecoveryError, from_os_error
 
 HANDOFF_PIECE = 1 << 20
 HANDOFF_DEPTH = 2
@@ -117,10 +118,15 @@ class Handoff:
 
 
 class RowCounter:
-    """A write-only sink: `write` archive bytes in order, then `result()` gives rows per TABLE DATA dump ID."""
+    """A write-only sink: `write` archive bytes in order, then `result()` gives rows per TABLE DATA dump ID.
 
-    def __init__(self) -> None:
+    With `forward`, the archive also goes on to it from the counting thread (see count_copy_rows
+    for how its chunks may be joined); nothing reaches `forward` unless it parses as an archive.
+    """
+
+    def __init__(self, forward: BinaryIO | None = None) -> None:
         self._stream = Handoff()
+        self._forward = forward
         self._counts: dict[int, int] | None = None
         self._error: RecoveryError | None = None
         self._thread = threading.Thread(target=self._run, name="rc-rowcount", daemon=True)
@@ -131,13 +137,33 @@ class RowCounter:
             recording = _Recording(self._stream)
             archive = pgarchive.read_archive(recording)
             rest = _Prefixed(bytes(recording.seen[archive.toc_end:]), self._stream)
+            forward = None
+            if self._forward is not None:
+                self._pass_on(bytes(recording.seen[:archive.toc_end]))
+                forward = self._pass_on
             recording.seen = bytearray()
-            self._counts = pgarchive.count_copy_rows(rest, archive)
+            self._counts = pgarchive.count_copy_rows(rest, archive, forward)
+            if self._forward is not None:
+                self._flush()
         except RecoveryError as exc:
             self._error = exc
         finally:
             while self._stream.read(HANDOFF_PIECE):
                 pass
+
+    def _pass_on(self, data: bytes) -> None:
+        assert self._forward is not None
+        try:
+            self._forward.write(data)
+        except OSError as exc:
+            raise from_os_error("writing", "the decrypted archive", exc) from exc
+
+    def _flush(self) -> None:
+        assert self._forward is not None
+        try:
+            self._forward.flush()
+        except OSError as exc:
+            raise from_os_error("writing", "the decrypted archive", exc) from exc
 
     def write(self, data: bytes | memoryview) -> int:
         return self._stream.write(data)

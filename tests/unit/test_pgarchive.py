@@ -596,3 +596,64 @@ def test_large_object_blocks_are_walked_object_by_object() -> None:
     archive = pa.parse_archive(data)
     assert list(pa.iter_data_blocks(io.BytesIO(data), archive)) == [pa.DataBlock(2, 3, 5), pa.DataBlock(1, 1, 4)]
     assert pa.count_copy_rows(io.BytesIO(data), archive) == {1: 2}
+
+
+# --- forwarding, with pg_dump -Z0's one-row chunks joined --------------------------------------
+
+
+def forwarded(data: bytes) -> tuple[dict[int, int], bytes]:
+    """Counts and the archive as count_copy_rows passes it on (the TOC goes ahead of it unchanged)."""
+    archive = pa.parse_archive(data)
+    out = bytearray()
+    counts = pa.count_copy_rows(io.BytesIO(data), archive, out.extend)
+    return counts, data[: archive.toc_end] + bytes(out)
+
+
+def blocks_of(data: bytes) -> list[pa.DataBlock]:
+    return list(pa.iter_data_blocks(io.BytesIO(data), pa.parse_archive(data)))
+
+
+def without_offsets(data: bytes) -> bytes:
+    """The archive as pg_dump writes it to a pipe: every data offset in the TOC "not set"."""
+    archive = pa.parse_archive(data)
+    size = archive.header.off_size
+    toc = data[: archive.toc_end]
+    for entry in archive.toc:
+        if entry.data_state == pa.OFFSET_SET:
+            field = bytes([pa.OFFSET_SET]) + entry.data_offset.to_bytes(size, "little")
+            assert toc.count(field) == 1
+            toc = toc.replace(field, bytes([pa.OFFSET_NOT_SET]) + bytes(size))
+    return toc + data[archive.toc_end :]
+
+
+def test_forwarding_joins_each_run_of_chunks_into_one_and_keeps_everything_else() -> None:
+    rows = [b"%d\trow %d\n" % (i, i) for i in range(3000)]
+    objects = pg_int(1001) + pg_int(3) + b"abc" + pg_int(2) + b"de" + pg_int(0) + pg_int(0)
+    entries = [build_entry(1, tag="t"), build_entry(2, "BLOBS", "BLOBS", namespace=None), build_entry(3, tag="u")]
+    data = build(entries, [build_block(1, [*rows, b"\\.\n\n\n"]), bytes([3]) + pg_int(2) + objects,
+                           build_block(3, [b"x\n"] * 10 + [b"part", b"ial\n"])])
+    counts, out = forwarded(data)
+    assert counts == {1: 3000, 3: 11}
+    assert build_block(1, [b"".join(rows) + b"\\.\n\n\n"]) in out
+    assert bytes([3]) + pg_int(2) + objects in out
+    assert build_block(3, [b"x\n" * 10 + b"partial\n"]) in out
+    assert pa.count_copy_rows(io.BytesIO(out), pa.parse_archive(out)) == counts
+    assert blocks_of(out) == blocks_of(data)
+
+
+def test_forwarding_a_real_uncompressed_dump_without_offsets() -> None:
+    data = without_offsets(sample("sample-pg18-none"))
+    counts, out = forwarded(data)
+    archive = pa.parse_archive(out)
+    assert archive == pa.parse_archive(data)
+    assert pa.count_copy_rows(io.BytesIO(out), archive) == counts == pa.count_copy_rows(io.BytesIO(data), archive)
+    assert blocks_of(out) == blocks_of(data)
+    assert len(out) <= len(data) - 5 * (sum(ROWS.values()) - len(ROWS))  # a header per row, then one per table
+
+
+@pytest.mark.parametrize("name", ["sample-pg18-none", "sample-pg15", "sample-pg17-stdout"])
+def test_forwarding_keeps_the_bytes_where_offsets_are_set_or_chunks_are_compressed(name: str) -> None:
+    data = sample(name)
+    counts, out = forwarded(data)
+    assert out == data
+    assert counts == pa.count_copy_rows(io.BytesIO(data), pa.parse_archive(data))

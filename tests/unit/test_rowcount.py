@@ -89,3 +89,32 @@ def test_a_stream_that_is_no_archive_fails_without_holding_up_the_writer() -> No
         counter.write(b"\x00" * (1 << 20))
     with pytest.raises(RecoveryError):
         counter.result()
+
+
+def test_row_counter_forwards_an_archive_that_reads_the_same() -> None:
+    data = (DATA / "sample-pg18-none.dump").read_bytes()
+    archive = pa.parse_archive(data)
+    out = io.BytesIO()
+    counter = RowCounter(forward=out)
+    for start in range(0, len(data), 1000):
+        counter.write(data[start:start + 1000])
+    assert counter.result() == pa.count_copy_rows(io.BytesIO(data), archive)
+    assert out.getvalue() == data  # its TOC records data offsets, so no chunk may move
+
+
+class _ClosedPipe(io.RawIOBase):
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_forward_that_fails_is_reported_without_holding_up_the_writer() -> None:
+    data = (DATA / "sample-pg18-none.dump").read_bytes()
+    counter = RowCounter(forward=_ClosedPipe())
+    counter.write(data)
+    for _ in range(8):
+        counter.write(b"\x00" * (1 << 20))
+    with pytest.raises(RecoveryError, match="writing the decrypted archive: Broken pipe"):
+        counter.result()
