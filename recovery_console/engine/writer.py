@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..models.backup import BackupMetadata
 from . import format as fmt
+from .background import in_background
 from .errors import UsageError, from_os_error
 from .progress import Phase, Reporter
 
@@ -99,26 +100,30 @@ def encrypt_stream(
     header = fmt.Header(iterations=iterations, chunk_exponent=chunk_exponent,
                         salt=os.urandom(fmt.SALT_SIZE) if salt is None else salt)
     fmt.Header.parse(header.pack())
-    reporter.start(Phase.DERIVE_KEY)
-    keys = fmt.derive_keys(secret, header)
+    keys_ahead = in_background(fmt.derive_keys, secret, header, name="rc-derive-key")  # while the source gets going
     metadata = replace(metadata, chunk_size=header.chunk_size)
     meta_bytes = metadata.to_json()
     if len(meta_bytes) > min(fmt.MAX_METADATA_SIZE, header.chunk_size):
         raise UsageError("The backup description is too long to store; shorten it.")
 
-    aead = AESGCM(keys.payload_key)
     aad = header.pack()
     out = _HashingSink(sink)
-    out.write(aad + keys.commitment)
     sealed = bytearray(header.chunk_size + fmt.TAG_SIZE)
+    aead: AESGCM | None = None
 
     def seal(index: int, plaintext: bytes, final: bool) -> None:
+        """Seal one chunk; the first call waits for the keys and writes the header and metadata chunk ahead of it."""
+        nonlocal aead
+        if aead is None:
+            keys = keys_ahead.result()
+            aead = AESGCM(keys.payload_key)
+            out.write(aad + keys.commitment)
+            seal(0, meta_bytes, final=False)
         view = memoryview(sealed)[: len(plaintext) + fmt.TAG_SIZE]
         aead.encrypt_into(fmt.nonce(index, final), plaintext, aad, view)
         out.write(len(view).to_bytes(fmt.LENGTH_PREFIX_SIZE, "big"))
         out.write(view)
 
-    seal(0, meta_bytes, final=False)
     reporter.start(Phase.ENCRYPT, source_size)
     archive_sha = hashlib.sha256()
     archive_length = 0

@@ -27,6 +27,7 @@ import urllib3.exceptions
 from botocore.config import Config
 
 from ...models.target import TargetConfig
+from ..background import in_background
 from ..errors import (
     NotFoundError,
     QuotaExceededError,
@@ -731,7 +732,7 @@ class _S3Reader(io.RawIOBase):
         if self._ahead is not None or self._segment_end >= (self._end or 0):
             return
         start = self._segment_end
-        self._ahead = _in_background(self._get, start, self._segment_stop(start))
+        self._ahead = in_background(self._get, start, self._segment_stop(start), name="rc-s3-ahead")
 
     def _next_segment(self) -> None:
         """Move on to the GET sent ahead; if sending it failed (say while the link was down), ask once more now."""
@@ -828,20 +829,6 @@ class _S3Reader(io.RawIOBase):
 
     def __enter__(self) -> "_S3Reader":
         return self
-
-
-def _in_background(fn: Callable[..., Any], *args: Any) -> Future:
-    """Run fn on a daemon thread: a GET sent ahead into a hung server must not keep the program from exiting."""
-    future: Future = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(fn(*args))
-        except BaseException as exc:  # noqa: BLE001 - handed to whoever takes the result
-            future.set_exception(exc)
-
-    threading.Thread(target=run, name="rc-s3-ahead", daemon=True).start()
-    return future
 
 
 def _close_answer(done: Future) -> None:
