@@ -17,6 +17,7 @@ from recovery_console.engine.live_backup import backup_database
 from recovery_console.engine.progress import CancelToken, Reporter
 from recovery_console.engine.restore import Restorer
 from recovery_console.engine.rowcount import RowCounter
+from recovery_console.engine.verify import read_stream
 from recovery_console.models.profile import ConnectionMode, ModeNotDeclaredError
 from tests.fixtures.console import SECRET
 
@@ -169,6 +170,25 @@ def test_restore_into_new_database_with_parallel_jobs(console, profile, pg15, da
     result = restorer.run(plan, SECRET)
     assert result.previous is None
     assert table_fingerprints(pg15, f"{database}_copy") == table_fingerprints(pg15, database)
+
+
+def test_pg_restore_is_fed_the_rows_in_large_chunks_and_reads_them(console, profile, pg15, database,
+                                                                     table_fingerprints, tmp_path):
+    """A console backup holds pg_dump -Z0's archive, one chunk per row; what goes on to pg_restore
+    has those chunks joined, and the real pg_restore restores it to the same tables."""
+    record = backup(console)
+    fed = tmp_path / "fed.dump"
+    with fed.open("wb") as sink, console.locate(record.short_id).open() as stream:
+        counter = RowCounter(forward=sink)
+        report = read_stream(stream, SECRET, sink=counter, require_archive=False, hash_ciphertext=False)
+        counts = counter.result()
+    rows = sum(counts.values())
+    assert rows > 100_000
+    assert fed.stat().st_size < report.archive_length - 4 * rows  # nearly every row's 5-byte chunk header is gone
+    pg15.createdb(f"{database}_fed")
+    subprocess.run([str(pg15.tool("pg_restore")), "--exit-on-error", f"--dbname={pg15.dsn(f'{database}_fed')}",
+                    str(fed)], check=True, capture_output=True)
+    assert table_fingerprints(pg15, f"{database}_fed") == table_fingerprints(pg15, database)
 
 
 def test_failed_restore_leaves_original_untouched_and_drops_scratch(console, profile, pg15, database,
