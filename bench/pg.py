@@ -1,6 +1,6 @@
 """Backup and restore against plain pg_dump / pg_restore, on pgbench and on realistic data.
 
-    python bench/pg.py [--pgbench-scale 20] [--rows 3000000] [--runs N]
+    python bench/pg.py [--pgbench-scale 20] [--rows 3000000] [--runs N] [--databases realistic,pgbench]
 
 Starts its own PostgreSQL 15 on 127.0.0.1, builds two databases, and prints, for each, the
 wall time and size of `pg_dump -Fc -f FILE` against `recovery-console backup create --profile`
@@ -92,16 +92,24 @@ def main() -> None:
     parser.add_argument("--pgbench-scale", type=int, default=20)
     parser.add_argument("--rows", type=int, default=3_000_000)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--databases", default="realistic,pgbench",
+                        help="which of the two databases to build and measure (comma-separated)")
     args = parser.parse_args()
+    chosen = [f"bench_{name.strip()}" for name in args.databases.split(",")]
+    if not chosen or any(db not in ("bench_realistic", "bench_pgbench") for db in chosen):
+        parser.error("--databases takes realistic, pgbench or both")
     work = Path(tempfile.mkdtemp(prefix="rc-bench-pg-"))
     factory = PgServerFactory()
     try:
         pg = factory.start(15)
         print(f"PostgreSQL {pg.version} on port {pg.port}; load: {os.getloadavg()[0]:.2f}")
-        pg.createdb("bench_pgbench")
-        pg.run("pgbench", "-i", "-s", str(args.pgbench_scale), "-q", *pg.conn_args("bench_pgbench")[:-2], "bench_pgbench")
-        pg.createdb("bench_realistic")
-        pg.psql(REALISTIC % {"rows": args.rows}, db="bench_realistic")
+        if "bench_pgbench" in chosen:
+            pg.createdb("bench_pgbench")
+            pg.run("pgbench", "-i", "-s", str(args.pgbench_scale), "-q", *pg.conn_args("bench_pgbench")[:-2],
+                   "bench_pgbench")
+        if "bench_realistic" in chosen:
+            pg.createdb("bench_realistic")
+            pg.psql(REALISTIC % {"rows": args.rows}, db="bench_realistic")
         home = work / "home"
         console = Console(AppPaths(config_dir=home / "config", data_dir=home / "data"))
         (work / "target").mkdir()
@@ -111,7 +119,7 @@ def main() -> None:
         env = {**os.environ, "RECOVERY_CONSOLE_HOME": str(home)}
         cli = [sys.executable, "-m", "recovery_console.cli.main"]
         rows = []
-        for db in ("bench_realistic", "bench_pgbench"):
+        for db in chosen:
             console.profiles.create(db, pg.dsn(db), target="bench")
             console.profiles.set_mode(db, ConnectionMode.DIRECT, acknowledge_direct=True)
             size = pg.psql(f"SELECT pg_size_pretty(pg_database_size('{db}'))").strip()

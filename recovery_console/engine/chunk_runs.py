@@ -35,21 +35,30 @@ def strip_headers(data: bytes, start: int, end: int) -> Run:
     Stops before a zero-length chunk (the block's end), a header with a non-zero sign byte, and
     a chunk that reaches past `end`; those are left to the caller's chunk-by-chunk reader.
     """
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # numpy starts BLAS threads that spin; nothing here uses BLAS
-    import numpy as np
-
+    np = _numpy()
     window = np.frombuffer(data, np.uint8, end - start, start)
+    heads, stop = _chain(np, window)
+    if not stop:
+        return Run(b"", 0)
+    keep = np.ones(stop, bool)
+    keep[(heads[:, None] + np.arange(HEADER)).ravel()] = False
+    return Run(window[:stop][keep].tobytes(), stop)
+
+
+def _chain(np, window):
+    """Where the header of each whole chunk from the window's start begins, and where the last one ends."""
     size = len(window)
     if size < HEADER:
-        return Run(b"", 0)
+        return np.zeros(0, np.int64), 0
     newlines = np.flatnonzero(window == NEWLINE)
-    guesses = np.zeros(len(newlines), np.int64)
+    guesses = np.zeros(len(newlines), np.int64)  # a header at the start and after every newline but the last
     guesses[1:] = newlines[:-1] + 1
     at = np.minimum(guesses, size - HEADER)
-    fits = (guesses + HEADER <= newlines) & (window[at] == 0) & (_lengths(window, at) == newlines - guesses - (HEADER - 1))
+    fits = ((guesses + HEADER <= newlines) & (window[at] == 0)
+            & (_lengths(np, window, at) == newlines - guesses - (HEADER - 1)))  # the chunk ends at that newline
     misfits = np.flatnonzero(~fits)
     heads = []
-    pos = index = 0
+    pos = index = 0  # pos: where the next header is; index: the first guess not before pos
     while True:
         if index < len(guesses) and guesses[index] == pos:
             later = np.searchsorted(misfits, index)
@@ -58,25 +67,27 @@ def strip_headers(data: bytes, start: int, end: int) -> Run:
             pos = int(guesses[stop]) if stop < len(guesses) else int(newlines[-1]) + 1
         if pos + HEADER > size or window[pos] != 0:
             break
-        length = int.from_bytes(data[start + pos + 1 : start + pos + HEADER], "little")
+        length = int.from_bytes(window[pos + 1 : pos + HEADER].tobytes(), "little")
         if not length or pos + HEADER + length > size:
             break
         heads.append(np.array([pos], np.int64))
         pos += HEADER + length
         index = int(np.searchsorted(guesses, pos))
-    if not pos:
-        return Run(b"", 0)
-    keep = np.ones(pos, bool)
-    starts = np.concatenate(heads)
-    keep[(starts[:, None] + np.arange(HEADER)).ravel()] = False
-    return Run(window[:pos][keep].tobytes(), pos)
+    return np.concatenate(heads) if heads else np.zeros(0, np.int64), pos
 
 
-def _lengths(window, at):
+def _lengths(np, window, at):
     """The little-endian four-byte length after the sign byte at each position in `at`."""
-    import numpy as np
-
     value = window[at + 1].astype(np.int64)
     for shift in (1, 2, 3):
         value |= window[at + 1 + shift].astype(np.int64) << (8 * shift)
     return value
+
+
+def _numpy():
+    """numpy, imported on first use (importing it takes ~90 ms) and told not to start BLAS threads,
+    which spin and which nothing here uses."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    import numpy
+
+    return numpy
