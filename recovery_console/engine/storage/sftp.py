@@ -850,7 +850,7 @@ class SftpStorage(Storage):
         if isinstance(exc, OSError) and exc.errno == errno.ENOENT:
             return NotFoundError(f"{where} does not exist.",
                                  hint="Refresh the backup list; it may have been removed on the server.")
-        if not self._connection_alive():
+        if isinstance(exc, EOFError) or not self._connection_alive():  # EOFError: paramiko saw the channel end
             self.close()
             return StorageError(f"The connection to {self.endpoint} was lost while {action} {where}.",
                                 hint="Check that the server is up and reachable, then try again; "
