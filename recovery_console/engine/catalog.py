@@ -58,6 +58,19 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _same_object(known: tuple[int, float, str | None], info: ObjectInfo) -> bool:
+    """Whether a listed object is the one recorded as (size, mtime, etag).
+
+    Where both sides have an ETag (S3), size and ETag decide: a content hash, where a modification
+    time can read a second apart between a HEAD just after the upload and a later listing (seen
+    with rclone serve s3). Elsewhere size and modification time decide.
+    """
+    size, mtime, etag = known
+    if etag is not None and info.etag is not None:
+        return (size, etag) == (info.size, info.etag)
+    return (size, mtime) == (info.size, info.mtime)
+
+
 def _record(row: sqlite3.Row) -> BackupRecord:
     data = dict(zip(_COLUMNS, row))
     raw = data.pop("metadata")
@@ -93,11 +106,14 @@ class Catalog:
             gone = [(storage.name, key) for key in known.keys() - listed.keys()]
             db.executemany("DELETE FROM backups WHERE target = ? AND key = ?", gone)
             new = [info for key, info in listed.items() if key not in known]
-            changed = [info for key, info in listed.items()
-                       if key in known and known[key] != (info.size, info.mtime, info.etag)]
+            changed = [info for key, info in listed.items() if key in known and not _same_object(known[key], info)]
             db.executemany("DELETE FROM backups WHERE target = ? AND key = ?",
                            [(storage.name, info.key) for info in changed])
             self._insert(db, storage.name, new + changed)
+            changed_keys = {info.key for info in changed}
+            db.executemany("UPDATE backups SET mtime = ? WHERE target = ? AND key = ?",
+                           [(info.mtime, storage.name, key) for key, info in listed.items()
+                            if key in known and key not in changed_keys and known[key][1] != info.mtime])
         return SyncResult(storage.name, len(new), len(gone), len(changed), len(listed) - len(new) - len(changed))
 
     @staticmethod
@@ -135,10 +151,9 @@ class Catalog:
     def full_verify_of(self, target: str, info: ObjectInfo) -> str | None:
         """When this very object (same size, modification time and ETag as now) last passed a full verify."""
         with closing(self._connect()) as db:
-            row = db.execute("SELECT verified_at FROM backups WHERE target = ? AND key = ? AND size = ? AND mtime = ? "
-                             "AND etag IS ? AND verify_result = 'ok' AND verify_detail = 'full'",
-                             (target, info.key, info.size, info.mtime, info.etag)).fetchone()
-        return row[0] if row else None
+            row = db.execute("SELECT verified_at, size, mtime, etag FROM backups WHERE target = ? AND key = ? "
+                             "AND verify_result = 'ok' AND verify_detail = 'full'", (target, info.key)).fetchone()
+        return row[0] if row and _same_object(tuple(row[1:]), info) else None
 
     def forget(self, record: BackupRecord) -> None:
         with closing(self._connect()) as db, db:

@@ -12,7 +12,8 @@ from ..errors import QuotaExceededError
 
 @dataclass(frozen=True)
 class ObjectInfo:
-    """One stored object as the target reports it; (key, size, mtime, etag) is its identity."""
+    """One stored object as the target reports it; key and size, with its ETag where the target has one and
+    its modification time where not, tell whether it is still the same object (catalog._same_object)."""
 
     key: str
     size: int
