@@ -149,7 +149,7 @@ class Catalog:
                        "WHERE target = ? AND key = ?", (utc_now(), result, detail, record.target, record.key))
 
     def full_verify_of(self, target: str, info: ObjectInfo) -> str | None:
-        """When this very object (same size, modification time and ETag as now) last passed a full verify."""
+        """When this very object (the same by _same_object's rule) last passed a full verify."""
         with closing(self._connect()) as db:
             row = db.execute("SELECT verified_at, size, mtime, etag FROM backups WHERE target = ? AND key = ? "
                              "AND verify_result = 'ok' AND verify_detail = 'full'", (target, info.key)).fetchone()
