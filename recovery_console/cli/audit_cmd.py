@@ -6,20 +6,15 @@ import argparse
 import json
 import sys
 from collections import deque
-from typing import Any
 
 from ..engine.audit import AuditEntry, AuditLog
 from ..engine.errors import ExitCode, IntegrityError
 from ..engine.paths import AppPaths
 
 
-def register(subparsers: Any) -> None:
-    """Add the `audit` command group (`show`, `verify`) to an argparse subparsers object."""
-    audit = subparsers.add_parser(
-        "audit",
-        help="show or verify the audit log",
-        description="Show or verify the append-only, hash-chained log of actions taken by the console.",
-    )
+def register(audit: argparse.ArgumentParser) -> None:
+    """Fill in the `audit` command group (`show`, `verify`)."""
+    audit.description = "Show or verify the append-only, hash-chained log of actions taken by the console."
     commands = audit.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
 
     show = commands.add_parser("show", help="list audit log entries", description="List audit log entries, oldest first.")

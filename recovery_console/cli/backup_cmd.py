@@ -14,8 +14,7 @@ from ..models.backup import BackupRecord
 from .common import add_json, add_secret_options, console, emit, job, secret_from
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("backup", help="create, list, verify, move and delete backups")
+def register(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="backup_command", required=True, metavar="COMMAND")
 
     create = commands.add_parser("create", help="back up a live database (--profile) or encrypt a pg_dump archive")

@@ -9,8 +9,7 @@ from ..engine.errors import ExitCode
 from .common import add_json, add_secret_options, console, emit, secret_from
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("contents", help="list what a .dump or a backup holds (offline)")
+def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="a pg_dump custom-format .dump, a backup .enc, or a backup id")
     parser.add_argument("--target", help="look the id up on this target only")
     add_secret_options(parser)

@@ -10,8 +10,7 @@ from ..formatting import format_bytes
 from .common import add_json, add_secret_options, console, emit, job, secret_from
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("decrypt", help="decrypt a backup to a pg_dump archive (works offline)")
+def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("backup", help="a backup file, or a backup id from `backup list`")
     parser.add_argument("-o", "--output", type=Path, help="where to write the .dump (required unless --metadata-only)")
     parser.add_argument("--metadata-only", action="store_true", help="show the decrypted metadata, write nothing")

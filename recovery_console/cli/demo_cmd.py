@@ -10,8 +10,7 @@ from ..engine.errors import ExitCode
 from .backup_cmd import list_lines, verify_lines
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="create a demo target with sample backups, list and verify them")
+def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--home", type=Path, default=Path("demo-home"), help="where the demo keeps its files")
     parser.set_defaults(func=cmd_demo)
 

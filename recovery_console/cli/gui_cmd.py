@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("gui", help="open the desktop console")
+def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", help="open this profile")
     parser.set_defaults(func=cmd_gui)
 

@@ -23,8 +23,7 @@ from ..engine.secrets import read_secret_file
 from .common import add_json, emit
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("keyring", help="check the OS keyring and keep instance secrets in it")
+def register(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="keyring_command", required=True, metavar="COMMAND")
 
     status = commands.add_parser("status", help="show which keyring backend is used and whether it is secure")

@@ -11,8 +11,7 @@ from ..models.profile import ConnectionMode, Profile
 from .common import add_json, add_secret_options, console, emit, secret_from
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("profile", help="deployment profiles: database, connection mode, target")
+def register(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="profile_command", required=True, metavar="COMMAND")
 
     create = commands.add_parser("create", help="create a profile (its connection mode is declared separately)")

@@ -11,8 +11,7 @@ from ..engine.restore import RestorePlan, Restorer
 from .common import add_json, add_secret_options, console, emit, job, secret_from
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("restore", help="restore a backup into PostgreSQL without risking what is there")
+def register(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="restore_command", required=True, metavar="COMMAND")
     for name, func, helptext in (("preflight", cmd_preflight, "verify the backup and list every check; change nothing"),
                                  ("run", cmd_run, "restore (safe in-place by default: scratch copy, check, swap)")):

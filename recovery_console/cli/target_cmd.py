@@ -33,8 +33,7 @@ def parse_size(text: str) -> int:
 KINDS = ("local", "s3", "smb", "sftp")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("target", help="manage storage targets")
+def register(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="target_command", required=True, metavar="COMMAND")
 
     add = commands.add_parser("add", help="add a target")

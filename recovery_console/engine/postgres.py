@@ -1,6 +1,7 @@
 """Talking to PostgreSQL: URLs without passwords, server facts, pooler tells, and libpq environments.
 
-Passwords never go on a command line: child processes get a private 0600 passfile.
+Passwords never go on a command line: child processes get a private 0600 passfile. psycopg is
+imported on first use: it costs about 0.1 s, which commands that never connect should not pay.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
-from psycopg import conninfo as pg_conninfo
-
 from .errors import DatabaseError, UsageError
+
+if TYPE_CHECKING:
+    import psycopg
 
 CONNECT_TIMEOUT = 10
 POOLER_HOST_WORDS = ("pooler", "pgbouncer", "proxy")
@@ -40,8 +41,10 @@ class ServerInfo:
 
 
 def parse(url: str) -> dict[str, str]:
+    import psycopg
+
     try:
-        return pg_conninfo.conninfo_to_dict(url)
+        return psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
         raise UsageError(f"The database URL is not valid: {exc}.",
                          hint="Use postgresql://user@host:port/dbname or 'host=… dbname=…'.") from None
@@ -59,7 +62,9 @@ def split_password(url: str) -> tuple[str, str | None]:
         userinfo = netloc[0].split(":", 1)[0] if len(netloc) == 2 else ""
         host = netloc[-1]
         return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}" if userinfo else host)), password
-    return pg_conninfo.make_conninfo(**params), password
+    import psycopg
+
+    return psycopg.conninfo.make_conninfo(**params), password
 
 
 def describe(url: str) -> str:
@@ -90,6 +95,8 @@ def pooler_tells(url: str) -> list[str]:
 
 def connect(url: str, password: str | None = None, *, dbname: str | None = None, autocommit: bool = True) -> psycopg.Connection:
     """A connection that also works through PgBouncer (no server-side prepared statements)."""
+    import psycopg
+
     kwargs: dict[str, object] = {"connect_timeout": CONNECT_TIMEOUT, "autocommit": autocommit, "prepare_threshold": None}
     if password is not None:
         kwargs["password"] = password
@@ -118,6 +125,8 @@ def server_info(conn: psycopg.Connection) -> ServerInfo:
 
 def probe_pooler(url: str, password: str | None = None) -> list[str]:
     """Cheap active checks for a pooler; each finding is reported as seen, never as certainty."""
+    import psycopg
+
     seen: list[str] = []
     try:
         with connect(url, password, dbname="pgbouncer") as admin:

@@ -34,11 +34,7 @@ import re
 import secrets as _random
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterable
-
-import keyring
-from keyring.backend import KeyringBackend
-from keyring.errors import PasswordDeleteError
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .errors import SecretUnavailableError, UsageError
 
@@ -48,6 +44,9 @@ INSECURE_ENV = "RECOVERY_CONSOLE_ALLOW_INSECURE_KEYRING"
 INSTANCE_SECRET = "instance_secret"
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from keyring.backend import KeyringBackend
 
 # Backends that keep secrets encrypted by the OS / desktop session.
 SECURE_BACKENDS = frozenset({
@@ -190,6 +189,7 @@ class SecretStore:
         if self._pinned is not None:
             return self._pinned
         try:
+            import keyring  # on first use: the library costs about 0.1 s to import
             return keyring.get_keyring()
         except Exception as exc:  # a broken keyringrc.cfg or backend import
             from keyring.backends import fail
@@ -329,6 +329,8 @@ class SecretStore:
 
         Deleting works on an insecure backend even without the opt-in (removing is always safe).
         """
+        from keyring.errors import PasswordDeleteError
+
         status = self.probe()
         backend = self._backend
         if backend is None and not status.secure:

@@ -22,6 +22,7 @@ import pytest
 from keyring.backends import SecretService, chainer
 
 from recovery_console.cli import keyring_cmd
+from recovery_console.cli.main import build_parser
 from recovery_console.engine.console import Console
 from recovery_console.engine.errors import ExitCode, SecretUnavailableError, UsageError
 from recovery_console.engine.secret_store import (
@@ -92,10 +93,7 @@ def _in_plaintext_file(backend: Any, value: str) -> bool:
 
 
 def _cli(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="recovery-console")
-    commands = parser.add_subparsers(dest="command", required=True)
-    keyring_cmd.register(commands)
-    return parser.parse_args(argv)
+    return build_parser(argv).parse_args(argv)
 
 
 def _assert_no_secret_in_error(exc: BaseException, *values: str) -> None:

@@ -7,7 +7,6 @@ are checked through the error mapping alone, at the end of this file.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -639,13 +638,12 @@ def test_download_resumes_after_a_server_restart(rclone_s3_private: Callable[...
 @integration
 def test_cli_target_add_and_test(rclone_s3: RcloneS3, s3_bucket: str, tmp_path: Path,
                                  monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from recovery_console.cli import target_cmd
+    from recovery_console.cli.main import build_parser
     from recovery_console.engine import console as console_module
 
     store = FakeSecrets()
     monkeypatch.setattr(console_module, "SecretStore", lambda: store)
-    parser = argparse.ArgumentParser()
-    target_cmd.register(parser.add_subparsers(dest="command", required=True))
+    parser = build_parser(["target"])
 
     def run(*argv: str) -> int:
         args = parser.parse_args(list(argv))

@@ -9,8 +9,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
+import keyring
 import pytest
 from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
@@ -436,9 +436,7 @@ class MemoryKeyring(KeyringBackend):
 @pytest.fixture
 def memory_keyring(monkeypatch) -> MemoryKeyring:
     backend = MemoryKeyring()
-    fake = SimpleNamespace(get_keyring=lambda: backend, set_password=backend.set_password,
-                           get_password=backend.get_password, delete_password=backend.delete_password)
-    monkeypatch.setattr(secret_store, "keyring", fake)
+    monkeypatch.setattr(keyring, "get_keyring", lambda: backend)
     name = f"{MemoryKeyring.__module__}.{MemoryKeyring.__qualname__}"
     if hasattr(secret_store, "SECURE_BACKENDS"):  # treat the test backend as a secure one
         monkeypatch.setattr(secret_store, "SECURE_BACKENDS", frozenset(secret_store.SECURE_BACKENDS) | {name})

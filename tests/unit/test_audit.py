@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from recovery_console.cli import audit_cmd
+from recovery_console.cli.main import build_parser
 from recovery_console.engine.audit import (
     GENESIS_HASH,
     AuditEntry,
@@ -300,14 +301,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AuditLog:
     return AuditLog(AppPaths.default().audit_file)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="recovery-console")
-    audit_cmd.register(parser.add_subparsers(dest="command", required=True))
-    return parser
-
-
 def _run(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     return args.func(args)
 
 
@@ -384,6 +379,6 @@ def test_cli_show_broken_log(home: AuditLog, capsys: pytest.CaptureFixture[str])
 
 def test_cli_rejects_bad_limit(home: AuditLog) -> None:
     with pytest.raises(SystemExit):
-        _parser().parse_args(["audit", "show", "--limit", "0"])
+        _run(["audit", "show", "--limit", "0"])
     with pytest.raises(SystemExit):
-        _parser().parse_args(["audit"])
+        _run(["audit"])
