@@ -7,7 +7,7 @@ from pathlib import Path
 from ..models.backup import BackupRecord
 from . import pgtools, postgres
 from .console import Console
-from .errors import UsageError
+from .errors import RecoveryError, UsageError
 from .pgdump import DUMP_COMPRESSIONS, DumpStream
 from .progress import Reporter
 
@@ -36,13 +36,45 @@ def backup_database(
                          hint=f"Set one with `profile set-target {profile_name} TARGET`.")
     password = console.profiles.dump_password(profile)
     secret = secret if secret is not None else console.profiles.instance_secret(profile_name)
-    with postgres.connect(url, password) as conn:
-        info = postgres.server_info(conn)
-    tool = pgtools.choose_pg_dump(pgtools.discover([Path(d) for d in profile.tool_dirs]), info.major)
-    with DumpStream(tool, url, password, compression) as dump:
+    tools = pgtools.discover([Path(d) for d in profile.tool_dirs])
+    seen = console.profiles.server_versions
+    dump = _dump_as_last_seen(tools, url, password, compression, seen.get(url))
+    if dump is None:
+        with postgres.connect(url, password) as conn:
+            info = postgres.server_info(conn)
+        dump = DumpStream(pgtools.choose_pg_dump(tools, info.major), url, password, compression)
+    with dump:
+        header = dump.archive_header()
+        seen.remember(url, header.server_version)
         return console.create_backup(
             dump, profile.target, secret, description=description, mode=mode,
-            compression="zstd" if compression == "zstd" else "none", database=info.database,
-            server_version=info.version, pg_dump_version=tool.version, source_name=f"pg_dump of {info.database}",
-            reporter=reporter,
+            compression="zstd" if compression == "zstd" else "none", database=header.dbname,
+            server_version=header.server_version, pg_dump_version=dump.tool.version,
+            source_name=f"pg_dump of {header.dbname}", reporter=reporter,
         )
+
+
+def _dump_as_last_seen(tools: list[pgtools.PgTool], url: str, password: str | None, compression: str,
+                       version: str | None) -> DumpStream | None:
+    """pg_dump picked for the server version last seen at `url`, if its archive header confirms the pick.
+
+    This spares a backup the probe connection (and importing its driver). None when nothing was
+    seen, or pg_dump failed before its header, or the header names a server another pg_dump fits
+    better: the caller then probes, and a real connection error gets its own clear message.
+    """
+    major = pgtools.parse_major(version) if version else None
+    if major is None:
+        return None
+    try:
+        tool = pgtools.choose_pg_dump(tools, major)
+    except RecoveryError:
+        return None
+    dump = DumpStream(tool, url, password, compression)
+    try:
+        found = pgtools.parse_major(dump.archive_header().server_version)
+        if found is not None and pgtools.choose_pg_dump(tools, found) == tool:
+            return dump
+    except RecoveryError:
+        pass
+    dump.close()
+    return None

@@ -299,8 +299,8 @@ def _toc(c: _Cursor, version: tuple[int, int, int]) -> tuple[TocEntry, ...]:
     return tuple(_entry(c, version, i) for i in range(count))
 
 
-def parse_archive(data: bytes | bytearray | memoryview) -> Archive:
-    """Parse the header and TOC from a buffer holding at least the start of a custom-format archive."""
+def _start(data: bytes | bytearray | memoryview) -> tuple[_Cursor, ArchiveHeader]:
+    """A cursor past the header of a buffer holding at least the start of a custom-format archive."""
     buf = data if isinstance(data, (bytes, bytearray)) else bytes(data)
     head = bytes(buf[: len(MAGIC)])
     if head != MAGIC[: len(head)]:
@@ -310,7 +310,17 @@ def parse_archive(data: bytes | bytearray | memoryview) -> Archive:
         )
     c = _Cursor(buf)
     c.read_bytes(len(MAGIC), "signature")
-    header = _header(c)
+    return c, _header(c)
+
+
+def parse_header(data: bytes | bytearray | memoryview) -> ArchiveHeader:
+    """Parse only the header: the first hundred or so bytes, which pg_dump writes before its TOC."""
+    return _start(data)[1]
+
+
+def parse_archive(data: bytes | bytearray | memoryview) -> Archive:
+    """Parse the header and TOC from a buffer holding at least the start of a custom-format archive."""
+    c, header = _start(data)
     toc = _toc(c, header.version)
     return Archive(header=header, toc=toc, toc_end=c.pos)
 

@@ -10,10 +10,12 @@ from contextlib import ExitStack
 from typing import BinaryIO
 
 from .errors import DatabaseError
+from .pgarchive import ArchiveHeader, ArchiveIncomplete, parse_header
 from .pgtools import PgTool
 from .postgres import describe, libpq_env
 
 TERMINATE_GRACE = 3.0
+PIECE = 64 << 10
 DUMP_COMPRESSIONS = ("zstd", "pg_dump", "none")
 
 
@@ -47,10 +49,32 @@ class DumpStream:
             raise DatabaseError(f"Could not start {tool.path}: {exc.strerror or exc}.") from exc
         assert self.process.stdout is not None
         self._stdout: BinaryIO = self.process.stdout  # type: ignore[assignment]
+        self._head = b""
         self.bytes_read = 0
 
+    def archive_header(self) -> ArchiveHeader:
+        """The header pg_dump writes once it has read the catalogs: which server and database it dumps.
+
+        Its bytes are kept and read again first, so the stream is unchanged. A pg_dump that fails
+        before writing it (cannot connect, server too new) raises DatabaseError with its message.
+        """
+        while True:
+            try:
+                return parse_header(self._head)
+            except ArchiveIncomplete:
+                pass
+            more = self._stdout.read1(PIECE)  # type: ignore[attr-defined]
+            if not more:
+                self._check_exit()
+                raise DatabaseError(f"pg_dump {self.tool.version} ended without writing an archive header.")
+            self._head += more
+
     def read(self, size: int = -1) -> bytes:
-        data = self._stdout.read(size)
+        if self._head:
+            cut = len(self._head) if size < 0 else size
+            data, self._head = self._head[:cut], self._head[cut:]
+        else:
+            data = self._stdout.read(size)
         self.bytes_read += len(data)
         if not data:
             self._check_exit()

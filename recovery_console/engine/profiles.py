@@ -11,6 +11,7 @@ from .config_store import NamedStore
 from .errors import RecoveryError, SecretUnavailableError
 from .paths import AppPaths
 from .secret_store import SecretStore
+from .server_versions import ServerVersions
 
 INSTANCE_SECRET = "instance_secret"
 DB_PASSWORD = "db_password"
@@ -52,6 +53,7 @@ class Profiles:
     def __init__(self, paths: AppPaths, secrets: SecretStore) -> None:
         self.store = ProfileStore(paths)
         self.secrets = secrets
+        self.server_versions = ServerVersions(paths.data_dir)
 
     def create(self, name: str, database_url: str, *, target: str | None = None,
                instance_secret: str | None = None, tool_dirs: list[str] | None = None) -> Profile:
@@ -121,6 +123,7 @@ class Profiles:
                 info = postgres.server_info(conn)
         except RecoveryError as exc:
             return ConnectionReport(name, postgres.describe(url), False, warnings=warnings, error=exc.message)
+        self.server_versions.remember(url, info.version)
         report = dict(server_version=info.version, server_major=info.major, database=info.database, user=info.user,
                       can_create_db=info.can_create_db or info.superuser)
         tools = pgtools.discover([Path(d) for d in profile.tool_dirs])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from recovery_console.engine import pgdump
+from recovery_console.engine import pgdump, postgres
 from recovery_console.engine import restore as restore_module
 from recovery_console.engine.errors import Cancelled, DatabaseError, IntegrityError, UsageError
 from recovery_console.engine.live_backup import backup_database
@@ -20,6 +20,7 @@ from recovery_console.engine.rowcount import RowCounter
 from recovery_console.engine.verify import read_stream
 from recovery_console.models.profile import ConnectionMode, ModeNotDeclaredError
 from tests.fixtures.console import SECRET
+from tests.fixtures.postgres import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -60,6 +61,31 @@ def test_live_backup_records_metadata_and_verifies(console, profile, database, p
     console.decrypt(console.locate(record.short_id), out, SECRET)
     listing = subprocess.run([str(pg15.tool("pg_restore")), "--list", str(out)], capture_output=True, text=True)
     assert listing.returncode == 0 and "TABLE DATA public pgbench_accounts" in listing.stdout
+
+
+def test_a_later_backup_trusts_the_version_seen_and_opens_no_probe_connection(console, profile, database,
+                                                                              monkeypatch):
+    first = backup(console)
+    url = console.profiles.store.get(profile).dump_url()
+    assert console.profiles.server_versions.get(url) == first.metadata.server_version
+
+    def no_probe(*args, **kwargs):
+        raise AssertionError("the backup opened a probe connection")
+
+    monkeypatch.setattr(postgres, "connect", no_probe)
+    second = backup(console)
+    assert (second.metadata.server_version, second.metadata.database) == (first.metadata.server_version, database)
+    assert second.metadata.pg_dump_version == first.metadata.pg_dump_version
+
+
+def test_an_unreachable_server_with_a_version_seen_still_gets_the_connection_error(console, local_target, pg15):
+    url = pg15.dsn("postgres").replace(f":{pg15.port}/", f":{free_port()}/")
+    console.profiles.create("gone", url, target=local_target)
+    console.profiles.set_mode("gone", ConnectionMode.DIRECT, acknowledge_direct=True)
+    console.profiles.server_versions.remember(url, pg15.version)
+    with pytest.raises(DatabaseError, match="^Could not connect to "):
+        backup(console, "gone")
+    assert console.list_backups()[0] == []
 
 
 def test_pg_dump_failure_stores_nothing(console, local_target, pg15):

@@ -76,3 +76,4 @@ def test_direct_url_shows_no_pooler(console, local_target, pg15, database):
     console.profiles.set_mode("direct", ConnectionMode.DIRECT, acknowledge_direct=True)
     report = console.profiles.test("direct")
     assert report.ok and report.warnings == [] and report.pg_dump and report.pg_restore
+    assert console.profiles.server_versions.get(pg15.dsn(database)) == report.server_version  # the next backup's hint

@@ -61,3 +61,16 @@ def test_dump_of_each_major_into_each_server(matrix_console, servers, source):
         assert [(t.table, t.restored_rows, t.ok) for t in result.tables] == [("items", 250, True)]
         assert servers[target].psql("SELECT count(*) FROM pricey", db=name).strip() == "50"
         servers[target].dropdb(name)
+
+
+@pytest.mark.parametrize(("source", "seen"), [(15, "18.1"), (17, "15.4 (Debian 15.4-1)")])
+def test_a_stale_version_seen_is_corrected_before_anything_is_stored(matrix_console, servers, source, seen):
+    """18 seen, 15 found: pg_dump 18 would do, but 15 fits better. 15 seen, 17 found: pg_dump 15 refuses."""
+    console = matrix_console
+    url = console.profiles.store.get(f"src{source}").dump_url()
+    console.profiles.server_versions.remember(url, seen)
+    record = backup_database(console, f"src{source}", secret=SECRET)
+    assert record.metadata.pg_dump_version.startswith(f"{source}.")
+    assert record.metadata.server_version == servers[source].version
+    assert console.profiles.server_versions.get(url) == servers[source].version
+    assert [r.short_id for r in console.list_backups()[0]] == [record.short_id]

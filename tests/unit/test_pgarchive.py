@@ -301,6 +301,26 @@ def test_truncated_header_or_toc_is_incomplete() -> None:
             assert cut < info.value.needed <= toc_end
 
 
+def test_parse_header_needs_only_the_header_and_agrees_with_parse_archive() -> None:
+    for name in SAMPLES:
+        data = sample(name)
+        header = pa.parse_archive(data).header
+        end = next(n for n in range(len(data)) if _parses_header(data[:n]))
+        assert pa.parse_header(data[:end]) == header
+        with pytest.raises(pa.ArchiveIncomplete) as info:
+            pa.parse_header(data[: end - 1])
+        assert info.value.needed == end
+        assert end < pa.parse_archive(data).toc_end
+
+
+def _parses_header(data: bytes) -> bool:
+    try:
+        pa.parse_header(data)
+    except pa.ArchiveIncomplete:
+        return False
+    return True
+
+
 def test_read_archive_on_a_truncated_file_is_an_integrity_error_not_incomplete() -> None:
     data = sample("sample-pg16")
     toc_end = pa.parse_archive(data).toc_end

@@ -1,0 +1,52 @@
+"""The PostgreSQL version last seen behind each dump URL, so a backup can start pg_dump at once.
+
+Only a hint: pg_dump names the server in its archive header, and a backup whose header
+disagrees with the pg_dump picked from the hint starts over after a probe connection. Kept in
+``server_versions.json`` in the data folder, keyed by URL; the URLs hold no passwords.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+FILE_NAME = "server_versions.json"
+
+
+class ServerVersions:
+    """Remembered `server_version` strings ("15.14 (Debian …)") by database URL."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = Path(data_dir) / FILE_NAME
+
+    def _load(self) -> dict[str, str]:
+        try:
+            raw = json.loads(self.path.read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}  # missing or damaged: the next backup probes the server and writes it again
+        return {k: v for k, v in raw.items() if isinstance(v, str)} if isinstance(raw, dict) else {}
+
+    def get(self, url: str) -> str | None:
+        return self._load().get(url)
+
+    def remember(self, url: str, version: str) -> None:
+        """Save `version` for `url`; a hint that cannot be saved (full disk) only costs a probe later."""
+        versions = self._load()
+        if versions.get(url) == version:
+            return
+        versions[url] = version
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, tmp = tempfile.mkstemp(prefix=".server_versions-", dir=self.path.parent)
+        except OSError:
+            return
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(versions, handle, indent=2, sort_keys=True)
+            os.replace(tmp, self.path)
+        except BaseException as exc:
+            Path(tmp).unlink(missing_ok=True)
+            if not isinstance(exc, OSError):
+                raise
