@@ -10,16 +10,18 @@ every table's row count before it reports success. The console restore is timed 
 `backup verify` put a full verify of the unchanged file on record (the pre-flight then trusts it;
 the usual path when backups are verified on a schedule) and with `--verify-first`, which decrypts
 the whole backup once more before restoring.
-Every console run is a fresh process whose peak RSS is reported; with --runs N each measurement
-is repeated and the best time kept (single runs of a 12 s restore vary by ±15% here), and every
-restore starts after a CHECKPOINT so none pays for the previous one's dirty pages. Targets (issue 3): backup
-≤ 0.5× on realistic data with output ≤ 1.05× the size, ≤ 1.05× on pgbench; restore ≤ 1.05×
-single job; peak RSS ≤ 150 MB.
+Every console run is a fresh process whose peak RSS is reported. With --runs N each measurement
+is repeated, plain and console runs alternating, and the best time kept (single runs of a 12 s
+restore vary by ±15% here). Every restore starts after a CHECKPOINT so none pays for the
+previous one's dirty pages, and autovacuum is off so it cannot wake in the middle of a run.
+Targets (issue 3): backup ≤ 0.5× on realistic data with output ≤ 1.05× the size, ≤ 1.05× on
+pgbench; restore ≤ 1.05× single job; peak RSS ≤ 150 MB.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import resource
 import subprocess
@@ -82,9 +84,15 @@ def child_rss(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     return float(seconds), int(rss) / 1024
 
 
-def best(runs: int, fn):
-    results = [fn() for _ in range(runs)]
-    return min(results, key=lambda r: r[0])
+def paired(runs: int, plain, ours):
+    """The best of `runs` runs of each, alternating them: a slow spell of the machine hits both alike."""
+    plain_runs, our_runs = [], []
+    for _ in range(runs):
+        plain_runs.append(plain())
+        our_runs.append(ours())
+    print(f"  runs: plain {' '.join(f'{r[0]:.2f}' for r in plain_runs)} | console "
+          f"{' '.join(f'{r[0]:.2f}' for r in our_runs)}", flush=True)
+    return min(plain_runs, key=lambda r: r[0]), min(our_runs, key=lambda r: r[0])
 
 
 def main() -> None:
@@ -98,6 +106,8 @@ def main() -> None:
     chosen = [f"bench_{name.strip()}" for name in args.databases.split(",")]
     if not chosen or any(db not in ("bench_realistic", "bench_pgbench") for db in chosen):
         parser.error("--databases takes realistic, pgbench or both")
+    # as installed: pip compiles the package to bytecode, so the console's runs must not compile it each time
+    compileall.compile_dir(ROOT / "recovery_console", quiet=1)
     work = Path(tempfile.mkdtemp(prefix="rc-bench-pg-"))
     factory = PgServerFactory()
     try:
@@ -110,6 +120,13 @@ def main() -> None:
         if "bench_realistic" in chosen:
             pg.createdb("bench_realistic")
             pg.psql(REALISTIC % {"rows": args.rows}, db="bench_realistic")
+        # autovacuum would wake at random on the loaded and the restored databases and take a core
+        # from whichever run it met; the loaded ones are vacuumed now instead
+        pg.psql("ALTER SYSTEM SET autovacuum = off")
+        pg.psql("SELECT pg_reload_conf()")
+        for db in chosen:
+            pg.psql("VACUUM ANALYZE", db=db)
+        pg.psql("CHECKPOINT")
         home = work / "home"
         console = Console(AppPaths(config_dir=home / "config", data_dir=home / "data"))
         (work / "target").mkdir()
@@ -124,11 +141,11 @@ def main() -> None:
             console.profiles.set_mode(db, ConnectionMode.DIRECT, acknowledge_direct=True)
             size = pg.psql(f"SELECT pg_size_pretty(pg_database_size('{db}'))").strip()
             plain = work / f"{db}.dump"
-            dump_s, _ = best(args.runs, lambda: timed([str(pg.tool("pg_dump")), "-Fc", "-f", str(plain),
-                                                        f"--dbname={pg.dsn(db)}"]))
             before = {p.name for p in (work / "target" / "backups").glob("*.enc")} if (work / "target" / "backups").exists() else set()
-            ours_s, ours_rss = best(args.runs, lambda: child_rss(cli + ["backup", "create", "--profile", db,
-                                                                      "--secret-key-file", str(secret)], env))
+            (dump_s, _), (ours_s, ours_rss) = paired(
+                args.runs,
+                lambda: timed([str(pg.tool("pg_dump")), "-Fc", "-f", str(plain), f"--dbname={pg.dsn(db)}"]),
+                lambda: child_rss(cli + ["backup", "create", "--profile", db, "--secret-key-file", str(secret)], env))
             made = sorted(p for p in (work / "target" / "backups").glob("*.enc") if p.name not in before)
             ours_size = made[-1].stat().st_size
             record = console.list_backups(["bench"])[0]
@@ -158,9 +175,10 @@ def main() -> None:
                     pg.dropdb(ours_db)
 
             for jobs in (1, 2):
-                restore_plain[jobs] = best(args.runs, lambda: plain_restore(jobs))[0]
-                restore_ours[jobs] = best(args.runs, lambda: our_restore(jobs))
-            restore_ours["1-verify-first"] = best(args.runs, lambda: our_restore(1, "--verify-first"))
+                plain_best, restore_ours[jobs] = paired(args.runs, lambda: plain_restore(jobs), lambda: our_restore(jobs))
+                restore_plain[jobs] = plain_best[0]
+            restore_ours["1-verify-first"] = min((our_restore(1, "--verify-first") for _ in range(args.runs)),
+                                                 key=lambda r: r[0])
             rows.append((db, size, dump_s, plain.stat().st_size, ours_s, ours_size, ours_rss, restore_plain, restore_ours))
         print()
         for db, size, dump_s, plain_size, ours_s, ours_size, ours_rss, rp, ro in rows:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from recovery_console.cli.main import main
+from recovery_console.cli.main import COMMANDS, main
 from recovery_console.engine.errors import ExitCode
 from tests.fixtures.console import DATA, SECRET
 
@@ -142,6 +142,28 @@ def test_console_script_runs_without_traceback(tmp_path):
     assert proc.returncode == ExitCode.NOT_FOUND and "Traceback" not in proc.stderr
     version = subprocess.run([sys.executable, "-m", "recovery_console.cli.main", "--version"], capture_output=True, text=True)
     assert version.stdout.startswith("recovery-console ")
+
+
+def test_every_command_group_loads_and_the_help_lists_them_all(capsys):
+    for name in COMMANDS:
+        with pytest.raises(SystemExit) as exc:
+            main([name, "--help"])
+        assert exc.value.code == 0
+        out, _ = capsys.readouterr()
+        assert out.startswith(f"usage: recovery-console {name} ")
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listed = capsys.readouterr().out
+    assert all(f"    {name} " in listed for name in COMMANDS)
+
+
+def test_a_backup_or_a_verify_does_not_load_the_database_driver_or_the_keyring_library():
+    """They cost a third of a second to import; a backup pays for them only when it must connect or read the keyring."""
+    probe = ("import sys; from recovery_console.cli.main import build_parser; build_parser(sys.argv[1:]); "
+             "print(sorted(m for m in ('psycopg', 'keyring', 'recovery_console.cli.restore_cmd') if m in sys.modules))")
+    for argv in (["backup", "create"], ["backup", "verify"], ["decrypt"], ["--help"]):
+        out = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, check=True).stdout
+        assert out.strip() == "[]", (argv, out)
 
 
 def test_rebinding_a_profile_target_keeps_old_backups_listed(capsys, tmp_path, secret_file, monkeypatch):
