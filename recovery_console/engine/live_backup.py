@@ -70,11 +70,13 @@ def _dump_as_last_seen(tools: list[pgtools.PgTool], url: str, password: str | No
     except RecoveryError:
         return None
     dump = DumpStream(tool, url, password, compression)
+    confirmed = False
     try:
         found = pgtools.parse_major(dump.archive_header().server_version)
-        if found is not None and pgtools.choose_pg_dump(tools, found) == tool:
-            return dump
+        confirmed = found is not None and pgtools.choose_pg_dump(tools, found) == tool
     except RecoveryError:
         pass
-    dump.close()
-    return None
+    finally:
+        if not confirmed:
+            dump.close()
+    return dump if confirmed else None

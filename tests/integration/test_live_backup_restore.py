@@ -78,6 +78,20 @@ def test_a_later_backup_trusts_the_version_seen_and_opens_no_probe_connection(co
     assert second.metadata.pg_dump_version == first.metadata.pg_dump_version
 
 
+def test_an_interrupt_while_pg_dump_starts_leaves_no_pg_dump_running(console, profile, monkeypatch):
+    backup(console)
+    started = []
+
+    def interrupted(self):
+        started.append(self)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pgdump.DumpStream, "archive_header", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        backup(console)
+    assert len(started) == 1 and started[0].process.poll() is not None
+
+
 def test_an_unreachable_server_with_a_version_seen_still_gets_the_connection_error(console, local_target, pg15):
     url = pg15.dsn("postgres").replace(f":{pg15.port}/", f":{free_port()}/")
     console.profiles.create("gone", url, target=local_target)
