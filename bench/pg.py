@@ -24,6 +24,7 @@ import argparse
 import compileall
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -203,6 +204,7 @@ def main() -> None:
                       f"peak RSS {ro[jobs][1]:.0f} MB {'PASS' if ro[jobs][1] <= 150 else 'FAIL'}")
     finally:
         factory.close()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
