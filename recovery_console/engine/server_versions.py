@@ -8,9 +8,10 @@ disagrees with the pg_dump picked from the hint starts over after a probe connec
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from .atomic import atomic_output
+from .errors import RecoveryError
 
 FILE_NAME = "server_versions.json"
 
@@ -39,14 +40,7 @@ class ServerVersions:
         versions[url] = version
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, tmp = tempfile.mkstemp(prefix=".server_versions-", dir=self.path.parent)
-        except OSError:
-            return
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(versions, handle, indent=2, sort_keys=True)
-            os.replace(tmp, self.path)
-        except BaseException as exc:
-            Path(tmp).unlink(missing_ok=True)
-            if not isinstance(exc, OSError):
-                raise
+            with atomic_output(self.path, overwrite=True) as handle:
+                handle.write(json.dumps(versions, indent=2, sort_keys=True).encode("utf-8"))
+        except (OSError, RecoveryError):
+            pass
