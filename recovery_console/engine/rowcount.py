@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import BinaryIO
+from contextlib import contextmanager
+from typing import BinaryIO, Iterator
 
 from . import pgarchive
 from .errors import IntegrityError, RecoveryError, from_os_error
@@ -117,6 +118,15 @@ class Handoff:
         return len(data)
 
 
+@contextmanager
+def _forwarding() -> Iterator[None]:
+    """An OSError passing the archive on (pg_restore gone, disk full) as the error users are shown."""
+    try:
+        yield
+    except OSError as exc:
+        raise from_os_error("writing", "the decrypted archive", exc) from exc
+
+
 class RowCounter:
     """A write-only sink: `write` archive bytes in order, then `result()` gives rows per TABLE DATA dump ID.
 
@@ -153,17 +163,13 @@ class RowCounter:
 
     def _pass_on(self, data: bytes) -> None:
         assert self._forward is not None
-        try:
+        with _forwarding():
             self._forward.write(data)
-        except OSError as exc:
-            raise from_os_error("writing", "the decrypted archive", exc) from exc
 
     def _flush(self) -> None:
         assert self._forward is not None
-        try:
+        with _forwarding():
             self._forward.flush()
-        except OSError as exc:
-            raise from_os_error("writing", "the decrypted archive", exc) from exc
 
     def write(self, data: bytes | memoryview) -> int:
         return self._stream.write(data)
