@@ -62,6 +62,11 @@ class BackupRef:
         return self.storage.open_read(self.record.key)
 
     @property
+    def is_local(self) -> bool:
+        """A file on this machine (directly or on a local-folder target): opening it costs nothing."""
+        return self.path is not None or (self.storage is not None and self.storage.kind == "local")
+
+    @property
     def size(self) -> int:
         if self.path is not None:
             return self.path.stat().st_size

@@ -8,8 +8,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass
-from functools import lru_cache
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -33,6 +35,7 @@ MIN_CHUNK_EXPONENT = 10
 MAX_CHUNK_EXPONENT = 26
 MAX_METADATA_SIZE = 65_536
 MAX_COUNTER = (1 << 88) - 1
+DERIVATIONS_KEPT = 64
 
 PAYLOAD_KEY_INFO = b"recovery-console/v1 payload key"
 COMMITMENT_INFO = b"recovery-console/v1 key commitment"
@@ -42,6 +45,9 @@ SENTINEL_SIZE = 64
 
 _HEADER = struct.Struct(">6sBBIB3s16s")
 _SENTINEL = struct.Struct(">8sQQQ32s")
+
+_derivations: OrderedDict[tuple[bytes, bytes, int], Future[bytes]] = OrderedDict()
+_derivations_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -120,9 +126,28 @@ def secret_bytes(secret: str) -> bytes:
     return secret.encode("utf-8")
 
 
-@lru_cache(maxsize=64)
 def _pbkdf2(secret: bytes, salt: bytes, iterations: int) -> bytes:
-    return hashlib.pbkdf2_hmac("sha256", secret, salt, iterations, 32)
+    """PBKDF2 once per (secret, salt, iterations) in this process: a caller finding the same derivation
+    under way on another thread waits for it rather than spending the same fraction of a second again."""
+    key = (secret, salt, iterations)
+    with _derivations_lock:
+        result = _derivations.get(key)
+        mine = result is None
+        if mine:
+            result = _derivations[key] = Future()
+            while len(_derivations) > DERIVATIONS_KEPT:
+                _derivations.popitem(last=False)
+        else:
+            _derivations.move_to_end(key)
+    if mine:
+        try:
+            result.set_result(hashlib.pbkdf2_hmac("sha256", secret, salt, iterations, 32))
+        except BaseException as exc:
+            with _derivations_lock:
+                if _derivations.get(key) is result:
+                    del _derivations[key]
+            result.set_exception(exc)
+    return result.result()
 
 
 def _hkdf(ikm: bytes, salt: bytes, info: bytes) -> bytes:

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..models.backup import BackupMetadata
 from . import format as fmt
+from .background import in_background
 from .errors import IntegrityError, StorageError
 from .progress import Reporter
 
@@ -98,6 +99,18 @@ def _auth_error(index: int) -> IntegrityError:
         f"Chunk {index} failed authentication: it was altered, moved, or comes from another backup.",
         hint="Do not restore from this file. Fetch another copy, or verify an older backup.",
     )
+
+
+def derive_keys_ahead(opener: Callable[[], BinaryIO], secret: str) -> None:
+    """Derive a backup's keys on another thread from its header, so the caller's next steps hide the PBKDF2;
+    whoever opens the backup meanwhile waits for them. A failure is left for that reader to report."""
+
+    def derive() -> None:
+        with opener() as stream:
+            header, _ = read_preamble(stream)
+        fmt.derive_keys(secret, header)
+
+    in_background(derive, name="rc-derive-key")
 
 
 def open_backup(stream: BinaryIO, secret: str, reporter: Reporter | None = None) -> OpenedBackup:

@@ -8,6 +8,9 @@ counts equal to the archive's, counted from the same stream). The
 swap is two renames in one transaction; the original is kept as `<db>__pre_restore_<ts>` until
 the user drops it, and `rollback` swaps it back. Anything failing before the swap drops the
 scratch database and leaves the original as it was.
+
+psycopg is imported on first use, so that a local backup's key derivation (PBKDF2, ~0.2 s) runs
+on another core while psycopg loads and the server is checked.
 """
 
 from __future__ import annotations
@@ -21,20 +24,20 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import BinaryIO, Callable
-
-import psycopg
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from ..models.profile import Profile
 from . import pgarchive, pgtools, postgres
 from .console import BackupRef, Console
 from .errors import Cancelled, DatabaseError, IntegrityError, RecoveryError, UsageError
 from .progress import Phase, Reporter
+from .reader import derive_keys_ahead
 from .rowcount import RowCounter
 from .streams import widen_pipe
 from .verify import read_stream, read_toc
+
+if TYPE_CHECKING:
+    import psycopg
 
 SCRATCH_INFIX = "__restore_"
 PRE_RESTORE_INFIX = "__pre_restore_"
@@ -137,6 +140,8 @@ def _major(version: str | None) -> int | None:
 
 
 def _with_db(url: str, dbname: str) -> str:
+    from psycopg.conninfo import make_conninfo
+
     return make_conninfo(url, dbname=dbname)
 
 
@@ -153,6 +158,8 @@ class Restorer:
         The backup is verified in full here unless the catalog shows this exact object already
         passed a full verify (`verify_first` insists); the restore itself checks it again anyway.
         """
+        if ref.is_local:
+            derive_keys_ahead(ref.open, secret)
         profile = self.console.profiles.store.get(profile_name)
         url = profile.dump_url()
         database = new_database or postgres.parse(url).get("dbname") or ""
@@ -301,6 +308,9 @@ class Restorer:
 
     def _create_scratch(self, plan: RestorePlan, url: str, password: str | None) -> None:
         """Create the database pg_restore fills; in place, under names no earlier restore left behind."""
+        import psycopg
+        from psycopg import sql
+
         with postgres.connect(url, password, dbname="postgres") as admin:
             if not plan.new_database:
                 plan.stamp = _free_stamp(admin, plan.stamp, lambda stamp: [
@@ -401,6 +411,9 @@ class Restorer:
 
     def _check_tables(self, plan: RestorePlan, row_counts: dict[int, int], url: str,
                       password: str | None) -> list[TableCheck]:
+        import psycopg
+        from psycopg import sql
+
         assert plan.archive is not None
         tables = [e for e in plan.archive.toc if e.desc == "TABLE"]
         data = {(e.namespace, e.tag): row_counts.get(e.dump_id) for e in plan.archive.toc if e.desc == "TABLE DATA"}
@@ -423,6 +436,8 @@ class Restorer:
 
     def _swap(self, plan: RestorePlan, url: str, password: str | None) -> str:
         """Rename original → pre_restore and scratch → original in one transaction, after disconnecting sessions."""
+        import psycopg
+
         with postgres.connect(url, password, dbname="postgres") as admin:
             try:
                 _rename_pair(admin, plan.database, plan.pre_restore_name, plan.scratch_name)
@@ -435,6 +450,9 @@ class Restorer:
     def _mark(self, plan: RestorePlan, url: str, password: str | None) -> str | None:
         """Name the backup and time in a comment on the restored database; past the swap a failure here is
         only a warning (returned), since the restore itself is complete."""
+        import psycopg
+        from psycopg import sql
+
         when = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
         note = f"Restored by Recovery Console from backup {plan.backup_id} at {when}"
         try:
@@ -448,6 +466,9 @@ class Restorer:
 
     @staticmethod
     def _drop_quietly(url: str, password: str | None, name: str) -> None:
+        import psycopg
+        from psycopg import sql
+
         try:
             with postgres.connect(url, password, dbname="postgres") as admin:
                 admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
@@ -457,6 +478,8 @@ class Restorer:
 
     def rollback(self, profile_name: str, previous: str | None = None) -> tuple[str, str]:
         """Swap the kept pre-restore database back in; the restored one is kept as `<db>__undone_<ts>`."""
+        import psycopg
+
         profile = self.console.profiles.store.get(profile_name)
         url = profile.dump_url()
         password = self.console.profiles.dump_password(profile)
@@ -485,6 +508,9 @@ def _rename_pair(admin: psycopg.Connection, current: str, keep_as: str, replacem
     Terminated sessions take a moment to exit and new ones may arrive, so the pair of renames is
     retried; each attempt is one transaction, so an interruption leaves both databases as they were.
     """
+    import psycopg
+    from psycopg import sql
+
     for attempt in range(SWAP_ATTEMPTS):
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
                       "AND pid <> pg_backend_pid()", (current,))
