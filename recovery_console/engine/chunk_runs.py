@@ -35,7 +35,7 @@ def strip_headers(data: bytes, start: int, end: int) -> Run:
     Stops before a zero-length chunk (the block's end), a header with a non-zero sign byte, and
     a chunk that reaches past `end`; those are left to the caller's chunk-by-chunk reader.
     """
-    np = _numpy()
+    np = load_numpy()
     window = np.frombuffer(data, np.uint8, end - start, start)
     heads, stop = _chain(np, window)
     if not stop:
@@ -84,7 +84,7 @@ def _lengths(np, window, at):
     return value
 
 
-def _numpy():
+def load_numpy():
     """numpy, imported on first use (importing it takes ~90 ms) and told not to start BLAS threads,
     which spin and which nothing here uses."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

@@ -22,7 +22,7 @@ from typing import BinaryIO, Callable, NoReturn
 
 import zstandard
 
-from .chunk_runs import HEADER as RUN_HEADER, strip_headers
+from .chunk_runs import HEADER as RUN_HEADER, NEWLINE, load_numpy, strip_headers
 from .errors import IntegrityError, UnsupportedError, from_os_error
 
 SUPPORTED_VERSIONS = ((1, 14), (1, 15), (1, 16))
@@ -677,15 +677,22 @@ def _count_rows(stream: Iterator[bytes]) -> int:
             ended = True
             continue
         rows += 1
-        end = chunk.find(b"\n\\.\n", first)
+        backslash = chunk.find(b"\\", first)  # a memchr; most data has none, so no terminator to look for
+        end = chunk.find(b"\n\\.\n", backslash - 1) if backslash >= 0 else -1
         if end >= 0:
             rows += chunk.count(b"\n", first + 1, end + 1)
             ended = True
             continue
-        rows += chunk.count(b"\n", first + 1)
+        rows += _newlines(chunk, first + 1)
         start = chunk.rfind(b"\n") + 1
         line = chunk[start:start + 3]
     return rows
+
+
+def _newlines(data: bytes, start: int) -> int:
+    """Newlines in data[start:]; numpy counts them several times faster than bytes.count."""
+    np = load_numpy()
+    return int(np.count_nonzero(np.frombuffer(data, np.uint8, len(data) - start, start) == NEWLINE))
 
 
 def count_copy_rows(fp: BinaryIO, archive: Archive, forward: Callable[[bytes], object] | None = None) -> dict[int, int]:

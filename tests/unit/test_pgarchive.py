@@ -566,6 +566,8 @@ def test_rows_are_counted_across_any_chunk_split(size: int) -> None:
         (b"a\nb", 1),  # an unterminated last line is not a row
         (b"a\n\\.\nafter\n", 1),  # nothing counts after the terminator
         (b"\\.x\n\\\\.\n", 2),
+        (b"a\\\\b\nc\\t\n\\.\nafter\n", 2),  # escaped backslashes before the terminator in one piece
+        (b"a\\\\b\nc\\t\nd\n", 3),
     ],
 )
 def test_row_counting_rules(payload: bytes, rows: int) -> None:
