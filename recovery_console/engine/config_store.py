@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any, Callable, Generic, Protocol, TypeVar
 
+from .atomic import atomic_output
 from .errors import IntegrityError, NotFoundError, UsageError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -42,10 +42,10 @@ class NamedStore(Generic[T]):
         return {item["name"]: self._from_dict(item) for item in raw.get(self._key, [])}
 
     def save(self, records: dict[str, T]) -> None:
+        """Replace the file whole, through a temp file of its own: two processes saving at once never mix."""
         self.file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self.file.with_name(self.file.name + ".tmp")
-        tmp.write_text(json.dumps({self._key: [r.to_dict() for r in records.values()]}, indent=2), "utf-8")
-        os.replace(tmp, self.file)
+        with atomic_output(self.file, overwrite=True) as handle:
+            handle.write(json.dumps({self._key: [r.to_dict() for r in records.values()]}, indent=2).encode("utf-8"))
 
     def get(self, name: str) -> T:
         records = self.load()

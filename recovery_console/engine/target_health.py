@@ -16,12 +16,12 @@ No secret is ever stored: only names, times, a verdict and a message meant for t
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from .atomic import atomic_output
 
 FILE_NAME = "target_health.json"
 GREEN_FOR = timedelta(minutes=5)
@@ -77,18 +77,8 @@ class TargetHealth:
     def _save(self, entries: dict[str, HealthEntry]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         data = {name: {k: v for k, v in asdict(e).items() if k != "target"} for name, e in sorted(entries.items())}
-        fd, tmp = tempfile.mkstemp(prefix=".target_health-", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, indent=2, ensure_ascii=False)
-                handle.write("\n")
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        with atomic_output(self.path, overwrite=True) as handle:
+            handle.write((json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
     def record(self, target: str, ok: bool, message: str = "", now: datetime | None = None) -> HealthEntry:
         """Remember the outcome of a check of `target` (a round trip, upload or download)."""
