@@ -1,23 +1,40 @@
-"""'Test connection' for a profile that is not saved yet (the setup wizard's page 2).
+"""'Test connection': reach PostgreSQL through the URL pg_dump/pg_restore will use, and report.
 
-`Profiles.test` checks a saved profile with its passwords in the keyring; the setup wizard must
-test before anything is saved, with the passwords still in the URLs the user typed. This module
-does the same checks on such unsaved input: reach PostgreSQL through the URL pg_dump/pg_restore
-will use, report the server version and whether a fitting pg_dump/pg_restore is installed, and
-give pooler tells as warnings (never blocking). Nothing is written anywhere.
+The report gives the server version and whether a fitting pg_dump/pg_restore is installed, with
+pooler tells as warnings (never blocking). `Profiles.test` reports on a saved profile, its
+passwords in the keyring; `check_connection` on the setup wizard's unsaved input, the passwords
+still in the URLs the user typed. Nothing is written here.
 
 Blocking (network, subprocesses): call it off the GUI thread.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 from ..models.profile import ConnectionMode
 from . import pgtools, postgres
 from .errors import RecoveryError, UsageError
-from .profiles import ConnectionReport
+
+
+@dataclass(frozen=True)
+class ConnectionReport:
+    """What 'Test connection' saw through the URL backup and restore will use."""
+
+    profile: str
+    url: str
+    ok: bool
+    server_version: str | None = None
+    server_major: int | None = None
+    database: str | None = None
+    user: str | None = None
+    can_create_db: bool | None = None
+    pg_dump: str | None = None
+    pg_restore: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
 
 
 def pooler_warnings(url: str) -> list[str]:
@@ -45,6 +62,13 @@ def check_connection(name: str, database_url: str, mode: ConnectionMode, *, dire
         url, password = postgres.split_password(database_url)
         warnings = pooler_warnings(url)
         warnings += [f"Seen on the direct URL: {seen}." for seen in postgres.probe_pooler(url, password)]
+    return report_connection(name, url, password, warnings, tool_dirs)
+
+
+def report_connection(name: str, url: str, password: str | None, warnings: list[str],
+                      tool_dirs: Sequence[str]) -> ConnectionReport:
+    """Connect through `url` (already without its password); report the server, the tools that fit it, and
+    after `warnings` what a backup or restore would stumble on."""
     shown = postgres.describe(url)
     try:
         with postgres.connect(url, password) as conn:

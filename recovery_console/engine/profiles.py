@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import replace
 
 from ..models.profile import ConnectionMode, Profile
-from . import pgtools, postgres
+from . import postgres
 from .config_store import NamedStore
-from .errors import RecoveryError, SecretUnavailableError
+from .connection_check import ConnectionReport, report_connection
+from .errors import SecretUnavailableError
 from .paths import AppPaths
 from .secret_store import SecretStore
 from .server_versions import ServerVersions
@@ -27,24 +27,6 @@ class ProfileStore(NamedStore[Profile]):
 
     def __init__(self, paths: AppPaths) -> None:
         super().__init__(paths.config_dir / "profiles.json", "profile", Profile.from_dict)
-
-
-@dataclass(frozen=True)
-class ConnectionReport:
-    """What 'Test connection' saw through the URL backup and restore will use."""
-
-    profile: str
-    url: str
-    ok: bool
-    server_version: str | None = None
-    server_major: int | None = None
-    database: str | None = None
-    user: str | None = None
-    can_create_db: bool | None = None
-    pg_dump: str | None = None
-    pg_restore: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    error: str | None = None
 
 
 class Profiles:
@@ -111,32 +93,16 @@ class Profiles:
         return [f"The URL declared direct looks like a pooler: {tell}." for tell in postgres.pooler_tells(profile.database_url)]
 
     def test(self, name: str) -> ConnectionReport:
-        """Reach PostgreSQL through the URL backup/restore will use; report version and tool fit."""
+        """Reach PostgreSQL through the URL backup/restore will use; report version and tool fit, and remember
+        the version for the next backup's choice of pg_dump."""
         profile = self.store.get(name)
         url = profile.dump_url()
         password = self.dump_password(profile)
         warnings = self.warnings(profile)
         if profile.mode is ConnectionMode.DIRECT:
             warnings += [f"Seen on the direct URL: {seen}." for seen in postgres.probe_pooler(url, password)]
-        try:
-            with postgres.connect(url, password) as conn:
-                info = postgres.server_info(conn)
-        except RecoveryError as exc:
-            return ConnectionReport(name, postgres.describe(url), False, warnings=warnings, error=exc.message)
-        self.server_versions.remember(url, info.version)
-        report = dict(server_version=info.version, server_major=info.major, database=info.database, user=info.user,
-                      can_create_db=info.can_create_db or info.superuser)
-        tools = pgtools.discover([Path(d) for d in profile.tool_dirs])
-        try:
-            dump = pgtools.choose_pg_dump(tools, info.major)
-            report["pg_dump"] = f"{dump.path} ({dump.version})"
-        except RecoveryError as exc:
-            warnings.append(exc.message)
-        restorers = [t for t in tools if t.name == "pg_restore" and t.major >= info.major]
-        if restorers:
-            best = min(restorers, key=lambda t: t.major)
-            report["pg_restore"] = f"{best.path} ({best.version})"
-        else:
-            warnings.append(f"No pg_restore {info.major} or newer was found; restores into this server need one.")
-        return ConnectionReport(name, postgres.describe(url), True, warnings=warnings, **report)  # type: ignore[arg-type]
+        report = report_connection(name, url, password, warnings, profile.tool_dirs)
+        if report.server_version is not None:
+            self.server_versions.remember(url, report.server_version)
+        return report
 

@@ -1215,7 +1215,7 @@ class SetupWizard(WizardBase):
 
     def screenshot_pages(self) -> list[tuple[str, QWidget]]:
         """Each page of this wizard, filled with example values and results (nothing runs), for docs."""
-        from ..engine.profiles import ConnectionReport
+        from ..engine.connection_check import ConnectionReport
         from ..engine.secret_store import KeyringStatus
         from ..engine.target_check import CheckReport, StepResult
 

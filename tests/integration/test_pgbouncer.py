@@ -77,3 +77,19 @@ def test_direct_url_shows_no_pooler(console, local_target, pg15, database):
     report = console.profiles.test("direct")
     assert report.ok and report.warnings == [] and report.pg_dump and report.pg_restore
     assert console.profiles.server_versions.get(pg15.dsn(database)) == report.server_version  # the next backup's hint
+
+
+def test_a_saved_profile_and_the_wizards_unsaved_input_get_the_same_report(console, local_target, pg15, database):
+    """One report for both: here a role without CREATEDB, which safe restores need, is named in each."""
+    from recovery_console.engine.connection_check import check_connection
+
+    role = f"reader_{uuid.uuid4().hex[:8]}"
+    pg15.psql(f"CREATE ROLE {role} LOGIN NOCREATEDB")
+    url = pg15.dsn(database).replace("postgres@", f"{role}@", 1)
+    console.profiles.create("reader", url, target=local_target)
+    console.profiles.set_mode("reader", ConnectionMode.DIRECT, acknowledge_direct=True)
+    saved = console.profiles.test("reader")
+    unsaved = check_connection("reader", url, ConnectionMode.DIRECT)
+    assert saved == unsaved
+    assert saved.ok and saved.user == role and saved.can_create_db is False
+    assert saved.warnings == [f"The role {role} may not create databases; safe restores need CREATEDB."]
