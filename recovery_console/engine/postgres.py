@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import psycopg
 
 CONNECT_TIMEOUT = 10
+APPLICATION_NAME = "recovery-console"
 POOLER_HOST_WORDS = ("pooler", "pgbouncer", "proxy")
 POOLER_PORTS = (6432, 25061)
 
@@ -94,10 +95,12 @@ def pooler_tells(url: str) -> list[str]:
 
 
 def connect(url: str, password: str | None = None, *, dbname: str | None = None, autocommit: bool = True) -> psycopg.Connection:
-    """A connection that also works through PgBouncer (no server-side prepared statements)."""
+    """A connection that also works through PgBouncer (no server-side prepared statements), named
+    `recovery-console` in pg_stat_activity unless the URL names it otherwise."""
     import psycopg
 
-    kwargs: dict[str, object] = {"connect_timeout": CONNECT_TIMEOUT, "autocommit": autocommit, "prepare_threshold": None}
+    kwargs: dict[str, object] = {"connect_timeout": CONNECT_TIMEOUT, "autocommit": autocommit, "prepare_threshold": None,
+                                 "fallback_application_name": APPLICATION_NAME}
     if password is not None:
         kwargs["password"] = password
     if dbname is not None:
