@@ -134,13 +134,17 @@ def assert_nothing_lost(s, kept_before: set[str]) -> None:
     assert_original_intact(s)
 
 
-def kill_console(proc: subprocess.Popen) -> None:
-    """kill -9 the console, then its orphaned pg_restore (as an operator's reboot would)."""
+def kill_console(s, proc: subprocess.Popen) -> None:
+    """kill -9 the console, then its orphaned pg_restore (as an operator's reboot would); then wait until the
+    server has ended their sessions, so that a swap committing as the console died cannot change the
+    databases under the checks that follow."""
     orphans = pg_restore_pids(proc.pid)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     for pid in orphans:
         os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: s["pg"].psql("SELECT count(*) FROM pg_stat_activity WHERE application_name IN "
+                                  "('recovery-console', 'pg_restore')").strip() == "0")
 
 
 @pytest.mark.parametrize("point", ["scratch created", "while pg_restore copies rows", "swapped"])
@@ -153,7 +157,7 @@ def test_kill_console(scenario, point):
         wait_for(lambda: copying(scenario))
     else:
         wait_for(lambda: kept_originals(scenario) - kept_before)
-    kill_console(proc)
+    kill_console(scenario, proc)
     assert_nothing_lost(scenario, kept_before)
 
 
@@ -163,7 +167,7 @@ def test_kill_console_at_arbitrary_moments(scenario, fraction):
     kept_before = kept_originals(scenario)
     proc = start_restore(scenario, "--verify-first")
     time.sleep(fraction * scenario["duration"])
-    kill_console(proc)
+    kill_console(scenario, proc)
     assert proc.returncode in (0, -signal.SIGKILL)
     assert_nothing_lost(scenario, kept_before)
 
