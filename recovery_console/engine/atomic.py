@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from contextlib import contextmanager
@@ -33,3 +34,10 @@ def atomic_output(path: Path, overwrite: bool = False) -> Iterator[BinaryIO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json(path: Path, data: object, *, sort_keys: bool = False) -> None:
+    """Replace a settings or state file whole with `data` as indented UTF-8 JSON; its folder is made private."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with atomic_output(path, overwrite=True) as handle:
+        handle.write((json.dumps(data, indent=2, ensure_ascii=False, sort_keys=sort_keys) + "\n").encode("utf-8"))

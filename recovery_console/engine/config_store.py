@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Generic, Protocol, TypeVar
 
-from .atomic import atomic_output
+from .atomic import write_json
 from .errors import IntegrityError, NotFoundError, UsageError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -43,9 +43,7 @@ class NamedStore(Generic[T]):
 
     def save(self, records: dict[str, T]) -> None:
         """Replace the file whole, through a temp file of its own: two processes saving at once never mix."""
-        self.file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with atomic_output(self.file, overwrite=True) as handle:
-            handle.write(json.dumps({self._key: [r.to_dict() for r in records.values()]}, indent=2).encode("utf-8"))
+        write_json(self.file, {self._key: [r.to_dict() for r in records.values()]})
 
     def get(self, name: str) -> T:
         records = self.load()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .atomic import atomic_output
+from .atomic import write_json
 from .errors import RecoveryError
 
 FILE_NAME = "server_versions.json"
@@ -39,8 +39,6 @@ class ServerVersions:
             return
         versions[url] = version
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            with atomic_output(self.path, overwrite=True) as handle:
-                handle.write(json.dumps(versions, indent=2, sort_keys=True).encode("utf-8"))
+            write_json(self.path, versions, sort_keys=True)
         except (OSError, RecoveryError):
             pass

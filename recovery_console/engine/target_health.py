@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from .atomic import atomic_output
+from .atomic import write_json
 
 FILE_NAME = "target_health.json"
 GREEN_FOR = timedelta(minutes=5)
@@ -75,10 +75,8 @@ class TargetHealth:
         return entries
 
     def _save(self, entries: dict[str, HealthEntry]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        data = {name: {k: v for k, v in asdict(e).items() if k != "target"} for name, e in sorted(entries.items())}
-        with atomic_output(self.path, overwrite=True) as handle:
-            handle.write((json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+        write_json(self.path, {name: {k: v for k, v in asdict(e).items() if k != "target"}
+                               for name, e in sorted(entries.items())})
 
     def record(self, target: str, ok: bool, message: str = "", now: datetime | None = None) -> HealthEntry:
         """Remember the outcome of a check of `target` (a round trip, upload or download)."""
