@@ -100,7 +100,9 @@ def test_deriving_ahead_leaves_a_failure_to_the_reader(pbkdf2_calls):
 
     derive_keys_ahead(unreadable, SECRET)
     derive_keys_ahead(lambda: io.BytesIO(b"not a backup"), SECRET)
-    time.sleep(0.1)
+    for thread in threading.enumerate():
+        if thread.name == "rc-derive-key":
+            thread.join()
     assert pbkdf2_calls == []
 
 
