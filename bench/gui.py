@@ -97,7 +97,7 @@ def measure_stall(path: Path, home: Path) -> tuple[float, list[float], float, ob
     from PySide6.QtTest import QTest
 
     from recovery_console.engine.console import Console
-    from recovery_console.engine.paths import AppPaths
+    from recovery_console.engine.state.paths import AppPaths
     from recovery_console.ui.app import application
     from recovery_console.ui.details_pane import FixedSecret
     from recovery_console.ui.verify_dialog import VerifyDialog
@@ -137,7 +137,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from recovery_console.engine import demo
-    from recovery_console.engine import format as fmt
+    from recovery_console.engine.container import format as fmt
 
     work = Path(tempfile.mkdtemp(prefix="rc-bench-gui-", dir=args.dir))
     try:

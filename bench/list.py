@@ -7,7 +7,7 @@ distinct conforming names (from `naming.backup_key`, distinct ids and timestamps
 .sha256 sidecars, then times `Console(AppPaths(...)).list_backups([target])`: the first sync into
 an empty catalog, then a second sync with nothing changed. Each repetition uses a fresh catalog;
 the best of --repeat is reported. Key derivation is counted by wrapping
-`recovery_console.engine.format._pbkdf2` (and `derive_keys`): it must never run while listing.
+`recovery_console.engine.container.format._pbkdf2` (and `derive_keys`): it must never run while listing.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from recovery_console.engine import format as fmt
+from recovery_console.engine.container import format as fmt
 from recovery_console.engine.console import Console
-from recovery_console.engine.naming import backup_key
-from recovery_console.engine.paths import AppPaths
-from recovery_console.engine.streams import sidecar_text
-from recovery_console.engine.verify import read_metadata
-from recovery_console.engine.writer import encrypt_stream
+from recovery_console.engine.container.naming import backup_key
+from recovery_console.engine.state.paths import AppPaths
+from recovery_console.engine.container.streams import sidecar_text
+from recovery_console.engine.container.verify import read_metadata
+from recovery_console.engine.container.writer import encrypt_stream
 from recovery_console.models.backup import BackupMetadata
 
 ROOT = Path(__file__).resolve().parent.parent

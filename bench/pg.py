@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from recovery_console.engine.console import Console  # noqa: E402
-from recovery_console.engine.paths import AppPaths  # noqa: E402
+from recovery_console.engine.state.paths import AppPaths  # noqa: E402
 from recovery_console.models.profile import ConnectionMode  # noqa: E402
 from recovery_console.models.target import TargetConfig  # noqa: E402
 from tests.fixtures.postgres import PgServerFactory  # noqa: E402

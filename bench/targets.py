@@ -117,7 +117,7 @@ def _vmhwm_mb() -> float:
 
 def _child_ours(spec: dict) -> dict:
     from recovery_console.engine.console import Console
-    from recovery_console.engine.paths import AppPaths
+    from recovery_console.engine.state.paths import AppPaths
 
     start = time.perf_counter()
     console = Console(AppPaths.default())
@@ -138,8 +138,8 @@ def _child_ours(spec: dict) -> dict:
 
 def _child_issue_verify(spec: dict) -> dict:
     from recovery_console.engine.console import Console
-    from recovery_console.engine.paths import AppPaths
-    from recovery_console.engine.verify import read_stream
+    from recovery_console.engine.state.paths import AppPaths
+    from recovery_console.engine.container.verify import read_stream
 
     start = time.perf_counter()
     console = Console(AppPaths.default())
@@ -421,7 +421,7 @@ class _Plaintext:
 
 
 def make_backup(folder: Path, size: int) -> tuple[Path, Any, float]:
-    from recovery_console.engine.writer import encrypt_stream
+    from recovery_console.engine.container.writer import encrypt_stream
     from recovery_console.models.backup import BackupMetadata
 
     metadata = BackupMetadata(backup_id=str(uuid.uuid4()), created_at="2025-01-01T00:00:00Z", app_version="1.0.0",
@@ -436,7 +436,7 @@ def make_backup(folder: Path, size: int) -> tuple[Path, Any, float]:
 
 def upload(console: Any, target: str, enc: Path, key: str, sha256: str) -> float:
     """The target's own Storage.put (open_upload: multipart / temp name + rename) plus its sidecar."""
-    from recovery_console.engine.streams import SIDECAR_SUFFIX, sidecar_text
+    from recovery_console.engine.container.streams import SIDECAR_SUFFIX, sidecar_text
 
     storage = console.storage(target)
     start = time.perf_counter()
@@ -782,8 +782,8 @@ def parent(args: argparse.Namespace) -> int:
               "unrelated processes meanwhile. Columns other than 'all runs' are from the best run, RSS/HWM the max over "
               "runs.")
         from recovery_console.engine.console import Console
-        from recovery_console.engine.naming import backup_key
-        from recovery_console.engine.paths import AppPaths
+        from recovery_console.engine.container.naming import backup_key
+        from recovery_console.engine.state.paths import AppPaths
 
         print(f"building a {size / (1 << 30):.2f} GiB backup in {bench.tmp} ...", flush=True)
         enc, result, seconds = make_backup(bench.tmp, size)

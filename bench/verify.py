@@ -65,7 +65,7 @@ def _peak_rss_mb() -> tuple[float, float]:
 
 
 def _run_ours(enc: Path, full: bool, hash_ciphertext: bool) -> dict:
-    from recovery_console.engine.verify import read_stream
+    from recovery_console.engine.container.verify import read_stream
 
     kwargs = {} if hash_ciphertext else {"hash_ciphertext": False}
     start = time.perf_counter()
@@ -95,7 +95,7 @@ def _run_base_full(plain: Path) -> dict:
 def _run_base_quick(enc: Path) -> dict:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    from recovery_console.engine import format as fmt
+    from recovery_console.engine.container import format as fmt
 
     size = enc.stat().st_size
     start = time.perf_counter()
@@ -157,7 +157,7 @@ def child(args: argparse.Namespace) -> None:
 
 
 def _make_backup(folder: Path, size: int) -> tuple[Path, Path, float]:
-    from recovery_console.engine.writer import encrypt_stream
+    from recovery_console.engine.container.writer import encrypt_stream
     from recovery_console.models.backup import BackupMetadata
 
     plain = folder / "bench-plain.dump"
@@ -231,7 +231,7 @@ def _summarise(runs: list[dict]) -> dict:
 
 
 def _supports_hash_flag() -> bool:
-    from recovery_console.engine.verify import read_stream
+    from recovery_console.engine.container.verify import read_stream
 
     return "hash_ciphertext" in inspect.signature(read_stream).parameters
 

@@ -2,7 +2,7 @@
 
 1. The bundle ships PostgreSQL client tools in ``postgresql/<major>/bin`` next to the
    executable (``dist/recovery-console/postgresql/18/bin/pg_restore`` …; see
-   packaging/build.sh). recovery_console.engine.pgtools searches the folders named in
+   packaging/build.sh). recovery_console.engine.pg.pgtools searches the folders named in
    RECOVERY_CONSOLE_PG_DIRS as "configured" folders, so the bundled bin folders are appended
    to that variable (after anything the user set, which keeps precedence). The bundled tools
    then win over system ones of the same major, and every supported major is there.
@@ -23,7 +23,7 @@ import glob
 import os
 import sys
 
-ENV_DIRS = "RECOVERY_CONSOLE_PG_DIRS"  # recovery_console.engine.pgtools.ENV_DIRS
+ENV_DIRS = "RECOVERY_CONSOLE_PG_DIRS"  # recovery_console.engine.pg.pgtools.ENV_DIRS
 
 
 def _bundle_roots() -> list:

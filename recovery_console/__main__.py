@@ -2,7 +2,7 @@
 
 import sys
 
-from .ui.app import run
+from recovery_console.ui.app import run
 
 if __name__ == "__main__":
     sys.exit(run())

@@ -7,9 +7,9 @@ import json
 import sys
 from collections import deque
 
-from ..engine.audit import AuditEntry, AuditLog
-from ..engine.errors import ExitCode, IntegrityError
-from ..engine.paths import AppPaths
+from recovery_console.engine.state.audit import AuditEntry, AuditLog
+from recovery_console.errors import ExitCode, IntegrityError
+from recovery_console.engine.state.paths import AppPaths
 
 
 def register(audit: argparse.ArgumentParser) -> None:

@@ -10,10 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
-from ..engine.console import Console
-from ..formatting import format_bytes, format_duration
-from ..engine.progress import CancelToken, Progress, Reporter
-from ..engine.secrets import SecretRequest, obtain_secret
+from recovery_console.engine.console import Console
+from recovery_console.formatting import format_bytes, format_duration
+from recovery_console.engine.progress import CancelToken, Progress, Reporter
+from recovery_console.engine.state.secret_sources import SecretRequest, obtain_secret
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:

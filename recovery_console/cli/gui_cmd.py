@@ -11,6 +11,6 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    from ..ui.app import run
+    from recovery_console.ui.app import run
 
     return run(profile=args.profile)

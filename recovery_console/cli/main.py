@@ -8,8 +8,8 @@ import json
 import sys
 from typing import Sequence
 
-from .. import __version__
-from ..engine.errors import ExitCode, RecoveryError
+from recovery_console import __version__
+from recovery_console.errors import ExitCode, RecoveryError
 
 COMMANDS = {  # each command group lives in recovery_console.cli.<name>_cmd
     "profile": "deployment profiles: database, connection mode, target",

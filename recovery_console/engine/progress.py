@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Callable, Protocol
 
-from .errors import Cancelled
+from recovery_console.errors import Cancelled
 
 
 class Phase(StrEnum):

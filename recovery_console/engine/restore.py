@@ -26,15 +26,17 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable
 
-from ..models.profile import Profile
-from . import pgarchive, pgtools, postgres
-from .console import BackupRef, Console
-from .errors import Cancelled, DatabaseError, IntegrityError, RecoveryError, UsageError
-from .progress import Phase, Reporter
-from .reader import derive_keys_ahead
-from .rowcount import RowCounter
-from .streams import widen_pipe
-from .verify import read_stream, read_toc
+from recovery_console.models.profile import Profile
+from recovery_console.engine.archive import pgarchive
+from recovery_console.engine.pg import pgtools
+from recovery_console.engine.pg import postgres
+from recovery_console.engine.console import BackupRef, Console
+from recovery_console.errors import Cancelled, DatabaseError, IntegrityError, RecoveryError, UsageError
+from recovery_console.engine.progress import Phase, Reporter
+from recovery_console.engine.container.reader import derive_keys_ahead
+from recovery_console.engine.archive.rowcount import RowCounter
+from recovery_console.engine.container.streams import widen_pipe
+from recovery_console.engine.container.verify import read_stream, read_toc
 
 if TYPE_CHECKING:
     import psycopg

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from ..engine.errors import IntegrityError
+from recovery_console.errors import IntegrityError
 
 COMPRESSIONS = ("none", "zstd")
 MODES = ("manual", "scheduled")

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from ..engine.errors import UsageError
+from recovery_console.errors import UsageError
 
 
 class ConnectionMode(StrEnum):

@@ -1,5 +1,5 @@
 """The desktop console (Qt only); every engine call goes through recovery_console.engine."""
 
-from .pyside_compat import guard_none_refcount
+from recovery_console.ui.pyside_compat import guard_none_refcount
 
 guard_none_refcount()

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtWidgets import QApplication
 
 if TYPE_CHECKING:
-    from ..engine.console import Console
-    from .main_window import MainWindow
+    from recovery_console.engine.console import Console
+    from recovery_console.ui.main_window import MainWindow
 
 APP_NAME = "Recovery Console"
 ORG_NAME = "Recovery Console"
@@ -24,7 +24,7 @@ DESKTOP_NAME = "recovery-console"
 
 def application() -> QApplication:
     """The process's QApplication, created (with name, organisation, style and icon) on first use."""
-    from . import theme
+    from recovery_console.ui import theme
 
     app = QApplication.instance()
     if app is None:
@@ -33,7 +33,7 @@ def application() -> QApplication:
     app.setApplicationDisplayName(APP_NAME)
     app.setOrganizationName(ORG_NAME)
     app.setDesktopFileName(DESKTOP_NAME)
-    from .. import __version__
+    from recovery_console import __version__
 
     app.setApplicationVersion(__version__)
     theme.apply(app)
@@ -43,7 +43,7 @@ def application() -> QApplication:
 
 def create_main_window(console: "Console", profile: str | None = None) -> "MainWindow":
     """The main window over `console` (not shown); `profile` is selected if given."""
-    from .main_window import MainWindow
+    from recovery_console.ui.main_window import MainWindow
 
     application()
     return MainWindow(console, profile=profile)
@@ -51,12 +51,12 @@ def create_main_window(console: "Console", profile: str | None = None) -> "MainW
 
 def start(profile: str | None = None, console: "Console | None" = None) -> tuple[QApplication, "MainWindow | None"]:
     """Everything `run` does before entering the event loop: the app and the shown window (None on error)."""
-    from ..engine.errors import RecoveryError
-    from .error_dialog import show_error
+    from recovery_console.errors import RecoveryError
+    from recovery_console.ui.error_dialog import show_error
 
     app = application()
     if console is None:
-        from ..engine.console import Console
+        from recovery_console.engine.console import Console
 
         try:
             console = Console()

@@ -12,13 +12,13 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from ..engine.audit import AuditEntry, AuditVerification
-from ..engine.console import Console
-from ..engine.errors import RecoveryError
-from .backup_table import format_time
-from .error_dialog import error_box
-from .jobs import Job, JobRunner
-from .theme import icon
+from recovery_console.engine.state.audit import AuditEntry, AuditVerification
+from recovery_console.engine.console import Console
+from recovery_console.errors import RecoveryError
+from recovery_console.ui.backup_table import format_time
+from recovery_console.ui.error_dialog import error_box
+from recovery_console.ui.jobs import Job, JobRunner
+from recovery_console.ui.theme import icon
 
 AUDIT_COLUMNS = ("Time", "Who", "Action", "Object", "Result")
 RESULT_COLORS = {"ok": QColor("#2a9d5c"), "failed": QColor("#d03b3b"), "cancelled": QColor("#c77700")}

@@ -12,8 +12,8 @@ from typing import Any, Sequence
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QBrush, QColor
 
-from ..models.backup import BackupRecord
-from .progress_panel import format_bytes
+from recovery_console.models.backup import BackupRecord
+from recovery_console.ui.progress_panel import format_bytes
 
 COLUMNS = ("Created", "Size", "Type", "App version", "Last verify", "Target", "ID", "Description")
 COL_CREATED, COL_SIZE, COL_TYPE, COL_VERSION, COL_VERIFY, COL_TARGET, COL_ID, COL_DESCRIPTION = range(len(COLUMNS))

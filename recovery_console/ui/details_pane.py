@@ -16,14 +16,14 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from ..engine import pgarchive
-from ..engine.console import Console
-from ..engine.errors import RecoveryError, WrongKeyError
-from ..models.backup import BackupMetadata, BackupRecord
-from .backup_table import format_time, verify_text
-from .error_dialog import error_box
-from .jobs import Job, JobRunner
-from .progress_panel import format_bytes
+from recovery_console.engine.archive import pgarchive
+from recovery_console.engine.console import Console
+from recovery_console.errors import RecoveryError, WrongKeyError
+from recovery_console.models.backup import BackupMetadata, BackupRecord
+from recovery_console.ui.backup_table import format_time, verify_text
+from recovery_console.ui.error_dialog import error_box
+from recovery_console.ui.jobs import Job, JobRunner
+from recovery_console.ui.progress_panel import format_bytes
 
 SecretCallback = Callable[[str | None], None]
 

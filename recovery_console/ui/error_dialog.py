@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from ..engine.errors import RecoveryError
+from recovery_console.errors import RecoveryError
 
 
 def error_box(parent: QWidget | None, title: str, error: RecoveryError) -> QMessageBox:

@@ -19,12 +19,12 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
                                QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QRadioButton,
                                QVBoxLayout, QWidget, QWizardPage)
 
-from ..engine.errors import RecoveryError, UsageError, WrongKeyError
-from ..engine.progress import Reporter
-from ..models.backup import BackupMetadata
-from .jobs import Job, JobRunner
-from .progress_panel import ProgressPanel, format_bytes
-from .setup_wizard import (FAIL_COLOR, KEYRING_JOBS, PASS_COLOR, WARN_COLOR, WizardBase, buddy_label, colored,
+from recovery_console.errors import RecoveryError, UsageError, WrongKeyError
+from recovery_console.engine.progress import Reporter
+from recovery_console.models.backup import BackupMetadata
+from recovery_console.ui.jobs import Job, JobRunner
+from recovery_console.ui.progress_panel import ProgressPanel, format_bytes
+from recovery_console.ui.setup_wizard import (FAIL_COLOR, KEYRING_JOBS, PASS_COLOR, WARN_COLOR, WizardBase, buddy_label, colored,
                            wrap_label)
 
 WRONG_SECRET_HINT = (
@@ -255,7 +255,7 @@ class SecretPage(QWizardPage):
         return False
 
     def prove(self, state: tuple) -> None:
-        from ..engine.secrets import SecretRequest, obtain_secret, read_secret_file
+        from recovery_console.engine.state.secret_sources import SecretRequest, obtain_secret, read_secret_file
 
         console = self.wiz.console
         path, kind, value = state
@@ -472,7 +472,7 @@ class DecryptPage(QWizardPage):
         self.completeChanged.emit()
 
     def _decrypted(self, result: Any) -> None:
-        from ..engine.console import BackupRef
+        from recovery_console.engine.console import BackupRef
 
         self.file_result = result
         self.written.setText(f"Written: {result.path} ({format_bytes(result.size)}, {result.size:,} bytes).")
@@ -485,7 +485,7 @@ class DecryptPage(QWizardPage):
                   self._list_failed)
 
     def _listed(self, archive: Any) -> None:
-        from ..engine import pgarchive
+        from recovery_console.engine.archive import pgarchive
 
         self.archive = archive
         self.outcome = "ok"
@@ -543,7 +543,7 @@ class ExtractWizard(WizardBase):
 
     def screenshot_pages(self) -> list[tuple[str, QWidget]]:
         """Each page filled with example data (nothing runs, nothing is read), for docs."""
-        from ..engine.console import VerifyResult
+        from recovery_console.engine.console import VerifyResult
 
         name = "/media/usb/rc_backup_20261122-04-53-23-0.1.0-manual-971f67e4.enc"
         if not self.file_page.path_edit.text():

@@ -13,8 +13,8 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-from ..engine.errors import Cancelled, RecoveryError
-from ..engine.progress import CancelToken, Progress, Reporter
+from recovery_console.errors import Cancelled, RecoveryError
+from recovery_console.engine.progress import CancelToken, Progress, Reporter
 
 JobFunction = Callable[[Reporter], Any]
 

@@ -22,19 +22,19 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from .. import __version__
-from ..engine.console import Console
-from ..engine.errors import RecoveryError, StorageError, UsageError
-from ..engine.target_health import badge_for
-from ..models.backup import BackupRecord
-from ..models.profile import Profile
-from ..models.target import TargetConfig
-from . import theme
-from .backup_table import COL_CREATED, BackupFilterProxy, BackupTableModel
-from .details_pane import DetailsPane, SecretCallback, locate_record
-from .error_dialog import error_box
-from .jobs import Job, JobRunner
-from .progress_panel import ProgressPanel, format_bytes
+from recovery_console import __version__
+from recovery_console.engine.console import Console
+from recovery_console.errors import RecoveryError, StorageError, UsageError
+from recovery_console.engine.state.target_health import badge_for
+from recovery_console.models.backup import BackupRecord
+from recovery_console.models.profile import Profile
+from recovery_console.models.target import TargetConfig
+from recovery_console.ui import theme
+from recovery_console.ui.backup_table import COL_CREATED, BackupFilterProxy, BackupTableModel
+from recovery_console.ui.details_pane import DetailsPane, SecretCallback, locate_record
+from recovery_console.ui.error_dialog import error_box
+from recovery_console.ui.jobs import Job, JobRunner
+from recovery_console.ui.progress_panel import ProgressPanel, format_bytes
 
 SETTINGS_FILE = "gui.ini"
 BADGE_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -897,7 +897,7 @@ class MainWindow(QMainWindow):
                                   lambda text: self._backup_file(Path(path), target, text))
 
     def _backup_profile(self, profile: str, target: str, description: str) -> None:
-        from ..engine.live_backup import backup_database
+        from recovery_console.engine.live_backup import backup_database
 
         def got(secret: str | None) -> None:
             if secret is None:
@@ -942,7 +942,7 @@ class MainWindow(QMainWindow):
         record = self.selected_backup()
         if record is None or self._blocking:
             return
-        from .verify_dialog import VerifyDialog
+        from recovery_console.ui.verify_dialog import VerifyDialog
 
         dialog = VerifyDialog(self.console, record, secrets=self.secrets, runner=self.runner, parent=self)
         dialog.verified.connect(lambda _r: self.refresh(sync=False))
@@ -1008,7 +1008,7 @@ class MainWindow(QMainWindow):
         record = self.selected_backup()
         if record is None:
             return
-        from .backup_table import format_time
+        from recovery_console.ui.backup_table import format_time
 
         box = QMessageBox(self)
         box.setIcon(QMessageBox.Icon.Warning)
@@ -1070,7 +1070,7 @@ class MainWindow(QMainWindow):
         self.submit(job, f"Testing {name}", done, progress=False, on_failure=failed)
 
     def open_audit(self) -> None:
-        from .audit_view import AuditView
+        from recovery_console.ui.audit_view import AuditView
 
         view = AuditView(self.console, runner=self.runner, parent=self)
         self._keep(view)

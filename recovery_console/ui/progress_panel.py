@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from ..engine.progress import Progress
-from ..formatting import format_bytes, format_duration
-from .jobs import Job
+from recovery_console.engine.progress import Progress
+from recovery_console.formatting import format_bytes, format_duration
+from recovery_console.ui.jobs import Job
 
 PHASE_LABELS = {
     "derive-key": "Deriving the key",

@@ -22,13 +22,13 @@ from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComb
                                QTableWidget, QTableWidgetItem, QTreeWidgetItem, QVBoxLayout, QWidget, QWizard,
                                QWizardPage)
 
-from ..engine.errors import RecoveryError
-from ..engine.progress import Phase, Progress, Reporter
-from ..models.backup import BackupRecord
-from ..models.profile import Profile
-from .jobs import Job, JobRunner
-from .progress_panel import ProgressPanel, format_bytes
-from .setup_wizard import (FAIL_COLOR, KEYRING_JOBS, PASS_COLOR, WARN_COLOR, WizardBase, buddy_label, check_tree,
+from recovery_console.errors import RecoveryError
+from recovery_console.engine.progress import Phase, Progress, Reporter
+from recovery_console.models.backup import BackupRecord
+from recovery_console.models.profile import Profile
+from recovery_console.ui.jobs import Job, JobRunner
+from recovery_console.ui.progress_panel import ProgressPanel, format_bytes
+from recovery_console.ui.setup_wizard import (FAIL_COLOR, KEYRING_JOBS, PASS_COLOR, WARN_COLOR, WizardBase, buddy_label, check_tree,
                            colored, set_status_item, wrap_label)
 
 CONFIRM_WORD = "RESTORE"
@@ -63,7 +63,7 @@ def describe_backup(selected: Any) -> str:
 
 
 def _record_matches(record: BackupRecord, wanted: Any) -> bool:
-    from ..engine.console import BackupRef
+    from recovery_console.engine.console import BackupRef
 
     if wanted is None:
         return False
@@ -235,7 +235,7 @@ class BackupPage(QWizardPage):
             self.completeChanged.emit()
             return
         if profile.declared:
-            from ..engine import postgres
+            from recovery_console.engine.pg import postgres
 
             url = profile.dump_url()
             self.profile_status.setText(html.escape(f"Restores go through {postgres.describe(url)} "
@@ -355,7 +355,7 @@ class DestinationPage(QWizardPage):
         self._changed()
 
     def database(self) -> str:
-        from ..engine import postgres
+        from recovery_console.engine.pg import postgres
 
         profile = self.wiz.backup_page.profile()
         if profile is None or not profile.declared:
@@ -429,7 +429,7 @@ class PreflightPage(QWizardPage):
             self.job.cancel()
             self._restart = True
             return
-        from ..engine.restore import Restorer
+        from recovery_console.engine.restore import Restorer
 
         console = self.wiz.console
         profile = self.wiz.backup_page.profile_combo.currentData()
@@ -528,7 +528,7 @@ class ConfirmPage(QWizardPage):
 
 
 def confirm_html(plan: Any, selected: Any) -> str:
-    from ..engine import postgres
+    from recovery_console.engine.pg import postgres
 
     if plan is None:
         return ""
@@ -574,7 +574,7 @@ class ProgressPage(QWizardPage):
     def initializePage(self) -> None:
         if self.job is not None or self.outcome is not None:
             return
-        from ..engine.restore import Restorer
+        from recovery_console.engine.restore import Restorer
 
         plan = self.wiz.preflight_page.plan
         secret = self.wiz.backup_page.secret
@@ -710,7 +710,7 @@ class ResultPage(QWizardPage):
         box.open()
 
     def rollback(self) -> None:
-        from ..engine.restore import Restorer
+        from recovery_console.engine.restore import Restorer
 
         result = self.wiz.progress_page.result
         profile = self.wiz.preflight_page.plan.profile.name
@@ -760,7 +760,7 @@ class RestoreWizard(WizardBase):
         """`backup_ref`: the backup to preselect, as a BackupRecord, a BackupRef (a catalog record or a file) or
         an id; `record` is accepted as another name for it. `profile`: the profile to preselect."""
         super().__init__(console, parent, "Restore a backup", runner)
-        from ..engine.console import BackupRef
+        from recovery_console.engine.console import BackupRef
 
         backup_ref = backup_ref if backup_ref is not None else record
         self.backup_ref = backup_ref
@@ -848,10 +848,10 @@ class RestoreWizard(WizardBase):
 
     def screenshot_pages(self) -> list[tuple[str, QWidget]]:
         """Each page filled with example data (nothing runs, nothing is read), for docs."""
-        from ..engine.console import BackupRef
-        from ..engine.restore import Check, RestorePlan, RestoreResult, TableCheck
-        from ..models.backup import BackupMetadata
-        from ..models.profile import ConnectionMode
+        from recovery_console.engine.console import BackupRef
+        from recovery_console.engine.restore import Check, RestorePlan, RestoreResult, TableCheck
+        from recovery_console.models.backup import BackupMetadata
+        from recovery_console.models.profile import ConnectionMode
 
         md = BackupMetadata(backup_id="971f67e4-2b0c-4d1e-9a51-0c8b6f3e2a10", created_at="2026-11-22T04:53:23Z",
                             app_version="0.1.0", database="shop", server_version="15.8", pg_dump_version="15.8")

@@ -21,13 +21,13 @@ from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComb
                                QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget, QWizard, QWizardPage)
 
-from ..engine.errors import RecoveryError, SecretUnavailableError, UsageError
-from ..engine.progress import Reporter
-from ..models.profile import ConnectionMode, Profile
-from ..models.target import TargetConfig
-from .error_dialog import error_box
-from .jobs import Job, JobRunner
-from .progress_panel import ProgressPanel, format_bytes
+from recovery_console.errors import RecoveryError, SecretUnavailableError, UsageError
+from recovery_console.engine.progress import Reporter
+from recovery_console.models.profile import ConnectionMode, Profile
+from recovery_console.models.target import TargetConfig
+from recovery_console.ui.error_dialog import error_box
+from recovery_console.ui.jobs import Job, JobRunner
+from recovery_console.ui.progress_panel import ProgressPanel, format_bytes
 
 # --------------------------------------------------------------------------------------------
 # Shared by the wizards
@@ -325,7 +325,7 @@ class ProfilePage(QWizardPage):
                     and self.secret_edit.text() == self.repeat_edit.text() and status is not None and status.usable)
 
     def validatePage(self) -> bool:
-        from ..engine import postgres
+        from recovery_console.engine.pg import postgres
 
         try:
             self.wiz.console.profiles.store.check_new(self.name_edit.text().strip())
@@ -425,7 +425,7 @@ class ConnectionPage(QWizardPage):
         return ConnectionMode.UNDECLARED
 
     def initializePage(self) -> None:
-        from ..engine.connection_check import pooler_warnings
+        from recovery_console.engine.pg.connection_report import pooler_warnings
 
         tells = pooler_warnings(self.wiz.profile_page.url_edit.text().strip())
         if tells:
@@ -455,7 +455,7 @@ class ConnectionPage(QWizardPage):
         return True
 
     def test_connection(self) -> None:
-        from ..engine.connection_check import check_connection
+        from recovery_console.engine.pg.connection_report import check_connection
 
         name = self.wiz.profile_page.name_edit.text().strip() or "new profile"
         url = self.wiz.profile_page.url_edit.text().strip()
@@ -802,7 +802,7 @@ class TargetPage(QWizardPage):
             path = Path(folder).expanduser().absolute()
             return TargetConfig(name=name, kind="local", options={"path": str(path)}, quota=quota), {}
         if kind == "s3":
-            from ..engine.storage.s3 import SECRET_NAME, normalize_endpoint, normalize_prefix
+            from recovery_console.engine.storage.s3 import SECRET_NAME, normalize_endpoint, normalize_prefix
 
             bucket = self.s3_bucket.text().strip()
             if not bucket or "/" in bucket or bucket.startswith("s3:"):
@@ -832,7 +832,7 @@ class TargetPage(QWizardPage):
                 options["addressing_style"] = self.addressing_combo.currentData()
             return TargetConfig(name=name, kind="s3", options=options, quota=quota), secrets
         if kind == "smb":
-            from ..engine.storage import smb as smb_storage
+            from recovery_console.engine.storage import smb as smb_storage
 
             domain, username = smb_storage.split_account(self.smb_user.text().strip(),
                                                          self.smb_domain.text().strip() or None)
@@ -898,7 +898,7 @@ class TargetPage(QWizardPage):
 
     def _fetch_host_key(self) -> None:
         """SFTP: read the server's host key (no login) and ask the user to confirm its fingerprint first."""
-        from ..engine.storage.sftp import fetch_host_key
+        from recovery_console.engine.storage.sftp import fetch_host_key
 
         host, port = self.sftp_host.text().strip(), self.sftp_port.value()
         self._busy(f"Fetching the host key of {host}:{port}…")
@@ -941,8 +941,8 @@ class TargetPage(QWizardPage):
         box.open()
 
     def _run_round_trip(self) -> None:
-        from ..engine.target_check import round_trip
-        from ..engine.targets import open_storage
+        from recovery_console.engine.storage.round_trip import round_trip
+        from recovery_console.engine.state.targets import open_storage
 
         config, secrets = self.build()
         by_key = config.kind == "sftp" and config.options["auth"] == "key"
@@ -967,7 +967,7 @@ class TargetPage(QWizardPage):
                                      on_failure=self._test_failed, on_done=self._idle, error_title="Test connection")
 
     def _run_existing_test(self, name: str) -> None:
-        from ..engine.target_check import round_trip
+        from recovery_console.engine.storage.round_trip import round_trip
 
         console = self.wiz.console
         state = self._state()
@@ -1036,7 +1036,7 @@ class TargetPage(QWizardPage):
 
 def _read_private_key(path: Path, passphrase: str | None) -> str:
     """The key file's text, checked (with its passphrase) before anything connects."""
-    from ..engine.storage.sftp import load_private_key
+    from recovery_console.engine.storage.sftp import load_private_key
 
     try:
         text = path.read_text("utf-8")
@@ -1085,7 +1085,7 @@ class SummaryPage(QWizardPage):
 
 
 def summary_html(plan: SetupPlan, keyring_status: Any) -> str:
-    from ..engine import postgres
+    from recovery_console.engine.pg import postgres
 
     url, password = postgres.split_password(plan.database_url)
     where = keyring_status.backend if keyring_status is not None else "the OS keyring"
@@ -1139,7 +1139,7 @@ class SetupWizard(WizardBase):
 
     def declared_profile(self) -> Profile:
         """An unsaved Profile under the declared mode: the model's rules (acknowledgement, direct URL) apply."""
-        from ..engine import postgres
+        from recovery_console.engine.pg import postgres
 
         url, _ = postgres.split_password(self.profile_page.url_edit.text().strip())
         direct = self.connection_page.direct_url_edit.text().strip() or None
@@ -1215,9 +1215,9 @@ class SetupWizard(WizardBase):
 
     def screenshot_pages(self) -> list[tuple[str, QWidget]]:
         """Each page of this wizard, filled with example values and results (nothing runs), for docs."""
-        from ..engine.connection_check import ConnectionReport
-        from ..engine.secret_store import KeyringStatus
-        from ..engine.target_check import CheckReport, StepResult
+        from recovery_console.engine.pg.connection_report import ConnectionReport
+        from recovery_console.engine.state.keyring_store import KeyringStatus
+        from recovery_console.engine.storage.round_trip import CheckReport, StepResult
 
         p, c, t = self.profile_page, self.connection_page, self.target_page
         if not p.name_edit.text():

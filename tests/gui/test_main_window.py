@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
 )
 
 from recovery_console.engine.console import Console
-from recovery_console.engine.paths import AppPaths
-from recovery_console.engine.target_health import TargetHealth
+from recovery_console.engine.state.paths import AppPaths
+from recovery_console.engine.state.target_health import TargetHealth
 from recovery_console.models.profile import ConnectionMode
 from recovery_console.models.target import TargetConfig
 from recovery_console.ui import theme

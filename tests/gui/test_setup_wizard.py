@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QAbstractSpin
                                QLabel, QLineEdit, QRadioButton,
                                QPlainTextEdit, QTextEdit, QWidget, QWizard)
 
-from recovery_console.engine.profiles import DB_PASSWORD, DIRECT_PASSWORD, INSTANCE_SECRET
+from recovery_console.engine.state.profiles import DB_PASSWORD, DIRECT_PASSWORD, INSTANCE_SECRET
 from recovery_console.models.profile import ConnectionMode
 from recovery_console.ui.setup_wizard import SetupWizard
 

@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 
 from recovery_console import __version__
-from recovery_console.engine.errors import IntegrityError, WrongKeyError
+from recovery_console.errors import IntegrityError, WrongKeyError
 from recovery_console.ui.details_pane import FixedSecret
 from recovery_console.ui.jobs import JobRunner
 from recovery_console.ui.verify_dialog import PASSED_FULL, PASSED_KEYLESS, PASSED_QUICK, VerifyDialog

@@ -24,8 +24,8 @@ from keyring.backends import SecretService, chainer
 from recovery_console.cli import keyring_cmd
 from recovery_console.cli.main import build_parser
 from recovery_console.engine.console import Console
-from recovery_console.engine.errors import ExitCode, SecretUnavailableError, UsageError
-from recovery_console.engine.secret_store import (
+from recovery_console.errors import ExitCode, SecretUnavailableError, UsageError
+from recovery_console.engine.state.keyring_store import (
     INSECURE_ENV,
     INSTANCE_SECRET,
     InsecureKeyringWarning,
@@ -34,8 +34,8 @@ from recovery_console.engine.secret_store import (
     profile_scope,
     service_name,
 )
-from recovery_console.engine.secrets import SecretRequest, obtain_secret, store_instance_secret
-from recovery_console.engine.targets import SECRET_NAMES, target_scope
+from recovery_console.engine.state.secret_sources import SecretRequest, obtain_secret, store_instance_secret
+from recovery_console.engine.state.targets import SECRET_NAMES, target_scope
 from recovery_console.models.target import TargetConfig
 
 pytestmark = pytest.mark.integration
@@ -388,7 +388,7 @@ def test_no_secret_in_config_catalog_audit_log_output_or_argv(
         secret_service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
     from recovery_console.cli.main import main
-    from recovery_console.engine.paths import HOME_ENV
+    from recovery_console.engine.state.paths import HOME_ENV
 
     home = tmp_path / "rc-home"
     monkeypatch.setenv(HOME_ENV, str(home))

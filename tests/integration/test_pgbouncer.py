@@ -7,7 +7,9 @@ import uuid
 
 import pytest
 
-from recovery_console.engine import pgdump, restore
+from recovery_console.engine.pg import pgdump
+
+from recovery_console.engine import restore
 from recovery_console.engine.live_backup import backup_database
 from recovery_console.engine.restore import Restorer
 from recovery_console.models.profile import ConnectionMode, ModeNotDeclaredError
@@ -81,7 +83,7 @@ def test_direct_url_shows_no_pooler(console, local_target, pg15, database):
 
 def test_a_saved_profile_and_the_wizards_unsaved_input_get_the_same_report(console, local_target, pg15, database):
     """One report for both: here a role without CREATEDB, which safe restores need, is named in each."""
-    from recovery_console.engine.connection_check import check_connection
+    from recovery_console.engine.pg.connection_report import check_connection
 
     role = f"reader_{uuid.uuid4().hex[:8]}"
     pg15.psql(f"CREATE ROLE {role} LOGIN NOCREATEDB")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recovery_console.engine import postgres
+from recovery_console.engine.pg import postgres
 
 pytestmark = pytest.mark.integration
 

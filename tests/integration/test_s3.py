@@ -21,7 +21,7 @@ import botocore.exceptions as bce
 import pytest
 
 from recovery_console.engine.console import Console
-from recovery_console.engine.errors import (
+from recovery_console.errors import (
     NotFoundError,
     QuotaExceededError,
     RecoveryError,
@@ -32,8 +32,8 @@ from recovery_console.engine.errors import (
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.storage import s3 as s3mod
 from recovery_console.engine.storage.s3 import MIN_PART_SIZE, S3Storage, from_config
-from recovery_console.engine.target_check import round_trip
-from recovery_console.engine.targets import open_storage, target_scope
+from recovery_console.engine.storage.round_trip import round_trip
+from recovery_console.engine.state.targets import open_storage, target_scope
 from recovery_console.models.target import TargetConfig
 from tests.fixtures.s3 import RcloneS3, free_port
 

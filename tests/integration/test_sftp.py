@@ -16,9 +16,9 @@ from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
 
 from recovery_console.cli.main import main
-from recovery_console.engine import secret_store
+from recovery_console.engine.state import keyring_store
 from recovery_console.engine.console import Console
-from recovery_console.engine.errors import (NotFoundError, QuotaExceededError, SecretUnavailableError, StorageError,
+from recovery_console.errors import (NotFoundError, QuotaExceededError, SecretUnavailableError, StorageError,
                                            UsageError)
 from recovery_console.engine.storage import sftp as sftp_mod
 from recovery_console.engine.storage.sftp import (
@@ -30,8 +30,8 @@ from recovery_console.engine.storage.sftp import (
     SftpStorage,
     fetch_host_key,
 )
-from recovery_console.engine.target_check import round_trip
-from recovery_console.engine.targets import target_scope
+from recovery_console.engine.storage.round_trip import round_trip
+from recovery_console.engine.state.targets import target_scope
 from recovery_console.models.target import TargetConfig
 
 pytestmark = pytest.mark.integration
@@ -68,7 +68,7 @@ class DictSecrets:
 @pytest.fixture
 def sftp_console(tmp_path: Path, sftp_server, sftp_users, sftp_dir):
     """A Console with one SFTP target 'offsite' (password login, pinned host key)."""
-    from recovery_console.engine.paths import AppPaths
+    from recovery_console.engine.state.paths import AppPaths
 
     console = Console(AppPaths(config_dir=tmp_path / "config", data_dir=tmp_path / "data"))
     console.secrets = DictSecrets()
@@ -438,8 +438,8 @@ def memory_keyring(monkeypatch) -> MemoryKeyring:
     backend = MemoryKeyring()
     monkeypatch.setattr(keyring, "get_keyring", lambda: backend)
     name = f"{MemoryKeyring.__module__}.{MemoryKeyring.__qualname__}"
-    if hasattr(secret_store, "SECURE_BACKENDS"):  # treat the test backend as a secure one
-        monkeypatch.setattr(secret_store, "SECURE_BACKENDS", frozenset(secret_store.SECURE_BACKENDS) | {name})
+    if hasattr(keyring_store, "SECURE_BACKENDS"):  # treat the test backend as a secure one
+        monkeypatch.setattr(keyring_store, "SECURE_BACKENDS", frozenset(keyring_store.SECURE_BACKENDS) | {name})
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # not a terminal: no prompts
     return backend
 
@@ -473,7 +473,7 @@ def test_cli_target_add_sftp(sftp_server, sftp_users, sftp_dir, tmp_path, memory
     assert "Target added" in capsys.readouterr().out
     saved = (home / "config" / "targets.json").read_text()
     assert sftp_server.fingerprint in saved and '"auth": "password"' in saved and user.password not in saved
-    assert memory_keyring.entries[(secret_store.service_name(target_scope("offsite")), "password")] == user.password
+    assert memory_keyring.entries[(keyring_store.service_name(target_scope("offsite")), "password")] == user.password
     assert main(["target", "test", "offsite"]) == 0
     assert _visible_files(sftp_dir) == []
 
@@ -488,7 +488,7 @@ def test_cli_target_add_sftp_with_key(sftp_server, sftp_users, sftp_dir, tmp_pat
     assert main(args) == int(SecretUnavailableError.exit_code)
     assert "--passphrase-file" in capsys.readouterr().err
     assert main(args + ["--passphrase-file", str(phrase)]) == 0
-    scope = secret_store.service_name(target_scope("bykey"))
+    scope = keyring_store.service_name(target_scope("bykey"))
     assert memory_keyring.entries[(scope, "private_key")] == user.rsa_key
     assert memory_keyring.entries[(scope, "passphrase")] == user.rsa_passphrase
     saved = (Path(os.environ["RECOVERY_CONSOLE_HOME"]) / "config" / "targets.json").read_text()
@@ -510,4 +510,4 @@ def test_cli_target_add_sftp_confirms_at_a_terminal(sftp_server, sftp_users, sft
     assert sftp_server.fingerprint in err and "not confirmed" in err
     assert main(_add_args(sftp_server, user, sftp_dir, password_file)) == 0
     assert sftp_server.fingerprint in capsys.readouterr().err
-    assert (secret_store.service_name(target_scope("offsite")), "password") in memory_keyring.entries
+    assert (keyring_store.service_name(target_scope("offsite")), "password") in memory_keyring.entries

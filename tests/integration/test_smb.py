@@ -15,10 +15,10 @@ import smbclient
 from smbprotocol.transport import Tcp
 
 from recovery_console.engine.console import Console
-from recovery_console.engine.errors import ExitCode, NotFoundError, QuotaExceededError, StorageError
+from recovery_console.errors import ExitCode, NotFoundError, QuotaExceededError, StorageError
 from recovery_console.engine.storage import smb as smb_storage
 from recovery_console.engine.storage.smb import SmbEncryptionUnavailableError, SmbStorage, require_encryption
-from recovery_console.engine.target_check import round_trip
+from recovery_console.engine.storage.round_trip import round_trip
 from recovery_console.models.target import TargetConfig
 from tests.fixtures.smb import SmbServer, SmbSpot, fresh_spot
 

@@ -127,7 +127,7 @@ def app(dist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def backup_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real backup of tests/data/sample-pg15.dump written by the installed (not frozen) engine."""
     from recovery_console.engine.console import Console
-    from recovery_console.engine.paths import AppPaths
+    from recovery_console.engine.state.paths import AppPaths
     from recovery_console.models.target import TargetConfig
 
     tmp = tmp_path_factory.mktemp("engine-backup")

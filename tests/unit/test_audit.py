@@ -13,15 +13,15 @@ import pytest
 
 from recovery_console.cli import audit_cmd
 from recovery_console.cli.main import build_parser
-from recovery_console.engine.audit import (
+from recovery_console.engine.state.audit import (
     GENESIS_HASH,
     AuditEntry,
     AuditLog,
     AuditVerification,
     hash_line,
 )
-from recovery_console.engine.errors import ExitCode, IntegrityError, UsageError
-from recovery_console.engine.paths import HOME_ENV, AppPaths
+from recovery_console.errors import ExitCode, IntegrityError, UsageError
+from recovery_console.engine.state.paths import HOME_ENV, AppPaths
 
 
 def _fill(log: AuditLog, count: int) -> list[AuditEntry]:

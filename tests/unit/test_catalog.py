@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recovery_console.engine.catalog import Catalog
+from recovery_console.engine.state.catalog import Catalog
 from recovery_console.engine.storage.base import ObjectInfo
 from recovery_console.models.backup import BackupMetadata
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recovery_console.engine.chunk_runs import strip_headers
+from recovery_console.engine.archive.copy_chunks import strip_headers
 
 
 def chunk(payload: bytes) -> bytes:

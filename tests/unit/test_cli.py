@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from recovery_console.cli.main import COMMANDS, main
-from recovery_console.engine.errors import ExitCode
+from recovery_console.errors import ExitCode
 from tests.fixtures.console import DATA, SECRET
 
 

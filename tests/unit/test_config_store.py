@@ -7,8 +7,8 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from recovery_console.engine.config_store import NamedStore
-from recovery_console.engine.target_health import TargetHealth
+from recovery_console.engine.state.named_store import NamedStore
+from recovery_console.engine.state.target_health import TargetHealth
 
 
 @dataclass

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from recovery_console import __version__
-from recovery_console.engine.errors import (Cancelled, IntegrityError, NotFoundError, QuotaExceededError,
+from recovery_console.errors import (Cancelled, IntegrityError, NotFoundError, QuotaExceededError,
                                             UsageError, WrongKeyError)
 from recovery_console.engine.progress import CancelToken, Reporter
-from recovery_console.engine.toc_collector import TocCollector
-from recovery_console.engine.verify import read_toc
-from recovery_console.engine.writer import encrypt_stream
+from recovery_console.engine.archive.toc_collector import TocCollector
+from recovery_console.engine.container.verify import read_toc
+from recovery_console.engine.container.writer import encrypt_stream
 from recovery_console.models.backup import BackupMetadata
 from recovery_console.models.target import TargetConfig
 from tests.fixtures.console import FAST_ITERATIONS, SECRET
@@ -78,7 +78,7 @@ def test_list_syncs_added_removed_and_changed_files(console, make_backup):
 def test_list_never_derives_keys(console, make_backup, monkeypatch):
     make_backup()
     calls = []
-    import recovery_console.engine.format as fmt
+    import recovery_console.engine.container.format as fmt
     monkeypatch.setattr(fmt, "_pbkdf2", lambda *a: calls.append(a))
     console.list_backups()
     console.list_backups(sync=False)

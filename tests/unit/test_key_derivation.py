@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from recovery_console.engine import format as fmt
-from recovery_console.engine.reader import derive_keys_ahead, open_backup
-from recovery_console.engine.writer import encrypt_stream
+from recovery_console.engine.container import format as fmt
+from recovery_console.engine.container.reader import derive_keys_ahead, open_backup
+from recovery_console.engine.container.writer import encrypt_stream
 from recovery_console.models.backup import BackupMetadata
 
 SECRET = "derivation secret"

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from recovery_console.engine import pgarchive as pa
-from recovery_console.engine.errors import IntegrityError, StorageError, UnsupportedError
+from recovery_console.engine.archive import pgarchive as pa
+from recovery_console.errors import IntegrityError, StorageError, UnsupportedError
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-DEMO = Path(pa.__file__).resolve().parents[1] / "demo"
+DEMO = Path(pa.__file__).resolve().parents[2] / "demo"
 
 # name -> (archive version, compression, PostgreSQL major)
 SAMPLES = {

@@ -9,8 +9,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recovery_console.engine import pgarchive as pa
-from recovery_console.engine.errors import RecoveryError
+from recovery_console.engine.archive import pgarchive as pa
+from recovery_console.errors import RecoveryError
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SAMPLES = {path.stem: path.read_bytes() for path in sorted(DATA.glob("sample-*.dump"))}

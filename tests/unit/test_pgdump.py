@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from recovery_console.engine import pgarchive
-from recovery_console.engine.errors import DatabaseError
-from recovery_console.engine.pgdump import DumpStream
-from recovery_console.engine.pgtools import PgTool
+from recovery_console.engine.archive import pgarchive
+from recovery_console.errors import DatabaseError
+from recovery_console.engine.pg.pgdump import DumpStream
+from recovery_console.engine.pg.pgtools import PgTool
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample-pg16.dump"
 URL = "postgresql://app@localhost:5432/shop"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from recovery_console.engine import postgres
-from recovery_console.engine.errors import UsageError
+from recovery_console.engine.pg import postgres
+from recovery_console.errors import UsageError
 from recovery_console.models.profile import ConnectionMode, ModeNotDeclaredError, Profile
 
 POOLED = "postgresql://app@pgbouncer.internal:6432/app"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from recovery_console.engine import pgarchive as pa
-from recovery_console.engine.errors import IntegrityError, RecoveryError
-from recovery_console.engine.rowcount import Handoff, RowCounter
+from recovery_console.engine.archive import pgarchive as pa
+from recovery_console.errors import IntegrityError, RecoveryError
+from recovery_console.engine.archive.rowcount import Handoff, RowCounter
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

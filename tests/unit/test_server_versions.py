@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from recovery_console.engine.server_versions import FILE_NAME, ServerVersions
+from recovery_console.engine.pg.server_versions import FILE_NAME, ServerVersions
 
 URL = "postgresql://app@db.internal:5432/shop"
 

@@ -33,7 +33,7 @@ def _install_pgarchive_stub_if_missing() -> None:
     Only when the module does not exist yet is a placeholder installed, so these tests can run
     while it is being written; once it exists the real module is always used.
     """
-    name = "recovery_console.engine.pgarchive"
+    name = "recovery_console.engine.archive.pgarchive"
     if name in sys.modules or importlib.util.find_spec(name) is not None:
         return
     stub = types.ModuleType(name)
@@ -56,9 +56,9 @@ def _install_pgarchive_stub_if_missing() -> None:
 
 _install_pgarchive_stub_if_missing()
 
-from recovery_console.engine import errors  # noqa: E402
-from recovery_console.engine import format as fmt  # noqa: E402
-from recovery_console.engine.verify import read_metadata, read_stream  # noqa: E402
+from recovery_console import errors  # noqa: E402
+from recovery_console.engine.container import format as fmt  # noqa: E402
+from recovery_console.engine.container.verify import read_metadata, read_stream  # noqa: E402
 
 
 def _load_generator():

@@ -7,7 +7,7 @@
 Good vectors are written by the project's own writer (`encrypt_stream`) with a fixed secret,
 salt and metadata, so they are byte-for-byte reproducible. Bad vectors are made from good ones
 by byte-level edits (in the style of age's CCTV stream vectors) or, where an attacker would
-need the key, crafted from the primitives in `recovery_console.engine.format`.
+need the key, crafted from the primitives in `recovery_console.engine.container.format`.
 
 tests/unit/test_vectors.py re-runs `build_vectors()` in memory and asserts the committed bytes
 are identical, so the code, the vectors and the spec cannot drift apart silently.
@@ -27,8 +27,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from recovery_console.engine import format as fmt
-from recovery_console.engine.writer import encrypt_stream
+from recovery_console.engine.container import format as fmt
+from recovery_console.engine.container.writer import encrypt_stream
 from recovery_console.models.backup import BackupMetadata
 
 HERE = Path(__file__).resolve().parent

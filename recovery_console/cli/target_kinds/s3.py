@@ -14,11 +14,11 @@ import os
 import sys
 from pathlib import Path
 
-from ...engine.errors import SecretUnavailableError, UsageError
-from ...engine.secrets import read_secret_file
-from ...models.target import TargetConfig
-from ..common import add_json
-from ..target_cmd import finish_add, parse_size
+from recovery_console.errors import SecretUnavailableError, UsageError
+from recovery_console.engine.state.secret_sources import read_secret_file
+from recovery_console.models.target import TargetConfig
+from recovery_console.cli.common import add_json
+from recovery_console.cli.target_cmd import finish_add, parse_size
 
 
 def register(kinds: argparse._SubParsersAction) -> None:
@@ -83,7 +83,7 @@ def _secret(args: argparse.Namespace) -> str | None:
 
 def build_config(args: argparse.Namespace) -> TargetConfig:
     """The target's settings (no secret), checked the way the storage will read them."""
-    from ...engine.storage.s3 import normalize_endpoint, normalize_prefix  # here, so other commands skip boto3
+    from recovery_console.engine.storage.s3 import normalize_endpoint, normalize_prefix  # here, so other commands skip boto3
 
     bucket = args.bucket.strip()
     if not bucket or "/" in bucket or bucket.startswith("s3:"):
@@ -107,7 +107,7 @@ def build_config(args: argparse.Namespace) -> TargetConfig:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from ...engine.storage.s3 import SECRET_NAME
+    from recovery_console.engine.storage.s3 import SECRET_NAME
 
     config = build_config(args)
     secret = _secret(args)

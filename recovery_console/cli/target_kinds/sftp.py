@@ -15,15 +15,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...engine.errors import SecretUnavailableError, StorageError, UsageError
-from ...engine.secrets import read_secret_file
-from ...engine.target_check import round_trip
-from ...models.target import SFTP_DEFAULT_PORT, TargetConfig
-from ..common import add_json
-from ..target_cmd import finish_add, parse_size
+from recovery_console.errors import SecretUnavailableError, StorageError, UsageError
+from recovery_console.engine.state.secret_sources import read_secret_file
+from recovery_console.engine.storage.round_trip import round_trip
+from recovery_console.models.target import SFTP_DEFAULT_PORT, TargetConfig
+from recovery_console.cli.common import add_json
+from recovery_console.cli.target_cmd import finish_add, parse_size
 
 if TYPE_CHECKING:
-    from ...engine.storage import sftp
+    from recovery_console.engine.storage import sftp
 
 
 def register(kinds: argparse._SubParsersAction) -> None:
@@ -72,7 +72,7 @@ def _prompt(what: str) -> str:
 
 def _secrets_from(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
     """('password' | 'key', the secrets to keep in the keyring) from the options, env or a prompt."""
-    from ...engine.storage import sftp  # imported here so commands that need no SFTP start without paramiko
+    from recovery_console.engine.storage import sftp  # imported here so commands that need no SFTP start without paramiko
 
     if args.private_key_file is not None:
         try:
@@ -108,7 +108,7 @@ def _secrets_from(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
 
 def confirm_host_key(args: argparse.Namespace, found: sftp.HostKeyInfo) -> None:
     """Trust on first use: the user's fingerprint must match, or they type 'yes' at a terminal."""
-    from ...engine.storage import sftp
+    from recovery_console.engine.storage import sftp
 
     if args.accept_host_key:
         expected = sftp.normalize_fingerprint(args.accept_host_key)
@@ -138,7 +138,7 @@ def confirm_host_key(args: argparse.Namespace, found: sftp.HostKeyInfo) -> None:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from ...engine.storage import sftp
+    from recovery_console.engine.storage import sftp
 
     auth, values = _secrets_from(args)
     found = sftp.fetch_host_key(args.host, args.port)

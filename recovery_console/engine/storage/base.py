@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
-from ..errors import QuotaExceededError
+from recovery_console.errors import QuotaExceededError
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Callable, Iterator
 
-from ...models.target import TargetConfig
-from ..errors import NotFoundError, StorageError, UsageError, from_os_error
-from .base import ObjectInfo, Storage, Upload
+from recovery_console.models.target import TargetConfig
+from recovery_console.errors import NotFoundError, StorageError, UsageError, from_os_error
+from recovery_console.engine.storage.base import ObjectInfo, Storage, Upload
 
 TEMP_PREFIX = ".rc-part-"
 

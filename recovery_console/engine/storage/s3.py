@@ -26,9 +26,9 @@ import botocore.exceptions as bce
 import urllib3.exceptions
 from botocore.config import Config
 
-from ...models.target import TargetConfig
-from ..background import in_background
-from ..errors import (
+from recovery_console.models.target import TargetConfig
+from recovery_console.engine.background import in_background
+from recovery_console.errors import (
     NotFoundError,
     QuotaExceededError,
     RecoveryError,
@@ -36,7 +36,7 @@ from ..errors import (
     StorageError,
     UsageError,
 )
-from .base import ObjectInfo, Storage, Upload
+from recovery_console.engine.storage.base import ObjectInfo, Storage, Upload
 
 log = logging.getLogger(__name__)
 

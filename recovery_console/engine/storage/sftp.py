@@ -52,10 +52,10 @@ from paramiko.sftp import (
     int64,
 )
 
-from ...models.target import SFTP_DEFAULT_PORT, TargetConfig
-from ..errors import (NotFoundError, QuotaExceededError, RecoveryError, SecretUnavailableError, StorageError,
+from recovery_console.models.target import SFTP_DEFAULT_PORT, TargetConfig
+from recovery_console.errors import (NotFoundError, QuotaExceededError, RecoveryError, SecretUnavailableError, StorageError,
                       UsageError)
-from .base import ObjectInfo, Storage, Upload
+from recovery_console.engine.storage.base import ObjectInfo, Storage, Upload
 
 TEMP_PREFIX = ".rc-part-"
 CONNECT_TIMEOUT = 10.0

@@ -33,9 +33,9 @@ from smbprotocol.exceptions import (
     SMBResponseException,
 )
 
-from ...models.target import SMB_DEFAULT_DOMAIN, SMB_DEFAULT_PORT, TargetConfig
-from ..errors import NotFoundError, QuotaExceededError, RecoveryError, SecretUnavailableError, StorageError, UsageError
-from .base import ObjectInfo, Storage, Upload
+from recovery_console.models.target import SMB_DEFAULT_DOMAIN, SMB_DEFAULT_PORT, TargetConfig
+from recovery_console.errors import NotFoundError, QuotaExceededError, RecoveryError, SecretUnavailableError, StorageError, UsageError
+from recovery_console.engine.storage.base import ObjectInfo, Storage, Upload
 
 CONNECT_TIMEOUT = 10.0
 # Seconds a connection may stay silent before smbprotocol sends an echo; an unanswered echo closes the

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .errors import IntegrityError, UnsupportedError, UsageError, WrongKeyError
+from recovery_console.errors import IntegrityError, UnsupportedError, UsageError, WrongKeyError
 
 MAGIC = b"RCBKUP"
 FORMAT_VERSION = 1

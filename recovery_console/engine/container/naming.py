@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ..models.backup import BackupMetadata
-from .errors import IntegrityError
+from recovery_console.models.backup import BackupMetadata
+from recovery_console.errors import IntegrityError
 
 BACKUP_PREFIX = "backups/"
 BACKUP_SUFFIX = ".enc"

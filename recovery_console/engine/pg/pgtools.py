@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from .errors import IntegrityError, NotFoundError, UnsupportedError
+from recovery_console.errors import IntegrityError, NotFoundError, UnsupportedError
 
 TOOL_NAMES = ("pg_dump", "pg_restore", "psql")
 SUPPORTED_MAJORS = range(14, 19)

@@ -22,8 +22,8 @@ from typing import BinaryIO, Callable, NoReturn
 
 import zstandard
 
-from .chunk_runs import HEADER as RUN_HEADER, NEWLINE, load_numpy, strip_headers
-from .errors import IntegrityError, UnsupportedError, from_os_error
+from recovery_console.engine.archive.copy_chunks import HEADER as RUN_HEADER, NEWLINE, load_numpy, strip_headers
+from recovery_console.errors import IntegrityError, UnsupportedError, from_os_error
 
 SUPPORTED_VERSIONS = ((1, 14), (1, 15), (1, 16))
 MAGIC = b"PGDMP"
@@ -449,7 +449,7 @@ class _BlockReader:
         return piece
 
     def chunk_run(self) -> bytes:
-        """The payload of the whole chunks buffered from here on, found in bulk (see chunk_runs); b"" if none.
+        """The payload of the whole chunks buffered from here on, found in bulk (see copy_chunks); b"" if none.
 
         Only for intSize 4, at the start of a chunk header.
         """

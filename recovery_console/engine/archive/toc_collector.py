@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from . import pgarchive
-from .errors import RecoveryError
+from recovery_console.engine.archive import pgarchive
+from recovery_console.errors import RecoveryError
 
 TOC_PREFIX_CAP = 256 << 20
 

@@ -36,7 +36,7 @@ import warnings
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from .errors import SecretUnavailableError, UsageError
+from recovery_console.errors import SecretUnavailableError, UsageError
 
 SERVICE_PREFIX = "recovery-console"
 PROBE_SCOPE = "probe"

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from ..models.profile import ConnectionMode
-from . import pgtools, postgres
-from .errors import RecoveryError, UsageError
+from recovery_console.models.profile import ConnectionMode
+from recovery_console.engine.pg import pgtools
+from recovery_console.engine.pg import postgres
+from recovery_console.errors import RecoveryError, UsageError
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,10 @@ import tempfile
 from contextlib import ExitStack
 from typing import BinaryIO
 
-from .errors import DatabaseError
-from .pgarchive import ArchiveHeader, ArchiveIncomplete, parse_header
-from .pgtools import PgTool
-from .postgres import describe, libpq_env
+from recovery_console.errors import DatabaseError
+from recovery_console.engine.archive.pgarchive import ArchiveHeader, ArchiveIncomplete, parse_header
+from recovery_console.engine.pg.pgtools import PgTool
+from recovery_console.engine.pg.postgres import describe, libpq_env
 
 TERMINATE_GRACE = 3.0
 PIECE = 64 << 10

@@ -8,11 +8,11 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from ..models.target import TARGET_KINDS, TargetConfig
-from .config_store import NamedStore
-from .errors import NotFoundError, UsageError
-from .paths import AppPaths
-from .storage.base import Storage
+from recovery_console.models.target import TARGET_KINDS, TargetConfig
+from recovery_console.engine.state.named_store import NamedStore
+from recovery_console.errors import NotFoundError, UsageError
+from recovery_console.engine.state.paths import AppPaths
+from recovery_console.engine.storage.base import Storage
 
 AD_HOC_LOCAL = "local:"
 

@@ -92,7 +92,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import IntegrityError, QuotaExceededError, RecoveryError, UsageError
+from recovery_console.errors import IntegrityError, QuotaExceededError, RecoveryError, UsageError
 
 GENESIS_HASH = "0" * 64
 """The ``prev`` of the first entry."""

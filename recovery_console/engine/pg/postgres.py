@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
-from .errors import DatabaseError, UsageError
+from recovery_console.errors import DatabaseError, UsageError
 
 if TYPE_CHECKING:
     import psycopg

@@ -14,10 +14,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
-from ..models.backup import BackupMetadata, BackupRecord
-from .errors import NotFoundError, UsageError
-from .naming import BACKUP_PREFIX, is_backup_key, parse_backup_key
-from .storage.base import ObjectInfo, Storage
+from recovery_console.models.backup import BackupMetadata, BackupRecord
+from recovery_console.errors import NotFoundError, UsageError
+from recovery_console.engine.container.naming import BACKUP_PREFIX, is_backup_key, parse_backup_key
+from recovery_console.engine.storage.base import ObjectInfo, Storage
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS backups (

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from .errors import UsageError, from_os_error
+from recovery_console.errors import UsageError, from_os_error
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from .atomic import write_json
+from recovery_console.engine.state.atomic import write_json
 
 FILE_NAME = "target_health.json"
 GREEN_FOR = timedelta(minutes=5)

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .errors import SecretUnavailableError
-from .secret_store import INSTANCE_SECRET, SecretStore, profile_scope
+from recovery_console.errors import SecretUnavailableError
+from recovery_console.engine.state.keyring_store import INSTANCE_SECRET, SecretStore, profile_scope
 
 # A profile's instance secret lives in the OS keyring through SecretStore: service
-# "recovery-console:profile:<NAME>", entry "instance_secret" (see secret_store.py).
+# "recovery-console:profile:<NAME>", entry "instance_secret" (see keyring_store.py).
 
 
 @dataclass(frozen=True)

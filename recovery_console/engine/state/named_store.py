@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Generic, Protocol, TypeVar
 
-from .atomic import write_json
-from .errors import IntegrityError, NotFoundError, UsageError
+from recovery_console.engine.state.atomic import write_json
+from recovery_console.errors import IntegrityError, NotFoundError, UsageError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

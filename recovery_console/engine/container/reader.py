@@ -19,11 +19,11 @@ from typing import Any, BinaryIO, Callable, Iterator
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..models.backup import BackupMetadata
-from . import format as fmt
-from .background import in_background
-from .errors import IntegrityError, StorageError
-from .progress import Reporter
+from recovery_console.models.backup import BackupMetadata
+from recovery_console.engine.container import format as fmt
+from recovery_console.engine.background import in_background
+from recovery_console.errors import IntegrityError, StorageError
+from recovery_console.engine.progress import Reporter
 
 
 @dataclass(frozen=True)

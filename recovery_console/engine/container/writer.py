@@ -10,11 +10,11 @@ from typing import BinaryIO, Iterator
 import zstandard
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..models.backup import BackupMetadata
-from . import format as fmt
-from .background import in_background
-from .errors import UsageError, from_os_error
-from .progress import Phase, Reporter
+from recovery_console.models.backup import BackupMetadata
+from recovery_console.engine.container import format as fmt
+from recovery_console.engine.background import in_background
+from recovery_console.errors import UsageError, from_os_error
+from recovery_console.engine.progress import Phase, Reporter
 
 ZSTD_LEVEL = 3
 ZSTD_JOB_SIZE = 2 << 20  # per-thread jobs of 2 MiB: zstd's default (8 MiB at level 3) costs ~40 MB more RSS, no speed

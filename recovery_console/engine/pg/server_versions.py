@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .atomic import write_json
-from .errors import RecoveryError
+from recovery_console.engine.state.atomic import write_json
+from recovery_console.errors import RecoveryError
 
 FILE_NAME = "server_versions.json"
 

@@ -12,8 +12,8 @@ import threading
 from contextlib import contextmanager
 from typing import BinaryIO, Iterator
 
-from . import pgarchive
-from .errors import IntegrityError, RecoveryError, from_os_error
+from recovery_console.engine.archive import pgarchive
+from recovery_console.errors import IntegrityError, RecoveryError, from_os_error
 
 HANDOFF_PIECE = 1 << 20
 HANDOFF_DEPTH = 2

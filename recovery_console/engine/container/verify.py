@@ -7,15 +7,15 @@ from typing import BinaryIO, Iterator
 
 import zstandard
 
-from ..models.backup import BackupMetadata
-from . import format as fmt
-from .archive_stream import ArchiveStream, undecompressable
-from .errors import IntegrityError
-from .pgarchive import Archive
-from .progress import Phase, Reporter
-from .reader import PayloadStream, open_backup, read_preamble
-from .streams import HashingReader
-from .toc_collector import TocCollector
+from recovery_console.models.backup import BackupMetadata
+from recovery_console.engine.container import format as fmt
+from recovery_console.engine.container.archive_stream import ArchiveStream, undecompressable
+from recovery_console.errors import IntegrityError
+from recovery_console.engine.archive.pgarchive import Archive
+from recovery_console.engine.progress import Phase, Reporter
+from recovery_console.engine.container.reader import PayloadStream, open_backup, read_preamble
+from recovery_console.engine.container.streams import HashingReader
+from recovery_console.engine.archive.toc_collector import TocCollector
 
 TOC_READ = 1 << 20
 

@@ -7,7 +7,7 @@ import hashlib
 import re
 from typing import Any, BinaryIO
 
-from .errors import IntegrityError
+from recovery_console.errors import IntegrityError
 
 SIDECAR_SUFFIX = ".sha256"
 _SIDECAR_LINE = re.compile(r"^([0-9a-fA-F]{64}) [ *](.+)$")
