@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.fixtures.synthetic import make_large_backup  # noqa: E402
+
 SECRET = "bench-instance-secret"
 START_TARGET = 1.5
 STALL_TARGET = 0.100

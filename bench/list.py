@@ -19,16 +19,16 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from recovery_console.engine.container import format as fmt
 from recovery_console.engine.console import Console
+from recovery_console.engine.container import format as fmt
 from recovery_console.engine.container.naming import backup_key
-from recovery_console.engine.state.paths import AppPaths
 from recovery_console.engine.container.streams import sidecar_text
 from recovery_console.engine.container.verify import read_metadata
 from recovery_console.engine.container.writer import encrypt_stream
+from recovery_console.engine.state.paths import AppPaths
 from recovery_console.models.backup import BackupMetadata
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +44,7 @@ def _metadata(i: int, start: datetime) -> BackupMetadata:
 
 
 def make_target(root: Path, count: int) -> None:
-    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
     sink = io.BytesIO()
     result = encrypt_stream(io.BytesIO(SAMPLE.read_bytes()), sink, SECRET, _metadata(0, start), iterations=1000)
     data = sink.getvalue()

@@ -66,9 +66,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "tests" / "data" / "sample-pg18-none.dump"
@@ -138,8 +139,8 @@ def _child_ours(spec: dict) -> dict:
 
 def _child_issue_verify(spec: dict) -> dict:
     from recovery_console.engine.console import Console
-    from recovery_console.engine.state.paths import AppPaths
     from recovery_console.engine.container.verify import read_stream
+    from recovery_console.engine.state.paths import AppPaths
 
     start = time.perf_counter()
     console = Console(AppPaths.default())
@@ -714,7 +715,7 @@ def print_table(title: str, measures: list[Measure], repeat: int) -> bool:
     return ok
 
 
-def profile_ours(bench: "Bench", spec: Path, kind: str, top: int = 14) -> None:
+def profile_ours(bench: Bench, spec: Path, kind: str, top: int = 14) -> None:
     """One extra verify under py-spy (100 Hz, non-idle samples only, per thread); print the hottest leaf frames."""
     py_spy = shutil.which("py-spy")
     if not py_spy:

@@ -27,8 +27,9 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -78,10 +79,9 @@ class Shooter:
 
 
 def main_window_shots(shooter: Shooter, demo: Any) -> None:
+    from recovery_console.models.profile import ConnectionMode
     from recovery_console.ui import theme
     from recovery_console.ui.app import create_main_window
-
-    from recovery_console.models.profile import ConnectionMode
 
     app = QApplication.instance()
     profiles = demo.console.profiles

@@ -8,8 +8,8 @@ import sys
 from collections import deque
 
 from recovery_console.engine.state.audit import AuditEntry, AuditLog
-from recovery_console.errors import ExitCode, IntegrityError
 from recovery_console.engine.state.paths import AppPaths
+from recovery_console.errors import ExitCode, IntegrityError
 
 
 def register(audit: argparse.ArgumentParser) -> None:

@@ -6,12 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, secret_from
 from recovery_console.engine.console import Console, VerifyResult
-from recovery_console.errors import ExitCode, NotFoundError, UsageError, from_os_error
 from recovery_console.engine.live_backup import backup_database
+from recovery_console.errors import ExitCode, NotFoundError, UsageError, from_os_error
 from recovery_console.formatting import format_bytes
 from recovery_console.models.backup import BackupRecord
-from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, secret_from
 
 
 def register(parser: argparse.ArgumentParser) -> None:

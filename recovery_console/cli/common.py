@@ -6,14 +6,15 @@ import argparse
 import json
 import signal
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, TextIO
+from typing import Any, TextIO
 
 from recovery_console.engine.console import Console
-from recovery_console.formatting import format_bytes, format_duration
 from recovery_console.engine.progress import CancelToken, Progress, Reporter
 from recovery_console.engine.state.secret_sources import SecretRequest, obtain_secret
+from recovery_console.formatting import format_bytes, format_duration
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:

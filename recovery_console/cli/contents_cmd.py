@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from recovery_console.cli.common import add_json, add_secret_options, console, emit, secret_from
 from recovery_console.engine.archive import pgarchive
 from recovery_console.errors import ExitCode
-from recovery_console.cli.common import add_json, add_secret_options, console, emit, secret_from
 
 
 def register(parser: argparse.ArgumentParser) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, secret_from
 from recovery_console.errors import ExitCode, UsageError
 from recovery_console.formatting import format_bytes
-from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, secret_from
 
 
 def register(parser: argparse.ArgumentParser) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from recovery_console.cli.backup_cmd import list_lines, verify_lines
 from recovery_console.engine import demo
 from recovery_console.errors import ExitCode
-from recovery_console.cli.backup_cmd import list_lines, verify_lines
 
 
 def register(parser: argparse.ArgumentParser) -> None:

@@ -17,10 +17,10 @@ import os
 import sys
 from pathlib import Path
 
-from recovery_console.errors import ExitCode, SecretUnavailableError, UsageError
+from recovery_console.cli.common import add_json, emit
 from recovery_console.engine.state.keyring_store import INSTANCE_SECRET, KeyringStatus, SecretStore, profile_scope
 from recovery_console.engine.state.secret_sources import read_secret_file
-from recovery_console.cli.common import add_json, emit
+from recovery_console.errors import ExitCode, SecretUnavailableError, UsageError
 
 
 def register(parser: argparse.ArgumentParser) -> None:

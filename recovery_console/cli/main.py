@@ -6,7 +6,7 @@ import argparse
 import importlib
 import json
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from recovery_console import __version__
 from recovery_console.errors import ExitCode, RecoveryError

@@ -6,9 +6,9 @@ import argparse
 import dataclasses
 import os
 
+from recovery_console.cli.common import add_json, add_secret_options, console, emit, secret_from
 from recovery_console.errors import ExitCode, UsageError
 from recovery_console.models.profile import ConnectionMode, Profile
-from recovery_console.cli.common import add_json, add_secret_options, console, emit, secret_from
 
 
 def register(parser: argparse.ArgumentParser) -> None:

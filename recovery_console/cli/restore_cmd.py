@@ -6,9 +6,9 @@ import argparse
 import dataclasses
 import sys
 
-from recovery_console.errors import ExitCode, UsageError
-from recovery_console.engine.restore import RestorePlan, Restorer
 from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, secret_from
+from recovery_console.engine.restore import RestorePlan, Restorer
+from recovery_console.errors import ExitCode, UsageError
 
 
 def register(parser: argparse.ArgumentParser) -> None:

@@ -6,11 +6,11 @@ import argparse
 import importlib
 import importlib.util
 
-from recovery_console.errors import ExitCode
+from recovery_console.cli.common import add_json, console, emit
 from recovery_console.engine.console import Console
+from recovery_console.errors import ExitCode
 from recovery_console.formatting import format_bytes
 from recovery_console.models.target import TargetConfig
-from recovery_console.cli.common import add_json, console, emit
 
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "MIB": 1 << 20,
           "G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30, "T": 1 << 40, "TB": 1 << 40, "TIB": 1 << 40}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Callable
+from typing import Any
 
 
 def in_background(fn: Callable[..., Any], *args: Any, name: str = "rc-background") -> Future:

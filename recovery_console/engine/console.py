@@ -10,35 +10,43 @@ import getpass
 import os
 import socket
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO
 
 from recovery_console import __version__
-from recovery_console.models.backup import BackupMetadata, BackupRecord
-from recovery_console.models.target import TargetConfig
-from recovery_console.engine.container import format as fmt
 from recovery_console.engine.archive import pgarchive
+from recovery_console.engine.archive.toc_collector import TocCollector
+from recovery_console.engine.container import format as fmt
+from recovery_console.engine.container.naming import backup_key, parse_backup_key
+from recovery_console.engine.container.streams import SIDECAR_SUFFIX, HashingReader, parse_sidecar, sidecar_text
+from recovery_console.engine.container.verify import StreamReport, read_header, read_metadata, read_stream, read_toc
+from recovery_console.engine.container.writer import encrypt_stream
+from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.engine.state.atomic import atomic_output
 from recovery_console.engine.state.audit import AuditLog
 from recovery_console.engine.state.catalog import Catalog, SyncResult
-from recovery_console.errors import (Cancelled, IntegrityError, NotFoundError, RecoveryError, StorageError, UsageError,
-                     from_os_error)
-from recovery_console.engine.container.naming import backup_key, parse_backup_key
-from recovery_console.engine.state.paths import AppPaths
-from recovery_console.engine.progress import Phase, Reporter
-from recovery_console.engine.storage.base import Storage
-from recovery_console.engine.container.streams import SIDECAR_SUFFIX, HashingReader, parse_sidecar, sidecar_text
-from recovery_console.engine.state.profiles import Profiles
 from recovery_console.engine.state.keyring_store import SecretStore
-from recovery_console.engine.storage.round_trip import CheckReport, round_trip
+from recovery_console.engine.state.paths import AppPaths
+from recovery_console.engine.state.profiles import Profiles
 from recovery_console.engine.state.target_health import TargetHealth
 from recovery_console.engine.state.targets import SECRET_NAMES, TargetStore, open_storage, target_scope
-from recovery_console.engine.archive.toc_collector import TocCollector
-from recovery_console.engine.container.verify import StreamReport, read_header, read_metadata, read_stream, read_toc
-from recovery_console.engine.container.writer import encrypt_stream
+from recovery_console.engine.storage.base import Storage
+from recovery_console.engine.storage.round_trip import CheckReport, round_trip
+from recovery_console.errors import (
+    Cancelled,
+    IntegrityError,
+    NotFoundError,
+    RecoveryError,
+    StorageError,
+    UsageError,
+    from_os_error,
+)
+from recovery_console.models.backup import BackupMetadata, BackupRecord
+from recovery_console.models.target import TargetConfig
 
 COPY_BLOCK = 1 << 20
 
@@ -124,7 +132,7 @@ class FileResult:
 
 
 def _now_utc() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _who() -> str:

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from recovery_console.models.backup import BackupRecord
-from recovery_console.models.target import TargetConfig
 from recovery_console.engine.console import Console
 from recovery_console.engine.state.paths import AppPaths
+from recovery_console.models.backup import BackupRecord
+from recovery_console.models.target import TargetConfig
 
 DEMO_TARGET = "demo"
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recovery_console.models.backup import BackupRecord
-from recovery_console.engine.pg import pgtools
-from recovery_console.engine.pg import postgres
 from recovery_console.engine.console import Console
-from recovery_console.errors import RecoveryError, UsageError
+from recovery_console.engine.pg import pgtools, postgres
 from recovery_console.engine.pg.pgdump import DUMP_COMPRESSIONS, DumpStream
 from recovery_console.engine.progress import Reporter
+from recovery_console.errors import RecoveryError, UsageError
+from recovery_console.models.backup import BackupRecord
 
 
 def backup_database(

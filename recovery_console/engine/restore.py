@@ -21,22 +21,22 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable
+from typing import TYPE_CHECKING, BinaryIO
 
-from recovery_console.models.profile import Profile
 from recovery_console.engine.archive import pgarchive
-from recovery_console.engine.pg import pgtools
-from recovery_console.engine.pg import postgres
-from recovery_console.engine.console import BackupRef, Console
-from recovery_console.errors import Cancelled, DatabaseError, IntegrityError, RecoveryError, UsageError
-from recovery_console.engine.progress import Phase, Reporter
-from recovery_console.engine.container.reader import derive_keys_ahead
 from recovery_console.engine.archive.rowcount import RowCounter
+from recovery_console.engine.console import BackupRef, Console
+from recovery_console.engine.container.reader import derive_keys_ahead
 from recovery_console.engine.container.streams import widen_pipe
 from recovery_console.engine.container.verify import read_stream, read_toc
+from recovery_console.engine.pg import pgtools, postgres
+from recovery_console.engine.progress import Phase, Reporter
+from recovery_console.errors import Cancelled, DatabaseError, IntegrityError, RecoveryError, UsageError
+from recovery_console.models.profile import Profile
 
 if TYPE_CHECKING:
     import psycopg
@@ -53,7 +53,7 @@ _MAJOR = re.compile(r"^(\d+)")
 
 
 def _now_stamp() -> str:
-    return datetime.now(timezone.utc).strftime(STAMP_FORMAT)
+    return datetime.now(UTC).strftime(STAMP_FORMAT)
 
 
 @dataclass(frozen=True)
@@ -455,7 +455,7 @@ class Restorer:
         import psycopg
         from psycopg import sql
 
-        when = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        when = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         note = f"Restored by Recovery Console from backup {plan.backup_id} at {when}"
         try:
             with postgres.connect(url, password, dbname="postgres") as admin:

@@ -43,7 +43,7 @@ class BackupMetadata:
         return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
     @classmethod
-    def from_json(cls, raw: bytes) -> "BackupMetadata":
+    def from_json(cls, raw: bytes) -> BackupMetadata:
         """Decode chunk 0; unknown fields are kept in `extra` so newer writers stay readable."""
         try:
             data = json.loads(raw.decode("utf-8"))

@@ -39,7 +39,7 @@ class Profile:
     stored_secrets: tuple[str, ...] = ()
 
     def with_mode(self, mode: ConnectionMode, *, acknowledge_direct: bool = False,
-                  direct_url: str | None = None) -> "Profile":
+                  direct_url: str | None = None) -> Profile:
         """The profile under a newly declared mode; switching clears what belonged to the old one."""
         if mode is ConnectionMode.DIRECT:
             if not acknowledge_direct:
@@ -82,7 +82,7 @@ class Profile:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Profile":
+    def from_dict(cls, data: dict[str, Any]) -> Profile:
         return cls(name=data["name"], database_url=data["database_url"], mode=ConnectionMode(data.get("mode", "undeclared")),
                    direct_acknowledged=bool(data.get("direct_acknowledged")), direct_url=data.get("direct_url"),
                    target=data.get("target"), tool_dirs=list(data.get("tool_dirs", [])),

@@ -24,5 +24,5 @@ class TargetConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TargetConfig":
+    def from_dict(cls, data: dict[str, Any]) -> TargetConfig:
         return cls(name=data["name"], kind=data["kind"], options=dict(data.get("options", {})), quota=data.get("quota"))

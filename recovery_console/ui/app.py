@@ -41,7 +41,7 @@ def application() -> QApplication:
     return app  # type: ignore[return-value]
 
 
-def create_main_window(console: "Console", profile: str | None = None) -> "MainWindow":
+def create_main_window(console: Console, profile: str | None = None) -> MainWindow:
     """The main window over `console` (not shown); `profile` is selected if given."""
     from recovery_console.ui.main_window import MainWindow
 
@@ -49,7 +49,7 @@ def create_main_window(console: "Console", profile: str | None = None) -> "MainW
     return MainWindow(console, profile=profile)
 
 
-def start(profile: str | None = None, console: "Console | None" = None) -> tuple[QApplication, "MainWindow | None"]:
+def start(profile: str | None = None, console: Console | None = None) -> tuple[QApplication, MainWindow | None]:
     """Everything `run` does before entering the event loop: the app and the shown window (None on error)."""
     from recovery_console.errors import RecoveryError
     from recovery_console.ui.error_dialog import show_error
@@ -68,7 +68,7 @@ def start(profile: str | None = None, console: "Console | None" = None) -> tuple
     return app, window
 
 
-def run(profile: str | None = None, console: "Console | None" = None) -> int:
+def run(profile: str | None = None, console: Console | None = None) -> int:
     """Open the console and run until its window closes; returns the process exit code."""
     import qasync
 

@@ -8,12 +8,19 @@ from __future__ import annotations
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
-    QDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QTableView,
-    QVBoxLayout, QWidget,
+    QDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
 )
 
-from recovery_console.engine.state.audit import AuditEntry, AuditVerification
 from recovery_console.engine.console import Console
+from recovery_console.engine.state.audit import AuditEntry, AuditVerification
 from recovery_console.errors import RecoveryError
 from recovery_console.ui.backup_table import format_time
 from recovery_console.ui.error_dialog import error_box

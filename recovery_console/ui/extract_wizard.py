@@ -15,17 +15,39 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtGui import QFontDatabase
-from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, QFormLayout, QGridLayout,
-                               QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QRadioButton,
-                               QVBoxLayout, QWidget, QWizardPage)
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+    QWizardPage,
+)
 
-from recovery_console.errors import RecoveryError, UsageError, WrongKeyError
 from recovery_console.engine.progress import Reporter
+from recovery_console.errors import RecoveryError, UsageError, WrongKeyError
 from recovery_console.models.backup import BackupMetadata
 from recovery_console.ui.jobs import Job, JobRunner
 from recovery_console.ui.progress_panel import ProgressPanel, format_bytes
-from recovery_console.ui.setup_wizard import (FAIL_COLOR, KEYRING_JOBS, PASS_COLOR, WARN_COLOR, WizardBase, buddy_label, colored,
-                           wrap_label)
+from recovery_console.ui.setup_wizard import (
+    FAIL_COLOR,
+    KEYRING_JOBS,
+    PASS_COLOR,
+    WARN_COLOR,
+    WizardBase,
+    buddy_label,
+    colored,
+    wrap_label,
+)
 
 WRONG_SECRET_HINT = (
     "Check that this is the deployment's instance secret, typed exactly (it is case-sensitive; a secret file may "
@@ -47,7 +69,7 @@ def _browse_button(text: str, name: str) -> QPushButton:
 
 
 class FilePage(QWizardPage):
-    def __init__(self, wizard: "ExtractWizard") -> None:
+    def __init__(self, wizard: ExtractWizard) -> None:
         super().__init__()
         self.wiz = wizard
         self.setTitle("Backup file")
@@ -158,7 +180,7 @@ class FilePage(QWizardPage):
 
 
 class SecretPage(QWizardPage):
-    def __init__(self, wizard: "ExtractWizard") -> None:
+    def __init__(self, wizard: ExtractWizard) -> None:
         super().__init__()
         self.wiz = wizard
         self.setTitle("Instance secret")
@@ -305,7 +327,7 @@ METADATA_LABELS = {
 
 
 class MetadataPage(QWizardPage):
-    def __init__(self, wizard: "ExtractWizard") -> None:
+    def __init__(self, wizard: ExtractWizard) -> None:
         super().__init__()
         self.wiz = wizard
         self.setTitle("Metadata")
@@ -409,7 +431,7 @@ class MetadataPage(QWizardPage):
 
 
 class DecryptPage(QWizardPage):
-    def __init__(self, wizard: "ExtractWizard") -> None:
+    def __init__(self, wizard: ExtractWizard) -> None:
         super().__init__()
         self.wiz = wizard
         self.setTitle("Decrypt")

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import traceback
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-from recovery_console.errors import Cancelled, RecoveryError
 from recovery_console.engine.progress import CancelToken, Progress, Reporter
+from recovery_console.errors import Cancelled, RecoveryError
 
 JobFunction = Callable[[Reporter], Any]
 

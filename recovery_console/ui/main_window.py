@@ -10,22 +10,39 @@ their action is used.
 from __future__ import annotations
 
 import inspect
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QColor, QKeySequence, QPainter
 from PySide6.QtWidgets import (
-    QAbstractItemView, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QInputDialog, QLabel, QLineEdit,
-    QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QPushButton, QSizePolicy, QSplitter, QTableView, QToolBar,
-    QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QTableView,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
 )
 
 from recovery_console import __version__
 from recovery_console.engine.console import Console
-from recovery_console.errors import RecoveryError, StorageError, UsageError
 from recovery_console.engine.state.target_health import badge_for
+from recovery_console.errors import RecoveryError, StorageError, UsageError
 from recovery_console.models.backup import BackupRecord
 from recovery_console.models.profile import Profile
 from recovery_console.models.target import TargetConfig
@@ -598,7 +615,7 @@ class MainWindow(QMainWindow):
         return None
 
     def refresh_badges(self, now: datetime | None = None) -> None:
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         entries = self.health.all()
         for row in range(self.targets_list.count()):
             item = self.targets_list.item(row)

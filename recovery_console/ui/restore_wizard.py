@@ -17,19 +17,46 @@ import html
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QFormLayout, QHBoxLayout,
-                               QHeaderView, QInputDialog, QLineEdit, QMessageBox, QPushButton, QRadioButton,
-                               QTableWidget, QTableWidgetItem, QTreeWidgetItem, QVBoxLayout, QWidget, QWizard,
-                               QWizardPage)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QRadioButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+    QWizard,
+    QWizardPage,
+)
 
-from recovery_console.errors import RecoveryError
 from recovery_console.engine.progress import Phase, Progress, Reporter
+from recovery_console.errors import RecoveryError
 from recovery_console.models.backup import BackupRecord
 from recovery_console.models.profile import Profile
 from recovery_console.ui.jobs import Job, JobRunner
 from recovery_console.ui.progress_panel import ProgressPanel, format_bytes
-from recovery_console.ui.setup_wizard import (FAIL_COLOR, KEYRING_JOBS, PASS_COLOR, WARN_COLOR, WizardBase, buddy_label, check_tree,
-                           colored, set_status_item, wrap_label)
+from recovery_console.ui.setup_wizard import (
+    FAIL_COLOR,
+    KEYRING_JOBS,
+    PASS_COLOR,
+    WARN_COLOR,
+    WizardBase,
+    buddy_label,
+    check_tree,
+    colored,
+    set_status_item,
+    wrap_label,
+)
 
 CONFIRM_WORD = "RESTORE"
 
@@ -87,7 +114,7 @@ def _record_matches(record: BackupRecord, wanted: Any) -> bool:
 class BackupPage(QWizardPage):
     COLUMNS = ["Created", "Backup", "Database", "Size", "Type", "Target", "Last verify"]
 
-    def __init__(self, wizard: "RestoreWizard") -> None:
+    def __init__(self, wizard: RestoreWizard) -> None:
         super().__init__()
         self.wiz = wizard
         self.setTitle("Choose the backup")
@@ -316,7 +343,7 @@ class BackupPage(QWizardPage):
 
 
 class DestinationPage(QWizardPage):
-    def __init__(self, wizard: "RestoreWizard") -> None:
+    def __init__(self, wizard: RestoreWizard) -> None:
         super().__init__()
         self.wiz = wizard
         self.setTitle("Where to restore")
@@ -394,7 +421,7 @@ class DestinationPage(QWizardPage):
 
 
 class PreflightPage(QWizardPage):
-    def __init__(self, wizard: "RestoreWizard") -> None:
+    def __init__(self, wizard: RestoreWizard) -> None:
         super().__init__()
         self.wiz = wizard
         self.setTitle("Pre-flight checks")
@@ -498,7 +525,7 @@ class PreflightPage(QWizardPage):
 
 
 class ConfirmPage(QWizardPage):
-    def __init__(self, wizard: "RestoreWizard") -> None:
+    def __init__(self, wizard: RestoreWizard) -> None:
         super().__init__()
         self.wiz = wizard
         self.setTitle("Confirm the restore")
@@ -553,7 +580,7 @@ def confirm_html(plan: Any, selected: Any) -> str:
 
 
 class ProgressPage(QWizardPage):
-    def __init__(self, wizard: "RestoreWizard") -> None:
+    def __init__(self, wizard: RestoreWizard) -> None:
         super().__init__()
         self.wiz = wizard
         self.setTitle("Restoring")
@@ -630,7 +657,7 @@ class ProgressPage(QWizardPage):
 class ResultPage(QWizardPage):
     COLUMNS = ["Table", "Rows in the backup", "Rows restored", "Result"]
 
-    def __init__(self, wizard: "RestoreWizard") -> None:
+    def __init__(self, wizard: RestoreWizard) -> None:
         super().__init__()
         self.wiz = wizard
         self.setTitle("Restore complete")

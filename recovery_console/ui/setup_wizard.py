@@ -10,19 +10,42 @@ This module also holds the few helpers the three wizards share (`WizardBase`, `b
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog,
-                               QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox,
-                               QPushButton, QRadioButton, QSizePolicy, QSpinBox, QStackedWidget, QTextBrowser,
-                               QTreeWidget,
-                               QTreeWidgetItem, QVBoxLayout, QWidget, QWizard, QWizardPage)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QRadioButton,
+    QSizePolicy,
+    QSpinBox,
+    QStackedWidget,
+    QTextBrowser,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+    QWizard,
+    QWizardPage,
+)
 
-from recovery_console.errors import RecoveryError, SecretUnavailableError, UsageError
 from recovery_console.engine.progress import Reporter
+from recovery_console.errors import RecoveryError, SecretUnavailableError, UsageError
 from recovery_console.models.profile import ConnectionMode, Profile
 from recovery_console.models.target import TargetConfig
 from recovery_console.ui.error_dialog import error_box
@@ -233,7 +256,7 @@ def save_setup(console: Any, plan: SetupPlan) -> Profile:
 
 
 class ProfilePage(QWizardPage):
-    def __init__(self, wizard: "SetupWizard") -> None:
+    def __init__(self, wizard: SetupWizard) -> None:
         super().__init__()
         self.wiz = wizard
         self.setTitle("Profile")
@@ -353,7 +376,7 @@ POOL_REASON = (
 
 
 class ConnectionPage(QWizardPage):
-    def __init__(self, wizard: "SetupWizard") -> None:
+    def __init__(self, wizard: SetupWizard) -> None:
         super().__init__()
         self.wiz = wizard
         self.setTitle("Connection mode")
@@ -516,7 +539,7 @@ def _port(default: int) -> QSpinBox:
 class TargetPage(QWizardPage):
     NEW = "__new__"
 
-    def __init__(self, wizard: "SetupWizard") -> None:
+    def __init__(self, wizard: SetupWizard) -> None:
         super().__init__()
         self.wiz = wizard
         self.setTitle("Storage target")
@@ -941,8 +964,8 @@ class TargetPage(QWizardPage):
         box.open()
 
     def _run_round_trip(self) -> None:
-        from recovery_console.engine.storage.round_trip import round_trip
         from recovery_console.engine.state.targets import open_storage
+        from recovery_console.engine.storage.round_trip import round_trip
 
         config, secrets = self.build()
         by_key = config.kind == "sftp" and config.options["auth"] == "key"
@@ -1054,7 +1077,7 @@ def _read_private_key(path: Path, passphrase: str | None) -> str:
 
 
 class SummaryPage(QWizardPage):
-    def __init__(self, wizard: "SetupWizard") -> None:
+    def __init__(self, wizard: SetupWizard) -> None:
         super().__init__()
         self.wiz = wizard
         self.setTitle("Summary")

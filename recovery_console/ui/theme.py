@@ -9,15 +9,13 @@ colour scheme changes while the console runs.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QApplication
-
-
 
 ICON_NAMES = ("app", "backup", "verify", "download", "upload", "restore", "delete", "extract", "refresh",
               "profile", "target", "audit")
@@ -35,7 +33,7 @@ def icon_path(name: str) -> Path:
     return resource_dir() / "icons" / f"{name}.svg"
 
 
-@lru_cache(maxsize=None)
+@cache
 def icon(name: str) -> QIcon:
     """The named SVG icon (an empty icon if the file is missing, never an exception)."""
     path = icon_path(name)

@@ -15,8 +15,8 @@ from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QAbstractButton, QApplication, QCheckBox, QLineEdit, QRadioButton, QWizard
 
-from recovery_console.engine.state.keyring_store import INSTANCE_SECRET, profile_scope
 from recovery_console.engine.container.streams import SIDECAR_SUFFIX
+from recovery_console.engine.state.keyring_store import INSTANCE_SECRET, profile_scope
 from recovery_console.ui.extract_wizard import ExtractWizard
 from tests.fixtures.console import SECRET
 from tests.gui.test_setup_wizard import interactive_controls

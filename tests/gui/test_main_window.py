@@ -14,14 +14,21 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QSettings, Qt
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
-    QAbstractButton, QApplication, QDialogButtonBox, QLineEdit, QListWidget, QMessageBox, QScrollBar, QWidget,
+    QAbstractButton,
+    QApplication,
+    QDialogButtonBox,
+    QLineEdit,
+    QListWidget,
+    QMessageBox,
+    QScrollBar,
+    QWidget,
 )
 
 from recovery_console.engine.console import Console
@@ -369,7 +376,7 @@ def test_download_upload_and_target_badges(qtbot, console, open_window, secret_p
     second.mkdir()
     console.add_target(TargetConfig(name="offsite", kind="local", options={"path": str(second)}))
     health = TargetHealth(console.paths.data_dir)
-    hours_ago = datetime.now(timezone.utc) - timedelta(hours=3)
+    hours_ago = datetime.now(UTC) - timedelta(hours=3)
     health.record("vault", True, "backup upload ok", now=hours_ago)
     health.record("offsite", True, "checked long ago", now=hours_ago)
     window = open_window()
@@ -419,7 +426,7 @@ def test_download_upload_and_target_badges(qtbot, console, open_window, secret_p
 
 def test_target_health_store(tmp_path):
     health = TargetHealth(tmp_path)
-    now = datetime(2026, 1, 2, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
     assert health.badge("t", now) == "unknown"
     health.record("t", True, "round trip ok", now=now - timedelta(minutes=2))
     assert health.badge("t", now) == "green"

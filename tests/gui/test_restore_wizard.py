@@ -8,8 +8,17 @@ import uuid
 import pytest
 from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import (QAbstractButton, QApplication, QCheckBox, QDialogButtonBox, QLineEdit, QMessageBox,
-                               QRadioButton, QWidget, QWizard)
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QApplication,
+    QCheckBox,
+    QDialogButtonBox,
+    QLineEdit,
+    QMessageBox,
+    QRadioButton,
+    QWidget,
+    QWizard,
+)
 
 from recovery_console.engine.live_backup import backup_database
 from recovery_console.engine.restore import PRE_RESTORE_INFIX, SCRATCH_INFIX, Restorer

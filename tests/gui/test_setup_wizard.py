@@ -12,9 +12,21 @@ import re
 import pytest
 from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QAbstractSpinBox, QApplication, QCheckBox, QComboBox,
-                               QLabel, QLineEdit, QRadioButton,
-                               QPlainTextEdit, QTextEdit, QWidget, QWizard)
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractItemView,
+    QAbstractSpinBox,
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QRadioButton,
+    QTextEdit,
+    QWidget,
+    QWizard,
+)
 
 from recovery_console.engine.state.profiles import DB_PASSWORD, DIRECT_PASSWORD, INSTANCE_SECRET
 from recovery_console.models.profile import ConnectionMode

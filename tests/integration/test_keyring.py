@@ -14,8 +14,9 @@ import secrets as random_secrets
 import subprocess
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import keyring
 import pytest
@@ -24,7 +25,6 @@ from keyring.backends import SecretService, chainer
 from recovery_console.cli import keyring_cmd
 from recovery_console.cli.main import build_parser
 from recovery_console.engine.console import Console
-from recovery_console.errors import ExitCode, SecretUnavailableError, UsageError
 from recovery_console.engine.state.keyring_store import (
     INSECURE_ENV,
     INSTANCE_SECRET,
@@ -36,6 +36,7 @@ from recovery_console.engine.state.keyring_store import (
 )
 from recovery_console.engine.state.secret_sources import SecretRequest, obtain_secret, store_instance_secret
 from recovery_console.engine.state.targets import SECRET_NAMES, target_scope
+from recovery_console.errors import ExitCode, SecretUnavailableError, UsageError
 from recovery_console.models.target import TargetConfig
 
 pytestmark = pytest.mark.integration

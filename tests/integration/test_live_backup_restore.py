@@ -10,16 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from recovery_console.engine.pg import pgdump
-
-from recovery_console.engine.pg import postgres
 from recovery_console.engine import restore as restore_module
-from recovery_console.errors import Cancelled, DatabaseError, IntegrityError, UsageError
-from recovery_console.engine.live_backup import backup_database
-from recovery_console.engine.progress import CancelToken, Reporter
-from recovery_console.engine.restore import Restorer
 from recovery_console.engine.archive.rowcount import RowCounter
 from recovery_console.engine.container.verify import read_stream
+from recovery_console.engine.live_backup import backup_database
+from recovery_console.engine.pg import pgdump, postgres
+from recovery_console.engine.progress import CancelToken, Reporter
+from recovery_console.engine.restore import Restorer
+from recovery_console.errors import Cancelled, DatabaseError, IntegrityError, UsageError
 from recovery_console.models.profile import ConnectionMode, ModeNotDeclaredError
 from tests.fixtures.console import SECRET
 from tests.fixtures.postgres import free_port

@@ -7,10 +7,9 @@ import uuid
 
 import pytest
 
-from recovery_console.engine.pg import pgdump
-
 from recovery_console.engine import restore
 from recovery_console.engine.live_backup import backup_database
+from recovery_console.engine.pg import pgdump
 from recovery_console.engine.restore import Restorer
 from recovery_console.models.profile import ConnectionMode, ModeNotDeclaredError
 from tests.fixtures.console import SECRET

@@ -18,10 +18,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from recovery_console.engine.pg import pgtools
-from recovery_console.errors import IntegrityError, UnsupportedError
 from recovery_console.engine.archive.pgarchive import read_archive
+from recovery_console.engine.pg import pgtools
 from recovery_console.engine.pg.pgtools import NoSuitableToolError, PgTool
+from recovery_console.errors import IntegrityError, UnsupportedError
 from tests.fixtures.postgres import (
     MAJORS,
     PgBouncer,

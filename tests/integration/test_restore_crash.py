@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from recovery_console.engine.console import Console
-from recovery_console.errors import ExitCode
 from recovery_console.engine.live_backup import backup_database
 from recovery_console.engine.state.paths import AppPaths
+from recovery_console.errors import ExitCode
 from recovery_console.models.profile import ConnectionMode
 from recovery_console.models.target import TargetConfig
 from tests.fixtures.console import SECRET

@@ -14,13 +14,19 @@ import os
 import random
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import botocore.exceptions as bce
 import pytest
 
 from recovery_console.engine.console import Console
+from recovery_console.engine.progress import Reporter
+from recovery_console.engine.state.targets import open_storage, target_scope
+from recovery_console.engine.storage import s3 as s3mod
+from recovery_console.engine.storage.round_trip import round_trip
+from recovery_console.engine.storage.s3 import MIN_PART_SIZE, S3Storage, from_config
 from recovery_console.errors import (
     NotFoundError,
     QuotaExceededError,
@@ -29,11 +35,6 @@ from recovery_console.errors import (
     StorageError,
     UsageError,
 )
-from recovery_console.engine.progress import Reporter
-from recovery_console.engine.storage import s3 as s3mod
-from recovery_console.engine.storage.s3 import MIN_PART_SIZE, S3Storage, from_config
-from recovery_console.engine.storage.round_trip import round_trip
-from recovery_console.engine.state.targets import open_storage, target_scope
 from recovery_console.models.target import TargetConfig
 from tests.fixtures.s3 import RcloneS3, free_port
 
@@ -153,10 +154,9 @@ def test_put_is_invisible_until_commit_and_gone_after_abort(rclone_s3: RcloneS3,
     assert pending_uploads(rclone_s3, s3_bucket) == []
 
     # An exception inside Storage.put aborts too.
-    with pytest.raises(RuntimeError):
-        with s3_storage.put("backups/failed.bin") as failing:
-            failing.write(os.urandom(MIN_PART_SIZE + 1))
-            raise RuntimeError("the source broke")
+    with pytest.raises(RuntimeError), s3_storage.put("backups/failed.bin") as failing:
+        failing.write(os.urandom(MIN_PART_SIZE + 1))
+        raise RuntimeError("the source broke")
     assert pending_uploads(rclone_s3, s3_bucket) == []
     assert raw_keys(rclone_s3, s3_bucket) == ["backups/one.bin"]
 

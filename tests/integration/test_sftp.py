@@ -16,11 +16,11 @@ from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
 
 from recovery_console.cli.main import main
-from recovery_console.engine.state import keyring_store
 from recovery_console.engine.console import Console
-from recovery_console.errors import (NotFoundError, QuotaExceededError, SecretUnavailableError, StorageError,
-                                           UsageError)
+from recovery_console.engine.state import keyring_store
+from recovery_console.engine.state.targets import target_scope
 from recovery_console.engine.storage import sftp as sftp_mod
+from recovery_console.engine.storage.round_trip import round_trip
 from recovery_console.engine.storage.sftp import (
     AuthenticationFailedError,
     HostKeyChangedError,
@@ -30,8 +30,7 @@ from recovery_console.engine.storage.sftp import (
     SftpStorage,
     fetch_host_key,
 )
-from recovery_console.engine.storage.round_trip import round_trip
-from recovery_console.engine.state.targets import target_scope
+from recovery_console.errors import NotFoundError, QuotaExceededError, SecretUnavailableError, StorageError, UsageError
 from recovery_console.models.target import TargetConfig
 
 pytestmark = pytest.mark.integration

@@ -7,18 +7,18 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import smbclient
 from smbprotocol.transport import Tcp
 
 from recovery_console.engine.console import Console
-from recovery_console.errors import ExitCode, NotFoundError, QuotaExceededError, StorageError
 from recovery_console.engine.storage import smb as smb_storage
-from recovery_console.engine.storage.smb import SmbEncryptionUnavailableError, SmbStorage, require_encryption
 from recovery_console.engine.storage.round_trip import round_trip
+from recovery_console.engine.storage.smb import SmbEncryptionUnavailableError, SmbStorage, require_encryption
+from recovery_console.errors import ExitCode, NotFoundError, QuotaExceededError, StorageError
 from recovery_console.models.target import TargetConfig
 from tests.fixtures.smb import SmbServer, SmbSpot, fresh_spot
 
@@ -284,10 +284,9 @@ def test_abort_leaves_no_temp_file(smb_dir: SmbSpot) -> None:
     assert len(smb_dir.files()) == 1 and smb_dir.files()[0].startswith("backups/.rc-part-")
     upload.abort()
     assert smb_dir.files() == []
-    with pytest.raises(RuntimeError):
-        with storage.put("backups/raised.enc") as upload:
-            upload.write(b"partial")
-            raise RuntimeError("the producer failed")
+    with pytest.raises(RuntimeError), storage.put("backups/raised.enc") as upload:
+        upload.write(b"partial")
+        raise RuntimeError("the producer failed")
     assert smb_dir.files() == []
 
 
@@ -379,12 +378,11 @@ def test_kill_smbd_mid_transfer_of_a_large_object(smb_fault_server: SmbServer) -
     server = smb_fault_server
     spot = fresh_spot(server)
     storage = storage_for(spot.options(), server.password)
-    with pytest.raises(StorageError) as caught:
-        with storage.put("backups/big.enc") as upload:
-            for i in range(12):
-                upload.write(os.urandom(1 << 20))
-                if i == 2:
-                    server.kill()
+    with pytest.raises(StorageError) as caught, storage.put("backups/big.enc") as upload:
+        for i in range(12):
+            upload.write(os.urandom(1 << 20))
+            if i == 2:
+                server.kill()
     assert "was lost while writing" in caught.value.message
     assert "try" in caught.value.hint.lower()
 

@@ -20,8 +20,8 @@ from recovery_console.engine.state.audit import (
     AuditVerification,
     hash_line,
 )
-from recovery_console.errors import ExitCode, IntegrityError, UsageError
 from recovery_console.engine.state.paths import HOME_ENV, AppPaths
+from recovery_console.errors import ExitCode, IntegrityError, UsageError
 
 
 def _fill(log: AuditLog, count: int) -> list[AuditEntry]:

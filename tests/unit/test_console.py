@@ -12,12 +12,18 @@ from pathlib import Path
 import pytest
 
 from recovery_console import __version__
-from recovery_console.errors import (Cancelled, IntegrityError, NotFoundError, QuotaExceededError,
-                                            UsageError, WrongKeyError)
-from recovery_console.engine.progress import CancelToken, Reporter
 from recovery_console.engine.archive.toc_collector import TocCollector
 from recovery_console.engine.container.verify import read_toc
 from recovery_console.engine.container.writer import encrypt_stream
+from recovery_console.engine.progress import CancelToken, Reporter
+from recovery_console.errors import (
+    Cancelled,
+    IntegrityError,
+    NotFoundError,
+    QuotaExceededError,
+    UsageError,
+    WrongKeyError,
+)
 from recovery_console.models.backup import BackupMetadata
 from recovery_console.models.target import TargetConfig
 from tests.fixtures.console import FAST_ITERATIONS, SECRET

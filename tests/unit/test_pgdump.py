@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from recovery_console.engine.archive import pgarchive
-from recovery_console.errors import DatabaseError
 from recovery_console.engine.pg.pgdump import DumpStream
 from recovery_console.engine.pg.pgtools import PgTool
+from recovery_console.errors import DatabaseError
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample-pg16.dump"
 URL = "postgresql://app@localhost:5432/shop"

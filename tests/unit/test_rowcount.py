@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from recovery_console.engine.archive import pgarchive as pa
-from recovery_console.errors import IntegrityError, RecoveryError
 from recovery_console.engine.archive.rowcount import Handoff, RowCounter
+from recovery_console.errors import IntegrityError, RecoveryError
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

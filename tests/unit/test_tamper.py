@@ -54,6 +54,8 @@ _install_pgarchive_stub_if_missing()
 
 from recovery_console.engine.container import format as fmt  # noqa: E402
 from recovery_console.engine.container import reader as reader_module  # noqa: E402
+from recovery_console.engine.container.verify import read_metadata, read_stream  # noqa: E402
+from recovery_console.engine.container.writer import encrypt_stream  # noqa: E402
 from recovery_console.errors import (  # noqa: E402
     IntegrityError,
     RecoveryError,
@@ -61,8 +63,6 @@ from recovery_console.errors import (  # noqa: E402
     UsageError,
     WrongKeyError,
 )
-from recovery_console.engine.container.verify import read_metadata, read_stream  # noqa: E402
-from recovery_console.engine.container.writer import encrypt_stream  # noqa: E402
 from recovery_console.models.backup import BackupMetadata  # noqa: E402
 
 SECRET = "tamper-matrix secret ✓"

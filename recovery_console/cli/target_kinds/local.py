@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from recovery_console.errors import UsageError
-from recovery_console.models.target import TargetConfig
 from recovery_console.cli.common import add_json
 from recovery_console.cli.target_cmd import finish_add, parse_size
+from recovery_console.errors import UsageError
+from recovery_console.models.target import TargetConfig
 
 
 def register(kinds: argparse._SubParsersAction) -> None:

@@ -14,11 +14,11 @@ import os
 import sys
 from pathlib import Path
 
-from recovery_console.errors import SecretUnavailableError, UsageError
-from recovery_console.engine.state.secret_sources import read_secret_file
-from recovery_console.models.target import TargetConfig
 from recovery_console.cli.common import add_json
 from recovery_console.cli.target_cmd import finish_add, parse_size
+from recovery_console.engine.state.secret_sources import read_secret_file
+from recovery_console.errors import SecretUnavailableError, UsageError
+from recovery_console.models.target import TargetConfig
 
 
 def register(kinds: argparse._SubParsersAction) -> None:
@@ -83,7 +83,10 @@ def _secret(args: argparse.Namespace) -> str | None:
 
 def build_config(args: argparse.Namespace) -> TargetConfig:
     """The target's settings (no secret), checked the way the storage will read them."""
-    from recovery_console.engine.storage.s3 import normalize_endpoint, normalize_prefix  # here, so other commands skip boto3
+    from recovery_console.engine.storage.s3 import (  # here, so other commands skip boto3
+        normalize_endpoint,
+        normalize_prefix,
+    )
 
     bucket = args.bucket.strip()
     if not bucket or "/" in bucket or bucket.startswith("s3:"):

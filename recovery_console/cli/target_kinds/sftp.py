@@ -15,12 +15,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from recovery_console.errors import SecretUnavailableError, StorageError, UsageError
-from recovery_console.engine.state.secret_sources import read_secret_file
-from recovery_console.engine.storage.round_trip import round_trip
-from recovery_console.models.target import SFTP_DEFAULT_PORT, TargetConfig
 from recovery_console.cli.common import add_json
 from recovery_console.cli.target_cmd import finish_add, parse_size
+from recovery_console.engine.state.secret_sources import read_secret_file
+from recovery_console.engine.storage.round_trip import round_trip
+from recovery_console.errors import SecretUnavailableError, StorageError, UsageError
+from recovery_console.models.target import SFTP_DEFAULT_PORT, TargetConfig
 
 if TYPE_CHECKING:
     from recovery_console.engine.storage import sftp
@@ -72,7 +72,9 @@ def _prompt(what: str) -> str:
 
 def _secrets_from(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
     """('password' | 'key', the secrets to keep in the keyring) from the options, env or a prompt."""
-    from recovery_console.engine.storage import sftp  # imported here so commands that need no SFTP start without paramiko
+    from recovery_console.engine.storage import (
+        sftp,  # imported here so commands that need no SFTP start without paramiko
+    )
 
     if args.private_key_file is not None:
         try:

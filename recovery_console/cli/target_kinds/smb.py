@@ -12,12 +12,12 @@ import os
 import sys
 from pathlib import Path
 
-from recovery_console.errors import SecretUnavailableError, StorageError, UsageError
-from recovery_console.engine.state.secret_sources import read_secret_file
-from recovery_console.engine.storage.round_trip import round_trip
-from recovery_console.models.target import SMB_DEFAULT_DOMAIN, SMB_DEFAULT_PORT, TargetConfig
 from recovery_console.cli.common import add_json
 from recovery_console.cli.target_cmd import finish_add, parse_size
+from recovery_console.engine.state.secret_sources import read_secret_file
+from recovery_console.engine.storage.round_trip import round_trip
+from recovery_console.errors import SecretUnavailableError, StorageError, UsageError
+from recovery_console.models.target import SMB_DEFAULT_DOMAIN, SMB_DEFAULT_PORT, TargetConfig
 
 
 def _port(text: str) -> int:
@@ -72,7 +72,9 @@ def read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from recovery_console.engine.storage import smb as smb_storage  # imported here so other commands start without smbprotocol
+    from recovery_console.engine.storage import (
+        smb as smb_storage,  # imported here so other commands start without smbprotocol
+    )
 
     domain, username = smb_storage.split_account(args.username, args.domain)
     if not username:

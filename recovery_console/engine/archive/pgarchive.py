@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import BinaryIO, Callable, NoReturn
+from typing import BinaryIO, NoReturn
 
 import zstandard
 
-from recovery_console.engine.archive.copy_chunks import HEADER as RUN_HEADER, NEWLINE, load_numpy, strip_headers
+from recovery_console.engine.archive.copy_chunks import HEADER as RUN_HEADER
+from recovery_console.engine.archive.copy_chunks import NEWLINE, load_numpy, strip_headers
 from recovery_console.errors import IntegrityError, UnsupportedError, from_os_error
 
 SUPPORTED_VERSIONS = ((1, 14), (1, 15), (1, 16))

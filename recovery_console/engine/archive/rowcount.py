@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from recovery_console.engine.archive import pgarchive
 from recovery_console.errors import IntegrityError, RecoveryError, from_os_error

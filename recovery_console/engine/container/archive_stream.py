@@ -8,8 +8,8 @@ from typing import BinaryIO
 import zstandard
 
 from recovery_console.engine.archive import pgarchive
-from recovery_console.errors import IntegrityError, RecoveryError, from_os_error
 from recovery_console.engine.archive.toc_collector import TocCollector
+from recovery_console.errors import IntegrityError, RecoveryError, from_os_error
 
 DECOMPRESS_PIECE = 1 << 20
 

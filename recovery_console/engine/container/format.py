@@ -68,7 +68,7 @@ class Header:
         return _HEADER.pack(MAGIC, self.version, self.kdf, self.iterations, self.chunk_exponent, b"\0\0\0", self.salt)
 
     @classmethod
-    def parse(cls, data: bytes) -> "Header":
+    def parse(cls, data: bytes) -> Header:
         """Decode and sanity-check a header; a crafted one cannot demand unbounded work."""
         if len(data) < HEADER_SIZE:
             raise IntegrityError(
@@ -183,7 +183,7 @@ class Sentinel:
         )
 
     @classmethod
-    def parse(cls, data: bytes | memoryview) -> "Sentinel":
+    def parse(cls, data: bytes | memoryview) -> Sentinel:
         if len(data) != SENTINEL_SIZE:
             raise IntegrityError("The end-of-backup record has the wrong size: the backup is malformed.")
         magic, chunks, payload_length, archive_length, digest = _SENTINEL.unpack(bytes(data))

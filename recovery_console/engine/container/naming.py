@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from recovery_console.models.backup import BackupMetadata
 from recovery_console.errors import IntegrityError
+from recovery_console.models.backup import BackupMetadata
 
 BACKUP_PREFIX = "backups/"
 BACKUP_SUFFIX = ".enc"
@@ -31,7 +31,7 @@ class NameInfo:
 
 def parse_created_at(value: str) -> datetime:
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
     except ValueError:
         raise IntegrityError(f"The backup's creation time {value!r} is not an ISO-8601 timestamp.") from None
 
@@ -52,5 +52,5 @@ def parse_backup_key(key: str) -> NameInfo:
     match = _NAME.match(key.rsplit("/", 1)[-1])
     if not match:
         return NameInfo(short_id=hashlib.sha256(key.encode()).hexdigest()[:8])
-    created = datetime.strptime(match["stamp"], _STAMP).replace(tzinfo=timezone.utc)
+    created = datetime.strptime(match["stamp"], _STAMP).replace(tzinfo=UTC)
     return NameInfo(short_id=match["short"], created=created, app_version=match["version"], mode=match["mode"])

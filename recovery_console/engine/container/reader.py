@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from recovery_console.models.backup import BackupMetadata
-from recovery_console.engine.container import format as fmt
 from recovery_console.engine.background import in_background
-from recovery_console.errors import IntegrityError, StorageError
+from recovery_console.engine.container import format as fmt
 from recovery_console.engine.progress import Reporter
+from recovery_console.errors import IntegrityError, StorageError
+from recovery_console.models.backup import BackupMetadata
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ class HashingReader:
 
 def sidecar_text(sha256_hex: str, filename: str) -> bytes:
     """`sha256sum` format, so `sha256sum -c file.enc.sha256` works beside the file."""
-    return f"{sha256_hex}  {filename}\n".encode("utf-8")
+    return f"{sha256_hex}  {filename}\n".encode()
 
 
 def parse_sidecar(raw: bytes) -> str:

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import zstandard
 
-from recovery_console.models.backup import BackupMetadata
+from recovery_console.engine.archive.pgarchive import Archive
+from recovery_console.engine.archive.toc_collector import TocCollector
 from recovery_console.engine.container import format as fmt
 from recovery_console.engine.container.archive_stream import ArchiveStream, undecompressable
-from recovery_console.errors import IntegrityError
-from recovery_console.engine.archive.pgarchive import Archive
-from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.engine.container.reader import PayloadStream, open_backup, read_preamble
 from recovery_console.engine.container.streams import HashingReader
-from recovery_console.engine.archive.toc_collector import TocCollector
+from recovery_console.engine.progress import Phase, Reporter
+from recovery_console.errors import IntegrityError
+from recovery_console.models.backup import BackupMetadata
 
 TOC_READ = 1 << 20
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import zstandard
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from recovery_console.models.backup import BackupMetadata
-from recovery_console.engine.container import format as fmt
 from recovery_console.engine.background import in_background
-from recovery_console.errors import UsageError, from_os_error
+from recovery_console.engine.container import format as fmt
 from recovery_console.engine.progress import Phase, Reporter
+from recovery_console.errors import UsageError, from_os_error
+from recovery_console.models.backup import BackupMetadata
 
 ZSTD_LEVEL = 3
 ZSTD_JOB_SIZE = 2 << 20  # per-thread jobs of 2 MiB: zstd's default (8 MiB at level 3) costs ~40 MB more RSS, no speed

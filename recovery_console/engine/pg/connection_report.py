@@ -10,14 +10,13 @@ Blocking (network, subprocesses): call it off the GUI thread.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
-from recovery_console.models.profile import ConnectionMode
-from recovery_console.engine.pg import pgtools
-from recovery_console.engine.pg import postgres
+from recovery_console.engine.pg import pgtools, postgres
 from recovery_console.errors import RecoveryError, UsageError
+from recovery_console.models.profile import ConnectionMode
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,10 @@ import tempfile
 from contextlib import ExitStack
 from typing import BinaryIO
 
-from recovery_console.errors import DatabaseError
 from recovery_console.engine.archive.pgarchive import ArchiveHeader, ArchiveIncomplete, parse_header
 from recovery_console.engine.pg.pgtools import PgTool
 from recovery_console.engine.pg.postgres import describe, libpq_env
+from recovery_console.errors import DatabaseError
 
 TERMINATE_GRACE = 3.0
 PIECE = 64 << 10
@@ -109,7 +109,7 @@ class DumpStream:
         self._stdout.close()
         self._stack.close()
 
-    def __enter__(self) -> "DumpStream":
+    def __enter__(self) -> DumpStream:
         return self
 
     def __exit__(self, *exc: object) -> None:

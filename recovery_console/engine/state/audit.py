@@ -88,7 +88,7 @@ import socket
 import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +148,7 @@ class AuditEntry:
         return _canonical(self.to_dict())
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> "AuditEntry":
+    def from_json(cls, text: str | bytes) -> AuditEntry:
         """Parse and check one line; raises ``IntegrityError`` saying why it is not a valid entry."""
         raw = text.encode("utf-8") if isinstance(text, str) else bytes(text)
         try:
@@ -241,7 +241,7 @@ def _current_user() -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class AuditLog:

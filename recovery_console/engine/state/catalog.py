@@ -8,16 +8,16 @@ derives a key, so listing thousands of backups stays fast.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable
 
-from recovery_console.models.backup import BackupMetadata, BackupRecord
-from recovery_console.errors import NotFoundError, UsageError
 from recovery_console.engine.container.naming import BACKUP_PREFIX, is_backup_key, parse_backup_key
 from recovery_console.engine.storage.base import ObjectInfo, Storage
+from recovery_console.errors import NotFoundError, UsageError
+from recovery_console.models.backup import BackupMetadata, BackupRecord
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS backups (
@@ -55,7 +55,7 @@ class SyncResult:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _same_object(known: tuple[int, float, str | None], info: ObjectInfo) -> bool:

@@ -33,8 +33,9 @@ import os
 import re
 import secrets as _random
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from recovery_console.errors import SecretUnavailableError, UsageError
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from recovery_console.engine.state.atomic import write_json
 from recovery_console.errors import IntegrityError, NotFoundError, UsageError

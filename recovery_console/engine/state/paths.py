@@ -20,7 +20,7 @@ class AppPaths:
     data_dir: Path
 
     @classmethod
-    def default(cls) -> "AppPaths":
+    def default(cls) -> AppPaths:
         home = os.environ.get(HOME_ENV)
         if home:
             root = Path(home)
@@ -42,7 +42,7 @@ class AppPaths:
     def audit_file(self) -> Path:
         return self.data_dir / "audit.jsonl"
 
-    def ensure(self) -> "AppPaths":
+    def ensure(self) -> AppPaths:
         for folder in (self.config_dir, self.data_dir):
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         return self

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from recovery_console.models.profile import ConnectionMode, Profile
 from recovery_console.engine.pg import postgres
-from recovery_console.engine.state.named_store import NamedStore
 from recovery_console.engine.pg.connection_report import ConnectionReport, report_connection
-from recovery_console.errors import SecretUnavailableError
-from recovery_console.engine.state.paths import AppPaths
-from recovery_console.engine.state.keyring_store import SecretStore
 from recovery_console.engine.pg.server_versions import ServerVersions
+from recovery_console.engine.state.keyring_store import SecretStore
+from recovery_console.engine.state.named_store import NamedStore
+from recovery_console.engine.state.paths import AppPaths
+from recovery_console.errors import SecretUnavailableError
+from recovery_console.models.profile import ConnectionMode, Profile
 
 INSTANCE_SECRET = "instance_secret"
 DB_PASSWORD = "db_password"

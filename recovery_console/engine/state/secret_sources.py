@@ -8,12 +8,12 @@ from __future__ import annotations
 import getpass
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from recovery_console.errors import SecretUnavailableError
 from recovery_console.engine.state.keyring_store import INSTANCE_SECRET, SecretStore, profile_scope
+from recovery_console.errors import SecretUnavailableError
 
 # A profile's instance secret lives in the OS keyring through SecretStore: service
 # "recovery-console:profile:<NAME>", entry "instance_secret" (see keyring_store.py).

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from recovery_console.engine.state.atomic import write_json
@@ -45,8 +45,8 @@ class HealthEntry:
 
 
 def _utc(now: datetime | None) -> datetime:
-    now = now or datetime.now(timezone.utc)
-    return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+    now = now or datetime.now(UTC)
+    return now if now.tzinfo else now.replace(tzinfo=UTC)
 
 
 class TargetHealth:
@@ -80,7 +80,7 @@ class TargetHealth:
 
     def record(self, target: str, ok: bool, message: str = "", now: datetime | None = None) -> HealthEntry:
         """Remember the outcome of a check of `target` (a round trip, upload or download)."""
-        when = _utc(now).astimezone(timezone.utc)
+        when = _utc(now).astimezone(UTC)
         entry = HealthEntry(target=target, time=when.isoformat(timespec="seconds").replace("+00:00", "Z"),
                             ok=bool(ok), message=message[:_MAX_MESSAGE])
         with self._lock:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from recovery_console.models.target import TARGET_KINDS, TargetConfig
 from recovery_console.engine.state.named_store import NamedStore
-from recovery_console.errors import NotFoundError, UsageError
 from recovery_console.engine.state.paths import AppPaths
 from recovery_console.engine.storage.base import Storage
+from recovery_console.errors import NotFoundError, UsageError
+from recovery_console.models.target import TARGET_KINDS, TargetConfig
 
 AD_HOC_LOCAL = "local:"
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO
 
-from recovery_console.models.target import TargetConfig
-from recovery_console.errors import NotFoundError, StorageError, UsageError, from_os_error
 from recovery_console.engine.storage.base import ObjectInfo, Storage, Upload
+from recovery_console.errors import NotFoundError, StorageError, UsageError, from_os_error
+from recovery_console.models.target import TargetConfig
 
 TEMP_PREFIX = ".rc-part-"
 
@@ -75,7 +76,7 @@ class _RangeReader:
     def close(self) -> None:
         self._file.close()
 
-    def __enter__(self) -> "_RangeReader":
+    def __enter__(self) -> _RangeReader:
         return self
 
     def __exit__(self, *exc: object) -> None:

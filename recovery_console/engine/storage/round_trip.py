@@ -6,8 +6,8 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 
-from recovery_console.errors import RecoveryError
 from recovery_console.engine.storage.base import Storage
+from recovery_console.errors import RecoveryError
 
 PROBE_PREFIX = "backups/.rc-probe-"
 

@@ -15,10 +15,11 @@ import io
 import logging
 import threading
 import warnings
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from datetime import datetime
 from pathlib import PurePosixPath
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import boto3
@@ -26,8 +27,8 @@ import botocore.exceptions as bce
 import urllib3.exceptions
 from botocore.config import Config
 
-from recovery_console.models.target import TargetConfig
 from recovery_console.engine.background import in_background
+from recovery_console.engine.storage.base import ObjectInfo, Storage, Upload
 from recovery_console.errors import (
     NotFoundError,
     QuotaExceededError,
@@ -36,7 +37,7 @@ from recovery_console.errors import (
     StorageError,
     UsageError,
 )
-from recovery_console.engine.storage.base import ObjectInfo, Storage, Upload
+from recovery_console.models.target import TargetConfig
 
 log = logging.getLogger(__name__)
 
@@ -678,7 +679,7 @@ class _S3Reader(io.RawIOBase):
             self._take(self._get(start, self._segment_stop(start)), start)
 
     @classmethod
-    def empty(cls) -> "_S3Reader":
+    def empty(cls) -> _S3Reader:
         return cls(None, None, "", "", 0, 0)
 
     def _segment_stop(self, start: int) -> int:
@@ -827,7 +828,7 @@ class _S3Reader(io.RawIOBase):
             ahead.add_done_callback(_close_answer)
         super().close()
 
-    def __enter__(self) -> "_S3Reader":
+    def __enter__(self) -> _S3Reader:
         return self
 
 

@@ -29,8 +29,9 @@ import socket
 import stat as _stat
 import threading
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
@@ -52,10 +53,16 @@ from paramiko.sftp import (
     int64,
 )
 
-from recovery_console.models.target import SFTP_DEFAULT_PORT, TargetConfig
-from recovery_console.errors import (NotFoundError, QuotaExceededError, RecoveryError, SecretUnavailableError, StorageError,
-                      UsageError)
 from recovery_console.engine.storage.base import ObjectInfo, Storage, Upload
+from recovery_console.errors import (
+    NotFoundError,
+    QuotaExceededError,
+    RecoveryError,
+    SecretUnavailableError,
+    StorageError,
+    UsageError,
+)
+from recovery_console.models.target import SFTP_DEFAULT_PORT, TargetConfig
 
 TEMP_PREFIX = ".rc-part-"
 CONNECT_TIMEOUT = 10.0
@@ -178,7 +185,7 @@ def _open_socket(host: str, port: int, timeout: float) -> socket.socket:
     except ConnectionRefusedError:
         raise StorageError(f"{where} refused the connection: no SSH server is listening on port {port}.",
                            hint="Check the host and port, and that the SSH/SFTP service is running.") from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise StorageError(f"Connecting to {where} timed out after {timeout:g} s.",
                            hint="Check the host and port, and that no firewall drops the connection.") from None
     except OSError as exc:
@@ -251,7 +258,7 @@ def _preferred_key_types(available: list[str], pinned_type: str | None) -> list[
 class _PinnedHostKey(paramiko.MissingHostKeyPolicy):
     """Accepts exactly the pinned fingerprint; no known_hosts file is ever read or written."""
 
-    def __init__(self, storage: "SftpStorage") -> None:
+    def __init__(self, storage: SftpStorage) -> None:
         self.storage = storage
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
@@ -365,7 +372,7 @@ class _SftpUpload(Upload):
     the rename publishes it, and CLOSE's own status is checked too.
     """
 
-    def __init__(self, storage: "SftpStorage", key: str) -> None:
+    def __init__(self, storage: SftpStorage, key: str) -> None:
         self.storage = storage
         self.key = key
         self.final = storage._remote(key)
@@ -445,7 +452,7 @@ class _SftpUpload(Upload):
                 self._wait_oldest()
             try:
                 self.sftp._request(CMD_EXTENDED, "fsync@openssh.com", self.handle)
-            except IOError as exc:
+            except OSError as exc:
                 if exc.errno is not None or "unsupported" not in str(exc).lower():
                     raise
             handle, self.handle = self.handle, None
@@ -490,7 +497,7 @@ class _SftpReader:
     this uses the request/response primitives SFTPFile itself is built on.
     """
 
-    def __init__(self, storage: "SftpStorage", key: str, file: paramiko.SFTPFile, start: int, end: int,
+    def __init__(self, storage: SftpStorage, key: str, file: paramiko.SFTPFile, start: int, end: int,
                  block: int = READ_BLOCK) -> None:
         self._storage = storage  # keeps the connection open while the stream is in use
         self._block = block
@@ -595,7 +602,7 @@ class _SftpReader:
         self._buf = b""
         _force_close(self._file)  # replies still on the way are dropped by paramiko as unexpected
 
-    def __enter__(self) -> "_SftpReader":
+    def __enter__(self) -> _SftpReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -770,7 +777,7 @@ class SftpStorage(Storage):
         shown = self.directory or "the login (home) directory"
         try:
             st = sftp.stat(folder)
-        except IOError as exc:
+        except OSError as exc:
             if exc.errno == errno.ENOENT:
                 raise StorageError(f"The directory {shown} does not exist on {self.endpoint}.",
                                    hint="Create it on the server, or fix the target's directory.") from None
@@ -792,7 +799,7 @@ class SftpStorage(Storage):
             except Exception:
                 pass
 
-    def __enter__(self) -> "SftpStorage":
+    def __enter__(self) -> SftpStorage:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -878,7 +885,7 @@ class SftpStorage(Storage):
         while probe and probe != base and probe not in (".", "/"):
             try:
                 st = sftp.stat(probe)
-            except IOError as exc:
+            except OSError as exc:
                 if exc.errno == errno.ENOENT:
                     missing.append(probe)
                     probe = posixpath.dirname(probe)
@@ -893,7 +900,7 @@ class SftpStorage(Storage):
         for path in reversed(missing):
             try:
                 sftp.mkdir(path)
-            except IOError as exc:
+            except OSError as exc:
                 try:  # another client may have created it meanwhile
                     if _stat.S_ISDIR(sftp.stat(path).st_mode or 0):
                         continue
@@ -918,15 +925,15 @@ class SftpStorage(Storage):
         try:
             sftp.posix_rename(tmp, final)
             return
-        except IOError as exc:
+        except OSError as exc:
             if exc.errno is not None or "unsupported" not in str(exc).lower():
                 raise
         try:
             sftp.rename(tmp, final)
-        except IOError:
+        except OSError:
             try:
                 sftp.remove(final)
-            except IOError as exc:
+            except OSError as exc:
                 if exc.errno != errno.ENOENT:
                     raise
             sftp.rename(tmp, final)
@@ -960,7 +967,7 @@ class SftpStorage(Storage):
     def _walk(self, sftp: paramiko.SFTPClient, folder: str, key_prefix: str) -> Iterator[ObjectInfo]:
         try:
             entries = sftp.listdir_attr(folder)
-        except IOError as exc:
+        except OSError as exc:
             if exc.errno == errno.ENOENT:
                 return
             raise self._translate(exc, "listing", key_prefix) from None

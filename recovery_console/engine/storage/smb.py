@@ -18,9 +18,10 @@ import socket
 import threading
 import uuid
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any, BinaryIO, Callable, Iterator, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import smbclient
 from smbprotocol import Dialects
@@ -33,9 +34,16 @@ from smbprotocol.exceptions import (
     SMBResponseException,
 )
 
-from recovery_console.models.target import SMB_DEFAULT_DOMAIN, SMB_DEFAULT_PORT, TargetConfig
-from recovery_console.errors import NotFoundError, QuotaExceededError, RecoveryError, SecretUnavailableError, StorageError, UsageError
 from recovery_console.engine.storage.base import ObjectInfo, Storage, Upload
+from recovery_console.errors import (
+    NotFoundError,
+    QuotaExceededError,
+    RecoveryError,
+    SecretUnavailableError,
+    StorageError,
+    UsageError,
+)
+from recovery_console.models.target import SMB_DEFAULT_DOMAIN, SMB_DEFAULT_PORT, TargetConfig
 
 CONNECT_TIMEOUT = 10.0
 # Seconds a connection may stay silent before smbprotocol sends an echo; an unanswered echo closes the
@@ -678,7 +686,7 @@ class _SmbRangeReader:
         except Exception:  # noqa: BLE001 - closing after the connection dropped
             pass
 
-    def __enter__(self) -> "_SmbRangeReader":
+    def __enter__(self) -> _SmbRangeReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
