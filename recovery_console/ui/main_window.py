@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -42,14 +41,10 @@ from recovery_console.ui.views.details_pane import DetailsPane
 from recovery_console.ui.views.sidebar import Sidebar
 from recovery_console.ui.widgets.blocking_overlay import BlockingOverlay
 from recovery_console.ui.widgets.jobs_area import JobsArea
+from recovery_console.ui.window_state import open_settings, restore_layout, save_layout
 
-SETTINGS_FILE = "gui.ini"
 TOOLBAR_ACTIONS = ("refresh", None, "create", "verify", "download", "upload", "restore", "delete", None,
                    "extract", "new_profile", "audit")
-
-
-def settings_path(console: Console) -> Path:
-    return console.paths.config_dir / SETTINGS_FILE
 
 
 class MainWindow(QMainWindow):
@@ -63,8 +58,9 @@ class MainWindow(QMainWindow):
         self.console = console
         self.runner = JobRunner()
         self.health = console.health
-        self.settings = settings or QSettings(str(settings_path(console)), QSettings.Format.IniFormat)
-        self.secrets = SecretBroker(console, self.runner, self, self.profile_for_target)
+        self.settings = settings or open_settings(console)
+        self.sidebar = Sidebar()
+        self.secrets = SecretBroker(console, self.runner, self, self.sidebar.profile_for_target)
         self.profiles: dict[str, Profile] = {}
         self.targets: dict[str, TargetConfig] = {}
         self.dialogs: list[QDialog] = []
@@ -79,7 +75,6 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Recovery Console")
         self.setWindowIcon(theme.icon("app"))
         self.setAccessibleName("Recovery Console main window")
-        self.sidebar = Sidebar()
         self.browser = BackupBrowser()
         self.details = DetailsPane(console, self.runner, self.secrets)
         self.jobs_area = JobsArea()
@@ -95,7 +90,7 @@ class MainWindow(QMainWindow):
             last = self.settings.value("lastProfile", "", type=str)
             if last in self.profiles:
                 self.select_profile(last)
-        self._restore_state()
+        restore_layout(self.settings, self, self.splitter, self.browser.table)
         self.controller.update_actions()
         self.runner.busy_changed.connect(self._busy_changed)
         self._badge_timer = QTimer(self)
@@ -225,18 +220,6 @@ class MainWindow(QMainWindow):
     def select_target(self, name: str | None) -> None:
         self.sidebar.select_target(name)
 
-    def profile_for_target(self, target: str | None) -> str | None:
-        """Whose instance secret opens backups on `target`: the selected profile if it uses it, else the first."""
-        selected = self.selected_profile()
-        if target is None:
-            return selected
-        if selected and self.profiles.get(selected) and self.profiles[selected].target == target:
-            return selected
-        for name, profile in sorted(self.profiles.items()):
-            if profile.target == target:
-                return name
-        return selected
-
     def _rows_changed(self) -> None:
         self.browser.update_counts(has_targets=bool(self.targets))
         self.controller.update_actions()
@@ -323,33 +306,8 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ state and closing
 
-    def _restore_state(self) -> None:
-        geometry = self.settings.value("geometry")
-        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
-            self.restoreGeometry(geometry)
-        else:
-            screen = self.screen().availableGeometry() if self.screen() else None
-            width, height = 1280, 760
-            if screen is not None:
-                width, height = min(width, int(screen.width() * 0.92)), min(height, int(screen.height() * 0.9))
-            self.resize(width, height)
-        table = self.browser.table
-        restorers: tuple[tuple[str, Callable[[QByteArray], object]], ...] = (
-            ("windowState", self.restoreState), ("splitter", self.splitter.restoreState),
-            ("tableHeader", table.horizontalHeader().restoreState))
-        for key, restore in restorers:
-            value = self.settings.value(key)
-            if isinstance(value, QByteArray) and not value.isEmpty():
-                restore(value)
-        header = table.horizontalHeader()
-        if header.sortIndicatorSection() >= 0:
-            table.sortByColumn(header.sortIndicatorSection(), header.sortIndicatorOrder())
-
     def save_state(self) -> None:
-        self.settings.setValue("geometry", self.saveGeometry())
-        self.settings.setValue("windowState", self.saveState())
-        self.settings.setValue("splitter", self.splitter.saveState())
-        self.settings.setValue("tableHeader", self.browser.table.horizontalHeader().saveState())
+        save_layout(self.settings, self, self.splitter, self.browser.table)
         self.settings.setValue("lastProfile", self.selected_profile() or "")
         self.settings.sync()
 

@@ -40,7 +40,8 @@ from recovery_console.ui import theme
 from recovery_console.ui.app import create_main_window
 from recovery_console.ui.backup_table import COL_CREATED, COL_SIZE, COL_TARGET, COL_VERIFY
 from recovery_console.ui.jobs import Job
-from recovery_console.ui.main_window import MainWindow, settings_path
+from recovery_console.ui.main_window import MainWindow
+from recovery_console.ui.window_state import settings_path
 from tests.fixtures.console import DATA, FAST_ITERATIONS, SECRET
 
 pytestmark = pytest.mark.gui

@@ -173,6 +173,18 @@ class Sidebar(QWidget):
             self.targets_list.setCurrentItem(item)
             item.setSelected(True)
 
+    def profile_for_target(self, target: str | None) -> str | None:
+        """Whose instance secret opens backups on `target`: the selected profile if it uses it, else the first."""
+        selected = self.selected_profile()
+        if target is None:
+            return selected
+        if selected and self.profiles.get(selected) and self.profiles[selected].target == target:
+            return selected
+        for name, profile in sorted(self.profiles.items()):
+            if profile.target == target:
+                return name
+        return selected
+
     def set_buttons_enabled(self, new_profile: bool, test_target: bool) -> None:
         self.new_profile_button.setEnabled(new_profile)
         self.test_button.setEnabled(test_target)
