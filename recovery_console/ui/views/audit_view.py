@@ -38,6 +38,7 @@ from recovery_console.ui.error_dialog import error_box
 from recovery_console.ui.jobs import Job, JobRunner
 from recovery_console.ui.theme import icon
 
+_Index = QModelIndex | QPersistentModelIndex
 AUDIT_COLUMNS = ("Time", "Who", "Action", "Object", "Result")
 RESULT_COLORS = {"ok": QColor("#2a9d5c"), "failed": QColor("#d03b3b"), "cancelled": QColor("#c77700")}
 
@@ -54,10 +55,10 @@ class AuditModel(QAbstractTableModel):
         self.entries = list(entries)
         self.endResetModel()
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
         return 0 if parent.isValid() else len(self.entries)
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(AUDIT_COLUMNS)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -79,7 +80,7 @@ class AuditModel(QAbstractTableModel):
             return entry.object
         return entry.result
 
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
         entry = self.entries[index.row()]

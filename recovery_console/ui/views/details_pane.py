@@ -36,6 +36,7 @@ from recovery_console.ui.jobs import Job, JobRunner
 from recovery_console.ui.secrets import SecretSource
 from recovery_console.ui.widgets.labels import ElidedLabel, pane_title, value_label
 
+_Index = QModelIndex | QPersistentModelIndex
 TOC_COLUMNS = ("ID", "Name", "Type", "Schema", "Owner")
 
 
@@ -51,10 +52,10 @@ class TocModel(QAbstractTableModel):
         self.entries = list(archive.toc) if archive else []
         self.endResetModel()
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
         return 0 if parent.isValid() else len(self.entries)
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(TOC_COLUMNS)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -62,7 +63,7 @@ class TocModel(QAbstractTableModel):
             return TOC_COLUMNS[section]
         return None
 
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             return None
         entry = self.entries[index.row()]
