@@ -48,7 +48,11 @@ TOOLBAR_ACTIONS = ("refresh", None, "create", "verify", "download", "upload", "r
 
 
 class MainWindow(QMainWindow):
-    """Profiles and targets on the left, the backups in the middle, the selected backup's details on the right."""
+    """Profiles and targets on the left, the backups in the middle, the selected backup's details on the right.
+
+    `blocking_changed` follows `set_blocking`; `cancel_requested` fires when the user chose to cancel the
+    running jobs and close, so that open dialogs and wizards stop theirs.
+    """
 
     blocking_changed = Signal(bool)
     cancel_requested = Signal()
@@ -64,7 +68,6 @@ class MainWindow(QMainWindow):
         self.profiles: dict[str, Profile] = {}
         self.targets: dict[str, TargetConfig] = {}
         self.dialogs: list[QDialog] = []
-        self.last_error: RecoveryError | None = None
         self.error_dialog: QMessageBox | None = None
         self.info_box: QMessageBox | None = None
         self.close_box: QMessageBox | None = None
@@ -252,16 +255,12 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{title}…")
         return self.runner.submit(job)
 
-    def running_jobs(self) -> list[Job]:
-        return self.runner.running
-
     def _busy_changed(self, busy: bool) -> None:
         if not busy and self._close_confirmed and not self._blocking:
             QTimer.singleShot(0, self.close)
 
     def show_error(self, title: str, error: RecoveryError) -> None:
         """The one error style, shown without blocking the event loop."""
-        self.last_error = error
         box = error_box(self, title, error)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.error_dialog = box
