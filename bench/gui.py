@@ -100,7 +100,7 @@ def measure_stall(path: Path, home: Path) -> tuple[float, list[float], float, ob
     from recovery_console.engine.console import Console
     from recovery_console.engine.state.paths import AppPaths
     from recovery_console.ui.app import application
-    from recovery_console.ui.details_pane import FixedSecret
+    from recovery_console.ui.secrets import FixedSecret
     from recovery_console.ui.verify_dialog import VerifyDialog
 
     application()

@@ -92,15 +92,15 @@ def main_window_shots(shooter: Shooter, demo: Any) -> None:
     window.secrets.remember(demo.secret, "demo", profile="shop")
     window.resize(MAIN_SIZE)
     window.show()
-    wait_for(lambda: window.model.rowCount() > 0 and not window.runner.running, what="the backup list")
+    wait_for(lambda: window.browser.model.rowCount() > 0 and not window.runner.running, what="the backup list")
     window.select_target("demo")
-    window.test_target()  # a real round trip: the target's badge turns green
+    window.controller.backups.test_target()  # a real round trip: the target's badge turns green
     wait_for(lambda: not window.runner.running, what="the target test")
-    window.table.selectRow(0)
+    window.browser.table.selectRow(0)
     wait_for(lambda: window.details.metadata is not None and not window.runner.running, what="the metadata")
     window.details.load_contents()
     wait_for(lambda: window.details.archive is not None, what="the contents")
-    window.statusBar().showMessage(f"{window.model.rowCount()} backups listed.")
+    window.statusBar().showMessage(f"{window.browser.model.rowCount()} backups listed.")
     shooter.save("main_window", window)
 
     theme.apply(app, "dark")
@@ -117,7 +117,7 @@ def main_window_shots(shooter: Shooter, demo: Any) -> None:
 
 
 def verify_shots(shooter: Shooter, demo: Any, work: Path) -> None:
-    from recovery_console.ui.details_pane import FixedSecret
+    from recovery_console.ui.secrets import FixedSecret
     from recovery_console.ui.verify_dialog import VerifyDialog
 
     records = sorted(demo.console.catalog.records(["demo"]), key=lambda r: r.created or "", reverse=True)
@@ -146,7 +146,7 @@ def verify_shots(shooter: Shooter, demo: Any, work: Path) -> None:
 
 
 def audit_shots(shooter: Shooter, demo: Any) -> None:
-    from recovery_console.ui.audit_view import AuditView
+    from recovery_console.ui.views.audit_view import AuditView
 
     view = AuditView(demo.console)
     view.resize(980, 520)

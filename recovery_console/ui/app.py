@@ -26,9 +26,9 @@ def application() -> QApplication:
     """The process's QApplication, created (with name, organisation, style and icon) on first use."""
     from recovery_console.ui import theme
 
-    app = QApplication.instance()
-    if app is None:
-        app = QApplication(sys.argv[:1])
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    if not isinstance(app, QApplication):
+        raise RuntimeError("This process already runs a QCoreApplication; the console needs a QApplication.")
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
     app.setOrganizationName(ORG_NAME)
@@ -38,7 +38,7 @@ def application() -> QApplication:
     app.setApplicationVersion(__version__)
     theme.apply(app)
     app.setWindowIcon(theme.icon("app"))
-    return app  # type: ignore[return-value]
+    return app
 
 
 def create_main_window(console: Console, profile: str | None = None) -> MainWindow:

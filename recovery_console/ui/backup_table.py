@@ -1,20 +1,28 @@
-"""The backup browser's table: a model over catalog `BackupRecord`s, and a sorting/filtering proxy.
+"""The backup browser's table: a model over catalog `BackupRecord`s, a sorting/filtering proxy, and how a record reads.
 
 Plain view code: the records come from `Console.list_backups` run in a job by the main window;
-this module only formats them.
+this module only formats them (and names the engine's handle on one, `locate_record`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
 from PySide6.QtGui import QBrush, QColor
 
+from recovery_console.engine.console import BackupRef, Console
+from recovery_console.formatting import format_bytes
 from recovery_console.models.backup import BackupRecord
-from recovery_console.ui.progress_panel import format_bytes
 
 COLUMNS = ("Created", "Size", "Type", "App version", "Last verify", "Target", "ID", "Description")
 COL_CREATED, COL_SIZE, COL_TYPE, COL_VERSION, COL_VERIFY, COL_TARGET, COL_ID, COL_DESCRIPTION = range(len(COLUMNS))
@@ -61,10 +69,15 @@ def description(record: BackupRecord) -> str:
     return record.metadata.description if record.metadata else ""
 
 
+def locate_record(console: Console, record: BackupRecord) -> BackupRef:
+    """The BackupRef of a catalog record (run it in a job: opening a remote target may connect)."""
+    return console.locate(record.backup_id if record.metadata else record.short_id, record.target)
+
+
 class BackupTableModel(QAbstractTableModel):
     """One row per catalog record."""
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._records: list[BackupRecord] = []
 
@@ -161,7 +174,7 @@ class BackupTableModel(QAbstractTableModel):
 class BackupFilterProxy(QSortFilterProxyModel):
     """Sorts by raw values; filters on free text over every column and, optionally, one target."""
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._text = ""
         self._target: str | None = None
@@ -182,7 +195,7 @@ class BackupFilterProxy(QSortFilterProxyModel):
     def set_target(self, target: str | None) -> None:
         self._change_filter(lambda: setattr(self, "_target", target or None))
 
-    def _change_filter(self, change) -> None:
+    def _change_filter(self, change: Callable[[], None]) -> None:
         if hasattr(self, "beginFilterChange"):  # Qt >= 6.9
             self.beginFilterChange()
             change()
@@ -207,4 +220,5 @@ class BackupFilterProxy(QSortFilterProxyModel):
     def record(self, proxy_index: QModelIndex) -> BackupRecord | None:
         if not proxy_index.isValid():
             return None
-        return self.sourceModel().data(self.mapToSource(proxy_index), RECORD_ROLE)
+        record = self.sourceModel().data(self.mapToSource(proxy_index), RECORD_ROLE)
+        return record if isinstance(record, BackupRecord) else None

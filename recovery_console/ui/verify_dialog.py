@@ -27,10 +27,10 @@ from PySide6.QtWidgets import (
 from recovery_console.engine.console import Console, VerifyResult
 from recovery_console.errors import Cancelled, RecoveryError, WrongKeyError
 from recovery_console.models.backup import BackupRecord
-from recovery_console.ui.backup_table import format_time
-from recovery_console.ui.details_pane import SecretSource, locate_record
+from recovery_console.ui.backup_table import format_time, locate_record
 from recovery_console.ui.jobs import Job, JobRunner
 from recovery_console.ui.progress_panel import ProgressPanel, format_bytes
+from recovery_console.ui.secrets import SecretSource
 from recovery_console.ui.theme import icon
 
 PASSED_FULL = "PASSED: this backup is whole and restorable"

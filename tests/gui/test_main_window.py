@@ -40,7 +40,8 @@ from recovery_console.ui import theme
 from recovery_console.ui.app import create_main_window
 from recovery_console.ui.backup_table import COL_CREATED, COL_SIZE, COL_TARGET, COL_VERIFY
 from recovery_console.ui.jobs import Job
-from recovery_console.ui.main_window import MainWindow, settings_path
+from recovery_console.ui.main_window import MainWindow
+from recovery_console.ui.window_state import settings_path
 from tests.fixtures.console import DATA, FAST_ITERATIONS, SECRET
 
 pytestmark = pytest.mark.gui
@@ -58,7 +59,7 @@ def settle(qtbot, window: MainWindow, timeout: int = JOB_TIMEOUT) -> None:
 
 
 def tool_button(window: MainWindow, key: str) -> QWidget:
-    button = window.toolbar.widgetForAction(window.actions[key])
+    button = window.toolbar.widgetForAction(window.controller.actions[key])
     assert button is not None and button.isEnabled(), f"toolbar button {key} is missing or disabled"
     return button
 
@@ -76,9 +77,9 @@ def click_list_item(qtbot, view: QListWidget, text: str) -> None:
 
 
 def click_row(qtbot, window: MainWindow, row: int) -> None:
-    index = window.proxy.index(row, COL_SIZE)
-    rect = window.table.visualRect(index)
-    qtbot.mouseClick(window.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    index = window.browser.proxy.index(row, COL_SIZE)
+    rect = window.browser.table.visualRect(index)
+    qtbot.mouseClick(window.browser.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert window.selected_backup() is not None
 
 
@@ -132,7 +133,7 @@ def open_window(qtbot, console):
     def open_(profile: str | None = None) -> MainWindow:
         window = create_main_window(console, profile)
         qtbot.addWidget(window)
-        with qtbot.waitSignal(window.backups_refreshed, timeout=JOB_TIMEOUT):  # the first listing
+        with qtbot.waitSignal(window.controller.backups_refreshed, timeout=JOB_TIMEOUT):  # the first listing
             window.show()
         qtbot.waitExposed(window)
         window.activateWindow()
@@ -162,48 +163,48 @@ def secret_profile(console, local_target, monkeypatch):
 
 def test_refresh_lists_backups_made_out_of_band(qtbot, open_window, target_folder, tmp_path):
     window = open_window()
-    assert window.model.rowCount() == 0
-    assert "No backups yet" in window.empty_label.text()
+    assert window.browser.model.rowCount() == 0
+    assert "No backups yet" in window.browser.empty_label.text()
 
     first = out_of_band_backup(target_folder, tmp_path, description="one")
     second = out_of_band_backup(target_folder, tmp_path, source=DATA / "sample-pg17.dump", mode="scheduled")
-    assert window.model.rowCount() == 0  # nothing changes until Refresh
+    assert window.browser.model.rowCount() == 0  # nothing changes until Refresh
 
-    with qtbot.waitSignal(window.backups_refreshed, timeout=JOB_TIMEOUT) as refreshed:
+    with qtbot.waitSignal(window.controller.backups_refreshed, timeout=JOB_TIMEOUT) as refreshed:
         click(qtbot, tool_button(window, "refresh"))
     assert refreshed.args == [2]
-    records = {window.model.record(r).short_id: window.model.record(r) for r in range(2)}
+    records = {window.browser.model.record(r).short_id: window.browser.model.record(r) for r in range(2)}
     assert set(records) == {first.short_id, second.short_id}
     assert records[second.short_id].mode == "scheduled"
-    assert window.count_label.text() == "2 backups"
-    displayed = [window.proxy.index(r, c).data() for r in range(2) for c in (COL_TARGET, COL_VERIFY)]
+    assert window.browser.count_label.text() == "2 backups"
+    displayed = [window.browser.proxy.index(r, c).data() for r in range(2) for c in (COL_TARGET, COL_VERIFY)]
     assert displayed.count("vault") == 2 and displayed.count("never") == 2
 
     # filtering by free text, then by target
-    qtbot.keyClicks(window.filter_edit, "scheduled")
-    assert window.proxy.rowCount() == 1
-    assert window.proxy.record(window.proxy.index(0, 0)).short_id == second.short_id
-    assert window.count_label.text() == "1 of 2 backups"
-    window.filter_edit.clear()
-    qtbot.keyClicks(window.filter_edit, "no such thing")
-    assert window.proxy.rowCount() == 0 and "No backup matches" in window.empty_label.text()
-    window.filter_edit.clear()
-    assert window.proxy.rowCount() == 2
+    qtbot.keyClicks(window.browser.filter_edit, "scheduled")
+    assert window.browser.proxy.rowCount() == 1
+    assert window.browser.proxy.record(window.browser.proxy.index(0, 0)).short_id == second.short_id
+    assert window.browser.count_label.text() == "1 of 2 backups"
+    window.browser.filter_edit.clear()
+    qtbot.keyClicks(window.browser.filter_edit, "no such thing")
+    assert window.browser.proxy.rowCount() == 0 and "No backup matches" in window.browser.empty_label.text()
+    window.browser.filter_edit.clear()
+    assert window.browser.proxy.rowCount() == 2
 
     # sorting by a column header: newest first by default, then by size
-    created = [window.proxy.index(r, COL_CREATED).data(Qt.ItemDataRole.UserRole) for r in range(2)]
+    created = [window.browser.proxy.index(r, COL_CREATED).data(Qt.ItemDataRole.UserRole) for r in range(2)]
     assert created == sorted(created, reverse=True)
-    header = window.table.horizontalHeader()
+    header = window.browser.table.horizontalHeader()
     qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
                      pos=QPoint(header.sectionViewportPosition(COL_SIZE) + 10, header.height() // 2))
     assert header.sortIndicatorSection() == COL_SIZE
-    sizes = [window.proxy.index(r, COL_SIZE).data(Qt.ItemDataRole.UserRole) for r in range(2)]
+    sizes = [window.browser.proxy.index(r, COL_SIZE).data(Qt.ItemDataRole.UserRole) for r in range(2)]
     assert sizes == sorted(sizes, reverse=header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder)
 
     # a backup removed from storage out of band disappears on the next refresh
     (target_folder / first.key).unlink()
-    with qtbot.waitSignal(window.backups_refreshed, timeout=JOB_TIMEOUT) as refreshed:
-        qtbot.keyClick(window.table, Qt.Key.Key_F5)
+    with qtbot.waitSignal(window.controller.backups_refreshed, timeout=JOB_TIMEOUT) as refreshed:
+        qtbot.keyClick(window.browser.table, Qt.Key.Key_F5)
     assert refreshed.args == [1]
 
 
@@ -212,7 +213,7 @@ def test_unreachable_target_is_reported_and_the_rest_listed(qtbot, console, open
     make_backup()
     console.add_target(TargetConfig(name="gone", kind="local", options={"path": str(tmp_path / "missing")}))
     window = open_window()
-    assert window.model.rowCount() == 1
+    assert window.browser.model.rowCount() == 1
     assert window.error_dialog is not None and window.error_dialog.isVisible()
     assert "gone" in window.error_dialog.windowTitle()
     assert window.error_dialog.detailedText() == "" or "Traceback" not in window.error_dialog.text()
@@ -274,17 +275,17 @@ def test_create_backup_from_a_real_database_through_the_toolbar(qtbot, console, 
     console.profiles.set_mode("prod", ConnectionMode.DIRECT, acknowledge_direct=True)
     monkeypatch.setattr(console.profiles, "instance_secret", lambda name: SECRET)
     window = open_window()
-    click_list_item(qtbot, window.profiles_list, "prod")
+    click_list_item(qtbot, window.sidebar.profiles_list, "prod")
     assert window.selected_target() == local_target  # the profile's target is shown
 
     click(qtbot, tool_button(window, "create"))
-    dialog = window.description_dialog
+    dialog = window.controller.backups.description_dialog
     assert dialog is not None
-    with qtbot.waitSignal(window.backups_refreshed, timeout=120_000):
+    with qtbot.waitSignal(window.controller.backups_refreshed, timeout=120_000):
         answer_input(qtbot, dialog, "before the upgrade")
     settle(qtbot, window, timeout=120_000)
-    assert window.model.rowCount() == 1
-    record = window.model.record(0)
+    assert window.browser.model.rowCount() == 1
+    record = window.browser.model.record(0)
     assert record.metadata.description == "before the upgrade"
     assert record.metadata.database == database and record.metadata.source == "pg_dump"
     assert window.selected_backup().key == record.key  # the new backup is selected
@@ -295,13 +296,13 @@ def test_create_backup_from_a_real_database_through_the_toolbar(qtbot, console, 
 
 def test_create_backup_from_a_dump_file_without_a_profile(qtbot, open_window, local_target, monkeypatch):
     window = open_window()
-    monkeypatch.setattr("recovery_console.ui.main_window.QFileDialog.getOpenFileName",
+    monkeypatch.setattr("recovery_console.ui.backup_actions.QFileDialog.getOpenFileName",
                         lambda *a, **k: (str(DATA / "sample-pg16.dump"), ""))
     click(qtbot, tool_button(window, "create"))
-    answer_input(qtbot, window.description_dialog, "from a file")
+    answer_input(qtbot, window.controller.backups.description_dialog, "from a file")
     answer_input(qtbot, window.secrets.prompt, SECRET)
-    qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=JOB_TIMEOUT)
-    record = window.model.record(0)
+    qtbot.waitUntil(lambda: window.browser.model.rowCount() == 1, timeout=JOB_TIMEOUT)
+    record = window.browser.model.record(0)
     assert record.metadata.source_name == "sample-pg16.dump" and record.metadata.description == "from a file"
 
 
@@ -313,14 +314,15 @@ def test_verify_action_passes_and_then_fails_on_a_tampered_file(qtbot, open_wind
     record = make_backup()
     window = open_window()
     click_row(qtbot, window, 0)
-    qtbot.keyClick(window.table, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
-    dialog = window.verify_dialog
+    qtbot.keyClick(window.browser.table, Qt.Key.Key_V,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    dialog = window.controller.verify_dialog
     assert dialog is not None and dialog.isVisible()
     with qtbot.waitSignal(dialog.verified, timeout=JOB_TIMEOUT):
         click(qtbot, dialog.start_button)
     assert dialog.verdict.text() == "PASSED: this backup is whole and restorable"
-    qtbot.waitUntil(lambda: window.model.record(0).verify_result == "ok", timeout=JOB_TIMEOUT)
-    assert window.proxy.index(0, COL_VERIFY).data().startswith("passed")
+    qtbot.waitUntil(lambda: window.browser.model.record(0).verify_result == "ok", timeout=JOB_TIMEOUT)
+    assert window.browser.proxy.index(0, COL_VERIFY).data().startswith("passed")
     dialog.close()
 
     path = target_folder / record.key
@@ -328,14 +330,14 @@ def test_verify_action_passes_and_then_fails_on_a_tampered_file(qtbot, open_wind
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
     click(qtbot, tool_button(window, "verify"))
-    dialog = window.verify_dialog
+    dialog = window.controller.verify_dialog
     with qtbot.waitSignal(dialog.verify_failed, timeout=JOB_TIMEOUT):
         click(qtbot, dialog.start_button)
     assert dialog.verdict.text().startswith("FAILED: ")
     assert dialog.verdict.objectName() == "verdictFailed"
     assert dialog.advice.text().startswith("What to do next:")
-    qtbot.waitUntil(lambda: window.model.record(0).verify_result == "failed", timeout=JOB_TIMEOUT)
-    assert window.proxy.index(0, COL_VERIFY).data().startswith("FAILED")
+    qtbot.waitUntil(lambda: window.browser.model.record(0).verify_result == "failed", timeout=JOB_TIMEOUT)
+    assert window.browser.proxy.index(0, COL_VERIFY).data().startswith("FAILED")
     assert window.details.file_labels["verify"].text().startswith("FAILED")
 
 
@@ -343,26 +345,26 @@ def test_delete_asks_and_removes(qtbot, open_window, make_backup, target_folder)
     keep = make_backup(description="keep me")
     gone = make_backup(description="delete me")
     window = open_window()
-    row = next(r for r in range(2) if window.proxy.record(window.proxy.index(r, 0)).key == gone.key)
+    row = next(r for r in range(2) if window.browser.proxy.record(window.browser.proxy.index(r, 0)).key == gone.key)
     click_row(qtbot, window, row)
 
     click(qtbot, tool_button(window, "delete"))
-    box = window.confirm_box
+    box = window.controller.backups.confirm_box
     assert box.isVisible() and gone.short_id in box.text() and "cannot be undone" in box.informativeText()
     click(qtbot, dialog_button(box, "Keep it"))  # the safe answer is the default
     settle(qtbot, window)
-    assert (target_folder / gone.key).exists() and window.model.rowCount() == 2
+    assert (target_folder / gone.key).exists() and window.browser.model.rowCount() == 2
 
     click(qtbot, tool_button(window, "delete"))
-    box = window.confirm_box
+    box = window.controller.backups.confirm_box
     assert box.defaultButton().text().replace("&", "") == "Keep it"
-    with qtbot.waitSignal(window.backups_refreshed, timeout=JOB_TIMEOUT) as refreshed:
+    with qtbot.waitSignal(window.controller.backups_refreshed, timeout=JOB_TIMEOUT) as refreshed:
         click(qtbot, dialog_button(box, "Delete backup"))
     assert refreshed.args == [1]
     assert not (target_folder / gone.key).exists()
     assert not (target_folder / (gone.key + ".sha256")).exists()
     assert (target_folder / keep.key).exists()
-    assert window.model.record(0).key == keep.key
+    assert window.browser.model.record(0).key == keep.key
 
 
 # ------------------------------------------------------------------------------------ download, upload, targets
@@ -380,19 +382,19 @@ def test_download_upload_and_target_badges(qtbot, console, open_window, secret_p
     health.record("vault", True, "backup upload ok", now=hours_ago)
     health.record("offsite", True, "checked long ago", now=hours_ago)
     window = open_window()
-    assert window.badge("vault") == "amber" and window.badge("offsite") == "amber"
+    assert window.sidebar.badge("vault") == "amber" and window.sidebar.badge("offsite") == "amber"
 
     # Test target: a real round trip on the local target turns its badge green
-    click_list_item(qtbot, window.targets_list, "vault")
-    click(qtbot, window.test_button)
+    click_list_item(qtbot, window.sidebar.targets_list, "vault")
+    click(qtbot, window.sidebar.test_button)
     settle(qtbot, window)
-    assert window.badge("vault") == "green"
-    assert "passed" in window._target_item("vault").toolTip()
+    assert window.sidebar.badge("vault") == "green"
+    assert "passed" in window.sidebar.target_item("vault").toolTip()
 
     # Download into a folder
     downloads = tmp_path / "downloads"
     downloads.mkdir()
-    monkeypatch.setattr("recovery_console.ui.main_window.QFileDialog.getExistingDirectory",
+    monkeypatch.setattr("recovery_console.ui.backup_actions.QFileDialog.getExistingDirectory",
                         lambda *a, **k: str(downloads))
     click_row(qtbot, window, 0)
     click(qtbot, tool_button(window, "download"))
@@ -402,24 +404,25 @@ def test_download_upload_and_target_badges(qtbot, console, open_window, secret_p
     assert "Downloaded" in window.statusBar().currentMessage()
 
     # Upload the copy to the second target
-    monkeypatch.setattr("recovery_console.ui.main_window.QFileDialog.getOpenFileName", lambda *a, **k: (str(copy), ""))
-    click_list_item(qtbot, window.targets_list, "offsite")
+    monkeypatch.setattr("recovery_console.ui.backup_actions.QFileDialog.getOpenFileName",
+                        lambda *a, **k: (str(copy), ""))
+    click_list_item(qtbot, window.sidebar.targets_list, "offsite")
     window.secrets.remember(SECRET, "offsite")
-    with qtbot.waitSignal(window.backups_refreshed, timeout=JOB_TIMEOUT):
+    with qtbot.waitSignal(window.controller.backups_refreshed, timeout=JOB_TIMEOUT):
         click(qtbot, tool_button(window, "upload"))
     settle(qtbot, window)
     assert (second / record.key).is_file()
-    assert window.badge("offsite") == "green"
-    click_list_item(qtbot, window.targets_list, "All targets")
-    assert window.proxy.rowCount() == 2
+    assert window.sidebar.badge("offsite") == "green"
+    click_list_item(qtbot, window.sidebar.targets_list, "All targets")
+    assert window.browser.proxy.rowCount() == 2
 
     # A failing round trip turns the badge red: the target's folder is replaced by a file
     shutil.rmtree(second)
     second.write_text("not a folder")
-    click_list_item(qtbot, window.targets_list, "offsite")
-    click(qtbot, window.test_button)
+    click_list_item(qtbot, window.sidebar.targets_list, "offsite")
+    click(qtbot, window.sidebar.test_button)
     settle(qtbot, window)
-    assert window.badge("offsite") == "red"
+    assert window.sidebar.badge("offsite") == "red"
     assert window.error_dialog is not None and "offsite" in window.error_dialog.text()
     window.error_dialog.close()
 
@@ -448,10 +451,10 @@ def test_target_health_store(tmp_path):
 def test_audit_view_shows_entries_and_the_chain_verifies(qtbot, console, open_window, make_backup):
     make_backup()
     window = open_window()
-    with qtbot.waitSignal(window.backups_refreshed, timeout=JOB_TIMEOUT):
-        window.refresh()
+    with qtbot.waitSignal(window.controller.backups_refreshed, timeout=JOB_TIMEOUT):
+        window.controller.refresh()
     click(qtbot, tool_button(window, "audit"))
-    view = window.audit_view
+    view = window.controller.audit_view
     qtbot.waitUntil(lambda: view.model.rowCount() >= 2, timeout=JOB_TIMEOUT)
     actions = {view.model.index(r, 2).data() for r in range(view.model.rowCount())}
     assert {"target.add", "backup.create"} <= actions
@@ -484,29 +487,29 @@ def test_set_blocking_disables_actions_and_covers_the_window(qtbot, open_window,
     make_backup()
     window = open_window()
     click_row(qtbot, window, 0)
-    assert window.actions["verify"].isEnabled()
+    assert window.controller.actions["verify"].isEnabled()
 
     with qtbot.waitSignal(window.blocking_changed) as changed:
         window.set_blocking(True, "Restoring prod from backup 1234abcd…")
     assert changed.args == [True] and window.blocking
-    assert all(not action.isEnabled() for action in window.actions.values())
+    assert all(not action.isEnabled() for action in window.controller.actions.values())
     assert window.overlay.isVisible()
     assert window.overlay.geometry() == window.centralWidget().rect()
     assert "Restoring prod" in window.overlay.label.text()
     assert not window.splitter.isEnabled()
-    window.table.clearSelection()
-    pos = window.table.visualRect(window.proxy.index(0, COL_SIZE)).center()
-    qtbot.mouseClick(window.table.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    window.browser.table.clearSelection()
+    pos = window.browser.table.visualRect(window.browser.proxy.index(0, COL_SIZE)).center()
+    qtbot.mouseClick(window.browser.table.viewport(), Qt.MouseButton.LeftButton, pos=pos)
     assert window.selected_backup() is None  # the click never reached the table
     qtbot.keyClick(window, Qt.Key.Key_F5)
     assert not window.runner.running  # nor did the shortcut
 
     window.set_blocking(False)
     assert not window.overlay.isVisible() and window.splitter.isEnabled()
-    assert window.actions["refresh"].isEnabled() and window.actions["create"].isEnabled()
-    assert not window.actions["verify"].isEnabled()  # nothing selected now
+    assert window.controller.actions["refresh"].isEnabled() and window.controller.actions["create"].isEnabled()
+    assert not window.controller.actions["verify"].isEnabled()  # nothing selected now
     click_row(qtbot, window, 0)
-    assert window.actions["verify"].isEnabled()
+    assert window.controller.actions["verify"].isEnabled()
 
 
 def test_closing_with_a_running_job_asks_and_cancels_cleanly(qtbot, open_window):
@@ -539,7 +542,7 @@ def test_window_state_is_remembered(qtbot, console, open_window):
     window = open_window()
     window.resize(777, 555)  # the offscreen screen is 800 x 800
     window.splitter.setSizes([200, 300, 250])
-    window.table.sortByColumn(COL_SIZE, Qt.SortOrder.AscendingOrder)
+    window.browser.table.sortByColumn(COL_SIZE, Qt.SortOrder.AscendingOrder)
     sizes = window.splitter.sizes()
     window.close()
     assert not window.isVisible()
@@ -550,7 +553,7 @@ def test_window_state_is_remembered(qtbot, console, open_window):
     again = open_window()
     assert (again.width(), again.height()) == (777, 555)
     assert again.splitter.sizes() == sizes
-    header = again.table.horizontalHeader()
+    header = again.browser.table.horizontalHeader()
     assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == (COL_SIZE, Qt.SortOrder.AscendingOrder)
 
 
@@ -595,8 +598,8 @@ def test_wizards_are_opened_with_what_they_ask_for(qtbot, open_window, make_back
     click(qtbot, tool_button(window, "restore"))
     assert built["console"] is window.console and built["main_window"] is window
     assert built["record"].key == window.selected_backup().key
-    assert isinstance(window.wizard, FakeRestoreWizard) and window.wizard.isVisible()
-    window.wizard.close()
+    assert isinstance(window.controller.wizard, FakeRestoreWizard) and window.controller.wizard.isVisible()
+    window.controller.wizard.close()
 
 
 # ------------------------------------------------------------------------------------ accessibility, style, app
@@ -615,23 +618,24 @@ def test_every_interactive_control_is_named_and_reachable_by_keyboard(qtbot, ope
     ]
     assert unnamed == []
 
-    window.profiles_list.setFocus()
+    window.sidebar.profiles_list.setFocus()
     chain = []
     for _ in range(12):
         chain.append(QApplication.focusWidget())
         qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
-    order = [window.profiles_list, window.new_profile_button, window.targets_list, window.test_button,
-             window.filter_edit, window.table]
+    sidebar = window.sidebar
+    order = [sidebar.profiles_list, sidebar.new_profile_button, sidebar.targets_list, sidebar.test_button,
+             window.browser.filter_edit, window.browser.table]
     positions = [chain.index(w) for w in order]
     assert positions == sorted(positions)
 
     # mnemonics and shortcuts: Alt+L jumps to the filter, Ctrl+F too
-    window.table.setFocus()
+    window.browser.table.setFocus()
     qtbot.keyClick(window, Qt.Key.Key_L, Qt.KeyboardModifier.AltModifier)
-    assert QApplication.focusWidget() is window.filter_edit
+    assert QApplication.focusWidget() is window.browser.filter_edit
     menus = [a.text() for a in window.menuBar().actions()]
     assert all("&" in text for text in menus)
-    assert all("&" in a.text() for a in window.actions.values())
+    assert all("&" in a.text() for a in window.controller.actions.values())
 
 
 def test_style_follows_the_palette_and_icons_load(qapp):

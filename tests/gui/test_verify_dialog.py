@@ -10,8 +10,8 @@ from PySide6.QtCore import Qt, QTimer
 
 from recovery_console import __version__
 from recovery_console.errors import IntegrityError, WrongKeyError
-from recovery_console.ui.details_pane import FixedSecret
 from recovery_console.ui.jobs import JobRunner
+from recovery_console.ui.secrets import FixedSecret
 from recovery_console.ui.verify_dialog import PASSED_FULL, PASSED_KEYLESS, PASSED_QUICK, VerifyDialog
 from tests.fixtures.console import FAST_ITERATIONS, SECRET
 from tests.fixtures.synthetic import make_large_backup

@@ -1,26 +1,25 @@
 """The details pane: what the catalog knows of the selected backup, its decrypted metadata, and its TOC on demand.
 
 Decrypting needs the instance secret, which comes from a `SecretSource` (the main window's
-broker: the profile's keyring entry read off the GUI thread, else a password prompt). The
+`SecretBroker`: the profile's keyring entry read off the GUI thread, else a password prompt). The
 engine work (`Console.inspect`, `Console.contents`) runs in jobs; this widget only shows results.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
-from PySide6.QtGui import QAction, QFont, QGuiApplication, QKeySequence
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -29,50 +28,22 @@ from PySide6.QtWidgets import (
 from recovery_console.engine.archive import pgarchive
 from recovery_console.engine.console import Console
 from recovery_console.errors import RecoveryError, WrongKeyError
+from recovery_console.formatting import format_bytes
 from recovery_console.models.backup import BackupMetadata, BackupRecord
-from recovery_console.ui.backup_table import format_time, verify_text
+from recovery_console.ui.backup_table import format_time, locate_record, verify_text
 from recovery_console.ui.error_dialog import error_box
 from recovery_console.ui.jobs import Job, JobRunner
-from recovery_console.ui.progress_panel import format_bytes
+from recovery_console.ui.secrets import SecretSource
+from recovery_console.ui.widgets.labels import ElidedLabel, pane_title, value_label
 
-SecretCallback = Callable[[str | None], None]
-
-
-class SecretSource(Protocol):
-    """Where views get the instance secret; `request` answers later (None: the user gave none)."""
-
-    def request(self, target: str | None, callback: SecretCallback, why: str = "") -> None: ...
-
-    def reject(self, target: str | None) -> None:
-        """The secret given for `target` was wrong: forget it so the next request asks again."""
-
-
-class FixedSecret:
-    """A SecretSource that always answers with the same secret (tests, screenshots, offline tools)."""
-
-    def __init__(self, secret: str | None) -> None:
-        self.secret = secret
-        self.rejected: list[str | None] = []
-
-    def request(self, target: str | None, callback: SecretCallback, why: str = "") -> None:
-        callback(self.secret)
-
-    def reject(self, target: str | None) -> None:
-        self.rejected.append(target)
-
-
-def locate_record(console: Console, record: BackupRecord):
-    """The BackupRef of a catalog record (runs in a job: opening a remote target may connect)."""
-    return console.locate(record.backup_id if record.metadata else record.short_id, record.target)
-
-
+_Index = QModelIndex | QPersistentModelIndex
 TOC_COLUMNS = ("ID", "Name", "Type", "Schema", "Owner")
 
 
 class TocModel(QAbstractTableModel):
     """The archive's table of contents, one row per entry, like `pg_restore --list`."""
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.entries: list[pgarchive.TocEntry] = []
 
@@ -81,76 +52,22 @@ class TocModel(QAbstractTableModel):
         self.entries = list(archive.toc) if archive else []
         self.endResetModel()
 
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
         return 0 if parent.isValid() else len(self.entries)
 
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: B008
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(TOC_COLUMNS)
 
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return TOC_COLUMNS[section]
         return None
 
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             return None
         entry = self.entries[index.row()]
         return (str(entry.dump_id), entry.tag, entry.desc, entry.namespace, entry.owner)[index.column()]
-
-
-class ElidedLabel(QLabel):
-    """One line, elided in the middle to fit; the whole value is in the tooltip and copied by Ctrl+C / the menu."""
-
-    def __init__(self, name: str, monospace: bool = False) -> None:
-        super().__init__("")
-        self._full = ""
-        self.setAccessibleName(name)
-        self.setFocusPolicy(Qt.FocusPolicy.TabFocus)
-        if monospace:
-            font = QFont("monospace")
-            font.setStyleHint(QFont.StyleHint.Monospace)
-            self.setFont(font)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        copy = QAction("&Copy", self)
-        copy.setShortcut(QKeySequence.StandardKey.Copy)
-        copy.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
-        copy.triggered.connect(lambda _checked=False: QGuiApplication.clipboard().setText(self._full))
-        self.addAction(copy)
-        self.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
-
-    def setText(self, text: str) -> None:  # noqa: N802 - Qt override
-        self._full = text
-        self.setToolTip(text)
-        self.setAccessibleDescription(text)
-        self._elide()
-
-    def text(self) -> str:  # the whole value, not what fits on screen
-        return self._full
-
-    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
-        super().resizeEvent(event)
-        self._elide()
-
-    def _elide(self) -> None:
-        width = max(self.width(), 40)
-        QLabel.setText(self, self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideMiddle, width))
-
-
-def _value_label(name: str) -> QLabel:
-    label = QLabel("")
-    label.setWordWrap(True)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
-                                  | Qt.TextInteractionFlag.TextSelectableByKeyboard)
-    label.setAccessibleName(name)
-    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-    return label
-
-
-def _title(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setObjectName("paneTitle")
-    return label
 
 
 class DetailsPane(QWidget):
@@ -178,7 +95,7 @@ class DetailsPane(QWidget):
         self.record: BackupRecord | None = None
         self.metadata: BackupMetadata | None = None
         self.archive: pgarchive.Archive | None = None
-        self.error_dialog = None
+        self.error_dialog: QMessageBox | None = None
         self._jobs: list[Job] = []
         self.setAccessibleName("Backup details")
 
@@ -190,13 +107,13 @@ class DetailsPane(QWidget):
         file_form = QFormLayout()
         for key, text in self.FILE_FIELDS:
             self.file_labels[key] = (ElidedLabel(text, monospace=key == "sha256") if key in self.ELIDED
-                                     else _value_label(text))
+                                     else value_label(text))
             file_form.addRow(f"{text}:", self.file_labels[key])
 
         self.meta_labels: dict[str, QLabel] = {}
         meta_form = QFormLayout()
         for key, text in self.META_FIELDS:
-            self.meta_labels[key] = ElidedLabel(text) if key in self.ELIDED else _value_label(text)
+            self.meta_labels[key] = ElidedLabel(text) if key in self.ELIDED else value_label(text)
             meta_form.addRow(f"{text}:", self.meta_labels[key])
         self.meta_status = QLabel("")
         self.meta_status.setObjectName("hint")
@@ -246,7 +163,7 @@ class DetailsPane(QWidget):
         file_card.setObjectName("detailsCard")
         file_card.setLayout(file_form)
         body.addWidget(file_card)
-        body.addWidget(_title("Decrypted metadata"))
+        body.addWidget(pane_title("Decrypted metadata"))
         meta_card = QFrame()
         meta_card.setObjectName("detailsCard")
         meta_box = QVBoxLayout(meta_card)
@@ -257,7 +174,7 @@ class DetailsPane(QWidget):
         meta_box.addLayout(meta_row)
         body.addWidget(meta_card)
         contents_row = QHBoxLayout()
-        contents_row.addWidget(_title("Contents"), 1)
+        contents_row.addWidget(pane_title("Contents"), 1)
         contents_row.addWidget(self.contents_button)
         body.addLayout(contents_row)
         body.addWidget(self.contents_status)
@@ -265,20 +182,20 @@ class DetailsPane(QWidget):
         self._filler = QWidget()
         body.addWidget(self._filler, 1)
         self.toc_view.setMinimumHeight(260)
-        self.scroll = QScrollArea()
-        self.scroll.setWidget(self.body)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.scroll.setAccessibleName("Backup details")
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidget(self.body)
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll_area.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.scroll_area.setAccessibleName("Backup details")
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
-        layout.addWidget(_title("Details"))
+        layout.addWidget(pane_title("Details"))
         layout.addWidget(self.placeholder)
-        layout.addWidget(self.scroll, 1)
-        self.scroll.hide()
+        layout.addWidget(self.scroll_area, 1)
+        self.scroll_area.hide()
         self.setTabOrder(self.metadata_button, self.contents_button)
         self.setTabOrder(self.contents_button, self.toc_view)
 
@@ -292,11 +209,11 @@ class DetailsPane(QWidget):
         if record is None:
             self.metadata = None
             self.archive = None
-            self.scroll.hide()
+            self.scroll_area.hide()
             self.placeholder.show()
             return
         self.placeholder.hide()
-        self.scroll.show()
+        self.scroll_area.show()
         values = {
             "file": record.file_name, "id": record.backup_id, "target": record.target,
             "created": format_time(record.created) or "unknown", "size": f"{format_bytes(record.size)} "
@@ -399,7 +316,7 @@ class DetailsPane(QWidget):
                                                       self.contents_status, self.contents_button))
         self._submit(job)
 
-    def _contents_done(self, record: BackupRecord, result) -> None:
+    def _contents_done(self, record: BackupRecord, result: tuple[BackupMetadata | None, pgarchive.Archive]) -> None:
         metadata, archive = result
         if not self._is_current(record):
             return
@@ -428,8 +345,9 @@ class DetailsPane(QWidget):
         if self._is_current(record):
             status.setText(f"{title}: {error.message}")
             button.setEnabled(True)
-        self.error_dialog = error_box(self.window(), title, error)
-        self.error_dialog.open()
+        box = error_box(self.window(), title, error)
+        self.error_dialog = box
+        box.open()
         self.failed.emit(error)
 
     def _is_current(self, record: BackupRecord) -> bool:

@@ -5,7 +5,17 @@ Reading (`AuditLog.entries`) and checking (`AuditLog.verify`) run in jobs: the l
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QDialog,
@@ -13,6 +23,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QTableView,
     QVBoxLayout,
@@ -27,12 +38,15 @@ from recovery_console.ui.error_dialog import error_box
 from recovery_console.ui.jobs import Job, JobRunner
 from recovery_console.ui.theme import icon
 
+_Index = QModelIndex | QPersistentModelIndex
 AUDIT_COLUMNS = ("Time", "Who", "Action", "Object", "Result")
 RESULT_COLORS = {"ok": QColor("#2a9d5c"), "failed": QColor("#d03b3b"), "cancelled": QColor("#c77700")}
 
 
 class AuditModel(QAbstractTableModel):
-    def __init__(self, parent=None) -> None:
+    """The audit entries, one row each; sorting by time sorts by sequence number."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.entries: list[AuditEntry] = []
 
@@ -41,13 +55,13 @@ class AuditModel(QAbstractTableModel):
         self.entries = list(entries)
         self.endResetModel()
 
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
         return 0 if parent.isValid() else len(self.entries)
 
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: B008
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(AUDIT_COLUMNS)
 
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return AUDIT_COLUMNS[section]
         if orientation == Qt.Orientation.Vertical and role == Qt.ItemDataRole.DisplayRole:
@@ -66,7 +80,7 @@ class AuditModel(QAbstractTableModel):
             return entry.object
         return entry.result
 
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
         entry = self.entries[index.row()]
@@ -94,7 +108,7 @@ class AuditView(QDialog):
         self.console = console
         self.runner = runner or JobRunner()
         self.verification: AuditVerification | None = None
-        self.error_dialog = None
+        self.error_dialog: QMessageBox | None = None
         self._jobs: list[Job] = []
         self.setWindowTitle("Audit log")
         self.setWindowIcon(icon("audit"))
@@ -235,5 +249,6 @@ class AuditView(QDialog):
         self.chain_checked.emit(result)
 
     def _show_error(self, title: str, error: RecoveryError) -> None:
-        self.error_dialog = error_box(self, title, error)
-        self.error_dialog.open()
+        box = error_box(self, title, error)
+        self.error_dialog = box
+        box.open()

@@ -1,0 +1,281 @@
+"""The main window's actions: the QActions themselves, when each is enabled, and what the window-level ones do.
+
+Listing the backups (Refresh), opening the verify dialog, the audit view and the wizards live
+here; the operations on backups and targets are in `backup_actions`. The controller talks to
+the window only through its public methods (selection, `submit`, `show_error`, `keep`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction, QKeySequence
+
+from recovery_console import __version__
+from recovery_console.engine.console import Console
+from recovery_console.engine.progress import Reporter
+from recovery_console.errors import RecoveryError
+from recovery_console.models.backup import BackupRecord
+from recovery_console.ui import theme
+from recovery_console.ui.backup_actions import BackupActions
+from recovery_console.ui.jobs import Job
+
+if TYPE_CHECKING:
+    from recovery_console.ui.main_window import MainWindow
+    from recovery_console.ui.verify_dialog import VerifyDialog
+    from recovery_console.ui.views.audit_view import AuditView
+
+Shortcut = QKeySequence | QKeySequence.StandardKey | str | None
+Listing = tuple[list[BackupRecord], dict[str, RecoveryError]]
+
+
+class MainController(QObject):
+    """Owns the window's actions (`actions`, by key) and the backup list's refresh job.
+
+    `backups_refreshed(count)` fires once a listing has fully ended.
+    """
+
+    backups_refreshed = Signal(int)
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.backups = BackupActions(window)
+        self.verify_dialog: VerifyDialog | None = None
+        self.audit_view: AuditView | None = None
+        self.wizard: Any = None
+        self._refresh_job: Job | None = None
+        self._refresh_again: bool | None = None
+        self._refresh_result: int | None = None
+        self._select_after_refresh: tuple[str, str] | None = None
+        self.actions: dict[str, QAction] = {}
+        self._build_actions()
+
+    # ------------------------------------------------------------------ actions
+
+    def _action(self, key: str, text: str, icon_name: str, shortcut: Shortcut, tip: str,
+                slot: Callable[[], object]) -> QAction:
+        action = QAction(theme.icon(icon_name), text, self.window)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setToolTip(tip + (f" ({action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})"
+                                 if shortcut else ""))
+        action.setStatusTip(tip)
+        action.triggered.connect(lambda _checked=False: slot())
+        self.actions[key] = action
+        return action
+
+    def _build_actions(self) -> None:
+        backups = self.backups
+        self._action("refresh", "&Refresh", "refresh", QKeySequence.StandardKey.Refresh,
+                     "List the backups on every target again", self.refresh)
+        self._action("create", "&Create backup now…", "backup", "Ctrl+B",
+                     "Back up the selected profile's database now, or a pg_dump file", backups.create_backup)
+        self._action("verify", "&Verify…", "verify", "Ctrl+Shift+V",
+                     "Prove the selected backup is whole and restorable", self.verify_selected)
+        self._action("download", "&Download…", "download", "Ctrl+D",
+                     "Copy the selected backup and its checksum to this computer", backups.download_selected)
+        self._action("upload", "&Upload…", "upload", "Ctrl+U",
+                     "Store a backup file on a target after verifying it", backups.upload_file)
+        self._action("restore", "Re&store…", "restore", "Ctrl+R",
+                     "Restore a backup into a database, step by step", self.open_restore)
+        self._action("delete", "De&lete…", "delete", QKeySequence.StandardKey.Delete,
+                     "Delete the selected backup from its target", backups.delete_selected)
+        self._action("extract", "E&xtract…", "extract", "Ctrl+E",
+                     "Open a backup file offline: metadata, decrypt, contents", self.open_extract)
+        self._action("new_profile", "&New profile…", "profile", "Ctrl+Shift+N",
+                     "Set up a database, its secret and its backup target", self.open_setup)
+        self._action("test_target", "&Test target", "target", "Ctrl+T",
+                     "Write, read back and delete a small object on the selected target", backups.test_target)
+        self._action("audit", "&Audit log", "audit", "Ctrl+L",
+                     "Everything this console did, and a check of the log's chain", self.open_audit)
+        details = self.window.details
+        self.actions["metadata"] = details.metadata_action
+        self.actions["contents"] = details.contents_action
+        self.quit_action = QAction("&Quit", self.window)
+        self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        self.quit_action.triggered.connect(self.window.close)
+        self.about_action = QAction("&About Recovery Console", self.window)
+        self.about_action.triggered.connect(self.about)
+
+    def update_actions(self) -> None:
+        """Enable what makes sense for the selection; nothing while the window is blocked."""
+        window = self.window
+        if window.blocking:
+            for action in self.actions.values():
+                action.setEnabled(False)
+            window.sidebar.set_buttons_enabled(new_profile=False, test_target=False)
+            return
+        has_backup = window.selected_backup() is not None
+        has_targets = bool(window.targets)
+        enabled = {
+            "refresh": True,  # while a listing runs, another one is queued
+            "create": has_targets or window.selected_profile() is not None,
+            "verify": has_backup, "download": has_backup, "delete": has_backup,
+            "upload": has_targets, "restore": True, "extract": True, "new_profile": True,
+            "test_target": has_targets, "audit": True, "metadata": has_backup, "contents": has_backup,
+        }
+        for key, action in self.actions.items():
+            action.setEnabled(enabled.get(key, True))
+        window.sidebar.set_buttons_enabled(new_profile=True, test_target=has_targets)
+
+    # ------------------------------------------------------------------ the backup list
+
+    def refresh(self, sync: bool = True, select: tuple[str, str] | None = None) -> Job | None:
+        """List the backups of every configured target (synced from storage unless sync is False) in a job.
+
+        `select` (target, key) is selected once the list is shown. While a listing runs, the next
+        one waits and starts when it ends.
+        """
+        window = self.window
+        if select is not None:
+            self._select_after_refresh = select
+        if self._refresh_job is not None:
+            self._refresh_again = bool(self._refresh_again) or sync
+            return None
+        if sync:
+            window.reload_lists()
+        console = window.console
+        names = sorted(window.targets)
+
+        def work(reporter: Reporter) -> Listing:
+            problems: dict[str, RecoveryError] = {}
+            if sync:
+                for name in names:
+                    reporter.check()
+                    try:
+                        console.list_backups([name], sync=True)
+                    except RecoveryError as exc:
+                        problems[name] = exc
+            records, _ = console.list_backups(names, sync=False)
+            return records, problems
+
+        job = Job("Listing the targets" if sync else "Reading the catalog", work, key="refresh")
+        self._refresh_job = job
+        self._refresh_result = None
+        job.succeeded.connect(self._refreshed)
+        job.failed.connect(lambda error: window.show_error("Listing the backups failed", error))
+        job.done.connect(self._refresh_done)
+        if sync:
+            window.statusBar().showMessage("Listing the backups on every target…")
+            window.jobs_area.track(job, "Listing the targets")
+        window.runner.submit(job)
+        return job
+
+    def _refresh_done(self) -> None:
+        self._refresh_job = None
+        self.update_actions()
+        count, self._refresh_result = self._refresh_result, None
+        if count is not None:
+            self.backups_refreshed.emit(count)  # after the job has fully ended
+        again, self._refresh_again = self._refresh_again, None
+        if again is not None:
+            self.refresh(sync=again)
+
+    def _refreshed(self, result: Listing) -> None:
+        window = self.window
+        records, problems = result
+        select, self._select_after_refresh = self._select_after_refresh, None
+        if not window.browser.show_records(records, select):
+            window.details.show_record(window.selected_backup())
+        window.browser.update_counts(has_targets=bool(window.targets))
+        if problems:
+            names = ", ".join(sorted(problems))
+            window.statusBar().showMessage(f"Could not list {names}; showing what the catalog last saw.", 15000)
+            name, error = sorted(problems.items())[0]
+            window.show_error(f"Listing target '{name}' failed", error)
+        else:
+            window.statusBar().showMessage(f"{len(records)} backups listed.", 5000)
+        self.update_actions()
+        self._refresh_result = len(records)
+
+    # ------------------------------------------------------------------ dialogs
+
+    def verify_selected(self) -> None:
+        """The verify dialog for the selected backup; the list is re-read when it ends (its verdict is kept)."""
+        window = self.window
+        record = window.selected_backup()
+        if record is None or window.blocking:
+            return
+        from recovery_console.ui.verify_dialog import VerifyDialog
+
+        dialog = VerifyDialog(window.console, record, secrets=window.secrets, runner=window.runner, parent=window)
+        dialog.verified.connect(lambda _r: self.refresh(sync=False))
+        dialog.verify_failed.connect(lambda _e: self.refresh(sync=False))
+        window.keep(dialog)
+        self.verify_dialog = dialog
+        dialog.show()
+        dialog.start_button.setFocus()
+
+    def open_audit(self) -> None:
+        from recovery_console.ui.views.audit_view import AuditView
+
+        window = self.window
+        view = AuditView(window.console, runner=window.runner, parent=window)
+        window.keep(view)
+        self.audit_view = view
+        view.show()
+
+    def about(self) -> None:
+        paths = self.window.console.paths
+        self.window.show_info("About Recovery Console",
+                              f"Recovery Console {__version__}\nEncrypted PostgreSQL backups you can trust on your "
+                              f"worst day.\n\nSettings: {paths.config_dir}\nData: {paths.data_dir}")
+
+    # ------------------------------------------------------------------ wizards
+
+    def _open_wizard(self, module: str, class_name: str, what: str, **available: Any) -> Any:
+        """Import a wizard only when it is used; a missing one is explained, not a traceback."""
+        import importlib
+
+        window = self.window
+        try:
+            cls = getattr(importlib.import_module(f"recovery_console.ui.{module}"), class_name)
+        except (ImportError, AttributeError):
+            window.show_info(what, f"The {what.lower()} is not available in this build yet.")
+            return None
+        try:
+            wizard = construct(cls, window.console, parent=window, runner=window.runner, main_window=window,
+                               secrets=window.secrets, **available)
+        except RecoveryError as exc:
+            window.show_error(what, exc)
+            return None
+        if hasattr(wizard, "finished"):
+            window.keep(wizard)
+        self.wizard = wizard
+        wizard.show()
+        return wizard
+
+    def open_restore(self) -> None:
+        record = self.window.selected_backup()
+        self._open_wizard("restore_wizard", "RestoreWizard", "Restore wizard", record=record, backup=record,
+                          profile=self.window.selected_profile())
+
+    def open_extract(self) -> None:
+        self._open_wizard("extract_wizard", "ExtractWizard", "Extraction wizard")
+
+    def open_setup(self) -> None:
+        wizard = self._open_wizard("setup_wizard", "SetupWizard", "Setup wizard")
+        if wizard is not None and hasattr(wizard, "finished"):
+            wizard.finished.connect(self._setup_finished)
+
+    def _setup_finished(self, _result: int) -> None:
+        self.window.reload_lists()
+        self.refresh()
+
+
+def construct(cls: type, console: Console, **available: Any) -> Any:
+    """Build a wizard whatever its exact signature: pass `console` and those keywords it names."""
+    params: Mapping[str, inspect.Parameter]
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        params = {}
+    named = {name for name, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    kwargs = {name: value for name, value in available.items() if name in named}
+    if "console" in named:
+        return cls(console=console, **kwargs)
+    return cls(console, **kwargs)

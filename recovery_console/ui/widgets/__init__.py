@@ -1,0 +1,1 @@
+"""Small reusable widgets the views and the main window are built from."""
