@@ -154,7 +154,7 @@ def test_safe_in_place_restore_then_roll_back(qtbot, console, profile, database,
     assert "no instance secret" in page.secret_status.text()
     # No secret in the keyring: Next asks for it in a password dialog, then goes on.
     click(qtbot, wizard.button(QWizard.WizardButton.NextButton))
-    qtbot.waitUntil(lambda: page.secret_dialog is not None, timeout=WAIT)
+    qtbot.waitUntil(lambda: page.secret_dialog is not None and page.secret_dialog.isVisible(), timeout=WAIT)
     dialog = page.secret_dialog
     edit = dialog.findChild(QLineEdit)
     edit.setFocus()
@@ -317,7 +317,7 @@ def test_restore_into_a_new_database(qtbot, console, profile, database, pg15, ta
     page = wizard.backup_page
     qtbot.waitUntil(lambda: page.table.rowCount() == 1 and not page.looking_up, timeout=WAIT)
     click(qtbot, page.secret_button)
-    qtbot.waitUntil(lambda: page.secret_dialog is not None, timeout=WAIT)
+    qtbot.waitUntil(lambda: page.secret_dialog is not None and page.secret_dialog.isVisible(), timeout=WAIT)
     page.secret_dialog.setTextValue(SECRET)
     click(qtbot, page.secret_dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok))
     next_page(qtbot, wizard, RestoreWizard.DESTINATION)

@@ -85,6 +85,7 @@ class BackupPage(QWizardPage):
         self.secret: str | None = None
         self.secret_profile: str | None = None
         self.secret_dialog: QInputDialog | None = None
+        self._next_requested = False  # Next was pressed without a secret: go on once it is typed
         self.loading = False
         self._lookups = 0  # keyring look-ups still running (the profile may change during one)
         self._loaded_once = False
@@ -112,7 +113,7 @@ class BackupPage(QWizardPage):
         self.secret_status = wrap_label("", "Instance secret status", rich=True)
         self.secret_button = QPushButton("Enter the instance s&ecret…")
         self.secret_button.setAccessibleName("Enter the instance secret")
-        self.secret_button.clicked.connect(lambda: self.wiz.start(self.ask_secret()))
+        self.secret_button.clicked.connect(self.ask_secret)
 
         head = QHBoxLayout()
         head.addWidget(table_label)
@@ -266,9 +267,11 @@ class BackupPage(QWizardPage):
             self.secret_button.setEnabled(not self.looking_up)
             self.completeChanged.emit()
 
-    async def ask_secret(self, then_next: bool = False) -> None:
-        """Ask for the instance secret in a password dialog; then go on to the next page if `then_next`."""
-        name = self.profile_combo.currentData()
+    def ask_secret(self) -> None:
+        """Ask for the instance secret in a password dialog (one at a time)."""
+        if self.secret_dialog is not None:
+            return
+        name = str(self.profile_combo.currentData())
         dialog = QInputDialog(self)
         dialog.setWindowTitle("Instance secret")
         dialog.setLabelText(f"The instance secret of profile '{name}' (it decrypts the backup):")
@@ -277,17 +280,22 @@ class BackupPage(QWizardPage):
         for edit in dialog.findChildren(QLineEdit):
             edit.setAccessibleName("Instance secret")
         self.secret_dialog = dialog
+        self.wiz.start(self._typed_secret(dialog, name))
+
+    async def _typed_secret(self, dialog: QInputDialog, name: str) -> None:
+        """Use the typed secret; go on to the next page if Next is what asked for it."""
         try:
             answered = await self.wiz.answer(dialog)
         finally:
             self.secret_dialog = None
+        go_on, self._next_requested = self._next_requested, False
         value = dialog.textValue()
         if answered != QDialog.DialogCode.Accepted or not value:
             return
         self.secret, self.secret_profile = value, name
         self.secret_status.setText(html.escape("The instance secret you typed will be used."))
         self.completeChanged.emit()
-        if then_next and self.wiz.currentPage() is self:
+        if go_on and self.wiz.currentPage() is self:
             self.wiz.next()
 
     def isComplete(self) -> bool:
@@ -296,9 +304,9 @@ class BackupPage(QWizardPage):
                 and not self.looking_up and not self.loading)
 
     def validatePage(self) -> bool:
-        if self.secret is None or self.secret_profile != self.profile_combo.currentData():
-            if self.secret_dialog is None:
-                self.wiz.start(self.ask_secret(then_next=True))
-            return False
-        return True
+        if self.secret is not None and self.secret_profile == self.profile_combo.currentData():
+            return True
+        self._next_requested = True
+        self.ask_secret()
+        return False
 
