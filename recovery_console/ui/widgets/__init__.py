@@ -1,1 +1,1 @@
-"""Small reusable widgets and helpers shared by the window, the wizards and the dialogs."""
+"""Small reusable widgets the views and the main window are built from."""
