@@ -100,12 +100,12 @@ def measure_stall(path: Path, home: Path) -> tuple[float, list[float], float, ob
     from recovery_console.engine.console import Console
     from recovery_console.engine.state.paths import AppPaths
     from recovery_console.ui.app import application
+    from recovery_console.ui.dialogs.verify import VerifyDialog
     from recovery_console.ui.secrets import FixedSecret
-    from recovery_console.ui.verify_dialog import VerifyDialog
 
     application()
     console = Console(AppPaths(config_dir=home / "config", data_dir=home / "data"))
-    dialog = VerifyDialog(console, path, FixedSecret(SECRET))
+    dialog = VerifyDialog(console, path, secrets=FixedSecret(SECRET))
     dialog.show()
     outcome: list[object] = []
     loop = QEventLoop()

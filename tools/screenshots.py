@@ -20,7 +20,6 @@ of a wizard built over the demo console) returning (file name or page title, wid
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import re
 import shutil
@@ -38,8 +37,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QEventLoop, QSize, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
-WIZARDS = (("setup_wizard", "SetupWizard", "setup"), ("restore_wizard", "RestoreWizard", "restore"),
-           ("extract_wizard", "ExtractWizard", "extract"))
 MAIN_SIZE = QSize(1280, 860)
 
 
@@ -117,15 +114,15 @@ def main_window_shots(shooter: Shooter, demo: Any) -> None:
 
 
 def verify_shots(shooter: Shooter, demo: Any, work: Path) -> None:
+    from recovery_console.ui.dialogs.verify import VerifyDialog
     from recovery_console.ui.secrets import FixedSecret
-    from recovery_console.ui.verify_dialog import VerifyDialog
 
     records = sorted(demo.console.catalog.records(["demo"]), key=lambda r: r.created or "", reverse=True)
-    dialog = VerifyDialog(demo.console, records[0], FixedSecret(demo.secret))
+    dialog = VerifyDialog(demo.console, records[0], secrets=FixedSecret(demo.secret))
     dialog.resize(760, 700)
     dialog.show()
     dialog.start()
-    wait_for(lambda: dialog.result is not None or dialog.error is not None, what="the verify")
+    wait_for(lambda: dialog.verify_result is not None or dialog.error is not None, what="the verify")
     wait_for(lambda: not dialog.running)
     shooter.save("verify_passed", dialog)
     dialog.close()
@@ -136,7 +133,7 @@ def verify_shots(shooter: Shooter, demo: Any, work: Path) -> None:
     data[len(data) // 2] ^= 0x20
     damaged.write_bytes(bytes(data))
     shutil.copy(source.with_name(source.name + ".sha256"), damaged.with_name(damaged.name + ".sha256"))
-    dialog = VerifyDialog(demo.console, damaged, FixedSecret(demo.secret))
+    dialog = VerifyDialog(demo.console, damaged, secrets=FixedSecret(demo.secret))
     dialog.resize(760, 420)
     dialog.show()
     dialog.start()
@@ -158,37 +155,25 @@ def audit_shots(shooter: Shooter, demo: Any) -> None:
     view.close()
 
 
-def wizard_shots(shooter: Shooter, demo: Any) -> list[str]:
-    """Each wizard's pages; returns the names of the wizards that could not be rendered, and why."""
-    missing = []
-    for module_name, class_name, prefix in WIZARDS:
-        try:
-            module = importlib.import_module(f"recovery_console.ui.{module_name}")
-        except ImportError as exc:
-            missing.append(f"{module_name}: not importable ({exc})")
-            continue
-        function = getattr(module, "screenshot_pages", None)
-        wizard = None
-        if callable(function):
-            pages = function()
-        else:
-            cls = getattr(module, class_name, None)
-            if cls is None or not hasattr(cls, "screenshot_pages"):
-                missing.append(f"{module_name}: no screenshot_pages()")
-                continue
-            wizard = cls(demo.console)
-            wizard.show()
-            spin(100)
-            pages = wizard.screenshot_pages()
-        for index, (name, widget) in enumerate(pages, start=1):
+def wizard_shots(shooter: Shooter, demo: Any) -> None:
+    """Every page of each wizard, rendered at its wizard's page size."""
+    from recovery_console.ui.wizards.base import WizardBase
+    from recovery_console.ui.wizards.extract import ExtractWizard
+    from recovery_console.ui.wizards.restore import RestoreWizard
+    from recovery_console.ui.wizards.setup import SetupWizard
+
+    wizards: tuple[tuple[str, type[SetupWizard | RestoreWizard | ExtractWizard]], ...] = (
+        ("setup", SetupWizard), ("restore", RestoreWizard), ("extract", ExtractWizard))
+    for prefix, cls in wizards:
+        wizard: WizardBase = cls(demo.console)
+        wizard.show()
+        spin(100)
+        for index, (name, widget) in enumerate(wizard.screenshot_pages(), start=1):
             filename = name if name.endswith(".png") else f"{prefix}_wizard_{index:02d}_{slug(name)}.png"
             shooter.save(filename, _presentable(widget))
-        if wizard is not None:
-            if hasattr(wizard, "cancel_jobs"):
-                wizard.cancel_jobs()
-            wizard.hide()
-            wizard.deleteLater()
-    return missing
+        wizard.cancel_jobs()
+        wizard.hide()
+        wizard.deleteLater()
 
 
 def _presentable(widget: QWidget) -> QWidget:
@@ -226,9 +211,7 @@ def main() -> int:
         main_window_shots(shooter, demo)
         verify_shots(shooter, demo, work)
         audit_shots(shooter, demo)
-        missing = wizard_shots(shooter, demo)
-        for line in missing:
-            print(f"skipped {line}", flush=True)
+        wizard_shots(shooter, demo)
         print(f"{len(shooter.written)} screenshots in {args.out}")
         return 0
     finally:

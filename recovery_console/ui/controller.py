@@ -7,15 +7,14 @@ the window only through its public methods (selection, `submit`, `show_error`, `
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QWizard
 
 from recovery_console import __version__
-from recovery_console.engine.console import Console
 from recovery_console.engine.progress import Reporter
 from recovery_console.errors import RecoveryError
 from recovery_console.models.backup import BackupRecord
@@ -24,8 +23,8 @@ from recovery_console.ui.backup_actions import BackupActions
 from recovery_console.ui.jobs import Job
 
 if TYPE_CHECKING:
+    from recovery_console.ui.dialogs.verify import VerifyDialog
     from recovery_console.ui.main_window import MainWindow
-    from recovery_console.ui.verify_dialog import VerifyDialog
     from recovery_console.ui.views.audit_view import AuditView
 
 Shortcut = QKeySequence | QKeySequence.StandardKey | str | None
@@ -46,7 +45,7 @@ class MainController(QObject):
         self.backups = BackupActions(window)
         self.verify_dialog: VerifyDialog | None = None
         self.audit_view: AuditView | None = None
-        self.wizard: Any = None
+        self.wizard: QWizard | None = None
         self._refresh_job: Job | None = None
         self._refresh_again: bool | None = None
         self._refresh_result: int | None = None
@@ -200,7 +199,7 @@ class MainController(QObject):
         record = window.selected_backup()
         if record is None or window.blocking:
             return
-        from recovery_console.ui.verify_dialog import VerifyDialog
+        from recovery_console.ui.dialogs.verify import VerifyDialog
 
         dialog = VerifyDialog(window.console, record, secrets=window.secrets, runner=window.runner, parent=window)
         dialog.verified.connect(lambda _r: self.refresh(sync=False))
@@ -227,55 +226,43 @@ class MainController(QObject):
 
     # ------------------------------------------------------------------ wizards
 
-    def _open_wizard(self, module: str, class_name: str, what: str, **available: Any) -> Any:
-        """Import a wizard only when it is used; a missing one is explained, not a traceback."""
-        import importlib
-
+    def _show_wizard(self, what: str, build: Callable[[], QWizard]) -> QWizard | None:
+        """Build a wizard and show it; an engine error while building it is explained, not a traceback."""
         window = self.window
         try:
-            cls = getattr(importlib.import_module(f"recovery_console.ui.{module}"), class_name)
-        except (ImportError, AttributeError):
-            window.show_info(what, f"The {what.lower()} is not available in this build yet.")
-            return None
-        try:
-            wizard = construct(cls, window.console, parent=window, runner=window.runner, main_window=window,
-                               secrets=window.secrets, **available)
+            wizard = build()
         except RecoveryError as exc:
             window.show_error(what, exc)
             return None
-        if hasattr(wizard, "finished"):
-            window.keep(wizard)
+        window.keep(wizard)
         self.wizard = wizard
         wizard.show()
         return wizard
 
     def open_restore(self) -> None:
-        record = self.window.selected_backup()
-        self._open_wizard("restore_wizard", "RestoreWizard", "Restore wizard", record=record, backup=record,
-                          profile=self.window.selected_profile())
+        from recovery_console.ui.wizards.restore import RestoreWizard
+
+        window = self.window
+        self._show_wizard("Restore wizard", lambda: RestoreWizard(
+            window.console, runner=window.runner, backup=window.selected_backup(),
+            profile=window.selected_profile(), parent=window))
 
     def open_extract(self) -> None:
-        self._open_wizard("extract_wizard", "ExtractWizard", "Extraction wizard")
+        from recovery_console.ui.wizards.extract import ExtractWizard
+
+        window = self.window
+        self._show_wizard("Extraction wizard", lambda: ExtractWizard(window.console, runner=window.runner,
+                                                                      parent=window))
 
     def open_setup(self) -> None:
-        wizard = self._open_wizard("setup_wizard", "SetupWizard", "Setup wizard")
-        if wizard is not None and hasattr(wizard, "finished"):
+        from recovery_console.ui.wizards.setup import SetupWizard
+
+        window = self.window
+        wizard = self._show_wizard("Setup wizard", lambda: SetupWizard(window.console, runner=window.runner,
+                                                                       parent=window))
+        if wizard is not None:
             wizard.finished.connect(self._setup_finished)
 
     def _setup_finished(self, _result: int) -> None:
         self.window.reload_lists()
         self.refresh()
-
-
-def construct(cls: type, console: Console, **available: Any) -> Any:
-    """Build a wizard whatever its exact signature: pass `console` and those keywords it names."""
-    params: Mapping[str, inspect.Parameter]
-    try:
-        params = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        params = {}
-    named = {name for name, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    kwargs = {name: value for name, value in available.items() if name in named}
-    if "console" in named:
-        return cls(console=console, **kwargs)
-    return cls(console, **kwargs)

@@ -3,21 +3,31 @@
 A job is a plain function taking the engine's `Reporter`; its progress snapshots, result and
 errors come back to the GUI thread as queued signals. Jobs that touch the same key (a target,
 a profile) run one after another, like Vorta's one queue per repository.
+
+Wizards and dialogs await jobs: `await run_job(runner, job)` inside a coroutine started with
+`start_task` returns the job's result or raises its error, and cancelling the task cancels the job.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import sys
 import traceback
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
+import qasync
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtWidgets import QApplication
 
 from recovery_console.engine.progress import CancelToken, Progress, Reporter
 from recovery_console.errors import Cancelled, RecoveryError
 
 JobFunction = Callable[[Reporter], Any]
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class Job(QObject):
@@ -44,12 +54,14 @@ class Job(QObject):
         """Runs on a worker thread; everything it reports crosses back as a queued signal."""
         reporter = Reporter(sink=self._report, token=self.token)
         try:
+            reporter.check()  # cancelled while it waited in the queue: it never starts
             result = self.function(reporter)
         except Cancelled:
             self.cancelled.emit()
         except RecoveryError as exc:
             self.failed.emit(exc)
-        except Exception as exc:  # a bug, not a user error: still shown in the one error style
+        except Exception as exc:  # a bug, not a user error: logged, and shown in the one error style
+            log.exception("Job %r stopped on an unexpected error", self.name)
             self.failed.emit(RecoveryError(f"An unexpected error stopped '{self.name}'.",
                                            hint="Please report it with the details below.",
                                            detail="".join(traceback.format_exception(exc))))
@@ -117,3 +129,68 @@ class JobRunner(QObject):
 
     def wait(self, msecs: int = -1) -> bool:
         return self.pool.waitForDone(msecs)
+
+
+# ------------------------------------------------------------------ awaiting jobs (qasync)
+
+
+def event_loop() -> asyncio.AbstractEventLoop:
+    """The asyncio loop that runs on Qt's event loop: the app's qasync loop, or one made now for a bare QApplication
+    (tests, tools) whose events someone else processes."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    app = QApplication.instance()
+    if app is None:
+        raise RuntimeError("Coroutines need a QApplication to run on.")
+    loop: asyncio.AbstractEventLoop = qasync.QEventLoop(app, already_running=True)
+    asyncio.set_event_loop(loop)
+    return loop
+
+
+def start_task(flow: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    """Run `flow` on the Qt event loop from plain (synchronous) Qt code; a bug in it reaches sys.excepthook."""
+    task = event_loop().create_task(flow)
+    task.add_done_callback(_report_bug)
+    return task
+
+
+def _report_bug(task: asyncio.Task[Any]) -> None:
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+
+
+async def run_job(runner: JobRunner, job: Job) -> Any:
+    """Submit `job` and wait for it without blocking the GUI thread: its result, or its error raised.
+
+    A job stopped by its token raises `Cancelled` (a `RecoveryError`). Cancelling the awaiting task
+    cancels the job's token and waits for the job to stop before the task ends cancelled, so no
+    worker outlives the flow that started it.
+    """
+    loop = asyncio.get_running_loop()
+    outcome: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any = None, error: BaseException | None = None) -> None:
+        if outcome.done():
+            return
+        if error is not None:
+            outcome.set_exception(error)
+        else:
+            outcome.set_result(result)
+
+    job.succeeded.connect(lambda result: settle(result))
+    job.failed.connect(lambda error: settle(error=error))
+    job.cancelled.connect(lambda: settle(error=Cancelled()))
+    runner.submit(job)
+    try:
+        return await asyncio.shield(outcome)
+    except asyncio.CancelledError:
+        job.cancel()
+        await asyncio.wait([outcome])
+        if not outcome.cancelled():
+            outcome.exception()  # seen: the task ends cancelled, whatever the job's own outcome was
+        raise

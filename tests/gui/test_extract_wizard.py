@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QAbstractButton, QApplication, QCheckBox, QLineEdi
 
 from recovery_console.engine.container.streams import SIDECAR_SUFFIX
 from recovery_console.engine.state.keyring_store import INSTANCE_SECRET, profile_scope
-from recovery_console.ui.extract_wizard import ExtractWizard
+from recovery_console.ui.wizards.extract import ExtractWizard
 from tests.fixtures.console import SECRET
 from tests.gui.test_setup_wizard import interactive_controls
 
@@ -112,7 +112,7 @@ def test_right_secret_shows_metadata_and_decrypts_with_sha256_and_contents(qtbot
     next_page(qtbot, wizard, ExtractWizard.DECRYPT)
 
     decrypt = wizard.decrypt_page
-    qtbot.waitUntil(lambda: decrypt.outcome is not None and decrypt.job is None, timeout=WAIT)
+    qtbot.waitUntil(lambda: decrypt.outcome is not None and not decrypt.running, timeout=WAIT)
     assert decrypt.outcome == "ok"
     assert out.read_bytes() == sample_dump.read_bytes()
     assert decrypt.sha_edit.text() == hashlib.sha256(sample_dump.read_bytes()).hexdigest()
@@ -193,7 +193,7 @@ def test_decrypt_of_a_tampered_file_writes_nothing(qtbot, wizard, usb):
     click(qtbot, wizard.metadata_page.decrypt_check)
     next_page(qtbot, wizard, ExtractWizard.DECRYPT)
     decrypt = wizard.decrypt_page
-    qtbot.waitUntil(lambda: decrypt.outcome is not None and decrypt.job is None, timeout=WAIT)
+    qtbot.waitUntil(lambda: decrypt.outcome is not None and not decrypt.running, timeout=WAIT)
     assert decrypt.outcome == "failed" and "Nothing was written" in decrypt.summary.text()
     qtbot.waitUntil(lambda: wizard.last_error is not None and wizard.last_error.isVisible(), timeout=WAIT)
     assert dumps_in(usb.parent) == []

@@ -566,40 +566,19 @@ def test_profile_option_selects_the_profile_and_unknown_one_is_explained(qtbot, 
     other.error_dialog.close()
 
 
-def test_wizard_actions_explain_a_missing_wizard(qtbot, open_window, monkeypatch):
-    window = open_window()
-    for module, key in (("restore_wizard", "restore"), ("extract_wizard", "extract"), ("setup_wizard", "new_profile")):
-        monkeypatch.setitem(sys.modules, f"recovery_console.ui.{module}", None)  # import fails
-        window.info_box = None
-        click(qtbot, tool_button(window, key))
-        assert window.info_box is not None and window.info_box.isVisible()
-        assert "not available" in window.info_box.text()
-        window.info_box.close()
-
-
-def test_wizards_are_opened_with_what_they_ask_for(qtbot, open_window, make_backup, monkeypatch):
-    import types
-
-    from PySide6.QtWidgets import QDialog
+def test_restore_wizard_opens_on_the_selected_backup_and_profile(qtbot, secret_profile, open_window, make_backup):
+    from recovery_console.ui.wizards.restore import RestoreWizard
 
     make_backup()
-    window = open_window()
+    window = open_window(profile="prod")
     click_row(qtbot, window, 0)
-    built = {}
-
-    class FakeRestoreWizard(QDialog):
-        def __init__(self, console, record=None, parent=None, main_window=None):
-            super().__init__(parent)
-            built.update(console=console, record=record, main_window=main_window)
-
-    module = types.ModuleType("recovery_console.ui.restore_wizard")
-    module.RestoreWizard = FakeRestoreWizard
-    monkeypatch.setitem(sys.modules, "recovery_console.ui.restore_wizard", module)
     click(qtbot, tool_button(window, "restore"))
-    assert built["console"] is window.console and built["main_window"] is window
-    assert built["record"].key == window.selected_backup().key
-    assert isinstance(window.controller.wizard, FakeRestoreWizard) and window.controller.wizard.isVisible()
-    window.controller.wizard.close()
+    wizard = window.controller.wizard
+    assert isinstance(wizard, RestoreWizard) and wizard.isVisible()
+    assert wizard.console is window.console and wizard.parent() is window
+    assert wizard.backup_ref.key == window.selected_backup().key and wizard.profile_name == "prod"
+    wizard.cancel_jobs()
+    wizard.close()
 
 
 # ------------------------------------------------------------------------------------ accessibility, style, app

@@ -24,7 +24,7 @@ from recovery_console.engine.live_backup import backup_database
 from recovery_console.engine.restore import PRE_RESTORE_INFIX, SCRATCH_INFIX, Restorer
 from recovery_console.models.profile import ConnectionMode
 from recovery_console.ui.jobs import JobRunner
-from recovery_console.ui.restore_wizard import RestoreWizard
+from recovery_console.ui.wizards.restore import RestoreWizard
 from tests.fixtures.console import SECRET
 from tests.gui.test_setup_wizard import interactive_controls
 
@@ -120,7 +120,7 @@ def open_wizard(qtbot):
     opened: list[RestoreWizard] = []
 
     def open_(console, parent, **kwargs) -> RestoreWizard:
-        wizard = RestoreWizard(console, parent, **kwargs)
+        wizard = RestoreWizard(console, parent=parent, **kwargs)
         qtbot.addWidget(wizard)
         wizard.show()
         qtbot.waitExposed(wizard)
@@ -132,7 +132,7 @@ def open_wizard(qtbot):
         for box in wizard.error_boxes:
             box.close()
         wizard.cancel_jobs()
-        qtbot.waitUntil(lambda: not wizard.busy, timeout=WAIT)
+        qtbot.waitUntil(lambda w=wizard: not w.busy, timeout=WAIT)
 
 
 def test_safe_in_place_restore_then_roll_back(qtbot, console, profile, database, pg15, table_fingerprints,
@@ -145,16 +145,16 @@ def test_safe_in_place_restore_then_roll_back(qtbot, console, profile, database,
     changed = table_fingerprints(pg15, database)
     assert changed != before
 
-    wizard = open_wizard(console, main_window, backup_ref=record.short_id, profile=profile)
+    wizard = open_wizard(console, main_window, backup=record.short_id, profile=profile)
     page = wizard.backup_page
     # Page 1: the catalog's backups with the requested one preselected; the profile chosen.
-    qtbot.waitUntil(lambda: page.table.rowCount() == 2 and page._secret_job is None, timeout=WAIT)
+    qtbot.waitUntil(lambda: page.table.rowCount() == 2 and not page.looking_up, timeout=WAIT)
     assert page.selected_record().key == record.key != other.key
     assert page.profile_combo.currentData() == profile
     assert "no instance secret" in page.secret_status.text()
     # No secret in the keyring: Next asks for it in a password dialog, then goes on.
     click(qtbot, wizard.button(QWizard.WizardButton.NextButton))
-    qtbot.waitUntil(lambda: page.secret_dialog is not None, timeout=WAIT)
+    qtbot.waitUntil(lambda: page.secret_dialog is not None and page.secret_dialog.isVisible(), timeout=WAIT)
     dialog = page.secret_dialog
     edit = dialog.findChild(QLineEdit)
     edit.setFocus()
@@ -170,7 +170,7 @@ def test_safe_in_place_restore_then_roll_back(qtbot, console, profile, database,
 
     # Page 3: the pre-flight checklist, each check with its status and reason.
     pre = wizard.preflight_page
-    qtbot.waitUntil(lambda: pre.plan is not None and pre.job is None, timeout=WAIT)
+    qtbot.waitUntil(lambda: pre.plan is not None and not pre.checking, timeout=WAIT)
     rows = {pre.checks.topLevelItem(i).text(1): (pre.checks.topLevelItem(i).text(0), pre.checks.topLevelItem(i).text(2))
             for i in range(pre.checks.topLevelItemCount())}
     for name in ("connection mode declared", "server reachable", "role may create databases", "database exists",
@@ -199,8 +199,9 @@ def test_safe_in_place_restore_then_roll_back(qtbot, console, profile, database,
 
     # Page 5: progress; the main window is blocked while it runs.
     progress = wizard.progress_page
+    qtbot.waitUntil(lambda: main_window.calls != [], timeout=WAIT)
     assert main_window.calls[0] == (True, f"Restoring {database} …")
-    qtbot.waitUntil(lambda: progress.outcome is not None and progress.job is None, timeout=WAIT)
+    qtbot.waitUntil(lambda: progress.outcome is not None and not progress.running, timeout=WAIT)
     assert progress.outcome == "ok", progress.status.text()
     assert main_window.calls == [(True, f"Restoring {database} …"), (False, "")]
     next_page(qtbot, wizard, RestoreWizard.RESULT)
@@ -220,7 +221,7 @@ def test_safe_in_place_restore_then_roll_back(qtbot, console, profile, database,
     # Roll back: asked first, then the pre-restore database is swapped back in.
     click(qtbot, result.rollback_button)
     answer(qtbot, lambda: result.rollback_box, "Roll back")
-    qtbot.waitUntil(lambda: result.rolled_back is not None and result.rollback_job is None, timeout=WAIT)
+    qtbot.waitUntil(lambda: result.rolled_back is not None and not result.rolling_back, timeout=WAIT)
     assert "Rolled back" in result.rollback_status.text()
     assert table_fingerprints(pg15, database) == changed
     assert main_window.calls[2:] == [(True, f"Rolling back {database} …"), (False, "")]
@@ -236,16 +237,16 @@ def test_safe_in_place_restore_then_roll_back(qtbot, console, profile, database,
 def test_wrong_secret_fails_the_verify_check_and_blocks(qtbot, console, profile, database, main_window,
                                                         open_wizard):
     record = backup_database(console, profile, secret=SECRET)
-    wizard = open_wizard(console, main_window, backup_ref=record, profile=profile)
+    wizard = open_wizard(console, main_window, backup=record, profile=profile)
     page = wizard.backup_page
-    qtbot.waitUntil(lambda: page.table.rowCount() == 1 and page._secret_job is None, timeout=WAIT)
+    qtbot.waitUntil(lambda: page.table.rowCount() == 1 and not page.looking_up, timeout=WAIT)
     click(qtbot, page.secret_button)
     type_secret_in_dialog(qtbot, page, "not the secret")
     qtbot.waitUntil(lambda: "you typed" in page.secret_status.text(), timeout=WAIT)
     next_page(qtbot, wizard, RestoreWizard.DESTINATION)
     next_page(qtbot, wizard, RestoreWizard.PREFLIGHT)
     pre = wizard.preflight_page
-    qtbot.waitUntil(lambda: pre.plan is not None and pre.job is None, timeout=WAIT)
+    qtbot.waitUntil(lambda: pre.plan is not None and not pre.checking, timeout=WAIT)
     rows = {pre.checks.topLevelItem(i).text(1): (pre.checks.topLevelItem(i).text(0), pre.checks.topLevelItem(i).text(2))
             for i in range(pre.checks.topLevelItemCount())}
     assert rows["backup fully verified"][0] == "FAIL"
@@ -281,7 +282,7 @@ def test_closing_during_a_restore_asks_and_cancels_cleanly(qtbot, console, secre
     assert "OS keyring" in page.secret_status.text()
     next_page(qtbot, wizard, RestoreWizard.DESTINATION)
     next_page(qtbot, wizard, RestoreWizard.PREFLIGHT)
-    qtbot.waitUntil(lambda: wizard.preflight_page.plan is not None and wizard.preflight_page.job is None, timeout=WAIT)
+    qtbot.waitUntil(lambda: wizard.preflight_page.plan is not None and not wizard.preflight_page.checking, timeout=WAIT)
     next_page(qtbot, wizard, RestoreWizard.CONFIRM)
     qtbot.keyClicks(wizard.confirm_page.confirm_edit, "RESTORE")
     next_page(qtbot, wizard, RestoreWizard.PROGRESS, QWizard.WizardButton.CommitButton)
@@ -309,14 +310,14 @@ def test_restore_into_a_new_database(qtbot, console, profile, database, pg15, ta
     record = backup_database(console, profile, secret=SECRET)
     console.verify(console.locate(record.short_id), SECRET)
     before = table_fingerprints(pg15, database)
-    # As the main window opens it: `record=` and its own JobRunner (whose other jobs the wizard never cancels).
+    # As the main window opens it: a catalog record and its own JobRunner (whose other jobs the wizard never cancels).
     shared = JobRunner()
-    wizard = open_wizard(console, main_window, record=record, profile=profile, runner=shared)
+    wizard = open_wizard(console, main_window, backup=record, profile=profile, runner=shared)
     assert wizard.runner is shared
     page = wizard.backup_page
-    qtbot.waitUntil(lambda: page.table.rowCount() == 1 and page._secret_job is None, timeout=WAIT)
+    qtbot.waitUntil(lambda: page.table.rowCount() == 1 and not page.looking_up, timeout=WAIT)
     click(qtbot, page.secret_button)
-    qtbot.waitUntil(lambda: page.secret_dialog is not None, timeout=WAIT)
+    qtbot.waitUntil(lambda: page.secret_dialog is not None and page.secret_dialog.isVisible(), timeout=WAIT)
     page.secret_dialog.setTextValue(SECRET)
     click(qtbot, page.secret_dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok))
     next_page(qtbot, wizard, RestoreWizard.DESTINATION)
@@ -327,14 +328,14 @@ def test_restore_into_a_new_database(qtbot, console, profile, database, pg15, ta
     qtbot.keyClicks(dest.name_edit, copy)
     next_page(qtbot, wizard, RestoreWizard.PREFLIGHT)
     pre = wizard.preflight_page
-    qtbot.waitUntil(lambda: pre.plan is not None and pre.job is None, timeout=WAIT)
+    qtbot.waitUntil(lambda: pre.plan is not None and not pre.checking, timeout=WAIT)
     assert pre.plan.ready and pre.plan.new_database
     assert "full verify on record" in verify_check(pre)
     click(qtbot, wizard.button(QWizard.WizardButton.BackButton))
     qtbot.waitUntil(lambda: wizard.currentId() == RestoreWizard.DESTINATION, timeout=WAIT)
     click(qtbot, dest.verify_first)
     next_page(qtbot, wizard, RestoreWizard.PREFLIGHT)
-    qtbot.waitUntil(lambda: pre.plan is not None and pre.job is None, timeout=WAIT)
+    qtbot.waitUntil(lambda: pre.plan is not None and not pre.checking, timeout=WAIT)
     assert pre.plan.ready and "chunks, archive SHA-256" in verify_check(pre)
     next_page(qtbot, wizard, RestoreWizard.CONFIRM)
     assert f"creates the new database <b>{copy}</b>" in wizard.confirm_page.what.text()
@@ -351,12 +352,13 @@ def test_restore_into_a_new_database(qtbot, console, profile, database, pg15, ta
 def test_a_backup_file_not_in_the_catalog_can_be_restored_from(qtbot, console, make_backup, tmp_path, open_wizard):
     record = make_backup()
     copy = tmp_path / record.file_name
-    copy.write_bytes(open(console.locate(record.short_id).location, "rb").read())
+    with open(console.locate(record.short_id).location, "rb") as source:
+        copy.write_bytes(source.read())
     ref = console.locate(str(copy))
     assert ref.record is None
-    wizard = open_wizard(console, None, backup_ref=ref)
+    wizard = open_wizard(console, None, backup=ref)
     page = wizard.backup_page
-    qtbot.waitUntil(lambda: page.table.rowCount() == 2 and page._loading is None, timeout=WAIT)
+    qtbot.waitUntil(lambda: page.table.rowCount() == 2 and not page.loading, timeout=WAIT)
     assert page.selected() is ref
     assert page.table.item(0, 5).text() == str(copy)
 

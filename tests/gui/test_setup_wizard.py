@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from recovery_console.engine.state.profiles import DB_PASSWORD, DIRECT_PASSWORD, INSTANCE_SECRET
 from recovery_console.models.profile import ConnectionMode
-from recovery_console.ui.setup_wizard import SetupWizard
+from recovery_console.ui.wizards.setup import SetupWizard
 
 pytestmark = pytest.mark.gui
 
@@ -127,7 +127,7 @@ def test_setup_with_a_local_target_saves_profile_mode_target_and_secret(qtbot, s
     assert target.kind == "local"
     assert target.name_edit.text() == "prod-backups"
     type_into(qtbot, target.name_edit, "vault")
-    type_into(qtbot, target.local_path, str(folder))
+    type_into(qtbot, target.fields.local_path, str(folder))
     target.quota_spin.setFocus()
     target.quota_spin.lineEdit().selectAll()
     qtbot.keyClicks(target.quota_spin.lineEdit(), "2")
@@ -192,7 +192,7 @@ def test_pool_mode_keeps_the_direct_url_and_its_password_in_the_keyring(qtbot, s
     qtbot.waitUntil(lambda: conn.report is not None, timeout=WAIT)
     assert conn.report.ok and conn.report.url.endswith(f"{pg15.port}/postgres")
     next_page(qtbot, wizard, SetupWizard.TARGET)
-    type_into(qtbot, wizard.target_page.local_path, str(folder))
+    type_into(qtbot, wizard.target_page.fields.local_path, str(folder))
     next_page(qtbot, wizard, SetupWizard.SUMMARY)
     summary = wizard.summary_page.view.toPlainText()
     assert "Pool" in summary and "pooled-pw" not in summary and "direct-pw" not in summary
@@ -277,14 +277,14 @@ def test_keyboard_only_mnemonics_and_tab_order(qtbot, secret_service, wizard, co
     qtbot.keyClick(wizard, Qt.Key.Key_N, Qt.KeyboardModifier.AltModifier)
     qtbot.waitUntil(lambda: wizard.currentId() == SetupWizard.TARGET, timeout=WAIT)
     qtbot.keyClick(wizard, Qt.Key.Key_F, Qt.KeyboardModifier.AltModifier)  # &Folder
-    qtbot.waitUntil(wizard.target_page.local_path.hasFocus, timeout=WAIT)
+    qtbot.waitUntil(wizard.target_page.fields.local_path.hasFocus, timeout=WAIT)
 
 
 def test_mnemonics_are_unique_on_every_page(qtbot, console):
     """Alt+letter must reach one control: no two visible controls of a page share a mnemonic with each other
     or with the wizard's own buttons."""
-    from recovery_console.ui.extract_wizard import ExtractWizard
-    from recovery_console.ui.restore_wizard import RestoreWizard
+    from recovery_console.ui.wizards.extract import ExtractWizard
+    from recovery_console.ui.wizards.restore import RestoreWizard
 
     for cls in (SetupWizard, RestoreWizard, ExtractWizard):
         wizard = cls(console)
@@ -294,7 +294,7 @@ def test_mnemonics_are_unique_on_every_page(qtbot, console):
         for page_id in wizard.pageIds():
             page = wizard.page(page_id)
             groups = [page]
-            stack = getattr(page, "stack", None)
+            stack = getattr(page, "fields", None)
             if stack is not None:  # the storage page shows one kind's fields at a time
                 groups = [stack.widget(i) for i in range(stack.count())]
             for group in groups:
@@ -386,11 +386,11 @@ def test_sftp_target_confirms_the_host_key_first(qtbot, secret_service, sftp_ser
     page = wizard.target_page
     choose_kind(qtbot, page, "sftp")
     type_into(qtbot, page.name_edit, "offsite")
-    type_into(qtbot, page.sftp_host, sftp_server.host)
-    page.sftp_port.setValue(sftp_server.port)
-    type_into(qtbot, page.sftp_user, user.name)
-    type_into(qtbot, page.sftp_dir, str(sftp_dir))
-    type_into(qtbot, page.sftp_password, user.password)
+    type_into(qtbot, page.fields.sftp_host, sftp_server.host)
+    page.fields.sftp_port.setValue(sftp_server.port)
+    type_into(qtbot, page.fields.sftp_user, user.name)
+    type_into(qtbot, page.fields.sftp_dir, str(sftp_dir))
+    type_into(qtbot, page.fields.sftp_password, user.password)
     assert not wizard.button(QWizard.WizardButton.NextButton).isEnabled()  # remote: must pass the test first
 
     # Refusing the host key: nothing is sent, the test does not pass.
@@ -409,11 +409,11 @@ def test_sftp_target_confirms_the_host_key_first(qtbot, secret_service, sftp_ser
     click(qtbot, next(b for b in page.host_key_box.buttons() if "Trust this" in b.text().replace("&", "")))
     qtbot.waitUntil(lambda: page.report is not None, timeout=WAIT)
     assert step_results(page) == [("list", "PASS"), ("write", "PASS"), ("read", "PASS"), ("delete", "PASS")]
-    assert sftp_server.fingerprint in page.host_key_label.text()
+    assert sftp_server.fingerprint in page.fields.host_key_label.text()
     # Changing a setting invalidates the test.
-    type_into(qtbot, page.sftp_user, user.name + "x")
+    type_into(qtbot, page.fields.sftp_user, user.name + "x")
     assert not wizard.button(QWizard.WizardButton.NextButton).isEnabled()
-    type_into(qtbot, page.sftp_user, user.name)
+    type_into(qtbot, page.fields.sftp_user, user.name)
     click(qtbot, page.test_button)
     qtbot.waitUntil(lambda: page.tested() is not None, timeout=WAIT)
     finish(qtbot, wizard)
@@ -429,11 +429,11 @@ def test_sftp_wrong_password_shows_the_failing_step(qtbot, secret_service, sftp_
     to_target_page(qtbot, wizard, "remote")
     page = wizard.target_page
     choose_kind(qtbot, page, "sftp")
-    type_into(qtbot, page.sftp_host, sftp_server.host)
-    page.sftp_port.setValue(sftp_server.port)
-    type_into(qtbot, page.sftp_user, sftp_users.password_user.name)
-    type_into(qtbot, page.sftp_dir, str(sftp_dir))
-    type_into(qtbot, page.sftp_password, "wrong password")
+    type_into(qtbot, page.fields.sftp_host, sftp_server.host)
+    page.fields.sftp_port.setValue(sftp_server.port)
+    type_into(qtbot, page.fields.sftp_user, sftp_users.password_user.name)
+    type_into(qtbot, page.fields.sftp_dir, str(sftp_dir))
+    type_into(qtbot, page.fields.sftp_password, "wrong password")
     click(qtbot, page.test_button)
     qtbot.waitUntil(lambda: page.host_key_box is not None and page.host_key_box.isVisible(), timeout=WAIT)
     click(qtbot, next(b for b in page.host_key_box.buttons() if "Trust this" in b.text().replace("&", "")))
@@ -450,12 +450,12 @@ def test_s3_target(qtbot, secret_service, rclone_s3, s3_bucket, wizard, console)
     page = wizard.target_page
     choose_kind(qtbot, page, "s3")
     type_into(qtbot, page.name_edit, "bucket")
-    type_into(qtbot, page.s3_bucket, s3_bucket)
-    type_into(qtbot, page.s3_endpoint, rclone_s3.endpoint_url)
-    type_into(qtbot, page.s3_region, "us-east-1")
-    type_into(qtbot, page.s3_key_id, rclone_s3.access_key)
-    type_into(qtbot, page.s3_secret, rclone_s3.secret_key)
-    click(qtbot, page.s3_tls)  # the test server talks plain HTTP
+    type_into(qtbot, page.fields.s3_bucket, s3_bucket)
+    type_into(qtbot, page.fields.s3_endpoint, rclone_s3.endpoint_url)
+    type_into(qtbot, page.fields.s3_region, "us-east-1")
+    type_into(qtbot, page.fields.s3_key_id, rclone_s3.access_key)
+    type_into(qtbot, page.fields.s3_secret, rclone_s3.secret_key)
+    click(qtbot, page.fields.s3_tls)  # the test server talks plain HTTP
     click(qtbot, page.test_button)
     qtbot.waitUntil(lambda: page.report is not None, timeout=WAIT)
     assert step_results(page) == [("list", "PASS"), ("write", "PASS"), ("read", "PASS"), ("delete", "PASS")]
@@ -470,12 +470,12 @@ def test_smb_target(qtbot, secret_service, smb_server, smb_dir, wizard, console)
     page = wizard.target_page
     choose_kind(qtbot, page, "smb")
     type_into(qtbot, page.name_edit, "share")
-    type_into(qtbot, page.smb_host, smb_server.host)
-    page.smb_port.setValue(smb_server.port)
-    type_into(qtbot, page.smb_share, smb_dir.share)
-    type_into(qtbot, page.smb_user, smb_server.user)
-    type_into(qtbot, page.smb_dir, smb_dir.directory)
-    type_into(qtbot, page.smb_password, smb_server.password)
+    type_into(qtbot, page.fields.smb_host, smb_server.host)
+    page.fields.smb_port.setValue(smb_server.port)
+    type_into(qtbot, page.fields.smb_share, smb_dir.share)
+    type_into(qtbot, page.fields.smb_user, smb_server.user)
+    type_into(qtbot, page.fields.smb_dir, smb_dir.directory)
+    type_into(qtbot, page.fields.smb_password, smb_server.password)
     click(qtbot, page.test_button)
     qtbot.waitUntil(lambda: page.report is not None, timeout=WAIT)
     assert step_results(page) == [("list", "PASS"), ("write", "PASS"), ("read", "PASS"), ("delete", "PASS")]

@@ -10,9 +10,9 @@ from PySide6.QtCore import Qt, QTimer
 
 from recovery_console import __version__
 from recovery_console.errors import IntegrityError, WrongKeyError
+from recovery_console.ui.dialogs.verify import PASSED_FULL, PASSED_KEYLESS, PASSED_QUICK, VerifyDialog
 from recovery_console.ui.jobs import JobRunner
 from recovery_console.ui.secrets import FixedSecret
-from recovery_console.ui.verify_dialog import PASSED_FULL, PASSED_KEYLESS, PASSED_QUICK, VerifyDialog
 from tests.fixtures.console import FAST_ITERATIONS, SECRET
 from tests.fixtures.synthetic import make_large_backup
 
@@ -26,7 +26,7 @@ def open_dialog(qtbot, console):
     dialogs: list[VerifyDialog] = []
 
     def open_(backup, secret: str | None = SECRET, **kwargs) -> VerifyDialog:
-        dialog = VerifyDialog(console, backup, FixedSecret(secret), runner=JobRunner(), **kwargs)
+        dialog = VerifyDialog(console, backup, secrets=FixedSecret(secret), runner=JobRunner(), **kwargs)
         qtbot.addWidget(dialog)
         dialog.show()
         qtbot.waitExposed(dialog)
@@ -133,7 +133,8 @@ def test_wrong_secret_fails_plainly_and_is_forgotten(qtbot, open_dialog, make_ba
 def test_no_secret_given_is_not_a_failure(qtbot, open_dialog, make_backup):
     dialog = open_dialog(make_backup(), secret=None)
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
-    assert dialog.verdict.text().startswith("Not verified: no instance secret") and not dialog.running
+    qtbot.waitUntil(lambda: not dialog.running, timeout=JOB_TIMEOUT)
+    assert dialog.verdict.text().startswith("Not verified: no instance secret")
     assert dialog.start_button.isEnabled()
 
 
@@ -143,6 +144,7 @@ def test_cancel_stops_the_verify(qtbot, open_dialog, make_backup, tmp_path):
     dialog.runner.pool.setMaxThreadCount(1)
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     started.append(dialog.running)
+    qtbot.waitUntil(dialog.progress.cancel_button.isEnabled, timeout=JOB_TIMEOUT)  # the job has started
     with qtbot.waitSignal(dialog.verify_failed, timeout=JOB_TIMEOUT):
         qtbot.mouseClick(dialog.progress.cancel_button, Qt.MouseButton.LeftButton)
     assert started == [True]
@@ -168,7 +170,7 @@ def measure_worst_stall(qtbot, dialog: VerifyDialog, timeout: int) -> tuple[floa
         ticks.append(time.perf_counter())
     finally:
         timer.stop()
-    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
     return max(gaps), blocker.args[0]
 
 

@@ -1,4 +1,4 @@
-"""Verify one backup: Console.verify (full or quick) or Console.verify_without_key in a job.
+"""Verify one backup: Console.verify (full or quick) or Console.verify_without_key, awaited in a job.
 
 Progress (rate, ETA, cancel) comes from the shared ProgressPanel; the result panel lists every
 fact an auditor asks for and ends in one plain verdict line.
@@ -6,6 +6,8 @@ fact an auditor asks for and ends in one plain verdict line.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -24,12 +26,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from recovery_console.engine.console import Console, VerifyResult
+from recovery_console.engine.console import BackupRef, Console, VerifyResult
+from recovery_console.engine.progress import Reporter
 from recovery_console.errors import Cancelled, RecoveryError, WrongKeyError
+from recovery_console.formatting import format_bytes
 from recovery_console.models.backup import BackupRecord
 from recovery_console.ui.backup_table import format_time, locate_record
-from recovery_console.ui.jobs import Job, JobRunner
-from recovery_console.ui.progress_panel import ProgressPanel, format_bytes
+from recovery_console.ui.jobs import Job, JobRunner, event_loop, run_job, start_task
+from recovery_console.ui.progress_panel import ProgressPanel
 from recovery_console.ui.secrets import SecretSource
 from recovery_console.ui.theme import icon
 
@@ -113,16 +117,19 @@ class VerifyDialog(QDialog):
     verified = Signal(object)
     verify_failed = Signal(object)
 
-    def __init__(self, console: Console, backup: BackupRecord | Path | str, secrets: SecretSource | None = None,
-                 runner: JobRunner | None = None, parent: QWidget | None = None, *, quick: bool = False,
-                 without_key: bool = False) -> None:
+    def __init__(self, console: Console, backup: BackupRecord | Path | str, *, runner: JobRunner | None = None,
+                 secrets: SecretSource | None = None, quick: bool = False, without_key: bool = False,
+                 parent: QWidget | None = None) -> None:
+        """`backup`: a catalog record, or a backup file's path. `secrets`: where the instance secret comes from
+        (None: only a keyless check can run). `runner`: the main window's, so jobs on one target run one at a
+        time (None: a runner of its own). `quick` / `without_key`: the options ticked at first."""
         super().__init__(parent)
         self.console = console
         self.backup = backup
         self.secrets = secrets
         self.runner = runner or JobRunner()
-        self.job: Job | None = None
-        self.result: VerifyResult | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.verify_result: VerifyResult | None = None
         self.error: RecoveryError | None = None
         name, self.target = _describe(backup)
         self.setWindowTitle(f"Verify {name}")
@@ -238,68 +245,76 @@ class VerifyDialog(QDialog):
 
     @property
     def running(self) -> bool:
-        return self.job is not None
+        return self.task is not None and not self.task.done()
 
     def start(self) -> None:
-        if self.job is not None:
-            return
-        self.result, self.error = None, None
+        if not self.running:
+            self.task = start_task(self._verify())
+
+    async def _verify(self) -> None:
+        """Get the secret (unless keyless), run the verify in a job, show its verdict."""
+        self.verify_result, self.error = None, None
         self.start_button.setEnabled(False)
         self.quick_box.setEnabled(False)
         self.keyless_box.setEnabled(False)
         self._show_state("Starting…", "")
-        if self.keyless_box.isChecked():
-            self._run(None)
-        elif self.secrets is None:
-            self._run_failed(RecoveryError("No instance secret is available to this window.",
-                                           hint="Verify without the key, or open the verify from the main window."))
-        else:
-            self._show_state("Waiting for the instance secret…", "")
-            self.secrets.request(self.target, self._secret_answered, why=f"verify {self.windowTitle()[7:]}")
-
-    def _secret_answered(self, secret: str | None) -> None:
-        if secret is None:
+        try:
+            secret = None
+            if not self.keyless_box.isChecked():
+                if self.secrets is None:
+                    self._run_failed(RecoveryError(
+                        "No instance secret is available to this window.",
+                        hint="Verify without the key, or open the verify from the main window."))
+                    return
+                self._show_state("Waiting for the instance secret…", "")
+                secret = await self._instance_secret(self.secrets)
+                if secret is None:
+                    self._show_state("Not verified: no instance secret was given.",
+                                     "A full or quick verify needs the instance secret; a keyless check does not.")
+                    return
+            job = Job(f"Verifying {self.windowTitle()[7:]}", self._work(secret, self.quick_box.isChecked()),
+                      key=self.target or "")
+            self.progress.attach(job)
+            self.progress.phase.setText("Opening the backup…")
+            self.progress.bar.setRange(0, 0)
+            self.progress.detail.setText("")
+            self._show_state("Verifying…", "")
+            try:
+                self._passed(await run_job(self.runner, job), job)
+            except Cancelled:  # Cancel in the progress panel
+                self._cancelled()
+            except asyncio.CancelledError:  # cancel(): the dialog is closing
+                self._cancelled()
+                raise
+            except RecoveryError as exc:
+                self._run_failed(exc)
+        finally:
             self._finish_controls()
-            self._show_state("Not verified: no instance secret was given.",
-                             "A full or quick verify needs the instance secret; a keyless check does not.")
-            return
-        self._run(secret)
 
-    def _locate(self):
-        if isinstance(self.backup, BackupRecord):
-            return locate_record(self.console, self.backup)
-        return self.console.locate(str(self.backup))
+    async def _instance_secret(self, secrets: SecretSource) -> str | None:
+        """The instance secret from `secrets`, which may ask the user first; None if none was given."""
+        answered: asyncio.Future[str | None] = event_loop().create_future()
+        secrets.request(self.target, lambda secret: None if answered.done() else answered.set_result(secret),
+                        why=f"verify {self.windowTitle()[7:]}")
+        return await answered
 
-    def _run(self, secret: str | None) -> None:
-        console = self.console
-        quick = self.quick_box.isChecked()
+    def _work(self, secret: str | None, quick: bool) -> Callable[[Reporter], VerifyResult]:
+        """The job: locate the backup (opening its target may connect), then verify it."""
+        console, backup = self.console, self.backup
 
-        def work(reporter):
-            ref = self._locate()
+        def work(reporter: Reporter) -> VerifyResult:
+            ref: BackupRef = (locate_record(console, backup) if isinstance(backup, BackupRecord)
+                              else console.locate(str(backup)))
             if secret is None:
                 return console.verify_without_key(ref, reporter=reporter)
             return console.verify(ref, secret, quick=quick, reporter=reporter)
 
-        job = Job(f"Verifying {self.windowTitle()[7:]}", work, key=self.target or "")
-        self.job = job
-        job.succeeded.connect(self._passed)
-        job.failed.connect(self._run_failed)
-        job.cancelled.connect(self._cancelled)
-        job.done.connect(self._job_done)
-        self.progress.attach(job)
-        self.progress.phase.setText("Opening the backup…")
-        self.progress.bar.setRange(0, 0)
-        self.progress.detail.setText("")
-        self._show_state("Verifying…", "")
-        self.runner.submit(job)
+        return work
 
     def cancel(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
-
-    def _job_done(self) -> None:
-        self.job = None
-        self._finish_controls()
+        """Stop the verify (its job stops at its next chunk); the verdict says it was cancelled."""
+        if self.task is not None:
+            self.task.cancel()
 
     def _finish_controls(self) -> None:
         self.start_button.setEnabled(True)
@@ -326,16 +341,16 @@ class VerifyDialog(QDialog):
         self.details_button.setChecked(False)
         self.details_button.hide()
 
-    def _set_rows_visible(self, visible) -> None:
+    def _set_rows_visible(self, visible: Callable[[str], bool]) -> None:
         for row, (key, _) in enumerate(FACTS):
             self.facts_form.setRowVisible(row, visible(key))
 
-    def _passed(self, result: VerifyResult) -> None:
-        self.result = result
+    def _passed(self, result: VerifyResult, job: Job) -> None:
+        self.verify_result = result
         self.progress.bar.setRange(0, 1000)
         self.progress.bar.setValue(1000)
         self.progress.phase.setText("Done")
-        last = self.job.last_progress if self.job is not None else None
+        last = job.last_progress
         took = f" in {last.elapsed:.1f} s" if last is not None and last.elapsed > 0 else ""
         self.progress.detail.setText(f"{format_bytes(result.encrypted_size)} read and checked{took}.")
         verdict, advice = verdict_for(result)
@@ -363,8 +378,6 @@ class VerifyDialog(QDialog):
             self.details_button.show()
         self._show_state(f"FAILED: {error.message}", f"What to do next: {error.hint or DEFAULT_FAILED_ADVICE}",
                          "verdictFailed")
-        if self.job is None:
-            self._finish_controls()
         self.verify_failed.emit(error)
 
     def _cancelled(self) -> None:

@@ -1,0 +1,1 @@
+"""Dialogs that run one engine task and show its outcome."""

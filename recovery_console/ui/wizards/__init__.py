@@ -1,0 +1,1 @@
+"""The guided flows: setup, restore and offline extraction, each a QWizard over engine jobs."""

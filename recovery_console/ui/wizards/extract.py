@@ -1,0 +1,323 @@
+"""Forensic extraction, offline: a backup file → its secret → its metadata → optionally a plain .dump.
+
+No profile, no server and no network are needed. The file can be checked without the key
+against its .sha256 sidecar (`Console.verify_without_key`); the secret (typed, from a file, or
+from the OS keyring by name) is proven by reading the metadata (`Console.inspect`, one key
+derivation); decrypting (`Console.decrypt`) writes the .dump only once the whole backup has been
+proven, then shows its SHA-256 and lists its contents (`Console.contents` on the output).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from dataclasses import fields
+from pathlib import Path
+
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QVBoxLayout,
+    QWidget,
+    QWizardPage,
+)
+
+from recovery_console.engine.archive import pgarchive
+from recovery_console.engine.console import BackupRef, Console, FileResult
+from recovery_console.errors import Cancelled, RecoveryError, UsageError, WrongKeyError
+from recovery_console.formatting import format_bytes
+from recovery_console.models.backup import BackupMetadata
+from recovery_console.ui.jobs import JobRunner
+from recovery_console.ui.progress_panel import ProgressPanel
+from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
+from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, colored
+from recovery_console.ui.wizards.base import WizardBase
+from recovery_console.ui.wizards.extract_pages import WRONG_SECRET_HINT, FilePage, SecretPage, browse_button
+
+# Page 3: metadata, and whether to decrypt
+# --------------------------------------------------------------------------------------------
+
+METADATA_LABELS = {
+    "backup_id": "Backup id", "created_at": "Created", "created_by": "Created by", "app_version": "App version",
+    "mode": "Type", "description": "Description", "database": "Database", "server_version": "Server version",
+    "pg_dump_version": "pg_dump version", "compression": "Compression", "chunk_size": "Chunk size",
+    "source": "Source", "source_name": "Source name",
+}
+
+
+class MetadataPage(QWizardPage):
+    """Page 3: what the backup says about itself, and whether (and where) to decrypt it."""
+
+    def __init__(self, wizard: ExtractWizard) -> None:
+        super().__init__()
+        self.wiz = wizard
+        self.setTitle("Metadata")
+        self.setSubTitle("What the backup says about itself (decrypted from its first chunk only).")
+        self.values: dict[str, QLabel] = {}
+        form = QFormLayout()
+        for key, label in METADATA_LABELS.items():
+            value = wrap_label("", label)
+            self.values[key] = value
+            form.addRow(QLabel(f"{label}:"), value)
+        self.extra = wrap_label("", "Other metadata fields")
+        form.addRow(QLabel("Other fields:"), self.extra)
+
+        self.decrypt_check = QCheckBox("&Decrypt to a .dump file (pg_dump custom format)")
+        self.decrypt_check.setAccessibleName("Decrypt to a .dump file")
+        self.out_edit = QLineEdit()
+        self.out_edit.setAccessibleName("Save the .dump as")
+        self.out_browse = browse_button("Bro&wse…", "Choose where to save the .dump")
+        self.out_browse.clicked.connect(self._browse)
+        self.overwrite_check = QCheckBox("&Overwrite an existing file")
+        self.overwrite_check.setAccessibleName("Overwrite an existing file")
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.out_edit, 1)
+        out_row.addWidget(self.out_browse)
+        out_form = QFormLayout()
+        out_form.addRow(buddy_label("&Save as:", self.out_edit, "Save the .dump as"), out_row)
+        out_form.addRow(self.overwrite_check)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.decrypt_check)
+        layout.addLayout(out_form)
+        layout.addWidget(wrap_label("Decrypting writes to a private temporary file and renames it only after the whole "
+                                    "backup has been proven; a damaged backup leaves nothing behind.",
+                                    "About decrypting"))
+        layout.addStretch(1)
+        self.decrypt_check.toggled.connect(self._changed)
+        self.out_edit.textChanged.connect(self._changed)
+        self._changed()
+
+    def initializePage(self) -> None:
+        self.show_metadata(self.wiz.secret_page.metadata)
+        if not self.out_edit.text():
+            source = self.wiz.file_page.path()
+            self.out_edit.setText(str(source.with_suffix(".dump") if source.suffix == ".enc"
+                                      else source.with_name(source.name + ".dump")))
+
+    def show_metadata(self, metadata: BackupMetadata | None) -> None:
+        if metadata is None:
+            return
+        for f in fields(metadata):
+            if f.name in self.values:
+                value = getattr(metadata, f.name)
+                if f.name == "chunk_size" and value:
+                    value = format_bytes(value)
+                self.values[f.name].setText("—" if value in (None, "") else str(value))
+        self.extra.setText(", ".join(f"{k}={v}" for k, v in metadata.extra.items()) or "—")
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the .dump as", self.out_edit.text(),
+                                              "pg_dump archives (*.dump);;All files (*)")
+        if path:
+            self.out_edit.setText(path)
+
+    def _changed(self) -> None:
+        on = self.decrypt_check.isChecked()
+        for widget in (self.out_edit, self.out_browse, self.overwrite_check):
+            widget.setEnabled(on)
+        self.setFinalPage(not on)  # Finish here, or Next to decrypt (this also re-lays out the wizard's buttons)
+        self.completeChanged.emit()
+
+    def output(self) -> Path:
+        return Path(self.out_edit.text().strip()).expanduser()
+
+    def isComplete(self) -> bool:
+        return not self.decrypt_check.isChecked() or bool(self.out_edit.text().strip())
+
+    def nextId(self) -> int:
+        return self.wiz.DECRYPT if self.decrypt_check.isChecked() else -1
+
+    def validatePage(self) -> bool:
+        if not self.decrypt_check.isChecked():
+            return True
+        out = self.output()
+        try:
+            if out.resolve() == self.wiz.file_page.path().resolve():
+                raise UsageError("The output would overwrite the backup itself.", hint="Choose another file name.")
+            if out.exists() and not self.overwrite_check.isChecked():
+                raise UsageError(f"{out} already exists.",
+                                 hint="Choose another name, or tick 'Overwrite an existing file'.")
+            if not out.parent.is_dir():
+                raise UsageError(f"The folder {out.parent} does not exist.", hint="Choose an existing folder.")
+        except RecoveryError as exc:
+            self.wiz.show_error("Decrypt", exc)
+            return False
+        return True
+
+
+# --------------------------------------------------------------------------------------------
+# Page 4: decrypt, SHA-256, contents
+# --------------------------------------------------------------------------------------------
+
+
+class DecryptPage(QWizardPage):
+    """Page 4: the decrypted .dump, its SHA-256 and its table of contents."""
+
+    def __init__(self, wizard: ExtractWizard) -> None:
+        super().__init__()
+        self.wiz = wizard
+        self.setTitle("Decrypt")
+        self.setSubTitle("Every chunk is decrypted and checked; the .dump appears only when all of it is proven.")
+        self.task: asyncio.Task[None] | None = None
+        self.running = False
+        self.file_result: FileResult | None = None
+        self.archive: pgarchive.Archive | None = None
+        self.outcome: str | None = None  # "ok", "failed", "cancelled"
+        self.panel = ProgressPanel()
+        self.written = wrap_label("", "Decrypted file")
+        self.sha_edit = QLineEdit()
+        self.sha_edit.setReadOnly(True)
+        self.sha_edit.setAccessibleName("SHA-256 of the decrypted .dump")
+        self.summary = wrap_label("", "Archive summary", rich=True)
+        self.listing = QPlainTextEdit()
+        self.listing.setReadOnly(True)
+        self.listing.setAccessibleName("Archive contents")
+        self.listing.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.listing.setTabChangesFocus(True)
+        form = QFormLayout()
+        form.addRow(buddy_label("SHA-2&56:", self.sha_edit, "SHA-256 of the decrypted .dump"), self.sha_edit)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.panel)
+        layout.addWidget(self.written)
+        layout.addLayout(form)
+        layout.addWidget(self.summary)
+        layout.addWidget(buddy_label("Con&tents:", self.listing, "Archive contents"))
+        layout.addWidget(self.listing, 1)
+        self.setFinalPage(True)
+
+    def initializePage(self) -> None:
+        previous = self.task
+        self.running = True
+        self.outcome = None
+        self.completeChanged.emit()
+        self.task = self.wiz.start(self._decrypt(previous))
+
+    def cleanupPage(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    async def _decrypt(self, previous: asyncio.Task[None] | None) -> None:
+        """Decrypt to the chosen file (written only once all of it is proven), then list the archive's contents."""
+        console = self.wiz.console
+        path = str(self.wiz.file_page.path())
+        out = self.wiz.metadata_page.output()
+        overwrite = self.wiz.metadata_page.overwrite_check.isChecked()
+        secret = self.wiz.secret_page.secret or ""
+        self.file_result = self.archive = None
+        self.written.setText(f"Decrypting to {out}…")
+        self.sha_edit.clear()
+        self.summary.setText("")
+        self.listing.clear()
+        self.panel.setVisible(True)
+        try:
+            if previous is not None:  # the user went Back and Next again: the earlier run stops first
+                await asyncio.wait([previous])
+            try:
+                result = await self.wiz.run(
+                    "Decrypting", lambda r: console.decrypt(console.locate(path), out, secret, overwrite=overwrite,
+                                                            reporter=r), panel=self.panel)
+            except Cancelled:
+                self.outcome = "cancelled"
+                self.written.setText("")
+                self.summary.setText(colored("Cancelled; nothing was written.", WARN_COLOR, True))
+                return
+            except RecoveryError as exc:
+                self.outcome = "failed"
+                self.written.setText("")
+                if isinstance(exc, WrongKeyError):
+                    exc = WrongKeyError(exc.message, hint=WRONG_SECRET_HINT, detail=exc.detail)
+                self.summary.setText(colored("✘ Nothing was written: " + exc.message, FAIL_COLOR, True))
+                self.wiz.show_error("Decrypt", exc)
+                return
+            self.file_result = result
+            self.written.setText(f"Written: {result.path} ({format_bytes(result.size)}, {result.size:,} bytes).")
+            self.sha_edit.setText(result.sha256)
+
+            ref = BackupRef(location=str(result.path), path=Path(result.path))
+            self.summary.setText(html.escape("Listing the archive's contents…"))
+            try:
+                self.show_archive(await self.wiz.run("Listing the contents",
+                                                     lambda r: console.contents(ref, lambda: secret)[1]))
+            except RecoveryError as exc:
+                self.summary.setText(colored("The .dump was written, but its contents could not be listed: "
+                                             + exc.message, WARN_COLOR))
+                self.wiz.show_error("Archive contents", exc)
+            self.outcome = "ok"
+        finally:
+            self.running = False
+            self.panel.setVisible(False)
+            self.completeChanged.emit()
+
+    def show_archive(self, archive: pgarchive.Archive) -> None:
+        self.archive = archive
+        header = archive.header
+        counts = archive.object_counts()
+        top = ", ".join(f"{n} {desc}" for desc, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:8])
+        self.summary.setText(html.escape(
+            f"pg_dump archive {header.version_str} of database {header.dbname}, dumped from PostgreSQL "
+            f"{header.server_version} by pg_dump {header.dump_version}; {len(archive.toc)} entries: {top}."))
+        self.listing.setPlainText("\n".join(pgarchive.listing_lines(archive)))
+
+    def isComplete(self) -> bool:
+        return not self.running and self.outcome is not None
+
+
+class ExtractWizard(WizardBase):
+    """Offline forensic extraction of one backup file: keyless check, metadata, decrypt, contents."""
+
+    FILE, SECRET, METADATA, DECRYPT = range(4)
+
+    def __init__(self, console: Console, *, runner: JobRunner | None = None, parent: QWidget | None = None) -> None:
+        """`runner`: the main window's, so keyring jobs run one at a time (None: a runner of its own)."""
+        super().__init__(console, parent, "Extract a backup (offline)", runner)
+        self.file_page = FilePage(self)
+        self.secret_page = SecretPage(self)
+        self.metadata_page = MetadataPage(self)
+        self.decrypt_page = DecryptPage(self)
+        for page_id, page in ((self.FILE, self.file_page), (self.SECRET, self.secret_page),
+                              (self.METADATA, self.metadata_page), (self.DECRYPT, self.decrypt_page)):
+            self.setPage(page_id, page)
+
+    def screenshot_pages(self) -> list[tuple[str, QWidget]]:
+        """Each page filled with example data (nothing runs, nothing is read), for docs."""
+        from recovery_console.engine.console import VerifyResult
+
+        name = "/media/usb/rc_backup_20261122-04-53-23-0.1.0-manual-971f67e4.enc"
+        if not self.file_page.path_edit.text():
+            self.file_page.path_edit.blockSignals(True)
+            self.file_page.path_edit.setText(name)
+            self.file_page.path_edit.blockSignals(False)
+            self.file_page.info.setText("46.0 MiB; a .sha256 sidecar is beside it.")
+            self.file_page._checked(VerifyResult(ok=True, mode="keyless", location=name, encrypted_size=48_213_504,
+                                                 ciphertext_sha256="5d41402abc4b2a76b9719d911017c592" * 2,
+                                                 sidecar_sha256="5d41402abc4b2a76b9719d911017c592" * 2))
+        if not self.secret_page.typed_edit.text():
+            self.secret_page.typed_edit.setText("example secret")
+            self.secret_page.status.setText(colored("✔ The secret opens this backup.", PASS_COLOR, True))
+        metadata = self.secret_page.metadata or BackupMetadata(
+            backup_id="971f67e4-2b0c-4d1e-9a51-0c8b6f3e2a10", created_at="2026-11-22T04:53:23Z", app_version="0.1.0",
+            description="nightly", database="shop", server_version="15.8", pg_dump_version="15.8",
+            chunk_size=1 << 20, compression="zstd", source="pg_dump", source_name="pg_dump of shop",
+            created_by="backup@db1")
+        self.metadata_page.show_metadata(metadata)
+        self.metadata_page.decrypt_check.setChecked(True)
+        if not self.metadata_page.out_edit.text():
+            self.metadata_page.out_edit.setText(name[:-4] + ".dump")
+        if self.decrypt_page.outcome is None:
+            self.decrypt_page.panel.setVisible(False)
+            self.decrypt_page.written.setText(f"Written: {name[:-4]}.dump (131.2 MiB, 137,573,171 bytes).")
+            self.decrypt_page.sha_edit.setText("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")
+            self.decrypt_page.summary.setText(html.escape(
+                "pg_dump archive 1.15 of database shop, dumped from PostgreSQL 15.8 by pg_dump 15.8; 41 entries: "
+                "7 TABLE, 7 TABLE DATA, 6 INDEX, …"))
+            self.decrypt_page.listing.setPlainText("\n".join([
+                "215; 1259 16390 TABLE app customers postgres", "216; 1259 16405 TABLE app invoices postgres",
+                "3390; 0 16390 TABLE DATA app customers postgres", "3391; 0 16405 TABLE DATA app invoices postgres"]))
+        return self._pages_for_docs()

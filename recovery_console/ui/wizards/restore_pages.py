@@ -1,0 +1,273 @@
+"""The restore wizard's middle pages: where to restore, the pre-flight checks, and the typed confirmation."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from typing import TYPE_CHECKING
+
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWizardPage,
+)
+
+from recovery_console.engine.console import BackupRef
+from recovery_console.engine.progress import Reporter
+from recovery_console.engine.restore import RestorePlan, Restorer
+from recovery_console.errors import Cancelled, RecoveryError, UsageError
+from recovery_console.models.backup import BackupRecord
+from recovery_console.ui.progress_panel import ProgressPanel
+from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
+from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, check_tree, colored, set_status_item
+from recovery_console.ui.wizards.restore_backup_page import describe_backup
+
+if TYPE_CHECKING:
+    from recovery_console.ui.wizards.restore import RestoreWizard
+
+CONFIRM_WORD = "RESTORE"
+
+
+class DestinationPage(QWizardPage):
+    """Page 2: safe in-place (scratch copy, check, swap) or a new database; and whether to verify in full first."""
+
+    def __init__(self, wizard: RestoreWizard) -> None:
+        super().__init__()
+        self.wiz = wizard
+        self.setTitle("Where to restore")
+        self.setSubTitle("Safe in-place never touches the current database until the restored copy is complete "
+                         "and checked; the current one is kept so you can roll back.")
+        self.in_place = QRadioButton("&Safe in-place: restore into a scratch copy, check it, then swap it in")
+        self.in_place.setAccessibleName("Safe in-place restore")
+        self.in_place.setChecked(True)
+        self.new_db = QRadioButton("Into a ne&w database:")
+        self.new_db.setAccessibleName("Restore into a new database")
+        group = QButtonGroup(self)
+        group.addButton(self.in_place)
+        group.addButton(self.new_db)
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("e.g. shop_restored")
+        self.name_edit.setAccessibleName("New database name")
+        self.explain = wrap_label("", "What will happen")
+        self.verify_first = QCheckBox("&Verify the whole backup before restoring, even if a full verify of it is on "
+                                      "record")
+        self.verify_first.setAccessibleName("Verify the whole backup first")
+        self.verify_first.setToolTip("Without this, a full verify the catalog recorded for this unchanged file is "
+                                     "trusted for the pre-flight; the restore still proves every chunk and the "
+                                     "archive hash before anything is swapped.")
+        new_row = QHBoxLayout()
+        new_row.addWidget(self.new_db)
+        new_row.addWidget(self.name_edit, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.in_place)
+        layout.addLayout(new_row)
+        layout.addWidget(self.explain)
+        layout.addWidget(self.verify_first)
+        layout.addStretch(1)
+        for signal in (self.in_place.toggled, self.new_db.toggled):
+            signal.connect(self._changed)
+        self.name_edit.textChanged.connect(self._changed)
+        self._changed()
+
+    def database(self) -> str:
+        from recovery_console.engine.pg import postgres
+
+        profile = self.wiz.backup_page.profile()
+        if profile is None or not profile.declared:
+            return ""
+        return postgres.parse(profile.dump_url()).get("dbname") or ""
+
+    def new_database(self) -> str | None:
+        return self.name_edit.text().strip() if self.new_db.isChecked() else None
+
+    def initializePage(self) -> None:
+        self._changed()
+
+    def _changed(self) -> None:
+        self.name_edit.setEnabled(self.new_db.isChecked())
+        self.explain.setText(self.explanation(self.database()))
+        self.completeChanged.emit()
+
+    def explanation(self, db: str) -> str:
+        """What the chosen destination will do to `db`, in words."""
+        if self.new_db.isChecked():
+            name = self.name_edit.text().strip() or "…"
+            return (f"A new database {name} is created from the backup on the profile's server; {db} is not "
+                    "touched. The name must not exist yet.")
+        return (f"{db} is restored into a scratch copy, every table's row count is checked against the backup, "
+                f"then the copy is swapped in. The current {db} is kept, renamed {db}__pre_restore_<time>, "
+                "until you drop it; Roll back swaps it back. Sessions connected to it are disconnected at the "
+                "swap.")
+
+    def isComplete(self) -> bool:
+        return self.in_place.isChecked() or bool(self.name_edit.text().strip())
+
+
+
+class PreflightPage(QWizardPage):
+    """Page 3: every check the restore depends on, run against the server and the backup; nothing changes yet."""
+
+    def __init__(self, wizard: RestoreWizard) -> None:
+        super().__init__()
+        self.wiz = wizard
+        self.setTitle("Pre-flight checks")
+        self.setSubTitle("The backup is verified in full (or its recorded full verify is confirmed) and the server "
+                         "checked. Nothing is changed yet.")
+        self.plan: RestorePlan | None = None
+        self.task: asyncio.Task[None] | None = None
+        self._runs = 0  # check runs started and not yet ended (Back then Next starts one while the last stops)
+        self.panel = ProgressPanel()
+        self.checks = check_tree(["Result", "Check", "Why"], "Pre-flight checks")
+        self.verdict = wrap_label("", "Pre-flight verdict", rich=True)
+        self.again_button = QPushButton("Run the checks &again")
+        self.again_button.setAccessibleName("Run the pre-flight checks again")
+        self.again_button.clicked.connect(self.start)
+        row = QHBoxLayout()
+        row.addWidget(self.verdict, 1)
+        row.addWidget(self.again_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.panel)
+        layout.addWidget(self.checks, 1)
+        layout.addLayout(row)
+
+    def initializePage(self) -> None:
+        self.start()
+
+    def cleanupPage(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    @property
+    def checking(self) -> bool:
+        return self._runs > 0
+
+    def start(self) -> None:
+        """Run the checks; a run still stopping (the user went Back and Next again) ends first."""
+        previous = self.task
+        if previous is not None:
+            previous.cancel()
+        self._runs += 1
+        self.plan = None
+        self.again_button.setEnabled(False)
+        self.completeChanged.emit()
+        self.task = self.wiz.start(self._check(previous))
+
+    async def _check(self, previous: asyncio.Task[None] | None) -> None:
+        try:
+            if previous is not None:
+                await asyncio.wait([previous])
+            console = self.wiz.console
+            profile = self.wiz.backup_page.profile_combo.currentData()
+            selected = self.wiz.backup_page.selected()
+            secret = self.wiz.backup_page.secret or ""
+            new_database = self.wiz.destination_page.new_database()
+            verify_first = self.wiz.destination_page.verify_first.isChecked()
+
+            def job(reporter: Reporter) -> RestorePlan:
+                if selected is None:
+                    raise UsageError("No backup is selected.", hint="Go back and choose one.")
+                ref = (console.locate(selected.short_id, target=selected.target)
+                       if isinstance(selected, BackupRecord) else selected)
+                return Restorer(console).preflight(profile, ref, secret, new_database=new_database,
+                                                   verify_first=verify_first, reporter=reporter)
+
+            self.checks.clear()
+            self.verdict.setText(html.escape("Checking… (the whole backup is decrypted and verified unless a full "
+                                             "verify of it is on record)"))
+            self.panel.setVisible(True)
+            self.show_plan(await self.wiz.run("Pre-flight checks", job, panel=self.panel))
+        except Cancelled:
+            self.verdict.setText(colored("The checks were cancelled.", WARN_COLOR, True))
+        except asyncio.CancelledError:
+            self.verdict.setText(colored("The checks were cancelled.", WARN_COLOR, True))
+            raise
+        except RecoveryError as exc:
+            self.verdict.setText(colored("✘ The checks could not run: " + exc.message, FAIL_COLOR, True))
+            self.wiz.show_error("Pre-flight checks", exc)
+        finally:
+            self._runs -= 1
+            if not self.checking:
+                self.panel.setVisible(False)
+                self.again_button.setEnabled(True)
+            self.completeChanged.emit()
+
+    def show_plan(self, plan: RestorePlan) -> None:
+        self.plan = plan
+        self.checks.clear()
+        for check in plan.checks:
+            item = QTreeWidgetItem(["", check.name, check.detail])
+            set_status_item(item, 0, check.status)
+            item.setToolTip(2, check.detail)
+            self.checks.addTopLevelItem(item)
+        if plan.ready:
+            warns = sum(1 for c in plan.checks if c.status == "warn")
+            text = "✔ Every check passed" + (f" ({warns} warning(s): read them before going on)." if warns else ".")
+            self.verdict.setText(colored(text, PASS_COLOR, True))
+        else:
+            self.verdict.setText(colored("✘ The restore cannot go ahead: fix the failed checks, then run the checks "
+                                         "again.", FAIL_COLOR, True))
+
+    def isComplete(self) -> bool:
+        return not self.checking and self.plan is not None and self.plan.ready
+
+
+
+class ConfirmPage(QWizardPage):
+    """Page 4: what the restore will do, confirmed by typing RESTORE; after this there is no going back."""
+
+    def __init__(self, wizard: RestoreWizard) -> None:
+        super().__init__()
+        self.wiz = wizard
+        self.setTitle("Confirm the restore")
+        self.setSubTitle(f"Type {CONFIRM_WORD} to start. After this there is no going back in this wizard.")
+        self.setCommitPage(True)
+        self.what = wrap_label("", "What the restore will do", rich=True)
+        self.confirm_edit = QLineEdit()
+        self.confirm_edit.setPlaceholderText(CONFIRM_WORD)
+        self.confirm_edit.textChanged.connect(self.completeChanged)
+        form = QFormLayout()
+        form.addRow(buddy_label(f"&Type {CONFIRM_WORD} to confirm:", self.confirm_edit,
+                                f"Type {CONFIRM_WORD} to confirm"), self.confirm_edit)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.what)
+        layout.addLayout(form)
+        layout.addStretch(1)
+
+    def initializePage(self) -> None:
+        self.confirm_edit.clear()
+        plan = self.wiz.preflight_page.plan
+        self.what.setText(confirm_html(plan, self.wiz.backup_page.selected()))
+        self.confirm_edit.setAccessibleDescription(self.what.text())
+        self.confirm_edit.setFocus()
+
+    def isComplete(self) -> bool:
+        return self.confirm_edit.text().strip() == CONFIRM_WORD
+
+
+def confirm_html(plan: RestorePlan | None, selected: BackupRecord | BackupRef | None) -> str:
+    """What the restore will do, in words, with the pre-flight's warnings."""
+    from recovery_console.engine.pg import postgres
+
+    if plan is None:
+        return ""
+    server = postgres.describe(plan.profile.dump_url()).rsplit("/", 1)[0]
+    backup = html.escape(describe_backup(selected))
+    db = f"<b>{html.escape(plan.database)}</b>"
+    if plan.new_database:
+        text = f"This creates the new database {db} on {html.escape(server)} from {backup}."
+    else:
+        text = (f"This replaces the database {db} on {html.escape(server)} with {backup}.<br>"
+                f"The current {db} is kept as <b>{html.escape(plan.pre_restore_name)}</b>; Roll back swaps it back. "
+                "Sessions connected to it are disconnected at the swap.")
+    warnings = [c for c in plan.checks if c.status == "warn"]
+    if warnings:
+        text += "<br>" + "<br>".join(colored(f"⚠ {c.name}: {c.detail}", WARN_COLOR) for c in warnings)
+    return text
+

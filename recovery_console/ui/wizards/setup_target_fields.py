@@ -1,0 +1,277 @@
+"""The settings of a new storage target, one group of fields per kind (local, S3, SMB, SFTP), and the
+`TargetConfig` plus secrets they describe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QSizePolicy,
+    QSpinBox,
+    QStackedWidget,
+    QWidget,
+)
+
+from recovery_console.errors import UsageError
+from recovery_console.models.target import TargetConfig
+from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
+
+if TYPE_CHECKING:
+    from recovery_console.engine.storage.sftp import HostKeyInfo
+
+KIND_LABELS = {"local": "Local or mounted folder", "s3": "Amazon S3 or S3-compatible bucket",
+               "smb": "SMB share (Windows, Samba, NAS)", "sftp": "SFTP server (SSH)"}
+HOST_KEY_UNCONFIRMED = "Host key: not confirmed yet (Test connection fetches it and asks you)."
+
+
+def line_edit(placeholder: str = "", password: bool = False) -> QLineEdit:
+    edit = QLineEdit()
+    edit.setPlaceholderText(placeholder)
+    if password:
+        edit.setEchoMode(QLineEdit.EchoMode.Password)
+    return edit
+
+
+def port_box(default: int) -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(1, 65535)
+    spin.setValue(default)
+    return spin
+
+
+
+class TargetFields(QStackedWidget):
+    """The fields of the chosen kind of target (the others hidden); `build` turns them into a TargetConfig."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setAccessibleName("Target settings")
+        self.groups = [self._local_fields(), self._s3_fields(), self._smb_fields(), self._sftp_fields()]
+        for group in self.groups:  # in the order of KIND_LABELS
+            self.addWidget(group)
+        self.sftp_pw_radio.toggled.connect(self._auth_changed)
+        self._auth_changed()
+
+    def _local_fields(self) -> QWidget:
+        box = QGroupBox("Local folder")
+        self.local_path = line_edit("/mnt/backups")
+        self.local_browse = QPushButton("Bro&wse…")
+        self.local_browse.setAccessibleName("Browse for the folder")
+        self.local_browse.clicked.connect(self._browse_folder)
+        row = QHBoxLayout()
+        row.addWidget(self.local_path, 1)
+        row.addWidget(self.local_browse)
+        form = QFormLayout(box)
+        form.addRow(buddy_label("&Folder:", self.local_path, "Folder"), row)
+        form.addRow(wrap_label("An existing folder on a local or mounted disk. Backups go to its backups/ "
+                               "subfolder.", "About local folders"))
+        return box
+
+    def _s3_fields(self) -> QWidget:
+        box = QGroupBox("S3 bucket")
+        self.s3_bucket = line_edit("my-backups")
+        self.s3_endpoint = line_edit("empty for AWS; https://minio.example:9000")
+        self.s3_region = line_edit("eu-central-1")
+        self.s3_key_id = line_edit("empty: IAM role / instance profile / environment")
+        self.s3_secret = line_edit("", password=True)
+        self.s3_prefix = line_edit("prod/db1")
+        self.s3_kms = line_edit("empty: the bucket's own setting")
+        self.addressing_combo = QComboBox()
+        for text, value in (("Default", ""), ("Auto", "auto"), ("Path", "path"), ("Virtual host", "virtual")):
+            self.addressing_combo.addItem(text, value)
+        self.s3_tls = QCheckBox("Use TL&S (HTTPS)")
+        self.s3_tls.setChecked(True)
+        self.s3_tls.setAccessibleName("Use TLS")
+        self.s3_verify = QCheckBox("&Verify the TLS certificate")
+        self.s3_verify.setChecked(True)
+        self.s3_verify.setAccessibleName("Verify the TLS certificate")
+        form = QFormLayout(box)
+        form.addRow(buddy_label("B&ucket:", self.s3_bucket, "Bucket"), self.s3_bucket)
+        form.addRow(buddy_label("&Endpoint URL:", self.s3_endpoint, "Endpoint URL"), self.s3_endpoint)
+        form.addRow(buddy_label("Re&gion:", self.s3_region, "Region"), self.s3_region)
+        form.addRow(buddy_label("Access key &ID:", self.s3_key_id, "Access key ID"), self.s3_key_id)
+        form.addRow(buddy_label("Secret access ke&y:", self.s3_secret, "Secret access key"), self.s3_secret)
+        form.addRow(buddy_label("&Prefix:", self.s3_prefix, "Prefix (folder in the bucket)"), self.s3_prefix)
+        form.addRow(buddy_label("KMS key (SSE-KMS):", self.s3_kms, "KMS key id"), self.s3_kms)
+        form.addRow(buddy_label("Addressing sty&le:", self.addressing_combo, "Addressing style"), self.addressing_combo)
+        form.addRow(self.s3_tls)
+        form.addRow(self.s3_verify)
+        return box
+
+    def _smb_fields(self) -> QWidget:
+        box = QGroupBox("SMB share (SMB3, encrypted sessions only)")
+        self.smb_host = line_edit("nas.example.lan")
+        self.smb_port = port_box(445)
+        self.smb_share = line_edit("backups")
+        self.smb_user = line_edit(r"user or DOMAIN\user")
+        self.smb_domain = line_edit("WORKGROUP")
+        self.smb_dir = line_edit("an existing folder in the share; empty: its root")
+        self.smb_password = line_edit("", password=True)
+        form = QFormLayout(box)
+        form.addRow(buddy_label("&Host:", self.smb_host, "SMB host"), self.smb_host)
+        form.addRow(buddy_label("P&ort:", self.smb_port, "SMB port"), self.smb_port)
+        form.addRow(buddy_label("&Share:", self.smb_share, "Share"), self.smb_share)
+        form.addRow(buddy_label("&User name:", self.smb_user, "SMB user name"), self.smb_user)
+        form.addRow(buddy_label("Doma&in:", self.smb_domain, "Domain or workgroup"), self.smb_domain)
+        form.addRow(buddy_label("Fo&lder:", self.smb_dir, "Folder in the share"), self.smb_dir)
+        form.addRow(buddy_label("Pass&word:", self.smb_password, "SMB password"), self.smb_password)
+        return box
+
+    def _sftp_fields(self) -> QWidget:
+        box = QGroupBox("SFTP server")
+        self.sftp_host = line_edit("backup.example.com")
+        self.sftp_port = port_box(22)
+        self.sftp_user = line_edit("backup")
+        self.sftp_dir = line_edit("/srv/backups (must exist)")
+        self.sftp_pw_radio = QRadioButton("Log in with a pass&word")
+        self.sftp_pw_radio.setAccessibleName("Log in with a password")
+        self.sftp_pw_radio.setChecked(True)
+        self.sftp_key_radio = QRadioButton("Log in with a pri&vate key")
+        self.sftp_key_radio.setAccessibleName("Log in with a private key")
+        auth_group = QButtonGroup(box)
+        auth_group.addButton(self.sftp_pw_radio)
+        auth_group.addButton(self.sftp_key_radio)
+        self.sftp_password = line_edit("", password=True)
+        self.sftp_key_file = line_edit("~/.ssh/id_ed25519 (OpenSSH format)")
+        self.sftp_key_browse = QPushButton("Choose fi&le…")
+        self.sftp_key_browse.setAccessibleName("Browse for the private key file")
+        self.sftp_key_browse.clicked.connect(self._browse_key)
+        self.sftp_passphrase = line_edit("only if the key has one", password=True)
+        key_row = QHBoxLayout()
+        key_row.addWidget(self.sftp_key_file, 1)
+        key_row.addWidget(self.sftp_key_browse)
+        self.host_key_label = wrap_label(HOST_KEY_UNCONFIRMED, "SSH host key")
+        form = QFormLayout(box)
+        form.addRow(buddy_label("&Host:", self.sftp_host, "SFTP host"), self.sftp_host)
+        form.addRow(buddy_label("P&ort:", self.sftp_port, "SSH port"), self.sftp_port)
+        form.addRow(buddy_label("&User name:", self.sftp_user, "SFTP user name"), self.sftp_user)
+        form.addRow(buddy_label("&Directory:", self.sftp_dir, "Directory on the server"), self.sftp_dir)
+        form.addRow(self.sftp_pw_radio)
+        form.addRow(buddy_label("Password:", self.sftp_password, "SFTP password"), self.sftp_password)
+        form.addRow(self.sftp_key_radio)
+        form.addRow(buddy_label("Private key file:", self.sftp_key_file, "Private key file"), key_row)
+        form.addRow(buddy_label("Pass&phrase:", self.sftp_passphrase, "Private key passphrase"), self.sftp_passphrase)
+        form.addRow(self.host_key_label)
+        return box
+
+    def _browse_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose the backup folder", self.local_path.text())
+        if folder:
+            self.local_path.setText(folder)
+
+    def _browse_key(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose the private key", str(Path.home() / ".ssh"))
+        if path:
+            self.sftp_key_file.setText(path)
+
+    def _auth_changed(self) -> None:
+        self.sftp_password.setEnabled(self.sftp_pw_radio.isChecked())
+        for widget in (self.sftp_key_file, self.sftp_key_browse, self.sftp_passphrase):
+            widget.setEnabled(self.sftp_key_radio.isChecked())
+
+    def show_kind(self, kind: str) -> None:
+        """Show `kind`'s fields; the stack is as tall as they are, not as the tallest kind's."""
+        shown = self.groups[list(KIND_LABELS).index(kind)]
+        self.setCurrentWidget(shown)
+        for group in self.groups:
+            policy = QSizePolicy.Policy.Preferred if group is shown else QSizePolicy.Policy.Ignored
+            group.setSizePolicy(policy, policy)
+        self.adjustSize()
+
+    def values(self) -> list[Any]:
+        """The shown kind's field values, in order (a passed test holds only while they are unchanged)."""
+        values: list[Any] = []
+        for widget in self.groups[self.currentIndex()].findChildren(QWidget):
+            if isinstance(widget, QLineEdit):
+                values.append(widget.text())
+            elif isinstance(widget, QSpinBox):
+                values.append(widget.value())
+            elif isinstance(widget, (QCheckBox, QRadioButton)):
+                values.append(widget.isChecked())
+            elif isinstance(widget, QComboBox):
+                values.append(widget.currentData())
+        return values
+
+    def build(self, name: str, kind: str, quota: int | None,
+              host_key: HostKeyInfo | None) -> tuple[TargetConfig, dict[str, str]]:
+        """The new target's settings and its secrets, from the fields (file reads happen in the test job)."""
+        if kind == "local":
+            folder = self.local_path.text().strip()
+            if not folder:
+                raise UsageError("No folder was given for the local target.", hint="Type or browse for a folder.")
+            path = Path(folder).expanduser().absolute()
+            return TargetConfig(name=name, kind="local", options={"path": str(path)}, quota=quota), {}
+        if kind == "s3":
+            from recovery_console.engine.storage.s3 import SECRET_NAME, normalize_endpoint, normalize_prefix
+
+            bucket = self.s3_bucket.text().strip()
+            if not bucket or "/" in bucket or bucket.startswith("s3:"):
+                raise UsageError(f"'{bucket}' is not a bucket name.",
+                                 hint="Give the bare bucket name, without s3:// or '/'.")
+            use_tls = self.s3_tls.isChecked()
+            options: dict[str, Any] = {
+                "endpoint_url": normalize_endpoint(self.s3_endpoint.text().strip(), use_tls) or "",
+                "region": self.s3_region.text().strip(), "bucket": bucket,
+                "prefix": normalize_prefix(self.s3_prefix.text().strip()).rstrip("/"),
+                "use_tls": use_tls, "verify_tls": self.s3_verify.isChecked(),
+            }
+            secrets: dict[str, str] = {}
+            key_id = self.s3_key_id.text().strip()
+            if key_id:
+                options["access_key_id"] = key_id
+                if not self.s3_secret.text():
+                    raise UsageError(f"No secret access key was given for access key id {key_id}.",
+                                     hint="Type it, or clear the access key id to use the IAM role / environment.")
+                secrets[SECRET_NAME] = self.s3_secret.text()
+            elif self.s3_secret.text():
+                raise UsageError("A secret access key was given without an access key id.",
+                                 hint="Fill in the access key id, or clear the secret.")
+            if self.s3_kms.text().strip():
+                options["kms_key_id"] = self.s3_kms.text().strip()
+            if self.addressing_combo.currentData():
+                options["addressing_style"] = self.addressing_combo.currentData()
+            return TargetConfig(name=name, kind="s3", options=options, quota=quota), secrets
+        if kind == "smb":
+            from recovery_console.engine.storage import smb as smb_storage
+
+            domain, username = smb_storage.split_account(self.smb_user.text().strip(),
+                                                         self.smb_domain.text().strip() or None)
+            if not self.smb_host.text().strip() or not self.smb_share.text().strip() or not username:
+                raise UsageError("An SMB target needs a host, a share and a user name.")
+            if not self.smb_password.text():
+                raise UsageError("No password was given for the SMB target.")
+            options = {"host": self.smb_host.text().strip(), "port": self.smb_port.value(),
+                       "share": self.smb_share.text().strip().strip("\\/"), "username": username, "domain": domain,
+                       "directory": self.smb_dir.text().strip().replace("\\", "/")}
+            config = TargetConfig(name=name, kind="smb", options=options, quota=quota)
+            return config, {"password": self.smb_password.text()}
+        host = self.sftp_host.text().strip()
+        if not host or not self.sftp_user.text().strip() or not self.sftp_dir.text().strip():
+            raise UsageError("An SFTP target needs a host, a user name and a directory.")
+        auth = "key" if self.sftp_key_radio.isChecked() else "password"
+        if auth == "password" and not self.sftp_password.text():
+            raise UsageError("No password was given for the SFTP target.",
+                             hint="Type it, or choose to log in with a private key.")
+        if auth == "key" and not self.sftp_key_file.text().strip():
+            raise UsageError("No private key file was given.", hint="Choose the OpenSSH private key file.")
+        options = {"host": host, "port": self.sftp_port.value(), "username": self.sftp_user.text().strip(),
+                   "auth": auth, "directory": self.sftp_dir.text().strip()}
+        if host_key is not None:
+            options["host_key_fingerprint"] = host_key.fingerprint_sha256
+            options["host_key_type"] = host_key.key_type
+        secrets = {"password": self.sftp_password.text()} if auth == "password" else {}
+        if auth == "key" and self.sftp_passphrase.text():
+            secrets["passphrase"] = self.sftp_passphrase.text()
+        return TargetConfig(name=name, kind="sftp", options=options, quota=quota), secrets
+
