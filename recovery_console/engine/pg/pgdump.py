@@ -40,7 +40,7 @@ class DumpStream:
         self.argv = dump_arguments(tool, url, compression)
         self._stack = ExitStack()
         env = self._stack.enter_context(libpq_env(password))
-        self._stderr = self._stack.enter_context(tempfile.TemporaryFile())
+        self._stderr = self._stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 - closed by _stack
         try:
             self.process = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=self._stderr, env=env,
                                             stdin=subprocess.DEVNULL, start_new_session=True)

@@ -313,7 +313,8 @@ class AuditLog:
             raise UsageError(f"An audit entry's detail must be a dict, not {type(detail).__name__}.")
         try:
             # Round-trip so the returned entry equals what is on disk (tuples become lists, ...).
-            return json.loads(_canonical(dict(detail)))
+            data: dict[str, Any] = json.loads(_canonical(dict(detail)))
+            return data
         except (TypeError, ValueError, RecursionError) as exc:
             raise UsageError(
                 f"An audit entry's detail is not JSON data: {exc}",
