@@ -9,7 +9,8 @@ import tempfile
 from contextlib import ExitStack
 from typing import BinaryIO
 
-from recovery_console.engine.archive.pgarchive import ArchiveHeader, ArchiveIncomplete, parse_header
+from recovery_console.engine.archive.cursor import ArchiveIncomplete
+from recovery_console.engine.archive.pgarchive import ArchiveHeader, parse_header
 from recovery_console.engine.pg.pgtools import PgTool
 from recovery_console.engine.pg.postgres import describe, libpq_env
 from recovery_console.errors import DatabaseError
