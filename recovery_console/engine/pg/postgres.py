@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,7 @@ from recovery_console.errors import DatabaseError, UsageError
 
 if TYPE_CHECKING:
     import psycopg
+    from psycopg.abc import QueryNoTemplate
 
 CONNECT_TIMEOUT = 10
 APPLICATION_NAME = "recovery-console"
@@ -116,6 +117,14 @@ def connect(url: str, password: str | None = None, *, dbname: str | None = None,
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def scalar(conn: psycopg.Connection[tuple[Any, ...]], query: QueryNoTemplate, params: Sequence[object] = ()) -> Any:
+    """The first column of the one row a query returns (a count, a setting, a size)."""
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise DatabaseError(f"The server returned no row for: {query!r}.")
+    return row[0]
 
 
 def server_info(conn: psycopg.Connection[tuple[Any, ...]]) -> ServerInfo:
