@@ -13,13 +13,9 @@ import pytest
 
 from recovery_console.cli import audit_cmd
 from recovery_console.cli.main import build_parser
-from recovery_console.engine.state.audit import (
-    GENESIS_HASH,
-    AuditEntry,
-    AuditLog,
-    AuditVerification,
-    hash_line,
-)
+from recovery_console.engine.state.audit import AuditLog
+from recovery_console.engine.state.audit_entry import GENESIS_HASH, AuditEntry, hash_line
+from recovery_console.engine.state.audit_verify import AuditVerification
 from recovery_console.engine.state.paths import HOME_ENV, AppPaths
 from recovery_console.errors import ExitCode, IntegrityError, UsageError
 
