@@ -6,7 +6,8 @@ meet here by shape, not by class; each signature asks for only the methods it ca
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from types import TracebackType
+from typing import Protocol, Self, runtime_checkable
 
 
 class ReadableStream(Protocol):
@@ -40,3 +41,14 @@ class FlushableStream(WritableStream, Protocol):
     """A sink whose buffered bytes `flush` pushes on, e.g. a pipe into a child process."""
 
     def flush(self) -> None: ...
+
+
+class ReadableFile(ReadIntoStream, Protocol):
+    """An opened backup or archive: read from, then closed (also by `with`), like a file opened "rb"."""
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None, /) -> None: ...

@@ -13,7 +13,7 @@ import queue
 import threading
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from recovery_console.engine.background import in_background
 from recovery_console.engine.container import format as fmt
-from recovery_console.engine.io_protocols import ReadIntoStream
+from recovery_console.engine.io_protocols import ReadableFile, ReadIntoStream
 from recovery_console.engine.progress import Reporter
 from recovery_console.errors import IntegrityError, StorageError
 from recovery_console.models.backup import BackupMetadata
@@ -108,7 +108,7 @@ def _auth_error(index: int) -> IntegrityError:
     )
 
 
-def derive_keys_ahead(opener: Callable[[], AbstractContextManager[ReadIntoStream]], secret: str) -> None:
+def derive_keys_ahead(opener: Callable[[], ReadableFile], secret: str) -> None:
     """Derive a backup's keys on another thread from its header, so the caller's next steps hide the PBKDF2;
     whoever opens the backup meanwhile waits for them. A failure is left for that reader to report."""
 
