@@ -1,8 +1,8 @@
 """Counts each table's COPY rows in an archive: from a file, or from a byte stream as it passes by.
 
-`RowCounter` is used while a backup streams into pg_restore, so the restored copy can be checked table by table
-without decrypting the backup a second time; the same thread passes the archive on to pg_restore,
-with pg_dump -Z0's one-row chunks joined into large ones.
+`RowCounter` counts in a helper thread while a backup streams into pg_restore, so the restored copy
+can be checked table by table without decrypting the backup a second time; the same thread passes
+the archive on to pg_restore, with pg_dump -Z0's one-row chunks joined into large ones.
 """
 
 from __future__ import annotations
