@@ -7,7 +7,8 @@ import json
 import sys
 from collections import deque
 
-from recovery_console.engine.state.audit import AuditEntry, AuditLog
+from recovery_console.engine.state.audit import AuditLog
+from recovery_console.engine.state.audit_entry import AuditEntry
 from recovery_console.engine.state.paths import AppPaths
 from recovery_console.errors import ExitCode, IntegrityError
 

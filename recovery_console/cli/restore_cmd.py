@@ -7,7 +7,8 @@ import dataclasses
 import sys
 
 from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, secret_from
-from recovery_console.engine.restore import RestorePlan, Restorer
+from recovery_console.engine.restore import Restorer
+from recovery_console.engine.restore_preflight import RestorePlan
 from recovery_console.errors import ExitCode, UsageError
 
 

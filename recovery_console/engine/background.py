@@ -5,12 +5,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
-def in_background(fn: Callable[..., Any], *args: Any, name: str = "rc-background") -> Future:
+def in_background(fn: Callable[..., T], *args: Any, name: str = "rc-background") -> Future[T]:
     """Start fn(*args) on a daemon thread, so that a call stuck on a hung peer never keeps the program from exiting."""
-    future: Future = Future()
+    future: Future[T] = Future()
 
     def run() -> None:
         try:

@@ -100,7 +100,6 @@ class BackupRef:
 class VerifyResult:
     """The verdict and every fact an auditor asks for after a verify."""
 
-    ok: bool
     mode: str
     location: str
     encrypted_size: int
@@ -340,7 +339,7 @@ class Console:
                     f"The file's SHA-256 ({reader.sha256}) does not match its sidecar ({sidecar}).",
                     hint="The file or its sidecar was altered or damaged; fetch another copy.",
                 )
-            return VerifyResult(ok=True, mode="keyless", location=ref.location, encrypted_size=reader.size,
+            return VerifyResult(mode="keyless", location=ref.location, encrypted_size=reader.size,
                                 ciphertext_sha256=reader.sha256, sidecar_sha256=sidecar)
 
     def inspect(self, ref: BackupRef, secret: str) -> BackupMetadata:
@@ -503,7 +502,7 @@ def _check_name(ref: BackupRef, metadata: BackupMetadata) -> None:
 def _verify_result(ref: BackupRef, report: StreamReport, sidecar: str | None, mode: str) -> VerifyResult:
     archive = report.archive
     return VerifyResult(
-        ok=True, mode=mode, location=ref.location, encrypted_size=report.encrypted_size,
+        mode=mode, location=ref.location, encrypted_size=report.encrypted_size,
         ciphertext_sha256=report.ciphertext_sha256, sidecar_sha256=sidecar, metadata=report.metadata,
         chunk_count=report.chunk_count, archive_length=report.archive_length, archive_sha256=report.archive_sha256,
         archive_version=archive.header.version_str if archive else None,

@@ -16,89 +16,48 @@ on another core while psycopg loads and the server is checked.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any
 
-from recovery_console.engine.archive import pgarchive
 from recovery_console.engine.archive.rowcount import RowCounter
 from recovery_console.engine.console import BackupRef, Console
-from recovery_console.engine.container.reader import derive_keys_ahead
 from recovery_console.engine.container.streams import widen_pipe
-from recovery_console.engine.container.verify import read_stream, read_toc
-from recovery_console.engine.pg import pgtools, postgres
+from recovery_console.engine.container.verify import read_stream
+from recovery_console.engine.io_protocols import FlushableStream
+from recovery_console.engine.pg import postgres
 from recovery_console.engine.progress import Phase, Reporter
-from recovery_console.errors import Cancelled, DatabaseError, IntegrityError, RecoveryError, UsageError
-from recovery_console.models.profile import Profile
+from recovery_console.engine.restore_preflight import (
+    PRE_RESTORE_INFIX,
+    SCRATCH_INFIX,
+    STAMP_FORMAT,
+    UNDONE_INFIX,
+    RestorePlan,
+    db_name,
+    now_stamp,
+    plan_restore,
+)
+from recovery_console.errors import DatabaseError, IntegrityError, RecoveryError, UsageError
 
 if TYPE_CHECKING:
     import psycopg
 
-SCRATCH_INFIX = "__restore_"
-PRE_RESTORE_INFIX = "__pre_restore_"
-UNDONE_INFIX = "__undone_"
-MAX_DB_NAME = 63
 SWAP_ATTEMPTS = 20
 SWAP_PAUSE = 0.05
-STAMP_FORMAT = "%Y%m%d%H%M%S"
 STAMP_TRIES = 60
-_MAJOR = re.compile(r"^(\d+)")
-
-
-def _now_stamp() -> str:
-    return datetime.now(UTC).strftime(STAMP_FORMAT)
-
-
-@dataclass(frozen=True)
-class Check:
-    """One pre-flight check: passed, failed (blocks the restore) or a warning, with the reason."""
-
-    name: str
-    status: str
-    detail: str
-
-    @property
-    def blocking(self) -> bool:
-        return self.status == "fail"
-
-
-@dataclass
-class RestorePlan:
-    """Everything decided before anything is touched; `checks` says whether it may proceed."""
-
-    profile: Profile
-    ref: BackupRef
-    database: str
-    new_database: bool
-    jobs: int
-    checks: list[Check] = field(default_factory=list)
-    tool: pgtools.PgTool | None = None
-    archive: pgarchive.Archive | None = None
-    backup_id: str | None = None
-    stamp: str = field(default_factory=_now_stamp)
-
-    @property
-    def ready(self) -> bool:
-        return bool(self.checks) and not any(c.blocking for c in self.checks)
-
-    @property
-    def scratch_name(self) -> str:
-        return _db_name(self.database, SCRATCH_INFIX, self.stamp) if not self.new_database else self.database
-
-    @property
-    def pre_restore_name(self) -> str:
-        return _db_name(self.database, PRE_RESTORE_INFIX, self.stamp)
 
 
 @dataclass(frozen=True)
 class TableCheck:
+    """One table of the restored copy against the archive: rows expected (None: no data in the archive)
+    and rows found (None: the table is missing)."""
+
     schema: str
     table: str
     expected_rows: int | None
@@ -106,11 +65,13 @@ class TableCheck:
 
     @property
     def ok(self) -> bool:
-        return self.restored_rows is not None and (self.expected_rows is None or self.expected_rows == self.restored_rows)
+        return self.restored_rows is not None and self.expected_rows in (None, self.restored_rows)
 
 
 @dataclass(frozen=True)
 class RestoreResult:
+    """A finished restore: the database now holding the backup, where the original was kept, and the checks."""
+
     database: str
     previous: str | None
     tables: list[TableCheck]
@@ -118,12 +79,7 @@ class RestoreResult:
     warnings: list[str]
 
 
-def _db_name(base: str, infix: str, stamp: str) -> str:
-    suffix = f"{infix}{stamp}"
-    return base[: MAX_DB_NAME - len(suffix)] + suffix
-
-
-def _free_stamp(admin: psycopg.Connection, stamp: str, names: Callable[[str], list[str]]) -> str:
+def _free_stamp(admin: psycopg.Connection[tuple[Any, ...]], stamp: str, names: Callable[[str], list[str]]) -> str:
     """`stamp`, or the next second whose database names are all free: a restore killed and run again
     within the same second would otherwise collide with the scratch copy it left."""
     moment = datetime.strptime(stamp, STAMP_FORMAT)
@@ -134,11 +90,6 @@ def _free_stamp(admin: psycopg.Connection, stamp: str, names: Callable[[str], li
         moment += timedelta(seconds=1)
     raise DatabaseError(f"Databases named for every second from {stamp} on already exist.",
                         hint="Drop the leftover __restore_/__pre_restore_/__undone_ databases you have checked.")
-
-
-def _major(version: str | None) -> int | None:
-    match = _MAJOR.match(version or "")
-    return int(match.group(1)) if match else None
 
 
 def _with_db(url: str, dbname: str) -> str:
@@ -155,121 +106,9 @@ class Restorer:
 
     def preflight(self, profile_name: str, ref: BackupRef, secret: str, *, new_database: str | None = None,
                   jobs: int = 1, verify_first: bool = False, reporter: Reporter | None = None) -> RestorePlan:
-        """Run every check; nothing on the server is changed.
-
-        The backup is verified in full here unless the catalog shows this exact object already
-        passed a full verify (`verify_first` insists); the restore itself checks it again anyway.
-        """
-        if ref.is_local:
-            derive_keys_ahead(ref.open, secret)
-        profile = self.console.profiles.store.get(profile_name)
-        url = profile.dump_url()
-        database = new_database or postgres.parse(url).get("dbname") or ""
-        if not database:
-            raise UsageError("The profile's database URL names no database to restore into.")
-        plan = RestorePlan(profile, ref, database, new_database is not None, max(1, jobs))
-        plan.checks.append(Check("connection mode declared", "pass",
-                                 f"{profile.mode.value}; pg_restore will use {postgres.describe(url)}"))
-        password = self.console.profiles.dump_password(profile)
-        try:
-            with postgres.connect(url, password, dbname="postgres") as conn:
-                info = postgres.server_info(conn)
-                self._server_checks(plan, conn, info)
-        except DatabaseError as exc:
-            plan.checks.append(Check("server reachable", "fail", exc.message))
-            return plan
-        self._verify_check(plan, secret, verify_first, reporter)
-        if plan.archive is not None:
-            self._tool_check(plan, info.major)
-        return plan
-
-    def _server_checks(self, plan: RestorePlan, conn: psycopg.Connection, info: postgres.ServerInfo) -> None:
-        plan.checks.append(Check("server reachable", "pass", f"PostgreSQL {info.version}"))
-        can_create = info.superuser or info.can_create_db
-        plan.checks.append(Check("role may create databases", "pass" if can_create else "fail",
-                                 f"role {info.user} " + ("has CREATEDB" if can_create else "lacks CREATEDB: "
-                                                         "ask an administrator to grant it")))
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (plan.database,)).fetchone()
-        if plan.new_database:
-            plan.checks.append(Check("new database name is free", "fail" if exists else "pass",
-                                     f"{plan.database} already exists" if exists else f"{plan.database} will be created"))
-        else:
-            plan.checks.append(Check("database exists", "pass" if exists else "fail",
-                                     f"{plan.database}" if exists else f"{plan.database} does not exist: restore "
-                                     "into a new database instead"))
-            sessions = conn.execute("SELECT count(*), string_agg(DISTINCT coalesce(usename, '?') || '@' || "
-                                    "coalesce(application_name, ''), ', ') FROM pg_stat_activity WHERE datname = %s "
-                                    "AND pid <> pg_backend_pid()", (plan.database,)).fetchone()
-            count, who = sessions if sessions else (0, None)
-            plan.checks.append(Check("connected sessions", "warn" if count else "pass",
-                                     f"{count} session(s) ({who}) will be disconnected at the swap" if count
-                                     else "nobody is connected"))
-            leftovers = [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
-                                                    (plan.database[:40] + SCRATCH_INFIX + "%",))]
-            if leftovers:
-                plan.checks.append(Check("leftover scratch databases", "warn",
-                                         f"{', '.join(leftovers)} remain from an interrupted restore; drop them when "
-                                         "you have checked them"))
-        self._space_check(plan, conn, info, bool(exists) and not plan.new_database)
-
-    def _space_check(self, plan: RestorePlan, conn: psycopg.Connection, info: postgres.ServerInfo, exists: bool) -> None:
-        needed = conn.execute("SELECT pg_database_size(%s)", (plan.database,)).fetchone()[0] if exists else None
-        basis = "the current database's size" if needed else "3 × the archive size (estimate)"
-        if needed is None:
-            needed = 3 * (plan.ref.size or 0)
-        data_dir = None
-        if info.superuser:
-            data_dir = conn.execute("SELECT current_setting('data_directory')").fetchone()[0]
-        if data_dir and os.path.isdir(data_dir) and postgres.is_local(plan.profile.dump_url()):
-            free = shutil.disk_usage(data_dir).free
-            ok = free > needed
-            plan.checks.append(Check("free space on the server", "pass" if ok else "fail",
-                                     f"{free:,} bytes free, about {needed:,} needed for a second copy ({basis})"))
-        else:
-            plan.checks.append(Check("free space on the server", "warn",
-                                     f"cannot be measured from here; a second copy needs about {needed:,} bytes "
-                                     f"({basis}) — check the server's disk"))
-
-    def _verify_check(self, plan: RestorePlan, secret: str, verify_first: bool, reporter: Reporter | None) -> None:
-        try:
-            verified_at = None if verify_first else self.console.full_verify_on_record(plan.ref)
-            if verified_at is None:
-                result = self.console.verify(plan.ref, secret, reporter=reporter)
-                detail = f"{result.chunk_count} chunks, archive SHA-256 {result.archive_sha256}"
-            else:
-                detail = f"full verify on record from {verified_at}, file unchanged since"
-            with plan.ref.open() as stream:
-                metadata, plan.archive = read_toc(stream, secret)
-        except Cancelled:
-            raise
-        except RecoveryError as exc:
-            plan.checks.append(Check("backup fully verified", "fail", exc.message))
-            return
-        plan.backup_id = metadata.backup_id
-        plan.checks.append(Check("backup fully verified", "pass", detail + "; checked again as it is restored"))
-
-    def _tool_check(self, plan: RestorePlan, server_major: int) -> None:
-        assert plan.archive is not None
-        header = plan.archive.header
-        source_major = _major(header.server_version)
-        if source_major is not None and source_major > server_major:
-            plan.checks.append(Check(
-                "server version can load this dump", "fail",
-                f"the backup is of a PostgreSQL {source_major} database and the target server runs "
-                f"PostgreSQL {server_major}; PostgreSQL does not support loading a dump into an older major "
-                f"version — restore into a PostgreSQL {source_major} or newer server"))
-            return
-        tools = pgtools.discover([Path(d) for d in plan.profile.tool_dirs], names=["pg_restore"])
-        try:
-            choice = pgtools.choose_pg_restore(tools, header.version[:2], _major(header.dump_version), server_major)
-        except RecoveryError as exc:
-            plan.checks.append(Check("pg_restore compatible", "fail", exc.message))
-            return
-        plan.tool = choice.tool
-        plan.checks.append(Check("pg_restore compatible", "warn" if choice.warnings else "pass",
-                                 f"{choice.tool.path} {choice.tool.version} reads archive {header.version_str} "
-                                 f"(dumped by pg_dump {header.dump_version})"
-                                 + "".join(f"; {w}" for w in choice.warnings)))
+        """Run every check (engine/restore_preflight.py); nothing on the server is changed."""
+        return plan_restore(self.console, profile_name, ref, secret, new_database=new_database, jobs=jobs,
+                            verify_first=verify_first, reporter=reporter)
 
     def run(self, plan: RestorePlan, secret: str, *, exit_on_error: bool = True, no_owner: bool = False,
             reporter: Reporter | None = None) -> RestoreResult:
@@ -316,7 +155,7 @@ class Restorer:
         with postgres.connect(url, password, dbname="postgres") as admin:
             if not plan.new_database:
                 plan.stamp = _free_stamp(admin, plan.stamp, lambda stamp: [
-                    _db_name(plan.database, SCRATCH_INFIX, stamp), _db_name(plan.database, PRE_RESTORE_INFIX, stamp)])
+                    db_name(plan.database, SCRATCH_INFIX, stamp), db_name(plan.database, PRE_RESTORE_INFIX, stamp)])
             create = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(plan.scratch_name))
             try:
                 admin.execute(create)
@@ -389,7 +228,8 @@ class Restorer:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def _decrypt_into(self, plan: RestorePlan, secret: str, sink: BinaryIO, reporter: Reporter) -> dict[int, int]:
+    def _decrypt_into(self, plan: RestorePlan, secret: str, sink: FlushableStream,
+                      reporter: Reporter) -> dict[int, int]:
         """Feed the archive to `sink`, proving every chunk and the sealed archive hash, and count its rows on the way.
 
         `sink` gets pg_dump -Z0's one-row chunks joined into large ones: one CopyData message per row
@@ -427,7 +267,7 @@ class Restorer:
                     found = conn.execute("SELECT to_regclass(%s)", (f'"{entry.namespace}"."{entry.tag}"',)).fetchone()
                     restored = None
                     if found and found[0] is not None:
-                        restored = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(name)).fetchone()[0]
+                        restored = postgres.scalar(conn, sql.SQL("SELECT count(*) FROM {}").format(name))
                 except psycopg.Error as exc:
                     raise DatabaseError(
                         f"Counting the rows of {entry.namespace}.{entry.tag} in the restored copy failed: "
@@ -494,8 +334,8 @@ class Restorer:
                     if row is None:
                         raise UsageError(f"There is no pre-restore copy of {database} to roll back to.")
                     previous = row[0]
-                stamp = _free_stamp(admin, _now_stamp(), lambda stamp: [_db_name(database, UNDONE_INFIX, stamp)])
-                undone = _db_name(database, UNDONE_INFIX, stamp)
+                stamp = _free_stamp(admin, now_stamp(), lambda stamp: [db_name(database, UNDONE_INFIX, stamp)])
+                undone = db_name(database, UNDONE_INFIX, stamp)
                 try:
                     _rename_pair(admin, database, undone, previous)
                 except psycopg.Error as exc:
@@ -504,7 +344,7 @@ class Restorer:
             return previous, undone
 
 
-def _rename_pair(admin: psycopg.Connection, current: str, keep_as: str, replacement: str) -> None:
+def _rename_pair(admin: psycopg.Connection[tuple[Any, ...]], current: str, keep_as: str, replacement: str) -> None:
     """current → keep_as and replacement → current, atomically; sessions on `current` are disconnected first.
 
     Terminated sessions take a moment to exit and new ones may arrive, so the pair of renames is
@@ -529,7 +369,7 @@ def _rename_pair(admin: psycopg.Connection, current: str, keep_as: str, replacem
                 raise
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         try:
             os.killpg(proc.pid, 15)

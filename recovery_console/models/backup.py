@@ -65,7 +65,9 @@ class BackupMetadata:
         return cls(**core, extra=extra)
 
     def as_dict(self) -> dict[str, Any]:
-        return json.loads(self.to_json())
+        """The metadata as JSON data, exactly as chunk 0 stores it (extra fields inline)."""
+        data: dict[str, Any] = json.loads(self.to_json())
+        return data
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,8 @@ class Profile:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Profile:
-        return cls(name=data["name"], database_url=data["database_url"], mode=ConnectionMode(data.get("mode", "undeclared")),
+        return cls(name=data["name"], database_url=data["database_url"],
+                   mode=ConnectionMode(data.get("mode", "undeclared")),
                    direct_acknowledged=bool(data.get("direct_acknowledged")), direct_url=data.get("direct_url"),
                    target=data.get("target"), tool_dirs=list(data.get("tool_dirs", [])),
                    stored_secrets=tuple(data.get("stored_secrets", ())))

@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from recovery_console.engine.live_backup import backup_database
-from recovery_console.engine.restore import PRE_RESTORE_INFIX, SCRATCH_INFIX, Restorer
+from recovery_console.engine.restore import Restorer
+from recovery_console.engine.restore_preflight import PRE_RESTORE_INFIX, SCRATCH_INFIX
 from recovery_console.models.profile import ConnectionMode
 from recovery_console.ui.jobs import JobRunner
 from recovery_console.ui.wizards.restore import RestoreWizard

@@ -55,7 +55,7 @@ def test_full_verify_passes_and_lists_every_fact(qtbot, open_dialog, make_backup
     dialog = open_dialog(record)
     assert "Verify" in dialog.windowTitle() and record.file_name in dialog.windowTitle()
     result = run(qtbot, dialog)
-    assert result.ok and result.mode == "full"
+    assert result.mode == "full" and result.sidecar_sha256 == result.ciphertext_sha256 == record.sha256
     assert dialog.verdict.text() == PASSED_FULL and dialog.verdict.objectName() == "verdictPassed"
     assert dialog.verdict.font().pointSizeF() > dialog.advice.font().pointSizeF()
     assert fact(dialog, "version") == __version__
@@ -98,7 +98,8 @@ def test_a_local_file_path_verifies_too(qtbot, open_dialog, make_backup, console
     path = Path(console.targets.load()[record.target].options["path"]) / record.key
     dialog = open_dialog(path)
     result = run(qtbot, dialog)
-    assert result.ok and fact(dialog, "location") == str(path)
+    assert result.mode == "full" and dialog.verdict.text() == PASSED_FULL
+    assert fact(dialog, "location") == str(path)
 
 
 def test_tampered_file_fails_with_the_error_in_the_result_panel(qtbot, open_dialog, make_backup, console):
@@ -182,6 +183,6 @@ def test_gui_thread_never_stalls_during_a_large_verify(qtbot, open_dialog, tmp_p
     dialog = open_dialog(path)
     worst, result = measure_worst_stall(qtbot, dialog, timeout=300_000)
     print(f"worst GUI-thread stall during a {size >> 20} MiB verify: {worst * 1000:.1f} ms")
-    assert result.ok and result.archive_length == size
+    assert result.archive_length == size
     assert dialog.verdict.text() == PASSED_FULL
     assert worst < 0.100, f"the GUI thread stalled for {worst * 1000:.0f} ms during the verify"

@@ -313,7 +313,7 @@ def test_names_left_by_a_restore_in_the_same_second_are_stepped_past(console, pr
     assert plan.stamp == next_second(stamp) and result.previous == f"{database}__pre_restore_{next_second(stamp)}"
     assert leftover in pg15.databases() and result.previous in pg15.databases()
     assert table_fingerprints(pg15, database) == before
-    monkeypatch.setattr(restore_module, "_now_stamp", lambda: stamp)
+    monkeypatch.setattr(restore_module, "now_stamp", lambda: stamp)
     pg15.createdb(f"{database}__undone_{stamp}")
     _, undone = restorer.rollback(profile)
     assert undone == f"{database}__undone_{next_second(stamp)}"

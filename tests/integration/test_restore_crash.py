@@ -97,7 +97,8 @@ def kept_originals(s) -> set[str]:
 
 
 def copying(s) -> bool:
-    out = s["pg"].psql("SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'COPY%' AND datname LIKE '%__restore_%'")
+    out = s["pg"].psql("SELECT count(*) FROM pg_stat_activity "
+                       "WHERE query ILIKE 'COPY%' AND datname LIKE '%__restore_%'")
     return out.strip() not in ("", "0")
 
 

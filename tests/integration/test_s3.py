@@ -485,8 +485,9 @@ def test_console_create_list_verify_download_delete(rclone_s3: RcloneS3, s3_buck
     ref = console.locate(record.short_id)
     assert ref.location == f"s3://{s3_bucket}/prod/{record.key}"
     result = console.verify(ref, INSTANCE_SECRET)
-    assert result.ok and result.sidecar_sha256 == result.ciphertext_sha256
-    assert console.verify_without_key(ref).ok
+    assert result.sidecar_sha256 == result.ciphertext_sha256 == record.sha256
+    keyless = console.verify_without_key(ref)
+    assert keyless.mode == "keyless" and keyless.ciphertext_sha256 == keyless.sidecar_sha256 == record.sha256
 
     out = tmp_path / "copy.enc"
     downloaded = console.download(ref, out)

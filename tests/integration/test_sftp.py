@@ -371,7 +371,7 @@ def test_console_create_list_verify_download_delete(sftp_console, sftp_dir, tmp_
     ref = sftp_console.locate(record.short_id, target)
     assert ref.location.startswith("sftp://") and ref.location.endswith(record.key)
     result = sftp_console.verify(ref, SECRET)
-    assert result.ok and result.sidecar_sha256 == result.ciphertext_sha256 == record.sha256
+    assert result.sidecar_sha256 == result.ciphertext_sha256 == record.sha256
     assert result.archive_sha256 == hashlib.sha256(SAMPLE.read_bytes()).hexdigest()
 
     out = tmp_path / "downloads"
@@ -402,7 +402,8 @@ def test_out_of_band_files_appear_and_disappear(sftp_console, sftp_server, sftp_
     records, _ = sftp_console.list_backups([target])
     assert [r.key for r in records] == [made.key]
     ref = sftp_console.locate(made.short_id, target)
-    assert sftp_console.verify(ref, SECRET).ok
+    verified = sftp_console.verify(ref, SECRET)
+    assert verified.sidecar_sha256 == verified.ciphertext_sha256 == made.sha256
 
     with sftp_server.client() as client:
         client.remove(f"{sftp_dir}/{made.key}")

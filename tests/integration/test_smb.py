@@ -479,7 +479,7 @@ def test_out_of_band_file_appears_and_disappears(app: Console, smb_dir: SmbSpot,
     records, results = app.list_backups([target])
     assert [r.key for r in records] == [made.key] and results[0].added == 1
     result = app.verify(app.locate(records[0].short_id, target), INSTANCE_SECRET)
-    assert result.ok and result.metadata and result.metadata.backup_id == made.backup_id
+    assert result.metadata and result.metadata.backup_id == made.backup_id
 
     smbclient_cli(smb_dir.server, smb_dir, f'cd backups; rm "{name}"', tmp_path)
     records, results = app.list_backups([target])
@@ -496,7 +496,8 @@ def test_console_create_list_verify_download_delete(app: Console, smb_dir: SmbSp
     assert [r.key for r in records] == [record.key]
     ref = app.locate(record.backup_id, target)
     assert ref.location == f"\\\\127.0.0.1\\backups\\{smb_dir.directory}\\" + record.key.replace("/", "\\")
-    assert app.verify(ref, INSTANCE_SECRET).ok
+    verified = app.verify(ref, INSTANCE_SECRET)
+    assert verified.sidecar_sha256 == verified.ciphertext_sha256 == record.sha256
     got = app.download(ref, tmp_path / "copy.enc")
     assert got.size == record.size == (smb_dir.path / record.key).stat().st_size
     assert got.path.read_bytes() == (smb_dir.path / record.key).read_bytes()

@@ -13,13 +13,9 @@ import pytest
 
 from recovery_console.cli import audit_cmd
 from recovery_console.cli.main import build_parser
-from recovery_console.engine.state.audit import (
-    GENESIS_HASH,
-    AuditEntry,
-    AuditLog,
-    AuditVerification,
-    hash_line,
-)
+from recovery_console.engine.state.audit import AuditLog
+from recovery_console.engine.state.audit_entry import GENESIS_HASH, AuditEntry, hash_line
+from recovery_console.engine.state.audit_verify import AuditVerification
 from recovery_console.engine.state.paths import HOME_ENV, AppPaths
 from recovery_console.errors import ExitCode, IntegrityError, UsageError
 
@@ -48,7 +44,7 @@ def test_chain_of_entries_verifies(log: AuditLog) -> None:
     lines = _lines(log.path)
     assert [e.seq for e in written] == [1, 2, 3, 4, 5]
     assert written[0].prev == GENESIS_HASH
-    for before, entry in zip(lines, written[1:]):
+    for before, entry in zip(lines[:-1], written[1:], strict=True):
         assert entry.prev == hash_line(before)
     assert list(log.entries()) == written
     result = log.verify()
@@ -355,7 +351,8 @@ def test_cli_show(home: AuditLog, capsys: pytest.CaptureFixture[str]) -> None:
     user_host = f"{first.user}@{first.host}"
     assert all(user_host in line for line in out)
     # aligned: the action column starts at the same place on every line
-    assert len({line.index(action) for line, action in zip(out, ["backup.create", "restore", "backup.delete"])}) == 1
+    actions = ["backup.create", "restore", "backup.delete"]
+    assert len({line.index(action) for line, action in zip(out, actions, strict=True)}) == 1
     assert out[1].rstrip().endswith("failed")
 
     assert _run(["audit", "show", "--json", "--limit", "2"]) == ExitCode.OK

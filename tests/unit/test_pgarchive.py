@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
+from recovery_console.engine.archive import cursor, data_blocks, rowcount
 from recovery_console.engine.archive import pgarchive as pa
 from recovery_console.errors import IntegrityError, StorageError, UnsupportedError
 
@@ -215,10 +216,10 @@ def test_entry_fields(name: str) -> None:
     stdout = name == "sample-pg17-stdout"
     for e in archive.toc:
         if e.had_dumper:
-            assert e.data_state == (pa.OFFSET_NOT_SET if stdout else pa.OFFSET_SET)
+            assert e.data_state == (cursor.OFFSET_NOT_SET if stdout else cursor.OFFSET_SET)
             assert stdout or e.data_offset >= archive.toc_end
         else:
-            assert e.data_state == pa.OFFSET_NO_DATA
+            assert e.data_state == cursor.OFFSET_NO_DATA
 
 
 def test_read_archive_reads_incrementally_and_leaves_the_file_at_toc_end(name: str, tmp_path: Path) -> None:
@@ -238,7 +239,7 @@ def test_read_archive_reads_incrementally_and_leaves_the_file_at_toc_end(name: s
         archive = pa.read_archive(fp)
         assert fp.tell() == archive.toc_end
     assert archive == pa.parse_archive(data)
-    assert Counting.read_total <= max(pa.PIECE, 2 * archive.toc_end)
+    assert Counting.read_total <= max(pa.FIRST_READ, 2 * archive.toc_end)
 
 
 def test_read_archive_from_a_stream(name: str) -> None:
@@ -249,14 +250,14 @@ def test_read_archive_from_a_stream(name: str) -> None:
 def test_data_blocks_cover_every_data_entry(name: str) -> None:
     data = sample(name)
     archive = pa.parse_archive(data)
-    blocks = list(pa.iter_data_blocks(io.BytesIO(data), archive))
+    blocks = list(data_blocks.iter_data_blocks(io.BytesIO(data), archive))
     by_id = {e.dump_id: e for e in archive.toc}
     assert sorted(b.dump_id for b in blocks if b.block_type == 1) == sorted(
         e.dump_id for e in archive.toc if e.desc == "TABLE DATA"
     )
     assert [by_id[b.dump_id].desc for b in blocks if b.block_type == 3] == ["BLOBS"]
     assert all(b.compressed_length > 0 for b in blocks)  # even an empty table's block holds "\.\n"
-    if by_id[blocks[0].dump_id].data_state == pa.OFFSET_SET:
+    if by_id[blocks[0].dump_id].data_state == cursor.OFFSET_SET:
         assert all(by_id[b.dump_id].data_offset >= archive.toc_end for b in blocks)
 
 
@@ -264,13 +265,14 @@ def test_data_blocks_from_a_stream_positioned_at_toc_end(name: str) -> None:
     data = sample(name)
     archive = pa.parse_archive(data)
     stream = io.BufferedReader(NonSeekable(data[archive.toc_end :]), 100)
-    assert list(pa.iter_data_blocks(stream, archive)) == list(pa.iter_data_blocks(io.BytesIO(data), archive))
+    expected = list(data_blocks.iter_data_blocks(io.BytesIO(data), archive))
+    assert list(data_blocks.iter_data_blocks(stream, archive)) == expected
 
 
 def test_count_copy_rows_gives_the_rows_of_sample_schema(name: str) -> None:
     data = sample(name)
     archive = pa.parse_archive(data)
-    counts = pa.count_copy_rows(io.BytesIO(data), archive)
+    counts = rowcount.count_copy_rows(io.BytesIO(data), archive)
     tags = {e.dump_id: e.tag for e in archive.toc}
     assert {tags[dump_id]: rows for dump_id, rows in counts.items()} == ROWS
 
@@ -280,13 +282,13 @@ def test_rows_and_blocks_do_not_depend_on_where_the_read_ahead_buffer_ends(read_
     """The buffered fast path over -Z0's one-chunk-per-row data must agree with the chunk-by-chunk path."""
     data = sample("sample-pg18-none")
     archive = pa.parse_archive(data)
-    expected_blocks = list(pa.iter_data_blocks(io.BytesIO(data), archive))
-    expected_rows = pa.count_copy_rows(io.BytesIO(data), archive)
-    monkeypatch.setattr(pa, "READ_AHEAD", read_ahead)
-    assert list(pa.iter_data_blocks(io.BytesIO(data), archive)) == expected_blocks
-    assert pa.count_copy_rows(io.BytesIO(data), archive) == expected_rows
+    expected_blocks = list(data_blocks.iter_data_blocks(io.BytesIO(data), archive))
+    expected_rows = rowcount.count_copy_rows(io.BytesIO(data), archive)
+    monkeypatch.setattr(data_blocks, "READ_AHEAD", read_ahead)
+    assert list(data_blocks.iter_data_blocks(io.BytesIO(data), archive)) == expected_blocks
+    assert rowcount.count_copy_rows(io.BytesIO(data), archive) == expected_rows
     with pytest.raises(IntegrityError, match="truncated"):
-        pa.count_copy_rows(io.BytesIO(data[: archive.toc_end + (len(data) - archive.toc_end) // 2]), archive)
+        rowcount.count_copy_rows(io.BytesIO(data[: archive.toc_end + (len(data) - archive.toc_end) // 2]), archive)
 
 
 def test_truncated_header_or_toc_is_incomplete() -> None:
@@ -296,7 +298,7 @@ def test_truncated_header_or_toc_is_incomplete() -> None:
         toc_end = pa.parse_archive(data).toc_end
         step = 1 if name == "sample-pg17" else 13
         for cut in [*range(0, 120), *range(120, toc_end, step)]:
-            with pytest.raises(pa.ArchiveIncomplete) as info:
+            with pytest.raises(cursor.ArchiveIncomplete) as info:
                 pa.parse_archive(data[:cut])
             assert cut < info.value.needed <= toc_end
 
@@ -307,7 +309,7 @@ def test_parse_header_needs_only_the_header_and_agrees_with_parse_archive() -> N
         header = pa.parse_archive(data).header
         end = next(n for n in range(len(data)) if _parses_header(data[:n]))
         assert pa.parse_header(data[:end]) == header
-        with pytest.raises(pa.ArchiveIncomplete) as info:
+        with pytest.raises(cursor.ArchiveIncomplete) as info:
             pa.parse_header(data[: end - 1])
         assert info.value.needed == end
         assert end < pa.parse_archive(data).toc_end
@@ -316,7 +318,7 @@ def test_parse_header_needs_only_the_header_and_agrees_with_parse_archive() -> N
 def _parses_header(data: bytes) -> bool:
     try:
         pa.parse_header(data)
-    except pa.ArchiveIncomplete:
+    except cursor.ArchiveIncomplete:
         return False
     return True
 
@@ -327,7 +329,7 @@ def test_read_archive_on_a_truncated_file_is_an_integrity_error_not_incomplete()
     for cut in (0, 3, 40, toc_end // 2, toc_end - 1):
         with pytest.raises(IntegrityError, match="truncated") as info:
             pa.read_archive(io.BytesIO(data[:cut]))
-        assert not isinstance(info.value, pa.ArchiveIncomplete)
+        assert not isinstance(info.value, cursor.ArchiveIncomplete)
 
 
 def test_newer_archive_version_is_unsupported() -> None:
@@ -377,29 +379,29 @@ def test_redirected_stdout_dump_has_its_toc_appended_after_the_data() -> None:
     """PG16+ `pg_dump -Fc > file`: offsets unset in the TOC, the TOC again (with offsets) at the end."""
     data = sample("sample-pg17-stdout")
     archive = pa.parse_archive(data)
-    blocks = list(pa.iter_data_blocks(io.BytesIO(data), archive))
+    blocks = list(data_blocks.iter_data_blocks(io.BytesIO(data), archive))
     data_end = archive.toc_end + sum(6 + b.compressed_length for b in blocks)
     assert len(data) > data_end + archive.toc_end // 2  # a whole second TOC follows the blocks
     damaged = bytearray(data)
     damaged[-20] ^= 0xFF  # the trailing copy no longer repeats the TOC: it is garbage
     with pytest.raises(IntegrityError, match="unknown data block type"):
-        list(pa.iter_data_blocks(io.BytesIO(bytes(damaged)), archive))
+        list(data_blocks.iter_data_blocks(io.BytesIO(bytes(damaged)), archive))
     with pytest.raises(IntegrityError):
-        list(pa.iter_data_blocks(io.BytesIO(data + b"\0"), archive))
+        list(data_blocks.iter_data_blocks(io.BytesIO(data + b"\0"), archive))
 
 
 def test_torn_and_trailing_data_blocks() -> None:
     data = sample("sample-pg18")
     archive = pa.parse_archive(data)
     with pytest.raises(IntegrityError, match="truncated"):
-        list(pa.iter_data_blocks(io.BytesIO(data[:-3]), archive))
+        list(data_blocks.iter_data_blocks(io.BytesIO(data[:-3]), archive))
     with pytest.raises(IntegrityError, match="unknown data block type"):
-        list(pa.iter_data_blocks(io.BytesIO(data + b"\x07junk"), archive))
-    first = min(e.data_offset for e in archive.toc if e.data_state == pa.OFFSET_SET)
+        list(data_blocks.iter_data_blocks(io.BytesIO(data + b"\x07junk"), archive))
+    first = min(e.data_offset for e in archive.toc if e.data_state == cursor.OFFSET_SET)
     # cut cleanly before the first block: iteration just ends, but row counting notices
-    assert list(pa.iter_data_blocks(io.BytesIO(data[:first]), archive)) == []
+    assert list(data_blocks.iter_data_blocks(io.BytesIO(data[:first]), archive)) == []
     with pytest.raises(IntegrityError, match="ends without the data of 5 table"):
-        pa.count_copy_rows(io.BytesIO(data[:first]), archive)
+        rowcount.count_copy_rows(io.BytesIO(data[:first]), archive)
 
 
 def test_data_block_not_where_the_toc_says() -> None:
@@ -407,7 +409,7 @@ def test_data_block_not_where_the_toc_says() -> None:
     archive = pa.parse_archive(data)
     moved = tuple(replace(e, data_offset=e.data_offset + 1) if e.had_dumper else e for e in archive.toc)
     with pytest.raises(IntegrityError, match="but the TOC says"):
-        list(pa.iter_data_blocks(io.BytesIO(data), replace(archive, toc=moved)))
+        list(data_blocks.iter_data_blocks(io.BytesIO(data), replace(archive, toc=moved)))
 
 
 def test_lz4_rows_are_unsupported() -> None:
@@ -416,7 +418,7 @@ def test_lz4_rows_are_unsupported() -> None:
     archive = pa.parse_archive(data)
     assert archive.header.compression == "lz4"
     with pytest.raises(UnsupportedError, match="lz4"):
-        pa.count_copy_rows(io.BytesIO(data), archive)
+        rowcount.count_copy_rows(io.BytesIO(data), archive)
 
 
 def test_read_errors_become_storage_errors() -> None:
@@ -510,12 +512,12 @@ def test_dependencies_and_created() -> None:
 def test_absurd_values_are_integrity_errors(data: bytes, message: str) -> None:
     with pytest.raises(IntegrityError, match=message) as info:
         pa.parse_archive(data)
-    assert not isinstance(info.value, pa.ArchiveIncomplete)
+    assert not isinstance(info.value, cursor.ArchiveIncomplete)
 
 
 def test_long_string_within_the_cap_is_incomplete_and_read_archive_grows_for_it() -> None:
     head = build_header() + pg_int(1) + pg_int(1) + pg_int(1)
-    with pytest.raises(pa.ArchiveIncomplete) as info:
+    with pytest.raises(cursor.ArchiveIncomplete) as info:
         pa.parse_archive(head + pg_int(100 << 20))
     assert info.value.needed == len(head) + 5 + (100 << 20)
     big = build([build_entry(1, "TABLE", "t", defn="x" * 300_000, had_dumper=False)])
@@ -547,7 +549,7 @@ COPY_DATA = b"1\tplain\n2\ttab\\there\n3\ta\\\\.\n4\t\\.x\n5\t\\N\n\n\\.\n\n\n" 
 def rows_of(payload_chunks: list[bytes], compression: str = "none") -> int:
     entries = [build_entry(1, tag="t")]
     data = build(entries, [build_block(1, payload_chunks)], compression=compression)
-    return pa.count_copy_rows(io.BytesIO(data), pa.parse_archive(data))[1]
+    return rowcount.count_copy_rows(io.BytesIO(data), pa.parse_archive(data))[1]
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 1000])
@@ -607,7 +609,7 @@ def test_malformed_blocks() -> None:
     for message, block in cases.items():
         data = build(entries, [block])
         with pytest.raises(IntegrityError, match=message):
-            list(pa.iter_data_blocks(io.BytesIO(data), pa.parse_archive(data)))
+            list(data_blocks.iter_data_blocks(io.BytesIO(data), pa.parse_archive(data)))
 
 
 def test_large_object_blocks_are_walked_object_by_object() -> None:
@@ -616,8 +618,9 @@ def test_large_object_blocks_are_walked_object_by_object() -> None:
     blocks = [bytes([3]) + pg_int(2) + objects, build_block(1, [b"1\n2\n"])]
     data = build(entries, blocks)
     archive = pa.parse_archive(data)
-    assert list(pa.iter_data_blocks(io.BytesIO(data), archive)) == [pa.DataBlock(2, 3, 5), pa.DataBlock(1, 1, 4)]
-    assert pa.count_copy_rows(io.BytesIO(data), archive) == {1: 2}
+    blocks = list(data_blocks.iter_data_blocks(io.BytesIO(data), archive))
+    assert blocks == [data_blocks.DataBlock(2, 3, 5), data_blocks.DataBlock(1, 1, 4)]
+    assert rowcount.count_copy_rows(io.BytesIO(data), archive) == {1: 2}
 
 
 # --- forwarding, with pg_dump -Z0's one-row chunks joined --------------------------------------
@@ -627,12 +630,12 @@ def forwarded(data: bytes) -> tuple[dict[int, int], bytes]:
     """Counts and the archive as count_copy_rows passes it on (the TOC goes ahead of it unchanged)."""
     archive = pa.parse_archive(data)
     out = bytearray()
-    counts = pa.count_copy_rows(io.BytesIO(data), archive, out.extend)
+    counts = rowcount.count_copy_rows(io.BytesIO(data), archive, out.extend)
     return counts, data[: archive.toc_end] + bytes(out)
 
 
-def blocks_of(data: bytes) -> list[pa.DataBlock]:
-    return list(pa.iter_data_blocks(io.BytesIO(data), pa.parse_archive(data)))
+def blocks_of(data: bytes) -> list[data_blocks.DataBlock]:
+    return list(data_blocks.iter_data_blocks(io.BytesIO(data), pa.parse_archive(data)))
 
 
 def without_offsets(data: bytes) -> bytes:
@@ -641,10 +644,10 @@ def without_offsets(data: bytes) -> bytes:
     size = archive.header.off_size
     toc = data[: archive.toc_end]
     for entry in archive.toc:
-        if entry.data_state == pa.OFFSET_SET:
-            field = bytes([pa.OFFSET_SET]) + entry.data_offset.to_bytes(size, "little")
+        if entry.data_state == cursor.OFFSET_SET:
+            field = bytes([cursor.OFFSET_SET]) + entry.data_offset.to_bytes(size, "little")
             assert toc.count(field) == 1
-            toc = toc.replace(field, bytes([pa.OFFSET_NOT_SET]) + bytes(size))
+            toc = toc.replace(field, bytes([cursor.OFFSET_NOT_SET]) + bytes(size))
     return toc + data[archive.toc_end :]
 
 
@@ -659,7 +662,7 @@ def test_forwarding_joins_each_run_of_chunks_into_one_and_keeps_everything_else(
     assert build_block(1, [b"".join(rows) + b"\\.\n\n\n"]) in out
     assert bytes([3]) + pg_int(2) + objects in out
     assert build_block(3, [b"x\n" * 10 + b"partial\n"]) in out
-    assert pa.count_copy_rows(io.BytesIO(out), pa.parse_archive(out)) == counts
+    assert rowcount.count_copy_rows(io.BytesIO(out), pa.parse_archive(out)) == counts
     assert blocks_of(out) == blocks_of(data)
 
 
@@ -668,7 +671,8 @@ def test_forwarding_a_real_uncompressed_dump_without_offsets() -> None:
     counts, out = forwarded(data)
     archive = pa.parse_archive(out)
     assert archive == pa.parse_archive(data)
-    assert pa.count_copy_rows(io.BytesIO(out), archive) == counts == pa.count_copy_rows(io.BytesIO(data), archive)
+    assert rowcount.count_copy_rows(io.BytesIO(out), archive) == counts
+    assert counts == rowcount.count_copy_rows(io.BytesIO(data), archive)
     assert blocks_of(out) == blocks_of(data)
     assert len(out) <= len(data) - 5 * (sum(ROWS.values()) - len(ROWS))  # a header per row, then one per table
 
@@ -678,4 +682,4 @@ def test_forwarding_keeps_the_bytes_where_offsets_are_set_or_chunks_are_compress
     data = sample(name)
     counts, out = forwarded(data)
     assert out == data
-    assert counts == pa.count_copy_rows(io.BytesIO(data), pa.parse_archive(data))
+    assert counts == rowcount.count_copy_rows(io.BytesIO(data), pa.parse_archive(data))

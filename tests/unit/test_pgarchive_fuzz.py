@@ -9,6 +9,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from recovery_console.engine.archive import data_blocks, rowcount
 from recovery_console.engine.archive import pgarchive as pa
 from recovery_console.errors import RecoveryError
 
@@ -33,9 +34,9 @@ def read_everything(data: bytes) -> None:
         return
     assert pa.listing_lines(archive) is not None
     with suppress(RecoveryError):
-        list(pa.iter_data_blocks(io.BytesIO(data), archive))
+        list(data_blocks.iter_data_blocks(io.BytesIO(data), archive))
     with suppress(RecoveryError):
-        pa.count_copy_rows(io.BytesIO(data), archive)
+        rowcount.count_copy_rows(io.BytesIO(data), archive)
 
 
 @FUZZ
@@ -78,7 +79,7 @@ def test_flipped_data_blocks_from_a_stream(name: str, where: float, mask: int) -
     body = bytearray(data[archive.toc_end :])
     body[int(where * len(body))] ^= mask
     with suppress(RecoveryError):
-        list(pa.iter_data_blocks(io.BufferedReader(_Pipe(bytes(body))), archive))
+        list(data_blocks.iter_data_blocks(io.BufferedReader(_Pipe(bytes(body))), archive))
 
 
 class _Pipe(io.RawIOBase):

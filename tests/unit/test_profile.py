@@ -54,7 +54,8 @@ def test_profile_round_trips_through_its_dict():
     ("postgresql://a@db.internal:5432/x", []),
     ("postgresql://a@my-pgbouncer:5432/x", ["the host name contains 'pgbouncer'"]),
     ("postgresql://a@db-proxy.rds.amazonaws.com/x", ["the host name contains 'proxy'"]),
-    ("postgresql://a@pooler.example:25061/x", ["the host name contains 'pooler'", "port 25061 is a common pooler port"]),
+    ("postgresql://a@pooler.example:25061/x",
+     ["the host name contains 'pooler'", "port 25061 is a common pooler port"]),
     ("host=10.0.0.5 port=6432 dbname=x", ["port 6432 is a common pooler port"]),
 ])
 def test_pooler_tells(url, tells):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from recovery_console.engine.archive import pgarchive as pa
+from recovery_console.engine.archive import rowcount
 from recovery_console.engine.archive.rowcount import Handoff, RowCounter
 from recovery_console.errors import IntegrityError, RecoveryError
 
@@ -64,7 +65,7 @@ def test_handoff_holds_the_writer_while_depth_pieces_wait_unread() -> None:
 def test_row_counter_agrees_with_a_direct_walk(name: str) -> None:
     data = (DATA / f"{name}.dump").read_bytes()
     archive = pa.parse_archive(data)
-    expected = pa.count_copy_rows(io.BytesIO(data), archive)
+    expected = rowcount.count_copy_rows(io.BytesIO(data), archive)
     counter = RowCounter()
     view = memoryview(data)
     step = 3001
@@ -98,7 +99,7 @@ def test_row_counter_forwards_an_archive_that_reads_the_same() -> None:
     counter = RowCounter(forward=out)
     for start in range(0, len(data), 1000):
         counter.write(data[start:start + 1000])
-    assert counter.result() == pa.count_copy_rows(io.BytesIO(data), archive)
+    assert counter.result() == rowcount.count_copy_rows(io.BytesIO(data), archive)
     assert out.getvalue() == data  # its TOC records data offsets, so no chunk may move
 
 

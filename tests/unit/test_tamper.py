@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import io
 import itertools
-import sys
-import types
 import unicodedata
 from dataclasses import replace
 from functools import cache
@@ -22,48 +19,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-
-def _install_pgarchive_stub_if_missing() -> None:
-    """verify.py imports pgarchive at module level; container tests do not use it (require_archive=False).
-
-    Only when the module does not exist yet is a placeholder installed, so these tests can run
-    while it is being written; once it exists the real module is always used.
-    """
-    name = "recovery_console.engine.archive.pgarchive"
-    if name in sys.modules or importlib.util.find_spec(name) is not None:
-        return
-    stub = types.ModuleType(name)
-
-    class ArchiveIncomplete(Exception):
-        pass
-
-    class Archive:  # pragma: no cover - never constructed
-        pass
-
-    def parse_archive(data):  # pragma: no cover - not called with parse_toc=False
-        raise ArchiveIncomplete("pgarchive is not available")
-
-    stub.Archive, stub.ArchiveIncomplete, stub.parse_archive = Archive, ArchiveIncomplete, parse_archive
-    sys.modules[name] = stub
-    import recovery_console.engine as engine
-
-    engine.pgarchive = stub
-
-
-_install_pgarchive_stub_if_missing()
-
-from recovery_console.engine.container import format as fmt  # noqa: E402
-from recovery_console.engine.container import reader as reader_module  # noqa: E402
-from recovery_console.engine.container.verify import read_metadata, read_stream  # noqa: E402
-from recovery_console.engine.container.writer import encrypt_stream  # noqa: E402
-from recovery_console.errors import (  # noqa: E402
+from recovery_console.engine.container import format as fmt
+from recovery_console.engine.container import reader as reader_module
+from recovery_console.engine.container.verify import read_metadata, read_stream
+from recovery_console.engine.container.writer import encrypt_stream
+from recovery_console.errors import (
     IntegrityError,
     RecoveryError,
     UnsupportedError,
     UsageError,
     WrongKeyError,
 )
-from recovery_console.models.backup import BackupMetadata  # noqa: E402
+from recovery_console.models.backup import BackupMetadata
 
 SECRET = "tamper-matrix secret ✓"
 SALT = bytes.fromhex("a0a1a2a3a4a5a6a7a8a9aaabacadaeaf")
@@ -217,7 +184,7 @@ def _record_cases():
 
 @pytest.mark.parametrize(("index", "pos", "mask"), list(_record_cases()))
 def test_record_bit_flip(index, pos, mask):
-    data, (_, records, starts) = base(), layout()
+    data, (_, _records, starts) = base(), layout()
     tampered = flipped(data, starts[index] + pos, mask)
     if pos >= 4:
         expect(tampered, IntegrityError, f"Chunk {index} {AUTH}")
@@ -234,7 +201,7 @@ def test_record_bit_flip(index, pos, mask):
 
 def test_sentinel_body_flips_all_bits():
     """Every bit of the sealed end-of-backup record (body and tag)."""
-    data, (_, records, starts) = base(), layout()
+    data, (_, _records, starts) = base(), layout()
     for offset in range(starts[6] + 4, len(data)):
         for bit in range(8):
             expect(flipped(data, offset, 1 << bit), IntegrityError, f"Chunk 6 {AUTH}")

@@ -14,7 +14,6 @@ import importlib.util
 import io
 import json
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -22,43 +21,13 @@ import zstandard
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from recovery_console import errors
+from recovery_console.engine.container import format as fmt
+from recovery_console.engine.container.verify import read_metadata, read_stream
+
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "vectors"
 SPEC = ROOT / "docs" / "FORMAT.md"
-
-
-def _install_pgarchive_stub_if_missing() -> None:
-    """verify.py imports pgarchive at module level; container tests do not use it (require_archive=False).
-
-    Only when the module does not exist yet is a placeholder installed, so these tests can run
-    while it is being written; once it exists the real module is always used.
-    """
-    name = "recovery_console.engine.archive.pgarchive"
-    if name in sys.modules or importlib.util.find_spec(name) is not None:
-        return
-    stub = types.ModuleType(name)
-
-    class ArchiveIncomplete(Exception):
-        pass
-
-    class Archive:  # pragma: no cover - never constructed
-        pass
-
-    def parse_archive(data):  # pragma: no cover - not called with parse_toc=False
-        raise ArchiveIncomplete("pgarchive is not available")
-
-    stub.Archive, stub.ArchiveIncomplete, stub.parse_archive = Archive, ArchiveIncomplete, parse_archive
-    sys.modules[name] = stub
-    import recovery_console.engine as engine
-
-    engine.pgarchive = stub
-
-
-_install_pgarchive_stub_if_missing()
-
-from recovery_console import errors  # noqa: E402
-from recovery_console.engine.container import format as fmt  # noqa: E402
-from recovery_console.engine.container.verify import read_metadata, read_stream  # noqa: E402
 
 
 def _load_generator():

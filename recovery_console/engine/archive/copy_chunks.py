@@ -16,6 +16,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy
+    from numpy.typing import NDArray
 
 HEADER = 5  # a zero sign byte and a four-byte length: pg_dump's Int with intSize 4
 NEWLINE = 0x0A
@@ -35,9 +40,11 @@ def strip_headers(data: bytes, start: int, end: int) -> Run:
     Stops before a zero-length chunk (the block's end), a header with a non-zero sign byte, and
     a chunk that reaches past `end`; those are left to the caller's chunk-by-chunk reader.
     """
-    np = load_numpy()
+    before_numpy()
+    import numpy as np
+
     window = np.frombuffer(data, np.uint8, end - start, start)
-    heads, stop = _chain(np, window)
+    heads, stop = _chain(window)
     if not stop:
         return Run(b"", 0)
     keep = np.ones(stop, bool)
@@ -45,8 +52,10 @@ def strip_headers(data: bytes, start: int, end: int) -> Run:
     return Run(window[:stop][keep].tobytes(), stop)
 
 
-def _chain(np, window):
+def _chain(window: NDArray[numpy.uint8]) -> tuple[NDArray[numpy.int64], int]:
     """Where the header of each whole chunk from the window's start begins, and where the last one ends."""
+    import numpy as np
+
     size = len(window)
     if size < HEADER:
         return np.zeros(0, np.int64), 0
@@ -55,9 +64,9 @@ def _chain(np, window):
     guesses[1:] = newlines[:-1] + 1
     at = np.minimum(guesses, size - HEADER)
     fits = ((guesses + HEADER <= newlines) & (window[at] == 0)
-            & (_lengths(np, window, at) == newlines - guesses - (HEADER - 1)))  # the chunk ends at that newline
+            & (_lengths(window, at) == newlines - guesses - (HEADER - 1)))  # the chunk ends at that newline
     misfits = np.flatnonzero(~fits)
-    heads = []
+    heads: list[NDArray[numpy.int64]] = []
     pos = index = 0  # pos: where the next header is; index: the first guess not before pos
     while True:
         if index < len(guesses) and guesses[index] == pos:
@@ -76,18 +85,17 @@ def _chain(np, window):
     return np.concatenate(heads) if heads else np.zeros(0, np.int64), pos
 
 
-def _lengths(np, window, at):
+def _lengths(window: NDArray[numpy.uint8], at: NDArray[numpy.int64]) -> NDArray[numpy.int64]:
     """The little-endian four-byte length after the sign byte at each position in `at`."""
+    import numpy as np
+
     value = window[at + 1].astype(np.int64)
     for shift in (1, 2, 3):
         value |= window[at + 1 + shift].astype(np.int64) << (8 * shift)
     return value
 
 
-def load_numpy():
-    """numpy, imported on first use (importing it takes ~90 ms) and told not to start BLAS threads,
-    which spin and which nothing here uses."""
+def before_numpy() -> None:
+    """Call before importing numpy, which is imported on first use (importing it takes ~90 ms): it is told
+    not to start BLAS threads, which spin and which nothing here uses."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    import numpy
-
-    return numpy

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from recovery_console.engine.archive import pgarchive
+from recovery_console.engine.archive.cursor import ArchiveIncomplete
 from recovery_console.errors import RecoveryError
 
 TOC_PREFIX_CAP = 256 << 20
@@ -26,7 +27,7 @@ class TocCollector:
         self._prefix += data
         try:
             self.archive = pgarchive.parse_archive(self._prefix)
-        except pgarchive.ArchiveIncomplete as exc:
+        except ArchiveIncomplete as exc:
             if len(self._prefix) < TOC_PREFIX_CAP:
                 return
             self.error = exc

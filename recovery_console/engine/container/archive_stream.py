@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from typing import BinaryIO
 
 import zstandard
 
 from recovery_console.engine.archive import pgarchive
 from recovery_console.engine.archive.toc_collector import TocCollector
+from recovery_console.engine.io_protocols import WritableStream
 from recovery_console.errors import IntegrityError, RecoveryError, from_os_error
 
 DECOMPRESS_PIECE = 1 << 20
@@ -27,13 +27,15 @@ class ArchiveStream:
     the caller compares with `length` and `sha256`.
     """
 
-    def __init__(self, compression: str, sink: BinaryIO | None = None, parse_toc: bool = True) -> None:
+    def __init__(self, compression: str, sink: WritableStream | None = None, parse_toc: bool = True) -> None:
         self._sink = sink
         self._sha = hashlib.sha256()
         self.length = 0
         self.toc = TocCollector() if parse_toc else None
         self._zstd = (
-            zstandard.ZstdDecompressor().stream_writer(self, write_size=DECOMPRESS_PIECE, closefd=False)
+            # zstandard's stub asks for an IO[bytes]; the writer only ever calls write() on it
+            zstandard.ZstdDecompressor().stream_writer(self, write_size=DECOMPRESS_PIECE,  # type: ignore[arg-type]
+                                                       closefd=False)
             if compression == "zstd"
             else None
         )
@@ -64,7 +66,7 @@ class ArchiveStream:
         """Called after the last chunk: flush the decompressor and settle the TOC parse."""
         if self._zstd is not None:
             try:
-                self._zstd.flush()
+                self._zstd.flush()  # type: ignore[no-untyped-call]  # unannotated in zstandard's stub
             except zstandard.ZstdError as exc:
                 raise undecompressable(exc) from exc
         if self.toc is not None:

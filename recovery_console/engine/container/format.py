@@ -88,7 +88,9 @@ class Header:
                 hint="Open it with the Recovery Console release that wrote it, or a newer one.",
             )
         if kdf != KDF_PBKDF2_SHA256:
-            raise UnsupportedError(f"This backup names key-derivation function {kdf}, which this release does not know.")
+            raise UnsupportedError(
+                f"This backup names key-derivation function {kdf}, which this release does not know."
+            )
         if not 1 <= iterations <= MAX_ITERATIONS:
             raise IntegrityError(
                 f"The header asks for {iterations:,} key-derivation iterations, outside the accepted range "
@@ -131,18 +133,19 @@ def _pbkdf2(secret: bytes, salt: bytes, iterations: int) -> bytes:
     under way on another thread waits for it rather than spending the same fraction of a second again."""
     key = (secret, salt, iterations)
     with _derivations_lock:
-        result = _derivations.get(key)
-        mine = result is None
-        if mine:
-            result = _derivations[key] = Future()
+        under_way = _derivations.get(key)
+        if under_way is None:
+            result: Future[bytes] = Future()
+            _derivations[key] = result
             while len(_derivations) > DERIVATIONS_KEPT:
                 _derivations.popitem(last=False)
         else:
+            result = under_way
             _derivations.move_to_end(key)
-    if mine:
+    if under_way is None:
         try:
             result.set_result(hashlib.pbkdf2_hmac("sha256", secret, salt, iterations, 32))
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - handed through the future to every caller waiting on it
             with _derivations_lock:
                 if _derivations.get(key) is result:
                     del _derivations[key]

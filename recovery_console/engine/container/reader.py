@@ -11,20 +11,24 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from recovery_console.engine.background import in_background
 from recovery_console.engine.container import format as fmt
+from recovery_console.engine.io_protocols import ReadableFile, ReadIntoStream
 from recovery_console.engine.progress import Reporter
 from recovery_console.errors import IntegrityError, StorageError
 from recovery_console.models.backup import BackupMetadata
+
+if TYPE_CHECKING:
+    from _hashlib import HASH
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class OpenedBackup:
     payload_offset: int
 
 
-def _read_exact(stream: BinaryIO, view: memoryview) -> int:
+def _read_exact(stream: ReadIntoStream, view: memoryview) -> int:
     """Fill `view` from the stream; return how many bytes arrived before EOF."""
     got = 0
     while got < len(view):
@@ -51,7 +55,7 @@ def _read_exact(stream: BinaryIO, view: memoryview) -> int:
     return got
 
 
-def read_preamble(stream: BinaryIO) -> tuple[fmt.Header, bytes]:
+def read_preamble(stream: ReadIntoStream) -> tuple[fmt.Header, bytes]:
     """Read the clear header and the stored key commitment (no key needed)."""
     buf = bytearray(fmt.PREAMBLE_SIZE)
     got = _read_exact(stream, memoryview(buf))
@@ -64,7 +68,7 @@ def read_preamble(stream: BinaryIO) -> tuple[fmt.Header, bytes]:
 class _RecordReader:
     """Reads length-prefixed records and knows where each one sits, for precise error messages."""
 
-    def __init__(self, stream: BinaryIO, header: fmt.Header, offset: int) -> None:
+    def __init__(self, stream: ReadIntoStream, header: fmt.Header, offset: int) -> None:
         self.stream = stream
         self.limit = header.chunk_size + fmt.TAG_SIZE
         self.offset = offset
@@ -77,7 +81,9 @@ class _RecordReader:
         if got == 0:
             return None
         if got < fmt.LENGTH_PREFIX_SIZE:
-            raise IntegrityError(f"The backup is truncated: it ends at byte {start + got}, inside chunk {index}'s length.")
+            raise IntegrityError(
+                f"The backup is truncated: it ends at byte {start + got}, inside chunk {index}'s length."
+            )
         length = int.from_bytes(self._prefix, "big")
         if not fmt.TAG_SIZE <= length <= (limit or self.limit):
             raise IntegrityError(
@@ -102,7 +108,7 @@ def _auth_error(index: int) -> IntegrityError:
     )
 
 
-def derive_keys_ahead(opener: Callable[[], BinaryIO], secret: str) -> None:
+def derive_keys_ahead(opener: Callable[[], ReadableFile], secret: str) -> None:
     """Derive a backup's keys on another thread from its header, so the caller's next steps hide the PBKDF2;
     whoever opens the backup meanwhile waits for them. A failure is left for that reader to report."""
 
@@ -114,7 +120,7 @@ def derive_keys_ahead(opener: Callable[[], BinaryIO], secret: str) -> None:
     in_background(derive, name="rc-derive-key")
 
 
-def open_backup(stream: BinaryIO, secret: str, reporter: Reporter | None = None) -> OpenedBackup:
+def open_backup(stream: ReadIntoStream, secret: str, reporter: Reporter | None = None) -> OpenedBackup:
     """Check header and commitment before decrypting anything, then decrypt the metadata chunk."""
     header, commitment = read_preamble(stream)
     keys = fmt.derive_keys(secret, header)
@@ -137,9 +143,18 @@ def open_backup(stream: BinaryIO, secret: str, reporter: Reporter | None = None)
 
 @dataclass
 class _Slot:
+    """A reused pair of buffers: one sealed record as read, and its plaintext once opened."""
+
     sealed: bytearray
     plain: bytearray
     holders: int = 0
+
+
+_Opened = tuple[_Slot, int, bool]
+"""A record opened in its slot: the slot, the plaintext's length, and whether it was the final record."""
+_Ready = Future[_Opened] | tuple[_Slot, int, int] | BaseException | None
+"""What the reader thread hands on, in file order: a record being opened, one to open (slot, index, length),
+the error that stopped reading, or None at the end of the file."""
 
 
 @dataclass
@@ -153,7 +168,7 @@ class PayloadStream:
     iterating thread itself (best when it has little else to do per chunk).
     """
 
-    stream: BinaryIO
+    stream: ReadIntoStream
     opened: OpenedBackup
     reporter: Reporter = field(default_factory=Reporter)
     workers: int = 1
@@ -161,20 +176,19 @@ class PayloadStream:
     sentinel: fmt.Sentinel | None = None
     chunks: int = 0
     payload_length: int = 0
-    ciphertext_sha: Any = None
+    ciphertext_sha: HASH | None = None
 
-    def __iter__(self) -> Iterator[memoryview]:
+    def __iter__(self) -> Generator[memoryview, None, None]:
         header = self.opened.header
         aead = AESGCM(self.opened.keys.payload_key)
         aad = header.pack()
         records = _RecordReader(self.stream, header, self.opened.payload_offset)
         free: queue.Queue[_Slot | None] = queue.Queue()  # slots are made by the reader as it needs them
-        ready: queue.Queue[object] = queue.Queue()
+        ready: queue.Queue[_Ready] = queue.Queue()
         sha = self.ciphertext_sha
         to_hash: queue.Queue[tuple[_Slot, int] | None] | None = queue.Queue() if sha is not None else None
         holders_lock = threading.Lock()
         stop = threading.Event()
-        end_of_file = object()
 
         def release(slot: _Slot) -> None:
             """A slot goes back to the reader once its consumer and (if any) the ciphertext hasher are done."""
@@ -184,7 +198,7 @@ class PayloadStream:
                     return
             free.put(slot)
 
-        def open_record(slot: _Slot, index: int, length: int) -> tuple[_Slot, int, bool]:
+        def open_record(slot: _Slot, index: int, length: int) -> _Opened:
             sealed = memoryview(slot.sealed)[:length]
             plain = memoryview(slot.plain)[: length - fmt.TAG_SIZE]
             for final in (False, True):
@@ -200,6 +214,7 @@ class PayloadStream:
             made = 0
             try:
                 while not stop.is_set():
+                    slot: _Slot | None
                     if made < self.depth and free.empty():
                         made += 1
                         slot = _Slot(bytearray(header.chunk_size + fmt.TAG_SIZE), bytearray(header.chunk_size))
@@ -209,21 +224,21 @@ class PayloadStream:
                         return
                     length = records.read_into(index, slot.sealed)
                     if length is None:
-                        ready.put(end_of_file)
+                        ready.put(None)  # the end of the file
                         return
                     slot.holders = 1 if to_hash is None else 2
                     if to_hash is not None:
                         to_hash.put((slot, length))
                     ready.put((slot, index, length) if pool is None else pool.submit(open_record, slot, index, length))
                     index += 1
-            except BaseException as exc:  # handed to the consumer, which raises it
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
                 ready.put(exc)
             finally:
                 if to_hash is not None:
                     to_hash.put(None)
 
         def hash_records() -> None:
-            assert to_hash is not None
+            assert to_hash is not None and sha is not None
             while (item := to_hash.get()) is not None:
                 slot, length = item
                 sha.update(length.to_bytes(fmt.LENGTH_PREFIX_SIZE, "big"))
@@ -238,7 +253,7 @@ class PayloadStream:
             if hasher is not None:
                 hasher.start()
             try:
-                yield from self._consume(ready, release, end_of_file, open_record)
+                yield from self._consume(ready, release, open_record)
             finally:
                 stop.set()
                 free.put(None)
@@ -246,20 +261,20 @@ class PayloadStream:
                 if hasher is not None:
                     hasher.join()
 
-    def _consume(self, ready: queue.Queue, release: Callable[[_Slot], None],
-                 end_of_file: object, open_record: Callable[..., tuple[_Slot, int, bool]]) -> Iterator[memoryview]:
+    def _consume(self, ready: queue.Queue[_Ready], release: Callable[[_Slot], None],
+                 open_record: Callable[[_Slot, int, int], _Opened]) -> Iterator[memoryview]:
         chunk_size = self.opened.header.chunk_size
         short_seen = False
         while True:
             item = ready.get()
             if self.sentinel is not None:
-                if item is end_of_file:
+                if item is None:
                     return
                 raise IntegrityError(
                     "The backup has data after its end-of-backup record: bytes were appended to it.",
                     hint="Fetch a clean copy; do not trust this file as it is.",
                 )
-            if item is end_of_file:
+            if item is None:
                 raise IntegrityError(
                     f"The backup is truncated: it ends after chunk {self.chunks} without its end-of-backup record.",
                     hint="Fetch the file again from the target; the copy you have was cut short.",

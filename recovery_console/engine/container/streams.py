@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import re
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING
 
+from recovery_console.engine.io_protocols import ReadIntoStream
 from recovery_console.errors import IntegrityError
+
+if TYPE_CHECKING:
+    from _hashlib import HASH
 
 SIDECAR_SUFFIX = ".sha256"
 _SIDECAR_LINE = re.compile(r"^([0-9a-fA-F]{64}) [ *](.+)$")
@@ -19,10 +24,8 @@ PIPE_BUFFER = 1 << 20
 def widen_pipe(fd: int) -> None:
     """Give a pipe a 1 MiB kernel buffer (Linux; default 64 KiB), so a writer feeding several consumers in
     turn hands each a whole block and moves on instead of waiting on every one; best effort elsewhere."""
-    try:
+    with contextlib.suppress(OSError):
         fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BUFFER)
-    except OSError:
-        pass
 
 
 class HashingReader:
@@ -32,9 +35,9 @@ class HashingReader:
     feeds it the rest of the stream itself (in order), e.g. on another thread.
     """
 
-    def __init__(self, stream: BinaryIO, hash: bool = True) -> None:
+    def __init__(self, stream: ReadIntoStream, hash: bool = True) -> None:
         self._stream = stream
-        self._sha: Any = hashlib.sha256() if hash else None
+        self._sha: HASH | None = hashlib.sha256() if hash else None
         self.size = 0
 
     def readinto(self, buf: memoryview | bytearray) -> int:
@@ -52,7 +55,7 @@ class HashingReader:
         self.size += len(data)
         return data
 
-    def detach_hash(self) -> Any:
+    def detach_hash(self) -> HASH | None:
         """Stop hashing here (counting goes on) and return the hash of everything read so far, or None."""
         sha, self._sha = self._sha, None
         return sha
@@ -65,6 +68,9 @@ class HashingReader:
 
     @property
     def sha256(self) -> str:
+        """The hex SHA-256 of everything read; only while this reader still hashes."""
+        if self._sha is None:
+            raise RuntimeError("This reader does not hash (hash=False, or its hash was detached).")
         return self._sha.hexdigest()
 
 
@@ -84,7 +90,7 @@ def parse_sidecar(raw: bytes) -> str:
     return match.group(1).lower()
 
 
-def sha256_stream(stream: BinaryIO) -> tuple[str, int]:
+def sha256_stream(stream: ReadIntoStream) -> tuple[str, int]:
     reader = HashingReader(stream)
     reader.drain()
     return reader.sha256, reader.size

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import BinaryIO
 
 import zstandard
 
@@ -14,6 +13,7 @@ from recovery_console.engine.container import format as fmt
 from recovery_console.engine.container.archive_stream import ArchiveStream, undecompressable
 from recovery_console.engine.container.reader import PayloadStream, open_backup, read_preamble
 from recovery_console.engine.container.streams import HashingReader
+from recovery_console.engine.io_protocols import ReadIntoStream, WritableStream
 from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.errors import IntegrityError
 from recovery_console.models.backup import BackupMetadata
@@ -44,11 +44,11 @@ class StreamReport:
 
 
 def read_stream(
-    stream: BinaryIO,
+    stream: ReadIntoStream,
     secret: str,
     *,
     full: bool = True,
-    sink: BinaryIO | None = None,
+    sink: WritableStream | None = None,
     require_archive: bool = True,
     reporter: Reporter | None = None,
     total: int | None = None,
@@ -68,7 +68,8 @@ def read_stream(
     reporter.start(Phase.DECRYPT if sink is not None else Phase.VERIFY, total)
     reporter.advance(opened.payload_offset)
     ciphertext_sha = source.detach_hash()  # the payload stream hashes the rest off its read path
-    archive = ArchiveStream(opened.metadata.compression, sink, parse_toc=require_archive) if full or sink is not None else None
+    archive = (ArchiveStream(opened.metadata.compression, sink, parse_toc=require_archive)
+               if full or sink is not None else None)
     # With nothing to do per chunk here, decrypting on this thread saves a hand-off per chunk;
     # with an archive to hash (or write), a worker thread decrypts while this one does that.
     payload = PayloadStream(source, opened, reporter, workers=1 if archive is not None else 0,
@@ -114,13 +115,13 @@ def read_stream(
     )
 
 
-def read_metadata(stream: BinaryIO, secret: str) -> tuple[fmt.Header, BackupMetadata]:
+def read_metadata(stream: ReadIntoStream, secret: str) -> tuple[fmt.Header, BackupMetadata]:
     """Open just the header and metadata chunk: cheap (one key derivation, no payload)."""
     opened = open_backup(stream, secret)
     return opened.header, opened.metadata
 
 
-def read_header(stream: BinaryIO) -> fmt.Header:
+def read_header(stream: ReadIntoStream) -> fmt.Header:
     """The clear header, for keyless inspection."""
     return read_preamble(stream)[0]
 
@@ -143,17 +144,18 @@ class _ChunkFile:
         return data
 
 
-def read_toc(stream: BinaryIO, secret: str) -> tuple[BackupMetadata, Archive]:
+def read_toc(stream: ReadIntoStream, secret: str) -> tuple[BackupMetadata, Archive]:
     """Decrypt (and decompress) only as far as the archive's TOC; each chunk read is still authenticated.
 
     Decompression is pulled a piece at a time: one 8 MiB chunk of a very compressible archive can
     expand to gigabytes, which listing the contents must not inflate.
     """
     opened = open_backup(stream, secret)
-    chunks = iter(PayloadStream(stream, opened))
+    chunks = PayloadStream(stream, opened).__iter__()  # a generator, closed below
     toc = TocCollector()
     source = _ChunkFile(chunks)
-    archive = (zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=True)
+    # zstandard's stub asks for an IO[bytes]; the reader only ever calls read() on it
+    archive = (zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=True)  # type: ignore[arg-type]
                if opened.metadata.compression == "zstd" else source)
     try:
         while not toc.done:
@@ -165,7 +167,7 @@ def read_toc(stream: BinaryIO, secret: str) -> tuple[BackupMetadata, Archive]:
     except zstandard.ZstdError as exc:
         raise undecompressable(exc) from exc
     finally:
-        chunks.close()  # type: ignore[attr-defined]
+        chunks.close()
     if toc.archive is None:
         cause = toc.error
         raise IntegrityError("The backup decrypts, but its contents are not a readable pg_dump archive"

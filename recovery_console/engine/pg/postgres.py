@@ -9,16 +9,17 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from recovery_console.errors import DatabaseError, UsageError
 
 if TYPE_CHECKING:
     import psycopg
+    from psycopg.abc import QueryNoTemplate
 
 CONNECT_TIMEOUT = 10
 APPLICATION_NAME = "recovery-console"
@@ -43,13 +44,15 @@ class ServerInfo:
 
 
 def parse(url: str) -> dict[str, str]:
+    """The URL's connection parameters by libpq keyword (values as libpq parses them: text)."""
     import psycopg
 
     try:
-        return psycopg.conninfo.conninfo_to_dict(url)
+        params = psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
         raise UsageError(f"The database URL is not valid: {exc}.",
                          hint="Use postgresql://user@host:port/dbname or 'host=… dbname=…'.") from None
+    return {key: str(value) for key, value in params.items() if value is not None}
 
 
 def split_password(url: str) -> tuple[str, str | None]:
@@ -72,7 +75,8 @@ def split_password(url: str) -> tuple[str, str | None]:
 def describe(url: str) -> str:
     """user@host:port/db, for messages (never includes a password)."""
     p = parse(url)
-    return f"{p.get('user', '')}{'@' if p.get('user') else ''}{p.get('host', 'localhost')}:{p.get('port', '5432')}/{p.get('dbname', '')}"
+    user = f"{p['user']}@" if p.get("user") else ""
+    return f"{user}{p.get('host', 'localhost')}:{p.get('port', '5432')}/{p.get('dbname', '')}"
 
 
 def is_local(url: str) -> bool:
@@ -95,19 +99,15 @@ def pooler_tells(url: str) -> list[str]:
     return tells
 
 
-def connect(url: str, password: str | None = None, *, dbname: str | None = None, autocommit: bool = True) -> psycopg.Connection:
+def connect(url: str, password: str | None = None, *, dbname: str | None = None,
+            autocommit: bool = True) -> psycopg.Connection[tuple[Any, ...]]:
     """A connection that also works through PgBouncer (no server-side prepared statements), named
     `recovery-console` in pg_stat_activity unless the URL names it otherwise."""
     import psycopg
 
-    kwargs: dict[str, object] = {"connect_timeout": CONNECT_TIMEOUT, "autocommit": autocommit, "prepare_threshold": None,
-                                 "fallback_application_name": APPLICATION_NAME}
-    if password is not None:
-        kwargs["password"] = password
-    if dbname is not None:
-        kwargs["dbname"] = dbname
-    try:
-        return psycopg.connect(url, **kwargs)
+    try:  # a None password or dbname is left out: the URL's own (or libpq's default) applies
+        return psycopg.connect(url, autocommit=autocommit, prepare_threshold=None, connect_timeout=CONNECT_TIMEOUT,
+                               fallback_application_name=APPLICATION_NAME, password=password, dbname=dbname)
     except psycopg.OperationalError as exc:
         raise DatabaseError(f"Could not connect to {describe(url)}: {_first_line(exc)}",
                             hint="Check the host, port, database name, user and password, and that the server "
@@ -119,7 +119,15 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def server_info(conn: psycopg.Connection) -> ServerInfo:
+def scalar(conn: psycopg.Connection[tuple[Any, ...]], query: QueryNoTemplate, params: Sequence[object] = ()) -> Any:
+    """The first column of the one row a query returns (a count, a setting, a size)."""
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise DatabaseError(f"The server returned no row for: {query!r}.")
+    return row[0]
+
+
+def server_info(conn: psycopg.Connection[tuple[Any, ...]]) -> ServerInfo:
     row = conn.execute(
         "SELECT current_setting('server_version_num')::int, current_setting('server_version'), current_database(), "
         "current_user, r.rolsuper, r.rolcreatedb FROM pg_roles r WHERE r.rolname = current_user").fetchone()

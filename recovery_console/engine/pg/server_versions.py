@@ -7,6 +7,7 @@ disagrees with the pg_dump picked from the hint starts over after a probe connec
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -38,7 +39,5 @@ class ServerVersions:
         if versions.get(url) == version:
             return
         versions[url] = version
-        try:
+        with contextlib.suppress(OSError, RecoveryError):
             write_json(self.path, versions, sort_keys=True)
-        except (OSError, RecoveryError):
-            pass

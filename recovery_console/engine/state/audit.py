@@ -1,47 +1,7 @@
 """The console's append-only, hash-chained audit log: one JSON line per action taken.
 
-Format
-------
-The log is a UTF-8 text file (``AppPaths.audit_file``); each entry is exactly one line, the
-canonical JSON form ``json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
-followed by ``"\\n"``. Fields:
-
-``seq``     1-based position of the entry, increasing by exactly one per line.
-``time``    UTC time of the action, ISO-8601 with a trailing ``Z``.
-``user``    OS user that ran the console (``getpass.getuser()``, else the numeric uid).
-``host``    ``socket.gethostname()``.
-``action``  what was done: ``backup.create``, ``backup.verify``, ``restore``, ``target.add`` ...
-``object``  what it was done to: a backup id, a path, a target name.
-``result``  ``ok``, ``failed`` or ``cancelled``.
-``detail``  a JSON object of extra, non-secret data (may be empty).
-``prev``    hex SHA-256 of the previous line's exact bytes, without its trailing newline;
-            64 zeros (``GENESIS_HASH``) for the first entry.
-
-What the chain proves
----------------------
-Every line commits to the exact bytes of the line before it, so :meth:`AuditLog.verify` detects
-the editing, removal, insertion or reordering of ANY line except the very last one(s): a change
-to line *k* breaks the ``prev`` link stored in line *k + 1*, and a removed or moved line also
-breaks the ``seq`` sequence. What the chain alone cannot detect:
-
-* deleting or editing entries at the tail (the last line is not committed to by anything), and
-* rewriting the whole file with a freshly computed chain (there is no key: anyone who can write
-  the file can forge a consistent one).
-
-Both are detectable only against a copy of a hash kept somewhere the attacker cannot reach.
-:meth:`AuditLog.verify` therefore returns ``last_hash`` (the hash of the last line, printed by
-``audit verify``); record it elsewhere (a ticket, a notebook, another machine) and later pass it
-as ``anchor=``: verification then fails unless a line with that hash is still part of the intact
-chain, which proves that nothing up to the recorded point was removed or rewritten.
-
-Secrets
--------
-The log is a plain, world-unencrypted file (mode 0600 in a 0700 folder, but backed up, copied and
-shown to auditors). Callers must never pass secret values -- passphrases, instance secrets, keys,
-tokens, passwords, connection strings with passwords -- in ``object`` or ``detail``. This module
-cannot recognise a secret; it only rejects a ``detail`` that is not JSON data (``UsageError``),
-so that nothing is written through ``str()``/``repr()`` of arbitrary objects by accident.
-Control characters (newlines included) are escaped by JSON, so a value can never start a line.
+The entry format and what may go in it: audit_entry.py; what the chain proves and how it is checked:
+audit_verify.py. This module writes and reads the file.
 
 Concurrency and durability
 --------------------------
@@ -81,156 +41,35 @@ from __future__ import annotations
 import errno
 import fcntl
 import getpass
-import hashlib
 import json
 import os
 import socket
 import stat
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from recovery_console.engine.state.audit_entry import (
+    GENESIS_HASH,
+    MAX_LINE_BYTES,
+    RESULTS,
+    AuditEntry,
+    BadLine,
+    canonical,
+    hash_line,
+    parse_line,
+)
+from recovery_console.engine.state.audit_verify import AuditVerification, verify_chain
 from recovery_console.errors import IntegrityError, QuotaExceededError, RecoveryError, UsageError
 
-GENESIS_HASH = "0" * 64
-"""The ``prev`` of the first entry."""
-
-RESULTS = ("ok", "failed", "cancelled")
-"""The allowed values of ``result``."""
-
-MAX_LINE_BYTES = 256 * 1024
-"""The longest entry line ``append`` writes and the readers accept (bounds every read)."""
-
 _BLOCK = 8192
-_FIELDS = ("seq", "time", "user", "host", "action", "object", "result", "detail", "prev")
 _FILE_MODE = 0o600
 _DIR_MODE = 0o700
 _INSPECT_HINT = (
     "Inspect the end of the file with `tail -c 512 {path} | od -c` and run `recovery-console audit verify`. "
     "If the damage is from a crash, move the file aside (keep it as evidence); the next action starts a new log."
 )
-
-
-def hash_line(line: bytes) -> str:
-    """Hex SHA-256 of one line's exact bytes, without its trailing newline: the next entry's ``prev``."""
-    return hashlib.sha256(line).hexdigest()
-
-
-def _canonical(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-class _BadLine(Exception):
-    """A line that is not a valid entry; the message is the reason shown to the user."""
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One line of the audit log."""
-
-    seq: int
-    time: str
-    user: str
-    host: str
-    action: str
-    object: str
-    result: str
-    detail: dict[str, Any]
-    prev: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in _FIELDS}
-
-    def to_json(self) -> str:
-        """The canonical one-line JSON form (no trailing newline); its UTF-8 bytes are what is hashed."""
-        return _canonical(self.to_dict())
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> AuditEntry:
-        """Parse and check one line; raises ``IntegrityError`` saying why it is not a valid entry."""
-        raw = text.encode("utf-8") if isinstance(text, str) else bytes(text)
-        try:
-            return _parse_line(raw.rstrip(b"\n"))
-        except _BadLine as exc:
-            raise IntegrityError(f"Not a valid audit log entry: {exc}") from None
-
-
-def _parse_line(line: bytes) -> AuditEntry:
-    """Strictly parse one line (without its newline) into an entry, or raise ``_BadLine``."""
-    if not line.strip():
-        raise _BadLine("the line is empty")
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _BadLine("the line is not valid UTF-8") from None
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        raise _BadLine("the line is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise _BadLine("the line is not a JSON object")
-    missing = [name for name in _FIELDS if name not in data]
-    if missing:
-        raise _BadLine(f"required field(s) missing: {', '.join(missing)}")
-    extra = sorted(set(data) - set(_FIELDS))
-    if extra:
-        raise _BadLine(f"unexpected field(s): {', '.join(extra)}")
-    seq = data["seq"]
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
-        raise _BadLine("field 'seq' is not a positive integer")
-    for name in ("time", "user", "host", "action", "object", "result", "prev"):
-        if not isinstance(data[name], str):
-            raise _BadLine(f"field '{name}' is not a string")
-    if not isinstance(data["detail"], dict):
-        raise _BadLine("field 'detail' is not a JSON object")
-    if data["result"] not in RESULTS:
-        raise _BadLine(f"field 'result' is {data['result']!r}, not one of {', '.join(RESULTS)}")
-    prev = data["prev"]
-    if len(prev) != 64 or any(c not in "0123456789abcdef" for c in prev):
-        raise _BadLine("field 'prev' is not a lowercase hex SHA-256")
-    stamp = data["time"]
-    try:
-        if not stamp.endswith("Z"):
-            raise ValueError
-        datetime.fromisoformat(stamp[:-1])
-    except ValueError:
-        raise _BadLine(f"field 'time' is not a UTC ISO-8601 time ending in 'Z': {stamp!r}") from None
-    entry = AuditEntry(**data)
-    if entry.to_json() != text:
-        raise _BadLine("the line is not in the log's canonical JSON form (was it edited by hand?)")
-    return entry
-
-
-@dataclass(frozen=True)
-class AuditVerification:
-    """The result of checking the whole chain; on failure, where the FIRST broken link is."""
-
-    ok: bool
-    entries: int
-    """Entries checked and found intact (all of them when ``ok``; those before the break otherwise)."""
-    first_broken_seq: int | None
-    """The ``seq`` of the entry at the break, when the broken line has a readable one.
-
-    A link is stored in the later line, so an altered entry *k* is reported at entry *k + 1*
-    (whose ``prev`` no longer matches); the reason names both.
-    """
-    first_broken_line: int | None
-    """1-based line number of the break."""
-    reason: str
-    last_hash: str
-    """Hash of the last intact line (``GENESIS_HASH`` for an empty log): record it elsewhere."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "entries": self.entries,
-            "first_broken_seq": self.first_broken_seq,
-            "first_broken_line": self.first_broken_line,
-            "reason": self.reason,
-            "last_hash": self.last_hash,
-        }
 
 
 def _current_user() -> str:
@@ -245,7 +84,7 @@ def _now() -> str:
 
 
 class AuditLog:
-    """The audit log at ``path``; see the module docstring for the format and guarantees."""
+    """The audit log at ``path``; see the module docstrings for the format and guarantees."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -313,7 +152,8 @@ class AuditLog:
             raise UsageError(f"An audit entry's detail must be a dict, not {type(detail).__name__}.")
         try:
             # Round-trip so the returned entry equals what is on disk (tuples become lists, ...).
-            return json.loads(_canonical(dict(detail)))
+            data: dict[str, Any] = json.loads(canonical(dict(detail)))
+            return data
         except (TypeError, ValueError, RecursionError) as exc:
             raise UsageError(
                 f"An audit entry's detail is not JSON data: {exc}",
@@ -392,8 +232,8 @@ class AuditLog:
             )
         line = os.pread(fd, end - start, start)
         try:
-            last = _parse_line(line)
-        except _BadLine as exc:
+            last = parse_line(line)
+        except BadLine as exc:
             raise IntegrityError(
                 f"The audit log's last line (offset {start}) is not a valid entry: {exc}; "
                 f"refusing to append to {self.path}.",
@@ -501,80 +341,16 @@ class AuditLog:
                     hint="Run `recovery-console audit verify`.",
                 )
             try:
-                yield _parse_line(line)
-            except _BadLine as exc:
+                yield parse_line(line)
+            except BadLine as exc:
                 raise IntegrityError(
                     f"Line {number} of the audit log {self.path} is not a valid entry: {exc}.",
                     hint="Run `recovery-console audit verify`.",
                 ) from None
 
     def verify(self, anchor: str | None = None) -> AuditVerification:
-        """Check every line and link; report the FIRST break. An absent or empty log is ok with 0 entries.
+        """Check every line and link (audit_verify.py); an absent or empty log is ok with 0 entries.
 
-        ``anchor`` is a ``last_hash`` recorded earlier, elsewhere: if given, the log must still
-        contain an intact line with that hash (otherwise entries were removed from the end or the
-        log was replaced), which the chain alone cannot prove.
+        ``anchor`` is a ``last_hash`` recorded earlier, elsewhere: the log must still hold it.
         """
-        if anchor is not None:
-            anchor = anchor.strip().lower()
-        count, prev, anchor_seen = 0, GENESIS_HASH, anchor == GENESIS_HASH
-
-        def broken(seq: int | None, number: int, reason: str) -> AuditVerification:
-            return AuditVerification(False, count, seq, number, reason, prev)
-
-        for number, line, complete in self._lines():
-            expected = count + 1
-            if not complete:
-                return broken(
-                    None,
-                    number,
-                    f"the log was cut off: the last line ({len(line)} bytes) has no trailing newline; "
-                    "an append was interrupted (crash, full disk) or the file was truncated",
-                )
-            if len(line) > MAX_LINE_BYTES:
-                return broken(None, number, f"the line is longer than {MAX_LINE_BYTES} bytes")
-            try:
-                entry = _parse_line(line)
-            except _BadLine as exc:
-                seq = _readable_seq(line)
-                return broken(seq, number, str(exc))
-            if entry.seq != expected:
-                if entry.seq > expected:
-                    what = f"entry {expected}" if entry.seq == expected + 1 else f"entries {expected}-{entry.seq - 1}"
-                    reason = f"seq jumps from {count} to {entry.seq}: {what} missing or moved"
-                else:
-                    reason = f"seq {entry.seq} follows {count}: entries were reordered, duplicated or inserted"
-                return broken(entry.seq, number, reason)
-            if entry.prev != prev:
-                if count == 0:
-                    reason = "the first entry's prev is not the genesis hash: entries before it were removed"
-                else:
-                    reason = (
-                        f"prev does not match the hash of line {number - 1} (entry {count}): "
-                        f"entry {count} was altered, or this entry's prev was"
-                    )
-                return broken(entry.seq, number, reason)
-            count, prev = entry.seq, hash_line(line)
-            if anchor is not None and prev == anchor:
-                anchor_seen = True
-        if anchor is not None and not anchor_seen:
-            return AuditVerification(
-                False,
-                count,
-                None,
-                None,
-                f"the recorded hash {anchor} is not in the log: entries were removed from the end, "
-                "or the log was rewritten or replaced",
-                prev,
-            )
-        return AuditVerification(True, count, None, None, "", prev)
-
-
-def _readable_seq(line: bytes) -> int | None:
-    """The ``seq`` of a line that is JSON but not a valid entry, if it has a usable one."""
-    try:
-        data = json.loads(line.decode("utf-8"))
-    except (ValueError, RecursionError):
-        return None
-    seq = data.get("seq") if isinstance(data, dict) else None
-    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+        return verify_chain(self._lines(), anchor)

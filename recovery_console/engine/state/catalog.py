@@ -72,7 +72,7 @@ def _same_object(known: tuple[int, float, str | None], info: ObjectInfo) -> bool
 
 
 def _record(row: sqlite3.Row) -> BackupRecord:
-    data = dict(zip(_COLUMNS, row))
+    data = dict(zip(_COLUMNS, row, strict=True))
     raw = data.pop("metadata")
     return BackupRecord(**data, metadata=BackupMetadata.from_json(raw.encode()) if raw else None)
 

@@ -28,6 +28,7 @@ A `SecretStore` may be used from one thread at a time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -150,7 +151,8 @@ def _candidates(backend: KeyringBackend) -> list[KeyringBackend]:
     if backend_name(backend) == CHAINER_BACKEND:
         from keyring.backends import fail
 
-        return list(getattr(backend, "backends", [])) or [fail.Keyring()]
+        # keyring leaves KeyringBackend.__init__ unannotated
+        return list(getattr(backend, "backends", [])) or [fail.Keyring()]  # type: ignore[no-untyped-call]
     return [backend]
 
 
@@ -192,10 +194,10 @@ class SecretStore:
         try:
             import keyring  # on first use: the library costs about 0.1 s to import
             return keyring.get_keyring()
-        except Exception as exc:  # a broken keyringrc.cfg or backend import
+        except Exception as exc:  # noqa: BLE001 - a broken keyringrc.cfg or backend import raises anything
             from keyring.backends import fail
             log.warning("The keyring library could not select a backend (%s)", type(exc).__name__)
-            return fail.Keyring()
+            return fail.Keyring()  # type: ignore[no-untyped-call]  # KeyringBackend.__init__ is unannotated
 
     def probe(self, refresh: bool = False) -> KeyringStatus:
         """Check, with a real write/read/delete of a random probe entry, that a secure backend works."""
@@ -240,7 +242,7 @@ class SecretStore:
                          "`gnome-keyring-daemon --unlock` in this D-Bus session) and try again. " + _FIX_NO_BACKEND,
                     insecure_opt_in=self.allow_insecure)
         # No secure backend works: an insecure one only by explicit opt-in.
-        for backend, why in insecure:
+        for backend, _why in insecure:
             name = backend_name(backend)
             if name in (NO_BACKEND, NULL_BACKEND) or not self.allow_insecure:
                 continue
@@ -249,7 +251,8 @@ class SecretStore:
                 return KeyringStatus(
                     backend=name, secure=False, usable=True,
                     message=f"WARNING: secrets are stored UNENCRYPTED by {name}, because {INSECURE_ENV} "
-                            "(or the allow-insecure setting) opts in to it. Anyone who can read your files can read them.",
+                            "(or the allow-insecure setting) opts in to it. Anyone who can read your files can "
+                            "read them.",
                     hint="Install and unlock a Secret Service (GNOME Keyring or KWallet), macOS Keychain or Windows "
                          f"Credential Manager, store the secrets again, and unset {INSECURE_ENV}.",
                     insecure_opt_in=True), backend
@@ -282,14 +285,12 @@ class SecretStore:
             step = "read the probe entry back"
             read = backend.get_password(service, entry)
             if read != value:
-                try:
+                with contextlib.suppress(Exception):
                     backend.delete_password(service, entry)
-                except Exception:
-                    pass
                 return "a probe entry written to it did not read back (it discards secrets)"
             step = "delete the probe entry"
             backend.delete_password(service, entry)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - backends raise anything; the probe reports it
             return f"could not {step} ({_describe(exc, value)})"
         return None
 
@@ -310,7 +311,7 @@ class SecretStore:
         backend = self._require(f"store the secret '{name}' for {scope}")
         try:
             backend.set_password(service_name(scope), name, value)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - backends raise anything; re-raised as one error
             raise SecretUnavailableError(f"The OS keyring refused to store the secret '{name}' for {scope}.",
                                          hint="Unlock or configure the keyring and try again.",
                                          detail=_describe(exc, value)) from None
@@ -320,7 +321,7 @@ class SecretStore:
         backend = self._require(f"read the secret '{name}' for {scope}")
         try:
             return backend.get_password(service_name(scope), name)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - backends raise anything; re-raised as one error
             raise SecretUnavailableError(f"The OS keyring could not be read for the secret '{name}' of {scope}.",
                                          hint="Unlock the keyring and try again.",
                                          detail=_describe(exc)) from None
@@ -348,7 +349,7 @@ class SecretStore:
             backend.delete_password(service_name(scope), name)
         except PasswordDeleteError:
             return False
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - backends raise anything; re-raised as one error
             raise SecretUnavailableError(f"The OS keyring could not delete the secret '{name}' for {scope}.",
                                          hint="Unlock the keyring and try again.", detail=_describe(exc)) from None
         return True

@@ -15,7 +15,10 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class Named(Protocol):
-    name: str
+    """A settings record: read-only `name` (frozen dataclasses fit) and its JSON form."""
+
+    @property
+    def name(self) -> str: ...
 
     def to_dict(self) -> dict[str, Any]: ...
 

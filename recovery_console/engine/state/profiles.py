@@ -75,7 +75,8 @@ class Profiles:
 
     def instance_secret(self, name: str) -> str:
         profile = self.store.get(name)
-        secret = self.secrets.get(profile_scope(name), INSTANCE_SECRET) if INSTANCE_SECRET in profile.stored_secrets else None
+        stored = INSTANCE_SECRET in profile.stored_secrets
+        secret = self.secrets.get(profile_scope(name), INSTANCE_SECRET) if stored else None
         if not secret:
             raise SecretUnavailableError(f"The OS keyring holds no instance secret for profile '{name}'.",
                                          hint="Pass --secret-key-file, or store it with `keyring set-secret`.")
@@ -90,7 +91,8 @@ class Profiles:
         """Pooler tells in a URL declared direct: shown, never blocking."""
         if profile.mode is not ConnectionMode.DIRECT:
             return []
-        return [f"The URL declared direct looks like a pooler: {tell}." for tell in postgres.pooler_tells(profile.database_url)]
+        tells = postgres.pooler_tells(profile.database_url)
+        return [f"The URL declared direct looks like a pooler: {tell}." for tell in tells]
 
     def test(self, name: str) -> ConnectionReport:
         """Reach PostgreSQL through the URL backup/restore will use; report version and tool fit, and remember

@@ -79,5 +79,6 @@ def obtain_secret(request: SecretRequest, prompt: Callable[[str], str] = getpass
             return value
     raise SecretUnavailableError(
         "This needs the instance secret, and none was given.",
-        hint="Pass --secret-key-file FILE, --secret-key-env VAR or --secret-keyring NAME, or run in a terminal to be asked.",
+        hint="Pass --secret-key-file FILE, --secret-key-env VAR or --secret-keyring NAME, or run in a terminal "
+             "to be asked.",
     )

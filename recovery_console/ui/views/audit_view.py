@@ -31,7 +31,8 @@ from PySide6.QtWidgets import (
 )
 
 from recovery_console.engine.console import Console
-from recovery_console.engine.state.audit import AuditEntry, AuditVerification
+from recovery_console.engine.state.audit_entry import AuditEntry
+from recovery_console.engine.state.audit_verify import AuditVerification
 from recovery_console.errors import RecoveryError
 from recovery_console.ui.backup_table import format_time
 from recovery_console.ui.error_dialog import error_box

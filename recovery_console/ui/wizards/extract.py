@@ -295,7 +295,7 @@ class ExtractWizard(WizardBase):
             self.file_page.path_edit.setText(name)
             self.file_page.path_edit.blockSignals(False)
             self.file_page.info.setText("46.0 MiB; a .sha256 sidecar is beside it.")
-            self.file_page._checked(VerifyResult(ok=True, mode="keyless", location=name, encrypted_size=48_213_504,
+            self.file_page._checked(VerifyResult(mode="keyless", location=name, encrypted_size=48_213_504,
                                                  ciphertext_sha256="5d41402abc4b2a76b9719d911017c592" * 2,
                                                  sidecar_sha256="5d41402abc4b2a76b9719d911017c592" * 2))
         if not self.secret_page.typed_edit.text():

@@ -132,7 +132,8 @@ class RestoreWizard(WizardBase):
 
     def screenshot_pages(self) -> list[tuple[str, QWidget]]:
         """Each page filled with example data (nothing runs, nothing is read), for docs."""
-        from recovery_console.engine.restore import Check, RestorePlan, RestoreResult, TableCheck
+        from recovery_console.engine.restore import RestoreResult, TableCheck
+        from recovery_console.engine.restore_preflight import Check, RestorePlan
         from recovery_console.models.backup import BackupMetadata
         from recovery_console.models.profile import ConnectionMode
 

@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
 
 from recovery_console.engine.console import BackupRef
 from recovery_console.engine.progress import Reporter
-from recovery_console.engine.restore import RestorePlan, Restorer
+from recovery_console.engine.restore import Restorer
+from recovery_console.engine.restore_preflight import RestorePlan
 from recovery_console.errors import Cancelled, RecoveryError, UsageError
 from recovery_console.models.backup import BackupRecord
 from recovery_console.ui.progress_panel import ProgressPanel

@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (
 )
 
 from recovery_console.engine.progress import Progress
-from recovery_console.engine.restore import RestorePlan, Restorer, RestoreResult
+from recovery_console.engine.restore import Restorer, RestoreResult
+from recovery_console.engine.restore_preflight import RestorePlan
 from recovery_console.errors import Cancelled, RecoveryError
 from recovery_console.ui.progress_panel import ProgressPanel
 from recovery_console.ui.widgets.form_labels import wrap_label

@@ -1,0 +1,219 @@
+"""Restore pre-flight: every check made before a restore touches anything, gathered into a plan.
+
+The plan says where the backup goes (a new database, or a scratch copy swapped in for the
+original), which pg_restore loads it, and which checks pass, warn or block; `engine/restore.py`
+carries it out. The backup itself is verified here unless the catalog holds a full verify of the
+very same file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from recovery_console.engine.archive import pgarchive
+from recovery_console.engine.console import BackupRef, Console
+from recovery_console.engine.container.reader import derive_keys_ahead
+from recovery_console.engine.container.verify import read_toc
+from recovery_console.engine.pg import pgtools, postgres
+from recovery_console.engine.progress import Reporter
+from recovery_console.errors import Cancelled, DatabaseError, RecoveryError, UsageError
+from recovery_console.models.profile import Profile
+
+if TYPE_CHECKING:
+    import psycopg
+
+SCRATCH_INFIX = "__restore_"
+PRE_RESTORE_INFIX = "__pre_restore_"
+UNDONE_INFIX = "__undone_"
+MAX_DB_NAME = 63
+STAMP_FORMAT = "%Y%m%d%H%M%S"
+_MAJOR = re.compile(r"^(\d+)")
+
+
+def now_stamp() -> str:
+    """This second in UTC, as the suffix of the databases a restore names."""
+    return datetime.now(UTC).strftime(STAMP_FORMAT)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One pre-flight check: passed, failed (blocks the restore) or a warning, with the reason."""
+
+    name: str
+    status: str
+    detail: str
+
+    @property
+    def blocking(self) -> bool:
+        return self.status == "fail"
+
+
+@dataclass
+class RestorePlan:
+    """Everything decided before anything is touched; `checks` says whether it may proceed."""
+
+    profile: Profile
+    ref: BackupRef
+    database: str
+    new_database: bool
+    jobs: int
+    checks: list[Check] = field(default_factory=list)
+    tool: pgtools.PgTool | None = None
+    archive: pgarchive.Archive | None = None
+    backup_id: str | None = None
+    stamp: str = field(default_factory=now_stamp)
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.checks) and not any(c.blocking for c in self.checks)
+
+    @property
+    def scratch_name(self) -> str:
+        return db_name(self.database, SCRATCH_INFIX, self.stamp) if not self.new_database else self.database
+
+    @property
+    def pre_restore_name(self) -> str:
+        return db_name(self.database, PRE_RESTORE_INFIX, self.stamp)
+
+
+def db_name(base: str, infix: str, stamp: str) -> str:
+    """`base` with the infix and stamp appended, cut so the whole fits PostgreSQL's 63-byte names."""
+    suffix = f"{infix}{stamp}"
+    return base[: MAX_DB_NAME - len(suffix)] + suffix
+
+
+def _major(version: str | None) -> int | None:
+    match = _MAJOR.match(version or "")
+    return int(match.group(1)) if match else None
+
+
+def plan_restore(console: Console, profile_name: str, ref: BackupRef, secret: str, *,
+                 new_database: str | None = None, jobs: int = 1, verify_first: bool = False,
+                 reporter: Reporter | None = None) -> RestorePlan:
+    """Run every check; nothing on the server is changed.
+
+    The backup is verified in full here unless the catalog shows this exact object already
+    passed a full verify (`verify_first` insists); the restore itself checks it again anyway.
+    """
+    if ref.is_local:
+        derive_keys_ahead(ref.open, secret)
+    profile = console.profiles.store.get(profile_name)
+    url = profile.dump_url()
+    database = new_database or postgres.parse(url).get("dbname") or ""
+    if not database:
+        raise UsageError("The profile's database URL names no database to restore into.")
+    plan = RestorePlan(profile, ref, database, new_database is not None, max(1, jobs))
+    plan.checks.append(Check("connection mode declared", "pass",
+                             f"{profile.mode.value}; pg_restore will use {postgres.describe(url)}"))
+    password = console.profiles.dump_password(profile)
+    try:
+        with postgres.connect(url, password, dbname="postgres") as conn:
+            info = postgres.server_info(conn)
+            _server_checks(plan, conn, info)
+    except DatabaseError as exc:
+        plan.checks.append(Check("server reachable", "fail", exc.message))
+        return plan
+    _verify_check(console, plan, secret, verify_first, reporter)
+    if plan.archive is not None:
+        _tool_check(plan, info.major)
+    return plan
+
+
+def _server_checks(plan: RestorePlan, conn: psycopg.Connection[tuple[Any, ...]], info: postgres.ServerInfo) -> None:
+    plan.checks.append(Check("server reachable", "pass", f"PostgreSQL {info.version}"))
+    can_create = info.superuser or info.can_create_db
+    plan.checks.append(Check("role may create databases", "pass" if can_create else "fail",
+                             f"role {info.user} " + ("has CREATEDB" if can_create else "lacks CREATEDB: "
+                                                     "ask an administrator to grant it")))
+    exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (plan.database,)).fetchone()
+    if plan.new_database:
+        plan.checks.append(Check("new database name is free", "fail" if exists else "pass",
+                                 f"{plan.database} already exists" if exists else f"{plan.database} will be created"))
+    else:
+        plan.checks.append(Check("database exists", "pass" if exists else "fail",
+                                 f"{plan.database}" if exists else f"{plan.database} does not exist: restore "
+                                 "into a new database instead"))
+        sessions = conn.execute("SELECT count(*), string_agg(DISTINCT coalesce(usename, '?') || '@' || "
+                                "coalesce(application_name, ''), ', ') FROM pg_stat_activity WHERE datname = %s "
+                                "AND pid <> pg_backend_pid()", (plan.database,)).fetchone()
+        count, who = sessions if sessions else (0, None)
+        plan.checks.append(Check("connected sessions", "warn" if count else "pass",
+                                 f"{count} session(s) ({who}) will be disconnected at the swap" if count
+                                 else "nobody is connected"))
+        leftovers = [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                                (plan.database[:40] + SCRATCH_INFIX + "%",))]
+        if leftovers:
+            plan.checks.append(Check("leftover scratch databases", "warn",
+                                     f"{', '.join(leftovers)} remain from an interrupted restore; drop them when "
+                                     "you have checked them"))
+    _space_check(plan, conn, info, bool(exists) and not plan.new_database)
+
+
+def _space_check(plan: RestorePlan, conn: psycopg.Connection[tuple[Any, ...]], info: postgres.ServerInfo,
+                 exists: bool) -> None:
+    needed = postgres.scalar(conn, "SELECT pg_database_size(%s)", (plan.database,)) if exists else None
+    basis = "the current database's size" if needed else "3 × the archive size (estimate)"
+    if needed is None:
+        needed = 3 * (plan.ref.size or 0)
+    data_dir = None
+    if info.superuser:
+        data_dir = postgres.scalar(conn, "SELECT current_setting('data_directory')")
+    if data_dir and os.path.isdir(data_dir) and postgres.is_local(plan.profile.dump_url()):
+        free = shutil.disk_usage(data_dir).free
+        ok = free > needed
+        plan.checks.append(Check("free space on the server", "pass" if ok else "fail",
+                                 f"{free:,} bytes free, about {needed:,} needed for a second copy ({basis})"))
+    else:
+        plan.checks.append(Check("free space on the server", "warn",
+                                 f"cannot be measured from here; a second copy needs about {needed:,} bytes "
+                                 f"({basis}) — check the server's disk"))
+
+
+def _verify_check(console: Console, plan: RestorePlan, secret: str, verify_first: bool,
+                  reporter: Reporter | None) -> None:
+    try:
+        verified_at = None if verify_first else console.full_verify_on_record(plan.ref)
+        if verified_at is None:
+            result = console.verify(plan.ref, secret, reporter=reporter)
+            detail = f"{result.chunk_count} chunks, archive SHA-256 {result.archive_sha256}"
+        else:
+            detail = f"full verify on record from {verified_at}, file unchanged since"
+        with plan.ref.open() as stream:
+            metadata, plan.archive = read_toc(stream, secret)
+    except Cancelled:
+        raise
+    except RecoveryError as exc:
+        plan.checks.append(Check("backup fully verified", "fail", exc.message))
+        return
+    plan.backup_id = metadata.backup_id
+    plan.checks.append(Check("backup fully verified", "pass", detail + "; checked again as it is restored"))
+
+
+def _tool_check(plan: RestorePlan, server_major: int) -> None:
+    assert plan.archive is not None
+    header = plan.archive.header
+    source_major = _major(header.server_version)
+    if source_major is not None and source_major > server_major:
+        plan.checks.append(Check(
+            "server version can load this dump", "fail",
+            f"the backup is of a PostgreSQL {source_major} database and the target server runs "
+            f"PostgreSQL {server_major}; PostgreSQL does not support loading a dump into an older major "
+            f"version — restore into a PostgreSQL {source_major} or newer server"))
+        return
+    tools = pgtools.discover([Path(d) for d in plan.profile.tool_dirs], names=["pg_restore"])
+    try:
+        choice = pgtools.choose_pg_restore(tools, header.version[:2], _major(header.dump_version), server_major)
+    except RecoveryError as exc:
+        plan.checks.append(Check("pg_restore compatible", "fail", exc.message))
+        return
+    plan.tool = choice.tool
+    plan.checks.append(Check("pg_restore compatible", "warn" if choice.warnings else "pass",
+                             f"{choice.tool.path} {choice.tool.version} reads archive {header.version_str} "
+                             f"(dumped by pg_dump {header.dump_version})"
+                             + "".join(f"; {w}" for w in choice.warnings)))
