@@ -159,6 +159,9 @@ class LocalStorage(Storage):
     def location(self, key: str) -> str:
         return str(self._path(key))
 
+    def close(self) -> None:
+        """Nothing to end: every call opens and closes its own files."""
+
     def free_space(self) -> int | None:
         probe = self.root
         while not probe.exists() and probe != probe.parent:

@@ -232,6 +232,13 @@ class S3Storage(Storage):
                 self._client = self._make_client()
             return self._client
 
+    def close(self) -> None:
+        """Close the client's pooled HTTP connections; the next call makes a new client."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
     def _make_client(self) -> Any:
         session_args: dict[str, Any] = {}
         if self.access_key_id:

@@ -791,25 +791,11 @@ class SftpStorage(Storage):
                                hint="Fix the target's directory.")
 
     def close(self) -> None:
+        """End the SSH connection (its SFTP session and streams with it); the next call reconnects."""
         with self._lock:
             client, self._client, self._sftp_client = self._client, None, None
         if client is not None:
-            try:
-                client.close()
-            except Exception:
-                pass
-
-    def __enter__(self) -> SftpStorage:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
+            client.close()
 
     # -- paths and errors ---------------------------------------------------------------------
 

@@ -314,6 +314,10 @@ class SmbStorage(Storage):
         """Forget the pooled connection (it will be reopened on the next call)."""
         _close_cache(self._cache)
 
+    def close(self) -> None:
+        """End the SMB connection this target's account uses; the next call reconnects."""
+        self.drop_connection()
+
     def _run(self, where: _Where, action: Callable[[], T], retry: bool = True) -> T:
         """Run one SMB operation; reconnect once if the connection had dropped, map failures to our errors."""
         for attempt in (1, 2):
