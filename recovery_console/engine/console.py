@@ -158,7 +158,7 @@ class Console:
         self.secrets = SecretStore()
         self.profiles = Profiles(self.paths, self.secrets)
         self.health = TargetHealth(self.paths.data_dir)
-        self._storages = StoragePool(self._open)
+        self._storages = StoragePool(lambda config: self._open(config))  # _open looked up per call
 
     def close(self) -> None:
         """End every storage connection this console opened; it reconnects if used again."""

@@ -798,3 +798,32 @@ def test_endpoint_and_tls_settings_are_checked() -> None:
     assert storage.location("backups/k.enc") == "s3://b/a/b/backups/k.enc"
     with pytest.raises(UsageError, match="no bucket"):
         from_config(TargetConfig("t", "s3", {}), lambda name: None)
+
+
+@integration
+def test_the_console_reuses_one_client_and_closes_its_connections(
+        rclone_s3: RcloneS3, s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import urllib3.connection
+
+    clients: list[Any] = []
+    connections: list[Any] = []
+    make_client, connect = S3Storage._make_client, urllib3.connection.HTTPConnection.connect
+    monkeypatch.setattr(S3Storage, "_make_client", lambda self: clients.append(make_client(self)) or clients[-1])
+    monkeypatch.setattr(urllib3.connection.HTTPConnection, "connect",
+                        lambda self: (connections.append(self), connect(self))[1])
+    console = make_console(rclone_s3, TargetConfig("offsite", "s3", rclone_s3.target_options(s3_bucket)))
+    with open(SAMPLE, "rb") as source:
+        record = console.create_backup(source, "offsite", INSTANCE_SECRET, iterations=1000)
+    console.inspect(console.locate(record.backup_id), INSTANCE_SECRET)  # stops reading early: drops its socket
+    ref = console.locate(record.short_id)
+    console.verify(ref, INSTANCE_SECRET)
+    console.download(ref, tmp_path / "copy.enc")
+    console.list_backups(["offsite"])
+    assert len(clients) == 1  # six operations, one client and its connection pool
+    assert len(connections) == 2, connections  # the first, and the one after inspect's early close
+    assert connections[-1].sock is not None  # kept open for the next request
+    console.close()
+    assert all(c.sock is None for c in connections)  # every socket closed
+    assert console.list_backups(["offsite"])[0][0].key == record.key  # used again: a new client
+    assert len(clients) == 2
+    console.close()

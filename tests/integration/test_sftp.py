@@ -8,6 +8,8 @@ import io
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import keyring
@@ -65,7 +67,7 @@ class DictSecrets:
 
 
 @pytest.fixture
-def sftp_console(tmp_path: Path, sftp_server, sftp_users, sftp_dir):
+def sftp_console(tmp_path: Path, sftp_server, sftp_users, sftp_dir) -> Iterator[Console]:
     """A Console with one SFTP target 'offsite' (password login, pinned host key)."""
     from recovery_console.engine.state.paths import AppPaths
 
@@ -80,7 +82,8 @@ def sftp_console(tmp_path: Path, sftp_server, sftp_users, sftp_dir):
         return name
 
     console.add_sftp_target = add  # type: ignore[attr-defined]
-    return console
+    with console:
+        yield console
 
 
 def _create(console: Console, target: str, source=None, **kwargs):
@@ -510,3 +513,37 @@ def test_cli_target_add_sftp_confirms_at_a_terminal(sftp_server, sftp_users, sft
     assert main(_add_args(sftp_server, user, sftp_dir, password_file)) == 0
     assert sftp_server.fingerprint in capsys.readouterr().err
     assert (keyring_store.service_name(target_scope("offsite")), "password") in memory_keyring.entries
+
+
+# --- one connection per target, closed with the console --------------------------------------------
+
+
+def _sshd_lines(server, needle: str) -> list[str]:
+    return [line for line in server.log_path.read_text(errors="replace").splitlines() if needle in line]
+
+
+def test_the_console_reuses_one_ssh_connection_and_ends_it_on_close(sftp_console, sftp_server, sftp_users,
+                                                                     tmp_path):
+    user = sftp_users.password_user.name
+    logins_before = len(_sshd_lines(sftp_server, f"Accepted password for {user} "))
+    target = sftp_console.add_sftp_target()
+    record = _create(sftp_console, target)
+    sftp_console.list_backups([target])
+    ref = sftp_console.locate(record.short_id)
+    sftp_console.verify(ref, SECRET)
+    sftp_console.download(ref, tmp_path / "copy.enc")
+    sftp_console.contents(sftp_console.locate(record.backup_id), lambda: SECRET)
+    storage = sftp_console.storage(target)
+    assert isinstance(storage, SftpStorage) and ref.storage is storage
+    logins = _sshd_lines(sftp_server, f"Accepted password for {user} ")[logins_before:]
+    assert len(logins) == 1, logins  # seven operations, one SSH login
+    transport = storage._sftp(reconnect=False).get_channel().get_transport()
+    port = transport.sock.getsockname()[1]
+    assert f"port {port} " in logins[0]
+
+    sftp_console.close()
+    assert not transport.is_active()
+    deadline = time.monotonic() + 10
+    while not _sshd_lines(sftp_server, f"Close session: user {user} from 127.0.0.1 port {port} "):
+        assert time.monotonic() < deadline, sftp_server.log_text()
+        time.sleep(0.05)

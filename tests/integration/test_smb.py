@@ -7,7 +7,7 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -49,10 +49,10 @@ class DictSecrets:
 
 
 @pytest.fixture
-def app() -> Console:
-    console = Console()
-    console.secrets = DictSecrets()  # type: ignore[assignment]
-    return console
+def app() -> Iterator[Console]:
+    with Console() as console:
+        console.secrets = DictSecrets()  # type: ignore[assignment]
+        yield console
 
 
 def storage_for(options: dict, password: str, name: str = "nas", quota: int | None = None) -> SmbStorage:
@@ -506,6 +506,29 @@ def test_console_create_list_verify_download_delete(app: Console, smb_dir: SmbSp
     app.delete(ref)
     assert visible(smb_dir) == []
     assert app.list_backups([target])[0] == []
+
+
+def test_the_console_reuses_one_smb_connection_and_ends_it_on_close(
+        app: Console, smb_dir: SmbSpot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from smbprotocol.connection import Connection
+
+    smb_storage.close_all_connections()  # no connection left over from another test
+    opened: list[Connection] = []
+    connect = Connection.connect
+    monkeypatch.setattr(Connection, "connect", lambda self, *a, **k: (opened.append(self), connect(self, *a, **k))[1])
+    target = add_target(app, smb_dir)
+    record = create(app, target)
+    app.list_backups([target])
+    ref = app.locate(record.short_id)
+    app.verify(ref, INSTANCE_SECRET)
+    app.download(ref, tmp_path / "copy.enc")
+    app.inspect(app.locate(record.backup_id), INSTANCE_SECRET)
+    assert len(opened) == 1  # six operations, one SMB connection
+    assert opened[0].transport.connected
+    app.close()
+    assert not opened[0].transport.connected
+    assert not opened[0]._t_worker.is_alive()  # its receive thread ended with it
+
 
 
 # -- CLI ------------------------------------------------------------------------------------------

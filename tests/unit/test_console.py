@@ -404,7 +404,7 @@ class _CountingOpener:
             self.opened.append(storage)
             return storage
 
-        monkeypatch.setattr(console._storages, "_opener", open_)
+        monkeypatch.setattr(console, "_open", open_)
 
 
 def test_one_storage_per_target_reused_until_the_console_closes(console, make_backup, monkeypatch):
