@@ -921,7 +921,7 @@ class TargetPage(QWizardPage):
 
     def _fetch_host_key(self) -> None:
         """SFTP: read the server's host key (no login) and ask the user to confirm its fingerprint first."""
-        from recovery_console.engine.storage.sftp import fetch_host_key
+        from recovery_console.engine.storage.sftp_hostkeys import fetch_host_key
 
         host, port = self.sftp_host.text().strip(), self.sftp_port.value()
         self._busy(f"Fetching the host key of {host}:{port}…")
@@ -1059,7 +1059,7 @@ class TargetPage(QWizardPage):
 
 def _read_private_key(path: Path, passphrase: str | None) -> str:
     """The key file's text, checked (with its passphrase) before anything connects."""
-    from recovery_console.engine.storage.sftp import load_private_key
+    from recovery_console.engine.storage.sftp_keys import load_private_key
 
     try:
         text = path.read_text("utf-8")

@@ -22,16 +22,16 @@ from recovery_console.engine.console import Console
 from recovery_console.engine.state import keyring_store
 from recovery_console.engine.state.targets import target_scope
 from recovery_console.engine.storage import sftp as sftp_mod
+from recovery_console.engine.storage import sftp_transfer
 from recovery_console.engine.storage.round_trip import round_trip
-from recovery_console.engine.storage.sftp import (
-    AuthenticationFailedError,
+from recovery_console.engine.storage.sftp import AuthenticationFailedError, SftpStorage
+from recovery_console.engine.storage.sftp_hostkeys import (
     HostKeyChangedError,
     HostKeyInfo,
     HostKeyUntrustedError,
-    PrivateKeyError,
-    SftpStorage,
     fetch_host_key,
 )
+from recovery_console.engine.storage.sftp_keys import PrivateKeyError, private_key_needs_passphrase
 from recovery_console.errors import NotFoundError, QuotaExceededError, SecretUnavailableError, StorageError, UsageError
 from recovery_console.models.target import TargetConfig
 
@@ -144,7 +144,7 @@ def test_round_trip_with_password(sftp_server, sftp_users, sftp_dir):
 def test_round_trip_with_private_key(sftp_server, sftp_users, sftp_dir, key):
     user = sftp_users.key_user
     if key == "rsa":
-        assert sftp_mod.private_key_needs_passphrase(user.rsa_key)
+        assert private_key_needs_passphrase(user.rsa_key)
     with sftp_server.storage(user, sftp_dir, auth="key", key=key) as storage:
         report = round_trip(storage)
     assert report.ok, report.steps
@@ -238,7 +238,7 @@ def test_abort_leaves_no_temp_file_and_half_written_is_never_listed(sftp_server,
     with pytest.raises(NotFoundError):
         storage.stat("backups/a/b/partial.enc")
     temp = [p.name for p in (sftp_dir / "backups/a/b").iterdir()]
-    assert len(temp) == 1 and temp[0].startswith(sftp_mod.TEMP_PREFIX)
+    assert len(temp) == 1 and temp[0].startswith(sftp_transfer.TEMP_PREFIX)
     upload.abort()
     assert list((sftp_dir / "backups/a/b").iterdir()) == []
 
@@ -254,9 +254,9 @@ def test_abort_leaves_no_temp_file_and_half_written_is_never_listed(sftp_server,
 # odd sizes with many requests in flight; reads larger than the server answers (short replies)
 @pytest.mark.parametrize("read_block, write_block", [(7000, 7000), (300_000, 32768)])
 def test_pipelined_writes_and_ranged_reads(sftp_server, sftp_users, sftp_dir, monkeypatch, read_block, write_block):
-    monkeypatch.setattr(sftp_mod, "_server_limits", lambda sftp: (read_block, write_block))
-    monkeypatch.setattr(sftp_mod, "READ_AHEAD", 5 * read_block)
-    monkeypatch.setattr(sftp_mod, "WRITE_AHEAD", 5 * write_block)
+    monkeypatch.setattr(sftp_mod, "server_limits", lambda sftp: (read_block, write_block))
+    monkeypatch.setattr(sftp_transfer, "READ_AHEAD", 5 * read_block)
+    monkeypatch.setattr(sftp_transfer, "WRITE_AHEAD", 5 * write_block)
     data = os.urandom(700_003)
     storage = sftp_server.storage(sftp_users.password_user, sftp_dir)
     storage.put_bytes("backups/r.bin", data)
@@ -309,10 +309,11 @@ def test_server_killed_mid_upload(sftp_console, sftp_fault_server, sftp_dir):
 def test_server_killed_mid_download(sftp_console, sftp_fault_server, tmp_path, monkeypatch):
     target = sftp_console.add_sftp_target("fragile", server=sftp_fault_server)
     record = _create(sftp_console, target)
-    monkeypatch.setattr(sftp_mod, "_server_limits", lambda sftp: (512, 32768))
-    monkeypatch.setattr(sftp_mod, "READ_AHEAD", 1024)
+    sftp_console.close()  # the next connection reads the small READ size below
+    monkeypatch.setattr(sftp_mod, "server_limits", lambda sftp: (512, 32768))
+    monkeypatch.setattr(sftp_transfer, "READ_AHEAD", 1024)
     blocks = []
-    original = sftp_mod._SftpReader._next_block
+    original = sftp_transfer.SftpReader._next_block
 
     def next_block(self):
         blocks.append(1)
@@ -320,7 +321,7 @@ def test_server_killed_mid_download(sftp_console, sftp_fault_server, tmp_path, m
             sftp_fault_server.kill()
         return original(self)
 
-    monkeypatch.setattr(sftp_mod._SftpReader, "_next_block", next_block)
+    monkeypatch.setattr(sftp_transfer.SftpReader, "_next_block", next_block)
     ref = sftp_console.locate(record.short_id, target)
     out = tmp_path / "copy.enc"
     with pytest.raises(StorageError) as caught:
@@ -328,7 +329,7 @@ def test_server_killed_mid_download(sftp_console, sftp_fault_server, tmp_path, m
     assert "connection" in caught.value.message and "lost while reading" in caught.value.message
     assert not out.exists() and list(tmp_path.glob("copy.enc*")) == []
     sftp_fault_server.start()
-    monkeypatch.setattr(sftp_mod._SftpReader, "_next_block", original)
+    monkeypatch.setattr(sftp_transfer.SftpReader, "_next_block", original)
     assert sftp_console.download(sftp_console.locate(record.short_id, target), out).sha256 == record.sha256
 
 
