@@ -24,9 +24,10 @@ import pytest
 from recovery_console.engine.console import Console
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.state.targets import open_storage, target_scope
-from recovery_console.engine.storage import s3 as s3mod
+from recovery_console.engine.storage import s3_transfer
 from recovery_console.engine.storage.round_trip import round_trip
-from recovery_console.engine.storage.s3 import MIN_PART_SIZE, S3Storage, from_config
+from recovery_console.engine.storage.s3 import S3Storage, from_config
+from recovery_console.engine.storage.s3_transfer import DEFAULT_PART_SIZE, MIN_PART_SIZE
 from recovery_console.errors import (
     NotFoundError,
     QuotaExceededError,
@@ -216,13 +217,13 @@ def test_large_multipart_round_trip_with_ranged_reads(rclone_s3: RcloneS3, s3_bu
     finally:
         tracemalloc.stop()
     assert parts_seen == [16, 16, 8]
-    assert upload_peak < 3 * s3mod.DEFAULT_PART_SIZE, upload_peak  # bounded by the part size, not the object
+    assert upload_peak < 3 * DEFAULT_PART_SIZE, upload_peak  # bounded by the part size, not the object
     assert read_peak < 8 * MiB, read_peak  # never the whole object in memory
     assert digest.digest() == hashlib.sha256(data).digest()
     assert s3_storage.stat("backups/large.bin").size == size
     assert pending_uploads(rclone_s3, s3_bucket) == []
 
-    boundary = s3mod.DEFAULT_PART_SIZE
+    boundary = DEFAULT_PART_SIZE
     for start, end in ((0, 100), (boundary - 7, boundary + 9), (size - 5, size), (size - 5, None),
                        (12345, 12345 + 3 * MiB), (size, None), (size + 10, size + 20), (50, 50)):
         with s3_storage.open_read("backups/large.bin", start, end) as stream:
@@ -237,7 +238,7 @@ def test_large_multipart_round_trip_with_ranged_reads(rclone_s3: RcloneS3, s3_bu
 @integration
 def test_long_reads_are_consecutive_ranged_gets_of_one_object_version(s3_storage: S3Storage,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(s3mod, "READ_SEGMENT", 3 * MiB)
+    monkeypatch.setattr(s3_transfer, "READ_SEGMENT", 3 * MiB)
     data = random.Random(7).randbytes(10 * MiB + 12345)
     with s3_storage.put("backups/segments.bin") as upload:
         upload.write(data)
@@ -257,7 +258,7 @@ def test_long_reads_are_consecutive_ranged_gets_of_one_object_version(s3_storage
 @integration
 def test_an_object_replaced_while_it_is_read_is_refused(s3_bucket: str, s3_storage: S3Storage,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(s3mod, "READ_SEGMENT", 1 * MiB)
+    monkeypatch.setattr(s3_transfer, "READ_SEGMENT", 1 * MiB)
     data = random.Random(8).randbytes(5 * MiB)
     with s3_storage.put("backups/replaced.bin") as upload:
         upload.write(data)
