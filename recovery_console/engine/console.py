@@ -11,7 +11,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -248,7 +248,8 @@ class Console:
     def sync(self, target: str) -> SyncResult:
         return self.catalog.sync(self.storage(target))
 
-    def list_backups(self, targets: list[str] | None = None, sync: bool = True) -> tuple[list[BackupRecord], list[SyncResult]]:
+    def list_backups(self, targets: list[str] | None = None,
+                     sync: bool = True) -> tuple[list[BackupRecord], list[SyncResult]]:
         """Backups on the named targets (default: every configured one), synced from storage first."""
         names = targets if targets is not None else list(self.targets.load())
         configs = [self.targets.resolve(name) for name in names]
@@ -303,7 +304,8 @@ class Console:
             storage.delete(key)
             raise
 
-    def verify(self, ref: BackupRef, secret: str, *, quick: bool = False, reporter: Reporter | None = None) -> VerifyResult:
+    def verify(self, ref: BackupRef, secret: str, *, quick: bool = False,
+               reporter: Reporter | None = None) -> VerifyResult:
         """Full: every chunk, the archive's sealed hash and TOC, and the file against its sidecar.
 
         Quick checks only what the chunks' tags already prove (key, order, nothing missing or
@@ -469,10 +471,8 @@ class Console:
             raise UsageError("Only backups in the catalog can be deleted; delete local files yourself.")
         with self.audited("backup.delete", ref.location, {"backup_id": ref.record.backup_id}):
             ref.storage.delete(ref.record.key)
-            try:
+            with suppress(NotFoundError):  # a backup without a sidecar
                 ref.storage.delete(ref.record.key + SIDECAR_SUFFIX)
-            except NotFoundError:
-                pass
             self.catalog.forget(ref.record)
 
 

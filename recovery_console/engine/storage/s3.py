@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import boto3
 import botocore.exceptions as bce
 from botocore.config import Config
+from urllib3.exceptions import InsecureRequestWarning
 
 from recovery_console.engine.storage.base import ObjectInfo, Storage, Upload
 from recovery_console.engine.storage.s3_errors import bucket_missing, map_error
@@ -201,11 +202,7 @@ class S3Storage(Storage):
         region = self.region or ("us-east-1" if self.endpoint_url else None)
         session = boto3.session.Session(region_name=region, **session_args)
         if not self.verify_tls:
-            try:
-                from urllib3.exceptions import InsecureRequestWarning
-                warnings.filterwarnings("ignore", category=InsecureRequestWarning)
-            except ImportError:  # pragma: no cover
-                pass
+            warnings.filterwarnings("ignore", category=InsecureRequestWarning)
             log.warning("S3 target '%s': TLS certificates are NOT verified (chosen when the target was added).",
                         self.name)
         return session.client(

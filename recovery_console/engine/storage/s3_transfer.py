@@ -159,7 +159,7 @@ class S3Reader(io.RawIOBase):
         self._etag: str | None = None
         self._body: Any = None
         self._resumes = 0
-        self._ahead: Future | None = None
+        self._ahead: Future[dict[str, Any] | None] | None = None
         if storage is not None:
             self._take(self._get(start, self._segment_stop(start)), start)
 
@@ -179,7 +179,7 @@ class S3Reader(io.RawIOBase):
         if self._etag:
             args["IfMatch"] = f'"{self._etag}"'
         try:
-            answer = self._client.get_object(**args)
+            answer: dict[str, Any] = self._client.get_object(**args)
         except bce.ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code == "InvalidRange":  # starting at or past the end: nothing to read, as with a local file
@@ -302,8 +302,8 @@ class S3Reader(io.RawIOBase):
         if self._body is not None:
             try:
                 self._body.close()
-            except Exception:  # noqa: BLE001 - the stream may already be broken
-                pass
+            except Exception:  # the stream may already be broken
+                log.debug("closing the body of %s failed", self._full, exc_info=True)
             self._body = None
 
     def close(self) -> None:
@@ -317,10 +317,13 @@ class S3Reader(io.RawIOBase):
         return self
 
 
-def close_answer(done: Future) -> None:
+def close_answer(done: Future[dict[str, Any] | None]) -> None:
     """Close the body of a GET sent ahead that nobody will read."""
-    if not done.cancelled() and done.exception() is None and done.result() is not None:
-        done.result()["Body"].close()
+    if done.cancelled() or done.exception() is not None:
+        return
+    answer = done.result()
+    if answer is not None:
+        answer["Body"].close()
 
 
 def _total_size(content_range: str | None) -> int | None:

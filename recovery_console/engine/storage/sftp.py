@@ -81,7 +81,7 @@ class AuthenticationFailedError(StorageError):
     """The SSH server refused the configured password or private key."""
 
 
-class _OneMethod(AuthStrategy):
+class _OneMethod(AuthStrategy):  # type: ignore[misc]  # paramiko has no type stubs: its classes are Any
     """Exactly the configured authentication source, nothing else."""
 
     def __init__(self, source: Any) -> None:
@@ -286,7 +286,7 @@ class SftpStorage(Storage):
     def _translate(self, exc: BaseException, action: str, key: str) -> RecoveryError:
         """A paramiko/socket failure as the project error a user can act on; never includes secrets."""
         if isinstance(exc, RecoveryError):
-            return exc  # type: ignore[return-value]
+            return exc
         where = self.location(key) if key else f"{self.directory or 'the home directory'} on {self.endpoint}"
         if isinstance(exc, (socket.timeout, TimeoutError)):
             self.close()
@@ -346,7 +346,7 @@ class SftpStorage(Storage):
                     continue
                 raise self._translate(exc, f"checking the folder {probe} for", key) from None
             except Exception as exc:
-                raise self._translate(exc, "writing", key) from None
+                raise self._translate(exc, "writing", key) from exc
             if st.st_mode is not None and not _stat.S_ISDIR(st.st_mode):
                 raise StorageError(f"{probe} on {self.endpoint} is a file, not a folder; cannot store {key} there.",
                                    hint="Remove or rename that file on the server.")
@@ -359,10 +359,10 @@ class SftpStorage(Storage):
                     if _stat.S_ISDIR(sftp.stat(path).st_mode or 0):
                         continue
                 except Exception:
-                    pass
+                    log.debug("%s: checking %s after mkdir failed", self.endpoint, path, exc_info=True)
                 raise self._translate(exc, f"creating the folder {path} for", key) from None
             except Exception as exc:
-                raise self._translate(exc, "writing", key) from None
+                raise self._translate(exc, "writing", key) from exc
 
     def _rename_into_place(self, tmp: str, final: str) -> None:
         """Atomically replace `final` with `tmp` using the posix-rename@openssh.com extension.
@@ -399,16 +399,16 @@ class SftpStorage(Storage):
 
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
         path = self._remote(key)
+        sftp = self._sftp()
         try:
-            sftp = self._sftp()
             file = sftp.open(path, "rb")
         except Exception as exc:
-            raise self._translate(exc, "reading", key) from None
+            raise self._translate(exc, "reading", key) from exc
         try:
             size = file.stat().st_size or 0
         except Exception as exc:
             file.close()
-            raise self._translate(exc, "reading", key) from None
+            raise self._translate(exc, "reading", key) from exc
         stop = size if end is None else min(end, size)
         return SftpReader(self, key, file, min(start, stop), stop, self._read_block)  # type: ignore[return-value]
 
@@ -426,7 +426,7 @@ class SftpStorage(Storage):
                 return
             raise self._translate(exc, "listing", key_prefix) from None
         except Exception as exc:
-            raise self._translate(exc, "listing", key_prefix) from None
+            raise self._translate(exc, "listing", key_prefix) from exc
         for entry in sorted(entries, key=lambda e: e.filename):
             if entry.filename.startswith("."):
                 continue
@@ -439,20 +439,22 @@ class SftpStorage(Storage):
 
     def stat(self, key: str) -> ObjectInfo:
         path = self._remote(key)
+        sftp = self._sftp()
         try:
-            st = self._sftp().stat(path)
+            st = sftp.stat(path)
         except Exception as exc:
-            raise self._translate(exc, "reading", key) from None
+            raise self._translate(exc, "reading", key) from exc
         if not _stat.S_ISREG(st.st_mode or 0):
             raise NotFoundError(f"{self.location(key)} is not a file.")
         return ObjectInfo(key=key, size=st.st_size or 0, mtime=float(st.st_mtime or 0))
 
     def delete(self, key: str) -> None:
         path = self._remote(key)
+        sftp = self._sftp()
         try:
-            self._sftp().remove(path)
+            sftp.remove(path)
         except Exception as exc:
-            raise self._translate(exc, "deleting", key) from None
+            raise self._translate(exc, "deleting", key) from exc
 
     def free_space(self) -> int | None:
         """Free bytes for this user from the server's statvfs@openssh.com extension, if it offers one."""
@@ -466,6 +468,7 @@ class SftpStorage(Storage):
         except StorageError:
             raise
         except Exception:
+            log.debug("%s: statvfs@openssh.com failed; free space unknown", self.endpoint, exc_info=True)
             return None
 
 

@@ -160,7 +160,7 @@ def preferred_key_types(available: list[str], pinned_type: str | None) -> list[s
     return first + [t for t in available if t not in first]
 
 
-class PinnedHostKey(paramiko.MissingHostKeyPolicy):
+class PinnedHostKey(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]  # paramiko has no type stubs
     """Accepts exactly the pinned fingerprint; no known_hosts file is ever read or written."""
 
     def __init__(self, host: str, port: int, fingerprint: str | None, key_type: str | None, target: str) -> None:

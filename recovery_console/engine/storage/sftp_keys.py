@@ -1,4 +1,4 @@
-"""SSH private keys for SFTP targets: Ed25519, ECDSA or RSA, from OpenSSH or PEM text, optionally passphrase-protected."""
+"""SSH private keys for SFTP targets: Ed25519, ECDSA or RSA from OpenSSH or PEM text, maybe passphrase-protected."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import io
 from typing import Any
 
 import paramiko
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
@@ -38,7 +39,7 @@ def private_key_needs_passphrase(text: str) -> bool:
         _load_crypto_key(text.encode(), None)
     except TypeError:
         return True
-    except Exception:
+    except (ValueError, UnsupportedAlgorithm):
         raise PrivateKeyError("The private key is not an OpenSSH or PEM private key.",
                               hint="Use the private key file (e.g. ~/.ssh/id_ed25519), not the .pub file.") from None
     return False

@@ -32,7 +32,7 @@ from paramiko.sftp import (
 )
 
 from recovery_console.engine.storage.base import Upload
-from recovery_console.errors import StorageError
+from recovery_console.errors import RecoveryError, StorageError
 
 if TYPE_CHECKING:
     from recovery_console.engine.storage.sftp import SftpStorage
@@ -62,6 +62,7 @@ def server_limits(sftp: paramiko.SFTPClient) -> tuple[int, int]:
         msg.get_int64()  # max-packet-length
         max_read, max_write = msg.get_int64(), msg.get_int64()
     except Exception:
+        log.debug("limits@openssh.com failed; using %d-byte reads and writes", READ_BLOCK, exc_info=True)
         return READ_BLOCK, WRITE_BLOCK
     read = max(READ_BLOCK, min(MAX_READ_BLOCK, int(max_read))) if max_read > 0 else READ_BLOCK
     write = max(WRITE_BLOCK, min(MAX_WRITE_BLOCK, int(max_write))) if max_write > 0 else WRITE_BLOCK
@@ -80,13 +81,13 @@ def force_close(file: paramiko.SFTPFile) -> None:
         file.close()
         return
     except Exception:
-        pass
+        log.debug("closing a remote file failed; dropping its unsent writes", exc_info=True)
     try:
         file.pipelined = False
         file._wbuffer = io.BytesIO()  # paramiko BufferedFile internals: the unsent write buffer
         file.close()
     except Exception:
-        pass
+        log.debug("closing a remote file failed again; marking it closed", exc_info=True)
     file._closed = True
 
 
@@ -124,7 +125,7 @@ class SftpUpload(Upload):
                 raise paramiko.SFTPError("the server did not return a file handle")
             self.handle = msg.get_binary()
         except Exception as exc:
-            raise storage._translate(exc, "writing", key) from None
+            raise storage._translate(exc, "writing", key) from exc
 
     # called by SFTPClient._read_response for the requests this object issued
     def _async_response(self, kind: int, msg: Any, num: int) -> None:
@@ -134,7 +135,7 @@ class SftpUpload(Upload):
         try:
             self.sftp._convert_status(msg)
             self._status[num] = None
-        except Exception as exc:
+        except (OSError, EOFError, ValueError) as exc:  # what _convert_status raises for a failure status
             self._status[num] = exc
 
     def _wait_oldest(self) -> None:
@@ -165,10 +166,13 @@ class SftpUpload(Upload):
                     self._send(view[at:at + self._block])
                 view.release()
                 del self._buf[:whole]
+        except RecoveryError:
+            self.abort()
+            raise
         except Exception as exc:
             error = self.storage._translate(exc, "writing", self.key)
             self.abort()
-            raise error from None
+            raise error from exc
 
     def commit(self) -> None:
         if self.done:
@@ -186,16 +190,22 @@ class SftpUpload(Upload):
                     raise
             handle, self.handle = self.handle, None
             self.sftp._request(CMD_CLOSE, handle)
+        except RecoveryError:
+            self.abort()
+            raise
         except Exception as exc:
             error = self.storage._translate(exc, "writing", self.key)
             self.abort()
-            raise error from None
+            raise error from exc
         try:
             self.storage._rename_into_place(self.tmp, self.final)
+        except RecoveryError:
+            self.abort()
+            raise
         except Exception as exc:
             error = self.storage._translate(exc, "finishing (renaming into place)", self.key)
             self.abort()
-            raise error from None
+            raise error from exc
         self.done = True
 
     def abort(self) -> None:
@@ -209,11 +219,11 @@ class SftpUpload(Upload):
                 handle, self.handle = self.handle, None
                 self.sftp._request(CMD_CLOSE, handle)  # replies to writes still in flight are skipped
         except Exception:
-            pass
+            log.debug("abandoning %s: closing %s failed", self.key, self.tmp, exc_info=True)
         try:
             self.storage._sftp(reconnect=False).remove(self.tmp)
         except Exception:
-            pass
+            log.debug("abandoning %s: removing %s failed; it stays hidden", self.key, self.tmp, exc_info=True)
 
 
 class SftpReader:
@@ -253,13 +263,14 @@ class SftpReader:
                 self._arrived[num] = b""
             except EOFError:
                 self._arrived[num] = b""
-            except Exception as exc:
+            except (OSError, ValueError) as exc:  # what _convert_status raises for a failure status
                 self._arrived[num] = exc
             return
         self._arrived[num] = paramiko.SFTPError(f"unexpected SFTP reply type {kind} to a read")
 
     def _request(self, offset: int, length: int) -> int:
-        return self._sftp._async_request(self, CMD_READ, self._file.handle, int64(offset), int(length))
+        num: int = self._sftp._async_request(self, CMD_READ, self._file.handle, int64(offset), int(length))
+        return num
 
     def _fill(self) -> None:
         while len(self._pending) < self._depth and self._next < self._end:
@@ -292,7 +303,7 @@ class SftpReader:
         except StorageError:
             raise
         except Exception as exc:
-            raise self._storage._translate(exc, "reading", self._key) from None
+            raise self._storage._translate(exc, "reading", self._key) from exc
         self._buf, self._off = data, 0
         return True
 

@@ -9,6 +9,7 @@ negotiated and refuses anything but SMB 3.x with the session encrypting every me
 from __future__ import annotations
 
 import atexit
+import builtins
 import hashlib
 import hmac
 import logging
@@ -113,8 +114,8 @@ def _close_cache(cache: dict[str, Any]) -> None:
             continue
         try:
             connection.disconnect(close=False)
-        except Exception:  # noqa: BLE001 - closing a socket that is already gone
-            pass
+        except Exception:  # closing a socket that is already gone
+            log.debug("disconnecting %s failed", name, exc_info=True)
 
 
 @atexit.register
@@ -204,8 +205,8 @@ class SmbStorage(Storage):
             except BaseException:
                 try:
                     connection.disconnect(close=False)  # stop its receive thread, if it had started
-                except Exception:  # noqa: BLE001 - the original failure is the one to report
-                    pass
+                except Exception:  # the original failure is the one to report
+                    log.debug("cleaning up the failed connection to %s failed", key, exc_info=True)
                 raise
             self._cache[key] = connection
         session = smbclient.register_session(self.host, **self._kwargs())
@@ -225,7 +226,7 @@ class SmbStorage(Storage):
         for attempt in (1, 2):
             try:
                 self.session()
-            except Exception as exc:  # noqa: BLE001 - no usable session: connect, logon or encryption failed
+            except Exception as exc:  # no usable session: connect, logon or encryption failed
                 error = exc if isinstance(exc, RecoveryError) else translate(self, exc, where)
                 # smbprotocol leaves a session that failed its own encryption check in the connection's table
                 # (and would hand it out next time), so the whole connection goes.
@@ -239,7 +240,7 @@ class SmbStorage(Storage):
                 return action()
             except RecoveryError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - every library failure becomes a StorageError below
+            except Exception as exc:  # every library failure becomes a StorageError below
                 if is_lost(exc):
                     self.drop_connection()
                     if retry and attempt == 1:
@@ -305,7 +306,7 @@ class SmbStorage(Storage):
             return iter(())
         return iter(found)
 
-    def _walk(self, folder: str, key_prefix: str) -> list[ObjectInfo]:
+    def _walk(self, folder: str, key_prefix: str) -> builtins.list[ObjectInfo]:
         found: list[ObjectInfo] = []
         with smbclient.scandir(folder, **self._kwargs()) as entries:
             items = list(entries)

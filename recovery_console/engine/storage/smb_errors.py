@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -16,10 +17,12 @@ from smbprotocol.exceptions import (
     SMBResponseException,
 )
 
-from recovery_console.errors import NotFoundError, QuotaExceededError, StorageError
+from recovery_console.errors import NotFoundError, QuotaExceededError, RecoveryError, StorageError
 
 if TYPE_CHECKING:
     from recovery_console.engine.storage.smb import SmbStorage
+
+log = logging.getLogger(__name__)
 
 # NTSTATUS values (MS-ERREF) this module tells apart; not all of them are in smbprotocol's NtStatus.
 _ACCESS_DENIED = 0xC0000022
@@ -91,8 +94,8 @@ def statuses(exc: BaseException) -> list[int]:
         elif isinstance(item, SMBResponseException):
             try:
                 found.append(item.status)
-            except Exception:  # noqa: BLE001 - a malformed header still maps to the generic error
-                pass
+            except Exception:  # a malformed header still maps to the generic error
+                log.debug("an SMB error without a readable status", exc_info=True)
     return found
 
 
@@ -119,7 +122,7 @@ class Where:
     right: str
 
 
-def translate(storage: SmbStorage, exc: BaseException, where: Where) -> StorageError:
+def translate(storage: SmbStorage, exc: BaseException, where: Where) -> RecoveryError:
     """One failure of smbprotocol/smbclient as a project error: what happened and what to do."""
     server = f"{storage.host}:{storage.port}"
     causes = chain(exc)

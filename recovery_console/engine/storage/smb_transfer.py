@@ -36,7 +36,7 @@ class SmbUpload(Upload):
         self._buffer = bytearray()
         self._done = False
 
-    def _fail(self, exc: BaseException, action: str) -> StorageError:
+    def _fail(self, exc: BaseException, action: str) -> RecoveryError:
         error = translate(self.storage, exc, Where(action, self.final, "write"))
         if is_lost(exc):
             self.storage.drop_connection()
@@ -53,7 +53,7 @@ class SmbUpload(Upload):
                 if not written:
                     raise OSError(errno.EIO, "the server accepted no bytes")
                 offset += written
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self._fail(exc, "writing") from exc
 
     def write(self, data: bytes | memoryview) -> None:
@@ -69,7 +69,7 @@ class SmbUpload(Upload):
             try:
                 self.raw.flush()
                 self.raw.close()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise self._fail(exc, "finishing") from exc
             self.storage._run(Where("finishing", self.final, "write and rename files"),
                               lambda: smbclient.replace(self.temp, self.final, **self.storage._kwargs()),
@@ -87,13 +87,13 @@ class SmbUpload(Upload):
         self._buffer = bytearray()
         try:
             self.raw.close()
-        except Exception:  # noqa: BLE001 - the connection may already be gone
-            pass
+        except Exception:  # the connection may already be gone
+            log.debug("abandoning %s: closing %s failed", self.final, self.temp, exc_info=True)
         try:
             self.storage._run(Where("removing", self.temp, "delete files"),
                               lambda: smbclient.remove(self.temp, **self.storage._kwargs()))
-        except RecoveryError:
-            pass
+        except RecoveryError as exc:
+            log.debug("abandoning %s: removing %s failed (it stays hidden): %s", self.final, self.temp, exc.message)
 
 
 class SmbRangeReader:
@@ -116,7 +116,7 @@ class SmbRangeReader:
         self._pending: deque[tuple[Any, Callable[[Any], bytes], int]] = deque()
         self._data = memoryview(b"")
 
-    def _fail(self, exc: BaseException) -> StorageError:
+    def _fail(self, exc: BaseException) -> RecoveryError:
         error = translate(self._storage, exc, Where("reading", self._path, "read"))
         if is_lost(exc):
             self._storage.drop_connection()
@@ -150,7 +150,7 @@ class SmbRangeReader:
                 request, receive, length = self._pending.popleft()
                 data = receive(request)
                 self._send_more()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise self._fail(exc) from exc
             if len(data) != length:
                 raise StorageError(f"The server answered a read of {length:,} bytes of {self._path} with "
@@ -183,13 +183,14 @@ class SmbRangeReader:
             request, receive, _ = self._pending.popleft()
             try:
                 receive(request)
-            except Exception:  # noqa: BLE001 - the connection may already be gone
+            except Exception:  # the connection may already be gone
+                log.debug("%s: collecting a read still in flight failed", self._path, exc_info=True)
                 break
         self._pending.clear()
         try:
             self._raw.close()
-        except Exception:  # noqa: BLE001 - closing after the connection dropped
-            pass
+        except Exception:  # closing after the connection dropped
+            log.debug("closing %s failed", self._path, exc_info=True)
 
     def __enter__(self) -> SmbRangeReader:
         return self
