@@ -243,11 +243,13 @@ def test_long_reads_are_consecutive_ranged_gets_of_one_object_version(s3_storage
     with s3_storage.put("backups/segments.bin") as upload:
         upload.write(data)
     gets: list[tuple[str | None, str | None]] = []
-    s3_storage.client.meta.events.register("before-parameter-build.s3.GetObject",
-                                           lambda params, **_: gets.append((params.get("Range"), params.get("IfMatch"))))
+    s3_storage.client.meta.events.register(
+        "before-parameter-build.s3.GetObject",
+        lambda params, **_: gets.append((params.get("Range"), params.get("IfMatch"))))
     with s3_storage.open_read("backups/segments.bin") as stream:
         assert stream.read() == data
-    assert [r for r, _ in gets] == [f"bytes={o}-{min(o + 3 * MiB, len(data)) - 1}" for o in range(0, len(data), 3 * MiB)]
+    segments = range(0, len(data), 3 * MiB)
+    assert [r for r, _ in gets] == [f"bytes={o}-{min(o + 3 * MiB, len(data)) - 1}" for o in segments]
     assert gets[0][1] is None and len({m for _, m in gets[1:]}) == 1 and gets[1][1]
     gets.clear()
     with s3_storage.open_read("backups/segments.bin", 5 * MiB, 5 * MiB + 100) as stream:

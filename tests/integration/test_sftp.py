@@ -3,6 +3,7 @@ authentication methods, every failure a user can meet, atomic writes, faults and
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -278,8 +279,8 @@ def test_pipelined_writes_and_ranged_reads(sftp_server, sftp_users, sftp_dir, mo
 class _KillOnFirstRead(io.RawIOBase):
     """A source that kills the server once the upload has started (header already written)."""
 
-    def __init__(self, path: Path, server) -> None:
-        self.file = open(path, "rb")
+    def __init__(self, file: io.BufferedReader, server) -> None:
+        self.file = file
         self.server = server
 
     def read(self, size: int = -1) -> bytes:
@@ -294,8 +295,8 @@ class _KillOnFirstRead(io.RawIOBase):
 
 def test_server_killed_mid_upload(sftp_console, sftp_fault_server, sftp_dir):
     target = sftp_console.add_sftp_target("fragile", server=sftp_fault_server)
-    with pytest.raises(StorageError) as caught:
-        _create(sftp_console, target, source=_KillOnFirstRead(SAMPLE, sftp_fault_server))
+    with open(SAMPLE, "rb") as sample, pytest.raises(StorageError) as caught:
+        _create(sftp_console, target, source=_KillOnFirstRead(sample, sftp_fault_server))
     assert "connection" in caught.value.message and "lost" in caught.value.message
     assert sftp_console.catalog.records() == []
     sftp_fault_server.start()
@@ -397,10 +398,8 @@ def test_out_of_band_files_appear_and_disappear(sftp_console, sftp_server, sftp_
     assert sftp_console.list_backups([target])[0] == []
 
     with sftp_server.client() as client:  # another SFTP client copies the backup over
-        try:
+        with contextlib.suppress(OSError):  # it may be there already
             client.mkdir(f"{sftp_dir}/backups")
-        except OSError:
-            pass
         for suffix in ("", ".sha256"):
             client.put(str(folder / (made.key + suffix)), f"{sftp_dir}/{made.key}{suffix}")
     records, _ = sftp_console.list_backups([target])

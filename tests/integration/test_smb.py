@@ -158,7 +158,7 @@ def test_server_without_encryption_is_refused(smb_unencrypted_servers: dict[str,
 def test_encryption_check_refuses_a_real_unencrypted_session(
         smb_unencrypted_servers: dict[str, SmbServer], smb_server: SmbServer) -> None:
     """smbprotocol refuses these servers itself when asked to encrypt; our own check must also hold on its own."""
-    for variant, server in smb_unencrypted_servers.items():
+    for server in smb_unencrypted_servers.values():
         cache: dict = {}
         try:
             session = smbclient.register_session(server.host, username=server.user, password=server.password,

@@ -105,7 +105,8 @@ def test_verify_full_reports_archive_facts_and_records_result(console, make_back
     assert result.archive_version == "1.14" and result.dumped_from.startswith("15.")
     assert result.object_counts["TABLE"] == 5
     assert result.sidecar_sha256 == result.ciphertext_sha256 == record.sha256
-    assert result.archive_sha256 == hashlib.sha256((Path(__file__).parents[1] / "data/sample-pg15.dump").read_bytes()).hexdigest()
+    sample = Path(__file__).parents[1] / "data/sample-pg15.dump"
+    assert result.archive_sha256 == hashlib.sha256(sample.read_bytes()).hexdigest()
     assert console.catalog.get(record.target, record.key).verify_result == "ok"
 
 
