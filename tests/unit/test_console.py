@@ -459,3 +459,18 @@ def test_each_thread_gets_its_own_storage(console, local_target, monkeypatch):
     assert theirs[0] is theirs[1] and theirs[0] is not mine
     console.close()
     assert sorted(map(id, counter.closed)) == sorted([id(mine), id(theirs[0])])
+
+
+def test_the_cli_closes_the_consoles_a_command_opened(tmp_path, monkeypatch, capsys):
+    from recovery_console.cli.main import main
+    from recovery_console.engine.console import Console
+
+    closed: list = []
+    real_close = Console.close
+    monkeypatch.setattr(Console, "close", lambda self: (closed.append(self), real_close(self))[1])
+    folder = tmp_path / "target"
+    folder.mkdir()
+    assert main(["backup", "list", "--target", str(folder)]) == 0
+    assert len(closed) == 1
+    assert main(["backup", "list", "--target", str(folder), "--target", "/no/such/folder"]) != 0  # failing too
+    assert len(closed) == 2

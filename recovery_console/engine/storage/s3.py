@@ -5,6 +5,8 @@ target's prefix, so one bucket can host several roles. Uploads buffer at most on
 and become visible only when `commit` completes them (a multipart upload is aborted otherwise).
 Every botocore failure is turned into a project error that names the step and what to do; the
 secret access key never appears in a message or a log line.
+
+The error mapping is in s3_errors.py; the multipart upload and the ranged reader in s3_transfer.py.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Every call goes through smbprotocol's high-level `smbclient` API with a private 
 (host, port, account, password), so a session this module did not create (or created with other
 credentials) is never reused. After each session is set up, `require_encryption` reads what was really
 negotiated and refuses anything but SMB 3.x with the session encrypting every message.
+
+The NTSTATUS error mapping is in smb_errors.py; the upload and the pipelined reader in smb_transfer.py.
 """
 
 from __future__ import annotations
@@ -218,7 +220,8 @@ class SmbStorage(Storage):
         _close_cache(self._cache)
 
     def close(self) -> None:
-        """End the SMB connection this target's account uses; the next call reconnects."""
+        """End the SMB connection of this account on this server (shared by storages with the same account
+        and password); the next call on any of them reconnects."""
         self.drop_connection()
 
     def _run(self, where: Where, action: Callable[[], T], retry: bool = True) -> T:
