@@ -34,8 +34,19 @@ def secret_from(args: argparse.Namespace) -> str:
                                        keyring_name=args.secret_keyring))
 
 
+_opened: list[Console] = []
+
+
 def console() -> Console:
-    return Console()
+    """A console for this command; `close_consoles()` (main's exit) ends its storage connections."""
+    app = Console()
+    _opened.append(app)
+    return app
+
+
+def close_consoles() -> None:
+    while _opened:
+        _opened.pop().close()
 
 
 def emit(args: argparse.Namespace, data: Any, human: str | list[str], out: TextIO | None = None) -> None:

@@ -76,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitCode.CANCELLED)
     except BrokenPipeError:
         return int(ExitCode.OK)
+    finally:
+        from recovery_console.cli.common import close_consoles  # already imported by the command
+
+        close_consoles()
 
 
 if __name__ == "__main__":

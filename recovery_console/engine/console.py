@@ -11,20 +11,21 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, Self
 
 from recovery_console import __version__
 from recovery_console.engine.archive import pgarchive
-from recovery_console.engine.archive.toc_collector import TocCollector
+from recovery_console.engine.archive.archive_probe import ArchiveProbe
 from recovery_console.engine.container import format as fmt
 from recovery_console.engine.container.naming import backup_key, parse_backup_key
 from recovery_console.engine.container.streams import SIDECAR_SUFFIX, HashingReader, parse_sidecar, sidecar_text
 from recovery_console.engine.container.verify import StreamReport, read_header, read_metadata, read_stream, read_toc
 from recovery_console.engine.container.writer import encrypt_stream
+from recovery_console.engine.io_protocols import ReadableFile, ReadableStream
 from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.engine.state.atomic import atomic_output
 from recovery_console.engine.state.audit import AuditLog
@@ -35,6 +36,7 @@ from recovery_console.engine.state.profiles import Profiles
 from recovery_console.engine.state.target_health import TargetHealth
 from recovery_console.engine.state.targets import SECRET_NAMES, TargetStore, open_storage, target_scope
 from recovery_console.engine.storage.base import Storage
+from recovery_console.engine.storage.pool import StoragePool
 from recovery_console.engine.storage.round_trip import CheckReport, round_trip
 from recovery_console.errors import (
     Cancelled,
@@ -60,7 +62,7 @@ class BackupRef:
     storage: Storage | None = None
     path: Path | None = None
 
-    def open(self) -> BinaryIO:
+    def open(self) -> ReadableFile:
         if self.path is not None:
             try:
                 return open(self.path, "rb")
@@ -143,7 +145,10 @@ def _who() -> str:
 
 
 class Console:
-    """One user's console: their targets, catalog and audit log."""
+    """One user's console: their targets, catalog and audit log, and the storages it has open.
+
+    Close it when done (`close()` or a `with` block): that ends the connections to the targets.
+    """
 
     def __init__(self, paths: AppPaths | None = None) -> None:
         self.paths = (paths or AppPaths.default()).ensure()
@@ -153,6 +158,17 @@ class Console:
         self.secrets = SecretStore()
         self.profiles = Profiles(self.paths, self.secrets)
         self.health = TargetHealth(self.paths.data_dir)
+        self._storages = StoragePool(lambda config: self._open(config))  # _open looked up per call
+
+    def close(self) -> None:
+        """End every storage connection this console opened; it reconnects if used again."""
+        self._storages.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @contextmanager
     def audited(self, action: str, obj: str, detail: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
@@ -192,7 +208,8 @@ class Console:
         return open_storage(config, self.secrets.lookup(target_scope(config.name)))
 
     def storage(self, spec: str) -> Storage:
-        return self._open(self.targets.resolve(spec))
+        """The target's storage, connected on first use and reused until the console closes."""
+        return self._storages.get(self.targets.resolve(spec))
 
     def add_target(self, config: TargetConfig, secrets: dict[str, str] | None = None) -> None:
         """Save a target's settings, and its secrets in the keyring (never in targets.json)."""
@@ -201,11 +218,13 @@ class Console:
             for name, value in (secrets or {}).items():
                 self.secrets.put(target_scope(config.name), name, value)
             self.targets.add(config)
+            self._storages.drop(config.name)
 
     def remove_target(self, name: str) -> TargetConfig:
         """Forget a target and its keyring secrets; its backups stay where they are."""
         with self.audited("target.remove", name):
             config = self.targets.remove(name)
+            self._storages.drop(name)
             for secret_name in SECRET_NAMES.get(config.kind, ()):
                 self.secrets.delete(target_scope(name), secret_name)
             return config
@@ -218,7 +237,7 @@ class Console:
         target_name = self.targets.resolve(target).name if target else None
         found: dict[str, BackupRef] = {}
         for record in self.catalog.find(ref, target_name):
-            storage = self._open(self.targets.resolve(record.target))
+            storage = self._storages.get(self.targets.resolve(record.target))
             found.setdefault(storage.location(record.key), BackupRef(storage.location(record.key), record, storage))
         if len(found) > 1:
             where = "; ".join(f"{r.record.short_id} on {r.record.target}" for r in found.values() if r.record)
@@ -229,16 +248,17 @@ class Console:
     def sync(self, target: str) -> SyncResult:
         return self.catalog.sync(self.storage(target))
 
-    def list_backups(self, targets: list[str] | None = None, sync: bool = True) -> tuple[list[BackupRecord], list[SyncResult]]:
+    def list_backups(self, targets: list[str] | None = None,
+                     sync: bool = True) -> tuple[list[BackupRecord], list[SyncResult]]:
         """Backups on the named targets (default: every configured one), synced from storage first."""
         names = targets if targets is not None else list(self.targets.load())
         configs = [self.targets.resolve(name) for name in names]
-        results = [self.catalog.sync(self._open(config)) for config in configs] if sync else []
+        results = [self.catalog.sync(self._storages.get(config)) for config in configs] if sync else []
         return self.catalog.records([config.name for config in configs]), results
 
     def create_backup(
         self,
-        source: BinaryIO,
+        source: ReadableStream,
         target: str,
         secret: str,
         *,
@@ -267,7 +287,7 @@ class Console:
         with self.audited("backup.create", key, {"target": storage.name}) as detail, \
                 self._watched(storage.name, "backup upload"):
             storage.check_room(source_size or 0, "backups/")
-            probe = _ArchiveProbe(source)
+            probe = ArchiveProbe(source)
             with storage.put(key) as upload:
                 result = encrypt_stream(probe, upload, secret, metadata, reporter=reporter,
                                         source_size=source_size, iterations=iterations)
@@ -284,7 +304,8 @@ class Console:
             storage.delete(key)
             raise
 
-    def verify(self, ref: BackupRef, secret: str, *, quick: bool = False, reporter: Reporter | None = None) -> VerifyResult:
+    def verify(self, ref: BackupRef, secret: str, *, quick: bool = False,
+               reporter: Reporter | None = None) -> VerifyResult:
         """Full: every chunk, the archive's sealed hash and TOC, and the file against its sidecar.
 
         Quick checks only what the chunks' tags already prove (key, order, nothing missing or
@@ -450,42 +471,9 @@ class Console:
             raise UsageError("Only backups in the catalog can be deleted; delete local files yourself.")
         with self.audited("backup.delete", ref.location, {"backup_id": ref.record.backup_id}):
             ref.storage.delete(ref.record.key)
-            try:
+            with suppress(NotFoundError):  # a backup without a sidecar
                 ref.storage.delete(ref.record.key + SIDECAR_SUFFIX)
-            except NotFoundError:
-                pass
             self.catalog.forget(ref.record)
-
-
-class _ArchiveProbe:
-    """Passes the source through unchanged while checking it starts as a pg_dump archive."""
-
-    def __init__(self, source: BinaryIO) -> None:
-        self._source = source
-        self._toc = TocCollector()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._source.read(size)
-        if not self._toc.done:
-            if data:
-                self._toc.feed(data)
-            else:
-                self._toc.finish()
-            if self._toc.error is not None:
-                self._refuse()
-        return data
-
-    def require_archive(self) -> None:
-        self._toc.finish()
-        if self._toc.archive is None:
-            self._refuse()
-
-    def _refuse(self) -> None:
-        cause = self._toc.error
-        raise IntegrityError(
-            "The source is not a pg_dump custom-format archive" + (f": {cause.message}" if cause else "."),
-            hint="Make it with `pg_dump -Fc`; nothing was stored.",
-        )
 
 
 def _check_name(ref: BackupRef, metadata: BackupMetadata) -> None:

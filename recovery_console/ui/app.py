@@ -86,4 +86,5 @@ def run(profile: str | None = None, console: Console | None = None) -> int:
             loop.run_until_complete(closed.wait())
     finally:
         signal.signal(signal.SIGINT, previous)
+        window.console.close()  # ends the storage connections the session opened
     return 0

@@ -24,9 +24,10 @@ import pytest
 from recovery_console.engine.console import Console
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.state.targets import open_storage, target_scope
-from recovery_console.engine.storage import s3 as s3mod
+from recovery_console.engine.storage import s3_transfer
 from recovery_console.engine.storage.round_trip import round_trip
-from recovery_console.engine.storage.s3 import MIN_PART_SIZE, S3Storage, from_config
+from recovery_console.engine.storage.s3 import S3Storage, from_config
+from recovery_console.engine.storage.s3_transfer import DEFAULT_PART_SIZE, MIN_PART_SIZE
 from recovery_console.errors import (
     NotFoundError,
     QuotaExceededError,
@@ -216,13 +217,13 @@ def test_large_multipart_round_trip_with_ranged_reads(rclone_s3: RcloneS3, s3_bu
     finally:
         tracemalloc.stop()
     assert parts_seen == [16, 16, 8]
-    assert upload_peak < 3 * s3mod.DEFAULT_PART_SIZE, upload_peak  # bounded by the part size, not the object
+    assert upload_peak < 3 * DEFAULT_PART_SIZE, upload_peak  # bounded by the part size, not the object
     assert read_peak < 8 * MiB, read_peak  # never the whole object in memory
     assert digest.digest() == hashlib.sha256(data).digest()
     assert s3_storage.stat("backups/large.bin").size == size
     assert pending_uploads(rclone_s3, s3_bucket) == []
 
-    boundary = s3mod.DEFAULT_PART_SIZE
+    boundary = DEFAULT_PART_SIZE
     for start, end in ((0, 100), (boundary - 7, boundary + 9), (size - 5, size), (size - 5, None),
                        (12345, 12345 + 3 * MiB), (size, None), (size + 10, size + 20), (50, 50)):
         with s3_storage.open_read("backups/large.bin", start, end) as stream:
@@ -237,16 +238,18 @@ def test_large_multipart_round_trip_with_ranged_reads(rclone_s3: RcloneS3, s3_bu
 @integration
 def test_long_reads_are_consecutive_ranged_gets_of_one_object_version(s3_storage: S3Storage,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(s3mod, "READ_SEGMENT", 3 * MiB)
+    monkeypatch.setattr(s3_transfer, "READ_SEGMENT", 3 * MiB)
     data = random.Random(7).randbytes(10 * MiB + 12345)
     with s3_storage.put("backups/segments.bin") as upload:
         upload.write(data)
     gets: list[tuple[str | None, str | None]] = []
-    s3_storage.client.meta.events.register("before-parameter-build.s3.GetObject",
-                                           lambda params, **_: gets.append((params.get("Range"), params.get("IfMatch"))))
+    s3_storage.client.meta.events.register(
+        "before-parameter-build.s3.GetObject",
+        lambda params, **_: gets.append((params.get("Range"), params.get("IfMatch"))))
     with s3_storage.open_read("backups/segments.bin") as stream:
         assert stream.read() == data
-    assert [r for r, _ in gets] == [f"bytes={o}-{min(o + 3 * MiB, len(data)) - 1}" for o in range(0, len(data), 3 * MiB)]
+    segments = range(0, len(data), 3 * MiB)
+    assert [r for r, _ in gets] == [f"bytes={o}-{min(o + 3 * MiB, len(data)) - 1}" for o in segments]
     assert gets[0][1] is None and len({m for _, m in gets[1:]}) == 1 and gets[1][1]
     gets.clear()
     with s3_storage.open_read("backups/segments.bin", 5 * MiB, 5 * MiB + 100) as stream:
@@ -257,7 +260,7 @@ def test_long_reads_are_consecutive_ranged_gets_of_one_object_version(s3_storage
 @integration
 def test_an_object_replaced_while_it_is_read_is_refused(s3_bucket: str, s3_storage: S3Storage,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(s3mod, "READ_SEGMENT", 1 * MiB)
+    monkeypatch.setattr(s3_transfer, "READ_SEGMENT", 1 * MiB)
     data = random.Random(8).randbytes(5 * MiB)
     with s3_storage.put("backups/replaced.bin") as upload:
         upload.write(data)
@@ -799,3 +802,32 @@ def test_endpoint_and_tls_settings_are_checked() -> None:
     assert storage.location("backups/k.enc") == "s3://b/a/b/backups/k.enc"
     with pytest.raises(UsageError, match="no bucket"):
         from_config(TargetConfig("t", "s3", {}), lambda name: None)
+
+
+@integration
+def test_the_console_reuses_one_client_and_closes_its_connections(
+        rclone_s3: RcloneS3, s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import urllib3.connection
+
+    clients: list[Any] = []
+    connections: list[Any] = []
+    make_client, connect = S3Storage._make_client, urllib3.connection.HTTPConnection.connect
+    monkeypatch.setattr(S3Storage, "_make_client", lambda self: clients.append(make_client(self)) or clients[-1])
+    monkeypatch.setattr(urllib3.connection.HTTPConnection, "connect",
+                        lambda self: (connections.append(self), connect(self))[1])
+    console = make_console(rclone_s3, TargetConfig("offsite", "s3", rclone_s3.target_options(s3_bucket)))
+    with open(SAMPLE, "rb") as source:
+        record = console.create_backup(source, "offsite", INSTANCE_SECRET, iterations=1000)
+    console.inspect(console.locate(record.backup_id), INSTANCE_SECRET)  # stops reading early: drops its socket
+    ref = console.locate(record.short_id)
+    console.verify(ref, INSTANCE_SECRET)
+    console.download(ref, tmp_path / "copy.enc")
+    console.list_backups(["offsite"])
+    assert len(clients) == 1  # six operations, one client and its connection pool
+    assert len(connections) == 2, connections  # the first, and the one after inspect's early close
+    assert connections[-1].sock is not None  # kept open for the next request
+    console.close()
+    assert all(c.sock is None for c in connections)  # every socket closed
+    assert console.list_backups(["offsite"])[0][0].key == record.key  # used again: a new client
+    assert len(clients) == 2
+    console.close()

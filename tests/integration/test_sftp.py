@@ -3,11 +3,14 @@ authentication methods, every failure a user can meet, atomic writes, faults and
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import keyring
@@ -20,16 +23,16 @@ from recovery_console.engine.console import Console
 from recovery_console.engine.state import keyring_store
 from recovery_console.engine.state.targets import target_scope
 from recovery_console.engine.storage import sftp as sftp_mod
+from recovery_console.engine.storage import sftp_transfer
 from recovery_console.engine.storage.round_trip import round_trip
-from recovery_console.engine.storage.sftp import (
-    AuthenticationFailedError,
+from recovery_console.engine.storage.sftp import AuthenticationFailedError, SftpStorage
+from recovery_console.engine.storage.sftp_hostkeys import (
     HostKeyChangedError,
     HostKeyInfo,
     HostKeyUntrustedError,
-    PrivateKeyError,
-    SftpStorage,
     fetch_host_key,
 )
+from recovery_console.engine.storage.sftp_keys import PrivateKeyError, private_key_needs_passphrase
 from recovery_console.errors import NotFoundError, QuotaExceededError, SecretUnavailableError, StorageError, UsageError
 from recovery_console.models.target import TargetConfig
 
@@ -65,7 +68,7 @@ class DictSecrets:
 
 
 @pytest.fixture
-def sftp_console(tmp_path: Path, sftp_server, sftp_users, sftp_dir):
+def sftp_console(tmp_path: Path, sftp_server, sftp_users, sftp_dir) -> Iterator[Console]:
     """A Console with one SFTP target 'offsite' (password login, pinned host key)."""
     from recovery_console.engine.state.paths import AppPaths
 
@@ -80,7 +83,8 @@ def sftp_console(tmp_path: Path, sftp_server, sftp_users, sftp_dir):
         return name
 
     console.add_sftp_target = add  # type: ignore[attr-defined]
-    return console
+    with console:
+        yield console
 
 
 def _create(console: Console, target: str, source=None, **kwargs):
@@ -141,7 +145,7 @@ def test_round_trip_with_password(sftp_server, sftp_users, sftp_dir):
 def test_round_trip_with_private_key(sftp_server, sftp_users, sftp_dir, key):
     user = sftp_users.key_user
     if key == "rsa":
-        assert sftp_mod.private_key_needs_passphrase(user.rsa_key)
+        assert private_key_needs_passphrase(user.rsa_key)
     with sftp_server.storage(user, sftp_dir, auth="key", key=key) as storage:
         report = round_trip(storage)
     assert report.ok, report.steps
@@ -235,7 +239,7 @@ def test_abort_leaves_no_temp_file_and_half_written_is_never_listed(sftp_server,
     with pytest.raises(NotFoundError):
         storage.stat("backups/a/b/partial.enc")
     temp = [p.name for p in (sftp_dir / "backups/a/b").iterdir()]
-    assert len(temp) == 1 and temp[0].startswith(sftp_mod.TEMP_PREFIX)
+    assert len(temp) == 1 and temp[0].startswith(sftp_transfer.TEMP_PREFIX)
     upload.abort()
     assert list((sftp_dir / "backups/a/b").iterdir()) == []
 
@@ -251,9 +255,9 @@ def test_abort_leaves_no_temp_file_and_half_written_is_never_listed(sftp_server,
 # odd sizes with many requests in flight; reads larger than the server answers (short replies)
 @pytest.mark.parametrize("read_block, write_block", [(7000, 7000), (300_000, 32768)])
 def test_pipelined_writes_and_ranged_reads(sftp_server, sftp_users, sftp_dir, monkeypatch, read_block, write_block):
-    monkeypatch.setattr(sftp_mod, "_server_limits", lambda sftp: (read_block, write_block))
-    monkeypatch.setattr(sftp_mod, "READ_AHEAD", 5 * read_block)
-    monkeypatch.setattr(sftp_mod, "WRITE_AHEAD", 5 * write_block)
+    monkeypatch.setattr(sftp_mod, "server_limits", lambda sftp: (read_block, write_block))
+    monkeypatch.setattr(sftp_transfer, "READ_AHEAD", 5 * read_block)
+    monkeypatch.setattr(sftp_transfer, "WRITE_AHEAD", 5 * write_block)
     data = os.urandom(700_003)
     storage = sftp_server.storage(sftp_users.password_user, sftp_dir)
     storage.put_bytes("backups/r.bin", data)
@@ -275,8 +279,8 @@ def test_pipelined_writes_and_ranged_reads(sftp_server, sftp_users, sftp_dir, mo
 class _KillOnFirstRead(io.RawIOBase):
     """A source that kills the server once the upload has started (header already written)."""
 
-    def __init__(self, path: Path, server) -> None:
-        self.file = open(path, "rb")
+    def __init__(self, file: io.BufferedReader, server) -> None:
+        self.file = file
         self.server = server
 
     def read(self, size: int = -1) -> bytes:
@@ -291,8 +295,8 @@ class _KillOnFirstRead(io.RawIOBase):
 
 def test_server_killed_mid_upload(sftp_console, sftp_fault_server, sftp_dir):
     target = sftp_console.add_sftp_target("fragile", server=sftp_fault_server)
-    with pytest.raises(StorageError) as caught:
-        _create(sftp_console, target, source=_KillOnFirstRead(SAMPLE, sftp_fault_server))
+    with open(SAMPLE, "rb") as sample, pytest.raises(StorageError) as caught:
+        _create(sftp_console, target, source=_KillOnFirstRead(sample, sftp_fault_server))
     assert "connection" in caught.value.message and "lost" in caught.value.message
     assert sftp_console.catalog.records() == []
     sftp_fault_server.start()
@@ -306,10 +310,11 @@ def test_server_killed_mid_upload(sftp_console, sftp_fault_server, sftp_dir):
 def test_server_killed_mid_download(sftp_console, sftp_fault_server, tmp_path, monkeypatch):
     target = sftp_console.add_sftp_target("fragile", server=sftp_fault_server)
     record = _create(sftp_console, target)
-    monkeypatch.setattr(sftp_mod, "_server_limits", lambda sftp: (512, 32768))
-    monkeypatch.setattr(sftp_mod, "READ_AHEAD", 1024)
+    sftp_console.close()  # the next connection reads the small READ size below
+    monkeypatch.setattr(sftp_mod, "server_limits", lambda sftp: (512, 32768))
+    monkeypatch.setattr(sftp_transfer, "READ_AHEAD", 1024)
     blocks = []
-    original = sftp_mod._SftpReader._next_block
+    original = sftp_transfer.SftpReader._next_block
 
     def next_block(self):
         blocks.append(1)
@@ -317,7 +322,7 @@ def test_server_killed_mid_download(sftp_console, sftp_fault_server, tmp_path, m
             sftp_fault_server.kill()
         return original(self)
 
-    monkeypatch.setattr(sftp_mod._SftpReader, "_next_block", next_block)
+    monkeypatch.setattr(sftp_transfer.SftpReader, "_next_block", next_block)
     ref = sftp_console.locate(record.short_id, target)
     out = tmp_path / "copy.enc"
     with pytest.raises(StorageError) as caught:
@@ -325,7 +330,7 @@ def test_server_killed_mid_download(sftp_console, sftp_fault_server, tmp_path, m
     assert "connection" in caught.value.message and "lost while reading" in caught.value.message
     assert not out.exists() and list(tmp_path.glob("copy.enc*")) == []
     sftp_fault_server.start()
-    monkeypatch.setattr(sftp_mod._SftpReader, "_next_block", original)
+    monkeypatch.setattr(sftp_transfer.SftpReader, "_next_block", original)
     assert sftp_console.download(sftp_console.locate(record.short_id, target), out).sha256 == record.sha256
 
 
@@ -393,10 +398,8 @@ def test_out_of_band_files_appear_and_disappear(sftp_console, sftp_server, sftp_
     assert sftp_console.list_backups([target])[0] == []
 
     with sftp_server.client() as client:  # another SFTP client copies the backup over
-        try:
+        with contextlib.suppress(OSError):  # it may be there already
             client.mkdir(f"{sftp_dir}/backups")
-        except OSError:
-            pass
         for suffix in ("", ".sha256"):
             client.put(str(folder / (made.key + suffix)), f"{sftp_dir}/{made.key}{suffix}")
     records, _ = sftp_console.list_backups([target])
@@ -511,3 +514,37 @@ def test_cli_target_add_sftp_confirms_at_a_terminal(sftp_server, sftp_users, sft
     assert main(_add_args(sftp_server, user, sftp_dir, password_file)) == 0
     assert sftp_server.fingerprint in capsys.readouterr().err
     assert (keyring_store.service_name(target_scope("offsite")), "password") in memory_keyring.entries
+
+
+# --- one connection per target, closed with the console --------------------------------------------
+
+
+def _sshd_lines(server, needle: str) -> list[str]:
+    return [line for line in server.log_path.read_text(errors="replace").splitlines() if needle in line]
+
+
+def test_the_console_reuses_one_ssh_connection_and_ends_it_on_close(sftp_console, sftp_server, sftp_users,
+                                                                     tmp_path):
+    user = sftp_users.password_user.name
+    logins_before = len(_sshd_lines(sftp_server, f"Accepted password for {user} "))
+    target = sftp_console.add_sftp_target()
+    record = _create(sftp_console, target)
+    sftp_console.list_backups([target])
+    ref = sftp_console.locate(record.short_id)
+    sftp_console.verify(ref, SECRET)
+    sftp_console.download(ref, tmp_path / "copy.enc")
+    sftp_console.contents(sftp_console.locate(record.backup_id), lambda: SECRET)
+    storage = sftp_console.storage(target)
+    assert isinstance(storage, SftpStorage) and ref.storage is storage
+    logins = _sshd_lines(sftp_server, f"Accepted password for {user} ")[logins_before:]
+    assert len(logins) == 1, logins  # seven operations, one SSH login
+    transport = storage._sftp(reconnect=False).get_channel().get_transport()
+    port = transport.sock.getsockname()[1]
+    assert f"port {port} " in logins[0]
+
+    sftp_console.close()
+    assert not transport.is_active()
+    deadline = time.monotonic() + 10
+    while not _sshd_lines(sftp_server, f"Close session: user {user} from 127.0.0.1 port {port} "):
+        assert time.monotonic() < deadline, sftp_server.log_text()
+        time.sleep(0.05)

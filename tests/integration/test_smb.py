@@ -7,7 +7,7 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,9 @@ from smbprotocol.transport import Tcp
 from recovery_console.engine.console import Console
 from recovery_console.engine.storage import smb as smb_storage
 from recovery_console.engine.storage.round_trip import round_trip
-from recovery_console.engine.storage.smb import SmbEncryptionUnavailableError, SmbStorage, require_encryption
+from recovery_console.engine.storage.smb import SmbStorage, require_encryption
+from recovery_console.engine.storage.smb_errors import SmbEncryptionUnavailableError
+from recovery_console.engine.storage.smb_transfer import READ_DEPTH, READ_PIECE
 from recovery_console.errors import ExitCode, NotFoundError, QuotaExceededError, StorageError
 from recovery_console.models.target import TargetConfig
 from tests.fixtures.smb import SmbServer, SmbSpot, fresh_spot
@@ -49,10 +51,10 @@ class DictSecrets:
 
 
 @pytest.fixture
-def app() -> Console:
-    console = Console()
-    console.secrets = DictSecrets()  # type: ignore[assignment]
-    return console
+def app() -> Iterator[Console]:
+    with Console() as console:
+        console.secrets = DictSecrets()  # type: ignore[assignment]
+        yield console
 
 
 def storage_for(options: dict, password: str, name: str = "nas", quota: int | None = None) -> SmbStorage:
@@ -156,7 +158,7 @@ def test_server_without_encryption_is_refused(smb_unencrypted_servers: dict[str,
 def test_encryption_check_refuses_a_real_unencrypted_session(
         smb_unencrypted_servers: dict[str, SmbServer], smb_server: SmbServer) -> None:
     """smbprotocol refuses these servers itself when asked to encrypt; our own check must also hold on its own."""
-    for variant, server in smb_unencrypted_servers.items():
+    for server in smb_unencrypted_servers.values():
         cache: dict = {}
         try:
             session = smbclient.register_session(server.host, username=server.user, password=server.password,
@@ -313,13 +315,13 @@ def test_half_written_upload_is_never_listed(smb_dir: SmbSpot) -> None:
 
 def test_reads_keep_several_requests_in_flight_and_honour_ranges(smb_dir: SmbSpot) -> None:
     storage = storage_for(smb_dir.options(), smb_dir.server.password)
-    piece = smb_storage.READ_PIECE
+    piece = READ_PIECE
     payload = os.urandom(7 * piece + piece // 2)
     storage.put_bytes("backups/wide.enc", payload)
     with storage.open_read("backups/wide.enc") as stream:
         buf = bytearray(1000)
         assert stream.readinto(buf) == 1000 and bytes(buf) == payload[:1000]
-        assert len(stream._pending) == smb_storage.READ_DEPTH  # the next pieces are already asked for
+        assert len(stream._pending) == READ_DEPTH  # the next pieces are already asked for
         assert stream.read() == payload[1000:]
     size = len(payload)
     for start, end in ((0, 10), (piece - 3, piece + 5), (3 * piece + 1, None), (size - 7, size + 100),
@@ -388,7 +390,7 @@ def test_kill_smbd_mid_transfer_of_a_large_object(smb_fault_server: SmbServer) -
 
     server.start()  # reconnects by itself: the old connection died with the server
     assert list(storage.list("backups/")) == []
-    payload = os.urandom((smb_storage.READ_DEPTH + 4) * smb_storage.READ_PIECE)  # more than the reads in flight
+    payload = os.urandom((READ_DEPTH + 4) * READ_PIECE)  # more than the reads in flight
     storage.put_bytes("backups/big.enc", payload)
     with storage.open_read("backups/big.enc") as stream:
         assert stream.read(1 << 20) == payload[: 1 << 20]
@@ -401,7 +403,7 @@ def test_hung_server_fails_the_transfer(smb_fault_server: SmbServer, monkeypatch
     monkeypatch.setattr(smb_storage, "IDLE_PROBE_SECONDS", 1)  # 60 s in production
     spot = fresh_spot(smb_fault_server)
     storage = storage_for(spot.options(), smb_fault_server.password)
-    payload = os.urandom((smb_storage.READ_DEPTH + 4) * smb_storage.READ_PIECE)  # more than the reads in flight
+    payload = os.urandom((READ_DEPTH + 4) * READ_PIECE)  # more than the reads in flight
     storage.put_bytes("backups/a.enc", payload)
     with storage.open_read("backups/a.enc") as stream:
         assert stream.read(1 << 20) == payload[: 1 << 20]
@@ -507,6 +509,29 @@ def test_console_create_list_verify_download_delete(app: Console, smb_dir: SmbSp
     app.delete(ref)
     assert visible(smb_dir) == []
     assert app.list_backups([target])[0] == []
+
+
+def test_the_console_reuses_one_smb_connection_and_ends_it_on_close(
+        app: Console, smb_dir: SmbSpot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from smbprotocol.connection import Connection
+
+    smb_storage.close_all_connections()  # no connection left over from another test
+    opened: list[Connection] = []
+    connect = Connection.connect
+    monkeypatch.setattr(Connection, "connect", lambda self, *a, **k: (opened.append(self), connect(self, *a, **k))[1])
+    target = add_target(app, smb_dir)
+    record = create(app, target)
+    app.list_backups([target])
+    ref = app.locate(record.short_id)
+    app.verify(ref, INSTANCE_SECRET)
+    app.download(ref, tmp_path / "copy.enc")
+    app.inspect(app.locate(record.backup_id), INSTANCE_SECRET)
+    assert len(opened) == 1  # six operations, one SMB connection
+    assert opened[0].transport.connected
+    app.close()
+    assert not opened[0].transport.connected
+    assert not opened[0]._t_worker.is_alive()  # its receive thread ended with it
+
 
 
 # -- CLI ------------------------------------------------------------------------------------------

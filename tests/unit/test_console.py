@@ -105,7 +105,8 @@ def test_verify_full_reports_archive_facts_and_records_result(console, make_back
     assert result.archive_version == "1.14" and result.dumped_from.startswith("15.")
     assert result.object_counts["TABLE"] == 5
     assert result.sidecar_sha256 == result.ciphertext_sha256 == record.sha256
-    assert result.archive_sha256 == hashlib.sha256((Path(__file__).parents[1] / "data/sample-pg15.dump").read_bytes()).hexdigest()
+    sample = Path(__file__).parents[1] / "data/sample-pg15.dump"
+    assert result.archive_sha256 == hashlib.sha256(sample.read_bytes()).hexdigest()
     assert console.catalog.get(record.target, record.key).verify_result == "ok"
 
 
@@ -387,3 +388,89 @@ def test_a_corrupt_file_does_not_mark_the_target_failed(console, make_backup, tm
     with pytest.raises(IntegrityError):
         console.download(console.locate(record.short_id), tmp_path)
     assert console.health.get("vault").message == "backup upload ok"
+
+
+class _CountingOpener:
+    """Wraps the console's storage opener: counts opens and records which storages were closed."""
+
+    def __init__(self, console, monkeypatch) -> None:
+        self.opened: list = []
+        self.closed: list = []
+        real_open = console._open
+
+        def open_(config):
+            storage = real_open(config)
+            real_close = storage.close
+            monkeypatch.setattr(storage, "close", lambda: (self.closed.append(storage), real_close()))
+            self.opened.append(storage)
+            return storage
+
+        monkeypatch.setattr(console, "_open", open_)
+
+
+def test_one_storage_per_target_reused_until_the_console_closes(console, make_backup, monkeypatch):
+    counter = _CountingOpener(console, monkeypatch)
+    first, second = make_backup(), make_backup()
+    storage = console.storage("vault")
+    console.list_backups()
+    assert console.locate(first.short_id).storage is storage
+    assert console.locate(second.backup_id).storage is storage
+    console.verify(console.locate(first.short_id), SECRET)
+    assert counter.opened == [storage]
+    console.close()
+    assert counter.closed == [storage]
+    assert console.storage("vault") is not storage  # a closed console opens anew when used again
+    assert len(counter.opened) == 2
+
+
+def test_with_block_closes_the_console_storages(console, local_target, monkeypatch):
+    counter = _CountingOpener(console, monkeypatch)
+    with console as app:
+        storage = app.storage(local_target)
+        assert app.storage(local_target) is storage
+        assert counter.closed == []
+    assert counter.closed == [storage]
+
+
+def test_a_removed_or_edited_target_gets_a_new_storage(console, local_target, tmp_path, monkeypatch):
+    counter = _CountingOpener(console, monkeypatch)
+    before = console.storage(local_target)
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    console.targets.replace(TargetConfig(name=local_target, kind="local", options={"path": str(moved)}))
+    after = console.storage(local_target)
+    assert after is not before and counter.closed == [before]
+    assert after.location("backups/x.enc") == str(moved / "backups" / "x.enc")
+    console.remove_target(local_target)
+    assert counter.closed == [before, after]
+    console.add_target(TargetConfig(name=local_target, kind="local", options={"path": str(tmp_path / "target")}))
+    assert console.storage(local_target) not in (before, after)
+
+
+def test_each_thread_gets_its_own_storage(console, local_target, monkeypatch):
+    import threading
+
+    counter = _CountingOpener(console, monkeypatch)
+    mine = console.storage(local_target)
+    theirs: list = []
+    worker = threading.Thread(target=lambda: theirs.extend([console.storage(local_target)] * 2))
+    worker.start()
+    worker.join()
+    assert theirs[0] is theirs[1] and theirs[0] is not mine
+    console.close()
+    assert sorted(map(id, counter.closed)) == sorted([id(mine), id(theirs[0])])
+
+
+def test_the_cli_closes_the_consoles_a_command_opened(tmp_path, monkeypatch, capsys):
+    from recovery_console.cli.main import main
+    from recovery_console.engine.console import Console
+
+    closed: list = []
+    real_close = Console.close
+    monkeypatch.setattr(Console, "close", lambda self: (closed.append(self), real_close(self))[1])
+    folder = tmp_path / "target"
+    folder.mkdir()
+    assert main(["backup", "list", "--target", str(folder)]) == 0
+    assert len(closed) == 1
+    assert main(["backup", "list", "--target", str(folder), "--target", "/no/such/folder"]) != 0  # failing too
+    assert len(closed) == 2

@@ -23,7 +23,7 @@ from recovery_console.errors import SecretUnavailableError, StorageError, UsageE
 from recovery_console.models.target import SFTP_DEFAULT_PORT, TargetConfig
 
 if TYPE_CHECKING:
-    from recovery_console.engine.storage import sftp
+    from recovery_console.engine.storage import sftp_hostkeys
 
 
 def register(kinds: argparse._SubParsersAction) -> None:
@@ -73,7 +73,7 @@ def _prompt(what: str) -> str:
 def _secrets_from(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
     """('password' | 'key', the secrets to keep in the keyring) from the options, env or a prompt."""
     from recovery_console.engine.storage import (
-        sftp,  # imported here so commands that need no SFTP start without paramiko
+        sftp_keys,  # imported here so commands that need no SFTP start without paramiko
     )
 
     if args.private_key_file is not None:
@@ -89,12 +89,12 @@ def _secrets_from(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
             values["passphrase"] = read_secret_file(args.passphrase_file)
         elif args.passphrase_env is not None:
             values["passphrase"] = _from_env(args.passphrase_env, "passphrase")
-        elif sftp.private_key_needs_passphrase(key_text):
+        elif sftp_keys.private_key_needs_passphrase(key_text):
             if not _interactive():
                 raise SecretUnavailableError(f"The private key {args.private_key_file} is protected by a passphrase.",
                                              hint="Give it with --passphrase-file FILE or --passphrase-env VAR.")
             values["passphrase"] = _prompt("Passphrase of the private key")
-        sftp.load_private_key(key_text, values.get("passphrase"))  # a wrong passphrase is reported before connecting
+        sftp_keys.load_private_key(key_text, values.get("passphrase"))  # a wrong passphrase is reported before connecting
         return "key", values
     if args.passphrase_file is not None or args.passphrase_env is not None:
         raise UsageError("A passphrase belongs to a private key; give --private-key-file too.")
@@ -108,14 +108,14 @@ def _secrets_from(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
                      hint="Use --password-file FILE, --password-env VAR or --private-key-file FILE.")
 
 
-def confirm_host_key(args: argparse.Namespace, found: sftp.HostKeyInfo) -> None:
+def confirm_host_key(args: argparse.Namespace, found: sftp_hostkeys.HostKeyInfo) -> None:
     """Trust on first use: the user's fingerprint must match, or they type 'yes' at a terminal."""
-    from recovery_console.engine.storage import sftp
+    from recovery_console.engine.storage import sftp_hostkeys
 
     if args.accept_host_key:
-        expected = sftp.normalize_fingerprint(args.accept_host_key)
+        expected = sftp_hostkeys.normalize_fingerprint(args.accept_host_key)
         if expected != found.fingerprint_sha256:
-            raise sftp.HostKeyChangedError(
+            raise sftp_hostkeys.HostKeyChangedError(
                 f"The host key of {args.host}:{args.port} does not match the fingerprint you gave. "
                 f"You gave: {expected}. The server presents: {found.key_type} {found.fingerprint_sha256}. "
                 "The target was not added.",
@@ -136,14 +136,14 @@ def confirm_host_key(args: argparse.Namespace, found: sftp.HostKeyInfo) -> None:
             return
         raise UsageError("The host key was not confirmed; the target was not added.",
                          hint=f"Run again and type 'yes', or pass --accept-host-key {found.fingerprint_sha256}.")
-    raise sftp.untrusted_error(args.host, args.port, found)
+    raise sftp_hostkeys.untrusted_error(args.host, args.port, found)
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from recovery_console.engine.storage import sftp
+    from recovery_console.engine.storage import sftp, sftp_hostkeys
 
     auth, values = _secrets_from(args)
-    found = sftp.fetch_host_key(args.host, args.port)
+    found = sftp_hostkeys.fetch_host_key(args.host, args.port)
     confirm_host_key(args, found)
     options = {"host": args.host, "port": args.port, "username": args.username, "auth": auth,
                "directory": args.directory, "host_key_fingerprint": found.fingerprint_sha256,

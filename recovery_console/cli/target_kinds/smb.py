@@ -75,6 +75,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     from recovery_console.engine.storage import (
         smb as smb_storage,  # imported here so other commands start without smbprotocol
     )
+    from recovery_console.engine.storage.smb_errors import SmbEncryptionUnavailableError
 
     domain, username = smb_storage.split_account(args.username, args.domain)
     if not username:
@@ -83,11 +84,11 @@ def cmd_add(args: argparse.Namespace) -> int:
                "username": username, "domain": domain, "directory": args.directory.strip().replace("\\", "/")}
     config = TargetConfig(name=args.name, kind="smb", options=options, quota=args.quota)
     password = read_password(args)
-    storage = smb_storage.from_config(config, lambda name: password if name == "password" else None)
-    report = round_trip(storage)
+    with smb_storage.from_config(config, lambda name: password if name == "password" else None) as storage:
+        report = round_trip(storage)
     if not report.ok:
         failed = next(step for step in report.steps if not step.ok)
-        error_type = (smb_storage.SmbEncryptionUnavailableError
+        error_type = (SmbEncryptionUnavailableError
                       if "negotiate SMB3 encryption" in failed.message else StorageError)
         raise error_type(f"The SMB target was not saved: the {failed.step} step of the test failed. "
                          f"{failed.message}", hint=failed.hint)

@@ -76,4 +76,5 @@ def open_storage(config: TargetConfig, secrets: SecretLookup | None = None) -> S
     module_name = _BACKENDS.get(config.kind)
     if module_name is None or importlib.util.find_spec(module_name) is None:
         raise UsageError(f"Targets of kind '{config.kind}' are not supported by this release.")
-    return importlib.import_module(module_name).from_config(config, secrets or _no_secrets)
+    from_config: Callable[[TargetConfig, SecretLookup], Storage] = importlib.import_module(module_name).from_config
+    return from_config(config, secrets or _no_secrets)

@@ -6,8 +6,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Self
 
+from recovery_console.engine.io_protocols import ReadableFile
 from recovery_console.errors import QuotaExceededError
 
 
@@ -36,7 +37,11 @@ class Upload(ABC):
 
 
 class Storage(ABC):
-    """A place backups live. Keys are '/'-separated relative paths such as 'backups/x.enc'."""
+    """A place backups live. Keys are '/'-separated relative paths such as 'backups/x.enc'.
+
+    A storage connects on first use and keeps its connection for the calls after; `close()` (or
+    leaving a `with` block) ends it, and a closed storage reconnects if it is used again.
+    """
 
     kind: str = ""
 
@@ -48,7 +53,7 @@ class Storage(ABC):
     def open_upload(self, key: str) -> Upload: ...
 
     @abstractmethod
-    def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
+    def open_read(self, key: str, start: int = 0, end: int | None = None) -> ReadableFile:
         """A readable stream of bytes [start, end) of the object; close it when done."""
 
     @abstractmethod
@@ -64,6 +69,16 @@ class Storage(ABC):
     @abstractmethod
     def location(self, key: str) -> str:
         """Where the object is, in words a user can find it by (a path, an s3:// URL)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """End the connection to the target, if one is open; streams still open from it stop working."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def free_space(self) -> int | None:
         """Bytes the medium itself can still take, when the backend can tell."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
 
+from recovery_console.engine.io_protocols import ReadableFile
 from recovery_console.engine.storage.base import ObjectInfo, Storage, Upload
 from recovery_console.errors import NotFoundError, StorageError, UsageError, from_os_error
 from recovery_console.models.target import TargetConfig
@@ -52,9 +53,11 @@ class _LocalUpload(Upload):
 class _RangeReader:
     """A file limited to [start, end), so ranged reads behave like the remote backends'."""
 
-    def __init__(self, file: BinaryIO, remaining: int | None) -> None:
+    def __init__(self, file: io.BufferedReader, start: int, end: int | None) -> None:
         self._file = file
-        self._remaining = remaining
+        self._remaining = None if end is None else max(0, end - start)
+        if start:
+            file.seek(start)
 
     def readinto(self, buf: memoryview | bytearray) -> int:
         view = memoryview(buf)
@@ -101,17 +104,15 @@ class LocalStorage(Storage):
     def open_upload(self, key: str) -> Upload:
         return _LocalUpload(self._path(key))
 
-    def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
+    def open_read(self, key: str, start: int = 0, end: int | None = None) -> ReadableFile:
         path = self._path(key)
         try:
-            file = open(path, "rb")
+            return _RangeReader(open(path, "rb"), start, end)
         except FileNotFoundError:
-            raise NotFoundError(f"{path} does not exist.", hint="Refresh the backup list; it may have been removed.") from None
+            raise NotFoundError(f"{path} does not exist.",
+                                hint="Refresh the backup list; it may have been removed.") from None
         except OSError as exc:
             raise from_os_error("opening", str(path), exc) from exc
-        if start:
-            file.seek(start)
-        return _RangeReader(file, None if end is None else max(0, end - start))  # type: ignore[return-value]
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         folder = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
@@ -158,6 +159,9 @@ class LocalStorage(Storage):
 
     def location(self, key: str) -> str:
         return str(self._path(key))
+
+    def close(self) -> None:
+        """Nothing to end: every call opens and closes its own files."""
 
     def free_space(self) -> int | None:
         probe = self.root

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from dataclasses import dataclass, field
 
 from recovery_console.engine.storage.base import Storage
 from recovery_console.errors import RecoveryError
+
+log = logging.getLogger(__name__)
 
 PROBE_PREFIX = "backups/.rc-probe-"
 
@@ -61,5 +64,5 @@ def _discard(storage: Storage, key: str) -> None:
     """Best-effort removal of the probe after a failed read; the failure already reported matters more."""
     try:
         storage.delete(key)
-    except RecoveryError:
-        pass
+    except RecoveryError as exc:
+        log.debug("%s: removing the probe %s failed: %s", storage.name, key, exc.message)

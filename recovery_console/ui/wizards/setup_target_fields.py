@@ -28,7 +28,7 @@ from recovery_console.models.target import TargetConfig
 from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
 
 if TYPE_CHECKING:
-    from recovery_console.engine.storage.sftp import HostKeyInfo
+    from recovery_console.engine.storage.sftp_hostkeys import HostKeyInfo
 
 KIND_LABELS = {"local": "Local or mounted folder", "s3": "Amazon S3 or S3-compatible bucket",
                "smb": "SMB share (Windows, Samba, NAS)", "sftp": "SFTP server (SSH)"}

@@ -37,7 +37,7 @@ from recovery_console.ui.wizards.base import KEYRING_JOBS
 from recovery_console.ui.wizards.setup_target_fields import HOST_KEY_UNCONFIRMED, KIND_LABELS, TargetFields, line_edit
 
 if TYPE_CHECKING:
-    from recovery_console.engine.storage.sftp import HostKeyInfo
+    from recovery_console.engine.storage.sftp_hostkeys import HostKeyInfo
     from recovery_console.ui.wizards.setup import SetupWizard
 
 QUOTA_UNITS = (("GiB", 1 << 30), ("TiB", 1 << 40), ("MiB", 1 << 20))
@@ -259,20 +259,15 @@ class TargetPage(QWizardPage):
             values = dict(secrets)
             if key_file:
                 values["private_key"] = _read_private_key(Path(key_file).expanduser(), values.get("passphrase"))
-            storage = open_storage(config, values.get)
-            try:
+            with open_storage(config, values.get) as storage:
                 return config, values, round_trip(storage)
-            finally:
-                close = getattr(storage, "close", None)
-                if close is not None:
-                    close()
 
         self.test_label.setText(html.escape(f"Testing {config.name}: list, write, read back, delete…"))
         return await self.wiz.run("Testing the storage target", job)
 
     async def _confirm_host_key(self) -> bool:
         """SFTP: read the server's host key (no login) and have the user confirm its fingerprint; True if trusted."""
-        from recovery_console.engine.storage.sftp import fetch_host_key
+        from recovery_console.engine.storage.sftp_hostkeys import fetch_host_key
 
         host, port = self.fields.sftp_host.text().strip(), self.fields.sftp_port.value()
         self.test_label.setText(html.escape(f"Fetching the host key of {host}:{port}…"))
@@ -351,7 +346,7 @@ class TargetPage(QWizardPage):
 
 def _read_private_key(path: Path, passphrase: str | None) -> str:
     """The key file's text, checked (with its passphrase) before anything connects."""
-    from recovery_console.engine.storage.sftp import load_private_key
+    from recovery_console.engine.storage.sftp_keys import load_private_key
 
     try:
         text = path.read_text("utf-8")
