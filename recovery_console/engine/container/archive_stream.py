@@ -9,9 +9,11 @@ import zstandard
 
 from recovery_console.engine.archive import pgarchive
 from recovery_console.engine.archive.toc_collector import TocCollector
+from recovery_console.engine.container.zstd_frame import FrameWalker
 from recovery_console.errors import IntegrityError, RecoveryError, from_os_error
 
 DECOMPRESS_PIECE = 1 << 20
+MAX_WINDOW = 1 << 27  # docs/FORMAT.md 10: a frame asking for a larger window is malformed
 
 
 def undecompressable(exc: zstandard.ZstdError) -> IntegrityError:
@@ -33,15 +35,18 @@ class ArchiveStream:
         self.length = 0
         self.toc = TocCollector() if parse_toc else None
         self._zstd = (
-            zstandard.ZstdDecompressor().stream_writer(self, write_size=DECOMPRESS_PIECE, closefd=False)
+            zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW).stream_writer(
+                self, write_size=DECOMPRESS_PIECE, closefd=False)
             if compression == "zstd"
             else None
         )
+        self._frame = FrameWalker()
 
     def feed(self, chunk: memoryview) -> None:
         if self._zstd is None:
             self.write(chunk)
             return
+        self._frame.feed(chunk)
         try:
             self._zstd.write(chunk)
         except zstandard.ZstdError as exc:
@@ -67,6 +72,7 @@ class ArchiveStream:
                 self._zstd.flush()
             except zstandard.ZstdError as exc:
                 raise undecompressable(exc) from exc
+            self._frame.finish()
         if self.toc is not None:
             self.toc.finish()
 
