@@ -170,3 +170,10 @@ def test_the_counter_allows_2_to_the_88_records_and_no_more():
     assert fmt.nonce(2**88 - 1, True) == b"\xff" * 11 + b"\x01"
     with pytest.raises(IntegrityError):
         fmt.nonce(2**88, False)
+
+
+def test_an_empty_secret_is_refused_before_the_file_is_read():
+    from recovery_console.engine.container.verify import read_metadata
+
+    with pytest.raises(SecretUnavailableError):
+        read_metadata(io.BytesIO(b"not a backup at all"), "")
