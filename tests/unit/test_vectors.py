@@ -3,7 +3,8 @@
 (a) the generator, re-run in memory, reproduces the committed bytes exactly;
 (b) the project's reader gives every vector's expected outcome and plaintext;
 (c) an independent decoder written from docs/FORMAT.md alone (hashlib, hmac, AES-GCM, zstd; no
-    project code) gives the same outcome and plaintext, which shows the spec is sufficient.
+    project code) gives the same outcome and plaintext, which shows the spec is sufficient;
+(d) the sidecar cases in vectors.json are judged alike by the project and by a reader written from the spec.
 """
 
 from __future__ import annotations
