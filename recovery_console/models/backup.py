@@ -10,6 +10,8 @@ from recovery_console.errors import IntegrityError
 
 COMPRESSIONS = ("none", "zstd")
 MODES = ("manual", "scheduled")
+SOURCES = ("pg_dump", "file")
+REQUIRED_FIELDS = frozenset({"backup_id", "created_at", "app_version", "compression", "chunk_size"})
 _OPTIONAL_TEXT = (str, type(None))
 _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "backup_id": str, "created_at": str, "app_version": str, "mode": str, "description": str,
@@ -45,21 +47,21 @@ class BackupMetadata:
     @classmethod
     def from_json(cls, raw: bytes) -> BackupMetadata:
         """Decode chunk 0; unknown fields are kept in `extra` so newer writers stay readable."""
-        try:
-            data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise IntegrityError("The backup's metadata chunk is not valid JSON.", detail=str(exc)) from None
+        data = _strict_json(raw)
         if not isinstance(data, dict):
             raise IntegrityError("The backup's metadata chunk is not a JSON object.")
         known = {f.name for f in fields(cls)} - {"extra"}
-        missing = {"backup_id", "created_at", "app_version", "compression"} - data.keys()
+        missing = REQUIRED_FIELDS - data.keys()
         if missing:
             raise IntegrityError(f"The backup's metadata lacks required fields: {', '.join(sorted(missing))}.")
+        for name, expected in _FIELD_TYPES.items():
+            if name in data and (not isinstance(data[name], expected) or isinstance(data[name], bool)):
+                raise IntegrityError(f"The backup's metadata field '{name}' has the wrong type.")
         if data["compression"] not in COMPRESSIONS:
             raise IntegrityError(f"The backup's metadata names an unknown compression {data['compression']!r}.")
-        for name, expected in _FIELD_TYPES.items():
-            if name in data and not isinstance(data[name], expected):
-                raise IntegrityError(f"The backup's metadata field '{name}' has the wrong type.")
+        for name, allowed in (("mode", MODES), ("source", SOURCES)):
+            if name in data and data[name] not in allowed:
+                raise IntegrityError(f"The backup's metadata names an unknown {name} {data[name]!r}.")
         core = {k: v for k, v in data.items() if k in known}
         extra = {k: v for k, v in data.items() if k not in known}
         return cls(**core, extra=extra)
@@ -68,6 +70,38 @@ class BackupMetadata:
         """The metadata as JSON data, exactly as chunk 0 stores it (extra fields inline)."""
         data: dict[str, Any] = json.loads(self.to_json())
         return data
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        raise IntegrityError("The backup's metadata chunk names a field twice (duplicate JSON keys).")
+    return dict(pairs)
+
+
+def _not_a_number(word: str) -> Any:
+    raise IntegrityError(f"The backup's metadata chunk is not valid JSON: {word} is not a JSON number.")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise IntegrityError(f"The backup's metadata chunk holds a number too large for a double ({text[:20]}).")
+    return value
+
+
+def _strict_json(raw: bytes) -> Any:
+    """Record 0 as I-JSON (RFC 7493, docs/FORMAT.md 7): UTF-8, no duplicate keys, no NaN, no lone surrogates."""
+    try:
+        data = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys,
+                          parse_constant=_not_a_number, parse_float=_finite)
+        json.dumps(data, ensure_ascii=False).encode("utf-8")  # a lone surrogate escape cannot be encoded
+    except UnicodeEncodeError:
+        raise IntegrityError("The backup's metadata chunk holds an unpaired surrogate escape (\\ud800-\\udfff), "
+                             "which is not text.") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise IntegrityError("The backup's metadata chunk is not valid JSON.", detail=str(exc)) from None
+    return data
 
 
 @dataclass(frozen=True)

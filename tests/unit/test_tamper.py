@@ -26,8 +26,8 @@ from recovery_console.engine.container.writer import encrypt_stream
 from recovery_console.errors import (
     IntegrityError,
     RecoveryError,
+    SecretUnavailableError,
     UnsupportedError,
-    UsageError,
     WrongKeyError,
 )
 from recovery_console.models.backup import BackupMetadata
@@ -343,8 +343,8 @@ def test_secret_is_not_unicode_normalised():
         read_stream(io.BytesIO(data), nfd, require_archive=False)
 
 
-def test_empty_secret_is_a_usage_error():
-    with pytest.raises(UsageError):
+def test_empty_secret_is_secret_unavailable():
+    with pytest.raises(SecretUnavailableError):
         decode(base(), secret="")
 
 

@@ -3,7 +3,8 @@
 (a) the generator, re-run in memory, reproduces the committed bytes exactly;
 (b) the project's reader gives every vector's expected outcome and plaintext;
 (c) an independent decoder written from docs/FORMAT.md alone (hashlib, hmac, AES-GCM, zstd; no
-    project code) gives the same outcome and plaintext, which shows the spec is sufficient.
+    project code) gives the same outcome and plaintext, which shows the spec is sufficient;
+(d) the sidecar cases in vectors.json are judged alike by the project and by a reader written from the spec.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ INDEX = json.loads((VECTORS / "vectors.json").read_text(encoding="utf-8"))
 ENTRIES = INDEX["vectors"]
 GOOD = [e for e in ENTRIES if e["expected"] == "ok"]
 ERROR_CLASSES = {"IntegrityError": errors.IntegrityError, "WrongKeyError": errors.WrongKeyError,
-                 "UnsupportedError": errors.UnsupportedError}
+                 "UnsupportedError": errors.UnsupportedError, "SecretUnavailableError": errors.SecretUnavailableError}
+SIDECARS = INDEX["sidecars"]
 
 
 def _ids(entries):
@@ -203,12 +205,97 @@ def _hkdf_sha256(ikm: bytes, salt: bytes, info: bytes) -> bytes:
     return hmac.new(prk, info + b"\x01", hashlib.sha256).digest()
 
 
+def _ref_metadata(raw: bytes, chunk_size: int) -> dict:
+    """FORMAT.md 7: record 0 is an I-JSON object whose known fields have their types and allowed values."""
+
+    def unique(pairs: list) -> dict:
+        if len({name for name, _ in pairs}) != len(pairs):
+            raise RefError("IntegrityError", "duplicate key")
+        return dict(pairs)
+
+    def no_constant(word: str) -> float:
+        raise RefError("IntegrityError", f"{word} is not JSON")
+
+    def finite(text: str) -> float:
+        value = float(text)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise RefError("IntegrityError", "number overflows a double")
+        return value
+
+    try:
+        metadata = json.loads(raw.decode("utf-8"), object_pairs_hook=unique, parse_constant=no_constant,
+                              parse_float=finite)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise RefError("IntegrityError", "metadata not JSON") from None
+
+    def strings(value: object) -> list[str]:
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, dict):
+            return [s for k, v in value.items() for s in [k, *strings(v)]]
+        if isinstance(value, list):
+            return [s for item in value for s in strings(item)]
+        return []
+
+    if any(0xD800 <= ord(c) <= 0xDFFF for text in strings(metadata) for c in text):
+        raise RefError("IntegrityError", "unpaired surrogate")
+    if not isinstance(metadata, dict):
+        raise RefError("IntegrityError", "metadata not an object")
+    if not {"backup_id", "created_at", "app_version", "compression", "chunk_size"} <= metadata.keys():
+        raise RefError("IntegrityError", "metadata lacks a required field")
+    text, text_or_null = (str,), (str, type(None))
+    types = {"app_version": text, "backup_id": text, "chunk_size": (int,), "compression": text, "created_at": text,
+             "created_by": text_or_null, "database": text_or_null, "description": text, "mode": text,
+             "pg_dump_version": text_or_null, "server_version": text_or_null, "source": text,
+             "source_name": text_or_null}
+    for name, allowed in types.items():
+        if name in metadata and (type(metadata[name]) not in allowed):  # JSON true/false are not integers
+            raise RefError("IntegrityError", f"{name} has the wrong type")
+    values = {"compression": ("none", "zstd"), "mode": ("manual", "scheduled"), "source": ("pg_dump", "file")}
+    for name, allowed in values.items():
+        if name in metadata and metadata[name] not in allowed:
+            raise RefError("IntegrityError", f"{name} not allowed")
+    if metadata["chunk_size"] != chunk_size:
+        raise RefError("IntegrityError", "chunk_size differs from the header")
+    return metadata
+
+
+def _ref_single_zstd_frame(payload: bytes) -> None:
+    """FORMAT.md 10: the payload is exactly one complete zstd frame (RFC 8878 3.1.1), nothing before or after."""
+    if payload[:4] != bytes.fromhex("28b52ffd"):
+        raise RefError("IntegrityError", "payload does not start with a zstd frame")
+    if len(payload) < 5:
+        raise RefError("IntegrityError", "zstd frame cut")
+    descriptor = payload[4]
+    single_segment = descriptor >> 5 & 1
+    pos = 5 + (1 - single_segment) + (0, 1, 2, 4)[descriptor & 3] + ((0, 2, 4, 8)[descriptor >> 6] or single_segment)
+    while True:
+        if pos + 3 > len(payload):
+            raise RefError("IntegrityError", "zstd frame cut")
+        block = int.from_bytes(payload[pos : pos + 3], "little")
+        kind = block >> 1 & 3
+        if kind == 3:
+            raise RefError("IntegrityError", "reserved block type")
+        pos += 3 + (1 if kind == 1 else block >> 3)
+        if block & 1:
+            break
+    pos += 4 if descriptor & 4 else 0
+    if pos > len(payload):
+        raise RefError("IntegrityError", "zstd frame cut")
+    if pos < len(payload):
+        raise RefError("IntegrityError", "data after the zstd frame")
+
+
 def reference_decode(data: bytes, secret: str, released: list[bytes] | None = None) -> tuple[dict, bytes]:
     """Decode a backup per FORMAT.md, 'Decoding'; returns (metadata object, archive bytes)."""
     released = [] if released is None else released
 
     def integrity(why: str) -> RefError:
         return RefError("IntegrityError", why)
+
+    # Step 0: the secret (FORMAT.md 5) is taken as given, but never empty.
+    if not secret:
+        raise RefError("SecretUnavailableError", "empty secret")
 
     # Steps 1-7: the clear header.
     if len(data) < 32:
@@ -268,16 +355,7 @@ def reference_decode(data: bytes, secret: str, released: list[bytes] | None = No
         raw = aead.decrypt(nonce(0, False), body, header)
     except InvalidTag:
         raise integrity("record 0 authentication") from None
-    try:
-        metadata = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise integrity("metadata not JSON") from None
-    if not isinstance(metadata, dict):
-        raise integrity("metadata not an object")
-    if not {"backup_id", "created_at", "app_version", "compression"} <= metadata.keys():
-        raise integrity("metadata lacks a required field")
-    if metadata["compression"] not in ("none", "zstd"):
-        raise integrity("unknown compression")
+    metadata = _ref_metadata(raw, chunk_size)
 
     # Steps 12-14: payload records, then the final record, then end of file.
     index, count, total, short_seen = 1, 0, 0, False
@@ -313,8 +391,9 @@ def reference_decode(data: bytes, secret: str, released: list[bytes] | None = No
     # Step 15: the archive.
     payload = b"".join(released)
     if metadata["compression"] == "zstd":
+        _ref_single_zstd_frame(payload)
         try:
-            archive = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(payload), read_across_frames=True).read()
+            archive = zstandard.ZstdDecompressor(max_window_size=1 << 27).stream_reader(io.BytesIO(payload)).read()
         except zstandard.ZstdError:
             raise integrity("zstd") from None
     else:
@@ -340,3 +419,41 @@ def test_reference_decoder_agrees(entry):
     assert caught.value.kind == entry["expected"], caught.value
     if entry["compression"] == "none":
         assert plaintext.startswith(b"".join(released))
+
+
+# --- (d) the .sha256 sidecars (FORMAT.md 13) -----------------------------------------------------
+
+
+def _reference_sidecar_ok(text: str, data: bytes) -> bool:
+    """First line only: 64 hex digits (any case), a space, a space or '*', a non-empty name that is not checked."""
+    lines = text.splitlines()
+    line = lines[0].strip() if lines else ""
+    digest, sep, name = line[:64], line[64:66], line[66:]
+    if len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest):
+        return False
+    if sep not in ("  ", " *") or not name:
+        return False
+    return digest.lower() == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("case", SIDECARS, ids=_ids(SIDECARS))
+def test_sidecars(case):
+    from recovery_console.engine.container.streams import parse_sidecar
+
+    data = (VECTORS / case["file"]).read_bytes()
+    assert _reference_sidecar_ok(case["text"], data) == (case["expected"] == "ok")
+    try:
+        matches = parse_sidecar(case["text"].encode("utf-8")) == hashlib.sha256(data).hexdigest()
+    except errors.IntegrityError:
+        matches = False
+    assert matches == (case["expected"] == "ok")
+
+
+def test_new_decisions_have_vectors():
+    """Each point FORMAT.md settles for issue #14 has at least one vector (or sidecar case)."""
+    names = {e["name"] for e in ENTRIES} | {c["name"] for c in SIDECARS}
+    assert {"wrong_secret_trailing_newline", "empty_secret", "metadata_chunk_size_missing", "metadata_wrong_type",
+            "metadata_nan", "metadata_duplicate_key", "metadata_unpaired_surrogate", "metadata_unknown_mode",
+            "metadata_unknown_source", "zstd_frame_cut", "zstd_checksum_missing", "zstd_two_frames",
+            "zstd_skippable_frame", "zstd_no_payload_records", "zstd_window_too_large", "good_zstd_high_ratio",
+            "sidecar_renamed"} <= names

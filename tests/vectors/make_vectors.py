@@ -25,6 +25,7 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import zstandard
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from recovery_console.engine.container import format as fmt
@@ -65,6 +66,7 @@ GEN_TWO_FULL_CHUNKS = "bytes(range(256)) * 8"
 GEN_SEVERAL_CHUNKS = "bytes(range(256)) * 14"
 GEN_REPETITIVE = "bytes(range(256)) * 40"
 GEN_INCOMPRESSIBLE = "b''.join(hashlib.sha256(i.to_bytes(4, 'big')).digest() for i in range(80))"
+GEN_HIGH_RATIO = "bytes(1 << 20)"
 HEX_LIMIT = 64  # plaintexts up to this many bytes are listed as hex
 
 
@@ -153,6 +155,41 @@ def natural_records(metadata: BackupMetadata, chunk_size: int, archive: bytes) -
     chunks = [archive[i : i + chunk_size] for i in range(0, len(archive), chunk_size)]
     sentinel = fmt.Sentinel(len(chunks), len(archive), len(archive), hashlib.sha256(archive).digest())
     return [(meta, False)] + [(chunk, False) for chunk in chunks] + [(sentinel.pack(), True)]
+
+
+def payload_records(metadata: BackupMetadata, chunk_size: int, payload: bytes, archive: bytes,
+                    compression: str = "zstd") -> list[tuple[bytes, bool]]:
+    """The records for a payload crafted by hand (e.g. a zstd frame), with a sentinel that matches it."""
+    meta = replace(metadata, chunk_size=chunk_size, compression=compression).to_json()
+    chunks = [payload[i : i + chunk_size] for i in range(0, len(payload), chunk_size)]
+    sentinel = fmt.Sentinel(len(chunks), len(payload), len(archive), hashlib.sha256(archive).digest())
+    return [(meta, False)] + [(chunk, False) for chunk in chunks] + [(sentinel.pack(), True)]
+
+
+# --- zstd frames built by hand (RFC 8878, 3.1.1), so they do not depend on the zstd library's version ---
+
+ZSTD_MAGIC = bytes.fromhex("28b52ffd")
+ZSTD_SKIPPABLE_MAGIC = (0x184D2A50).to_bytes(4, "little")
+WINDOW_128_KIB = 0x38  # Window_Descriptor: exponent 7, mantissa 0 -> window log 17
+WINDOW_128_MIB = 0x88  # exponent 17 -> window log 27, the largest a version-1 writer may use
+WINDOW_256_MIB = 0x90  # exponent 18 -> window log 28, over the limit
+
+
+def zstd_block(last: bool, kind: int, size: int, body: bytes) -> bytes:
+    """Block_Header (3 bytes little-endian: Last_Block, Block_Type, Block_Size) then the block's content."""
+    return (int(last) | kind << 1 | size << 3).to_bytes(3, "little") + body
+
+
+def zstd_frame(blocks: list[bytes], window: int = WINDOW_128_KIB, checksum: bytes | None = None) -> bytes:
+    """A frame of raw blocks (Block_Type 0), the last flagged; no content size; optional content checksum."""
+    descriptor = 0x04 if checksum is not None else 0x00
+    body = b"".join(zstd_block(i == len(blocks) - 1, 0, len(block), block) for i, block in enumerate(blocks))
+    return ZSTD_MAGIC + bytes([descriptor, window]) + body + (checksum or b"")
+
+
+def zstd_checksum(content: bytes) -> bytes:
+    """Content_Checksum: the low 4 bytes of XXH64(content), as the zstd library writes it."""
+    return zstandard.ZstdCompressor(write_checksum=True).compress(content)[-4:]
 
 
 def write_backup(
@@ -300,7 +337,8 @@ def build_vectors() -> list[Vector]:
     bad("stream_last_chunk_empty",
         "After two full payload records comes an empty (16-byte, tag-only) payload record, "
         "then a sentinel counting it.",
-        assemble(SECRET, header, full_records[:-1] + [(b"", False), (fmt.Sentinel(3, size, size, digest).pack(), True)]),
+        assemble(SECRET, header,
+                 full_records[:-1] + [(b"", False), (fmt.Sentinel(3, size, size, digest).pack(), True)]),
         "IntegrityError", "Chunk 3", source=two_full)
     short_first = [meta_rec, (base.plaintext[:512], False), (base.plaintext[512:1536], False),
                    (base.plaintext[1536:2560], False), (base.plaintext[2560:], False), sentinel_rec]
@@ -433,9 +471,122 @@ def build_vectors() -> list[Vector]:
     bad("metadata_too_long", "Record 0 is 1025 bytes of valid JSON, more than min(chunk_size, 65536) = 1024.",
         with_metadata(too_long), "IntegrityError", "impossible length")
 
+    # Metadata as I-JSON with checked types and values (FORMAT.md 7) ---------------------------
+    def meta_text(old: str, new: str) -> bytes:
+        raw = meta_rec[0].decode("utf-8")
+        assert raw.count(old) == 1
+        return raw.replace(old, new).encode("utf-8")
+
+    bad("metadata_chunk_size_missing", "Record 0 lacks chunk_size, which is required.",
+        with_metadata(compact({k: v for k, v in meta_dict.items() if k != "chunk_size"})),
+        "IntegrityError", "chunk_size")
+    bad("metadata_chunk_size_wrong", "Record 0 names chunk_size 2048; the header's chunk exponent says 1024.",
+        with_metadata(compact({**meta_dict, "chunk_size": 2048})), "IntegrityError", "chunk size")
+    bad("metadata_chunk_size_boolean", "Record 0's chunk_size is the JSON literal true, not an integer.",
+        with_metadata(compact({**meta_dict, "chunk_size": True})), "IntegrityError", "wrong type")
+    bad("metadata_wrong_type", "Record 0's description is the number 5 instead of a string.",
+        with_metadata(compact({**meta_dict, "description": 5})), "IntegrityError", "wrong type")
+    bad("metadata_required_null", "Record 0's required app_version is null.",
+        with_metadata(compact({**meta_dict, "app_version": None})), "IntegrityError", "wrong type")
+    bad("metadata_nan", "Record 0 carries an unknown field whose value is NaN, which JSON does not have.",
+        with_metadata(meta_text('"mode":', '"x_future":NaN,"mode":')), "IntegrityError", "NaN")
+    bad("metadata_duplicate_key", "Record 0 names mode twice (manual, then scheduled).",
+        with_metadata(meta_text('"mode":"manual"', '"mode":"manual","mode":"scheduled"')),
+        "IntegrityError", "twice")
+    bad("metadata_unpaired_surrogate", "Record 0's description is the escape \\ud800, an unpaired surrogate.",
+        with_metadata(meta_text('"description":"test vector"', '"description":"\\ud800"')),
+        "IntegrityError", "surrogate")
+    bad("metadata_unknown_mode", "Record 0 names mode 'hourly' (allowed: manual, scheduled).",
+        with_metadata(compact({**meta_dict, "mode": "hourly"})), "IntegrityError", "unknown mode")
+    bad("metadata_unknown_source", "Record 0 names source 's3' (allowed: pg_dump, file).",
+        with_metadata(compact({**meta_dict, "source": "s3"})), "IntegrityError", "unknown source")
+
+    # The secret: the format takes it exactly as given (FORMAT.md 5) ----------------------------
+    bad("wrong_secret_trailing_newline", "A good file decoded with its secret plus a trailing LF: the format does "
+        "not trim (secret sources drop the line ending before the format sees the secret).",
+        base.data, "WrongKeyError", "secret does not open", secret=SECRET + "\n")
+    bad("empty_secret", "A good file decoded with the empty secret: refused before decoding (exit code 8).",
+        base.data, "SecretUnavailableError", "empty", secret="")
+
+    # zstd payloads: exactly one whole frame, window at most 2^27 (FORMAT.md 10) -----------------
+    def zstd_vector(name: str, description: str, payload: bytes, archive: bytes, expected: str = "ok",
+                    contains: str | None = None, generator: str | None = None) -> None:
+        data = assemble(SECRET, header, payload_records(METADATA, chunk, payload, archive))
+        add(Vector(name=name, description=description, data=data, expected=expected, error_contains=contains,
+                   plaintext=archive, plaintext_python=generator, compression="zstd",
+                   metadata_json=metadata_json(data) if expected == "ok" else None))
+
+    first, second = b"first block of the archive;", b" second block."
+    summed = first + second
+    zstd_vector("good_zstd_checksum", "A hand-made zstd frame of two raw blocks with a content checksum.",
+                zstd_frame([first, second], checksum=zstd_checksum(summed)), summed)
+    zstd_vector("zstd_checksum_missing", "The frame declares a content checksum but ends without it; "
+                "the sentinel matches the decompressed bytes.",
+                zstd_frame([first, second], checksum=b""), summed, "IntegrityError", "cut short")
+    zstd_vector("zstd_checksum_bad", "The frame's content checksum has one bit flipped.",
+                zstd_frame([first, second], checksum=flip(zstd_checksum(summed), 0)), summed,
+                "IntegrityError", "does not decompress")
+    zstd_vector("zstd_frame_cut", "The frame is cut after its first (complete, not last) block; the sentinel "
+                "matches the bytes that block decompresses to.",
+                zstd_frame([first, second])[: 6 + 3 + len(first)], first, "IntegrityError", "cut short")
+    zstd_vector("zstd_two_frames", "Two complete frames one after the other; the sentinel covers both contents.",
+                zstd_frame([first]) + zstd_frame([second]), summed, "IntegrityError", "after the end of its")
+    zstd_vector("zstd_skippable_frame", "A skippable frame (8 bytes of user data) before the frame.",
+                ZSTD_SKIPPABLE_MAGIC + (8).to_bytes(4, "little") + b"userdata" + zstd_frame([summed]), summed,
+                "IntegrityError", "skippable")
+    zstd_vector("zstd_no_payload_records", "compression zstd with no payload records at all (an empty archive "
+                "must still be one frame).", b"", b"", "IntegrityError", "is empty")
+    zstd_vector("zstd_window_too_large", "The frame declares a 2^28-byte window, over the 2^27 limit.",
+                zstd_frame([summed], window=WINDOW_256_MIB), summed, "IntegrityError", "does not decompress")
+    zstd_vector("good_zstd_window_max", "The frame declares a 2^27-byte window, the largest allowed.",
+                zstd_frame([summed], window=WINDOW_128_MIB), summed)
+    rle = b"".join(zstd_block(i == 7, 1, 1 << 17, b"\x00") for i in range(8))
+    zstd_vector("good_zstd_high_ratio", "1 MiB of zeros as eight 128 KiB RLE blocks: a 38-byte payload, a ratio "
+                "of about 27000; decoders must not cap the ratio.",
+                ZSTD_MAGIC + bytes([0x00, WINDOW_128_KIB]) + rle, evaluate(GEN_HIGH_RATIO), generator=GEN_HIGH_RATIO)
+
     names = [v.name for v in vectors]
     assert len(names) == len(set(names)), "duplicate vector names"
     return vectors
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """A `.sha256` sidecar text for one vector's file, and whether a reader accepts it (FORMAT.md 13)."""
+
+    name: str
+    description: str
+    file: str
+    text: str
+    expected: str  # "ok" or "IntegrityError"
+
+    def index_entry(self) -> dict:
+        return {"name": self.name, "description": self.description, "file": self.file, "text": self.text,
+                "expected": self.expected}
+
+
+def build_sidecars(vectors: list[Vector]) -> list[Sidecar]:
+    """Sidecars for good_one_byte: the name in the line is not checked, the hash and the line's shape are."""
+    target = next(v for v in vectors if v.name == "good_one_byte")
+    digest = hashlib.sha256(target.data).hexdigest()
+    stored = "rc_backup_20240506-07-08-09-0.1.0-manual-0f1e2d3c.enc"
+    other = hashlib.sha256(b"another file").hexdigest()
+    cases = [
+        ("sidecar_exact", "As the writer makes it: hash, two spaces, the base name, LF.",
+         f"{digest}  {stored}\n", "ok"),
+        ("sidecar_renamed", "The line names another file (the backup was renamed): the name is not checked.",
+         f"{digest}  renamed-copy.enc\n", "ok"),
+        ("sidecar_binary_uppercase", "Uppercase hex and the '*' binary-mode marker.",
+         f"{digest.upper()} *{stored}\n", "ok"),
+        ("sidecar_crlf_and_more_lines", "CRLF line ending and a second line, which readers ignore.",
+         f"{digest}  {stored}\r\n{other}  other.enc\r\n", "ok"),
+        ("sidecar_hash_mismatch", "A well-formed line whose hash is another file's.",
+         f"{other}  {stored}\n", "IntegrityError"),
+        ("sidecar_no_name", "The hash alone, without a file name.", f"{digest}\n", "IntegrityError"),
+        ("sidecar_short_hash", "63 hex digits.", f"{digest[:63]}  {stored}\n", "IntegrityError"),
+        ("sidecar_empty", "An empty sidecar.", "", "IntegrityError"),
+    ]
+    return [Sidecar(name, description, target.file_name, text, expected) for name, description, text, expected in cases]
 
 
 def build_index(vectors: list[Vector]) -> str:
@@ -452,8 +603,11 @@ def build_index(vectors: list[Vector]) -> str:
             "expected: 'ok', or the class of error a conforming decoder reports (FORMAT.md, 'Decoding'); "
             "error_contains: a substring of the reference implementation's message.",
             "metadata: for 'ok' vectors, the exact UTF-8 text of record 0.",
+            "sidecars: .sha256 sidecar texts for the named vector's file; expected 'ok' when a reader accepts the "
+            "text and its hash matches the file, else 'IntegrityError'.",
         ],
         "vectors": [v.index_entry() for v in vectors],
+        "sidecars": [c.index_entry() for c in build_sidecars(vectors)],
     }
     return json.dumps(index, indent=2, ensure_ascii=False) + "\n"
 

@@ -8,10 +8,12 @@ import zstandard
 
 from recovery_console.engine.archive import pgarchive
 from recovery_console.engine.archive.toc_collector import TocCollector
+from recovery_console.engine.container.zstd_frame import FrameWalker
 from recovery_console.engine.io_protocols import WritableStream
 from recovery_console.errors import IntegrityError, RecoveryError, from_os_error
 
 DECOMPRESS_PIECE = 1 << 20
+MAX_WINDOW = 1 << 27  # docs/FORMAT.md 10: a frame asking for a larger window is malformed
 
 
 def undecompressable(exc: zstandard.ZstdError) -> IntegrityError:
@@ -34,16 +36,18 @@ class ArchiveStream:
         self.toc = TocCollector() if parse_toc else None
         self._zstd = (
             # zstandard's stub asks for an IO[bytes]; the writer only ever calls write() on it
-            zstandard.ZstdDecompressor().stream_writer(self, write_size=DECOMPRESS_PIECE,  # type: ignore[arg-type]
-                                                       closefd=False)
+            zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW).stream_writer(
+                self, write_size=DECOMPRESS_PIECE, closefd=False)  # type: ignore[arg-type]
             if compression == "zstd"
             else None
         )
+        self._frame = FrameWalker()
 
     def feed(self, chunk: memoryview) -> None:
         if self._zstd is None:
             self.write(chunk)
             return
+        self._frame.feed(chunk)
         try:
             self._zstd.write(chunk)
         except zstandard.ZstdError as exc:
@@ -69,6 +73,7 @@ class ArchiveStream:
                 self._zstd.flush()  # type: ignore[no-untyped-call]  # unannotated in zstandard's stub
             except zstandard.ZstdError as exc:
                 raise undecompressable(exc) from exc
+            self._frame.finish()
         if self.toc is not None:
             self.toc.finish()
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from recovery_console.errors import IntegrityError, UnsupportedError, UsageError, WrongKeyError
+from recovery_console.errors import IntegrityError, SecretUnavailableError, UnsupportedError, WrongKeyError
 
 MAGIC = b"RCBKUP"
 FORMAT_VERSION = 1
@@ -123,8 +123,9 @@ class FileKeys:
 
 
 def secret_bytes(secret: str) -> bytes:
+    """The secret's UTF-8 bytes, exactly as given (docs/FORMAT.md 5); an empty one is no secret (exit 8)."""
     if not secret:
-        raise UsageError("The instance secret is empty.", hint="Supply the deployment's instance secret.")
+        raise SecretUnavailableError("The instance secret is empty.", hint="Supply the deployment's instance secret.")
     return secret.encode("utf-8")
 
 

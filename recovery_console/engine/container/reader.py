@@ -122,6 +122,7 @@ def derive_keys_ahead(opener: Callable[[], ReadableFile], secret: str) -> None:
 
 def open_backup(stream: ReadIntoStream, secret: str, reporter: Reporter | None = None) -> OpenedBackup:
     """Check header and commitment before decrypting anything, then decrypt the metadata chunk."""
+    fmt.secret_bytes(secret)  # an empty secret is refused before a byte is read (docs/FORMAT.md 12, step 0)
     header, commitment = read_preamble(stream)
     keys = fmt.derive_keys(secret, header)
     keys.check(commitment)

@@ -39,12 +39,16 @@ def read_secret_file(path: Path) -> str:
         raise SecretUnavailableError(f"The secret file {path} is not UTF-8 text.") from None
     except OSError as exc:
         raise SecretUnavailableError(f"The secret file {path} cannot be read: {exc.strerror or exc}.") from None
-    secret = text[:-1] if text.endswith("\n") else text
-    secret = secret[:-1] if secret.endswith("\r") else secret
+    secret = normalise_secret(text)
     if not secret:
         raise SecretUnavailableError(f"The secret file {path} is empty.")
     return secret
 
+
+def normalise_secret(text: str) -> str:
+    """Every source's one rule (docs/FORMAT.md 5): drop one trailing LF, then one trailing CR; nothing else."""
+    secret = text[:-1] if text.endswith("\n") else text
+    return secret[:-1] if secret.endswith("\r") else secret
 
 
 def store_instance_secret(name: str, secret: str, store: SecretStore | None = None) -> None:
@@ -53,7 +57,7 @@ def store_instance_secret(name: str, secret: str, store: SecretStore | None = No
 
 
 def _from_keyring(name: str, store: SecretStore | None = None) -> str:
-    secret = (store or SecretStore()).get(profile_scope(name), INSTANCE_SECRET)
+    secret = normalise_secret((store or SecretStore()).get(profile_scope(name), INSTANCE_SECRET) or "")
     if not secret:
         raise SecretUnavailableError(f"The OS keyring holds no instance secret for '{name}'.",
                                      hint=f"Store it with `recovery-console keyring set-secret {name}`, "
@@ -67,14 +71,14 @@ def obtain_secret(request: SecretRequest, prompt: Callable[[str], str] = getpass
     if request.file is not None:
         return read_secret_file(request.file)
     if request.env is not None:
-        value = os.environ.get(request.env)
+        value = normalise_secret(os.environ.get(request.env, ""))
         if not value:
             raise SecretUnavailableError(f"The environment variable {request.env} is not set or is empty.")
         return value
     if request.keyring_name is not None:
         return _from_keyring(request.keyring_name, store)
     if request.allow_prompt and sys.stdin is not None and sys.stdin.isatty():
-        value = prompt("Instance secret: ")
+        value = normalise_secret(prompt("Instance secret: "))
         if value:
             return value
     raise SecretUnavailableError(
