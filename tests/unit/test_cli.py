@@ -8,9 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keyring
 import pytest
+from keyring.backend import KeyringBackend
+from keyring.backends import fail
+from keyring.errors import PasswordDeleteError
 
 from recovery_console.cli.main import COMMANDS, main
+from recovery_console.engine.console import Console
+from recovery_console.engine.state import keyring_store
+from recovery_console.engine.state.audit import AuditEntry
 from recovery_console.errors import ExitCode
 from tests.fixtures.console import DATA, SECRET
 
@@ -199,3 +206,109 @@ def test_profile_mode_declaration_from_the_cli(capsys, monkeypatch, target):
     code, out, _ = run(capsys, "profile", "set-mode", "prod", "pool", "--direct-url-env", "RC_TEST_DIRECT", "--json")
     data = json.loads(out)
     assert code == 0 and data["mode"] == "pool" and not data["direct_acknowledged"] and data["direct_url"].endswith("db:5432/app")
+
+
+# -- every change of state leaves exactly one audit entry ----------------------------------------------------
+
+
+class MemoryKeyring(KeyringBackend):
+    """An in-memory keyring the tests treat as secure, so `keyring set-secret` needs no Secret Service."""
+
+    priority = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.entries.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if self.entries.pop((service, username), None) is None:
+            raise PasswordDeleteError("not found")
+
+
+@pytest.fixture
+def memory_keyring(monkeypatch) -> MemoryKeyring:
+    backend = MemoryKeyring()
+    monkeypatch.setattr(keyring, "get_keyring", lambda: backend)
+    name = f"{MemoryKeyring.__module__}.{MemoryKeyring.__qualname__}"
+    monkeypatch.setattr(keyring_store, "SECURE_BACKENDS", keyring_store.SECURE_BACKENDS | {name})
+    return backend
+
+
+def audit_entries() -> list[AuditEntry]:
+    return list(Console().audit.entries())
+
+
+def run_audited(capsys, *argv: str) -> tuple[int, AuditEntry]:
+    """Run one command; it must have appended exactly one audit entry, which is returned."""
+    before = len(audit_entries())
+    code = run(capsys, *argv)[0]
+    added = audit_entries()[before:]
+    assert len(added) == 1, (argv, added)
+    return code, added[0]
+
+
+def test_profile_commands_are_audited_once_each(capsys, monkeypatch, memory_keyring, tmp_path):
+    folder = tmp_path / "vault"
+    folder.mkdir()
+    monkeypatch.setenv("RC_TEST_DB_URL", "postgresql://app:hunter2@127.0.0.1:1/app")
+    monkeypatch.setenv("RC_TEST_DIRECT", "postgresql://app@db:5432/app")
+    steps = [
+        (("target", "add", "local", "vault", str(folder)), "target.add", "vault", "ok"),
+        (("target", "add", "local", "vault", str(folder)), "target.add", "vault", "failed"),
+        (("profile", "create", "prod", "--database-url-env", "RC_TEST_DB_URL"), "profile.create", "prod", "ok"),
+        (("profile", "create", "prod", "--database-url-env", "RC_TEST_DB_URL"), "profile.create", "prod", "failed"),
+        (("profile", "set-mode", "prod", "direct"), "profile.set-mode", "prod", "failed"),
+        (("profile", "set-mode", "prod", "direct", "--not-a-pooler"), "profile.set-mode", "prod", "ok"),
+        (("profile", "set-mode", "prod", "pool", "--direct-url-env", "RC_TEST_DIRECT"), "profile.set-mode", "prod",
+         "ok"),
+        (("profile", "set-target", "prod", "vault"), "profile.set-target", "prod", "ok"),
+        (("profile", "set-target", "prod", "nowhere"), "profile.set-target", "prod", "failed"),
+        (("profile", "set-target", "ghost", "vault"), "profile.set-target", "ghost", "failed"),
+        (("profile", "remove", "prod"), "profile.remove", "prod", "ok"),
+        (("profile", "remove", "prod"), "profile.remove", "prod", "failed"),
+        (("target", "remove", "vault"), "target.remove", "vault", "ok"),
+        (("target", "remove", "vault"), "target.remove", "vault", "failed"),
+    ]
+    for argv, action, obj, result in steps:
+        code, entry = run_audited(capsys, *argv)
+        assert (entry.action, entry.object, entry.result) == (action, obj, result), argv
+        assert (code == ExitCode.OK) == (result == "ok"), argv
+        assert (result == "failed") == ("error" in entry.detail), argv
+    assert "hunter2" not in Console().paths.audit_file.read_text("utf-8")
+    assert Console().audit.verify().ok
+
+
+def test_keyring_commands_are_audited_once_each(capsys, monkeypatch, memory_keyring, tmp_path):
+    secret_file = tmp_path / "secret.txt"
+    secret_file.write_text("s3cret-value\n")
+    code, entry = run_audited(capsys, "keyring", "set-secret", "ops", "--from-file", str(secret_file))
+    assert code == 0 and (entry.action, entry.object, entry.result) == ("keyring.set-secret", "ops", "ok")
+    assert memory_keyring.entries[(keyring_store.service_name("profile:ops"), "instance_secret")] == "s3cret-value"
+    code, entry = run_audited(capsys, "keyring", "set-secret", "ops", "--from-file", str(secret_file))
+    assert code == ExitCode.USAGE and entry.result == "failed" and "already stored" in entry.detail["error"]
+    code, entry = run_audited(capsys, "keyring", "set-secret", "bad name!", "--from-file", str(secret_file))
+    assert code == ExitCode.USAGE and (entry.object, entry.result) == ("bad name!", "failed")
+    code, entry = run_audited(capsys, "keyring", "forget", "ops", "--yes")
+    assert code == 0 and (entry.action, entry.object, entry.result) == ("keyring.forget", "ops", "ok")
+    assert entry.detail["removed"] is True and memory_keyring.entries == {}
+    monkeypatch.setattr(keyring, "get_keyring", lambda: fail.Keyring())
+    code, entry = run_audited(capsys, "keyring", "set-secret", "ops", "--from-file", str(secret_file))
+    assert code == ExitCode.SECRET_UNAVAILABLE and (entry.action, entry.result) == ("keyring.set-secret", "failed")
+    assert "s3cret-value" not in Console().paths.audit_file.read_text("utf-8")
+
+
+def test_a_stored_instance_secret_is_listed_on_its_profile(capsys, monkeypatch, memory_keyring, tmp_path):
+    monkeypatch.setenv("RC_TEST_DB_URL", "postgresql://app@127.0.0.1:1/app")
+    assert run(capsys, "profile", "create", "prod", "--database-url-env", "RC_TEST_DB_URL")[0] == 0
+    secret_file = tmp_path / "secret.txt"
+    secret_file.write_text("s3cret-value\n")
+    assert run(capsys, "keyring", "set-secret", "prod", "--from-file", str(secret_file))[0] == 0
+    assert Console().profiles.instance_secret("prod") == "s3cret-value"
+    assert run(capsys, "keyring", "forget", "prod", "--yes")[0] == 0
+    assert "instance_secret" not in Console().profiles.store.get("prod").stored_secrets
