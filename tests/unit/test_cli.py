@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from recovery_console.cli.main import COMMANDS, main
 from recovery_console.engine.console import Console
 from recovery_console.engine.state import keyring_store
 from recovery_console.engine.state.audit import AuditEntry
-from recovery_console.errors import ExitCode
+from recovery_console.errors import ExitCode, NotFoundError
 from tests.fixtures.console import DATA, SECRET
 
 
@@ -312,3 +313,82 @@ def test_a_stored_instance_secret_is_listed_on_its_profile(capsys, monkeypatch, 
     assert Console().profiles.instance_secret("prod") == "s3cret-value"
     assert run(capsys, "keyring", "forget", "prod", "--yes")[0] == 0
     assert "instance_secret" not in Console().profiles.store.get("prod").stored_secrets
+
+
+# -- an unexpected error: its own exit code, one line, a crash report ----------------------------------------
+
+
+def crash_in_target_list(monkeypatch) -> None:
+    from recovery_console.cli import target_cmd
+
+    def boom() -> Console:
+        raise RuntimeError("boom: an unanticipated failure")
+
+    monkeypatch.setattr(target_cmd, "console", boom)
+
+
+def crash_reports() -> list[Path]:
+    return sorted((Path(os.environ["RECOVERY_CONSOLE_HOME"]) / "data" / "crash-reports").glob("crash-*.txt"))
+
+
+def test_an_unexpected_error_exits_with_the_crash_code_and_writes_a_crash_report(capsys, monkeypatch):
+    crash_in_target_list(monkeypatch)
+    code, out, err = run(capsys, "target", "list")
+    assert code == ExitCode.CRASH == 70
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    [report] = crash_reports()
+    assert str(report) in err and "RuntimeError: boom" in err and "--debug" in err
+    assert report.stat().st_mode & 0o777 == 0o600
+    text = report.read_text("utf-8")
+    assert "Traceback (most recent call last)" in text and "RuntimeError: boom" in text and "target list" in text
+    assert not list(report.parent.glob(".*.part"))
+
+
+def test_debug_shows_the_traceback_of_a_crash(capsys, monkeypatch):
+    crash_in_target_list(monkeypatch)
+    code, _, err = run(capsys, "--debug", "target", "list", "--json")
+    assert code == ExitCode.CRASH and "Traceback (most recent call last)" in err and "RuntimeError: boom" in err
+    assert len(crash_reports()) == 1
+
+
+def test_a_crash_with_json_prints_a_json_error(capsys, monkeypatch):
+    crash_in_target_list(monkeypatch)
+    code, out, _ = run(capsys, "target", "list", "--json")
+    error = json.loads(out)["error"]
+    assert code == ExitCode.CRASH and error["exit_code"] == 70 and error["crash_report"] == str(crash_reports()[0])
+
+
+def test_the_crash_exit_code_reaches_the_shell(tmp_path):
+    script = ("import sys; from recovery_console.cli import target_cmd, main; "
+              "target_cmd.console = lambda: 1 / 0; sys.exit(main.main(['target', 'list']))")
+    env = {**os.environ, "RECOVERY_CONSOLE_HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert proc.returncode == 70 and "ZeroDivisionError" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(list((tmp_path / "data" / "crash-reports").iterdir())) == 1
+
+
+def test_quiet_silences_warnings_and_debug_shows_debug_records(capsys, monkeypatch):
+    from recovery_console.cli import target_cmd
+
+    def logs() -> Console:
+        logging.getLogger("recovery_console.engine.example").warning("a warning from the engine")
+        logging.getLogger("recovery_console.engine.example").debug("a debug record")
+        raise NotFoundError("nothing here")
+
+    monkeypatch.setattr(target_cmd, "console", logs)
+    _, _, err = run(capsys, "target", "list")
+    assert "WARNING: a warning from the engine" in err and "a debug record" not in err
+    _, _, err = run(capsys, "--quiet", "target", "list")
+    assert "a warning" not in err and "Error: nothing here" in err
+    _, _, err = run(capsys, "--debug", "target", "list")
+    assert "a warning from the engine" in err and "a debug record" in err
+
+
+def test_quiet_turns_the_progress_display_off(monkeypatch):
+    from recovery_console.cli.common import job
+    from recovery_console.cli.main import build_parser
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    for argv, shown in ((["backup", "list"], True), (["--quiet", "backup", "list"], False)):
+        with job(build_parser(argv).parse_args(argv)) as reporter:
+            assert (reporter.sink is not None) == shown
