@@ -12,7 +12,7 @@ run from the bundle alone and list a decrypted dump; the demo; a live backup of 
 and its restore into a new database, both through the bundled tools (found through the runtime
 hook); SHA256SUMS and the tarball's checksum; the GUI offscreen (stays up, no plugin error) and on
 a private X server (its top-level window appears and closes on the window manager's close request);
-and an offline `pip install --no-index --find-links WHEELHOUSE recovery-console` in a fresh venv.
+and an offline `pip install --no-index --find-links WHEELHOUSE 'recovery-console[gui]'` in a fresh venv.
 """
 
 from __future__ import annotations
@@ -430,7 +430,7 @@ def offline_venv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
     env = offline_pip_env(tmp)
     run([sys.executable, "-m", "venv", venv], env, timeout=120)
     run([venv / "bin" / "python", "-m", "pip", "install", "--no-index", "--find-links", wheelhouse,
-         "--only-binary", ":all:", "recovery-console"], env, timeout=600)
+         "--only-binary", ":all:", "recovery-console[gui]"], env, timeout=600)
     return venv, env
 
 
