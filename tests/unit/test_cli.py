@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -392,3 +393,16 @@ def test_quiet_turns_the_progress_display_off(monkeypatch):
     for argv, shown in ((["backup", "list"], True), (["--quiet", "backup", "list"], False)):
         with job(build_parser(argv).parse_args(argv)) as reporter:
             assert (reporter.sink is not None) == shown
+
+
+def test_gui_without_qt_says_what_to_install(capsys, monkeypatch):
+    """A headless install (no `gui` extra) has no PySide6: `gui` names the extra instead of a traceback."""
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name: str, *rest):
+        return None if name == "PySide6" else real_find_spec(name, *rest)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    code, _, err = run(capsys, "gui")
+    assert code == ExitCode.ERROR and "Traceback" not in err
+    assert "PySide6" in err and "pip install 'recovery-console[gui]'" in err
