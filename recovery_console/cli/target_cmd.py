@@ -8,6 +8,7 @@ import importlib.util
 
 from recovery_console.cli.common import add_json, console, emit
 from recovery_console.engine.console import Console
+from recovery_console.engine.state.target_options import NewTarget
 from recovery_console.errors import ExitCode
 from recovery_console.formatting import format_bytes
 from recovery_console.models.target import TargetConfig
@@ -73,10 +74,10 @@ def describe(config: TargetConfig) -> str:
     return f"{config.name:<16} {config.kind:<6} {where(config)}{quota}"
 
 
-def finish_add(args: argparse.Namespace, config: TargetConfig, secrets: dict[str, str] | None = None) -> int:
+def finish_add(args: argparse.Namespace, new: NewTarget) -> int:
     """Save a new target (secrets to the keyring) and report it; shared by every kind's `add`."""
-    console().add_target(config, secrets or {})
-    emit(args, config.to_dict(), [f"Target added: {describe(config)}"])
+    console().add_target(new.config, new.secrets)
+    emit(args, new.config.to_dict(), [f"Target added: {describe(new.config)}"])
     return ExitCode.OK
 
 
