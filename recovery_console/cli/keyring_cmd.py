@@ -34,7 +34,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                                                  "(prompted when neither --from-file nor --from-env is given)")
     put.add_argument("name", help="the keyring name later given as --secret-keyring NAME")
     source = put.add_mutually_exclusive_group()
-    source.add_argument("--from-file", type=Path, metavar="FILE", help="read the secret from FILE ('-': standard input)")
+    source.add_argument("--from-file", type=Path, metavar="FILE",
+                        help="read the secret from FILE ('-': standard input)")
     source.add_argument("--from-env", metavar="VAR", help="read the secret from environment variable VAR")
     put.add_argument("--replace", action="store_true",
                      help="overwrite a secret already stored under NAME (backups made with the old one "

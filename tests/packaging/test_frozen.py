@@ -335,7 +335,8 @@ def _x_close_request(display: str, window: int) -> None:
 def _x_app_windows(display: str) -> list[int]:
     """The mapped top-level windows of the console (WM_CLASS instance: the executable's name)."""
     env = {**os.environ, "DISPLAY": display}
-    tree = subprocess.run(["xwininfo", "-root", "-children"], env=env, capture_output=True, text=True, timeout=10).stdout
+    tree = subprocess.run(["xwininfo", "-root", "-children"], env=env, capture_output=True, text=True,
+                          timeout=10).stdout
     found = []
     for match in re.finditer(r"^\s+(0x[0-9a-f]+) .*\(\"" + re.escape(APP) + r"\" ", tree, re.MULTILINE):
         window = match.group(1)

@@ -52,7 +52,8 @@ def test_create_list_verify_decrypt(capsys, created, target, secret_file, tmp_pa
     code, out, _ = run(capsys, "backup", "verify", created["short_id"], "--secret-key-file", str(secret_file))
     assert code == 0 and "VERDICT   PASSED (full verify)" in out and "pg_dump format 1.15" in out
     out_file = tmp_path / "x.dump"
-    code, out, _ = run(capsys, "decrypt", created["short_id"], "-o", str(out_file), "--secret-key-file", str(secret_file))
+    code, out, _ = run(capsys, "decrypt", created["short_id"], "-o", str(out_file),
+                       "--secret-key-file", str(secret_file))
     assert code == 0 and out_file.read_bytes() == (DATA / "sample-pg16.dump").read_bytes()
 
 
@@ -78,8 +79,9 @@ def test_secret_from_env_and_missing_secret(capsys, created, monkeypatch):
     monkeypatch.setenv("RC_TEST_SECRET", SECRET)
     code, _, _ = run(capsys, "backup", "inspect", created["short_id"], "--secret-key-env", "RC_TEST_SECRET")
     assert code == 0
-    monkeypatch.setattr(sys, "stdin", open(os.devnull))
-    code, _, err = run(capsys, "backup", "inspect", created["short_id"])
+    with open(os.devnull) as no_terminal:
+        monkeypatch.setattr(sys, "stdin", no_terminal)
+        code, _, err = run(capsys, "backup", "inspect", created["short_id"])
     assert code == ExitCode.SECRET_UNAVAILABLE and "--secret-key-file" in err
 
 
@@ -94,7 +96,8 @@ def test_decrypt_failure_leaves_no_output(capsys, created, target, secret_file, 
     path.write_bytes(path.read_bytes()[:-40])
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    code, _, err = run(capsys, "decrypt", str(path), "-o", str(out_dir / "x.dump"), "--secret-key-file", str(secret_file))
+    code, _, err = run(capsys, "decrypt", str(path), "-o", str(out_dir / "x.dump"),
+                       "--secret-key-file", str(secret_file))
     assert code == ExitCode.VERIFY_FAILED and "truncated" in err
     assert list(out_dir.iterdir()) == []
 
@@ -109,7 +112,8 @@ def test_metadata_only(capsys, created, secret_file):
 def test_contents_matches_pg_restore_list(capsys):
     code, out, _ = run(capsys, "contents", str(DATA / "sample-pg17.dump"))
     ours = [line for line in out.splitlines() if line and not line.startswith(";")]
-    theirs = [line for line in (DATA / "sample-pg17.list").read_text().splitlines() if line and not line.startswith(";")]
+    listed = (DATA / "sample-pg17.list").read_text().splitlines()
+    theirs = [line for line in listed if line and not line.startswith(";")]
     assert code == 0 and ours == theirs
 
 
@@ -131,7 +135,8 @@ def test_download_upload_delete(capsys, created, target, secret_file, tmp_path):
     other = tmp_path / "other"
     other.mkdir()
     assert run(capsys, "target", "add", "local", "other", str(other))[0] == 0
-    code, out, _ = run(capsys, "backup", "upload", str(local), "--target", "other", "--secret-key-file", str(secret_file))
+    code, out, _ = run(capsys, "backup", "upload", str(local), "--target", "other",
+                       "--secret-key-file", str(secret_file))
     assert code == 0 and "verified and uploaded" in out
     code, _, _ = run(capsys, "backup", "delete", created["short_id"], "--target", "other", "--yes")
     assert code == 0 and not (other / created["key"]).exists()
@@ -146,10 +151,11 @@ def test_audit_show_and_verify(capsys, created):
 
 def test_console_script_runs_without_traceback(tmp_path):
     env = {**os.environ, "RECOVERY_CONSOLE_HOME": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-m", "recovery_console.cli.main", "backup", "verify", str(tmp_path / "none.enc"),
-                           "--without-key"], capture_output=True, text=True, env=env)
+    proc = subprocess.run([sys.executable, "-m", "recovery_console.cli.main", "backup", "verify",
+                           str(tmp_path / "none.enc"), "--without-key"], capture_output=True, text=True, env=env)
     assert proc.returncode == ExitCode.NOT_FOUND and "Traceback" not in proc.stderr
-    version = subprocess.run([sys.executable, "-m", "recovery_console.cli.main", "--version"], capture_output=True, text=True)
+    version = subprocess.run([sys.executable, "-m", "recovery_console.cli.main", "--version"],
+                             capture_output=True, text=True)
     assert version.stdout.startswith("recovery-console ")
 
 
@@ -195,7 +201,9 @@ def test_rebinding_a_profile_target_keeps_old_backups_listed(capsys, tmp_path, s
 
 def test_profile_mode_declaration_from_the_cli(capsys, monkeypatch, target):
     monkeypatch.setenv("RC_TEST_DB_URL", "postgresql://app@my-pgbouncer:6432/app")
-    assert run(capsys, "profile", "create", "prod", "--database-url-env", "RC_TEST_DB_URL", "--target", str(target))[0] == 0
+    code, _, _ = run(capsys, "profile", "create", "prod", "--database-url-env", "RC_TEST_DB_URL",
+                     "--target", str(target))
+    assert code == 0
     code, out, _ = run(capsys, "profile", "show", "prod")
     assert "NOT DECLARED" in out
     code, _, err = run(capsys, "backup", "create", "--profile", "prod", "--secret-key-env", "RC_TEST_DB_URL")
@@ -207,7 +215,8 @@ def test_profile_mode_declaration_from_the_cli(capsys, monkeypatch, target):
     monkeypatch.setenv("RC_TEST_DIRECT", "postgresql://app@db:5432/app")
     code, out, _ = run(capsys, "profile", "set-mode", "prod", "pool", "--direct-url-env", "RC_TEST_DIRECT", "--json")
     data = json.loads(out)
-    assert code == 0 and data["mode"] == "pool" and not data["direct_acknowledged"] and data["direct_url"].endswith("db:5432/app")
+    assert code == 0 and data["mode"] == "pool" and not data["direct_acknowledged"]
+    assert data["direct_url"].endswith("db:5432/app")
 
 
 # -- every change of state leaves exactly one audit entry ----------------------------------------------------

@@ -300,7 +300,8 @@ def build_vectors() -> list[Vector]:
     bad("stream_last_chunk_empty",
         "After two full payload records comes an empty (16-byte, tag-only) payload record, "
         "then a sentinel counting it.",
-        assemble(SECRET, header, full_records[:-1] + [(b"", False), (fmt.Sentinel(3, size, size, digest).pack(), True)]),
+        assemble(SECRET, header,
+                 full_records[:-1] + [(b"", False), (fmt.Sentinel(3, size, size, digest).pack(), True)]),
         "IntegrityError", "Chunk 3", source=two_full)
     short_first = [meta_rec, (base.plaintext[:512], False), (base.plaintext[512:1536], False),
                    (base.plaintext[1536:2560], False), (base.plaintext[2560:], False), sentinel_rec]
