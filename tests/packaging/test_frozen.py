@@ -446,6 +446,22 @@ def test_wheelhouse_installs_offline(offline_venv: tuple[Path, dict[str, str]]) 
         env)
 
 
+@pytest.mark.timeout(900)
+def test_wheelhouse_headless_install_has_no_qt(offline_venv: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    """Without the gui extra: no PySide6, every command but `gui` works, and `gui` says what to install."""
+    gui_venv, env = offline_venv
+    venv = tmp_path / "headless"
+    run([sys.executable, "-m", "venv", venv], env, timeout=120)
+    run([venv / "bin" / "python", "-m", "pip", "install", "--no-index", "--find-links", gui_venv.parent / "wheelhouse",
+         "--only-binary", ":all:", "recovery-console"], env, timeout=600)
+    run([venv / "bin" / "python", "-c", "import importlib.util, sys; sys.exit(importlib.util.find_spec('PySide6') "
+         "is not None or importlib.util.find_spec('qasync') is not None)"], env)
+    proc = run([venv / "bin" / "recovery-console", "contents", DATA / "sample-pg17.dump"], env)
+    assert toc_entries(proc.stdout) == toc_entries((DATA / "sample-pg17.list").read_text("utf-8"))
+    proc = run([venv / "bin" / "recovery-console", "gui"], env, expect=1)
+    assert "recovery-console[gui]" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def _pyproject_ships_gui_resources() -> bool:
     text = (ROOT / "pyproject.toml").read_text("utf-8")
     package_data = text.split("[tool.setuptools.package-data]", 1)[-1].split("\n[", 1)[0]
