@@ -20,6 +20,7 @@ Prints PASS/FAIL per target; exits 1 if either fails.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import statistics
@@ -124,7 +125,7 @@ def measure_stall(path: Path, home: Path) -> tuple[float, list[float], float, ob
     elapsed = time.perf_counter() - started
     ticks.append(time.perf_counter())
     timer.stop()
-    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
     dialog.close()
     return max(gaps), gaps, elapsed, outcome[0]
 

@@ -149,11 +149,14 @@ def main() -> None:
             console.profiles.set_mode(db, ConnectionMode.DIRECT, acknowledge_direct=True)
             size = pg.psql(f"SELECT pg_size_pretty(pg_database_size('{db}'))").strip()
             plain = work / f"{db}.dump"
-            before = {p.name for p in (work / "target" / "backups").glob("*.enc")} if (work / "target" / "backups").exists() else set()
+            backups = work / "target" / "backups"
+            before = {p.name for p in backups.glob("*.enc")} if backups.exists() else set()
             (dump_s, _), (ours_s, ours_rss) = paired(
                 args.runs,
-                lambda: timed([str(pg.tool("pg_dump")), "-Fc", "-f", str(plain), f"--dbname={pg.dsn(db)}"]),
-                lambda: child_rss(cli + ["backup", "create", "--profile", db, "--secret-key-file", str(secret)], env))
+                lambda db=db, plain=plain: timed([str(pg.tool("pg_dump")), "-Fc", "-f", str(plain),
+                                                  f"--dbname={pg.dsn(db)}"]),
+                lambda db=db: child_rss(cli + ["backup", "create", "--profile", db, "--secret-key-file", str(secret)],
+                                        env))
             made = sorted(p for p in (work / "target" / "backups").glob("*.enc") if p.name not in before)
             ours_size = made[-1].stat().st_size
             record = console.list_backups(["bench"])[0]
@@ -162,7 +165,7 @@ def main() -> None:
                            check=True, stdout=subprocess.DEVNULL)
             restore_plain = {}
             restore_ours = {}
-            def plain_restore(jobs: int) -> tuple[float, int]:
+            def plain_restore(jobs: int, db: str = db, plain: Path = plain) -> tuple[float, int]:
                 target_db = f"{db}_plain_{jobs}"
                 pg.createdb(target_db)
                 pg.psql("CHECKPOINT")
@@ -172,7 +175,7 @@ def main() -> None:
                 finally:
                     pg.dropdb(target_db)
 
-            def our_restore(jobs: int, *extra: str) -> tuple[float, float]:
+            def our_restore(jobs: int, *extra: str, db: str = db, backup_id: str = backup_id) -> tuple[float, float]:
                 ours_db = f"{db}_ours_{jobs}"
                 pg.psql("CHECKPOINT")
                 try:
@@ -184,11 +187,13 @@ def main() -> None:
 
             plain_restore(1), our_restore(1)  # untimed: the first restores into a new cluster run slowest here
             for jobs in (1, 2):
-                plain_best, restore_ours[jobs] = paired(args.runs, lambda: plain_restore(jobs), lambda: our_restore(jobs))
+                plain_best, restore_ours[jobs] = paired(args.runs, lambda jobs=jobs: plain_restore(jobs),
+                                                        lambda jobs=jobs: our_restore(jobs))
                 restore_plain[jobs] = plain_best[0]
             restore_ours["1-verify-first"] = min((our_restore(1, "--verify-first") for _ in range(args.runs)),
                                                  key=lambda r: r[0])
-            rows.append((db, size, dump_s, plain.stat().st_size, ours_s, ours_size, ours_rss, restore_plain, restore_ours))
+            rows.append((db, size, dump_s, plain.stat().st_size, ours_s, ours_size, ours_rss, restore_plain,
+                         restore_ours))
         print()
         for db, size, dump_s, plain_size, ours_s, ours_size, ours_rss, rp, ro in rows:
             realistic = db == "bench_realistic"
@@ -198,7 +203,8 @@ def main() -> None:
                   f"{ours_size / 1e6:8.1f} MB | time ratio {ours_s / dump_s:.2f} (target ≤ {time_target}) "
                   f"{'PASS' if ours_s / dump_s <= time_target else 'FAIL'} | size ratio {ours_size / plain_size:.2f} "
                   f"(target ≤ 1.05{' on realistic' if realistic else ''}) "
-                  f"{'PASS' if ours_size / plain_size <= 1.05 or not realistic else 'FAIL'} | peak RSS {ours_rss:.0f} MB "
+                  f"{'PASS' if ours_size / plain_size <= 1.05 or not realistic else 'FAIL'} "
+                  f"| peak RSS {ours_rss:.0f} MB "
                   f"{'PASS' if ours_rss <= 150 else 'FAIL'}")
             for jobs, label, what in ((1, "--jobs 1", "full verify on record"),
                                       (2, "--jobs 2", "full verify on record"),

@@ -58,6 +58,7 @@ Needs root (useradd, sshd, smbd), as the fixtures do.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -227,8 +228,10 @@ def _child_smb_read(spec: dict) -> dict:
             total += n
     seconds = time.perf_counter() - start
     conn = session.connection
-    cipher = {1: "AES-128-CCM", 2: "AES-128-GCM", 3: "AES-256-CCM", 4: "AES-256-GCM"}.get(getattr(conn, "cipher_id", 0), "?")
-    info = f"dialect 0x{conn.dialect:04x}, cipher {cipher}, encrypt {session.encrypt_data}, max read {conn.max_read_size}"
+    ciphers = {1: "AES-128-CCM", 2: "AES-128-GCM", 3: "AES-256-CCM", 4: "AES-256-GCM"}
+    cipher = ciphers.get(getattr(conn, "cipher_id", 0), "?")
+    info = (f"dialect 0x{conn.dialect:04x}, cipher {cipher}, encrypt {session.encrypt_data}, "
+            f"max read {conn.max_read_size}")
     smbclient.reset_connection_cache()
     return {"seconds": seconds, "bytes": total, "info": info}
 
@@ -326,18 +329,16 @@ def spawner_loop() -> None:
     """--spawner: for each JSON job on stdin run it, wait4 it, answer with wall time, ru_maxrss and exit code."""
     for line in sys.stdin:
         job = json.loads(line)
-        stdin = open(job["stdin"], "rb") if job.get("stdin") else subprocess.DEVNULL
-        stdout = open(job["stdout"], "wb") if job.get("stdout") else subprocess.DEVNULL
-        stderr = open(job["stderr"], "wb") if job.get("stderr") else subprocess.DEVNULL
-        start = time.perf_counter()
-        proc = subprocess.Popen(job["cmd"], env=job.get("env"), cwd=job.get("cwd"), stdin=stdin, stdout=stdout,
-                                stderr=stderr)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        for f in (stdin, stdout, stderr):
-            if not isinstance(f, int):
-                f.close()
+        with contextlib.ExitStack() as files:
+            def stream(name: str, mode: str, job: dict[str, Any] = job) -> Any:
+                return files.enter_context(open(job[name], mode)) if job.get(name) else subprocess.DEVNULL
+
+            start = time.perf_counter()
+            proc = subprocess.Popen(job["cmd"], env=job.get("env"), cwd=job.get("cwd"), stdin=stream("stdin", "rb"),
+                                    stdout=stream("stdout", "wb"), stderr=stream("stderr", "wb"))
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - start
+            proc.returncode = os.waitstatus_to_exitcode(status)
         print(json.dumps({"wall": wall, "maxrss_kb": usage.ru_maxrss, "cpu": usage.ru_utime + usage.ru_stime,
                           "code": proc.returncode}), flush=True)
 
@@ -778,10 +779,10 @@ def parent(args: argparse.Namespace) -> int:
         print(f"RSS MB = ru_maxrss of the child from wait4 (children are started by a small spawner process, so "
               f"the floor under it is {SPAWNER.floor_mb:.1f} MB); HWM MB = the child's own VmHWM.")
         print("time: Python children time their own work from before connecting to the end (imports excluded); "
-              "CLI clients: process wall time. 'proc s' = whole child process wall time; 'cpu s' = the child's user+sys "
-              "CPU (start-up included); 'srv cpu' = CPU the server used during that run; 'others' = cores busy with "
-              "unrelated processes meanwhile. Columns other than 'all runs' are from the best run, RSS/HWM the max over "
-              "runs.")
+              "CLI clients: process wall time. 'proc s' = whole child process wall time; 'cpu s' = the child's "
+              "user+sys CPU (start-up included); 'srv cpu' = CPU the server used during that run; 'others' = cores "
+              "busy with unrelated processes meanwhile. Columns other than 'all runs' are from the best run, RSS/HWM "
+              "the max over runs.")
         from recovery_console.engine.console import Console
         from recovery_console.engine.container.naming import backup_key
         from recovery_console.engine.state.paths import AppPaths
@@ -856,7 +857,8 @@ def parent(args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size-gib", type=float, default=2.0, help="backup size in GiB (default 2; smaller for a quick run)")
+    parser.add_argument("--size-gib", type=float, default=2.0,
+                        help="backup size in GiB (default 2; smaller for a quick run)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", default="s3,sftp,smb", help="comma-separated subset of s3,sftp,smb")
     parser.add_argument("--dir", help="where to put the temporary files (default: the system temp dir)")

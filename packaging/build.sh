@@ -26,6 +26,10 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PYTHON=${PYTHON:-python3}
+# A path such as .venv/bin/python is made absolute: the build runs it from other folders.
+case $PYTHON in
+  */*) PYTHON=$(cd "$(dirname "$PYTHON")" && pwd)/$(basename "$PYTHON") ;;
+esac
 DIST_DIR=$ROOT/dist
 WORK_DIR=$ROOT/build/packaging
 PG_BINARIES_VERSIONS=${PG_BINARIES_VERSIONS:-"14.23.0 15.19.0 16.15.0 17.11.0 18.6.0"}

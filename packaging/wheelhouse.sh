@@ -2,7 +2,9 @@
 # Downloads every wheel Recovery Console needs at run time, and builds its own, into one folder, so
 # that a machine without network access installs it with
 #
-#   python3 -m venv rc && rc/bin/pip install --no-index --find-links wheelhouse recovery-console
+#   python3 -m venv rc && rc/bin/pip install --no-index --find-links wheelhouse 'recovery-console[gui]'
+#
+# (without `[gui]` the same wheelhouse installs the headless console: CLI only, no Qt).
 #
 # The wheels fit THIS platform and THIS Python (e.g. cp311, manylinux x86_64): build the wheelhouse
 # with the same Python minor version and architecture as the offline machine (see docs/AIRGAPPED.md).
@@ -15,12 +17,16 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PYTHON=${PYTHON:-python3}
+# A path such as .venv/bin/python is made absolute: the build runs it from other folders.
+case $PYTHON in
+  */*) PYTHON=$(cd "$(dirname "$PYTHON")" && pwd)/$(basename "$PYTHON") ;;
+esac
 WHEELHOUSE=$ROOT/wheelhouse
 
 while (($#)); do
   case "$1" in
     --dir) WHEELHOUSE=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "wheelhouse.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -40,7 +46,8 @@ tar -C "$ROOT" --exclude='__pycache__' --exclude='*.py[co]' -cf - recovery_conso
 
 # One build of the console in the folder: replace earlier ones.
 rm -f "$WHEELHOUSE"/recovery_console-*.whl
-"$PYTHON" -m pip wheel --disable-pip-version-check --quiet --wheel-dir "$WHEELHOUSE" "$src"
+"$PYTHON" -m pip wheel --disable-pip-version-check --quiet --constraint "$ROOT/constraints.txt" \
+  --wheel-dir "$WHEELHOUSE" "$src[gui]"
 
 (cd "$WHEELHOUSE" && rm -f SHA256SUMS && sha256sum -- *.whl > SHA256SUMS)
 count=$(find "$WHEELHOUSE" -maxdepth 1 -name '*.whl' | wc -l)

@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     SECRET_UNAVAILABLE = 8
     NO_SPACE = 9
     DATABASE = 10
+    CRASH = 70  # an unexpected error (a bug): see the crash report
     CANCELLED = 130
 
 

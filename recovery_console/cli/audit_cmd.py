@@ -18,7 +18,8 @@ def register(audit: argparse.ArgumentParser) -> None:
     audit.description = "Show or verify the append-only, hash-chained log of actions taken by the console."
     commands = audit.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
 
-    show = commands.add_parser("show", help="list audit log entries", description="List audit log entries, oldest first.")
+    show = commands.add_parser("show", help="list audit log entries",
+                               description="List audit log entries, oldest first.")
     show.add_argument("--json", action="store_true", help="print one JSON document")
     show.add_argument("--limit", type=_positive_int, metavar="N", help="only the last N entries")
     show.set_defaults(func=show_handler)
@@ -87,11 +88,11 @@ def show_handler(args: argparse.Namespace) -> int:
             )
             for entry in shown
         ]
-        rows = [tuple(_clean(cell) for cell in row) for row in rows]
-        if rows:
-            widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-            for row in rows:
-                print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        cleaned = [[_clean(cell) for cell in row] for row in rows]
+        if cleaned:
+            widths = [max(len(row[i]) for row in cleaned) for i in range(len(cleaned[0]))]
+            for row in cleaned:
+                print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
         if error is not None:
             print(f"error: {error.message}", file=sys.stderr)
             if error.hint:

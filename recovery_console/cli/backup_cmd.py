@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, secret_from
 from recovery_console.engine.console import Console, VerifyResult
@@ -99,12 +100,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         source, name, size = sys.stdin.buffer, "stdin", None
     else:
         path = Path(args.source)
-        try:
-            source = open(path, "rb")
-        except FileNotFoundError:
-            raise NotFoundError(f"{path} does not exist.") from None
-        except OSError as exc:
-            raise from_os_error("opening", str(path), exc) from exc
+        source = _open_archive(path)
         name, size = path.name, path.stat().st_size
     with source, job(args) as reporter:
         record = app.create_backup(source, args.target, secret, description=args.description, mode=args.mode,
@@ -112,6 +108,15 @@ def cmd_create(args: argparse.Namespace) -> int:
                                    reporter=reporter)
     emit(args, record.as_dict(), ["Backup created."] + _record_lines(record))
     return ExitCode.OK
+
+
+def _open_archive(path: Path) -> BinaryIO:
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise NotFoundError(f"{path} does not exist.") from None
+    except OSError as exc:
+        raise from_os_error("opening", str(path), exc) from exc
 
 
 def list_lines(records: list[BackupRecord]) -> list[str]:
@@ -212,7 +217,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
     app = console()
     ref = app.locate(args.backup, args.target)
     if ref.record is None:
-        return app.delete(ref) or ExitCode.USAGE
+        app.delete(ref)  # refuses, saying why: only backups in the catalog can be deleted
+        return ExitCode.USAGE
     if not args.yes:
         if not sys.stdin.isatty():
             print("Refusing to delete without confirmation: pass --yes.", file=sys.stderr)

@@ -17,8 +17,8 @@ import os
 import sys
 from pathlib import Path
 
-from recovery_console.cli.common import add_json, emit
-from recovery_console.engine.state.keyring_store import INSTANCE_SECRET, KeyringStatus, SecretStore, profile_scope
+from recovery_console.cli.common import add_json, console, emit
+from recovery_console.engine.state.keyring_store import KeyringStatus, SecretStore
 from recovery_console.engine.state.secret_sources import read_secret_file
 from recovery_console.errors import ExitCode, SecretUnavailableError, UsageError
 
@@ -34,7 +34,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                                                  "(prompted when neither --from-file nor --from-env is given)")
     put.add_argument("name", help="the keyring name later given as --secret-keyring NAME")
     source = put.add_mutually_exclusive_group()
-    source.add_argument("--from-file", type=Path, metavar="FILE", help="read the secret from FILE ('-': standard input)")
+    source.add_argument("--from-file", type=Path, metavar="FILE",
+                        help="read the secret from FILE ('-': standard input)")
     source.add_argument("--from-env", metavar="VAR", help="read the secret from environment variable VAR")
     put.add_argument("--replace", action="store_true",
                      help="overwrite a secret already stored under NAME (backups made with the old one "
@@ -100,17 +101,8 @@ def _read_new_secret(args: argparse.Namespace) -> str:
 
 
 def cmd_set_secret(args: argparse.Namespace) -> int:
-    scope = profile_scope(args.name)
-    secrets = store()
-    status = secrets.probe()
-    if not status.usable:
-        raise SecretUnavailableError(f"Cannot store the instance secret: {status.message}", hint=status.hint)
-    if not args.replace and secrets.get(scope, INSTANCE_SECRET):
-        raise UsageError(f"An instance secret is already stored under '{args.name}'.",
-                         hint="Pass --replace to overwrite it (keep the old one if backups were made with it), "
-                              "or pick another name.")
-    value = _read_new_secret(args)
-    secrets.put(scope, INSTANCE_SECRET, value)
+    status = console().profiles.set_instance_secret(args.name, lambda: _read_new_secret(args),
+                                                    replace_existing=args.replace)
     lines = [f"Instance secret stored in the OS keyring under '{args.name}' ({status.backend}).",
              f"Use it with --secret-keyring {args.name}."]
     if status.warning:
@@ -120,7 +112,6 @@ def cmd_set_secret(args: argparse.Namespace) -> int:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    scope = profile_scope(args.name)
     if not args.yes:
         if sys.stdin is None or not sys.stdin.isatty():
             print("Refusing to forget a secret without confirmation: pass --yes.", file=sys.stderr)
@@ -130,7 +121,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
         if answer.strip() != "forget":
             print("Nothing removed.", file=sys.stderr)
             return ExitCode.USAGE
-    removed = store().forget_scope(scope, [INSTANCE_SECRET])
+    removed = console().profiles.forget_instance_secret(args.name)
     emit(args, {"name": args.name, "removed": bool(removed)},
          [f"Instance secret '{args.name}' removed from the OS keyring." if removed
           else f"No instance secret was stored under '{args.name}'; nothing to remove."])

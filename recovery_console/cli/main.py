@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import sys
 from collections.abc import Sequence
 
 from recovery_console import __version__
 from recovery_console.errors import ExitCode, RecoveryError
+
+log = logging.getLogger(__name__)
 
 COMMANDS = {  # each command group lives in recovery_console.cli.<name>_cmd
     "profile": "deployment profiles: database, connection mode, target",
@@ -27,7 +30,8 @@ COMMANDS = {  # each command group lives in recovery_console.cli.<name>_cmd
 EPILOG = """exit codes:
   0 ok, 1 error, 2 usage, 3 verification failed, 4 wrong key, 5 not found,
   6 storage unreachable or refused, 7 unsupported format version, 8 no secret available,
-  9 no space / quota exceeded, 10 database unreachable or refused, 130 cancelled"""
+  9 no space / quota exceeded, 10 database unreachable or refused,
+  70 unexpected error (a bug; a crash report is written), 130 cancelled"""
 
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
@@ -42,6 +46,10 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"recovery-console {__version__}")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("--debug", action="store_true",
+                           help="log everything, and show the traceback of an unexpected error")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="no progress display; only warnings and errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     wanted = next((arg for arg in argv if not arg.startswith("-")), None)
     for name, helptext in COMMANDS.items():
@@ -63,19 +71,58 @@ def report_error(exc: RecoveryError, as_json: bool) -> None:
         print(f"Details: {exc.detail}", file=sys.stderr)
 
 
+def configure_logging(debug: bool, quiet: bool) -> None:
+    """This program's records on stderr: warnings by default, errors only with --quiet, everything with --debug."""
+    logger = logging.getLogger("recovery_console")
+    for old in [h for h in logger.handlers if h.get_name() == __name__]:
+        logger.removeHandler(old)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(__name__)
+    if debug:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        handler.setLevel(logging.ERROR if quiet else logging.WARNING)
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if debug else logging.NOTSET)
+
+
+def report_crash(exc: BaseException, argv: Sequence[str], debug: bool, as_json: bool) -> int:
+    """One line for the user, the traceback in a crash report (and on stderr with --debug)."""
+    from recovery_console.engine.state.crash_reports import summary, write_crash_report
+
+    path = write_crash_report(exc, context="recovery-console " + " ".join(argv))
+    if as_json:
+        json.dump({"ok": False, "error": {"type": "Crash", "message": summary(exc), "crash_report": str(path or ""),
+                                          "exit_code": int(ExitCode.CRASH)}}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    where = f"the crash report is {path}" if path else "no crash report could be saved"
+    print(f"Unexpected error ({summary(exc)}); this is a bug, {where}."
+          + ("" if debug else " Run again with --debug to see the traceback."), file=sys.stderr)
+    return int(ExitCode.CRASH)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv).parse_args(argv)
+    debug = "--debug" in argv  # known before parsing: a crash while loading a command is reported the same way
+    configure_logging(debug, quiet=False)
+    args: argparse.Namespace | None = None
     try:
+        args = build_parser(argv).parse_args(argv)
+        configure_logging(args.debug, args.quiet)
         return int(args.func(args))
     except RecoveryError as exc:
         report_error(exc, getattr(args, "json", False))
+        log.debug("%s", type(exc).__name__, exc_info=True)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         print("Interrupted; partial output was removed.", file=sys.stderr)
         return int(ExitCode.CANCELLED)
     except BrokenPipeError:
         return int(ExitCode.OK)
+    except Exception as exc:
+        log.debug("Unexpected error", exc_info=True)  # the traceback, shown with --debug
+        return report_crash(exc, argv, debug, getattr(args, "json", False))
     finally:
         from recovery_console.cli.common import close_consoles  # already imported by the command
 

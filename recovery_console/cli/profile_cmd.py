@@ -93,10 +93,7 @@ def cmd_set_mode(args: argparse.Namespace) -> int:
 
 
 def cmd_set_target(args: argparse.Namespace) -> int:
-    app = console()
-    app.targets.resolve(args.target)
-    profile = dataclasses.replace(app.profiles.store.get(args.name), target=args.target)
-    app.profiles.store.replace(profile)
+    profile = console().profiles.set_target(args.name, args.target)
     emit(args, profile.to_dict(), [f"Backups of '{profile.name}' now go to '{args.target}'. "
                                    "Backups already on other targets stay where they are and remain listed."])
     return ExitCode.OK

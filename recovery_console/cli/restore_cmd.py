@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from typing import Any
 
 from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, secret_from
 from recovery_console.engine.restore import Restorer
@@ -21,7 +22,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         sub.add_argument("--profile", required=True)
         sub.add_argument("--target", help="look the id up on this target only")
         sub.add_argument("--new-database", metavar="NAME", help="restore into a new database instead of in place")
-        sub.add_argument("--jobs", type=int, default=1, help="parallel pg_restore jobs (decrypts to a private temp file)")
+        sub.add_argument("--jobs", type=int, default=1,
+                         help="parallel pg_restore jobs (decrypts to a private temp file)")
         sub.add_argument("--verify-first", action="store_true",
                          help="verify the whole backup before restoring even if the catalog shows a full verify of it")
         add_secret_options(sub)
@@ -64,14 +66,15 @@ def _plan_lines(plan: RestorePlan) -> list[str]:
         f"  {marks[c.status]}  {c.name}: {c.detail}" for c in plan.checks]
 
 
-def _plan_data(plan: RestorePlan) -> dict:
+def _plan_data(plan: RestorePlan) -> dict[str, Any]:
     return {"database": plan.database, "new_database": plan.new_database, "ready": plan.ready,
             "backup_id": plan.backup_id, "checks": [dataclasses.asdict(c) for c in plan.checks]}
 
 
 def cmd_preflight(args: argparse.Namespace) -> int:
     _, plan, _ = _plan(args)
-    emit(args, _plan_data(plan), _plan_lines(plan) + ["Ready to restore." if plan.ready else "NOT ready: fix the failed checks."])
+    verdict = "Ready to restore." if plan.ready else "NOT ready: fix the failed checks."
+    emit(args, _plan_data(plan), _plan_lines(plan) + [verdict])
     return ExitCode.OK if plan.ready else ExitCode.VERIFY_FAILED
 
 
@@ -105,7 +108,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     if not args.yes:
-        _confirm("Swap the pre-restore database back in (the restored one is kept)? Type ROLLBACK to go on: ", "ROLLBACK")
+        _confirm("Swap the pre-restore database back in (the restored one is kept)? Type ROLLBACK to go on: ",
+                 "ROLLBACK")
     previous, undone = Restorer(console()).rollback(args.profile, args.previous)
     emit(args, {"restored_from": previous, "kept_as": undone},
          [f"Rolled back: {previous} is live again; the restored database is kept as {undone}."])

@@ -8,6 +8,7 @@ import importlib.util
 
 from recovery_console.cli.common import add_json, console, emit
 from recovery_console.engine.console import Console
+from recovery_console.engine.state.target_options import NewTarget
 from recovery_console.errors import ExitCode
 from recovery_console.formatting import format_bytes
 from recovery_console.models.target import TargetConfig
@@ -60,11 +61,14 @@ def where(config: TargetConfig) -> str:
     """Where a target keeps its backups, in the form users know for its kind."""
     o = config.options
     if config.kind == "s3":
-        return f"s3://{o.get('bucket', '')}/{o.get('prefix', '')}".rstrip("/") + (f" at {o['endpoint_url']}" if o.get("endpoint_url") else "")
+        endpoint = f" at {o['endpoint_url']}" if o.get("endpoint_url") else ""
+        return f"s3://{o.get('bucket', '')}/{o.get('prefix', '')}".rstrip("/") + endpoint
     if config.kind == "smb":
-        return "\\\\" + "\\".join(p for p in (f"{o.get('host', '')}:{o.get('port', 445)}", o.get("share", ""), o.get("directory", "")) if p)
+        parts = (f"{o.get('host', '')}:{o.get('port', 445)}", o.get("share", ""), o.get("directory", ""))
+        return "\\\\" + "\\".join(p for p in parts if p)
     if config.kind == "sftp":
-        return f"sftp://{o.get('username', '')}@{o.get('host', '')}:{o.get('port', 22)}/{o.get('directory', '').lstrip('/')}"
+        directory = o.get("directory", "").lstrip("/")
+        return f"sftp://{o.get('username', '')}@{o.get('host', '')}:{o.get('port', 22)}/{directory}"
     return str(o.get("path", ""))
 
 
@@ -73,10 +77,10 @@ def describe(config: TargetConfig) -> str:
     return f"{config.name:<16} {config.kind:<6} {where(config)}{quota}"
 
 
-def finish_add(args: argparse.Namespace, config: TargetConfig, secrets: dict[str, str] | None = None) -> int:
+def finish_add(args: argparse.Namespace, new: NewTarget) -> int:
     """Save a new target (secrets to the keyring) and report it; shared by every kind's `add`."""
-    console().add_target(config, secrets or {})
-    emit(args, config.to_dict(), [f"Target added: {describe(config)}"])
+    console().add_target(new.config, new.secrets)
+    emit(args, new.config.to_dict(), [f"Target added: {describe(new.config)}"])
     return ExitCode.OK
 
 
@@ -112,8 +116,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_test(args: argparse.Namespace) -> int:
     report = console().test_target(args.name)
-    lines = [f"{'PASS' if s.ok else 'FAIL'}  {s.step:<7} {s.message}" + (f"\n      What to do: {s.hint}" if s.hint else "")
-             for s in report.steps]
+    lines = [f"{'PASS' if s.ok else 'FAIL'}  {s.step:<7} {s.message}"
+             + (f"\n      What to do: {s.hint}" if s.hint else "") for s in report.steps]
     lines.append(f"Target '{report.target}' " + ("works." if report.ok else "does NOT work."))
     emit(args, {"target": report.target, "ok": report.ok, "steps": [s.__dict__ for s in report.steps]}, lines)
     return ExitCode.OK if report.ok else ExitCode.STORAGE

@@ -156,7 +156,7 @@ class Console:
         self.catalog = Catalog(self.paths.catalog_file)
         self.audit = AuditLog(self.paths.audit_file)
         self.secrets = SecretStore()
-        self.profiles = Profiles(self.paths, self.secrets)
+        self.profiles = Profiles(self.paths, self.secrets, self.audited)
         self.health = TargetHealth(self.paths.data_dir)
         self._storages = StoragePool(lambda config: self._open(config))  # _open looked up per call
 

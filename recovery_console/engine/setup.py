@@ -29,12 +29,14 @@ class SetupPlan:
 
 
 def save_setup(console: Console, plan: SetupPlan) -> Profile:
-    """Save the target (if new), then the profile and its declared mode, under one `profile.create` audit entry.
+    """Save the target (if new), then the profile and its declared mode, under one `profile.setup` audit entry.
+
+    Each step also writes its own entry (target.add, profile.create, profile.set-mode), inside this one.
 
     A failing step undoes the earlier ones (the profile is removed, a new target forgotten) and the
     audit entry records the failure.
     """
-    with console.audited("profile.create", plan.name, {"target": plan.target_name, "mode": plan.mode.value}):
+    with console.audited("profile.setup", plan.name, {"target": plan.target_name, "mode": plan.mode.value}):
         console.profiles.store.check_new(plan.name)
         if plan.new_target is not None:
             console.add_target(plan.new_target, plan.target_secrets)

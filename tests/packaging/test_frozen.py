@@ -12,7 +12,7 @@ run from the bundle alone and list a decrypted dump; the demo; a live backup of 
 and its restore into a new database, both through the bundled tools (found through the runtime
 hook); SHA256SUMS and the tarball's checksum; the GUI offscreen (stays up, no plugin error) and on
 a private X server (its top-level window appears and closes on the window manager's close request);
-and an offline `pip install --no-index --find-links WHEELHOUSE recovery-console` in a fresh venv.
+and an offline `pip install --no-index --find-links WHEELHOUSE 'recovery-console[gui]'` in a fresh venv.
 """
 
 from __future__ import annotations
@@ -335,7 +335,8 @@ def _x_close_request(display: str, window: int) -> None:
 def _x_app_windows(display: str) -> list[int]:
     """The mapped top-level windows of the console (WM_CLASS instance: the executable's name)."""
     env = {**os.environ, "DISPLAY": display}
-    tree = subprocess.run(["xwininfo", "-root", "-children"], env=env, capture_output=True, text=True, timeout=10).stdout
+    tree = subprocess.run(["xwininfo", "-root", "-children"], env=env, capture_output=True, text=True,
+                          timeout=10).stdout
     found = []
     for match in re.finditer(r"^\s+(0x[0-9a-f]+) .*\(\"" + re.escape(APP) + r"\" ", tree, re.MULTILINE):
         window = match.group(1)
@@ -430,7 +431,7 @@ def offline_venv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
     env = offline_pip_env(tmp)
     run([sys.executable, "-m", "venv", venv], env, timeout=120)
     run([venv / "bin" / "python", "-m", "pip", "install", "--no-index", "--find-links", wheelhouse,
-         "--only-binary", ":all:", "recovery-console"], env, timeout=600)
+         "--only-binary", ":all:", "recovery-console[gui]"], env, timeout=600)
     return venv, env
 
 
@@ -443,6 +444,22 @@ def test_wheelhouse_installs_offline(offline_venv: tuple[Path, dict[str, str]]) 
     assert toc_entries(proc.stdout) == toc_entries((DATA / "sample-pg17.list").read_text("utf-8"))
     run([venv / "bin" / "python", "-c", "import PySide6.QtWidgets, psycopg, boto3, paramiko, smbclient, keyring"],
         env)
+
+
+@pytest.mark.timeout(900)
+def test_wheelhouse_headless_install_has_no_qt(offline_venv: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    """Without the gui extra: no PySide6, every command but `gui` works, and `gui` says what to install."""
+    gui_venv, env = offline_venv
+    venv = tmp_path / "headless"
+    run([sys.executable, "-m", "venv", venv], env, timeout=120)
+    run([venv / "bin" / "python", "-m", "pip", "install", "--no-index", "--find-links", gui_venv.parent / "wheelhouse",
+         "--only-binary", ":all:", "recovery-console"], env, timeout=600)
+    run([venv / "bin" / "python", "-c", "import importlib.util, sys; sys.exit(importlib.util.find_spec('PySide6') "
+         "is not None or importlib.util.find_spec('qasync') is not None)"], env)
+    proc = run([venv / "bin" / "recovery-console", "contents", DATA / "sample-pg17.dump"], env)
+    assert toc_entries(proc.stdout) == toc_entries((DATA / "sample-pg17.list").read_text("utf-8"))
+    proc = run([venv / "bin" / "recovery-console", "gui"], env, expect=1)
+    assert "recovery-console[gui]" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def _pyproject_ships_gui_resources() -> bool:

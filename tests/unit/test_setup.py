@@ -35,14 +35,16 @@ def plan(folder: Path, **changes: Any) -> SetupPlan:
                    **changes)
 
 
-def test_saves_target_profile_mode_and_secrets_under_one_audit_entry(console, keyring, tmp_path):
+def test_saves_target_profile_mode_and_secrets_under_one_setup_entry(console, keyring, tmp_path):
     profile = save_setup(console, plan(tmp_path))
     assert profile.mode is ConnectionMode.DIRECT and profile.direct_acknowledged and profile.target == "vault"
     assert console.profiles.store.get("prod").declared
     assert console.targets.get("vault").options == {"path": str(tmp_path)}
     assert keyring == {("profile:prod", "instance_secret"): "instance!", ("profile:prod", "db_password"): "db-pw"}
-    entry = [e for e in console.audit.entries() if e.action == "profile.create"]
+    entry = [e for e in console.audit.entries() if e.action == "profile.setup"]
     assert [(e.object, e.result, e.detail) for e in entry] == [("prod", "ok", {"target": "vault", "mode": "direct"})]
+    assert [(e.action, e.result) for e in console.audit.entries() if e.action != "profile.setup"] == [
+        ("target.add", "ok"), ("profile.create", "ok"), ("profile.set-mode", "ok")]
     assert "instance!" not in console.paths.audit_file.read_text()
 
 
@@ -52,8 +54,9 @@ def test_a_failing_mode_undoes_the_profile_and_the_new_target(console, keyring, 
     assert console.profiles.store.load() == {}
     assert console.targets.load() == {}
     assert keyring == {}
-    failed = [e for e in console.audit.entries() if e.action == "profile.create"]
+    failed = [e for e in console.audit.entries() if e.action == "profile.setup"]
     assert [(e.object, e.result) for e in failed] == [("prod", "failed")]
+    assert [e.result for e in console.audit.entries() if e.action == "profile.set-mode"] == ["failed"]
     assert "acknowledge" in failed[0].detail["error"]
     assert [e.result for e in console.audit.entries() if e.action == "target.remove"] == ["ok"]
 
@@ -72,4 +75,4 @@ def test_a_taken_name_saves_nothing(console, keyring, tmp_path):
     with pytest.raises(UsageError, match="already exists"):
         save_setup(console, plan(tmp_path))
     assert console.targets.load() == {}
-    assert [e.result for e in console.audit.entries() if e.action == "profile.create"] == ["ok", "failed"]
+    assert [e.result for e in console.audit.entries() if e.action == "profile.setup"] == ["ok", "failed"]

@@ -7,11 +7,10 @@ from pathlib import Path
 
 from recovery_console.cli.common import add_json
 from recovery_console.cli.target_cmd import finish_add, parse_size
-from recovery_console.errors import UsageError
-from recovery_console.models.target import TargetConfig
+from recovery_console.engine.state.target_options import local_target
 
 
-def register(kinds: argparse._SubParsersAction) -> None:
+def register(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = kinds.add_parser("local", help="a folder on a local or mounted disk")
     parser.add_argument("name")
     parser.add_argument("path", type=Path)
@@ -21,7 +20,4 @@ def register(kinds: argparse._SubParsersAction) -> None:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    path = args.path.expanduser().absolute()
-    if not path.is_dir():
-        raise UsageError(f"{path} is not an existing folder.", hint="Create it first, or check the path.")
-    return finish_add(args, TargetConfig(name=args.name, kind="local", options={"path": str(path)}, quota=args.quota))
+    return finish_add(args, local_target(args.name, args.path, quota=args.quota))

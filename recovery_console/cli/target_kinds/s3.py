@@ -16,12 +16,13 @@ from pathlib import Path
 
 from recovery_console.cli.common import add_json
 from recovery_console.cli.target_cmd import finish_add, parse_size
+from recovery_console.engine.state.keyring_store import SecretValue
 from recovery_console.engine.state.secret_sources import read_secret_file
-from recovery_console.errors import SecretUnavailableError, UsageError
-from recovery_console.models.target import TargetConfig
+from recovery_console.engine.state.target_options import ADDRESSING_STYLES, s3_target
+from recovery_console.errors import SecretUnavailableError
 
 
-def register(kinds: argparse._SubParsersAction) -> None:
+def register(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = kinds.add_parser(
         "s3", help="an AWS S3 or S3-compatible bucket (MinIO, Ceph, …)",
         description="Add an S3 bucket as a target. The bucket must exist. The secret access key is read from "
@@ -43,7 +44,7 @@ def register(kinds: argparse._SubParsersAction) -> None:
     parser.add_argument("--kms-key-id", metavar="KEY",
                         help="encrypt uploads with SSE-KMS under this key (default: the bucket's own setting)")
     parser.add_argument("--prefix", default="", help="keep objects under this folder of the bucket, e.g. prod/db1")
-    parser.add_argument("--addressing-style", choices=("auto", "path", "virtual"),
+    parser.add_argument("--addressing-style", choices=ADDRESSING_STYLES,
                         help="how to name the bucket in URLs (default: path for --endpoint-url, else auto)")
     parser.add_argument("--no-tls", dest="use_tls", action="store_false",
                         help="talk plain HTTP (only on a network you trust)")
@@ -54,69 +55,46 @@ def register(kinds: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=cmd_add)
 
 
-def _secret(args: argparse.Namespace) -> str | None:
-    given = args.secret_access_key_file is not None or args.secret_access_key_env is not None
-    if not args.access_key_id:
-        if given:
-            raise UsageError("A secret access key was given without --access-key-id.",
-                             hint="Add --access-key-id, or drop the secret to use the IAM role / instance profile.")
-        return None
-    if args.secret_access_key_file is not None:
-        return read_secret_file(args.secret_access_key_file)
-    if args.secret_access_key_env is not None:
-        value = os.environ.get(args.secret_access_key_env)
-        if not value:
-            raise SecretUnavailableError(f"The environment variable {args.secret_access_key_env} is not set or empty.",
-                                         hint="Export it with the secret access key, or use --secret-access-key-file.")
-        return value
+def _from_env(var: str) -> str:
+    value = os.environ.get(var)
+    if not value:
+        raise SecretUnavailableError(f"The environment variable {var} is not set or empty.",
+                                     hint="Export it with the secret access key, or use --secret-access-key-file.")
+    return value
+
+
+def _prompt(key_id: str) -> str:
     if not sys.stdin.isatty():
         raise SecretUnavailableError(
-            f"No secret access key was given for access key id {args.access_key_id}, and there is no terminal "
-            "to ask for it.",
+            f"No secret access key was given for access key id {key_id}, and there is no terminal to ask for it.",
             hint="Pass --secret-access-key-file FILE or --secret-access-key-env VAR.",
         )
-    value = getpass.getpass(f"Secret access key for {args.access_key_id}: ")
+    value = getpass.getpass(f"Secret access key for {key_id}: ")
     if not value:
         raise SecretUnavailableError("No secret access key was entered.")
     return value
 
 
-def build_config(args: argparse.Namespace) -> TargetConfig:
-    """The target's settings (no secret), checked the way the storage will read them."""
-    from recovery_console.engine.storage.s3 import (  # here, so other commands skip boto3
-        normalize_endpoint,
-        normalize_prefix,
-    )
-
-    bucket = args.bucket.strip()
-    if not bucket or "/" in bucket or bucket.startswith("s3:"):
-        raise UsageError(f"'{args.bucket}' is not a bucket name.", hint="Give the bare bucket name, without s3:// or '/'.")
-    endpoint = normalize_endpoint(args.endpoint_url, args.use_tls) or ""
-    options: dict[str, object] = {
-        "endpoint_url": endpoint,
-        "region": args.region.strip(),
-        "bucket": bucket,
-        "prefix": normalize_prefix(args.prefix).rstrip("/"),
-        "use_tls": args.use_tls,
-        "verify_tls": args.verify_tls,
-    }
+def secret_source(args: argparse.Namespace) -> SecretValue | None:
+    """Where the secret access key comes from, read only once the rest of the target is valid."""
+    if args.secret_access_key_file is not None:
+        return lambda: read_secret_file(args.secret_access_key_file)
+    if args.secret_access_key_env is not None:
+        return lambda: _from_env(args.secret_access_key_env)
     if args.access_key_id:
-        options["access_key_id"] = args.access_key_id.strip()
-    if args.kms_key_id:
-        options["kms_key_id"] = args.kms_key_id.strip()
-    if args.addressing_style:
-        options["addressing_style"] = args.addressing_style
-    return TargetConfig(name=args.name, kind="s3", options=options, quota=args.quota)
+        return lambda: _prompt(args.access_key_id.strip())
+    return None
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from recovery_console.engine.storage.s3 import SECRET_NAME
-
-    config = build_config(args)
-    secret = _secret(args)
+    new = s3_target(args.name, bucket=args.bucket, endpoint_url=args.endpoint_url, region=args.region,
+                    prefix=args.prefix, access_key_id=args.access_key_id or "",
+                    secret_access_key=secret_source(args), kms_key_id=args.kms_key_id or "",
+                    addressing_style=args.addressing_style, use_tls=args.use_tls, verify_tls=args.verify_tls,
+                    quota=args.quota)
     if not args.verify_tls and args.use_tls:
         print("Warning: TLS certificates of this target will NOT be verified.", file=sys.stderr)
     if not args.use_tls:
         print("Warning: this target talks plain HTTP; backups stay encrypted, but object names and signed "
               "requests can be read on the network.", file=sys.stderr)
-    return finish_add(args, config, {SECRET_NAME: secret} if secret else {})
+    return finish_add(args, new)

@@ -17,16 +17,23 @@ from typing import TYPE_CHECKING
 
 from recovery_console.cli.common import add_json
 from recovery_console.cli.target_cmd import finish_add, parse_size
+from recovery_console.engine.state.keyring_store import SecretValue
 from recovery_console.engine.state.secret_sources import read_secret_file
-from recovery_console.engine.storage.round_trip import round_trip
+from recovery_console.engine.state.target_options import (
+    check_new_target,
+    pin_host_key,
+    private_key_needs_passphrase,
+    read_private_key,
+    sftp_target,
+)
 from recovery_console.errors import SecretUnavailableError, StorageError, UsageError
-from recovery_console.models.target import SFTP_DEFAULT_PORT, TargetConfig
+from recovery_console.models.target import SFTP_DEFAULT_PORT
 
 if TYPE_CHECKING:
     from recovery_console.engine.storage import sftp_hostkeys
 
 
-def register(kinds: argparse._SubParsersAction) -> None:
+def register(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = kinds.add_parser("sftp", help="a directory on an SFTP (SSH) server",
                               description="Add an SFTP target. Secrets are never taken from the command line.")
     parser.add_argument("name")
@@ -70,42 +77,42 @@ def _prompt(what: str) -> str:
     return value
 
 
-def _secrets_from(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
-    """('password' | 'key', the secrets to keep in the keyring) from the options, env or a prompt."""
-    from recovery_console.engine.storage import (
-        sftp_keys,  # imported here so commands that need no SFTP start without paramiko
-    )
+def _private_key(args: argparse.Namespace) -> tuple[str, str | None]:
+    """The private key's text and its passphrase (from a file, a variable, or asked when the key needs one)."""
+    key_text = read_private_key(args.private_key_file)
+    if args.passphrase_file is not None:
+        return key_text, read_secret_file(args.passphrase_file)
+    if args.passphrase_env is not None:
+        return key_text, _from_env(args.passphrase_env, "passphrase")
+    if private_key_needs_passphrase(key_text):
+        if not _interactive():
+            raise SecretUnavailableError(f"The private key {args.private_key_file} is protected by a passphrase.",
+                                         hint="Give it with --passphrase-file FILE or --passphrase-env VAR.")
+        return key_text, _prompt("Passphrase of the private key")
+    return key_text, None
 
-    if args.private_key_file is not None:
-        try:
-            key_text = args.private_key_file.read_text("utf-8")
-        except OSError as exc:
-            raise SecretUnavailableError(f"The private key file {args.private_key_file} cannot be read: "
-                                         f"{exc.strerror or exc}.") from None
-        except UnicodeDecodeError:
-            raise SecretUnavailableError(f"{args.private_key_file} is not a text private key file.") from None
-        values = {"private_key": key_text}
-        if args.passphrase_file is not None:
-            values["passphrase"] = read_secret_file(args.passphrase_file)
-        elif args.passphrase_env is not None:
-            values["passphrase"] = _from_env(args.passphrase_env, "passphrase")
-        elif sftp_keys.private_key_needs_passphrase(key_text):
-            if not _interactive():
-                raise SecretUnavailableError(f"The private key {args.private_key_file} is protected by a passphrase.",
-                                             hint="Give it with --passphrase-file FILE or --passphrase-env VAR.")
-            values["passphrase"] = _prompt("Passphrase of the private key")
-        sftp_keys.load_private_key(key_text, values.get("passphrase"))  # a wrong passphrase is reported before connecting
-        return "key", values
-    if args.passphrase_file is not None or args.passphrase_env is not None:
-        raise UsageError("A passphrase belongs to a private key; give --private-key-file too.")
+
+def _password(args: argparse.Namespace) -> SecretValue | None:
+    """Where the password comes from, read only once the rest of the target is valid."""
     if args.password_file is not None:
-        return "password", {"password": read_secret_file(args.password_file)}
+        return lambda: read_secret_file(args.password_file)
     if args.password_env is not None:
-        return "password", {"password": _from_env(args.password_env, "password")}
+        return lambda: _from_env(args.password_env, "password")
+    if args.private_key_file is not None:
+        return None
     if _interactive():
-        return "password", {"password": _prompt(f"Password for {args.username}@{args.host}")}
+        return lambda: _prompt(f"Password for {args.username}@{args.host}")
     raise UsageError("No way to log in was given.",
                      hint="Use --password-file FILE, --password-env VAR or --private-key-file FILE.")
+
+
+def _passphrase_only(args: argparse.Namespace) -> str | None:
+    """A passphrase given without a key: read, so that the engine can refuse it."""
+    if args.passphrase_file is not None:
+        return read_secret_file(args.passphrase_file)
+    if args.passphrase_env is not None:
+        return _from_env(args.passphrase_env, "passphrase")
+    return None
 
 
 def confirm_host_key(args: argparse.Namespace, found: sftp_hostkeys.HostKeyInfo) -> None:
@@ -140,24 +147,17 @@ def confirm_host_key(args: argparse.Namespace, found: sftp_hostkeys.HostKeyInfo)
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from recovery_console.engine.storage import sftp, sftp_hostkeys
+    from recovery_console.engine.storage import sftp_hostkeys
 
-    auth, values = _secrets_from(args)
+    key_text, passphrase = _private_key(args) if args.private_key_file is not None else (None, _passphrase_only(args))
+    new = sftp_target(args.name, host=args.host, port=args.port, username=args.username, directory=args.directory,
+                      password=_password(args), private_key=key_text, passphrase=passphrase, quota=args.quota)
     found = sftp_hostkeys.fetch_host_key(args.host, args.port)
     confirm_host_key(args, found)
-    options = {"host": args.host, "port": args.port, "username": args.username, "auth": auth,
-               "directory": args.directory, "host_key_fingerprint": found.fingerprint_sha256,
-               "host_key_type": found.key_type}
-    config = TargetConfig(name=args.name, kind="sftp", options=options, quota=args.quota)
-    storage = sftp.SftpStorage(args.name, args.host, args.username, args.directory, port=args.port, auth=auth,
-                          host_key_fingerprint=found.fingerprint_sha256, host_key_type=found.key_type,
-                          secrets=values.get, quota=args.quota)
-    try:
-        report = round_trip(storage)
-    finally:
-        storage.close()
+    new = pin_host_key(new, found)
+    report = check_new_target(new)
     if not report.ok:
         failed = next(step for step in report.steps if not step.ok)
         raise StorageError(f"Test connection failed at the '{failed.step}' step: {failed.message} "
                            "The target was not added.", hint=failed.hint)
-    return finish_add(args, config, values)
+    return finish_add(args, new)

@@ -15,9 +15,9 @@ from pathlib import Path
 from recovery_console.cli.common import add_json
 from recovery_console.cli.target_cmd import finish_add, parse_size
 from recovery_console.engine.state.secret_sources import read_secret_file
-from recovery_console.engine.storage.round_trip import round_trip
-from recovery_console.errors import SecretUnavailableError, StorageError, UsageError
-from recovery_console.models.target import SMB_DEFAULT_DOMAIN, SMB_DEFAULT_PORT, TargetConfig
+from recovery_console.engine.state.target_options import check_new_target, smb_target
+from recovery_console.errors import SecretUnavailableError, StorageError
+from recovery_console.models.target import SMB_DEFAULT_DOMAIN, SMB_DEFAULT_PORT
 
 
 def _port(text: str) -> int:
@@ -30,7 +30,7 @@ def _port(text: str) -> int:
     return value
 
 
-def register(kinds: argparse._SubParsersAction) -> None:
+def register(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = kinds.add_parser(
         "smb", help="an SMB3 share (Windows, Samba, NAS); encrypted sessions only",
         description="Add an SMB3 share as a target. The server must negotiate SMB3 encryption; a round trip "
@@ -72,24 +72,16 @@ def read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from recovery_console.engine.storage import (
-        smb as smb_storage,  # imported here so other commands start without smbprotocol
-    )
     from recovery_console.engine.storage.smb_errors import SmbEncryptionUnavailableError
 
-    domain, username = smb_storage.split_account(args.username, args.domain)
-    if not username:
-        raise UsageError(f"'{args.username}' has no user name after the domain.", hint="Write it as DOMAIN\\user.")
-    options = {"host": args.host.strip(), "port": args.port, "share": args.share.strip().strip("\\/"),
-               "username": username, "domain": domain, "directory": args.directory.strip().replace("\\", "/")}
-    config = TargetConfig(name=args.name, kind="smb", options=options, quota=args.quota)
-    password = read_password(args)
-    with smb_storage.from_config(config, lambda name: password if name == "password" else None) as storage:
-        report = round_trip(storage)
+    new = smb_target(args.name, host=args.host, share=args.share, username=args.username,
+                     password=lambda: read_password(args), domain=args.domain, port=args.port,
+                     directory=args.directory, quota=args.quota)
+    report = check_new_target(new)
     if not report.ok:
         failed = next(step for step in report.steps if not step.ok)
         error_type = (SmbEncryptionUnavailableError
                       if "negotiate SMB3 encryption" in failed.message else StorageError)
         raise error_type(f"The SMB target was not saved: the {failed.step} step of the test failed. "
                          f"{failed.message}", hint=failed.hint)
-    return finish_add(args, config, {"password": password})
+    return finish_add(args, new)

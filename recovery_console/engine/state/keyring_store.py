@@ -74,6 +74,9 @@ _FIX_INSECURE = (
     f"Credential Manager and select it; or, to accept unencrypted secrets on disk, set {INSECURE_ENV}=1."
 )
 
+SecretValue = str | Callable[[], str]
+"""A secret as given (a GUI field's text), or a function that asks for it (a prompt, a file read) only once needed."""
+
 _PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
 
@@ -92,6 +95,14 @@ def profile_scope(name: str) -> str:
         raise UsageError(f"'{name}' is not a usable keyring name.",
                          hint="Use up to 64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit.")
     return f"profile:{name}"
+
+
+def reveal(secret: SecretValue) -> str:
+    """The secret's text: a callable is asked now; an empty secret is refused."""
+    value = secret() if callable(secret) else secret
+    if not value:
+        raise UsageError("An empty secret was given; nothing was stored.")
+    return value
 
 
 def backend_name(backend: KeyringBackend | type) -> str:

@@ -1,16 +1,24 @@
-"""Deployment profiles: saved settings, their secrets in the keyring, and the connection checks."""
+"""Deployment profiles: saved settings, their secrets in the keyring, and the connection checks.
+
+Every change (create, set-mode, set-target, remove, an instance secret stored or forgotten) is one
+audited call here, so the CLI and the GUI only gather input and show the result.
+"""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import replace
+from typing import Any, Protocol
 
 from recovery_console.engine.pg import postgres
 from recovery_console.engine.pg.connection_report import ConnectionReport, report_connection
 from recovery_console.engine.pg.server_versions import ServerVersions
-from recovery_console.engine.state.keyring_store import SecretStore
+from recovery_console.engine.state import keyring_store
+from recovery_console.engine.state.keyring_store import KeyringStatus, SecretStore, SecretValue, reveal
 from recovery_console.engine.state.named_store import NamedStore
 from recovery_console.engine.state.paths import AppPaths
-from recovery_console.errors import SecretUnavailableError
+from recovery_console.engine.state.targets import TargetStore
+from recovery_console.errors import SecretUnavailableError, UsageError
 from recovery_console.models.profile import ConnectionMode, Profile
 
 INSTANCE_SECRET = "instance_secret"
@@ -20,6 +28,13 @@ DIRECT_PASSWORD = "direct_db_password"
 
 def profile_scope(name: str) -> str:
     return f"profile:{name}"
+
+
+class Audited(Protocol):
+    """`Console.audited`: one audit entry (ok, failed or cancelled) for the block it wraps."""
+
+    def __call__(self, action: str, obj: str,
+                 detail: dict[str, Any] | None = None) -> AbstractContextManager[dict[str, Any]]: ...
 
 
 class ProfileStore(NamedStore[Profile]):
@@ -32,26 +47,33 @@ class ProfileStore(NamedStore[Profile]):
 class Profiles:
     """Create, change and check profiles; every secret goes to the keyring, never to profiles.json."""
 
-    def __init__(self, paths: AppPaths, secrets: SecretStore) -> None:
+    def __init__(self, paths: AppPaths, secrets: SecretStore, audited: Audited) -> None:
         self.store = ProfileStore(paths)
         self.secrets = secrets
+        self.audited = audited
+        self.targets = TargetStore(paths)
         self.server_versions = ServerVersions(paths.data_dir)
 
     def create(self, name: str, database_url: str, *, target: str | None = None,
                instance_secret: str | None = None, tool_dirs: list[str] | None = None) -> Profile:
-        url, password = postgres.split_password(database_url)
-        secrets = {INSTANCE_SECRET: instance_secret, DB_PASSWORD: password}
-        stored = tuple(name for name, value in secrets.items() if value is not None)
-        profile = Profile(name=name, database_url=url, target=target, tool_dirs=list(tool_dirs or []),
-                          stored_secrets=stored)
-        self.store.check_new(name)
-        for secret_name in stored:
-            self.secrets.put(profile_scope(name), secret_name, secrets[secret_name])  # type: ignore[arg-type]
-        self.store.add(profile)
-        return profile
+        with self.audited("profile.create", name, {"target": target}):
+            url, password = postgres.split_password(database_url)
+            secrets = {INSTANCE_SECRET: instance_secret, DB_PASSWORD: password}
+            stored = tuple(name for name, value in secrets.items() if value is not None)
+            profile = Profile(name=name, database_url=url, target=target, tool_dirs=list(tool_dirs or []),
+                              stored_secrets=stored)
+            self.store.check_new(name)
+            for secret_name in stored:
+                self.secrets.put(profile_scope(name), secret_name, secrets[secret_name])  # type: ignore[arg-type]
+            self.store.add(profile)
+            return profile
 
     def set_mode(self, name: str, mode: ConnectionMode, *, acknowledge_direct: bool = False,
                  direct_url: str | None = None) -> Profile:
+        with self.audited("profile.set-mode", name, {"mode": mode.value}):
+            return self._set_mode(name, mode, acknowledge_direct, direct_url)
+
+    def _set_mode(self, name: str, mode: ConnectionMode, acknowledge_direct: bool, direct_url: str | None) -> Profile:
         profile = self.store.get(name)
         password = None
         if direct_url is not None:
@@ -67,11 +89,53 @@ class Profiles:
         self.store.replace(updated)
         return updated
 
+    def set_target(self, name: str, target: str) -> Profile:
+        """Send the profile's next backups to `target` (a configured name or a folder); older ones stay put."""
+        with self.audited("profile.set-target", name, {"target": target}):
+            self.targets.resolve(target)
+            profile = replace(self.store.get(name), target=target)
+            self.store.replace(profile)
+            return profile
+
     def remove(self, name: str) -> Profile:
-        profile = self.store.remove(name)
-        for secret in profile.stored_secrets:
-            self.secrets.delete(profile_scope(name), secret)
-        return profile
+        with self.audited("profile.remove", name):
+            profile = self.store.remove(name)
+            for secret in profile.stored_secrets:
+                self.secrets.delete(profile_scope(name), secret)
+            return profile
+
+    def set_instance_secret(self, name: str, secret: SecretValue, *, replace_existing: bool = False) -> KeyringStatus:
+        """Keep the instance secret for keyring name `name`; a callable `secret` is asked only once it can be stored.
+
+        Refuses to overwrite a stored secret unless `replace_existing`: backups made with the old one
+        would need it from elsewhere. A profile of that name lists the secret as stored.
+        """
+        with self.audited("keyring.set-secret", name, {"replace": replace_existing}) as detail:
+            scope = keyring_store.profile_scope(name)
+            status = self.secrets.probe()
+            if not status.usable:
+                raise SecretUnavailableError(f"Cannot store the instance secret: {status.message}", hint=status.hint)
+            if not replace_existing and self.secrets.get(scope, INSTANCE_SECRET):
+                raise UsageError(f"An instance secret is already stored under '{name}'.",
+                                 hint="Replace it (--replace) only if no backup still needs the old one, "
+                                      "or pick another name.")
+            self.secrets.put(scope, INSTANCE_SECRET, reveal(secret))
+            profile = self.store.load().get(name)
+            if profile is not None and INSTANCE_SECRET not in profile.stored_secrets:
+                self.store.replace(replace(profile, stored_secrets=profile.stored_secrets + (INSTANCE_SECRET,)))
+            detail.update(backend=status.backend, secure=status.secure)
+            return status
+
+    def forget_instance_secret(self, name: str) -> bool:
+        """Remove the instance secret kept under keyring name `name`; False if there was none."""
+        with self.audited("keyring.forget", name) as detail:
+            removed = bool(self.secrets.forget_scope(keyring_store.profile_scope(name), [INSTANCE_SECRET]))
+            profile = self.store.load().get(name)
+            if profile is not None and INSTANCE_SECRET in profile.stored_secrets:
+                kept = tuple(n for n in profile.stored_secrets if n != INSTANCE_SECRET)
+                self.store.replace(replace(profile, stored_secrets=kept))
+            detail.update(removed=removed)
+            return removed
 
     def instance_secret(self, name: str) -> str:
         profile = self.store.get(name)
