@@ -189,14 +189,22 @@ class SmbStorage(Storage):
 
     # -- sessions and errors ----------------------------------------------------------------------
 
-    def _kwargs(self) -> dict[str, Any]:
+    def connection_args(self) -> dict[str, Any]:
+        """The keyword arguments of every smbclient call: this account, encryption, the private cache."""
         return {"username": self.account, "password": self._password, "port": self.port, "encrypt": True,
                 "connection_timeout": self.timeout, "connection_cache": self._cache}
 
+    def pooled_connection(self) -> Any:
+        """The pooled connection to the server, or None when none was opened (or it was dropped)."""
+        return self._cache.get(self._cache_key())
+
+    def _cache_key(self) -> str:
+        return f"{self.host.lower()}:{self.port}"
+
     def session(self) -> Any:
         """The pooled SMB session for this account, connected and checked to be SMB3-encrypted."""
-        key = f"{self.host.lower()}:{self.port}"
-        connection = self._cache.get(key)
+        key = self._cache_key()
+        connection = self.pooled_connection()
         if connection is None or not connection.transport.connected:
             # What smbclient.register_session would do, plus a bounded silence: without it a server that
             # hangs after the logon holds a transfer for 20 minutes (smbprotocol's 600 s echo interval).
@@ -212,7 +220,7 @@ class SmbStorage(Storage):
                     log.debug("cleaning up the failed connection to %s failed", key, exc_info=True)
                 raise
             self._cache[key] = connection
-        session = smbclient.register_session(self.host, **self._kwargs())
+        session = smbclient.register_session(self.host, **self.connection_args())
         require_encryption(session, self.host, self.port)
         return session
 
@@ -225,7 +233,14 @@ class SmbStorage(Storage):
         and password); the next call on any of them reconnects."""
         self.drop_connection()
 
-    def _run(self, where: Where, action: Callable[[], T], retry: bool = True) -> T:
+    def failure(self, exc: BaseException, where: Where) -> RecoveryError:
+        """`exc` as a project error; a lost connection is dropped first, so the next call reconnects."""
+        error = translate(self, exc, where)
+        if is_lost(exc):
+            self.drop_connection()
+        return error
+
+    def run(self, where: Where, action: Callable[[], T], retry: bool = True) -> T:
         """Run one SMB operation; reconnect once if the connection had dropped, map failures to our errors."""
         for attempt in (1, 2):
             try:
@@ -264,7 +279,7 @@ class SmbStorage(Storage):
             return
         where = Where("opening", self.unc(), "read")
         try:
-            info = self._run(where, lambda: smbclient.stat(self.unc(), **self._kwargs()))
+            info = self.run(where, lambda: smbclient.stat(self.unc(), **self.connection_args()))
         except NotFoundError:
             raise self._missing_base() from None
         if not info.st_mode & 0o040000:
@@ -281,17 +296,17 @@ class SmbStorage(Storage):
         folder = self.unc(*parts[:-1])
         where = Where("creating a file in", folder, "write")
         if len(parts) > 1:
-            self._run(where, lambda: smbclient.makedirs(folder, exist_ok=True, **self._kwargs()))
+            self.run(where, lambda: smbclient.makedirs(folder, exist_ok=True, **self.connection_args()))
         temp = self.unc(*parts[:-1], f"{TEMP_PREFIX}{uuid.uuid4().hex[:16]}")
-        raw = self._run(where, lambda: smbclient.open_file(temp, mode="xb", buffering=0, **self._kwargs()))
+        raw = self.run(where, lambda: smbclient.open_file(temp, mode="xb", buffering=0, **self.connection_args()))
         return SmbUpload(self, raw, temp, final)
 
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> ReadableFile:
         path = self._path(key)
         where = Where("opening", path, "read")
         try:
-            raw = self._run(where, lambda: smbclient.open_file(path, mode="rb", buffering=0, share_access="r",
-                                                               **self._kwargs()))
+            raw = self.run(where, lambda: smbclient.open_file(path, mode="rb", buffering=0, share_access="r",
+                                                               **self.connection_args()))
         except NotFoundError:
             self._check_base()
             raise
@@ -303,7 +318,7 @@ class SmbStorage(Storage):
         folder = self.unc(*parts)
         where = Where("listing", folder, "list its contents")
         try:
-            found = self._run(where, lambda: self._walk(folder, "/".join(parts)))
+            found = self.run(where, lambda: self._walk(folder, "/".join(parts)))
         except NotFoundError:
             self._base_checked = False
             self._check_base()
@@ -312,7 +327,7 @@ class SmbStorage(Storage):
 
     def _walk(self, folder: str, key_prefix: str) -> builtins.list[ObjectInfo]:
         found: list[ObjectInfo] = []
-        with smbclient.scandir(folder, **self._kwargs()) as entries:
+        with smbclient.scandir(folder, **self.connection_args()) as entries:
             items = list(entries)
         for entry in items:
             if entry.name.startswith("."):
@@ -327,7 +342,7 @@ class SmbStorage(Storage):
 
     def stat(self, key: str) -> ObjectInfo:
         path = self._path(key)
-        info = self._run(Where("reading", path, "read"), lambda: smbclient.stat(path, **self._kwargs()))
+        info = self.run(Where("reading", path, "read"), lambda: smbclient.stat(path, **self.connection_args()))
         if info.st_mode & 0o040000:
             raise NotFoundError(f"{path} is a folder, not a backup.")
         # Microseconds, as the directory listing reports them, so stat and list agree on an object's identity.
@@ -335,13 +350,13 @@ class SmbStorage(Storage):
 
     def delete(self, key: str) -> None:
         path = self._path(key)
-        self._run(Where("deleting", path, "delete files"), lambda: smbclient.remove(path, **self._kwargs()))
+        self.run(Where("deleting", path, "delete files"), lambda: smbclient.remove(path, **self.connection_args()))
 
     def free_space(self) -> int | None:
         folder = self.unc()
         try:
-            volume = self._run(Where("asking the free space of", folder, "read"),
-                               lambda: smbclient.stat_volume(folder, **self._kwargs()))
+            volume = self.run(Where("asking the free space of", folder, "read"),
+                               lambda: smbclient.stat_volume(folder, **self.connection_args()))
         except NotFoundError:
             raise self._missing_base() from None
         except StorageError as exc:
