@@ -189,8 +189,7 @@ class SmbStorage(Storage):
 
     # -- sessions and errors ----------------------------------------------------------------------
 
-    def connection_args(self) -> dict[str, Any]:
-        """The keyword arguments of every smbclient call: this account, encryption, the private cache."""
+    def _kwargs(self) -> dict[str, Any]:
         return {"username": self.account, "password": self._password, "port": self.port, "encrypt": True,
                 "connection_timeout": self.timeout, "connection_cache": self._cache}
 
@@ -220,7 +219,7 @@ class SmbStorage(Storage):
                     log.debug("cleaning up the failed connection to %s failed", key, exc_info=True)
                 raise
             self._cache[key] = connection
-        session = smbclient.register_session(self.host, **self.connection_args())
+        session = smbclient.register_session(self.host, **self._kwargs())
         require_encryption(session, self.host, self.port)
         return session
 
@@ -240,7 +239,7 @@ class SmbStorage(Storage):
             self.drop_connection()
         return error
 
-    def run(self, where: Where, action: Callable[[], T], retry: bool = True) -> T:
+    def _run(self, where: Where, action: Callable[[], T], retry: bool = True) -> T:
         """Run one SMB operation; reconnect once if the connection had dropped, map failures to our errors."""
         for attempt in (1, 2):
             try:
@@ -267,6 +266,15 @@ class SmbStorage(Storage):
                 raise translate(self, exc, where) from exc
         raise AssertionError("unreachable")
 
+    def rename_into_place(self, temp: str, final: str) -> None:
+        """Replace `final` with a finished temp file; not retried, since a lost connection may have done it."""
+        self._run(Where("finishing", final, "write and rename files"),
+                  lambda: smbclient.replace(temp, final, **self._kwargs()), retry=False)
+
+    def discard(self, path: str) -> None:
+        """Remove a leftover temp file; a failure comes as a project error."""
+        self._run(Where("removing", path, "delete files"), lambda: smbclient.remove(path, **self._kwargs()))
+
     def _missing_base(self) -> StorageError:
         return StorageError(f"The folder '{self.directory}' does not exist on the share '{self.share}' "
                             f"({self.host}:{self.port}).",
@@ -279,7 +287,7 @@ class SmbStorage(Storage):
             return
         where = Where("opening", self.unc(), "read")
         try:
-            info = self.run(where, lambda: smbclient.stat(self.unc(), **self.connection_args()))
+            info = self._run(where, lambda: smbclient.stat(self.unc(), **self._kwargs()))
         except NotFoundError:
             raise self._missing_base() from None
         if not info.st_mode & 0o040000:
@@ -296,17 +304,17 @@ class SmbStorage(Storage):
         folder = self.unc(*parts[:-1])
         where = Where("creating a file in", folder, "write")
         if len(parts) > 1:
-            self.run(where, lambda: smbclient.makedirs(folder, exist_ok=True, **self.connection_args()))
+            self._run(where, lambda: smbclient.makedirs(folder, exist_ok=True, **self._kwargs()))
         temp = self.unc(*parts[:-1], f"{TEMP_PREFIX}{uuid.uuid4().hex[:16]}")
-        raw = self.run(where, lambda: smbclient.open_file(temp, mode="xb", buffering=0, **self.connection_args()))
+        raw = self._run(where, lambda: smbclient.open_file(temp, mode="xb", buffering=0, **self._kwargs()))
         return SmbUpload(self, raw, temp, final)
 
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> ReadableFile:
         path = self._path(key)
         where = Where("opening", path, "read")
         try:
-            raw = self.run(where, lambda: smbclient.open_file(path, mode="rb", buffering=0, share_access="r",
-                                                               **self.connection_args()))
+            raw = self._run(where, lambda: smbclient.open_file(path, mode="rb", buffering=0, share_access="r",
+                                                               **self._kwargs()))
         except NotFoundError:
             self._check_base()
             raise
@@ -318,7 +326,7 @@ class SmbStorage(Storage):
         folder = self.unc(*parts)
         where = Where("listing", folder, "list its contents")
         try:
-            found = self.run(where, lambda: self._walk(folder, "/".join(parts)))
+            found = self._run(where, lambda: self._walk(folder, "/".join(parts)))
         except NotFoundError:
             self._base_checked = False
             self._check_base()
@@ -327,7 +335,7 @@ class SmbStorage(Storage):
 
     def _walk(self, folder: str, key_prefix: str) -> builtins.list[ObjectInfo]:
         found: list[ObjectInfo] = []
-        with smbclient.scandir(folder, **self.connection_args()) as entries:
+        with smbclient.scandir(folder, **self._kwargs()) as entries:
             items = list(entries)
         for entry in items:
             if entry.name.startswith("."):
@@ -342,7 +350,7 @@ class SmbStorage(Storage):
 
     def stat(self, key: str) -> ObjectInfo:
         path = self._path(key)
-        info = self.run(Where("reading", path, "read"), lambda: smbclient.stat(path, **self.connection_args()))
+        info = self._run(Where("reading", path, "read"), lambda: smbclient.stat(path, **self._kwargs()))
         if info.st_mode & 0o040000:
             raise NotFoundError(f"{path} is a folder, not a backup.")
         # Microseconds, as the directory listing reports them, so stat and list agree on an object's identity.
@@ -350,13 +358,13 @@ class SmbStorage(Storage):
 
     def delete(self, key: str) -> None:
         path = self._path(key)
-        self.run(Where("deleting", path, "delete files"), lambda: smbclient.remove(path, **self.connection_args()))
+        self._run(Where("deleting", path, "delete files"), lambda: smbclient.remove(path, **self._kwargs()))
 
     def free_space(self) -> int | None:
         folder = self.unc()
         try:
-            volume = self.run(Where("asking the free space of", folder, "read"),
-                               lambda: smbclient.stat_volume(folder, **self.connection_args()))
+            volume = self._run(Where("asking the free space of", folder, "read"),
+                               lambda: smbclient.stat_volume(folder, **self._kwargs()))
         except NotFoundError:
             raise self._missing_base() from None
         except StorageError as exc:

@@ -6,9 +6,7 @@ import errno
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
-
-import smbclient
+from typing import Any, Protocol
 
 from recovery_console.engine.storage.base import Upload
 from recovery_console.engine.storage.smb_errors import Where
@@ -21,8 +19,6 @@ READ_PIECE = 1 << 20
 READ_DEPTH = 4  # READ requests in flight per open file: the link stays busy while an answer is copied out
 CREDIT_BYTES = 65536  # what one SMB2 credit pays for in a multi-credit READ (MS-SMB2 3.1.5.2)
 
-T = TypeVar("T")
-
 
 class SmbShare(Protocol):
     """What an upload or a reader needs from the storage that opened it; SmbStorage is one."""
@@ -30,11 +26,11 @@ class SmbShare(Protocol):
     def failure(self, exc: BaseException, where: Where) -> RecoveryError:
         """`exc` as a project error, the connection dropped if it was lost."""
 
-    def run(self, where: Where, action: Callable[[], T], retry: bool = True) -> T:
-        """One SMB operation on a checked session, its failure as a project error."""
+    def rename_into_place(self, temp: str, final: str) -> None:
+        """Replace `final` with the finished temp file."""
 
-    def connection_args(self) -> dict[str, Any]:
-        """The keyword arguments of every smbclient call."""
+    def discard(self, path: str) -> None:
+        """Remove a leftover temp file."""
 
 
 class SmbUpload(Upload):
@@ -80,9 +76,7 @@ class SmbUpload(Upload):
                 self.raw.close()
             except Exception as exc:
                 raise self._fail(exc, "finishing") from exc
-            self.storage.run(Where("finishing", self.final, "write and rename files"),
-                             lambda: smbclient.replace(self.temp, self.final, **self.storage.connection_args()),
-                             retry=False)
+            self.storage.rename_into_place(self.temp, self.final)
         except BaseException:
             self.abort()
             raise
@@ -99,8 +93,7 @@ class SmbUpload(Upload):
         except Exception:  # the connection may already be gone
             log.debug("abandoning %s: closing %s failed", self.final, self.temp, exc_info=True)
         try:
-            self.storage.run(Where("removing", self.temp, "delete files"),
-                             lambda: smbclient.remove(self.temp, **self.storage.connection_args()))
+            self.storage.discard(self.temp)
         except RecoveryError as exc:
             log.debug("abandoning %s: removing %s failed (it stays hidden): %s", self.final, self.temp, exc.message)
 
