@@ -32,6 +32,7 @@ from recovery_console.engine.storage.s3_transfer import (
     DEFAULT_PART_SIZE,
     MAX_PART_SIZE,
     MIN_PART_SIZE,
+    S3Object,
     S3Reader,
     S3Upload,
     bare_etag,
@@ -272,17 +273,20 @@ class S3Storage(Storage):
 
     # -- Storage ------------------------------------------------------------------------------
 
-    def open_upload(self, key: str) -> Upload:
+    def _object(self, key: str) -> S3Object:
+        """The object under `key`, as an upload or a reader reaches it; checks the bucket on first use."""
         full = self._full(key)
-        self._ready()
-        return S3Upload(self, key, full)
+        return S3Object(client=self._ready(), bucket=self.bucket, key=key, full=full, location=self.location(key),
+                        target=self.name, error=self._error)
+
+    def open_upload(self, key: str) -> Upload:
+        return S3Upload(self._object(key), self.part_size, self._sse())
 
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> ReadableFile:
-        full = self._full(key)
-        client = self._ready()
+        target = self._object(key)
         if end is not None and end <= start:
             return S3Reader.empty()
-        return S3Reader(self, client, key, full, start, end)
+        return S3Reader(target, start, end)
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         text = prefix or ""

@@ -1,20 +1,18 @@
 """S3 failures in words a user can act on: each botocore/urllib3 error and S3 error code mapped to a project error.
 
-Each function takes the storage for what a message names: its endpoint, bucket, key id and timeouts.
+Each function takes the target's settings a message names (an `S3Endpoint`: its endpoint, bucket, key id
+and timeouts); S3Storage is one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import botocore.exceptions as bce
 
 from recovery_console.errors import NotFoundError, QuotaExceededError, RecoveryError, StorageError, UsageError
-
-if TYPE_CHECKING:
-    from recovery_console.engine.storage.s3 import S3Storage
 
 # What each operation needs from the bucket policy, for permission-denied hints.
 _PERMISSION = {
@@ -36,6 +34,33 @@ _SERVER_TROUBLE = {"InternalError", "ServiceUnavailable", "SlowDown", "Throttlin
 _CORRUPT = {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "InvalidChecksum"}
 
 
+class S3Endpoint(Protocol):
+    """What a message says about the target: its name, where its bucket is, which key and timeouts it uses."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def bucket(self) -> str: ...
+    @property
+    def prefix(self) -> str: ...
+    @property
+    def endpoint_url(self) -> str | None: ...
+    @property
+    def endpoint_label(self) -> str: ...
+    @property
+    def region(self) -> str | None: ...
+    @property
+    def access_key_id(self) -> str | None: ...
+    @property
+    def kms_key_id(self) -> str | None: ...
+    @property
+    def connect_timeout(self) -> float: ...
+    @property
+    def read_timeout(self) -> float: ...
+
+    def location(self, key: str) -> str: ...
+
+
 def cause_chain(exc: BaseException) -> Iterator[BaseException]:
     seen: set[int] = set()
     stack: list[BaseException | None] = [exc]
@@ -54,7 +79,7 @@ def in_chain(exc: BaseException, name: str, kind: type | None) -> bool:
     return any(type(e).__name__ == name or (kind is not None and isinstance(e, kind)) for e in cause_chain(exc))
 
 
-def bucket_missing(storage: S3Storage) -> StorageError:
+def bucket_missing(storage: S3Endpoint) -> StorageError:
     return StorageError(
         f"The bucket '{storage.bucket}' does not exist at {storage.endpoint_label} (S3 target '{storage.name}').",
         hint="Create the bucket first (the console never creates buckets), or fix the bucket name, "
@@ -62,7 +87,7 @@ def bucket_missing(storage: S3Storage) -> StorageError:
     )
 
 
-def map_error(storage: S3Storage, exc: BaseException, action: str, key: str | None) -> RecoveryError:
+def map_error(storage: S3Endpoint, exc: BaseException, action: str, key: str | None) -> RecoveryError:
     """The project error for a botocore/urllib3 failure of `storage` while `action` ('writing', …) `key`."""
     where = storage.location(key) if key else f"s3://{storage.bucket}/{storage.prefix}"
     who = f"S3 target '{storage.name}'"
@@ -130,7 +155,7 @@ def _ssl_reason(exc: BaseException) -> str:
     return text.split("] ", 1)[-1] if "] " in text else text
 
 
-def _map_client_error(storage: S3Storage, exc: bce.ClientError, action: str, key: str | None, where: str,
+def _map_client_error(storage: S3Endpoint, exc: bce.ClientError, action: str, key: str | None, where: str,
                       who: str) -> RecoveryError:
     error = exc.response.get("Error", {})
     code = str(error.get("Code", ""))

@@ -7,7 +7,8 @@ import hashlib
 import io
 import logging
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import botocore.exceptions as bce
 import urllib3.exceptions
@@ -15,9 +16,6 @@ import urllib3.exceptions
 from recovery_console.engine.background import in_background
 from recovery_console.engine.storage.base import Upload
 from recovery_console.errors import QuotaExceededError, RecoveryError, StorageError, UsageError
-
-if TYPE_CHECKING:
-    from recovery_console.engine.storage.s3 import S3Storage
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +40,35 @@ def md5(data: bytes | bytearray) -> str:
     return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode("ascii")
 
 
-class S3Upload(Upload):
-    """A put in progress: one buffered part in memory; a single PUT when small, multipart otherwise."""
+class ErrorTranslator(Protocol):
+    """Turns a botocore/urllib3 failure while `action` ('writing', …) `key` into the project error."""
 
-    def __init__(self, storage: S3Storage, key: str, full: str) -> None:
-        self.storage = storage
-        self.key = key
-        self.full = full
+    def __call__(self, exc: BaseException, action: str, key: str | None = None) -> RecoveryError: ...
+
+
+@dataclass(frozen=True)
+class S3Object:
+    """One object, and what its upload or reader needs to reach it and to report a failure on it."""
+
+    client: Any
+    bucket: str
+    key: str  # the storage key ('backups/x.enc'), as failures name it
+    full: str  # the key in the bucket, the target's prefix included
+    location: str  # s3://BUCKET/PREFIX/KEY, for messages
+    target: str  # the target's name, for log lines
+    error: ErrorTranslator
+
+
+class S3Upload(Upload):
+    """A put in progress: one buffered part in memory; a single PUT when small, multipart otherwise.
+
+    Parts start at `part_size` bytes; `sse` holds the server-side encryption arguments of every write.
+    """
+
+    def __init__(self, target: S3Object, part_size: int, sse: dict[str, str]) -> None:
+        self.target = target
+        self.part_size = part_size
+        self.sse = sse
         self.buffer = bytearray()
         self.upload_id: str | None = None
         self.parts: list[dict[str, Any]] = []
@@ -57,12 +77,12 @@ class S3Upload(Upload):
 
     def _part_limit(self) -> int:
         number = len(self.parts) + 1
-        base = max(1, self.storage.part_size)
+        base = max(1, self.part_size)
         return min(MAX_PART_SIZE, base << ((number - 1) // PART_GROWTH_EVERY))
 
     def write(self, data: bytes | memoryview) -> None:
         if self.done:
-            raise UsageError(f"The upload of {self.storage.location(self.key)} is already finished.")
+            raise UsageError(f"The upload of {self.target.location} is already finished.")
         view = memoryview(data).cast("B")
         try:
             while len(view):
@@ -77,43 +97,42 @@ class S3Upload(Upload):
         self.size += len(memoryview(data).cast("B"))
 
     def _send_part(self) -> None:
-        s = self.storage
-        client = s.client
+        t = self.target
         number = len(self.parts) + 1
         if number > MAX_PARTS:
             raise QuotaExceededError(
-                f"{s.location(self.key)} would be larger than one S3 object may be (10,000 parts).",
+                f"{t.location} would be larger than one S3 object may be (10,000 parts).",
                 hint="Split the backup, or raise the target's part size.")
         body, self.buffer = bytes(self.buffer), bytearray()
         try:
             if self.upload_id is None:
-                created = client.create_multipart_upload(Bucket=s.bucket, Key=self.full, **s._sse())
+                created = t.client.create_multipart_upload(Bucket=t.bucket, Key=t.full, **self.sse)
                 self.upload_id = created["UploadId"]
-            answer = client.upload_part(Bucket=s.bucket, Key=self.full, UploadId=self.upload_id, PartNumber=number,
-                                        Body=body, ContentMD5=md5(body))
+            answer = t.client.upload_part(Bucket=t.bucket, Key=t.full, UploadId=self.upload_id, PartNumber=number,
+                                          Body=body, ContentMD5=md5(body))
         except (bce.BotoCoreError, bce.ClientError, OSError) as exc:
-            raise s._error(exc, "writing", self.key) from None
+            raise t.error(exc, "writing", t.key) from None
         self.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
 
     def commit(self) -> None:
         if self.done:
-            raise UsageError(f"The upload of {self.storage.location(self.key)} is already finished.")
-        s = self.storage
+            raise UsageError(f"The upload of {self.target.location} is already finished.")
+        t = self.target
         try:
             if self.upload_id is None:
                 body, self.buffer = bytes(self.buffer), bytearray()
                 try:
-                    s.client.put_object(Bucket=s.bucket, Key=self.full, Body=body, ContentMD5=md5(body), **s._sse())
+                    t.client.put_object(Bucket=t.bucket, Key=t.full, Body=body, ContentMD5=md5(body), **self.sse)
                 except (bce.BotoCoreError, bce.ClientError, OSError) as exc:
-                    raise s._error(exc, "writing", self.key) from None
+                    raise t.error(exc, "writing", t.key) from None
             else:
                 if self.buffer:
                     self._send_part()
                 try:
-                    s.client.complete_multipart_upload(Bucket=s.bucket, Key=self.full, UploadId=self.upload_id,
+                    t.client.complete_multipart_upload(Bucket=t.bucket, Key=t.full, UploadId=self.upload_id,
                                                        MultipartUpload={"Parts": self.parts})
                 except (bce.BotoCoreError, bce.ClientError, OSError) as exc:
-                    raise s._error(exc, "writing", self.key) from None
+                    raise t.error(exc, "writing", t.key) from None
         except BaseException:
             self.abort()
             raise
@@ -127,14 +146,14 @@ class S3Upload(Upload):
         self.buffer = bytearray()
         if self.upload_id is None:
             return
-        s = self.storage
+        t = self.target
         try:
-            s.client.abort_multipart_upload(Bucket=s.bucket, Key=self.full, UploadId=self.upload_id)
+            t.client.abort_multipart_upload(Bucket=t.bucket, Key=t.full, UploadId=self.upload_id)
         except (bce.BotoCoreError, bce.ClientError, OSError) as exc:
             # The failure that made us abort matters more; the parts are invisible to listings anyway.
             log.warning("S3 target '%s': could not abort the incomplete upload of %s (%s); the service keeps its "
                         "parts until a lifecycle rule (AbortIncompleteMultipartUpload) removes them.",
-                        s.name, s.location(self.key), type(exc).__name__)
+                        t.target, t.location, type(exc).__name__)
 
 
 class S3Reader(io.RawIOBase):
@@ -146,13 +165,9 @@ class S3Reader(io.RawIOBase):
     broken connection is resumed where it stopped.
     """
 
-    def __init__(self, storage: S3Storage | None, client: Any, key: str, full: str, start: int,
-                 end: int | None) -> None:
+    def __init__(self, target: S3Object | None, start: int, end: int | None) -> None:
         super().__init__()
-        self._storage = storage
-        self._client = client
-        self._key = key
-        self._full = full
+        self._target = target
         self._pos = start
         self._end = end
         self._segment_end = start
@@ -160,12 +175,12 @@ class S3Reader(io.RawIOBase):
         self._body: Any = None
         self._resumes = 0
         self._ahead: Future[dict[str, Any] | None] | None = None
-        if storage is not None:
+        if target is not None:
             self._take(self._get(start, self._segment_stop(start)), start)
 
     @classmethod
     def empty(cls) -> S3Reader:
-        return cls(None, None, "", "", 0, 0)
+        return cls(None, 0, 0)
 
     def _segment_stop(self, start: int) -> int:
         stop = start + READ_SEGMENT
@@ -173,22 +188,22 @@ class S3Reader(io.RawIOBase):
 
     def _get(self, start: int, stop: int) -> dict[str, Any] | None:
         """One GET of [start, stop) (less at the object's end); None when nothing is there (InvalidRange)."""
-        s = self._storage
-        assert s is not None
-        args: dict[str, Any] = {"Bucket": s.bucket, "Key": self._full, "Range": f"bytes={start}-{stop - 1}"}
+        t = self._target
+        assert t is not None
+        args: dict[str, Any] = {"Bucket": t.bucket, "Key": t.full, "Range": f"bytes={start}-{stop - 1}"}
         if self._etag:
             args["IfMatch"] = f'"{self._etag}"'
         try:
-            answer: dict[str, Any] = self._client.get_object(**args)
+            answer: dict[str, Any] = t.client.get_object(**args)
         except bce.ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code == "InvalidRange":  # starting at or past the end: nothing to read, as with a local file
                 return None
             if code == "PreconditionFailed":
                 raise self._replaced() from None
-            raise s._error(exc, "reading", self._key) from None
+            raise t.error(exc, "reading", t.key) from None
         except (bce.BotoCoreError, OSError) as exc:
-            raise s._error(exc, "reading", self._key) from None
+            raise t.error(exc, "reading", t.key) from None
         etag = bare_etag(answer.get("ETag"))
         if self._etag is not None and etag is not None and etag != self._etag:
             answer["Body"].close()
@@ -196,8 +211,8 @@ class S3Reader(io.RawIOBase):
         return answer
 
     def _replaced(self) -> StorageError:
-        assert self._storage is not None
-        return StorageError(f"{self._storage.location(self._key)} was replaced while it was being read.",
+        assert self._target is not None
+        return StorageError(f"{self._target.location} was replaced while it was being read.",
                             hint="Read it again; nothing partial was kept.")
 
     def _take(self, answer: dict[str, Any] | None, start: int) -> None:
@@ -276,20 +291,20 @@ class S3Reader(io.RawIOBase):
 
     def _resume(self, exc: BaseException) -> None:
         """Reopen the segment at the current position (same object: same ETag), or fail saying where it broke."""
-        s = self._storage
-        assert s is not None
+        t = self._target
+        assert t is not None
         self._close_body()
-        broken = s._error(exc, "reading", self._key)
+        broken = t.error(exc, "reading", t.key)
         if self._resumes >= READ_RESUMES:
             raise broken
         self._resumes += 1
         log.info("S3 target '%s': the download of %s broke at byte %d (%s); resuming.",
-                 s.name, s.location(self._key), self._pos, type(exc).__name__)
+                 t.target, t.location, self._pos, type(exc).__name__)
         try:
             answer = self._get(self._pos, self._segment_end)
         except RecoveryError as again:
             raise StorageError(
-                f"Reading {s.location(self._key)} broke off at byte {self._pos:,} of {self._end or 0:,}, and "
+                f"Reading {t.location} broke off at byte {self._pos:,} of {self._end or 0:,}, and "
                 f"reconnecting failed: {again.message}",
                 hint=again.hint or broken.hint,
                 detail=broken.message,
@@ -303,7 +318,8 @@ class S3Reader(io.RawIOBase):
             try:
                 self._body.close()
             except Exception:  # the stream may already be broken
-                log.debug("closing the body of %s failed", self._full, exc_info=True)
+                where = self._target.location if self._target is not None else "an S3 object"
+                log.debug("closing the body of %s failed", where, exc_info=True)
             self._body = None
 
     def close(self) -> None:

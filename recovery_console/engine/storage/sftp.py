@@ -254,7 +254,7 @@ class SftpStorage(Storage):
                 raise StorageError(f"Permission denied to the directory {shown} on {self.endpoint} "
                                    f"for user '{self.username}'.",
                                    hint="Give the user access to that directory, or choose another one.") from None
-            raise self._translate(exc, "opening the directory", "") from None
+            raise self.translate(exc, "opening the directory", "") from None
         if st.st_mode is not None and not _stat.S_ISDIR(st.st_mode):
             raise StorageError(f"{shown} on {self.endpoint} is not a directory.",
                                hint="Fix the target's directory.")
@@ -284,7 +284,7 @@ class SftpStorage(Storage):
         transport = client.get_transport() if client is not None else None
         return transport is not None and transport.is_active()
 
-    def _translate(self, exc: BaseException, action: str, key: str) -> RecoveryError:
+    def translate(self, exc: BaseException, action: str, key: str) -> RecoveryError:
         """A paramiko/socket failure as the project error a user can act on; never includes secrets."""
         if isinstance(exc, RecoveryError):
             return exc
@@ -345,9 +345,9 @@ class SftpStorage(Storage):
                     missing.append(probe)
                     probe = posixpath.dirname(probe)
                     continue
-                raise self._translate(exc, f"checking the folder {probe} for", key) from None
+                raise self.translate(exc, f"checking the folder {probe} for", key) from None
             except Exception as exc:
-                raise self._translate(exc, "writing", key) from exc
+                raise self.translate(exc, "writing", key) from exc
             if st.st_mode is not None and not _stat.S_ISDIR(st.st_mode):
                 raise StorageError(f"{probe} on {self.endpoint} is a file, not a folder; cannot store {key} there.",
                                    hint="Remove or rename that file on the server.")
@@ -361,11 +361,11 @@ class SftpStorage(Storage):
                         continue
                 except Exception:
                     log.debug("%s: checking %s after mkdir failed", self.endpoint, path, exc_info=True)
-                raise self._translate(exc, f"creating the folder {path} for", key) from None
+                raise self.translate(exc, f"creating the folder {path} for", key) from None
             except Exception as exc:
-                raise self._translate(exc, "writing", key) from exc
+                raise self.translate(exc, "writing", key) from exc
 
-    def _rename_into_place(self, tmp: str, final: str) -> None:
+    def rename_into_place(self, tmp: str, final: str) -> None:
         """Atomically replace `final` with `tmp` using the posix-rename@openssh.com extension.
 
         A server without that extension only offers SFTP v3 RENAME, which fails when the
@@ -393,10 +393,17 @@ class SftpStorage(Storage):
                     raise
             sftp.rename(tmp, final)
 
+    def discard(self, path: str) -> None:
+        """Remove a leftover file over the open connection, never reconnecting (cleanup after a failure)."""
+        self._sftp(reconnect=False).remove(path)
+
     # -- Storage interface ----------------------------------------------------------------------
 
     def open_upload(self, key: str) -> Upload:
-        return SftpUpload(self, key)
+        final = self._remote(key)
+        sftp = self._sftp()
+        self._makedirs(sftp, posixpath.dirname(final), key)
+        return SftpUpload(self, sftp, key, final, self._write_block)
 
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> ReadableFile:
         path = self._remote(key)
@@ -404,12 +411,12 @@ class SftpStorage(Storage):
         try:
             file = sftp.open(path, "rb")
         except Exception as exc:
-            raise self._translate(exc, "reading", key) from exc
+            raise self.translate(exc, "reading", key) from exc
         try:
             size = file.stat().st_size or 0
         except Exception as exc:
             file.close()
-            raise self._translate(exc, "reading", key) from exc
+            raise self.translate(exc, "reading", key) from exc
         stop = size if end is None else min(end, size)
         return SftpReader(self, key, file, min(start, stop), stop, self._read_block)
 
@@ -425,9 +432,9 @@ class SftpStorage(Storage):
         except OSError as exc:
             if exc.errno == errno.ENOENT:
                 return
-            raise self._translate(exc, "listing", key_prefix) from None
+            raise self.translate(exc, "listing", key_prefix) from None
         except Exception as exc:
-            raise self._translate(exc, "listing", key_prefix) from exc
+            raise self.translate(exc, "listing", key_prefix) from exc
         for entry in sorted(entries, key=lambda e: e.filename):
             if entry.filename.startswith("."):
                 continue
@@ -444,7 +451,7 @@ class SftpStorage(Storage):
         try:
             st = sftp.stat(path)
         except Exception as exc:
-            raise self._translate(exc, "reading", key) from exc
+            raise self.translate(exc, "reading", key) from exc
         if not _stat.S_ISREG(st.st_mode or 0):
             raise NotFoundError(f"{self.location(key)} is not a file.")
         return ObjectInfo(key=key, size=st.st_size or 0, mtime=float(st.st_mtime or 0))
@@ -455,7 +462,7 @@ class SftpStorage(Storage):
         try:
             sftp.remove(path)
         except Exception as exc:
-            raise self._translate(exc, "deleting", key) from exc
+            raise self.translate(exc, "deleting", key) from exc
 
     def free_space(self) -> int | None:
         """Free bytes for this user from the server's statvfs@openssh.com extension, if it offers one."""

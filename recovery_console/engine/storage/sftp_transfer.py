@@ -12,7 +12,7 @@ import logging
 import posixpath
 import secrets as _random
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import paramiko
 from paramiko.sftp import (
@@ -34,9 +34,6 @@ from paramiko.sftp import (
 from recovery_console.engine.storage.base import Upload
 from recovery_console.errors import RecoveryError, StorageError
 
-if TYPE_CHECKING:
-    from recovery_console.engine.storage.sftp import SftpStorage
-
 log = logging.getLogger(__name__)
 
 TEMP_PREFIX = ".rc-part-"
@@ -51,6 +48,21 @@ WRITE_BLOCK = 32768
 MAX_WRITE_BLOCK = 256 << 10
 WRITE_AHEAD = 4 << 20
 """Bytes of WRITE requests in flight per upload before waiting for their acknowledgements."""
+
+
+class SftpFolder(Protocol):
+    """What an upload or a reader needs from the storage that opened it; SftpStorage is one."""
+
+    def location(self, key: str) -> str: ...
+
+    def translate(self, exc: BaseException, action: str, key: str) -> RecoveryError:
+        """A paramiko/socket failure while `action` ('writing', …) `key` as the project error."""
+
+    def rename_into_place(self, tmp: str, final: str) -> None:
+        """Publish a finished temporary file under its final name."""
+
+    def discard(self, path: str) -> None:
+        """Remove a leftover file over the open connection, never reconnecting."""
 
 
 def server_limits(sftp: paramiko.SFTPClient) -> tuple[int, int]:
@@ -102,11 +114,13 @@ class SftpUpload(Upload):
     the rename publishes it, and CLOSE's own status is checked too.
     """
 
-    def __init__(self, storage: SftpStorage, key: str) -> None:
+    def __init__(self, storage: SftpFolder, sftp: paramiko.SFTPClient, key: str, final: str, block: int) -> None:
+        """Open the temp file beside `final` (its folder exists) for WRITE requests of `block` bytes."""
         self.storage = storage
+        self.sftp = sftp
         self.key = key
-        self.final = storage._remote(key)
-        folder, name = posixpath.split(self.final)
+        self.final = final
+        folder, name = posixpath.split(final)
         self.tmp = posixpath.join(folder, f"{TEMP_PREFIX}{_random.token_hex(6)}-{name}")
         self.done = False
         self.handle: bytes | None = None
@@ -114,10 +128,8 @@ class SftpUpload(Upload):
         self._buf = bytearray()
         self._pending: deque[int] = deque()
         self._status: dict[int, BaseException | None] = {}
-        sftp = self.sftp = storage._sftp()
-        self._block = storage._write_block
+        self._block = block
         self._depth = max(4, WRITE_AHEAD // self._block)
-        storage._makedirs(sftp, folder, key)
         try:
             kind, msg = sftp._request(CMD_OPEN, self.tmp, SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_EXCL,
                                       paramiko.SFTPAttributes())
@@ -125,7 +137,7 @@ class SftpUpload(Upload):
                 raise paramiko.SFTPError("the server did not return a file handle")
             self.handle = msg.get_binary()
         except Exception as exc:
-            raise storage._translate(exc, "writing", key) from exc
+            raise storage.translate(exc, "writing", key) from exc
 
     # called by SFTPClient._read_response for the requests this object issued
     def _async_response(self, kind: int, msg: Any, num: int) -> None:
@@ -170,7 +182,7 @@ class SftpUpload(Upload):
             self.abort()
             raise
         except Exception as exc:
-            error = self.storage._translate(exc, "writing", self.key)
+            error = self.storage.translate(exc, "writing", self.key)
             self.abort()
             raise error from exc
 
@@ -194,16 +206,16 @@ class SftpUpload(Upload):
             self.abort()
             raise
         except Exception as exc:
-            error = self.storage._translate(exc, "writing", self.key)
+            error = self.storage.translate(exc, "writing", self.key)
             self.abort()
             raise error from exc
         try:
-            self.storage._rename_into_place(self.tmp, self.final)
+            self.storage.rename_into_place(self.tmp, self.final)
         except RecoveryError:
             self.abort()
             raise
         except Exception as exc:
-            error = self.storage._translate(exc, "finishing (renaming into place)", self.key)
+            error = self.storage.translate(exc, "finishing (renaming into place)", self.key)
             self.abort()
             raise error from exc
         self.done = True
@@ -221,7 +233,7 @@ class SftpUpload(Upload):
         except Exception:
             log.debug("abandoning %s: closing %s failed", self.key, self.tmp, exc_info=True)
         try:
-            self.storage._sftp(reconnect=False).remove(self.tmp)
+            self.storage.discard(self.tmp)
         except Exception:
             log.debug("abandoning %s: removing %s failed; it stays hidden", self.key, self.tmp, exc_info=True)
 
@@ -236,7 +248,7 @@ class SftpReader:
     this uses the request/response primitives SFTPFile itself is built on.
     """
 
-    def __init__(self, storage: SftpStorage, key: str, file: paramiko.SFTPFile, start: int, end: int,
+    def __init__(self, storage: SftpFolder, key: str, file: paramiko.SFTPFile, start: int, end: int,
                  block: int = READ_BLOCK) -> None:
         self._storage = storage  # keeps the connection open while the stream is in use
         self._block = block
@@ -303,7 +315,7 @@ class SftpReader:
         except StorageError:
             raise
         except Exception as exc:
-            raise self._storage._translate(exc, "reading", self._key) from exc
+            raise self._storage.translate(exc, "reading", self._key) from exc
         self._buf, self._off = data, 0
         return True
 

@@ -193,10 +193,17 @@ class SmbStorage(Storage):
         return {"username": self.account, "password": self._password, "port": self.port, "encrypt": True,
                 "connection_timeout": self.timeout, "connection_cache": self._cache}
 
+    def pooled_connection(self) -> Any:
+        """The pooled connection to the server, or None when none was opened (or it was dropped)."""
+        return self._cache.get(self._cache_key())
+
+    def _cache_key(self) -> str:
+        return f"{self.host.lower()}:{self.port}"
+
     def session(self) -> Any:
         """The pooled SMB session for this account, connected and checked to be SMB3-encrypted."""
-        key = f"{self.host.lower()}:{self.port}"
-        connection = self._cache.get(key)
+        key = self._cache_key()
+        connection = self.pooled_connection()
         if connection is None or not connection.transport.connected:
             # What smbclient.register_session would do, plus a bounded silence: without it a server that
             # hangs after the logon holds a transfer for 20 minutes (smbprotocol's 600 s echo interval).
@@ -225,6 +232,13 @@ class SmbStorage(Storage):
         and password); the next call on any of them reconnects."""
         self.drop_connection()
 
+    def failure(self, exc: BaseException, where: Where) -> RecoveryError:
+        """`exc` as a project error; a lost connection is dropped first, so the next call reconnects."""
+        error = translate(self, exc, where)
+        if is_lost(exc):
+            self.drop_connection()
+        return error
+
     def _run(self, where: Where, action: Callable[[], T], retry: bool = True) -> T:
         """Run one SMB operation; reconnect once if the connection had dropped, map failures to our errors."""
         for attempt in (1, 2):
@@ -251,6 +265,15 @@ class SmbStorage(Storage):
                         continue
                 raise translate(self, exc, where) from exc
         raise AssertionError("unreachable")
+
+    def rename_into_place(self, temp: str, final: str) -> None:
+        """Replace `final` with a finished temp file; not retried, since a lost connection may have done it."""
+        self._run(Where("finishing", final, "write and rename files"),
+                  lambda: smbclient.replace(temp, final, **self._kwargs()), retry=False)
+
+    def discard(self, path: str) -> None:
+        """Remove a leftover temp file; a failure comes as a project error."""
+        self._run(Where("removing", path, "delete files"), lambda: smbclient.remove(path, **self._kwargs()))
 
     def _missing_base(self) -> StorageError:
         return StorageError(f"The folder '{self.directory}' does not exist on the share '{self.share}' "

@@ -6,7 +6,7 @@ import errno
 import logging
 import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from smbprotocol import Dialects
 from smbprotocol.exceptions import (
@@ -18,9 +18,6 @@ from smbprotocol.exceptions import (
 )
 
 from recovery_console.errors import NotFoundError, QuotaExceededError, RecoveryError, StorageError
-
-if TYPE_CHECKING:
-    from recovery_console.engine.storage.smb import SmbStorage
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +119,25 @@ class Where:
     right: str
 
 
-def translate(storage: SmbStorage, exc: BaseException, where: Where) -> RecoveryError:
+class SmbServer(Protocol):
+    """What a message says about the target: the server, the share, the account; SmbStorage is one."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def share(self) -> str: ...
+    @property
+    def account(self) -> str: ...
+    @property
+    def timeout(self) -> float: ...
+
+    def pooled_connection(self) -> Any:
+        """The pooled connection to the server (it tells what was negotiated), or None."""
+
+
+def translate(storage: SmbServer, exc: BaseException, where: Where) -> RecoveryError:
     """One failure of smbprotocol/smbclient as a project error: what happened and what to do."""
     server = f"{storage.host}:{storage.port}"
     causes = chain(exc)
@@ -152,7 +167,7 @@ def translate(storage: SmbStorage, exc: BaseException, where: Where) -> Recovery
                             hint="Check that the address really is an SMB server and that it is not "
                                  "overloaded, then try again.")
     if "encryption is required but the connection does not support it" in text:
-        connection = storage._cache.get(f"{storage.host.lower()}:{storage.port}")
+        connection = storage.pooled_connection()
         dialect = getattr(connection, "dialect", None)
         offered = ("it only speaks " + dialect_name(dialect) + ", which cannot encrypt"
                    if dialect is not None and dialect < Dialects.SMB_3_0_0

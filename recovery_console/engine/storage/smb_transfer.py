@@ -6,16 +6,11 @@ import errno
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-import smbclient
+from typing import Any, Protocol
 
 from recovery_console.engine.storage.base import Upload
-from recovery_console.engine.storage.smb_errors import Where, is_lost, translate
+from recovery_console.engine.storage.smb_errors import Where
 from recovery_console.errors import RecoveryError, StorageError
-
-if TYPE_CHECKING:
-    from recovery_console.engine.storage.smb import SmbStorage
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +20,23 @@ READ_DEPTH = 4  # READ requests in flight per open file: the link stays busy whi
 CREDIT_BYTES = 65536  # what one SMB2 credit pays for in a multi-credit READ (MS-SMB2 3.1.5.2)
 
 
+class SmbShare(Protocol):
+    """What an upload or a reader needs from the storage that opened it; SmbStorage is one."""
+
+    def failure(self, exc: BaseException, where: Where) -> RecoveryError:
+        """`exc` as a project error, the connection dropped if it was lost."""
+
+    def rename_into_place(self, temp: str, final: str) -> None:
+        """Replace `final` with the finished temp file."""
+
+    def discard(self, path: str) -> None:
+        """Remove a leftover temp file."""
+
+
 class SmbUpload(Upload):
     """Writes to a hidden temp file beside the final name; `commit` flushes, closes and renames over it."""
 
-    def __init__(self, storage: SmbStorage, raw: Any, temp: str, final: str) -> None:
+    def __init__(self, storage: SmbShare, raw: Any, temp: str, final: str) -> None:
         self.storage = storage
         self.raw = raw
         self.temp = temp
@@ -37,10 +45,7 @@ class SmbUpload(Upload):
         self._done = False
 
     def _fail(self, exc: BaseException, action: str) -> RecoveryError:
-        error = translate(self.storage, exc, Where(action, self.final, "write"))
-        if is_lost(exc):
-            self.storage.drop_connection()
-        return error
+        return self.storage.failure(exc, Where(action, self.final, "write"))
 
     def _send(self) -> None:
         # Swap the buffer out first: a failed write leaves views of it alive in the traceback.
@@ -71,9 +76,7 @@ class SmbUpload(Upload):
                 self.raw.close()
             except Exception as exc:
                 raise self._fail(exc, "finishing") from exc
-            self.storage._run(Where("finishing", self.final, "write and rename files"),
-                              lambda: smbclient.replace(self.temp, self.final, **self.storage._kwargs()),
-                              retry=False)
+            self.storage.rename_into_place(self.temp, self.final)
         except BaseException:
             self.abort()
             raise
@@ -90,8 +93,7 @@ class SmbUpload(Upload):
         except Exception:  # the connection may already be gone
             log.debug("abandoning %s: closing %s failed", self.final, self.temp, exc_info=True)
         try:
-            self.storage._run(Where("removing", self.temp, "delete files"),
-                              lambda: smbclient.remove(self.temp, **self.storage._kwargs()))
+            self.storage.discard(self.temp)
         except RecoveryError as exc:
             log.debug("abandoning %s: removing %s failed (it stays hidden): %s", self.final, self.temp, exc.message)
 
@@ -104,7 +106,7 @@ class SmbRangeReader:
     at the server while an answer is copied out. Credits are asked for so that the depth fits.
     """
 
-    def __init__(self, storage: SmbStorage, raw: Any, path: str, start: int, end: int | None) -> None:
+    def __init__(self, storage: SmbShare, raw: Any, path: str, start: int, end: int | None) -> None:
         self._storage = storage
         self._raw = raw
         self._path = path
@@ -117,10 +119,7 @@ class SmbRangeReader:
         self._data = memoryview(b"")
 
     def _fail(self, exc: BaseException) -> RecoveryError:
-        error = translate(self._storage, exc, Where("reading", self._path, "read"))
-        if is_lost(exc):
-            self._storage.drop_connection()
-        return error
+        return self._storage.failure(exc, Where("reading", self._path, "read"))
 
     def _send_more(self) -> None:
         """Queue READ requests until READ_DEPTH are in flight, the file's end is asked for, or credits run out."""
