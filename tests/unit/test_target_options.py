@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from recovery_console.engine.state.target_options import (
-    check_bucket_name,
     check_new_target,
     local_target,
     s3_target,
@@ -15,6 +14,7 @@ from recovery_console.engine.state.target_options import (
     smb_target,
 )
 from recovery_console.errors import SecretUnavailableError, UsageError
+from recovery_console.models.target import check_bucket_name
 
 
 def never_asked() -> str:

@@ -18,7 +18,7 @@ from recovery_console.engine.state.keyring_store import SecretValue, reveal
 from recovery_console.engine.state.targets import open_storage
 from recovery_console.engine.storage.round_trip import CheckReport, round_trip
 from recovery_console.errors import SecretUnavailableError, UsageError
-from recovery_console.models.target import SFTP_DEFAULT_PORT, SMB_DEFAULT_PORT, TargetConfig
+from recovery_console.models.target import SFTP_DEFAULT_PORT, SMB_DEFAULT_PORT, TargetConfig, check_bucket_name
 
 if TYPE_CHECKING:
     from recovery_console.engine.storage.sftp_hostkeys import HostKeyInfo
@@ -66,15 +66,6 @@ def local_target(name: str, folder: str | Path, *, quota: int | None = None) -> 
     if not path.is_dir():
         raise UsageError(f"{path} is not an existing folder.", hint="Create it first, or check the path.")
     return NewTarget(TargetConfig(name=name, kind="local", options={"path": str(path)}, quota=_quota(quota)), {})
-
-
-def check_bucket_name(bucket: str) -> str:
-    """The bare bucket name: not empty, no 's3://' and no '/' (a folder inside it is the prefix)."""
-    name = bucket.strip()
-    if not name or "/" in name or name.lower().startswith("s3:"):
-        raise UsageError(f"'{bucket}' is not a bucket name.",
-                         hint="Give the bare bucket name, without s3:// or '/' (a folder inside it is the prefix).")
-    return name
 
 
 def s3_target(name: str, *, bucket: str, endpoint_url: str = "", region: str = "", prefix: str = "",

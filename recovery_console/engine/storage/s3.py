@@ -38,7 +38,7 @@ from recovery_console.engine.storage.s3_transfer import (
     bare_etag,
 )
 from recovery_console.errors import RecoveryError, SecretUnavailableError, UsageError
-from recovery_console.models.target import TargetConfig
+from recovery_console.models.target import TargetConfig, check_bucket_name
 
 log = logging.getLogger(__name__)
 
@@ -140,10 +140,7 @@ class S3Storage(Storage):
         max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
         super().__init__(name, quota)
-        if not bucket or "/" in bucket:
-            raise UsageError(f"'{bucket}' is not a bucket name.",
-                             hint="Give the bucket's bare name, without s3:// or '/'.")
-        self.bucket = bucket
+        self.bucket = check_bucket_name(bucket)
         self.prefix = normalize_prefix(prefix)
         self.use_tls = use_tls
         self.verify_tls = verify_tls
