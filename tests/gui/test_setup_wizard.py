@@ -533,3 +533,38 @@ def test_smb_target(qtbot, secret_service, smb_server, smb_dir, wizard, console)
     config = console.targets.get("share")
     assert config.options["share"] == smb_dir.share and config.options["port"] == smb_server.port
     assert console.secrets.get("target:share", "password") == smb_server.password
+
+
+def test_sftp_private_key_with_passphrase(qtbot, secret_service, sftp_server, sftp_users, sftp_dir, wizard, console):
+    """The engine reads and unlocks the key file before anything connects; without its passphrase it says so and
+    no host key is even fetched."""
+    user = sftp_users.key_user
+    to_target_page(qtbot, wizard, "keyed")
+    page = wizard.target_page
+    choose_kind(qtbot, page, "sftp")
+    type_into(qtbot, page.name_edit, "keyed-sftp")
+    type_into(qtbot, page.fields.sftp_host, sftp_server.host)
+    page.fields.sftp_port.setValue(sftp_server.port)
+    type_into(qtbot, page.fields.sftp_user, user.name)
+    type_into(qtbot, page.fields.sftp_dir, str(sftp_dir))
+    click(qtbot, page.fields.sftp_key_radio)
+    type_into(qtbot, page.fields.sftp_key_file, str(user.key_files["rsa"]))
+    click(qtbot, page.test_button)
+    qtbot.waitUntil(lambda: wizard.last_error is not None and wizard.last_error.isVisible(), timeout=WAIT)
+    assert "protected by a passphrase" in wizard.last_error.text()
+    assert "protected by a passphrase" in page.test_label.text()
+    assert page.host_key_box is None and page.host_key is None and page.report is None
+    wizard.last_error.accept()
+
+    type_into(qtbot, page.fields.sftp_passphrase, user.rsa_passphrase)
+    click(qtbot, page.test_button)
+    qtbot.waitUntil(lambda: page.host_key_box is not None and page.host_key_box.isVisible(), timeout=WAIT)
+    click(qtbot, next(b for b in page.host_key_box.buttons() if "Trust this" in b.text().replace("&", "")))
+    qtbot.waitUntil(lambda: page.tested() is not None, timeout=WAIT)
+    assert step_results(page) == [("list", "PASS"), ("write", "PASS"), ("read", "PASS"), ("delete", "PASS")]
+    finish(qtbot, wizard)
+    config = console.targets.get("keyed-sftp")
+    assert config.options["auth"] == "key" and config.options["host_key_fingerprint"] == sftp_server.fingerprint
+    assert console.secrets.get("target:keyed-sftp", "private_key") == user.rsa_key
+    assert console.secrets.get("target:keyed-sftp", "passphrase") == user.rsa_passphrase
+    assert user.rsa_passphrase not in console.targets.file.read_text()
