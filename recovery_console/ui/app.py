@@ -1,7 +1,9 @@
 """Desktop entry point: `recovery-console gui` and `python -m recovery_console`.
 
 One QApplication (reused if one exists), asyncio integrated through qasync, the light or dark
-style that matches the system palette, the app icon, then the main window.
+style that matches the system palette, the app icon, then the main window. An exception nobody
+caught (in a slot, a flow, an event-loop callback) writes a crash report and shows one plain
+dialog saying where it is (`crash_handler`); the window stays open.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from PySide6.QtWidgets import QApplication
 
 if TYPE_CHECKING:
     from recovery_console.engine.console import Console
+    from recovery_console.ui.crash_handler import CrashHandler
     from recovery_console.ui.main_window import MainWindow
 
 APP_NAME = "Recovery Console"
@@ -49,6 +52,14 @@ def create_main_window(console: Console, profile: str | None = None) -> MainWind
     return MainWindow(console, profile=profile)
 
 
+def install_crash_handler(window: MainWindow, loop: asyncio.AbstractEventLoop) -> CrashHandler:
+    """From now on an uncaught exception writes a crash report under the console's data folder and shows one
+    dialog over `window`, which stays open."""
+    from recovery_console.ui.crash_handler import CrashHandler
+
+    return CrashHandler(window, window.console.paths).install(loop)
+
+
 def start(profile: str | None = None, console: Console | None = None) -> tuple[QApplication, MainWindow | None]:
     """Everything `run` does before entering the event loop: the app and the shown window (None on error)."""
     from recovery_console.errors import RecoveryError
@@ -77,6 +88,7 @@ def run(profile: str | None = None, console: Console | None = None) -> int:
         return 1
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
+    crashes = install_crash_handler(window, loop)
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
     previous = signal.getsignal(signal.SIGINT)
@@ -85,6 +97,7 @@ def run(profile: str | None = None, console: Console | None = None) -> int:
         with loop:
             loop.run_until_complete(closed.wait())
     finally:
+        crashes.uninstall()
         signal.signal(signal.SIGINT, previous)
         window.console.close()  # ends the storage connections the session opened
     return 0

@@ -7,6 +7,7 @@ real local folder.
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -29,6 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from recovery_console.engine.state.profiles import DB_PASSWORD, DIRECT_PASSWORD, INSTANCE_SECRET
+from recovery_console.engine.state.target_options import check_bucket_name
+from recovery_console.errors import UsageError
 from recovery_console.models.profile import ConnectionMode
 from recovery_console.ui.wizards.setup import SetupWizard
 
@@ -350,6 +353,53 @@ def test_every_control_has_an_accessible_name_and_pages_render_for_docs(qtbot, c
     assert "prod" in wizard.summary_page.view.toPlainText()
 
 
+@pytest.fixture
+def target_wizard(qtbot, console):
+    """A setup wizard opened on its storage target page (no keyring or database needed)."""
+    w = SetupWizard(console)
+    qtbot.addWidget(w)
+    w.setStartId(SetupWizard.TARGET)
+    w.show()
+    qtbot.waitExposed(w)
+    assert w.currentId() == SetupWizard.TARGET
+    yield w
+    for box in w.error_boxes:
+        box.close()
+    w.cancel_jobs()
+    qtbot.waitUntil(lambda: not w.busy, timeout=WAIT)
+
+
+def test_an_invalid_bucket_name_shows_the_engines_message(qtbot, target_wizard):
+    """The wizard has no bucket rule of its own: it shows the engine's refusal, word for word. ("S3://…" in
+    capitals is a case the wizard's former copy of the rule let through.)"""
+    typed = "S3://my-bucket"
+    with pytest.raises(UsageError) as refused:
+        check_bucket_name(typed)
+    page = target_wizard.target_page
+    choose_kind(qtbot, page, "s3")
+    type_into(qtbot, page.fields.s3_bucket, typed)
+    click(qtbot, page.test_button)
+    qtbot.waitUntil(lambda: target_wizard.last_error is not None and target_wizard.last_error.isVisible(),
+                    timeout=WAIT)
+    assert target_wizard.last_error.text() == refused.value.message
+    assert target_wizard.last_error.informativeText() == f"What to do next: {refused.value.hint}"
+    shown = html.unescape(page.test_label.text())  # the page says it too, next to the Test button
+    assert refused.value.message in shown and refused.value.hint in shown
+    assert page.report is None and page.tested() is None and not page.testing
+    assert not target_wizard.button(QWizard.WizardButton.NextButton).isEnabled()
+
+
+def test_a_missing_local_folder_is_refused_with_the_engines_message(qtbot, target_wizard, tmp_path):
+    missing = tmp_path / "no-such-folder"
+    page = target_wizard.target_page
+    type_into(qtbot, page.fields.local_path, str(missing))
+    click(qtbot, page.test_button)
+    qtbot.waitUntil(lambda: target_wizard.last_error is not None and target_wizard.last_error.isVisible(),
+                    timeout=WAIT)
+    assert target_wizard.last_error.text() == f"{missing} is not an existing folder."
+    assert page.report is None and not missing.exists()
+
+
 # -- remote targets, against the real servers of tests/fixtures/ ----------------------------------
 
 
@@ -483,3 +533,38 @@ def test_smb_target(qtbot, secret_service, smb_server, smb_dir, wizard, console)
     config = console.targets.get("share")
     assert config.options["share"] == smb_dir.share and config.options["port"] == smb_server.port
     assert console.secrets.get("target:share", "password") == smb_server.password
+
+
+def test_sftp_private_key_with_passphrase(qtbot, secret_service, sftp_server, sftp_users, sftp_dir, wizard, console):
+    """The engine reads and unlocks the key file before anything connects; without its passphrase it says so and
+    no host key is even fetched."""
+    user = sftp_users.key_user
+    to_target_page(qtbot, wizard, "keyed")
+    page = wizard.target_page
+    choose_kind(qtbot, page, "sftp")
+    type_into(qtbot, page.name_edit, "keyed-sftp")
+    type_into(qtbot, page.fields.sftp_host, sftp_server.host)
+    page.fields.sftp_port.setValue(sftp_server.port)
+    type_into(qtbot, page.fields.sftp_user, user.name)
+    type_into(qtbot, page.fields.sftp_dir, str(sftp_dir))
+    click(qtbot, page.fields.sftp_key_radio)
+    type_into(qtbot, page.fields.sftp_key_file, str(user.key_files["rsa"]))
+    click(qtbot, page.test_button)
+    qtbot.waitUntil(lambda: wizard.last_error is not None and wizard.last_error.isVisible(), timeout=WAIT)
+    assert "protected by a passphrase" in wizard.last_error.text()
+    assert "protected by a passphrase" in page.test_label.text()
+    assert page.host_key_box is None and page.host_key is None and page.report is None
+    wizard.last_error.accept()
+
+    type_into(qtbot, page.fields.sftp_passphrase, user.rsa_passphrase)
+    click(qtbot, page.test_button)
+    qtbot.waitUntil(lambda: page.host_key_box is not None and page.host_key_box.isVisible(), timeout=WAIT)
+    click(qtbot, next(b for b in page.host_key_box.buttons() if "Trust this" in b.text().replace("&", "")))
+    qtbot.waitUntil(lambda: page.tested() is not None, timeout=WAIT)
+    assert step_results(page) == [("list", "PASS"), ("write", "PASS"), ("read", "PASS"), ("delete", "PASS")]
+    finish(qtbot, wizard)
+    config = console.targets.get("keyed-sftp")
+    assert config.options["auth"] == "key" and config.options["host_key_fingerprint"] == sftp_server.fingerprint
+    assert console.secrets.get("target:keyed-sftp", "private_key") == user.rsa_key
+    assert console.secrets.get("target:keyed-sftp", "passphrase") == user.rsa_passphrase
+    assert user.rsa_passphrase not in console.targets.file.read_text()

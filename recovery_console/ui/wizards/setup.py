@@ -8,7 +8,6 @@ engine call awaited in a job, off the GUI thread.
 
 from __future__ import annotations
 
-import contextlib
 import html
 
 from PySide6.QtCore import Signal
@@ -20,6 +19,7 @@ from recovery_console.engine.state.keyring_store import KeyringStatus
 from recovery_console.errors import RecoveryError
 from recovery_console.formatting import format_bytes
 from recovery_console.models.profile import ConnectionMode, Profile
+from recovery_console.models.target import TargetConfig
 from recovery_console.ui.jobs import JobRunner
 from recovery_console.ui.progress_panel import ProgressPanel
 from recovery_console.ui.widgets.form_labels import wrap_label
@@ -129,6 +129,19 @@ class SetupWizard(WizardBase):
                                  acknowledge_direct=self.connection_page.ack_check.isChecked(), direct_url=direct_url)
 
     def plan(self) -> SetupPlan:
+        """Everything Finish saves; a new target as it passed Test connection (a local folder: checked now)."""
+        plan = self._profile_plan()
+        existing = self.target_page.use_existing
+        if existing is not None:
+            plan.target_name = existing
+            return plan
+        tested = self.target_page.tested()
+        config, secrets = tested if tested is not None else self.target_page.build()
+        plan.target_name, plan.new_target, plan.target_secrets = config.name, config, secrets
+        return plan
+
+    def _profile_plan(self) -> SetupPlan:
+        """The profile part of the plan (pages 1 and 2), no target yet."""
         mode = self.connection_page.mode
         plan = SetupPlan(name=self.profile_page.name_edit.text().strip(),
                          database_url=self.profile_page.url_edit.text().strip(),
@@ -137,13 +150,6 @@ class SetupWizard(WizardBase):
                                              and self.connection_page.ack_check.isChecked()),
                          direct_url=(self.connection_page.direct_url_edit.text().strip() or None)
                          if mode is ConnectionMode.POOL else None)
-        existing = self.target_page.use_existing
-        if existing is not None:
-            plan.target_name = existing
-            return plan
-        tested = self.target_page.tested()
-        config, secrets = tested if tested is not None else self.target_page.build()
-        plan.target_name, plan.new_target, plan.target_secrets = config.name, config, secrets
         return plan
 
     def accept(self) -> None:
@@ -224,6 +230,9 @@ class SetupWizard(WizardBase):
         if t.report is None:
             steps = [StepResult(step, True) for step in ("list", "write", "read", "delete")]
             t.show_report(CheckReport("prod-backups", steps))
-        with contextlib.suppress(RecoveryError):  # an unfinished form: the summary page stays as it is
-            self.summary_page.view.setHtml(summary_html(self.plan(), p.keyring_status))
+        plan = self._profile_plan()  # with the example target, whose folder need not exist here
+        plan.target_name = t.name_edit.text().strip()
+        plan.new_target = TargetConfig(name=plan.target_name, kind="local",
+                                       options={"path": t.fields.local_path.text()})
+        self.summary_page.view.setHtml(summary_html(plan, p.keyring_status))
         return self._pages_for_docs()

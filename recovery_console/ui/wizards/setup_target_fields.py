@@ -1,10 +1,15 @@
-"""The settings of a new storage target, one group of fields per kind (local, S3, SMB, SFTP), and the
-`TargetConfig` plus secrets they describe."""
+"""The settings of a new storage target, one group of fields per kind (local, S3, SMB, SFTP).
+
+What they mean and whether they make a usable target is the engine's call (`target_options`, as for
+`target add` in the CLI): these fields only hand it what was typed.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -23,12 +28,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from recovery_console.errors import UsageError
-from recovery_console.models.target import TargetConfig
+from recovery_console.engine.state.target_options import (
+    NewTarget,
+    local_target,
+    read_private_key,
+    s3_target,
+    sftp_target,
+    smb_target,
+)
+from recovery_console.models.target import SFTP_DEFAULT_PORT, SMB_DEFAULT_PORT
 from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
-
-if TYPE_CHECKING:
-    from recovery_console.engine.storage.sftp_hostkeys import HostKeyInfo
 
 KIND_LABELS = {"local": "Local or mounted folder", "s3": "Amazon S3 or S3-compatible bucket",
                "smb": "SMB share (Windows, Samba, NAS)", "sftp": "SFTP server (SSH)"}
@@ -50,9 +59,8 @@ def port_box(default: int) -> QSpinBox:
     return spin
 
 
-
 class TargetFields(QStackedWidget):
-    """The fields of the chosen kind of target (the others hidden); `build` turns them into a TargetConfig."""
+    """The fields of the chosen kind of target (the others hidden); `builder` hands them to the engine."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -112,7 +120,7 @@ class TargetFields(QStackedWidget):
     def _smb_fields(self) -> QWidget:
         box = QGroupBox("SMB share (SMB3, encrypted sessions only)")
         self.smb_host = line_edit("nas.example.lan")
-        self.smb_port = port_box(445)
+        self.smb_port = port_box(SMB_DEFAULT_PORT)
         self.smb_share = line_edit("backups")
         self.smb_user = line_edit(r"user or DOMAIN\user")
         self.smb_domain = line_edit("WORKGROUP")
@@ -131,7 +139,7 @@ class TargetFields(QStackedWidget):
     def _sftp_fields(self) -> QWidget:
         box = QGroupBox("SFTP server")
         self.sftp_host = line_edit("backup.example.com")
-        self.sftp_port = port_box(22)
+        self.sftp_port = port_box(SFTP_DEFAULT_PORT)
         self.sftp_user = line_edit("backup")
         self.sftp_dir = line_edit("/srv/backups (must exist)")
         self.sftp_pw_radio = QRadioButton("Log in with a pass&word")
@@ -203,75 +211,29 @@ class TargetFields(QStackedWidget):
                 values.append(widget.currentData())
         return values
 
-    def build(self, name: str, kind: str, quota: int | None,
-              host_key: HostKeyInfo | None) -> tuple[TargetConfig, dict[str, str]]:
-        """The new target's settings and its secrets, from the fields (file reads happen in the test job)."""
+    def builder(self, name: str, kind: str, quota: int | None) -> Callable[[], NewTarget]:
+        """The engine's builder for `kind` over the values typed now: it checks them (`UsageError` says what to
+        change) and may read a key file or load a storage library, so the page calls it in a job."""
         if kind == "local":
-            folder = self.local_path.text().strip()
-            if not folder:
-                raise UsageError("No folder was given for the local target.", hint="Type or browse for a folder.")
-            path = Path(folder).expanduser().absolute()
-            return TargetConfig(name=name, kind="local", options={"path": str(path)}, quota=quota), {}
+            return partial(local_target, name, self.local_path.text(), quota=quota)
         if kind == "s3":
-            from recovery_console.engine.storage.s3 import SECRET_NAME, normalize_endpoint, normalize_prefix
-
-            bucket = self.s3_bucket.text().strip()
-            if not bucket or "/" in bucket or bucket.startswith("s3:"):
-                raise UsageError(f"'{bucket}' is not a bucket name.",
-                                 hint="Give the bare bucket name, without s3:// or '/'.")
-            use_tls = self.s3_tls.isChecked()
-            options: dict[str, Any] = {
-                "endpoint_url": normalize_endpoint(self.s3_endpoint.text().strip(), use_tls) or "",
-                "region": self.s3_region.text().strip(), "bucket": bucket,
-                "prefix": normalize_prefix(self.s3_prefix.text().strip()).rstrip("/"),
-                "use_tls": use_tls, "verify_tls": self.s3_verify.isChecked(),
-            }
-            secrets: dict[str, str] = {}
-            key_id = self.s3_key_id.text().strip()
-            if key_id:
-                options["access_key_id"] = key_id
-                if not self.s3_secret.text():
-                    raise UsageError(f"No secret access key was given for access key id {key_id}.",
-                                     hint="Type it, or clear the access key id to use the IAM role / environment.")
-                secrets[SECRET_NAME] = self.s3_secret.text()
-            elif self.s3_secret.text():
-                raise UsageError("A secret access key was given without an access key id.",
-                                 hint="Fill in the access key id, or clear the secret.")
-            if self.s3_kms.text().strip():
-                options["kms_key_id"] = self.s3_kms.text().strip()
-            if self.addressing_combo.currentData():
-                options["addressing_style"] = self.addressing_combo.currentData()
-            return TargetConfig(name=name, kind="s3", options=options, quota=quota), secrets
+            return partial(s3_target, name, bucket=self.s3_bucket.text(), endpoint_url=self.s3_endpoint.text(),
+                           region=self.s3_region.text(), prefix=self.s3_prefix.text(),
+                           access_key_id=self.s3_key_id.text(), secret_access_key=self.s3_secret.text(),
+                           kms_key_id=self.s3_kms.text(), addressing_style=self.addressing_combo.currentData() or None,
+                           use_tls=self.s3_tls.isChecked(), verify_tls=self.s3_verify.isChecked(), quota=quota)
         if kind == "smb":
-            from recovery_console.engine.storage import smb as smb_storage
+            return partial(smb_target, name, host=self.smb_host.text(), share=self.smb_share.text(),
+                           username=self.smb_user.text(), password=self.smb_password.text(),
+                           domain=self.smb_domain.text() or None, port=self.smb_port.value(),
+                           directory=self.smb_dir.text(), quota=quota)
+        sftp = partial(sftp_target, name, host=self.sftp_host.text(), port=self.sftp_port.value(),
+                       username=self.sftp_user.text(), directory=self.sftp_dir.text(), quota=quota)
+        if not self.sftp_key_radio.isChecked():
+            return partial(sftp, password=self.sftp_password.text())
+        key_file, passphrase = self.sftp_key_file.text().strip(), self.sftp_passphrase.text() or None
 
-            domain, username = smb_storage.split_account(self.smb_user.text().strip(),
-                                                         self.smb_domain.text().strip() or None)
-            if not self.smb_host.text().strip() or not self.smb_share.text().strip() or not username:
-                raise UsageError("An SMB target needs a host, a share and a user name.")
-            if not self.smb_password.text():
-                raise UsageError("No password was given for the SMB target.")
-            options = {"host": self.smb_host.text().strip(), "port": self.smb_port.value(),
-                       "share": self.smb_share.text().strip().strip("\\/"), "username": username, "domain": domain,
-                       "directory": self.smb_dir.text().strip().replace("\\", "/")}
-            config = TargetConfig(name=name, kind="smb", options=options, quota=quota)
-            return config, {"password": self.smb_password.text()}
-        host = self.sftp_host.text().strip()
-        if not host or not self.sftp_user.text().strip() or not self.sftp_dir.text().strip():
-            raise UsageError("An SFTP target needs a host, a user name and a directory.")
-        auth = "key" if self.sftp_key_radio.isChecked() else "password"
-        if auth == "password" and not self.sftp_password.text():
-            raise UsageError("No password was given for the SFTP target.",
-                             hint="Type it, or choose to log in with a private key.")
-        if auth == "key" and not self.sftp_key_file.text().strip():
-            raise UsageError("No private key file was given.", hint="Choose the OpenSSH private key file.")
-        options = {"host": host, "port": self.sftp_port.value(), "username": self.sftp_user.text().strip(),
-                   "auth": auth, "directory": self.sftp_dir.text().strip()}
-        if host_key is not None:
-            options["host_key_fingerprint"] = host_key.fingerprint_sha256
-            options["host_key_type"] = host_key.key_type
-        secrets = {"password": self.sftp_password.text()} if auth == "password" else {}
-        if auth == "key" and self.sftp_passphrase.text():
-            secrets["passphrase"] = self.sftp_passphrase.text()
-        return TargetConfig(name=name, kind="sftp", options=options, quota=quota), secrets
+        def by_key() -> NewTarget:
+            return sftp(private_key=read_private_key(Path(key_file)) if key_file else None, passphrase=passphrase)
 
+        return by_key

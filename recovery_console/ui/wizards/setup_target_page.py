@@ -1,13 +1,14 @@
 """The setup wizard's storage target page: an existing target, or a new one that must pass Test connection.
 
-Test connection is one flow: for a new SFTP server its host key is fetched and confirmed by the
-user first, then the real round trip (list, write, read back, delete) runs in a job.
+Test connection is one flow: the engine builds the new target from the form (and says what to
+change if it cannot), a new SFTP server's host key is fetched and confirmed by the user, then the
+real round trip (list, write, read back, delete) runs; each engine call in a job.
 """
 
 from __future__ import annotations
 
 import html
-from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import (
@@ -27,9 +28,9 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from recovery_console.engine.progress import Reporter
+from recovery_console.engine.state.target_options import NewTarget, check_new_target, pin_host_key
 from recovery_console.engine.storage.round_trip import CheckReport
-from recovery_console.errors import RecoveryError, SecretUnavailableError, UsageError
+from recovery_console.errors import RecoveryError
 from recovery_console.models.target import TargetConfig
 from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
 from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, check_tree, colored, set_status_item
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     from recovery_console.ui.wizards.setup import SetupWizard
 
 QUOTA_UNITS = (("GiB", 1 << 30), ("TiB", 1 << 40), ("MiB", 1 << 20))
-Tested = tuple[TargetConfig, dict[str, str]]
 
 
 class TargetPage(QWizardPage):
@@ -58,7 +58,7 @@ class TargetPage(QWizardPage):
         self.host_key_box: QMessageBox | None = None
         self.testing = False
         self._passed: tuple[Any, ...] | None = None
-        self._tested: Tested | None = None
+        self._tested: NewTarget | None = None
 
         self.existing_combo = QComboBox()
         self.name_edit = line_edit("e.g. vault")
@@ -175,8 +175,11 @@ class TargetPage(QWizardPage):
 
     def _state(self) -> tuple[Any, ...]:
         """Everything the test depends on; a passed test counts only while this is unchanged."""
-        return (self.use_existing, self.name_edit.text().strip(), self.kind, *self.fields.values(), self.quota(),
-                self.host_key[2].fingerprint_sha256 if self.host_key else None)
+        return (*self._form(), self.host_key[2].fingerprint_sha256 if self.host_key else None)
+
+    def _form(self) -> tuple[Any, ...]:
+        """What the user typed and chose (the host key aside)."""
+        return self.use_existing, self.name_edit.text().strip(), self.kind, *self.fields.values(), self.quota()
 
     def quota(self) -> int | None:
         value = self.quota_spin.value()
@@ -184,48 +187,47 @@ class TargetPage(QWizardPage):
             return None
         return int(value * dict(QUOTA_UNITS)[self.quota_unit.currentText()])
 
-    def build(self) -> Tested:
-        """The new target's settings and its secrets, from the form (file reads happen in the test job)."""
-        return self.fields.build(self.name_edit.text().strip(), self.kind, self.quota(),
-                                 self.host_key[2] if self.host_key else None)
+    def builder(self) -> Callable[[], NewTarget]:
+        """The engine's builder of the new target over the form's values (call it in a job: it may read files)."""
+        return self.fields.builder(self.name_edit.text().strip(), self.kind, self.quota())
 
-    def tested(self) -> Tested | None:
+    def build(self) -> NewTarget:
+        """The new target, built and checked by the engine now (for a local folder, which is quick to check)."""
+        return self.builder()()
+
+    def tested(self) -> NewTarget | None:
+        """The new target as it passed Test connection (host key pinned), while the form is unchanged."""
         return self._tested if self._passed == self._state() else None
 
     # -- test connection -------------------------------------------------------------------------
 
     def test_target(self) -> None:
-        """Check the form, then run the test flow."""
+        """Run the test flow (one at a time)."""
         if self.testing:
             return
-        if self.use_existing is None:
-            try:
-                self.build()
-            except RecoveryError as exc:
-                self.wiz.show_error("Test connection", exc)
-                return
-            except ImportError as exc:
-                self.wiz.show_error("Test connection", UsageError(f"This kind of target is not available: {exc}."))
-                return
         self.testing = True
         self.test_button.setEnabled(False)
         self.steps.clear()
         self.wiz.start(self._test())
 
     async def _test(self) -> None:
-        """An existing target's round trip; or a new one's, after its SFTP host key is confirmed."""
+        """An existing target's round trip; or the new one's: built by the engine, its SFTP host key confirmed."""
         try:
             if self.use_existing is not None:
                 state = self._state()
-                config, secrets, report = await self._test_existing(self.use_existing)
+                new, report = await self._test_existing(self.use_existing)
             else:
-                if self.kind == "sftp" and self.host_key is None and not await self._confirm_host_key():
-                    return
-                state = self._state()
-                config, secrets, report = await self._test_new()
+                form, build = self._form(), self.builder()
+                new = await self.wiz.run("Checking the target settings", lambda r: build())
+                if new.config.kind == "sftp":
+                    found = self.host_key[2] if self.host_key else await self._confirm_host_key(new.config)
+                    if found is None:
+                        return
+                    new = pin_host_key(new, found)
+                state = (*form, new.config.options.get("host_key_fingerprint"))
+                report = await self._test_new(new)
         except RecoveryError as exc:
-            self.test_label.setText(colored("✘ " + exc.message, FAIL_COLOR, True))
-            self.wiz.show_error("Test connection", exc)
+            self.show_problem(exc)
             return
         finally:
             self.testing = False
@@ -234,10 +236,10 @@ class TargetPage(QWizardPage):
         self.show_report(report)
         if report.ok and state == self._state():
             self._passed = state
-            self._tested = (config, secrets)
+            self._tested = new
         self.completeChanged.emit()
 
-    async def _test_existing(self, name: str) -> tuple[TargetConfig, dict[str, str], CheckReport]:
+    async def _test_existing(self, name: str) -> tuple[NewTarget, CheckReport]:
         from recovery_console.engine.storage.round_trip import round_trip
 
         console = self.wiz.console
@@ -245,31 +247,25 @@ class TargetPage(QWizardPage):
         config, report = await self.wiz.run(
             "Testing the storage target", lambda r: (console.targets.get(name), round_trip(console.storage(name))),
             key=KEYRING_JOBS)
-        return config, {}, report
+        return NewTarget(config, {}), report
 
-    async def _test_new(self) -> tuple[TargetConfig, dict[str, str], CheckReport]:
-        from recovery_console.engine.state.targets import open_storage
-        from recovery_console.engine.storage.round_trip import round_trip
+    async def _test_new(self, new: NewTarget) -> CheckReport:
+        self.test_label.setText(html.escape(f"Testing {new.config.name}: list, write, read back, delete…"))
+        report: CheckReport = await self.wiz.run("Testing the storage target", lambda r: check_new_target(new))
+        return report
 
-        config, secrets = self.build()
-        by_key = config.kind == "sftp" and config.options["auth"] == "key"
-        key_file = self.fields.sftp_key_file.text().strip() if by_key else ""
+    def show_problem(self, error: RecoveryError) -> None:
+        """Why the test could not run (the engine's words: what is wrong and what to change), on the page and
+        in the one error style."""
+        hint = f" What to do: {error.hint}" if error.hint else ""
+        self.test_label.setText(colored("✘ " + error.message + hint, FAIL_COLOR, True))
+        self.wiz.show_error("Test connection", error)
 
-        def job(reporter: Reporter) -> tuple[TargetConfig, dict[str, str], CheckReport]:
-            values = dict(secrets)
-            if key_file:
-                values["private_key"] = _read_private_key(Path(key_file).expanduser(), values.get("passphrase"))
-            with open_storage(config, values.get) as storage:
-                return config, values, round_trip(storage)
-
-        self.test_label.setText(html.escape(f"Testing {config.name}: list, write, read back, delete…"))
-        return await self.wiz.run("Testing the storage target", job)
-
-    async def _confirm_host_key(self) -> bool:
-        """SFTP: read the server's host key (no login) and have the user confirm its fingerprint; True if trusted."""
+    async def _confirm_host_key(self, config: TargetConfig) -> HostKeyInfo | None:
+        """SFTP: read the server's host key (no login) and have the user confirm its fingerprint; the key if trusted."""
         from recovery_console.engine.storage.sftp_hostkeys import fetch_host_key
 
-        host, port = self.fields.sftp_host.text().strip(), self.fields.sftp_port.value()
+        host, port = str(config.options["host"]), int(config.options["port"])
         self.test_label.setText(html.escape(f"Fetching the host key of {host}:{port}…"))
         info = await self.wiz.run("Fetching the SSH host key", lambda r: fetch_host_key(host, port))
         box = QMessageBox(self)
@@ -296,11 +292,11 @@ class TargetPage(QWizardPage):
         if box.clickedButton() is not trust:
             self.test_label.setText(colored("The host key was not confirmed; nothing was sent to the server.",
                                             FAIL_COLOR, True))
-            return False
+            return None
         self.host_key = (host, port, info)
         self.fields.host_key_label.setText(f"Host key: {info.key_type} {info.fingerprint_sha256} (confirmed by you)")
         self._changed()
-        return True
+        return info
 
     def show_report(self, report: CheckReport) -> None:
         self.report = report
@@ -334,25 +330,9 @@ class TargetPage(QWizardPage):
             return True
         try:
             self.wiz.console.targets.check_new(self.name_edit.text().strip())
-            config, _ = self.build()
-            if config.kind == "local" and not Path(config.options["path"]).is_dir():
-                raise UsageError(f"{config.options['path']} is not an existing folder.",
-                                 hint="Create it first, or check the path.")
+            if self.tested() is None:
+                self.build()  # a local folder that was not tested: the engine checks it now
         except RecoveryError as exc:
             self.wiz.show_error("The storage target", exc)
             return False
         return True
-
-
-def _read_private_key(path: Path, passphrase: str | None) -> str:
-    """The key file's text, checked (with its passphrase) before anything connects."""
-    from recovery_console.engine.storage.sftp_keys import load_private_key
-
-    try:
-        text = path.read_text("utf-8")
-    except OSError as exc:
-        raise SecretUnavailableError(f"The private key file {path} cannot be read: {exc.strerror or exc}.") from None
-    except UnicodeDecodeError:
-        raise SecretUnavailableError(f"{path} is not a text private key file.") from None
-    load_private_key(text, passphrase)
-    return text
