@@ -210,3 +210,11 @@ def test_pages_render_for_docs(qtbot, console):
         for control in interactive_controls(page):
             assert control.accessibleName(), f"{title}: {type(control).__name__} {getattr(control, 'text', str)()!r}"
     assert wizard.decrypt_page.sha_edit.text()
+
+
+def test_the_secret_page_puts_the_cursor_in_the_secret_field(qtbot, wizard, usb):
+    """A keyboard user types the secret as soon as the page shows, without tabbing past the choices."""
+    choose_file(qtbot, wizard, usb)
+    wizard.activateWindow()
+    next_page(qtbot, wizard, ExtractWizard.SECRET)
+    qtbot.waitUntil(lambda: wizard.focusWidget() is wizard.secret_page.typed_edit, timeout=WAIT)

@@ -6,6 +6,7 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -235,6 +236,8 @@ class SecretPage(QWizardPage):
             self.keyring_combo.addItems(names)
             self.keyring_combo.setCurrentIndex(-1)
             self.keyring_combo.setEditText("")
+        if self.typed_radio.isChecked():  # after QWizard focuses the page's first control, the radio button
+            QTimer.singleShot(0, self.typed_edit.setFocus)
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose the secret file", self.file_edit.text())
