@@ -37,12 +37,14 @@ from recovery_console.engine.io_protocols import FlushableStream
 from recovery_console.engine.pg import postgres
 from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.engine.restore_preflight import (
+    CHECKED_NOTE,
     PRE_RESTORE_INFIX,
     SCRATCH_INFIX,
     STAMP_FORMAT,
     UNDONE_INFIX,
     RestorePlan,
     copies_on_server,
+    database_note,
     db_name,
     lock_identity,
     now_stamp,
@@ -58,7 +60,6 @@ if TYPE_CHECKING:
 SWAP_WAIT = 30.0  # seconds the swap keeps trying while sessions it cannot end (autovacuum) hold the database
 SWAP_PAUSE = 0.05
 STAMP_TRIES = 60
-CHECKED_NOTE = "Recovery Console: restored and checked, waiting to be swapped in; backup"
 
 
 @dataclass(frozen=True)
@@ -305,7 +306,7 @@ class Restorer:
                 self.console.audited("restore.swap", database, {"profile": profile_name}) as detail:
             with postgres.connect(url, password, dbname="postgres") as admin:
                 checked = {name: note for name in copies_on_server(admin, database, SCRATCH_INFIX)
-                           if (note := _note(admin, name)).startswith(CHECKED_NOTE)}
+                           if (note := database_note(admin, name)).startswith(CHECKED_NOTE)}
                 if scratch is None:
                     if not checked:
                         raise NotFoundError(f"There is no checked restored copy of {database} waiting to be "
@@ -389,12 +390,6 @@ def _comment(url: str, password: str | None, database: str, note: str) -> None:
         raise DatabaseError(f"Commenting on database {database} failed: {str(exc).strip()}") from None
 
 
-def _note(admin: psycopg.Connection[tuple[Any, ...]], database: str) -> str:
-    row = admin.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
-                        (database,)).fetchone()
-    return str(row[0]) if row and row[0] is not None else ""
-
-
 def _rename_pair(admin: psycopg.Connection[tuple[Any, ...]], current: str, keep_as: str, replacement: str,
                  hint: str) -> None:
     """current → keep_as and replacement → current, atomically; sessions on `current` are disconnected first.
@@ -426,10 +421,12 @@ def _rename_pair(admin: psycopg.Connection[tuple[Any, ...]], current: str, keep_
             return
         except psycopg.errors.ObjectInUse as exc:
             if time.monotonic() >= deadline:
-                holders = [s for s in sessions(admin, current) if not s.can_end] or found
-                who = ", ".join(s.describe() for s in holders) or str(exc).strip()
-                raise DatabaseError(f"{current} is still in use after {SWAP_WAIT:.0f} s by sessions this role may "
-                                    f"not end: {who}.", hint=hint) from None
+                now = sessions(admin, current)
+                stuck = [s for s in now if not s.can_end]
+                who = ", ".join(s.describe() for s in stuck or now) or str(exc).strip()
+                why = "sessions this role may not end" if stuck else "sessions that keep reconnecting"
+                raise DatabaseError(f"{current} is still in use after {SWAP_WAIT:.0f} s by {why}: {who}.",
+                                    hint=hint) from None
         except psycopg.Error as exc:
             raise DatabaseError(f"Renaming {current} failed: {str(exc).strip()}", hint=hint) from None
         attempt += 1

@@ -35,6 +35,7 @@ UNDONE_INFIX = "__undone_"
 MAX_DB_NAME = 63  # bytes: PostgreSQL cuts longer names (NAMEDATALEN - 1)
 STAMP_FORMAT = "%Y%m%d%H%M%S"
 STAMP_LENGTH = 14
+CHECKED_NOTE = "Recovery Console: restored and checked, waiting to be swapped in; backup"
 AUTOVACUUM = "autovacuum worker"
 # Sessions on a database, and whether the current role may end them: PostgreSQL lets a non-superuser
 # signal only backends of roles whose privileges it has (or all non-superuser ones with
@@ -200,6 +201,13 @@ def _server_checks(plan: RestorePlan, conn: psycopg.Connection[tuple[Any, ...]],
                                  "into a new database instead"))
         _session_checks(plan, sessions(conn, plan.database), info.user)
         leftovers = copies_on_server(conn, plan.database, SCRATCH_INFIX)
+        checked = [name for name in leftovers if database_note(conn, name).startswith(CHECKED_NOTE)]
+        leftovers = [name for name in leftovers if name not in checked]
+        if checked:
+            plan.checks.append(Check("restored copy waiting", "warn",
+                                     f"{', '.join(checked)} is a restored and checked copy whose swap was blocked: "
+                                     f"`restore swap --profile {plan.profile.name}` swaps it in without restoring "
+                                     "again (or drop it)"))
         if leftovers:
             plan.checks.append(Check("leftover scratch databases", "warn",
                                      f"{', '.join(leftovers)} remain from an interrupted restore; drop them when "
@@ -225,6 +233,13 @@ def _session_checks(plan: RestorePlan, found: list[Session], role: str) -> None:
             f"role {role} may not disconnect, so the swap would fail: ask them to disconnect, or have a superuser "
             f"end them (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
             f"'{plan.database}'), then run the pre-flight again; or restore with --new-database"))
+
+
+def database_note(conn: psycopg.Connection[tuple[Any, ...]], database: str) -> str:
+    """The comment on a database ('' if none)."""
+    row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                       (database,)).fetchone()
+    return str(row[0]) if row and row[0] is not None else ""
 
 
 def _space_check(plan: RestorePlan, conn: psycopg.Connection[tuple[Any, ...]], info: postgres.ServerInfo,

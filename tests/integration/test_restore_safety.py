@@ -220,6 +220,9 @@ def test_a_blocked_swap_keeps_the_checked_copy_and_restore_swap_finishes_it(owne
         assert pg.psql("SELECT count(*) FROM items", db="shop") == "10"  # the original, untouched
         assert plan.scratch_name in pg.databases()
         assert pg.psql("SELECT count(*) FROM items", db=plan.scratch_name) == "5000"
+    again = restorer.preflight("prod", plan.ref, SECRET)
+    waiting = [c.detail for c in again.checks if c.name == "restored copy waiting"]
+    assert waiting and plan.scratch_name in waiting[0] and "restore swap --profile prod" in waiting[0]
     code = main(["restore", "swap", "--profile", "prod", "--yes"])
     out = capsys.readouterr().out
     assert code == 0 and plan.scratch_name in out
