@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     SECRET_UNAVAILABLE = 8
     NO_SPACE = 9
     DATABASE = 10
+    BUSY = 12  # another restore, backup or rollback of the same database is running
     CRASH = 70  # an unexpected error (a bug): see the crash report
     CANCELLED = 130
 
@@ -91,6 +92,12 @@ class DatabaseError(RecoveryError):
     """PostgreSQL could not be reached, refused us, or a dump/restore tool failed."""
 
     exit_code = ExitCode.DATABASE
+
+
+class BusyError(RecoveryError):
+    """Another job holds the database (engine/state/locks.py): nothing was done; try again when it ends."""
+
+    exit_code = ExitCode.BUSY
 
 
 class Cancelled(RecoveryError):

@@ -18,7 +18,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     for name, func, helptext in (("preflight", cmd_preflight, "verify the backup and list every check; change nothing"),
                                  ("run", cmd_run, "restore (safe in-place by default: scratch copy, check, swap)")):
         sub = commands.add_parser(name, help=helptext)
-        sub.add_argument("backup", help="a backup id from `backup list`, or a file path")
+        sub.add_argument("backup", help="a backup id from `backup list`, TARGET:KEY, or a file path")
         sub.add_argument("--profile", required=True)
         sub.add_argument("--target", help="look the id up on this target only")
         sub.add_argument("--new-database", metavar="NAME", help="restore into a new database instead of in place")
@@ -40,6 +40,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     rollback.add_argument("--yes", action="store_true")
     add_json(rollback)
     rollback.set_defaults(func=cmd_rollback)
+    swap = commands.add_parser("swap", help="finish a restore whose swap was blocked: swap its checked copy in")
+    swap.add_argument("--profile", required=True)
+    swap.add_argument("--copy", metavar="NAME", help="the restored copy to swap in (default: the newest checked one)")
+    swap.add_argument("--yes", action="store_true")
+    add_json(swap)
+    swap.set_defaults(func=cmd_swap)
 
 
 def _secret(args: argparse.Namespace, profile: str) -> str:
@@ -113,4 +119,14 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     previous, undone = Restorer(console()).rollback(args.profile, args.previous)
     emit(args, {"restored_from": previous, "kept_as": undone},
          [f"Rolled back: {previous} is live again; the restored database is kept as {undone}."])
+    return ExitCode.OK
+
+
+def cmd_swap(args: argparse.Namespace) -> int:
+    if not args.yes:
+        _confirm("Swap the restored copy in (the current database is kept)? Type RESTORE to go on: ", "RESTORE")
+    copy, previous = Restorer(console()).swap(args.profile, args.copy)
+    emit(args, {"swapped_in": copy, "previous": previous},
+         [f"Swapped in {copy}; the previous database is kept as {previous}; undo with "
+          f"`recovery-console restore rollback --profile {args.profile}`."])
     return ExitCode.OK

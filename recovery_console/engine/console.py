@@ -29,6 +29,7 @@ from recovery_console.engine.io_protocols import ReadableFile, ReadableStream
 from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.engine.state.atomic import atomic_output
 from recovery_console.engine.state.audit import AuditLog
+from recovery_console.engine.state.backup_ids import ambiguous, matching_records, split_target_key
 from recovery_console.engine.state.catalog import Catalog, SyncResult
 from recovery_console.engine.state.keyring_store import SecretStore
 from recovery_console.engine.state.paths import AppPaths
@@ -230,20 +231,35 @@ class Console:
             return config
 
     def locate(self, ref: str, target: str | None = None) -> BackupRef:
-        """A file path if one exists by that name, else a backup id in the catalog."""
+        """A file path if one exists by that name, else TARGET:KEY, else a backup id in the catalog
+        (engine/state/backup_ids.py)."""
         path = Path(ref).expanduser()
         if path.is_file():
             return BackupRef(location=str(path.absolute()), path=path)
+        addressed = split_target_key(ref, set(self.targets.load()))
+        if addressed is not None:
+            return self._locate_key(*addressed)
         target_name = self.targets.resolve(target).name if target else None
         found: dict[str, BackupRef] = {}
-        for record in self.catalog.find(ref, target_name):
+        for record in matching_records(self.catalog.records([target_name] if target_name else None), ref):
             storage = self._storages.get(self.targets.resolve(record.target))
             found.setdefault(storage.location(record.key), BackupRef(storage.location(record.key), record, storage))
         if len(found) > 1:
-            where = "; ".join(f"{r.record.short_id} on {r.record.target}" for r in found.values() if r.record)
-            raise UsageError(f"The id '{ref}' matches several backups: {where}.",
-                             hint="Give more of the id, or name the target with --target.")
+            raise ambiguous(ref, [r.record for r in found.values() if r.record])
         return next(iter(found.values()))
+
+    def _locate_key(self, target: str, keys: list[str]) -> BackupRef:
+        """The backup at one of `keys` on `target`; the target is listed again if the catalog lacks it."""
+        storage = self._storages.get(self.targets.resolve(target))
+        for attempt in range(2):
+            for key in keys:
+                with suppress(NotFoundError):
+                    record = self.catalog.get(target, key)
+                    return BackupRef(storage.location(record.key), record, storage)
+            if attempt == 0:
+                self.catalog.sync(storage)
+        raise NotFoundError(f"Target '{target}' holds no backup {keys[0]}.",
+                            hint=f"`backup list --target {target}` shows its backups and their keys.")
 
     def sync(self, target: str) -> SyncResult:
         return self.catalog.sync(self.storage(target))

@@ -8,8 +8,10 @@ from recovery_console.engine.console import Console
 from recovery_console.engine.pg import pgtools, postgres
 from recovery_console.engine.pg.pgdump import DUMP_COMPRESSIONS, DumpStream
 from recovery_console.engine.progress import Reporter
+from recovery_console.engine.state.locks import database_identity, database_lock
 from recovery_console.errors import RecoveryError, UsageError
 from recovery_console.models.backup import BackupRecord
+from recovery_console.models.profile import Profile
 
 
 def backup_database(
@@ -23,6 +25,7 @@ def backup_database(
     reporter: Reporter | None = None,
 ) -> BackupRecord:
     """Dump the profile's database through its direct URL, encrypting on the fly; nothing partial is kept.
+    Holds the database's lock (engine/state/locks.py): it does not overlap a restore or rollback of it.
 
     `compression` is "zstd" (pg_dump -Z0, compressed inside the console: much faster than pg_dump's
     gzip), "pg_dump" (pg_dump's own compression) or "none".
@@ -34,8 +37,16 @@ def backup_database(
     if not profile.target:
         raise UsageError(f"Profile '{profile_name}' has no backup target.",
                          hint=f"Set one with `profile set-target {profile_name} TARGET`.")
+    identity = database_identity(url)
+    with database_lock(console.paths, identity, "backup", identity.split("/", 1)[-1] or profile_name):
+        return _backup(console, profile, profile.target, description, mode, compression, secret, reporter)
+
+
+def _backup(console: Console, profile: Profile, target: str, description: str, mode: str, compression: str,
+            secret: str | None, reporter: Reporter | None) -> BackupRecord:
+    url = profile.dump_url()
     password = console.profiles.dump_password(profile)
-    secret = secret if secret is not None else console.profiles.instance_secret(profile_name)
+    secret = secret if secret is not None else console.profiles.instance_secret(profile.name)
     tools = pgtools.discover([Path(d) for d in profile.tool_dirs], names=["pg_dump"])
     seen = console.profiles.server_versions
     dump = _dump_as_last_seen(tools, url, password, compression, seen.get(url))
@@ -47,7 +58,7 @@ def backup_database(
         header = dump.archive_header()
         seen.remember(url, header.server_version)
         return console.create_backup(
-            dump, profile.target, secret, description=description, mode=mode,
+            dump, target, secret, description=description, mode=mode,
             compression="zstd" if compression == "zstd" else "none", database=header.dbname,
             server_version=header.server_version, pg_dump_version=dump.tool.version,
             source_name=f"pg_dump of {header.dbname}", reporter=reporter,

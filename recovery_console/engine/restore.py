@@ -7,7 +7,9 @@ until the scratch copy has been restored completely and checked (every table pre
 counts equal to the archive's, counted from the same stream). The
 swap is two renames in one transaction; the original is kept as `<db>__pre_restore_<ts>` until
 the user drops it, and `rollback` swaps it back. Anything failing before the swap drops the
-scratch database and leaves the original as it was.
+scratch database and leaves the original as it was. A swap the database's sessions block (ones
+this role may not end) keeps the checked copy, and `swap` finishes the restore later. One restore,
+backup or rollback of a database runs at a time (engine/state/locks.py).
 
 psycopg is imported on first use, so that a local backup's key derivation (PBKDF2, ~0.2 s) runs
 on another core while psycopg loads and the server is checked.
@@ -21,6 +23,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,21 +37,27 @@ from recovery_console.engine.io_protocols import FlushableStream
 from recovery_console.engine.pg import postgres
 from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.engine.restore_preflight import (
+    CHECKED_NOTE,
     PRE_RESTORE_INFIX,
     SCRATCH_INFIX,
     STAMP_FORMAT,
     UNDONE_INFIX,
     RestorePlan,
+    copies_on_server,
+    database_note,
     db_name,
+    lock_identity,
     now_stamp,
     plan_restore,
+    sessions,
 )
-from recovery_console.errors import DatabaseError, IntegrityError, RecoveryError, UsageError
+from recovery_console.engine.state.locks import database_lock
+from recovery_console.errors import DatabaseError, IntegrityError, NotFoundError, RecoveryError, UsageError
 
 if TYPE_CHECKING:
     import psycopg
 
-SWAP_ATTEMPTS = 20
+SWAP_WAIT = 30.0  # seconds the swap keeps trying while sessions it cannot end (autovacuum) hold the database
 SWAP_PAUSE = 0.05
 STAMP_TRIES = 60
 
@@ -122,7 +131,8 @@ class Restorer:
         password = self.console.profiles.dump_password(plan.profile)
         audit_detail = {"backup_id": plan.backup_id, "database": plan.database, "profile": plan.profile.name,
                         "mode": "new database" if plan.new_database else "safe in-place", "tool": str(plan.tool.path)}
-        with self.console.audited("restore", plan.ref.location, audit_detail) as detail:
+        with database_lock(self.console.paths, lock_identity(plan.profile, plan.database), "restore", plan.database), \
+                self.console.audited("restore", plan.ref.location, audit_detail) as detail:
             self._create_scratch(plan, url, password)
             try:
                 row_counts = self._pg_restore(plan, url, password, secret, exit_on_error, no_owner, reporter)
@@ -135,6 +145,8 @@ class Restorer:
                             f"{t.schema}.{t.table} has {t.restored_rows} rows, expected {t.expected_rows}"
                             if t.restored_rows is not None else f"{t.schema}.{t.table} is missing" for t in bad[:5]),
                         hint="The original database was not touched.")
+                if not plan.new_database:
+                    _comment(url, password, plan.scratch_name, f"{CHECKED_NOTE} {plan.backup_id}")
                 reporter.start(Phase.SWAP)
             except BaseException:
                 self._drop_quietly(url, password, plan.scratch_name)
@@ -278,30 +290,46 @@ class Restorer:
 
     def _swap(self, plan: RestorePlan, url: str, password: str | None) -> str:
         """Rename original → pre_restore and scratch → original in one transaction, after disconnecting sessions."""
-        import psycopg
-
         with postgres.connect(url, password, dbname="postgres") as admin:
-            try:
-                _rename_pair(admin, plan.database, plan.pre_restore_name, plan.scratch_name)
-            except psycopg.Error as exc:
-                raise DatabaseError(f"Swapping in the restored database failed: {exc}",
-                                    hint=f"The original is untouched; the restored copy is kept as "
-                                         f"{plan.scratch_name}.") from None
+            _rename_pair(admin, plan.database, plan.pre_restore_name, plan.scratch_name,
+                         _kept_hint(plan.database, plan.scratch_name, plan.profile.name))
         return plan.pre_restore_name
+
+    def swap(self, profile_name: str, scratch: str | None = None) -> tuple[str, str]:
+        """Finish a restore whose swap was blocked: swap in its checked copy (default: the newest);
+        returns (the copy swapped in, the name the original is kept under)."""
+        profile = self.console.profiles.store.get(profile_name)
+        url = profile.dump_url()
+        password = self.console.profiles.dump_password(profile)
+        database = postgres.parse(url).get("dbname") or ""
+        with database_lock(self.console.paths, lock_identity(profile, database), "restore swap", database), \
+                self.console.audited("restore.swap", database, {"profile": profile_name}) as detail:
+            with postgres.connect(url, password, dbname="postgres") as admin:
+                checked = {name: note for name in copies_on_server(admin, database, SCRATCH_INFIX)
+                           if (note := database_note(admin, name)).startswith(CHECKED_NOTE)}
+                if scratch is None:
+                    if not checked:
+                        raise NotFoundError(f"There is no checked restored copy of {database} waiting to be "
+                                            "swapped in.", hint="Run the restore again.")
+                    scratch = list(checked)[-1]  # the newest
+                elif scratch not in checked:
+                    raise UsageError(f"{scratch} is not a restored copy of {database} that passed its checks.",
+                                     hint="Only a copy a restore checked completely can be swapped in; run the "
+                                          "restore again.")
+                stamp = _free_stamp(admin, now_stamp(), lambda stamp: [db_name(database, PRE_RESTORE_INFIX, stamp)])
+                previous = db_name(database, PRE_RESTORE_INFIX, stamp)
+                _rename_pair(admin, database, previous, scratch, _kept_hint(database, scratch, profile_name))
+            backup_id = checked[scratch].removeprefix(CHECKED_NOTE).strip()
+            detail.update(swapped_in=scratch, previous=previous, backup_id=backup_id)
+            _comment(url, password, database, _restored_note(backup_id))
+            return scratch, previous
 
     def _mark(self, plan: RestorePlan, url: str, password: str | None) -> str | None:
         """Name the backup and time in a comment on the restored database; past the swap a failure here is
         only a warning (returned), since the restore itself is complete."""
-        import psycopg
-        from psycopg import sql
-
-        when = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-        note = f"Restored by Recovery Console from backup {plan.backup_id} at {when}"
         try:
-            with postgres.connect(url, password, dbname="postgres") as admin:
-                admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(plan.database),
-                                                                             sql.Literal(note)))
-        except (RecoveryError, psycopg.Error) as exc:
+            _comment(url, password, plan.database, _restored_note(plan.backup_id))
+        except RecoveryError as exc:
             return (f"The restore is complete, but marking {plan.database} with the backup it came from failed: "
                     f"{str(exc).strip()}")
         return None
@@ -320,43 +348,70 @@ class Restorer:
 
     def rollback(self, profile_name: str, previous: str | None = None) -> tuple[str, str]:
         """Swap the kept pre-restore database back in; the restored one is kept as `<db>__undone_<ts>`."""
-        import psycopg
-
         profile = self.console.profiles.store.get(profile_name)
         url = profile.dump_url()
         password = self.console.profiles.dump_password(profile)
         database = postgres.parse(url).get("dbname") or ""
-        with self.console.audited("restore.rollback", database, {"profile": profile_name}) as detail:
+        with database_lock(self.console.paths, lock_identity(profile, database), "rollback", database), \
+                self.console.audited("restore.rollback", database, {"profile": profile_name}) as detail:
             with postgres.connect(url, password, dbname="postgres") as admin:
                 if previous is None:
-                    row = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY datname DESC "
-                                        "LIMIT 1", (database[:40] + PRE_RESTORE_INFIX + "%",)).fetchone()
-                    if row is None:
+                    kept = copies_on_server(admin, database, PRE_RESTORE_INFIX)
+                    if not kept:
                         raise UsageError(f"There is no pre-restore copy of {database} to roll back to.")
-                    previous = row[0]
+                    previous = kept[-1]
                 stamp = _free_stamp(admin, now_stamp(), lambda stamp: [db_name(database, UNDONE_INFIX, stamp)])
                 undone = db_name(database, UNDONE_INFIX, stamp)
-                try:
-                    _rename_pair(admin, database, undone, previous)
-                except psycopg.Error as exc:
-                    raise DatabaseError(f"Rolling back failed: {exc}", hint="Nothing was renamed.") from None
+                _rename_pair(admin, database, undone, previous, "Nothing was renamed; roll back again when they "
+                             "have disconnected.")
             detail.update(restored_from=previous, kept_as=undone)
             return previous, undone
 
 
-def _rename_pair(admin: psycopg.Connection[tuple[Any, ...]], current: str, keep_as: str, replacement: str) -> None:
+def _kept_hint(database: str, scratch: str, profile: str) -> str:
+    return (f"The original is untouched; the restored and checked copy is kept as {scratch}. When the sessions "
+            f"have gone, finish with `recovery-console restore swap --profile {profile}` (or drop {scratch} and "
+            "run the restore again).")
+
+
+def _restored_note(backup_id: str | None) -> str:
+    when = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return f"Restored by Recovery Console from backup {backup_id} at {when}"
+
+
+def _comment(url: str, password: str | None, database: str, note: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    try:
+        with postgres.connect(url, password, dbname="postgres") as admin:
+            admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(database), sql.Literal(note)))
+    except psycopg.Error as exc:
+        raise DatabaseError(f"Commenting on database {database} failed: {str(exc).strip()}") from None
+
+
+def _rename_pair(admin: psycopg.Connection[tuple[Any, ...]], current: str, keep_as: str, replacement: str,
+                 hint: str) -> None:
     """current → keep_as and replacement → current, atomically; sessions on `current` are disconnected first.
 
-    Terminated sessions take a moment to exit and new ones may arrive, so the pair of renames is
-    retried; each attempt is one transaction, so an interruption leaves both databases as they were.
+    Only sessions this role may end are ended; PostgreSQL itself stops autovacuum for a rename. Ended
+    sessions take a moment to exit and new ones may arrive, so the renames are retried for up to
+    SWAP_WAIT seconds; each attempt is one transaction, so an interruption leaves both as they were.
+    On failure, DatabaseError names who holds the database, with `hint`.
     """
     import psycopg
     from psycopg import sql
 
-    for attempt in range(SWAP_ATTEMPTS):
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
-                      "AND pid <> pg_backend_pid()", (current,))
-        time.sleep(SWAP_PAUSE * attempt)
+    deadline = time.monotonic() + SWAP_WAIT
+    attempt = 0
+    while True:
+        found = sessions(admin, current)
+        endable = [s.pid for s in found if s.can_end]
+        if endable:
+            # A session may end meanwhile and its pid go to one we may not end: then the next round sees it.
+            with suppress(psycopg.errors.InsufficientPrivilege), admin.transaction():
+                admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (endable,))
+        time.sleep(min(SWAP_PAUSE * attempt, 1.0))
         try:
             with admin.transaction():
                 admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(current),
@@ -364,9 +419,17 @@ def _rename_pair(admin: psycopg.Connection[tuple[Any, ...]], current: str, keep_
                 admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(replacement),
                                                                               sql.Identifier(current)))
             return
-        except psycopg.errors.ObjectInUse:
-            if attempt == SWAP_ATTEMPTS - 1:
-                raise
+        except psycopg.errors.ObjectInUse as exc:
+            if time.monotonic() >= deadline:
+                now = sessions(admin, current)
+                stuck = [s for s in now if not s.can_end]
+                who = ", ".join(s.describe() for s in stuck or now) or str(exc).strip()
+                why = "sessions this role may not end" if stuck else "sessions that keep reconnecting"
+                raise DatabaseError(f"{current} is still in use after {SWAP_WAIT:.0f} s by {why}: {who}.",
+                                    hint=hint) from None
+        except psycopg.Error as exc:
+            raise DatabaseError(f"Renaming {current} failed: {str(exc).strip()}", hint=hint) from None
+        attempt += 1
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

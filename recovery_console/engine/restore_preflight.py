@@ -22,6 +22,7 @@ from recovery_console.engine.container.reader import derive_keys_ahead
 from recovery_console.engine.container.verify import read_toc
 from recovery_console.engine.pg import pgtools, postgres
 from recovery_console.engine.progress import Reporter
+from recovery_console.engine.state.locks import database_identity, ensure_free
 from recovery_console.errors import Cancelled, DatabaseError, RecoveryError, UsageError
 from recovery_console.models.profile import Profile
 
@@ -31,14 +32,52 @@ if TYPE_CHECKING:
 SCRATCH_INFIX = "__restore_"
 PRE_RESTORE_INFIX = "__pre_restore_"
 UNDONE_INFIX = "__undone_"
-MAX_DB_NAME = 63
+MAX_DB_NAME = 63  # bytes: PostgreSQL cuts longer names (NAMEDATALEN - 1)
 STAMP_FORMAT = "%Y%m%d%H%M%S"
+STAMP_LENGTH = 14
+CHECKED_NOTE = "Recovery Console: restored and checked, waiting to be swapped in; backup"
+AUTOVACUUM = "autovacuum worker"
+# Sessions on a database, and whether the current role may end them: PostgreSQL lets a non-superuser
+# signal only backends of roles whose privileges it has (or all non-superuser ones with
+# pg_signal_backend), never a superuser's session nor a process with no role (autovacuum).
+SESSIONS_SQL = """
+SELECT a.pid, coalesce(a.usename, a.backend_type), coalesce(a.application_name, ''), a.backend_type,
+       coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false)
+       OR (r.oid IS NOT NULL AND NOT r.rolsuper AND (pg_has_role(current_user, r.oid, 'USAGE')
+                                                     OR pg_has_role(current_user, 'pg_signal_backend', 'USAGE')))
+FROM pg_stat_activity a LEFT JOIN pg_roles r ON r.oid = a.usesysid
+WHERE a.datname = %s AND a.pid <> pg_backend_pid()
+"""
 _MAJOR = re.compile(r"^(\d+)")
 
 
 def now_stamp() -> str:
     """This second in UTC, as the suffix of the databases a restore names."""
     return datetime.now(UTC).strftime(STAMP_FORMAT)
+
+
+@dataclass(frozen=True)
+class Session:
+    """A connection to a database other than ours, and whether our role may end it."""
+
+    pid: int
+    user: str
+    application: str
+    backend_type: str
+    can_end: bool
+
+    def describe(self) -> str:
+        return f"{self.user}@{self.application or '?'} (pid {self.pid})"
+
+
+def sessions(conn: psycopg.Connection[tuple[Any, ...]], database: str) -> list[Session]:
+    return [Session(int(pid), str(user), str(app), str(kind), bool(can_end))
+            for pid, user, app, kind, can_end in conn.execute(SESSIONS_SQL, (database,))]
+
+
+def lock_identity(profile: Profile, database: str) -> str:
+    """The lock key (engine/state/locks.py) of `database` on the profile's server."""
+    return database_identity(profile.dump_url(), database)
 
 
 @dataclass(frozen=True)
@@ -82,10 +121,30 @@ class RestorePlan:
         return db_name(self.database, PRE_RESTORE_INFIX, self.stamp)
 
 
+def name_prefix(base: str, infix: str) -> str:
+    """What every name `db_name(base, infix, …)` starts with: `base` cut at a character boundary so that
+    the prefix and a stamp fit PostgreSQL's 63 bytes (UTF-8), then the infix."""
+    room = MAX_DB_NAME - len(infix.encode()) - STAMP_LENGTH
+    cut = base.encode()[:room].decode("utf-8", "ignore")
+    return cut + infix
+
+
 def db_name(base: str, infix: str, stamp: str) -> str:
     """`base` with the infix and stamp appended, cut so the whole fits PostgreSQL's 63-byte names."""
-    suffix = f"{infix}{stamp}"
-    return base[: MAX_DB_NAME - len(suffix)] + suffix
+    return name_prefix(base, infix) + stamp
+
+
+def named_copies(names: list[str], base: str, infix: str) -> list[str]:
+    """Those of `names` that `db_name(base, infix, stamp)` gives for some stamp, oldest first."""
+    prefix = name_prefix(base, infix)
+    found = [n for n in names if n.startswith(prefix) and len(n) == len(prefix) + STAMP_LENGTH
+             and n[len(prefix):].isdigit()]
+    return sorted(found, key=lambda n: n[len(prefix):])
+
+
+def copies_on_server(conn: psycopg.Connection[tuple[Any, ...]], base: str, infix: str) -> list[str]:
+    """The databases on the server named for `base` with `infix` (see named_copies), oldest first."""
+    return named_copies([str(r[0]) for r in conn.execute("SELECT datname FROM pg_database")], base, infix)
 
 
 def _major(version: str | None) -> int | None:
@@ -108,6 +167,7 @@ def plan_restore(console: Console, profile_name: str, ref: BackupRef, secret: st
     database = new_database or postgres.parse(url).get("dbname") or ""
     if not database:
         raise UsageError("The profile's database URL names no database to restore into.")
+    ensure_free(console.paths, lock_identity(profile, database), database)
     plan = RestorePlan(profile, ref, database, new_database is not None, max(1, jobs))
     plan.checks.append(Check("connection mode declared", "pass",
                              f"{profile.mode.value}; pg_restore will use {postgres.describe(url)}"))
@@ -139,20 +199,47 @@ def _server_checks(plan: RestorePlan, conn: psycopg.Connection[tuple[Any, ...]],
         plan.checks.append(Check("database exists", "pass" if exists else "fail",
                                  f"{plan.database}" if exists else f"{plan.database} does not exist: restore "
                                  "into a new database instead"))
-        sessions = conn.execute("SELECT count(*), string_agg(DISTINCT coalesce(usename, '?') || '@' || "
-                                "coalesce(application_name, ''), ', ') FROM pg_stat_activity WHERE datname = %s "
-                                "AND pid <> pg_backend_pid()", (plan.database,)).fetchone()
-        count, who = sessions if sessions else (0, None)
-        plan.checks.append(Check("connected sessions", "warn" if count else "pass",
-                                 f"{count} session(s) ({who}) will be disconnected at the swap" if count
-                                 else "nobody is connected"))
-        leftovers = [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
-                                                (plan.database[:40] + SCRATCH_INFIX + "%",))]
+        _session_checks(plan, sessions(conn, plan.database), info.user)
+        leftovers = copies_on_server(conn, plan.database, SCRATCH_INFIX)
+        checked = [name for name in leftovers if database_note(conn, name).startswith(CHECKED_NOTE)]
+        leftovers = [name for name in leftovers if name not in checked]
+        if checked:
+            plan.checks.append(Check("restored copy waiting", "warn",
+                                     f"{', '.join(checked)} is a restored and checked copy whose swap was blocked: "
+                                     f"`restore swap --profile {plan.profile.name}` swaps it in without restoring "
+                                     "again (or drop it)"))
         if leftovers:
             plan.checks.append(Check("leftover scratch databases", "warn",
                                      f"{', '.join(leftovers)} remain from an interrupted restore; drop them when "
                                      "you have checked them"))
     _space_check(plan, conn, info, bool(exists) and not plan.new_database)
+
+
+def _session_checks(plan: RestorePlan, found: list[Session], role: str) -> None:
+    """Sessions the swap will end; autovacuum, which PostgreSQL stops itself; and sessions nobody here can end."""
+    endable = [s for s in found if s.can_end]
+    autovacuum = [s for s in found if not s.can_end and s.backend_type == AUTOVACUUM]
+    stuck = [s for s in found if not s.can_end and s.backend_type != AUTOVACUUM]
+    plan.checks.append(Check("connected sessions", "warn" if endable else "pass",
+                             f"{len(endable)} session(s) ({', '.join(s.describe() for s in endable)}) will be "
+                             "disconnected at the swap" if endable else "nobody is connected"))
+    if autovacuum:
+        plan.checks.append(Check("autovacuum", "warn", f"autovacuum is working in {plan.database}; the swap "
+                                 "waits for PostgreSQL to stop it (a bounded wait)"))
+    if stuck:
+        plan.checks.append(Check(
+            "sessions this role cannot end", "fail",
+            f"{len(stuck)} session(s) ({', '.join(s.describe() for s in stuck)}) belong to a superuser, which "
+            f"role {role} may not disconnect, so the swap would fail: ask them to disconnect, or have a superuser "
+            f"end them (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+            f"'{plan.database}'), then run the pre-flight again; or restore with --new-database"))
+
+
+def database_note(conn: psycopg.Connection[tuple[Any, ...]], database: str) -> str:
+    """The comment on a database ('' if none)."""
+    row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                       (database,)).fetchone()
+    return str(row[0]) if row and row[0] is not None else ""
 
 
 def _space_check(plan: RestorePlan, conn: psycopg.Connection[tuple[Any, ...]], info: postgres.ServerInfo,
