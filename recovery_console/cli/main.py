@@ -23,6 +23,7 @@ COMMANDS = {  # each command group lives in recovery_console.cli.<name>_cmd
     "target": "manage storage targets",
     "keyring": "check the OS keyring and keep instance secrets in it",
     "audit": "show or verify the audit log",
+    "catalog": "rebuild the catalog (a cache of what the targets hold) from the targets",
     "demo": "create a demo target with sample backups, list and verify them",
     "gui": "open the desktop console",
 }
@@ -31,6 +32,7 @@ EPILOG = """exit codes:
   0 ok, 1 error, 2 usage, 3 verification failed, 4 wrong key, 5 not found,
   6 storage unreachable or refused, 7 unsupported format version, 8 no secret available,
   9 no space / quota exceeded, 10 database unreachable or refused,
+  11 partial result (some targets unreachable; the others are listed),
   70 unexpected error (a bug; a crash report is written), 130 cancelled"""
 
 
