@@ -6,6 +6,7 @@ import argparse
 import importlib
 import json
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -118,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         log.debug("%s", type(exc).__name__, exc_info=True)
         return int(exc.exit_code)
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a further Ctrl-C must not interrupt the cleanup below
         print("Interrupted; partial output was removed.", file=sys.stderr)
         return int(ExitCode.CANCELLED)
     except BrokenPipeError:

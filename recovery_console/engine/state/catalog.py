@@ -114,9 +114,11 @@ class Catalog:
         with self._reading() as db:
             if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 db.execute("PRAGMA journal_mode=WAL")  # persistent: set once, read by every later connection
-        with self._transaction() as db:
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                db.execute(statement)
+            ready = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'backups_short_id'").fetchone()
+        if not ready:  # only a new catalog needs the write lock here: readers never wait for a writer
+            with self._transaction() as db:
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    db.execute(statement)
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
