@@ -331,6 +331,7 @@ class Console:
         if mode not in ("manual", "scheduled"):
             raise UsageError(f"Unknown backup mode '{mode}'; choose manual or scheduled.")
         storage = self.storage(target)
+        catalog = self.catalog  # a catalog that cannot be opened fails here, before anything is stored
         metadata = BackupMetadata(
             backup_id=str(uuid.uuid4()), created_at=_now_utc(), app_version=__version__, mode=mode,
             description=description, database=database, server_version=server_version,
@@ -348,7 +349,7 @@ class Console:
                 probe.require_archive()
             self._write_sidecar(storage, key, result.encrypted_sha256)
             detail.update(backup_id=metadata.backup_id, size=result.encrypted_size, sha256=result.encrypted_sha256)
-            return self.catalog.add(storage, key, result.metadata, result.encrypted_sha256)
+            return catalog.add(storage, key, result.metadata, result.encrypted_sha256)
 
     @staticmethod
     def _write_sidecar(storage: Storage, key: str, sha256: str) -> None:
