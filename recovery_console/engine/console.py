@@ -202,7 +202,11 @@ class Console:
         cannot be written after the work, the work's own outcome stands and the log trouble is a warning.
         """
         extra: dict[str, Any] = dict(detail or {})
-        self.audit.check_appendable()
+        try:
+            self.audit.check_appendable()
+        except RecoveryError as exc:
+            exc.message = f"Nothing was done ({action}): it could not be recorded. {exc.message}"
+            raise
         try:
             yield extra
         except Cancelled:

@@ -313,6 +313,18 @@ def test_a_new_log_after_moving_a_damaged_one_aside_is_reported(capsys: pytest.C
     assert "Note: at " in out and "a new log was started where entry 4 of the previous one was due" in out
 
 
+def test_a_deleted_anchor_is_reported_and_a_late_one_says_since_when(capsys: pytest.CaptureFixture[str]) -> None:
+    _audited_history()
+    anchor = _home().config_dir / "audit-anchor.json"
+    anchor.unlink()
+    code, out, _ = run(capsys, "audit", "verify")
+    assert code == ExitCode.VERIFY_FAILED and "audit-anchor.json is missing" in out
+    with Console() as app:
+        app.add_target(TargetConfig(name="four", kind="local", options={"path": "/nonexistent"}))
+    code, out, _ = run(capsys, "audit", "verify")
+    assert code == ExitCode.OK and "anchored this log only since entry 4" in out
+
+
 # ---------------------------------------------------------------- 19: a second Ctrl-C
 
 

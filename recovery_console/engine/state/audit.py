@@ -423,4 +423,5 @@ class AuditLog:
         except BadAnchor as exc:
             return verify_chain(self._lines(), anchor, kept=None, kept_problem=str(exc))
         return verify_chain(self._lines(), anchor, kept=kept, kept_problem=None if kept else
-                            f"the console's audit anchor {self.anchor_path} is missing")
+                            f"the console's audit anchor {self.anchor_path} is missing (a log written only by "
+                            "a console older than the anchor has none; the next action starts one)")

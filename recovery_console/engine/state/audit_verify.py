@@ -153,7 +153,10 @@ def verify_chain(lines: Iterable[tuple[int, bytes, bool]], anchor: str | None = 
 def _restart_notes(kept: AuditAnchor | None) -> tuple[str, ...]:
     if kept is None:
         return ()
-    return tuple(
+    late = () if kept.since_entry <= 1 else (
+        f"the console has anchored this log only since entry {kept.since_entry} ({kept.since}): its anchor was "
+        "missing or unreadable before then, so the end of the log before that entry was not checked",)
+    return late + tuple(
         f"at {r.at} a new log was started where entry {r.previous_entries + 1} of the previous one was due "
         f"(it had been anchored at entry {r.previous_entries}, hash {r.previous_hash}); that earlier log, "
         "if it was moved aside, is not checked here"
