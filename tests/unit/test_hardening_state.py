@@ -102,6 +102,14 @@ def test_a_damaged_catalog_is_reported_and_rebuilt_from_the_targets(capsys: pyte
     assert code == ExitCode.OK and len(json.loads(out)["backups"]) == 1
 
 
+def test_a_damaged_record_in_a_readable_catalog_blames_the_catalog(capsys: pytest.CaptureFixture[str],
+                                                                   backup_file: Path, folder: Path) -> None:
+    with sqlite3.connect(_home().catalog_file) as db:
+        db.execute("UPDATE backups SET metadata = '[1, 2'")
+    code, _, err = run(capsys, "backup", "list", "--target", str(folder))
+    assert code == ExitCode.ERROR and "The catalog's record of" in err and "catalog rebuild" in err
+
+
 def test_a_catalog_on_a_failing_disk_says_what_it_is(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     def failing(*args: object, **kwargs: object) -> sqlite3.Connection:
         raise sqlite3.OperationalError("disk I/O error")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from recovery_console.engine.container.naming import BACKUP_PREFIX, is_backup_key, parse_backup_key
 from recovery_console.engine.storage.base import ObjectInfo, Storage
-from recovery_console.errors import CatalogError, NotFoundError, UsageError
+from recovery_console.errors import CatalogError, NotFoundError, RecoveryError, UsageError
 from recovery_console.models.backup import BackupMetadata, BackupRecord
 
 _SCHEMA = """
@@ -82,7 +82,11 @@ def _same_object(known: tuple[int, float, str | None], info: ObjectInfo) -> bool
 def _record(row: sqlite3.Row) -> BackupRecord:
     data = dict(zip(_COLUMNS, row, strict=True))
     raw = data.pop("metadata")
-    return BackupRecord(**data, metadata=BackupMetadata.from_json(raw.encode()) if raw else None)
+    try:
+        return BackupRecord(**data, metadata=BackupMetadata.from_json(raw.encode()) if raw else None)
+    except (RecoveryError, ValueError, TypeError, AttributeError) as exc:
+        raise CatalogError(f"The catalog's record of {data.get('key')!r} on target {data.get('target')!r} "
+                           f"is damaged: {exc}", hint=REBUILD_HINT) from None
 
 
 def _matches(record: BackupRecord, needle: str) -> bool:
