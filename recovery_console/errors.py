@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     SECRET_UNAVAILABLE = 8
     NO_SPACE = 9
     DATABASE = 10
+    PARTIAL = 11  # done for some targets only: the others could not be reached (listed with the reason)
     BUSY = 12  # another restore, backup or rollback of the same database is running
     CRASH = 70  # an unexpected error (a bug): see the crash report
     CANCELLED = 130
@@ -74,6 +75,10 @@ class QuotaExceededError(StorageError):
     """Writing would exceed the target's quota or the space available."""
 
     exit_code = ExitCode.NO_SPACE
+
+
+class CatalogError(RecoveryError):
+    """The catalog file (a cache of what the targets hold) is damaged, unwritable or locked."""
 
 
 class UnsupportedError(RecoveryError):

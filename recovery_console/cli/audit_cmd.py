@@ -28,8 +28,9 @@ def register(audit: argparse.ArgumentParser) -> None:
         "verify",
         help="check the hash chain",
         description=(
-            "Check every entry and link of the audit log. Record the printed last hash elsewhere and pass it "
-            "later with --anchor to also detect entries removed from the end."
+            "Check every entry and link of the audit log, and that it still ends with the entry the console "
+            "anchored in its config folder. Record the printed last hash off this machine and pass it later "
+            "with --anchor to also detect a log and anchor rewritten together."
         ),
     )
     verify.add_argument("--json", action="store_true", help="print one JSON document")
@@ -48,7 +49,14 @@ def _positive_int(text: str) -> int:
 
 
 def _log() -> AuditLog:
-    return AuditLog(AppPaths.default().audit_file)
+    return AuditLog.at(AppPaths.default())
+
+
+EXTERNAL_ANCHOR = (
+    "The console's own anchor catches entries removed from the end, an edited last entry and a re-chained "
+    "log; someone able to rewrite both it and the log is caught only by a hash kept off this machine: "
+    "record the last hash elsewhere and check it later with --anchor HASH."
+)
 
 
 def _clean(text: str) -> str:
@@ -104,9 +112,14 @@ def verify_handler(args: argparse.Namespace) -> int:
     log = _log()
     result = log.verify(anchor=getattr(args, "anchor", None))
     if getattr(args, "json", False):
-        print(json.dumps({"path": str(log.path), **result.to_dict()}, indent=2, ensure_ascii=False))
+        print(json.dumps({"path": str(log.path), "anchor_file": str(log.anchor_path), **result.to_dict(),
+                          "external_anchor": EXTERNAL_ANCHOR}, indent=2, ensure_ascii=False))
     elif result.ok:
         print(f"Audit log intact: {result.entries} entries, last hash {result.last_hash}")
+        for note in result.notes:
+            print(f"Note: {_clean(note)}")
+        if getattr(args, "anchor", None) is None:
+            print(EXTERNAL_ANCHOR)
     else:
         if result.first_broken_seq is not None:
             where = f" at entry {result.first_broken_seq} (line {result.first_broken_line})"

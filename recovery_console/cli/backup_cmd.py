@@ -146,9 +146,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not records:
         lines = ["No backups found." + ("" if synced or args.no_sync else " No targets are configured: "
                                          "`target add` one, or pass --target FOLDER.")]
+    unreachable = [s for s in synced if s.error]
+    lines += [f"Target '{s.target}' NOT LISTED (its backups are not shown): {s.error}" for s in unreachable]
     data = {"backups": [r.as_dict() for r in records], "synced": [s.__dict__ for s in synced]}
     emit(args, data, lines)
-    return ExitCode.OK
+    return ExitCode.PARTIAL if unreachable else ExitCode.OK
 
 
 def verify_lines(result: VerifyResult) -> list[str]:

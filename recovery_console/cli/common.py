@@ -80,26 +80,39 @@ class TerminalProgress:
             self.stream.flush()
 
 
+class _SeenToken(CancelToken):
+    """A cancel token that knows when the job has seen the cancel and started cleaning up."""
+
+    honoured = False
+
+    def raise_if_cancelled(self) -> None:
+        self.honoured = self.cancelled
+        super().raise_if_cancelled()
+
+
 @contextmanager
 def job(args: argparse.Namespace) -> Iterator[Reporter]:
     """A reporter for one long job: progress on a terminal, and Ctrl-C as a clean cancel.
 
     The first Ctrl-C asks the job to stop at the next chunk (partial output is removed);
-    a second one interrupts at once.
+    a second one interrupts a job that has not noticed yet (stuck waiting). Once the job is
+    cleaning up, and until the process ends, further Ctrl-C are ignored so the cleanup finishes.
     """
     show = sys.stderr.isatty() and not getattr(args, "quiet", False)
     sink = TerminalProgress(sys.stderr) if show else None
-    token = CancelToken()
+    token = _SeenToken()
 
     def on_interrupt(signum: int, frame: object) -> None:
         if token.cancelled:
-            raise KeyboardInterrupt
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            if not token.honoured:
+                raise KeyboardInterrupt
         token.cancel()
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         yield Reporter(sink=sink, token=token)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, signal.SIG_IGN if token.cancelled else previous)
         if sink is not None:
             sink.close()

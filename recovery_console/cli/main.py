@@ -6,6 +6,7 @@ import argparse
 import importlib
 import json
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -23,6 +24,7 @@ COMMANDS = {  # each command group lives in recovery_console.cli.<name>_cmd
     "target": "manage storage targets",
     "keyring": "check the OS keyring and keep instance secrets in it",
     "audit": "show or verify the audit log",
+    "catalog": "rebuild the catalog (a cache of what the targets hold) from the targets",
     "demo": "create a demo target with sample backups, list and verify them",
     "gui": "open the desktop console",
 }
@@ -31,6 +33,8 @@ EPILOG = """exit codes:
   0 ok, 1 error, 2 usage, 3 verification failed, 4 wrong key, 5 not found,
   6 storage unreachable or refused, 7 unsupported format version, 8 no secret available,
   9 no space / quota exceeded, 10 database unreachable or refused,
+  11 partial result (some targets unreachable; the others are listed),
+  12 busy (the same database is being restored, backed up or rolled back),
   70 unexpected error (a bug; a crash report is written), 130 cancelled"""
 
 
@@ -116,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         log.debug("%s", type(exc).__name__, exc_info=True)
         return int(exc.exit_code)
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a further Ctrl-C must not interrupt the cleanup below
         print("Interrupted; partial output was removed.", file=sys.stderr)
         return int(ExitCode.CANCELLED)
     except BrokenPipeError:

@@ -7,6 +7,7 @@ catalog, write the audit entry) so neither front end carries engine logic.
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import socket
 import uuid
@@ -41,6 +42,7 @@ from recovery_console.engine.storage.pool import StoragePool
 from recovery_console.engine.storage.round_trip import CheckReport, round_trip
 from recovery_console.errors import (
     Cancelled,
+    CatalogError,
     IntegrityError,
     NotFoundError,
     RecoveryError,
@@ -52,6 +54,7 @@ from recovery_console.models.backup import BackupMetadata, BackupRecord
 from recovery_console.models.target import TargetConfig
 
 COPY_BLOCK = 1 << 20
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -154,12 +157,33 @@ class Console:
     def __init__(self, paths: AppPaths | None = None) -> None:
         self.paths = (paths or AppPaths.default()).ensure()
         self.targets = TargetStore(self.paths)
-        self.catalog = Catalog(self.paths.catalog_file)
-        self.audit = AuditLog(self.paths.audit_file)
+        self._catalog: Catalog | None = None
+        self.audit = AuditLog.at(self.paths)
         self.secrets = SecretStore()
         self.profiles = Profiles(self.paths, self.secrets, self.audited)
         self.health = TargetHealth(self.paths.data_dir)
         self._storages = StoragePool(lambda config: self._open(config))  # _open looked up per call
+
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog, opened on first use: offline work (a file's decrypt or contents) never touches it."""
+        if self._catalog is None:
+            self._catalog = Catalog(self.paths.catalog_file)
+        return self._catalog
+
+    def rebuild_catalog(self) -> list[SyncResult]:
+        """Replace the catalog with a fresh one listed from every target (it is only a cache of what they hold)."""
+        with self.audited("catalog.rebuild", str(self.paths.catalog_file)) as detail:
+            self._catalog = None
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                path = self.paths.catalog_file.with_name(self.paths.catalog_file.name + suffix)
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError as exc:
+                    raise from_os_error("removing the damaged catalog", str(path), exc) from exc
+            _, results = self.list_backups()
+            detail.update(targets=len(results), unreachable=[r.target for r in results if r.error])
+            return results
 
     def close(self) -> None:
         """End every storage connection this console opened; it reconnects if used again."""
@@ -173,17 +197,34 @@ class Console:
 
     @contextmanager
     def audited(self, action: str, obj: str, detail: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
-        """Write one audit entry for the block: ok, failed (with the reason) or cancelled."""
+        """Write one audit entry for the block: ok, failed (with the reason) or cancelled.
+
+        A damaged log is found before the block runs (nothing is done then). If the entry still
+        cannot be written after the work, the work's own outcome stands and the log trouble is a warning.
+        """
         extra: dict[str, Any] = dict(detail or {})
+        try:
+            self.audit.check_appendable()
+        except RecoveryError as exc:
+            exc.message = f"Nothing was done ({action}): it could not be recorded. {exc.message}"
+            raise
         try:
             yield extra
         except Cancelled:
-            self.audit.append(action, obj, "cancelled", extra)
+            self._record(action, obj, "cancelled", extra)
             raise
         except RecoveryError as exc:
-            self.audit.append(action, obj, "failed", {**extra, "error": exc.message})
+            self._record(action, obj, "failed", {**extra, "error": exc.message})
             raise
-        self.audit.append(action, obj, "ok", extra)
+        self._record(action, obj, "ok", extra)
+
+    def _record(self, action: str, obj: str, result: str, detail: dict[str, Any]) -> None:
+        """Append an audit entry; a failure to write it is reported, never mistaken for the action's failure."""
+        try:
+            self.audit.append(action, obj, result, detail)
+        except RecoveryError as exc:
+            log.warning("%s %s: %s, but it could not be recorded in the audit log: %s %s",
+                        action, obj, result, exc.message, exc.hint)
 
     @contextmanager
     def _watched(self, target: str, what: str) -> Iterator[None]:
@@ -266,11 +307,28 @@ class Console:
 
     def list_backups(self, targets: list[str] | None = None,
                      sync: bool = True) -> tuple[list[BackupRecord], list[SyncResult]]:
-        """Backups on the named targets (default: every configured one), synced from storage first."""
+        """Backups on the named targets (default: every configured one), synced from storage first.
+
+        A target that cannot be listed does not hide the others: its SyncResult carries the reason
+        (`error`) and its backups are left out, since what it holds now is unknown.
+        """
         names = targets if targets is not None else list(self.targets.load())
         configs = [self.targets.resolve(name) for name in names]
-        results = [self.catalog.sync(self._storages.get(config)) for config in configs] if sync else []
-        return self.catalog.records([config.name for config in configs]), results
+        results = [self._sync_one(config) for config in configs] if sync else []
+        unreachable = {result.target for result in results if result.error}
+        reachable = [config.name for config in configs if config.name not in unreachable]
+        return self.catalog.records(reachable), results
+
+    def _sync_one(self, config: TargetConfig) -> SyncResult:
+        """Sync one target; a target that cannot be reached gives a SyncResult naming why instead of an error."""
+        try:
+            return self.catalog.sync(self._storages.get(config))
+        except (CatalogError, Cancelled):
+            raise
+        except RecoveryError as exc:
+            reason = exc.message + (f" {exc.hint}" if exc.hint else "")
+            self.health.record(config.name, False, f"listing failed: {exc.message}")
+            return SyncResult(config.name, 0, 0, 0, 0, error=reason)
 
     def create_backup(
         self,
@@ -293,6 +351,7 @@ class Console:
         if mode not in ("manual", "scheduled"):
             raise UsageError(f"Unknown backup mode '{mode}'; choose manual or scheduled.")
         storage = self.storage(target)
+        catalog = self.catalog  # a catalog that cannot be opened fails here, before anything is stored
         metadata = BackupMetadata(
             backup_id=str(uuid.uuid4()), created_at=_now_utc(), app_version=__version__, mode=mode,
             description=description, database=database, server_version=server_version,
@@ -310,7 +369,7 @@ class Console:
                 probe.require_archive()
             self._write_sidecar(storage, key, result.encrypted_sha256)
             detail.update(backup_id=metadata.backup_id, size=result.encrypted_size, sha256=result.encrypted_sha256)
-            return self.catalog.add(storage, key, result.metadata, result.encrypted_sha256)
+            return catalog.add(storage, key, result.metadata, result.encrypted_sha256)
 
     @staticmethod
     def _write_sidecar(storage: Storage, key: str, sha256: str) -> None:
@@ -340,15 +399,23 @@ class Console:
                         hint="The sidecar was damaged or replaced; re-create it from this verified file.",
                     )
                 _check_name(ref, report.metadata)
-            except RecoveryError as exc:
-                if ref.record is not None and not isinstance(exc, Cancelled):
-                    self.catalog.remember_verify(ref.record, "failed", exc.message)
+            except IntegrityError as exc:
+                self.record_failed_verify(ref, exc)
                 raise
             if ref.record is not None:
                 self.catalog.remember_metadata(ref.record, report.metadata)
                 self.catalog.remember_verify(ref.record, "ok", mode)
             detail.update(backup_id=report.metadata.backup_id)
             return _verify_result(ref, report, sidecar, mode)
+
+    def record_failed_verify(self, ref: BackupRef, exc: IntegrityError) -> None:
+        """Store `failed` as the backup's verdict: only for what reading the whole file proved.
+
+        A wrong secret, an unreachable target or a cancel say nothing about the backup, so they leave
+        the stored verdict as it was.
+        """
+        if ref.record is not None:
+            self.catalog.remember_verify(ref.record, "failed", exc.message)
 
     def full_verify_on_record(self, ref: BackupRef) -> str | None:
         """When the catalog saw this exact object pass a full verify (None for a plain file, or if it changed since)."""

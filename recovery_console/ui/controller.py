@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QWizard
 
 from recovery_console import __version__
 from recovery_console.engine.progress import Reporter
-from recovery_console.errors import RecoveryError
+from recovery_console.errors import RecoveryError, StorageError
 from recovery_console.models.backup import BackupRecord
 from recovery_console.ui import theme
 from recovery_console.ui.backup_actions import BackupActions
@@ -146,7 +146,9 @@ class MainController(QObject):
                 for name in names:
                     reporter.check()
                     try:
-                        console.list_backups([name], sync=True)
+                        for synced in console.list_backups([name], sync=True)[1]:
+                            if synced.error:  # an unreachable target is reported, not raised
+                                problems[name] = StorageError(synced.error)
                     except RecoveryError as exc:
                         problems[name] = exc
             records, _ = console.list_backups(names, sync=False)

@@ -294,7 +294,7 @@ def test_concurrent_appends_from_two_processes(log: AuditLog) -> None:
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AuditLog:
     monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
-    return AuditLog(AppPaths.default().audit_file)
+    return AuditLog.at(AppPaths.default())  # the console's log, with its anchor
 
 
 def _run(argv: list[str]) -> int:
@@ -308,7 +308,9 @@ def test_cli_verify_intact_and_json(home: AuditLog, capsys: pytest.CaptureFixtur
     _fill(home, 3)
     assert _run(["audit", "verify"]) == ExitCode.OK
     last = home.verify().last_hash
-    assert capsys.readouterr().out.strip() == f"Audit log intact: 3 entries, last hash {last}"
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"Audit log intact: 3 entries, last hash {last}"
+    assert out[1:] == [audit_cmd.EXTERNAL_ANCHOR]
     assert _run(["audit", "verify", "--json"]) == ExitCode.OK
     doc = json.loads(capsys.readouterr().out)
     assert doc["ok"] is True and doc["entries"] == 3 and doc["last_hash"] == last

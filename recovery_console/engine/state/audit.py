@@ -29,11 +29,19 @@ inspect it; nothing is written. The alternatives were rejected:
 * silently truncating the torn bytes would destroy evidence without telling anyone.
 
 Refusing is honest: the damage stays visible (``verify`` reports "the log was cut off") and a
-person decides. The remedy given in the error is to inspect the tail (``tail -c 512 FILE | od -c``
-and ``recovery-console audit verify``) and then move the damaged file aside, keeping it as
-evidence; the next append starts a new chain in a fresh file. A complete last line that is not a
+person decides. ``check_appendable`` runs the same checks before an action starts, so the console
+refuses to act rather than act and then fail to record it. The remedy given in the error is to
+inspect the tail (``tail -c 512 FILE | od -c`` and ``recovery-console audit verify``) and then
+move the damaged file aside, keeping it as evidence; the next append starts a new chain in a
+fresh file. A complete last line that is not a
 valid entry (hand-edited, garbage) is refused in the same way, since a new entry cannot be
 chained to it meaningfully.
+
+The anchor
+----------
+An ``AuditLog`` given an ``anchor`` path (``AuditLog.at`` gives the console's) keeps the last
+entry's number and hash there after every append, and ``verify`` checks the log against it:
+see audit_anchor.py.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ import errno
 import fcntl
 import getpass
 import json
+import logging
 import os
 import socket
 import stat
@@ -50,6 +59,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from recovery_console.engine.state.audit_anchor import (
+    ANCHOR_NAME,
+    AuditAnchor,
+    BadAnchor,
+    first_anchor,
+    load_anchor,
+    save_anchor,
+)
 from recovery_console.engine.state.audit_entry import (
     GENESIS_HASH,
     MAX_LINE_BYTES,
@@ -61,8 +78,10 @@ from recovery_console.engine.state.audit_entry import (
     parse_line,
 )
 from recovery_console.engine.state.audit_verify import AuditVerification, verify_chain
+from recovery_console.engine.state.paths import AppPaths
 from recovery_console.errors import IntegrityError, QuotaExceededError, RecoveryError, UsageError
 
+log = logging.getLogger(__name__)
 _BLOCK = 8192
 _FILE_MODE = 0o600
 _DIR_MODE = 0o700
@@ -86,8 +105,31 @@ def _now() -> str:
 class AuditLog:
     """The audit log at ``path``; see the module docstrings for the format and guarantees."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, anchor: Path | None = None) -> None:
         self.path = Path(path)
+        self.anchor_path = anchor
+
+    @classmethod
+    def at(cls, paths: AppPaths) -> AuditLog:
+        """The console's log, with its anchor in the config folder (away from the log's folder)."""
+        return cls(paths.audit_file, paths.config_dir / ANCHOR_NAME)
+
+    def check_appendable(self) -> None:
+        """Raise the ``IntegrityError`` that ``append`` would (a torn or invalid last line); write nothing."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return  # the first append creates it
+        except OSError as exc:
+            raise RecoveryError(
+                f"Cannot open the audit log {self.path}: {exc.strerror or exc}",
+                hint="Check that the folder exists and belongs to you.",
+            ) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            self._tail(fd, os.fstat(fd).st_size)
+        finally:
+            os.close(fd)
 
     # ---------------------------------------------------------------- writing
 
@@ -140,6 +182,7 @@ class AuditLog:
                     hint="Keep audit details short: identifiers and counts, not contents.",
                 )
             self._write_all(fd, data, size)
+            self._keep_anchor(seq, prev, hash_line(data[:-1]), entry.time)
             return entry
         finally:
             os.close(fd)  # also releases the lock
@@ -256,6 +299,25 @@ class AuditLog:
             pos -= step
         return 0
 
+    def _keep_anchor(self, seq: int, prev: str, new_hash: str, now: str) -> None:
+        """Record the entry just written in the anchor (still under the log's lock); never fails the append."""
+        if self.anchor_path is None:
+            return
+        try:
+            anchor = load_anchor(self.anchor_path)
+        except BadAnchor:
+            anchor = None
+        try:
+            updated = anchor.after_append(seq, prev, new_hash, now) if anchor else first_anchor(seq, new_hash, now)
+            save_anchor(self.anchor_path, updated)
+        except (RecoveryError, OSError) as exc:  # the entry is written; verify names the stale anchor
+            log.warning("The audit entry was written, but its anchor %s could not be updated: %s",
+                        self.anchor_path, exc)
+
+    def kept_anchor(self) -> AuditAnchor | None:
+        """The console's anchor, if this log keeps one and it exists."""
+        return load_anchor(self.anchor_path) if self.anchor_path is not None else None
+
     def _write_all(self, fd: int, data: bytes, size: int) -> None:
         written = 0
         try:
@@ -351,6 +413,15 @@ class AuditLog:
     def verify(self, anchor: str | None = None) -> AuditVerification:
         """Check every line and link (audit_verify.py); an absent or empty log is ok with 0 entries.
 
-        ``anchor`` is a ``last_hash`` recorded earlier, elsewhere: the log must still hold it.
+        ``anchor`` is a ``last_hash`` recorded earlier, elsewhere: the log must still hold it. The
+        console's own anchor (``kept_anchor``) is checked too, when this log keeps one.
         """
-        return verify_chain(self._lines(), anchor)
+        if self.anchor_path is None:
+            return verify_chain(self._lines(), anchor)
+        try:
+            kept = load_anchor(self.anchor_path)
+        except BadAnchor as exc:
+            return verify_chain(self._lines(), anchor, kept=None, kept_problem=str(exc))
+        return verify_chain(self._lines(), anchor, kept=kept, kept_problem=None if kept else
+                            f"the console's audit anchor {self.anchor_path} is missing (a log written only by "
+                            "a console older than the anchor has none; the next action starts one)")

@@ -16,6 +16,10 @@ Both are detectable only against a copy of a hash kept somewhere the attacker ca
 ``audit verify``); record it elsewhere (a ticket, a notebook, another machine) and later pass it
 as ``anchor=``: verification then fails unless a line with that hash is still part of the intact
 chain, which proves that nothing up to the recorded point was removed or rewritten.
+
+The console also keeps such a hash itself, in its config folder (audit_anchor.py), and checks it
+by default: that catches a removed or edited tail and a re-chained file, unless whoever changed
+the log also rewrote the anchor, which only an anchor kept off this machine rules out.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from recovery_console.engine.state.audit_anchor import AuditAnchor
 from recovery_console.engine.state.audit_entry import GENESIS_HASH, MAX_LINE_BYTES, BadLine, hash_line, parse_line
 
 
@@ -46,6 +51,10 @@ class AuditVerification:
     reason: str
     last_hash: str
     """Hash of the last intact line (``GENESIS_HASH`` for an empty log): record it elsewhere."""
+    anchored_entry: int | None = None
+    """The entry the console's own anchor names, when it was checked."""
+    notes: tuple[str, ...] = ()
+    """What a reader should know even when the chain is intact (e.g. the log was restarted)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,15 +64,20 @@ class AuditVerification:
             "first_broken_line": self.first_broken_line,
             "reason": self.reason,
             "last_hash": self.last_hash,
+            "anchored_entry": self.anchored_entry,
+            "notes": list(self.notes),
         }
 
 
-def verify_chain(lines: Iterable[tuple[int, bytes, bool]], anchor: str | None = None) -> AuditVerification:
+def verify_chain(lines: Iterable[tuple[int, bytes, bool]], anchor: str | None = None, *,
+                 kept: AuditAnchor | None = None, kept_problem: str | None = None) -> AuditVerification:
     """Check every line and link of a log, given as `AuditLog` reads it; report the FIRST break.
 
     ``anchor`` is a ``last_hash`` recorded earlier, elsewhere: if given, the log must still
     contain an intact line with that hash (otherwise entries were removed from the end or the
-    log was replaced), which the chain alone cannot prove.
+    log was replaced), which the chain alone cannot prove. ``kept`` is the console's own anchor:
+    the entry it names must still be there, unaltered; ``kept_problem`` says why there is none
+    (a log with entries then fails: its anchor was removed or damaged).
     """
     if anchor is not None:
         anchor = anchor.strip().lower()
@@ -107,6 +121,11 @@ def verify_chain(lines: Iterable[tuple[int, bytes, bool]], anchor: str | None = 
         count, prev = entry.seq, hash_line(line)
         if anchor is not None and prev == anchor:
             anchor_seen = True
+        if kept is not None and count == kept.entries and prev != kept.last_hash:
+            return AuditVerification(
+                False, count - 1, count, number,
+                f"entry {count} is not the one the console anchored after writing it (hash {kept.last_hash}): "
+                "it was edited, or the log was rewritten", prev, kept.entries)
     if anchor is not None and not anchor_seen:
         return AuditVerification(
             False,
@@ -117,7 +136,31 @@ def verify_chain(lines: Iterable[tuple[int, bytes, bool]], anchor: str | None = 
             "or the log was rewritten or replaced",
             prev,
         )
-    return AuditVerification(True, count, None, None, "", prev)
+    if kept_problem is not None and count > 0:
+        return AuditVerification(
+            False, count, None, None,
+            f"{kept_problem}, so the end of this log cannot be checked: it was deleted or damaged", prev)
+    if kept is not None and count < kept.entries:
+        return AuditVerification(
+            False, count, None, None,
+            f"the log ends at entry {count}, but the console anchored entry {kept.entries} "
+            f"(hash {kept.last_hash}): entries were removed from the end, or the log was truncated or replaced",
+            prev, kept.entries)
+    return AuditVerification(True, count, None, None, "", prev, kept.entries if kept else None,
+                             _restart_notes(kept))
+
+
+def _restart_notes(kept: AuditAnchor | None) -> tuple[str, ...]:
+    if kept is None:
+        return ()
+    late = () if kept.since_entry <= 1 else (
+        f"the console has anchored this log only since entry {kept.since_entry} ({kept.since}): its anchor was "
+        "missing or unreadable before then, so the end of the log before that entry was not checked",)
+    return late + tuple(
+        f"at {r.at} a new log was started where entry {r.previous_entries + 1} of the previous one was due "
+        f"(it had been anchored at entry {r.previous_entries}, hash {r.previous_hash}); that earlier log, "
+        "if it was moved aside, is not checked here"
+        for r in kept.restarts)
 
 
 def _readable_seq(line: bytes) -> int | None:

@@ -3,20 +3,26 @@
 Listing syncs from storage first: objects that vanished are forgotten, new ones are added from
 their names alone, unchanged ones keep what decrypting them once taught us. Nothing here ever
 derives a key, so listing thousands of backups stays fast.
+
+The catalog is only a cache of what the targets hold: when its file is damaged, unwritable or
+locked for too long, every call raises `CatalogError` saying so, and `Console.rebuild_catalog`
+(`recovery-console catalog rebuild`) replaces it with a fresh one listed from the targets.
+Writers take SQLite's write lock before they read (`BEGIN IMMEDIATE`) and upsert, so any number
+of processes may sync the same target at once.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
-from contextlib import closing
+from collections.abc import Iterable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from recovery_console.engine.container.naming import BACKUP_PREFIX, is_backup_key, parse_backup_key
 from recovery_console.engine.storage.base import ObjectInfo, Storage
-from recovery_console.errors import NotFoundError, UsageError
+from recovery_console.errors import CatalogError, NotFoundError, RecoveryError
 from recovery_console.models.backup import BackupMetadata, BackupRecord
 
 _SCHEMA = """
@@ -52,6 +58,8 @@ class SyncResult:
     removed: int
     changed: int
     unchanged: int
+    error: str = ""
+    """Why the target could not be listed (its records were left as they were); empty when it was."""
 
 
 def utc_now() -> str:
@@ -74,41 +82,86 @@ def _same_object(known: tuple[int, float, str | None], info: ObjectInfo) -> bool
 def _record(row: sqlite3.Row) -> BackupRecord:
     data = dict(zip(_COLUMNS, row, strict=True))
     raw = data.pop("metadata")
-    return BackupRecord(**data, metadata=BackupMetadata.from_json(raw.encode()) if raw else None)
+    try:
+        return BackupRecord(**data, metadata=BackupMetadata.from_json(raw.encode()) if raw else None)
+    except (RecoveryError, ValueError, TypeError, AttributeError) as exc:
+        raise CatalogError(f"The catalog's record of {data.get('key')!r} on target {data.get('target')!r} "
+                           f"is damaged: {exc}", hint=REBUILD_HINT) from None
 
 
-def _matches(record: BackupRecord, needle: str) -> bool:
-    if record.metadata is not None:
-        return record.metadata.backup_id.replace("-", "").startswith(needle)
-    return record.short_id.startswith(needle) if len(needle) <= 8 else record.short_id == needle[:8]
+_UPSERT = (
+    "INSERT INTO backups (target, key, short_id, size, mtime, etag, created, app_version, mode) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (target, key) DO UPDATE SET "
+    "short_id = excluded.short_id, size = excluded.size, mtime = excluded.mtime, etag = excluded.etag, "
+    "created = excluded.created, app_version = excluded.app_version, mode = excluded.mode, metadata = NULL, "
+    "sha256 = NULL, verified_at = NULL, verify_result = NULL, verify_detail = NULL"
+)
+REBUILD_HINT = ("The catalog is only a cache of what the targets hold: run `recovery-console catalog rebuild` "
+                "to list them again into a fresh one (verify verdicts recorded in it are then forgotten).")
 
 
 class Catalog:
     """One SQLite file; each call opens a short connection so workers on other threads can use it."""
 
+    busy_timeout = 30.0
+    """Seconds a call waits for another process's write before reporting the catalog as locked."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with closing(self._connect()) as db, db:
-            db.executescript(_SCHEMA)
+        with self._reading() as db:
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode=WAL")  # persistent: set once, read by every later connection
+            ready = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'backups_short_id'").fetchone()
+        if not ready:  # only a new catalog needs the write lock here: readers never wait for a writer
+            with self._transaction() as db:
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    db.execute(statement)
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
-        return db
+        return sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn SQLite's exceptions into a CatalogError that says what the catalog is and how to rebuild it."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            text = str(exc)
+            if "locked" in text or "busy" in text:
+                what = f"has been locked by another process for over {self.busy_timeout:g} seconds"
+                hint = "Wait for the other recovery-console process to finish, then try again. " + REBUILD_HINT
+            else:
+                what, hint = f"cannot be used ({text})", REBUILD_HINT
+            raise CatalogError(f"The backup catalog {self.path} {what}.", hint=hint) from exc
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        with self._errors(), closing(self._connect()) as db:
+            yield db
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction holding the write lock from its first statement (reads included)."""
+        with self._errors(), closing(self._connect()) as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.rollback()
+                raise
+            db.commit()
 
     def sync(self, storage: Storage) -> SyncResult:
         """Make the catalog's records for this target match what the target lists right now."""
         listed = {info.key: info for info in storage.list(BACKUP_PREFIX) if is_backup_key(info.key)}
-        with closing(self._connect()) as db, db:
+        with self._transaction() as db:
             known = {key: (size, mtime, etag) for key, size, mtime, etag in
                      db.execute("SELECT key, size, mtime, etag FROM backups WHERE target = ?", (storage.name,))}
             gone = [(storage.name, key) for key in known.keys() - listed.keys()]
             db.executemany("DELETE FROM backups WHERE target = ? AND key = ?", gone)
             new = [info for key, info in listed.items() if key not in known]
             changed = [info for key, info in listed.items() if key in known and not _same_object(known[key], info)]
-            db.executemany("DELETE FROM backups WHERE target = ? AND key = ?",
-                           [(storage.name, info.key) for info in changed])
             self._insert(db, storage.name, new + changed)
             changed_keys = {info.key for info in changed}
             db.executemany("UPDATE backups SET mtime = ? WHERE target = ? AND key = ?",
@@ -124,43 +177,40 @@ class Catalog:
             created = name.created.isoformat().replace("+00:00", "Z") if name.created else None
             rows.append((target, info.key, name.short_id, info.size, info.mtime, info.etag, created,
                          name.app_version, name.mode))
-        db.executemany(
-            "INSERT INTO backups (target, key, short_id, size, mtime, etag, created, app_version, mode) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        db.executemany(_UPSERT, rows)
 
     def add(self, storage: Storage, key: str, metadata: BackupMetadata, sha256: str) -> BackupRecord:
         """Record an object just written, with what we know of it, without relisting the target."""
         info = storage.stat(key)
-        with closing(self._connect()) as db, db:
-            db.execute("DELETE FROM backups WHERE target = ? AND key = ?", (storage.name, key))
+        with self._transaction() as db:
             self._insert(db, storage.name, [info])
             db.execute("UPDATE backups SET metadata = ?, sha256 = ? WHERE target = ? AND key = ?",
                        (metadata.to_json().decode(), sha256, storage.name, key))
         return self.get(storage.name, key)
 
     def remember_metadata(self, record: BackupRecord, metadata: BackupMetadata) -> None:
-        with closing(self._connect()) as db, db:
+        with self._transaction() as db:
             db.execute("UPDATE backups SET metadata = ? WHERE target = ? AND key = ? AND size = ? AND mtime = ?",
                        (metadata.to_json().decode(), record.target, record.key, record.size, record.mtime))
 
     def remember_verify(self, record: BackupRecord, result: str, detail: str = "") -> None:
-        with closing(self._connect()) as db, db:
+        with self._transaction() as db:
             db.execute("UPDATE backups SET verified_at = ?, verify_result = ?, verify_detail = ? "
                        "WHERE target = ? AND key = ?", (utc_now(), result, detail, record.target, record.key))
 
     def full_verify_of(self, target: str, info: ObjectInfo) -> str | None:
         """When this very object (the same by _same_object's rule) last passed a full verify."""
-        with closing(self._connect()) as db:
+        with self._reading() as db:
             row = db.execute("SELECT verified_at, size, mtime, etag FROM backups WHERE target = ? AND key = ? "
                              "AND verify_result = 'ok' AND verify_detail = 'full'", (target, info.key)).fetchone()
         return row[0] if row and _same_object(tuple(row[1:]), info) else None
 
     def forget(self, record: BackupRecord) -> None:
-        with closing(self._connect()) as db, db:
+        with self._transaction() as db:
             db.execute("DELETE FROM backups WHERE target = ? AND key = ?", (record.target, record.key))
 
     def get(self, target: str, key: str) -> BackupRecord:
-        with closing(self._connect()) as db:
+        with self._reading() as db:
             row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM backups WHERE target = ? AND key = ?",
                              (target, key)).fetchone()
         if row is None:
@@ -174,17 +224,7 @@ class Catalog:
             names = tuple(targets)
             query += f" WHERE target IN ({', '.join('?' * len(names))})"
             args = names
-        with closing(self._connect()) as db:
+        with self._reading() as db:
             rows = db.execute(query + " ORDER BY created DESC, key DESC", args).fetchall()
         return [_record(row) for row in rows]
 
-    def find(self, ref: str, target: str | None = None) -> list[BackupRecord]:
-        """Backups whose short id, full id, or a prefix of either is `ref`; at least one, or NotFoundError."""
-        needle = ref.strip().lower().replace("-", "")
-        if len(needle) < 4:
-            raise UsageError("A backup id needs at least 4 characters.", hint="`backup list` shows the ids.")
-        matches = [r for r in self.records([target] if target else None) if _matches(r, needle)]
-        if not matches:
-            raise NotFoundError(f"No backup with id '{ref}' in the catalog.",
-                                hint="Run `backup list` to refresh it from the targets, or give a file path.")
-        return matches
