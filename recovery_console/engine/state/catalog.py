@@ -227,4 +227,3 @@ class Catalog:
         with self._reading() as db:
             rows = db.execute(query + " ORDER BY created DESC, key DESC", args).fetchall()
         return [_record(row) for row in rows]
-
