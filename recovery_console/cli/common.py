@@ -82,10 +82,10 @@ class TerminalProgress:
 
 @contextmanager
 def job(args: argparse.Namespace) -> Iterator[Reporter]:
-    """A reporter for one long job: progress on a terminal, and Ctrl-C as a clean cancel.
+    """A reporter for one long job: progress on a terminal, and Ctrl-C or SIGTERM as a clean cancel.
 
-    The first Ctrl-C asks the job to stop at the next chunk (partial output is removed);
-    a second one interrupts at once.
+    The first Ctrl-C or SIGTERM (`timeout`, systemd, a container runtime) asks the job to stop at the
+    next chunk (partial output is removed); a second one interrupts at once.
     """
     show = sys.stderr.isatty() and not getattr(args, "quiet", False)
     sink = TerminalProgress(sys.stderr) if show else None
@@ -97,9 +97,11 @@ def job(args: argparse.Namespace) -> Iterator[Reporter]:
         token.cancel()
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
+    previous_term = signal.signal(signal.SIGTERM, on_interrupt)
     try:
         yield Reporter(sink=sink, token=token)
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
         if sink is not None:
             sink.close()
