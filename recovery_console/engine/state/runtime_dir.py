@@ -10,6 +10,7 @@ be taken, so a second console running at the same time keeps its live files.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -19,6 +20,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from recovery_console.errors import from_os_error
 
 LOCK_SUFFIX = ".lock"
 NEW_PREFIX = ".new-"
@@ -44,9 +47,12 @@ class RuntimeDir:
     def claim(self, item: Path) -> Iterator[Path]:
         """Claim `item` (not yet created) for the block; it is removed when the block ends, or by the next
         sweep if this process dies first."""
-        folder = self.ensure()
-        new = folder / f"{NEW_PREFIX}{secrets.token_hex(8)}"
-        fd = os.open(new, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            folder = self.ensure()
+            new = folder / f"{NEW_PREFIX}{secrets.token_hex(8)}"
+            fd = os.open(new, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise from_os_error("creating a temporary file in", str(self.folder), exc) from exc
         lock = folder / f"{secrets.token_hex(8)}{LOCK_SUFFIX}"
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -55,8 +61,10 @@ class RuntimeDir:
             try:
                 yield item
             finally:
-                _remove(Path(item))
-                lock.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    _remove(Path(item))
+                if not os.path.lexists(item):
+                    lock.unlink(missing_ok=True)  # else the claim stays, and a later sweep tries again
         finally:
             os.close(fd)
             new.unlink(missing_ok=True)  # only left when claiming failed half way
@@ -64,9 +72,12 @@ class RuntimeDir:
     @contextmanager
     def private_folder(self, prefix: str) -> Iterator[Path]:
         """A new 0700 folder inside the runtime folder, claimed for the block and removed after."""
-        path = self.ensure() / f"{prefix}{secrets.token_hex(8)}"
+        path = self.folder / f"{prefix}{secrets.token_hex(8)}"
         with self.claim(path):
-            path.mkdir(mode=0o700)
+            try:
+                path.mkdir(mode=0o700)
+            except OSError as exc:
+                raise from_os_error("creating a temporary folder in", str(self.folder), exc) from exc
             yield path
 
     def sweep(self) -> list[Path]:
@@ -101,6 +112,8 @@ def _take_abandoned(claim: Path, folder: Path) -> Path | None:
             _remove(item)
         claim.unlink(missing_ok=True)
         return item
+    except OSError:
+        return None  # the item cannot be removed now (a read-only or vanished disk): the claim stays for later
     finally:
         os.close(fd)
 
