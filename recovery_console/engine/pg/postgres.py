@@ -51,7 +51,10 @@ def parse(url: str) -> dict[str, str]:
     try:
         params = psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
-        raise UsageError(f"The database URL is not valid: {exc}.",
+        why = _first_line(exc).rstrip(".")
+        if "password" in url.lower() or _USERINFO_PASSWORD.search(url):
+            why = re.sub(r'"[^"]*"', '"…"', why)  # libpq quotes the text it stumbled on: maybe the password
+        raise UsageError(f"The database URL is not valid: {why}.",
                          hint="Use postgresql://user@host:port/dbname or 'host=… dbname=…'.") from None
     return {key: str(value) for key, value in params.items() if value is not None}
 
