@@ -190,3 +190,19 @@ def test_pg_restore_gets_the_password_in_its_environment_only(jobs, server, home
     assert_password_only_in_child_env(cmdline, env)
     assert PASSWORD not in out + err
     assert files_holding_password(home) == []
+
+
+def test_a_password_an_older_release_saved_in_a_url_is_moved_to_the_keyring(server, home, secret_service) -> None:
+    pg, database = server
+    create_profile(home, f"postgresql://{ROLE}@127.0.0.1:{pg.port}/{database}")
+    profiles = home / "config" / "profiles.json"
+    saved = json.loads(profiles.read_text())
+    saved["profiles"][0]["database_url"] += f"?password={PASSWORD}"  # as releases before this fix saved it
+    profiles.write_text(json.dumps(saved))
+
+    listed = cli(home, "profile", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert PASSWORD not in listed.stdout + listed.stderr
+    assert files_holding_password(home) == []
+    tested = cli(home, "profile", "test", "prod")
+    assert "Connection OK" in tested.stdout, tested.stdout + tested.stderr  # the password now comes from the keyring

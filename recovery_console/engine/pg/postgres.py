@@ -52,7 +52,7 @@ def parse(url: str) -> dict[str, str]:
         params = psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
         why = _first_line(exc).rstrip(".")
-        if "password" in url.lower() or _USERINFO_PASSWORD.search(url):
+        if may_hold_password(url):
             why = re.sub(r'"[^"]*"', '"…"', why)  # libpq quotes the text it stumbled on: maybe the password
         raise UsageError(f"The database URL is not valid: {why}.",
                          hint="Use postgresql://user@host:port/dbname or 'host=… dbname=…'.") from None
@@ -82,9 +82,14 @@ def split_password(url: str) -> tuple[str, str | None]:
     return psycopg.conninfo.make_conninfo(**params), password or None
 
 
+def may_hold_password(url: str) -> bool:
+    """A quick look, without parsing: whether `url` may carry a password (userinfo or a `password` keyword)."""
+    return "password" in url.lower() or bool(_USERINFO_PASSWORD.search(url))
+
+
 def redact(url: str) -> str:
     """The URL as it may be shown or stored: without any password (one that cannot be parsed is hidden whole)."""
-    if "password" not in url.lower() and not _USERINFO_PASSWORD.search(url):
+    if not may_hold_password(url):
         return url  # nothing to take out: spares importing psycopg
     try:
         return split_password(url)[0]
