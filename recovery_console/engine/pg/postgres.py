@@ -100,6 +100,8 @@ def redact(url: str) -> str:
 def for_child(url: str, password: str | None) -> tuple[str, str | None]:
     """The URL for a child's argv (no password in it) and the password for its environment: the given
     one, else one a URL still carries (a profile saved by an older release)."""
+    if not may_hold_password(url):
+        return url, password  # spares importing psycopg before pg_dump starts
     bare, embedded = split_password(url)
     return bare, password if password is not None else embedded
 
