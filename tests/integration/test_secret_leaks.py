@@ -111,7 +111,7 @@ def children(pid: int, name: str) -> list[int]:
 
 
 def catch_child(proc: subprocess.Popen[str], name: str, timeout: float = 120) -> tuple[bytes, dict[str, str]]:
-    """The argv and environment of the first `name` child of `proc`, read while it runs."""
+    """The argv and environment of the first `name` child of `proc` that connects, read while it runs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         for pid in children(proc.pid, name):
@@ -120,7 +120,7 @@ def catch_child(proc: subprocess.Popen[str], name: str, timeout: float = 120) ->
                 raw = Path(f"/proc/{pid}/environ").read_bytes()
             except OSError:
                 continue  # it ended in between
-            if cmdline:
+            if b"--dbname=" in cmdline:  # not the `--version` run of tool discovery
                 env = dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
                 return cmdline, env
         time.sleep(0.005)

@@ -174,7 +174,7 @@ def archive_being_written(console_pid: int) -> list[Path]:
 
 
 def pg_restores_of(console_pid: int) -> dict[int, list[bytes]]:
-    """The pg_restore children of a console: pid -> argv."""
+    """The pg_restore children of a console restoring into a database: pid -> argv."""
     found = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -183,7 +183,8 @@ def pg_restores_of(console_pid: int) -> dict[int, list[bytes]]:
                 ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
             except (OSError, ValueError, IndexError):
                 continue
-            if argv and argv[0].endswith(b"pg_restore") and ppid == console_pid:
+            restoring = any(arg.startswith(b"--dbname=") for arg in argv)  # not discovery's `--version` run
+            if argv and argv[0].endswith(b"pg_restore") and restoring and ppid == console_pid:
                 found[int(entry.name)] = argv
     return found
 
