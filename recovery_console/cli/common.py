@@ -92,11 +92,12 @@ class _SeenToken(CancelToken):
 
 @contextmanager
 def job(args: argparse.Namespace) -> Iterator[Reporter]:
-    """A reporter for one long job: progress on a terminal, and Ctrl-C as a clean cancel.
+    """A reporter for one long job: progress on a terminal, and Ctrl-C or SIGTERM as a clean cancel.
 
-    The first Ctrl-C asks the job to stop at the next chunk (partial output is removed);
-    a second one interrupts a job that has not noticed yet (stuck waiting). Once the job is
-    cleaning up, and until the process ends, further Ctrl-C are ignored so the cleanup finishes.
+    The first Ctrl-C or SIGTERM (`timeout`, systemd, a container runtime) asks the job to stop at the
+    next chunk (partial output is removed); a second one interrupts a job that has not noticed yet
+    (stuck waiting). Once the job is cleaning up, and until the process ends, further Ctrl-C and
+    SIGTERM are ignored so the cleanup finishes.
     """
     show = sys.stderr.isatty() and not getattr(args, "quiet", False)
     sink = TerminalProgress(sys.stderr) if show else None
@@ -105,14 +106,17 @@ def job(args: argparse.Namespace) -> Iterator[Reporter]:
     def on_interrupt(signum: int, frame: object) -> None:
         if token.cancelled:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             if not token.honoured:
                 raise KeyboardInterrupt
         token.cancel()
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
+    previous_term = signal.signal(signal.SIGTERM, on_interrupt)
     try:
         yield Reporter(sink=sink, token=token)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN if token.cancelled else previous)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN if token.cancelled else previous_term)
         if sink is not None:
             sink.close()

@@ -8,7 +8,9 @@ import json
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Sequence
+from types import FrameType
 
 from recovery_console import __version__
 from recovery_console.errors import ExitCode, RecoveryError
@@ -106,19 +108,35 @@ def report_crash(exc: BaseException, argv: Sequence[str], debug: bool, as_json: 
     return int(ExitCode.CRASH)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM outside a job: stop at once, like a second Ctrl-C; every cleanup on the way out still runs."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv  # known before parsing: a crash while loading a command is reported the same way
     configure_logging(debug, quiet=False)
     args: argparse.Namespace | None = None
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous_term = signal.signal(signal.SIGTERM, _on_sigterm) if on_main_thread else None
     try:
         args = build_parser(argv).parse_args(argv)
         configure_logging(args.debug, args.quiet)
+        if args.command == "gui" and on_main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # Qt's event loop would hold a Python handler back
         return int(args.func(args))
     except RecoveryError as exc:
         report_error(exc, getattr(args, "json", False))
         log.debug("%s", type(exc).__name__, exc_info=True)
         return int(exc.exit_code)
+    except Terminated:
+        print("Stopped by SIGTERM; partial output was removed.", file=sys.stderr)
+        return int(ExitCode.CANCELLED)
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a further Ctrl-C must not interrupt the cleanup below
         print("Interrupted; partial output was removed.", file=sys.stderr)
@@ -132,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         from recovery_console.cli.common import close_consoles  # already imported by the command
 
         close_consoles()
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from recovery_console.engine.state.catalog import Catalog, SyncResult
 from recovery_console.engine.state.keyring_store import SecretStore
 from recovery_console.engine.state.paths import AppPaths
 from recovery_console.engine.state.profiles import Profiles
+from recovery_console.engine.state.runtime_dir import RuntimeDir
 from recovery_console.engine.state.target_health import TargetHealth
 from recovery_console.engine.state.targets import SECRET_NAMES, TargetStore, open_storage, target_scope
 from recovery_console.engine.storage.base import Storage
@@ -163,6 +164,8 @@ class Console:
         self.profiles = Profiles(self.paths, self.secrets, self.audited)
         self.health = TargetHealth(self.paths.data_dir)
         self._storages = StoragePool(lambda config: self._open(config))  # _open looked up per call
+        self.runtime = RuntimeDir(self.paths.runtime_dir)
+        self.runtime.sweep()  # temporary plaintext a killed console left behind
 
     @property
     def catalog(self) -> Catalog:
@@ -459,7 +462,7 @@ class Console:
                 reporter: Reporter | None = None) -> FileResult:
         """Decrypt to a plain pg_dump archive; the output appears only once every check has passed."""
         with self.audited("decrypt", ref.location, {"output": str(out)}) as detail:
-            with atomic_output(out, overwrite) as sink, ref.open() as stream:
+            with atomic_output(out, overwrite, claims=self.runtime) as sink, ref.open() as stream:
                 report = read_stream(stream, secret, sink=sink, reporter=reporter, total=ref.size)
             assert report.archive_sha256 is not None and report.archive_length is not None
             detail.update(backup_id=report.metadata.backup_id, sha256=report.archive_sha256)
@@ -490,7 +493,7 @@ class Console:
                 self._watched(ref.record.target, "download"):
             expected = ref.sidecar_sha256() or ref.record.sha256
             reporter.start(Phase.DOWNLOAD, ref.size)
-            with atomic_output(out, overwrite) as sink, ref.open() as stream:
+            with atomic_output(out, overwrite, claims=self.runtime) as sink, ref.open() as stream:
                 reader = HashingReader(stream)
                 buf = bytearray(COPY_BLOCK)
                 while n := reader.readinto(memoryview(buf)):

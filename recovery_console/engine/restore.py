@@ -18,7 +18,6 @@ on another core while psycopg loads and the server is checked.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -26,7 +25,6 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recovery_console.engine.archive.rowcount import RowCounter
@@ -60,6 +58,7 @@ if TYPE_CHECKING:
 SWAP_WAIT = 30.0  # seconds the swap keeps trying while sessions it cannot end (autovacuum) hold the database
 SWAP_PAUSE = 0.05
 STAMP_TRIES = 60
+CANCEL_POLL = 0.2
 
 
 @dataclass(frozen=True)
@@ -180,6 +179,7 @@ class Restorer:
                     no_owner: bool, reporter: Reporter) -> dict[int, int]:
         """Run pg_restore into the scratch database; return the archive's row counts, taken on the way."""
         assert plan.tool is not None
+        url, password = postgres.for_child(url, password)
         argv = [str(plan.tool.path), f"--dbname={_with_db(url, plan.scratch_name)}"]
         if exit_on_error:
             argv.append("--exit-on-error")
@@ -223,22 +223,28 @@ class Restorer:
 
     def _restore_parallel(self, plan: RestorePlan, argv: list[str], env: dict[str, str], secret: str,
                           reporter: Reporter) -> dict[int, int]:
-        """pg_restore -j needs a seekable file: decrypt to a 0600 file in a private folder, removed after."""
-        folder = tempfile.mkdtemp(prefix="rc-restore-")
-        try:
-            path = Path(folder) / "archive.dump"
+        """pg_restore -j needs a seekable file: decrypt to a 0600 file in a claimed folder of the runtime folder,
+        removed after (or by the next start, if this process is killed)."""
+        with self.console.runtime.private_folder("restore-") as folder:
+            path = folder / "archive.dump"
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as sink:
                 counts = self._decrypt_into(plan, secret, sink, reporter)
             reporter.start(Phase.RESTORE)
-            result = subprocess.run(argv + [f"--jobs={plan.jobs}", str(path)], capture_output=True, env=env)
-            if result.returncode != 0:
-                raise DatabaseError(f"pg_restore failed (exit code {result.returncode}): "
-                                    f"{result.stderr.decode('utf-8', 'replace').strip()[-2000:]}",
-                                    hint="The original database was not touched; the scratch copy was dropped.")
+            with tempfile.TemporaryFile() as errors:
+                proc = subprocess.Popen(argv + [f"--jobs={plan.jobs}", str(path)], stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=errors, env=env, start_new_session=True)
+                try:
+                    code = _wait_cancellable(proc, reporter)
+                except BaseException:
+                    _stop(proc)
+                    raise
+                if code != 0:
+                    errors.seek(0)
+                    raise DatabaseError(f"pg_restore failed (exit code {code}): "
+                                        f"{errors.read().decode('utf-8', 'replace').strip()[-2000:]}",
+                                        hint="The original database was not touched; the scratch copy was dropped.")
             return counts
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
 
     def _decrypt_into(self, plan: RestorePlan, secret: str, sink: FlushableStream,
                       reporter: Reporter) -> dict[int, int]:
@@ -430,6 +436,15 @@ def _rename_pair(admin: psycopg.Connection[tuple[Any, ...]], current: str, keep_
         except psycopg.Error as exc:
             raise DatabaseError(f"Renaming {current} failed: {str(exc).strip()}", hint=hint) from None
         attempt += 1
+
+
+def _wait_cancellable(proc: subprocess.Popen[bytes], reporter: Reporter) -> int:
+    """Wait for `proc`, raising Cancelled as soon as the job is cancelled (Ctrl-C, SIGTERM)."""
+    while True:
+        try:
+            return proc.wait(CANCEL_POLL)
+        except subprocess.TimeoutExpired:
+            reporter.check()
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -167,8 +167,8 @@ def test_password_never_on_pg_dump_argv(console, local_target, pg15, database, m
     console.profiles.set_mode("pw", ConnectionMode.DIRECT, acknowledge_direct=True)
     backup(console, "pw")
     assert seen_argv and all("Sw0rdfish!" not in arg for arg in seen_argv[0])
-    assert "Sw0rdfish!" not in str(seen_env[0].get("PGPASSWORD", ""))
-    assert "PGPASSFILE" in seen_env[0] and not Path(seen_env[0]["PGPASSFILE"]).exists()
+    assert seen_env[0].get("PGPASSWORD") == "Sw0rdfish!" and "PGPASSFILE" not in seen_env[0]  # the child's env only
+    assert os.environ.get("PGPASSWORD") != "Sw0rdfish!"  # never the console's own environment, nor a file
     assert "Sw0rdfish!" not in console.profiles.store.file.read_text()
 
 

@@ -12,7 +12,7 @@ from contextlib import ExitStack
 from recovery_console.engine.archive.cursor import ArchiveIncomplete
 from recovery_console.engine.archive.pgarchive import ArchiveHeader, parse_header
 from recovery_console.engine.pg.pgtools import PgTool
-from recovery_console.engine.pg.postgres import describe, libpq_env
+from recovery_console.engine.pg.postgres import describe, for_child, libpq_env
 from recovery_console.errors import DatabaseError
 
 TERMINATE_GRACE = 3.0
@@ -37,8 +37,8 @@ class DumpStream:
 
     def __init__(self, tool: PgTool, url: str, password: str | None, compression: str = "zstd") -> None:
         self.tool = tool
-        self.url = url
-        self.argv = dump_arguments(tool, url, compression)
+        self.url, password = for_child(url, password)
+        self.argv = dump_arguments(tool, self.url, compression)
         self._stack = ExitStack()
         env = self._stack.enter_context(libpq_env(password))
         self._stderr = self._stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 - closed by _stack

@@ -1,19 +1,19 @@
 """Talking to PostgreSQL: URLs without passwords, server facts, pooler tells, and libpq environments.
 
-Passwords never go on a command line: child processes get a private 0600 passfile. psycopg is
+Passwords never go on a command line nor into a file: a child process gets its password in its own
+environment only (PGPASSWORD, readable by this user alone), never in this process's. psycopg is
 imported on first use: it costs about 0.1 s, which commands that never connect should not pay.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from recovery_console.errors import DatabaseError, UsageError
 
@@ -25,6 +25,7 @@ CONNECT_TIMEOUT = 10
 APPLICATION_NAME = "recovery-console"
 POOLER_HOST_WORDS = ("pooler", "pgbouncer", "proxy")
 POOLER_PORTS = (6432, 25061)
+_USERINFO_PASSWORD = re.compile(r"://[^/?#@]*:[^/?#@]*@")
 
 
 @dataclass(frozen=True)
@@ -50,13 +51,20 @@ def parse(url: str) -> dict[str, str]:
     try:
         params = psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
-        raise UsageError(f"The database URL is not valid: {exc}.",
+        why = _first_line(exc).rstrip(".")
+        if may_hold_password(url):
+            why = re.sub(r'"[^"]*"', '"…"', why)  # libpq quotes the text it stumbled on: maybe the password
+        raise UsageError(f"The database URL is not valid: {why}.",
                          hint="Use postgresql://user@host:port/dbname or 'host=… dbname=…'.") from None
     return {key: str(value) for key, value in params.items() if value is not None}
 
 
 def split_password(url: str) -> tuple[str, str | None]:
-    """The URL without its password (safe to store and show), and the password if it had one."""
+    """The URL without its password (safe to store and show), and the password if it had one.
+
+    Every form is taken out: userinfo (`user:pw@host`), the `password=` query parameter of a URL, and the
+    `password` keyword of a conninfo string.
+    """
     params = parse(url)
     password = params.pop("password", None)
     if password is None:
@@ -66,10 +74,36 @@ def split_password(url: str) -> tuple[str, str | None]:
         netloc = parts.netloc.rsplit("@", 1)
         userinfo = netloc[0].split(":", 1)[0] if len(netloc) == 2 else ""
         host = netloc[-1]
-        return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}" if userinfo else host)), password
+        query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"])
+        bare = urlunsplit(parts._replace(netloc=f"{userinfo}@{host}" if userinfo else host, query=query))
+        return bare, password or None
     import psycopg
 
-    return psycopg.conninfo.make_conninfo(**params), password
+    return psycopg.conninfo.make_conninfo(**params), password or None
+
+
+def may_hold_password(url: str) -> bool:
+    """A quick look, without parsing: whether `url` may carry a password (userinfo or a `password` keyword)."""
+    return "password" in url.lower() or bool(_USERINFO_PASSWORD.search(url))
+
+
+def redact(url: str) -> str:
+    """The URL as it may be shown or stored: without any password (one that cannot be parsed is hidden whole)."""
+    if not may_hold_password(url):
+        return url  # nothing to take out: spares importing psycopg
+    try:
+        return split_password(url)[0]
+    except UsageError:
+        return "(a database URL that could not be read)"
+
+
+def for_child(url: str, password: str | None) -> tuple[str, str | None]:
+    """The URL for a child's argv (no password in it) and the password for its environment: the given
+    one, else one a URL still carries (a profile saved by an older release)."""
+    if not may_hold_password(url):
+        return url, password  # spares importing psycopg before pg_dump starts
+    bare, embedded = split_password(url)
+    return bare, password if password is not None else embedded
 
 
 def describe(url: str) -> str:
@@ -173,24 +207,11 @@ def _backend_changes(url: str, password: str | None) -> bool:
     return first != second
 
 
-def _passfile_field(value: str) -> str:
-    return value.replace("\\", "\\\\").replace(":", "\\:")
-
-
 @contextmanager
 def libpq_env(password: str | None) -> Iterator[dict[str, str]]:
-    """Environment for pg_dump/pg_restore: a private passfile when there is a password, removed after."""
+    """Environment for pg_dump/pg_restore: the password in PGPASSWORD of this copy only, never in a file
+    and never in os.environ (on Linux only this user and root can read a process's environment)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PGPASSWORD", "PGPASSFILE")}
-    if password is None:
-        yield env
-        return
-    folder = tempfile.mkdtemp(prefix="rc-pgpass-")
-    try:
-        passfile = os.path.join(folder, "pgpass")
-        fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(f"*:*:*:*:{_passfile_field(password)}\n")
-        env["PGPASSFILE"] = passfile
-        yield env
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    if password is not None:
+        env["PGPASSWORD"] = password
+    yield env

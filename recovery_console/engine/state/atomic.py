@@ -4,24 +4,44 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from recovery_console.errors import UsageError, from_os_error
 
+if TYPE_CHECKING:
+    from recovery_console.engine.state.runtime_dir import RuntimeDir
+
 
 @contextmanager
-def atomic_output(path: Path, overwrite: bool = False) -> Iterator[BinaryIO]:
-    """Yield a 0600 temp file beside `path`; rename it into place only if the block succeeds."""
+def atomic_output(path: Path, overwrite: bool = False, *, claims: RuntimeDir | None = None) -> Iterator[BinaryIO]:
+    """Yield a 0600 temp file beside `path`; rename it into place only if the block succeeds.
+
+    With `claims`, the temp file is claimed in the runtime folder, so that the next start removes it if this
+    process is killed before it can (it may hold plaintext).
+    """
     path = Path(path)
     if path.exists() and not overwrite:
         raise UsageError(f"{path} already exists; nothing was written.",
                          hint="Choose another output path, or pass --force to replace it.")
+    if claims is None:
+        yield from _written(path, None)
+        return
+    with claims.claim(path.parent / f".{path.name}.{secrets.token_hex(4)}.part") as tmp:
+        yield from _written(path, tmp)
+
+
+def _written(path: Path, tmp_name: Path | None) -> Iterator[BinaryIO]:
+    """The body of atomic_output: create the temp file (`tmp_name`, or a fresh name), yield it, rename it."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+        if tmp_name is None:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+        else:
+            fd, tmp = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), str(tmp_name)
     except FileNotFoundError:
         raise UsageError(f"The folder {path.parent} does not exist.") from None
     except OSError as exc:

@@ -42,6 +42,11 @@ class AppPaths:
     def audit_file(self) -> Path:
         return self.data_dir / "audit.jsonl"
 
+    @property
+    def runtime_dir(self) -> Path:
+        """Private (0700) folder for temporary plaintext and its claims, swept at start (state/runtime_dir.py)."""
+        return self.data_dir / "runtime"
+
     def ensure(self) -> AppPaths:
         for folder in (self.config_dir, self.data_dir):
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)

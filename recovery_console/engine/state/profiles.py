@@ -6,6 +6,7 @@ audited call here, so the CLI and the GUI only gather input and show the result.
 
 from __future__ import annotations
 
+import contextlib
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any, Protocol
@@ -18,7 +19,7 @@ from recovery_console.engine.state.keyring_store import KeyringStatus, SecretSto
 from recovery_console.engine.state.named_store import NamedStore
 from recovery_console.engine.state.paths import AppPaths
 from recovery_console.engine.state.targets import TargetStore
-from recovery_console.errors import SecretUnavailableError, UsageError
+from recovery_console.errors import RecoveryError, SecretUnavailableError, UsageError
 from recovery_console.models.profile import ConnectionMode, Profile
 
 INSTANCE_SECRET = "instance_secret"
@@ -53,6 +54,36 @@ class Profiles:
         self.audited = audited
         self.targets = TargetStore(paths)
         self.server_versions = ServerVersions(paths.data_dir)
+        self._secure_legacy_urls()
+
+    def _secure_legacy_urls(self) -> None:
+        """Move a password an older release left in a saved URL to the keyring (or drop it when the keyring
+        already holds one, which libpq preferred anyway). Without a usable keyring it stays, for later."""
+        if not self.store.file.exists():
+            return
+        try:
+            profiles = self.store.load().values()
+        except RecoveryError:
+            return  # a damaged profiles.json is reported by the command that needs it
+        for profile in profiles:
+            urls = (profile.database_url, profile.direct_url or "")
+            if any(postgres.may_hold_password(url) for url in urls):
+                with contextlib.suppress(RecoveryError):
+                    self._secure_urls_of(profile)
+
+    def _secure_urls_of(self, profile: Profile) -> None:
+        url, password = postgres.split_password(profile.database_url)
+        direct_url, direct_password = (postgres.split_password(profile.direct_url) if profile.direct_url
+                                       else (None, None))
+        if (password is None and direct_password is None) or not self.secrets.probe().usable:
+            return
+        with self.audited("profile.secure-url", profile.name):
+            stored = profile.stored_secrets
+            for secret_name, value in ((DB_PASSWORD, password), (DIRECT_PASSWORD, direct_password)):
+                if value is not None and secret_name not in stored:
+                    self.secrets.put(profile_scope(profile.name), secret_name, value)
+                    stored += (secret_name,)
+            self.store.replace(replace(profile, database_url=url, direct_url=direct_url, stored_secrets=stored))
 
     def create(self, name: str, database_url: str, *, target: str | None = None,
                instance_secret: str | None = None, tool_dirs: list[str] | None = None) -> Profile:
