@@ -37,6 +37,14 @@ ROLE = "chaos"
 DATABASE = "chaos_src"
 BLOB_ROWS = 384  # × 64 KiB of random bytes: ~24 MiB in the table, ~48 MiB of hex in the archive
 SEED_TARGET = "seed"
+BLOBS = "app.blobs"
+_TABLES = """
+SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
+ORDER BY 1
+"""
 
 
 @dataclass
@@ -58,9 +66,21 @@ class World:
         return f"postgresql://{ROLE}:{self.password}@127.0.0.1:{self.pg.port}/{DATABASE}"
 
     def fingerprints(self, database: str = DATABASE) -> dict[str, tuple[int, str]]:
-        from tests.fixtures.postgres import table_fingerprints
-
-        return table_fingerprints(self.pg, database)
+        """{"schema.table": (row count, md5 over its rows)} for every user table and the large objects, as
+        tests/fixtures/postgres.py's table_fingerprints, but hashing app.blobs' bytea without turning it into
+        text first (that alone took seconds)."""
+        tables = [t for t in self.pg.psql(_TABLES, db=database).splitlines() if t != BLOBS]
+        parts = [f"SELECT '{t}', count(*), md5(coalesce(string_agg(r::text, E'\\n' ORDER BY r::text), '')) "
+                 f"FROM {t} r" for t in tables]
+        parts.append(f"SELECT '{BLOBS}', count(*), md5(coalesce(string_agg(id || ':' || md5(payload), ',' "
+                     f"ORDER BY id), '')) FROM {BLOBS}")
+        parts.append("SELECT 'pg_catalog.pg_largeobject', count(*), md5(coalesce(string_agg(oid::text || ':' || "
+                     "md5(lo_get(oid)), ',' ORDER BY oid), '')) FROM pg_largeobject_metadata")
+        result = {}
+        for line in self.pg.psql(" UNION ALL ".join(parts), db=database).splitlines():
+            name, count, digest = line.rsplit("|", 2)
+            result[name] = (int(count), digest)
+        return result
 
 
 def _require_password(pg: Any, password: str) -> None:
@@ -78,8 +98,8 @@ def _fill(pg: Any) -> None:
     from tests.fixtures.postgres import create_sample_database
 
     create_sample_database(pg, DATABASE, scale=1)
-    pg.psql("CREATE TABLE app.blobs (id integer PRIMARY KEY, payload bytea NOT NULL);"
-            "INSERT INTO app.blobs SELECT i, (SELECT decode(string_agg(md5(random()::text || i || g), ''), 'hex') "
+    pg.psql(f"CREATE TABLE {BLOBS} (id integer PRIMARY KEY, payload bytea NOT NULL);"
+            f"INSERT INTO {BLOBS} SELECT i, (SELECT decode(string_agg(md5(random()::text || i || g), ''), 'hex') "
             f"FROM generate_series(1, 4096) AS g) FROM generate_series(1, {BLOB_ROWS}) AS i;"
             f"ALTER DATABASE {DATABASE} OWNER TO {ROLE}", db=DATABASE)
 
