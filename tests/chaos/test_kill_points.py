@@ -113,11 +113,28 @@ def running(tool: str) -> Callable[[Scene, Child], bool]:
     return lambda scene, child: has_descendant(child, tool)
 
 
-def partial_output(nbytes: int) -> Callable[[Scene, Child], bool]:
-    """The output's temporary file in the output folder already holds `nbytes` (polled: a fast transfer can
-    finish between two progress lines)."""
+def _is_final(path: Path) -> bool:
+    """An output or object under its final name: it appears only when the work is done."""
+    return not path.name.startswith(".") and (path.name == DECRYPTED or path.name.endswith((".enc", ".enc.sha256")))
+
+
+def written(where: tuple[str, ...], share: float = 0.0, nbytes: int = 0) -> Callable[[Scene, Child], bool]:
+    """Some file in the named folders of the scene (temp, runtime, output, a target…) already holds `nbytes`,
+    or `share` of the source archive's size. Polled every few ms: a fast transfer can finish between two
+    progress lines; and wherever a fix moves its temporary file among these folders, the moment is the same."""
     def reached(scene: Scene, child: Child) -> bool:
-        return any(p.stat().st_size >= nbytes for p in scene.out.iterdir() if p.name.startswith("."))
+        least = max(nbytes, int(share * scene.world.archive.stat().st_size))
+        for folder in where:
+            root = scene.target_dirs.get(folder, scene.root / folder)
+            for path in root.rglob("*"):
+                if _is_final(path):
+                    continue
+                try:
+                    if path.is_file() and path.stat().st_size >= least:
+                        return True
+                except OSError:  # renamed or removed under us
+                    continue
+        return False
     return reached
 
 
@@ -136,11 +153,11 @@ POINTS: dict[str, Callable[[Scene, Child], bool]] = {
     "encrypted 60%": phase("encrypt", 0.6),
     "verified 50% before upload": phase("verify", 0.5),
     "uploaded 50%": phase("upload", 0.5),
-    "uploaded 80%": phase("upload", 0.8),
+    "uploaded 12 MiB": written(("sftp",), nbytes=12 * MiB),
     "downloaded 30%": phase("download", 0.3),
-    "downloaded 8 MiB": partial_output(8 * MiB),
+    "downloaded 8 MiB": written(("out", "tmp", "run"), nbytes=8 * MiB),
     "decrypted 30%": phase("decrypt", 0.3),
-    "decrypted 95%": phase("decrypt", 0.95),
+    "decrypted 90%": written(("out", "tmp", "run"), share=0.9),
     "decrypted 60%": phase("decrypt", 0.6),
     "verified 50%": phase("verify", 0.5),
     "verified 20%": phase("verify", 0.2),
@@ -153,11 +170,10 @@ POINTS: dict[str, Callable[[Scene, Child], bool]] = {
 }
 
 TERM, KILL = signal.SIGTERM, signal.SIGKILL
-CASES = [  # (operation, point, signal): 24 kill points, 12 of them with both signals
+CASES = [  # (operation, point, signal): 24 kill points, 8 of them with both signals
     ("backup-live-disk", "pg_dump started", TERM),
     ("backup-live-disk", "encrypted 8 MiB", TERM),
     ("backup-live-disk", "encrypted 8 MiB", KILL),
-    ("backup-live-disk", "encrypted 24 MiB", KILL),
     ("backup-live-s3", "encrypted 24 MiB", TERM),
     ("backup-live-s3", "encrypted 24 MiB", KILL),
     ("backup-from-sftp", "encrypted 60%", TERM),
@@ -166,13 +182,13 @@ CASES = [  # (operation, point, signal): 24 kill points, 12 of them with both si
     ("upload-s3", "verified 50% before upload", TERM),
     ("upload-s3", "uploaded 50%", TERM),
     ("upload-s3", "uploaded 50%", KILL),
-    ("upload-sftp", "uploaded 80%", KILL),
+    ("upload-sftp", "uploaded 12 MiB", KILL),
     ("download-s3", "downloaded 8 MiB", TERM),
     ("download-s3", "downloaded 8 MiB", KILL),
     ("download-sftp", "downloaded 30%", TERM),
     ("decrypt-disk", "decrypted 30%", TERM),
     ("decrypt-disk", "decrypted 30%", KILL),
-    ("decrypt-disk", "decrypted 95%", KILL),
+    ("decrypt-disk", "decrypted 90%", KILL),
     ("decrypt-s3", "decrypted 60%", TERM),
     ("verify-sftp", "verified 50%", TERM),
     ("verify-s3", "verified 20%", KILL),
