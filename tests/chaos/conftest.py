@@ -31,6 +31,7 @@ from recovery_console.models.profile import ConnectionMode
 from recovery_console.models.target import TargetConfig
 from tests.chaos.harness import Child
 from tests.fixtures.console import FAST_ITERATIONS
+from tests.fixtures.keyring import SecretServiceInfo, running_secret_service
 from tests.fixtures.sftp import GROUP
 
 ROLE = "chaos"
@@ -141,6 +142,14 @@ def chaos_world(pg_server_factory: Any, tmp_path_factory: pytest.TempPathFactory
     finally:
         subprocess.run(["umount", "-l", str(tmpfs)], capture_output=True)
         pg.remove()
+
+
+@pytest.fixture(scope="package")
+def secret_service_daemon() -> Iterator[SecretServiceInfo]:
+    """A keyring daemon of the suite's own, started fresh (the session's shared one is worn by every keyring and
+    GUI test before; `secret_service` uses this one for the tests in this folder)."""
+    with running_secret_service() as info:
+        yield info
 
 
 @dataclass

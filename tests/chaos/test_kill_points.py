@@ -109,10 +109,6 @@ def phase(name: str, fraction: float | None = None, done: int | None = None) -> 
     return lambda scene, child: child.reached(name, fraction=fraction, done=done)
 
 
-def running(tool: str) -> Callable[[Scene, Child], bool]:
-    return lambda scene, child: has_descendant(child, tool)
-
-
 def _is_final(path: Path) -> bool:
     """An output or object under its final name: it appears only when the work is done."""
     return not path.name.startswith(".") and (path.name == DECRYPTED or path.name.endswith((".enc", ".enc.sha256")))
@@ -138,6 +134,13 @@ def written(where: tuple[str, ...], share: float = 0.0, nbytes: int = 0) -> Call
     return reached
 
 
+def pg_dump_connected(scene: Scene, child: Child) -> bool:
+    """pg_dump runs and has logged in as the profile's role (so its password reached it)."""
+    out = scene.world.pg.psql("SELECT count(*) FROM pg_stat_activity WHERE usename = 'chaos' "
+                              "AND application_name = 'pg_dump'")
+    return out.strip() not in ("", "0") and has_descendant(child, "pg_dump")
+
+
 def copying_rows(scene: Scene, child: Child) -> bool:
     """pg_restore is copying rows (into the scratch copy or the new database) right now."""
     out = scene.world.pg.psql("SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'COPY%' "
@@ -146,7 +149,7 @@ def copying_rows(scene: Scene, child: Child) -> bool:
 
 
 POINTS: dict[str, Callable[[Scene, Child], bool]] = {
-    "pg_dump started": running("pg_dump"),
+    "pg_dump connected": pg_dump_connected,
     "encrypted 8 MiB": phase("encrypt", done=8 * MiB),
     "encrypted 24 MiB": phase("encrypt", done=24 * MiB),
     "encrypted 20%": phase("encrypt", 0.2),
@@ -171,7 +174,7 @@ POINTS: dict[str, Callable[[Scene, Child], bool]] = {
 
 TERM, KILL = signal.SIGTERM, signal.SIGKILL
 CASES = [  # (operation, point, signal): 24 kill points, 8 of them with both signals
-    ("backup-live-disk", "pg_dump started", TERM),
+    ("backup-live-disk", "pg_dump connected", TERM),
     ("backup-live-disk", "encrypted 8 MiB", TERM),
     ("backup-live-disk", "encrypted 8 MiB", KILL),
     ("backup-live-s3", "encrypted 24 MiB", TERM),
