@@ -222,9 +222,12 @@ class Scene:
         self.app.catalog.remember_verify(records[0], "ok", "full")
         return records[0].short_id
 
-    def listed(self, *extra: str) -> list[dict[str, Any]]:
-        code, out, err = self.run("backup", "list", "--json", *extra)
-        assert code == 0, f"`backup list {' '.join(extra)}` exited {code} at the next start:\n{err}"
+    def listed(self, problems: list[str]) -> list[dict[str, Any]]:
+        """`backup list --json` (synced from the targets); a failure is added to `problems`."""
+        code, out, err = self.run("backup", "list", "--json")
+        if code != 0:
+            problems.append(f"`backup list --json` exited {code} at the next start: {err[-800:]}")
+            return []
         return list(json.loads(out)["backups"])
 
 

@@ -286,7 +286,10 @@ def _check_database(scene: Scene, databases_before: set[str], sig: int, problems
     if kept:  # killed after the swap: the original is kept whole under its pre-restore name
         if world.fingerprints(kept[-1]) != world.before:
             problems.append(f"the original, kept as {kept[-1]} after the swap, is not as it was")
-        Restorer(scene.app).rollback("prod", kept[-1])
+        try:
+            Restorer(scene.app).rollback("prod", kept[-1])
+        except Exception as exc:  # noqa: BLE001 - reported with the other findings
+            problems.append(f"rollback to {kept[-1]} failed: {type(exc).__name__}: {exc}")
     elif sig == TERM:
         half = sorted(db for db in new if "__undone_" not in db)
         if half:
@@ -330,7 +333,7 @@ def check_after_kill(scene: Scene, child: Child, outcome: KillOutcome, databases
             problems.append(f"processes the console started outlived its SIGTERM: {outcome.survivors}")
     # The catalog as the killed process left it (what `backup list --no-sync` shows), then the next start.
     catalog_only = [r.as_dict() for r in scene.app.list_backups(sync=False)[0]]
-    listings = {" --no-sync": catalog_only, "": scene.listed()}
+    listings = {" --no-sync": catalog_only, "": scene.listed(problems)}
     leftovers = scan(scene.scanned, scene.needles, _allowed_plaintext(scene))
     problems += [f"left on disk: {finding}" for finding in leftovers]
     _check_targets(scene, sig, problems)
