@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ from recovery_console.engine.console import Console
 from recovery_console.engine.state.paths import AppPaths
 from recovery_console.models.profile import ConnectionMode
 from recovery_console.models.target import TargetConfig
-from tests.chaos.harness import Child
+from tests.chaos.harness import Child, descendants
 from tests.fixtures.console import FAST_ITERATIONS
 from tests.fixtures.keyring import SecretServiceInfo, running_secret_service
 from tests.fixtures.sftp import GROUP
@@ -166,7 +167,8 @@ class Scene:
     sftp_owner: tuple[str, str]
     sftp_password: str
     runs: int = 0
-    outputs: list[Path] = field(default_factory=list)
+    children: list[Child] = field(default_factory=list)
+    databases_before: set[str] = field(default_factory=set)
 
     @property
     def home(self) -> Path:
@@ -193,7 +195,22 @@ class Scene:
 
     def start(self, *argv: str) -> Child:
         self.runs += 1
-        return Child(list(argv), self.env, self.logs, f"{self.runs:02d}-{argv[0]}")
+        child = Child(list(argv), self.env, self.logs, f"{self.runs:02d}-{argv[0]}")
+        self.children.append(child)
+        return child
+
+    def clean_up(self) -> None:
+        """After a test that stopped half-way: no console it started keeps running, no database it made stays."""
+        for child in self.children:
+            if child.proc.poll() is None:
+                for pid in [child.pid, *descendants(child.pid)]:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                child.proc.wait(timeout=30)
+        if self.databases_before:
+            for db in set(self.world.pg.databases()) - self.databases_before:
+                if "__pre_restore_" not in db:  # a kept original is never dropped blindly
+                    self.world.pg.dropdb(db)
 
     def run(self, *argv: str, timeout: float = 120) -> tuple[int, str, str]:
         child = self.start(*argv)
@@ -261,6 +278,7 @@ def scene(chaos_world: World, secret_service: Any, rclone_s3: Any, sftp_server: 
     try:
         yield scene
     finally:
+        scene.clean_up()
         app.close()
         shutil.rmtree(local, ignore_errors=True)
         with contextlib.suppress(Exception):

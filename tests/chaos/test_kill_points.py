@@ -349,10 +349,11 @@ def test_kill(scene: Scene, case: tuple[str, str, int]) -> None:
     op_name, point, sig = case
     operation = OPERATIONS[op_name]
     backup = scene.seed(operation.seed) if operation.seed else ""
-    databases_before = set(scene.world.pg.databases()) if operation.database else set()
+    if operation.database:
+        scene.databases_before = set(scene.world.pg.databases())
     child = scene.start(*operation.argv(scene, backup))
     condition = POINTS[point]
     wait_for(child, lambda: condition(scene, child), point)
     outcome = kill(child, sig)
-    problems = check_after_kill(scene, child, outcome, databases_before, operation.seed)
+    problems = check_after_kill(scene, child, outcome, scene.databases_before, operation.seed)
     assert not problems, f"after {signal.Signals(sig).name} at '{point}' of {op_name}:\n- " + "\n- ".join(problems)
