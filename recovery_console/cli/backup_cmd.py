@@ -56,9 +56,10 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     download = commands.add_parser("download", help="copy a backup and its sidecar to this machine")
     download.add_argument("backup")
-    download.add_argument("-o", "--output", required=True, type=Path, help="a file or an existing folder")
+    download.add_argument("-o", "--output", required=True, type=Path,
+                          help="a new or regular file, or an existing folder (devices, FIFOs and links are refused)")
     download.add_argument("--target")
-    download.add_argument("--force", action="store_true", help="replace an existing output file")
+    download.add_argument("--force", action="store_true", help="replace an existing regular output file")
     add_json(download)
     download.set_defaults(func=cmd_download)
 
@@ -194,13 +195,23 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+_CHECKED = {
+    "sidecar": "The copy matches the .sha256 sidecar stored beside the backup on the target.",
+    "catalog": "The target has no .sha256 sidecar; the copy matches the SHA-256 the catalog recorded for it.",
+}
+_UNCHECKED = ("The target has no .sha256 sidecar and the catalog records no SHA-256: the copy was checked "
+              "against nothing. Run `backup verify` on it with the secret to prove it whole.")
+
+
 def cmd_download(args: argparse.Namespace) -> int:
     app = console()
     ref = app.locate(args.backup, args.target)
     with job(args) as reporter:
         result = app.download(ref, args.output, overwrite=args.force, reporter=reporter)
-    emit(args, {"path": str(result.path), "size": result.size, "sha256": result.sha256},
-         [f"Downloaded to {result.path} ({format_bytes(result.size)}), SHA-256 {result.sha256} matches the sidecar."])
+    emit(args, {"path": str(result.path), "size": result.size, "sha256": result.sha256,
+                "checked_against": result.checked_against},
+         [f"Downloaded to {result.path} ({format_bytes(result.size)}), SHA-256 {result.sha256}.",
+          _CHECKED.get(result.checked_against or "", _UNCHECKED)])
     return ExitCode.OK
 
 

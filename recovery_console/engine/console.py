@@ -26,6 +26,7 @@ from recovery_console.engine.container.streams import SIDECAR_SUFFIX, HashingRea
 from recovery_console.engine.container.verify import StreamReport, read_header, read_metadata, read_stream, read_toc
 from recovery_console.engine.container.writer import encrypt_stream
 from recovery_console.engine.io_protocols import ReadableFile, ReadableStream
+from recovery_console.engine.output_checks import check_output, stored_size_estimate, usable_text
 from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.engine.state.atomic import atomic_output
 from recovery_console.engine.state.audit import AuditLog
@@ -97,6 +98,14 @@ class BackupRef:
             raise from_os_error("reading the sidecar of", self.location, exc) from exc
         return parse_sidecar(raw)
 
+    def local_file(self) -> Path | None:
+        """The file on this machine holding the backup (a plain path, or a local-folder target's object)."""
+        if self.path is not None:
+            return self.path
+        if self.storage is not None and self.record is not None and self.storage.kind == "local":
+            return Path(self.storage.location(self.record.key))
+        return None
+
 
 @dataclass(frozen=True)
 class VerifyResult:
@@ -130,6 +139,7 @@ class FileResult:
     size: int
     sha256: str
     metadata: BackupMetadata | None = None
+    checked_against: str | None = None  # download: "sidecar", "catalog" or None (nothing to compare with)
 
 
 def _now_utc() -> str:
@@ -276,6 +286,7 @@ class Console:
         """Encrypt a pg_dump archive stream onto a target; only a complete, valid backup is kept."""
         if mode not in ("manual", "scheduled"):
             raise UsageError(f"Unknown backup mode '{mode}'; choose manual or scheduled.")
+        usable_text(description, "The description")
         storage = self.storage(target)
         metadata = BackupMetadata(
             backup_id=str(uuid.uuid4()), created_at=_now_utc(), app_version=__version__, mode=mode,
@@ -286,12 +297,15 @@ class Console:
         key = backup_key(metadata)
         with self.audited("backup.create", key, {"target": storage.name}) as detail, \
                 self._watched(storage.name, "backup upload"):
-            storage.check_room(source_size or 0, "backups/")
+            storage.check_room(stored_size_estimate(source_size, compression), "backups/")
             probe = ArchiveProbe(source)
             with storage.put(key) as upload:
-                result = encrypt_stream(probe, upload, secret, metadata, reporter=reporter,
-                                        source_size=source_size, iterations=iterations)
-                probe.require_archive()
+                try:
+                    result = encrypt_stream(probe, upload, secret, metadata, reporter=reporter,
+                                            source_size=source_size, iterations=iterations)
+                    probe.require_archive()
+                finally:
+                    probe.close()
             self._write_sidecar(storage, key, result.encrypted_sha256)
             detail.update(backup_id=metadata.backup_id, size=result.encrypted_size, sha256=result.encrypted_sha256)
             return self.catalog.add(storage, key, result.metadata, result.encrypted_sha256)
@@ -376,8 +390,12 @@ class Console:
                 reporter: Reporter | None = None) -> FileResult:
         """Decrypt to a plain pg_dump archive; the output appears only once every check has passed."""
         with self.audited("decrypt", ref.location, {"output": str(out)}) as detail:
-            with atomic_output(out, overwrite) as sink, ref.open() as stream:
-                report = read_stream(stream, secret, sink=sink, reporter=reporter, total=ref.size)
+            check_output(out, [ref.local_file()])
+            try:
+                with atomic_output(out, overwrite) as sink, ref.open() as stream:
+                    report = read_stream(stream, secret, sink=sink, reporter=reporter, total=ref.size)
+            except OSError as exc:  # the final flush or fsync on a full disk
+                raise from_os_error("writing", str(out), exc) from exc
             assert report.archive_sha256 is not None and report.archive_length is not None
             detail.update(backup_id=report.metadata.backup_id, sha256=report.archive_sha256)
             return FileResult(out, report.archive_length, report.archive_sha256, report.metadata)
@@ -403,24 +421,47 @@ class Console:
         if out.is_dir():
             out = out / ref.record.file_name
         reporter = reporter or Reporter()
-        with self.audited("backup.download", ref.location, {"output": str(out)}), \
+        with self.audited("backup.download", ref.location, {"output": str(out)}) as detail, \
                 self._watched(ref.record.target, "download"):
-            expected = ref.sidecar_sha256() or ref.record.sha256
+            side_out = out.with_name(out.name + SIDECAR_SUFFIX)
+            source = ref.local_file()
+            for path in (out, side_out):
+                check_output(path, [source, source.with_name(source.name + SIDECAR_SUFFIX) if source else None])
+            if ref.size == 0:
+                raise IntegrityError(f"{ref.location} is empty (0 bytes): it is not a backup; nothing was downloaded.",
+                                     hint="Delete it from the target; a real backup is never empty.")
+            sidecar = ref.sidecar_sha256()
+            expected, against = (sidecar, "sidecar") if sidecar else (ref.record.sha256, "catalog")
             reporter.start(Phase.DOWNLOAD, ref.size)
-            with atomic_output(out, overwrite) as sink, ref.open() as stream:
-                reader = HashingReader(stream)
-                buf = bytearray(COPY_BLOCK)
-                while n := reader.readinto(memoryview(buf)):
-                    sink.write(memoryview(buf)[:n])
-                    reporter.advance(n)
-                if expected is not None and reader.sha256 != expected:
-                    raise IntegrityError(
-                        f"The downloaded copy's SHA-256 ({reader.sha256}) does not match the sidecar ({expected}).",
-                        hint="The transfer or the stored object is damaged; nothing was kept. Try again.",
-                    )
-            with atomic_output(out.with_name(out.name + SIDECAR_SUFFIX), overwrite) as side:
-                side.write(sidecar_text(reader.sha256, out.name))
-            return FileResult(out, reader.size, reader.sha256)
+            try:
+                reader = self._copy_checked(ref, out, overwrite, expected, against, reporter)
+                with atomic_output(side_out, overwrite) as side:
+                    side.write(sidecar_text(reader.sha256, out.name))
+            except OSError as exc:  # a full disk while writing, flushing or syncing the copy
+                raise from_os_error("writing", str(out), exc) from exc
+            checked = against if expected is not None else None
+            detail.update(sha256=reader.sha256, checked_against=checked or "nothing")
+            return FileResult(out, reader.size, reader.sha256, checked_against=checked)
+
+    @staticmethod
+    def _copy_checked(ref: BackupRef, out: Path, overwrite: bool, expected: str | None, against: str,
+                      reporter: Reporter) -> HashingReader:
+        """Copy the stored object to `out`, kept only if it is not empty and matches `expected` (if known)."""
+        with atomic_output(out, overwrite) as sink, ref.open() as stream:
+            reader = HashingReader(stream)
+            buf = bytearray(COPY_BLOCK)
+            while n := reader.readinto(memoryview(buf)):
+                sink.write(memoryview(buf)[:n])
+                reporter.advance(n)
+            if reader.size == 0:
+                raise IntegrityError(f"{ref.location} is empty (0 bytes): it is not a backup; nothing was kept.")
+            if expected is not None and reader.sha256 != expected:
+                what = "its .sha256 sidecar" if against == "sidecar" else "the SHA-256 the catalog recorded"
+                raise IntegrityError(
+                    f"The downloaded copy's SHA-256 ({reader.sha256}) does not match {what} ({expected}).",
+                    hint="The transfer or the stored object is damaged; nothing was kept. Try again.",
+                )
+        return reader
 
     def upload(self, path: Path, target: str, secret: str, *, reporter: Reporter | None = None) -> BackupRecord:
         """Import a backup file into a target, only after it fully verifies with this secret."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from recovery_console.models import json_fields
+
 TARGET_KINDS = ("local", "s3", "smb", "sftp")
 SFTP_DEFAULT_PORT = 22
 SMB_DEFAULT_PORT = 445
@@ -25,4 +27,6 @@ class TargetConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TargetConfig:
-        return cls(name=data["name"], kind=data["kind"], options=dict(data.get("options", {})), quota=data.get("quota"))
+        """The record as targets.json holds it; a missing or mistyped field raises ValueError naming it."""
+        return cls(name=json_fields.text(data, "name"), kind=json_fields.text(data, "kind"),
+                   options=json_fields.mapping(data, "options"), quota=json_fields.optional_count(data, "quota"))

@@ -14,7 +14,7 @@ BACKUP_PREFIX = "backups/"
 BACKUP_SUFFIX = ".enc"
 _NAME = re.compile(
     r"^rc_backup_(?P<stamp>\d{8}-\d{2}-\d{2}-\d{2})-(?P<version>[0-9A-Za-z.+_]+)-"
-    r"(?P<mode>manual|scheduled)-(?P<short>[0-9a-f]{8})\.enc$"
+    r"(?P<mode>manual|scheduled)-(?P<short>[0-9a-f]{8})\.enc\Z"
 )
 _STAMP = "%Y%m%d-%H-%M-%S"
 

@@ -1,0 +1,91 @@
+"""Checks on a local file the user names for the console to write (decrypt -o, backup download -o).
+
+Only a new file or an existing regular file is ever written, and never one of the files being
+read: `--force` replaces a regular file, not a device, FIFO, socket, folder or symbolic link
+(as root, `-o /dev/null --force` would otherwise replace the system's /dev/null).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+
+from recovery_console.errors import UsageError, from_os_error
+
+TEMP_NAME_EXTRA = 16  # atomic_output writes ".<name>.<random 8>.part" beside the output first
+DEFAULT_NAME_MAX = 255
+
+
+def check_output(out: Path, inputs: Iterable[Path | None] = ()) -> None:
+    """Refuse an output that is not a new or regular file, whose name is too long, or that is an input."""
+    _check_name_length(out)
+    try:
+        info = os.lstat(out)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise _os_refusal(out, exc) from exc
+    if stat.S_ISLNK(info.st_mode):
+        raise UsageError(f"{out} is a symbolic link; the console does not write through or replace links.",
+                         hint="Name the file itself, or a new file; nothing was written.")
+    if not stat.S_ISREG(info.st_mode):
+        what = "a folder" if stat.S_ISDIR(info.st_mode) else "a device, FIFO or socket, not a regular file"
+        raise UsageError(f"{out} is {what}; the output must be a new or regular file (even with --force).",
+                         hint="Name a regular file; to stream the output, write it to a file first.")
+    for source in inputs:
+        if source is not None and _same_file(out, source):
+            raise UsageError(f"{out} is the file being read ({source}); writing it would destroy it.",
+                             hint="Choose another output path; nothing was written.")
+
+
+def _check_name_length(out: Path) -> None:
+    try:
+        limit = os.pathconf(out.parent if str(out.parent) else ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = DEFAULT_NAME_MAX
+    length = len(os.fsencode(out.name))
+    if length + TEMP_NAME_EXTRA > limit:
+        raise UsageError(f"The output file name is too long ({length} bytes; this file system allows "
+                         f"{limit - TEMP_NAME_EXTRA} here): {out.name[:60]}…",
+                         hint="Give -o a shorter file name; nothing was written.")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _os_refusal(out: Path, exc: OSError) -> Exception:
+    if exc.errno in (errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP):
+        return UsageError(f"{out} cannot be an output file: {exc.strerror}.", hint="Choose another output path.")
+    return from_os_error("checking", str(out), exc)
+
+
+def usable_text(text: str, what: str) -> None:
+    """Refuse text that cannot be stored as UTF-8 (bytes from argv that were not UTF-8 arrive as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"{what} is not valid UTF-8 text.",
+                         hint="Give it as UTF-8 (check the terminal's or the script's encoding).") from None
+
+
+STORED_FLOOR = 1 << 20  # room asked for up front when the stored size cannot be known before compressing
+
+
+def stored_size_estimate(source_size: int | None, compression: str) -> int:
+    """The room to ask a target for before storing a source of `source_size` bytes.
+
+    Stored as it is ("none"), the backup is the source plus a little framing. Compressed, its size
+    is unknown until the end (186 KB for a 100 MB uncompressed dump, about the source's for one
+    pg_dump already compressed), so only a floor is asked for; a disk that fills up on the way still
+    fails cleanly (exit 9, nothing partial kept).
+    """
+    if source_size is None:
+        return 0
+    return source_size if compression == "none" else min(source_size, STORED_FLOOR)
