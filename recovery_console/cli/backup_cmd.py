@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import BinaryIO
 
-from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, secret_from
+from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, printable, secret_from
 from recovery_console.engine.console import Console, VerifyResult
 from recovery_console.engine.live_backup import backup_database
 from recovery_console.errors import ExitCode, NotFoundError, UsageError, from_os_error
@@ -234,7 +234,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
         if not sys.stdin.isatty():
             print("Refusing to delete without confirmation: pass --yes.", file=sys.stderr)
             return ExitCode.USAGE
-        answer = input(f"Delete backup {ref.record.short_id} at {ref.location}? Type 'delete' to confirm: ")
+        answer = input(f"Delete backup {ref.record.short_id} at {printable(ref.location)}? Type 'delete' to confirm: ")
         if answer.strip() != "delete":
             print("Not deleted.", file=sys.stderr)
             return ExitCode.USAGE

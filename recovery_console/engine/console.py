@@ -26,7 +26,7 @@ from recovery_console.engine.container.streams import SIDECAR_SUFFIX, HashingRea
 from recovery_console.engine.container.verify import StreamReport, read_header, read_metadata, read_stream, read_toc
 from recovery_console.engine.container.writer import encrypt_stream
 from recovery_console.engine.io_protocols import ReadableFile, ReadableStream
-from recovery_console.engine.output_checks import check_output, stored_size_estimate, usable_text
+from recovery_console.engine.output_checks import check_output, copy_checked, stored_size_estimate, usable_text
 from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.engine.state.atomic import atomic_output
 from recovery_console.engine.state.audit import AuditLog
@@ -434,7 +434,7 @@ class Console:
             expected, against = (sidecar, "sidecar") if sidecar else (ref.record.sha256, "catalog")
             reporter.start(Phase.DOWNLOAD, ref.size)
             try:
-                reader = self._copy_checked(ref, out, overwrite, expected, against, reporter)
+                reader = copy_checked(ref.open, ref.location, out, overwrite, (expected, against), reporter)
                 with atomic_output(side_out, overwrite) as side:
                     side.write(sidecar_text(reader.sha256, out.name))
             except OSError as exc:  # a full disk while writing, flushing or syncing the copy
@@ -442,26 +442,6 @@ class Console:
             checked = against if expected is not None else None
             detail.update(sha256=reader.sha256, checked_against=checked or "nothing")
             return FileResult(out, reader.size, reader.sha256, checked_against=checked)
-
-    @staticmethod
-    def _copy_checked(ref: BackupRef, out: Path, overwrite: bool, expected: str | None, against: str,
-                      reporter: Reporter) -> HashingReader:
-        """Copy the stored object to `out`, kept only if it is not empty and matches `expected` (if known)."""
-        with atomic_output(out, overwrite) as sink, ref.open() as stream:
-            reader = HashingReader(stream)
-            buf = bytearray(COPY_BLOCK)
-            while n := reader.readinto(memoryview(buf)):
-                sink.write(memoryview(buf)[:n])
-                reporter.advance(n)
-            if reader.size == 0:
-                raise IntegrityError(f"{ref.location} is empty (0 bytes): it is not a backup; nothing was kept.")
-            if expected is not None and reader.sha256 != expected:
-                what = "its .sha256 sidecar" if against == "sidecar" else "the SHA-256 the catalog recorded"
-                raise IntegrityError(
-                    f"The downloaded copy's SHA-256 ({reader.sha256}) does not match {what} ({expected}).",
-                    hint="The transfer or the stored object is damaged; nothing was kept. Try again.",
-                )
-        return reader
 
     def upload(self, path: Path, target: str, secret: str, *, reporter: Reporter | None = None) -> BackupRecord:
         """Import a backup file into a target, only after it fully verifies with this secret."""

@@ -10,13 +10,18 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from recovery_console.errors import UsageError, from_os_error
+from recovery_console.engine.container.streams import HashingReader
+from recovery_console.engine.io_protocols import ReadableFile
+from recovery_console.engine.progress import Reporter
+from recovery_console.engine.state.atomic import atomic_output
+from recovery_console.errors import IntegrityError, UsageError, from_os_error
 
 TEMP_NAME_EXTRA = 16  # atomic_output writes ".<name>.<random 8>.part" beside the output first
 DEFAULT_NAME_MAX = 255
+COPY_BLOCK = 1 << 20
 
 
 def check_output(out: Path, inputs: Iterable[Path | None] = ()) -> None:
@@ -89,3 +94,24 @@ def stored_size_estimate(source_size: int | None, compression: str) -> int:
     if source_size is None:
         return 0
     return source_size if compression == "none" else min(source_size, STORED_FLOOR)
+
+
+def copy_checked(open_source: Callable[[], ReadableFile], location: str, out: Path, overwrite: bool,
+                 expected: tuple[str | None, str], reporter: Reporter) -> HashingReader:
+    """Copy a stored backup to `out`, kept only if not empty and matching `expected` (hash, "sidecar" or "catalog")."""
+    sha256, against = expected
+    with atomic_output(out, overwrite) as sink, open_source() as stream:
+        reader = HashingReader(stream)
+        buf = bytearray(COPY_BLOCK)
+        while n := reader.readinto(memoryview(buf)):
+            sink.write(memoryview(buf)[:n])
+            reporter.advance(n)
+        if reader.size == 0:
+            raise IntegrityError(f"{location} is empty (0 bytes): it is not a backup; nothing was kept.")
+        if sha256 is not None and reader.sha256 != sha256:
+            what = "the sidecar" if against == "sidecar" else "the SHA-256 the catalog recorded"
+            raise IntegrityError(
+                f"The downloaded copy's SHA-256 ({reader.sha256}) does not match {what} ({sha256}).",
+                hint="The transfer or the stored object is damaged; nothing was kept. Try again.",
+            )
+    return reader

@@ -15,7 +15,6 @@ import pytest
 
 from recovery_console.cli.main import main
 from recovery_console.engine.archive import pgarchive
-from recovery_console.engine.archive.completeness import BlockCheck, check_blocks
 from recovery_console.engine.console import Console
 from recovery_console.engine.container.writer import encrypt_stream
 from recovery_console.engine.state.audit import AuditLog
@@ -135,6 +134,8 @@ def _cuts(data: bytes) -> list[int]:
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
 def test_point4_every_sample_walks_whole_and_every_cut_is_caught(sample: Path):
+    from recovery_console.engine.archive.completeness import BlockCheck, check_blocks
+
     data = sample.read_bytes()
     archive = pgarchive.parse_archive(data)
     check_blocks(io.BytesIO(data), archive)
@@ -149,6 +150,8 @@ def test_point4_every_sample_walks_whole_and_every_cut_is_caught(sample: Path):
 
 
 def test_point4_a_damaged_compressed_stream_is_caught():
+    from recovery_console.engine.archive.completeness import check_blocks
+
     for sample in ("sample-pg17.dump", "sample-pg17-zstd.dump"):
         data = bytearray((DATA / sample).read_bytes())
         archive = pgarchive.parse_archive(data)
@@ -166,6 +169,7 @@ def _lz4_frame(payload: bytes, *, content_checksum: bool = False) -> bytes:
 
 
 def test_point4_lz4_frames_are_walked_to_their_end_mark():
+    from recovery_console.engine.archive.completeness import check_blocks
     from tests.unit.test_pgarchive import build, build_block, build_entry
 
     frames = _lz4_frame(b"1\tone\n") + _lz4_frame(b"2\ttwo\n", content_checksum=True)
