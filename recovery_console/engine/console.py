@@ -26,12 +26,13 @@ from recovery_console.engine.container.streams import SIDECAR_SUFFIX, HashingRea
 from recovery_console.engine.container.verify import StreamReport, read_header, read_metadata, read_stream, read_toc
 from recovery_console.engine.container.writer import encrypt_stream
 from recovery_console.engine.io_protocols import ReadableFile, ReadableStream
-from recovery_console.engine.output_checks import check_output, copy_checked, stored_size_estimate, usable_text
+from recovery_console.engine.output_checks import check_output, copy_checked, stored_size_estimate
 from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.engine.state.atomic import atomic_output
 from recovery_console.engine.state.audit import AuditLog
 from recovery_console.engine.state.catalog import Catalog, SyncResult
 from recovery_console.engine.state.keyring_store import SecretStore
+from recovery_console.engine.state.named_store import usable_text
 from recovery_console.engine.state.paths import AppPaths
 from recovery_console.engine.state.profiles import Profiles
 from recovery_console.engine.state.target_health import TargetHealth

@@ -17,6 +17,7 @@ from recovery_console.engine.container.streams import HashingReader
 from recovery_console.engine.io_protocols import ReadableFile
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.state.atomic import atomic_output
+from recovery_console.engine.state.named_store import usable_text
 from recovery_console.errors import IntegrityError, UsageError, from_os_error
 
 TEMP_NAME_EXTRA = 16  # atomic_output writes ".<name>.<random 8>.part" beside the output first
@@ -26,6 +27,7 @@ COPY_BLOCK = 1 << 20
 
 def check_output(out: Path, inputs: Iterable[Path | None] = ()) -> None:
     """Refuse an output that is not a new or regular file, whose name is too long, or that is an input."""
+    usable_text(str(out), "The output path")  # the audit log records it as UTF-8
     _check_name_length(out)
     try:
         info = os.lstat(out)
@@ -69,15 +71,6 @@ def _os_refusal(out: Path, exc: OSError) -> Exception:
     if exc.errno in (errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP):
         return UsageError(f"{out} cannot be an output file: {exc.strerror}.", hint="Choose another output path.")
     return from_os_error("checking", str(out), exc)
-
-
-def usable_text(text: str, what: str) -> None:
-    """Refuse text that cannot be stored as UTF-8 (bytes from argv that were not UTF-8 arrive as lone surrogates)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise UsageError(f"{what} is not valid UTF-8 text.",
-                         hint="Give it as UTF-8 (check the terminal's or the script's encoding).") from None
 
 
 STORED_FLOOR = 1 << 20  # room asked for up front when the stored size cannot be known before compressing

@@ -276,6 +276,20 @@ def test_point6_a_non_utf8_description_is_refused_plainly(capsys, vault, secret_
     assert "UTF-8" in err and [p for p in vault.rglob("*") if p.is_file()] == []
 
 
+def test_point6_non_utf8_paths_are_refused_plainly(capsys, secret_file, tmp_path):
+    """A folder name in Latin-1 reaches Python as lone surrogates; settings and the audit log cannot hold them."""
+    name = b"caf\xe9".decode("utf-8", "surrogateescape")
+    folder = tmp_path / name
+    folder.mkdir()
+    for argv in (["target", "add", "local", "latin", str(folder)],
+                 ["backup", "create", "--from", str(DATA / "sample-pg17.dump"), "--target", str(folder),
+                  "--secret-key-file", str(secret_file)]):
+        code, _, err = run(capsys, *argv)
+        _no_traceback(code, err)
+        assert "UTF-8" in err
+    assert list(folder.iterdir()) == []
+
+
 def test_point6_download_of_a_300_character_name_says_what_to_do(home, backup, tmp_path):
     """An object name longer than a local file name can be (S3 allows 1024 bytes) is refused before any I/O."""
     from dataclasses import replace

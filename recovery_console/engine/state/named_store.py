@@ -14,6 +14,16 @@ from recovery_console.errors import IntegrityError, NotFoundError, UsageError
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 
 
+def usable_text(text: str, what: str) -> None:
+    """Refuse text that cannot be stored as UTF-8 (argv bytes that were not UTF-8 arrive as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"{what} is not valid UTF-8 text.",
+                         hint="Settings, the catalog and the audit log are UTF-8: give it as UTF-8 (rename a "
+                              "folder or file whose name is not, or check the terminal's encoding).") from None
+
+
 class Named(Protocol):
     """A settings record: read-only `name` (frozen dataclasses fit) and its JSON form."""
 
@@ -91,11 +101,13 @@ class NamedStore(Generic[T]):
         return records
 
     def add(self, record: T) -> None:
+        usable_text(json.dumps(record.to_dict(), ensure_ascii=False), f"A setting of this {self.kind}")
         records = self.check_new(record.name)
         records[record.name] = record
         self.save(records)
 
     def replace(self, record: T) -> None:
+        usable_text(json.dumps(record.to_dict(), ensure_ascii=False), f"A setting of this {self.kind}")
         records = self.load()
         if record.name not in records:
             raise NotFoundError(f"No {self.kind} named '{record.name}'.")

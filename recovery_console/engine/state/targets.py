@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from recovery_console.engine.state.named_store import NamedStore
+from recovery_console.engine.state.named_store import NamedStore, usable_text
 from recovery_console.engine.state.paths import AppPaths
 from recovery_console.engine.storage.base import Storage
 from recovery_console.errors import NotFoundError, UsageError
@@ -33,6 +33,7 @@ class TargetStore(NamedStore[TargetConfig]):
         targets = self.load()
         if spec in targets:
             return targets[spec]
+        usable_text(spec, "The target")
         if spec.startswith(AD_HOC_LOCAL):
             spec = spec[len(AD_HOC_LOCAL):]
         if os.sep in spec or spec.startswith(".") or Path(spec).is_dir():
