@@ -26,7 +26,12 @@ from recovery_console.engine.container.streams import SIDECAR_SUFFIX, HashingRea
 from recovery_console.engine.container.verify import StreamReport, read_header, read_metadata, read_stream, read_toc
 from recovery_console.engine.container.writer import encrypt_stream
 from recovery_console.engine.io_protocols import ReadableFile, ReadableStream
-from recovery_console.engine.output_checks import check_output, copy_checked, stored_size_estimate
+from recovery_console.engine.output_checks import (
+    check_output,
+    check_quota_after,
+    copy_checked,
+    stored_size_estimate,
+)
 from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.engine.state.atomic import atomic_output
 from recovery_console.engine.state.audit import AuditLog
@@ -305,6 +310,7 @@ class Console:
                     result = encrypt_stream(probe, upload, secret, metadata, reporter=reporter,
                                             source_size=source_size, iterations=iterations)
                     probe.require_archive()
+                    check_quota_after(storage, result.encrypted_size)
                 finally:
                     probe.close()
             self._write_sidecar(storage, key, result.encrypted_sha256)

@@ -1,4 +1,5 @@
-"""Checks on a local file the user names for the console to write (decrypt -o, backup download -o).
+"""Checks on what the console writes: a local file the user names (decrypt -o, backup download -o),
+and the room a new backup takes on its target.
 
 Only a new file or an existing regular file is ever written, and never one of the files being
 read: `--force` replaces a regular file, not a device, FIFO, socket, folder or symbolic link
@@ -18,7 +19,8 @@ from recovery_console.engine.io_protocols import ReadableFile
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.state.atomic import atomic_output
 from recovery_console.engine.state.named_store import usable_text
-from recovery_console.errors import IntegrityError, UsageError, from_os_error
+from recovery_console.engine.storage.base import Storage
+from recovery_console.errors import IntegrityError, QuotaExceededError, UsageError, from_os_error
 
 TEMP_NAME_EXTRA = 16  # atomic_output writes ".<name>.<random 8>.part" beside the output first
 DEFAULT_NAME_MAX = 255
@@ -108,3 +110,19 @@ def copy_checked(open_source: Callable[[], ReadableFile], location: str, out: Pa
                 hint="The transfer or the stored object is damaged; nothing was kept. Try again.",
             )
     return reader
+
+
+def check_quota_after(storage: Storage, size: int, prefix: str = "backups/") -> None:
+    """Before a written backup of `size` bytes is committed: refuse it if it takes the target over its quota.
+
+    The up-front check could only estimate a compressed backup's size; this one knows it.
+    """
+    if storage.quota is None:
+        return
+    used = storage.used_bytes(prefix)
+    if used + size > storage.quota:
+        raise QuotaExceededError(
+            f"Target '{storage.name}' would exceed its quota: {used:,} of {storage.quota:,} bytes used, and the "
+            f"backup takes {size:,}. Nothing was kept.",
+            hint="Delete old backups from this target or raise its quota.",
+        )

@@ -223,11 +223,28 @@ def test_point5_a_compressible_dump_is_not_refused_for_its_input_size(capsys, ho
     assert code == ExitCode.NO_SPACE and "bytes free" in err, err
 
 
-def _write_compressible_archive(path: Path, size: int) -> None:
+def test_point5_a_quota_is_checked_against_the_stored_size(capsys, home, secret_file, tmp_path):
+    folder = tmp_path / "quota"
+    folder.mkdir()
+    home.add_target(TargetConfig(name="small", kind="local", options={"path": str(folder)}, quota=2 << 20))
+    compressible, incompressible = tmp_path / "c.dump", tmp_path / "r.dump"
+    _write_compressible_archive(compressible, 3 << 20)
+    _write_compressible_archive(incompressible, 3 << 20, rows=os.urandom(3 << 20))
+    code, _, err = run(capsys, "backup", "create", "--from", str(compressible), "--target", "small",
+                       "--secret-key-file", str(secret_file))
+    assert code == ExitCode.OK, err
+    kept = sorted(p.name for p in folder.rglob("*"))
+    code, _, err = run(capsys, "backup", "create", "--from", str(incompressible), "--target", "small",
+                       "--secret-key-file", str(secret_file))
+    assert code == ExitCode.NO_SPACE and "quota" in err, err
+    assert sorted(p.name for p in folder.rglob("*")) == kept
+
+
+def _write_compressible_archive(path: Path, size: int, rows: bytes | None = None) -> None:
     """A valid uncompressed archive: one table whose COPY data is `size` bytes of repetitive rows."""
     from tests.unit.test_pgarchive import build, build_block, build_entry
 
-    rows = b"".join(b"%d\tthe same text again and again\n" % i for i in range(size // 36))
+    rows = rows or b"".join(b"%d\tthe same text again and again\n" % i for i in range(size // 36))
     chunks = [rows[i:i + 65536] for i in range(0, len(rows), 65536)]
     path.write_bytes(build([build_entry(1)], [build_block(1, chunks)]))
 
