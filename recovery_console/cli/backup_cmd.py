@@ -155,7 +155,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def verify_lines(result: VerifyResult) -> list[str]:
     md = result.metadata
     lines = [f"VERDICT   PASSED ({result.mode} verify): this backup is whole" +
-             (" and holds a readable pg_dump archive." if result.mode == "full" else ".")]
+             (" and holds a pg_dump archive whole to its last data block." if result.mode == "full" else ".")]
     if md:
         lines += [f"Backup    {md.backup_id}", f"Created   {md.created_at} by app version {md.app_version}",
                   f"Mode      {md.mode}" + (f" — {md.description}" if md.description else "")]
