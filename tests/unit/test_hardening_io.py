@@ -349,6 +349,14 @@ def test_point7_hostile_text_reaches_the_terminal_escaped(capsys, home, vault, s
     assert "evil\\n\\x1b]0;owned" in out
 
 
+def test_point7_hostile_object_names_reach_the_terminal_escaped(capsys, backup, vault, secret_file, tmp_path):
+    hostile = tmp_path / "rc\n\x1b]0;retitled\x07.enc"
+    hostile.write_bytes((vault / backup.key).read_bytes())
+    code, out, _ = run(capsys, "backup", "verify", str(hostile), "--secret-key-file", str(secret_file))
+    assert code == 0 and "\x1b" not in out and "\x07" not in out
+    assert "rc\\n\\x1b]0;retitled\\x07.enc" in out
+
+
 def test_point7_error_messages_escape_names(capsys):
     code, _, err = run(capsys, "backup", "verify", "id\x1b[31m\nX", "--without-key")
     assert code != 0 and "\x1b" not in err and "id\\x1b[31m\\nX" in err
