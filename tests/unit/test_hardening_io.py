@@ -276,6 +276,12 @@ def test_point6_mistyped_settings_files_give_a_plain_error(capsys, tmp_path, whi
     file = AppPaths.default().config_dir / f"{which}.json"
     file.parent.mkdir(parents=True, exist_ok=True)
     variants = _settings_variants(which, good)
+    if which == "targets":  # options of the wrong shape for their kind
+        variants += [{which: [{**good, "options": options}]} for options in ({}, {"path": 5}, {"path": None})]
+        variants += [{which: [{"name": "remote", "kind": kind, "options": options}]}
+                     for kind, options in (("sftp", {"host": "h", "username": "u", "directory": "d", "port": "22"}),
+                                           ("smb", {"host": 5, "share": "s", "username": "u"}),
+                                           ("s3", {"bucket": "b", "use_tls": "yes"}))]
     assert len(variants) >= 20
     command = ["target", "list"] if which == "targets" else ["profile", "list"]
     for variant in variants:
