@@ -200,7 +200,8 @@ _CHECKED = {
     "catalog": "The target has no .sha256 sidecar; the copy matches the SHA-256 the catalog recorded for it.",
 }
 _UNCHECKED = ("The target has no .sha256 sidecar and the catalog records no SHA-256: the copy was checked "
-              "against nothing. Run `backup verify` on it with the secret to prove it whole.")
+              "against nothing (the .sha256 written beside it only records what was received). "
+              "Run `backup verify` on it with the secret to prove it whole.")
 
 
 def cmd_download(args: argparse.Namespace) -> int:

@@ -30,6 +30,7 @@ from recovery_console.engine.output_checks import (
     check_output,
     check_quota_after,
     copy_checked,
+    is_folder,
     stored_size_estimate,
 )
 from recovery_console.engine.progress import Phase, Reporter
@@ -425,7 +426,7 @@ class Console:
         """Copy a backup and its sidecar to this machine, checking the copy against the sidecar."""
         if ref.record is None:
             raise UsageError(f"{ref.location} is already a local file.")
-        if out.is_dir():
+        if is_folder(out):
             out = out / ref.record.file_name
         reporter = reporter or Reporter()
         with self.audited("backup.download", ref.location, {"output": str(out)}) as detail, \

@@ -50,6 +50,14 @@ def check_output(out: Path, inputs: Iterable[Path | None] = ()) -> None:
                              hint="Choose another output path; nothing was written.")
 
 
+def is_folder(path: Path) -> bool:
+    """Whether `path` is an existing folder; False (not an error) for a name the system cannot even look up."""
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _check_name_length(out: Path) -> None:
     try:
         limit = os.pathconf(out.parent if str(out.parent) else ".", "PC_NAME_MAX")
