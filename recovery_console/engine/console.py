@@ -306,14 +306,14 @@ class Console:
                 self._watched(storage.name, "backup upload"):
             storage.check_room(stored_size_estimate(source_size, compression), "backups/")
             probe = ArchiveProbe(source)
-            with storage.put(key) as upload:
-                try:
+            try:
+                with storage.put(key) as upload:
                     result = encrypt_stream(probe, upload, secret, metadata, reporter=reporter,
                                             source_size=source_size, iterations=iterations)
                     probe.require_archive()
                     check_quota_after(storage, result.encrypted_size)
-                finally:
-                    probe.close()
+            finally:
+                probe.close()
             self._write_sidecar(storage, key, result.encrypted_sha256)
             detail.update(backup_id=metadata.backup_id, size=result.encrypted_size, sha256=result.encrypted_sha256)
             return self.catalog.add(storage, key, result.metadata, result.encrypted_sha256)

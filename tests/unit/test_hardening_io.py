@@ -9,6 +9,7 @@ import io
 import json
 import os
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -193,6 +194,7 @@ def test_point4_create_from_refuses_a_dump_cut_after_its_toc(capsys, sample, sec
                        "--secret-key-file", str(secret_file))
     assert code == ExitCode.VERIFY_FAILED and "truncated" in err, err
     assert [p for p in target.rglob("*") if p.is_file()] == []
+    assert not [t for t in threading.enumerate() if t.name == "rc-blockcheck"]  # the walk's thread ended too
 
 
 def test_point4_verify_fails_a_backup_of_a_truncated_dump(capsys, home, vault, secret_file):
