@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 from typing import BinaryIO
 
-from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, secret_from
-from recovery_console.engine.console import Console, VerifyResult
+from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, printable, secret_from
+from recovery_console.engine.console import Console
 from recovery_console.engine.live_backup import backup_database
+from recovery_console.engine.results import VerifyResult
 from recovery_console.errors import ExitCode, NotFoundError, UsageError, from_os_error
 from recovery_console.formatting import format_bytes
 from recovery_console.models.backup import BackupRecord
@@ -56,9 +57,10 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     download = commands.add_parser("download", help="copy a backup and its sidecar to this machine")
     download.add_argument("backup")
-    download.add_argument("-o", "--output", required=True, type=Path, help="a file or an existing folder")
+    download.add_argument("-o", "--output", required=True, type=Path,
+                          help="a new or regular file, or an existing folder (devices, FIFOs and links are refused)")
     download.add_argument("--target")
-    download.add_argument("--force", action="store_true", help="replace an existing output file")
+    download.add_argument("--force", action="store_true", help="replace an existing regular output file")
     add_json(download)
     download.set_defaults(func=cmd_download)
 
@@ -156,7 +158,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def verify_lines(result: VerifyResult) -> list[str]:
     md = result.metadata
     lines = [f"VERDICT   PASSED ({result.mode} verify): this backup is whole" +
-             (" and holds a readable pg_dump archive." if result.mode == "full" else ".")]
+             (" and holds a pg_dump archive whole to its last data block." if result.mode == "full" else ".")]
     if md:
         lines += [f"Backup    {md.backup_id}", f"Created   {md.created_at} by app version {md.app_version}",
                   f"Mode      {md.mode}" + (f" — {md.description}" if md.description else "")]
@@ -196,13 +198,24 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+_CHECKED = {
+    "sidecar": "The copy matches the .sha256 sidecar stored beside the backup on the target.",
+    "catalog": "The target has no .sha256 sidecar; the copy matches the SHA-256 the catalog recorded for it.",
+}
+_UNCHECKED = ("The target has no .sha256 sidecar and the catalog records no SHA-256: the copy was checked "
+              "against nothing (the .sha256 written beside it only records what was received). "
+              "Run `backup verify` on it with the secret to prove it whole.")
+
+
 def cmd_download(args: argparse.Namespace) -> int:
     app = console()
     ref = app.locate(args.backup, args.target)
     with job(args) as reporter:
         result = app.download(ref, args.output, overwrite=args.force, reporter=reporter)
-    emit(args, {"path": str(result.path), "size": result.size, "sha256": result.sha256},
-         [f"Downloaded to {result.path} ({format_bytes(result.size)}), SHA-256 {result.sha256} matches the sidecar."])
+    emit(args, {"path": str(result.path), "size": result.size, "sha256": result.sha256,
+                "checked_against": result.checked_against},
+         [f"Downloaded to {result.path} ({format_bytes(result.size)}), SHA-256 {result.sha256}.",
+          _CHECKED.get(result.checked_against or "", _UNCHECKED)])
     return ExitCode.OK
 
 
@@ -225,7 +238,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
         if not sys.stdin.isatty():
             print("Refusing to delete without confirmation: pass --yes.", file=sys.stderr)
             return ExitCode.USAGE
-        answer = input(f"Delete backup {ref.record.short_id} at {ref.location}? Type 'delete' to confirm: ")
+        answer = input(f"Delete backup {ref.record.short_id} at {printable(ref.location)}? Type 'delete' to confirm: ")
         if answer.strip() != "delete":
             print("Not deleted.", file=sys.stderr)
             return ExitCode.USAGE

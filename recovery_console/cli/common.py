@@ -6,6 +6,7 @@ import argparse
 import json
 import signal
 import sys
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,14 +50,38 @@ def close_consoles() -> None:
         _opened.pop().close()
 
 
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(char: str) -> str:
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _unsafe(char: str) -> bool:
+    """Control characters (incl. ESC, C1 and bidi overrides), line separators and lone surrogates."""
+    return unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp") and char != "\u200d"
+
+
+def printable(text: str) -> str:
+    """Text from outside (object names, descriptions, TOC tags) safe for a terminal: one line, no escapes.
+
+    Control characters, format characters and lone surrogates become backslash escapes.
+    """
+    return "".join(_escaped(c) if _unsafe(c) else c for c in text)
+
+
 def emit(args: argparse.Namespace, data: Any, human: str | list[str], out: TextIO | None = None) -> None:
-    """Print `data` as JSON with --json, else the human lines."""
+    """Print `data` as JSON with --json, else the human lines, each made `printable`."""
     out = out or sys.stdout
     if getattr(args, "json", False):
         json.dump(data, out, indent=2, sort_keys=True, default=str)
         out.write("\n")
     else:
-        out.write((human if isinstance(human, str) else "\n".join(human)) + "\n")
+        lines = human.split("\n") if isinstance(human, str) else human
+        out.write("\n".join(printable(line) for line in lines) + "\n")
 
 
 class TerminalProgress:

@@ -12,10 +12,12 @@ from recovery_console.formatting import format_bytes
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("backup", help="a backup file, or a backup id from `backup list`")
-    parser.add_argument("-o", "--output", type=Path, help="where to write the .dump (required unless --metadata-only)")
+    parser.add_argument("-o", "--output", type=Path,
+                        help="where to write the .dump (required unless --metadata-only): a new or regular file; "
+                             "devices, FIFOs, symbolic links and the backup itself are refused")
     parser.add_argument("--metadata-only", action="store_true", help="show the decrypted metadata, write nothing")
     parser.add_argument("--target", help="look the id up on this target only")
-    parser.add_argument("--force", action="store_true", help="replace an existing output file")
+    parser.add_argument("--force", action="store_true", help="replace an existing regular output file")
     add_secret_options(parser)
     add_json(parser)
     parser.set_defaults(func=cmd_decrypt)

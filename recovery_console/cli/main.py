@@ -66,15 +66,17 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
 
 
 def report_error(exc: RecoveryError, as_json: bool) -> None:
+    from recovery_console.cli.common import printable  # loaded only when an error is shown
+
     if as_json:
         json.dump({"ok": False, "error": {"type": type(exc).__name__, "message": exc.message, "hint": exc.hint,
                                           "exit_code": int(exc.exit_code)}}, sys.stdout, indent=2)
         sys.stdout.write("\n")
-    print(f"Error: {exc.message}", file=sys.stderr)
+    print(f"Error: {printable(exc.message)}", file=sys.stderr)
     if exc.hint:
-        print(f"What to do: {exc.hint}", file=sys.stderr)
+        print(f"What to do: {printable(exc.hint)}", file=sys.stderr)
     if exc.detail:
-        print(f"Details: {exc.detail}", file=sys.stderr)
+        print(f"Details: {printable(exc.detail)}", file=sys.stderr)
 
 
 def configure_logging(debug: bool, quiet: bool) -> None:

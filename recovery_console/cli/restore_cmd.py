@@ -7,7 +7,7 @@ import dataclasses
 import sys
 from typing import Any
 
-from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, secret_from
+from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, printable, secret_from
 from recovery_console.engine.restore import Restorer
 from recovery_console.engine.restore_preflight import RestorePlan
 from recovery_console.errors import ExitCode, UsageError
@@ -93,7 +93,7 @@ def _confirm(prompt: str, word: str) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     restorer, plan, secret = _plan(args)
-    print("\n".join(_plan_lines(plan)), file=sys.stderr)
+    print("\n".join(printable(line) for line in _plan_lines(plan)), file=sys.stderr)
     if plan.ready and not args.yes:
         _confirm(f"This replaces database '{plan.database}' with backup {plan.backup_id} (the current one is kept as "
                  f"{plan.pre_restore_name}). Type RESTORE to go on: " if not plan.new_database else

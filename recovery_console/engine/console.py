@@ -6,33 +6,39 @@ catalog, write the audit entry) so neither front end carries engine logic.
 
 from __future__ import annotations
 
-import getpass
 import logging
-import os
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
 from recovery_console import __version__
 from recovery_console.engine.archive import pgarchive
 from recovery_console.engine.archive.archive_probe import ArchiveProbe
+from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.container import format as fmt
-from recovery_console.engine.container.naming import backup_key, parse_backup_key
-from recovery_console.engine.container.streams import SIDECAR_SUFFIX, HashingReader, parse_sidecar, sidecar_text
+from recovery_console.engine.container.naming import backup_key, check_name_matches
+from recovery_console.engine.container.streams import SIDECAR_SUFFIX, HashingReader, sidecar_text
 from recovery_console.engine.container.verify import StreamReport, read_header, read_metadata, read_stream, read_toc
 from recovery_console.engine.container.writer import encrypt_stream
-from recovery_console.engine.io_protocols import ReadableFile, ReadableStream
+from recovery_console.engine.io_protocols import ReadableStream
+from recovery_console.engine.output_checks import (
+    COPY_BLOCK,
+    check_output,
+    check_quota_after,
+    copy_checked,
+    is_folder,
+    stored_size_estimate,
+)
 from recovery_console.engine.progress import Phase, Reporter
+from recovery_console.engine.results import FileResult, VerifyResult, verify_result
 from recovery_console.engine.state.atomic import atomic_output
 from recovery_console.engine.state.audit import AuditLog
 from recovery_console.engine.state.backup_ids import ambiguous, matching_records, split_target_key
 from recovery_console.engine.state.catalog import Catalog, SyncResult
 from recovery_console.engine.state.keyring_store import SecretStore
+from recovery_console.engine.state.named_store import usable_text
 from recovery_console.engine.state.paths import AppPaths
 from recovery_console.engine.state.profiles import Profiles
 from recovery_console.engine.state.runtime_dir import RuntimeDir
@@ -41,6 +47,7 @@ from recovery_console.engine.state.targets import SECRET_NAMES, TargetStore, ope
 from recovery_console.engine.storage.base import Storage
 from recovery_console.engine.storage.pool import StoragePool
 from recovery_console.engine.storage.round_trip import CheckReport, round_trip
+from recovery_console.engine.who import user_at_host, utc_now
 from recovery_console.errors import (
     Cancelled,
     CatalogError,
@@ -54,99 +61,7 @@ from recovery_console.errors import (
 from recovery_console.models.backup import BackupMetadata, BackupRecord
 from recovery_console.models.target import TargetConfig
 
-COPY_BLOCK = 1 << 20
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class BackupRef:
-    """A backup to act on: a catalog record on its target, or a file on this machine."""
-
-    location: str
-    record: BackupRecord | None = None
-    storage: Storage | None = None
-    path: Path | None = None
-
-    def open(self) -> ReadableFile:
-        if self.path is not None:
-            try:
-                return open(self.path, "rb")
-            except OSError as exc:
-                raise from_os_error("opening", str(self.path), exc) from exc
-        assert self.storage is not None and self.record is not None
-        return self.storage.open_read(self.record.key)
-
-    @property
-    def is_local(self) -> bool:
-        """A file on this machine (directly or on a local-folder target): opening it costs nothing."""
-        return self.path is not None or (self.storage is not None and self.storage.kind == "local")
-
-    @property
-    def size(self) -> int:
-        if self.path is not None:
-            return self.path.stat().st_size
-        assert self.record is not None
-        return self.record.size
-
-    def sidecar_sha256(self) -> str | None:
-        """The ciphertext hash recorded beside the backup, if there is a sidecar."""
-        try:
-            if self.path is not None:
-                raw = self.path.with_name(self.path.name + SIDECAR_SUFFIX).read_bytes()
-            else:
-                assert self.storage is not None and self.record is not None
-                raw = self.storage.get_bytes(self.record.key + SIDECAR_SUFFIX)
-        except (FileNotFoundError, NotFoundError):
-            return None
-        except OSError as exc:
-            raise from_os_error("reading the sidecar of", self.location, exc) from exc
-        return parse_sidecar(raw)
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    """The verdict and every fact an auditor asks for after a verify."""
-
-    mode: str
-    location: str
-    encrypted_size: int
-    ciphertext_sha256: str | None
-    sidecar_sha256: str | None
-    metadata: BackupMetadata | None = None
-    chunk_count: int | None = None
-    archive_length: int | None = None
-    archive_sha256: str | None = None
-    archive_version: str | None = None
-    dumped_from: str | None = None
-    dumped_by: str | None = None
-    object_counts: dict[str, int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.__dict__.items() if k != "metadata"}
-        data["metadata"] = self.metadata.as_dict() if self.metadata else None
-        return data
-
-
-@dataclass(frozen=True)
-class FileResult:
-    """A local file the console wrote (decrypt, download) and its SHA-256."""
-
-    path: Path
-    size: int
-    sha256: str
-    metadata: BackupMetadata | None = None
-
-
-def _now_utc() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _who() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
 
 
 class Console:
@@ -353,23 +268,28 @@ class Console:
         """Encrypt a pg_dump archive stream onto a target; only a complete, valid backup is kept."""
         if mode not in ("manual", "scheduled"):
             raise UsageError(f"Unknown backup mode '{mode}'; choose manual or scheduled.")
+        usable_text(description, "The description")
         storage = self.storage(target)
         catalog = self.catalog  # a catalog that cannot be opened fails here, before anything is stored
         metadata = BackupMetadata(
-            backup_id=str(uuid.uuid4()), created_at=_now_utc(), app_version=__version__, mode=mode,
+            backup_id=str(uuid.uuid4()), created_at=utc_now(), app_version=__version__, mode=mode,
             description=description, database=database, server_version=server_version,
             pg_dump_version=pg_dump_version, compression=compression, source="pg_dump" if database else "file",
-            source_name=source_name, created_by=_who(),
+            source_name=source_name, created_by=user_at_host(),
         )
         key = backup_key(metadata)
         with self.audited("backup.create", key, {"target": storage.name}) as detail, \
                 self._watched(storage.name, "backup upload"):
-            storage.check_room(source_size or 0, "backups/")
+            storage.check_room(stored_size_estimate(source_size, compression), "backups/")
             probe = ArchiveProbe(source)
-            with storage.put(key) as upload:
-                result = encrypt_stream(probe, upload, secret, metadata, reporter=reporter,
-                                        source_size=source_size, iterations=iterations)
-                probe.require_archive()
+            try:
+                with storage.put(key) as upload:
+                    result = encrypt_stream(probe, upload, secret, metadata, reporter=reporter,
+                                            source_size=source_size, iterations=iterations)
+                    probe.require_archive()
+                    check_quota_after(storage, result.encrypted_size)
+            finally:
+                probe.close()
             self._write_sidecar(storage, key, result.encrypted_sha256)
             detail.update(backup_id=metadata.backup_id, size=result.encrypted_size, sha256=result.encrypted_sha256)
             return catalog.add(storage, key, result.metadata, result.encrypted_sha256)
@@ -401,7 +321,7 @@ class Console:
                         "Every chunk decrypts, but the file's SHA-256 does not match its .sha256 sidecar.",
                         hint="The sidecar was damaged or replaced; re-create it from this verified file.",
                     )
-                _check_name(ref, report.metadata)
+                check_name_matches(ref.location, report.metadata)
             except IntegrityError as exc:
                 self.record_failed_verify(ref, exc)
                 raise
@@ -409,7 +329,7 @@ class Console:
                 self.catalog.remember_metadata(ref.record, report.metadata)
                 self.catalog.remember_verify(ref.record, "ok", mode)
             detail.update(backup_id=report.metadata.backup_id)
-            return _verify_result(ref, report, sidecar, mode)
+            return verify_result(ref, report, sidecar, mode)
 
     def record_failed_verify(self, ref: BackupRef, exc: IntegrityError) -> None:
         """Store `failed` as the backup's verdict: only for what reading the whole file proved.
@@ -462,8 +382,12 @@ class Console:
                 reporter: Reporter | None = None) -> FileResult:
         """Decrypt to a plain pg_dump archive; the output appears only once every check has passed."""
         with self.audited("decrypt", ref.location, {"output": str(out)}) as detail:
-            with atomic_output(out, overwrite, claims=self.runtime) as sink, ref.open() as stream:
-                report = read_stream(stream, secret, sink=sink, reporter=reporter, total=ref.size)
+            check_output(out, [ref.local_file()])
+            try:
+                with atomic_output(out, overwrite, claims=self.runtime) as sink, ref.open() as stream:
+                    report = read_stream(stream, secret, sink=sink, reporter=reporter, total=ref.size)
+            except OSError as exc:  # the final flush or fsync on a full disk
+                raise from_os_error("writing", str(out), exc) from exc
             assert report.archive_sha256 is not None and report.archive_length is not None
             detail.update(backup_id=report.metadata.backup_id, sha256=report.archive_sha256)
             return FileResult(out, report.archive_length, report.archive_sha256, report.metadata)
@@ -486,27 +410,31 @@ class Console:
         """Copy a backup and its sidecar to this machine, checking the copy against the sidecar."""
         if ref.record is None:
             raise UsageError(f"{ref.location} is already a local file.")
-        if out.is_dir():
+        if is_folder(out):
             out = out / ref.record.file_name
         reporter = reporter or Reporter()
-        with self.audited("backup.download", ref.location, {"output": str(out)}), \
+        with self.audited("backup.download", ref.location, {"output": str(out)}) as detail, \
                 self._watched(ref.record.target, "download"):
-            expected = ref.sidecar_sha256() or ref.record.sha256
+            side_out = out.with_name(out.name + SIDECAR_SUFFIX)
+            source = ref.local_file()
+            for path in (out, side_out):
+                check_output(path, [source, source.with_name(source.name + SIDECAR_SUFFIX) if source else None])
+            if ref.size == 0:
+                raise IntegrityError(f"{ref.location} is empty (0 bytes): it is not a backup; nothing was downloaded.",
+                                     hint="Delete it from the target; a real backup is never empty.")
+            sidecar = ref.sidecar_sha256()
+            expected, against = (sidecar, "sidecar") if sidecar else (ref.record.sha256, "catalog")
             reporter.start(Phase.DOWNLOAD, ref.size)
-            with atomic_output(out, overwrite, claims=self.runtime) as sink, ref.open() as stream:
-                reader = HashingReader(stream)
-                buf = bytearray(COPY_BLOCK)
-                while n := reader.readinto(memoryview(buf)):
-                    sink.write(memoryview(buf)[:n])
-                    reporter.advance(n)
-                if expected is not None and reader.sha256 != expected:
-                    raise IntegrityError(
-                        f"The downloaded copy's SHA-256 ({reader.sha256}) does not match the sidecar ({expected}).",
-                        hint="The transfer or the stored object is damaged; nothing was kept. Try again.",
-                    )
-            with atomic_output(out.with_name(out.name + SIDECAR_SUFFIX), overwrite) as side:
-                side.write(sidecar_text(reader.sha256, out.name))
-            return FileResult(out, reader.size, reader.sha256)
+            try:
+                reader = copy_checked(ref.open, ref.location, out, overwrite, (expected, against), reporter,
+                                      claims=self.runtime)
+                with atomic_output(side_out, overwrite) as side:
+                    side.write(sidecar_text(reader.sha256, out.name))
+            except OSError as exc:  # a full disk while writing, flushing or syncing the copy
+                raise from_os_error("writing", str(out), exc) from exc
+            checked = against if expected is not None else None
+            detail.update(sha256=reader.sha256, checked_against=checked or "nothing")
+            return FileResult(out, reader.size, reader.sha256, checked_against=checked)
 
     def upload(self, path: Path, target: str, secret: str, *, reporter: Reporter | None = None) -> BackupRecord:
         """Import a backup file into a target, only after it fully verifies with this secret."""
@@ -560,27 +488,3 @@ class Console:
             with suppress(NotFoundError):  # a backup without a sidecar
                 ref.storage.delete(ref.record.key + SIDECAR_SUFFIX)
             self.catalog.forget(ref.record)
-
-
-def _check_name(ref: BackupRef, metadata: BackupMetadata) -> None:
-    """A conforming file name must name the backup inside it: a renamed old backup must not pass as new."""
-    name = parse_backup_key(ref.location.rsplit("/", 1)[-1])
-    if name.created is not None and not metadata.backup_id.replace("-", "").startswith(name.short_id):
-        raise IntegrityError(
-            f"The file is named for backup {name.short_id}, but it holds backup {metadata.backup_id} "
-            f"created {metadata.created_at}.",
-            hint="The file was renamed or replaced; treat it as the backup its contents say, not its name.",
-        )
-
-
-def _verify_result(ref: BackupRef, report: StreamReport, sidecar: str | None, mode: str) -> VerifyResult:
-    archive = report.archive
-    return VerifyResult(
-        mode=mode, location=ref.location, encrypted_size=report.encrypted_size,
-        ciphertext_sha256=report.ciphertext_sha256, sidecar_sha256=sidecar, metadata=report.metadata,
-        chunk_count=report.chunk_count, archive_length=report.archive_length, archive_sha256=report.archive_sha256,
-        archive_version=archive.header.version_str if archive else None,
-        dumped_from=archive.header.server_version if archive else None,
-        dumped_by=archive.header.dump_version if archive else None,
-        object_counts=report.object_counts,
-    )

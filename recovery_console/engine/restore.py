@@ -28,7 +28,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from recovery_console.engine.archive.rowcount import RowCounter
-from recovery_console.engine.console import BackupRef, Console
+from recovery_console.engine.backup_ref import BackupRef
+from recovery_console.engine.console import Console
 from recovery_console.engine.container.streams import widen_pipe
 from recovery_console.engine.container.verify import read_stream
 from recovery_console.engine.io_protocols import FlushableStream

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recovery_console.engine.archive import pgarchive
-from recovery_console.engine.console import BackupRef, Console
+from recovery_console.engine.backup_ref import BackupRef
+from recovery_console.engine.console import Console
 from recovery_console.engine.container.reader import derive_keys_ahead
 from recovery_console.engine.container.verify import read_toc
 from recovery_console.engine.pg import pgtools, postgres

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from recovery_console.errors import UsageError
+from recovery_console.models import json_fields
 
 
 class ConnectionMode(StrEnum):
@@ -83,8 +84,12 @@ class Profile:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Profile:
-        return cls(name=data["name"], database_url=data["database_url"],
-                   mode=ConnectionMode(data.get("mode", "undeclared")),
-                   direct_acknowledged=bool(data.get("direct_acknowledged")), direct_url=data.get("direct_url"),
-                   target=data.get("target"), tool_dirs=list(data.get("tool_dirs", [])),
-                   stored_secrets=tuple(data.get("stored_secrets", ())))
+        """The record as profiles.json holds it; a missing or mistyped field raises ValueError naming it."""
+        mode = json_fields.optional_text(data, "mode") or ConnectionMode.UNDECLARED.value
+        if mode not in tuple(ConnectionMode):
+            raise ValueError(f"'mode' must be one of {', '.join(ConnectionMode)}, not {mode!r}")
+        return cls(name=json_fields.text(data, "name"), database_url=json_fields.text(data, "database_url"),
+                   mode=ConnectionMode(mode), direct_acknowledged=json_fields.flag(data, "direct_acknowledged"),
+                   direct_url=json_fields.optional_text(data, "direct_url"),
+                   target=json_fields.optional_text(data, "target"), tool_dirs=json_fields.texts(data, "tool_dirs"),
+                   stored_secrets=tuple(json_fields.texts(data, "stored_secrets")))

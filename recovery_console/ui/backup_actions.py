@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QAbstractButton, QDialog, QFileDialog, QInputDialog, QLineEdit, QMessageBox
 
-from recovery_console.engine.console import FileResult
 from recovery_console.engine.progress import Reporter
+from recovery_console.engine.results import FileResult
 from recovery_console.engine.storage.round_trip import CheckReport
 from recovery_console.errors import RecoveryError, StorageError, UsageError
 from recovery_console.formatting import format_bytes
@@ -165,7 +165,9 @@ class BackupActions(QObject):
 
         def done(result: FileResult) -> None:
             window.refresh_badges()
-            self._status(f"Downloaded to {result.path} (SHA-256 {result.sha256[:16]}…, matches the sidecar).", 15000)
+            checked = {"sidecar": "matches the sidecar", "catalog": "no sidecar; matches the catalog's record"}.get(
+                result.checked_against or "", "NOT checked: the target has no sidecar; verify it with the secret")
+            self._status(f"Downloaded to {result.path} (SHA-256 {result.sha256[:16]}…, {checked}).", 15000)
 
         window.submit(job, f"Downloading {record.file_name}", done, on_failure=self._target_failed)
 

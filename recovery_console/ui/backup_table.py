@@ -20,7 +20,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor
 
-from recovery_console.engine.console import BackupRef, Console
+from recovery_console.engine.backup_ref import BackupRef
+from recovery_console.engine.console import Console
 from recovery_console.formatting import format_bytes
 from recovery_console.models.backup import BackupRecord
 

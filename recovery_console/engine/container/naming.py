@@ -14,7 +14,7 @@ BACKUP_PREFIX = "backups/"
 BACKUP_SUFFIX = ".enc"
 _NAME = re.compile(
     r"^rc_backup_(?P<stamp>\d{8}-\d{2}-\d{2}-\d{2})-(?P<version>[0-9A-Za-z.+_]+)-"
-    r"(?P<mode>manual|scheduled)-(?P<short>[0-9a-f]{8})\.enc$"
+    r"(?P<mode>manual|scheduled)-(?P<short>[0-9a-f]{8})\.enc\Z"
 )
 _STAMP = "%Y%m%d-%H-%M-%S"
 
@@ -54,3 +54,14 @@ def parse_backup_key(key: str) -> NameInfo:
         return NameInfo(short_id=hashlib.sha256(key.encode()).hexdigest()[:8])
     created = datetime.strptime(match["stamp"], _STAMP).replace(tzinfo=UTC)
     return NameInfo(short_id=match["short"], created=created, app_version=match["version"], mode=match["mode"])
+
+
+def check_name_matches(location: str, metadata: BackupMetadata) -> None:
+    """A conforming file name must name the backup inside it: a renamed old backup must not pass as new."""
+    name = parse_backup_key(location.rsplit("/", 1)[-1])
+    if name.created is not None and not metadata.backup_id.replace("-", "").startswith(name.short_id):
+        raise IntegrityError(
+            f"The file is named for backup {name.short_id}, but it holds backup {metadata.backup_id} "
+            f"created {metadata.created_at}.",
+            hint="The file was renamed or replaced; treat it as the backup its contents say, not its name.",
+        )

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import zstandard
 
+from recovery_console.engine.archive.completeness import BlockCheck
 from recovery_console.engine.archive.pgarchive import Archive
 from recovery_console.engine.archive.toc_collector import TocCollector
 from recovery_console.engine.container import format as fmt
 from recovery_console.engine.container.archive_stream import ArchiveStream, undecompressable
-from recovery_console.engine.container.reader import PayloadStream, open_backup, read_preamble
+from recovery_console.engine.container.reader import OpenedBackup, PayloadStream, open_backup, read_preamble
 from recovery_console.engine.container.streams import HashingReader
 from recovery_console.engine.io_protocols import ReadIntoStream, WritableStream
 from recovery_console.engine.progress import Phase, Reporter
-from recovery_console.errors import IntegrityError
+from recovery_console.errors import IntegrityError, RecoveryError
 from recovery_console.models.backup import BackupMetadata
+
+if TYPE_CHECKING:
+    from _hashlib import HASH
 
 TOC_READ = 1 << 20
 
@@ -59,7 +64,9 @@ def read_stream(
     With a sink, the archive bytes are written to it as they are proven chunk by chunk; the
     caller must discard the sink's contents if this raises. `hash_ciphertext=False` skips the
     SHA-256 of the file itself (only needed to compare with a .sha256 sidecar); the report's
-    `ciphertext_sha256` is then None.
+    `ciphertext_sha256` is then None. A full read without a sink (verify, upload) also walks every
+    data block of the archive to its end, so an archive cut short is not certified as restorable;
+    decrypt (with a sink) writes what the backup faithfully holds.
     """
     reporter = reporter or Reporter()
     source = HashingReader(stream, hash=hash_ciphertext)
@@ -68,8 +75,19 @@ def read_stream(
     reporter.start(Phase.DECRYPT if sink is not None else Phase.VERIFY, total)
     reporter.advance(opened.payload_offset)
     ciphertext_sha = source.detach_hash()  # the payload stream hashes the rest off its read path
-    archive = (ArchiveStream(opened.metadata.compression, sink, parse_toc=require_archive)
+    blocks = BlockCheck() if full and sink is None and require_archive else None
+    archive = (ArchiveStream(opened.metadata.compression, blocks or sink, parse_toc=require_archive)
                if full or sink is not None else None)
+    try:
+        return _read_payload(source, opened, reporter, archive, blocks, ciphertext_sha, require_archive)
+    finally:
+        if blocks is not None:
+            blocks.close()
+
+
+def _read_payload(source: HashingReader, opened: OpenedBackup, reporter: Reporter, archive: ArchiveStream | None,
+                  blocks: BlockCheck | None, ciphertext_sha: HASH | None, require_archive: bool) -> StreamReport:
+    """The payload part of read_stream: every chunk, the end record, and (with `archive`) the archive checks."""
     # With nothing to do per chunk here, decrypting on this thread saves a hand-off per chunk;
     # with an archive to hash (or write), a worker thread decrypts while this one does that.
     payload = PayloadStream(source, opened, reporter, workers=1 if archive is not None else 0,
@@ -106,6 +124,15 @@ def read_stream(
             + (f": {cause.message}" if cause else "."),
             hint="It cannot be restored with pg_restore. Check the source it was made from.",
         )
+    if blocks is not None:
+        try:
+            blocks.result()
+        except RecoveryError as exc:
+            raise IntegrityError(
+                f"The backup decrypts correctly, but the pg_dump archive it holds is not whole: {exc.message}",
+                hint="It was made from a damaged or cut-short dump; pg_restore would fail on it. "
+                     "Do not rely on this backup: make a new one.",
+            ) from exc
     return replace(
         report,
         archive_length=archive.length,

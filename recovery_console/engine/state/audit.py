@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import getpass
 import json
 import logging
 import os
@@ -79,6 +78,7 @@ from recovery_console.engine.state.audit_entry import (
 )
 from recovery_console.engine.state.audit_verify import AuditVerification, verify_chain
 from recovery_console.engine.state.paths import AppPaths
+from recovery_console.engine.who import current_user
 from recovery_console.errors import IntegrityError, QuotaExceededError, RecoveryError, UsageError
 
 log = logging.getLogger(__name__)
@@ -89,13 +89,6 @@ _INSPECT_HINT = (
     "Inspect the end of the file with `tail -c 512 {path} | od -c` and run `recovery-console audit verify`. "
     "If the damage is from a crash, move the file aside (keep it as evidence); the next action starts a new log."
 )
-
-
-def _current_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - getpass raises KeyError/OSError/ImportError depending on platform
-        return str(os.getuid())
 
 
 def _now() -> str:
@@ -153,7 +146,7 @@ class AuditLog:
         if result not in RESULTS:
             raise UsageError(f"An audit entry's result must be one of {', '.join(RESULTS)}, not {result!r}.")
         detail_data = self._normalise_detail(detail)
-        user, host = _current_user(), socket.gethostname()
+        user, host = current_user(), socket.gethostname()
 
         fd = self._open_locked()
         try:

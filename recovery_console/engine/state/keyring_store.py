@@ -77,7 +77,7 @@ _FIX_INSECURE = (
 SecretValue = str | Callable[[], str]
 """A secret as given (a GUI field's text), or a function that asks for it (a prompt, a file read) only once needed."""
 
-_PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+_PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}\Z")
 
 
 class InsecureKeyringWarning(UserWarning):

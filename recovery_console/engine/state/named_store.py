@@ -6,12 +6,22 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, NoReturn, Protocol, TypeVar
 
 from recovery_console.engine.state.atomic import write_json
 from recovery_console.errors import IntegrityError, NotFoundError, UsageError
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+
+
+def usable_text(text: str, what: str) -> None:
+    """Refuse text that cannot be stored as UTF-8 (argv bytes that were not UTF-8 arrive as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"{what} is not valid UTF-8 text.",
+                         hint="Settings, the catalog and the audit log are UTF-8: give it as UTF-8 (rename a "
+                              "folder or file whose name is not, or check the terminal's encoding).") from None
 
 
 class Named(Protocol):
@@ -43,7 +53,30 @@ class NamedStore(Generic[T]):
         except (OSError, ValueError) as exc:
             raise IntegrityError(f"The {self.kind} settings in {self.file} cannot be read: {exc}.",
                                  hint="Fix or remove that file; backups themselves are unaffected.") from exc
-        return {item["name"]: self._from_dict(item) for item in raw.get(self._key, [])}
+        return self._records(raw)
+
+    def _records(self, raw: object) -> dict[str, T]:
+        """The records of a parsed file, refusing any entry whose shape or types are wrong."""
+        items = raw.get(self._key, []) if isinstance(raw, dict) else None
+        if not isinstance(items, list):
+            self._damaged(f"it must be an object holding a list \"{self._key}\"")
+        records: dict[str, T] = {}
+        for index, item in enumerate(items, 1):
+            if not isinstance(item, dict):
+                self._damaged(f"{self.kind} #{index} is not an object")
+            try:
+                record = self._from_dict(item)
+            except (ValueError, TypeError) as exc:
+                self._damaged(f"{self.kind} #{index}: {exc}")
+            if not _NAME.match(record.name) or record.name in records:
+                self._damaged(f"{self.kind} #{index}: the name {record.name!r} is not usable or appears twice")
+            records[record.name] = record
+        return records
+
+    def _damaged(self, what: str) -> NoReturn:
+        raise IntegrityError(f"The {self.kind} settings in {self.file} are damaged: {what}.",
+                             hint=f"Fix that entry by hand, or move the file away and add the {self.kind}s "
+                                  "again; backups themselves are unaffected.")
 
     def save(self, records: dict[str, T]) -> None:
         """Replace the file whole, through a temp file of its own: two processes saving at once never mix."""
@@ -68,11 +101,13 @@ class NamedStore(Generic[T]):
         return records
 
     def add(self, record: T) -> None:
+        usable_text(json.dumps(record.to_dict(), ensure_ascii=False), f"A setting of this {self.kind}")
         records = self.check_new(record.name)
         records[record.name] = record
         self.save(records)
 
     def replace(self, record: T) -> None:
+        usable_text(json.dumps(record.to_dict(), ensure_ascii=False), f"A setting of this {self.kind}")
         records = self.load()
         if record.name not in records:
             raise NotFoundError(f"No {self.kind} named '{record.name}'.")

@@ -15,6 +15,8 @@ from pathlib import Path
 from recovery_console.engine.state.keyring_store import INSTANCE_SECRET, SecretStore, profile_scope
 from recovery_console.errors import SecretUnavailableError
 
+MAX_SECRET_BYTES = 4096  # far above any real secret; a device or a huge file is refused, not read whole
+
 # A profile's instance secret lives in the OS keyring through SecretStore: service
 # "recovery-console:profile:<NAME>", entry "instance_secret" (see keyring_store.py).
 
@@ -32,13 +34,18 @@ class SecretRequest:
 def read_secret_file(path: Path) -> str:
     """A secret kept in a file: its text without one trailing newline; never empty."""
     try:
-        text = path.read_text("utf-8")
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_SECRET_BYTES + 1)
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise SecretUnavailableError(f"The secret file {path} does not exist.") from None
     except UnicodeDecodeError:  # its message would quote a byte of the secret
         raise SecretUnavailableError(f"The secret file {path} is not UTF-8 text.") from None
     except OSError as exc:
         raise SecretUnavailableError(f"The secret file {path} cannot be read: {exc.strerror or exc}.") from None
+    if len(raw) > MAX_SECRET_BYTES:
+        raise SecretUnavailableError(f"The secret file {path} holds more than {MAX_SECRET_BYTES} bytes: "
+                                     "it is not a secret file.", hint="Name the file that holds only the secret.")
     secret = normalise_secret(text)
     if not secret:
         raise SecretUnavailableError(f"The secret file {path} is empty.")

@@ -8,10 +8,10 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from recovery_console.engine.state.named_store import NamedStore
+from recovery_console.engine.state.named_store import NamedStore, usable_text
 from recovery_console.engine.state.paths import AppPaths
 from recovery_console.engine.storage.base import Storage
-from recovery_console.errors import NotFoundError, UsageError
+from recovery_console.errors import IntegrityError, NotFoundError, UsageError
 from recovery_console.models.target import TARGET_KINDS, TargetConfig
 
 AD_HOC_LOCAL = "local:"
@@ -33,6 +33,7 @@ class TargetStore(NamedStore[TargetConfig]):
         targets = self.load()
         if spec in targets:
             return targets[spec]
+        usable_text(spec, "The target")
         if spec.startswith(AD_HOC_LOCAL):
             spec = spec[len(AD_HOC_LOCAL):]
         if os.sep in spec or spec.startswith(".") or Path(spec).is_dir():
@@ -77,4 +78,12 @@ def open_storage(config: TargetConfig, secrets: SecretLookup | None = None) -> S
     if module_name is None or importlib.util.find_spec(module_name) is None:
         raise UsageError(f"Targets of kind '{config.kind}' are not supported by this release.")
     from_config: Callable[[TargetConfig, SecretLookup], Storage] = importlib.import_module(module_name).from_config
-    return from_config(config, secrets or _no_secrets)
+    try:
+        return from_config(config, secrets or _no_secrets)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # options edited by hand into a wrong shape
+        problem = f"the option {exc} is missing" if isinstance(exc, KeyError) else f"an option is wrong ({exc})"
+        raise IntegrityError(
+            f"The settings of target '{config.name}' (targets.json) are damaged: {problem}.",
+            hint=f"Fix that entry by hand, or remove the target (`target remove {config.name}`) and add it again; "
+                 "backups themselves are unaffected.",
+        ) from exc

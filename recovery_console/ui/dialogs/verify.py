@@ -26,8 +26,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from recovery_console.engine.console import BackupRef, Console, VerifyResult
+from recovery_console.engine.backup_ref import BackupRef
+from recovery_console.engine.console import Console
 from recovery_console.engine.progress import Reporter
+from recovery_console.engine.results import VerifyResult
 from recovery_console.errors import Cancelled, RecoveryError, WrongKeyError
 from recovery_console.formatting import format_bytes
 from recovery_console.models.backup import BackupRecord

@@ -29,7 +29,9 @@ from PySide6.QtWidgets import (
 )
 
 from recovery_console.engine.archive import pgarchive
-from recovery_console.engine.console import BackupRef, Console, FileResult
+from recovery_console.engine.backup_ref import BackupRef
+from recovery_console.engine.console import Console
+from recovery_console.engine.results import FileResult
 from recovery_console.errors import Cancelled, RecoveryError, UsageError, WrongKeyError
 from recovery_console.formatting import format_bytes
 from recovery_console.models.backup import BackupMetadata
@@ -287,7 +289,7 @@ class ExtractWizard(WizardBase):
 
     def screenshot_pages(self) -> list[tuple[str, QWidget]]:
         """Each page filled with example data (nothing runs, nothing is read), for docs."""
-        from recovery_console.engine.console import VerifyResult
+        from recovery_console.engine.results import VerifyResult
 
         name = "/media/usb/rc_backup_20261122-04-53-23-0.1.0-manual-971f67e4.enc"
         if not self.file_page.path_edit.text():

@@ -21,9 +21,9 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from recovery_console.engine.console import VerifyResult
 from recovery_console.engine.container.streams import SIDECAR_SUFFIX
 from recovery_console.engine.progress import Reporter
+from recovery_console.engine.results import VerifyResult
 from recovery_console.errors import Cancelled, RecoveryError, WrongKeyError
 from recovery_console.formatting import format_bytes
 from recovery_console.models.backup import BackupMetadata

@@ -17,7 +17,8 @@ import html
 
 from PySide6.QtWidgets import QMessageBox, QPushButton, QWidget, QWizard
 
-from recovery_console.engine.console import BackupRef, Console
+from recovery_console.engine.backup_ref import BackupRef
+from recovery_console.engine.console import Console
 from recovery_console.engine.progress import Phase, Progress
 from recovery_console.models.backup import BackupRecord
 from recovery_console.models.profile import Profile

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from recovery_console.engine.console import BackupRef
+from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.errors import RecoveryError
 from recovery_console.formatting import format_bytes
 from recovery_console.models.backup import BackupRecord

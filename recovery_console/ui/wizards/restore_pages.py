@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from recovery_console.engine.console import BackupRef
+from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.restore import Restorer
 from recovery_console.engine.restore_preflight import RestorePlan
