@@ -254,7 +254,8 @@ def _write_compressible_archive(path: Path, size: int, rows: bytes | None = None
 # --- 6. bad input gives a plain error, never a traceback ------------------------------------------------------
 
 def _settings_variants(kind: str, good: dict) -> list[object]:
-    variants: list[object] = [[], "text", 7, None, {kind: {}}, {kind: "x"}, {kind: None}, {kind: [None]},
+    variants: list[object] = [[], "text", 7, None, {}, {"other": [good]}, {kind: {}}, {kind: "x"}, {kind: None},
+                              {kind: [None]},
                               {kind: [[good]]}, {kind: [7]}]
     required = ("name", "kind", "database_url")
     for key in good:

@@ -57,7 +57,7 @@ class NamedStore(Generic[T]):
 
     def _records(self, raw: object) -> dict[str, T]:
         """The records of a parsed file, refusing any entry whose shape or types are wrong."""
-        items = raw.get(self._key, []) if isinstance(raw, dict) else None
+        items = raw.get(self._key) if isinstance(raw, dict) else None  # a saved file always holds the list
         if not isinstance(items, list):
             self._damaged(f"it must be an object holding a list \"{self._key}\"")
         records: dict[str, T] = {}
