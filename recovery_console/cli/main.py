@@ -9,8 +9,10 @@ import logging
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Sequence
 from types import FrameType
+from typing import TextIO
 
 from recovery_console import __version__
 from recovery_console.errors import ExitCode, RecoveryError
@@ -79,8 +81,18 @@ def report_error(exc: RecoveryError, as_json: bool) -> None:
         print(f"Details: {printable(exc.detail)}", file=sys.stderr)
 
 
+_SHOW_WARNING = warnings.showwarning
+
+
+def _plain_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                   file: TextIO | None = None, line: str | None = None) -> None:
+    """A warning as one line for the user, without the source file and line Python shows by default."""
+    print(f"Warning: {message}", file=file or sys.stderr)
+
+
 def configure_logging(debug: bool, quiet: bool) -> None:
     """This program's records on stderr: warnings by default, errors only with --quiet, everything with --debug."""
+    warnings.showwarning = _SHOW_WARNING if debug else _plain_warning
     logger = logging.getLogger("recovery_console")
     for old in [h for h in logger.handlers if h.get_name() == __name__]:
         logger.removeHandler(old)

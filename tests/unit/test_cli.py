@@ -415,3 +415,13 @@ def test_gui_without_qt_says_what_to_install(capsys, monkeypatch):
     code, _, err = run(capsys, "gui")
     assert code == ExitCode.ERROR and "Traceback" not in err
     assert "PySide6" in err and "pip install 'recovery-console[gui]'" in err
+
+
+def test_a_warning_reaches_the_user_as_one_plain_line():
+    """e.g. the insecure-keyring warning: no source path and line of code under it, unless --debug."""
+    code = ("from recovery_console.cli.main import configure_logging; import warnings; "
+            "configure_logging({debug}, False); warnings.warn('secrets are stored UNENCRYPTED')")
+    plain = subprocess.run([sys.executable, "-c", code.format(debug=False)], capture_output=True, text=True)
+    assert plain.stderr == "Warning: secrets are stored UNENCRYPTED\n"
+    debug = subprocess.run([sys.executable, "-c", code.format(debug=True)], capture_output=True, text=True)
+    assert "UserWarning: secrets are stored UNENCRYPTED" in debug.stderr and "<string>" in debug.stderr
