@@ -156,7 +156,8 @@ def test_forget_scope_removes_every_named_secret_and_nothing_else(secret_service
 def test_removing_a_target_removes_its_keyring_secrets(secret_service) -> None:
     app = Console()
     password, key = _token("sftp-pw"), _token("sftp-key")
-    app.add_target(TargetConfig(name="sftp-box", kind="sftp", options={"host": "127.0.0.1"}),
+    app.add_target(TargetConfig(name="sftp-box", kind="sftp",
+                                options={"host": "127.0.0.1", "username": "backup", "directory": "backups"}),
                    {"password": password, "private_key": key})
     assert app.secrets.get(target_scope("sftp-box"), "password") == password
     assert password not in app.targets.file.read_text("utf-8")

@@ -21,7 +21,7 @@ from recovery_console.engine.container.writer import encrypt_stream
 from recovery_console.engine.state.audit import AuditLog
 from recovery_console.engine.state.paths import AppPaths
 from recovery_console.engine.storage.local import LocalStorage
-from recovery_console.errors import ExitCode, IntegrityError
+from recovery_console.errors import ExitCode, IntegrityError, UsageError
 from recovery_console.models.backup import BackupMetadata
 from recovery_console.models.target import TargetConfig
 from tests.fixtures.console import DATA, FAST_ITERATIONS, SECRET
@@ -404,3 +404,15 @@ def test_point8_an_empty_object_is_not_downloaded(capsys, home, vault, tmp_path)
     assert code == ExitCode.VERIFY_FAILED and "empty" in err, err
     assert not (tmp_path / "x.enc").exists() and not (tmp_path / "x.enc.sha256").exists()
     assert AuditLog(AppPaths.default().audit_file).path.read_text().count('"failed"') >= 1
+
+
+def test_point6_a_target_the_next_start_could_not_read_is_never_saved(tmp_path):
+    """The load-time shape check also guards saving: an incomplete target is refused, the file stays readable."""
+    from recovery_console.engine.state.paths import AppPaths
+    from recovery_console.engine.state.targets import TargetStore
+    from recovery_console.models.target import TargetConfig
+
+    store = TargetStore(AppPaths(config_dir=tmp_path / "config", data_dir=tmp_path / "data"))
+    with pytest.raises(UsageError, match="'username' of a sftp target is missing"):
+        store.add(TargetConfig(name="box", kind="sftp", options={"host": "127.0.0.1"}))
+    assert store.load() == {}

@@ -26,6 +26,10 @@ class TargetStore(NamedStore[TargetConfig]):
     def add(self, config: TargetConfig) -> None:
         if config.kind not in TARGET_KINDS:
             raise UsageError(f"Unknown target kind '{config.kind}'; choose one of {', '.join(TARGET_KINDS)}.")
+        try:  # the rule that loading applies: a target saved must be one the next start can read back
+            TargetConfig.from_dict(config.to_dict())
+        except ValueError as exc:
+            raise UsageError(f"Target '{config.name}' cannot be saved: {exc}.") from None
         super().add(config)
 
     def resolve(self, spec: str) -> TargetConfig:
