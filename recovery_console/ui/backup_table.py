@@ -24,16 +24,16 @@ from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
 from recovery_console.formatting import format_bytes
 from recovery_console.models.backup import BackupRecord
+from recovery_console.ui.widgets.status import status_color
 
-COLUMNS = ("Created", "Size", "Type", "App version", "Last verify", "Target", "ID", "Description")
-COL_CREATED, COL_SIZE, COL_TYPE, COL_VERSION, COL_VERIFY, COL_TARGET, COL_ID, COL_DESCRIPTION = range(len(COLUMNS))
+# What a restorer looks for first: when, how big, whether it was proven good, and of which database.
+COLUMNS = ("Created", "Size", "Last verify", "Database", "Type", "App version", "Target", "ID", "Description")
+(COL_CREATED, COL_SIZE, COL_VERIFY, COL_DATABASE, COL_TYPE, COL_VERSION, COL_TARGET, COL_ID,
+ COL_DESCRIPTION) = range(len(COLUMNS))
 
 SORT_ROLE = Qt.ItemDataRole.UserRole
 RECORD_ROLE = Qt.ItemDataRole.UserRole + 1
 SEARCH_ROLE = Qt.ItemDataRole.UserRole + 2
-
-PASSED_COLOR = QColor("#2a9d5c")
-FAILED_COLOR = QColor("#d03b3b")
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -136,7 +136,7 @@ class BackupTableModel(QAbstractTableModel):
                 return record.backup_id
             return record.file_name
         if role == Qt.ItemDataRole.ForegroundRole and column == COL_VERIFY and record.verify_result:
-            return QBrush(PASSED_COLOR if record.verify_result == "ok" else FAILED_COLOR)
+            return QBrush(QColor(status_color("pass" if record.verify_result == "ok" else "fail")))
         if role == Qt.ItemDataRole.TextAlignmentRole and column == COL_SIZE:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -155,6 +155,8 @@ class BackupTableModel(QAbstractTableModel):
             return verify_text(record)
         if column == COL_TARGET:
             return record.target
+        if column == COL_DATABASE:
+            return (record.metadata.database or "") if record.metadata else ""
         if column == COL_ID:
             return record.short_id
         if column == COL_DESCRIPTION:
