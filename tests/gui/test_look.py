@@ -280,3 +280,45 @@ def test_no_cli_commands_in_gui_text():
              for path in sorted(UI.rglob("*.py")) for line, text in user_strings(path)
              if re.search(r"`[^`]+`|recovery-console ", text)]
     assert found == []
+
+
+# ------------------------------------------------------------------------------------ wrapping
+
+
+def test_verify_dialog_shows_the_objects_line_whole(qtbot, console, make_backup):
+    from recovery_console.ui.dialogs.verify import VerifyDialog
+    from recovery_console.ui.secrets import FixedSecret
+
+    record = make_backup()
+    dialog = VerifyDialog(console, record, secrets=FixedSecret(SECRET))
+    qtbot.addWidget(dialog)
+    dialog.resize(760, 640)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    dialog.start()
+    qtbot.waitUntil(lambda: dialog.verify_result is not None and not dialog.running, timeout=JOB_TIMEOUT)
+    objects = dialog.fact_labels["objects"]
+    assert objects.wordWrap() and objects.text().count(",") > 5
+    qtbot.waitUntil(lambda: objects.height() >= objects.heightForWidth(objects.width())
+                    and objects.mapTo(dialog, objects.rect().bottomLeft()).y() < dialog.height(), timeout=2000)
+    assert dialog.width() == 760  # grown in height only
+
+
+def test_check_lists_wrap_their_last_column(qtbot):
+    from PySide6.QtWidgets import QTreeWidgetItem
+
+    from recovery_console.ui.widgets.status import check_tree, set_status_item
+
+    tree = check_tree(["Result", "Check", "Why"], "Checks")
+    qtbot.addWidget(tree)
+    tree.resize(420, 300)
+    item = QTreeWidgetItem(["", "backup fully verified",
+                            "full verify on record from 2026-11-22 05:00 UTC, file unchanged since; checked again "
+                            "before the swap, and the archive's hash matched the sealed one"])
+    set_status_item(item, 0, "pass")
+    tree.addTopLevelItem(item)
+    tree.show()
+    qtbot.waitExposed(tree)
+    header = tree.header()
+    assert header.sectionPosition(2) + header.sectionSize(2) <= tree.viewport().width()
+    assert tree.visualItemRect(item).height() > 2 * tree.fontMetrics().height()

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QGuiApplication, QPalette
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTreeWidget,
+    QTreeWidgetItem,
+)
 
 from recovery_console.ui import theme
 
@@ -34,6 +41,24 @@ def colored(text: str, color: str, bold: bool = False) -> str:
     return f'<span style="color:{color};{weight}">{html.escape(text)}</span>'
 
 
+class _WrappingDelegate(QStyledItemDelegate):
+    """Rows as tall as their wrapped text in the column's current width (QTreeView alone sizes them to one line)."""
+
+    def __init__(self, tree: QTreeWidget) -> None:
+        super().__init__(tree)
+        self._tree = tree
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
+        hint = super().sizeHint(option, index)
+        item = QStyleOptionViewItem(option)
+        self.initStyleOption(item, index)
+        width = self._tree.header().sectionSize(index.column()) - 8
+        if width <= 0 or not item.text:
+            return hint
+        text = item.fontMetrics.boundingRect(QRect(0, 0, width, 1_000_000), Qt.TextFlag.TextWordWrap, item.text)
+        return QSize(hint.width(), max(hint.height(), text.height() + 4))
+
+
 def check_tree(columns: list[str], name: str) -> QTreeWidget:
     """A read-only list of checks, one row each: its columns sized to their content, the last one wrapping."""
     tree = QTreeWidget()
@@ -48,6 +73,8 @@ def check_tree(columns: list[str], name: str) -> QTreeWidget:
     tree.setWordWrap(True)
     tree.setUniformRowHeights(False)
     tree.setTextElideMode(Qt.TextElideMode.ElideNone)
+    tree.setItemDelegate(_WrappingDelegate(tree))
+    tree.header().sectionResized.connect(lambda *_: tree.doItemsLayout())
     return tree
 
 
