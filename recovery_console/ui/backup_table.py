@@ -7,7 +7,6 @@ this module only formats them (and names the engine's handle on one, `locate_rec
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from PySide6.QtCore import (
@@ -25,6 +24,7 @@ from recovery_console.engine.console import Console
 from recovery_console.formatting import format_bytes
 from recovery_console.models.backup import BackupRecord
 from recovery_console.ui.widgets.status import status_color
+from recovery_console.ui.widgets.times import local_time, utc_hover
 
 # What a restorer looks for first: when, how big, whether it was proven good, and of which database.
 COLUMNS = ("Created", "Size", "Last verify", "Database", "Type", "App version", "Target", "ID", "Description")
@@ -38,22 +38,9 @@ SEARCH_ROLE = Qt.ItemDataRole.UserRole + 2
 _Index = QModelIndex | QPersistentModelIndex
 
 
-def parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def format_time(text: str | None) -> str:
-    """An ISO UTC time shown in local time, to the second; "" when unknown."""
-    value = parse_time(text)
-    if value is None:
-        return text or ""
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    """An ISO UTC time shown in local time with its zone, to the second; "" when unknown."""
+    return local_time(text)
 
 
 def verify_text(record: BackupRecord) -> str:
@@ -131,7 +118,7 @@ class BackupTableModel(QAbstractTableModel):
             if column == COL_VERIFY and record.verify_result and record.verify_result != "ok":
                 return record.verify_detail or "The last verify failed."
             if column == COL_CREATED:
-                return record.created or ""
+                return utc_hover(record.created)
             if column == COL_ID:
                 return record.backup_id
             return record.file_name

@@ -322,3 +322,39 @@ def test_check_lists_wrap_their_last_column(qtbot):
     header = tree.header()
     assert header.sectionPosition(2) + header.sectionSize(2) <= tree.viewport().width()
     assert tree.visualItemRect(item).height() > 2 * tree.fontMetrics().height()
+
+
+# ------------------------------------------------------------------------------------ time zones
+
+
+@pytest.fixture
+def paris(monkeypatch):
+    import time as time_module
+
+    monkeypatch.setenv("TZ", "Europe/Paris")
+    time_module.tzset()
+    yield
+    monkeypatch.undo()
+    time_module.tzset()
+
+
+def test_times_are_local_with_their_zone_and_utc_on_hover(paris, qtbot, console, make_backup):
+    from recovery_console.ui.backup_table import COL_CREATED, BackupTableModel
+    from recovery_console.ui.wizards.extract import ExtractWizard
+    from recovery_console.ui.wizards.restore_backup_page import describe_backup
+
+    record = make_backup()
+    model = BackupTableModel()
+    model.set_records([record.__class__(**{**record.__dict__, "created": "2026-11-22 04:53:23"})])
+    index = model.index(0, COL_CREATED)
+    assert model.data(index) == "2026-11-22 05:53:23 CET"
+    assert model.data(index, Qt.ItemDataRole.ToolTipRole) == "UTC: 2026-11-22 04:53:23"
+    assert "created 2026-11-22 05:53:23 CET" in describe_backup(model.record(0))
+
+    wizard = ExtractWizard(console)
+    qtbot.addWidget(wizard)
+    page = next(p for p in (wizard.page(i) for i in wizard.pageIds()) if hasattr(p, "show_metadata"))
+    page.show_metadata(record.metadata.__class__(**{**record.metadata.__dict__,
+                                                    "created_at": "2026-07-01T10:00:00Z"}))
+    assert page.values["created_at"].text() == "2026-07-01 12:00:00 CEST"
+    assert page.values["created_at"].toolTip() == "UTC: 2026-07-01 10:00:00"

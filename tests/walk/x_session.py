@@ -123,7 +123,7 @@ class XSession:
         self.assert_running()
         found = wait_for(lambda: self.windows(title), timeout, f"a window titled {title!r}")
         assert isinstance(found, list)
-        return found[0]
+        return str(found[0])
 
     def wait_gone(self, title: str, timeout: float = 15) -> None:
         wait_for(lambda: not self.windows(title), timeout, f"the window {title!r} to close")
