@@ -109,8 +109,9 @@ def test_a_geometry_qt_shrank_is_grown_back_to_the_screen():
 # ------------------------------------------------------------------------------------ columns
 
 
-def test_created_size_last_verify_and_database_come_first(open_window, make_backup):
+def test_created_size_last_verify_and_database_come_first(open_window, make_backup, console):
     record = make_backup()
+    console.verify(console.locate(record.backup_id, record.target), SECRET)
     window = open_window()
     assert COLUMNS[:4] == ("Created", "Size", "Last verify", "Database")
     header = window.browser.table.horizontalHeader()
@@ -120,6 +121,10 @@ def test_created_size_last_verify_and_database_come_first(open_window, make_back
     model = window.browser.model
     assert model.rowCount() == 1
     assert model.data(model.index(0, COL_DATABASE)) == (record.metadata.database or "")
+    table = window.browser.table
+    clipped = {COLUMNS[c]: (header.sectionSize(c), table.sizeHintForColumn(c)) for c in range(4)
+               if header.sectionSize(c) < max(table.sizeHintForColumn(c), header.sectionSizeHint(c))}
+    assert clipped == {}
 
 
 # ------------------------------------------------------------------------------------ keyboard

@@ -21,7 +21,7 @@ from recovery_console.models.backup import BackupRecord
 from recovery_console.ui.backup_table import COL_CREATED, BackupFilterProxy, BackupTableModel
 from recovery_console.ui.widgets.labels import pane_title
 
-COLUMN_WIDTHS = (140, 70, 72, 96, 160, 72, 76, 160)
+COLUMN_WIDTHS = (170, 72, 215, 110, 72, 80, 72, 76, 160)  # in the order of backup_table.COLUMNS
 
 
 class BackupBrowser(QWidget):
