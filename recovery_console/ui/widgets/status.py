@@ -42,7 +42,7 @@ def colored(text: str, color: str, bold: bool = False) -> str:
 
 
 class _WrappingDelegate(QStyledItemDelegate):
-    """Rows as tall as their wrapped text in the column's current width (QTreeView alone sizes them to one line)."""
+    """Rows as tall as their last column's text wrapped to its width (QTreeView alone sizes them to one line)."""
 
     def __init__(self, tree: QTreeWidget) -> None:
         super().__init__(tree)
@@ -50,6 +50,8 @@ class _WrappingDelegate(QStyledItemDelegate):
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
         hint = super().sizeHint(option, index)
+        if index.column() != self._tree.columnCount() - 1:  # the other columns are sized to their content
+            return hint
         item = QStyleOptionViewItem(option)
         self.initStyleOption(item, index)
         width = self._tree.header().sectionSize(index.column()) - 8
