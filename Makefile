@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(abspath $(VENV))/bin
 PIP_INSTALL := $(BIN)/pip install --quiet --constraint $(CURDIR)/constraints.txt
 
-.PHONY: demo test test-fast test-deps lint lint-deps gui clean dist wheelhouse screenshots
+.PHONY: demo test test-fast test-deps lint lint-deps gui clean dist wheelhouse screenshots walk
 
 # The console with its desktop front end; a headless server needs only `pip install .` (no Qt).
 $(BIN)/recovery-console: pyproject.toml constraints.txt
@@ -53,6 +53,10 @@ dist: $(BIN)/recovery-console
 
 wheelhouse: $(BIN)/recovery-console
 	PYTHON=$(BIN)/python bash packaging/wheelhouse.sh
+
+# The console walked with real X input (Xvfb, openbox, xdotool, ImageMagick's import); prints where its screenshots are.
+walk: $(BIN)/pytest
+	$(BIN)/python -m pytest -s -p no:cacheprovider tests/walk
 
 screenshots: $(BIN)/recovery-console
 	QT_QPA_PLATFORM=offscreen $(BIN)/python tools/screenshots.py

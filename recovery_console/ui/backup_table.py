@@ -7,7 +7,6 @@ this module only formats them (and names the engine's handle on one, `locate_rec
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from PySide6.QtCore import (
@@ -24,36 +23,24 @@ from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
 from recovery_console.formatting import format_bytes
 from recovery_console.models.backup import BackupRecord
+from recovery_console.ui.widgets.status import status_color
+from recovery_console.ui.widgets.times import local_time, utc_hover
 
-COLUMNS = ("Created", "Size", "Type", "App version", "Last verify", "Target", "ID", "Description")
-COL_CREATED, COL_SIZE, COL_TYPE, COL_VERSION, COL_VERIFY, COL_TARGET, COL_ID, COL_DESCRIPTION = range(len(COLUMNS))
+# What a restorer looks for first: when, how big, whether it was proven good, and of which database.
+COLUMNS = ("Created", "Size", "Last verify", "Database", "Type", "App version", "Target", "ID", "Description")
+(COL_CREATED, COL_SIZE, COL_VERIFY, COL_DATABASE, COL_TYPE, COL_VERSION, COL_TARGET, COL_ID,
+ COL_DESCRIPTION) = range(len(COLUMNS))
 
 SORT_ROLE = Qt.ItemDataRole.UserRole
 RECORD_ROLE = Qt.ItemDataRole.UserRole + 1
 SEARCH_ROLE = Qt.ItemDataRole.UserRole + 2
 
-PASSED_COLOR = QColor("#2a9d5c")
-FAILED_COLOR = QColor("#d03b3b")
-
 _Index = QModelIndex | QPersistentModelIndex
 
 
-def parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def format_time(text: str | None) -> str:
-    """An ISO UTC time shown in local time, to the second; "" when unknown."""
-    value = parse_time(text)
-    if value is None:
-        return text or ""
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    """An ISO UTC time shown in local time with its zone, to the second; "" when unknown."""
+    return local_time(text)
 
 
 def verify_text(record: BackupRecord) -> str:
@@ -131,12 +118,12 @@ class BackupTableModel(QAbstractTableModel):
             if column == COL_VERIFY and record.verify_result and record.verify_result != "ok":
                 return record.verify_detail or "The last verify failed."
             if column == COL_CREATED:
-                return record.created or ""
+                return utc_hover(record.created)
             if column == COL_ID:
                 return record.backup_id
             return record.file_name
         if role == Qt.ItemDataRole.ForegroundRole and column == COL_VERIFY and record.verify_result:
-            return QBrush(PASSED_COLOR if record.verify_result == "ok" else FAILED_COLOR)
+            return QBrush(QColor(status_color("pass" if record.verify_result == "ok" else "fail")))
         if role == Qt.ItemDataRole.TextAlignmentRole and column == COL_SIZE:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -155,6 +142,8 @@ class BackupTableModel(QAbstractTableModel):
             return verify_text(record)
         if column == COL_TARGET:
             return record.target
+        if column == COL_DATABASE:
+            return (record.metadata.database or "") if record.metadata else ""
         if column == COL_ID:
             return record.short_id
         if column == COL_DESCRIPTION:

@@ -69,10 +69,11 @@ class MainController(QObject):
 
     def _build_actions(self) -> None:
         backups = self.backups
-        self._action("refresh", "&Refresh", "refresh", QKeySequence.StandardKey.Refresh,
+        self._action("refresh", "&Refresh", "refresh", "F5",
                      "List the backups on every target again", self.refresh)
         self._action("create", "&Create backup now…", "backup", "Ctrl+B",
                      "Back up the selected profile's database now, or a pg_dump file", backups.create_backup)
+        self.actions["create"].setIconText("Back up")  # short, so that the whole toolbar fits a 1024-pixel screen
         self._action("verify", "&Verify…", "verify", "Ctrl+Shift+V",
                      "Prove the selected backup is whole and restorable", self.verify_selected)
         self._action("download", "&Download…", "download", "Ctrl+D",
@@ -189,7 +190,8 @@ class MainController(QObject):
             name, error = sorted(problems.items())[0]
             window.show_error(f"Listing target '{name}' failed", error)
         else:
-            window.statusBar().showMessage(f"{len(records)} backups listed.", 5000)
+            count = len(records)
+            window.statusBar().showMessage(f"{count} backup{'' if count == 1 else 's'} listed.", 5000)
         self.update_actions()
         self._refresh_result = len(records)
 

@@ -40,7 +40,9 @@ from recovery_console.ui.views.backup_browser import BackupBrowser
 from recovery_console.ui.views.details_pane import DetailsPane
 from recovery_console.ui.views.sidebar import Sidebar
 from recovery_console.ui.widgets.blocking_overlay import BlockingOverlay
+from recovery_console.ui.widgets.focus_chain import toolbar_first
 from recovery_console.ui.widgets.jobs_area import JobsArea
+from recovery_console.ui.widgets.theme_menu import theme_menu
 from recovery_console.ui.window_state import open_settings, restore_layout, save_layout
 
 TOOLBAR_ACTIONS = ("refresh", None, "create", "verify", "download", "upload", "restore", "delete", None,
@@ -85,6 +87,7 @@ class MainWindow(QMainWindow):
         self._build_layout()
         self._build_menus()
         self._build_toolbar()
+        toolbar_first(self.toolbar, self.sidebar.profiles_list)
         self._connect_views()
         self.reload_lists()
         if profile is not None:
@@ -159,6 +162,7 @@ class MainWindow(QMainWindow):
         view_menu = bar.addMenu("&View")
         view_menu.addAction(actions["audit"])
         view_menu.addAction(self.browser.focus_filter_action)
+        view_menu.addMenu(theme_menu(self, self.settings))
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.controller.about_action)
 

@@ -4,7 +4,9 @@ The files live inside the package (``recovery_console/resources/icons/*.svg`` an
 ``recovery_console/resources/style/{light,dark}.qss``) so they are found the same way from a
 source checkout, an installed wheel and a frozen build. The style follows the system palette:
 dark when the palette's window colour is dark, light otherwise, and again when the system
-colour scheme changes while the console runs.
+colour scheme changes while the console runs, unless the user chose light or dark (View › Theme).
+PASS / WARN / FAIL text takes its colour from `STATUS_COLORS`, one set per style, each meeting
+WCAG AA (4.5:1) on that style's backgrounds.
 """
 
 from __future__ import annotations
@@ -21,6 +23,12 @@ ICON_NAMES = ("app", "backup", "verify", "download", "upload", "restore", "delet
               "profile", "target", "audit")
 STYLES = ("light", "dark")
 BADGE_COLORS = {"green": "#2a9d5c", "amber": "#e0a100", "red": "#d03b3b", "unknown": "#8a94a0"}
+STATUS_COLORS = {
+    "light": {"pass": "#17703a", "warn": "#8a4b00", "fail": "#a32020"},
+    "dark": {"pass": "#6fd39a", "warn": "#f0b45a", "fail": "#ff8f8f"},
+}
+CHOICES = ("system", "light", "dark")
+CHOICE_KEY = "theme"
 _PROPERTY = "recoveryConsoleTheme"
 
 
@@ -62,6 +70,11 @@ def stylesheet(name: str) -> str:
 def is_dark(palette: QPalette) -> bool:
     """Dark when the window colour's lightness is under half."""
     return palette.color(QPalette.ColorRole.Window).lightness() < 128
+
+
+def status_colors(palette: QPalette) -> dict[str, str]:
+    """The pass / warn / fail text colours that read well on `palette`."""
+    return STATUS_COLORS["dark" if is_dark(palette) else "light"]
 
 
 def system_style(app: QApplication) -> str:
@@ -117,6 +130,18 @@ def _reapply(app: QApplication) -> None:
     if app.property(_PROPERTY) != chosen:
         app.setStyleSheet(stylesheet(chosen))
         app.setProperty(_PROPERTY, chosen)
+
+
+def apply_choice(app: QApplication, choice: str) -> str:
+    """Apply a View › Theme choice ("system", "light" or "dark"); returns the style now in use."""
+    if choice not in CHOICES:
+        raise ValueError(f"unknown theme {choice!r}")
+    if choice != "system":
+        return apply(app, choice)
+    if app.property(_PROPERTY + "Forced"):
+        app.setProperty(_PROPERTY + "Forced", False)
+        app.setPalette(QPalette())  # back to the platform's own palette
+    return apply(app)
 
 
 def current(app: QApplication) -> str | None:

@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -270,6 +270,7 @@ class VerifyDialog(QDialog):
                     return
                 self._show_state("Waiting for the instance secret…", "")
                 secret = await self._instance_secret(self.secrets)
+                self.activateWindow()  # the prompt handed the focus to its own parent; keep it here for the keyboard
                 if secret is None:
                     self._show_state("Not verified: no instance secret was given.",
                                      "A full or quick verify needs the instance secret; a keyless check does not.")
@@ -334,6 +335,18 @@ class VerifyDialog(QDialog):
         self.verdict.style().polish(self.verdict)
         self.advice.setText(advice)
         self.result_panel.show()
+        QTimer.singleShot(0, self._grow_to_fit)
+
+    def _grow_to_fit(self) -> None:
+        """Grow the dialog (within the screen) so that wrapped lines such as Objects are shown whole, not clipped."""
+        layout = self.layout()
+        if layout is None or not self.isVisible():
+            return
+        needed = layout.totalHeightForWidth(self.width()) if layout.hasHeightForWidth() else layout.sizeHint().height()
+        screen = self.screen()
+        limit = screen.availableGeometry().height() - 40 if screen is not None else needed
+        if needed > self.height():
+            self.resize(self.width(), min(needed, limit))
 
     def _clear_facts(self) -> None:
         for label in self.fact_labels.values():

@@ -21,7 +21,7 @@ from recovery_console.models.backup import BackupRecord
 from recovery_console.ui.backup_table import COL_CREATED, BackupFilterProxy, BackupTableModel
 from recovery_console.ui.widgets.labels import pane_title
 
-COLUMN_WIDTHS = (140, 70, 72, 96, 160, 72, 76, 160)
+COLUMN_WIDTHS = (170, 72, 215, 110, 72, 80, 72, 76, 160)  # in the order of backup_table.COLUMNS
 
 
 class BackupBrowser(QWidget):
@@ -123,10 +123,10 @@ class BackupBrowser(QWidget):
     def update_counts(self, has_targets: bool) -> None:
         """The count in the status bar, and the hint under the table when nothing is shown."""
         shown, total = self.proxy.rowCount(), self.model.rowCount()
-        self.count_label.setText(f"{shown} of {total} backups" if shown != total else f"{total} backups")
+        noun = "backup" if total == 1 else "backups"
+        self.count_label.setText(f"{shown} of {total} {noun}" if shown != total else f"{total} {noun}")
         if not has_targets:
-            self.empty_label.setText("No storage target is configured yet. Use New profile to set one up, or "
-                                     "`recovery-console target add`.")
+            self.empty_label.setText("No storage target is configured yet. Use New profile (File menu) to set one up.")
         elif total == 0:
             self.empty_label.setText("No backups yet. Create backup now makes the first one.")
         elif shown == 0:

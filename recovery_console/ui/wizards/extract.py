@@ -39,6 +39,7 @@ from recovery_console.ui.jobs import JobRunner
 from recovery_console.ui.progress_panel import ProgressPanel
 from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
 from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, colored
+from recovery_console.ui.widgets.times import local_time, utc_hover
 from recovery_console.ui.wizards.base import WizardBase
 from recovery_console.ui.wizards.extract_pages import WRONG_SECRET_HINT, FilePage, SecretPage, browse_button
 
@@ -111,6 +112,9 @@ class MetadataPage(QWizardPage):
                 value = getattr(metadata, f.name)
                 if f.name == "chunk_size" and value:
                     value = format_bytes(value)
+                if f.name == "created_at" and value:
+                    self.values[f.name].setToolTip(utc_hover(value))
+                    value = local_time(value)
                 self.values[f.name].setText("—" if value in (None, "") else str(value))
         self.extra.setText(", ".join(f"{k}={v}" for k, v in metadata.extra.items()) or "—")
 

@@ -30,6 +30,7 @@ from recovery_console.models.profile import Profile
 from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
 from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, colored
 from recovery_console.ui.widgets.table_items import table_item
+from recovery_console.ui.widgets.times import local_time
 from recovery_console.ui.wizards.base import KEYRING_JOBS
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def describe_backup(selected: BackupRecord | BackupRef | None) -> str:
         database = selected.metadata.database if selected.metadata and selected.metadata.database else None
         parts = [f"backup {selected.short_id}"]
         if selected.created:
-            parts.append(f"created {selected.created}")
+            parts.append(f"created {local_time(selected.created)}")
         if database:
             parts.append(f"of database {database}")
         parts.append(f"on target {selected.target}")
@@ -173,8 +174,9 @@ class BackupPage(QWizardPage):
         for row, entry in enumerate(rows):
             if isinstance(entry, BackupRecord):
                 md = entry.metadata
-                verify = f"{entry.verify_result or 'never'}" + (f" {entry.verified_at}" if entry.verified_at else "")
-                values = [entry.created or "?", entry.short_id, md.database if md and md.database else "—",
+                verify = f"{entry.verify_result or 'never'}" + (f" {local_time(entry.verified_at)}"
+                                                                 if entry.verified_at else "")
+                values = [local_time(entry.created) or "?", entry.short_id, md.database if md and md.database else "—",
                           format_bytes(entry.size), entry.mode or "?", entry.target, verify]
                 if select < 0 and _record_matches(entry, wanted):
                     select = row
