@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QWizard
+from PySide6.QtWidgets import QAbstractButton, QDialog, QMessageBox, QWizard
 
 from recovery_console import __version__
 from recovery_console.engine.progress import Reporter
+from recovery_console.engine.state.targets import AD_HOC_LOCAL
 from recovery_console.errors import RecoveryError, StorageError
 from recovery_console.models.backup import BackupRecord
+from recovery_console.models.target import TargetConfig
 from recovery_console.ui import theme
 from recovery_console.ui.backup_actions import BackupActions
 from recovery_console.ui.jobs import Job
@@ -46,6 +48,8 @@ class MainController(QObject):
         self.verify_dialog: VerifyDialog | None = None
         self.audit_view: AuditView | None = None
         self.wizard: QWizard | None = None
+        self.target_dialog: QDialog | None = None
+        self.remove_box: QMessageBox | None = None
         self._refresh_job: Job | None = None
         self._refresh_again: bool | None = None
         self._refresh_result: int | None = None
@@ -89,6 +93,12 @@ class MainController(QObject):
                      "Set up a database, its secret and its backup target", self.open_setup)
         self._action("test_target", "&Test target", "target", "Ctrl+T",
                      "Write, read back and delete a small object on the selected target", backups.test_target)
+        self._action("add_target", "&Add target…", "target", None,
+                     "Add a storage target (a folder, bucket, share or SFTP server)", self.add_target)
+        self._action("edit_target", "&Edit target…", "target", None,
+                     "Change the selected target's path, credentials or quota", self.edit_target)
+        self._action("remove_target", "&Remove target…", "delete", None,
+                     "Forget the selected target (its backups stay on the storage)", self.remove_target)
         self._action("audit", "&Audit log", "audit", "Ctrl+L",
                      "Everything this console did, and a check of the log's chain", self.open_audit)
         details = self.window.details
@@ -115,6 +125,8 @@ class MainController(QObject):
             "create": has_targets or window.selected_profile() is not None,
             "verify": has_backup, "download": has_backup, "delete": has_backup,
             "upload": has_targets, "restore": True, "extract": True, "new_profile": True,
+            "add_target": True, "edit_target": window.selected_target() is not None,
+            "remove_target": window.selected_target() is not None,
             "test_target": has_targets, "audit": True, "metadata": has_backup, "contents": has_backup,
         }
         for key, action in self.actions.items():
@@ -152,7 +164,9 @@ class MainController(QObject):
                     except RecoveryError as exc:
                         problems[name] = exc
             records, _ = console.list_backups(names, sync=False)
-            return records, problems
+            removed = [r for r in console.catalog.records()  # still on their storage: shown, never hidden
+                       if r.target not in names and not r.target.startswith(AD_HOC_LOCAL)]
+            return records + removed, problems
 
         job = Job("Listing the targets" if sync else "Reading the catalog", work, key="refresh")
         self._refresh_job = job
@@ -179,6 +193,7 @@ class MainController(QObject):
     def _refreshed(self, result: Listing) -> None:
         window = self.window
         records, problems = result
+        window.browser.model.removed_targets = frozenset(r.target for r in records if r.target not in window.targets)
         select, self._select_after_refresh = self._select_after_refresh, None
         if not window.browser.show_records(records, select):
             window.details.show_record(window.selected_backup())
@@ -267,4 +282,56 @@ class MainController(QObject):
 
     def _setup_finished(self, _result: int) -> None:
         self.window.reload_lists()
+        self.refresh()
+
+    # ------------------------------------------------------------------ targets
+
+    def add_target(self) -> None:
+        self._open_target_dialog(None)
+
+    def edit_target(self) -> None:
+        window = self.window
+        name = window.selected_target()
+        if name is not None and name in window.targets:
+            self._open_target_dialog(window.targets[name])
+
+    def _open_target_dialog(self, config: TargetConfig | None) -> None:
+        from recovery_console.ui.dialogs.target_dialog import TargetDialog
+
+        window = self.window
+        dialog = TargetDialog(window.console, window.runner, config, parent=window)
+        dialog.saved.connect(lambda name: self._targets_changed(select=name))
+        window.keep(dialog)
+        self.target_dialog = dialog
+        dialog.show()
+
+    def remove_target(self) -> None:
+        """Ask first, saying what happens to the backups on it; then the engine forgets the target."""
+        from recovery_console.ui.dialogs.target_dialog import removal_text
+
+        window = self.window
+        name = window.selected_target()
+        if name is None or name not in window.targets or window.blocking:
+            return
+        backups = len(window.console.list_backups([name], sync=False)[0])
+        question, consequence = removal_text(name, window.targets[name], backups)
+        box = QMessageBox(QMessageBox.Icon.Warning, "Remove target", question, parent=window)
+        box.setInformativeText(consequence)
+        remove = box.addButton("&Remove target", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        self.remove_box = box
+
+        def answered(button: QAbstractButton) -> None:
+            if button is remove:
+                window.submit(Job(f"Removing {name}", lambda r: window.console.remove_target(name)),
+                              f"Removing {name}", lambda _config: self._targets_changed(), progress=False)
+
+        box.buttonClicked.connect(answered)
+        box.open()
+
+    def _targets_changed(self, select: str | None = None) -> None:
+        self.window.reload_lists()
+        if select is not None:
+            self.window.select_target(select)
         self.refresh()

@@ -155,7 +155,8 @@ class MainWindow(QMainWindow):
         backup_menu.addSeparator()
         backup_menu.addAction(actions["refresh"])
         target_menu = bar.addMenu("&Target")
-        target_menu.addAction(actions["test_target"])
+        for key in ("add_target", "edit_target", "test_target", "remove_target"):
+            target_menu.addAction(actions[key])
         view_menu = bar.addMenu("&View")
         view_menu.addAction(actions["audit"])
         view_menu.addAction(self.browser.focus_filter_action)
