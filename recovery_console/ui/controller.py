@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QAbstractButton, QDialog, QMessageBox, QWizard
+from PySide6.QtWidgets import QAbstractButton, QDialog, QInputDialog, QMessageBox, QWizard
 
 from recovery_console import __version__
 from recovery_console.engine.progress import Reporter
@@ -25,6 +25,7 @@ from recovery_console.ui.backup_actions import BackupActions
 from recovery_console.ui.jobs import Job
 
 if TYPE_CHECKING:
+    from recovery_console.ui.dialogs.profile_dialog import ProfileDialog
     from recovery_console.ui.dialogs.verify import VerifyDialog
     from recovery_console.ui.main_window import MainWindow
     from recovery_console.ui.views.audit_view import AuditView
@@ -50,6 +51,8 @@ class MainController(QObject):
         self.wizard: QWizard | None = None
         self.target_dialog: QDialog | None = None
         self.remove_box: QMessageBox | None = None
+        self.profile_dialog: ProfileDialog | None = None
+        self.remove_profile_box: QInputDialog | None = None
         self._refresh_job: Job | None = None
         self._refresh_again: bool | None = None
         self._refresh_result: int | None = None
@@ -99,6 +102,10 @@ class MainController(QObject):
                      "Change the selected target's path, credentials or quota", self.edit_target)
         self._action("remove_target", "&Remove target…", "delete", None,
                      "Forget the selected target (its backups stay on the storage)", self.remove_target)
+        self._action("edit_profile", "&Edit profile…", "profile", None,
+                     "Change the selected profile's URL, connection mode, target or secret", self.edit_profile)
+        self._action("remove_profile", "&Remove profile…", "delete", None,
+                     "Forget the selected profile (typed confirmation)", self.remove_profile)
         self._action("audit", "&Audit log", "audit", "Ctrl+L",
                      "Everything this console did, and a check of the log's chain", self.open_audit)
         details = self.window.details
@@ -127,8 +134,12 @@ class MainController(QObject):
             "upload": has_targets, "restore": True, "extract": True, "new_profile": True,
             "add_target": True, "edit_target": window.selected_target() is not None,
             "remove_target": window.selected_target() is not None,
+            "edit_profile": window.selected_profile() is not None,
+            "remove_profile": window.selected_profile() is not None,
             "test_target": has_targets, "audit": True, "metadata": has_backup, "contents": has_backup,
         }
+        if self.profile_dialog is not None and self.profile_dialog.isVisible() and self.profile_dialog.dirty:
+            enabled.update(create=False, restore=False)  # not on settings the user is still changing
         for key, action in self.actions.items():
             action.setEnabled(enabled.get(key, True))
         window.sidebar.set_buttons_enabled(new_profile=True, test_target=has_targets)
@@ -335,3 +346,39 @@ class MainController(QObject):
         if select is not None:
             self.window.select_target(select)
         self.refresh()
+
+    # ------------------------------------------------------------------ profiles
+
+    def edit_profile(self) -> None:
+        from recovery_console.ui.dialogs.profile_dialog import ProfileDialog
+
+        window = self.window
+        name = window.selected_profile()
+        if name is None or name not in window.profiles:
+            return
+        dialog = ProfileDialog(window.console, window.runner, window.profiles[name], sorted(window.targets),
+                               parent=window)
+        dialog.dirty_changed.connect(lambda _dirty: self.update_actions())
+        dialog.finished.connect(lambda _code: self.update_actions())
+        dialog.saved.connect(lambda _name: self._targets_changed())
+        window.keep(dialog)
+        self.profile_dialog = dialog
+        dialog.show()
+
+    def remove_profile(self) -> None:
+        from recovery_console.ui.dialogs.profile_dialog import removal_dialog
+
+        window = self.window
+        name = window.selected_profile()
+        if name is None or window.blocking:
+            return
+        dialog = removal_dialog(window, name)
+        self.remove_profile_box = dialog
+
+        def confirmed(text: str) -> None:
+            if text == name:
+                window.submit(Job(f"Removing profile {name}", lambda r: window.console.profiles.remove(name)),
+                              f"Removing profile {name}", lambda _p: self._targets_changed(), progress=False)
+
+        dialog.textValueSelected.connect(confirmed)
+        dialog.open()

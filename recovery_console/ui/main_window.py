@@ -154,6 +154,9 @@ class MainWindow(QMainWindow):
         backup_menu.addAction(self.details.contents_action)
         backup_menu.addSeparator()
         backup_menu.addAction(actions["refresh"])
+        profile_menu = bar.addMenu("&Profile")
+        for key in ("new_profile", "edit_profile", "remove_profile"):
+            profile_menu.addAction(actions[key])
         target_menu = bar.addMenu("&Target")
         for key in ("add_target", "edit_target", "test_target", "remove_target"):
             target_menu.addAction(actions[key])

@@ -33,8 +33,8 @@ def target_folder(console, local_target) -> Path:
     return Path(console.targets.load()[local_target].options["path"])
 
 
-@pytest.fixture
-def open_window(qtbot, console):
+@pytest.fixture(name="open_window")
+def open_window_fixture(qtbot, console):
     """`open_window() -> MainWindow`, shown, its first listing done (as in test_main_window)."""
     windows: list[MainWindow] = []
 
