@@ -8,16 +8,17 @@ the window only through its public methods (selection, `submit`, `show_error`, `
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QAbstractButton, QDialog, QInputDialog, QMessageBox, QWizard
+from PySide6.QtWidgets import QAbstractButton, QDialog, QFileDialog, QInputDialog, QMessageBox, QWizard
 
 from recovery_console import __version__
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.state.targets import AD_HOC_LOCAL
-from recovery_console.errors import RecoveryError, StorageError
+from recovery_console.errors import NotFoundError, RecoveryError, StorageError
 from recovery_console.models.backup import BackupRecord
 from recovery_console.models.target import TargetConfig
 from recovery_console.ui import theme
@@ -52,6 +53,7 @@ class MainController(QObject):
         self.target_dialog: QDialog | None = None
         self.remove_box: QMessageBox | None = None
         self.profile_dialog: ProfileDialog | None = None
+        self.open_file_dialog: QDialog | None = None
         self.remove_profile_box: QInputDialog | None = None
         self._refresh_job: Job | None = None
         self._refresh_again: bool | None = None
@@ -92,6 +94,9 @@ class MainController(QObject):
                      "Delete the selected backup from its target", backups.delete_selected)
         self._action("extract", "E&xtract…", "extract", "Ctrl+E",
                      "Open a backup file offline: metadata, decrypt, contents", self.open_extract)
+        self._action("open_file", "&Open backup file…", "extract", QKeySequence.StandardKey.Open,
+                     "Verify a backup file on this computer and list its contents, writing nothing",
+                     self.choose_backup_file)
         self._action("new_profile", "&New profile…", "profile", "Ctrl+Shift+N",
                      "Set up a database, its secret and its backup target", self.open_setup)
         self._action("test_target", "&Test target", "target", "Ctrl+T",
@@ -136,6 +141,7 @@ class MainController(QObject):
             "remove_target": window.selected_target() is not None,
             "edit_profile": window.selected_profile() is not None,
             "remove_profile": window.selected_profile() is not None,
+            "open_file": True,
             "test_target": has_targets, "audit": True, "metadata": has_backup, "contents": has_backup,
         }
         if self.profile_dialog is not None and self.profile_dialog.isVisible() and self.profile_dialog.dirty:
@@ -382,3 +388,24 @@ class MainController(QObject):
 
         dialog.textValueSelected.connect(confirmed)
         dialog.open()
+
+    # ------------------------------------------------------------------ a backup file
+
+    def choose_backup_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open a backup file", "",
+                                              "Backups (*.enc);;All files (*)")
+        if path:
+            self.open_backup_file(Path(path))
+
+    def open_backup_file(self, path: Path) -> None:
+        """File › Open, a file dropped on the window, or `gui FILE`: verify and list it; decrypt only on request."""
+        from recovery_console.ui.dialogs.open_file_dialog import OpenFileDialog
+
+        window = self.window
+        if not path.is_file():
+            window.show_error("Open backup file", NotFoundError(f"{path} is not a file."))
+            return
+        dialog = OpenFileDialog(window.console, path, runner=window.runner, secrets=window.secrets, parent=window)
+        window.keep(dialog)
+        self.open_file_dialog = dialog
+        dialog.show()

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
     QDialog,
@@ -84,6 +85,7 @@ class MainWindow(QMainWindow):
         self.controller = MainController(self)
         self._build_layout()
         self._build_menus()
+        self.setAcceptDrops(True)  # a backup file dropped on the window is opened
         self._build_toolbar()
         self._connect_views()
         self.reload_lists()
@@ -142,7 +144,7 @@ class MainWindow(QMainWindow):
         actions = self.controller.actions
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
-        for key in ("new_profile", "create", "upload", "extract"):
+        for key in ("open_file", "new_profile", "create", "upload", "extract"):
             file_menu.addAction(actions[key])
         file_menu.addSeparator()
         file_menu.addAction(self.controller.quit_action)
@@ -313,6 +315,17 @@ class MainWindow(QMainWindow):
         save_layout(self.settings, self, self.splitter, self.browser.table)
         self.settings.setValue("lastProfile", self.selected_profile() or "")
         self.settings.sync()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        """A file dragged onto the window is accepted: dropping it opens it as File › Open backup file does."""
+        if event.mimeData().hasUrls() and any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.controller.open_backup_file(Path(url.toLocalFile()))
+        event.acceptProposedAction()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         busy = self.runner.running
