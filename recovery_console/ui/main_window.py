@@ -162,6 +162,9 @@ class MainWindow(QMainWindow):
         target_menu = bar.addMenu("&Target")
         for key in ("add_target", "edit_target", "test_target", "remove_target"):
             target_menu.addAction(actions[key])
+        self.sidebar.set_context_actions([actions[k] for k in ("new_profile", "edit_profile", "remove_profile")],
+                                         [actions[k] for k in ("add_target", "edit_target", "test_target",
+                                                               "remove_target")])
         view_menu = bar.addMenu("&View")
         view_menu.addAction(actions["audit"])
         view_menu.addAction(self.browser.focus_filter_action)

@@ -72,6 +72,8 @@ def test_add_a_local_target_from_the_target_menu(qtbot, console, open_window, tm
     window = open_window()
     menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Target")
     assert [a.text() for a in menu.actions()][:2] == ["&Add target…", "&Edit target…"]
+    assert window.controller.actions["remove_target"] in window.sidebar.targets_list.actions()  # right-click
+    assert window.controller.actions["edit_profile"] in window.sidebar.profiles_list.actions()
     window.controller.actions["add_target"].trigger()
     dialog = target_dialog(window)
     qtbot.waitExposed(dialog)
