@@ -94,7 +94,7 @@ def run(profile: str | None = None, console: Console | None = None, backup_file:
     crashes = install_crash_handler(window, loop)
     closed = asyncio.Event()
     if backup_file is not None:
-        QTimer.singleShot(0, lambda: window.controller.open_backup_file(backup_file))
+        QTimer.singleShot(0, lambda: window.controller.manage.open_backup_file(backup_file))
     app.aboutToQuit.connect(closed.set)
     previous = signal.getsignal(signal.SIGINT)
     signal.signal(signal.SIGINT, lambda *_: window.close())  # Ctrl+C in the terminal closes like the window does

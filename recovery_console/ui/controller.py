@@ -1,32 +1,31 @@
 """The main window's actions: the QActions themselves, when each is enabled, and what the window-level ones do.
 
 Listing the backups (Refresh), opening the verify dialog, the audit view and the wizards live
-here; the operations on backups and targets are in `backup_actions`. The controller talks to
+here; the operations on backups and targets are in `backup_actions`, adding, editing and removing
+targets and profiles (and opening a backup file) in `manage_actions`. The controller talks to
 the window only through its public methods (selection, `submit`, `show_error`, `keep`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QAbstractButton, QDialog, QFileDialog, QInputDialog, QMessageBox, QWizard
+from PySide6.QtWidgets import QWizard
 
 from recovery_console import __version__
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.state.targets import AD_HOC_LOCAL
-from recovery_console.errors import NotFoundError, RecoveryError, StorageError
+from recovery_console.errors import RecoveryError, StorageError
 from recovery_console.models.backup import BackupRecord
-from recovery_console.models.target import TargetConfig
 from recovery_console.ui import theme
 from recovery_console.ui.backup_actions import BackupActions
 from recovery_console.ui.jobs import Job
+from recovery_console.ui.manage_actions import ManageActions
 
 if TYPE_CHECKING:
-    from recovery_console.ui.dialogs.profile_dialog import ProfileDialog
     from recovery_console.ui.dialogs.verify import VerifyDialog
     from recovery_console.ui.main_window import MainWindow
     from recovery_console.ui.views.audit_view import AuditView
@@ -47,14 +46,10 @@ class MainController(QObject):
         super().__init__(window)
         self.window = window
         self.backups = BackupActions(window)
+        self.manage = ManageActions(window, self)
         self.verify_dialog: VerifyDialog | None = None
         self.audit_view: AuditView | None = None
         self.wizard: QWizard | None = None
-        self.target_dialog: QDialog | None = None
-        self.remove_box: QMessageBox | None = None
-        self.profile_dialog: ProfileDialog | None = None
-        self.open_file_dialog: QDialog | None = None
-        self.remove_profile_box: QInputDialog | None = None
         self._refresh_job: Job | None = None
         self._refresh_again: bool | None = None
         self._refresh_result: int | None = None
@@ -77,7 +72,7 @@ class MainController(QObject):
         return action
 
     def _build_actions(self) -> None:
-        backups = self.backups
+        backups, manage = self.backups, self.manage
         self._action("refresh", "&Refresh", "refresh", QKeySequence.StandardKey.Refresh,
                      "List the backups on every target again", self.refresh)
         self._action("create", "&Create backup now…", "backup", "Ctrl+B",
@@ -96,21 +91,21 @@ class MainController(QObject):
                      "Open a backup file offline: metadata, decrypt, contents", self.open_extract)
         self._action("open_file", "&Open backup file…", "extract", QKeySequence.StandardKey.Open,
                      "Verify a backup file on this computer and list its contents, writing nothing",
-                     self.choose_backup_file)
+                     manage.choose_backup_file)
         self._action("new_profile", "&New profile…", "profile", "Ctrl+Shift+N",
                      "Set up a database, its secret and its backup target", self.open_setup)
         self._action("test_target", "&Test target", "target", "Ctrl+T",
                      "Write, read back and delete a small object on the selected target", backups.test_target)
         self._action("add_target", "&Add target…", "target", None,
-                     "Add a storage target (a folder, bucket, share or SFTP server)", self.add_target)
+                     "Add a storage target (a folder, bucket, share or SFTP server)", manage.add_target)
         self._action("edit_target", "&Edit target…", "target", None,
-                     "Change the selected target's path, credentials or quota", self.edit_target)
+                     "Change the selected target's path, credentials or quota", manage.edit_target)
         self._action("remove_target", "&Remove target…", "delete", None,
-                     "Forget the selected target (its backups stay on the storage)", self.remove_target)
+                     "Forget the selected target (its backups stay on the storage)", manage.remove_target)
         self._action("edit_profile", "&Edit profile…", "profile", None,
-                     "Change the selected profile's URL, connection mode, target or secret", self.edit_profile)
+                     "Change the selected profile's URL, connection mode, target or secret", manage.edit_profile)
         self._action("remove_profile", "&Remove profile…", "delete", None,
-                     "Forget the selected profile (typed confirmation)", self.remove_profile)
+                     "Forget the selected profile (typed confirmation)", manage.remove_profile)
         self._action("audit", "&Audit log", "audit", "Ctrl+L",
                      "Everything this console did, and a check of the log's chain", self.open_audit)
         details = self.window.details
@@ -144,7 +139,7 @@ class MainController(QObject):
             "open_file": True,
             "test_target": has_targets, "audit": True, "metadata": has_backup, "contents": has_backup,
         }
-        if self.profile_dialog is not None and self.profile_dialog.isVisible() and self.profile_dialog.dirty:
+        if self.manage.editing_profile():
             enabled.update(create=False, restore=False)  # not on settings the user is still changing
         for key, action in self.actions.items():
             action.setEnabled(enabled.get(key, True))
@@ -300,112 +295,3 @@ class MainController(QObject):
     def _setup_finished(self, _result: int) -> None:
         self.window.reload_lists()
         self.refresh()
-
-    # ------------------------------------------------------------------ targets
-
-    def add_target(self) -> None:
-        self._open_target_dialog(None)
-
-    def edit_target(self) -> None:
-        window = self.window
-        name = window.selected_target()
-        if name is not None and name in window.targets:
-            self._open_target_dialog(window.targets[name])
-
-    def _open_target_dialog(self, config: TargetConfig | None) -> None:
-        from recovery_console.ui.dialogs.target_dialog import TargetDialog
-
-        window = self.window
-        dialog = TargetDialog(window.console, window.runner, config, parent=window)
-        dialog.saved.connect(lambda name: self._targets_changed(select=name))
-        window.keep(dialog)
-        self.target_dialog = dialog
-        dialog.show()
-
-    def remove_target(self) -> None:
-        """Ask first, saying what happens to the backups on it; then the engine forgets the target."""
-        from recovery_console.ui.dialogs.target_dialog import removal_text
-
-        window = self.window
-        name = window.selected_target()
-        if name is None or name not in window.targets or window.blocking:
-            return
-        backups = len(window.console.list_backups([name], sync=False)[0])
-        question, consequence = removal_text(name, window.targets[name], backups)
-        box = QMessageBox(QMessageBox.Icon.Warning, "Remove target", question, parent=window)
-        box.setInformativeText(consequence)
-        remove = box.addButton("&Remove target", QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        self.remove_box = box
-
-        def answered(button: QAbstractButton) -> None:
-            if button is remove:
-                window.submit(Job(f"Removing {name}", lambda r: window.console.remove_target(name)),
-                              f"Removing {name}", lambda _config: self._targets_changed(), progress=False)
-
-        box.buttonClicked.connect(answered)
-        box.open()
-
-    def _targets_changed(self, select: str | None = None) -> None:
-        self.window.reload_lists()
-        if select is not None:
-            self.window.select_target(select)
-        self.refresh()
-
-    # ------------------------------------------------------------------ profiles
-
-    def edit_profile(self) -> None:
-        from recovery_console.ui.dialogs.profile_dialog import ProfileDialog
-
-        window = self.window
-        name = window.selected_profile()
-        if name is None or name not in window.profiles:
-            return
-        dialog = ProfileDialog(window.console, window.runner, window.profiles[name], sorted(window.targets),
-                               parent=window)
-        dialog.dirty_changed.connect(lambda _dirty: self.update_actions())
-        dialog.finished.connect(lambda _code: self.update_actions())
-        dialog.saved.connect(lambda _name: self._targets_changed())
-        window.keep(dialog)
-        self.profile_dialog = dialog
-        dialog.show()
-
-    def remove_profile(self) -> None:
-        from recovery_console.ui.dialogs.profile_dialog import removal_dialog
-
-        window = self.window
-        name = window.selected_profile()
-        if name is None or window.blocking:
-            return
-        dialog = removal_dialog(window, name)
-        self.remove_profile_box = dialog
-
-        def confirmed(text: str) -> None:
-            if text == name:
-                window.submit(Job(f"Removing profile {name}", lambda r: window.console.profiles.remove(name)),
-                              f"Removing profile {name}", lambda _p: self._targets_changed(), progress=False)
-
-        dialog.textValueSelected.connect(confirmed)
-        dialog.open()
-
-    # ------------------------------------------------------------------ a backup file
-
-    def choose_backup_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.window, "Open a backup file", "",
-                                              "Backups (*.enc);;All files (*)")
-        if path:
-            self.open_backup_file(Path(path))
-
-    def open_backup_file(self, path: Path) -> None:
-        """File › Open, a file dropped on the window, or `gui FILE`: verify and list it; decrypt only on request."""
-        from recovery_console.ui.dialogs.open_file_dialog import OpenFileDialog
-
-        window = self.window
-        if not path.is_file():
-            window.show_error("Open backup file", NotFoundError(f"{path} is not a file."))
-            return
-        dialog = OpenFileDialog(window.console, path, runner=window.runner, secrets=window.secrets, parent=window)
-        window.keep(dialog)
-        self.open_file_dialog = dialog
-        dialog.show()

@@ -327,7 +327,7 @@ class MainWindow(QMainWindow):
     def dropEvent(self, event: QDropEvent) -> None:
         for url in event.mimeData().urls():
             if url.isLocalFile():
-                self.controller.open_backup_file(Path(url.toLocalFile()))
+                self.controller.manage.open_backup_file(Path(url.toLocalFile()))
         event.acceptProposedAction()
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -123,7 +123,7 @@ def test_file_menu_and_a_file_dropped_on_the_window_open_it(qtbot, open_window, 
     mime.setUrls([QUrl.fromLocalFile(str(evidence))])
     window.dropEvent(QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                                 Qt.KeyboardModifier.NoModifier))
-    dialog = window.controller.open_file_dialog
+    dialog = window.controller.manage.open_file_dialog
     assert isinstance(dialog, OpenFileDialog) and dialog.path == evidence
     qtbot.waitUntil(lambda: len(dialog.sha_label.text()) == 64, timeout=JOB_TIMEOUT)
     settle(qtbot, window)

@@ -28,7 +28,7 @@ def prod(console, local_target):
 def edit(qtbot, window, name: str = "prod") -> ProfileDialog:
     click_list_item(qtbot, window.sidebar.profiles_list, name)
     window.controller.actions["edit_profile"].trigger()
-    dialog = window.controller.profile_dialog
+    dialog = window.controller.manage.profile_dialog
     assert isinstance(dialog, ProfileDialog)
     qtbot.waitExposed(dialog)
     return dialog
@@ -117,7 +117,7 @@ def test_remove_needs_the_name_typed(qtbot, console, open_window, prod):
     window = open_window()
     click_list_item(qtbot, window.sidebar.profiles_list, "prod")
     window.controller.actions["remove_profile"].trigger()
-    box = window.controller.remove_profile_box
+    box = window.controller.manage.remove_profile_box
     assert box is not None and "instance secret leaves the keyring" in box.labelText()
     ok = box.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
     line = box.findChild(QLineEdit)

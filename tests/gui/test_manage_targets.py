@@ -61,7 +61,7 @@ def audit_actions(console) -> list[tuple[str, str, str]]:
 
 
 def target_dialog(window) -> TargetDialog:
-    dialog = window.controller.target_dialog
+    dialog = window.controller.manage.target_dialog
     assert isinstance(dialog, TargetDialog)
     return dialog
 
@@ -93,7 +93,7 @@ def test_add_a_local_target_from_the_target_menu(qtbot, console, open_window, tm
 
 def test_a_missing_folder_is_refused_with_the_engines_words(qtbot, console, open_window, tmp_path):
     window = open_window()
-    window.controller.add_target()
+    window.controller.manage.add_target()
     dialog = target_dialog(window)
     type_text(qtbot, dialog.name_edit, "nowhere")
     type_text(qtbot, dialog.fields.local_path, str(tmp_path / "missing"))
@@ -146,7 +146,7 @@ def test_remove_says_the_backups_stay_and_keeps_the_files(qtbot, console, open_w
     window = open_window()
     click_list_item(qtbot, window.sidebar.targets_list, "vault")
     window.controller.actions["remove_target"].trigger()
-    box = window.controller.remove_box
+    box = window.controller.manage.remove_box
     assert isinstance(box, QMessageBox) and box.isVisible()
     said = box.text() + " " + box.informativeText()
     assert "1 backup stay on the storage" in said and "nothing there is deleted" in said
@@ -167,8 +167,8 @@ def test_remove_says_the_backups_stay_and_keeps_the_files(qtbot, console, open_w
 def test_remove_cancelled_changes_nothing(qtbot, console, open_window, target_folder):
     window = open_window()
     click_list_item(qtbot, window.sidebar.targets_list, "vault")
-    window.controller.remove_target()
-    box = window.controller.remove_box
+    window.controller.manage.remove_target()
+    box = window.controller.manage.remove_box
     assert box is not None
     click(qtbot, box.button(QMessageBox.StandardButton.Cancel))
     settle(qtbot, window)

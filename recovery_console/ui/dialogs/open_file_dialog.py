@@ -99,6 +99,8 @@ class OpenFileDialog(VerifyDialog):
         self.toc_view = QTableView()
         self.toc_view.setModel(self.toc)
         self.toc_view.setAccessibleName("Archive contents")
+        self.toc_view.setMinimumHeight(140)
+        self.toc_view.horizontalHeader().setStretchLastSection(True)
         self.toc_view.hide()
         self.decrypt_button = QPushButton("&Decrypt to a file…")
         self.decrypt_button.setAccessibleName("Decrypt to a file")
