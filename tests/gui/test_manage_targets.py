@@ -173,3 +173,30 @@ def test_remove_cancelled_changes_nothing(qtbot, console, open_window, target_fo
     click(qtbot, box.button(QMessageBox.StandardButton.Cancel))
     settle(qtbot, window)
     assert "vault" in console.targets.load()
+
+
+def test_edit_an_sftp_target_keeps_its_password_and_host_key(qtbot, secret_service, sftp_server, sftp_users,
+                                                             sftp_dir, console):
+    from recovery_console.engine.state.target_options import sftp_target
+
+    user = sftp_users.password_user
+    new = sftp_target("offsite", host=sftp_server.host, port=sftp_server.port, username=user.name,
+                      directory=str(sftp_dir), password=user.password)
+    options = {**new.config.options, "host_key_fingerprint": sftp_server.fingerprint,
+               "host_key_type": sftp_server.host_key_type}
+    console.add_target(TargetConfig("offsite", "sftp", options), new.secrets)
+    dialog = TargetDialog(console, JobRunner(), console.targets.get("offsite"))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.fields.sftp_password.text() == "" and "keep" in dialog.fields.sftp_password.placeholderText()
+    dialog.quota_unit.setCurrentText("GiB")
+    dialog.quota_spin.setValue(1)
+    assert not dialog.save_button.isEnabled()  # a remote target is saved only after a passed test
+    click(qtbot, dialog.test_button)
+    qtbot.waitUntil(lambda: dialog.report is not None and not dialog.busy, timeout=JOB_TIMEOUT)
+    assert dialog.report is not None and dialog.report.ok  # no host key question: the pinned one is kept
+    with qtbot.waitSignal(dialog.saved, timeout=JOB_TIMEOUT):
+        click(qtbot, dialog.save_button)
+    saved = console.targets.get("offsite")
+    assert saved.quota == 1 << 30 and saved.options["host_key_fingerprint"] == sftp_server.fingerprint
+    assert console.secrets.get("target:offsite", "password") == user.password
