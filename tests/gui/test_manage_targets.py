@@ -200,3 +200,31 @@ def test_edit_an_sftp_target_keeps_its_password_and_host_key(qtbot, secret_servi
     saved = console.targets.get("offsite")
     assert saved.quota == 1 << 30 and saved.options["host_key_fingerprint"] == sftp_server.fingerprint
     assert console.secrets.get("target:offsite", "password") == user.password
+
+
+def test_add_an_sftp_target_asks_for_the_host_key_and_pins_it(qtbot, secret_service, sftp_server, sftp_users,
+                                                              sftp_dir, console):
+    user = sftp_users.password_user
+    dialog = TargetDialog(console, JobRunner())
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.kind_combo.setCurrentIndex(dialog.kind_combo.findData("sftp"))
+    type_text(qtbot, dialog.name_edit, "offsite")
+    f = dialog.fields
+    type_text(qtbot, f.sftp_host, sftp_server.host)
+    f.sftp_port.setValue(sftp_server.port)
+    type_text(qtbot, f.sftp_user, user.name)
+    type_text(qtbot, f.sftp_dir, str(sftp_dir))
+    type_text(qtbot, f.sftp_password, user.password)
+    click(qtbot, dialog.test_button)
+    qtbot.waitUntil(lambda: dialog.host_key_box is not None and dialog.host_key_box.isVisible(), timeout=JOB_TIMEOUT)
+    assert sftp_server.fingerprint in dialog.host_key_box.text()
+    click(qtbot, dialog_button(dialog.host_key_box, "Trust this host key"))
+    qtbot.waitUntil(lambda: dialog.report is not None and not dialog.busy, timeout=JOB_TIMEOUT)
+    assert dialog.report is not None and dialog.report.ok
+    with qtbot.waitSignal(dialog.saved, timeout=JOB_TIMEOUT):
+        click(qtbot, dialog.save_button)
+    saved = console.targets.get("offsite")
+    assert saved.options["host_key_fingerprint"] == sftp_server.fingerprint
+    assert console.secrets.get("target:offsite", "password") == user.password
+    assert ("target.add", "offsite", "ok") in audit_actions(console)

@@ -7,6 +7,7 @@ The fields are the setup wizard's (`TargetFields`); the engine builds and checks
 
 from __future__ import annotations
 
+import asyncio
 import html
 from collections.abc import Callable
 from functools import partial
@@ -35,7 +36,7 @@ from recovery_console.engine.storage.round_trip import CheckReport
 from recovery_console.errors import RecoveryError
 from recovery_console.models.target import TargetConfig
 from recovery_console.ui.error_dialog import error_box
-from recovery_console.ui.jobs import Job, JobRunner, run_job, start_task
+from recovery_console.ui.jobs import Job, JobRunner, event_loop, run_job, start_task
 from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
 from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, check_tree, colored, set_status_item
 from recovery_console.ui.wizards.setup_target_fields import KIND_LABELS, TargetFields, line_edit
@@ -75,6 +76,7 @@ class TargetDialog(QDialog):
         self._passed: tuple[Any, ...] | None = None
         self._tested: NewTarget | None = None
         self.error_boxes: list[QMessageBox] = []
+        self.host_key_box: QMessageBox | None = None
         self.setWindowTitle(f"Edit target '{config.name}'" if config else "Add a storage target")
         self.setAccessibleName(self.windowTitle())
 
@@ -279,11 +281,23 @@ class TargetDialog(QDialog):
 
         host, port = str(config.options["host"]), int(config.options["port"])
         info: HostKeyInfo = await self._run("Fetching the SSH host key", lambda r: fetch_host_key(host, port))
-        answer = QMessageBox.question(
-            self, "Confirm the SSH host key",
-            f"The server {host}:{port} presents this host key:\n\n{info.key_type}\n{info.fingerprint_sha256}\n\n"
-            "Trust it only if it matches the fingerprint the server's administrator gives you.")
-        if answer != QMessageBox.StandardButton.Yes:
+        box = QMessageBox(QMessageBox.Icon.Question, "Confirm the SSH host key",
+                          f"The server {host}:{port} presents this host key:\n\n{info.key_type}\n"
+                          f"{info.fingerprint_sha256}", parent=self)
+        box.setInformativeText("Trust it only if it matches the fingerprint the server's administrator gives you; "
+                               "nothing has been sent to the server yet.")
+        trust = box.addButton("&Trust this host key", QMessageBox.ButtonRole.AcceptRole)
+        refuse = box.addButton("&Do not trust", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(refuse)
+        self.host_key_box = box
+        closed: asyncio.Future[None] = event_loop().create_future()
+        box.finished.connect(lambda _code: None if closed.done() else closed.set_result(None))
+        box.open()  # not exec(): no nested event loop under the running flow
+        try:
+            await closed
+        finally:
+            self.host_key_box = None
+        if box.clickedButton() is not trust:
             self.test_label.setText(colored("The host key was not confirmed; nothing was sent to the server.",
                                             FAIL_COLOR, True))
             return None
