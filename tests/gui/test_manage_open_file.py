@@ -125,7 +125,7 @@ def test_file_menu_and_a_file_dropped_on_the_window_open_it(qtbot, open_window, 
                                 Qt.KeyboardModifier.NoModifier))
     dialog = window.controller.manage.open_file_dialog
     assert isinstance(dialog, OpenFileDialog) and dialog.path == evidence
-    qtbot.waitUntil(lambda: len(dialog.sha_label.text()) == 64, timeout=JOB_TIMEOUT)
+    qtbot.waitUntil(lambda: len(dialog.sha_label.text()) == 64 and not dialog.side_tasks, timeout=JOB_TIMEOUT)
     settle(qtbot, window)
 
 

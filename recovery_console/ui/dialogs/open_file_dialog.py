@@ -131,7 +131,8 @@ class OpenFileDialog(VerifyDialog):
     def cancel(self) -> None:
         super().cancel()
         for task in list(self.side_tasks):
-            task.cancel()
+            if not task.cancelling():  # a second cancel would cut short the wait for its job to stop
+                task.cancel()
 
     def _finish_controls(self) -> None:
         super()._finish_controls()
