@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+from pathlib import Path
 
 from recovery_console.errors import RecoveryError
 
@@ -12,6 +13,8 @@ GUI_MODULES = ("PySide6", "qasync")
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", help="open this profile")
+    parser.add_argument("file", nargs="?", type=Path, metavar="FILE",
+                        help="a backup file to verify and list (File › Open backup file); nothing is decrypted")
     parser.set_defaults(func=cmd_gui)
 
 
@@ -30,4 +33,4 @@ def cmd_gui(args: argparse.Namespace) -> int:
     require_gui_libraries()
     from recovery_console.ui.app import run
 
-    return run(profile=args.profile)
+    return run(profile=args.profile, backup_file=args.file)

@@ -180,6 +180,23 @@ class Console:
             self.targets.add(config)
             self._storages.drop(config.name)
 
+    def update_target(self, config: TargetConfig, secrets: dict[str, str] | None = None) -> None:
+        """Change a saved target's settings (same name and kind); `secrets` are all of its secrets now, so a
+        login given up (an SFTP password replaced by a key) leaves the keyring too. None keeps them as they are."""
+        with self.audited("target.update", config.name, {"kind": config.kind}):
+            old = self.targets.get(config.name)
+            if old.kind != config.kind:
+                raise UsageError(f"Target '{config.name}' is {old.kind}; its kind cannot change.",
+                                 hint="Remove it and add a new target of the other kind.")
+            if secrets is not None:
+                for secret_name in SECRET_NAMES.get(config.kind, ()):
+                    if secret_name in secrets:
+                        self.secrets.put(target_scope(config.name), secret_name, secrets[secret_name])
+                    else:
+                        self.secrets.delete(target_scope(config.name), secret_name)
+            self.targets.replace(config)
+            self._storages.drop(config.name)
+
     def remove_target(self, name: str) -> TargetConfig:
         """Forget a target and its keyring secrets; its backups stay where they are."""
         with self.audited("target.remove", name):

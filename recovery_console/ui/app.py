@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 if TYPE_CHECKING:
@@ -79,8 +81,9 @@ def start(profile: str | None = None, console: Console | None = None) -> tuple[Q
     return app, window
 
 
-def run(profile: str | None = None, console: Console | None = None) -> int:
-    """Open the console and run until its window closes; returns the process exit code."""
+def run(profile: str | None = None, console: Console | None = None, backup_file: Path | None = None) -> int:
+    """Open the console and run until its window closes; returns the process exit code. `backup_file` is
+    opened as File › Open backup file does, once the event loop runs."""
     import qasync
 
     app, window = start(profile, console)
@@ -90,6 +93,8 @@ def run(profile: str | None = None, console: Console | None = None) -> int:
     asyncio.set_event_loop(loop)
     crashes = install_crash_handler(window, loop)
     closed = asyncio.Event()
+    if backup_file is not None:
+        QTimer.singleShot(0, lambda: window.controller.manage.open_backup_file(backup_file))
     app.aboutToQuit.connect(closed.set)
     previous = signal.getsignal(signal.SIGINT)
     signal.signal(signal.SIGINT, lambda *_: window.close())  # Ctrl+C in the terminal closes like the window does

@@ -68,6 +68,7 @@ class BackupTableModel(QAbstractTableModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._records: list[BackupRecord] = []
+        self.removed_targets: frozenset[str] = frozenset()  # backups still in the catalog, their target removed
 
     # -- data
     def set_records(self, records: Sequence[BackupRecord]) -> None:
@@ -106,7 +107,8 @@ class BackupTableModel(QAbstractTableModel):
         record = self._records[index.row()]
         column = index.column()
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
-            return self._display(record, column)
+            removed = column == COL_TARGET and record.target in self.removed_targets
+            return f"{record.target} (target removed)" if removed else self._display(record, column)
         if role == SORT_ROLE:
             return self._sort_key(record, column)
         if role == RECORD_ROLE:

@@ -1,7 +1,8 @@
 """The main window's actions: the QActions themselves, when each is enabled, and what the window-level ones do.
 
 Listing the backups (Refresh), opening the verify dialog, the audit view and the wizards live
-here; the operations on backups and targets are in `backup_actions`. The controller talks to
+here; the operations on backups and targets are in `backup_actions`, adding, editing and removing
+targets and profiles (and opening a backup file) in `manage_actions`. The controller talks to
 the window only through its public methods (selection, `submit`, `show_error`, `keep`).
 """
 
@@ -16,11 +17,13 @@ from PySide6.QtWidgets import QWizard
 
 from recovery_console import __version__
 from recovery_console.engine.progress import Reporter
+from recovery_console.engine.state.targets import AD_HOC_LOCAL
 from recovery_console.errors import RecoveryError, StorageError
 from recovery_console.models.backup import BackupRecord
 from recovery_console.ui import theme
 from recovery_console.ui.backup_actions import BackupActions
 from recovery_console.ui.jobs import Job
+from recovery_console.ui.manage_actions import ManageActions
 
 if TYPE_CHECKING:
     from recovery_console.ui.dialogs.verify import VerifyDialog
@@ -43,6 +46,7 @@ class MainController(QObject):
         super().__init__(window)
         self.window = window
         self.backups = BackupActions(window)
+        self.manage = ManageActions(window, self)
         self.verify_dialog: VerifyDialog | None = None
         self.audit_view: AuditView | None = None
         self.wizard: QWizard | None = None
@@ -68,7 +72,7 @@ class MainController(QObject):
         return action
 
     def _build_actions(self) -> None:
-        backups = self.backups
+        backups, manage = self.backups, self.manage
         self._action("refresh", "&Refresh", "refresh", "F5",
                      "List the backups on every target again", self.refresh)
         self._action("create", "&Create backup now…", "backup", "Ctrl+B",
@@ -86,10 +90,23 @@ class MainController(QObject):
                      "Delete the selected backup from its target", backups.delete_selected)
         self._action("extract", "E&xtract…", "extract", "Ctrl+E",
                      "Open a backup file offline: metadata, decrypt, contents", self.open_extract)
+        self._action("open_file", "&Open backup file…", "extract", QKeySequence.StandardKey.Open,
+                     "Verify a backup file on this computer and list its contents, writing nothing",
+                     manage.choose_backup_file)
         self._action("new_profile", "&New profile…", "profile", "Ctrl+Shift+N",
                      "Set up a database, its secret and its backup target", self.open_setup)
         self._action("test_target", "&Test target", "target", "Ctrl+T",
                      "Write, read back and delete a small object on the selected target", backups.test_target)
+        self._action("add_target", "&Add target…", "target", None,
+                     "Add a storage target (a folder, bucket, share or SFTP server)", manage.add_target)
+        self._action("edit_target", "&Edit target…", "target", None,
+                     "Change the selected target's path, credentials or quota", manage.edit_target)
+        self._action("remove_target", "&Remove target…", "delete", None,
+                     "Forget the selected target (its backups stay on the storage)", manage.remove_target)
+        self._action("edit_profile", "&Edit profile…", "profile", None,
+                     "Change the selected profile's URL, connection mode, target or secret", manage.edit_profile)
+        self._action("remove_profile", "&Remove profile…", "delete", None,
+                     "Forget the selected profile (typed confirmation)", manage.remove_profile)
         self._action("audit", "&Audit log", "audit", "Ctrl+L",
                      "Everything this console did, and a check of the log's chain", self.open_audit)
         details = self.window.details
@@ -116,8 +133,15 @@ class MainController(QObject):
             "create": has_targets or window.selected_profile() is not None,
             "verify": has_backup, "download": has_backup, "delete": has_backup,
             "upload": has_targets, "restore": True, "extract": True, "new_profile": True,
+            "add_target": True, "edit_target": window.selected_target() is not None,
+            "remove_target": window.selected_target() is not None,
+            "edit_profile": window.selected_profile() is not None,
+            "remove_profile": window.selected_profile() is not None,
+            "open_file": True,
             "test_target": has_targets, "audit": True, "metadata": has_backup, "contents": has_backup,
         }
+        if self.manage.editing_profile():
+            enabled.update(create=False, restore=False)  # not on settings the user is still changing
         for key, action in self.actions.items():
             action.setEnabled(enabled.get(key, True))
         window.sidebar.set_buttons_enabled(new_profile=True, test_target=has_targets)
@@ -153,7 +177,9 @@ class MainController(QObject):
                     except RecoveryError as exc:
                         problems[name] = exc
             records, _ = console.list_backups(names, sync=False)
-            return records, problems
+            removed = [r for r in console.catalog.records()  # still on their storage: shown, never hidden
+                       if r.target not in names and not r.target.startswith(AD_HOC_LOCAL)]
+            return records + removed, problems
 
         job = Job("Listing the targets" if sync else "Reading the catalog", work, key="refresh")
         self._refresh_job = job
@@ -180,6 +206,7 @@ class MainController(QObject):
     def _refreshed(self, result: Listing) -> None:
         window = self.window
         records, problems = result
+        window.browser.model.removed_targets = frozenset(r.target for r in records if r.target not in window.targets)
         select, self._select_after_refresh = self._select_after_refresh, None
         if not window.browser.show_records(records, select):
             window.details.show_record(window.selected_backup())

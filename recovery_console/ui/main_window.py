@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
     QDialog,
@@ -86,6 +87,7 @@ class MainWindow(QMainWindow):
         self.controller = MainController(self)
         self._build_layout()
         self._build_menus()
+        self.setAcceptDrops(True)  # a backup file dropped on the window is opened
         self._build_toolbar()
         toolbar_first(self.toolbar, self.sidebar.profiles_list)
         self._connect_views()
@@ -145,7 +147,7 @@ class MainWindow(QMainWindow):
         actions = self.controller.actions
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
-        for key in ("new_profile", "create", "upload", "extract"):
+        for key in ("open_file", "new_profile", "create", "upload", "extract"):
             file_menu.addAction(actions[key])
         file_menu.addSeparator()
         file_menu.addAction(self.controller.quit_action)
@@ -157,8 +159,15 @@ class MainWindow(QMainWindow):
         backup_menu.addAction(self.details.contents_action)
         backup_menu.addSeparator()
         backup_menu.addAction(actions["refresh"])
+        profile_menu = bar.addMenu("&Profile")
+        for key in ("new_profile", "edit_profile", "remove_profile"):
+            profile_menu.addAction(actions[key])
         target_menu = bar.addMenu("&Target")
-        target_menu.addAction(actions["test_target"])
+        for key in ("add_target", "edit_target", "test_target", "remove_target"):
+            target_menu.addAction(actions[key])
+        self.sidebar.set_context_actions([actions[k] for k in ("new_profile", "edit_profile", "remove_profile")],
+                                         [actions[k] for k in ("add_target", "edit_target", "test_target",
+                                                               "remove_target")])
         view_menu = bar.addMenu("&View")
         view_menu.addAction(actions["audit"])
         view_menu.addAction(self.browser.focus_filter_action)
@@ -313,6 +322,17 @@ class MainWindow(QMainWindow):
         save_layout(self.settings, self, self.splitter, self.browser.table)
         self.settings.setValue("lastProfile", self.selected_profile() or "")
         self.settings.sync()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        """A file dragged onto the window is accepted: dropping it opens it as File › Open backup file does."""
+        if event.mimeData().hasUrls() and any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.controller.manage.open_backup_file(Path(url.toLocalFile()))
+        event.acceptProposedAction()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         busy = self.runner.running

@@ -120,6 +120,26 @@ class Profiles:
         self.store.replace(updated)
         return updated
 
+    def set_url(self, name: str, database_url: str, *, acknowledge_direct: bool = False) -> Profile:
+        """A new database URL (its password goes to the keyring). A profile declared direct keeps that only when
+        the user acknowledges again that the new URL is not a pooler."""
+        with self.audited("profile.set-url", name):
+            if not database_url.strip():
+                raise UsageError("No database URL was given.", hint="Give a URL such as postgresql://host/db.")
+            profile = self.store.get(name)
+            url, password = postgres.split_password(database_url.strip())
+            if profile.mode is ConnectionMode.DIRECT and url != profile.database_url and not acknowledge_direct:
+                raise UsageError(
+                    "A new URL for a direct profile needs your acknowledgement that it does not point at a "
+                    "connection pooler.", hint="Confirm it is direct, or declare pool mode with a direct URL.")
+            stored = profile.stored_secrets
+            if password is not None:
+                self.secrets.put(profile_scope(name), DB_PASSWORD, password)
+                stored = tuple(n for n in stored if n != DB_PASSWORD) + (DB_PASSWORD,)
+            updated = replace(profile, database_url=url, stored_secrets=stored)
+            self.store.replace(updated)
+            return updated
+
     def set_target(self, name: str, target: str) -> Profile:
         """Send the profile's next backups to `target` (a configured name or a folder); older ones stay put."""
         with self.audited("profile.set-target", name, {"target": target}):

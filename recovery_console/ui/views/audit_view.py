@@ -1,14 +1,21 @@
 """The audit view: the console's own log of actions, and a check of its hash chain.
 
+Filter by text, action and day range (the count follows), read one entry whole and copy it, copy
+the chain head hash, and export what is shown as CSV or JSON lines (`audit_export`).
+
 Reading (`AuditLog.entries`) and checking (`AuditLog.verify`) run in jobs: the log grows forever.
 """
 
 from __future__ import annotations
 
+import json
+from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QDate,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -16,14 +23,19 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QDateEdit,
     QDialog,
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QMessageBox,
+    QPlainTextEdit,
     QPushButton,
     QTableView,
     QVBoxLayout,
@@ -31,16 +43,19 @@ from PySide6.QtWidgets import (
 )
 
 from recovery_console.engine.console import Console
-from recovery_console.engine.state.audit_entry import AuditEntry
+from recovery_console.engine.state.audit_entry import GENESIS_HASH, AuditEntry
+from recovery_console.engine.state.audit_export import entry_hash, export_entries
 from recovery_console.engine.state.audit_verify import AuditVerification
 from recovery_console.errors import RecoveryError
 from recovery_console.ui.backup_table import format_time
 from recovery_console.ui.error_dialog import error_box
 from recovery_console.ui.jobs import Job, JobRunner
 from recovery_console.ui.theme import icon
+from recovery_console.ui.widgets.form_labels import buddy_label
 
 _Index = QModelIndex | QPersistentModelIndex
 AUDIT_COLUMNS = ("Time", "Who", "Action", "Object", "Result")
+ANY_DATE = QDate(2000, 1, 1)  # a date edit at its minimum means "any day"
 RESULT_COLORS = {"ok": QColor("#2a9d5c"), "failed": QColor("#d03b3b"), "cancelled": QColor("#c77700")}
 
 
@@ -87,6 +102,8 @@ class AuditModel(QAbstractTableModel):
         entry = self.entries[index.row()]
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
             return self.text(entry, index.column())
+        if role == Qt.ItemDataRole.UserRole + 1:
+            return entry
         if role == Qt.ItemDataRole.UserRole:
             return entry.seq if index.column() == 0 else self.text(entry, index.column()).lower()
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -98,8 +115,59 @@ class AuditModel(QAbstractTableModel):
         return None
 
 
+def local_date(entry: AuditEntry) -> date:
+    """The entry's day in this computer's time zone (what the date filter compares)."""
+    return datetime.fromisoformat(entry.time.replace("Z", "+00:00")).astimezone().date()
+
+
+class AuditFilter(QSortFilterProxyModel):
+    """The shown entries: the text filter, one action (or all), and a day range (either end open)."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.action: str | None = None
+        self.first: date | None = None
+        self.last: date | None = None
+
+    def set_range(self, action: str | None, first: date | None, last: date | None) -> None:
+        self.beginFilterChange()
+        self.action, self.first, self.last = action, first, last
+        self.endFilterChange()
+
+    def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:
+        model = self.sourceModel()
+        assert isinstance(model, AuditModel)
+        entry = model.entries[source_row]
+        if self.action is not None and entry.action != self.action:
+            return False
+        if self.first is not None or self.last is not None:
+            day = local_date(entry)
+            if (self.first is not None and day < self.first) or (self.last is not None and day > self.last):
+                return False
+        return super().filterAcceptsRow(source_row, source_parent)
+
+    def shown(self) -> list[AuditEntry]:
+        """The entries that pass the filter, oldest first (as the log holds them)."""
+        model = self.sourceModel()
+        assert isinstance(model, AuditModel)
+        rows = (self.mapToSource(self.index(row, 0)).row() for row in range(self.rowCount()))
+        return sorted((model.entries[row] for row in rows), key=lambda entry: entry.seq)
+
+
+def date_edit(name: str) -> QDateEdit:
+    """A day, or "any" (its minimum) for an open end of the range."""
+    edit = QDateEdit()
+    edit.setCalendarPopup(True)
+    edit.setDisplayFormat("yyyy-MM-dd")
+    edit.setMinimumDate(ANY_DATE)
+    edit.setSpecialValueText("any")
+    edit.setDate(ANY_DATE)
+    edit.setAccessibleName(name)
+    return edit
+
+
 class AuditView(QDialog):
-    """The audit log as a table (newest first), with a filter and Verify chain."""
+    """The audit log as a table (newest first), with filters, the selected entry in full, and Verify chain."""
 
     loaded = Signal(int)
     chain_checked = Signal(object)
@@ -129,12 +197,19 @@ class AuditView(QDialog):
         filter_label.setBuddy(self.filter_edit)
 
         self.model = AuditModel(self)
-        self.proxy = QSortFilterProxyModel(self)
+        self.proxy = AuditFilter(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(Qt.ItemDataRole.UserRole)
         self.proxy.setFilterKeyColumn(-1)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
+        self.action_combo = QComboBox()
+        self.action_combo.setAccessibleName("Show only this action")
+        self.action_combo.addItem("All actions", None)
+        self.from_edit = date_edit("From this day")
+        self.to_edit = date_edit("To this day")
+        for signal in (self.action_combo.currentIndexChanged, self.from_edit.dateChanged, self.to_edit.dateChanged):
+            signal.connect(self._range_changed)
         self.table = QTableView()
         self.table.setModel(self.proxy)
         self.table.setAccessibleName("Audit entries")
@@ -151,7 +226,37 @@ class AuditView(QDialog):
         for column, width in ((0, 150), (1, 150), (2, 120), (4, 80)):
             header.resizeSection(column, width)
 
+        self.table.selectionModel().currentRowChanged.connect(self._show_details)
+        mono = QFont("monospace")
+        mono.setStyleHint(QFont.StyleHint.Monospace)
+        self.details = QPlainTextEdit()
+        self.details.setReadOnly(True)
+        self.details.setFont(mono)
+        self.details.setAccessibleName("The selected entry, in full")
+        self.details.setPlaceholderText("Select an entry to see all of it here.")
+        self.details.setMaximumHeight(150)
+        self.copy_details_button = QPushButton("Copy &entry")
+        self.copy_details_button.setAccessibleName("Copy the selected entry")
+        self.copy_details_button.clicked.connect(lambda: QApplication.clipboard().setText(self.details.toPlainText()))
+        self.head_edit = QLineEdit()
+        self.head_edit.setReadOnly(True)
+        self.head_edit.setFont(mono)
+        self.head_edit.setAccessibleName("Chain head: the hash of the last entry")
+        self.copy_head_button = QPushButton("Cop&y hash")
+        self.copy_head_button.setAccessibleName("Copy the chain head hash")
+        self.copy_head_button.clicked.connect(lambda: QApplication.clipboard().setText(self.head_edit.text()))
+        self.export_csv_button = QPushButton("Export C&SV…")
+        self.export_csv_button.setAccessibleName("Export the shown entries as CSV")
+        self.export_csv_button.clicked.connect(lambda: self.export(as_csv=True))
+        self.export_jsonl_button = QPushButton("Export &JSON lines…")
+        self.export_jsonl_button.setAccessibleName("Export the shown entries as JSON lines")
+        self.export_jsonl_button.clicked.connect(lambda: self.export(as_csv=False))
+
         self.status = QLabel("Loading…")
+        self.proxy.rowsInserted.connect(self._count)
+        self.proxy.rowsRemoved.connect(self._count)
+        self.proxy.modelReset.connect(self._count)
+        self.proxy.layoutChanged.connect(self._count)
         self.status.setAccessibleName("Audit log status")
         self.chain_label = QLabel("")
         self.chain_label.setWordWrap(True)
@@ -171,6 +276,20 @@ class AuditView(QDialog):
         top = QHBoxLayout()
         top.addWidget(filter_label)
         top.addWidget(self.filter_edit, 1)
+        top.addWidget(self.action_combo)
+        top.addWidget(buddy_label("Fro&m:", self.from_edit, "From this day"))
+        top.addWidget(self.from_edit)
+        top.addWidget(buddy_label("&To:", self.to_edit, "To this day"))
+        top.addWidget(self.to_edit)
+        details_row = QHBoxLayout()
+        details_row.addWidget(self.details, 1)
+        details_row.addWidget(self.copy_details_button, 0, Qt.AlignmentFlag.AlignTop)
+        head_row = QHBoxLayout()
+        head_row.addWidget(QLabel("Chain head:"))
+        head_row.addWidget(self.head_edit, 1)
+        head_row.addWidget(self.copy_head_button)
+        head_row.addWidget(self.export_csv_button)
+        head_row.addWidget(self.export_jsonl_button)
         buttons = QHBoxLayout()
         buttons.addWidget(self.verify_button)
         buttons.addWidget(self.chain_label, 1)
@@ -180,7 +299,9 @@ class AuditView(QDialog):
         layout.addWidget(intro)
         layout.addLayout(top)
         layout.addWidget(self.table, 1)
+        layout.addLayout(details_row)
         layout.addWidget(self.status)
+        layout.addLayout(head_row)
         layout.addLayout(buttons)
         self.setTabOrder(self.filter_edit, self.table)
         self.setTabOrder(self.table, self.verify_button)
@@ -211,9 +332,56 @@ class AuditView(QDialog):
         self.model.set_entries(entries)
         self.table.sortByColumn(self.proxy.sortColumn() if self.proxy.sortColumn() >= 0 else 0,
                                 self.proxy.sortOrder())
-        failed = sum(1 for e in entries if e.result != "ok")
-        self.status.setText(f"{len(entries)} entries" + (f", {failed} not ok" if failed else "") + ".")
+        chosen = self.action_combo.currentData()
+        self.action_combo.blockSignals(True)
+        self.action_combo.clear()
+        self.action_combo.addItem("All actions", None)
+        for action in sorted({entry.action for entry in entries}):
+            self.action_combo.addItem(action, action)
+        self.action_combo.setCurrentIndex(max(0, self.action_combo.findData(chosen)))
+        self.action_combo.blockSignals(False)
+        self._range_changed()
+        last = max(entries, key=lambda entry: entry.seq, default=None)
+        self.head_edit.setText(entry_hash(last) if last else GENESIS_HASH)
         self.loaded.emit(len(entries))
+
+    def _range_changed(self) -> None:
+        def day(edit: QDateEdit) -> date | None:
+            chosen = edit.date()
+            return None if chosen == ANY_DATE else date(chosen.year(), chosen.month(), chosen.day())
+
+        action = self.action_combo.currentData()
+        self.proxy.set_range(str(action) if action else None, day(self.from_edit), day(self.to_edit))
+        self._count()
+
+    def _count(self) -> None:
+        """'N entries', or 'n of N entries' under a filter; and how many of those were not ok."""
+        shown, total = self.proxy.shown(), len(self.model.entries)
+        failed = sum(1 for entry in shown if entry.result != "ok")
+        counted = f"{total} entries" if len(shown) == total else f"{len(shown)} of {total} entries"
+        self.status.setText(counted + (f", {failed} not ok" if failed else "") + ".")
+
+    def _show_details(self, current: QModelIndex) -> None:
+        entry = self.proxy.data(current, Qt.ItemDataRole.UserRole + 1) if current.isValid() else None
+        if not isinstance(entry, AuditEntry):
+            self.details.clear()
+            return
+        self.details.setPlainText(json.dumps(entry.to_dict(), indent=2, ensure_ascii=False)
+                                  + f"\nhash of this entry: {entry_hash(entry)}")
+
+    def export(self, *, as_csv: bool) -> None:
+        """The shown entries (the filter applies) to a CSV or JSON lines file the user chooses."""
+        kind, suffix = ("CSV", "csv") if as_csv else ("JSON lines", "jsonl")
+        out, _ = QFileDialog.getSaveFileName(self, f"Export the audit log as {kind}",
+                                             str(Path.home() / f"audit-log.{suffix}"), f"{kind} (*.{suffix})")
+        if not out:
+            return
+        entries, path = self.proxy.shown(), Path(out)
+        job = Job("Exporting the audit log",
+                  lambda reporter: export_entries(entries, path, as_csv=as_csv, overwrite=True), key="audit")
+        job.succeeded.connect(lambda count: self.status.setText(f"{count} entries exported to {path}."))
+        job.failed.connect(lambda error: self._show_error("Exporting the audit log failed", error))
+        self._submit(job)
 
     def _load_failed(self, error: RecoveryError) -> None:
         self.status.setText(f"The audit log could not be read: {error.message}")
@@ -238,6 +406,7 @@ class AuditView(QDialog):
                                      f"Last hash {result.last_hash[:16]}… (record it elsewhere to prove "
                                      "nothing is later removed).")
             self.chain_label.setToolTip(result.last_hash)
+            self.head_edit.setText(result.last_hash)
         else:
             where = f"line {result.first_broken_line}" if result.first_broken_line else "the end"
             seq = f" (entry {result.first_broken_seq})" if result.first_broken_seq else ""

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
 from recovery_console.engine.state.target_health import HealthEntry, badge_for
@@ -184,6 +185,12 @@ class Sidebar(QWidget):
             if profile.target == target:
                 return name
         return selected
+
+    def set_context_actions(self, profile_actions: list[QAction], target_actions: list[QAction]) -> None:
+        """Right-clicking a list offers what can be done to its items (the window's own actions)."""
+        for view, actions in ((self.profiles_list, profile_actions), (self.targets_list, target_actions)):
+            view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+            view.addActions(actions)
 
     def set_buttons_enabled(self, new_profile: bool, test_target: bool) -> None:
         self.new_profile_button.setEnabled(new_profile)
