@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 
 from recovery_console import __version__
+from recovery_console.engine.progress import Phase
 from recovery_console.errors import IntegrityError, WrongKeyError
 from recovery_console.ui.dialogs.verify import PASSED_FULL, PASSED_KEYLESS, PASSED_QUICK, VerifyDialog
 from recovery_console.ui.jobs import JobRunner
@@ -139,8 +140,21 @@ def test_no_secret_given_is_not_a_failure(qtbot, open_dialog, make_backup):
     assert dialog.start_button.isEnabled()
 
 
-def test_cancel_stops_the_verify(qtbot, open_dialog, make_backup, tmp_path):
-    dialog = open_dialog(make_backup())
+def test_cancel_stops_the_verify(qtbot, open_dialog, make_backup, console, monkeypatch):
+    """Cancel reaches the running job's token. The job waits for it: a real verify of a small backup can end
+    before the click lands, which made this test fail now and then."""
+    record = make_backup()
+
+    def verify_until_cancelled(ref, secret, *, quick=False, reporter=None):
+        reporter.start(Phase.VERIFY, 1)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            reporter.check()
+            time.sleep(0.01)
+        raise AssertionError("the cancel never reached the job")
+
+    monkeypatch.setattr(console, "verify", verify_until_cancelled)
+    dialog = open_dialog(record)
     started = []
     dialog.runner.pool.setMaxThreadCount(1)
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
