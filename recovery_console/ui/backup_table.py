@@ -56,14 +56,20 @@ def format_time(text: str | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
+CHANGED_SINCE = "changed since its last verify"
+
+
 def verify_text(record: BackupRecord) -> str:
+    """The last verdict and when; a file that changed since says so, since the verdict was on the older file."""
     if not record.verify_result:
         return "never"
     when = format_time(record.verified_at)
     if record.verify_result == "ok":
         mode = f" ({record.verify_detail})" if record.verify_detail and record.verify_detail != "full" else ""
-        return f"passed{mode} {when}".strip()
-    return f"FAILED {when}".strip()
+        text = f"passed{mode} {when}".strip()
+    else:
+        text = f"FAILED {when}".strip()
+    return f"{CHANGED_SINCE} ({text})" if record.verify_changed else text
 
 
 def description(record: BackupRecord) -> str:
@@ -128,6 +134,8 @@ class BackupTableModel(QAbstractTableModel):
             return " ".join([*(self._display(record, c) for c in range(len(COLUMNS))), record.key,
                              record.backup_id]).lower()
         if role == Qt.ItemDataRole.ToolTipRole:
+            if column == COL_VERIFY and record.verify_changed:
+                return "The file on the target changed after this verdict was given: verify it again."
             if column == COL_VERIFY and record.verify_result and record.verify_result != "ok":
                 return record.verify_detail or "The last verify failed."
             if column == COL_CREATED:
@@ -136,6 +144,8 @@ class BackupTableModel(QAbstractTableModel):
                 return record.backup_id
             return record.file_name
         if role == Qt.ItemDataRole.ForegroundRole and column == COL_VERIFY and record.verify_result:
+            if record.verify_changed and record.verify_result == "ok":
+                return None  # a pass on an older file is no pass now
             return QBrush(PASSED_COLOR if record.verify_result == "ok" else FAILED_COLOR)
         if role == Qt.ItemDataRole.TextAlignmentRole and column == COL_SIZE:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -168,7 +178,7 @@ class BackupTableModel(QAbstractTableModel):
         if column == COL_SIZE:
             return record.size
         if column == COL_VERIFY:
-            return f"{record.verified_at or ''}|{record.verify_result or ''}"
+            return f"{record.verified_at or ''}|{record.verify_result or ''}|{record.verify_changed:d}"
         return BackupTableModel._display(record, column).lower()
 
 
