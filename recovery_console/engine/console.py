@@ -243,7 +243,9 @@ class Console:
     def _sync_one(self, config: TargetConfig) -> SyncResult:
         """Sync one target; a target that cannot be reached gives a SyncResult naming why instead of an error."""
         try:
-            return self.catalog.sync(self._storages.get(config))
+            result = self.catalog.sync(self._storages.get(config))
+            self.health.record(config.name, True, "listing ok")
+            return result
         except (CatalogError, Cancelled):
             raise
         except RecoveryError as exc:
