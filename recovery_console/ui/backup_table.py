@@ -59,8 +59,11 @@ def format_time(text: str | None) -> str:
 CHANGED_SINCE = "changed since its last verify"
 
 
-def verify_text(record: BackupRecord) -> str:
-    """The last verdict and when; a file that changed since says so, since the verdict was on the older file."""
+def verify_text(record: BackupRecord, *, reason: bool = False) -> str:
+    """The last verdict and when (why it failed too, if `reason`).
+
+    A file changed since says so: the verdict was on the older file.
+    """
     if not record.verify_result:
         return "never"
     when = format_time(record.verified_at)
@@ -68,8 +71,8 @@ def verify_text(record: BackupRecord) -> str:
         mode = f" ({record.verify_detail})" if record.verify_detail and record.verify_detail != "full" else ""
         text = f"passed{mode} {when}".strip()
     else:
-        text = f"FAILED {when}".strip()
-    return f"{CHANGED_SINCE} ({text})" if record.verify_changed else text
+        text = f"FAILED {when}".strip() + (f": {record.verify_detail}" if reason and record.verify_detail else "")
+    return f"{text.rstrip('.')} — {CHANGED_SINCE}" if record.verify_changed else text
 
 
 def description(record: BackupRecord) -> str:

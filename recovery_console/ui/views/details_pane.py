@@ -220,10 +220,9 @@ class DetailsPane(QWidget):
             "file": record.file_name, "id": record.backup_id, "target": record.target,
             "created": format_time(record.created) or "unknown", "size": f"{format_bytes(record.size)} "
             f"({record.size:,} bytes)", "mode": record.mode or "unknown", "version": record.app_version or "",
-            "sha256": record.sha256 or "not recorded yet (verify computes it)", "verify": verify_text(record),
+            "sha256": record.sha256 or "not recorded yet (verify computes it)",
+            "verify": verify_text(record, reason=True),
         }
-        if record.verify_result and record.verify_result != "ok" and record.verify_detail:
-            values["verify"] += f": {record.verify_detail}"
         values["history"] = self._history_text(record)
         for key, label in self.file_labels.items():
             label.setText(values[key])
