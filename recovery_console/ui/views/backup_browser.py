@@ -128,7 +128,7 @@ class BackupBrowser(QWidget):
             self.empty_label.setText("No storage target is configured yet. Use New profile to set one up, or "
                                      "`recovery-console target add`.")
         elif total == 0:
-            self.empty_label.setText("No backups yet. Create backup now makes the first one.")
+            self.empty_label.setText("No backups yet. Back up now (Ctrl+B) makes the first one.")
         elif shown == 0:
             self.empty_label.setText("No backup matches the filter.")
         else:
