@@ -139,8 +139,9 @@ def test_no_secret_given_is_not_a_failure(qtbot, open_dialog, make_backup):
     assert dialog.start_button.isEnabled()
 
 
-def test_cancel_stops_the_verify(qtbot, open_dialog, make_backup, tmp_path):
-    dialog = open_dialog(make_backup())
+def test_cancel_stops_the_verify(qtbot, open_dialog, tmp_path):
+    # big enough that the click lands while it runs: a small backup verifies in milliseconds once warmed up
+    dialog = open_dialog(make_large_backup(tmp_path / "large.enc", 256 << 20, SECRET, FAST_ITERATIONS))
     started = []
     dialog.runner.pool.setMaxThreadCount(1)
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
