@@ -117,6 +117,9 @@ class Console:
     def audited(self, action: str, obj: str, detail: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """Write one audit entry for the block: ok, failed (with the reason) or cancelled.
 
+        A block that reports its outcome without raising (a target test) sets ``detail["ok"] = False``
+        when it failed, and the entry says "failed".
+
         A damaged log is found before the block runs (nothing is done then). If the entry still
         cannot be written after the work, the work's own outcome stands and the log trouble is a warning.
         """
@@ -134,7 +137,7 @@ class Console:
         except RecoveryError as exc:
             self._record(action, obj, "failed", {**extra, "error": exc.message})
             raise
-        self._record(action, obj, "ok", extra)
+        self._record(action, obj, "failed" if extra.get("ok") is False else "ok", extra)
 
     def _record(self, action: str, obj: str, result: str, detail: dict[str, Any]) -> None:
         """Append an audit entry; a failure to write it is reported, never mistaken for the action's failure."""
@@ -257,7 +260,9 @@ class Console:
     def _sync_one(self, config: TargetConfig) -> SyncResult:
         """Sync one target; a target that cannot be reached gives a SyncResult naming why instead of an error."""
         try:
-            return self.catalog.sync(self._storages.get(config))
+            result = self.catalog.sync(self._storages.get(config))
+            self.health.record(config.name, True, "listing ok")
+            return result
         except (CatalogError, Cancelled):
             raise
         except RecoveryError as exc:
@@ -342,6 +347,9 @@ class Console:
             except IntegrityError as exc:
                 self.record_failed_verify(ref, exc)
                 raise
+            except (StorageError, NotFoundError) as exc:
+                self.record_unreachable_verify(ref, exc)
+                raise
             if ref.record is not None:
                 self.catalog.remember_metadata(ref.record, report.metadata)
                 self.catalog.remember_verify(ref.record, "ok", mode)
@@ -356,6 +364,11 @@ class Console:
         """
         if ref.record is not None:
             self.catalog.remember_verify(ref.record, "failed", exc.message)
+
+    def record_unreachable_verify(self, ref: BackupRef, exc: RecoveryError) -> None:
+        """Keep a verify that could not read the file in the backup's history: its target, not the backup, failed."""
+        if ref.record is not None:
+            self.catalog.remember_unreachable(ref.record, f"target unreachable: {exc.message}")
 
     def full_verify_on_record(self, ref: BackupRef) -> str | None:
         """When the catalog saw this exact object pass a full verify (None for a plain file, or if it changed since)."""

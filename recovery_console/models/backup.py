@@ -121,6 +121,8 @@ class BackupRecord:
     verified_at: str | None = None
     verify_result: str | None = None
     verify_detail: str | None = None
+    verify_changed: bool = False
+    """The file changed on its target since the verify that gave `verify_result`."""
 
     @property
     def backup_id(self) -> str:

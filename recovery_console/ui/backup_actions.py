@@ -250,10 +250,13 @@ class BackupActions(QObject):
 
     def test_target(self) -> None:
         """A round trip (write, read back, delete a small object) on the chosen target; its badge follows."""
-        window = self.window
         name = self.choose_target("Test which target?")
-        if not name:
-            return
+        if name:
+            self.check_target(name)
+
+    def check_target(self, name: str) -> None:
+        """Test `name` now (a round trip recorded as its last check); its badge shows the outcome."""
+        window = self.window
         console = window.console
         job = Job(f"Testing {name}", lambda reporter: console.test_target(name), key=name)
 

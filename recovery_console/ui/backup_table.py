@@ -43,14 +43,23 @@ def format_time(text: str | None) -> str:
     return local_time(text)
 
 
-def verify_text(record: BackupRecord) -> str:
+CHANGED_SINCE = "changed since its last verify"
+
+
+def verify_text(record: BackupRecord, *, reason: bool = False) -> str:
+    """The last verdict and when (why it failed too, if `reason`).
+
+    A file changed since says so: the verdict was on the older file.
+    """
     if not record.verify_result:
         return "never"
     when = format_time(record.verified_at)
     if record.verify_result == "ok":
         mode = f" ({record.verify_detail})" if record.verify_detail and record.verify_detail != "full" else ""
-        return f"passed{mode} {when}".strip()
-    return f"FAILED {when}".strip()
+        text = f"passed{mode} {when}".strip()
+    else:
+        text = f"FAILED {when}".strip() + (f": {record.verify_detail}" if reason and record.verify_detail else "")
+    return f"{text.rstrip('.')} — {CHANGED_SINCE}" if record.verify_changed else text
 
 
 def description(record: BackupRecord) -> str:
@@ -117,6 +126,8 @@ class BackupTableModel(QAbstractTableModel):
             return " ".join([*(self._display(record, c) for c in range(len(COLUMNS))), record.key,
                              record.backup_id]).lower()
         if role == Qt.ItemDataRole.ToolTipRole:
+            if column == COL_VERIFY and record.verify_changed:
+                return "The file on the target changed after this verdict was given: verify it again."
             if column == COL_VERIFY and record.verify_result and record.verify_result != "ok":
                 return record.verify_detail or "The last verify failed."
             if column == COL_CREATED:
@@ -125,6 +136,8 @@ class BackupTableModel(QAbstractTableModel):
                 return record.backup_id
             return record.file_name
         if role == Qt.ItemDataRole.ForegroundRole and column == COL_VERIFY and record.verify_result:
+            if record.verify_changed and record.verify_result == "ok":
+                return None  # a pass on an older file is no pass now
             return QBrush(QColor(status_color("pass" if record.verify_result == "ok" else "fail")))
         if role == Qt.ItemDataRole.TextAlignmentRole and column == COL_SIZE:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -159,7 +172,7 @@ class BackupTableModel(QAbstractTableModel):
         if column == COL_SIZE:
             return record.size
         if column == COL_VERIFY:
-            return f"{record.verified_at or ''}|{record.verify_result or ''}"
+            return f"{record.verified_at or ''}|{record.verify_result or ''}|{record.verify_changed:d}"
         return BackupTableModel._display(record, column).lower()
 
 

@@ -20,6 +20,7 @@ from recovery_console.engine.progress import Reporter
 from recovery_console.engine.state.targets import AD_HOC_LOCAL
 from recovery_console.errors import RecoveryError, StorageError
 from recovery_console.models.backup import BackupRecord
+from recovery_console.models.profile import Profile
 from recovery_console.ui import theme
 from recovery_console.ui.backup_actions import BackupActions
 from recovery_console.ui.jobs import Job
@@ -32,6 +33,13 @@ if TYPE_CHECKING:
 
 Shortcut = QKeySequence | QKeySequence.StandardKey | str | None
 Listing = tuple[list[BackupRecord], dict[str, RecoveryError]]
+
+
+def create_text(profile: str | None) -> str:
+    """The Create action's text says what it will back up: the selected profile's database, else a dump file."""
+    if profile:
+        return f"&Back up {profile.replace('&', '&&')} now…"
+    return "&Back up a pg_dump file…"
 
 
 class MainController(QObject):
@@ -144,6 +152,7 @@ class MainController(QObject):
             enabled.update(create=False, restore=False)  # not on settings the user is still changing
         for key, action in self.actions.items():
             action.setEnabled(enabled.get(key, True))
+        self.actions["create"].setText(create_text(window.selected_profile()))
         window.sidebar.set_buttons_enabled(new_profile=True, test_target=has_targets)
 
     # ------------------------------------------------------------------ the backup list
@@ -211,6 +220,7 @@ class MainController(QObject):
         if not window.browser.show_records(records, select):
             window.details.show_record(window.selected_backup())
         window.browser.update_counts(has_targets=bool(window.targets))
+        window.refresh_badges()  # the listing was itself a check of every target
         if problems:
             names = ", ".join(sorted(problems))
             window.statusBar().showMessage(f"Could not list {names}; showing what the catalog last saw.", 15000)
@@ -292,8 +302,14 @@ class MainController(QObject):
         wizard = self._show_wizard("Setup wizard", lambda: SetupWizard(window.console, runner=window.runner,
                                                                        parent=window))
         if wizard is not None:
-            wizard.finished.connect(self._setup_finished)
+            wizard.finished.connect(lambda _result: self._setup_finished(getattr(wizard, "saved_profile", None)))
 
-    def _setup_finished(self, _result: int) -> None:
-        self.window.reload_lists()
+    def _setup_finished(self, profile: Profile | None) -> None:
+        """Show what the wizard made: its profile selected, and its target's badge from a real round trip."""
+        window = self.window
+        window.reload_lists()
+        if profile is not None:
+            window.select_profile(profile.name)
+            if profile.target:
+                self.backups.check_target(profile.target)
         self.refresh()

@@ -262,11 +262,18 @@ class MainWindow(QMainWindow):
             self.show_error(error_title or f"{title} failed", error)
 
         job.failed.connect(failed)
+        job.failed.connect(lambda _error: self.statusBar().showMessage(f"{title}: failed.", 15000))
         job.cancelled.connect(lambda: self.statusBar().showMessage(f"{title}: cancelled.", 8000))
+        job.done.connect(lambda: self._job_ended(f"{title}…"))
         if progress:
             self.jobs_area.track(job, title)
         self.statusBar().showMessage(f"{title}…")
         return self.runner.submit(job)
+
+    def _job_ended(self, running_text: str) -> None:
+        """A job's "…" message never outlives it: cleared if nothing said how it ended."""
+        if self.statusBar().currentMessage() == running_text:
+            self.statusBar().clearMessage()
 
     def _busy_changed(self, busy: bool) -> None:
         if not busy and self._close_confirmed and not self._blocking:

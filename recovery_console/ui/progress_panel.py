@@ -1,10 +1,15 @@
-"""A progress panel for one job: phase, bar, rate, ETA and a Cancel button wired to the job's token."""
+"""A progress panel for one job: phase, bar, rate, ETA and a Cancel button wired to the job's token.
+
+When the job ends the panel says how it ended (done, failed, cancelled): no phase, busy bar or
+time left outlives the work it described.
+"""
 
 from __future__ import annotations
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from recovery_console.engine.progress import Progress
+from recovery_console.errors import RecoveryError
 from recovery_console.formatting import format_bytes, format_duration
 from recovery_console.ui.jobs import Job
 
@@ -26,6 +31,10 @@ PHASE_LABELS = {
 
 def format_eta(seconds: float | None) -> str:
     return "estimating…" if seconds is None else f"{format_duration(seconds)} left"
+
+
+def _message(error: object) -> str:
+    return error.message if isinstance(error, RecoveryError) else str(error)
 
 
 class ProgressPanel(QWidget):
@@ -54,7 +63,18 @@ class ProgressPanel(QWidget):
         self.job = job
         self.cancel_button.setEnabled(True)
         job.progress.connect(self.show_progress)
+        job.succeeded.connect(lambda _result: self.show_end("Done.", complete=True))
+        job.failed.connect(lambda error: self.show_end(f"Failed: {_message(error)}"))
+        job.cancelled.connect(lambda: self.show_end("Cancelled."))
         job.done.connect(lambda: self.cancel_button.setEnabled(False))
+
+    def show_end(self, text: str, *, complete: bool = False) -> None:
+        """The job has ended: say how, stop the busy bar (full only when it succeeded), drop the rate and ETA."""
+        self.cancel_button.setEnabled(False)
+        self.phase.setText(text)
+        self.bar.setRange(0, 1)
+        self.bar.setValue(1 if complete else 0)
+        self.detail.setText("")
 
     def cancel(self) -> None:
         if self.job is not None:

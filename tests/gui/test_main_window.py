@@ -377,11 +377,12 @@ def test_download_upload_and_target_badges(qtbot, console, open_window, secret_p
     second = tmp_path / "second-target"
     second.mkdir()
     console.add_target(TargetConfig(name="offsite", kind="local", options={"path": str(second)}))
+    window = open_window()  # its first listing is a check of both targets
     health = TargetHealth(console.paths.data_dir)
     hours_ago = datetime.now(UTC) - timedelta(hours=3)
     health.record("vault", True, "backup upload ok", now=hours_ago)
     health.record("offsite", True, "checked long ago", now=hours_ago)
-    window = open_window()
+    window.refresh_badges()
     assert window.sidebar.badge("vault") == "amber" and window.sidebar.badge("offsite") == "amber"
 
     # Test target: a real round trip on the local target turns its badge green

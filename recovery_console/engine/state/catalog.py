@@ -9,6 +9,10 @@ locked for too long, every call raises `CatalogError` saying so, and `Console.re
 (`recovery-console catalog rebuild`) replaces it with a fresh one listed from the targets.
 Writers take SQLite's write lock before they read (`BEGIN IMMEDIATE`) and upsert, so any number
 of processes may sync the same target at once.
+
+A verdict is never dropped: when a verified file changes on its target, its record keeps the last
+verdict marked "changed since its last verify", and `verify_history` keeps every verify outcome,
+including the attempts that could not reach the file (which say nothing about the backup).
 """
 
 from __future__ import annotations
@@ -45,8 +49,21 @@ CREATE TABLE IF NOT EXISTS backups (
 );
 CREATE INDEX IF NOT EXISTS backups_short_id ON backups (short_id);
 """
+_VERIFY_SCHEMA = """
+ALTER TABLE backups ADD COLUMN verify_changed INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE IF NOT EXISTS verify_history (
+    target TEXT NOT NULL,
+    key TEXT NOT NULL,
+    time TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS verify_history_backup ON verify_history (target, key, time)
+"""
 _COLUMNS = ("short_id", "target", "key", "size", "mtime", "created", "app_version", "mode",
-            "metadata", "sha256", "verified_at", "verify_result", "verify_detail")
+            "metadata", "sha256", "verified_at", "verify_result", "verify_detail", "verify_changed")
+VERIFY_OUTCOMES = ("ok", "failed", "unreachable")
+"""What one verify attempt found: the backup passed, failed, or could not be read at all (no verdict)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +77,16 @@ class SyncResult:
     unchanged: int
     error: str = ""
     """Why the target could not be listed (its records were left as they were); empty when it was."""
+
+
+@dataclass(frozen=True)
+class VerifyEvent:
+    """One verify attempt of one backup, kept in the catalog's history."""
+
+    time: str
+    outcome: str
+    """One of VERIFY_OUTCOMES; "unreachable" is no verdict on the backup."""
+    detail: str = ""
 
 
 def utc_now() -> str:
@@ -82,6 +109,7 @@ def _same_object(known: tuple[int, float, str | None], info: ObjectInfo) -> bool
 def _record(row: sqlite3.Row) -> BackupRecord:
     data = dict(zip(_COLUMNS, row, strict=True))
     raw = data.pop("metadata")
+    data["verify_changed"] = bool(data["verify_changed"])
     try:
         return BackupRecord(**data, metadata=BackupMetadata.from_json(raw.encode()) if raw else None)
     except (RecoveryError, ValueError, TypeError, AttributeError) as exc:
@@ -94,8 +122,9 @@ _UPSERT = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (target, key) DO UPDATE SET "
     "short_id = excluded.short_id, size = excluded.size, mtime = excluded.mtime, etag = excluded.etag, "
     "created = excluded.created, app_version = excluded.app_version, mode = excluded.mode, metadata = NULL, "
-    "sha256 = NULL, verified_at = NULL, verify_result = NULL, verify_detail = NULL"
+    "sha256 = NULL, verify_changed = verify_result IS NOT NULL"
 )
+"""A changed object forgets what decrypting it taught us, but keeps its last verdict, marked as changed since."""
 REBUILD_HINT = ("The catalog is only a cache of what the targets hold: run `recovery-console catalog rebuild` "
                 "to list them again into a fresh one (verify verdicts recorded in it are then forgotten).")
 
@@ -113,10 +142,14 @@ class Catalog:
             if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 db.execute("PRAGMA journal_mode=WAL")  # persistent: set once, read by every later connection
             ready = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'backups_short_id'").fetchone()
-        if not ready:  # only a new catalog needs the write lock here: readers never wait for a writer
+            ready = ready and db.execute("SELECT 1 FROM sqlite_master WHERE name = 'verify_history'").fetchone()
+        if not ready:  # only a new or older catalog needs the write lock here: readers never wait for a writer
             with self._transaction() as db:
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     db.execute(statement)
+                if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'verify_history'").fetchone():
+                    for statement in filter(str.strip, _VERIFY_SCHEMA.split(";")):
+                        db.execute(statement)
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
@@ -160,6 +193,7 @@ class Catalog:
                      db.execute("SELECT key, size, mtime, etag FROM backups WHERE target = ?", (storage.name,))}
             gone = [(storage.name, key) for key in known.keys() - listed.keys()]
             db.executemany("DELETE FROM backups WHERE target = ? AND key = ?", gone)
+            db.executemany("DELETE FROM verify_history WHERE target = ? AND key = ?", gone)
             new = [info for key, info in listed.items() if key not in known]
             changed = [info for key, info in listed.items() if key in known and not _same_object(known[key], info)]
             self._insert(db, storage.name, new + changed)
@@ -194,20 +228,44 @@ class Catalog:
                        (metadata.to_json().decode(), record.target, record.key, record.size, record.mtime))
 
     def remember_verify(self, record: BackupRecord, result: str, detail: str = "") -> None:
+        """Store a verdict ("ok" or "failed") on the backup as it is now, and add it to its history."""
+        now = utc_now()
         with self._transaction() as db:
-            db.execute("UPDATE backups SET verified_at = ?, verify_result = ?, verify_detail = ? "
-                       "WHERE target = ? AND key = ?", (utc_now(), result, detail, record.target, record.key))
+            db.execute("UPDATE backups SET verified_at = ?, verify_result = ?, verify_detail = ?, verify_changed = 0 "
+                       "WHERE target = ? AND key = ?", (now, result, detail, record.target, record.key))
+            self._log_verify(db, record, now, result, detail)
+
+    def remember_unreachable(self, record: BackupRecord, detail: str) -> None:
+        """Add a verify that could not read the backup to its history; its verdict stays as it was."""
+        with self._transaction() as db:
+            self._log_verify(db, record, utc_now(), "unreachable", detail)
+
+    @staticmethod
+    def _log_verify(db: sqlite3.Connection, record: BackupRecord, time: str, outcome: str, detail: str) -> None:
+        if outcome not in VERIFY_OUTCOMES:
+            raise ValueError(f"unknown verify outcome {outcome!r}")
+        db.execute("INSERT INTO verify_history (target, key, time, outcome, detail) VALUES (?, ?, ?, ?, ?)",
+                   (record.target, record.key, time, outcome, detail))
+
+    def verify_history(self, record: BackupRecord) -> list[VerifyEvent]:
+        """Every verify attempt of this backup, newest first."""
+        with self._reading() as db:
+            rows = db.execute("SELECT time, outcome, detail FROM verify_history WHERE target = ? AND key = ? "
+                              "ORDER BY time DESC, rowid DESC", (record.target, record.key)).fetchall()
+        return [VerifyEvent(*row) for row in rows]
 
     def full_verify_of(self, target: str, info: ObjectInfo) -> str | None:
         """When this very object (the same by _same_object's rule) last passed a full verify."""
         with self._reading() as db:
             row = db.execute("SELECT verified_at, size, mtime, etag FROM backups WHERE target = ? AND key = ? "
-                             "AND verify_result = 'ok' AND verify_detail = 'full'", (target, info.key)).fetchone()
+                             "AND verify_result = 'ok' AND verify_detail = 'full' AND verify_changed = 0",
+                             (target, info.key)).fetchone()
         return row[0] if row and _same_object(tuple(row[1:]), info) else None
 
     def forget(self, record: BackupRecord) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM backups WHERE target = ? AND key = ?", (record.target, record.key))
+            db.execute("DELETE FROM verify_history WHERE target = ? AND key = ?", (record.target, record.key))
 
     def get(self, target: str, key: str) -> BackupRecord:
         with self._reading() as db:

@@ -128,7 +128,7 @@ class BackupBrowser(QWidget):
         if not has_targets:
             self.empty_label.setText("No storage target is configured yet. Use New profile (File menu) to set one up.")
         elif total == 0:
-            self.empty_label.setText("No backups yet. Create backup now makes the first one.")
+            self.empty_label.setText("No backups yet. Back up now (Ctrl+B) makes the first one.")
         elif shown == 0:
             self.empty_label.setText("No backup matches the filter.")
         else:

@@ -37,6 +37,8 @@ from recovery_console.ui.secrets import SecretSource
 from recovery_console.ui.widgets.labels import ElidedLabel, pane_title, value_label
 
 _Index = QModelIndex | QPersistentModelIndex
+HISTORY_SHOWN = 5
+"""Verify attempts listed in the details; older ones are counted."""
 TOC_COLUMNS = ("ID", "Name", "Type", "Schema", "Owner")
 
 
@@ -79,7 +81,7 @@ class DetailsPane(QWidget):
 
     FILE_FIELDS = (("file", "File"), ("id", "ID"), ("target", "Target"), ("created", "Created"),
                    ("size", "Size"), ("mode", "Type"), ("version", "App version"), ("sha256", "File SHA-256"),
-                   ("verify", "Last verify"))
+                   ("verify", "Last verify"), ("history", "Verify history"))
     META_FIELDS = (("backup_id", "Backup id"), ("created_at", "Created at"), ("created_by", "Created by"),
                    ("description", "Description"), ("database", "Database"), ("server_version", "Server"),
                    ("pg_dump_version", "pg_dump"), ("compression", "Compression"), ("chunk_size", "Chunk size"),
@@ -218,10 +220,10 @@ class DetailsPane(QWidget):
             "file": record.file_name, "id": record.backup_id, "target": record.target,
             "created": format_time(record.created) or "unknown", "size": f"{format_bytes(record.size)} "
             f"({record.size:,} bytes)", "mode": record.mode or "unknown", "version": record.app_version or "",
-            "sha256": record.sha256 or "not recorded yet (verify computes it)", "verify": verify_text(record),
+            "sha256": record.sha256 or "not recorded yet (verify computes it)",
+            "verify": verify_text(record, reason=True),
         }
-        if record.verify_result and record.verify_result != "ok" and record.verify_detail:
-            values["verify"] += f": {record.verify_detail}"
+        values["history"] = self._history_text(record)
         for key, label in self.file_labels.items():
             label.setText(values[key])
         if not same:
@@ -236,6 +238,19 @@ class DetailsPane(QWidget):
             self._show_metadata(record.metadata, "Decrypted earlier and kept in the catalog.")
         elif not same:
             self._show_metadata(None, "Not decrypted yet.")
+
+    def _history_text(self, record: BackupRecord) -> str:
+        """The last few verify attempts, newest first, one a line ("unreachable" is no verdict on the backup)."""
+        try:
+            events = self.console.catalog.verify_history(record)
+        except RecoveryError as exc:
+            return f"unavailable: {exc.message}"
+        names = {"ok": "passed", "failed": "FAILED", "unreachable": "not checked"}
+        lines = [f"{format_time(e.time)} {names.get(e.outcome, e.outcome)}"
+                 + (f" ({e.detail})" if e.detail and e.outcome != "ok" else "") for e in events[:HISTORY_SHOWN]]
+        if len(events) > HISTORY_SHOWN:
+            lines.append(f"… and {len(events) - HISTORY_SHOWN} earlier")
+        return "\n".join(lines) or "no verify recorded"
 
     def _show_metadata(self, metadata: BackupMetadata | None, status: str) -> None:
         self.metadata = metadata

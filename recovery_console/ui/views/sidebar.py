@@ -54,7 +54,7 @@ class Sidebar(QWidget):
         self.profiles_list = QListWidget()
         self.profiles_list.setAccessibleName("Profiles")
         self.profiles_list.setAccessibleDescription("The deployments this console backs up; the selection is "
-                                                    "what Create backup now uses.")
+                                                    "what the Back up … now button backs up.")
         self.profiles_list.itemSelectionChanged.connect(self._profile_selected)
         self.profiles_hint = QLabel("No profile yet. New profile sets up a database, its instance secret and "
                                     "its backup target.")
