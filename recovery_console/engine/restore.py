@@ -191,9 +191,9 @@ class Restorer:
                 note = {"dropped": f"{what} was dropped.", "gone": f"{what} was already gone."}.get(
                     outcome, f"{what} was left alone: another database has its name now.")
             except (RecoveryError, psycopg.Error) as failure:
-                problem = f"server unreachable: {failure.message}" if isinstance(failure, RecoveryError) else \
-                    str(failure).strip()
-                note = (f"{what} could not be dropped ({problem}); it is recorded and is dropped when the server "
+                why = "server unreachable" if isinstance(failure, RecoveryError) else str(failure).strip()
+                problem = f"server unreachable: {failure.message}" if isinstance(failure, RecoveryError) else why
+                note = (f"{what} could not be dropped ({why}); it is recorded and is dropped when the server "
                         "is back: by the next restore of this profile, or by a clean-up.")
         journal.finish("failed", problem)
         if isinstance(exc, RecoveryError):

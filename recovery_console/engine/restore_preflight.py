@@ -23,6 +23,7 @@ from recovery_console.engine.container.reader import derive_keys_ahead
 from recovery_console.engine.container.verify import read_toc
 from recovery_console.engine.pg import pgtools, postgres
 from recovery_console.engine.progress import Reporter
+from recovery_console.engine.state import restore_journal
 from recovery_console.engine.state.locks import database_identity, ensure_free
 from recovery_console.errors import Cancelled, DatabaseError, RecoveryError, UsageError
 from recovery_console.models.profile import Profile
@@ -188,7 +189,9 @@ def plan_restore(console: Console, profile_name: str, ref: BackupRef, secret: st
     try:
         with postgres.connect(url, password, dbname="postgres") as conn:
             info = postgres.server_info(conn)
-            _server_checks(plan, conn, info)
+            journaled = [name for journal in restore_journal.pending(console.paths, profile_name)
+                         for name in journal.created]
+            _server_checks(plan, conn, info, journaled)
     except DatabaseError as exc:
         plan.checks.append(Check("server reachable", "fail", exc.message))
         return plan
@@ -198,7 +201,13 @@ def plan_restore(console: Console, profile_name: str, ref: BackupRef, secret: st
     return plan
 
 
-def _server_checks(plan: RestorePlan, conn: psycopg.Connection[tuple[Any, ...]], info: postgres.ServerInfo) -> None:
+def _server_checks(plan: RestorePlan, conn: psycopg.Connection[tuple[Any, ...]], info: postgres.ServerInfo,
+                   journaled: list[str]) -> None:
+    """`journaled`: databases earlier restores of this profile made and could not drop (their journals)."""
+    if journaled:
+        plan.checks.append(Check("left by an earlier restore", "warn",
+                                 f"{', '.join(journaled)} (made by a restore that failed) will be dropped when "
+                                 "this restore starts"))
     plan.checks.append(Check("server reachable", "pass", f"PostgreSQL {info.version}"))
     can_create = info.superuser or info.can_create_db
     plan.checks.append(Check("role may create databases", "pass" if can_create else "fail",
@@ -215,7 +224,7 @@ def _server_checks(plan: RestorePlan, conn: psycopg.Connection[tuple[Any, ...]],
         _session_checks(plan, sessions(conn, plan.database), info.user)
         leftovers = copies_on_server(conn, plan.database, SCRATCH_INFIX)
         checked = [name for name in leftovers if database_note(conn, name).startswith(CHECKED_NOTE)]
-        leftovers = [name for name in leftovers if name not in checked]
+        leftovers = [name for name in leftovers if name not in checked and name not in journaled]
         if checked:
             plan.checks.append(Check("restored copy waiting", "warn",
                                      f"{', '.join(checked)} is a restored and checked copy whose swap was blocked: "
