@@ -472,19 +472,46 @@ def test_a_restore_the_server_stopped_says_what_it_left_and_cleans_up_when_it_is
     status = progress.status.text()
     assert f"The scratch copy {scratch} could not be dropped (server unreachable" in status
     assert "was dropped" not in status and "recovery-console" not in status
-    assert progress.cleanup_button.isVisible() and scratch in progress.cleanup_status.text()
-    assert "Clean up" in progress.cleanup_status.text()
+    row = progress.cleanup
+    assert row.button.isVisible() and scratch in row.status.text() and "Clean up" in row.status.text()
     progress.grab().save(str(tmp_path / "left-behind.png"))
 
     pg.start()
     assert scratch in pg.databases()
-    click(qtbot, progress.cleanup_button)
-    qtbot.waitUntil(lambda: progress.cleanup_report is not None and not progress.cleaning, timeout=WAIT)
-    assert progress.cleanup_report.dropped == [scratch] and progress.cleanup_report.not_dropped == []
-    assert f"Dropped {scratch}." in progress.cleanup_status.text()
+    click(qtbot, row.button)
+    qtbot.waitUntil(lambda: row.report is not None and not row.cleaning, timeout=WAIT)
+    assert row.report.dropped == [scratch] and row.report.not_dropped == []
+    assert f"Dropped {scratch}." in row.status.text()
     status = progress.status.text()
     assert "Nothing the restore made is left on the server" in status and "could not be dropped" not in status
     assert scratch not in pg.databases() and database in pg.databases()
-    assert not progress.cleanup_button.isVisible()
+    assert not row.button.isVisible()
     assert restore_journal.pending(console.paths) == []
     progress.grab().save(str(tmp_path / "cleaned.png"))
+
+
+def test_preflight_offers_to_clean_up_what_an_earlier_restore_left(qtbot, console, profile, database, pg15,
+                                                                   main_window, open_wizard):
+    from recovery_console.engine.restore_preflight import lock_identity
+    from recovery_console.engine.state import restore_journal
+
+    record = backup_database(console, profile, secret=SECRET)
+    left = f"{database}{SCRATCH_INFIX}20260101000000"
+    pg15.psql(f'CREATE DATABASE "{left}"')
+    journal = restore_journal.begin(console.paths, profile, database,
+                                    lock_identity(console.profiles.store.get(profile), database))
+    journal.made(left, int(pg15.psql(f"SELECT oid FROM pg_database WHERE datname = '{left}'")))
+    journal.finish("failed", "server unreachable")
+    wizard = open_wizard(console, main_window, backup=record, profile=profile)
+    enter_secret_and_go_to_preflight(qtbot, wizard, 1)
+    pre = wizard.preflight_page
+    names = [pre.checks.topLevelItem(i).text(1) for i in range(pre.checks.topLevelItemCount())]
+    assert "left by an earlier restore" in names and "leftover scratch databases" not in names
+    row = pre.cleanup
+    assert row.isVisible() and row.button.isVisible() and left in row.status.text()
+    click(qtbot, row.button)
+    qtbot.waitUntil(lambda: row.report is not None and pre.plan is not None and not pre.checking, timeout=WAIT)
+    assert row.report.dropped == [left] and left not in databases(pg15, f"{database}%")
+    names = [pre.checks.topLevelItem(i).text(1) for i in range(pre.checks.topLevelItemCount())]
+    assert "left by an earlier restore" not in names
+    assert not row.button.isVisible()

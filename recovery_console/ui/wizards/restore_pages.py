@@ -29,6 +29,7 @@ from recovery_console.ui.progress_panel import ProgressPanel
 from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
 from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, check_tree, colored, set_status_item
 from recovery_console.ui.wizards.restore_backup_page import describe_backup
+from recovery_console.ui.wizards.restore_cleanup_row import CleanupRow
 
 if TYPE_CHECKING:
     from recovery_console.ui.wizards.restore import RestoreWizard
@@ -142,6 +143,8 @@ class PreflightPage(QWizardPage):
         layout.addWidget(self.checks, 1)
         layout.addWidget(self.other_database)
         layout.addWidget(self.allow_other)
+        self.cleanup = CleanupRow(wizard, self.start)
+        layout.addWidget(self.cleanup)
         layout.addLayout(row)
         self._show_other_database(None)
 
@@ -233,6 +236,8 @@ class PreflightPage(QWizardPage):
     def show_plan(self, plan: RestorePlan) -> None:
         self.plan = plan
         self._show_other_database(plan)
+        self.cleanup.offer(plan.profile.name, "Clean up drops them now; otherwise the restore drops them when it "
+                                              "starts.")
         self.checks.clear()
         for check in plan.checks:
             item = QTreeWidgetItem(["", check.name, check.detail])
@@ -254,7 +259,7 @@ class PreflightPage(QWizardPage):
                                          "again.", FAIL_COLOR, True))
 
     def isComplete(self) -> bool:
-        return not self.checking and self.plan is not None and self.plan.ready
+        return not self.checking and not self.cleanup.cleaning and self.plan is not None and self.plan.ready
 
 
 

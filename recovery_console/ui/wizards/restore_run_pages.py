@@ -18,17 +18,18 @@ from PySide6.QtWidgets import (
 
 from recovery_console.engine.progress import Progress
 from recovery_console.engine.restore import Restorer, RestoreResult
-from recovery_console.engine.restore_cleanup import CleanupReport, clean_up
 from recovery_console.engine.restore_preflight import RestorePlan
-from recovery_console.engine.state import restore_journal
 from recovery_console.errors import Cancelled, RecoveryError
 from recovery_console.ui.progress_panel import ProgressPanel
 from recovery_console.ui.widgets.form_labels import wrap_label
 from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, colored
 from recovery_console.ui.widgets.table_items import number_item, table_item
+from recovery_console.ui.wizards.restore_cleanup_row import CleanupRow
 
 if TYPE_CHECKING:
     from recovery_console.ui.wizards.restore import RestoreWizard
+
+CLEANUP_ADVICE = "When the server is back, use Clean up to drop them."
 
 class ProgressPage(QWizardPage):
     """Page 5: the restore runs; the main window is blocked meanwhile."""
@@ -46,21 +47,12 @@ class ProgressPage(QWizardPage):
         self.panel.cancel_button.setText("&Cancel the restore")
         self.panel.cancel_button.setAccessibleName("Cancel the restore")
         self.status = wrap_label("", "Restore status", rich=True)
-        self.cleaning = False
         self.headline = ""  # how the restore ended, in one line, without what it left behind
-        self.cleanup_report: CleanupReport | None = None
-        self.cleanup_button = QPushButton("Clean &up")
-        self.cleanup_button.setAccessibleName("Drop the databases failed restores of this profile left behind")
-        self.cleanup_button.setVisible(False)
-        self.cleanup_button.clicked.connect(lambda: self.wiz.start(self.clean_up()))
-        self.cleanup_status = wrap_label("", "Clean up status", rich=True)
-        row = QHBoxLayout()
-        row.addWidget(self.cleanup_button)
-        row.addWidget(self.cleanup_status, 1)
+        self.cleanup = CleanupRow(wizard, self._cleaned)
         layout = QVBoxLayout(self)
         layout.addWidget(self.panel)
         layout.addWidget(self.status)
-        layout.addLayout(row)
+        layout.addWidget(self.cleanup)
         layout.addStretch(1)
 
     def initializePage(self) -> None:
@@ -81,12 +73,12 @@ class ProgressPage(QWizardPage):
             self.outcome = "cancelled"
             self.headline = colored("The restore was cancelled.", WARN_COLOR, True)
             self.status.setText(self.headline + ("<br>" + html.escape(exc.hint) if exc.hint else ""))
-            self._offer_cleanup(plan.profile.name)
+            self.cleanup.offer(plan.profile.name, CLEANUP_ADVICE)
         except RecoveryError as exc:
             self.outcome = "failed"
             self.headline = colored("✘ The restore failed: " + exc.message, FAIL_COLOR, True)
             self.status.setText(self.headline + ("<br>" + html.escape(exc.hint) if exc.hint else ""))
-            self._offer_cleanup(plan.profile.name)
+            self.cleanup.offer(plan.profile.name, CLEANUP_ADVICE)
             self.wiz.show_error("The restore", exc)
         else:
             self.outcome = "ok"
@@ -99,45 +91,14 @@ class ProgressPage(QWizardPage):
             self.completeChanged.emit()
             self.wiz.restore_finished()
 
-    def _offer_cleanup(self, profile: str) -> None:
-        """Show Clean up while journals of this profile record databases left behind."""
-        left = [name for journal in restore_journal.pending(self.wiz.console.paths, profile)
-                for name in journal.leftovers]
-        self.cleanup_button.setVisible(bool(left))
-        self.cleanup_button.setEnabled(bool(left) and not self.cleaning)
-        if left:
-            self.cleanup_status.setText(html.escape(f"Left on the server: {', '.join(left)}. When the server is "
-                                                    "back, use Clean up to drop them."))
-
-    async def clean_up(self) -> None:
-        """Drop what the journals of this profile record (engine/restore_cleanup.py), then say exactly what happened."""
+    def _cleaned(self) -> None:
+        """After Clean up: once nothing the restore made is left, the status says so."""
         plan = self.wiz.preflight_page.plan
-        if plan is None or self.cleaning:
-            return
-        console, profile = self.wiz.console, plan.profile.name
-        self.cleaning = True
-        self.cleanup_button.setEnabled(False)
-        self.cleanup_status.setText(html.escape("Cleaning up…"))
+        if plan is not None and not self.cleanup.left():
+            now = "" if plan.new_database else f"The original database {plan.database} was not touched. "
+            self.status.setText(self.headline + "<br>" + html.escape(now + "Nothing the restore made is left on the "
+                                                                     "server."))
         self.completeChanged.emit()
-        try:
-            report = await self.wiz.run("Cleaning up", lambda r: clean_up(console, profile))
-        except RecoveryError as exc:
-            self.cleanup_status.setText(colored("✘ Clean up failed: " + exc.message, FAIL_COLOR, True))
-            self.wiz.show_error("Clean up", exc)
-        else:
-            self.cleanup_report = report
-            color = WARN_COLOR if report.not_dropped else PASS_COLOR
-            self.cleanup_status.setText("<br>".join(colored(line, color) for line in report.lines()))
-            if not restore_journal.pending(console.paths, profile):
-                now = "" if plan.new_database else f"The original database {plan.database} was not touched. "
-                self.status.setText(self.headline + "<br>" + html.escape(
-                    now + "Nothing the restore made is left on the server."))
-        finally:
-            self.cleaning = False
-            left = restore_journal.pending(console.paths, profile)
-            self.cleanup_button.setVisible(bool(left))
-            self.cleanup_button.setEnabled(bool(left))
-            self.completeChanged.emit()
 
     def _progress(self, progress: Progress) -> None:
         if progress.fraction is not None and progress.fraction >= 1.0 and self.outcome is None:
@@ -145,7 +106,7 @@ class ProgressPage(QWizardPage):
                                             "the restored copy is swapped in."))
 
     def isComplete(self) -> bool:
-        return not self.running and not self.cleaning and self.outcome is not None
+        return not self.running and not self.cleanup.cleaning and self.outcome is not None
 
     def nextId(self) -> int:
         return -1 if self.outcome in ("failed", "cancelled") else self.wiz.RESULT
