@@ -491,7 +491,7 @@ def test_a_restore_the_server_stopped_says_what_it_left_and_cleans_up_when_it_is
 
 
 def test_preflight_offers_to_clean_up_what_an_earlier_restore_left(qtbot, console, profile, database, pg15,
-                                                                   main_window, open_wizard):
+                                                                   main_window, open_wizard, tmp_path):
     from recovery_console.engine.restore_preflight import lock_identity
     from recovery_console.engine.state import restore_journal
 
@@ -509,9 +509,11 @@ def test_preflight_offers_to_clean_up_what_an_earlier_restore_left(qtbot, consol
     assert "left by an earlier restore" in names and "leftover scratch databases" not in names
     row = pre.cleanup
     assert row.isVisible() and row.button.isVisible() and left in row.status.text()
+    pre.grab().save(str(tmp_path / "preflight-leftovers.png"))
     click(qtbot, row.button)
     qtbot.waitUntil(lambda: row.report is not None and pre.plan is not None and not pre.checking, timeout=WAIT)
     assert row.report.dropped == [left] and left not in databases(pg15, f"{database}%")
     names = [pre.checks.topLevelItem(i).text(1) for i in range(pre.checks.topLevelItemCount())]
     assert "left by an earlier restore" not in names
-    assert not row.button.isVisible()
+    assert not row.button.isVisible() and f"Dropped {left}." in row.status.text()
+    pre.grab().save(str(tmp_path / "preflight-cleaned.png"))
