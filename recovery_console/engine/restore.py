@@ -7,7 +7,9 @@ until the scratch copy has been restored completely and checked (every table pre
 counts equal to the archive's, counted from the same stream). The
 swap is two renames in one transaction; the original is kept as `<db>__pre_restore_<ts>` until
 the user drops it, and `rollback` swaps it back. Anything failing before the swap drops the
-scratch database and leaves the original as it was. A swap the database's sessions block (ones
+scratch database and leaves the original as it was; a restore journal (engine/state/restore_journal.py)
+records what was made, so that what could not be dropped then (the server gone) is dropped later
+(engine/restore_cleanup.py), and the error says which happened. A swap the database's sessions block (ones
 this role may not end) keeps the checked copy, and `swap` finishes the restore later. One restore,
 backup or rollback of a database runs at a time (engine/state/locks.py).
 
