@@ -9,8 +9,12 @@ from typing import Any
 
 from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, printable, secret_from
 from recovery_console.engine.restore import Restorer
+from recovery_console.engine.restore_cleanup import clean_up
 from recovery_console.engine.restore_preflight import RestorePlan
-from recovery_console.errors import ExitCode, UsageError
+from recovery_console.engine.state import restore_journal
+from recovery_console.errors import ExitCode, RecoveryError, UsageError
+
+ALLOW_OTHER = "--allow-other-database"
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +30,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                          help="parallel pg_restore jobs (decrypts to a private temp file)")
         sub.add_argument("--verify-first", action="store_true",
                          help="verify the whole backup before restoring even if the catalog shows a full verify of it")
+        sub.add_argument(ALLOW_OTHER, action="store_true",
+                         help="restore in place even though the backup is of another database (or records none)")
         add_secret_options(sub)
         add_json(sub)
         sub.set_defaults(func=func)
@@ -46,6 +52,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     swap.add_argument("--yes", action="store_true")
     add_json(swap)
     swap.set_defaults(func=cmd_swap)
+    cleanup = commands.add_parser("cleanup", help="drop the databases failed restores made and could not drop "
+                                                  "(as their journals record them); nothing else is touched")
+    cleanup.add_argument("--profile", help="only what restores of this profile left (default: every profile)")
+    add_json(cleanup)
+    cleanup.set_defaults(func=cmd_cleanup)
 
 
 def _secret(args: argparse.Namespace, profile: str) -> str:
@@ -61,7 +72,7 @@ def _plan(args: argparse.Namespace) -> tuple[Restorer, RestorePlan, str]:
     with job(args) as reporter:
         plan = restorer.preflight(args.profile, app.locate(args.backup, args.target), secret,
                                   new_database=args.new_database, jobs=args.jobs, verify_first=args.verify_first,
-                                  reporter=reporter)
+                                  allow_other_database=args.allow_other_database, reporter=reporter)
     return restorer, plan, secret
 
 
@@ -69,17 +80,22 @@ def _plan_lines(plan: RestorePlan) -> list[str]:
     marks = {"pass": "PASS", "fail": "FAIL", "warn": "WARN"}
     how = "into a new database" if plan.new_database else "safe in-place (scratch copy, check, swap; original kept)"
     return [f"Restore {plan.backup_id or plan.ref.location} → {plan.database}, {how}"] + [
-        f"  {marks[c.status]}  {c.name}: {c.detail}" for c in plan.checks]
+        f"  {marks[c.status]}  {c.name}: {c.detail}"
+        + (f" (needs {ALLOW_OTHER})" if c in plan.unacknowledged else " (acknowledged)" if c.needs_ack else "")
+        for c in plan.checks]
 
 
 def _plan_data(plan: RestorePlan) -> dict[str, Any]:
     return {"database": plan.database, "new_database": plan.new_database, "ready": plan.ready,
-            "backup_id": plan.backup_id, "checks": [dataclasses.asdict(c) for c in plan.checks]}
+            "backup_id": plan.backup_id, "source_database": plan.source_database,
+            "checks": [dataclasses.asdict(c) for c in plan.checks]}
 
 
 def cmd_preflight(args: argparse.Namespace) -> int:
     _, plan, _ = _plan(args)
     verdict = "Ready to restore." if plan.ready else "NOT ready: fix the failed checks."
+    if plan.unacknowledged and not any(c.blocking for c in plan.checks):
+        verdict = f"NOT ready: {_other_database(plan)}; pass {ALLOW_OTHER} to restore it anyway."
     emit(args, _plan_data(plan), _plan_lines(plan) + [verdict])
     return ExitCode.OK if plan.ready else ExitCode.VERIFY_FAILED
 
@@ -94,14 +110,23 @@ def _confirm(prompt: str, word: str) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     restorer, plan, secret = _plan(args)
     print("\n".join(printable(line) for line in _plan_lines(plan)), file=sys.stderr)
+    if plan.unacknowledged and not any(c.blocking for c in plan.checks):
+        raise UsageError(f"Not restored: {_other_database(plan)}; nothing was changed.",
+                         hint=f"Pass {ALLOW_OTHER} if this is really the backup to restore into {plan.database}.")
     if plan.ready and not args.yes:
         _confirm(f"This replaces database '{plan.database}' with backup {plan.backup_id} (the current one is kept as "
                  f"{plan.pre_restore_name}). Type RESTORE to go on: " if not plan.new_database else
                  f"This creates database '{plan.database}' from backup {plan.backup_id}. Type RESTORE to go on: ",
                  "RESTORE")
-    with job(args) as reporter:
-        result = restorer.run(plan, secret, exit_on_error=not args.continue_on_error, no_owner=args.no_owner,
-                              reporter=reporter)
+    try:
+        with job(args) as reporter:
+            result = restorer.run(plan, secret, exit_on_error=not args.continue_on_error, no_owner=args.no_owner,
+                                  reporter=reporter)
+    except RecoveryError as exc:
+        if any(j.problem for j in restore_journal.pending(restorer.console.paths, args.profile)):
+            exc.hint = (f"{exc.hint} When the server is back, run `recovery-console restore cleanup --profile "
+                        f"{args.profile}`.").strip()
+        raise
     lines = [f"Restored {result.database} with {result.tool}."]
     if result.previous:
         lines.append(f"The previous database is kept as {result.previous}; undo with "
@@ -130,3 +155,15 @@ def cmd_swap(args: argparse.Namespace) -> int:
          [f"Swapped in {copy}; the previous database is kept as {previous}; undo with "
           f"`recovery-console restore rollback --profile {args.profile}`."])
     return ExitCode.OK
+
+
+def _other_database(plan: RestorePlan) -> str:
+    source = f"the backup is of database {plan.source_database}" if plan.source_database else \
+        "the backup does not record which database it is of"
+    return f"{source}, and this restore replaces {plan.database}"
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    report = clean_up(console(), args.profile)
+    emit(args, dataclasses.asdict(report), report.lines())
+    return ExitCode.OK if not report.not_dropped else ExitCode.DATABASE

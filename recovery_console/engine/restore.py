@@ -7,7 +7,9 @@ until the scratch copy has been restored completely and checked (every table pre
 counts equal to the archive's, counted from the same stream). The
 swap is two renames in one transaction; the original is kept as `<db>__pre_restore_<ts>` until
 the user drops it, and `rollback` swaps it back. Anything failing before the swap drops the
-scratch database and leaves the original as it was. A swap the database's sessions block (ones
+scratch database and leaves the original as it was; a restore journal (engine/state/restore_journal.py)
+records what was made, so that what could not be dropped then (the server gone) is dropped later
+(engine/restore_cleanup.py), and the error says which happened. A swap the database's sessions block (ones
 this role may not end) keeps the checked copy, and `swap` finishes the restore later. One restore,
 backup or rollback of a database runs at a time (engine/state/locks.py).
 
@@ -35,6 +37,7 @@ from recovery_console.engine.container.verify import read_stream
 from recovery_console.engine.io_protocols import FlushableStream
 from recovery_console.engine.pg import postgres
 from recovery_console.engine.progress import Phase, Reporter
+from recovery_console.engine.restore_cleanup import clean_before, drop_created
 from recovery_console.engine.restore_preflight import (
     CHECKED_NOTE,
     PRE_RESTORE_INFIX,
@@ -50,7 +53,9 @@ from recovery_console.engine.restore_preflight import (
     plan_restore,
     sessions,
 )
+from recovery_console.engine.state import restore_journal
 from recovery_console.engine.state.locks import database_lock
+from recovery_console.engine.state.restore_journal import RestoreJournal
 from recovery_console.errors import DatabaseError, IntegrityError, NotFoundError, RecoveryError, UsageError
 
 if TYPE_CHECKING:
@@ -114,16 +119,18 @@ class Restorer:
         self.console = console
 
     def preflight(self, profile_name: str, ref: BackupRef, secret: str, *, new_database: str | None = None,
-                  jobs: int = 1, verify_first: bool = False, reporter: Reporter | None = None) -> RestorePlan:
+                  jobs: int = 1, verify_first: bool = False, allow_other_database: bool = False,
+                  reporter: Reporter | None = None) -> RestorePlan:
         """Run every check (engine/restore_preflight.py); nothing on the server is changed."""
         return plan_restore(self.console, profile_name, ref, secret, new_database=new_database, jobs=jobs,
-                            verify_first=verify_first, reporter=reporter)
+                            verify_first=verify_first, allow_other_database=allow_other_database, reporter=reporter)
 
     def run(self, plan: RestorePlan, secret: str, *, exit_on_error: bool = True, no_owner: bool = False,
             reporter: Reporter | None = None) -> RestoreResult:
         """Restore per the plan. Safe in-place: scratch → check → swap; the original is kept."""
         if not plan.ready:
-            failed = "; ".join(f"{c.name}: {c.detail}" for c in plan.checks if c.blocking)
+            failed = "; ".join(f"{c.name}: {c.detail}" + (" (not acknowledged)" if c.needs_ack else "")
+                               for c in plan.checks if c.blocking or c in plan.unacknowledged)
             raise UsageError(f"The restore did not pass its pre-flight checks: {failed}.")
         assert plan.tool is not None and plan.archive is not None
         reporter = reporter or Reporter()
@@ -131,9 +138,12 @@ class Restorer:
         password = self.console.profiles.dump_password(plan.profile)
         audit_detail = {"backup_id": plan.backup_id, "database": plan.database, "profile": plan.profile.name,
                         "mode": "new database" if plan.new_database else "safe in-place", "tool": str(plan.tool.path)}
-        with database_lock(self.console.paths, lock_identity(plan.profile, plan.database), "restore", plan.database), \
+        identity = lock_identity(plan.profile, plan.database)
+        with database_lock(self.console.paths, identity, "restore", plan.database), \
                 self.console.audited("restore", plan.ref.location, audit_detail) as detail:
-            self._create_scratch(plan, url, password)
+            earlier = clean_before(self.console, plan.profile.name, identity)
+            journal = restore_journal.begin(self.console.paths, plan.profile.name, plan.database, identity)
+            self._create_scratch(plan, url, password, journal)
             try:
                 row_counts = self._pg_restore(plan, url, password, secret, exit_on_error, no_owner, reporter)
                 reporter.start(Phase.CHECK)
@@ -143,24 +153,58 @@ class Restorer:
                     raise IntegrityError(
                         "The restored copy does not match the backup: " + "; ".join(
                             f"{t.schema}.{t.table} has {t.restored_rows} rows, expected {t.expected_rows}"
-                            if t.restored_rows is not None else f"{t.schema}.{t.table} is missing" for t in bad[:5]),
-                        hint="The original database was not touched.")
+                            if t.restored_rows is not None else f"{t.schema}.{t.table} is missing" for t in bad[:5]))
                 if not plan.new_database:
                     _comment(url, password, plan.scratch_name, f"{CHECKED_NOTE} {plan.backup_id}")
                 reporter.start(Phase.SWAP)
-            except BaseException:
-                self._drop_quietly(url, password, plan.scratch_name)
+            except BaseException as exc:
+                self._abandon(plan, url, password, journal, exc)
                 raise
-            previous = None if plan.new_database else self._swap(plan, url, password)
+            journal.handed_over(plan.scratch_name)  # restored in full: now the new database, or a checked copy
+            try:
+                previous = None if plan.new_database else self._swap(plan, url, password)
+                if previous:
+                    journal.did_rename(plan.database, previous)
+            finally:
+                journal.finish("done")
             warnings = [c.detail for c in plan.checks if c.status == "warn"]
+            warnings += [f"Left by an earlier restore: {line}" for line in earlier.lines()
+                         if earlier.dropped or earlier.not_dropped or earlier.gone]
             unmarked = self._mark(plan, url, password)
             if unmarked:
                 warnings.append(unmarked)
-            detail.update(previous=previous, tables=len(tables))
+            detail.update(previous=previous, tables=len(tables), earlier_dropped=earlier.dropped)
             return RestoreResult(plan.database, previous, tables, f"{plan.tool.path} {plan.tool.version}", warnings)
 
-    def _create_scratch(self, plan: RestorePlan, url: str, password: str | None) -> None:
-        """Create the database pg_restore fills; in place, under names no earlier restore left behind."""
+    def _abandon(self, plan: RestorePlan, url: str, password: str | None, journal: RestoreJournal,
+                 exc: BaseException) -> None:
+        """The restore failed before any swap: drop what it made, and make the error's hint say what is true now."""
+        import psycopg
+
+        what = f"The new database {plan.scratch_name}" if plan.new_database else \
+            f"The scratch copy {plan.scratch_name}"
+        note = problem = ""
+        oid = journal.created.get(plan.scratch_name)
+        if oid is not None:
+            try:
+                with postgres.connect(url, password, dbname="postgres") as admin:
+                    outcome = drop_created(admin, plan.scratch_name, oid)
+                journal.handed_over(plan.scratch_name)
+                note = {"dropped": f"{what} was dropped.", "gone": f"{what} was already gone."}.get(
+                    outcome, f"{what} was left alone: another database has its name now.")
+            except (RecoveryError, psycopg.Error) as failure:
+                why = "server unreachable" if isinstance(failure, RecoveryError) else str(failure).strip()
+                problem = f"server unreachable: {failure.message}" if isinstance(failure, RecoveryError) else why
+                note = (f"{what} could not be dropped ({why}); it is recorded and is dropped when the server "
+                        "is back: by the next restore of this profile, or by a clean-up.")
+        journal.finish("failed", problem)
+        if isinstance(exc, RecoveryError):
+            untouched = "" if plan.new_database else f"The original database {plan.database} was not touched."
+            exc.hint = " ".join(part for part in (untouched, note, exc.hint) if part)
+
+    def _create_scratch(self, plan: RestorePlan, url: str, password: str | None, journal: RestoreJournal) -> None:
+        """Create the database pg_restore fills; in place, under names no earlier restore left behind. The
+        journal records it as the console's once the server has confirmed its creation."""
         import psycopg
         from psycopg import sql
 
@@ -169,9 +213,15 @@ class Restorer:
                 plan.stamp = _free_stamp(admin, plan.stamp, lambda stamp: [
                     db_name(plan.database, SCRATCH_INFIX, stamp), db_name(plan.database, PRE_RESTORE_INFIX, stamp)])
             create = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(plan.scratch_name))
+            journal.will_create(plan.scratch_name)
             try:
                 admin.execute(create)
+                oid = postgres.scalar(admin, "SELECT oid FROM pg_database WHERE datname = %s", (plan.scratch_name,))
+                journal.made(plan.scratch_name, int(oid))
             except psycopg.Error as exc:
+                if not isinstance(exc, psycopg.OperationalError):
+                    journal.creation_failed()
+                journal.finish("failed", str(exc).strip())
                 raise DatabaseError(f"Could not create the database {plan.scratch_name}: {str(exc).strip()}",
                                     hint="Nothing was changed. Fix the cause the server names and run the restore "
                                          "again.") from None
@@ -216,8 +266,7 @@ class Restorer:
             if code != 0:
                 errors.seek(0)
                 raise DatabaseError(f"pg_restore failed (exit code {code}): "
-                                    f"{errors.read().decode('utf-8', 'replace').strip()[-2000:]}",
-                                    hint="The original database was not touched; the scratch copy was dropped.")
+                                    f"{errors.read().decode('utf-8', 'replace').strip()[-2000:]}")
             if failure is not None:
                 raise failure
             return counts
@@ -243,8 +292,7 @@ class Restorer:
                 if code != 0:
                     errors.seek(0)
                     raise DatabaseError(f"pg_restore failed (exit code {code}): "
-                                        f"{errors.read().decode('utf-8', 'replace').strip()[-2000:]}",
-                                        hint="The original database was not touched; the scratch copy was dropped.")
+                                        f"{errors.read().decode('utf-8', 'replace').strip()[-2000:]}")
             return counts
 
     def _decrypt_into(self, plan: RestorePlan, secret: str, sink: FlushableStream,
@@ -290,8 +338,7 @@ class Restorer:
                 except psycopg.Error as exc:
                     raise DatabaseError(
                         f"Counting the rows of {entry.namespace}.{entry.tag} in the restored copy failed: "
-                        f"{str(exc).strip()}",
-                        hint="The original database was not touched; the scratch copy was dropped.") from None
+                        f"{str(exc).strip()}") from None
                 checks.append(TableCheck(entry.namespace, entry.tag, data.get((entry.namespace, entry.tag)), restored))
         return checks
 
@@ -341,26 +388,16 @@ class Restorer:
                     f"{str(exc).strip()}")
         return None
 
-    @staticmethod
-    def _drop_quietly(url: str, password: str | None, name: str) -> None:
-        import psycopg
-        from psycopg import sql
-
-        try:
-            with postgres.connect(url, password, dbname="postgres") as admin:
-                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-        except (RecoveryError, psycopg.Error):
-            pass
-
     def rollback(self, profile_name: str, previous: str | None = None) -> tuple[str, str]:
         """Swap the kept pre-restore database back in; the restored one is kept as `<db>__undone_<ts>`."""
         profile = self.console.profiles.store.get(profile_name)
         url = profile.dump_url()
         password = self.console.profiles.dump_password(profile)
         database = postgres.parse(url).get("dbname") or ""
-        with database_lock(self.console.paths, lock_identity(profile, database), "rollback", database), \
+        identity = lock_identity(profile, database)
+        with database_lock(self.console.paths, identity, "rollback", database), \
                 self.console.audited("restore.rollback", database, {"profile": profile_name}) as detail:
+            detail.update(earlier_dropped=clean_before(self.console, profile_name, identity).dropped)
             with postgres.connect(url, password, dbname="postgres") as admin:
                 if previous is None:
                     kept = copies_on_server(admin, database, PRE_RESTORE_INFIX)

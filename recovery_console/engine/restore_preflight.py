@@ -23,6 +23,7 @@ from recovery_console.engine.container.reader import derive_keys_ahead
 from recovery_console.engine.container.verify import read_toc
 from recovery_console.engine.pg import pgtools, postgres
 from recovery_console.engine.progress import Reporter
+from recovery_console.engine.state import restore_journal
 from recovery_console.engine.state.locks import database_identity, ensure_free
 from recovery_console.errors import Cancelled, DatabaseError, RecoveryError, UsageError
 from recovery_console.models.profile import Profile
@@ -36,6 +37,7 @@ UNDONE_INFIX = "__undone_"
 MAX_DB_NAME = 63  # bytes: PostgreSQL cuts longer names (NAMEDATALEN - 1)
 STAMP_FORMAT = "%Y%m%d%H%M%S"
 STAMP_LENGTH = 14
+OTHER_DATABASE = "backup is of this database"
 CHECKED_NOTE = "Recovery Console: restored and checked, waiting to be swapped in; backup"
 AUTOVACUUM = "autovacuum worker"
 # Sessions on a database, and whether the current role may end them: PostgreSQL lets a non-superuser
@@ -88,6 +90,7 @@ class Check:
     name: str
     status: str
     detail: str
+    needs_ack: bool = False  # a warning the restore may go past only when the user says so
 
     @property
     def blocking(self) -> bool:
@@ -108,10 +111,17 @@ class RestorePlan:
     archive: pgarchive.Archive | None = None
     backup_id: str | None = None
     stamp: str = field(default_factory=now_stamp)
+    source_database: str | None = None  # the database the backup was taken of, as it recorded it
+    allow_other_database: bool = False  # the user acknowledged restoring another database's backup here
+
+    @property
+    def unacknowledged(self) -> list[Check]:
+        """Warnings that need the user's explicit acknowledgement and have not had it."""
+        return [] if self.allow_other_database else [c for c in self.checks if c.needs_ack]
 
     @property
     def ready(self) -> bool:
-        return bool(self.checks) and not any(c.blocking for c in self.checks)
+        return bool(self.checks) and not any(c.blocking for c in self.checks) and not self.unacknowledged
 
     @property
     def scratch_name(self) -> str:
@@ -155,11 +165,13 @@ def _major(version: str | None) -> int | None:
 
 def plan_restore(console: Console, profile_name: str, ref: BackupRef, secret: str, *,
                  new_database: str | None = None, jobs: int = 1, verify_first: bool = False,
-                 reporter: Reporter | None = None) -> RestorePlan:
+                 allow_other_database: bool = False, reporter: Reporter | None = None) -> RestorePlan:
     """Run every check; nothing on the server is changed.
 
     The backup is verified in full here unless the catalog shows this exact object already
     passed a full verify (`verify_first` insists); the restore itself checks it again anyway.
+    A backup of another database (or of an unrecorded one) restored in place needs
+    `allow_other_database` (see RestorePlan.unacknowledged).
     """
     if ref.is_local:
         derive_keys_ahead(ref.open, secret)
@@ -169,14 +181,17 @@ def plan_restore(console: Console, profile_name: str, ref: BackupRef, secret: st
     if not database:
         raise UsageError("The profile's database URL names no database to restore into.")
     ensure_free(console.paths, lock_identity(profile, database), database)
-    plan = RestorePlan(profile, ref, database, new_database is not None, max(1, jobs))
+    plan = RestorePlan(profile, ref, database, new_database is not None, max(1, jobs),
+                       allow_other_database=allow_other_database)
     plan.checks.append(Check("connection mode declared", "pass",
                              f"{profile.mode.value}; pg_restore will use {postgres.describe(url)}"))
     password = console.profiles.dump_password(profile)
     try:
         with postgres.connect(url, password, dbname="postgres") as conn:
             info = postgres.server_info(conn)
-            _server_checks(plan, conn, info)
+            journaled = [name for journal in restore_journal.pending(console.paths, profile_name)
+                         for name in journal.created]
+            _server_checks(plan, conn, info, journaled)
     except DatabaseError as exc:
         plan.checks.append(Check("server reachable", "fail", exc.message))
         return plan
@@ -186,7 +201,13 @@ def plan_restore(console: Console, profile_name: str, ref: BackupRef, secret: st
     return plan
 
 
-def _server_checks(plan: RestorePlan, conn: psycopg.Connection[tuple[Any, ...]], info: postgres.ServerInfo) -> None:
+def _server_checks(plan: RestorePlan, conn: psycopg.Connection[tuple[Any, ...]], info: postgres.ServerInfo,
+                   journaled: list[str]) -> None:
+    """`journaled`: databases earlier restores of this profile made and could not drop (their journals)."""
+    if journaled:
+        plan.checks.append(Check("left by an earlier restore", "warn",
+                                 f"{', '.join(journaled)} (made by a restore that failed) will be dropped when "
+                                 "this restore starts"))
     plan.checks.append(Check("server reachable", "pass", f"PostgreSQL {info.version}"))
     can_create = info.superuser or info.can_create_db
     plan.checks.append(Check("role may create databases", "pass" if can_create else "fail",
@@ -203,7 +224,7 @@ def _server_checks(plan: RestorePlan, conn: psycopg.Connection[tuple[Any, ...]],
         _session_checks(plan, sessions(conn, plan.database), info.user)
         leftovers = copies_on_server(conn, plan.database, SCRATCH_INFIX)
         checked = [name for name in leftovers if database_note(conn, name).startswith(CHECKED_NOTE)]
-        leftovers = [name for name in leftovers if name not in checked]
+        leftovers = [name for name in leftovers if name not in checked and name not in journaled]
         if checked:
             plan.checks.append(Check("restored copy waiting", "warn",
                                      f"{', '.join(checked)} is a restored and checked copy whose swap was blocked: "
@@ -280,7 +301,21 @@ def _verify_check(console: Console, plan: RestorePlan, secret: str, verify_first
         plan.checks.append(Check("backup fully verified", "fail", exc.message))
         return
     plan.backup_id = metadata.backup_id
+    plan.source_database = metadata.database or None
     plan.checks.append(Check("backup fully verified", "pass", detail + "; checked again as it is restored"))
+    if not plan.new_database:
+        plan.checks.append(_database_check(plan.source_database, plan.database))
+
+
+def _database_check(source: str | None, database: str) -> Check:
+    """A backup restored in place should be of the database it replaces; anything else needs an acknowledgement."""
+    if source == database:
+        return Check(OTHER_DATABASE, "pass", f"the backup is of database {database}")
+    if source is None:
+        return Check(OTHER_DATABASE, "warn", f"the backup does not record which database it is of; it would "
+                     f"replace database {database}", needs_ack=True)
+    return Check(OTHER_DATABASE, "warn", f"the backup is of database {source}, not {database}: restoring it "
+                 f"replaces {database} with the data of {source}", needs_ack=True)
 
 
 def _tool_check(plan: RestorePlan, server_major: int) -> None:

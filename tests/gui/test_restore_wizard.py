@@ -376,3 +376,144 @@ def test_pages_render_for_docs(qtbot, console):
             assert control.accessibleName(), f"{title}: {type(control).__name__} {getattr(control, 'text', str)()!r}"
     assert wizard.preflight_page.checks.topLevelItemCount() > 0
     assert wizard.result_page.table.rowCount() > 0
+
+
+def enter_secret_and_go_to_preflight(qtbot, wizard: RestoreWizard, rows: int) -> None:
+    page = wizard.backup_page
+    qtbot.waitUntil(lambda: page.table.rowCount() == rows and not page.looking_up, timeout=WAIT)
+    click(qtbot, page.secret_button)
+    qtbot.waitUntil(lambda: page.secret_dialog is not None and page.secret_dialog.isVisible(), timeout=WAIT)
+    page.secret_dialog.setTextValue(SECRET)
+    click(qtbot, page.secret_dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok))
+    next_page(qtbot, wizard, RestoreWizard.DESTINATION)
+    next_page(qtbot, wizard, RestoreWizard.PREFLIGHT)
+    qtbot.waitUntil(lambda: wizard.preflight_page.plan is not None and not wizard.preflight_page.checking,
+                    timeout=WAIT)
+
+
+def test_another_databases_backup_needs_a_tick_naming_both_databases(qtbot, console, profile, database, pg15,
+                                                                     sample_database, table_fingerprints,
+                                                                     main_window, open_wizard, tmp_path):
+    record = backup_database(console, profile, secret=SECRET)
+    other = sample_database(pg15, f"big_{uuid.uuid4().hex[:8]}")
+    console.profiles.create("big", pg15.dsn(other), target=console.profiles.store.get(profile).target)
+    console.profiles.set_mode("big", ConnectionMode.DIRECT, acknowledge_direct=True)
+    wizard = open_wizard(console, main_window, backup=record, profile="big")
+    enter_secret_and_go_to_preflight(qtbot, wizard, 1)
+    pre = wizard.preflight_page
+    rows = {pre.checks.topLevelItem(i).text(1): pre.checks.topLevelItem(i).text(0)
+            for i in range(pre.checks.topLevelItemCount())}
+    assert rows["backup is of this database"] == "WARN"
+    next_button = wizard.button(QWizard.WizardButton.NextButton)
+    assert pre.allow_other.isVisible() and not pre.allow_other.isChecked()
+    assert not next_button.isEnabled()
+    shown = pre.other_database.text()
+    assert f"of database <b>{database}</b>" in shown and f"replaces database <b>{other}</b>" in shown
+    assert database in pre.allow_other.text() and other in pre.allow_other.text()
+    assert "tick the box" in pre.verdict.text()
+    pre.grab().save(str(tmp_path / "other-database.png"))
+    click(qtbot, pre.allow_other)
+    assert pre.plan.ready and next_button.isEnabled()
+    assert "Every check passed" in pre.verdict.text()
+    click(qtbot, pre.allow_other)
+    assert not pre.plan.ready and not next_button.isEnabled()
+    click(qtbot, pre.allow_other)
+    next_page(qtbot, wizard, RestoreWizard.CONFIRM)
+    what = wizard.confirm_page.what.text()
+    assert f"of database {database}, not {other}" in what
+    before = table_fingerprints(pg15, other)
+    # Going back and running the checks again asks again.
+    click(qtbot, wizard.button(QWizard.WizardButton.BackButton))
+    qtbot.waitUntil(lambda: wizard.currentId() == RestoreWizard.PREFLIGHT, timeout=WAIT)
+    qtbot.waitUntil(lambda: pre.plan is not None and not pre.checking, timeout=WAIT)
+    click(qtbot, pre.again_button)
+    qtbot.waitUntil(lambda: pre.plan is not None and not pre.checking, timeout=WAIT)
+    assert not pre.allow_other.isChecked() and not next_button.isEnabled()
+    assert table_fingerprints(pg15, other) == before
+
+
+def test_the_same_databases_backup_asks_nothing(qtbot, console, profile, database, main_window, open_wizard):
+    record = backup_database(console, profile, secret=SECRET)
+    wizard = open_wizard(console, main_window, backup=record, profile=profile)
+    enter_secret_and_go_to_preflight(qtbot, wizard, 1)
+    assert not wizard.preflight_page.allow_other.isVisible()
+    assert wizard.button(QWizard.WizardButton.NextButton).isEnabled()
+
+
+def test_a_restore_the_server_stopped_says_what_it_left_and_cleans_up_when_it_is_back(
+        qtbot, console, local_target, pg_server_factory, sample_database, main_window, open_wizard, monkeypatch,
+        request, tmp_path):
+    from recovery_console.engine.state import restore_journal
+
+    pg = pg_server_factory.new(15)
+    request.addfinalizer(pg.remove)
+    database = sample_database(pg, "big")
+    console.profiles.create("bigdb", pg.dsn(database), target=local_target)
+    console.profiles.set_mode("bigdb", ConnectionMode.DIRECT, acknowledge_direct=True)
+    record = backup_database(console, "bigdb", secret=SECRET)
+    checking = Restorer._check_tables
+
+    def server_stops_first(self, *args, **kwargs):  # PostgreSQL goes away after pg_restore, before the checks
+        pg.stop("immediate")
+        return checking(self, *args, **kwargs)
+
+    monkeypatch.setattr(Restorer, "_check_tables", server_stops_first)
+    wizard = open_wizard(console, main_window, backup=record, profile="bigdb")
+    enter_secret_and_go_to_preflight(qtbot, wizard, 1)
+    next_page(qtbot, wizard, RestoreWizard.CONFIRM)
+    qtbot.keyClicks(wizard.confirm_page.confirm_edit, "RESTORE")
+    next_page(qtbot, wizard, RestoreWizard.PROGRESS, QWizard.WizardButton.CommitButton)
+    progress = wizard.progress_page
+    qtbot.waitUntil(lambda: progress.outcome is not None and not progress.running, timeout=WAIT)
+    for box in wizard.error_boxes:
+        box.close()
+    assert progress.outcome == "failed"
+    scratch = wizard.preflight_page.plan.scratch_name
+    status = progress.status.text()
+    assert f"The scratch copy {scratch} could not be dropped (server unreachable" in status
+    assert "was dropped" not in status and "recovery-console" not in status
+    row = progress.cleanup
+    assert row.button.isVisible() and scratch in row.status.text() and "Clean up" in row.status.text()
+    progress.grab().save(str(tmp_path / "left-behind.png"))
+
+    pg.start()
+    assert scratch in pg.databases()
+    click(qtbot, row.button)
+    qtbot.waitUntil(lambda: row.report is not None and not row.cleaning, timeout=WAIT)
+    assert row.report.dropped == [scratch] and row.report.not_dropped == []
+    assert f"Dropped {scratch}." in row.status.text()
+    status = progress.status.text()
+    assert "Nothing the restore made is left on the server" in status and "could not be dropped" not in status
+    assert scratch not in pg.databases() and database in pg.databases()
+    assert not row.button.isVisible()
+    assert restore_journal.pending(console.paths) == []
+    progress.grab().save(str(tmp_path / "cleaned.png"))
+
+
+def test_preflight_offers_to_clean_up_what_an_earlier_restore_left(qtbot, console, profile, database, pg15,
+                                                                   main_window, open_wizard, tmp_path):
+    from recovery_console.engine.restore_preflight import lock_identity
+    from recovery_console.engine.state import restore_journal
+
+    record = backup_database(console, profile, secret=SECRET)
+    left = f"{database}{SCRATCH_INFIX}20260101000000"
+    pg15.psql(f'CREATE DATABASE "{left}"')
+    journal = restore_journal.begin(console.paths, profile, database,
+                                    lock_identity(console.profiles.store.get(profile), database))
+    journal.made(left, int(pg15.psql(f"SELECT oid FROM pg_database WHERE datname = '{left}'")))
+    journal.finish("failed", "server unreachable")
+    wizard = open_wizard(console, main_window, backup=record, profile=profile)
+    enter_secret_and_go_to_preflight(qtbot, wizard, 1)
+    pre = wizard.preflight_page
+    names = [pre.checks.topLevelItem(i).text(1) for i in range(pre.checks.topLevelItemCount())]
+    assert "left by an earlier restore" in names and "leftover scratch databases" not in names
+    row = pre.cleanup
+    assert row.isVisible() and row.button.isVisible() and left in row.status.text()
+    pre.grab().save(str(tmp_path / "preflight-leftovers.png"))
+    click(qtbot, row.button)
+    qtbot.waitUntil(lambda: row.report is not None and pre.plan is not None and not pre.checking, timeout=WAIT)
+    assert row.report.dropped == [left] and left not in databases(pg15, f"{database}%")
+    names = [pre.checks.topLevelItem(i).text(1) for i in range(pre.checks.topLevelItemCount())]
+    assert "left by an earlier restore" not in names
+    assert not row.button.isVisible() and f"Dropped {left}." in row.status.text()
+    pre.grab().save(str(tmp_path / "preflight-cleaned.png"))

@@ -96,9 +96,10 @@ class RestoreWizard(WizardBase):
         if self.progress_page.running:
             box.setWindowTitle("A restore is running")
             box.setText("A restore is running. Stop it before closing?")
-            box.setInformativeText("Cancelling stops it cleanly: the scratch copy is dropped and the original database "
-                                   "stays as it was. If the restored copy is already being swapped in, the restore "
-                                   "completes first. Or keep waiting for it to finish.")
+            box.setInformativeText("Cancelling stops it: the original database stays as it was, and the scratch copy "
+                                   "is dropped (or, if the server cannot be reached, kept on record to drop later). "
+                                   "If the restored copy is already being swapped in, the restore completes first. "
+                                   "Or keep waiting for it to finish.")
             stop = box.addButton("&Cancel the restore", QMessageBox.ButtonRole.DestructiveRole)
             stop.setAccessibleName("Cancel the restore and close")
         else:

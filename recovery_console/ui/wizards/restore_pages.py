@@ -29,6 +29,7 @@ from recovery_console.ui.progress_panel import ProgressPanel
 from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
 from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, check_tree, colored, set_status_item
 from recovery_console.ui.wizards.restore_backup_page import describe_backup
+from recovery_console.ui.wizards.restore_cleanup_row import CleanupRow
 
 if TYPE_CHECKING:
     from recovery_console.ui.wizards.restore import RestoreWizard
@@ -130,13 +131,22 @@ class PreflightPage(QWizardPage):
         self.again_button = QPushButton("Run the checks &again")
         self.again_button.setAccessibleName("Run the pre-flight checks again")
         self.again_button.clicked.connect(self.start)
+        self.other_database = wrap_label("", "The backup is of another database", rich=True)
+        self.allow_other = QCheckBox()
+        self.allow_other.setAccessibleName("Restore this backup over the other database anyway")
+        self.allow_other.toggled.connect(self._acknowledged)
         row = QHBoxLayout()
         row.addWidget(self.verdict, 1)
         row.addWidget(self.again_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.panel)
         layout.addWidget(self.checks, 1)
+        layout.addWidget(self.other_database)
+        layout.addWidget(self.allow_other)
+        self.cleanup = CleanupRow(wizard, self.start)
+        layout.addWidget(self.cleanup)
         layout.addLayout(row)
+        self._show_other_database(None)
 
     def initializePage(self) -> None:
         self.start()
@@ -199,15 +209,48 @@ class PreflightPage(QWizardPage):
                 self.again_button.setEnabled(True)
             self.completeChanged.emit()
 
+    def _show_other_database(self, plan: RestorePlan | None) -> None:
+        """The two database names, plainly, and the box that must be ticked when the backup is of another one."""
+        needed = plan is not None and any(c.needs_ack for c in plan.checks)
+        self.other_database.setVisible(needed)
+        self.allow_other.setVisible(needed)
+        self.allow_other.blockSignals(True)
+        self.allow_other.setChecked(False)
+        self.allow_other.blockSignals(False)
+        if plan is None or not needed:
+            return
+        source = plan.source_database
+        target = html.escape(plan.database)
+        of = f"of database <b>{html.escape(source)}</b>" if source else "<b>of an unrecorded database</b>"
+        self.other_database.setText(colored("⚠ This backup is ", WARN_COLOR, True) + of
+                                    + f". Restoring it replaces database <b>{target}</b> with that data.")
+        self.allow_other.setText(f"&Yes, restore the backup of {source or 'an unrecorded database'} over "
+                                 f"database {plan.database}")
+
+    def _acknowledged(self, checked: bool) -> None:
+        if self.plan is not None:
+            self.plan.allow_other_database = checked
+            self._show_verdict(self.plan)
+        self.completeChanged.emit()
+
     def show_plan(self, plan: RestorePlan) -> None:
         self.plan = plan
+        self._show_other_database(plan)
+        self.cleanup.offer(plan.profile.name, "Clean up drops them now; otherwise the restore drops them when it "
+                                              "starts.")
         self.checks.clear()
         for check in plan.checks:
             item = QTreeWidgetItem(["", check.name, check.detail])
             set_status_item(item, 0, check.status)
             item.setToolTip(2, check.detail)
             self.checks.addTopLevelItem(item)
-        if plan.ready:
+        self._show_verdict(plan)
+
+    def _show_verdict(self, plan: RestorePlan) -> None:
+        if plan.unacknowledged and not any(c.blocking for c in plan.checks):
+            self.verdict.setText(colored("⚠ The backup is not of the database it would replace: tick the box above "
+                                         "to restore it anyway.", WARN_COLOR, True))
+        elif plan.ready:
             warns = sum(1 for c in plan.checks if c.status == "warn")
             text = "✔ Every check passed" + (f" ({warns} warning(s): read them before going on)." if warns else ".")
             self.verdict.setText(colored(text, PASS_COLOR, True))
@@ -216,7 +259,7 @@ class PreflightPage(QWizardPage):
                                          "again.", FAIL_COLOR, True))
 
     def isComplete(self) -> bool:
-        return not self.checking and self.plan is not None and self.plan.ready
+        return not self.checking and not self.cleanup.cleaning and self.plan is not None and self.plan.ready
 
 
 

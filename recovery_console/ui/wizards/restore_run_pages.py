@@ -24,9 +24,12 @@ from recovery_console.ui.progress_panel import ProgressPanel
 from recovery_console.ui.widgets.form_labels import wrap_label
 from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, colored
 from recovery_console.ui.widgets.table_items import number_item, table_item
+from recovery_console.ui.wizards.restore_cleanup_row import CleanupRow
 
 if TYPE_CHECKING:
     from recovery_console.ui.wizards.restore import RestoreWizard
+
+CLEANUP_ADVICE = "When the server is back, use Clean up to drop them."
 
 class ProgressPage(QWizardPage):
     """Page 5: the restore runs; the main window is blocked meanwhile."""
@@ -44,9 +47,12 @@ class ProgressPage(QWizardPage):
         self.panel.cancel_button.setText("&Cancel the restore")
         self.panel.cancel_button.setAccessibleName("Cancel the restore")
         self.status = wrap_label("", "Restore status", rich=True)
+        self.headline = ""  # how the restore ended, in one line, without what it left behind
+        self.cleanup = CleanupRow(wizard, self._cleaned)
         layout = QVBoxLayout(self)
         layout.addWidget(self.panel)
         layout.addWidget(self.status)
+        layout.addWidget(self.cleanup)
         layout.addStretch(1)
 
     def initializePage(self) -> None:
@@ -63,14 +69,16 @@ class ProgressPage(QWizardPage):
         try:
             self.result = await self.wiz.run("Restoring", lambda r: Restorer(console).run(plan, secret, reporter=r),
                                              panel=self.panel, on_progress=self._progress)
-        except Cancelled:
+        except Cancelled as exc:
             self.outcome = "cancelled"
-            self.status.setText(colored("The restore was cancelled. The original database was not touched; the "
-                                        "scratch copy was dropped.", WARN_COLOR, True))
+            self.headline = colored("The restore was cancelled.", WARN_COLOR, True)
+            self.status.setText(self.headline + ("<br>" + html.escape(exc.hint) if exc.hint else ""))
+            self.cleanup.offer(plan.profile.name, CLEANUP_ADVICE)
         except RecoveryError as exc:
             self.outcome = "failed"
-            self.status.setText(colored("✘ The restore failed: " + exc.message, FAIL_COLOR, True)
-                                + ("<br>" + html.escape(exc.hint) if exc.hint else ""))
+            self.headline = colored("✘ The restore failed: " + exc.message, FAIL_COLOR, True)
+            self.status.setText(self.headline + ("<br>" + html.escape(exc.hint) if exc.hint else ""))
+            self.cleanup.offer(plan.profile.name, CLEANUP_ADVICE)
             self.wiz.show_error("The restore", exc)
         else:
             self.outcome = "ok"
@@ -83,13 +91,22 @@ class ProgressPage(QWizardPage):
             self.completeChanged.emit()
             self.wiz.restore_finished()
 
+    def _cleaned(self) -> None:
+        """After Clean up: once nothing the restore made is left, the status says so."""
+        plan = self.wiz.preflight_page.plan
+        if plan is not None and not self.cleanup.left():
+            now = "" if plan.new_database else f"The original database {plan.database} was not touched. "
+            self.status.setText(self.headline + "<br>" + html.escape(now + "Nothing the restore made is left on the "
+                                                                     "server."))
+        self.completeChanged.emit()
+
     def _progress(self, progress: Progress) -> None:
         if progress.fraction is not None and progress.fraction >= 1.0 and self.outcome is None:
             self.status.setText(html.escape("pg_restore is finishing; then every table's row count is checked and "
                                             "the restored copy is swapped in."))
 
     def isComplete(self) -> bool:
-        return not self.running and self.outcome is not None
+        return not self.running and not self.cleanup.cleaning and self.outcome is not None
 
     def nextId(self) -> int:
         return -1 if self.outcome in ("failed", "cancelled") else self.wiz.RESULT

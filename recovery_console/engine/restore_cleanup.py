@@ -1,0 +1,136 @@
+"""Dropping what failed restores left on a server, as their journals (engine/state/restore_journal.py) record it.
+
+Only a database a journal records as created by the console, still carrying the OID it was
+created with, is dropped; anything else is reported and left alone. Databases a restore renamed
+(`__pre_restore_*`, `__undone_*`) are the user's copies: reported, never dropped here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from recovery_console.engine.console import Console
+from recovery_console.engine.pg import postgres
+from recovery_console.engine.restore_preflight import lock_identity
+from recovery_console.engine.state import restore_journal
+from recovery_console.engine.state.locks import database_lock
+from recovery_console.engine.state.restore_journal import RestoreJournal
+from recovery_console.errors import BusyError, NotFoundError, RecoveryError
+
+if TYPE_CHECKING:
+    import psycopg
+
+
+@dataclass
+class CleanupReport:
+    """What a clean-up removed, what it could not remove (with why), and the renamed copies it left to the user."""
+
+    dropped: list[str] = field(default_factory=list)
+    not_dropped: list[tuple[str, str]] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"Dropped {name}." for name in self.dropped]
+        out += [f"{name} was already gone." for name in self.gone]
+        out += [f"Could not drop {name}: {why}." for name, why in self.not_dropped]
+        out += [f"Kept {name} (a database a restore renamed; yours to keep or drop)." for name in self.kept]
+        return out or ["Nothing was left behind by earlier restores."]
+
+    def extend(self, other: CleanupReport) -> None:
+        self.dropped += other.dropped
+        self.not_dropped += other.not_dropped
+        self.kept += other.kept
+        self.gone += other.gone
+
+
+def clean_up(console: Console, profile: str | None = None) -> CleanupReport:
+    """Drop what the journals of `profile` (or of every profile) record as left behind; one audit entry."""
+    report = CleanupReport()
+    journals = restore_journal.pending(console.paths, profile)
+    with console.audited("restore.cleanup", profile or "all profiles", {"journals": len(journals)}) as detail:
+        for journal in journals:
+            try:
+                with database_lock(console.paths, journal.identity, "restore clean-up", journal.database):
+                    report.extend(clean_journal(console, journal))
+            except BusyError as exc:
+                report.not_dropped += [(name, exc.message) for name in journal.leftovers]
+        detail.update(dropped=report.dropped, not_dropped=[name for name, _ in report.not_dropped])
+    return report
+
+
+def clean_before(console: Console, profile: str, held: str) -> CleanupReport:
+    """What earlier restores of `profile` left, dropped before a new restore or rollback starts; `held` is the
+    lock identity the caller already holds (other databases' locks are taken here, or their journals skipped)."""
+    report = CleanupReport()
+    for journal in restore_journal.pending(console.paths, profile):
+        if journal.identity == held:
+            report.extend(clean_journal(console, journal))
+            continue
+        try:
+            with database_lock(console.paths, journal.identity, "restore clean-up", journal.database):
+                report.extend(clean_journal(console, journal))
+        except BusyError as exc:
+            report.not_dropped += [(name, exc.message) for name in journal.leftovers]
+    return report
+
+
+def clean_journal(console: Console, journal: RestoreJournal) -> CleanupReport:
+    """Drop what one journal recorded; the caller holds the database's lock."""
+    report = CleanupReport(kept=[new for _, new in journal.renamed])
+    try:
+        profile = console.profiles.store.get(journal.profile)
+    except NotFoundError:
+        report.not_dropped += [(name, f"its profile {journal.profile} no longer exists") for name in journal.leftovers]
+        return report
+    if lock_identity(profile, journal.database) != journal.identity:
+        report.not_dropped += [(name, f"profile {journal.profile} now points at another server or database")
+                               for name in journal.leftovers]
+        return report
+    try:
+        with postgres.connect(profile.dump_url(), console.profiles.dump_password(profile), dbname="postgres") as admin:
+            _drop_recorded(admin, journal, report)
+    except RecoveryError as exc:
+        report.not_dropped += [(name, f"server unreachable: {exc.message}") for name in journal.created]
+        journal.finish(journal.state, f"server unreachable: {exc.message}")
+        return report
+    if journal.creating:
+        report.not_dropped.append((journal.creating, "its creation was never confirmed, so it may not be the "
+                                   "console's; check it and drop it yourself if it is"))
+        journal.creating = None
+    journal.finish(journal.state)
+    return report
+
+
+def drop_created(admin: psycopg.Connection[tuple[Any, ...]], name: str, oid: int) -> str:
+    """Drop `name` if it still is the database with `oid`: "dropped", "gone" or "replaced" (another database
+    now has the name, so it is left alone). Sessions on it are ended first."""
+    from psycopg import sql
+
+    row = admin.execute("SELECT oid FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    if row is None:
+        return "gone"
+    if int(row[0]) != oid:
+        return "replaced"
+    admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+    return "dropped"
+
+
+def _drop_recorded(admin: psycopg.Connection[tuple[Any, ...]], journal: RestoreJournal, report: CleanupReport) -> None:
+    import psycopg
+
+    for name, oid in list(journal.created.items()):
+        try:
+            outcome = drop_created(admin, name, oid)
+        except psycopg.Error as exc:
+            report.not_dropped.append((name, str(exc).strip()))
+            continue
+        if outcome == "dropped":
+            report.dropped.append(name)
+        elif outcome == "gone":
+            report.gone.append(name)
+        elif outcome == "replaced":
+            report.not_dropped.append((name, "a database of that name was made since by someone else"))
+        journal.handed_over(name)
