@@ -224,6 +224,8 @@ def test_safe_in_place_restore_then_roll_back(qtbot, console, profile, database,
     answer(qtbot, lambda: result.rollback_box, "Roll back")
     qtbot.waitUntil(lambda: result.rolled_back is not None and not result.rolling_back, timeout=WAIT)
     assert "Rolled back" in result.rollback_status.text()
+    assert "now holds the backup's data" not in result.summary.text()  # the page says what is true after it
+    assert "from before the restore again" in result.summary.text()
     assert table_fingerprints(pg15, database) == changed
     assert main_window.calls[2:] == [(True, f"Rolling back {database} …"), (False, "")]
     assert not result.rollback_button.isEnabled()

@@ -213,6 +213,9 @@ class ResultPage(QWizardPage):
             self.wiz.show_error("Roll back", exc)
         else:
             undone = self.rolled_back[1]
+            self.summary.setText(colored(f"↶ {result.database} holds its data from before the restore again.",
+                                         PASS_COLOR, True) + "<br>" + html.escape(
+                f"The restored copy is kept as {undone}; the row counts below are that copy's."))
             self.rollback_status.setText(colored(f"✔ Rolled back: {result.database} is the database from before the "
                                                  f"restore again; the restored copy is kept as {undone}.",
                                                  PASS_COLOR, True))
