@@ -30,6 +30,8 @@ from recovery_console.engine.output_checks import (
     copy_checked,
     is_folder,
     stored_size_estimate,
+    upload_checked,
+    write_sidecar,
 )
 from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.engine.results import FileResult, VerifyResult, verify_result
@@ -312,17 +314,9 @@ class Console:
                     check_quota_after(storage, result.encrypted_size)
             finally:
                 probe.close()
-            self._write_sidecar(storage, key, result.encrypted_sha256)
+            write_sidecar(storage, key, result.encrypted_sha256)
             detail.update(backup_id=metadata.backup_id, size=result.encrypted_size, sha256=result.encrypted_sha256)
             return catalog.add(storage, key, result.metadata, result.encrypted_sha256)
-
-    @staticmethod
-    def _write_sidecar(storage: Storage, key: str, sha256: str) -> None:
-        try:
-            storage.put_bytes(key + SIDECAR_SUFFIX, sidecar_text(sha256, key.rsplit("/", 1)[-1]))
-        except BaseException:
-            storage.delete(key)
-            raise
 
     def verify(self, ref: BackupRef, secret: str, *, quick: bool = False,
                reporter: Reporter | None = None) -> VerifyResult:
@@ -497,17 +491,10 @@ class Console:
                              hint="It is already uploaded; `backup list` shows it.")
         storage.check_room(report.encrypted_size, "backups/")
         reporter.start(Phase.UPLOAD, report.encrypted_size)
-        with storage.put(key) as upload, ref.open() as stream:
-            reader = HashingReader(stream)
-            buf = bytearray(COPY_BLOCK)
-            while n := reader.readinto(memoryview(buf)):
-                upload.write(memoryview(buf)[:n])
-                reporter.advance(n)
-            if reader.sha256 != report.ciphertext_sha256:
-                raise IntegrityError(f"{path} changed while it was being uploaded; nothing was kept.")
-        self._write_sidecar(storage, key, reader.sha256)
+        sha256 = upload_checked(ref.open, storage, key, report.ciphertext_sha256, reporter)
+        write_sidecar(storage, key, sha256)
         detail.update(backup_id=report.metadata.backup_id, key=key)
-        return self.catalog.add(storage, key, report.metadata, reader.sha256)
+        return self.catalog.add(storage, key, report.metadata, sha256)
 
     def delete(self, ref: BackupRef) -> None:
         """Remove a backup and its sidecar from its target, and from the catalog."""

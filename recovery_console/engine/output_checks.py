@@ -1,5 +1,5 @@
 """Checks on what the console writes: a local file the user names (decrypt -o, backup download -o),
-and the room a new backup takes on its target.
+the room a new backup takes on its target, and the copies it sends there.
 
 Only a new file or an existing regular file is ever written, and never one of the files being
 read: `--force` replaces a regular file, not a device, FIFO, socket, folder or symbolic link
@@ -14,7 +14,7 @@ import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from recovery_console.engine.container.streams import HashingReader
+from recovery_console.engine.container.streams import SIDECAR_SUFFIX, HashingReader, sidecar_text
 from recovery_console.engine.io_protocols import ReadableFile
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.state.atomic import atomic_output
@@ -139,3 +139,27 @@ def check_quota_after(storage: Storage, size: int, prefix: str = "backups/") -> 
             f"backup takes {size:,}. Nothing was kept.",
             hint="Delete old backups from this target or raise its quota.",
         )
+
+
+def upload_checked(open_source: Callable[[], ReadableFile], storage: Storage, key: str, expected_sha256: str | None,
+                   reporter: Reporter) -> str:
+    """Send a verified file to `key`, kept only if the bytes sent hash to what was verified; their SHA-256."""
+    with storage.put(key) as upload, open_source() as stream:
+        reader = HashingReader(stream)
+        buf = bytearray(COPY_BLOCK)
+        while n := reader.readinto(memoryview(buf)):
+            upload.write(memoryview(buf)[:n])
+            reporter.advance(n)
+        if reader.sha256 != expected_sha256:
+            raise IntegrityError(f"The file changed while it was being uploaded to {storage.location(key)}; "
+                                 "nothing was kept.", hint="Upload it again once nothing is writing to it.")
+    return reader.sha256
+
+
+def write_sidecar(storage: Storage, key: str, sha256: str) -> None:
+    """The `.sha256` sidecar beside a stored backup; the backup goes too if its sidecar cannot be written."""
+    try:
+        storage.put_bytes(key + SIDECAR_SUFFIX, sidecar_text(sha256, key.rsplit("/", 1)[-1]))
+    except BaseException:
+        storage.delete(key)
+        raise
