@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLineEdit,
@@ -38,9 +37,9 @@ from recovery_console.models.target import TargetConfig
 from recovery_console.ui.error_dialog import error_box
 from recovery_console.ui.jobs import Job, JobRunner, event_loop, run_job, start_task
 from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
+from recovery_console.ui.widgets.quota_field import QuotaField
 from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, check_tree, colored, set_status_item
 from recovery_console.ui.wizards.setup_target_fields import KIND_LABELS, TargetFields, line_edit
-from recovery_console.ui.wizards.setup_target_page import QUOTA_UNITS
 
 if TYPE_CHECKING:
     from recovery_console.engine.console import Console
@@ -88,19 +87,8 @@ class TargetDialog(QDialog):
         top.addRow(buddy_label("Target na&me:", self.name_edit, "Target name"), self.name_edit)
         top.addRow(buddy_label("&Kind:", self.kind_combo, "Target kind"), self.kind_combo)
         self.fields = TargetFields()
-        self.quota_spin = QDoubleSpinBox()
-        self.quota_spin.setRange(0, 1_000_000)
-        self.quota_spin.setDecimals(1)
-        self.quota_spin.setSpecialValueText("No quota")
-        self.quota_unit = QComboBox()
-        for unit, _ in QUOTA_UNITS:
-            self.quota_unit.addItem(unit)
-        self.quota_unit.setAccessibleName("Quota unit")
-        quota_row = QHBoxLayout()
-        quota_row.addWidget(self.quota_spin, 1)
-        quota_row.addWidget(self.quota_unit)
-        quota_form = QFormLayout()
-        quota_form.addRow(buddy_label("&Quota:", self.quota_spin, "Quota: refuse backups beyond this size"), quota_row)
+        self.quota_field = QuotaField()
+        self.quota_spin, self.quota_unit = self.quota_field.spin, self.quota_field.unit
         self.test_button = QPushButton("&Test connection")
         self.test_button.setAccessibleName("Test the storage target")
         self.test_button.clicked.connect(self.test)
@@ -115,7 +103,7 @@ class TargetDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.fields)
-        layout.addLayout(quota_form)
+        layout.addLayout(self.quota_field.form)
         row = QHBoxLayout()
         row.addWidget(self.test_button)
         row.addWidget(self.test_label, 1)
@@ -171,15 +159,10 @@ class TargetDialog(QDialog):
                 f.host_key_label.setText(f"Host key: {o.get('host_key_type', '')} {fingerprint} (confirmed earlier)")
         for edit in (f.s3_secret, f.smb_password, f.sftp_password, f.sftp_passphrase, f.sftp_key_file):
             edit.setPlaceholderText(KEPT)
-        if config.quota:
-            unit, size = next(((u, s) for u, s in sorted(QUOTA_UNITS, key=lambda unit: -unit[1])
-                               if config.quota % s == 0), ("MiB", 1 << 20))
-            self.quota_unit.setCurrentText(unit)
-            self.quota_spin.setValue(config.quota / size)
+        self.quota_field.set_value(config.quota)
 
     def quota(self) -> int | None:
-        value = self.quota_spin.value()
-        return int(value * dict(QUOTA_UNITS)[self.quota_unit.currentText()]) if value > 0 else None
+        return self.quota_field.value()
 
     def _state(self) -> tuple[Any, ...]:
         return self.name_edit.text().strip(), self.kind, *self.fields.values(), self.quota()

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLineEdit,
@@ -33,6 +32,7 @@ from recovery_console.engine.storage.round_trip import CheckReport
 from recovery_console.errors import RecoveryError
 from recovery_console.models.target import TargetConfig
 from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
+from recovery_console.ui.widgets.quota_field import QuotaField
 from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, check_tree, colored, set_status_item
 from recovery_console.ui.wizards.base import KEYRING_JOBS
 from recovery_console.ui.wizards.setup_target_fields import HOST_KEY_UNCONFIRMED, KIND_LABELS, TargetFields, line_edit
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from recovery_console.engine.storage.sftp_hostkeys import HostKeyInfo
     from recovery_console.ui.wizards.setup import SetupWizard
 
-QUOTA_UNITS = (("GiB", 1 << 30), ("TiB", 1 << 40), ("MiB", 1 << 20))
 
 
 class TargetPage(QWizardPage):
@@ -72,20 +71,8 @@ class TargetPage(QWizardPage):
 
         self.fields = TargetFields()
 
-        self.quota_spin = QDoubleSpinBox()
-        self.quota_spin.setRange(0, 1_000_000)
-        self.quota_spin.setDecimals(1)
-        self.quota_spin.setSpecialValueText("No quota")
-        self.quota_unit = QComboBox()
-        for unit, _ in QUOTA_UNITS:
-            self.quota_unit.addItem(unit)
-        self.quota_unit.setAccessibleName("Quota unit")
-        quota_row = QHBoxLayout()
-        quota_row.addWidget(self.quota_spin, 1)
-        quota_row.addWidget(self.quota_unit)
-        quota_form = QFormLayout()
-        quota_form.addRow(buddy_label("&Quota:", self.quota_spin, "Quota: refuse backups beyond this size"),
-                          quota_row)
+        self.quota_field = QuotaField()
+        self.quota_spin, self.quota_unit = self.quota_field.spin, self.quota_field.unit
 
         self.test_button = QPushButton("&Test connection")
         self.test_button.setAccessibleName("Test the storage target")
@@ -97,7 +84,7 @@ class TargetPage(QWizardPage):
         new_layout = QVBoxLayout(self.new_box)
         new_layout.setContentsMargins(0, 0, 0, 0)
         new_layout.addWidget(self.fields)
-        new_layout.addLayout(quota_form)
+        new_layout.addLayout(self.quota_field.form)
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -182,10 +169,7 @@ class TargetPage(QWizardPage):
         return self.use_existing, self.name_edit.text().strip(), self.kind, *self.fields.values(), self.quota()
 
     def quota(self) -> int | None:
-        value = self.quota_spin.value()
-        if value <= 0:
-            return None
-        return int(value * dict(QUOTA_UNITS)[self.quota_unit.currentText()])
+        return self.quota_field.value()
 
     def builder(self) -> Callable[[], NewTarget]:
         """The engine's builder of the new target over the form's values (call it in a job: it may read files)."""
