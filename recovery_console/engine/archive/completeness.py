@@ -11,11 +11,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
-from recovery_console.engine.archive import pgarchive
 from recovery_console.engine.archive.cursor import OFFSET_NO_DATA
 from recovery_console.engine.archive.data_blocks import decompressed, walk
 from recovery_console.engine.archive.pgarchive import Archive
-from recovery_console.engine.archive.rowcount import HANDOFF_PIECE, Handoff, _Prefixed, _Recording
+from recovery_console.engine.archive.rowcount import HANDOFF_PIECE, Handoff, split_at_toc
 from recovery_console.engine.io_protocols import ReadableStream
 from recovery_console.errors import IntegrityError, RecoveryError
 
@@ -118,10 +117,7 @@ class BlockCheck:
 
     def _run(self) -> None:
         try:
-            recording = _Recording(self._stream)
-            archive = pgarchive.read_archive(recording)
-            rest = _Prefixed(bytes(recording.seen[archive.toc_end:]), self._stream)
-            recording.seen = bytearray()
+            archive, _, rest = split_at_toc(self._stream)
             check_blocks(rest, archive)
         except RecoveryError as exc:
             self._error = exc

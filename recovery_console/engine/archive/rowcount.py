@@ -122,6 +122,14 @@ class _Recording:
         return data
 
 
+def split_at_toc(stream: ReadableStream) -> tuple[pgarchive.Archive, bytes, ReadableStream]:
+    """Parse an archive's header and TOC from `stream`: the archive, the bytes read for them, and the rest."""
+    recording = _Recording(stream)
+    archive = pgarchive.read_archive(recording)
+    head = bytes(recording.seen[:archive.toc_end])
+    return archive, head, _Prefixed(bytes(recording.seen[archive.toc_end:]), stream)
+
+
 class Handoff:
     """Bytes written on one thread, read as a stream on another, without a round trip through the kernel.
 
@@ -200,14 +208,11 @@ class RowCounter:
 
     def _run(self) -> None:
         try:
-            recording = _Recording(self._stream)
-            archive = pgarchive.read_archive(recording)
-            rest = _Prefixed(bytes(recording.seen[archive.toc_end:]), self._stream)
+            archive, head, rest = split_at_toc(self._stream)
             forward = None
             if self._forward is not None:
-                self._pass_on(bytes(recording.seen[:archive.toc_end]))
+                self._pass_on(head)
                 forward = self._pass_on
-            recording.seen = bytearray()
             self._counts = count_copy_rows(rest, archive, forward)
             if self._forward is not None:
                 self._flush()
