@@ -132,8 +132,9 @@ def chaos_world(pg_server_factory: Any, tmp_path_factory: pytest.TempPathFactory
         with Console(AppPaths(config_dir=root / "seed-home" / "config", data_dir=root / "seed-home" / "data")) as app:
             app.add_target(TargetConfig(name=SEED_TARGET, kind="local", options={"path": str(seed_dir)}))
             with open(archive, "rb") as source:
-                record = app.create_backup(source, SEED_TARGET, secret, iterations=FAST_ITERATIONS,
-                                           source_name=archive.name, source_size=archive.stat().st_size)
+                record = app.create_backup(source, SEED_TARGET, secret, iterations=FAST_ITERATIONS,  # as a live
+                                           source_name=archive.name, source_size=archive.stat().st_size,  # backup
+                                           database=DATABASE)  # of chaos_src: an in-place restore needs no override
             app.verify(app.locate(record.backup_id, SEED_TARGET), secret)
         world = World(pg=pg, password=password, secret=secret, archive=archive,
                       archive_sha256=hashlib.sha256(archive.read_bytes()).hexdigest(), seed_dir=seed_dir,
