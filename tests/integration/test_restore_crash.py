@@ -4,6 +4,7 @@ original is kept whole under its pre-restore name and `restore rollback` puts it
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -144,7 +145,8 @@ def kill_console(s, proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     for pid in orphans:
-        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # it may have ended on its own since it was listed
+            os.kill(pid, signal.SIGKILL)
     wait_for(lambda: s["pg"].psql("SELECT count(*) FROM pg_stat_activity WHERE application_name IN "
                                   "('recovery-console', 'pg_restore')").strip() == "0")
 
