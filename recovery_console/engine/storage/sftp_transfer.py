@@ -12,6 +12,8 @@ import logging
 import posixpath
 import secrets as _random
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import paramiko
@@ -169,7 +171,7 @@ class SftpUpload(Upload):
     def write(self, data: bytes | memoryview) -> None:
         if self.done:
             raise StorageError(f"The upload of {self.key} was already finished or abandoned.")
-        try:
+        with self._aborted_on_failure("writing"):
             self._buf += data
             if len(self._buf) >= self._block:
                 view = memoryview(self._buf)
@@ -178,18 +180,11 @@ class SftpUpload(Upload):
                     self._send(view[at:at + self._block])
                 view.release()
                 del self._buf[:whole]
-        except RecoveryError:
-            self.abort()
-            raise
-        except Exception as exc:
-            error = self.storage.translate(exc, "writing", self.key)
-            self.abort()
-            raise error from exc
 
     def commit(self) -> None:
         if self.done:
             raise StorageError(f"The upload of {self.key} was already finished or abandoned.")
-        try:
+        with self._aborted_on_failure("writing"):
             if self._buf:
                 self._send(bytes(self._buf))
                 self._buf.clear()
@@ -202,23 +197,22 @@ class SftpUpload(Upload):
                     raise
             handle, self.handle = self.handle, None
             self.sftp._request(CMD_CLOSE, handle)
-        except RecoveryError:
-            self.abort()
-            raise
-        except Exception as exc:
-            error = self.storage.translate(exc, "writing", self.key)
-            self.abort()
-            raise error from exc
-        try:
+        with self._aborted_on_failure("finishing (renaming into place)"):
             self.storage.rename_into_place(self.tmp, self.final)
+        self.done = True
+
+    @contextmanager
+    def _aborted_on_failure(self, action: str) -> Iterator[None]:
+        """Any failure abandons the upload; a library's error becomes the user's error for `action` first."""
+        try:
+            yield
         except RecoveryError:
             self.abort()
             raise
         except Exception as exc:
-            error = self.storage.translate(exc, "finishing (renaming into place)", self.key)
+            error = self.storage.translate(exc, action, self.key)
             self.abort()
             raise error from exc
-        self.done = True
 
     def abort(self) -> None:
         """Best effort: the temp file goes, unless the connection is already gone (it stays hidden)."""
