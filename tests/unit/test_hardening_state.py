@@ -25,7 +25,7 @@ from recovery_console.engine.state.audit import AuditLog
 from recovery_console.engine.state.catalog import Catalog
 from recovery_console.engine.state.paths import AppPaths
 from recovery_console.engine.storage.base import ObjectInfo
-from recovery_console.errors import ExitCode, RecoveryError, StorageError, WrongKeyError
+from recovery_console.errors import CatalogError, ExitCode, RecoveryError, StorageError, WrongKeyError
 from recovery_console.models.target import TargetConfig
 from tests.fixtures.console import DATA, SECRET
 
@@ -143,7 +143,15 @@ def test_a_long_locked_catalog_is_reported_as_busy(monkeypatch: pytest.MonkeyPat
     finally:
         holder.rollback()
         holder.close()
-    assert "locked by another process" in caught.value.message and "Wait" in caught.value.hint
+    assert "locked by another process for over 0.3 seconds" in caught.value.message and "Wait" in caught.value.hint
+
+
+def test_a_lock_refused_at_once_does_not_claim_a_wait(tmp_path: Path) -> None:
+    """SQLite refuses some lock upgrades at once, without its busy timeout: the message must not claim a wait."""
+    catalog = Catalog(tmp_path / "catalog.sqlite3")
+    with pytest.raises(CatalogError) as caught, catalog._errors():
+        raise sqlite3.OperationalError("database is locked")
+    assert caught.value.message.endswith("is locked by another process.")
 
 
 # ---------------------------------------------------------------- 10: one dead target

@@ -17,7 +17,10 @@ including the attempts that could not reach the file (which say nothing about th
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -138,18 +141,35 @@ class Catalog:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with self._reading() as db:
-            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                db.execute("PRAGMA journal_mode=WAL")  # persistent: set once, read by every later connection
-            ready = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'backups_short_id'").fetchone()
-            ready = ready and db.execute("SELECT 1 FROM sqlite_master WHERE name = 'verify_history'").fetchone()
-        if not ready:  # only a new or older catalog needs the write lock here: readers never wait for a writer
-            with self._transaction() as db:
-                for statement in filter(str.strip, _SCHEMA.split(";")):
-                    db.execute(statement)
-                if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'verify_history'").fetchone():
-                    for statement in filter(str.strip, _VERIFY_SCHEMA.split(";")):
+        with self._setup_lock():
+            with self._reading() as db:
+                if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    db.execute("PRAGMA journal_mode=WAL")  # persistent: set once, read by every later connection
+                ready = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'backups_short_id'").fetchone()
+                ready = ready and db.execute("SELECT 1 FROM sqlite_master WHERE name = 'verify_history'").fetchone()
+            if not ready:  # only a new or older catalog needs the write lock: readers never wait for a writer
+                with self._transaction() as db:
+                    for statement in filter(str.strip, _SCHEMA.split(";")):
                         db.execute(statement)
+                    if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'verify_history'").fetchone():
+                        for statement in filter(str.strip, _VERIFY_SCHEMA.split(";")):
+                            db.execute(statement)
+
+    @contextmanager
+    def _setup_lock(self) -> Iterator[None]:
+        """Serialise the switch to WAL and the schema set-up between processes: SQLite answers a journal
+        mode change that races another connection with "database is locked" at once, not after its timeout."""
+        lock_path = self.path.with_name(self.path.name + ".setup-lock")
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise CatalogError(f"The backup catalog {self.path} cannot be used ({exc.strerror}: {lock_path}).",
+                               hint=REBUILD_HINT) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
@@ -157,12 +177,15 @@ class Catalog:
     @contextmanager
     def _errors(self) -> Iterator[None]:
         """Turn SQLite's exceptions into a CatalogError that says what the catalog is and how to rebuild it."""
+        started = time.monotonic()
         try:
             yield
         except sqlite3.Error as exc:
             text = str(exc)
             if "locked" in text or "busy" in text:
-                what = f"has been locked by another process for over {self.busy_timeout:g} seconds"
+                waited = time.monotonic() - started >= self.busy_timeout
+                what = (f"has been locked by another process for over {self.busy_timeout:g} seconds" if waited
+                        else "is locked by another process")
                 hint = "Wait for the other recovery-console process to finish, then try again. " + REBUILD_HINT
             else:
                 what, hint = f"cannot be used ({text})", REBUILD_HINT
