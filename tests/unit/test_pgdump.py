@@ -54,3 +54,12 @@ def test_pg_dump_failing_before_its_header_raises_its_message(tmp_path: Path) ->
 def test_pg_dump_writing_nothing_is_an_error_too(tmp_path: Path) -> None:
     with DumpStream(fake_pg_dump(tmp_path, "exit 0"), URL, None) as dump, pytest.raises(DatabaseError, match="header"):
         dump.archive_header()
+
+
+def test_pg_dump_lines_reach_the_one_line_error_apart(tmp_path: Path) -> None:
+    """pg_dump reports over several lines; the error keeps them apart as text, not as escaped newlines."""
+    lines = "pg_dump: error: connection failed: refused\\n\\tIs the server running?\\n"
+    tool = fake_pg_dump(tmp_path, f"printf '{lines}' >&2; exit 1")
+    with DumpStream(tool, URL, None) as dump, pytest.raises(DatabaseError) as info:
+        dump.archive_header()
+    assert info.value.message.endswith("pg_dump: error: connection failed: refused / Is the server running?")

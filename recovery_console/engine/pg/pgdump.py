@@ -89,8 +89,10 @@ class DumpStream:
                                 hint="Nothing was stored. Fix the cause pg_dump names and run the backup again.")
 
     def stderr_tail(self, limit: int = 2000) -> str:
+        """The end of what pg_dump printed, its lines joined by " / " so that a one-line error keeps them apart."""
         self._stderr.seek(0)
-        return self._stderr.read().decode("utf-8", "replace").strip()[-limit:]
+        lines = self._stderr.read().decode("utf-8", "replace").splitlines()
+        return " / ".join(line.strip() for line in lines if line.strip())[-limit:]
 
     def terminate(self) -> None:
         """Stop pg_dump: SIGTERM to its process group, SIGKILL if it lingers."""
