@@ -27,6 +27,7 @@ from recovery_console.errors import BusyError, from_os_error
 
 LOCKS_FOLDER = "locks"
 DEFAULT_PORT = "5432"
+LOCAL_HOST = "localhost"
 _KEYWORD = re.compile(r"(?P<key>\w+)\s*=\s*(?:'(?P<quoted>(?:[^'\\]|\\.)*)'|(?P<plain>\S+))")
 
 
@@ -54,8 +55,19 @@ def database_identity(url: str, dbname: str | None = None) -> str:
     spellings of one database share one lock. Parsed here, without the database driver, so that a
     backup does not load it just to lock."""
     params = _conninfo(url)
-    host = params.get("hostaddr") or params.get("host") or "localhost"
-    return f"{host}:{params.get('port') or DEFAULT_PORT}/{dbname or params.get('dbname') or ''}"
+    host = params.get("hostaddr") or params.get("host") or LOCAL_HOST
+    return f"{_canonical_host(host)}:{params.get('port') or DEFAULT_PORT}/{dbname or params.get('dbname') or ''}"
+
+
+def _canonical_host(host: str) -> str:
+    """This machine's server under one name, however it is spelled (a socket folder, localhost, 127.0.0.1, ::1):
+    taking one lock for two local servers only makes one wait, while two locks for one server let a restore
+    and a backup overlap."""
+    first = host.split(",")[0].strip().lower()
+    if first.startswith("/") or first.startswith("@") or first in ("localhost", "::1", "0:0:0:0:0:0:0:1") \
+            or first.startswith("127."):
+        return LOCAL_HOST
+    return first
 
 
 def _conninfo(url: str) -> dict[str, str]:
