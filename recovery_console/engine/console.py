@@ -7,6 +7,7 @@ catalog, write the audit entry) so neither front end carries engine logic.
 from __future__ import annotations
 
 import logging
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -43,7 +44,7 @@ from recovery_console.engine.state.keyring_store import SecretStore
 from recovery_console.engine.state.named_store import usable_text
 from recovery_console.engine.state.paths import AppPaths
 from recovery_console.engine.state.profiles import Profiles
-from recovery_console.engine.state.runtime_dir import RuntimeDir
+from recovery_console.engine.state.runtime_dir import RuntimeDir, sweep_legacy_passfiles
 from recovery_console.engine.state.target_health import TargetHealth
 from recovery_console.engine.state.targets import SECRET_NAMES, TargetStore, open_storage, target_scope
 from recovery_console.engine.storage.base import Storage
@@ -83,6 +84,7 @@ class Console:
         self._storages = StoragePool(lambda config: self._open(config))  # _open looked up per call
         self.runtime = RuntimeDir(self.paths.runtime_dir)
         self.runtime.sweep()  # temporary plaintext a killed console left behind
+        sweep_legacy_passfiles(Path(tempfile.gettempdir()))
 
     @property
     def catalog(self) -> Catalog:

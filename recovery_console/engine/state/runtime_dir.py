@@ -96,6 +96,22 @@ class RuntimeDir:
         return removed
 
 
+LEGACY_PASSFILE_PREFIX = "rc-pgpass-"
+"""Releases before 0.1.0 wrote a libpq passfile into a folder of the system temp folder named so, and a killed
+process left it there with the database password in it."""
+
+
+def sweep_legacy_passfiles(temp_dir: Path) -> list[Path]:
+    """Remove this user's passfile folders an older release left in `temp_dir`; the folders removed."""
+    removed = []
+    for folder in temp_dir.glob(LEGACY_PASSFILE_PREFIX + "*"):
+        with contextlib.suppress(OSError):
+            if folder.is_dir() and not folder.is_symlink() and folder.stat().st_uid == os.getuid():
+                shutil.rmtree(folder)
+                removed.append(folder)
+    return removed
+
+
 def _take_abandoned(claim: Path, folder: Path) -> Path | None:
     """If no process holds `claim`, remove the item it names and the claim itself; the item removed."""
     try:
