@@ -78,3 +78,26 @@ def test_profiles_store_passwords_in_the_keyring_not_the_file(console, monkeypat
     assert "hunter2" not in text and "instance!" not in text
     assert stored == {("profile:prod", "db_password"): "hunter2", ("profile:prod", "instance_secret"): "instance!"}
     assert console.profiles.store.get("prod").database_url == "postgresql://bob@db:5432/app"
+
+
+def test_a_profile_refused_stores_no_secret(console, monkeypatch):
+    """A URL that cannot be written to profiles.json is refused before its secrets reach the keyring."""
+    stored = {}
+    monkeypatch.setattr(console.secrets, "put", lambda scope, name, value: stored.__setitem__((scope, name), value))
+    with pytest.raises(UsageError, match="UTF-8"):
+        console.profiles.create("prod", "postgresql://bob:hunter2@db:5432/app\udcff", instance_secret="instance!")
+    assert stored == {}
+
+
+def test_a_profile_that_fails_to_save_takes_its_secrets_back(console, monkeypatch):
+    stored, deleted = {}, []
+    monkeypatch.setattr(console.secrets, "put", lambda scope, name, value: stored.__setitem__((scope, name), value))
+    monkeypatch.setattr(console.secrets, "delete", lambda scope, name: deleted.append((scope, name)))
+
+    def disk_full(records):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(console.profiles.store, "save", disk_full)
+    with pytest.raises(OSError):
+        console.profiles.create("prod", "postgresql://bob:hunter2@db:5432/app", instance_secret="instance!")
+    assert sorted(deleted) == sorted(stored)

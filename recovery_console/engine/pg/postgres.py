@@ -49,6 +49,12 @@ def parse(url: str) -> dict[str, str]:
     import psycopg
 
     try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError("The database URL is not valid UTF-8 text.",
+                         hint="Type or paste it again as UTF-8 (a URL copied from a file in another encoding can "
+                              "carry bytes that are not).") from None
+    try:
         params = psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
         why = _first_line(exc).rstrip(".")

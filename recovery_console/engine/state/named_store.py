@@ -100,14 +100,18 @@ class NamedStore(Generic[T]):
                              hint=f"Pick another name, or remove the old {self.kind} first.")
         return records
 
-    def add(self, record: T) -> None:
+    def check_storable(self, record: T) -> None:
+        """Refuse a record that could not be written, before anything else of it is stored (e.g. its secrets)."""
         usable_text(json.dumps(record.to_dict(), ensure_ascii=False), f"A setting of this {self.kind}")
+
+    def add(self, record: T) -> None:
+        self.check_storable(record)
         records = self.check_new(record.name)
         records[record.name] = record
         self.save(records)
 
     def replace(self, record: T) -> None:
-        usable_text(json.dumps(record.to_dict(), ensure_ascii=False), f"A setting of this {self.kind}")
+        self.check_storable(record)
         records = self.load()
         if record.name not in records:
             raise NotFoundError(f"No {self.kind} named '{record.name}'.")

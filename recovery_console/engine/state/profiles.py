@@ -94,9 +94,15 @@ class Profiles:
             profile = Profile(name=name, database_url=url, target=target, tool_dirs=list(tool_dirs or []),
                               stored_secrets=stored)
             self.store.check_new(name)
+            self.store.check_storable(profile)
             for secret_name in stored:
                 self.secrets.put(profile_scope(name), secret_name, secrets[secret_name])  # type: ignore[arg-type]
-            self.store.add(profile)
+            try:
+                self.store.add(profile)
+            except BaseException:
+                for secret_name in stored:
+                    self.secrets.delete(profile_scope(name), secret_name)
+                raise
             return profile
 
     def set_mode(self, name: str, mode: ConnectionMode, *, acknowledge_direct: bool = False,
