@@ -101,3 +101,12 @@ def test_a_profile_that_fails_to_save_takes_its_secrets_back(console, monkeypatc
     with pytest.raises(OSError):
         console.profiles.create("prod", "postgresql://bob:hunter2@db:5432/app", instance_secret="instance!")
     assert sorted(deleted) == sorted(stored)
+
+
+@pytest.mark.parametrize("url", ["postgresql://bob@db/app?sslpassword=keypass&sslkey=/k.pem",
+                                 "host=db dbname=app sslpassword=keypass"])
+def test_an_sslpassword_is_refused_rather_than_stored(console, url):
+    with pytest.raises(UsageError, match="sslpassword") as caught:
+        console.profiles.create("prod", url)
+    assert "keypass" not in caught.value.message + caught.value.hint
+    assert "prod" not in console.profiles.store.load()

@@ -72,6 +72,11 @@ def split_password(url: str) -> tuple[str, str | None]:
     `password` keyword of a conninfo string.
     """
     params = parse(url)
+    if "sslpassword" in params:
+        raise UsageError("The database URL carries an sslpassword, which would be kept in the settings file and "
+                         "passed on the command line of pg_dump and pg_restore.",
+                         hint="Remove sslpassword from the URL and give the client key unencrypted, readable only "
+                              "by you (chmod 600 on the sslkey file).")
     password = params.pop("password", None)
     if password is None:
         return url, None
