@@ -19,8 +19,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import qasync
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtWidgets import QApplication, QDialog
 
 from recovery_console.engine.progress import CancelToken, Progress, Reporter
 from recovery_console.errors import Cancelled, RecoveryError
@@ -193,4 +193,17 @@ async def run_job(runner: JobRunner, job: Job) -> Any:
         await asyncio.wait([outcome])
         if not outcome.cancelled():
             outcome.exception()  # seen: the task ends cancelled, whatever the job's own outcome was
+        raise
+
+
+async def answered(dialog: QDialog) -> int:
+    """Open `dialog` window-modal without blocking (no nested event loop) and wait until it is closed; its result."""
+    closed: asyncio.Future[int] = event_loop().create_future()
+    dialog.finished.connect(lambda code: None if closed.done() else closed.set_result(code))
+    dialog.setWindowModality(Qt.WindowModality.WindowModal)
+    dialog.open()
+    try:
+        return await closed
+    except asyncio.CancelledError:
+        dialog.reject()
         raise

@@ -7,7 +7,6 @@ The fields are the setup wizard's (`TargetFields`); the engine builds and checks
 
 from __future__ import annotations
 
-import asyncio
 import html
 from collections.abc import Callable
 from functools import partial
@@ -23,7 +22,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMessageBox,
     QPushButton,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -35,10 +33,11 @@ from recovery_console.engine.storage.round_trip import CheckReport
 from recovery_console.errors import RecoveryError
 from recovery_console.models.target import TargetConfig
 from recovery_console.ui.error_dialog import error_box
-from recovery_console.ui.jobs import Job, JobRunner, event_loop, run_job, start_task
+from recovery_console.ui.jobs import Job, JobRunner, run_job, start_task
 from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
 from recovery_console.ui.widgets.quota_field import QuotaField
-from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, check_tree, colored, set_status_item
+from recovery_console.ui.widgets.status import WARN_COLOR, check_tree, colored
+from recovery_console.ui.widgets.target_test import host_key_trusted, show_problem, show_report
 from recovery_console.ui.wizards.setup_target_fields import KIND_LABELS, TargetFields, line_edit
 
 if TYPE_CHECKING:
@@ -222,8 +221,7 @@ class TargetDialog(QDialog):
         self._changed()
 
     def show_error(self, title: str, error: RecoveryError) -> None:
-        hint = f" What to do: {error.hint}" if error.hint else ""
-        self.test_label.setText(colored("✘ " + error.message + hint, FAIL_COLOR, True))
+        show_problem(self.test_label, error)
         box = error_box(self, title, error)
         self.error_boxes.append(box)
         box.open()
@@ -264,42 +262,17 @@ class TargetDialog(QDialog):
 
         host, port = str(config.options["host"]), int(config.options["port"])
         info: HostKeyInfo = await self._run("Fetching the SSH host key", lambda r: fetch_host_key(host, port))
-        box = QMessageBox(QMessageBox.Icon.Question, "Confirm the SSH host key",
-                          f"The server {host}:{port} presents this host key:\n\n{info.key_type}\n"
-                          f"{info.fingerprint_sha256}", parent=self)
-        box.setInformativeText("Trust it only if it matches the fingerprint the server's administrator gives you; "
-                               "nothing has been sent to the server yet.")
-        trust = box.addButton("&Trust this host key", QMessageBox.ButtonRole.AcceptRole)
-        refuse = box.addButton("&Do not trust", QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(refuse)
-        self.host_key_box = box
-        closed: asyncio.Future[None] = event_loop().create_future()
-        box.finished.connect(lambda _code: None if closed.done() else closed.set_result(None))
-        box.open()  # not exec(): no nested event loop under the running flow
-        try:
-            await closed
-        finally:
-            self.host_key_box = None
-        if box.clickedButton() is not trust:
-            self.test_label.setText(colored("The host key was not confirmed; nothing was sent to the server.",
-                                            FAIL_COLOR, True))
+        if not await host_key_trusted(self, host, port, info, self.test_label, self._show_box):
             return None
         self.fields.host_key_label.setText(f"Host key: {info.key_type} {info.fingerprint_sha256} (confirmed by you)")
         return info
 
+    def _show_box(self, box: QMessageBox | None) -> None:
+        self.host_key_box = box
+
     def show_report(self, report: CheckReport) -> None:
         self.report = report
-        for step in report.steps:
-            why = step.message + (f" What to do: {step.hint}" if step.hint else "")
-            item = QTreeWidgetItem([step.step, "", why or "ok"])
-            set_status_item(item, 1, "pass" if step.ok else "fail")
-            self.steps.addTopLevelItem(item)
-        if report.ok:
-            self.test_label.setText(colored(f"✔ Target '{report.target}' works.", PASS_COLOR, True))
-        else:
-            failed = next((s for s in report.steps if not s.ok), None)
-            cause = f" The {failed.step} step failed: {failed.message}" if failed else ""
-            self.test_label.setText(colored(f"✘ Target '{report.target}' does NOT work.{cause}", FAIL_COLOR, True))
+        show_report(self.test_label, self.steps, report)
 
     def save(self) -> None:
         """Store the tested target (a local folder is checked now) through the engine's audited call."""

@@ -18,7 +18,7 @@ from recovery_console.engine.console import Console
 from recovery_console.engine.progress import Progress, Reporter
 from recovery_console.errors import RecoveryError
 from recovery_console.ui.error_dialog import error_box
-from recovery_console.ui.jobs import Job, JobRunner, event_loop, run_job, start_task
+from recovery_console.ui.jobs import Job, JobRunner, answered, run_job, start_task
 from recovery_console.ui.progress_panel import ProgressPanel
 
 T = TypeVar("T")
@@ -74,15 +74,7 @@ class WizardBase(QWizard):
 
     async def answer(self, dialog: QDialog) -> int:
         """Open `dialog` window-modal without blocking and wait until it is closed; its result code."""
-        closed: asyncio.Future[int] = event_loop().create_future()
-        dialog.finished.connect(lambda code: None if closed.done() else closed.set_result(code))
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.open()
-        try:
-            return await closed
-        except asyncio.CancelledError:
-            dialog.reject()
-            raise
+        return await answered(dialog)
 
     @property
     def busy(self) -> bool:

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QSpinBox,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
     QWizardPage,
@@ -33,7 +32,8 @@ from recovery_console.errors import RecoveryError
 from recovery_console.models.target import TargetConfig
 from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
 from recovery_console.ui.widgets.quota_field import QuotaField
-from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, check_tree, colored, set_status_item
+from recovery_console.ui.widgets.status import WARN_COLOR, check_tree, colored
+from recovery_console.ui.widgets.target_test import host_key_trusted, show_problem, show_report
 from recovery_console.ui.wizards.base import KEYRING_JOBS
 from recovery_console.ui.wizards.setup_target_fields import HOST_KEY_UNCONFIRMED, KIND_LABELS, TargetFields, line_edit
 
@@ -239,10 +239,8 @@ class TargetPage(QWizardPage):
         return report
 
     def show_problem(self, error: RecoveryError) -> None:
-        """Why the test could not run (the engine's words: what is wrong and what to change), on the page and
-        in the one error style."""
-        hint = f" What to do: {error.hint}" if error.hint else ""
-        self.test_label.setText(colored("✘ " + error.message + hint, FAIL_COLOR, True))
+        """Why the test could not run, on the page and in the one error style."""
+        show_problem(self.test_label, error)
         self.wiz.show_error("Test connection", error)
 
     async def _confirm_host_key(self, config: TargetConfig) -> HostKeyInfo | None:
@@ -252,51 +250,19 @@ class TargetPage(QWizardPage):
         host, port = str(config.options["host"]), int(config.options["port"])
         self.test_label.setText(html.escape(f"Fetching the host key of {host}:{port}…"))
         info = await self.wiz.run("Fetching the SSH host key", lambda r: fetch_host_key(host, port))
-        box = QMessageBox(self)
-        box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle("Confirm the SSH host key")
-        box.setText(f"The server {host}:{port} presents this host key:\n\n{info.key_type}\n{info.fingerprint_sha256}")
-        box.setInformativeText(
-            "Compare it with the fingerprint the server's administrator gives you (on the server: "
-            "ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub). Trust it only if they match; nothing has been sent "
-            "to the server yet.")
-        box.setAccessibleName("Confirm the SSH host key")
-        box.setAccessibleDescription(f"{info.key_type} {info.fingerprint_sha256}")
-        trust = box.addButton("&Trust this host key", QMessageBox.ButtonRole.AcceptRole)
-        trust.setAccessibleName("Trust this host key")
-        refuse = box.addButton("&Do not trust", QMessageBox.ButtonRole.RejectRole)
-        refuse.setAccessibleName("Do not trust this host key")
-        box.setDefaultButton(refuse)
-        self.host_key_box = box
-        self.test_label.setText(html.escape("Waiting for you to confirm the host key…"))
-        try:
-            await self.wiz.answer(box)
-        finally:
-            self.host_key_box = None
-        if box.clickedButton() is not trust:
-            self.test_label.setText(colored("The host key was not confirmed; nothing was sent to the server.",
-                                            FAIL_COLOR, True))
+        if not await host_key_trusted(self, host, port, info, self.test_label, self._show_box):
             return None
         self.host_key = (host, port, info)
         self.fields.host_key_label.setText(f"Host key: {info.key_type} {info.fingerprint_sha256} (confirmed by you)")
         self._changed()
         return info
 
+    def _show_box(self, box: QMessageBox | None) -> None:
+        self.host_key_box = box
+
     def show_report(self, report: CheckReport) -> None:
         self.report = report
-        self.steps.clear()
-        for step in report.steps:
-            why = step.message + (f" What to do: {step.hint}" if step.hint else "")
-            item = QTreeWidgetItem([step.step, "", why or "ok"])
-            set_status_item(item, 1, "pass" if step.ok else "fail")
-            item.setToolTip(2, why)
-            self.steps.addTopLevelItem(item)
-        if report.ok:
-            self.test_label.setText(colored(f"✔ Target '{report.target}' works.", PASS_COLOR, True))
-        else:
-            failed = next((s for s in report.steps if not s.ok), None)
-            cause = f" The {failed.step} step failed: {failed.message}" if failed else ""
-            self.test_label.setText(colored(f"✘ Target '{report.target}' does NOT work.{cause}", FAIL_COLOR, True))
+        show_report(self.test_label, self.steps, report)
 
     def isComplete(self) -> bool:
         if self.testing:
