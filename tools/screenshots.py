@@ -10,7 +10,11 @@ backups of the sample archives shipped in the package), so every screenshot show
   main_window_blocked.png  the overlay shown while a restore runs
   verify_passed.png        the verify dialog after a full verify passed
   verify_failed.png        the verify dialog after verifying a damaged copy
+  main_window_1024.png     the backup browser on a 1024×768 screen
   audit_log.png            the audit view after Verify chain
+  target_dialog.png        editing the demo's storage target, after Test connection passed
+  profile_dialog.png       editing a profile: URL, connection mode, target
+  open_backup_file.png     File › Open backup file… after its full verify, with the file's SHA-256
 
 and, when the wizards are importable, one PNG per page of the setup, restore and extraction
 wizards, from each module's `screenshot_pages()` (a module-level function, or else the method
@@ -37,7 +41,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QEventLoop, QSize, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
-MAIN_SIZE = QSize(1280, 860)
+MAIN_SIZE = QSize(1366, 768)
+SMALL_SIZE = QSize(1024, 768)
 
 
 def spin(ms: int) -> None:
@@ -99,6 +104,11 @@ def main_window_shots(shooter: Shooter, demo: Any) -> None:
     wait_for(lambda: window.details.archive is not None, what="the contents")
     window.statusBar().showMessage(f"{window.browser.model.rowCount()} backups listed.")
     shooter.save("main_window", window)
+    window.resize(SMALL_SIZE)
+    spin(200)
+    shooter.save("main_window_1024", window)
+    window.resize(MAIN_SIZE)
+    spin(200)
 
     theme.apply(app, "dark")
     spin(300)  # palette changes reach the widgets as posted events
@@ -155,6 +165,41 @@ def audit_shots(shooter: Shooter, demo: Any) -> None:
     view.close()
 
 
+def dialog_shots(shooter: Shooter, demo: Any) -> None:
+    """The target and profile editors and File › Open backup file…, each after its own real check."""
+    from recovery_console.ui.dialogs.open_file_dialog import OpenFileDialog
+    from recovery_console.ui.dialogs.profile_dialog import ProfileDialog
+    from recovery_console.ui.dialogs.target_dialog import TargetDialog
+    from recovery_console.ui.jobs import JobRunner
+    from recovery_console.ui.secrets import FixedSecret
+
+    console, runner = demo.console, JobRunner()
+    targets = console.targets.load()
+    dialog = TargetDialog(console, runner, targets["demo"])
+    dialog.show()
+    dialog.test()
+    wait_for(lambda: dialog.report is not None and not dialog.busy, what="the target test")
+    shooter.save("target_dialog", dialog)
+    dialog.close()
+
+    profile = console.profiles.store.get("shop")
+    profile_dialog = ProfileDialog(console, runner, profile, list(targets))
+    profile_dialog.show()
+    shooter.save("profile_dialog", profile_dialog)
+    profile_dialog.close()
+
+    newest = sorted(console.catalog.records(["demo"]), key=lambda r: r.created or "", reverse=True)[0]
+    path = Path(targets["demo"].options["path"]) / newest.key
+    opened = OpenFileDialog(console, path, runner=runner, secrets=FixedSecret(demo.secret))
+    opened.resize(760, 700)
+    opened.show()
+    opened.start()
+    wait_for(lambda: opened.verify_result is not None or opened.error is not None, what="the file's verify")
+    wait_for(lambda: not opened.running and opened.toc_view.isVisible(), what="the file's contents")
+    shooter.save("open_backup_file", opened)
+    opened.close()
+
+
 def wizard_shots(shooter: Shooter, demo: Any) -> None:
     """Every page of each wizard, rendered at its wizard's page size."""
     from recovery_console.ui.wizards.base import WizardBase
@@ -172,6 +217,7 @@ def wizard_shots(shooter: Shooter, demo: Any) -> None:
             filename = name if name.endswith(".png") else f"{prefix}_wizard_{index:02d}_{slug(name)}.png"
             shooter.save(filename, _presentable(widget))
         wizard.cancel_jobs()
+        wait_for(lambda w=wizard: not w.busy, what="the wizard's flows to end")  # before its widgets are deleted
         wizard.hide()
         wizard.deleteLater()
 
@@ -211,6 +257,7 @@ def main() -> int:
         main_window_shots(shooter, demo)
         verify_shots(shooter, demo, work)
         audit_shots(shooter, demo)
+        dialog_shots(shooter, demo)
         wizard_shots(shooter, demo)
         print(f"{len(shooter.written)} screenshots in {args.out}")
         return 0

@@ -77,6 +77,30 @@ def test_full_verify_passes_and_lists_every_fact(qtbot, open_dialog, make_backup
     assert console.catalog.get(record.target, record.key).verify_result == "ok"
 
 
+def test_long_facts_wrap_or_scroll_within_a_1024x768_screen(qtbot, open_dialog, make_backup, console, tmp_path):
+    """A deep path and a long Objects line: every fact is inside the panel's width and wrapped to its full height;
+    what the screen cannot show scrolls (nothing is cut off)."""
+    deep = tmp_path.joinpath(*["a-rather-long-folder-name"] * 8)
+    deep.mkdir(parents=True)
+    record = make_backup()
+    source = Path(console.targets.load()[record.target].options["path"]) / record.key
+    copy = deep / source.name
+    copy.write_bytes(source.read_bytes())
+    dialog = open_dialog(copy)
+    dialog.resize(760, 620)
+    run(qtbot, dialog)
+    qtbot.wait(50)
+    width = dialog.result_scroll.viewport().width()
+    for key, label in dialog.fact_labels.items():
+        if label.isVisible():
+            assert label.geometry().right() <= width, f"{key} runs past the panel"
+            if key != "location":
+                assert label.height() >= label.heightForWidth(label.width()), f"{key} is cut off below"
+    assert dialog.fact_labels["location"].toolTip() == str(copy)
+    bar = dialog.result_scroll.verticalScrollBar()
+    assert dialog.result_panel.height() <= dialog.result_scroll.viewport().height() + bar.maximum()
+
+
 def test_quick_and_keyless_modes(qtbot, open_dialog, make_backup):
     record = make_backup()
     dialog = open_dialog(record)

@@ -22,6 +22,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -197,6 +199,9 @@ class VerifyDialog(QDialog):
                 font.setStyleHint(QFont.StyleHint.Monospace)
                 label.setFont(font)
                 label.setWordWrap(False)
+            if key == "location":  # a long path has no place to wrap: let it be cut (whole on hover) rather than
+                # widen the form past the dialog and cut every other line with it
+                label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             self.fact_labels[key] = label
             self.facts_form.addRow(f"{text}:", label)
         self.details_button = QPushButton("Show technical &details")
@@ -237,7 +242,12 @@ class VerifyDialog(QDialog):
         layout.addWidget(heading)
         layout.addWidget(options)
         layout.addWidget(self.progress)
-        layout.addWidget(self.result_panel, 1)
+        self.result_scroll = QScrollArea()  # on a short screen the facts scroll; none is cut off
+        self.result_scroll.setWidget(self.result_panel)
+        self.result_scroll.setWidgetResizable(True)
+        self.result_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.result_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        layout.addWidget(self.result_scroll, 1)
         layout.addLayout(buttons)
         self.setTabOrder(self.quick_box, self.keyless_box)
         self.setTabOrder(self.keyless_box, self.start_button)
@@ -338,15 +348,22 @@ class VerifyDialog(QDialog):
         QTimer.singleShot(0, self._grow_to_fit)
 
     def _grow_to_fit(self) -> None:
-        """Grow the dialog (within the screen) so that wrapped lines such as Objects are shown whole, not clipped."""
-        layout = self.layout()
-        if layout is None or not self.isVisible():
+        """Grow the dialog (within the screen) so that the result shows whole, wrapped lines such as Objects
+        included; what still does not fit scrolls."""
+        if not self.isVisible():
             return
-        needed = layout.totalHeightForWidth(self.width()) if layout.hasHeightForWidth() else layout.sizeHint().height()
+        viewport = self.result_scroll.viewport()
+        panel = self.result_panel
+        wanted = panel.heightForWidth(viewport.width()) if panel.hasHeightForWidth() else panel.sizeHint().height()
+        needed = self.height() + max(0, wanted - viewport.height())
         screen = self.screen()
         limit = screen.availableGeometry().height() - 40 if screen is not None else needed
         if needed > self.height():
             self.resize(self.width(), min(needed, limit))
+
+    def _set_fact(self, key: str, text: str) -> None:
+        self.fact_labels[key].setText(text)
+        self.fact_labels[key].setToolTip(text if key == "location" else "")
 
     def _clear_facts(self) -> None:
         for label in self.fact_labels.values():
@@ -372,7 +389,7 @@ class VerifyDialog(QDialog):
         self._clear_facts()
         facts = result_facts(result)
         for key, text in facts.items():
-            self.fact_labels[key].setText(text)
+            self._set_fact(key, text)
         self._set_rows_visible(lambda key: bool(facts.get(key)))
         self._show_state(verdict, advice, "verdictPassed")
         self.verified.emit(result)
@@ -386,7 +403,7 @@ class VerifyDialog(QDialog):
         self.progress.detail.setText("")
         self._clear_facts()
         location = self.backup.file_name if isinstance(self.backup, BackupRecord) else str(self.backup)
-        self.fact_labels["location"].setText(location)
+        self._set_fact("location", location)
         self._set_rows_visible(lambda key: key == "location")
         if error.detail:
             self.details_text.setPlainText(error.detail)
