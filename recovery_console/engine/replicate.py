@@ -1,11 +1,11 @@
 """Replication: copy a stored backup to another target as it is — ciphertext and sidecar, no key, no plaintext.
 
-The copy streams through one 1 MiB buffer into the secondary's `put` (hidden temp name, multipart or
-temp file, renamed or completed only when whole: a kill leaves nothing listed), hashing as it goes.
-The sidecar is written first (a sidecar alone is never listed as a backup), the backup last; then
-both are read back from the secondary through the same client and the backup's SHA-256 checked
-against the sidecar. A copy that fails its check is removed. A backup already on the secondary is
-not sent again, only checked, so a copy that was killed is simply run again.
+The copy streams through one 1 MiB buffer into the secondary's `put` (a hidden temp name or a multipart
+upload, renamed or completed only when whole: a kill leaves nothing listed), hashing as it goes, and is
+committed only if every byte hashed to the sidecar's SHA-256. The sidecar follows it; then both are read
+back from the secondary through the same client and checked again. A copy that fails its check is
+removed. A backup already on the secondary is not sent again, only checked (its sidecar written if a
+kill came between the two), so a copy that was killed is simply run again.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from recovery_console.engine.container.streams import SIDECAR_SUFFIX, HashingRea
 from recovery_console.engine.output_checks import COPY_BLOCK
 from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.engine.storage.base import Storage
-from recovery_console.errors import IntegrityError, NotFoundError, RecoveryError, UsageError
+from recovery_console.errors import IntegrityError, NotFoundError, UsageError
 from recovery_console.models.backup import BackupRecord
 
 
@@ -48,27 +48,25 @@ def replicate(console: Console, ref: BackupRef, target_name: str, reporter: Repo
     with console.audited("backup.copy", ref.location, {"to": dest.name, "key": record.key}) as detail:
         side_raw = _sidecar_bytes(source, record)
         expected = parse_sidecar(side_raw)
-        if _present(dest, record.key):
-            reporter.start(Phase.VERIFY, record.size)
-            _check_copy(dest, record.key, expected, reporter)
-            already = True
-        else:
+        already = _present(dest, record.key)
+        if not already:
             dest.check_room(record.size + len(side_raw), "backups/")
-            dest.put_bytes(record.key + SIDECAR_SUFFIX, side_raw)
             reporter.start(Phase.UPLOAD, record.size)
+            _send(ref, dest, expected, reporter)
+        if not already or not _present(dest, record.key + SIDECAR_SUFFIX):
             try:
-                _send(ref, dest, expected, reporter)
+                dest.put_bytes(record.key + SIDECAR_SUFFIX, side_raw)
             except BaseException:
-                with suppress(RecoveryError):
-                    dest.delete(record.key + SIDECAR_SUFFIX)
+                if not already:
+                    _remove(dest, record.key)
                 raise
-            reporter.start(Phase.VERIFY, record.size)
-            try:
-                _check_copy(dest, record.key, expected, reporter)
-            except IntegrityError:
+        reporter.start(Phase.VERIFY, record.size)
+        try:
+            _check_copy(dest, record.key, expected, reporter)
+        except IntegrityError:
+            if not already:
                 _remove(dest, record.key)
-                raise
-            already = False
+            raise
         _catalog(console, dest, record, expected)
         detail.update(sha256=expected, size=record.size, already=already)
         return CopyResult(ref.location, dest.name, record.key, record.size, expected, already)
