@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from recovery_console.cli.common import add_json, console, emit, job
-from recovery_console.engine.replicate import replicate
+from recovery_console.engine.replicate import copy_source, replicate
 from recovery_console.errors import ExitCode
 from recovery_console.formatting import format_bytes
 
@@ -22,7 +22,7 @@ def register(commands: Any) -> None:
 
 def cmd_copy(args: argparse.Namespace) -> int:
     app = console()
-    ref = app.locate(args.backup, args.target)
+    ref = copy_source(app, args.backup, args.to, args.target)
     with job(args) as reporter:
         result = replicate(app, ref, args.to, reporter)
     verb = "was already on" if result.already else "copied to"

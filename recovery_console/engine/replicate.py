@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from contextlib import suppress
 from dataclasses import dataclass
+from pathlib import Path
 
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
 from recovery_console.engine.container.streams import SIDECAR_SUFFIX, HashingReader, parse_sidecar, sidecar_text
 from recovery_console.engine.output_checks import COPY_BLOCK
+from recovery_console.engine.pinning import copies_of
 from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.engine.storage.base import Storage
 from recovery_console.errors import IntegrityError, NotFoundError, UsageError
@@ -70,6 +72,17 @@ def replicate(console: Console, ref: BackupRef, target_name: str, reporter: Repo
         _catalog(console, dest, record, expected)
         detail.update(sha256=expected, size=record.size, already=already)
         return CopyResult(ref.location, dest.name, record.key, record.size, expected, already)
+
+
+def copy_source(console: Console, ref: str, to: str, target: str | None = None) -> BackupRef:
+    """The stored backup `ref` names, to copy to `to`: a copy on another target when the backup has several
+    (an id names every copy of one backup; any of them is the same ciphertext)."""
+    path = Path(ref).expanduser()
+    if path.is_file():
+        return console.locate(ref)
+    records = copies_of(console, ref, target)
+    record = next((r for r in records if r.target != to), records[0])
+    return console.locate(f"{record.target}:{record.key}")
 
 
 def _sidecar_bytes(source: Storage, record: BackupRecord) -> bytes:

@@ -42,6 +42,8 @@ def test_copy_then_list_shows_both_targets_and_usage(console, make_backup, tmp_p
     assert usage == {"vault": record.size, "spare": record.size}
     assert main(["backup", "copy", f"vault:{record.key}", "--to", "spare"]) == 0
     assert "was already on target 'spare'" in capsys.readouterr().out
+    assert main(["backup", "copy", record.short_id, "--to", "spare"]) == 0  # two copies: the one not on spare
+    assert "was already on target 'spare'" in capsys.readouterr().out
     with pytest.raises(UsageError, match="already on target 'vault'"):
         replicate(console, console.locate(f"vault:{record.key}"), "vault")
     assert main(["backup", "pin", record.short_id, "--reason", "case 1", "--json"]) == 0
