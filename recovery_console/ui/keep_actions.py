@@ -26,25 +26,20 @@ if TYPE_CHECKING:
     from recovery_console.ui.main_window import MainWindow
 
 
-def hold_text(console: Console, record: BackupRecord) -> str:
-    """'Pinned: case 4711 (since …, by …)' or 'not pinned', for the details pane."""
-    try:
-        held = console.pins.get(record.target, record.key)
-    except RecoveryError as exc:
-        return f"unknown: {exc.message}"
-    if held is None:
-        return "not pinned"
-    return f"Pinned: {held.reason} (since {format_time(held.pinned_at)}, by {held.pinned_by})"
-
-
-def copies_text(console: Console, record: BackupRecord) -> str:
-    """The targets holding this backup, as the catalog last listed them: 'vault, offsite-s3'."""
+def target_text(console: Console, record: BackupRecord) -> str:
+    """The details' Target line: 'vault', with '· also on offsite-s3' for copies and '· PINNED: reason (since …)'."""
+    parts = [record.target]
     try:
         where = pinning.copies(r for r in console.catalog.records() if r.key == record.key)
+        others = [name for name in where.get(record.key, []) if name != record.target]
+        if others:
+            parts.append(f"also on {', '.join(others)}")
+        held = console.pins.get(record.target, record.key)
     except RecoveryError as exc:
-        return f"unknown: {exc.message}"
-    targets = where.get(record.key, [record.target])
-    return ", ".join(targets) + ("" if len(targets) > 1 else " only")
+        return f"{record.target} · pins and copies unknown: {exc.message}"
+    if held is not None:
+        parts.append(f"PINNED: {held.reason} (since {format_time(held.pinned_at)})")
+    return " · ".join(parts)
 
 
 class KeepActions(QObject):

@@ -41,15 +41,15 @@ def refreshed(qtbot, window) -> None:
 
 def test_pin_shows_the_hold_blocks_delete_and_unpin_releases_it(qtbot, window, console):
     keep = window.keep_actions
-    labels = window.details.file_labels
-    assert labels["hold"].text() == "not pinned" and labels["copies"].text() == "vault only"
+    label = window.details.file_labels["target"]
+    assert label.text() == "vault"
     assert keep.pin_action.isEnabled() and not keep.unpin_action.isEnabled()
     keep.pin_action.trigger()
     answer_input(qtbot, keep.dialog, "incident 2026-12-07")
     refreshed(qtbot, window)
     record = window.selected_backup()
     assert console.pins.get("vault", record.key).reason == "incident 2026-12-07"
-    assert labels["hold"].text().startswith("Pinned: incident 2026-12-07 (since ")
+    assert label.text().startswith("vault · PINNED: incident 2026-12-07 (since ")
     assert not keep.pin_action.isEnabled() and keep.unpin_action.isEnabled()
 
     window.controller.actions["delete"].trigger()
@@ -62,7 +62,7 @@ def test_pin_shows_the_hold_blocks_delete_and_unpin_releases_it(qtbot, window, c
 
     keep.unpin_action.trigger()
     refreshed(qtbot, window)
-    assert console.pins.get("vault", record.key) is None and labels["hold"].text() == "not pinned"
+    assert console.pins.get("vault", record.key) is None and label.text() == "vault"
     assert keep.pin_action.isEnabled()
 
 
@@ -80,7 +80,9 @@ def test_copy_to_target_copies_and_the_details_name_both_targets(qtbot, window, 
     copy = tmp_path / "spare" / record.key
     assert copy.read_bytes() == (Path(console.targets.get("vault").options["path"]) / record.key).read_bytes()
     click_row(qtbot, window, 0)
-    assert window.details.file_labels["copies"].text() == "spare, vault"
+    shown = window.selected_backup().target
+    other = {"vault": "spare", "spare": "vault"}[shown]
+    assert window.details.file_labels["target"].text() == f"{shown} · also on {other}"
     if os.environ.get("RC_SCREENSHOTS"):
         keep.pin_action.trigger()
         answer_input(qtbot, keep.dialog, "case 4711")

@@ -33,7 +33,7 @@ from recovery_console.models.backup import BackupMetadata, BackupRecord
 from recovery_console.ui.backup_table import format_time, locate_record, verify_text
 from recovery_console.ui.error_dialog import error_box
 from recovery_console.ui.jobs import Job, JobRunner
-from recovery_console.ui.keep_actions import copies_text, hold_text
+from recovery_console.ui.keep_actions import target_text
 from recovery_console.ui.secrets import SecretSource
 from recovery_console.ui.widgets.labels import ElidedLabel, pane_title, value_label
 
@@ -82,8 +82,7 @@ class DetailsPane(QWidget):
 
     FILE_FIELDS = (("file", "File"), ("id", "ID"), ("target", "Target"), ("created", "Created"),
                    ("size", "Size"), ("mode", "Type"), ("version", "App version"), ("sha256", "File SHA-256"),
-                   ("verify", "Last verify"), ("history", "Verify history"), ("hold", "Legal hold"),
-                   ("copies", "Copies on"))
+                   ("verify", "Last verify"), ("history", "Verify history"))
     META_FIELDS = (("backup_id", "Backup id"), ("created_at", "Created at"), ("created_by", "Created by"),
                    ("description", "Description"), ("database", "Database"), ("server_version", "Server"),
                    ("pg_dump_version", "pg_dump"), ("compression", "Compression"), ("chunk_size", "Chunk size"),
@@ -219,14 +218,13 @@ class DetailsPane(QWidget):
         self.placeholder.hide()
         self.scroll_area.show()
         values = {
-            "file": record.file_name, "id": record.backup_id, "target": record.target,
+            "file": record.file_name, "id": record.backup_id, "target": target_text(self.console, record),
             "created": format_time(record.created) or "unknown", "size": f"{format_bytes(record.size)} "
             f"({record.size:,} bytes)", "mode": record.mode or "unknown", "version": record.app_version or "",
             "sha256": record.sha256 or "not recorded yet (verify computes it)",
             "verify": verify_text(record, reason=True),
         }
         values["history"] = self._history_text(record)
-        values["hold"], values["copies"] = hold_text(self.console, record), copies_text(self.console, record)
         for key, label in self.file_labels.items():
             label.setText(values[key])
         if not same:
