@@ -151,3 +151,16 @@ def test_cli_prune_prints_the_plan_then_applies_it(console, dated, monkeypatch, 
     assert main(["backup", "list"]) == 0
     assert "PINNED: case 9" in capsys.readouterr().out
     assert main(["backup", "prune", "--profile", "prod", "--keep-last", "0"]) == 2
+
+
+def test_a_running_backup_of_the_same_database_makes_a_prune_busy(console, dated):
+    from recovery_console.engine.state.locks import database_identity, database_lock
+    from recovery_console.errors import BusyError
+
+    identity = database_identity("postgresql://backup@db.internal:5432/app")
+    with database_lock(console.paths, identity, "backup", "app"):
+        with pytest.raises(BusyError, match="busy: backup of app started"):
+            prune(console, "prod", RetentionRules(keep_last=1))
+        assert stored(console) == names(dated)
+        report = prune(console, "prod", RetentionRules(keep_last=1), lock_held=True)  # run-due holds it itself
+    assert len(report.deleted) == 11 and stored(console) == names(dated[11:])
