@@ -1,4 +1,5 @@
-"""`recovery-console backup …`: create, list, verify, download, upload, delete, inspect."""
+"""`recovery-console backup …`: create, list, verify, download, upload, delete, inspect (prune, pin, unpin in
+backup_keep.py; copy in backup_copy.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import sys
 from pathlib import Path
 from typing import BinaryIO
 
+from recovery_console.cli import backup_copy, backup_keep
 from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, printable, secret_from
 from recovery_console.engine.console import Console
 from recovery_console.engine.live_backup import backup_database
+from recovery_console.engine.pinning import copies
 from recovery_console.engine.results import VerifyResult
+from recovery_console.engine.state.pins import Pin
 from recovery_console.errors import ExitCode, NotFoundError, UsageError, from_os_error
 from recovery_console.formatting import format_bytes
 from recovery_console.models.backup import BackupRecord
@@ -77,6 +81,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     add_json(delete)
     delete.set_defaults(func=cmd_delete)
+    backup_keep.register(commands)
+    backup_copy.register(commands)
 
 
 def _record_lines(record: BackupRecord) -> list[str]:
@@ -121,11 +127,18 @@ def _open_archive(path: Path) -> BinaryIO:
         raise from_os_error("opening", str(path), exc) from exc
 
 
-def list_lines(records: list[BackupRecord]) -> list[str]:
+def list_lines(records: list[BackupRecord], pins: dict[tuple[str, str], Pin] | None = None,
+               where: dict[str, list[str]] | None = None) -> list[str]:
+    """The listing table; with `pins` and `where` (key → targets) each backup's hold and copies follow it."""
     lines = [f"{'ID':<8}  {'CREATED (UTC)':<20}  {'SIZE':>10}  {'MODE':<9}  {'VERSION':<8}  {'VERIFIED':<8}  TARGET"]
     for r in records:
         lines.append(f"{r.short_id:<8}  {(r.created or '?'):<20}  {format_bytes(r.size):>10}  {(r.mode or '?'):<9}  "
                      f"{(r.app_version or '?'):<8}  {(r.verify_result or '-'):<8}  {r.target}")
+        held = (pins or {}).get((r.target, r.key))
+        if held is not None:
+            lines.append(f"{'':<10}PINNED: {held.reason}")
+        if where is not None and len(where.get(r.key, [])) > 1:
+            lines.append(f"{'':<10}copies: {', '.join(where[r.key])}")
     return lines
 
 
@@ -143,14 +156,19 @@ def _create_from_profile(args: argparse.Namespace, app: Console) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    records, synced = console().list_backups(args.target, sync=not args.no_sync)
-    lines = list_lines(records)
+    app = console()
+    records, synced = app.list_backups(args.target, sync=not args.no_sync)
+    pins = {(p.target, p.key): p for p in app.pins.all()}
+    where = copies(app.catalog.records())
+    lines = list_lines(records, pins, where)
     if not records:
         lines = ["No backups found." + ("" if synced or args.no_sync else " No targets are configured: "
                                          "`target add` one, or pass --target FOLDER.")]
     unreachable = [s for s in synced if s.error]
     lines += [f"Target '{s.target}' NOT LISTED (its backups are not shown): {s.error}" for s in unreachable]
-    data = {"backups": [r.as_dict() for r in records], "synced": [s.__dict__ for s in synced]}
+    data = {"backups": [{**r.as_dict(), "pin": pins[(r.target, r.key)].__dict__ if (r.target, r.key) in pins else None,
+                         "copies": where.get(r.key, [r.target])} for r in records],
+            "synced": [s.__dict__ for s in synced]}
     emit(args, data, lines)
     return ExitCode.PARTIAL if unreachable else ExitCode.OK
 

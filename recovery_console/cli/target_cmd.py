@@ -8,6 +8,7 @@ import importlib.util
 
 from recovery_console.cli.common import add_json, console, emit
 from recovery_console.engine.console import Console
+from recovery_console.engine.pinning import usage_by_target
 from recovery_console.engine.state.target_options import NewTarget
 from recovery_console.errors import ExitCode
 from recovery_console.formatting import format_bytes
@@ -96,12 +97,21 @@ def _check_line(check: dict[str, object]) -> str:
     return f"{check['badge']}: {'ok' if check['ok'] else 'FAILED'} at {check['checked_at']} ({check['message']})"
 
 
+def usage_text(used: int, quota: int | None) -> str:
+    """'used 1.2 GiB of 5.0 GiB (24%)', or 'used 1.2 GiB' without a quota."""
+    if not quota:
+        return f"used {format_bytes(used)}"
+    return f"used {format_bytes(used)} of {format_bytes(quota)} ({used * 100 // quota}%)"
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     app = console()
     targets = list(app.targets.load().values())
     checks = {t.name: _last_check(app, t.name) for t in targets}
-    emit(args, {"targets": [{**t.to_dict(), "last_check": checks[t.name]} for t in targets]},
-         [f"{describe(t)}  [{checks[t.name]['badge']}]" for t in targets]
+    used = usage_by_target(app)
+    emit(args, {"targets": [{**t.to_dict(), "last_check": checks[t.name], "used_bytes": used.get(t.name, 0)}
+                            for t in targets]},
+         [f"{describe(t)}  [{checks[t.name]['badge']}]  {usage_text(used.get(t.name, 0), t.quota)}" for t in targets]
          or ["No targets configured. Add one with `target add local NAME PATH`."])
     return ExitCode.OK
 

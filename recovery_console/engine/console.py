@@ -43,6 +43,7 @@ from recovery_console.engine.state.catalog import Catalog, SyncResult
 from recovery_console.engine.state.keyring_store import SecretStore
 from recovery_console.engine.state.named_store import usable_text
 from recovery_console.engine.state.paths import AppPaths
+from recovery_console.engine.state.pins import PinStore
 from recovery_console.engine.state.profiles import Profiles
 from recovery_console.engine.state.runtime_dir import RuntimeDir, sweep_legacy_passfiles
 from recovery_console.engine.state.target_health import TargetHealth
@@ -81,6 +82,7 @@ class Console:
         self.secrets = SecretStore()
         self.profiles = Profiles(self.paths, self.secrets, self.audited)
         self.health = TargetHealth(self.paths.data_dir)
+        self.pins = PinStore(self.paths)
         self._storages = StoragePool(lambda config: self._open(config))  # _open looked up per call
         self.runtime = RuntimeDir(self.paths.runtime_dir)
         self.runtime.sweep()  # temporary plaintext a killed console left behind
@@ -498,11 +500,17 @@ class Console:
         detail.update(backup_id=report.metadata.backup_id, key=key)
         return self.catalog.add(storage, key, report.metadata, sha256)
 
-    def delete(self, ref: BackupRef) -> None:
-        """Remove a backup and its sidecar from its target, and from the catalog."""
+    def delete(self, ref: BackupRef, why: dict[str, Any] | None = None) -> None:
+        """Remove a backup and its sidecar from its target, and from the catalog; never a pinned one.
+
+        `why` goes into the audit entry (a prune names the plan line and the rules that deleted it)."""
         if ref.record is None or ref.storage is None:
             raise UsageError("Only backups in the catalog can be deleted; delete local files yourself.")
-        with self.audited("backup.delete", ref.location, {"backup_id": ref.record.backup_id}):
+        with self.audited("backup.delete", ref.location, {"backup_id": ref.record.backup_id, **(why or {})}):
+            pin = self.pins.get(ref.record.target, ref.record.key)
+            if pin is not None:
+                raise UsageError(f"{ref.location} is pinned (legal hold: {pin.reason}); it cannot be deleted.",
+                                 hint="Unpin it first if the hold is over; nothing was deleted.")
             ref.storage.delete(ref.record.key)
             with suppress(NotFoundError):  # a backup without a sidecar
                 ref.storage.delete(ref.record.key + SIDECAR_SUFFIX)

@@ -36,6 +36,7 @@ from recovery_console.ui import theme
 from recovery_console.ui.controller import MainController
 from recovery_console.ui.error_dialog import error_box
 from recovery_console.ui.jobs import Job, JobRunner
+from recovery_console.ui.keep_actions import KeepActions
 from recovery_console.ui.secrets import SecretBroker
 from recovery_console.ui.views.backup_browser import BackupBrowser
 from recovery_console.ui.views.details_pane import DetailsPane
@@ -85,6 +86,7 @@ class MainWindow(QMainWindow):
         self.details = DetailsPane(console, self.runner, self.secrets)
         self.jobs_area = JobsArea()
         self.controller = MainController(self)
+        self.keep_actions = KeepActions(self)
         self._build_layout()
         self._build_menus()
         self.setAcceptDrops(True)  # a backup file dropped on the window is opened
@@ -154,6 +156,8 @@ class MainWindow(QMainWindow):
         backup_menu = bar.addMenu("&Backup")
         for key in ("verify", "download", "restore", "delete"):
             backup_menu.addAction(actions[key])
+        backup_menu.addSeparator()
+        backup_menu.addActions(self.keep_actions.actions)
         backup_menu.addSeparator()
         backup_menu.addAction(self.details.metadata_action)
         backup_menu.addAction(self.details.contents_action)

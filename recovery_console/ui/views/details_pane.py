@@ -33,6 +33,7 @@ from recovery_console.models.backup import BackupMetadata, BackupRecord
 from recovery_console.ui.backup_table import format_time, locate_record, verify_text
 from recovery_console.ui.error_dialog import error_box
 from recovery_console.ui.jobs import Job, JobRunner
+from recovery_console.ui.keep_actions import target_text
 from recovery_console.ui.secrets import SecretSource
 from recovery_console.ui.widgets.labels import ElidedLabel, pane_title, value_label
 
@@ -217,7 +218,7 @@ class DetailsPane(QWidget):
         self.placeholder.hide()
         self.scroll_area.show()
         values = {
-            "file": record.file_name, "id": record.backup_id, "target": record.target,
+            "file": record.file_name, "id": record.backup_id, "target": target_text(self.console, record),
             "created": format_time(record.created) or "unknown", "size": f"{format_bytes(record.size)} "
             f"({record.size:,} bytes)", "mode": record.mode or "unknown", "version": record.app_version or "",
             "sha256": record.sha256 or "not recorded yet (verify computes it)",

@@ -1,0 +1,140 @@
+"""Applying a retention plan: plan each target's backups of a profile (engine/retention.py), then delete.
+
+Which backups are a profile's: on each target, those whose recorded metadata names the profile's
+database, and those whose database is not known yet (a name-only record, e.g. after a catalog
+rebuild) only when no other profile keeps its backups on that target. Every deletion goes through
+`Console.delete` (which refuses a pinned backup) and is its own audit entry naming its plan line and
+the rules; a deletion that fails does not stop the others, and the report says exactly which went.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+
+from recovery_console.engine.backup_ref import BackupRef
+from recovery_console.engine.console import Console
+from recovery_console.engine.progress import Reporter
+from recovery_console.engine.retention import PlanLine, RetentionPlan, plan_prune
+from recovery_console.engine.state.locks import database_identity, database_lock
+from recovery_console.errors import Cancelled, RecoveryError, UsageError
+from recovery_console.models.backup import BackupRecord
+from recovery_console.models.profile import Profile
+from recovery_console.models.retention import RetentionRules
+
+
+class PruneRefused(RecoveryError):
+    """A safety rule forbids pruning now (the last run failed); nothing was deleted."""
+
+
+@dataclass(frozen=True)
+class FailedDeletion:
+    line: PlanLine
+    error: RecoveryError
+
+
+@dataclass
+class PruneReport:
+    """The plans, and for an applied prune which planned deletions happened and which did not."""
+
+    profile: str
+    dry_run: bool
+    plans: list[RetentionPlan] = field(default_factory=list)
+    deleted: list[PlanLine] = field(default_factory=list)
+    failed: list[FailedDeletion] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed
+
+
+def profile_database(profile: Profile) -> str:
+    """The database name the profile's URL names ('' when it names none)."""
+    return database_identity(_lock_url(profile)).split("/", 1)[-1]
+
+
+def _lock_url(profile: Profile) -> str:
+    return profile.dump_url() if profile.declared else profile.database_url
+
+
+def profile_records(console: Console, profile: Profile, target: str) -> list[BackupRecord]:
+    """The backups of `profile` on `target` as the catalog knows them (see the module docstring)."""
+    database = profile_database(profile)
+    shared = any(other.target == target for other in console.profiles.store.load().values()
+                 if other.name != profile.name)
+    chosen = []
+    for record in console.catalog.records([target]):
+        named = record.metadata.database if record.metadata is not None else None
+        if named == database or (named is None and not shared):
+            chosen.append(record)
+    return chosen
+
+
+def plan(console: Console, profile_name: str, rules: RetentionRules, targets: list[str] | None = None,
+         *, sync: bool = True) -> list[RetentionPlan]:
+    """The plan for each target (default: the profile's own), listed from the target first."""
+    profile = console.profiles.store.get(profile_name)
+    names = [console.targets.resolve(name).name for name in (targets or _default_targets(profile))]
+    plans = []
+    for name in names:
+        if sync:
+            console.sync(name)
+        plans.append(plan_prune(name, profile_records(console, profile, name), rules, console.pins.by_key(name)))
+    return plans
+
+
+def _default_targets(profile: Profile) -> list[str]:
+    if not profile.target:
+        raise UsageError(f"Profile '{profile.name}' has no backup target to prune.",
+                         hint="Name one with --target, or set the profile's target.")
+    return [profile.target]
+
+
+def prune(console: Console, profile_name: str, rules: RetentionRules, targets: list[str] | None = None, *,
+          dry_run: bool = False, last_run_failed: bool = False, lock_held: bool = False,
+          reporter: Reporter | None = None) -> PruneReport:
+    """Plan and (unless `dry_run`) apply a prune of the profile's backups on each target.
+
+    Refused when `last_run_failed`: a failing schedule must not also thin out the backups it could not
+    replace. `lock_held` says the caller (run-due) already holds the profile's database lock.
+    """
+    profile = console.profiles.store.get(profile_name)
+    if last_run_failed:
+        raise PruneRefused(f"Not pruning profile '{profile_name}': its last backup run failed, and pruning now "
+                           "could leave fewer good backups than the rules promise. Nothing was deleted.",
+                           hint="Fix the failing run and let a backup succeed; the next prune then goes ahead.")
+    report = PruneReport(profile_name, dry_run)
+    with console.audited("backup.prune", profile_name, {"rules": rules.summary(), "dry_run": dry_run}) as detail:
+        with nullcontext() if lock_held or dry_run else _profile_lock(console, profile):
+            report.plans = plan(console, profile_name, rules, targets)
+            if not dry_run:
+                for target_plan in report.plans:
+                    _apply(console, target_plan, report, reporter or Reporter())
+        detail.update(kept=sum(len(p.kept) for p in report.plans), deleted=len(report.deleted),
+                      failed=len(report.failed), ok=report.complete)
+    return report
+
+
+@contextmanager
+def _profile_lock(console: Console, profile: Profile) -> Iterator[None]:
+    identity = database_identity(_lock_url(profile))
+    with database_lock(console.paths, identity, "prune", identity.split("/", 1)[-1] or profile.name):
+        yield
+
+
+def _apply(console: Console, target_plan: RetentionPlan, report: PruneReport, reporter: Reporter) -> None:
+    storage = console.storage(target_plan.target)
+    for line in target_plan.deleted:
+        reporter.token.raise_if_cancelled()
+        ref = BackupRef(storage.location(line.record.key), line.record, storage)
+        why = {"by": "prune", "profile": report.profile, "plan": line.text,
+               "rule": f"not kept by: {target_plan.rules.summary()}"}
+        try:
+            console.delete(ref, why)
+        except Cancelled:
+            raise
+        except RecoveryError as exc:
+            report.failed.append(FailedDeletion(line, exc))
+        else:
+            report.deleted.append(line)
