@@ -100,12 +100,12 @@ def prune(console: Console, profile_name: str, rules: RetentionRules, targets: l
     replace. `lock_held` says the caller (run-due) already holds the profile's database lock.
     """
     profile = console.profiles.store.get(profile_name)
-    if last_run_failed:
-        raise PruneRefused(f"Not pruning profile '{profile_name}': its last backup run failed, and pruning now "
-                           "could leave fewer good backups than the rules promise. Nothing was deleted.",
-                           hint="Fix the failing run and let a backup succeed; the next prune then goes ahead.")
     report = PruneReport(profile_name, dry_run)
     with console.audited("backup.prune", profile_name, {"rules": rules.summary(), "dry_run": dry_run}) as detail:
+        if last_run_failed:
+            raise PruneRefused(f"Not pruning profile '{profile_name}': its last backup run failed, and pruning now "
+                               "could leave fewer good backups than the rules promise. Nothing was deleted.",
+                               hint="Fix the failing run and let a backup succeed; the next prune then goes ahead.")
         with nullcontext() if lock_held or dry_run else _profile_lock(console, profile):
             report.plans = plan(console, profile_name, rules, targets)
             if not dry_run:

@@ -83,6 +83,8 @@ def test_no_prune_after_a_failed_run(console, dated):
     with pytest.raises(PruneRefused, match="last backup run failed"):
         prune(console, "prod", RetentionRules(keep_last=1), last_run_failed=True)
     assert stored(console) == names(dated)
+    refused = [e for e in console.audit.entries() if e.action == "backup.prune"][-1]
+    assert refused.result != "ok" and "last backup run failed" in str(refused.detail)
 
 
 def test_a_pinned_backup_refuses_a_manual_delete_and_survives_a_catalog_rebuild(console, dated):
