@@ -19,7 +19,9 @@ from recovery_console.engine.state.keyring_store import KeyringStatus, SecretSto
 from recovery_console.engine.state.named_store import NamedStore
 from recovery_console.engine.state.paths import AppPaths
 from recovery_console.engine.state.targets import TargetStore
+from recovery_console.engine.who import utc_now
 from recovery_console.errors import RecoveryError, SecretUnavailableError, UsageError
+from recovery_console.models.policy import Policy
 from recovery_console.models.profile import ConnectionMode, Profile
 
 INSTANCE_SECRET = "instance_secret"
@@ -147,6 +149,20 @@ class Profiles:
             profile = replace(self.store.get(name), target=target)
             self.store.replace(profile)
             return profile
+
+    def set_policy(self, name: str, policy: Policy, *, now: str | None = None) -> Profile:
+        """Save the profile's policy (models/policy.py); its secondary targets must exist and differ from its
+        own. Slots before `now` (the save, UTC ISO; tests inject it) are not missed runs."""
+        with self.audited("profile.set-policy", name, {"policy": policy.summary()}):
+            profile = self.store.get(name)
+            for target in policy.secondary_targets:
+                if target == profile.target:
+                    raise UsageError(f"'{target}' is the profile's own target; copies go to other targets.",
+                                     hint="Name a secondary target other than where the backups are made.")
+                self.targets.resolve(target)
+            updated = replace(profile, policy=replace(policy, since=now or utc_now()))
+            self.store.replace(updated)
+            return updated
 
     def remove(self, name: str) -> Profile:
         with self.audited("profile.remove", name):
