@@ -74,7 +74,7 @@ class RunHistory:
         line = (json.dumps(record.as_dict(), ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(self.file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(self.file, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
             try:
                 if os.fstat(fd).st_size and not _ends_with_newline(fd):
                     line = b"\n" + line  # a crash tore the last line: never glue onto it
