@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from recovery_console.engine.due import exit_code
 from recovery_console.engine.health import health
-from recovery_console.engine.run_due import exit_code, run_due, run_now
+from recovery_console.engine.run_due import run_due, run_now
 from recovery_console.engine.state.run_history import RunHistory
 from recovery_console.errors import ExitCode
 from recovery_console.models.policy import Frequency, Policy, Schedule

@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from recovery_console.engine.due import due_slot
 from recovery_console.engine.os_schedule import texts
 from recovery_console.engine.os_schedule.installer import UNIT_DIR_ENV, OsScheduler
-from recovery_console.engine.run_due import due_slot
-from recovery_console.engine.state.run_history import RunRecord
+from recovery_console.engine.state.paths import AppPaths
+from recovery_console.engine.state.run_history import RunHistory, RunRecord
+from recovery_console.engine.state.served_slots import ServedSlots
 from recovery_console.errors import UsageError
 from recovery_console.models.policy import Frequency, Policy, Schedule
 from recovery_console.models.profile import Profile
@@ -99,30 +101,47 @@ def test_launchd_refuses_a_policy_zone_other_than_the_machines(console, monkeypa
         OsScheduler(console, platform="darwin").install("prod")
 
 
-def _run(slot: datetime, result: str = "ok") -> RunRecord:
-    iso = slot.isoformat().replace("+00:00", "Z")
-    return RunRecord.start("scheduled", "prod", "vault", iso, iso).finished(result, 1.0)
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def test_a_missed_run_is_due_once_not_once_per_missed_slot():
     daily = Policy(schedule=Schedule(Frequency.DAILY, hour=2), since="2026-12-01T00:00:00Z")
     profile = Profile("prod", "postgresql://db/app", policy=daily)
     monday = datetime(2026, 12, 1, 2, tzinfo=UTC)
-    history = [_run(monday)]
     back_on = monday + timedelta(days=4, hours=5)  # off from Monday's run until Friday 07:00
-    slot = due_slot(profile, history, back_on)
+    slot = due_slot(profile, _iso(monday), back_on)
     assert slot == datetime(2026, 12, 5, 2, tzinfo=UTC)
-    history.append(_run(slot))
-    assert due_slot(profile, history, back_on + timedelta(minutes=1)) is None
-    assert due_slot(profile, history, datetime(2026, 12, 6, 2, tzinfo=UTC)) == datetime(2026, 12, 6, 2, tzinfo=UTC)
+    assert due_slot(profile, _iso(slot), back_on + timedelta(minutes=1)) is None
+    assert due_slot(profile, _iso(slot), datetime(2026, 12, 6, 2, tzinfo=UTC)) == datetime(2026, 12, 6, 2, tzinfo=UTC)
 
 
-def test_busy_runs_do_not_use_up_a_slot_and_slots_before_the_policy_are_not_missed():
+def test_slots_before_the_policy_are_not_missed_and_a_paused_policy_is_never_due():
     daily = Policy(schedule=Schedule(Frequency.DAILY, hour=2), since="2026-12-05T10:00:00Z")
     profile = Profile("prod", "postgresql://db/app", policy=daily)
-    assert due_slot(profile, [], datetime(2026, 12, 5, 23, tzinfo=UTC)) is None  # 02:00 came before the policy
+    assert due_slot(profile, None, datetime(2026, 12, 5, 23, tzinfo=UTC)) is None  # 02:00 came before the policy
     slot = datetime(2026, 12, 6, 2, tzinfo=UTC)
-    assert due_slot(profile, [_run(slot, "busy")], slot + timedelta(hours=1)) == slot
-    assert due_slot(profile, [_run(slot, "skipped")], slot + timedelta(hours=1)) is None
+    assert due_slot(profile, None, slot) == slot
     paused = Profile("prod", "postgresql://db/app", policy=Policy(enabled=False, schedule=daily.schedule))
-    assert due_slot(paused, [], slot) is None
+    assert due_slot(paused, None, slot) is None
+
+
+def _ended(profile: str, slot: str, result: str) -> RunRecord:
+    return RunRecord.start("scheduled", profile, "vault", slot, slot).finished(result, 1.0)
+
+
+def test_served_slots_keep_the_latest_and_are_rebuilt_from_the_history_when_lost(tmp_path):
+    paths = AppPaths(tmp_path / "config", tmp_path / "data")
+    served = ServedSlots(paths)
+    served.mark("prod", "2026-12-02T02:00:00Z")
+    served.mark("prod", "2026-12-01T02:00:00Z")
+    served.mark("test", "2026-12-01T03:00:00Z")
+    assert served.load() == {"prod": "2026-12-02T02:00:00Z", "test": "2026-12-01T03:00:00Z"}
+    history = RunHistory(paths)
+    for record in (_ended("prod", "2026-12-03T02:00:00Z", "skipped"), _ended("prod", "2026-12-04T02:00:00Z", "busy"),
+                   _ended("test", "2026-12-04T03:00:00Z", "failed")):
+        history.append(record)
+    served.file.unlink()
+    assert served.load() == {"prod": "2026-12-03T02:00:00Z", "test": "2026-12-04T03:00:00Z"}  # busy serves none
+    served.file.write_text("{torn")
+    assert served.load()["prod"] == "2026-12-03T02:00:00Z"

@@ -56,6 +56,11 @@ class RunRecord:
         return replace(self, result=result, duration=round(duration, 3), bytes=bytes, reason=reason,
                        backup_id=backup_id)
 
+    @property
+    def serves_slot(self) -> bool:
+        """Whether the run used up its slot: it ended (ok, failed, skipped, cancelled); busy or interrupted did not."""
+        return self.result in ("ok", "failed", "skipped", "cancelled")
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
