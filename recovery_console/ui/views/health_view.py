@@ -1,0 +1,214 @@
+"""The Health view: per profile the last success, the last failure and why, the next run, and the newest
+fully verified backup against the recovery-point objective; "Run now" runs the selected profile's policy.
+
+Health is read (engine/health.py) and a run made (engine/run_due.run_now) in jobs, off the GUI thread.
+`failed_since_last_open` is what the window points out when it opens.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from recovery_console.engine.console import Console
+from recovery_console.engine.due import RunOutcome
+from recovery_console.engine.health import ProfileHealth, failures_since, health
+from recovery_console.engine.progress import Reporter
+from recovery_console.engine.run_due import run_now
+from recovery_console.engine.state.run_history import RunRecord
+from recovery_console.errors import RecoveryError
+from recovery_console.ui.jobs import Job, JobRunner
+from recovery_console.ui.theme import icon
+from recovery_console.ui.widgets.times import local_time
+
+COLUMNS = ("Profile", "Health", "Policy", "Last success", "Last failure", "Next run", "Newest verified backup")
+STATUS = {"green": ("Within the RPO", QColor("#1e7b45")), "amber": ("Past the RPO", QColor("#9a5b00")),
+          "red": ("Past twice the RPO, or none verified", QColor("#c22f2f"))}
+LAST_OPENED = "health/lastOpened"
+
+
+def _when(record: RunRecord | None) -> str:
+    return local_time(record.started) if record else "never"
+
+
+def _failure(record: RunRecord | None) -> str:
+    return f"{local_time(record.started)} — {record.result}: {record.reason}" if record else "none"
+
+
+def _verified(item: ProfileHealth, now: datetime) -> str:
+    age = item.age_at(now)
+    if age is None:
+        return f"none fully verified (RPO {item.rpo_hours} h)"
+    return f"{age:.1f} h old (RPO {item.rpo_hours} h)"
+
+
+class HealthView(QDialog):
+    """`loaded(count)` after each reading; `ran(outcome)` after Run now (the window then lists the backups)."""
+
+    loaded = Signal(int)
+    ran = Signal(object)
+
+    def __init__(self, console: Console, runner: JobRunner | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.console = console
+        self.runner = runner or JobRunner()
+        self.items: list[ProfileHealth] = []
+        self._jobs: list[Job] = []
+        self.setWindowTitle("Health")
+        self.setWindowIcon(icon("verify"))
+        self.setAccessibleName("Health of each profile")
+        self.resize(980, 380)
+        intro = QLabel("For each profile: its last successful and failed runs, its next scheduled run, and how old "
+                       "its newest fully verified backup is against the recovery-point objective (RPO).")
+        intro.setObjectName("hint")
+        intro.setWordWrap(True)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setAccessibleName("Profiles and their health")
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setTabKeyNavigation(False)
+        self.table.verticalHeader().setVisible(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.status = QLabel("Loading…")
+        self.status.setAccessibleName("Health status")
+        self.status.setWordWrap(True)
+        self.run_button = QPushButton(icon("backup"), "&Run now")
+        self.run_button.setToolTip("Run the selected profile's policy now: its free-space check, then its backup")
+        self.run_button.clicked.connect(self.run_selected)
+        self.refresh_button = QPushButton(icon("refresh"), "Re&fresh")
+        self.refresh_button.clicked.connect(self.reload)
+        self.close_button = QPushButton("&Close")
+        self.close_button.clicked.connect(self.close)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.refresh_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.close_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.status)
+        layout.addLayout(buttons)
+        self._selection_changed()
+        self.reload()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._jobs)
+
+    def _submit(self, job: Job) -> None:
+        self._jobs.append(job)
+        job.done.connect(lambda: self._jobs.remove(job) if job in self._jobs else None)
+        job.done.connect(self._selection_changed)
+        self.runner.submit(job)
+        self._selection_changed()
+
+    def selected_profile(self) -> str | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.items[rows[0].row()].profile if rows else None
+
+    def _selection_changed(self) -> None:
+        self.run_button.setEnabled(self.selected_profile() is not None and not self.busy)
+        self.refresh_button.setEnabled(not self.busy)
+
+    def reload(self) -> None:
+        console = self.console
+        job = Job("Reading the health of each profile", lambda reporter: health(console), key="health")
+        job.succeeded.connect(self._loaded)
+        job.failed.connect(lambda error: self.status.setText(f"Could not read the health: {error.message}"))
+        self._submit(job)
+
+    def _loaded(self, items: list[ProfileHealth]) -> None:
+        selected = self.selected_profile()
+        self.items = items
+        now = datetime.now(UTC)
+        self.table.setRowCount(len(items))
+        for row, item in enumerate(items):
+            label, color = STATUS[item.status]
+            next_run = local_time(item.next_run.isoformat()) if item.next_run else "not scheduled"
+            cells = (item.profile, label, item.policy or "No policy: backups only by hand",
+                     _when(item.last_success), _failure(item.last_failure), next_run, _verified(item, now))
+            for column, text in enumerate(cells):
+                cell = QTableWidgetItem(text)
+                cell.setToolTip(text)
+                if column == 1:
+                    cell.setForeground(QBrush(color))
+                    cell.setData(Qt.ItemDataRole.AccessibleTextRole, f"{item.status}: {label}")
+                self.table.setItem(row, column, cell)
+            if item.profile == selected:
+                self.table.selectRow(row)
+        if selected is None and items:
+            self.table.selectRow(0)
+        counts = {status: sum(1 for i in items if i.status == status) for status in STATUS}
+        self.status.setText(f"{len(items)} profile(s): {counts['green']} within the RPO, {counts['amber']} past it, "
+                            f"{counts['red']} past twice it or with no verified backup." if items
+                            else "No profiles yet.")
+        self.loaded.emit(len(items))
+
+    def run_selected(self) -> None:
+        name = self.selected_profile()
+        if name is None or self.busy:
+            return
+        console = self.console
+
+        def run(reporter: Reporter) -> RunOutcome:
+            return run_now(console, name, reporter=reporter)
+
+        job = Job(f"Running the policy of {name}", run, key=f"run-now:{name}")
+        job.succeeded.connect(self._ran)
+        job.failed.connect(self._run_failed)
+        self.status.setText(f"Running the policy of {name}…")
+        self._submit(job)
+
+    def _ran(self, outcome: RunOutcome) -> None:
+        self.status.setText(outcome.line())
+        self.ran.emit(outcome)
+        self.reload()
+
+    def _run_failed(self, error: RecoveryError) -> None:
+        self.status.setText(f"The run could not start: {error.message} {error.hint}".strip())
+        self.reload()
+
+
+def failed_since_last_open(console: Console, settings: QSettings) -> list[RunRecord]:
+    """Runs that ended badly since the window was last opened; remembers this opening for next time."""
+    last = str(settings.value(LAST_OPENED, "", type=str) or "")
+    now = datetime.now(UTC)
+    settings.setValue(LAST_OPENED, now.isoformat())
+    try:
+        since = datetime.fromisoformat(last) if last else None
+    except ValueError:
+        since = None
+    if since is None:
+        return []
+    try:
+        return failures_since(console, since)
+    except RecoveryError:
+        return []
+
+
+def failures_text(failures: list[RunRecord]) -> str:
+    lines = [f"• {r.profile}: {r.result} at {local_time(r.started)}" + (f" — {r.reason}" if r.reason else "")
+             for r in failures[-10:]]
+    more = len(failures) - 10
+    return ("These runs did not succeed since the console was last open:\n\n" + "\n".join(lines)
+            + (f"\n… and {more} more." if more > 0 else "") + "\n\nThe Health view (View menu) shows each "
+            "profile's state.")
