@@ -34,24 +34,31 @@ from recovery_console.ui.jobs import Job, JobRunner
 from recovery_console.ui.theme import icon
 from recovery_console.ui.widgets.times import local_time
 
-COLUMNS = ("Profile", "Health", "Policy", "Last success", "Last failure", "Next run", "Newest verified backup")
-STATUS = {"green": ("Within the RPO", QColor("#1e7b45")), "amber": ("Past the RPO", QColor("#9a5b00")),
-          "red": ("Past twice the RPO, or none verified", QColor("#c22f2f"))}
+COLUMNS = ("Profile", "Health", "Policy", "Last success", "Last failure", "Next run", "Verified backup")
+STATUS = {"green": ("OK: within the RPO", QColor("#1e7b45")), "amber": ("Late: past the RPO", QColor("#9a5b00")),
+          "red": ("Overdue: past twice the RPO", QColor("#c22f2f"))}
+NONE_VERIFIED = "No verified backup"
 LAST_OPENED = "health/lastOpened"
 
 
+def _short(moment: datetime | str) -> str:
+    """A time in local time to the minute, with its zone: the table has seven columns to fit."""
+    value = datetime.fromisoformat(moment.replace("Z", "+00:00")) if isinstance(moment, str) else moment
+    return value.astimezone().strftime("%Y-%m-%d %H:%M %Z").strip()
+
+
 def _when(record: RunRecord | None) -> str:
-    return local_time(record.started) if record else "never"
+    return _short(record.started) if record else "never"
 
 
 def _failure(record: RunRecord | None) -> str:
-    return f"{local_time(record.started)} — {record.result}: {record.reason}" if record else "none"
+    return f"{_short(record.started)} — {record.result}: {record.reason}" if record else "none"
 
 
 def _verified(item: ProfileHealth, now: datetime) -> str:
     age = item.age_at(now)
     if age is None:
-        return f"none fully verified (RPO {item.rpo_hours} h)"
+        return f"none (RPO {item.rpo_hours} h)"
     return f"{age:.1f} h old (RPO {item.rpo_hours} h)"
 
 
@@ -70,7 +77,7 @@ class HealthView(QDialog):
         self.setWindowTitle("Health")
         self.setWindowIcon(icon("verify"))
         self.setAccessibleName("Health of each profile")
-        self.resize(980, 380)
+        self.resize(1000, 380)
         intro = QLabel("For each profile: its last successful and failed runs, its next scheduled run, and how old "
                        "its newest fully verified backup is against the recovery-point objective (RPO).")
         intro.setObjectName("hint")
@@ -83,9 +90,13 @@ class HealthView(QDialog):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setTabKeyNavigation(False)
         self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(True)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        for column, width in ((2, 190), (4, 200)):  # the long ones wrap
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(column, width)
+        header.setStretchLastSection(True)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.status = QLabel("Loading…")
         self.status.setAccessibleName("Health status")
@@ -143,7 +154,9 @@ class HealthView(QDialog):
         self.table.setRowCount(len(items))
         for row, item in enumerate(items):
             label, color = STATUS[item.status]
-            next_run = local_time(item.next_run.isoformat()) if item.next_run else "not scheduled"
+            if item.verified_at is None:
+                label = NONE_VERIFIED
+            next_run = _short(item.next_run) if item.next_run else "not scheduled"
             cells = (item.profile, label, item.policy or "No policy: backups only by hand",
                      _when(item.last_success), _failure(item.last_failure), next_run, _verified(item, now))
             for column, text in enumerate(cells):
@@ -155,6 +168,7 @@ class HealthView(QDialog):
                 self.table.setItem(row, column, cell)
             if item.profile == selected:
                 self.table.selectRow(row)
+        self.table.resizeRowsToContents()
         if selected is None and items:
             self.table.selectRow(0)
         counts = {status: sum(1 for i in items if i.status == status) for status in STATUS}
