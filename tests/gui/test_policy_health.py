@@ -80,8 +80,7 @@ def test_health_view_shows_each_profile_and_run_now_records_its_failure(qtbot, c
     view = HealthView(console)
     qtbot.addWidget(view)
     view.show()
-    with qtbot.waitSignal(view.loaded, timeout=JOB_TIMEOUT):
-        pass
+    qtbot.waitUntil(lambda: view.table.rowCount() == 2 and not view.busy, timeout=JOB_TIMEOUT)
     rows = {view.table.item(r, 0).text(): [view.table.item(r, c).text() for c in range(7)]
             for r in range(view.table.rowCount())}
     assert rows["prod"][1] == "No verified backup"
