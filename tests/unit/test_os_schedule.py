@@ -145,3 +145,14 @@ def test_served_slots_keep_the_latest_and_are_rebuilt_from_the_history_when_lost
     assert served.load() == {"prod": "2026-12-03T02:00:00Z", "test": "2026-12-04T03:00:00Z"}  # busy serves none
     served.file.write_text("{torn")
     assert served.load()["prod"] == "2026-12-03T02:00:00Z"
+
+
+def test_a_changed_schedule_starts_anew_and_other_changes_keep_its_start(console):
+    console.profiles.create("prod", "postgresql://db.internal/app", target=None)
+    daily = Schedule(Frequency.DAILY, hour=2)
+    console.profiles.set_policy("prod", Policy(schedule=daily), now="2026-12-01T00:00:00Z")
+    kept = console.profiles.set_policy("prod", Policy(schedule=daily, min_free_mb=900), now="2026-12-05T00:00:00Z")
+    assert (kept.policy.since, kept.policy.min_free_mb) == ("2026-12-01T00:00:00Z", 900)
+    moved = console.profiles.set_policy("prod", Policy(schedule=Schedule(Frequency.DAILY, hour=3)),
+                                        now="2026-12-06T00:00:00Z")
+    assert moved.policy.since == "2026-12-06T00:00:00Z"

@@ -152,7 +152,8 @@ class Profiles:
 
     def set_policy(self, name: str, policy: Policy, *, now: str | None = None) -> Profile:
         """Save the profile's policy (models/policy.py); its secondary targets must exist and differ from its
-        own. Slots before `now` (the save, UTC ISO; tests inject it) are not missed runs."""
+        own. A new or changed schedule starts at `now` (the save, UTC ISO; tests inject it): slots before it
+        are not missed runs. Other changes keep the schedule's start, so a missed run is still made up."""
         with self.audited("profile.set-policy", name, {"policy": policy.summary()}):
             profile = self.store.get(name)
             for target in policy.secondary_targets:
@@ -160,7 +161,10 @@ class Profiles:
                     raise UsageError(f"'{target}' is the profile's own target; copies go to other targets.",
                                      hint="Name a secondary target other than where the backups are made.")
                 self.targets.resolve(target)
-            updated = replace(profile, policy=replace(policy, since=now or utc_now()))
+            old = profile.policy
+            same = old is not None and (old.schedule, old.enabled) == (policy.schedule, policy.enabled)
+            since = old.since if same and old is not None and old.since else now or utc_now()
+            updated = replace(profile, policy=replace(policy, since=since))
             self.store.replace(updated)
             return updated
 
