@@ -1,9 +1,9 @@
 """Running what is due (engine/due.py says what is): each due profile gets one backup, under its lock.
 
-One run holds the database's lock (engine/state/locks.py) from the
-free-space guard through the backup; whatever a policy does after the backup (copies, pruning) belongs
-inside that same lock, after `_backup`. Every run is recorded in the run history, as it starts and as it
-ends. `now` is injectable for tests; the CLI and the GUI never pass it.
+One run holds the database's lock (engine/state/locks.py) from the free-space guard through the backup;
+whatever a policy does after the backup (copies, pruning) belongs inside that same lock, after `_backup`.
+Every run is recorded in the run history, as it starts and as it ends. `now` is injectable for tests; the
+CLI and the GUI never pass it. A profile without a policy can still be run by hand, with the default one.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from recovery_console.engine.state.run_history import RunHistory, RunRecord
 from recovery_console.engine.state.served_slots import ServedSlots
 from recovery_console.errors import BusyError, Cancelled, ExitCode, RecoveryError, UsageError
 from recovery_console.models.backup import BackupRecord
+from recovery_console.models.policy import Policy
 from recovery_console.models.profile import Profile
 
 
@@ -88,14 +89,13 @@ def _space_shortfall(console: Console, history: RunHistory, profile: Profile) ->
     if profile.target is None:
         raise UsageError(f"Profile '{profile.name}' has no backup target.",
                          hint="Choose the target its backups go to in the profile's settings.")
-    assert profile.policy is not None
     storage = console.storage(profile.target)
     database = database_identity(profile.dump_url()).split("/", 1)[-1]
     estimate = estimate_size([r for r in history.records(profile.name) if r.target == storage.name],
                              console.catalog, storage.name, database)
     if estimate is None:
         estimate = _database_size(console, profile)
-    return shortfall(storage, estimate, profile.policy.min_free_bytes)
+    return shortfall(storage, estimate, (profile.policy or Policy()).min_free_bytes)
 
 
 def _database_size(console: Console, profile: Profile) -> int:

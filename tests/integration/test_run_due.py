@@ -76,6 +76,11 @@ def test_a_policy_stepped_through_simulated_days_runs_each_slot_once_and_a_misse
     after = {h.profile: h for h in health(console)}["prod"]
     assert after.status == "green" and after.verified_at is not None
 
+    console.profiles.create("adhoc", pg15.dsn(database), target=local_target)  # no policy: run by hand only
+    console.profiles.set_mode("adhoc", ConnectionMode.DIRECT, acknowledge_direct=True)
+    assert run_due(console, "adhoc", now=_at(7, 13), secret=SECRET)[0].result == "not due"
+    assert run_now(console, "adhoc", secret=SECRET).result == "ok"
+
 
 @contextlib.contextmanager
 def _small_folder(path: Path, size_mb: int, monkeypatch):
