@@ -119,3 +119,16 @@ def test_on_start_the_window_points_out_runs_that_failed_since_it_was_last_open(
     assert isinstance(view, HealthView)
     qtbot.waitUntil(lambda: view.table.rowCount() == 1, timeout=JOB_TIMEOUT)
     assert "skipped: 312 MB free < 500 MB minimum" in view.table.item(0, 4).text()
+
+
+def test_run_on_schedule_installs_the_profiles_schedule(qtbot, console, prod, tmp_path, monkeypatch):
+    monkeypatch.setenv("RECOVERY_CONSOLE_SYSTEMD_USER_DIR", str(tmp_path / "units"))
+    console.profiles.set_policy("prod", Policy(schedule=Schedule(Frequency.DAILY, hour=2)))
+    view = HealthView(console)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitUntil(lambda: view.table.rowCount() == 1 and not view.busy, timeout=JOB_TIMEOUT)
+    click(qtbot, view.install_button)
+    qtbot.waitUntil(lambda: "schedule is written" in view.status.text(), timeout=JOB_TIMEOUT)
+    assert (tmp_path / "units" / "recovery-console-run-due-prod.timer").is_file()
+    assert "run-due" not in view.status.text() and str(tmp_path / "units") in view.status.text()

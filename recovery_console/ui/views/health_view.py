@@ -1,5 +1,6 @@
 """The Health view: per profile the last success, the last failure and why, the next run, and the newest
-fully verified backup against the recovery-point objective; "Run now" runs the selected profile's policy.
+fully verified backup against the recovery-point objective; "Run now" runs the selected profile's policy,
+"Run on schedule" installs its schedule in the computer's own scheduler.
 
 Health is read (engine/health.py) and a run made (engine/run_due.run_now) in jobs, off the GUI thread.
 `failed_since_last_open` is what the window points out when it opens.
@@ -8,6 +9,7 @@ Health is read (engine/health.py) and a run made (engine/run_due.run_now) in job
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
@@ -26,6 +28,7 @@ from PySide6.QtWidgets import (
 from recovery_console.engine.console import Console
 from recovery_console.engine.due import RunOutcome
 from recovery_console.engine.health import ProfileHealth, failures_since, health
+from recovery_console.engine.os_schedule.installer import Installed, OsScheduler
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.run_due import run_now
 from recovery_console.engine.state.run_history import RunRecord
@@ -104,12 +107,17 @@ class HealthView(QDialog):
         self.run_button = QPushButton(icon("backup"), "&Run now")
         self.run_button.setToolTip("Run the selected profile's policy now: its free-space check, then its backup")
         self.run_button.clicked.connect(self.run_selected)
+        self.install_button = QPushButton(icon("profile"), "Run on &schedule")
+        self.install_button.setToolTip("Install the selected profile's schedule in this computer's own scheduler, "
+                                       "so its backups run while the console is closed")
+        self.install_button.clicked.connect(self.install_selected)
         self.refresh_button = QPushButton(icon("refresh"), "Re&fresh")
         self.refresh_button.clicked.connect(self.reload)
         self.close_button = QPushButton("&Close")
         self.close_button.clicked.connect(self.close)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
+        buttons.addWidget(self.install_button)
         buttons.addWidget(self.refresh_button)
         buttons.addStretch(1)
         buttons.addWidget(self.close_button)
@@ -138,6 +146,7 @@ class HealthView(QDialog):
 
     def _selection_changed(self) -> None:
         self.run_button.setEnabled(self.selected_profile() is not None and not self.busy)
+        self.install_button.setEnabled(self.selected_profile() is not None and not self.busy)
         self.refresh_button.setEnabled(not self.busy)
 
     def reload(self) -> None:
@@ -191,6 +200,28 @@ class HealthView(QDialog):
         job.failed.connect(self._run_failed)
         self.status.setText(f"Running the policy of {name}…")
         self._submit(job)
+
+    def install_selected(self) -> None:
+        name = self.selected_profile()
+        if name is None or self.busy:
+            return
+        scheduler = OsScheduler(self.console)
+        job = Job(f"Scheduling {name}", lambda reporter: scheduler.install(name), key=f"schedule:{name}")
+        job.succeeded.connect(self._installed)
+        job.failed.connect(lambda error: self.status.setText(f"Not scheduled: {error.message} {error.hint}".strip()))
+        self._submit(job)
+
+    def _installed(self, done: Installed) -> None:
+        if done.scheduler == "cron":
+            self.status.setText(f"{done.profile}: this computer has no scheduler the console can install into "
+                                "(systemd, launchd or Task Scheduler); ask your administrator to run its backups "
+                                "on a schedule.")
+        elif done.activated:
+            self.status.setText(f"{done.profile}: its backups now run on schedule, also while the console is closed.")
+        else:
+            folder = Path(done.files[0]).parent if done.files else ""
+            self.status.setText(f"{done.profile}: the schedule is written (in {folder}), but no scheduler runs for "
+                                "your user here to start it.")
 
     def _ran(self, outcome: RunOutcome) -> None:
         self.status.setText(outcome.line())
