@@ -15,6 +15,8 @@ backups of the sample archives shipped in the package), so every screenshot show
   target_dialog.png        editing the demo's storage target, after Test connection passed
   profile_dialog.png       editing a profile: URL, connection mode, target
   open_backup_file.png     File › Open backup file… after its full verify, with the file's SHA-256
+  profile_policy.png       the Policy page of the profile editor, with its live summary
+  health_view.png          the Health view: a profile past its RPO and one with a skipped run
 
 and, when the wizards are importable, one PNG per page of the setup, restore and extraction
 wizards, from each module's `screenshot_pages()` (a module-level function, or else the method
@@ -198,6 +200,46 @@ def dialog_shots(shooter: Shooter, demo: Any) -> None:
     wait_for(lambda: not opened.running and opened.toc_view.isVisible(), what="the file's contents")
     shooter.save("open_backup_file", opened)
     opened.close()
+def policy_shots(shooter: Shooter, demo: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from recovery_console.engine.state.run_history import RunHistory, RunRecord
+    from recovery_console.models.policy import Frequency, Policy, Schedule
+    from recovery_console.models.retention import RetentionRules
+    from recovery_console.models.target import TargetConfig
+    from recovery_console.ui.dialogs.profile_dialog import ProfileDialog
+    from recovery_console.ui.jobs import JobRunner
+    from recovery_console.ui.views.health_view import HealthView
+
+    console = demo.console
+    if "offsite-s3" not in console.targets.load():
+        folder = Path(console.paths.data_dir) / "offsite"
+        folder.mkdir(exist_ok=True)
+        console.add_target(TargetConfig(name="offsite-s3", kind="local", options={"path": str(folder)}))
+    for name, zone in (("prod", "Europe/Berlin"), ("reports", "UTC")):
+        if name not in console.profiles.store.load():
+            console.profiles.create(name, f"postgresql://backup@db.internal:5432/{name}", target="demo")
+        console.profiles.set_policy(name, Policy(schedule=Schedule(Frequency.DAILY, hour=2, timezone=zone),
+                                                 retention=RetentionRules(keep_daily=14, keep_weekly=8),
+                                                 secondary_targets=("offsite-s3",) if name == "prod" else ()))
+    history = RunHistory(console.paths)
+    now = datetime.now(UTC).replace(microsecond=0)
+    for name, hours, result, reason in (("prod", 30, "ok", ""), ("reports", 5, "skipped",
+                                                                 "312 MB free < 500 MB minimum")):
+        started = (now - timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
+        history.append(RunRecord.start("scheduled", name, "demo", started, started)
+                       .finished(result, 42.0, bytes=52_000_000 if result == "ok" else 0, reason=reason))
+    profile = console.profiles.store.get("prod")
+    dialog = ProfileDialog(console, JobRunner(), profile, sorted(console.targets.load()))
+    dialog.tabs.setCurrentWidget(dialog.policy_form)
+    dialog.show()
+    shooter.save("profile_policy", dialog)
+    dialog.close()
+    view = HealthView(console)
+    view.show()
+    wait_for(lambda: view.table.rowCount() > 0 and not view.busy, what="the health view")
+    shooter.save("health_view", view)
+    view.close()
 
 
 def wizard_shots(shooter: Shooter, demo: Any) -> None:
@@ -258,6 +300,7 @@ def main() -> int:
         verify_shots(shooter, demo, work)
         audit_shots(shooter, demo)
         dialog_shots(shooter, demo)
+        policy_shots(shooter, demo)
         wizard_shots(shooter, demo)
         print(f"{len(shooter.written)} screenshots in {args.out}")
         return 0

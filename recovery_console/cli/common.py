@@ -10,12 +10,14 @@ import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from recovery_console.engine.console import Console
 from recovery_console.engine.progress import CancelToken, Progress, Reporter
 from recovery_console.engine.state.secret_sources import SecretRequest, obtain_secret
 from recovery_console.formatting import format_bytes, format_duration
+
+if TYPE_CHECKING:  # imported on first use: a command that needs no console (run-due with nothing due) starts faster
+    from recovery_console.engine.console import Console
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +42,8 @@ _opened: list[Console] = []
 
 def console() -> Console:
     """A console for this command; `close_consoles()` (main's exit) ends its storage connections."""
+    from recovery_console.engine.console import Console
+
     app = Console()
     _opened.append(app)
     return app

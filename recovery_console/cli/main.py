@@ -29,6 +29,10 @@ COMMANDS = {  # each command group lives in recovery_console.cli.<name>_cmd
     "keyring": "check the OS keyring and keep instance secrets in it",
     "audit": "show or verify the audit log",
     "catalog": "rebuild the catalog (a cache of what the targets hold) from the targets",
+    "run-due": "run every due scheduled backup (what the OS scheduler calls)",
+    "schedule": "install, show or remove a profile's schedule in the OS scheduler",
+    "history": "show the runs of the policies: scheduled, manual, skipped, failed",
+    "health": "per profile: last success and failure, next run, newest verified backup against the RPO",
     "demo": "create a demo target with sample backups, list and verify them",
     "gui": "open the desktop console",
 }
@@ -63,7 +67,7 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     for name, helptext in COMMANDS.items():
         group = commands.add_parser(name, help=helptext)
         if name == wanted:
-            importlib.import_module(f"{__package__}.{name}_cmd").register(group)
+            importlib.import_module(f"{__package__}.{name.replace('-', '_')}_cmd").register(group)
     return parser
 
 

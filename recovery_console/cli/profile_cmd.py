@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+from datetime import UTC, datetime
 
 from recovery_console.cli.common import add_json, add_secret_options, console, emit, secret_from
+from recovery_console.engine.schedule_times import next_run
 from recovery_console.errors import ExitCode, UsageError
+from recovery_console.models import policy as policy_module
+from recovery_console.models.policy import Frequency, Policy
 from recovery_console.models.profile import ConnectionMode, Profile
 
 
@@ -41,7 +45,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     add_json(target)
     target.set_defaults(func=cmd_set_target)
 
-    for name, func, helptext in (("show", cmd_show, "show a profile"),
+    _register_set_policy(commands)
+
+    for name, func, helptext in (("show", cmd_show, "show a profile, its policy and next run"),
                                  ("test", cmd_test, "connect through the URL backups use; check the tools"),
                                  ("remove", cmd_remove, "remove a profile and its keyring secrets")):
         sub = commands.add_parser(name, help=helptext)
@@ -51,6 +57,69 @@ def register(parser: argparse.ArgumentParser) -> None:
     listing = commands.add_parser("list", help="list profiles")
     add_json(listing)
     listing.set_defaults(func=cmd_list)
+
+
+_RULES = ("keep_last", "keep_within_days", "keep_daily", "keep_weekly", "keep_monthly")
+
+
+def _register_set_policy(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    policy = commands.add_parser("set-policy", help="when backups run by themselves, what is kept, where copies go")
+    policy.add_argument("name")
+    policy.add_argument("--schedule", choices=tuple(Frequency), help="how often (never: only by hand)")
+    policy.add_argument("--at", metavar="HH:MM", help="time of day (hourly: the minute, e.g. 15)")
+    policy.add_argument("--weekday", help="weekly: the day, e.g. mon")
+    policy.add_argument("--day", type=int, help="monthly: the day of the month, 1-31")
+    policy.add_argument("--timezone", metavar="ZONE", help="IANA time zone of the schedule (default UTC)")
+    for rule in _RULES:
+        policy.add_argument(f"--{rule.replace('_', '-')}", type=int, metavar="N", help="0 removes the rule")
+    policy.add_argument("--keep-everything", action="store_true", help="remove every retention rule")
+    policy.add_argument("--min-free", metavar="SIZE", help="skip a run when the target has less free (e.g. 500MB)")
+    policy.add_argument("--copy-to", action="append", metavar="TARGET", help="a secondary target (repeatable)")
+    policy.add_argument("--no-copy", action="store_true", help="no secondary targets")
+    policy.add_argument("--rpo", metavar="HOURS", help="recovery-point objective, e.g. 26h or 2d")
+    state = policy.add_mutually_exclusive_group()
+    state.add_argument("--enable", dest="enabled", action="store_const", const=True, help="run on schedule")
+    state.add_argument("--disable", dest="enabled", action="store_const", const=False, help="pause the schedule")
+    add_json(policy)
+    policy.set_defaults(func=cmd_set_policy)
+
+
+def cmd_set_policy(args: argparse.Namespace) -> int:
+    app = console()
+    current = app.profiles.store.get(args.name).policy or Policy()
+    retention: dict[str, int | None] | None = None
+    given = {rule: getattr(args, rule) for rule in _RULES if getattr(args, rule) is not None}
+    if args.keep_everything or given:
+        retention = {} if args.keep_everything else current.retention.to_dict()
+        retention.update({rule: value or None for rule, value in given.items()})
+    copy_to = [] if args.no_copy else args.copy_to
+    updated = policy_module.edited(current, frequency=args.schedule, at=args.at, weekday=args.weekday,
+                                   day=args.day, timezone=args.timezone, retention=retention,
+                                   min_free=args.min_free, copy_to=copy_to, rpo=args.rpo, enabled=args.enabled)
+    profile = app.profiles.set_policy(args.name, updated)
+    emit(args, {**profile.to_dict(), "policy_summary": updated.summary(), "next_run": _next_run(profile)},
+         ["Policy saved."] + _policy_lines(profile))
+    return ExitCode.OK
+
+
+def _next_run(profile: Profile) -> str | None:
+    policy = profile.policy
+    if policy is None or not policy.scheduled:
+        return None
+    found = next_run(policy.schedule, datetime.now(UTC))
+    return found.isoformat() if found else None
+
+
+def _policy_lines(profile: Profile) -> list[str]:
+    policy = profile.policy
+    if policy is None:
+        return ["Policy    (none: backups run only by hand)"]
+    due = _next_run(profile)
+    when = "not scheduled"
+    if due is not None:
+        moment = datetime.fromisoformat(due)
+        when = f"{moment.astimezone(policy.schedule.zone):%Y-%m-%d %H:%M} {policy.schedule.timezone} ({due})"
+    return [f"Policy    {policy.summary()}", f"RPO       {policy.rpo_hours} h", f"Next run  {when}"]
 
 
 def _env(var: str) -> str:
@@ -103,7 +172,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     app = console()
     profile = app.profiles.store.get(args.name)
     warnings = app.profiles.warnings(profile)
-    emit(args, {**profile.to_dict(), "declared": profile.declared, "warnings": warnings}, _lines(profile, warnings))
+    emit(args, {**profile.to_dict(), "declared": profile.declared, "warnings": warnings,
+                "policy_summary": profile.policy.summary() if profile.policy else None,
+                "next_run": _next_run(profile)}, _lines(profile, warnings) + _policy_lines(profile))
     return ExitCode.OK
 
 

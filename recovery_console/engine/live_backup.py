@@ -23,12 +23,14 @@ def backup_database(
     compression: str = "zstd",
     secret: str | None = None,
     reporter: Reporter | None = None,
+    lock_held: bool = False,
 ) -> BackupRecord:
     """Dump the profile's database through its direct URL, encrypting on the fly; nothing partial is kept.
     Holds the database's lock (engine/state/locks.py): it does not overlap a restore or rollback of it.
 
     `compression` is "zstd" (pg_dump -Z0, compressed inside the console: much faster than pg_dump's
-    gzip), "pg_dump" (pg_dump's own compression) or "none".
+    gzip), "pg_dump" (pg_dump's own compression) or "none". `lock_held`: the caller already holds the
+    lock (a policy run keeps it across its backup, copies and pruning).
     """
     if compression not in DUMP_COMPRESSIONS:
         raise UsageError(f"Unknown compression '{compression}'; choose one of {', '.join(DUMP_COMPRESSIONS)}.")
@@ -37,6 +39,8 @@ def backup_database(
     if not profile.target:
         raise UsageError(f"Profile '{profile_name}' has no backup target.",
                          hint=f"Set one with `profile set-target {profile_name} TARGET`.")
+    if lock_held:
+        return _backup(console, profile, profile.target, description, mode, compression, secret, reporter)
     identity = database_identity(url)
     with database_lock(console.paths, identity, "backup", identity.split("/", 1)[-1] or profile_name):
         return _backup(console, profile, profile.target, description, mode, compression, secret, reporter)

@@ -14,6 +14,7 @@ from typing import Any
 
 from recovery_console.errors import UsageError
 from recovery_console.models import json_fields
+from recovery_console.models.policy import Policy
 
 
 class ConnectionMode(StrEnum):
@@ -38,6 +39,8 @@ class Profile:
     target: str | None = None
     tool_dirs: list[str] = field(default_factory=list)
     stored_secrets: tuple[str, ...] = ()
+    policy: Policy | None = None
+    """When and how its backups run by themselves (models/policy.py); None: only by hand."""
 
     def with_mode(self, mode: ConnectionMode, *, acknowledge_direct: bool = False,
                   direct_url: str | None = None) -> Profile:
@@ -80,6 +83,9 @@ class Profile:
         data = asdict(self)
         data["mode"] = self.mode.value
         data["stored_secrets"] = list(self.stored_secrets)
+        data.pop("policy")
+        if self.policy is not None:  # absent when unset, so the file stays as an older release wrote it
+            data["policy"] = self.policy.to_dict()
         return data
 
     @classmethod
@@ -92,4 +98,5 @@ class Profile:
                    mode=ConnectionMode(mode), direct_acknowledged=json_fields.flag(data, "direct_acknowledged"),
                    direct_url=json_fields.optional_text(data, "direct_url"),
                    target=json_fields.optional_text(data, "target"), tool_dirs=json_fields.texts(data, "tool_dirs"),
-                   stored_secrets=tuple(json_fields.texts(data, "stored_secrets")))
+                   stored_secrets=tuple(json_fields.texts(data, "stored_secrets")),
+                   policy=Policy.from_dict(json_fields.mapping(data, "policy")) if data.get("policy") else None)

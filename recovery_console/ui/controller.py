@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from recovery_console.ui.dialogs.verify import VerifyDialog
     from recovery_console.ui.main_window import MainWindow
     from recovery_console.ui.views.audit_view import AuditView
+    from recovery_console.ui.views.health_view import HealthView
 
 Shortcut = QKeySequence | QKeySequence.StandardKey | str | None
 Listing = tuple[list[BackupRecord], dict[str, RecoveryError]]
@@ -57,6 +58,7 @@ class MainController(QObject):
         self.manage = ManageActions(window, self)
         self.verify_dialog: VerifyDialog | None = None
         self.audit_view: AuditView | None = None
+        self.health_view: HealthView | None = None
         self.wizard: QWizard | None = None
         self._refresh_job: Job | None = None
         self._refresh_again: bool | None = None
@@ -117,6 +119,9 @@ class MainController(QObject):
                      "Forget the selected profile (typed confirmation)", manage.remove_profile)
         self._action("audit", "&Audit log", "audit", "Ctrl+L",
                      "Everything this console did, and a check of the log's chain", self.open_audit)
+        self._action("health", "&Health", "verify", "Ctrl+Shift+H",
+                     "Each profile's last runs, next run and newest verified backup against its RPO; Run now",
+                     self.open_health)
         details = self.window.details
         self.actions["metadata"] = details.metadata_action
         self.actions["contents"] = details.contents_action
@@ -258,6 +263,24 @@ class MainController(QObject):
         window.keep(view)
         self.audit_view = view
         view.show()
+
+    def open_health(self) -> None:
+        from recovery_console.ui.views.health_view import HealthView
+
+        window = self.window
+        view = HealthView(window.console, runner=window.runner, parent=window)
+        view.ran.connect(lambda _outcome: self.refresh(sync=False))
+        window.keep(view)
+        self.health_view = view
+        view.show()
+
+    def point_out_failed_runs(self) -> None:
+        """On start: the runs that failed since the window was last open, if any."""
+        from recovery_console.ui.views.health_view import failed_since_last_open, failures_text
+
+        failures = failed_since_last_open(self.window.console, self.window.settings)
+        if failures:
+            self.window.show_info("Runs that did not succeed", failures_text(failures))
 
     def about(self) -> None:
         paths = self.window.console.paths

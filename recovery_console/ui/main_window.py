@@ -112,6 +112,7 @@ class MainWindow(QMainWindow):
                 f"There is no profile named '{profile}'.",
                 hint="Choose one on the left, or create it with New profile.")))
         QTimer.singleShot(0, self.controller.refresh)
+        QTimer.singleShot(0, self.controller.point_out_failed_runs)
 
     # ------------------------------------------------------------------ building
 
@@ -174,6 +175,7 @@ class MainWindow(QMainWindow):
                                                                "remove_target")])
         view_menu = bar.addMenu("&View")
         view_menu.addAction(actions["audit"])
+        view_menu.addAction(actions["health"])
         view_menu.addAction(self.browser.focus_filter_action)
         view_menu.addMenu(theme_menu(self, self.settings))
         help_menu = bar.addMenu("&Help")

@@ -19,7 +19,9 @@ from recovery_console.engine.state.keyring_store import KeyringStatus, SecretSto
 from recovery_console.engine.state.named_store import NamedStore
 from recovery_console.engine.state.paths import AppPaths
 from recovery_console.engine.state.targets import TargetStore
+from recovery_console.engine.who import utc_now
 from recovery_console.errors import RecoveryError, SecretUnavailableError, UsageError
+from recovery_console.models.policy import Policy
 from recovery_console.models.profile import ConnectionMode, Profile
 
 INSTANCE_SECRET = "instance_secret"
@@ -153,6 +155,24 @@ class Profiles:
             profile = replace(self.store.get(name), target=target)
             self.store.replace(profile)
             return profile
+
+    def set_policy(self, name: str, policy: Policy, *, now: str | None = None) -> Profile:
+        """Save the profile's policy (models/policy.py); its secondary targets must exist and differ from its
+        own. A new or changed schedule starts at `now` (the save, UTC ISO; tests inject it): slots before it
+        are not missed runs. Other changes keep the schedule's start, so a missed run is still made up."""
+        with self.audited("profile.set-policy", name, {"policy": policy.summary()}):
+            profile = self.store.get(name)
+            for target in policy.secondary_targets:
+                if target == profile.target:
+                    raise UsageError(f"'{target}' is the profile's own target; copies go to other targets.",
+                                     hint="Name a secondary target other than where the backups are made.")
+                self.targets.resolve(target)
+            old = profile.policy
+            same = old is not None and (old.schedule, old.enabled) == (policy.schedule, policy.enabled)
+            since = old.since if same and old is not None and old.since else now or utc_now()
+            updated = replace(profile, policy=replace(policy, since=since))
+            self.store.replace(updated)
+            return updated
 
     def remove(self, name: str) -> Profile:
         with self.audited("profile.remove", name):

@@ -1,7 +1,8 @@
-"""Edit a profile from the window (URL, connection mode, target, instance secret), and its typed removal.
+"""Edit a profile from the window (URL, connection mode, target, instance secret; its policy on a second
+page), and its typed removal.
 
 Each change is one audited engine call (`Profiles.set_url`, `set_mode`, `set_target`,
-`set_instance_secret`, `remove`), run in a job when Save is pressed. The mode follows the seed rule:
+`set_instance_secret`, `set_policy`, `remove`), run in a job when Save is pressed. The mode follows the seed rule:
 choosing pool clears the direct acknowledgement, choosing direct clears the direct URL. While the
 form holds unsaved changes, `dirty` is True and the window keeps backup and restore disabled.
 """
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLineEdit,
     QMessageBox,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -31,6 +33,7 @@ from recovery_console.models.profile import ConnectionMode, Profile
 from recovery_console.ui.error_dialog import error_box
 from recovery_console.ui.jobs import Job, JobRunner, run_job, start_task
 from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
+from recovery_console.ui.widgets.policy_form import PolicyForm
 
 if TYPE_CHECKING:
     from recovery_console.engine.console import Console
@@ -117,8 +120,14 @@ class ProfileDialog(QDialog):
         self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)
         self.buttons.accepted.connect(self.save)
         self.buttons.rejected.connect(self.reject)
+        self.policy_form = PolicyForm(profile.policy, [t for t in targets if t != profile.target])
+        self.tabs = QTabWidget()
+        connection = QWidget()
+        connection.setLayout(form)
+        self.tabs.addTab(connection, "Co&nnection")
+        self.tabs.addTab(self.policy_form, "&Policy")
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
+        layout.addWidget(self.tabs)
         layout.addWidget(self.status_label)
         layout.addWidget(self.buttons)
         self.resize(620, self.sizeHint().height())
@@ -129,6 +138,7 @@ class ProfileDialog(QDialog):
             edit.textChanged.connect(self._changed)
         self.ack_check.toggled.connect(self._changed)
         self.target_combo.currentIndexChanged.connect(self._changed)
+        self.policy_form.changed.connect(self._changed)
         self._show_mode_fields()
         self._changed()
 
@@ -176,6 +186,9 @@ class ProfileDialog(QDialog):
         if secret:
             calls.append(("the instance secret",
                           lambda: profiles.set_instance_secret(name, secret, replace_existing=True)))
+        if self.policy_form.is_changed() and self.policy_form.error() is None:
+            policy = self.policy_form.policy()
+            calls.append(("the policy", lambda: profiles.set_policy(name, policy)))
         return calls
 
     def _changed(self) -> None:
@@ -186,8 +199,11 @@ class ProfileDialog(QDialog):
         mismatch = bool(self.secret_edit.text()) and self.secret_edit.text() != self.repeat_edit.text()
         undeclared = not ((self.mode is ConnectionMode.DIRECT and self.ack_check.isChecked())
                           or (self.mode is ConnectionMode.POOL and self.direct_edit.text().strip()))
+        policy_error = self.policy_form.error()
         if mismatch:
             self.status_label.setText("The two secrets differ.")
+        elif policy_error:
+            self.status_label.setText(f"Policy: {policy_error}")
         elif undeclared:
             self.status_label.setText("Backup and restore stay disabled until the connection mode is declared "
                                       "(direct, acknowledged; or pool, with a direct URL).")
@@ -195,7 +211,7 @@ class ProfileDialog(QDialog):
             self.status_label.setText("Unsaved changes: backup and restore are disabled until you save.")
         else:
             self.status_label.setText("")
-        self.save_button.setEnabled(dirty and not mismatch and not self.busy)
+        self.save_button.setEnabled(dirty and not mismatch and not policy_error and not self.busy)
 
     def show_error(self, title: str, error: RecoveryError) -> None:
         box = error_box(self, title, error)
@@ -225,6 +241,7 @@ class ProfileDialog(QDialog):
             return
         finally:
             self.busy = False
+            self.policy_form.saved = self.profile.policy
             self._changed()
         self.saved.emit(self.profile.name)
         self.accept()
