@@ -14,6 +14,7 @@ from recovery_console.engine.archive.copy_text import complete_lines
 from recovery_console.engine.archive.data_blocks import BLOCK_DATA, walk
 from recovery_console.engine.archive.table_data import ArchiveTable, archive_tables, block_text
 from recovery_console.engine.forensics.source import OpenedSource
+from recovery_console.errors import IntegrityError
 
 
 @dataclass
@@ -46,16 +47,19 @@ def table_blocks(source: OpenedSource, wanted: set[int] | None = None) -> Iterat
     """Each table's data as its block arrives (only the TABLE DATA dump ids in `wanted`, if given).
 
     Stops as soon as every wanted table was met, so one table of a large backup costs only the
-    read up to its block; without `wanted` the archive is read to its end.
+    read up to its block; without `wanted` the archive is read to its end. An archive that ends
+    before a promised block raises IntegrityError once the blocks before the cut were handed out.
     """
     archive = source.archive
     by_id = {table.data_id: table for table in archive_tables(archive) if table.data_id is not None}
     left = set(wanted) if wanted is not None else None
     compression = archive.header.compression
+    seen: set[int] = set()
     for dump_id, block_type, pieces in walk(source.data, archive):
         table = by_id.get(dump_id)
         if block_type != BLOCK_DATA or table is None or (left is not None and dump_id not in left):
             continue
+        seen.add(dump_id)
         sizes = Sizes()
         what = f"table {table.qualified} (TOC entry {dump_id})"
         text = _counted(block_text(_counted(pieces, sizes, True), compression, what), sizes, False)
@@ -64,4 +68,13 @@ def table_blocks(source: OpenedSource, wanted: set[int] | None = None) -> Iterat
             left.discard(dump_id)
             if not left:
                 return
+    missing = [t.qualified for i, t in by_id.items() if t.data_promised and i not in seen
+               and (left is None or i in left)]
+    if missing:
+        raise IntegrityError(
+            f"The archive is truncated: it ends without the data of {len(missing)} table(s) its TOC lists "
+            f"({', '.join(missing[:5])}{', …' if len(missing) > 5 else ''}).",
+            hint="The file was cut short (an interrupted copy, or a full disk while dumping); what was read "
+                 "before the cut is still shown.",
+        )
 
