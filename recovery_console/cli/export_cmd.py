@@ -34,8 +34,8 @@ def _line(item: ExportedTable) -> str:
 
 def cmd_export(args: argparse.Namespace) -> int:
     app = console()
-    ref = app.locate(args.source, args.target)
     bench = Workbench(app)
+    ref = bench.locate(args.source, args.target)
     if args.all_tables:
         if args.out_dir is None or args.output is not None or args.limit is not None:
             raise UsageError("--all-tables writes one file per table: give --out-dir DIR (and no -o or --limit).")

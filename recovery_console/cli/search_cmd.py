@@ -37,7 +37,8 @@ def human_hit(hit: SearchHit, colour: bool) -> str:
 
 def cmd_search(args: argparse.Namespace) -> int:
     app = console()
-    ref = app.locate(args.source, args.target)
+    bench = Workbench(app)
+    ref = bench.locate(args.source, args.target)
     colour = sys.stdout.isatty()
     hits: list[dict[str, object]] = []
 
@@ -48,7 +49,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             print(human_hit(hit, colour), flush=colour)
 
     with job(args) as reporter:
-        summary = Workbench(app).search(ref, lambda: secret_from(args), args.pattern, regex=args.regex,
+        summary = bench.search(ref, lambda: secret_from(args), args.pattern, regex=args.regex,
                                         ignore_case=args.ignore_case, table=args.table, on_hit=on_hit,
                                         reporter=reporter)
     if args.json:

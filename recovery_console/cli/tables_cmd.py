@@ -25,9 +25,10 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def cmd_tables(args: argparse.Namespace) -> int:
     app = console()
-    ref = app.locate(args.source, args.target)
+    bench = Workbench(app)
+    ref = bench.locate(args.source, args.target)
     with job(args) as reporter:
-        report = Workbench(app).tables(ref, lambda: secret_from(args), reporter)
+        report = bench.tables(ref, lambda: secret_from(args), reporter)
     data = {"source": report.location, "compression": report.compression,
             "metadata": report.metadata.as_dict() if report.metadata else None,
             "tables": [stats.as_dict() for stats in report.tables]}

@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import zstandard
 
@@ -23,10 +24,11 @@ from recovery_console.engine.container.archive_stream import MAX_WINDOW, undecom
 from recovery_console.engine.container.reader import PayloadStream, open_backup
 from recovery_console.engine.io_protocols import ReadableFile, ReadableStream
 from recovery_console.engine.progress import Phase, Reporter
-from recovery_console.errors import IntegrityError, from_os_error
+from recovery_console.errors import IntegrityError, UnsupportedError, from_os_error
 from recovery_console.models.backup import BackupMetadata
 
 READ_PIECE = 1 << 20
+TAR_MAGIC, TAR_MAGIC_AT = b"ustar", 257
 
 
 @dataclass(frozen=True)
@@ -119,15 +121,29 @@ class _DecryptedArchive:
 
 
 def is_backup(ref: BackupRef) -> bool:
-    """Whether `ref` is an encrypted backup (else it must be a plain pg_dump custom-format archive)."""
+    """Whether `ref` is an encrypted backup (else it is a plain pg_dump custom-format archive); other dumps are
+    named and refused."""
     with ref.open() as stream:
-        head = stream.read(len(fmt.MAGIC))
+        head = stream.read(TAR_MAGIC_AT + len(TAR_MAGIC))
     if head.startswith(ARCHIVE_MAGIC):
         return False
-    if head == fmt.MAGIC:
+    if head.startswith(fmt.MAGIC):
         return True
+    if head[TAR_MAGIC_AT:].startswith(TAR_MAGIC):
+        raise UnsupportedError(f"{ref.location} is a tar archive (pg_dump -Ft?); only the custom format is read.",
+                               hint="Dump the database again with pg_dump -Fc.")
+    if b"PostgreSQL database dump" in head or head.lstrip().startswith((b"--", b"SET ", b"CREATE ")):
+        raise UnsupportedError(f"{ref.location} is a plain SQL dump, not an archive.",
+                               hint="Its tables are in it as text: load it with psql, or dump again with pg_dump -Fc.")
     raise IntegrityError(f"{ref.location} is neither a pg_dump custom-format archive nor a backup.",
                          hint="Name a backup (.enc), a backup id, or a `pg_dump -Fc` archive.")
+
+
+def refuse_directory_dump(spec: str) -> None:
+    """A folder holding toc.dat is a directory-format dump (pg_dump -Fd): say so instead of looking it up as an id."""
+    if (Path(spec).expanduser() / "toc.dat").is_file():
+        raise UnsupportedError(f"{spec} is a directory-format dump (pg_dump -Fd); only the custom format is read.",
+                               hint="Dump the database again with pg_dump -Fc.")
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from recovery_console.engine.archive.table_data import ArchiveTable, archive_tab
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
 from recovery_console.engine.forensics.row_formats import SUFFIXES, row_format
-from recovery_console.engine.forensics.source import OpenedSource, open_source
+from recovery_console.engine.forensics.source import OpenedSource, open_source, refuse_directory_dump
 from recovery_console.engine.forensics.table_search import Matcher, SearchHit, chunk_hits
 from recovery_console.engine.forensics.table_walk import TableRows, table_blocks
 from recovery_console.engine.io_protocols import WritableStream
@@ -117,6 +117,14 @@ def _first_lines(chunk: bytes, n: int) -> bytes:
     return chunk[:end]
 
 
+def _data_of(table: ArchiveTable) -> int:
+    """The dump id of the table's data; NotFoundError when the archive holds none."""
+    if table.data_id is None or not table.data_promised:
+        raise NotFoundError(f"The archive holds no data for table {table.qualified} (a schema-only dump, or a "
+                            "table without rows of its own, such as a partitioned parent).")
+    return table.data_id
+
+
 def _file_name(table: ArchiveTable, fmt: str) -> str:
     """A safe file name for a table's export: SCHEMA.NAME with unusual characters replaced."""
     safe = re.sub(r"[^\w.@+-]", "_", table.qualified).lstrip(".") or "table"
@@ -128,6 +136,11 @@ class Workbench:
 
     def __init__(self, console: Console) -> None:
         self.console = console
+
+    def locate(self, spec: str, target: str | None = None) -> BackupRef:
+        """What SRC names: a file, TARGET:KEY or a backup id (Console.locate); a directory dump is refused."""
+        refuse_directory_dump(spec)
+        return self.console.locate(spec, target)
 
     def tables(self, ref: BackupRef, secret: Secret, reporter: Reporter | None = None) -> TablesReport:
         """Every table with its columns, rows and sizes; the whole archive is read (and a backup proven whole)."""
@@ -161,9 +174,7 @@ class Workbench:
                 check_output(out, [ref.local_file()])
             with open_source(ref, secret, reporter) as source:
                 chosen = find_table(archive_tables(source.archive), table)
-                if chosen.data_id is None or not chosen.data_promised:
-                    raise NotFoundError(f"The archive holds no data for table {chosen.qualified} (a schema-only "
-                                        "dump, or a table without rows of its own, such as a partitioned parent).")
+                _data_of(chosen)
                 codec = encoding_of(source.archive)[1]
                 result = self._export_one(source, chosen, fmt, codec, out, stream, limit, overwrite)
             detail.update(result.as_dict())
@@ -228,9 +239,8 @@ class Workbench:
             matcher = Matcher(pattern, regex=regex, ignore_case=ignore_case, codec=codec)
             wanted = None
             if table is not None:
-                chosen = find_table(archive_tables(source.archive), table)
-                wanted = {chosen.data_id} if chosen.data_id is not None else set()
-            for rows in table_blocks(source, wanted) if wanted != set() else ():
+                wanted = {_data_of(find_table(archive_tables(source.archive), table))}
+            for rows in table_blocks(source, wanted):
                 summary.tables_searched += 1
                 row = 1
                 for chunk in rows.chunks:
