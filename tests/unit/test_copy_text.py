@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 import shutil
 import subprocess
 
@@ -18,7 +19,7 @@ from recovery_console.engine.archive.table_columns import (
     create_table_columns,
 )
 from recovery_console.engine.archive.table_data import ArchiveTable, find_table
-from recovery_console.engine.forensics.row_formats import CsvFormat, JsonLinesFormat, row_format
+from recovery_console.engine.forensics.row_formats import CsvFormat, JsonLinesFormat, csv_field, row_format
 from recovery_console.engine.forensics.table_search import Matcher, chunk_hits
 from recovery_console.errors import IntegrityError, NotFoundError, UsageError
 
@@ -89,6 +90,13 @@ def test_csv_fast_and_slow_paths_agree_on_a_whole_chunk():
     chunk = b"".join(copy + b"\n" for copy, _ in CSV_ROWS)
     assert CsvFormat(["id", "a", "b"], "utf-8").rows(chunk) == b"".join(csv + b"\n" for _, csv in CSV_ROWS)
     assert CsvFormat(["id", "a"], "utf-8").rows(b"1\ta\n2\tb\n") == b"1,a\n2,b\n"
+
+
+def test_csv_keeps_decoded_tabs_apart_from_delimiters_even_beside_a_nul():
+    fmt = CsvFormat(["a", "b"], "utf-8")
+    assert fmt.rows(b"x\\ty\t,\n") == b'x\ty,","\n'
+    assert fmt.rows(b"x\\ty\t\\000,\n") == b'x\ty,"\x00,"\n'
+    assert fmt.rows(b"\x00\\t\t\\N\n") == b"\x00\t,\n"  # raw NUL: row by row; \\N is NULL
 
 
 def test_csv_header_and_the_one_column_end_marker():
@@ -199,3 +207,22 @@ def test_damaged_lz4_is_an_integrity_error():
     bad_offset = bytes.fromhex("04224d18") + b"\x60\x40\x82" + (4).to_bytes(4, "little") + b"\x10a\x09\x00" + bytes(4)
     with pytest.raises(IntegrityError, match="refers before its start"):
         list(unlz4(iter([bad_offset]), "t"))
+
+
+@pytest.mark.parametrize("columns", [1, 2, 5])
+def test_chunk_wide_csv_equals_the_row_by_row_reference(columns):
+    """Random values of awkward characters: the whole-chunk CSV passes give exactly the per-field rules."""
+    rng = random.Random(columns)
+    alphabet = ["a", "ü", ",", '"', "\t", "\n", "\r", "\\", ".", "N", " ", "", "x,y", '""', "\\.", "\b"]
+
+    def value() -> str | None:
+        if rng.random() < 0.15:
+            return None
+        return "".join(rng.choice(alphabet) for _ in range(rng.choice([0, 1, 1, 2, 3, 6])))
+
+    rows = [[value() for _ in range(columns)] for _ in range(3000)]
+    chunk = b"".join(b"\t".join(b"\\N" if v is None else encode_value(v).encode() for v in row) + b"\n"
+                     for row in rows)
+    expected = b"".join(b",".join(csv_field(None if v is None else v.encode(), columns == 1) for v in row) + b"\n"
+                        for row in rows)
+    assert CsvFormat([f"c{i}" for i in range(columns)], "utf-8").rows(chunk) == expected

@@ -13,13 +13,21 @@ import re
 from collections.abc import Sequence
 from typing import Protocol
 
-from recovery_console.engine.archive.copy_text import END_OF_DATA, split_row
+from recovery_console.engine.archive.copy_chunks import before_numpy
+from recovery_console.engine.archive.copy_text import END_OF_DATA, decode_field, split_row
 from recovery_console.errors import UsageError
 
 FORMATS = ("csv", "jsonl", "copy")
 SUFFIXES = {"csv": ".csv", "jsonl": ".jsonl", "copy": ".copy"}
 _CSV_SPECIAL = re.compile(rb'[,"\r\n]')
 _CSV_SLOW = re.compile(rb'[\\,"\r]|\t\t|\t\n|\n\t|\n\n|^\t|^\n')
+# Chunk-wide CSV (CsvFormat.rows) works on "\n" + chunk, so that every field follows a delimiter. NUL, which no
+# text value holds, marks what decoding an escaped field gave that must not look like a delimiter: a tab, a
+# newline, or NULL itself.
+TAB, NEWLINE, CR, COMMA, QUOTE, BACKSLASH, DOT = 9, 10, 13, 44, 34, 92, 46
+MARK = b"\x00"
+MARK_TAB, MARK_NEWLINE, MARK_NULL = MARK + b"t", MARK + b"n", MARK + b"N"
+_ESCAPED_FIELD = re.compile(rb"([\t\n])([^\t\n\\]*+\\[^\t\n]*+)")
 
 
 class RowFormat(Protocol):
@@ -30,7 +38,8 @@ class RowFormat(Protocol):
     def rows(self, chunk: bytes) -> bytes: ...
 
 
-def _csv_field(value: bytes | None, single: bool) -> bytes:
+def csv_field(value: bytes | None, single: bool) -> bytes:
+    """One value as PostgreSQL's CSV writes it (`single`: the table has one column)."""
     if value is None:
         return b""
     if value == b"" or (single and value == END_OF_DATA) or _CSV_SPECIAL.search(value):
@@ -39,25 +48,69 @@ def _csv_field(value: bytes | None, single: bool) -> bytes:
 
 
 class CsvFormat:
-    """PostgreSQL's CSV with a header row; rows without escapes, commas, quotes or empty fields take a fast path."""
+    """PostgreSQL's CSV with a header row, made a chunk of rows at a time with a few whole-chunk passes."""
 
     def __init__(self, columns: Sequence[str], codec: str) -> None:
         self._single = len(columns) == 1
         self._columns = columns
         self._codec = codec
+        self._marked = False
 
     def header(self) -> bytes:
         names = [name.encode(self._codec, "backslashreplace") for name in self._columns]
-        return b",".join(_csv_field(name, self._single) for name in names) + b"\n"
+        return b",".join(csv_field(name, self._single) for name in names) + b"\n"
 
     def rows(self, chunk: bytes) -> bytes:
         if not self._columns:
             return chunk  # a table without columns: one empty line per row
         if not _CSV_SLOW.search(chunk):
             return chunk.replace(b"\t", b",")
-        single = self._single
-        return b"".join(b",".join(_csv_field(value, single) for value in split_row(line)) + b"\n"
-                        for line in chunk.split(b"\n")[:-1])
+        self._marked = MARK in chunk
+        text = b"\n" + chunk
+        if not self._marked and b"\\" in chunk:
+            text = _ESCAPED_FIELD.sub(self._decoded, text)
+        if self._marked:  # a NUL in the data: row by row instead
+            return b"".join(b",".join(csv_field(value, self._single) for value in split_row(line)) + b"\n"
+                            for line in chunk.split(b"\n")[:-1])
+        text = _quoted(text.replace(b'"', b'""'), self._single)
+        if MARK in text:
+            text = text.replace(MARK_NULL, b"").replace(MARK_TAB, b"\t").replace(MARK_NEWLINE, b"\n")
+        return text[1:]
+
+    def _decoded(self, match: re.Match[bytes]) -> bytes:
+        """A field with escapes, decoded; what could pass for a delimiter or an empty field is marked (see MARK)."""
+        value = decode_field(match.group(2))
+        if value is None:
+            return match.group(1) + MARK_NULL
+        if MARK in value:
+            self._marked = True
+        return match.group(1) + value.replace(b"\t", MARK_TAB).replace(b"\n", MARK_NEWLINE)
+
+
+def _quoted(text: bytes, single: bool) -> bytes:
+    """Quote the fields of "\\n" + rows that need it (a comma, quote, CR or marked newline; empty; a lone \\. in a
+    one-column table) and turn tab delimiters into commas, for the whole chunk at once with numpy."""
+    before_numpy()
+    import numpy as np
+
+    data = np.frombuffer(text, np.uint8)
+    delimiters = np.flatnonzero((data == TAB) | (data == NEWLINE))
+    starts, ends = delimiters[:-1] + 1, delimiters[1:]  # field k lies between delimiters k and k + 1
+    special = (data == COMMA) | (data == QUOTE) | (data == CR)
+    special[:-1] |= (data[:-1] == 0) & (data[1:] == MARK_NEWLINE[1])
+    hits = np.flatnonzero(special)
+    first = np.searchsorted(hits, starts)  # the first special byte at or after each field's start
+    wrap = ends == starts
+    if len(hits):
+        wrap |= (first < len(hits)) & (np.take(hits, first, mode="clip") < ends)
+    if single:
+        two = (ends - starts == 2) & (starts + 1 < len(data))
+        wrap |= two & (data[np.minimum(starts, len(data) - 1)] == BACKSLASH) & (
+            data[np.minimum(starts + 1, len(data) - 1)] == DOT)
+    at = np.sort(np.concatenate((starts[wrap], ends[wrap])), kind="stable")
+    out = np.insert(data, at, QUOTE)
+    out[out == TAB] = COMMA
+    return out.tobytes()
 
 
 class JsonLinesFormat:
