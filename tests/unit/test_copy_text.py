@@ -226,3 +226,14 @@ def test_chunk_wide_csv_equals_the_row_by_row_reference(columns):
     expected = b"".join(b",".join(csv_field(None if v is None else v.encode(), columns == 1) for v in row) + b"\n"
                         for row in rows)
     assert CsvFormat([f"c{i}" for i in range(columns)], "utf-8").rows(chunk) == expected
+
+
+def test_a_search_hit_is_shown_without_the_data_s_control_characters():
+    from recovery_console.cli.search_cmd import MARK_OFF, MARK_ON, human_hit
+
+    value = "\x1b[2Jwiped\nIOC\x07here\u202e"
+    (hit,) = chunk_hits(TABLE, b"1\t" + encode_value(value).encode() + b"\t\\N\n", 1, Matcher("IOC"), "utf-8")
+    plain = human_hit(hit, colour=False)
+    assert plain == "public.t row 1 column note: \\x1b[2Jwiped\\n[IOC]\\x07here\\u202e"
+    coloured = human_hit(hit, colour=True)
+    assert coloured.count("\x1b") == 2 and f"{MARK_ON}IOC{MARK_OFF}" in coloured

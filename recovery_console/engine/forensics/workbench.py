@@ -211,8 +211,13 @@ class Workbench:
             try:
                 with open_source(ref, secret, reporter) as source:
                     codec = encoding_of(source.archive)[1]
+                    names: set[str] = set()
                     for rows in table_blocks(source):
-                        path = out_dir / _file_name(rows.table, fmt)
+                        name = _file_name(rows.table, fmt)
+                        if name in names:  # "a.b" in schema "x" and "b" in schema "x.a"
+                            name = f"{name.removesuffix(SUFFIXES[fmt])}-{rows.table.data_id}{SUFFIXES[fmt]}"
+                        names.add(name)
+                        path = out_dir / name
                         check_output(path, [ref.local_file()])
                         try:
                             with atomic_output(path, overwrite, claims=self.console.runtime) as sink:
