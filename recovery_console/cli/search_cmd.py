@@ -55,7 +55,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.json:
         json.dump({"hits": hits, "tables_searched": summary.tables_searched}, sys.stdout, indent=2)
         sys.stdout.write("\n")
-    else:
+    elif not args.quiet:
         print(f"{summary.hits} hit(s) in {len(summary.tables_with_hits)} of {summary.tables_searched} table(s).",
               file=sys.stderr)
     return ExitCode.OK

@@ -63,6 +63,7 @@ INSERT INTO events SELECT g, ('10.0.' || (g % 250) || '.' || (g % 200))::inet,
        jsonb_build_object('g', g, 's', repeat('x', g % 40))
   FROM generate_series(1, 3000) g;
 CREATE TABLE parted (id int, note text) PARTITION BY RANGE (id);
+CREATE TABLE parted_too (id int) PARTITION BY LIST (id);
 CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (10);
 INSERT INTO parted VALUES (1, 'in the partition');
 """
@@ -124,12 +125,13 @@ def test_csv_and_copy_exports_match_the_server(console, dumps, major, compressio
     report = bench.tables(ref, lambda: pytest.fail("a plain archive needs no secret"))
     assert report.compression == compression
     stats = {s.table.qualified: s for s in report.tables}
-    assert set(TABLES) | {"public.parted", "public.parted_1"} == set(stats)
+    assert set(TABLES) | {"public.parted", "public.parted_1", "public.parted_too"} == set(stats)
     assert stats["public.events"].rows == 3000 and stats["public.single"].rows == 6
     assert stats["public.empty_table"].has_data and stats["public.empty_table"].rows == 0
     assert [c.name for c in stats[TABLES[0]].table.columns][-1] == 'Mixed Case, "col" z'
     assert stats[TABLES[0]].table.columns[1].type == "text"
     assert not stats["public.parted"].has_data and stats["public.parted_1"].rows == 1  # a parent has no rows
+    assert not stats["public.parted_too"].has_data and len(report.tables) == len(stats)
     with pytest.raises(NotFoundError, match="holds no data for table public.parted"):
         bench.export(ref, lambda: "", "public.parted", stream=io.BytesIO())
     for qualified in TABLES:

@@ -147,16 +147,17 @@ class Workbench:
         reporter = reporter or Reporter()
         with self.console.audited("forensics.tables", ref.location) as detail, \
                 open_source(ref, secret, reporter) as source:
-            stats = {t.data_id: TableStats(t) for t in archive_tables(source.archive)}
+            stats = [TableStats(t) for t in archive_tables(source.archive)]
+            by_data: dict[int | None, TableStats] = {s.table.data_id: s for s in stats if s.table.data_id is not None}
             for rows in table_blocks(source):
-                entry = stats[rows.table.data_id]
+                entry = by_data[rows.table.data_id]
                 entry.has_data = True
                 entry.rows = sum(chunk.count(b"\n") for chunk in rows.chunks)
                 entry.text_bytes, entry.stored_bytes = rows.sizes.text, rows.sizes.stored
             reporter.finish()
             detail.update(tables=len(stats))
             return TablesReport(ref.location, source.metadata, source.archive.header.compression,
-                                list(stats.values()))
+                                stats)
 
     def export(self, ref: BackupRef, secret: Secret, table: str, fmt: str = "csv", *, out: Path | None = None,
                stream: BinaryIO | None = None, limit: int | None = None, overwrite: bool = False,
