@@ -36,9 +36,10 @@ def test_every_sample_lists_its_tables_with_rows_and_columns(console, name):
     assert (entry.action, entry.result, entry.detail["tables"]) == ("forensics.tables", "ok", 5)
 
 
-def test_a_backup_is_read_as_a_stream_and_matches_its_archive(console, make_backup, tmp_path):
+@pytest.mark.parametrize("compression", ["zstd", "none"])
+def test_a_backup_is_read_as_a_stream_and_matches_its_archive(console, make_backup, tmp_path, compression):
     dump = DATA / "sample-pg17-zstd.dump"
-    record = make_backup(dump)
+    record = make_backup(dump, compression=compression)
     bench = Workbench(console)
     enc = console.locate(record.short_id)
     plain, encrypted = io.BytesIO(), io.BytesIO()
