@@ -49,6 +49,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError("--out-dir goes with --all-tables; for one table use -o FILE.")
     if args.output is None and args.json:
         raise UsageError("--json describes a written file: give -o FILE with it.")
+    if args.output is None and sys.stdout.isatty():
+        raise UsageError("export writes the table's raw data; on a terminal, control characters in it would act on "
+                         "the terminal itself.", hint="Give -o FILE, or pipe the output (for a look: | less).")
     stream = sys.stdout.buffer if args.output is None else None
     with job(args) as reporter:
         item = bench.export(ref, lambda: secret_from(args), args.table, args.format, out=args.output, stream=stream,
