@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -69,6 +70,7 @@ def main() -> None:
             os.remove(dump)
     finally:
         factory.close()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
