@@ -7,15 +7,18 @@ sidecar) to a folder standing in for a USB stick: no profile and no server are i
 from __future__ import annotations
 
 import hashlib
+import io
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QAbstractButton, QApplication, QCheckBox, QLineEdit, QRadioButton, QWizard
+from PySide6.QtWidgets import QAbstractButton, QApplication, QCheckBox, QFileDialog, QLineEdit, QRadioButton, QWizard
 
 from recovery_console.engine.container.streams import SIDECAR_SUFFIX
+from recovery_console.engine.forensics.workbench import Workbench
 from recovery_console.engine.state.keyring_store import INSTANCE_SECRET, profile_scope
 from recovery_console.ui.wizards.extract import ExtractWizard
 from tests.fixtures.console import SECRET
@@ -204,12 +207,46 @@ def test_pages_render_for_docs(qtbot, console):
     wizard = ExtractWizard(console)
     qtbot.addWidget(wizard)
     pages = wizard.screenshot_pages()
-    assert [t for t, _ in pages] == ["Backup file", "Instance secret", "Metadata", "Decrypt"]
+    assert [t for t, _ in pages] == ["Backup file", "Instance secret", "Metadata", "Decrypt", "Tables"]
     for title, page in pages:
         assert not page.grab().isNull()
         for control in interactive_controls(page):
             assert control.accessibleName(), f"{title}: {type(control).__name__} {getattr(control, 'text', str)()!r}"
     assert wizard.decrypt_page.sha_edit.text()
+    assert wizard.tables_page.table.rowCount() == 3
+
+
+def test_tables_page_lists_the_tables_and_exports_the_selected_one(qtbot, wizard, usb, monkeypatch, sample_dump):
+    choose_file(qtbot, wizard, usb)
+    next_page(qtbot, wizard, ExtractWizard.SECRET)
+    type_into(qtbot, wizard.secret_page.typed_edit, SECRET)
+    next_page(qtbot, wizard, ExtractWizard.METADATA)
+    click(qtbot, wizard.metadata_page.tables_check)
+    assert not wizard.button(QWizard.WizardButton.FinishButton).isVisible()
+    next_page(qtbot, wizard, ExtractWizard.TABLES)
+    page = wizard.tables_page
+    qtbot.waitUntil(lambda: page.report is not None and not page.running, timeout=WAIT)
+    shown = {page.table.item(r, 0).text(): page.table.item(r, 1).text() for r in range(page.table.rowCount())}
+    assert shown == {"audit.attachments": "11", "audit.empty_log": "0", "public.settings": "5",
+                     "shop.customers": "37", "shop.orders": "23"}
+    assert "balance numeric(12,2)" in page.table.item(3, 3).text()
+    page.table.selectRow(3)
+    out = usb.parent / "customers.csv"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(out), ""))
+    click(qtbot, page.export_button)
+    qtbot.waitUntil(lambda: page.exported is not None and not page.running, timeout=WAIT)
+    data = out.read_bytes()
+    expected = io.BytesIO()
+    Workbench(wizard.console).export(wizard.console.locate(str(sample_dump)), str, "shop.customers", stream=expected)
+    assert data == expected.getvalue() and data.startswith(b"id,name,balance,joined\n1,customer 1,12.50,")
+    assert page.sha_edit.text() == hashlib.sha256(data).hexdigest()
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert "37 rows of shop.customers" in page.exported_label.text()
+    assert wizard.console.audit.entries() and [e for e in wizard.console.audit.entries()
+                                               if e.action == "forensics.export"][-1].detail["sha256"] == \
+        page.sha_edit.text()
+    click(qtbot, wizard.button(QWizard.WizardButton.FinishButton))
+    qtbot.waitUntil(lambda: not wizard.isVisible(), timeout=WAIT)
 
 
 def test_the_secret_page_puts_the_cursor_in_the_secret_field(qtbot, wizard, usb):

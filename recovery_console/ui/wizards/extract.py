@@ -29,8 +29,11 @@ from PySide6.QtWidgets import (
 )
 
 from recovery_console.engine.archive import pgarchive
+from recovery_console.engine.archive.table_columns import Column
+from recovery_console.engine.archive.table_data import ArchiveTable
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
+from recovery_console.engine.forensics.workbench import TablesReport, TableStats
 from recovery_console.engine.results import FileResult
 from recovery_console.errors import Cancelled, RecoveryError, UsageError, WrongKeyError
 from recovery_console.formatting import format_bytes
@@ -42,6 +45,7 @@ from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLO
 from recovery_console.ui.widgets.times import local_time, utc_hover
 from recovery_console.ui.wizards.base import WizardBase
 from recovery_console.ui.wizards.extract_pages import WRONG_SECRET_HINT, FilePage, SecretPage, browse_button
+from recovery_console.ui.wizards.extract_tables_page import TablesPage
 
 # Page 3: metadata, and whether to decrypt
 # --------------------------------------------------------------------------------------------
@@ -71,6 +75,8 @@ class MetadataPage(QWizardPage):
         self.extra = wrap_label("", "Other metadata fields")
         form.addRow(QLabel("Other fields:"), self.extra)
 
+        self.tables_check = QCheckBox("Browse the &tables and export one (no server needed)")
+        self.tables_check.setAccessibleName("Browse the tables and export one")
         self.decrypt_check = QCheckBox("&Decrypt to a .dump file (pg_dump custom format)")
         self.decrypt_check.setAccessibleName("Decrypt to a .dump file")
         self.out_edit = QLineEdit()
@@ -87,6 +93,7 @@ class MetadataPage(QWizardPage):
         out_form.addRow(self.overwrite_check)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.tables_check)
         layout.addWidget(self.decrypt_check)
         layout.addLayout(out_form)
         layout.addWidget(wrap_label("Decrypting writes to a private temporary file and renames it only after the whole "
@@ -94,6 +101,7 @@ class MetadataPage(QWizardPage):
                                     "About decrypting"))
         layout.addStretch(1)
         self.decrypt_check.toggled.connect(self._changed)
+        self.tables_check.toggled.connect(self._changed)
         self.out_edit.textChanged.connect(self._changed)
         self._changed()
 
@@ -128,7 +136,8 @@ class MetadataPage(QWizardPage):
         on = self.decrypt_check.isChecked()
         for widget in (self.out_edit, self.out_browse, self.overwrite_check):
             widget.setEnabled(on)
-        self.setFinalPage(not on)  # Finish here, or Next to decrypt (this also re-lays out the wizard's buttons)
+        # Finish here, or Next to the tables or to decrypt (this also re-lays out the wizard's buttons)
+        self.setFinalPage(not on and not self.tables_check.isChecked())
         self.completeChanged.emit()
 
     def output(self) -> Path:
@@ -138,6 +147,8 @@ class MetadataPage(QWizardPage):
         return not self.decrypt_check.isChecked() or bool(self.out_edit.text().strip())
 
     def nextId(self) -> int:
+        if self.tables_check.isChecked():
+            return self.wiz.TABLES
         return self.wiz.DECRYPT if self.decrypt_check.isChecked() else -1
 
     def validatePage(self) -> bool:
@@ -278,7 +289,7 @@ class DecryptPage(QWizardPage):
 class ExtractWizard(WizardBase):
     """Offline forensic extraction of one backup file: keyless check, metadata, decrypt, contents."""
 
-    FILE, SECRET, METADATA, DECRYPT = range(4)
+    FILE, SECRET, METADATA, DECRYPT, TABLES = range(5)
 
     def __init__(self, console: Console, *, runner: JobRunner | None = None, parent: QWidget | None = None) -> None:
         """`runner`: the main window's, so keyring jobs run one at a time (None: a runner of its own)."""
@@ -287,8 +298,10 @@ class ExtractWizard(WizardBase):
         self.secret_page = SecretPage(self)
         self.metadata_page = MetadataPage(self)
         self.decrypt_page = DecryptPage(self)
+        self.tables_page = TablesPage(self)
         for page_id, page in ((self.FILE, self.file_page), (self.SECRET, self.secret_page),
-                              (self.METADATA, self.metadata_page), (self.DECRYPT, self.decrypt_page)):
+                              (self.METADATA, self.metadata_page), (self.DECRYPT, self.decrypt_page),
+                              (self.TABLES, self.tables_page)):
             self.setPage(page_id, page)
 
     def screenshot_pages(self) -> list[tuple[str, QWidget]]:
@@ -326,4 +339,23 @@ class ExtractWizard(WizardBase):
             self.decrypt_page.listing.setPlainText("\n".join([
                 "215; 1259 16390 TABLE app customers postgres", "216; 1259 16405 TABLE app invoices postgres",
                 "3390; 0 16390 TABLE DATA app customers postgres", "3391; 0 16405 TABLE DATA app invoices postgres"]))
+        if self.tables_page.report is None:
+            self.tables_page.panel.setVisible(False)
+            self.tables_page.show_report(example_tables())
         return self._pages_for_docs()
+
+
+def example_tables() -> TablesReport:
+    """A made-up listing for the docs' screenshot of the Tables page."""
+    def table(schema: str, name: str, rows: int, size: int, columns: tuple[tuple[str, str], ...]) -> TableStats:
+        return TableStats(ArchiveTable(schema, name, tuple(Column(n, t) for n, t in columns), 1, True),
+                          has_data=True, rows=rows, text_bytes=size, stored_bytes=size // 4)
+
+    return TablesReport("example.enc", None, "gzip", [
+        table("app", "customers", 48_210, 5_321_004, (("id", "integer"), ("name", "text"), ("email", "text"),
+                                                       ("joined", "timestamp with time zone"))),
+        table("app", "invoices", 1_204_377, 98_112_530, (("id", "bigint"), ("customer_id", "integer"),
+                                                         ("total", "numeric(12,2)"), ("lines", "jsonb"))),
+        table("audit", "logins", 2_000_000, 151_004_377, (("at", "timestamp with time zone"), ("host", "inet"),
+                                                          ("user_name", "text"))),
+    ])

@@ -1,0 +1,64 @@
+"""`recovery-console export`: a table's rows from a backup or archive as CSV, JSON lines or COPY text (offline)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from recovery_console.cli.common import console, emit, job, secret_from
+from recovery_console.cli.tables_cmd import add_source
+from recovery_console.engine.forensics.row_formats import FORMATS
+from recovery_console.engine.forensics.workbench import ExportedTable, Workbench
+from recovery_console.errors import ExitCode, UsageError
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    add_source(parser)
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--table", metavar="SCHEMA.NAME", help="the table to export")
+    which.add_argument("--all-tables", action="store_true", help="every table with data, one file each in --out-dir")
+    parser.add_argument("--format", choices=FORMATS, default="csv",
+                        help="csv (with a header row, as COPY … CSV HEADER writes it), jsonl, or copy (raw COPY text)")
+    parser.add_argument("-o", "--output", type=Path, help="the file to write (default: standard output)")
+    parser.add_argument("--out-dir", type=Path, help="with --all-tables: the folder for the files")
+    parser.add_argument("--limit", type=int, metavar="N", help="only the first N rows")
+    parser.add_argument("--force", action="store_true", help="replace existing regular output files")
+    parser.set_defaults(func=cmd_export)
+
+
+def _line(item: ExportedTable) -> str:
+    where = item.path if item.path is not None else "standard output"
+    return f"{item.table}: {item.rows:,} rows to {where}, SHA-256 {item.sha256}"
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    app = console()
+    bench = Workbench(app)
+    ref = bench.locate(args.source, args.target)
+    if args.all_tables:
+        if args.out_dir is None or args.output is not None or args.limit is not None:
+            raise UsageError("--all-tables writes one file per table: give --out-dir DIR (and no -o or --limit).")
+        with job(args) as reporter:
+            items = bench.export_all(ref, lambda: secret_from(args), args.out_dir, args.format,
+                                     overwrite=args.force, reporter=reporter)
+        emit(args, {"files": [item.as_dict() for item in items]},
+             [_line(item) for item in items] or ["No table in this archive has data."])
+        return ExitCode.OK
+    if args.out_dir is not None:
+        raise UsageError("--out-dir goes with --all-tables; for one table use -o FILE.")
+    if args.output is None and args.json:
+        raise UsageError("--json describes a written file: give -o FILE with it.")
+    if args.output is None and sys.stdout.isatty():
+        raise UsageError("export writes the table's raw data; on a terminal, control characters in it would act on "
+                         "the terminal itself.", hint="Give -o FILE, or pipe the output (for a look: | less).")
+    stream = sys.stdout.buffer if args.output is None else None
+    with job(args) as reporter:
+        item = bench.export(ref, lambda: secret_from(args), args.table, args.format, out=args.output, stream=stream,
+                            limit=args.limit, overwrite=args.force, reporter=reporter)
+    if stream is not None:
+        stream.flush()
+        print(_line(item), file=sys.stderr)
+    else:
+        emit(args, item.as_dict(), _line(item))
+    return ExitCode.OK

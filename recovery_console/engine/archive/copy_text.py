@@ -1,0 +1,82 @@
+"""PostgreSQL's COPY text format, decoded byte-exactly: rows of tab-separated fields with backslash escapes.
+
+A raw tab always separates fields and a raw newline always ends a row (data tabs and newlines are
+escaped). A field that is exactly `\\N` is NULL; otherwise `\\b \\f \\n \\r \\t \\v`, octal `\\NNN` (one
+to three digits, the value taken modulo 256), `\\xHH` (one or two hex digits) and a backslash before
+any other character (that character itself) are decoded, as the server's CopyReadAttributesText
+does. Everything stays bytes in the archive's encoding: nothing is lost to a text decode.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+NULL = b"\\N"
+END_OF_DATA = b"\\."
+_SIMPLE = {b"b": b"\x08", b"f": b"\x0c", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\x0b"}
+_ESCAPE = re.compile(rb"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|(.)|$)", re.DOTALL)
+_ENCODE = {ord("\\"): "\\\\", ord("\b"): "\\b", ord("\f"): "\\f", ord("\n"): "\\n", ord("\r"): "\\r",
+           ord("\t"): "\\t", ord("\v"): "\\v"}
+
+
+def _unescape(match: re.Match[bytes]) -> bytes:
+    octal, hexa, char = match.groups()
+    if octal is not None:
+        return bytes([int(octal, 8) & 0xFF])
+    if hexa is not None:
+        return bytes([int(hexa, 16)])
+    if char is None:
+        return b""  # a backslash at the very end of a field: the server drops it too
+    return _SIMPLE.get(char, char)
+
+
+def decode_field(raw: bytes) -> bytes | None:
+    """One field as the server stores it: None for `\\N`, else the field with its escapes decoded."""
+    if raw == NULL:
+        return None
+    if b"\\" not in raw:
+        return raw
+    return _ESCAPE.sub(_unescape, raw)
+
+
+def split_row(line: bytes) -> list[bytes | None]:
+    """The decoded fields of one row (without its newline)."""
+    return [decode_field(raw) for raw in line.split(b"\t")]
+
+
+def encode_value(value: str) -> str:
+    """How COPY text writes `value` (pg_dump's escaping), so a search can look for it in the raw data."""
+    return value.translate(_ENCODE)
+
+
+def complete_lines(pieces: Iterator[bytes]) -> Iterator[bytes]:
+    """Regroup a table's COPY data so every chunk holds whole rows, each ending in a newline.
+
+    A last row without its newline gets one; an end-of-data line (`\\.`, which old archives carry)
+    ends the data. Memory is bounded by the longest row.
+    """
+    rest = b""
+    for piece in pieces:
+        cut = piece.rfind(b"\n")
+        if cut < 0:
+            rest += piece
+            continue
+        chunk = rest + piece[:cut + 1] if rest else piece[:cut + 1]
+        rest = piece[cut + 1:]
+        end = _end_of_data(chunk)
+        if end is not None:
+            if end:
+                yield chunk[:end]
+            return
+        yield chunk
+    if rest and rest != END_OF_DATA:
+        yield rest + b"\n"
+
+
+def _end_of_data(chunk: bytes) -> int | None:
+    """Where an end-of-data line starts in a chunk of whole lines, or None."""
+    if chunk.startswith(END_OF_DATA + b"\n"):
+        return 0
+    at = chunk.find(b"\n" + END_OF_DATA + b"\n")
+    return None if at < 0 else at + 1
