@@ -1,7 +1,7 @@
 """Running what is due (engine/due.py says what is): each due profile gets one backup, under its lock.
 
-One run holds the database's lock (engine/state/locks.py) from the free-space guard through the backup;
-whatever a policy does after the backup (copies, pruning) belongs inside that same lock, after `_backup`.
+One run holds the database's lock (engine/state/locks.py) from the free-space guard through the backup and
+what follows it (engine/after_backup.py: a full verify of the new backup, copies to the secondaries, pruning).
 Every run is recorded in the run history, as it starts and as it ends. `now` is injectable for tests; the
 CLI and the GUI never pass it. A profile without a policy can still be run by hand, with the default one.
 """
@@ -9,9 +9,15 @@ CLI and the GUI never pass it. A profile without a policy can still be run by ha
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import TYPE_CHECKING
 
 from recovery_console.engine.console import Console
+
+if TYPE_CHECKING:
+    from recovery_console.engine.after_backup import FollowUps
 from recovery_console.engine.due import RunOutcome, due_slot, pending
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.space_guard import estimate_size, shortfall
@@ -77,12 +83,39 @@ def _locked_run(console: Console, history: RunHistory, profile: Profile, record:
             skipped = record.finished("skipped", time.monotonic() - started, reason=skip)
             return RunOutcome(profile.name, "skipped", skip, skipped, ExitCode.NO_SPACE)
         backup = _backup(console, profile, record.trigger, secret, reporter)
+        clock = partial(_since, now=datetime.fromisoformat(record.started), start=started)
+        follow_ups = _after(console, history, profile, backup, secret, reporter, clock)
     except RecoveryError as exc:
         result = "cancelled" if isinstance(exc, Cancelled) else "failed"
         ended = record.finished(result, time.monotonic() - started, reason=exc.message)
         return RunOutcome(profile.name, result, exc.message, ended, exc.exit_code)
-    done = record.finished("ok", time.monotonic() - started, bytes=backup.size, backup_id=backup.backup_id)
-    return RunOutcome(profile.name, "ok", "", done)
+    reason = "; ".join(follow_ups.problems)
+    done = record.finished("ok", time.monotonic() - started, bytes=backup.size, backup_id=backup.backup_id,
+                           reason=reason)
+    return RunOutcome(profile.name, "ok", reason, done, ExitCode.PARTIAL if follow_ups.problems else ExitCode.OK)
+
+
+def _since(now: datetime, start: float) -> datetime:
+    """The run's clock: its (maybe injected) start plus the time it has taken so far."""
+    return now + timedelta(seconds=time.monotonic() - start)
+
+
+def _after(console: Console, history: RunHistory, profile: Profile, backup: BackupRecord, secret: str | None,
+           reporter: Reporter | None, clock: Callable[[], datetime]) -> FollowUps:
+    """The new backup verified from its target (a run whose backup does not verify failed), then copied and pruned."""
+    from recovery_console.engine.after_backup import copy_and_prune, verify_new
+
+    try:
+        verify_new(console, backup, secret if secret is not None else console.profiles.instance_secret(profile.name),
+                   reporter)
+    except Cancelled:
+        raise
+    except RecoveryError as exc:
+        failed = RecoveryError(f"The new backup {backup.short_id} did not pass its verify: {exc.message}",
+                               hint=exc.hint)
+        failed.exit_code = exc.exit_code
+        raise failed from exc
+    return copy_and_prune(console, history, profile, backup, reporter, clock)
 
 
 def _space_shortfall(console: Console, history: RunHistory, profile: Profile) -> str | None:

@@ -24,6 +24,7 @@ from recovery_console.engine.state.run_history import RunHistory
 from recovery_console.errors import ExitCode
 from recovery_console.models.policy import Frequency, Policy, Schedule
 from recovery_console.models.profile import ConnectionMode
+from recovery_console.models.retention import RetentionRules
 from recovery_console.models.target import TargetConfig
 from tests.fixtures.console import SECRET
 
@@ -70,16 +71,40 @@ def test_a_policy_stepped_through_simulated_days_runs_each_slot_once_and_a_misse
     assert (manual.result, manual.record.trigger, manual.record.slot) == ("ok", "manual", None)
     assert run_due(console, now=_at(7, 12, 5), secret=SECRET)[0].result == "not due"
 
-    before = {h.profile: h for h in health(console)}["prod"]
-    assert before.status == "red" and before.last_success.trigger == "manual" and before.last_failure is None
-    console.verify(console.locate(manual.record.backup_id), SECRET)
-    after = {h.profile: h for h in health(console)}["prod"]
-    assert after.status == "green" and after.verified_at is not None
+    state = {h.profile: h for h in health(console)}["prod"]  # every run verified its backup from the target
+    assert state.status == "green" and state.last_success.trigger == "manual" and state.last_failure is None
+    assert console.catalog.get("vault", console.locate(manual.record.backup_id).record.key).verify_result == "ok"
 
     console.profiles.create("adhoc", pg15.dsn(database), target=local_target)  # no policy: run by hand only
     console.profiles.set_mode("adhoc", ConnectionMode.DIRECT, acknowledge_direct=True)
     assert run_due(console, "adhoc", now=_at(7, 13), secret=SECRET)[0].result == "not due"
     assert run_now(console, "adhoc", secret=SECRET).result == "ok"
+
+
+def test_each_run_verifies_copies_to_the_secondary_and_prunes_every_target(console, local_target, pg15, database,
+                                                                          tmp_path):
+    offsite = tmp_path / "offsite"
+    offsite.mkdir()
+    console.add_target(TargetConfig(name="offsite", kind="local", options={"path": str(offsite)}))
+    policy = Policy(schedule=Schedule(Frequency.DAILY, hour=1), retention=RetentionRules(keep_last=2),
+                    secondary_targets=("offsite",), min_free_mb=1)
+    _profile(console, pg15, database, local_target, policy)
+    made = [run_due(console, now=_at(day, 2), secret=SECRET)[0] for day in (1, 2, 3)]
+    assert [o.result for o in made] == ["ok"] * 3 and exit_code(made) == 0
+    newest_two = sorted(o.record.backup_id for o in made[1:])
+    for target in ("vault", "offsite"):
+        backups, _ = console.list_backups([target])
+        assert sorted(b.backup_id for b in backups) == newest_two, target
+    assert {b.verify_result for b in console.list_backups(["vault"])[0]} == {"ok"}
+    steps = [(r.trigger, r.result) for r in RunHistory(console.paths).records("prod")]
+    assert steps == [("scheduled", "ok"), ("replication", "ok"), ("prune", "ok")] * 3
+
+    shutil.rmtree(offsite)  # the secondary is unusable: the backup still counts, the run says what failed, no prune
+    offsite.write_text("a file where the target's folder was")
+    broken = run_due(console, now=_at(4, 2), secret=SECRET)[0]
+    assert broken.result == "ok" and exit_code([broken]) == ExitCode.PARTIAL
+    assert "replication to offsite failed" in broken.reason and "not pruned" in broken.reason
+    assert len(console.list_backups(["vault"])[0]) == 3
 
 
 @contextlib.contextmanager

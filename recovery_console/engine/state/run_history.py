@@ -98,14 +98,13 @@ class RunHistory:
             return []
         except OSError as exc:
             raise from_os_error("reading", str(self.file), exc) from exc
-        latest: dict[str, RunRecord] = {}
+        latest: dict[str, RunRecord] = {}  # in the order the runs started: a run within a run starts after it
         for line in raw.splitlines():
             try:
                 record = RunRecord.from_dict(json.loads(line))
             except (ValueError, TypeError, KeyError):
                 continue  # a line torn by a crash
             if profile is None or record.profile == profile:
-                latest.pop(record.run_id, None)
                 latest[record.run_id] = record
         return sorted((_settled(r) for r in latest.values()), key=lambda r: r.started)
 
