@@ -78,12 +78,13 @@ class XSession:
     log: Path
     process: subprocess.Popen[bytes] | None = None
     taken: list[Path] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. the Secret Service's bus and keyring backend
 
     @property
     def env(self) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("QT_")}
         return {**env, "DISPLAY": self.display, "QT_QPA_PLATFORM": "xcb", "RECOVERY_CONSOLE_HOME": str(self.home),
-                "PYTHONPATH": str(ROOT), "QT_ACCESSIBILITY": "0", "NO_AT_BRIDGE": "1"}
+                "PYTHONPATH": str(ROOT), "QT_ACCESSIBILITY": "0", "NO_AT_BRIDGE": "1", **self.extra_env}
 
     def start(self) -> None:
         self.shots.mkdir(parents=True, exist_ok=True)
@@ -139,11 +140,13 @@ class XSession:
         return (int(values["Absolute upper-left X"]), int(values["Absolute upper-left Y"]), int(values["Width"]),
                 int(values["Height"]))
 
-    def screenshot(self, name: str) -> Path:
-        path = self.shots / f"{len(self.taken) + 1:02d}_{name}.png"
+    def screenshot(self, name: str, replace: Path | None = None) -> Path:
+        """The whole screen as the next numbered PNG (or again into `replace`, a shot taken before)."""
+        path = replace or self.shots / f"{len(self.taken) + 1:02d}_{name}.png"
         subprocess.run(["import", "-window", "root", str(path)], env=self.env, check=True, timeout=30,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.taken.append(path)
+        if replace is None:
+            self.taken.append(path)
         return path
 
     def assert_running(self) -> None:
@@ -160,6 +163,42 @@ class XSession:
 
     def type(self, text: str) -> None:
         self.xdotool("type", "--delay", "30", "--clearmodifiers", text)
+        time.sleep(0.2)
+
+    def advance(self, key: str, title: str, timeout: float = 90, retry: float = 4, shot: str | None = None) -> None:
+        """Press `key` until the active window's title matches `title` (e.g. a wizard's next page).
+
+        A wizard's Next stays disabled while its page's checks run, and a press meanwhile is ignored;
+        so the key is pressed again, but only while the same window is still active with the same title.
+        `shot`: the screen is shot (under that name, one file) before each press, so it shows the page as
+        it was when the press that worked was made.
+        """
+        before_window = self.xdotool("getactivewindow", check=False)
+        before = self.title_of(before_window) if before_window else ""
+        deadline = time.monotonic() + timeout
+        path = None
+        while True:
+            if shot is not None:
+                path = self.screenshot(shot, path)
+            self.keys(key)
+            pressed = time.monotonic()
+            while time.monotonic() - pressed < retry:
+                now = self.active_title()
+                if re.search(title, now):
+                    return
+                if now != before:  # something else opened (an error box, a prompt): never press into it
+                    wait_for(lambda: re.search(title, self.active_title()), max(1.0, deadline - time.monotonic()),
+                             f"{title!r} to be the active window (it is {self.active_title()!r})")
+                    return
+                time.sleep(0.2)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{key} did not lead from {before!r} to {title!r} within {timeout:.0f} s")
+
+    def click(self, window: str, x: int, y: int) -> None:
+        """A left click at (x, y) inside `window`, as a user's mouse would."""
+        self.assert_running()
+        self.xdotool("mousemove", "--window", window, str(x), str(y))
+        self.xdotool("click", "1")
         time.sleep(0.2)
 
     # -- the console's own record of what it did
