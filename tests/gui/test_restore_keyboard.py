@@ -1,4 +1,5 @@
-"""The restore wizard from the keyboard: when the restore ends, Return goes on to its result (found by the X
+"""The restore wizard from the keyboard: Return on the pre-flight page waits for the checks, never stops them;
+when the restore ends, Return goes on to its result (found by the X
 walk: the focus fell from the disabled "Cancel the restore" to the wizard's Cancel, and Return closed the wizard
 with its result page, and Roll back, unseen); after a roll back, Return finishes. And "1 backup.", not "1 backup(s).".
 """
@@ -60,8 +61,13 @@ def test_return_after_the_restore_shows_its_result_and_after_the_roll_back_finis
     qtbot.keyClick(edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: wizard.currentId() == RestoreWizard.DESTINATION, timeout=WAIT)
     next_page(qtbot, wizard, RestoreWizard.PREFLIGHT)
-    qtbot.waitUntil(lambda: wizard.preflight_page.isComplete(), timeout=WAIT)
-    next_page(qtbot, wizard, RestoreWizard.CONFIRM)
+    preflight = wizard.preflight_page
+    assert wizard.focusWidget() is preflight.checks  # not the Cancel of the checks' progress
+    qtbot.keyClick(preflight.checks, Qt.Key.Key_Return)  # Next is still disabled: nothing happens, nothing stops
+    qtbot.waitUntil(lambda: preflight.isComplete(), timeout=WAIT)
+    assert "cancelled" not in preflight.verdict.text()
+    qtbot.keyClick(wizard.focusWidget(), Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: wizard.currentId() == RestoreWizard.CONFIRM, timeout=WAIT)
     qtbot.keyClicks(wizard.confirm_page.confirm_edit, "RESTORE")
     qtbot.keyClick(wizard.confirm_page.confirm_edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: wizard.currentId() == RestoreWizard.PROGRESS, timeout=WAIT)
