@@ -249,8 +249,10 @@ def step_restore(w: Walk) -> None:
     x.advance("Return", restore_page("Where to restore"))  # once the list and the keyring's secret are in
     x.screenshot("restore_destination")
     x.advance("Return", restore_page("Pre-flight checks"))
-    # Next is enabled once every check passed; the page is shot before each press, so its last shot shows them.
-    x.advance("Return", restore_page("Confirm the restore"), timeout=180, shot="restore_preflight")
+    x.advance("Return", restore_page("Confirm the restore"), timeout=180)  # Next is enabled once every check passed
+    x.advance("alt+b", restore_page("Pre-flight checks"))  # Back: the checks' results stay for a second look
+    x.screenshot("restore_preflight")
+    x.advance("Return", restore_page("Confirm the restore"))
     x.screenshot("restore_confirm")
     x.type("RESTORE")
     x.advance("Return", restore_page("Restoring"))

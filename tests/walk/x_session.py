@@ -140,13 +140,11 @@ class XSession:
         return (int(values["Absolute upper-left X"]), int(values["Absolute upper-left Y"]), int(values["Width"]),
                 int(values["Height"]))
 
-    def screenshot(self, name: str, replace: Path | None = None) -> Path:
-        """The whole screen as the next numbered PNG (or again into `replace`, a shot taken before)."""
-        path = replace or self.shots / f"{len(self.taken) + 1:02d}_{name}.png"
+    def screenshot(self, name: str) -> Path:
+        path = self.shots / f"{len(self.taken) + 1:02d}_{name}.png"
         subprocess.run(["import", "-window", "root", str(path)], env=self.env, check=True, timeout=30,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if replace is None:
-            self.taken.append(path)
+        self.taken.append(path)
         return path
 
     def assert_running(self) -> None:
@@ -165,21 +163,16 @@ class XSession:
         self.xdotool("type", "--delay", "30", "--clearmodifiers", text)
         time.sleep(0.2)
 
-    def advance(self, key: str, title: str, timeout: float = 90, retry: float = 4, shot: str | None = None) -> None:
+    def advance(self, key: str, title: str, timeout: float = 90, retry: float = 4) -> None:
         """Press `key` until the active window's title matches `title` (e.g. a wizard's next page).
 
         A wizard's Next stays disabled while its page's checks run, and a press meanwhile is ignored;
         so the key is pressed again, but only while the same window is still active with the same title.
-        `shot`: the screen is shot (under that name, one file) before each press, so it shows the page as
-        it was when the press that worked was made.
         """
         before_window = self.xdotool("getactivewindow", check=False)
         before = self.title_of(before_window) if before_window else ""
         deadline = time.monotonic() + timeout
-        path = None
         while True:
-            if shot is not None:
-                path = self.screenshot(shot, path)
             self.keys(key)
             pressed = time.monotonic()
             while time.monotonic() - pressed < retry:
