@@ -17,7 +17,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import keyring
@@ -68,8 +68,8 @@ class Walk:
     target_dir: Path
     seen: int = 0  # the audit sequence number of the last entry a step asserted
     backup_key: str = ""
-    pre_restore: str = ""
-    notes: dict[str, str] = field(default_factory=dict)
+    pre_restore: str = ""  # the database as it was before the restore, kept under this name by the restore
+    undone: str = ""  # the restored copy, kept under this name by the roll back
 
     @property
     def url(self) -> str:
@@ -129,7 +129,7 @@ def walk(tmp_path: Path, secret_service, pg: PgServer, database: str) -> Iterato
             yield Walk(x, pg, database, target_dir)
         finally:
             if x.process is not None and x.process.poll() is None:
-                x.screenshot("last_screen")  # where a failed walk stood
+                x.screenshot("last_screen")  # where the walk ended, or stopped
             print(f"walk screenshots: {x.shots}")
             x.stop()
 
@@ -142,7 +142,9 @@ def step_start(w: Walk) -> None:
     x = w.x
     main = x.wait_window(MAIN)
     x.wait_active(MAIN)
-    left, top, width, height = wait_for(lambda: _fitted(x, main), 15, "the window to fit the screen")  # type: ignore[misc]
+    geometry = wait_for(lambda: _fitted(x, main), 15, "the window to fit the screen")
+    assert isinstance(geometry, tuple)
+    left, top, width, height = geometry
     assert width >= SCREEN[0] * 0.9 and left + width <= SCREEN[0] and top + height <= SCREEN[1]
     assert x.audit() == []
     x.screenshot("empty_console")
@@ -281,6 +283,7 @@ def step_rollback(w: Walk) -> None:
     assert w.rows() == changed
     undone = [d for d in w.databases() if "__undone_" in d]
     assert len(undone) == 1 and w.rows(undone[0]) == ROWS, "the restored copy was not kept"
+    w.undone = undone[0]
     assert w.pre_restore not in w.databases()
     x.screenshot("rolled_back")
     x.keys("Return")  # Finish (the focus is on it once Roll back is done)

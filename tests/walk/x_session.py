@@ -187,13 +187,6 @@ class XSession:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{key} did not lead from {before!r} to {title!r} within {timeout:.0f} s")
 
-    def click(self, window: str, x: int, y: int) -> None:
-        """A left click at (x, y) inside `window`, as a user's mouse would."""
-        self.assert_running()
-        self.xdotool("mousemove", "--window", window, str(x), str(y))
-        self.xdotool("click", "1")
-        time.sleep(0.2)
-
     # -- the console's own record of what it did
     def audit(self) -> list[AuditEntry]:
         root = self.home
