@@ -1,9 +1,10 @@
-"""The setup wizard's target page gives a local folder's one field the room it needs, not the SFTP fields' room:
-the X walk found the local folder's box as tall as the SFTP fields and the four test steps squeezed to two rows."""
+"""The setup wizard's target page, as the X walk found it: a local folder's box stood as tall as the SFTP fields
+and squeezed the four test steps to two rows; Next stayed enabled while Test connection ran."""
 
 from __future__ import annotations
 
 import pytest
+from PySide6.QtWidgets import QWizard
 
 from recovery_console.engine.storage.round_trip import CheckReport, StepResult
 from recovery_console.ui.wizards.setup import SetupWizard
@@ -35,3 +36,15 @@ def test_a_local_folder_leaves_room_for_every_test_step(qtbot, target_page):
     last = tree.visualItemRect(tree.topLevelItem(rows - 1))
     assert last.bottom() <= tree.viewport().height(), "the last test step is cut off"
 
+
+
+def test_next_waits_while_the_target_is_tested(qtbot, target_page, tmp_path):
+    page = target_page
+    page.name_edit.setText("walk-backups")
+    page.fields.local_path.setText(str(tmp_path))
+    next_button = page.wiz.button(QWizard.WizardButton.NextButton)
+    assert next_button.isEnabled()
+    page.test_target()
+    assert not next_button.isEnabled()
+    qtbot.waitUntil(lambda: page.report is not None and not page.testing, timeout=30_000)
+    assert page.report.ok and next_button.isEnabled()

@@ -179,6 +179,8 @@ def step_setup(w: Walk) -> None:
     x.keys("alt+f")  # the Folder field; "A new target", named walk-backups, local, are the defaults
     x.type(str(w.target_dir))
     x.keys("alt+t")  # Test connection: list, write, read back, delete in the folder
+    x.advance("Return", setup_page("Summary"))  # Next waits for the test's verdict
+    x.advance("alt+b", setup_page("Storage target"))  # Back, to see that verdict
     x.screenshot("setup_target")
     x.advance("Return", setup_page("Summary"))
     x.screenshot("setup_summary")
