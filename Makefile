@@ -55,6 +55,7 @@ wheelhouse: $(BIN)/recovery-console
 	PYTHON=$(BIN)/python bash packaging/wheelhouse.sh
 
 # The console walked with real X input (Xvfb, openbox, xdotool, ImageMagick's import); prints where its screenshots are.
+# The setup-to-rollback walk also needs PostgreSQL 15 and gnome-keyring (make test-deps); it skips without them.
 walk: $(BIN)/pytest
 	$(BIN)/python -m pytest -s -p no:cacheprovider tests/walk
 

@@ -78,12 +78,13 @@ class XSession:
     log: Path
     process: subprocess.Popen[bytes] | None = None
     taken: list[Path] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. the Secret Service's bus and keyring backend
 
     @property
     def env(self) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("QT_")}
         return {**env, "DISPLAY": self.display, "QT_QPA_PLATFORM": "xcb", "RECOVERY_CONSOLE_HOME": str(self.home),
-                "PYTHONPATH": str(ROOT), "QT_ACCESSIBILITY": "0", "NO_AT_BRIDGE": "1"}
+                "PYTHONPATH": str(ROOT), "QT_ACCESSIBILITY": "0", "NO_AT_BRIDGE": "1", **self.extra_env}
 
     def start(self) -> None:
         self.shots.mkdir(parents=True, exist_ok=True)
@@ -161,6 +162,30 @@ class XSession:
     def type(self, text: str) -> None:
         self.xdotool("type", "--delay", "30", "--clearmodifiers", text)
         time.sleep(0.2)
+
+    def advance(self, key: str, title: str, timeout: float = 90, retry: float = 4) -> None:
+        """Press `key` until the active window's title matches `title` (e.g. a wizard's next page).
+
+        A wizard's Next stays disabled while its page's checks run, and a press meanwhile is ignored;
+        so the key is pressed again, but only while the same window is still active with the same title.
+        """
+        before_window = self.xdotool("getactivewindow", check=False)
+        before = self.title_of(before_window) if before_window else ""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.keys(key)
+            pressed = time.monotonic()
+            while time.monotonic() - pressed < retry:
+                now = self.active_title()
+                if re.search(title, now):
+                    return
+                if now != before:  # something else opened (an error box, a prompt): never press into it
+                    wait_for(lambda: re.search(title, self.active_title()), max(1.0, deadline - time.monotonic()),
+                             f"{title!r} to be the active window (it is {self.active_title()!r})")
+                    return
+                time.sleep(0.2)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{key} did not lead from {before!r} to {title!r} within {timeout:.0f} s")
 
     # -- the console's own record of what it did
     def audit(self) -> list[AuditEntry]:

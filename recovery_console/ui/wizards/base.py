@@ -36,8 +36,10 @@ class WizardBase(QWizard):
         self.runner = runner if runner is not None else JobRunner()
         self.tasks: set[asyncio.Task[Any]] = set()  # this wizard's running flows (the runner may be shared)
         self.error_boxes: list[QMessageBox] = []
+        self.base_title = title
         self.setWindowTitle(title)
         self.setAccessibleName(title)
+        self.currentIdChanged.connect(self._title_for_page)
         self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
         self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage, True)
         self.setOption(QWizard.WizardOption.HaveHelpButton, False)
@@ -51,6 +53,12 @@ class WizardBase(QWizard):
         }
         for which, name in names.items():
             self.button(which).setAccessibleName(name)
+
+    def _title_for_page(self, page_id: int) -> None:
+        """The window title names the step as well, as the taskbar, window switchers and screen readers show it."""
+        page = self.page(page_id)
+        step = page.title() if page is not None else ""
+        self.setWindowTitle(f"{self.base_title} — {step}" if step else self.base_title)
 
     # -- flows -----------------------------------------------------------------------------------
 

@@ -185,7 +185,7 @@ class BackupPage(QWizardPage):
                 select = row if select < 0 else select
             for column, value in enumerate(values):
                 self.table.setItem(row, column, table_item(value, entry if column == 0 else None))
-        self.list_status.setText(f"{len(rows)} backup(s).")
+        self.list_status.setText(f"{len(rows)} backup{'' if len(rows) == 1 else 's'}.")
         if select >= 0:
             self.table.selectRow(select)
         elif rows:

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QRadioButton,
     QTreeWidgetItem,
     QVBoxLayout,
+    QWidget,
     QWizardPage,
 )
 
@@ -146,6 +147,9 @@ class PreflightPage(QWizardPage):
         self.cleanup = CleanupRow(wizard, self.start)
         layout.addWidget(self.cleanup)
         layout.addLayout(row)
+        # The page opens with the focus on the checks, not on the progress panel's Cancel: there Return, meant
+        # for Next once the checks have passed, would stop them instead.
+        QWidget.setTabOrder(self.checks, self.panel.cancel_button)
         self._show_other_database(None)
 
     def initializePage(self) -> None:

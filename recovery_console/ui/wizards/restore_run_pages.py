@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QTableWidget,
     QVBoxLayout,
+    QWizard,
     QWizardPage,
 )
 
@@ -89,7 +90,15 @@ class ProgressPage(QWizardPage):
             self.wiz.set_parent_blocking(False)
             self.setFinalPage(self.outcome != "ok")  # also makes the wizard lay its buttons out again (Next or Finish)
             self.completeChanged.emit()
+            self._focus_the_way_on()
             self.wiz.restore_finished()
+
+    def _focus_the_way_on(self) -> None:
+        """Next (or Finish) takes the focus, which would fall from the disabled Cancel the restore to the wizard's
+        Cancel, where Return would close the wizard with the result and its Roll back unseen."""
+        if self.outcome is not None and self.wiz.currentPage() is self:
+            which = QWizard.WizardButton.NextButton if self.outcome == "ok" else QWizard.WizardButton.FinishButton
+            self.wiz.button(which).setFocus()
 
     def _cleaned(self) -> None:
         """After Clean up: once nothing the restore made is left, the status says so."""
@@ -223,6 +232,8 @@ class ResultPage(QWizardPage):
             self.rolling_back = False
             self.wiz.set_parent_blocking(False)
             self.completeChanged.emit()
+            if self.rolled_back is not None and self.wiz.currentPage() is self:
+                self.wiz.button(QWizard.WizardButton.FinishButton).setFocus()  # Roll back is disabled now
             self.wiz.restore_finished()
 
     def isComplete(self) -> bool:

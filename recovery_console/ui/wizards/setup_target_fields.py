@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import QSize
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -22,7 +23,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QRadioButton,
-    QSizePolicy,
     QSpinBox,
     QStackedWidget,
     QWidget,
@@ -190,12 +190,21 @@ class TargetFields(QStackedWidget):
 
     def show_kind(self, kind: str) -> None:
         """Show `kind`'s fields; the stack is as tall as they are, not as the tallest kind's."""
-        shown = self.groups[list(KIND_LABELS).index(kind)]
-        self.setCurrentWidget(shown)
-        for group in self.groups:
-            policy = QSizePolicy.Policy.Preferred if group is shown else QSizePolicy.Policy.Ignored
-            group.setSizePolicy(policy, policy)
-        self.adjustSize()
+        self.setCurrentWidget(self.groups[list(KIND_LABELS).index(kind)])
+        self.updateGeometry()
+
+    def sizeHint(self) -> QSize:
+        """The shown kind's size: a QStackedWidget asks for its largest page's, which squeezed the test steps."""
+        shown = self.currentWidget()
+        return shown.sizeHint() if shown is not None else super().sizeHint()
+
+    def minimumSizeHint(self) -> QSize:
+        shown = self.currentWidget()
+        return shown.minimumSizeHint() if shown is not None else super().minimumSizeHint()
+
+    def hasHeightForWidth(self) -> bool:
+        """No: QStackedLayout's height for a width is its tallest page's; the size hint above is the shown one's."""
+        return False
 
     def values(self) -> list[Any]:
         """The shown kind's field values, in order (a passed test holds only while they are unchanged)."""

@@ -192,6 +192,7 @@ class TargetPage(QWizardPage):
         self.testing = True
         self.test_button.setEnabled(False)
         self.steps.clear()
+        self.completeChanged.emit()  # Next waits for the test's verdict
         self.wiz.start(self._test())
 
     async def _test(self) -> None:
