@@ -7,7 +7,8 @@ the metadata, decrypt it to a .dump, finish. What happened is read from window t
 geometry (xdotool) and from the console's own audit log, never from pixels; a screenshot of
 each step is kept under the test's tmp folder (`make walk` prints where).
 
-Setup → backup → restore → rollback need a PostgreSQL server and are not walked here yet.
+Setup → backup → verify → restore → rollback, which need a PostgreSQL server, are walked in
+test_x_walk_restore.py.
 """
 
 from __future__ import annotations
