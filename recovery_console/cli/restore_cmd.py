@@ -200,8 +200,8 @@ def cmd_history(args: argparse.Namespace) -> int:
             state = f"{format_bytes(row.size)}" if row.state == KEPT and row.size is not None else row.state
             kept = f"  previous {e.previous} ({state})"
         error = f"  ({e.error})" if e.error else ""
-        lines.append(f"  {e.id}  {e.time}  {e.backup_id or e.backup_key or '?'} → {e.database} [{e.mode}]  "
-                     f"{e.result}{error}{kept}")
+        backup = (e.backup_id or "").replace("-", "")[:8] or e.backup_key or "?"
+        lines.append(f"  {e.id}  {e.time}  {backup} → {e.database} [{e.mode}]  {e.result}{error}{kept}")
     if found.server_error:
         lines.append(f"The kept databases' state is unknown: {found.server_error}")
     if any(r.can_roll_back for r in found.rows):
