@@ -12,11 +12,12 @@ import pytest
 from recovery_console.cli.main import main
 from recovery_console.engine.console import Console
 from recovery_console.engine.live_backup import backup_database
+from recovery_console.engine.progress import CancelToken, Reporter
 from recovery_console.engine.restore import Restorer
 from recovery_console.engine.restore_kept import GONE, KEPT, LIVE, REPLACED, drop_previous, history, rollback_entry
 from recovery_console.engine.state import restore_history
 from recovery_console.engine.state.paths import AppPaths
-from recovery_console.errors import ExitCode, UsageError
+from recovery_console.errors import Cancelled, ExitCode, UsageError
 from recovery_console.models.profile import ConnectionMode
 from recovery_console.models.target import TargetConfig
 from tests.fixtures.console import SECRET
@@ -135,3 +136,18 @@ def test_a_failed_restore_is_recorded_failed_with_nothing_kept(app, pg15, restor
     entries = restore_history.entries(app.paths, "p")
     assert [e.result for e in entries] == ["failed", "succeeded"]
     assert entries[0].previous is None and "Could not create" in entries[0].error
+
+
+def test_a_cancelled_restore_is_recorded_cancelled_and_the_original_kept(app, pg15, restored, table_fingerprints):
+    database, record, _ = restored
+    before = table_fingerprints(pg15, database)
+    token = CancelToken()
+    reporter = Reporter(sink=lambda progress: token.cancel(), token=token, min_interval=0.0)
+    restorer = Restorer(app)
+    plan = restorer.preflight("p", app.locate(record.short_id), SECRET)
+    with pytest.raises(Cancelled):
+        restorer.run(plan, SECRET, reporter=reporter)
+    newest = restore_history.entries(app.paths, "p")[0]
+    assert (newest.result, newest.previous) == ("cancelled", None)
+    assert table_fingerprints(pg15, database) == before
+    assert [r.entry.result for r in history(app, "p").rows] == ["cancelled", "succeeded"]
