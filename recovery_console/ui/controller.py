@@ -115,7 +115,7 @@ class MainController(QObject):
                      "Change the selected profile's URL, connection mode, target or secret", manage.edit_profile)
         self._action("remove_profile", "&Remove profile…", "delete", None,
                      "Forget the selected profile (typed confirmation)", manage.remove_profile)
-        self._action("restore_history", "Restore &history…", "restore", None,
+        self._action("restore_history", "Restore &history…", "restore", "Ctrl+H",
                      "The selected profile's restores: roll back or drop the database each one kept",
                      manage.open_restore_history)
         self._action("audit", "&Audit log", "audit", "Ctrl+L",
