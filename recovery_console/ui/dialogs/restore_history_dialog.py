@@ -276,11 +276,10 @@ class RestoreHistoryDialog(QDialog):
         if box.clickedButton() is not yes:
             return
         console, profile, entry_id = self.console, self.profile, e.id
-        outcome = await self._act("Rolling back", f"Rolling back {e.database} …",
-                                  lambda r: rollback_entry(console, profile, entry_id))
-        if outcome is not None:
-            self.status.setText(colored(f"✔ Rolled back: {e.database} is the database from before the restore "
-                                        f"again; the restored one is kept as {outcome[1]}.", PASS_COLOR, True))
+        await self._act("Rolling back", f"Rolling back {e.database} …",
+                        lambda r: rollback_entry(console, profile, entry_id),
+                        lambda outcome: f"✔ Rolled back: {e.database} is the database from before the restore "
+                                        f"again; the restored one is kept as {outcome[1]}.")
 
     async def drop(self) -> None:
         row = self.selected_row()
@@ -293,29 +292,29 @@ class RestoreHistoryDialog(QDialog):
             return
         typed = dialog.textValue()
         console, profile, entry_id = self.console, self.profile, row.entry.id
-        dropped = await self._act("Dropping", f"Dropping {name} …",
-                                  lambda r: drop_previous(console, profile, entry_id, confirm=typed))
-        if dropped is not None:
-            self.status.setText(colored(f"✔ Dropped {dropped}.", PASS_COLOR, True))
+        await self._act("Dropping", f"Dropping {name} …",
+                        lambda r: drop_previous(console, profile, entry_id, confirm=typed),
+                        lambda dropped: f"✔ Dropped {dropped}.")
 
-    async def _act(self, name: str, blocking_text: str, function: Callable[[Reporter], Any]) -> Any:
-        """Run an action with the main window blocked; show its error; read the true state again after."""
+    async def _act(self, name: str, blocking_text: str, function: Callable[[Reporter], Any],
+                   done: Callable[[Any], str]) -> None:
+        """Run an action with the main window blocked; show its error; read the true state again after, and put
+        what the action did (`done(result)`) above whatever the new listing had to say."""
         self.acting = True
         self._block(True, blocking_text)
-        outcome = None
         try:
             outcome = await self._run(name, function)
         except RecoveryError as exc:
             self.show_error(f"{name} failed", exc)
+            outcome = None
         finally:
             self.acting = False
             self._block(False)
-        message = self.status.text()
         await self.reload()
         if outcome is not None:
-            self.status.setText(message)
+            after = self.status.text()
+            self.status.setText(colored(done(outcome), PASS_COLOR, True) + (f"<br>{after}" if after else ""))
             self.changed.emit()
-        return outcome
 
     def _block(self, active: bool, text: str = "") -> None:
         setter = getattr(self.parentWidget(), "set_blocking", None)
