@@ -1,4 +1,4 @@
-"""`recovery-console restore …`: pre-flight, safe in-place or new-database restore, and rollback."""
+"""`recovery-console restore …`: pre-flight, safe in-place or new-database restore, rollback, and the history."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from typing import Any
 from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, printable, secret_from
 from recovery_console.engine.restore import Restorer
 from recovery_console.engine.restore_cleanup import clean_up
+from recovery_console.engine.restore_kept import KEPT, drop_previous, history, rollback_entry
 from recovery_console.engine.restore_preflight import RestorePlan
 from recovery_console.engine.state import restore_journal
 from recovery_console.errors import ExitCode, RecoveryError, UsageError
+from recovery_console.formatting import format_bytes
 
 ALLOW_OTHER = "--allow-other-database"
 
@@ -43,6 +45,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     rollback = commands.add_parser("rollback", help="swap the database kept before the last restore back in")
     rollback.add_argument("--profile", required=True)
     rollback.add_argument("--previous", metavar="NAME", help="the pre-restore database to bring back (default: newest)")
+    rollback.add_argument("entry", nargs="?", metavar="ENTRY",
+                          help="a restore from `restore history` (its id or kept database) to roll back")
     rollback.add_argument("--yes", action="store_true")
     add_json(rollback)
     rollback.set_defaults(func=cmd_rollback)
@@ -57,6 +61,17 @@ def register(parser: argparse.ArgumentParser) -> None:
     cleanup.add_argument("--profile", help="only what restores of this profile left (default: every profile)")
     add_json(cleanup)
     cleanup.set_defaults(func=cmd_cleanup)
+    hist = commands.add_parser("history", help="the profile's restores: time, backup, result, the kept previous "
+                                               "database and its size now")
+    hist.add_argument("--profile", required=True)
+    add_json(hist)
+    hist.set_defaults(func=cmd_history)
+    drop = commands.add_parser("drop", help="drop a previous database a restore kept (asks for its name typed)")
+    drop.add_argument("--profile", required=True)
+    drop.add_argument("previous", metavar="PREVIOUS", help="the kept database's name, or its restore's history id")
+    drop.add_argument("--confirm", metavar="NAME", help="the kept database's name, typed again to confirm")
+    add_json(drop)
+    drop.set_defaults(func=cmd_drop)
 
 
 def _secret(args: argparse.Namespace, profile: str) -> str:
@@ -141,7 +156,12 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     if not args.yes:
         _confirm("Swap the pre-restore database back in (the restored one is kept)? Type ROLLBACK to go on: ",
                  "ROLLBACK")
-    previous, undone = Restorer(console()).rollback(args.profile, args.previous)
+    if args.entry and args.previous:
+        raise UsageError("Give either a history entry or --previous, not both.")
+    if args.entry:
+        previous, undone = rollback_entry(console(), args.profile, args.entry)
+    else:
+        previous, undone = Restorer(console()).rollback(args.profile, args.previous)
     emit(args, {"restored_from": previous, "kept_as": undone},
          [f"Rolled back: {previous} is live again; the restored database is kept as {undone}."])
     return ExitCode.OK
@@ -167,3 +187,38 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     report = clean_up(console(), args.profile)
     emit(args, dataclasses.asdict(report), report.lines())
     return ExitCode.OK if not report.not_dropped else ExitCode.DATABASE
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    found = history(console(), args.profile)
+    lines = [f"Restores of profile {args.profile}, newest first (times in UTC):"] if found.rows else [
+        f"No restore of profile {args.profile} is recorded."]
+    for row in found.rows:
+        e = row.entry
+        kept = ""
+        if e.previous:
+            state = f"{format_bytes(row.size)}" if row.state == KEPT and row.size is not None else row.state
+            kept = f"  previous {e.previous} ({state})"
+        error = f"  ({e.error})" if e.error else ""
+        backup = (e.backup_id or "").replace("-", "")[:8] or e.backup_key or "?"
+        lines.append(f"  {e.id}  {e.time}  {backup} → {e.database} [{e.mode}]  {e.result}{error}{kept}")
+    if found.server_error:
+        lines.append(f"The kept databases' state is unknown: {found.server_error}")
+    if any(r.can_roll_back for r in found.rows):
+        lines.append(f"Roll back: `recovery-console restore rollback --profile {args.profile} ID`; drop a kept "
+                     f"database: `recovery-console restore drop --profile {args.profile} NAME --confirm NAME`.")
+    emit(args, {"profile": args.profile, "server_error": found.server_error,
+                "entries": [r.to_json() for r in found.rows]}, lines)
+    return ExitCode.OK if not found.server_error else ExitCode.DATABASE
+
+
+def cmd_drop(args: argparse.Namespace) -> int:
+    confirm = args.confirm
+    if confirm is None:
+        if args.json or not sys.stdin.isatty():
+            raise UsageError("Refusing to drop without the database's name typed.",
+                             hint="Pass --confirm NAME with the kept database's exact name.")
+        confirm = input(f"This drops {args.previous} for good. Type its name to go on: ").strip()
+    name = drop_previous(console(), args.profile, args.previous, confirm=confirm)
+    emit(args, {"dropped": name}, [f"Dropped {name}."])
+    return ExitCode.OK

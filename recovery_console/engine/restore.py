@@ -53,6 +53,7 @@ from recovery_console.engine.restore_preflight import (
     plan_restore,
     sessions,
 )
+from recovery_console.engine.restore_recording import recording, rolled_back, swapped
 from recovery_console.engine.state import restore_journal
 from recovery_console.engine.state.locks import database_lock
 from recovery_console.engine.state.restore_journal import RestoreJournal
@@ -140,7 +141,8 @@ class Restorer:
                         "mode": "new database" if plan.new_database else "safe in-place", "tool": str(plan.tool.path)}
         identity = lock_identity(plan.profile, plan.database)
         with database_lock(self.console.paths, identity, "restore", plan.database), \
-                self.console.audited("restore", plan.ref.location, audit_detail) as detail:
+                self.console.audited("restore", plan.ref.location, audit_detail) as detail, \
+                recording(self.console, plan) as history:
             earlier = clean_before(self.console, plan.profile.name, identity)
             journal = restore_journal.begin(self.console.paths, plan.profile.name, plan.database, identity)
             self._create_scratch(plan, url, password, journal)
@@ -174,6 +176,7 @@ class Restorer:
             if unmarked:
                 warnings.append(unmarked)
             detail.update(previous=previous, tables=len(tables), earlier_dropped=earlier.dropped)
+            history.succeeded(previous)
             return RestoreResult(plan.database, previous, tables, f"{plan.tool.path} {plan.tool.version}", warnings)
 
     def _abandon(self, plan: RestorePlan, url: str, password: str | None, journal: RestoreJournal,
@@ -376,6 +379,7 @@ class Restorer:
             backup_id = checked[scratch].removeprefix(CHECKED_NOTE).strip()
             detail.update(swapped_in=scratch, previous=previous, backup_id=backup_id)
             _comment(url, password, database, _restored_note(backup_id))
+            swapped(self.console, profile, database, backup_id, previous)
             return scratch, previous
 
     def _mark(self, plan: RestorePlan, url: str, password: str | None) -> str | None:
@@ -409,6 +413,7 @@ class Restorer:
                 _rename_pair(admin, database, undone, previous, "Nothing was renamed; roll back again when they "
                              "have disconnected.")
             detail.update(restored_from=previous, kept_as=undone)
+            rolled_back(self.console, profile, database, previous, undone)
             return previous, undone
 
 

@@ -117,6 +117,9 @@ class MainController(QObject):
                      "Change the selected profile's URL, connection mode, target or secret", manage.edit_profile)
         self._action("remove_profile", "&Remove profile…", "delete", None,
                      "Forget the selected profile (typed confirmation)", manage.remove_profile)
+        self._action("restore_history", "Restore &history…", "restore", "Ctrl+H",
+                     "The selected profile's restores: roll back or drop the database each one kept",
+                     manage.open_restore_history)
         self._action("audit", "&Audit log", "audit", "Ctrl+L",
                      "Everything this console did, and a check of the log's chain", self.open_audit)
         self._action("health", "&Health", "verify", "Ctrl+Shift+H",
@@ -150,6 +153,7 @@ class MainController(QObject):
             "remove_target": window.selected_target() is not None,
             "edit_profile": window.selected_profile() is not None,
             "remove_profile": window.selected_profile() is not None,
+            "restore_history": window.selected_profile() is not None,
             "open_file": True,
             "test_target": has_targets, "audit": True, "metadata": has_backup, "contents": has_backup,
         }

@@ -157,6 +157,7 @@ class MainWindow(QMainWindow):
         backup_menu = bar.addMenu("&Backup")
         for key in ("verify", "download", "restore", "delete"):
             backup_menu.addAction(actions[key])
+        backup_menu.addAction(actions["restore_history"])
         backup_menu.addSeparator()
         backup_menu.addActions(self.keep_actions.actions)
         backup_menu.addSeparator()
@@ -165,12 +166,13 @@ class MainWindow(QMainWindow):
         backup_menu.addSeparator()
         backup_menu.addAction(actions["refresh"])
         profile_menu = bar.addMenu("&Profile")
-        for key in ("new_profile", "edit_profile", "remove_profile"):
+        for key in ("new_profile", "edit_profile", "remove_profile", "restore_history"):
             profile_menu.addAction(actions[key])
         target_menu = bar.addMenu("&Target")
         for key in ("add_target", "edit_target", "test_target", "remove_target"):
             target_menu.addAction(actions[key])
-        self.sidebar.set_context_actions([actions[k] for k in ("new_profile", "edit_profile", "remove_profile")],
+        self.sidebar.set_context_actions([actions[k] for k in ("new_profile", "edit_profile", "remove_profile",
+                                                              "restore_history")],
                                          [actions[k] for k in ("add_target", "edit_target", "test_target",
                                                                "remove_target")])
         view_menu = bar.addMenu("&View")

@@ -18,6 +18,7 @@ from recovery_console.ui.jobs import Job
 if TYPE_CHECKING:
     from recovery_console.ui.controller import MainController
     from recovery_console.ui.dialogs.profile_dialog import ProfileDialog
+    from recovery_console.ui.dialogs.restore_history_dialog import RestoreHistoryDialog
     from recovery_console.ui.main_window import MainWindow
 
 
@@ -32,6 +33,7 @@ class ManageActions:
         self.profile_dialog: ProfileDialog | None = None
         self.remove_profile_box: QInputDialog | None = None
         self.open_file_dialog: QDialog | None = None
+        self.history_dialog: RestoreHistoryDialog | None = None
 
     def editing_profile(self) -> bool:
         """A profile dialog is open with unsaved changes (backup and restore wait until it is saved or closed)."""
@@ -125,6 +127,20 @@ class ManageActions:
 
         dialog.textValueSelected.connect(confirmed)
         dialog.open()
+
+    def open_restore_history(self, profile: str | None = None) -> None:
+        """The selected profile's restores, with Roll back and Drop; the backup list is re-read after an action."""
+        from recovery_console.ui.dialogs.restore_history_dialog import RestoreHistoryDialog
+
+        window = self.window
+        name = profile or window.selected_profile()
+        if name is None or name not in window.profiles:
+            return
+        dialog = RestoreHistoryDialog(window.console, window.runner, name, parent=window)
+        dialog.changed.connect(lambda: self.controller.refresh(sync=False))
+        window.keep(dialog)
+        self.history_dialog = dialog
+        dialog.show()
 
     # ------------------------------------------------------------------ a backup file
 

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from recovery_console.ui.wizards.restore import RestoreWizard
 
 CLEANUP_ADVICE = "When the server is back, use Clean up to drop them."
+HISTORY_POINTER = ("Later, Profile › Restore history… in the main window lists every restore of this profile, "
+                   "with Roll back and Drop for the database each one kept.")
 
 class ProgressPage(QWizardPage):
     """Page 5: the restore runs; the main window is blocked meanwhile."""
@@ -166,6 +168,7 @@ class ResultPage(QWizardPage):
         lines = [colored(f"✔ {result.database} now holds the backup's data.", PASS_COLOR, True)]
         if result.previous:
             lines.append(html.escape(f"The previous database is kept as {result.previous} until you drop it."))
+            lines.append(html.escape(HISTORY_POINTER))
         lines.append(html.escape(f"Restored with {result.tool}."))
         lines += [colored("⚠ " + w, WARN_COLOR) for w in result.warnings]
         self.summary.setText("<br>".join(lines))
