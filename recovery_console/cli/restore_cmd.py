@@ -196,15 +196,16 @@ def cmd_history(args: argparse.Namespace) -> int:
     for row in found.rows:
         e = row.entry
         kept = ""
-        if e.previous:
+        if row.kept:
             state = f"{format_bytes(row.size)}" if row.state == KEPT and row.size is not None else row.state
-            kept = f"  previous {e.previous} ({state})"
+            what = "set aside" if row.set_aside else "previous"
+            kept = f"  {what} {row.kept} ({state})"
         error = f"  ({e.error})" if e.error else ""
         backup = (e.backup_id or "").replace("-", "")[:8] or e.backup_key or "?"
         lines.append(f"  {e.id}  {e.time}  {backup} → {e.database} [{e.mode}]  {e.result}{error}{kept}")
     if found.server_error:
         lines.append(f"The kept databases' state is unknown: {found.server_error}")
-    if any(r.can_roll_back for r in found.rows):
+    if any(r.can_roll_back or r.can_drop for r in found.rows):
         lines.append(f"Roll back: `recovery-console restore rollback --profile {args.profile} ID`; drop a kept "
                      f"database: `recovery-console restore drop --profile {args.profile} NAME --confirm NAME`.")
     emit(args, {"profile": args.profile, "server_error": found.server_error,

@@ -1,5 +1,6 @@
-"""The restore history as it is now: each recorded restore joined with what the server holds, and the two
-actions on a kept previous database (roll back to it, drop it).
+"""The restore history as it is now: each recorded restore joined with what the server holds, and the actions
+on the database it keeps: roll back to a kept previous database, drop it — or, after a rollback, drop the
+restored copy the rollback set aside (`__undone_`).
 
 Sizes and existence are asked of the server at each listing, never taken from the file: a kept
 database someone dropped shows as gone, one recreated under the same name (another OID) as replaced,
@@ -29,12 +30,26 @@ KEPT, GONE, REPLACED, LIVE, DROPPED, NONE, UNKNOWN = "kept", "gone", "replaced",
 
 @dataclass(frozen=True)
 class HistoryRow:
-    """One entry with the live state of its previous database: `state` is kept, gone, replaced, live again
-    (rolled back to), dropped, unknown (server unreachable) or '' (nothing was kept); `size` in bytes."""
+    """One entry with the live state of the database it keeps (`kept`: the previous one, or after a rollback the
+    restored copy it set aside): `state` is kept, gone, replaced, live again (rolled back to, nothing set aside),
+    dropped, unknown (server unreachable) or '' (nothing was kept); `size` in bytes."""
 
     entry: HistoryEntry
     state: str
     size: int | None = None
+
+    @property
+    def set_aside(self) -> bool:
+        """Whether the kept database is the restored copy a rollback set aside (else the one from before)."""
+        return self.entry.result == store.ROLLED_BACK
+
+    @property
+    def kept(self) -> str | None:
+        return self.entry.undone if self.set_aside else self.entry.previous
+
+    @property
+    def kept_oid(self) -> int | None:
+        return self.entry.undone_oid if self.set_aside else self.entry.previous_oid
 
     @property
     def can_roll_back(self) -> bool:
@@ -42,10 +57,10 @@ class HistoryRow:
 
     @property
     def can_drop(self) -> bool:
-        return self.can_roll_back and self.entry.previous_oid is not None
+        return self.state == KEPT and self.kept_oid is not None
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.entry.to_json(), "previous_state": self.state, "previous_size": self.size,
+        return {**self.entry.to_json(), "kept": self.kept, "kept_state": self.state, "kept_size": self.size,
                 "can_roll_back": self.can_roll_back, "can_drop": self.can_drop}
 
 
@@ -62,28 +77,37 @@ def history(console: Console, profile_name: str) -> History:
     """The restores of `profile_name`, newest first, with each kept database's state and size read live."""
     profile = console.profiles.store.get(profile_name)
     entries = store.entries(console.paths, profile_name)
-    wanted = sorted({e.previous for e in entries if e.previous and e.result == store.SUCCEEDED})
+    wanted = sorted({name for name in map(_on_server, entries) if name})
     try:
         live = _live(profile, console.profiles.dump_password(profile), wanted) if wanted else {}
     except RecoveryError as exc:
-        rows = [HistoryRow(e, UNKNOWN if e.previous and e.result == store.SUCCEEDED else _settled(e))
-                for e in entries]
+        rows = [HistoryRow(e, UNKNOWN if _on_server(e) else _settled(e)) for e in entries]
         return History(profile_name, rows, exc.message)
     rows = []
     for entry in entries:
-        if not entry.previous or entry.result != store.SUCCEEDED:
+        name = _on_server(entry)
+        if not name:
             rows.append(HistoryRow(entry, _settled(entry)))
             continue
-        found = live.get(entry.previous)
+        found, oid = live.get(name), HistoryRow(entry, KEPT).kept_oid
         if entry.identity != lock_identity(profile, entry.database):
             rows.append(HistoryRow(entry, UNKNOWN))  # the profile points elsewhere now
         elif found is None:
             rows.append(HistoryRow(entry, GONE))
-        elif entry.previous_oid is not None and found[0] != entry.previous_oid:
+        elif oid is not None and found[0] != oid:
             rows.append(HistoryRow(entry, REPLACED))
         else:
             rows.append(HistoryRow(entry, KEPT, found[1]))
     return History(profile_name, rows)
+
+
+def _on_server(entry: HistoryEntry) -> str | None:
+    """The database of `entry` to look for on the server: the kept previous one, or the rollback's set-aside copy."""
+    if entry.result == store.SUCCEEDED:
+        return entry.previous
+    if entry.result == store.ROLLED_BACK and not entry.undone_dropped:
+        return entry.undone
+    return None
 
 
 def rollback_entry(console: Console, profile_name: str, ref: str) -> tuple[str, str]:
@@ -97,27 +121,32 @@ def rollback_entry(console: Console, profile_name: str, ref: str) -> tuple[str, 
 
 
 def drop_previous(console: Console, profile_name: str, ref: str, *, confirm: str) -> str:
-    """Drop the previous database the restore `ref` (entry id or kept name) kept, once `confirm` is its name.
+    """Drop the database the restore `ref` (entry id or kept name) keeps — its previous database, or after a
+    rollback the restored copy set aside — once `confirm` is its name.
 
     Only a database this console kept for this profile, still carrying the OID it had when kept, is
     dropped; under the database's lock, with an audit entry. Returns the dropped name."""
     profile = console.profiles.store.get(profile_name)
     entry = store.find(console.paths, profile_name, ref)
-    name = entry.previous or ref
+    name = HistoryRow(entry, KEPT).kept or ref
     with database_lock(console.paths, lock_identity(profile, entry.database), "drop of a kept copy", entry.database), \
             console.audited("restore.drop_previous", name, {"profile": profile_name, "entry": entry.id}) as detail:
         row = _row(console, profile_name, entry.id)
         if not row.can_drop:
-            raise UsageError(f"{name} is not a previous database this console keeps for profile {profile_name}: "
+            raise UsageError(f"{name} is not a database this console keeps for profile {profile_name}: "
                              f"{_why_not(row)}. Nothing was dropped.",
                              hint="Only a database a restore kept, still the very same database, can be dropped here.")
         if confirm != name:
             raise UsageError(f"The typed confirmation does not match {name}; nothing was dropped.",
                              hint="Type the database's name exactly to confirm dropping it.")
-        assert entry.previous_oid is not None
-        _drop(profile, console.profiles.dump_password(profile), name, entry.previous_oid)
-        store.update(console.paths, profile_name, lambda e: e.id == entry.id, result=store.DROPPED)
-        detail.update(oid=entry.previous_oid, size=row.size)
+        oid = row.kept_oid
+        assert oid is not None
+        _drop(profile, console.profiles.dump_password(profile), name, oid)
+        if entry.result == store.ROLLED_BACK:
+            store.update(console.paths, profile_name, lambda e: e.id == entry.id, undone_dropped=True)
+        else:
+            store.update(console.paths, profile_name, lambda e: e.id == entry.id, result=store.DROPPED)
+        detail.update(oid=oid, size=row.size)
         return name
 
 
@@ -131,22 +160,26 @@ def _row(console: Console, profile_name: str, ref: str) -> HistoryRow:
 
 
 def _why_not(row: HistoryRow) -> str:
-    if row.entry.result != store.SUCCEEDED:
+    if row.entry.result not in (store.SUCCEEDED, store.ROLLED_BACK):
         return f"its result is '{row.entry.result}'"
-    if not row.entry.previous:
-        return "it kept no previous database (a restore into a new database)"
-    if row.entry.previous_oid is None:
-        return f"the identity (OID) of {row.entry.previous} was not recorded when it was kept"
-    return {GONE: f"{row.entry.previous} no longer exists on the server",
-            REPLACED: f"{row.entry.previous} is another database now (made since by someone else)",
+    if not row.kept:
+        return "it kept no database (a restore into a new database, or a rollback that set nothing aside)"
+    if row.state == DROPPED:
+        return f"{row.kept} was dropped already"
+    if row.kept_oid is None:
+        return f"the identity (OID) of {row.kept} was not recorded when it was kept"
+    return {GONE: f"{row.kept} no longer exists on the server",
+            REPLACED: f"{row.kept} is another database now (made since by someone else)",
             UNKNOWN: "the profile now points at another server or database"}.get(row.state, row.state)
 
 
 def _settled(entry: HistoryEntry) -> str:
-    """The state of an entry's previous database that needs no server: what the console itself did to it."""
+    """The state of an entry's kept database that needs no server: what the console itself did to it."""
+    if entry.result == store.ROLLED_BACK:
+        return DROPPED if entry.undone_dropped else LIVE
     if not entry.previous:
         return NONE
-    return {store.ROLLED_BACK: LIVE, store.DROPPED: DROPPED}.get(entry.result, NONE)
+    return DROPPED if entry.result == store.DROPPED else NONE
 
 
 def _live(profile: Profile, password: str | None, names: list[str]) -> dict[str, tuple[int, int | None]]:

@@ -64,7 +64,7 @@ def rolled_back(console: Console, profile: Profile, database: str, previous: str
     try:
         store.update(console.paths, profile.name,
                      lambda e: e.previous == previous and e.identity == identity and e.result == store.SUCCEEDED,
-                     result=store.ROLLED_BACK, undone=undone)
+                     result=store.ROLLED_BACK, undone=undone, undone_oid=_oid(console, profile, undone))
     except RecoveryError as exc:
         log.warning("The rollback to %s could not be recorded in the restore history: %s", previous, exc.message)
 

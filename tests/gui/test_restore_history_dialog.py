@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QDialogButtonBox, QLineEdit
 
 from recovery_console.engine.live_backup import backup_database
 from recovery_console.engine.restore import Restorer, RestoreResult
+from recovery_console.engine.restore_kept import history
 from recovery_console.formatting import format_bytes
 from recovery_console.models.profile import ConnectionMode
 from recovery_console.ui.dialogs.restore_history_dialog import COLUMNS, RestoreHistoryDialog
@@ -69,7 +70,7 @@ def test_a_kept_previous_is_listed_with_its_live_size_and_both_actions(qtbot, co
     dialog = open_dialog(console)
     assert dialog.table.rowCount() == 1 and dialog.selected_row() is not None
     size = int(pg15.psql(f"SELECT pg_database_size('{result.previous}')"))
-    assert cell(dialog, COLUMNS.index("Previous database")) == result.previous
+    assert cell(dialog, COLUMNS.index("Kept database")) == result.previous
     assert cell(dialog, SIZE) == format_bytes(size) and cell(dialog, RESULT) == "succeeded"
     time_item = dialog.table.item(0, 0)
     assert time_item.toolTip().startswith("UTC: ") and time_item.text()[-3:].strip()  # local, zone shown
@@ -110,8 +111,10 @@ def test_roll_back_from_the_history_then_a_vanished_copy_shows_gone(qtbot, conso
     answer(qtbot, lambda: dialog.confirm_box, "Roll back")
     qtbot.waitUntil(lambda: not dialog.busy and cell(dialog, RESULT).startswith("rolled back"), timeout=JOB_TIMEOUT)
     assert table_fingerprints(pg15, database) == before
-    assert cell(dialog, SIZE) == "live again (rolled back)"
-    assert not dialog.rollback_button.isEnabled() and not dialog.drop_button.isEnabled()
+    undone = history(console, "prod").rows[0].entry.undone
+    assert cell(dialog, COLUMNS.index("Kept database")) == undone  # the restored copy the rollback set aside
+    assert cell(dialog, SIZE) == format_bytes(int(pg15.psql(f"SELECT pg_database_size('{undone}')")))
+    assert not dialog.rollback_button.isEnabled() and dialog.drop_button.isEnabled()
 
     second = Restorer(console)  # a second restore, whose kept copy someone else drops
     record = console.catalog.records()[0]

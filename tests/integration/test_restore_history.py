@@ -14,7 +14,7 @@ from recovery_console.engine.console import Console
 from recovery_console.engine.live_backup import backup_database
 from recovery_console.engine.progress import CancelToken, Reporter
 from recovery_console.engine.restore import Restorer
-from recovery_console.engine.restore_kept import GONE, KEPT, LIVE, REPLACED, drop_previous, history, rollback_entry
+from recovery_console.engine.restore_kept import DROPPED, GONE, KEPT, REPLACED, drop_previous, history, rollback_entry
 from recovery_console.engine.state import restore_history
 from recovery_console.engine.state.paths import AppPaths
 from recovery_console.errors import Cancelled, ExitCode, UsageError
@@ -67,7 +67,7 @@ def test_in_place_restore_is_listed_with_its_kept_database_and_live_size(app, pg
     code, out = run_cli(capsys, "restore", "history", "--profile", "p", "--json")
     assert code == ExitCode.OK
     listed = json.loads(out)["entries"]
-    assert [(e["id"], e["previous"], e["previous_state"], e["previous_size"]) for e in listed] == [
+    assert [(e["id"], e["previous"], e["kept_state"], e["kept_size"]) for e in listed] == [
         (row.entry.id, result.previous, "kept", size)]
     code, out = run_cli(capsys, "restore", "history", "--profile", "p")
     assert code == ExitCode.OK and result.previous in out and "succeeded" in out
@@ -82,10 +82,18 @@ def test_rollback_from_history_marks_the_entry_rolled_back(app, pg15, restored, 
     assert json.loads(out)["restored_from"] == result.previous
     assert table_fingerprints(pg15, database) == previous_data
     row = history(app, "p").rows[0]
-    assert row.entry.result == "rolled back" and row.state == LIVE and row.entry.undone in pg15.databases()
-    assert not row.can_roll_back and not row.can_drop
+    undone = row.entry.undone
+    assert row.entry.result == "rolled back" and row.set_aside and row.kept == undone in pg15.databases()
+    assert row.entry.undone_oid == int(pg15.psql(f"SELECT oid FROM pg_database WHERE datname = '{undone}'"))
+    assert row.state == KEPT and row.size and not row.can_roll_back and row.can_drop
     with pytest.raises(UsageError, match="cannot be rolled back"):
         rollback_entry(app, "p", entry.id)
+
+    code, out = run_cli(capsys, "restore", "drop", "--profile", "p", entry.id, "--confirm", undone, "--json")
+    assert code == ExitCode.OK and json.loads(out) == {"dropped": undone}
+    assert undone not in pg15.databases() and table_fingerprints(pg15, database) == previous_data
+    row = history(app, "p").rows[0]
+    assert row.entry.result == "rolled back" and row.state == DROPPED and not row.can_drop
 
 
 def test_drop_needs_the_exact_name_typed_and_then_shows_dropped(app, pg15, restored, capsys):
@@ -119,7 +127,7 @@ def test_a_vanished_or_replaced_previous_is_gone_not_restorable(app, pg15, resto
     pg15.psql(f'CREATE DATABASE "{result.previous}"')  # someone else's database under the same name
     row = history(app, "p").rows[0]
     assert row.state == REPLACED and not row.can_drop
-    with pytest.raises(UsageError, match="is not a previous database"):
+    with pytest.raises(UsageError, match="is not a database this console keeps"):
         drop_previous(app, "p", result.previous, confirm=result.previous)
     assert result.previous in pg15.databases()
     assert database in pg15.databases()

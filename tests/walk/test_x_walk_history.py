@@ -157,8 +157,8 @@ def test_walk_restore_roll_back_then_drop_from_the_history(session, pg15, table_
     x.wait_active(HISTORY)
     time.sleep(1.5)  # the history and the kept databases' sizes, read in a job
     x.screenshot("history")
-    x.keys("alt+d")  # Drop previous… on the newest restore, selected
-    x.wait_window("^Drop previous database")
+    x.keys("alt+d")  # Drop kept database… on the newest restore, selected
+    x.wait_window("^Drop kept database")
     x.type(kept)
     x.screenshot("drop_typed")
     x.keys("Return")

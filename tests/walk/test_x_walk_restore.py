@@ -1,20 +1,22 @@
-"""The console walked from an empty home to a restore and its rollback, with real X input, at 1366×768.
+"""The console walked from an empty home to a restore, its rollback and the restore history, with real X input.
 
 Setup wizard (a profile over a real PostgreSQL 15 database, direct mode acknowledged, a new local
 folder target, the instance secret; secrets go to a real Secret Service) → the new profile is
 selected → Back up now → verify that backup in full → change a row → restore the backup in place
-through the restore wizard (pre-flight, typed RESTORE) → roll back from its last page.
+through the restore wizard (pre-flight, typed RESTORE) → roll back from its last page → the restore
+history (Ctrl+H) → drop the restored copy the rollback set aside, its name typed. At 1366×768.
 
 Each step is one function over a `Walk` and asserts what happened three ways: the window it led
 to (titles, read with xdotool), the console's audit log, and the database or files themselves.
 A screenshot of each step is kept under the test's tmp folder (`make walk` prints where). More
-steps (the restore history: roll back, drop) are appended by adding functions and calls.
+steps are appended by adding functions and calls.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -294,7 +296,32 @@ def step_rollback(w: Walk) -> None:
     x.screenshot("back_to_main")
 
 
-def test_walk_setup_backup_verify_restore_rollback(walk: Walk) -> None:
+def step_history_and_drop(w: Walk) -> None:
+    """Profile › Restore history (Ctrl+H): the rolled-back restore keeps the restored copy the rollback set aside;
+    drop it, its name typed to confirm."""
+    x = w.x
+    history = f"^Restore history of {PROFILE}"
+    x.keys("ctrl+h")
+    x.wait_window(history)
+    x.wait_active(history)
+    time.sleep(1.5)  # the history and the kept databases' sizes, read in a job
+    x.screenshot("history")
+    x.keys("alt+d")  # Drop kept database… on the newest restore, selected
+    x.wait_window("^Drop kept database")
+    x.type(w.undone)
+    x.screenshot("drop_typed")
+    x.keys("Return")
+    dropped = w.audited("restore.drop_previous")
+    assert dropped.object == w.undone
+    assert w.undone not in w.databases() and w.rows() != ROWS  # the live database is the rolled-back one still
+    time.sleep(1.5)  # the list read again
+    x.screenshot("history_after_drop")
+    x.keys("Escape")
+    x.wait_gone(history)
+    x.wait_active(MAIN)
+
+
+def test_walk_setup_backup_verify_restore_rollback_history_drop(walk: Walk) -> None:
     step_start(walk)
     step_setup(walk)
     step_backup(walk)
@@ -302,5 +329,6 @@ def test_walk_setup_backup_verify_restore_rollback(walk: Walk) -> None:
     step_change_the_database(walk)
     step_restore(walk)
     step_rollback(walk)
+    step_history_and_drop(walk)
     walk.x.assert_running()
     assert all(p.stat().st_size > 0 for p in walk.x.taken)

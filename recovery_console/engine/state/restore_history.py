@@ -35,9 +35,10 @@ IN_PLACE, NEW_DATABASE = "in place", "new database"
 class HistoryEntry:
     """One restore: when, of which backup into which database, how it ended, and the database it kept.
 
-    `previous`/`previous_oid`: the original database, kept under a `__pre_restore_` name; `undone`: the
-    restored database a rollback kept under an `__undone_` name; `identity`: the lock identity of the
-    database (host:port/name) so an entry is never applied to a profile that now points elsewhere."""
+    `previous`/`previous_oid`: the original database, kept under a `__pre_restore_` name; `undone`/`undone_oid`:
+    the restored database a rollback kept under an `__undone_` name (`undone_dropped` once dropped);
+    `identity`: the lock identity of the database (host:port/name) so an entry is never applied to a profile
+    that now points elsewhere."""
 
     id: str
     time: str
@@ -52,6 +53,8 @@ class HistoryEntry:
     previous: str | None = None
     previous_oid: int | None = None
     undone: str | None = None
+    undone_oid: int | None = None
+    undone_dropped: bool = False
     changed: str = ""  # when the result last changed (rolled back, dropped)
 
     def to_json(self) -> dict[str, Any]:

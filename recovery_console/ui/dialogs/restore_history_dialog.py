@@ -52,22 +52,23 @@ from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, colored
 from recovery_console.ui.widgets.table_items import table_item
 from recovery_console.ui.widgets.times import local_time, utc_hover
 
-COLUMNS = ["Time", "Result", "Previous database", "Size now", "Backup", "Restored into"]
+COLUMNS = ["Time", "Result", "Kept database", "Size now", "Backup", "Restored into"]
 STATE_TEXT = {GONE: "gone", REPLACED: "gone (another database has its name)", LIVE: "live again (rolled back)",
               DROPPED: "dropped", UNKNOWN: "unknown"}
 
 
 def previous_text(row: HistoryRow) -> tuple[str, str]:
-    """(size column, its tooltip) for the previous database of `row`."""
-    if not row.entry.previous:
-        return "", "This restore kept no previous database."
+    """(size column, its tooltip) for the database `row` keeps: its previous one, or the copy a rollback set aside."""
+    if not row.kept:
+        return "", "This restore kept no previous database." if row.state != LIVE else (
+            "Rolled back: the previous database is live again.")
     if row.state == KEPT:
         if row.size is None:
             return "kept (size not readable)", "This role may not read the database's size."
         return format_bytes(row.size), f"{row.size:,} bytes, read from the server just now"
     tips = {GONE: "It no longer exists on the server: nothing to roll back to or drop.",
             REPLACED: "A database of that name exists, but it is not the one this restore kept.",
-            LIVE: "Rolled back: it is the live database again.", DROPPED: "Dropped from this console.",
+            LIVE: "Rolled back: the previous database is live again.", DROPPED: "Dropped from this console.",
             UNKNOWN: "The server could not be asked, or the profile points at another database now."}
     return STATE_TEXT.get(row.state, row.state), tips.get(row.state, "")
 
@@ -79,15 +80,17 @@ def short_backup(backup_id: str | None, key: str) -> str:
     return key.rsplit("/", 1)[-1] or "—"
 
 
-def drop_dialog(parent: QWidget, name: str) -> QInputDialog:
-    """Drop asks for the database's name typed out; OK stays disabled until it matches."""
+def drop_dialog(parent: QWidget, name: str, set_aside: bool = False) -> QInputDialog:
+    """Drop asks for the database's name typed out; OK stays disabled until it matches. `set_aside`: the database is
+    the restored copy a rollback put aside, not the one from before the restore."""
     dialog = QInputDialog(parent)
-    dialog.setWindowTitle("Drop previous database")
-    dialog.setLabelText(f"Type the database name '{name}' to drop it.\n\nIt is the database as it was before the "
-                        "restore. Dropping it deletes it from the server for good: you can no longer roll back "
-                        "to it.")
+    what = "the restored copy a rollback set aside" if set_aside else "the database as it was before the restore"
+    after = "" if set_aside else ": you can no longer roll back to it"
+    dialog.setWindowTitle("Drop kept database")
+    dialog.setLabelText(f"Type the database name '{name}' to drop it.\n\nIt is {what}. Dropping it deletes it "
+                        f"from the server for good{after}.")
     dialog.setOkButtonText("Drop database")
-    dialog.setAccessibleName("Drop previous database: type its name to confirm")
+    dialog.setAccessibleName("Drop kept database: type its name to confirm")
     buttons = dialog.findChild(QDialogButtonBox)
     if buttons is not None:
         ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
@@ -144,8 +147,8 @@ class RestoreHistoryDialog(QDialog):
         self.rollback_button = QPushButton(icon("restore"), "R&oll back…")
         self.rollback_button.setAccessibleName("Roll back the selected restore")
         self.rollback_button.clicked.connect(lambda: self.start(self.roll_back()))
-        self.drop_button = QPushButton(icon("delete"), "&Drop previous…")
-        self.drop_button.setAccessibleName("Drop the selected restore's previous database")
+        self.drop_button = QPushButton(icon("delete"), "&Drop kept database…")
+        self.drop_button.setAccessibleName("Drop the database the selected restore keeps")
         self.drop_button.clicked.connect(lambda: self.start(self.drop()))
         self.close_button = QPushButton("C&lose")
         self.close_button.setAccessibleName("Close this window")
@@ -242,7 +245,7 @@ class RestoreHistoryDialog(QDialog):
             undone = f"The restored database is kept as {e.undone}." if e.undone else ""
             result.setToolTip("\n".join(part for part in (e.error, changed, undone) if part))
             size, tip = previous_text(row)
-            previous = table_item(e.previous or "—")
+            previous = table_item(row.kept or "—")
             previous.setToolTip(tip)
             size_item = table_item(size)
             size_item.setToolTip(tip)
@@ -283,10 +286,10 @@ class RestoreHistoryDialog(QDialog):
 
     async def drop(self) -> None:
         row = self.selected_row()
-        if row is None or not row.can_drop or row.entry.previous is None:
+        if row is None or not row.can_drop or row.kept is None:
             return
-        name = row.entry.previous
-        dialog = drop_dialog(self, name)
+        name = row.kept
+        dialog = drop_dialog(self, name, set_aside=row.set_aside)
         self.drop_box = dialog
         if await self._answer(dialog) != QDialog.DialogCode.Accepted:
             return
