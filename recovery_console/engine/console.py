@@ -284,6 +284,7 @@ class Console:
         source_name: str | None = None,
         source_size: int | None = None,
         database: str | None = None,
+        database_size: int | None = None,
         server_version: str | None = None,
         pg_dump_version: str | None = None,
         reporter: Reporter | None = None,
@@ -297,7 +298,7 @@ class Console:
         catalog = self.catalog  # a catalog that cannot be opened fails here, before anything is stored
         metadata = BackupMetadata(
             backup_id=str(uuid.uuid4()), created_at=utc_now(), app_version=__version__, mode=mode,
-            description=description, database=database, server_version=server_version,
+            description=description, database=database, database_size=database_size, server_version=server_version,
             pg_dump_version=pg_dump_version, compression=compression, source="pg_dump" if database else "file",
             source_name=source_name, created_by=user_at_host(),
         )
