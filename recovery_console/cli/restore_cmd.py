@@ -124,8 +124,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                                   reporter=reporter)
     except RecoveryError as exc:
         if any(j.problem for j in restore_journal.pending(restorer.console.paths, args.profile)):
-            exc.hint = (f"{exc.hint} When the server is back, run `recovery-console restore cleanup --profile "
-                        f"{args.profile}`.").strip()
+            exc.cli_hint = (f"{exc.hint_for_cli()} When the server is back, run `recovery-console restore cleanup "
+                            f"--profile {args.profile}`.").strip()
         raise
     lines = [f"Restored {result.database} with {result.tool}."]
     if result.previous:

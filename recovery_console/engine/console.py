@@ -240,7 +240,8 @@ class Console:
             if attempt == 0:
                 self.catalog.sync(storage)
         raise NotFoundError(f"Target '{target}' holds no backup {keys[0]}.",
-                            hint=f"`backup list --target {target}` shows its backups and their keys.")
+                            hint=f"Refresh the backup list of target '{target}' to see its backups and their keys.",
+                            cli_hint=f"`backup list --target {target}` shows its backups and their keys.")
 
     def sync(self, target: str) -> SyncResult:
         return self.catalog.sync(self.storage(target))
@@ -489,7 +490,8 @@ class Console:
             existing = None
         if existing is not None:
             raise UsageError(f"Target '{storage.name}' already holds {key}.",
-                             hint="It is already uploaded; `backup list` shows it.")
+                             hint="It is already uploaded; the backup list shows it.",
+                             cli_hint="It is already uploaded; `backup list` shows it.")
         storage.check_room(report.encrypted_size, "backups/")
         reporter.start(Phase.UPLOAD, report.encrypted_size)
         sha256 = upload_checked(ref.open, storage, key, report.ciphertext_sha256, reporter)

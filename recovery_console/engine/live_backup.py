@@ -37,7 +37,8 @@ def backup_database(
     url = profile.dump_url()
     if not profile.target:
         raise UsageError(f"Profile '{profile_name}' has no backup target.",
-                         hint=f"Set one with `profile set-target {profile_name} TARGET`.")
+                         hint=f"Edit profile '{profile_name}' and choose the target its backups go to.",
+                         cli_hint=f"Set one with `profile set-target {profile_name} TARGET`.")
     identity = database_identity(url)
     with database_lock(console.paths, identity, "backup", identity.split("/", 1)[-1] or profile_name):
         return _backup(console, profile, profile.target, description, mode, compression, secret, reporter)

@@ -234,8 +234,7 @@ def _server_checks(plan: RestorePlan, conn: psycopg.Connection[tuple[Any, ...]],
         if checked:
             plan.checks.append(Check("restored copy waiting", "warn",
                                      f"{', '.join(checked)} is a restored and checked copy whose swap was blocked: "
-                                     f"`restore swap --profile {plan.profile.name}` swaps it in without restoring "
-                                     "again (or drop it)"))
+                                     "it can be swapped in without restoring again (or dropped)"))
         if leftovers:
             plan.checks.append(Check("leftover scratch databases", "warn",
                                      f"{', '.join(leftovers)} remain from an interrupted restore; drop them when "
@@ -260,7 +259,7 @@ def _session_checks(plan: RestorePlan, found: list[Session], role: str) -> None:
             f"{len(stuck)} session(s) ({', '.join(s.describe() for s in stuck)}) belong to a superuser, which "
             f"role {role} may not disconnect, so the swap would fail: ask them to disconnect, or have a superuser "
             f"end them (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
-            f"'{plan.database}'), then run the pre-flight again; or restore with --new-database"))
+            f"'{plan.database}'), then run the pre-flight again; or restore into a new database"))
 
 
 def database_note(conn: psycopg.Connection[tuple[Any, ...]], database: str) -> str:
