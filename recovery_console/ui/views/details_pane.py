@@ -101,6 +101,13 @@ class DetailsPane(QWidget):
         self._jobs: list[Job] = []
         self.setAccessibleName("Backup details")
 
+        self.unusable = QLabel("")  # why nothing can be done with this backup now (its target was removed)
+        self.unusable.setObjectName("hint")
+        self.unusable.setWordWrap(True)
+        self.unusable.setAccessibleName("Why this backup cannot be used")
+        self.unusable.hide()
+        self._unusable_reason: str | None = None
+
         self.placeholder = QLabel("Select a backup to see its details.")
         self.placeholder.setObjectName("hint")
         self.placeholder.setWordWrap(True)
@@ -128,7 +135,7 @@ class DetailsPane(QWidget):
 
         self.contents_button = QPushButton("Show &contents")
         self.contents_button.setAccessibleName("Show the archive contents")
-        self.contents_button.setToolTip("List the archive's table of contents (like pg_restore --list).")
+        self.contents_button.setToolTip("List the archive's table of contents: every table, index and other object.")
         self.contents_button.clicked.connect(self.load_contents)
         self.contents_status = QLabel("")
         self.contents_status.setObjectName("hint")
@@ -161,6 +168,7 @@ class DetailsPane(QWidget):
         self.body = QWidget()
         body = QVBoxLayout(self.body)
         body.setContentsMargins(0, 0, 0, 0)
+        body.addWidget(self.unusable)
         file_card = QFrame()
         file_card.setObjectName("detailsCard")
         file_card.setLayout(file_form)
@@ -202,6 +210,18 @@ class DetailsPane(QWidget):
         self.setTabOrder(self.contents_button, self.toc_view)
 
     # ------------------------------------------------------------------ showing
+
+    def show_unusable(self, reason: str | None) -> None:
+        """Say why the shown backup cannot be used (its target was removed) and turn its buttons off; None: usable."""
+        was, self._unusable_reason = self._unusable_reason, reason
+        self.unusable.setText(reason or "")
+        self.unusable.setVisible(bool(reason))
+        if reason:
+            for button in (self.metadata_button, self.contents_button):
+                button.setEnabled(False)
+        elif was:
+            for button in (self.metadata_button, self.contents_button):
+                button.setEnabled(True)
 
     def show_record(self, record: BackupRecord | None) -> None:
         """Show a (new) selection; decrypt its metadata at once only if no prompt is needed."""
