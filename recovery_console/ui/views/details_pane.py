@@ -20,6 +20,9 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -34,7 +37,8 @@ from recovery_console.ui.backup_table import format_time, locate_record, verify_
 from recovery_console.ui.error_dialog import error_box
 from recovery_console.ui.jobs import Job, JobRunner
 from recovery_console.ui.secrets import SecretSource
-from recovery_console.ui.widgets.labels import ElidedLabel, pane_title, value_label
+from recovery_console.ui.widgets.labels import pane_title, value_label
+from recovery_console.ui.widgets.wrapping_label import WrappingLabel, breakable
 
 _Index = QModelIndex | QPersistentModelIndex
 HISTORY_SHOWN = 5
@@ -72,6 +76,14 @@ class TocModel(QAbstractTableModel):
         return (str(entry.dump_id), entry.tag, entry.desc, entry.namespace, entry.owner)[index.column()]
 
 
+class BreakingDelegate(QStyledItemDelegate):
+    """Draws a cell's text breakable anywhere, so a narrow column wraps it instead of cutting it off."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: _Index) -> None:  # Qt override
+        super().initStyleOption(option, index)
+        option.text = breakable(option.text, every=4, longer_than=4)
+
+
 class DetailsPane(QWidget):
     """Shows one backup; `metadata_loaded` / `contents_loaded` fire when a job brought them."""
 
@@ -86,7 +98,7 @@ class DetailsPane(QWidget):
                    ("description", "Description"), ("database", "Database"), ("server_version", "Server"),
                    ("pg_dump_version", "pg_dump"), ("compression", "Compression"), ("chunk_size", "Chunk size"),
                    ("source", "Source"))
-    ELIDED = ("file", "id", "sha256", "backup_id")
+    UNSPACED = ("file", "id", "sha256", "backup_id")  # long runs without spaces: wrapped at any character
 
     def __init__(self, console: Console, runner: JobRunner, secrets: SecretSource,
                  parent: QWidget | None = None) -> None:
@@ -115,14 +127,14 @@ class DetailsPane(QWidget):
         self.file_labels: dict[str, QLabel] = {}
         file_form = QFormLayout()
         for key, text in self.FILE_FIELDS:
-            self.file_labels[key] = (ElidedLabel(text, monospace=key == "sha256") if key in self.ELIDED
+            self.file_labels[key] = (WrappingLabel(text, monospace=key == "sha256") if key in self.UNSPACED
                                      else value_label(text))
             file_form.addRow(f"{text}:", self.file_labels[key])
 
         self.meta_labels: dict[str, QLabel] = {}
         meta_form = QFormLayout()
         for key, text in self.META_FIELDS:
-            self.meta_labels[key] = ElidedLabel(text) if key in self.ELIDED else value_label(text)
+            self.meta_labels[key] = WrappingLabel(text) if key in self.UNSPACED else value_label(text)
             meta_form.addRow(f"{text}:", self.meta_labels[key])
         self.meta_status = QLabel("")
         self.meta_status.setObjectName("hint")
@@ -149,12 +161,17 @@ class DetailsPane(QWidget):
         self.toc_view.setAlternatingRowColors(True)
         self.toc_view.verticalHeader().hide()
         toc_header = self.toc_view.horizontalHeader()
-        toc_header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        toc_header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)  # every column within the pane's width,
         toc_header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        toc_header.setStretchLastSection(True)
-        for column, width in ((1, 150), (2, 110), (3, 70)):
-            toc_header.resizeSection(column, width)
+        self.toc_view.setItemDelegate(BreakingDelegate(self.toc_view))
+        self.toc_view.setWordWrap(True)  # its text wrapped (at any character if it must), never cut off
+        self.toc_view.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.toc_view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.toc_view.verticalHeader().sectionResized.connect(lambda *_: self._fit_toc())
         self.toc_view.setTabKeyNavigation(False)
+        self.toc_view.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # the pane's width, no wider
+        for policy in (self.toc_view.setVerticalScrollBarPolicy, self.toc_view.setHorizontalScrollBarPolicy):
+            policy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the pane's one scroll area scrolls it: no nested scrolling
         self.toc_view.hide()
         self.metadata_action = QAction("Decrypt &metadata", self)
         self.metadata_action.setShortcut("Ctrl+M")
@@ -188,10 +205,9 @@ class DetailsPane(QWidget):
         contents_row.addWidget(self.contents_button)
         body.addLayout(contents_row)
         body.addWidget(self.contents_status)
-        body.addWidget(self.toc_view, 1)
+        body.addWidget(self.toc_view)
         self._filler = QWidget()
         body.addWidget(self._filler, 1)
-        self.toc_view.setMinimumHeight(260)
         self.scroll_area = QScrollArea()
         self.scroll_area.setWidget(self.body)
         self.scroll_area.setWidgetResizable(True)
@@ -210,6 +226,12 @@ class DetailsPane(QWidget):
         self.setTabOrder(self.contents_button, self.toc_view)
 
     # ------------------------------------------------------------------ showing
+
+    def _fit_toc(self) -> None:
+        """As tall as all its rows: the contents scroll with the rest of the pane, not in a box of their own."""
+        view = self.toc_view
+        rows = view.verticalHeader().length() if self.toc_model.rowCount() else 0
+        view.setFixedHeight(rows + view.horizontalHeader().height() + 2 * view.frameWidth())
 
     def show_unusable(self, reason: str | None) -> None:
         """Say why the shown backup cannot be used (its target was removed) and turn its buttons off; None: usable."""
@@ -360,6 +382,7 @@ class DetailsPane(QWidget):
             self._show_metadata(metadata, "Decrypted just now with the instance secret.")
         self.toc_model.set_archive(archive)
         self.toc_view.show()
+        self._fit_toc()
         self._filler.hide()
         counts = archive.object_counts()
         summary = ", ".join(f"{n} {desc}" for desc, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
