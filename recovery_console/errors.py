@@ -31,11 +31,16 @@ class RecoveryError(Exception):
 
     exit_code: ExitCode = ExitCode.ERROR
 
-    def __init__(self, message: str, hint: str = "", detail: str = "") -> None:
+    def __init__(self, message: str, hint: str = "", detail: str = "", *, cli_hint: str = "") -> None:
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = hint  # what to do next in plain words, naming no command or flag: what the window shows
+        self.cli_hint = cli_hint  # the same step as the CLI says it, with its command and flags ("": `hint` serves)
         self.detail = detail
+
+    def hint_for_cli(self) -> str:
+        """What the CLI prints as the next step: its own phrasing if the error has one, else the plain hint."""
+        return self.cli_hint or self.hint
 
     def __str__(self) -> str:
         return self.message

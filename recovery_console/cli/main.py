@@ -78,12 +78,13 @@ def report_error(exc: RecoveryError, as_json: bool) -> None:
     from recovery_console.cli.common import printable  # loaded only when an error is shown
 
     if as_json:
-        json.dump({"ok": False, "error": {"type": type(exc).__name__, "message": exc.message, "hint": exc.hint,
-                                          "exit_code": int(exc.exit_code)}}, sys.stdout, indent=2)
+        json.dump({"ok": False, "error": {"type": type(exc).__name__, "message": exc.message,
+                                          "hint": exc.hint_for_cli(), "exit_code": int(exc.exit_code)}},
+                  sys.stdout, indent=2)
         sys.stdout.write("\n")
     print(f"Error: {printable(exc.message)}", file=sys.stderr)
-    if exc.hint:
-        print(f"What to do: {printable(exc.hint)}", file=sys.stderr)
+    if exc.hint_for_cli():
+        print(f"What to do: {printable(exc.hint_for_cli())}", file=sys.stderr)
     if exc.detail:
         print(f"Details: {printable(exc.detail)}", file=sys.stderr)
 

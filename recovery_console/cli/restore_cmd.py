@@ -17,6 +17,11 @@ from recovery_console.errors import ExitCode, RecoveryError, UsageError
 from recovery_console.formatting import format_bytes
 
 ALLOW_OTHER = "--allow-other-database"
+SWAP = "`recovery-console restore swap --profile {profile}` swaps it in"
+CLI_STEPS = {  # the CLI's own words for what a pre-flight check says to do (the engine's detail names no command)
+    "restored copy waiting": SWAP,
+    "sessions this role cannot end": "with --new-database NAME",
+}
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -96,6 +101,7 @@ def _plan_lines(plan: RestorePlan) -> list[str]:
     how = "into a new database" if plan.new_database else "safe in-place (scratch copy, check, swap; original kept)"
     return [f"Restore {plan.backup_id or plan.ref.location} → {plan.database}, {how}"] + [
         f"  {marks[c.status]}  {c.name}: {c.detail}"
+        + (f" ({CLI_STEPS[c.name].format(profile=plan.profile.name)})" if c.name in CLI_STEPS else "")
         + (f" (needs {ALLOW_OTHER})" if c in plan.unacknowledged else " (acknowledged)" if c.needs_ack else "")
         for c in plan.checks]
 
@@ -138,9 +144,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             result = restorer.run(plan, secret, exit_on_error=not args.continue_on_error, no_owner=args.no_owner,
                                   reporter=reporter)
     except RecoveryError as exc:
+        if not plan.new_database and plan.scratch_name in exc.hint:  # the checked copy was kept
+            exc.cli_hint = f"{exc.hint_for_cli()} {SWAP.format(profile=args.profile)}."
         if any(j.problem for j in restore_journal.pending(restorer.console.paths, args.profile)):
-            exc.hint = (f"{exc.hint} When the server is back, run `recovery-console restore cleanup --profile "
-                        f"{args.profile}`.").strip()
+            exc.cli_hint = (f"{exc.hint_for_cli()} When the server is back, run `recovery-console restore cleanup "
+                            f"--profile {args.profile}`.").strip()
         raise
     lines = [f"Restored {result.database} with {result.tool}."]
     if result.previous:

@@ -244,7 +244,8 @@ class Console:
             if attempt == 0:
                 self.catalog.sync(storage)
         raise NotFoundError(f"Target '{target}' holds no backup {keys[0]}.",
-                            hint=f"`backup list --target {target}` shows its backups and their keys.")
+                            hint=f"Refresh the backup list of target '{target}' to see its backups and their keys.",
+                            cli_hint=f"`backup list --target {target}` shows its backups and their keys.")
 
     def sync(self, target: str) -> SyncResult:
         return self.catalog.sync(self.storage(target))
@@ -288,6 +289,7 @@ class Console:
         source_name: str | None = None,
         source_size: int | None = None,
         database: str | None = None,
+        database_size: int | None = None,
         server_version: str | None = None,
         pg_dump_version: str | None = None,
         reporter: Reporter | None = None,
@@ -301,7 +303,7 @@ class Console:
         catalog = self.catalog  # a catalog that cannot be opened fails here, before anything is stored
         metadata = BackupMetadata(
             backup_id=str(uuid.uuid4()), created_at=utc_now(), app_version=__version__, mode=mode,
-            description=description, database=database, server_version=server_version,
+            description=description, database=database, database_size=database_size, server_version=server_version,
             pg_dump_version=pg_dump_version, compression=compression, source="pg_dump" if database else "file",
             source_name=source_name, created_by=user_at_host(),
         )
@@ -492,7 +494,8 @@ class Console:
             existing = None
         if existing is not None:
             raise UsageError(f"Target '{storage.name}' already holds {key}.",
-                             hint="It is already uploaded; `backup list` shows it.")
+                             hint="It is already uploaded; the backup list shows it.",
+                             cli_hint="It is already uploaded; `backup list` shows it.")
         storage.check_room(report.encrypted_size, "backups/")
         reporter.start(Phase.UPLOAD, report.encrypted_size)
         sha256 = upload_checked(ref.open, storage, key, report.ciphertext_sha256, reporter)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from recovery_console.engine.background import in_background
 from recovery_console.engine.console import Console
 from recovery_console.engine.pg import pgtools, postgres
 from recovery_console.engine.pg.pgdump import DUMP_COMPRESSIONS, DumpStream
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.state.locks import database_identity, database_lock
-from recovery_console.errors import RecoveryError, UsageError
+from recovery_console.errors import DatabaseError, RecoveryError, UsageError
 from recovery_console.models.backup import BackupRecord
 from recovery_console.models.profile import Profile
 
@@ -38,7 +39,8 @@ def backup_database(
     url = profile.dump_url()
     if not profile.target:
         raise UsageError(f"Profile '{profile_name}' has no backup target.",
-                         hint=f"Set one with `profile set-target {profile_name} TARGET`.")
+                         hint=f"Edit profile '{profile_name}' and choose the target its backups go to.",
+                         cli_hint=f"Set one with `profile set-target {profile_name} TARGET`.")
     if lock_held:
         return _backup(console, profile, profile.target, description, mode, compression, secret, reporter)
     identity = database_identity(url)
@@ -51,6 +53,7 @@ def _backup(console: Console, profile: Profile, target: str, description: str, m
     url = profile.dump_url()
     password = console.profiles.dump_password(profile)
     secret = secret if secret is not None else console.profiles.instance_secret(profile.name)
+    size = in_background(_database_size, url, password, name="rc-database-size")  # overlaps pg_dump's start
     tools = pgtools.discover([Path(d) for d in profile.tool_dirs], names=["pg_dump"])
     seen = console.profiles.server_versions
     dump = _dump_as_last_seen(tools, url, password, compression, seen.get(url))
@@ -64,9 +67,19 @@ def _backup(console: Console, profile: Profile, target: str, description: str, m
         return console.create_backup(
             dump, target, secret, description=description, mode=mode,
             compression="zstd" if compression == "zstd" else "none", database=header.dbname,
+            database_size=size.result(),
             server_version=header.server_version, pg_dump_version=dump.tool.version,
             source_name=f"pg_dump of {header.dbname}", reporter=reporter,
         )
+
+
+def _database_size(url: str, password: str | None) -> int | None:
+    """The database's size as the backup starts, which a restore's free-space check goes by; None if unreadable."""
+    try:
+        with postgres.connect(url, password) as conn:
+            return int(postgres.scalar(conn, "SELECT pg_database_size(current_database())"))
+    except DatabaseError:
+        return None
 
 
 def _dump_as_last_seen(tools: list[pgtools.PgTool], url: str, password: str | None, compression: str,

@@ -43,7 +43,7 @@ def check_output(out: Path, inputs: Iterable[Path | None] = ()) -> None:
                          hint="Name the file itself, or a new file; nothing was written.")
     if not stat.S_ISREG(info.st_mode):
         what = "a folder" if stat.S_ISDIR(info.st_mode) else "a device, FIFO or socket, not a regular file"
-        raise UsageError(f"{out} is {what}; the output must be a new or regular file (even with --force).",
+        raise UsageError(f"{out} is {what}; the output must be a new or regular file, even when replacing.",
                          hint="Name a regular file; to stream the output, write it to a file first.")
     for source in inputs:
         if source is not None and _same_file(out, source):

@@ -419,7 +419,7 @@ class Restorer:
 
 def _kept_hint(database: str, scratch: str, profile: str) -> str:
     return (f"The original is untouched; the restored and checked copy is kept as {scratch}. When the sessions "
-            f"have gone, finish with `recovery-console restore swap --profile {profile}` (or drop {scratch} and "
+            f"have gone, swap it in for profile {profile} without restoring again (or drop {scratch} and "
             "run the restore again).")
 
 

@@ -19,13 +19,16 @@ from typing import TYPE_CHECKING, Any
 from recovery_console.engine.archive import pgarchive
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
+from recovery_console.engine.container.end_record import read_end_record
 from recovery_console.engine.container.reader import derive_keys_ahead
 from recovery_console.engine.container.verify import read_toc
+from recovery_console.engine.io_protocols import ReadableFile, SeekableStream
 from recovery_console.engine.pg import pgtools, postgres
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.state import restore_journal
 from recovery_console.engine.state.locks import database_identity, ensure_free
 from recovery_console.errors import Cancelled, DatabaseError, RecoveryError, UsageError
+from recovery_console.formatting import format_bytes
 from recovery_console.models.profile import Profile
 
 if TYPE_CHECKING:
@@ -113,6 +116,7 @@ class RestorePlan:
     stamp: str = field(default_factory=now_stamp)
     source_database: str | None = None  # the database the backup was taken of, as it recorded it
     allow_other_database: bool = False  # the user acknowledged restoring another database's backup here
+    source_size: int | None = None  # bytes: the source database's size when the backup was taken, if recorded
 
     @property
     def unacknowledged(self) -> list[Check]:
@@ -191,19 +195,21 @@ def plan_restore(console: Console, profile_name: str, ref: BackupRef, secret: st
             info = postgres.server_info(conn)
             journaled = [name for journal in restore_journal.pending(console.paths, profile_name)
                          for name in journal.created]
-            _server_checks(plan, conn, info, journaled)
+            space = _server_checks(plan, conn, info, journaled)
     except DatabaseError as exc:
         plan.checks.append(Check("server reachable", "fail", exc.message))
         return plan
-    _verify_check(console, plan, secret, verify_first, reporter)
+    archive_length = _verify_check(console, plan, secret, verify_first, reporter)
+    plan.checks.append(_space_check(space, *_space_needed(plan, secret, archive_length, space.current)))
     if plan.archive is not None:
         _tool_check(plan, info.major)
     return plan
 
 
 def _server_checks(plan: RestorePlan, conn: psycopg.Connection[tuple[Any, ...]], info: postgres.ServerInfo,
-                   journaled: list[str]) -> None:
-    """`journaled`: databases earlier restores of this profile made and could not drop (their journals)."""
+                   journaled: list[str]) -> ServerSpace:
+    """`journaled`: databases earlier restores of this profile made and could not drop (their journals).
+    Returns the room the server has, for the free-space check made once the backup has been read."""
     if journaled:
         plan.checks.append(Check("left by an earlier restore", "warn",
                                  f"{', '.join(journaled)} (made by a restore that failed) will be dropped when "
@@ -228,13 +234,12 @@ def _server_checks(plan: RestorePlan, conn: psycopg.Connection[tuple[Any, ...]],
         if checked:
             plan.checks.append(Check("restored copy waiting", "warn",
                                      f"{', '.join(checked)} is a restored and checked copy whose swap was blocked: "
-                                     f"`restore swap --profile {plan.profile.name}` swaps it in without restoring "
-                                     "again (or drop it)"))
+                                     "it can be swapped in without restoring again (or dropped)"))
         if leftovers:
             plan.checks.append(Check("leftover scratch databases", "warn",
                                      f"{', '.join(leftovers)} remain from an interrupted restore; drop them when "
                                      "you have checked them"))
-    _space_check(plan, conn, info, bool(exists) and not plan.new_database)
+    return _server_space(plan, conn, info, bool(exists) and not plan.new_database)
 
 
 def _session_checks(plan: RestorePlan, found: list[Session], role: str) -> None:
@@ -254,7 +259,7 @@ def _session_checks(plan: RestorePlan, found: list[Session], role: str) -> None:
             f"{len(stuck)} session(s) ({', '.join(s.describe() for s in stuck)}) belong to a superuser, which "
             f"role {role} may not disconnect, so the swap would fail: ask them to disconnect, or have a superuser "
             f"end them (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
-            f"'{plan.database}'), then run the pre-flight again; or restore with --new-database"))
+            f"'{plan.database}'), then run the pre-flight again; or restore into a new database"))
 
 
 def database_note(conn: psycopg.Connection[tuple[Any, ...]], database: str) -> str:
@@ -264,32 +269,79 @@ def database_note(conn: psycopg.Connection[tuple[Any, ...]], database: str) -> s
     return str(row[0]) if row and row[0] is not None else ""
 
 
-def _space_check(plan: RestorePlan, conn: psycopg.Connection[tuple[Any, ...]], info: postgres.ServerInfo,
-                 exists: bool) -> None:
-    needed = postgres.scalar(conn, "SELECT pg_database_size(%s)", (plan.database,)) if exists else None
-    basis = "the current database's size" if needed else "3 × the archive size (estimate)"
-    if needed is None:
-        needed = 3 * (plan.ref.size or 0)
-    data_dir = None
-    if info.superuser:
-        data_dir = postgres.scalar(conn, "SELECT current_setting('data_directory')")
+@dataclass(frozen=True)
+class ServerSpace:
+    """Where the server keeps its data: bytes free (None when not measurable from here), and the size of the
+    database a restore in place replaces (None for a new database)."""
+
+    free: int | None
+    current: int | None
+
+
+def _server_space(plan: RestorePlan, conn: psycopg.Connection[tuple[Any, ...]], info: postgres.ServerInfo,
+                  exists: bool) -> ServerSpace:
+    current = postgres.scalar(conn, "SELECT pg_database_size(%s)", (plan.database,)) if exists else None
+    data_dir = postgres.scalar(conn, "SELECT current_setting('data_directory')") if info.superuser else None
+    free = None
     if data_dir and os.path.isdir(data_dir) and postgres.is_local(plan.profile.dump_url()):
         free = shutil.disk_usage(data_dir).free
-        ok = free > needed
-        plan.checks.append(Check("free space on the server", "pass" if ok else "fail",
-                                 f"{free:,} bytes free, about {needed:,} needed for a second copy ({basis})"))
-    else:
-        plan.checks.append(Check("free space on the server", "warn",
-                                 f"cannot be measured from here; a second copy needs about {needed:,} bytes "
-                                 f"({basis}) — check the server's disk"))
+    return ServerSpace(free, int(current) if current is not None else None)
+
+
+def _space_needed(plan: RestorePlan, secret: str, archive_length: int | None,
+                  current: int | None) -> tuple[int | None, str]:
+    """What a second copy of the data needs, and the basis of that estimate, best first: the source database's
+    size recorded at backup time; else the larger of the archive's uncompressed size and the database replaced."""
+    if plan.source_size is not None:
+        return plan.source_size, "the source database's size when it was backed up"
+    if archive_length is None and plan.archive is not None:
+        archive_length = _archive_length(plan.ref, secret)
+    compressed = plan.archive is not None and plan.archive.header.compression != "none"
+    basis = ("the archive's size, its data compressed by pg_dump, so likely an underestimate" if compressed
+             else "the archive's uncompressed size; indexes add to it")
+    if current is not None and (archive_length is None or current > archive_length):
+        return current, f"the size of {plan.database}, which it replaces; the backup does not record its own"
+    return archive_length, basis
+
+
+def _archive_length(ref: BackupRef, secret: str) -> int | None:
+    """The archive's length as the backup's sealed end record states it: read from the file's tail alone."""
+    def open_at(offset: int) -> ReadableFile:
+        if ref.path is None:
+            assert ref.storage is not None and ref.record is not None
+            return ref.storage.open_read(ref.record.key, offset)
+        stream = ref.open()  # a file on this machine
+        assert isinstance(stream, SeekableStream)
+        stream.seek(offset)
+        return stream
+
+    try:
+        return read_end_record(open_at, ref.size, secret).archive_length
+    except (RecoveryError, OSError):
+        return None
+
+
+def _space_check(space: ServerSpace, needed: int | None, basis: str) -> Check:
+    """Human-readable sizes, with the basis of the estimate named."""
+    about = f"about {format_bytes(needed)} needed for a second copy ({basis})" if needed is not None else \
+        "the size a second copy needs is unknown (the backup could not be read)"
+    if space.free is None:
+        return Check("free space on the server", "warn", f"cannot be measured from here; {about} — check the "
+                     "server's disk")
+    ok = needed is not None and space.free > needed
+    return Check("free space on the server", "pass" if ok else "fail" if needed is not None else "warn",
+                 f"{format_bytes(space.free)} free, {about}")
 
 
 def _verify_check(console: Console, plan: RestorePlan, secret: str, verify_first: bool,
-                  reporter: Reporter | None) -> None:
+                  reporter: Reporter | None) -> int | None:
+    """Returns the archive's length when the verify made here measured it."""
+    archive_length = None
     try:
         verified_at = None if verify_first else console.full_verify_on_record(plan.ref)
         if verified_at is None:
             result = console.verify(plan.ref, secret, reporter=reporter)
+            archive_length = result.archive_length
             detail = f"{result.chunk_count} chunks, archive SHA-256 {result.archive_sha256}"
         else:
             detail = f"full verify on record from {verified_at}, file unchanged since"
@@ -299,12 +351,14 @@ def _verify_check(console: Console, plan: RestorePlan, secret: str, verify_first
         raise
     except RecoveryError as exc:
         plan.checks.append(Check("backup fully verified", "fail", exc.message))
-        return
+        return None
     plan.backup_id = metadata.backup_id
     plan.source_database = metadata.database or None
+    plan.source_size = metadata.database_size
     plan.checks.append(Check("backup fully verified", "pass", detail + "; checked again as it is restored"))
     if not plan.new_database:
         plan.checks.append(_database_check(plan.source_database, plan.database))
+    return archive_length
 
 
 def _database_check(source: str | None, database: str) -> Check:

@@ -13,9 +13,11 @@ MODES = ("manual", "scheduled")
 SOURCES = ("pg_dump", "file")
 REQUIRED_FIELDS = frozenset({"backup_id", "created_at", "app_version", "compression", "chunk_size"})
 _OPTIONAL_TEXT = (str, type(None))
+_OPTIONAL_INT = (int, type(None))
 _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "backup_id": str, "created_at": str, "app_version": str, "mode": str, "description": str,
     "database": _OPTIONAL_TEXT, "server_version": _OPTIONAL_TEXT, "pg_dump_version": _OPTIONAL_TEXT,
+    "database_size": _OPTIONAL_INT,
     "chunk_size": int, "compression": str, "source": str, "source_name": _OPTIONAL_TEXT, "created_by": _OPTIONAL_TEXT,
 }
 
@@ -30,6 +32,7 @@ class BackupMetadata:
     mode: str = "manual"
     description: str = ""
     database: str | None = None
+    database_size: int | None = None  # bytes, pg_database_size when the backup started; None in older backups
     server_version: str | None = None
     pg_dump_version: str | None = None
     chunk_size: int = 0
@@ -42,6 +45,8 @@ class BackupMetadata:
     def to_json(self) -> bytes:
         data = asdict(self)
         data.update(data.pop("extra"))
+        if data["database_size"] is None:  # absent, as before the field existed: unsized backups keep their bytes
+            del data["database_size"]
         return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
     @classmethod

@@ -74,8 +74,10 @@ class Profile:
         if not self.declared:
             raise ModeNotDeclaredError(
                 f"Profile '{self.name}' has no declared connection mode, so backup and restore are disabled.",
-                hint=f"Run `recovery-console profile set-mode {self.name} direct --not-a-pooler` or "
-                     f"`… set-mode {self.name} pool --direct-url URL`.",
+                hint=f"Edit profile '{self.name}' and say how it connects: straight to PostgreSQL, or through a "
+                     "pooler with the server's direct URL beside it.",
+                cli_hint=f"Run `recovery-console profile set-mode {self.name} direct --not-a-pooler` or "
+                         f"`… set-mode {self.name} pool --direct-url URL`.",
             )
         return self.direct_url if self.mode is ConnectionMode.POOL else self.database_url  # type: ignore[return-value]
 

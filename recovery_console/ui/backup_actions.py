@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QAbstractButton, QDialog, QFileDialog, QInputDialog, QLineEdit, QMessageBox
 
 from recovery_console.engine.progress import Reporter
@@ -27,6 +28,25 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from recovery_console.ui.main_window import MainWindow
+
+
+ON_A_BACKUP = ("verify", "download", "delete", "restore", "metadata", "contents")  # actions on the selected backup
+_OWN_TIPS = "recoveryConsoleOwnTips"
+
+
+def explain_unusable(actions: dict[str, QAction], reason: str | None) -> None:
+    """With a reason (the backup's target was removed), turn the actions on the selected backup off and say why
+    in their tips; without one, give them their own tips back (enabling stays with the caller)."""
+    for key in ON_A_BACKUP:
+        action = actions[key]
+        own = action.property(_OWN_TIPS)
+        if own is None:
+            own = [action.toolTip(), action.statusTip()]
+            action.setProperty(_OWN_TIPS, own)
+        if reason:
+            action.setEnabled(False)
+        action.setToolTip(reason or own[0])
+        action.setStatusTip(reason or own[1])
 
 
 class BackupActions(QObject):

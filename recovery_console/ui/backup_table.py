@@ -91,6 +91,12 @@ class BackupTableModel(QAbstractTableModel):
     def record(self, row: int) -> BackupRecord | None:
         return self._records[row] if 0 <= row < len(self._records) else None
 
+    def removed_reason(self, record: BackupRecord | None) -> str | None:
+        """Why nothing can be done with a backup now: its target was removed (None: it can be used)."""
+        if record is None or record.target not in self.removed_targets:
+            return None
+        return f"Target {record.target} was removed; add it again to use these backups."
+
     def row_of(self, target: str, key: str) -> int:
         for row, record in enumerate(self._records):
             if record.target == target and record.key == key:

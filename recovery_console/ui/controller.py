@@ -22,7 +22,7 @@ from recovery_console.errors import RecoveryError, StorageError
 from recovery_console.models.backup import BackupRecord
 from recovery_console.models.profile import Profile
 from recovery_console.ui import theme
-from recovery_console.ui.backup_actions import BackupActions
+from recovery_console.ui.backup_actions import BackupActions, explain_unusable
 from recovery_console.ui.jobs import Job
 from recovery_console.ui.manage_actions import ManageActions
 
@@ -161,6 +161,9 @@ class MainController(QObject):
             enabled.update(create=False, restore=False)  # not on settings the user is still changing
         for key, action in self.actions.items():
             action.setEnabled(enabled.get(key, True))
+        unusable = window.browser.model.removed_reason(window.selected_backup())
+        explain_unusable(self.actions, unusable)
+        window.details.show_unusable(unusable)
         self.actions["create"].setText(create_text(window.selected_profile()))
         window.sidebar.set_buttons_enabled(new_profile=True, test_target=has_targets)
 

@@ -15,10 +15,12 @@ from PySide6.QtCore import QRect, QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QColor, QKeySequence, QPalette
 from PySide6.QtWidgets import QApplication, QMenu, QToolButton, QWidget
 
+from recovery_console.engine.state.audit_entry import AuditEntry
 from recovery_console.ui import theme
 from recovery_console.ui.app import create_main_window
 from recovery_console.ui.backup_table import COL_DATABASE, COL_VERIFY, COLUMNS
 from recovery_console.ui.main_window import MainWindow
+from recovery_console.ui.views.audit_view import AuditModel
 from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, colored, status_color
 from recovery_console.ui.window_state import fitted, save_layout
 from tests.fixtures.console import SECRET
@@ -231,6 +233,12 @@ def test_pass_warn_fail_meet_wcag_aa_on_the_palette_in_use(qapp, restore_theme, 
     used["table verdict"] = table_color
     for name in (PASS_COLOR, WARN_COLOR, FAIL_COLOR):
         used[f"rich text {name}"] = QColor(re.search(r"color:(#[0-9a-f]{6})", colored("x", name)).group(1))
+    audit = AuditModel()
+    audit.set_entries([AuditEntry(seq, "2026-12-07T00:00:00Z", "u", "h", "backup.verify", "b", result, {}, "0" * 64)
+                       for seq, result in enumerate(("ok", "failed", "cancelled"), 1)])
+    for row in range(audit.rowCount()):
+        entry = audit.entries[row]
+        used[f"audit {entry.result}"] = audit.data(audit.index(row, 4), Qt.ItemDataRole.ForegroundRole).color()
     too_low = {(name, background.name()): round(contrast(color, background), 2)
                for name, color in used.items() for background in backgrounds
                if contrast(color, background) < 4.5}

@@ -19,7 +19,7 @@ from recovery_console.errors import DatabaseError
 from recovery_console.ui.backup_table import CHANGED_SINCE, COL_VERIFY
 from recovery_console.ui.jobs import Job, JobRunner
 from recovery_console.ui.progress_panel import ProgressPanel
-from recovery_console.ui.views.audit_view import RESULT_COLORS
+from recovery_console.ui.views.audit_view import result_color
 from tests.fixtures.console import SECRET
 from tests.gui import test_main_window
 from tests.gui.test_main_window import JOB_TIMEOUT, click, click_list_item, click_row, settle, tool_button
@@ -89,7 +89,7 @@ def test_a_failed_target_test_is_audited_as_failed_and_shown_red(qtbot, console,
     window.error_dialog.close()
     entry = [e for e in console.audit.entries() if e.action == "target.test"][-1]
     assert (entry.result, entry.detail["ok"]) == ("failed", False)
-    assert RESULT_COLORS[entry.result] != RESULT_COLORS["ok"]
+    assert result_color(entry.result) != result_color("ok")
 
 
 # ------------------------------------------------------------------------------------ badges and status bar

@@ -289,7 +289,7 @@ def test_secret_keyring_reads_the_profile_instance_secret(secret_service) -> Non
     assert obtain_secret(SecretRequest(keyring_name="prod")) == value
     with pytest.raises(SecretUnavailableError) as caught:
         obtain_secret(SecretRequest(keyring_name="nothing-here"))
-    assert "keyring set-secret nothing-here" in caught.value.hint
+    assert "keyring set-secret nothing-here" in caught.value.hint_for_cli()
     SecretStore().forget_scope(profile_scope("prod"), [INSTANCE_SECRET])
     with pytest.raises(UsageError):
         obtain_secret(SecretRequest(keyring_name="../bad name"))

@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from recovery_console.cli import restore_cmd
 from recovery_console.cli.main import main
 from recovery_console.engine import restore as restore_module
 from recovery_console.engine.console import Console
@@ -203,7 +204,7 @@ def test_preflight_names_sessions_the_role_cannot_end_and_says_what_to_do(owned_
     failed = [c for c in plan.checks if c.blocking]
     assert [c.name for c in failed] == ["sessions this role cannot end"]
     assert "postgres@dba-console" in failed[0].detail and "pg_terminate_backend" in failed[0].detail
-    assert "--new-database" in failed[0].detail
+    assert "restore into a new database" in failed[0].detail  # the CLI adds its flag (cli/restore_cmd.CLI_STEPS)
 
 
 def test_a_blocked_swap_keeps_the_checked_copy_and_restore_swap_finishes_it(owned_database, monkeypatch, capsys):
@@ -216,13 +217,14 @@ def test_a_blocked_swap_keeps_the_checked_copy_and_restore_swap_finishes_it(owne
         with pytest.raises(DatabaseError, match="shop is still in use .* by sessions this role may not end: "
                                                 "postgres@dba-console") as caught:
             restorer.run(plan, SECRET)
-        assert plan.scratch_name in caught.value.hint and "restore swap --profile prod" in caught.value.hint
+        assert plan.scratch_name in caught.value.hint and "swap it in for profile prod" in caught.value.hint
         assert pg.psql("SELECT count(*) FROM items", db="shop") == "10"  # the original, untouched
         assert plan.scratch_name in pg.databases()
         assert pg.psql("SELECT count(*) FROM items", db=plan.scratch_name) == "5000"
     again = restorer.preflight("prod", plan.ref, SECRET)
     waiting = [c.detail for c in again.checks if c.name == "restored copy waiting"]
-    assert waiting and plan.scratch_name in waiting[0] and "restore swap --profile prod" in waiting[0]
+    assert waiting and plan.scratch_name in waiting[0] and "swapped in without restoring again" in waiting[0]
+    assert "restore swap --profile prod" in "\n".join(restore_cmd._plan_lines(again))  # the CLI names its command
     code = main(["restore", "swap", "--profile", "prod", "--yes"])
     out = capsys.readouterr().out
     assert code == 0 and plan.scratch_name in out

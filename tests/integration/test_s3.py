@@ -380,7 +380,7 @@ def test_default_credential_chain(rclone_s3: RcloneS3, s3_bucket: str, tmp_path:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     nothing = rclone_s3.storage(s3_bucket, access_key_id=None, secret_access_key=None)
     error = expect_error(StorageError, lambda: list(nothing.list("backups/")))
-    assert "No S3 credentials" in error.message and "--access-key-id" in error.hint
+    assert "No S3 credentials" in error.message and "--access-key-id" in error.hint_for_cli()
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", rclone_s3.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", rclone_s3.secret_key)
@@ -448,7 +448,7 @@ def test_tls_verification(rclone_s3_private: Callable[..., RcloneS3], monkeypatc
     monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
     error = expect_error(StorageError, lambda: list(server.storage(bucket, max_attempts=1).list("backups/")))
     assert "TLS certificate" in error.message and "could not be verified" in error.message
-    assert "--no-verify-tls" in error.hint and "AWS_CA_BUNDLE" in error.hint
+    assert "--no-verify-tls" in error.hint_for_cli() and "AWS_CA_BUNDLE" in error.hint
 
     assert round_trip(server.storage(bucket, verify_tls=False)).ok
     cert = server.tls[0] if server.tls else None
@@ -461,7 +461,7 @@ def test_tls_against_plain_http(rclone_s3: RcloneS3, s3_bucket: str) -> None:
     url = rclone_s3.endpoint_url.replace("http://", "https://")
     storage = rclone_s3.storage(s3_bucket, endpoint_url=url, use_tls=True, max_attempts=1)
     error = expect_error(StorageError, lambda: list(storage.list("")))
-    assert "does not speak TLS" in error.message and "--no-tls" in error.hint
+    assert "does not speak TLS" in error.message and "--no-tls" in error.hint_for_cli()
     with pytest.raises(UsageError, match="plain HTTP"):
         rclone_s3.storage(s3_bucket, use_tls=True)  # an http:// endpoint while TLS is required
 

@@ -110,7 +110,8 @@ def test_unpinned_target_refuses_with_fingerprint(sftp_server, sftp_users, sftp_
     with pytest.raises(HostKeyUntrustedError) as caught:
         list(storage.list("backups/"))
     assert sftp_server.fingerprint in caught.value.message
-    assert "confirm" in caught.value.hint and f"--accept-host-key {sftp_server.fingerprint}" in caught.value.hint
+    assert "confirm" in caught.value.hint
+    assert f"--accept-host-key {sftp_server.fingerprint}" in caught.value.hint_for_cli()
     assert caught.value.host_key.fingerprint_sha256 == sftp_server.fingerprint
     report = round_trip(storage)
     assert not report.ok and report.steps[0].step == "list" and sftp_server.fingerprint in report.steps[0].message

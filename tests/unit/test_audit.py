@@ -159,7 +159,7 @@ def test_append_refuses_after_torn_line_and_writes_nothing(log: AuditLog) -> Non
     with pytest.raises(IntegrityError) as caught:
         log.append("backup.verify", "b1", "ok")
     assert "incomplete" in caught.value.message and "cut off" in caught.value.message
-    assert "audit verify" in caught.value.hint
+    assert "audit verify" in caught.value.hint_for_cli()
     assert log.path.read_bytes() == torn
     # The documented remedy: move the damaged file aside, keep it; a new chain starts.
     log.path.rename(log.path.with_suffix(".damaged"))

@@ -117,7 +117,7 @@ def test_a_catalog_on_a_failing_disk_says_what_it_is(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(catalog_module.sqlite3, "connect", failing)
     with pytest.raises(RecoveryError) as caught:
         Catalog(tmp_path / "catalog.sqlite3")
-    assert "disk I/O error" in caught.value.message and "catalog rebuild" in caught.value.hint
+    assert "disk I/O error" in caught.value.message and "catalog rebuild" in caught.value.hint_for_cli()
 
 
 class _OneBackup:

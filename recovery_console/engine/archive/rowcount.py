@@ -72,7 +72,7 @@ def count_copy_rows(fp: ReadableStream, archive: Archive,
     if compression == "lz4":
         raise UnsupportedError(
             "This archive's data is compressed with lz4, which this release cannot decompress.",
-            hint="Dump with the default (gzip) or --compress=zstd instead.",
+            hint="Dump with the default (gzip), or with `pg_dump --compress=zstd`, instead.",
         )
     entries = {entry.dump_id: entry for entry in archive.toc}
     counts: dict[int, int] = {}

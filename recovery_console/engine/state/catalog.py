@@ -117,7 +117,7 @@ def _record(row: sqlite3.Row) -> BackupRecord:
         return BackupRecord(**data, metadata=BackupMetadata.from_json(raw.encode()) if raw else None)
     except (RecoveryError, ValueError, TypeError, AttributeError) as exc:
         raise CatalogError(f"The catalog's record of {data.get('key')!r} on target {data.get('target')!r} "
-                           f"is damaged: {exc}", hint=REBUILD_HINT) from None
+                           f"is damaged: {exc}", hint=REBUILD_HINT, cli_hint=REBUILD_CLI_HINT) from None
 
 
 _UPSERT = (
@@ -128,8 +128,10 @@ _UPSERT = (
     "sha256 = NULL, verify_changed = verify_result IS NOT NULL"
 )
 """A changed object forgets what decrypting it taught us, but keeps its last verdict, marked as changed since."""
-REBUILD_HINT = ("The catalog is only a cache of what the targets hold: run `recovery-console catalog rebuild` "
-                "to list them again into a fresh one (verify verdicts recorded in it are then forgotten).")
+REBUILD_HINT = ("The catalog is only a cache of what the targets hold: rebuild it to list them again into a fresh "
+                "one (verify verdicts recorded in it are then forgotten).")
+REBUILD_CLI_HINT = ("The catalog is only a cache of what the targets hold: run `recovery-console catalog rebuild` "
+                    "to list them again into a fresh one (verify verdicts recorded in it are then forgotten).")
 
 
 class Catalog:
@@ -164,7 +166,7 @@ class Catalog:
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             raise CatalogError(f"The backup catalog {self.path} cannot be used ({exc.strerror}: {lock_path}).",
-                               hint=REBUILD_HINT) from exc
+                               hint=REBUILD_HINT, cli_hint=REBUILD_CLI_HINT) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -186,10 +188,12 @@ class Catalog:
                 waited = time.monotonic() - started >= self.busy_timeout
                 what = (f"has been locked by another process for over {self.busy_timeout:g} seconds" if waited
                         else "is locked by another process")
-                hint = "Wait for the other recovery-console process to finish, then try again. " + REBUILD_HINT
+                hint = ("Wait for the other Recovery Console window or command to finish, then try again. "
+                        + REBUILD_HINT)
             else:
                 what, hint = f"cannot be used ({text})", REBUILD_HINT
-            raise CatalogError(f"The backup catalog {self.path} {what}.", hint=hint) from exc
+            raise CatalogError(f"The backup catalog {self.path} {what}.", hint=hint,
+                               cli_hint=hint.replace(REBUILD_HINT, REBUILD_CLI_HINT)) from exc
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:

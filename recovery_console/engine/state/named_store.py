@@ -85,8 +85,8 @@ class NamedStore(Generic[T]):
     def get(self, name: str) -> T:
         records = self.load()
         if name not in records:
-            raise NotFoundError(f"No {self.kind} named '{name}'.",
-                                hint=f"`recovery-console {self.kind} list` shows them.")
+            raise NotFoundError(f"No {self.kind} named '{name}'.", hint=f"Pick one of the {self.kind}s listed.",
+                                cli_hint=f"`recovery-console {self.kind} list` shows them.")
         return records[name]
 
     def check_new(self, name: str) -> dict[str, T]:
@@ -121,8 +121,8 @@ class NamedStore(Generic[T]):
     def remove(self, name: str) -> T:
         records = self.load()
         if name not in records:
-            raise NotFoundError(f"No {self.kind} named '{name}'.",
-                                hint=f"`recovery-console {self.kind} list` shows them.")
+            raise NotFoundError(f"No {self.kind} named '{name}'.", hint=f"Pick one of the {self.kind}s listed.",
+                                cli_hint=f"`recovery-console {self.kind} list` shows them.")
         record = records.pop(name)
         self.save(records)
         return record

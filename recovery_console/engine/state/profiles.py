@@ -194,8 +194,9 @@ class Profiles:
                 raise SecretUnavailableError(f"Cannot store the instance secret: {status.message}", hint=status.hint)
             if not replace_existing and self.secrets.get(scope, INSTANCE_SECRET):
                 raise UsageError(f"An instance secret is already stored under '{name}'.",
-                                 hint="Replace it (--replace) only if no backup still needs the old one, "
-                                      "or pick another name.")
+                                 hint="Replace it only if no backup still needs the old one, or pick another name.",
+                                 cli_hint="Replace it (--replace) only if no backup still needs the old one, "
+                                          "or pick another name.")
             self.secrets.put(scope, INSTANCE_SECRET, reveal(secret))
             profile = self.store.load().get(name)
             if profile is not None and INSTANCE_SECRET not in profile.stored_secrets:
@@ -220,7 +221,9 @@ class Profiles:
         secret = self.secrets.get(profile_scope(name), INSTANCE_SECRET) if stored else None
         if not secret:
             raise SecretUnavailableError(f"The OS keyring holds no instance secret for profile '{name}'.",
-                                         hint="Pass --secret-key-file, or store it with `keyring set-secret`.")
+                                         hint=f"Store it in the keyring by editing profile '{name}', or give it "
+                                              "when asked.",
+                                         cli_hint="Pass --secret-key-file, or store it with `keyring set-secret`.")
         return secret
 
     def dump_password(self, profile: Profile) -> str | None:

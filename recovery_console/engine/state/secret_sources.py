@@ -67,8 +67,10 @@ def _from_keyring(name: str, store: SecretStore | None = None) -> str:
     secret = normalise_secret((store or SecretStore()).get(profile_scope(name), INSTANCE_SECRET) or "")
     if not secret:
         raise SecretUnavailableError(f"The OS keyring holds no instance secret for '{name}'.",
-                                     hint=f"Store it with `recovery-console keyring set-secret {name}`, "
-                                          "or pass --secret-key-file.")
+                                     hint=f"Store it in the keyring by editing profile '{name}', or give it "
+                                          "when asked.",
+                                     cli_hint=f"Store it with `recovery-console keyring set-secret {name}`, "
+                                              "or pass --secret-key-file.")
     return secret
 
 
@@ -90,6 +92,7 @@ def obtain_secret(request: SecretRequest, prompt: Callable[[str], str] = getpass
             return value
     raise SecretUnavailableError(
         "This needs the instance secret, and none was given.",
-        hint="Pass --secret-key-file FILE, --secret-key-env VAR or --secret-keyring NAME, or run in a terminal "
-             "to be asked.",
+        hint="Give the instance secret when asked, or store it in the OS keyring with the profile.",
+        cli_hint="Pass --secret-key-file FILE, --secret-key-env VAR or --secret-keyring NAME, or run in a terminal "
+                 "to be asked.",
     )

@@ -47,7 +47,9 @@ class TargetStore(NamedStore[TargetConfig]):
                     return config
             return TargetConfig(name=f"{AD_HOC_LOCAL}{root}", kind="local", options={"path": str(root)})
         raise NotFoundError(f"No target named '{spec}', and it is not a folder path.",
-                            hint="Name a configured target (`target list`) or give a folder path such as ./backups.")
+                            hint="Pick a configured target, or a folder.",
+                            cli_hint="Name a configured target (`target list`) or give a folder path such as "
+                                     "./backups.")
 
 
 SECRET_NAMES = {
@@ -88,6 +90,7 @@ def open_storage(config: TargetConfig, secrets: SecretLookup | None = None) -> S
         problem = f"the option {exc} is missing" if isinstance(exc, KeyError) else f"an option is wrong ({exc})"
         raise IntegrityError(
             f"The settings of target '{config.name}' (targets.json) are damaged: {problem}.",
-            hint=f"Fix that entry by hand, or remove the target (`target remove {config.name}`) and add it again; "
-                 "backups themselves are unaffected.",
+            hint="Fix that entry by hand, or remove the target and add it again; backups themselves are unaffected.",
+            cli_hint=f"Fix that entry by hand, or remove the target (`target remove {config.name}`) and add it "
+                     "again; backups themselves are unaffected.",
         ) from exc

@@ -84,10 +84,14 @@ def normalize_endpoint(endpoint_url: str | None, use_tls: bool) -> str | None:
                          hint="Give it as https://HOST[:PORT], or leave it empty for AWS.")
     if scheme == "http" and use_tls:
         raise UsageError(f"The endpoint {url} is plain HTTP, but TLS is required for this target.",
-                         hint="Use an https:// endpoint, or turn TLS off explicitly (--no-tls) on a network you trust.")
+                         hint="Use an https:// endpoint, or turn TLS off explicitly in the target's settings on a "
+                              "network you trust.",
+                         cli_hint="Use an https:// endpoint, or turn TLS off explicitly (--no-tls) on a network you "
+                                  "trust.")
     if scheme == "https" and not use_tls:
         raise UsageError(f"The endpoint {url} is HTTPS, but TLS is turned off for this target.",
-                         hint="Drop --no-tls, or give the endpoint as http://.")
+                         hint="Turn TLS on in the target's settings, or give the endpoint as http://.",
+                         cli_hint="Drop --no-tls, or give the endpoint as http://.")
     return url
 
 
@@ -364,7 +368,8 @@ def from_config(config: TargetConfig, secrets: Callable[[str], str | None]) -> S
     bucket = _option(config, "bucket").strip()
     if not bucket:
         raise UsageError(f"S3 target '{config.name}' has no bucket configured.",
-                         hint="Remove the target and add it again with --bucket.")
+                         hint="Edit the target and give its bucket.",
+                         cli_hint="Remove the target and add it again with --bucket.")
     access_key_id = _option(config, "access_key_id").strip() or None
     tuning: dict[str, Any] = {}
     try:  # advanced settings a hand-edited targets.json may carry, e.g. for a slow or flaky link

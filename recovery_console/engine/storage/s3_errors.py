@@ -98,19 +98,26 @@ def map_error(storage: S3Endpoint, exc: BaseException, action: str, key: str | N
         return StorageError(
             f"No S3 credentials were found for {who}: it has no access key id, and no IAM role, instance "
             "profile, AWS_* environment variables or AWS profile supplied any.",
-            hint="Add the target again with --access-key-id (its secret goes to the OS keyring), or run "
+            hint="Edit the target and give an access key id and its secret (kept in the OS keyring), or run "
                  "where an IAM role or instance profile is available.",
+            cli_hint="Add the target again with --access-key-id (its secret goes to the OS keyring), or run "
+                     "where an IAM role or instance profile is available.",
         )
     if isinstance(exc, bce.SSLError):
         reason = _ssl_reason(exc)
         if "WRONG_VERSION_NUMBER" in reason or "wrong version number" in reason:
             return StorageError(f"{endpoint} does not speak TLS (HTTPS) ({who}).",
-                                hint="Check the endpoint's port, or turn TLS off (--no-tls) if the service "
-                                     "really is plain HTTP on a network you trust.")
+                                hint="Check the endpoint's port, or turn TLS off in the target's settings if the "
+                                     "service really is plain HTTP on a network you trust.",
+                                cli_hint="Check the endpoint's port, or turn TLS off (--no-tls) if the service "
+                                         "really is plain HTTP on a network you trust.")
         return StorageError(
             f"The TLS certificate of {endpoint} could not be verified: {reason} ({who}).",
             hint="Make this machine trust the CA that signed it (e.g. AWS_CA_BUNDLE=/path/ca.pem), fix the "
-                 "endpoint's host name, or - only on a network you trust - add the target with --no-verify-tls.",
+                 "endpoint's host name, or - only on a network you trust - turn certificate checks off in the "
+                 "target's settings.",
+            cli_hint="Make this machine trust the CA that signed it (e.g. AWS_CA_BUNDLE=/path/ca.pem), fix the "
+                     "endpoint's host name, or - only on a network you trust - add the target with --no-verify-tls.",
         )
     if isinstance(exc, bce.ConnectTimeoutError):
         return StorageError(
@@ -144,7 +151,8 @@ def map_error(storage: S3Endpoint, exc: BaseException, action: str, key: str | N
     if isinstance(exc, RecoveryError):
         return exc
     return StorageError(f"The S3 request failed while {action} {where} ({who}): {exc}.",
-                        hint="Try again; if it persists, run `target test` for this target.")
+                        hint="Try again; if it persists, test this target's connection.",
+                        cli_hint="Try again; if it persists, run `target test` for this target.")
 
 def _ssl_reason(exc: BaseException) -> str:
     for item in cause_chain(exc):
@@ -190,8 +198,10 @@ def _map_client_error(storage: S3Endpoint, exc: bce.ClientError, action: str, ke
         where_really = f" in region {actual}" if actual else " in another region"
         return StorageError(
             f"The bucket '{storage.bucket}' is{where_really}, not {storage.region or 'the default region'} ({who}).",
-            hint=f"Add the target again with --region {actual}." if actual else
-                 "Add the target again with the bucket's region (--region).",
+            hint=f"Edit the target and set its region to {actual}." if actual else
+                 "Edit the target and set the bucket's region.",
+            cli_hint=f"Add the target again with --region {actual}." if actual else
+                     "Add the target again with the bucket's region (--region).",
         )
     if code in ("NoSuchKey", "NotFound", "NoSuchUpload") or (status == 404 and key is not None):
         return NotFoundError(f"{where} does not exist.",
@@ -233,5 +243,6 @@ def _map_client_error(storage: S3Endpoint, exc: bce.ClientError, action: str, ke
     return StorageError(
         f"{storage.endpoint_label} refused {action} {where}: {code or status}"
         f"{' (' + message + ')' if message and message != code else ''} ({who}).",
-        hint="Run `target test` for this target; check its settings and the bucket's policy.",
+        hint="Test this target's connection; check its settings and the bucket's policy.",
+        cli_hint="Run `target test` for this target; check its settings and the bucket's policy.",
     )

@@ -36,8 +36,8 @@ class HostKeyUntrustedError(StorageError):
     """The server's host key has not been confirmed by the user (trust on first use not done)."""
 
     def __init__(self, message: str, hint: str = "", detail: str = "", *,
-                 host_key: HostKeyInfo | None = None) -> None:
-        super().__init__(message, hint, detail)
+                 host_key: HostKeyInfo | None = None, cli_hint: str = "") -> None:
+        super().__init__(message, hint, detail, cli_hint=cli_hint)
         self.host_key = host_key
 
 
@@ -45,8 +45,8 @@ class HostKeyChangedError(StorageError):
     """The server presented a host key other than the one the target trusts."""
 
     def __init__(self, message: str, hint: str = "", detail: str = "", *,
-                 expected: str = "", actual: HostKeyInfo | None = None) -> None:
-        super().__init__(message, hint, detail)
+                 expected: str = "", actual: HostKeyInfo | None = None, cli_hint: str = "") -> None:
+        super().__init__(message, hint, detail, cli_hint=cli_hint)
         self.expected = expected
         self.actual = actual
 
@@ -126,11 +126,14 @@ def untrusted_error(host: str, port: int, found: HostKeyInfo, target: str | None
     where = host_port(host, port)
     how = (f"add the target with `--accept-host-key {found.fingerprint_sha256}`" if target is None else
            f"recreate the target '{target}' with `--accept-host-key {found.fingerprint_sha256}`")
+    ask = ("Ask the server's administrator to confirm that fingerprint (on the server: "
+           "`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub`); if it matches, ")
     return HostKeyUntrustedError(
         f"The SSH host key of {where} has not been confirmed: it presents {found.key_type} "
         f"{found.fingerprint_sha256}.",
-        hint=("Ask the server's administrator to confirm that fingerprint (on the server: "
-              f"`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub`); if it matches, {how}."),
+        hint=ask + ("accept it as you add the target." if target is None else
+                    f"remove the target '{target}' and add it again, accepting that fingerprint."),
+        cli_hint=f"{ask}{how}.",
         host_key=found,
     )
 
@@ -145,8 +148,10 @@ def changed_error(host: str, port: int, expected: str, expected_type: str | None
         f"{found.fingerprint_sha256}. Someone may be intercepting the connection, or the server was "
         "reinstalled; nothing was sent to it.",
         hint=("Confirm the new fingerprint with the server's administrator. If the change is legitimate, "
-              f"re-trusting means recreating the target: `recovery-console target remove {name}`, then "
-              f"`recovery-console target add sftp {name} … --accept-host-key {found.fingerprint_sha256}`."),
+              f"re-trusting means removing the target '{name}' and adding it again, accepting the new fingerprint."),
+        cli_hint=("Confirm the new fingerprint with the server's administrator. If the change is legitimate, "
+                  f"re-trusting means recreating the target: `recovery-console target remove {name}`, then "
+                  f"`recovery-console target add sftp {name} … --accept-host-key {found.fingerprint_sha256}`."),
         expected=expected, actual=found,
     )
 

@@ -17,8 +17,8 @@ class PrivateKeyError(StorageError):
     """The stored private key cannot be used: not a key, unsupported type, or wrong/missing passphrase."""
 
     def __init__(self, message: str, hint: str = "", detail: str = "", *, needs_passphrase: bool = False,
-                 wrong_passphrase: bool = False) -> None:
-        super().__init__(message, hint, detail)
+                 wrong_passphrase: bool = False, cli_hint: str = "") -> None:
+        super().__init__(message, hint, detail, cli_hint=cli_hint)
         self.needs_passphrase = needs_passphrase
         self.wrong_passphrase = wrong_passphrase
 
@@ -51,8 +51,9 @@ def load_private_key(text: str, passphrase: str | None = None) -> paramiko.PKey:
     encrypted = private_key_needs_passphrase(text)
     if encrypted and not passphrase:
         raise PrivateKeyError("The private key is protected by a passphrase, and no passphrase was given.",
-                              hint="Give the key's passphrase (--passphrase-file or --passphrase-env), "
-                                   "recreating the target if it is already saved.",
+                              hint="Give the key's passphrase in the target's settings.",
+                              cli_hint="Give the key's passphrase (--passphrase-file or --passphrase-env), "
+                                       "recreating the target if it is already saved.",
                               needs_passphrase=True)
     password = passphrase.encode() if encrypted and passphrase else None
     try:

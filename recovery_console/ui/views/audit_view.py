@@ -52,11 +52,17 @@ from recovery_console.ui.error_dialog import error_box
 from recovery_console.ui.jobs import Job, JobRunner
 from recovery_console.ui.theme import icon
 from recovery_console.ui.widgets.form_labels import buddy_label
+from recovery_console.ui.widgets.status import status_color
 
 _Index = QModelIndex | QPersistentModelIndex
 AUDIT_COLUMNS = ("Time", "Who", "Action", "Object", "Result")
 ANY_DATE = QDate(2000, 1, 1)  # a date edit at its minimum means "any day"
-RESULT_COLORS = {"ok": QColor("#2a9d5c"), "failed": QColor("#d03b3b"), "cancelled": QColor("#c77700")}
+RESULT_STATUS = {"ok": "pass", "failed": "fail", "cancelled": "warn"}  # coloured as PASS / FAIL / WARN
+
+
+def result_color(result: str) -> QColor:
+    """An audit result's text colour on the palette in use: the status colours, WCAG AA on light and dark."""
+    return QColor(status_color(RESULT_STATUS.get(result, "fail")))
 
 
 class AuditModel(QAbstractTableModel):
@@ -110,8 +116,8 @@ class AuditModel(QAbstractTableModel):
             extra = "\n".join(f"{k}: {v}" for k, v in entry.detail.items())
             return f"#{entry.seq} {entry.time}\n{entry.action} {entry.object}: {entry.result}" + (
                 f"\n{extra}" if extra else "")
-        if role == Qt.ItemDataRole.ForegroundRole and index.column() == 4 and entry.result in RESULT_COLORS:
-            return QBrush(RESULT_COLORS[entry.result])
+        if role == Qt.ItemDataRole.ForegroundRole and index.column() == 4 and entry.result in RESULT_STATUS:
+            return QBrush(result_color(entry.result))
         return None
 
 

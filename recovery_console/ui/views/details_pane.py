@@ -20,6 +20,9 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -35,7 +38,8 @@ from recovery_console.ui.error_dialog import error_box
 from recovery_console.ui.jobs import Job, JobRunner
 from recovery_console.ui.keep_actions import target_text
 from recovery_console.ui.secrets import SecretSource
-from recovery_console.ui.widgets.labels import ElidedLabel, pane_title, value_label
+from recovery_console.ui.widgets.labels import pane_title, value_label
+from recovery_console.ui.widgets.wrapping_label import WrappingLabel, breakable
 
 _Index = QModelIndex | QPersistentModelIndex
 HISTORY_SHOWN = 5
@@ -73,6 +77,14 @@ class TocModel(QAbstractTableModel):
         return (str(entry.dump_id), entry.tag, entry.desc, entry.namespace, entry.owner)[index.column()]
 
 
+class BreakingDelegate(QStyledItemDelegate):
+    """Draws a cell's text breakable anywhere, so a narrow column wraps it instead of cutting it off."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: _Index) -> None:  # Qt override
+        super().initStyleOption(option, index)
+        option.text = breakable(option.text, every=4, longer_than=4)
+
+
 class DetailsPane(QWidget):
     """Shows one backup; `metadata_loaded` / `contents_loaded` fire when a job brought them."""
 
@@ -87,7 +99,7 @@ class DetailsPane(QWidget):
                    ("description", "Description"), ("database", "Database"), ("server_version", "Server"),
                    ("pg_dump_version", "pg_dump"), ("compression", "Compression"), ("chunk_size", "Chunk size"),
                    ("source", "Source"))
-    ELIDED = ("file", "id", "sha256", "backup_id")
+    UNSPACED = ("file", "id", "sha256", "backup_id")  # long runs without spaces: wrapped at any character
 
     def __init__(self, console: Console, runner: JobRunner, secrets: SecretSource,
                  parent: QWidget | None = None) -> None:
@@ -102,6 +114,13 @@ class DetailsPane(QWidget):
         self._jobs: list[Job] = []
         self.setAccessibleName("Backup details")
 
+        self.unusable = QLabel("")  # why nothing can be done with this backup now (its target was removed)
+        self.unusable.setObjectName("hint")
+        self.unusable.setWordWrap(True)
+        self.unusable.setAccessibleName("Why this backup cannot be used")
+        self.unusable.hide()
+        self._unusable_reason: str | None = None
+
         self.placeholder = QLabel("Select a backup to see its details.")
         self.placeholder.setObjectName("hint")
         self.placeholder.setWordWrap(True)
@@ -109,14 +128,14 @@ class DetailsPane(QWidget):
         self.file_labels: dict[str, QLabel] = {}
         file_form = QFormLayout()
         for key, text in self.FILE_FIELDS:
-            self.file_labels[key] = (ElidedLabel(text, monospace=key == "sha256") if key in self.ELIDED
+            self.file_labels[key] = (WrappingLabel(text, monospace=key == "sha256") if key in self.UNSPACED
                                      else value_label(text))
             file_form.addRow(f"{text}:", self.file_labels[key])
 
         self.meta_labels: dict[str, QLabel] = {}
         meta_form = QFormLayout()
         for key, text in self.META_FIELDS:
-            self.meta_labels[key] = ElidedLabel(text) if key in self.ELIDED else value_label(text)
+            self.meta_labels[key] = WrappingLabel(text) if key in self.UNSPACED else value_label(text)
             meta_form.addRow(f"{text}:", self.meta_labels[key])
         self.meta_status = QLabel("")
         self.meta_status.setObjectName("hint")
@@ -129,7 +148,7 @@ class DetailsPane(QWidget):
 
         self.contents_button = QPushButton("Show &contents")
         self.contents_button.setAccessibleName("Show the archive contents")
-        self.contents_button.setToolTip("List the archive's table of contents (like pg_restore --list).")
+        self.contents_button.setToolTip("List the archive's table of contents: every table, index and other object.")
         self.contents_button.clicked.connect(self.load_contents)
         self.contents_status = QLabel("")
         self.contents_status.setObjectName("hint")
@@ -143,12 +162,17 @@ class DetailsPane(QWidget):
         self.toc_view.setAlternatingRowColors(True)
         self.toc_view.verticalHeader().hide()
         toc_header = self.toc_view.horizontalHeader()
-        toc_header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        toc_header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)  # every column within the pane's width,
         toc_header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        toc_header.setStretchLastSection(True)
-        for column, width in ((1, 150), (2, 110), (3, 70)):
-            toc_header.resizeSection(column, width)
+        self.toc_view.setItemDelegate(BreakingDelegate(self.toc_view))
+        self.toc_view.setWordWrap(True)  # its text wrapped (at any character if it must), never cut off
+        self.toc_view.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.toc_view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.toc_view.verticalHeader().sectionResized.connect(lambda *_: self._fit_toc())
         self.toc_view.setTabKeyNavigation(False)
+        self.toc_view.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # the pane's width, no wider
+        for policy in (self.toc_view.setVerticalScrollBarPolicy, self.toc_view.setHorizontalScrollBarPolicy):
+            policy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the pane's one scroll area scrolls it: no nested scrolling
         self.toc_view.hide()
         self.metadata_action = QAction("Decrypt &metadata", self)
         self.metadata_action.setShortcut("Ctrl+M")
@@ -162,6 +186,7 @@ class DetailsPane(QWidget):
         self.body = QWidget()
         body = QVBoxLayout(self.body)
         body.setContentsMargins(0, 0, 0, 0)
+        body.addWidget(self.unusable)
         file_card = QFrame()
         file_card.setObjectName("detailsCard")
         file_card.setLayout(file_form)
@@ -181,10 +206,9 @@ class DetailsPane(QWidget):
         contents_row.addWidget(self.contents_button)
         body.addLayout(contents_row)
         body.addWidget(self.contents_status)
-        body.addWidget(self.toc_view, 1)
+        body.addWidget(self.toc_view)
         self._filler = QWidget()
         body.addWidget(self._filler, 1)
-        self.toc_view.setMinimumHeight(260)
         self.scroll_area = QScrollArea()
         self.scroll_area.setWidget(self.body)
         self.scroll_area.setWidgetResizable(True)
@@ -203,6 +227,24 @@ class DetailsPane(QWidget):
         self.setTabOrder(self.contents_button, self.toc_view)
 
     # ------------------------------------------------------------------ showing
+
+    def _fit_toc(self) -> None:
+        """As tall as all its rows: the contents scroll with the rest of the pane, not in a box of their own."""
+        view = self.toc_view
+        rows = view.verticalHeader().length() if self.toc_model.rowCount() else 0
+        view.setFixedHeight(rows + view.horizontalHeader().height() + 2 * view.frameWidth())
+
+    def show_unusable(self, reason: str | None) -> None:
+        """Say why the shown backup cannot be used (its target was removed) and turn its buttons off; None: usable."""
+        was, self._unusable_reason = self._unusable_reason, reason
+        self.unusable.setText(reason or "")
+        self.unusable.setVisible(bool(reason))
+        if reason:
+            for button in (self.metadata_button, self.contents_button):
+                button.setEnabled(False)
+        elif was:
+            for button in (self.metadata_button, self.contents_button):
+                button.setEnabled(True)
 
     def show_record(self, record: BackupRecord | None) -> None:
         """Show a (new) selection; decrypt its metadata at once only if no prompt is needed."""
@@ -341,6 +383,7 @@ class DetailsPane(QWidget):
             self._show_metadata(metadata, "Decrypted just now with the instance secret.")
         self.toc_model.set_archive(archive)
         self.toc_view.show()
+        self._fit_toc()
         self._filler.hide()
         counts = archive.object_counts()
         summary = ", ".join(f"{n} {desc}" for desc, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
