@@ -87,7 +87,8 @@ def plan(console: Console, profile_name: str, rules: RetentionRules, targets: li
 def _default_targets(profile: Profile) -> list[str]:
     if not profile.target:
         raise UsageError(f"Profile '{profile.name}' has no backup target to prune.",
-                         hint="Name one with --target, or set the profile's target.")
+                         hint="Choose the target its backups go to in the profile's settings.",
+                         cli_hint="Name one with --target, or set the profile's target.")
     return [profile.target]
 
 

@@ -46,15 +46,17 @@ class Matcher:
 
     def __init__(self, pattern: str, *, regex: bool = False, ignore_case: bool = False, codec: str = "utf-8") -> None:
         if not pattern:
-            raise UsageError("The search pattern is empty.", hint="Give the text (or --regex pattern) to look for.")
+            raise UsageError("The search pattern is empty.", hint="Give the text or regular expression to look for.",
+                             cli_hint="Give the text (or --regex pattern) to look for.")
         ascii_fold = ignore_case and not regex and pattern.isascii()
         flags = (re.IGNORECASE if ignore_case else 0) | (re.ASCII if ascii_fold else 0)
         try:
             self.regex = re.compile(pattern if regex else re.escape(pattern), flags)
         except re.error as exc:
             raise UsageError(f"The regular expression does not compile: {exc}.",
-                             hint="Check its syntax (Python's re module), or search for plain text without --regex.") \
-                from None
+                             hint="Check its syntax (Python's re module), or search for plain text instead.",
+                             cli_hint="Check its syntax (Python's re module), or search for plain text without "
+                                      "--regex.") from None
         self.prefilter: re.Pattern[bytes] | None = None
         self.raw: bytes | None = None  # the escaped pattern, found with bytes.find when case matters
         if not regex and (ascii_fold or not ignore_case):

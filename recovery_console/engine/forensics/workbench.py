@@ -167,7 +167,7 @@ class Workbench:
         if (out is None) == (stream is None):
             raise UsageError("Give either an output file or a stream to export to.")
         if limit is not None and limit < 0:
-            raise UsageError("--limit must be 0 or more.")
+            raise UsageError("The row limit must be 0 or more.")
         reporter = reporter or Reporter()
         with self.console.audited("forensics.export", ref.location,
                                   {"table": table, "format": fmt, "output": str(out) if out else "stdout"}) as detail:
