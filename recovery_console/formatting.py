@@ -21,3 +21,8 @@ def format_duration(seconds: float | None) -> str:
         return "--:--"
     whole = int(seconds)
     return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def counted(n: int, thing: str, things: str | None = None) -> str:
+    """(1, 'session') → '1 session'; (3, 'session') → '3 sessions'; `things` for an irregular plural."""
+    return f"{n} {thing if n == 1 else (things or thing + 's')}"

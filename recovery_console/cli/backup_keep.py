@@ -10,6 +10,7 @@ from recovery_console.engine.pinning import pin, unpin
 from recovery_console.engine.prune import PruneReport, prune
 from recovery_console.engine.retention import PlanLine, RetentionPlan
 from recovery_console.errors import ExitCode, UsageError
+from recovery_console.formatting import counted
 from recovery_console.models.retention import RetentionRules
 
 _RULE_FLAGS = (("keep_last", "--keep-last", "keep the N newest backups"),
@@ -82,7 +83,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     if report.dry_run:
         lines.append("Dry run: nothing was deleted.")
     else:
-        lines.append(f"Deleted {len(report.deleted)} backup(s).")
+        lines.append(f"Deleted {counted(len(report.deleted), 'backup')}.")
         lines += [f"NOT deleted: {f.line.record.short_id} on {f.line.record.target}: {f.error.message}"
                   for f in report.failed]
     emit(args, report_data(report), lines)

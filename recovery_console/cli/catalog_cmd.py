@@ -6,6 +6,7 @@ import argparse
 
 from recovery_console.cli.common import add_json, console, emit
 from recovery_console.errors import ExitCode
+from recovery_console.formatting import counted
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +29,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         if result.error:
             lines.append(f"  {result.target}: NOT LISTED, unreachable: {result.error}")
         else:
-            lines.append(f"  {result.target}: {result.added} backup(s)")
+            lines.append(f"  {result.target}: {counted(result.added, 'backup')}")
     if not results:
         lines.append("  No targets are configured: the catalog is empty.")
     unreachable = [r.target for r in results if r.error]

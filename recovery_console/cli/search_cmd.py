@@ -11,6 +11,7 @@ from recovery_console.cli.tables_cmd import add_source
 from recovery_console.engine.forensics.table_search import SearchHit
 from recovery_console.engine.forensics.workbench import Workbench
 from recovery_console.errors import ExitCode
+from recovery_console.formatting import counted
 
 MARK_ON, MARK_OFF = "\x1b[1;31m", "\x1b[0m"
 
@@ -56,6 +57,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         json.dump({"hits": hits, "tables_searched": summary.tables_searched}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif not args.quiet:
-        print(f"{summary.hits} hit(s) in {len(summary.tables_with_hits)} of {summary.tables_searched} table(s).",
+        print(f"{counted(summary.hits, 'hit')} in {len(summary.tables_with_hits)} of "
+              f"{counted(summary.tables_searched, 'table')}.",
               file=sys.stderr)
     return ExitCode.OK

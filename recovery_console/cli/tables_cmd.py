@@ -7,7 +7,7 @@ import argparse
 from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, secret_from
 from recovery_console.engine.forensics.workbench import Workbench
 from recovery_console.errors import ExitCode
-from recovery_console.formatting import format_bytes
+from recovery_console.formatting import counted, format_bytes
 
 
 def add_source(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +32,7 @@ def cmd_tables(args: argparse.Namespace) -> int:
     data = {"source": report.location, "compression": report.compression,
             "metadata": report.metadata.as_dict() if report.metadata else None,
             "tables": [stats.as_dict() for stats in report.tables]}
-    lines = [f"{len(report.tables)} table(s) in {report.location} (data compressed: {report.compression})"]
+    lines = [f"{counted(len(report.tables), 'table')} in {report.location} (data compressed: {report.compression})"]
     for stats in report.tables:
         held = (f"{stats.rows:,} rows, {format_bytes(stats.text_bytes)}" if stats.has_data
                 else "no data in this archive")

@@ -28,7 +28,7 @@ from recovery_console.engine.progress import Reporter
 from recovery_console.engine.state import restore_journal
 from recovery_console.engine.state.locks import database_identity, ensure_free
 from recovery_console.errors import Cancelled, DatabaseError, RecoveryError, UsageError
-from recovery_console.formatting import format_bytes
+from recovery_console.formatting import counted, format_bytes
 from recovery_console.models.profile import Profile
 
 if TYPE_CHECKING:
@@ -248,7 +248,7 @@ def _session_checks(plan: RestorePlan, found: list[Session], role: str) -> None:
     autovacuum = [s for s in found if not s.can_end and s.backend_type == AUTOVACUUM]
     stuck = [s for s in found if not s.can_end and s.backend_type != AUTOVACUUM]
     plan.checks.append(Check("connected sessions", "warn" if endable else "pass",
-                             f"{len(endable)} session(s) ({', '.join(s.describe() for s in endable)}) will be "
+                             f"{counted(len(endable), 'session')} ({', '.join(s.describe() for s in endable)}) will be "
                              "disconnected at the swap" if endable else "nobody is connected"))
     if autovacuum:
         plan.checks.append(Check("autovacuum", "warn", f"autovacuum is working in {plan.database}; the swap "
@@ -256,7 +256,7 @@ def _session_checks(plan: RestorePlan, found: list[Session], role: str) -> None:
     if stuck:
         plan.checks.append(Check(
             "sessions this role cannot end", "fail",
-            f"{len(stuck)} session(s) ({', '.join(s.describe() for s in stuck)}) belong to a superuser, which "
+            f"{counted(len(stuck), 'session')} ({', '.join(s.describe() for s in stuck)}) belong to a superuser, which "
             f"role {role} may not disconnect, so the swap would fail: ask them to disconnect, or have a superuser "
             f"end them (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
             f"'{plan.database}'), then run the pre-flight again; or restore into a new database"))

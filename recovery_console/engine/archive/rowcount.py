@@ -19,6 +19,7 @@ from recovery_console.engine.archive.data_blocks import BLOCK_DATA, decompressed
 from recovery_console.engine.archive.pgarchive import Archive
 from recovery_console.engine.io_protocols import FlushableStream, ReadableStream
 from recovery_console.errors import IntegrityError, RecoveryError, UnsupportedError, from_os_error
+from recovery_console.formatting import counted
 
 HANDOFF_PIECE = 1 << 20
 HANDOFF_DEPTH = 2
@@ -87,7 +88,7 @@ def count_copy_rows(fp: ReadableStream, archive: Archive,
     ]
     if missing:
         raise IntegrityError(
-            f"The archive ends without the data of {len(missing)} table(s) its TOC lists (dump IDs "
+            f"The archive ends without the data of {counted(len(missing), 'table')} its TOC lists (dump IDs "
             f"{', '.join(map(str, missing[:10]))}{', …' if len(missing) > 10 else ''}).",
             hint="The file was probably cut short at a block boundary.",
         )

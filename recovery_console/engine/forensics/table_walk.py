@@ -15,6 +15,7 @@ from recovery_console.engine.archive.data_blocks import BLOCK_DATA, walk
 from recovery_console.engine.archive.table_data import ArchiveTable, archive_tables, block_text
 from recovery_console.engine.forensics.source import OpenedSource
 from recovery_console.errors import IntegrityError
+from recovery_console.formatting import counted
 
 
 @dataclass
@@ -72,7 +73,7 @@ def table_blocks(source: OpenedSource, wanted: set[int] | None = None) -> Iterat
                and (left is None or i in left)]
     if missing:
         raise IntegrityError(
-            f"The archive is truncated: it ends without the data of {len(missing)} table(s) its TOC lists "
+            f"The archive is truncated: it ends without the data of {counted(len(missing), 'table')} its TOC lists "
             f"({', '.join(missing[:5])}{', …' if len(missing) > 5 else ''}).",
             hint="The file was cut short (an interrupted copy, or a full disk while dumping); what was read "
                  "before the cut is still shown.",

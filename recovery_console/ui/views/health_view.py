@@ -33,6 +33,7 @@ from recovery_console.engine.progress import Reporter
 from recovery_console.engine.run_due import run_now
 from recovery_console.engine.state.run_history import RunRecord
 from recovery_console.errors import RecoveryError
+from recovery_console.formatting import counted
 from recovery_console.ui.jobs import Job, JobRunner
 from recovery_console.ui.theme import icon
 from recovery_console.ui.widgets.times import local_time
@@ -181,7 +182,8 @@ class HealthView(QDialog):
         if selected is None and items:
             self.table.selectRow(0)
         counts = {status: sum(1 for i in items if i.status == status) for status in STATUS}
-        self.status.setText(f"{len(items)} profile(s): {counts['green']} within the RPO, {counts['amber']} past it, "
+        self.status.setText(f"{counted(len(items), 'profile')}: {counts['green']} within the RPO, "
+                            f"{counts['amber']} past it, "
                             f"{counts['red']} past twice it or with no verified backup." if items
                             else "No profiles yet.")
         self.loaded.emit(len(items))

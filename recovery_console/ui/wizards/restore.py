@@ -156,7 +156,7 @@ class RestoreWizard(WizardBase):
                   Check("server reachable", "pass", "PostgreSQL 15.8"),
                   Check("role may create databases", "pass", "role backup has CREATEDB"),
                   Check("database exists", "pass", "shop"),
-                  Check("connected sessions", "warn", "2 session(s) (app@web) will be disconnected at the swap"),
+                  Check("connected sessions", "warn", "2 sessions (app@web) will be disconnected at the swap"),
                   Check("free space on the server", "pass", "76.0 GiB free, about 392.9 MiB needed"),
                   Check("backup fully verified", "pass", "full verify on record from 2026-11-22T05:00:00Z, file "
                         "unchanged since; checked again as it is restored"),
@@ -177,6 +177,6 @@ class RestoreWizard(WizardBase):
             "shop", "shop__pre_restore_20261122060000",
             [TableCheck("app", "customers", 2000, 2000), TableCheck("app", "invoices", 5000, 5000),
              TableCheck("public", "pgbench_accounts", 100000, 100000)], "/usr/lib/postgresql/15/bin/pg_restore 15.8",
-            ["2 session(s) (app@web) will be disconnected at the swap"])
+            ["2 sessions (app@web) will be disconnected at the swap"])
         self.result_page.show_result(result)
         return self._pages_for_docs()

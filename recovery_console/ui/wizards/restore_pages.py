@@ -25,6 +25,7 @@ from recovery_console.engine.progress import Reporter
 from recovery_console.engine.restore import Restorer
 from recovery_console.engine.restore_preflight import RestorePlan
 from recovery_console.errors import Cancelled, RecoveryError, UsageError
+from recovery_console.formatting import counted
 from recovery_console.models.backup import BackupRecord
 from recovery_console.ui.progress_panel import ProgressPanel
 from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
@@ -256,7 +257,8 @@ class PreflightPage(QWizardPage):
                                          "to restore it anyway.", WARN_COLOR, True))
         elif plan.ready:
             warns = sum(1 for c in plan.checks if c.status == "warn")
-            text = "✔ Every check passed" + (f" ({warns} warning(s): read them before going on)." if warns else ".")
+            read = f" ({counted(warns, 'warning')}: read them before going on)." if warns else "."
+            text = "✔ Every check passed" + read
             self.verdict.setText(colored(text, PASS_COLOR, True))
         else:
             self.verdict.setText(colored("✘ The restore cannot go ahead: fix the failed checks, then run the checks "
