@@ -419,8 +419,8 @@ class Restorer:
 
 def _kept_hint(database: str, scratch: str, profile: str) -> str:
     return (f"The original is untouched; the restored and checked copy is kept as {scratch}. When the sessions "
-            f"have gone, swap it in for profile {profile} without restoring again (or drop {scratch} and "
-            "run the restore again).")
+            f"have gone, swap it in with Swap in a checked copy in the restore history of profile {profile}, without "
+            f"restoring again (or drop {scratch} and run the restore again).")
 
 
 def _restored_note(backup_id: str | None) -> str:

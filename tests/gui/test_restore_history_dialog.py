@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QDialogButtonBox, QLineEdit
 from recovery_console.engine.live_backup import backup_database
 from recovery_console.engine.restore import Restorer, RestoreResult
 from recovery_console.engine.restore_kept import history
+from recovery_console.engine.restore_preflight import CHECKED_NOTE, SCRATCH_INFIX, db_name, now_stamp
 from recovery_console.formatting import format_bytes
 from recovery_console.models.profile import ConnectionMode
 from recovery_console.ui.dialogs.restore_history_dialog import COLUMNS, RestoreHistoryDialog
@@ -145,3 +146,26 @@ def test_the_window_opens_the_history_of_the_selected_profile(qtbot, console, lo
     assert dialog.table.rowCount() == 0 and "No restore of prod" in dialog.status.text()
     assert not dialog.rollback_button.isEnabled() and not dialog.drop_button.isEnabled()
     dialog.reject()
+
+
+@pytest.mark.integration
+def test_swap_in_a_checked_copy_left_by_a_blocked_swap(qtbot, console, pg15, restored, open_dialog):
+    """A checked copy waiting to be swapped in (what a swap blocked by sessions leaves) is swapped in from the window,
+    and the history lists it with the database it kept; with none waiting, the engine's plain answer is shown."""
+    database, _ = restored
+    dialog = open_dialog(console)
+    click(qtbot, dialog.swap_button)
+    answer(qtbot, lambda: dialog.confirm_box, "Swap in")
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=JOB_TIMEOUT)
+    assert "no checked restored copy" in dialog.error_dialog.text()
+    dialog.error_dialog.accept()
+
+    copy = db_name(database, SCRATCH_INFIX, now_stamp())
+    pg15.psql(f'CREATE DATABASE "{copy}" TEMPLATE "{database}"')
+    pg15.psql(f"COMMENT ON DATABASE \"{copy}\" IS '{CHECKED_NOTE} 0000-test'")
+    click(qtbot, dialog.swap_button)
+    answer(qtbot, lambda: dialog.confirm_box, "Swap in")
+    qtbot.waitUntil(lambda: not dialog.busy and dialog.table.rowCount() == 2, timeout=JOB_TIMEOUT)
+    assert copy not in pg15.databases() and "Swapped in" in dialog.status.text()
+    newest = history(console, "prod").rows[0]
+    assert newest.entry.result == "succeeded" and newest.kept in pg15.databases() and newest.can_roll_back

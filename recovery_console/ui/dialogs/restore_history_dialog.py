@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from recovery_console.engine.console import Console
 from recovery_console.engine.progress import Reporter
+from recovery_console.engine.restore import Restorer
 from recovery_console.engine.restore_kept import (
     DROPPED,
     GONE,
@@ -44,7 +45,7 @@ from recovery_console.engine.restore_kept import (
 from recovery_console.errors import RecoveryError
 from recovery_console.formatting import format_bytes
 from recovery_console.ui.error_dialog import error_box
-from recovery_console.ui.jobs import Job, JobRunner, run_job, start_task
+from recovery_console.ui.jobs import Job, JobRunner, answered, run_job, start_task
 from recovery_console.ui.progress_panel import ProgressPanel
 from recovery_console.ui.theme import icon
 from recovery_console.ui.widgets.form_labels import wrap_label
@@ -150,11 +151,17 @@ class RestoreHistoryDialog(QDialog):
         self.drop_button = QPushButton(icon("delete"), "&Drop kept database…")
         self.drop_button.setAccessibleName("Drop the database the selected restore keeps")
         self.drop_button.clicked.connect(lambda: self.start(self.drop()))
+        self.swap_button = QPushButton(icon("restore"), "S&wap in a checked copy…")
+        self.swap_button.setAccessibleName("Swap in the checked copy of a restore whose swap was blocked")
+        self.swap_button.setToolTip("A restore whose swap was blocked by sessions it could not end keeps the copy it "
+                                    "restored and checked: swap it in now, without restoring again.")
+        self.swap_button.clicked.connect(lambda: self.start(self.swap_in()))
         self.close_button = QPushButton("C&lose")
         self.close_button.setAccessibleName("Close this window")
         self.close_button.clicked.connect(self.reject)
         buttons = QHBoxLayout()
         buttons.addWidget(self.refresh_button)
+        buttons.addWidget(self.swap_button)
         buttons.addStretch(1)
         buttons.addWidget(self.rollback_button)
         buttons.addWidget(self.drop_button)
@@ -184,6 +191,7 @@ class RestoreHistoryDialog(QDialog):
         self.rollback_button.setEnabled(idle and row is not None and row.can_roll_back)
         self.drop_button.setEnabled(idle and row is not None and row.can_drop)
         self.refresh_button.setEnabled(idle)
+        self.swap_button.setEnabled(idle)
 
     def start(self, flow: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
         """Run one flow at a time; closing the dialog cancels it."""
@@ -299,6 +307,25 @@ class RestoreHistoryDialog(QDialog):
                         lambda r: drop_previous(console, profile, entry_id, confirm=typed),
                         lambda dropped: f"✔ Dropped {dropped}.")
 
+    async def swap_in(self) -> None:
+        """Finish a blocked restore: the engine finds its checked copy (or says there is none) and swaps it in."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Swap in the checked copy",
+                          f"Swap the newest restored and checked copy in for profile {self.profile}?", parent=self)
+        box.setInformativeText("The current database is kept under another name, as a restore keeps it; sessions "
+                               "connected to it are disconnected. If no checked copy is waiting, nothing changes.")
+        box.setAccessibleName("Swap in the checked copy")
+        yes = box.addButton("&Swap in", QMessageBox.ButtonRole.AcceptRole)
+        no = box.addButton("&Not now", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(no)
+        self.confirm_box = box
+        await self._answer(box)
+        if box.clickedButton() is not yes:
+            return
+        console, profile = self.console, self.profile
+        await self._act("Swapping in", "Swapping in the checked copy …",
+                        lambda r: Restorer(console).swap(profile),
+                        lambda outcome: f"✔ Swapped in {outcome[0]}; the previous database is kept as {outcome[1]}.")
+
     async def _act(self, name: str, blocking_text: str, function: Callable[[Reporter], Any],
                    done: Callable[[Any], str]) -> None:
         """Run an action with the main window blocked; show its error; read the true state again after, and put
@@ -325,15 +352,7 @@ class RestoreHistoryDialog(QDialog):
             setter(active, text)
 
     async def _answer(self, dialog: QDialog) -> int:
-        closed: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        dialog.finished.connect(lambda code: None if closed.done() else closed.set_result(code))
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.open()
-        try:
-            return await closed
-        except asyncio.CancelledError:
-            dialog.reject()
-            raise
+        return await answered(dialog)
 
     def show_error(self, title: str, error: RecoveryError) -> None:
         box = error_box(self, title, error)
