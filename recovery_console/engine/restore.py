@@ -56,6 +56,7 @@ from recovery_console.engine.restore_preflight import (
 from recovery_console.engine.state import restore_journal
 from recovery_console.engine.state.locks import database_lock
 from recovery_console.engine.state.restore_journal import RestoreJournal
+from recovery_console.engine.timing import span, timed
 from recovery_console.errors import DatabaseError, IntegrityError, NotFoundError, RecoveryError, UsageError
 
 if TYPE_CHECKING:
@@ -118,6 +119,7 @@ class Restorer:
     def __init__(self, console: Console) -> None:
         self.console = console
 
+    @timed("pre-flight")
     def preflight(self, profile_name: str, ref: BackupRef, secret: str, *, new_database: str | None = None,
                   jobs: int = 1, verify_first: bool = False, allow_other_database: bool = False,
                   reporter: Reporter | None = None) -> RestorePlan:
@@ -202,6 +204,7 @@ class Restorer:
             untouched = "" if plan.new_database else f"The original database {plan.database} was not touched."
             exc.hint = " ".join(part for part in (untouched, note, exc.hint) if part)
 
+    @timed("create-database")
     def _create_scratch(self, plan: RestorePlan, url: str, password: str | None, journal: RestoreJournal) -> None:
         """Create the database pg_restore fills; in place, under names no earlier restore left behind. The
         journal records it as the console's once the server has confirmed its creation."""
@@ -236,7 +239,7 @@ class Restorer:
             argv.append("--exit-on-error")
         if no_owner:
             argv.append("--no-owner")
-        with postgres.libpq_env(password) as env:
+        with postgres.libpq_env(password) as env, span("streaming"):
             if plan.jobs > 1:
                 return self._restore_parallel(plan, argv, env, secret, reporter)
             return self._restore_streaming(plan, argv, env, secret, reporter)
@@ -318,6 +321,7 @@ class Restorer:
             counter.close()
         return counter.result()
 
+    @timed("row-count-check")
     def _check_tables(self, plan: RestorePlan, row_counts: dict[int, int], url: str,
                       password: str | None) -> list[TableCheck]:
         import psycopg
@@ -342,6 +346,7 @@ class Restorer:
                 checks.append(TableCheck(entry.namespace, entry.tag, data.get((entry.namespace, entry.tag)), restored))
         return checks
 
+    @timed("swap")
     def _swap(self, plan: RestorePlan, url: str, password: str | None) -> str:
         """Rename original → pre_restore and scratch → original in one transaction, after disconnecting sessions."""
         with postgres.connect(url, password, dbname="postgres") as admin:
