@@ -24,6 +24,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -122,11 +123,19 @@ def _maintenance_work_mem(url: str, password: str | None) -> int | None:
         return None
 
 
-def _preload_row_counter() -> None:
-    """Import numpy (~0.1–0.3 s) while CREATE DATABASE waits on the server, rather than when the first archive
-    bytes reach the row counter, with pg_restore already waiting for them."""
+def _prepare_streaming(url: str, password: str | None) -> int | None:
+    """Off the restore's path, while the console waits on the server (CREATE DATABASE): read the server's
+    maintenance_work_mem for pg_restore's session options, and import numpy (~0.1–0.3 s), which the row
+    counter would otherwise import as the first archive bytes reach it, with pg_restore waiting for them."""
+    server_kb = _maintenance_work_mem(url, password)
     before_numpy()
     import numpy  # noqa: F401
+
+    return server_kb
+
+
+def _import_psycopg() -> None:
+    import psycopg  # noqa: F401
 
 
 def _with_db(url: str, dbname: str) -> str:
@@ -140,6 +149,10 @@ class Restorer:
 
     def __init__(self, console: Console) -> None:
         self.console = console
+        self._prepared: dict[int, Future[int | None]] = {}  # id(plan) -> the server's maintenance_work_mem
+        # psycopg takes ~0.2–0.3 s of CPU to import; the pre-flight needs it, and the secret's keyring look-up
+        # before it mostly waits: load it meanwhile
+        in_background(_import_psycopg, name="rc-preload")
 
     @timed("pre-flight")
     def preflight(self, profile_name: str, ref: BackupRef, secret: str, *, new_database: str | None = None,
@@ -149,7 +162,9 @@ class Restorer:
         plan = plan_restore(self.console, profile_name, ref, secret, new_database=new_database, jobs=jobs,
                             verify_first=verify_first, allow_other_database=allow_other_database, reporter=reporter)
         if plan.ready:
-            in_background(_preload_row_counter, name="rc-preload")
+            with suppress(RecoveryError):  # the keyring: then run() reports it
+                url, password = plan.profile.dump_url(), self.console.profiles.dump_password(plan.profile)
+                self._prepared[id(plan)] = in_background(_prepare_streaming, url, password, name="rc-prepare")
         return plan
 
     def run(self, plan: RestorePlan, secret: str, *, exit_on_error: bool = True, no_owner: bool = False,
@@ -264,7 +279,9 @@ class Restorer:
             argv.append("--exit-on-error")
         if no_owner:
             argv.append("--no-owner")
-        options = session_options(_maintenance_work_mem(url, password), plan.jobs)
+        prepared = self._prepared.pop(id(plan), None)
+        server_kb = prepared.result() if prepared is not None else _maintenance_work_mem(url, password)
+        options = session_options(server_kb, plan.jobs)
         with postgres.libpq_env(password) as base, span("streaming"):
             env = with_session_options(base, options)
             if plan.jobs > 1:
