@@ -258,7 +258,7 @@ def measure(bench: Bench, chosen: list[str], args: argparse.Namespace) -> None:
     secret = work / "secret"
     secret.write_text("benchmark secret")
     subprocess.run(bench.cli + ["target", "add", "local", "bench", str(work / "target")], env=bench.env, check=True,
-                   stdout=subprocess.DEVNULL)
+                   capture_output=True)
     summary: list[str] = []
     for db in chosen:
         summary += measure_one(bench, db, secret, args)
@@ -275,9 +275,9 @@ def measure_one(bench: Bench, db: str, secret: Path, args: argparse.Namespace) -
     print(f"== {db} (database {size})", flush=True)
     subprocess.run(bench.cli + ["profile", "create", db, "--database-url-env", "BENCH_URL", "--target", "bench",
                                 "--secret-key-file", str(secret)], env={**bench.env, "BENCH_URL": pg.dsn(db)},
-                   check=True, stdout=subprocess.DEVNULL)
+                   check=True, capture_output=True)
     subprocess.run(bench.cli + ["profile", "set-mode", db, "direct", "--not-a-pooler"], env=bench.env, check=True,
-                   stdout=subprocess.DEVNULL)
+                   capture_output=True)
     dump = work / f"{db}.dump"
     dump_argv = [str(pg.tool("pg_dump")), "-Fc", "-f", str(dump), f"--dbname={pg.dsn(db)}"]
     if args.no_backup:
