@@ -293,7 +293,7 @@ def measure_one(bench: Bench, db: str, secret: Path, args: argparse.Namespace) -
     backup_id = _id_of(listed, backups[-1].name)
     subprocess.run(bench.cli + ["backup", "verify", backup_id, "--secret-key-file", str(secret)], env=bench.env,
                    check=True,
-                   stdout=subprocess.DEVNULL)
+                   capture_output=True)
     size_line = f"plain dump {dump.stat().st_size / 1e6:.1f} MB, backup {backups[-1].stat().st_size / 1e6:.1f} MB"
     print(f"  {size_line}", flush=True)
     bench.plain_restore(dump, 1), bench.new_database(db, backup_id, 1)  # untimed: the first runs are slowest

@@ -149,7 +149,7 @@ class Restorer:
 
     def __init__(self, console: Console) -> None:
         self.console = console
-        self._prepared: dict[int, Future[int | None]] = {}  # id(plan) -> the server's maintenance_work_mem
+        self._prepared: tuple[RestorePlan, Future[int | None]] | None = None  # the last plan's server sort memory
         # psycopg takes ~0.2–0.3 s of CPU to import; the pre-flight needs it, and the secret's keyring look-up
         # before it mostly waits: load it meanwhile
         in_background(_import_psycopg, name="rc-preload")
@@ -164,7 +164,7 @@ class Restorer:
         if plan.ready:
             with suppress(RecoveryError):  # the keyring: then run() reports it
                 url, password = plan.profile.dump_url(), self.console.profiles.dump_password(plan.profile)
-                self._prepared[id(plan)] = in_background(_prepare_streaming, url, password, name="rc-prepare")
+                self._prepared = plan, in_background(_prepare_streaming, url, password, name="rc-prepare")
         return plan
 
     def run(self, plan: RestorePlan, secret: str, *, exit_on_error: bool = True, no_owner: bool = False,
@@ -279,8 +279,8 @@ class Restorer:
             argv.append("--exit-on-error")
         if no_owner:
             argv.append("--no-owner")
-        prepared = self._prepared.pop(id(plan), None)
-        server_kb = prepared.result() if prepared is not None else _maintenance_work_mem(url, password)
+        prepared, self._prepared = self._prepared, None
+        server_kb = prepared[1].result() if prepared and prepared[0] is plan else _maintenance_work_mem(url, password)
         options = session_options(server_kb, plan.jobs)
         with postgres.libpq_env(password) as base, span("streaming"):
             env = with_session_options(base, options)
