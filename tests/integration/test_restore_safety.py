@@ -217,7 +217,8 @@ def test_a_blocked_swap_keeps_the_checked_copy_and_restore_swap_finishes_it(owne
         with pytest.raises(DatabaseError, match="shop is still in use .* by sessions this role may not end: "
                                                 "postgres@dba-console") as caught:
             restorer.run(plan, SECRET)
-        assert plan.scratch_name in caught.value.hint and "Swap in a checked copy in the restore history of profile prod" in caught.value.hint
+        assert plan.scratch_name in caught.value.hint
+        assert "Swap in a checked copy in the restore history of profile prod" in caught.value.hint
         assert pg.psql("SELECT count(*) FROM items", db="shop") == "10"  # the original, untouched
         assert plan.scratch_name in pg.databases()
         assert pg.psql("SELECT count(*) FROM items", db=plan.scratch_name) == "5000"

@@ -24,6 +24,7 @@ from recovery_console.engine.background import in_background
 from recovery_console.engine.container import format as fmt
 from recovery_console.engine.io_protocols import ReadableFile, ReadIntoStream
 from recovery_console.engine.progress import Reporter
+from recovery_console.engine.timing import span
 from recovery_console.errors import IntegrityError, StorageError
 from recovery_console.models.backup import BackupMetadata
 
@@ -124,7 +125,8 @@ def open_backup(stream: ReadIntoStream, secret: str, reporter: Reporter | None =
     """Check header and commitment before decrypting anything, then decrypt the metadata chunk."""
     fmt.secret_bytes(secret)  # an empty secret is refused before a byte is read (docs/FORMAT.md 12, step 0)
     header, commitment = read_preamble(stream)
-    keys = fmt.derive_keys(secret, header)
+    with span("key-derivation"):
+        keys = fmt.derive_keys(secret, header)
     keys.check(commitment)
     records = _RecordReader(stream, header, fmt.PREAMBLE_SIZE)
     buf = bytearray(fmt.MAX_METADATA_SIZE + fmt.TAG_SIZE)

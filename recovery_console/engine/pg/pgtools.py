@@ -40,6 +40,7 @@ import sys
 import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,7 @@ SUPPORTED_MAJORS = range(14, 19)
 ENV_DIRS = "RECOVERY_CONSOLE_PG_DIRS"
 DEBIAN_GLOB = "/usr/lib/postgresql/*/bin"
 VERSION_TIMEOUT = 2.0
+VERSION_PROBES = 8  # `--version` runs at once
 
 SOURCE_CONFIGURED = "configured"
 SOURCE_PATH = "PATH"
@@ -269,7 +271,7 @@ def discover(extra_dirs: Sequence[Path] = (), names: Sequence[str] = TOOL_NAMES)
     major is outside 14–18 are included with `supported` False. `names` limits the search to
     the tools a job needs: each one found costs a `--version` run.
     """
-    found: list[PgTool] = []
+    candidates: list[tuple[str, Path, str]] = []
     seen: set[str] = set()
     for directory, source in candidate_dirs(extra_dirs):
         for name in names:
@@ -280,11 +282,12 @@ def discover(extra_dirs: Sequence[Path] = (), names: Sequence[str] = TOOL_NAMES)
             if real in seen:
                 continue
             seen.add(real)
-            parsed = tool_version(path)
-            if parsed is None:
-                continue
-            version, major = parsed
-            found.append(PgTool(name=name, path=path, version=version, major=major, source=source))
+            candidates.append((name, path, source))
+    # each `--version` is a process start of a few tens of milliseconds, mostly waiting: run them at once
+    with ThreadPoolExecutor(max_workers=max(1, min(VERSION_PROBES, len(candidates)))) as pool:
+        versions = list(pool.map(tool_version, [path for _, path, _ in candidates]))
+    found = [PgTool(name=name, path=path, version=parsed[0], major=parsed[1], source=source)
+             for (name, path, source), parsed in zip(candidates, versions, strict=True) if parsed is not None]
     order = {tool: i for i, tool in enumerate(found)}
     return sorted(found, key=lambda t: (TOOL_NAMES.index(t.name), -t.major, order[t]))
 

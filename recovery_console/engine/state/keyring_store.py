@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from recovery_console.engine.timing import timed
 from recovery_console.errors import SecretUnavailableError, UsageError
 
 SERVICE_PREFIX = "recovery-console"
@@ -231,6 +232,7 @@ class SecretStore:
         status = self.probe()
         return status.usable and not status.secure
 
+    @timed("keyring-probe")
     def _probe(self, configured: KeyringBackend) -> tuple[KeyringStatus, KeyringBackend | None]:
         candidates = _candidates(configured)
         first_failure: KeyringStatus | None = None
