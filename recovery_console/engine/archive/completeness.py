@@ -9,18 +9,14 @@ or, for lz4, walked frame by frame to its end mark; an uncompressed block only n
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 from recovery_console.engine.archive.cursor import OFFSET_NO_DATA
 from recovery_console.engine.archive.data_blocks import decompressed, walk
+from recovery_console.engine.archive.lz4_stream import walk_frames
 from recovery_console.engine.archive.pgarchive import Archive
 from recovery_console.engine.archive.rowcount import HANDOFF_PIECE, Handoff, split_at_toc
 from recovery_console.engine.io_protocols import ReadableStream
 from recovery_console.errors import IntegrityError, RecoveryError
-
-LZ4_MAGIC = 0x184D2204
-LZ4_SKIPPABLE = 0x184D2A50  # through 0x184D2A5F
-LZ4_UNCOMPRESSED_BIT = 0x80000000
 
 
 def check_blocks(fp: ReadableStream, archive: Archive) -> None:
@@ -33,7 +29,7 @@ def check_blocks(fp: ReadableStream, archive: Archive) -> None:
         entry = entries[dump_id]
         what = f"the data of TOC entry {dump_id} ({entry.desc} {entry.tag})"
         if compression == "lz4":
-            _walk_lz4(pieces, what)
+            walk_frames(pieces, what)
         else:
             for _ in decompressed(pieces, compression, what):
                 pass
@@ -47,60 +43,6 @@ def check_blocks(fp: ReadableStream, archive: Archive) -> None:
             hint="The file was cut short (an interrupted copy, or a full disk while dumping); pg_restore would "
                  "fail on it. Make the dump again.",
         )
-
-
-class _Bytes:
-    """Pulls exactly-sized pieces from a block's payload pieces."""
-
-    def __init__(self, pieces: Iterator[bytes], what: str) -> None:
-        self._pieces = pieces
-        self._buf = b""
-        self._what = what
-
-    def at_end(self) -> bool:
-        while not self._buf:
-            piece = next(self._pieces, None)
-            if piece is None:
-                return True
-            self._buf = piece
-        return False
-
-    def take(self, n: int) -> bytes:
-        while len(self._buf) < n:
-            piece = next(self._pieces, None)
-            if piece is None:
-                raise IntegrityError(f"The lz4 stream of {self._what} ends early: the archive is damaged.")
-            self._buf += piece
-        data, self._buf = self._buf[:n], self._buf[n:]
-        return data
-
-    def skip(self, n: int) -> None:
-        while n:
-            if self.at_end():
-                raise IntegrityError(f"The lz4 stream of {self._what} ends early: the archive is damaged.")
-            step = min(n, len(self._buf))
-            self._buf = self._buf[step:]
-            n -= step
-
-
-def _walk_lz4(pieces: Iterator[bytes], what: str) -> None:
-    """Walk LZ4 frames (lz4_Frame_format.md) to each one's end mark, without decompressing the blocks."""
-    data = _Bytes(pieces, what)
-    while not data.at_end():
-        magic = int.from_bytes(data.take(4), "little")
-        if magic & 0xFFFFFFF0 == LZ4_SKIPPABLE:
-            data.skip(int.from_bytes(data.take(4), "little"))
-            continue
-        if magic != LZ4_MAGIC:
-            raise IntegrityError(f"The lz4 data of {what} does not start a frame: the archive is damaged.")
-        flags = data.take(2)[0]
-        if flags >> 6 != 1:
-            raise IntegrityError(f"The lz4 data of {what} has an unknown frame version: the archive is damaged.")
-        data.skip((8 if flags & 0x08 else 0) + (4 if flags & 0x01 else 0) + 1)  # content size, dict id, checksum
-        block_checksum = 4 if flags & 0x10 else 0
-        while size := int.from_bytes(data.take(4), "little"):
-            data.skip((size & ~LZ4_UNCOMPRESSED_BIT) + block_checksum)
-        data.skip(4 if flags & 0x04 else 0)  # the content checksum after the end mark
 
 
 class BlockCheck:

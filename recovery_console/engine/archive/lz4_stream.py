@@ -18,8 +18,8 @@ WINDOW = 64 << 10
 MAX_BLOCK = 4 << 20
 
 
-class _Input:
-    """Exact-size reads from a block's payload pieces."""
+class FramePieces:
+    """Exactly-sized reads (and skips) from a block's payload pieces; running short is a damaged archive."""
 
     def __init__(self, pieces: Iterator[bytes], what: str) -> None:
         self._pieces = pieces
@@ -43,10 +43,38 @@ class _Input:
         data, self._buf = self._buf[:n], self._buf[n:]
         return data
 
+    def skip(self, n: int) -> None:
+        while n:
+            if self.at_end():
+                raise IntegrityError(f"The lz4 stream of {self._what} ends early: the archive is damaged.")
+            step = min(n, len(self._buf))
+            self._buf = self._buf[step:]
+            n -= step
+
+
+def walk_frames(pieces: Iterator[bytes], what: str) -> None:
+    """Walk LZ4 frames to each one's end mark without decompressing their blocks: a cut stream raises."""
+    data = FramePieces(pieces, what)
+    while not data.at_end():
+        magic = int.from_bytes(data.take(4), "little")
+        if magic & 0xFFFFFFF0 == SKIPPABLE:
+            data.skip(int.from_bytes(data.take(4), "little"))
+            continue
+        if magic != MAGIC:
+            raise IntegrityError(f"The lz4 data of {what} does not start a frame: the archive is damaged.")
+        flags = data.take(2)[0]
+        if flags >> 6 != 1:
+            raise IntegrityError(f"The lz4 data of {what} has an unknown frame version: the archive is damaged.")
+        data.skip((8 if flags & 0x08 else 0) + (4 if flags & 0x01 else 0) + 1)  # content size, dict id, checksum
+        block_checksum = 4 if flags & 0x10 else 0
+        while size := int.from_bytes(data.take(4), "little"):
+            data.skip((size & ~UNCOMPRESSED) + block_checksum)
+        data.skip(4 if flags & 0x04 else 0)  # the content checksum after the end mark
+
 
 def unlz4(pieces: Iterator[bytes], what: str) -> Iterator[bytes]:
     """The decompressed bytes of consecutive LZ4 frames, one decoded block at a time."""
-    data = _Input(pieces, what)
+    data = FramePieces(pieces, what)
     while not data.at_end():
         magic = int.from_bytes(data.take(4), "little")
         if magic & 0xFFFFFFF0 == SKIPPABLE:
