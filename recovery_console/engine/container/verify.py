@@ -153,8 +153,9 @@ def read_header(stream: ReadIntoStream) -> fmt.Header:
     return read_preamble(stream)[0]
 
 
-class _ChunkFile:
-    """A read-only file over the payload's chunks, so zstd can be pulled from only as far as needed."""
+class ChunkFile:
+    """A read-only file over the payload's decrypted chunks (copied out of the reader's reused buffers), so a
+    decompressor can be pulled from only as far as needed."""
 
     def __init__(self, chunks: Iterator[memoryview]) -> None:
         self._chunks = chunks
@@ -180,7 +181,7 @@ def read_toc(stream: ReadIntoStream, secret: str) -> tuple[BackupMetadata, Archi
     opened = open_backup(stream, secret)
     chunks = PayloadStream(stream, opened).__iter__()  # a generator, closed below
     toc = TocCollector()
-    source = _ChunkFile(chunks)
+    source = ChunkFile(chunks)
     # zstandard's stub asks for an IO[bytes]; the reader only ever calls read() on it
     archive = (zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=True)  # type: ignore[arg-type]
                if opened.metadata.compression == "zstd" else source)

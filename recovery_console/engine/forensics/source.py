@@ -22,6 +22,7 @@ from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.container import format as fmt
 from recovery_console.engine.container.archive_stream import MAX_WINDOW, undecompressable
 from recovery_console.engine.container.reader import PayloadStream, open_backup
+from recovery_console.engine.container.verify import ChunkFile
 from recovery_console.engine.io_protocols import ReadableFile, ReadableStream
 from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.errors import IntegrityError, UnsupportedError, from_os_error
@@ -57,31 +58,13 @@ class _Counted:
         return data
 
 
-class _ChunkReader:
-    """The decrypted payload chunks as a file (copied out of the reader's reused buffers)."""
-
-    def __init__(self, chunks: Iterator[memoryview]) -> None:
-        self._chunks = chunks
-        self._current = memoryview(b"")
-
-    def read(self, size: int = -1) -> bytes:
-        while not self._current:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return b""
-            self._current = chunk
-        size = len(self._current) if size < 0 else size
-        data, self._current = bytes(self._current[:size]), self._current[size:]
-        return data
-
-
 class _DecryptedArchive:
     """A backup's archive bytes, decrypted and decompressed on demand; at its end, checked against the sentinel."""
 
     def __init__(self, payload: PayloadStream, compression: str) -> None:
         self._payload = payload
         self._chunks: Generator[memoryview, None, None] = payload.__iter__()
-        raw = _ChunkReader(self._chunks)
+        raw = ChunkFile(self._chunks)
         # zstandard's stub asks for an IO[bytes]; the reader only ever calls read() on it
         self._zstd = (zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW).stream_reader(
             raw, read_across_frames=True) if compression == "zstd" else None)  # type: ignore[arg-type]
