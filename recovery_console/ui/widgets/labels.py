@@ -1,9 +1,8 @@
-"""Labels the panes share: a pane title, a selectable value, and a one-line value elided to fit."""
+"""Labels the panes share: a pane title and a selectable value (ui/widgets/wrapping_label.py wraps long ones)."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QFont, QGuiApplication, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 
@@ -25,41 +24,3 @@ def value_label(name: str) -> QLabel:
     label.setAccessibleName(name)
     label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
     return label
-
-
-class ElidedLabel(QLabel):
-    """One line, elided in the middle to fit; the whole value is in the tooltip and copied by Ctrl+C / the menu."""
-
-    def __init__(self, name: str, monospace: bool = False) -> None:
-        super().__init__("")
-        self._full = ""
-        self.setAccessibleName(name)
-        self.setFocusPolicy(Qt.FocusPolicy.TabFocus)
-        if monospace:
-            font = QFont("monospace")
-            font.setStyleHint(QFont.StyleHint.Monospace)
-            self.setFont(font)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        copy = QAction("&Copy", self)
-        copy.setShortcut(QKeySequence.StandardKey.Copy)
-        copy.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
-        copy.triggered.connect(lambda _checked=False: QGuiApplication.clipboard().setText(self._full))
-        self.addAction(copy)
-        self.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
-
-    def setText(self, text: str) -> None:  # Qt override: keep the whole value, show what fits
-        self._full = text
-        self.setToolTip(text)
-        self.setAccessibleDescription(text)
-        self._elide()
-
-    def text(self) -> str:  # the whole value, not what fits on screen
-        return self._full
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        self._elide()
-
-    def _elide(self) -> None:
-        width = max(self.width(), 40)
-        QLabel.setText(self, self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideMiddle, width))
