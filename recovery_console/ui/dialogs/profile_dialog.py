@@ -34,6 +34,7 @@ from recovery_console.ui.error_dialog import error_box
 from recovery_console.ui.jobs import Job, JobRunner, run_job, start_task
 from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
 from recovery_console.ui.widgets.policy_form import PolicyForm
+from recovery_console.ui.widgets.typed_confirmation import typed_confirmation
 
 if TYPE_CHECKING:
     from recovery_console.engine.console import Console
@@ -47,19 +48,11 @@ NO_TARGET = ""
 
 def removal_dialog(parent: QWidget, name: str) -> QInputDialog:
     """Removal asks for the profile's name typed out; OK stays disabled until it matches."""
-    dialog = QInputDialog(parent)
-    dialog.setWindowTitle("Remove profile")
-    dialog.setLabelText(f"Type the profile name '{name}' to remove it.\n\nIts settings and database passwords are "
-                        "forgotten, and its instance secret leaves the keyring: the backups stay on their target, "
-                        "but can then be opened only with a copy of that secret kept elsewhere.")
-    dialog.setOkButtonText("Remove profile")
-    dialog.setAccessibleName("Remove profile: type its name to confirm")
-    buttons = dialog.findChild(QDialogButtonBox)
-    if buttons is not None:
-        ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
-        ok.setEnabled(False)
-        dialog.textValueChanged.connect(lambda text: ok.setEnabled(text == name))
-    return dialog
+    return typed_confirmation(
+        parent, "Remove profile", name,
+        f"profile name '{name}' to remove it.\n\nIts settings and database passwords are forgotten, and its "
+        "instance secret leaves the keyring: the backups stay on their target, but can then be opened only with a "
+        "copy of that secret kept elsewhere.", "Remove profile")
 
 
 class ProfileDialog(QDialog):

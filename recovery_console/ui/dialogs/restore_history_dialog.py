@@ -15,7 +15,6 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
-    QDialogButtonBox,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
@@ -52,6 +51,7 @@ from recovery_console.ui.widgets.form_labels import wrap_label
 from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, colored
 from recovery_console.ui.widgets.table_items import table_item
 from recovery_console.ui.widgets.times import local_time, utc_hover
+from recovery_console.ui.widgets.typed_confirmation import typed_confirmation
 
 COLUMNS = ["Time", "Result", "Kept database", "Size now", "Backup", "Restored into"]
 STATE_TEXT = {GONE: "gone", REPLACED: "gone (another database has its name)", LIVE: "live again (rolled back)",
@@ -84,20 +84,11 @@ def short_backup(backup_id: str | None, key: str) -> str:
 def drop_dialog(parent: QWidget, name: str, set_aside: bool = False) -> QInputDialog:
     """Drop asks for the database's name typed out; OK stays disabled until it matches. `set_aside`: the database is
     the restored copy a rollback put aside, not the one from before the restore."""
-    dialog = QInputDialog(parent)
     what = "the restored copy a rollback set aside" if set_aside else "the database as it was before the restore"
     after = "" if set_aside else ": you can no longer roll back to it"
-    dialog.setWindowTitle("Drop kept database")
-    dialog.setLabelText(f"Type the database name '{name}' to drop it.\n\nIt is {what}. Dropping it deletes it "
-                        f"from the server for good{after}.")
-    dialog.setOkButtonText("Drop database")
-    dialog.setAccessibleName("Drop kept database: type its name to confirm")
-    buttons = dialog.findChild(QDialogButtonBox)
-    if buttons is not None:
-        ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
-        ok.setEnabled(False)
-        dialog.textValueChanged.connect(lambda text: ok.setEnabled(text == name))
-    return dialog
+    return typed_confirmation(parent, "Drop kept database", name,
+                              f"database name '{name}' to drop it.\n\nIt is {what}. Dropping it deletes it from "
+                              f"the server for good{after}.", "Drop database")
 
 
 class RestoreHistoryDialog(QDialog):
