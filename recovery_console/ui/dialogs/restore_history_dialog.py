@@ -265,17 +265,9 @@ class RestoreHistoryDialog(QDialog):
         if row is None or not row.can_roll_back:
             return
         e = row.entry
-        box = QMessageBox(QMessageBox.Icon.Warning, "Roll back the restore",
-                          f"Swap {e.previous} back in as {e.database}?", parent=self)
-        box.setInformativeText(f"The restored database is kept under another name. Sessions connected to "
-                               f"{e.database} are disconnected.")
-        box.setAccessibleName("Roll back the restore")
-        yes = box.addButton("&Roll back", QMessageBox.ButtonRole.AcceptRole)
-        no = box.addButton("&Keep the restored database", QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(no)
-        self.confirm_box = box
-        await self._answer(box)
-        if box.clickedButton() is not yes:
+        if not await self._confirmed("Roll back the restore", f"Swap {e.previous} back in as {e.database}?",
+                                     f"The restored database is kept under another name. Sessions connected to "
+                                     f"{e.database} are disconnected.", "&Roll back", "&Keep the restored database"):
             return
         console, profile, entry_id = self.console, self.profile, e.id
         await self._act("Rolling back", f"Rolling back {e.database} …",
@@ -300,17 +292,10 @@ class RestoreHistoryDialog(QDialog):
 
     async def swap_in(self) -> None:
         """Finish a blocked restore: the engine finds its checked copy (or says there is none) and swaps it in."""
-        box = QMessageBox(QMessageBox.Icon.Warning, "Swap in the checked copy",
-                          f"Swap the newest restored and checked copy in for profile {self.profile}?", parent=self)
-        box.setInformativeText("The current database is kept under another name, as a restore keeps it; sessions "
-                               "connected to it are disconnected. If no checked copy is waiting, nothing changes.")
-        box.setAccessibleName("Swap in the checked copy")
-        yes = box.addButton("&Swap in", QMessageBox.ButtonRole.AcceptRole)
-        no = box.addButton("&Not now", QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(no)
-        self.confirm_box = box
-        await self._answer(box)
-        if box.clickedButton() is not yes:
+        if not await self._confirmed(
+                "Swap in the checked copy", f"Swap the newest restored and checked copy in for profile {self.profile}?",
+                "The current database is kept under another name, as a restore keeps it; sessions connected to it "
+                "are disconnected. If no checked copy is waiting, nothing changes.", "&Swap in", "&Not now"):
             return
         console, profile = self.console, self.profile
         await self._act("Swapping in", "Swapping in the checked copy …",
@@ -341,6 +326,18 @@ class RestoreHistoryDialog(QDialog):
         setter = getattr(self.parentWidget(), "set_blocking", None)
         if callable(setter):
             setter(active, text)
+
+    async def _confirmed(self, title: str, question: str, consequence: str, yes_text: str, no_text: str) -> bool:
+        """Ask before a change on the server; the safe answer is the default."""
+        box = QMessageBox(QMessageBox.Icon.Warning, title, question, parent=self)
+        box.setInformativeText(consequence)
+        box.setAccessibleName(title)
+        yes = box.addButton(yes_text, QMessageBox.ButtonRole.AcceptRole)
+        no = box.addButton(no_text, QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(no)
+        self.confirm_box = box
+        await self._answer(box)
+        return box.clickedButton() is yes
 
     async def _answer(self, dialog: QDialog) -> int:
         return await answered(dialog)
