@@ -123,6 +123,7 @@ def test_right_secret_shows_metadata_and_decrypts_with_sha256_and_contents(qtbot
                 if line and not line.startswith(";")]
     assert decrypt.listing.toPlainText().splitlines() == expected
     assert "recovery_sample" in decrypt.summary.text() and "TABLE" in decrypt.summary.text()
+    assert not wizard.button(QWizard.WizardButton.NextButton).isVisible()  # the last page: Return finishes
     click(qtbot, wizard.button(QWizard.WizardButton.FinishButton))
     qtbot.waitUntil(lambda: not wizard.isVisible(), timeout=WAIT)
 

@@ -209,6 +209,10 @@ class DecryptPage(QWizardPage):
         layout.addWidget(self.listing, 1)
         self.setFinalPage(True)
 
+    def nextId(self) -> int:
+        """The last page: the tables come before it when asked for, so Return here finishes."""
+        return -1
+
     def initializePage(self) -> None:
         previous = self.task
         self.running = True
