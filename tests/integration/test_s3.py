@@ -770,10 +770,10 @@ def test_error_mapping(code: str, status: int, action: str, kind: type, words: l
     error = storage._error(_client_error(code, status, headers={"x-amz-bucket-region": "eu-west-3"}),
                            action, "backups/x.enc")
     assert type(error) is kind
-    text = f"{error.message} {error.hint}"
+    text = f"{error.message} {error.hint} {error.hint_for_cli()}"  # the window's words and the CLI's
     for word in words:
         assert word.lower() in text.lower(), (word, text)
-    assert error.hint
+    assert error.hint and "--" not in error.hint  # the window's hint names no flag
     assert "sUpErSeCrEt" not in text
 
 

@@ -126,7 +126,8 @@ def test_rotated_host_key_is_refused_showing_both(sftp_fault_server, sftp_users,
     with pytest.raises(HostKeyChangedError) as caught:
         storage.stat("backups/x.enc")
     assert old in caught.value.message and new in caught.value.message
-    assert "recreat" in caught.value.hint and "target remove" in caught.value.hint
+    assert "removing the target" in caught.value.hint and "adding it again" in caught.value.hint
+    assert "recreat" in caught.value.hint_for_cli() and "target remove" in caught.value.hint_for_cli()
     assert caught.value.expected == old and caught.value.actual.fingerprint_sha256 == new
     assert not _visible_files(sftp_dir)
 
