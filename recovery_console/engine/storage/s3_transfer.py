@@ -1,4 +1,4 @@
-"""S3 uploads and reads: multipart puts with a few parts sent at once, and segmented ranged GETs read ahead."""
+"""S3 uploads and reads: multipart puts with one part buffered, and segmented ranged GETs read ahead."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import hashlib
 import io
 import logging
 from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -26,8 +25,6 @@ MIN_PART_SIZE = 5 * MiB  # S3's floor for every part but the last
 MAX_PART_SIZE = 5 * 1024 * MiB
 MAX_PARTS = 10_000
 PART_GROWTH_EVERY = 2_000  # the part size doubles every this many parts, so 10,000 parts reach ~1 TiB
-PARTS_IN_FLIGHT = 4  # parts sent at once: one request's round trips no longer set the pace (boto3 sends 10)
-ABORT_WAIT = 60.0  # seconds an abort waits for the parts still being sent, so that none lands after it
 READ_RESUMES = 2  # a ranged GET whose connection breaks is resumed from where it stopped this often
 READ_PIECE = 1 * MiB  # one body read: the HTTP stack makes a temporary of this size (8 MiB pushed peak RSS to 148 MB)
 READ_SEGMENT = 32 * MiB  # one ranged GET of a long read; rclone serve s3 spends 2x the CPU per byte on unbounded GETs
@@ -63,8 +60,7 @@ class S3Object:
 
 
 class S3Upload(Upload):
-    """A put in progress: a single PUT when small, multipart otherwise, with up to PARTS_IN_FLIGHT parts being
-    sent while the next one fills (memory: that many parts plus the one filling).
+    """A put in progress: one buffered part in memory; a single PUT when small, multipart otherwise.
 
     Parts start at `part_size` bytes; `sse` holds the server-side encryption arguments of every write.
     """
@@ -76,13 +72,11 @@ class S3Upload(Upload):
         self.buffer = bytearray()
         self.upload_id: str | None = None
         self.parts: list[dict[str, Any]] = []
-        self.sending: list[Future[dict[str, Any]]] = []
-        self.numbered = 0
         self.size = 0
         self.done = False
 
     def _part_limit(self) -> int:
-        number = self.numbered + 1
+        number = len(self.parts) + 1
         base = max(1, self.part_size)
         return min(MAX_PART_SIZE, base << ((number - 1) // PART_GROWTH_EVERY))
 
@@ -104,35 +98,21 @@ class S3Upload(Upload):
 
     def _send_part(self) -> None:
         t = self.target
-        number = self.numbered + 1
+        number = len(self.parts) + 1
         if number > MAX_PARTS:
             raise QuotaExceededError(
                 f"{t.location} would be larger than one S3 object may be (10,000 parts).",
                 hint="Split the backup, or raise the target's part size.")
         body, self.buffer = bytes(self.buffer), bytearray()
-        if self.upload_id is None:
-            try:
-                created = t.client.create_multipart_upload(Bucket=t.bucket, Key=t.full, **self.sse)
-            except (bce.BotoCoreError, bce.ClientError, OSError) as exc:
-                raise t.error(exc, "writing", t.key) from None
-            self.upload_id = created["UploadId"]
-        self.numbered = number
-        self.sending.append(in_background(self._put_part, number, body, name="rc-s3-part"))
-        while len(self.sending) >= PARTS_IN_FLIGHT:
-            self._collect_oldest()
-
-    def _put_part(self, number: int, body: bytes) -> dict[str, Any]:
-        t = self.target
-        answer = t.client.upload_part(Bucket=t.bucket, Key=t.full, UploadId=self.upload_id, PartNumber=number,
-                                      Body=body, ContentMD5=md5(body))
-        return {"PartNumber": number, "ETag": answer["ETag"]}
-
-    def _collect_oldest(self) -> None:
-        t = self.target
         try:
-            self.parts.append(self.sending.pop(0).result())
+            if self.upload_id is None:
+                created = t.client.create_multipart_upload(Bucket=t.bucket, Key=t.full, **self.sse)
+                self.upload_id = created["UploadId"]
+            answer = t.client.upload_part(Bucket=t.bucket, Key=t.full, UploadId=self.upload_id, PartNumber=number,
+                                          Body=body, ContentMD5=md5(body))
         except (bce.BotoCoreError, bce.ClientError, OSError) as exc:
             raise t.error(exc, "writing", t.key) from None
+        self.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
 
     def commit(self) -> None:
         if self.done:
@@ -148,8 +128,6 @@ class S3Upload(Upload):
             else:
                 if self.buffer:
                     self._send_part()
-                while self.sending:
-                    self._collect_oldest()
                 try:
                     t.client.complete_multipart_upload(Bucket=t.bucket, Key=t.full, UploadId=self.upload_id,
                                                        MultipartUpload={"Parts": self.parts})
@@ -169,12 +147,6 @@ class S3Upload(Upload):
         if self.upload_id is None:
             return
         t = self.target
-        for sending in self.sending:  # a part still being sent could land after the abort and outlive it
-            try:
-                sending.exception(timeout=ABORT_WAIT)
-            except FutureTimeout:
-                break
-        self.sending = []
         try:
             t.client.abort_multipart_upload(Bucket=t.bucket, Key=t.full, UploadId=self.upload_id)
         except (bce.BotoCoreError, bce.ClientError, OSError) as exc:
