@@ -52,20 +52,28 @@ class FramePieces:
             n -= step
 
 
+def _frame_start(data: FramePieces, what: str) -> int | None:
+    """Read one frame's header and return its flags; a skippable frame is passed over whole (None)."""
+    magic = int.from_bytes(data.take(4), "little")
+    if magic & 0xFFFFFFF0 == SKIPPABLE:
+        data.skip(int.from_bytes(data.take(4), "little"))
+        return None
+    if magic != MAGIC:
+        raise IntegrityError(f"The lz4 data of {what} does not start a frame: the archive is damaged.")
+    flags = data.take(2)[0]
+    if flags >> 6 != 1:
+        raise IntegrityError(f"The lz4 data of {what} has an unknown frame version: the archive is damaged.")
+    data.skip((8 if flags & 0x08 else 0) + (4 if flags & 0x01 else 0) + 1)  # content size, dict id, checksum
+    return flags
+
+
 def walk_frames(pieces: Iterator[bytes], what: str) -> None:
     """Walk LZ4 frames to each one's end mark without decompressing their blocks: a cut stream raises."""
     data = FramePieces(pieces, what)
     while not data.at_end():
-        magic = int.from_bytes(data.take(4), "little")
-        if magic & 0xFFFFFFF0 == SKIPPABLE:
-            data.skip(int.from_bytes(data.take(4), "little"))
+        flags = _frame_start(data, what)
+        if flags is None:
             continue
-        if magic != MAGIC:
-            raise IntegrityError(f"The lz4 data of {what} does not start a frame: the archive is damaged.")
-        flags = data.take(2)[0]
-        if flags >> 6 != 1:
-            raise IntegrityError(f"The lz4 data of {what} has an unknown frame version: the archive is damaged.")
-        data.skip((8 if flags & 0x08 else 0) + (4 if flags & 0x01 else 0) + 1)  # content size, dict id, checksum
         block_checksum = 4 if flags & 0x10 else 0
         while size := int.from_bytes(data.take(4), "little"):
             data.skip((size & ~UNCOMPRESSED) + block_checksum)
@@ -76,16 +84,9 @@ def unlz4(pieces: Iterator[bytes], what: str) -> Iterator[bytes]:
     """The decompressed bytes of consecutive LZ4 frames, one decoded block at a time."""
     data = FramePieces(pieces, what)
     while not data.at_end():
-        magic = int.from_bytes(data.take(4), "little")
-        if magic & 0xFFFFFFF0 == SKIPPABLE:
-            data.take(int.from_bytes(data.take(4), "little"))
+        flags = _frame_start(data, what)
+        if flags is None:
             continue
-        if magic != MAGIC:
-            raise IntegrityError(f"The lz4 data of {what} does not start a frame: the archive is damaged.")
-        flags = data.take(2)[0]
-        if flags >> 6 != 1:
-            raise IntegrityError(f"The lz4 data of {what} has an unknown frame version: the archive is damaged.")
-        data.take((8 if flags & 0x08 else 0) + (4 if flags & 0x01 else 0) + 1)  # content size, dict id, checksum
         block_checksum = 4 if flags & 0x10 else 0
         history = bytearray()
         while size := int.from_bytes(data.take(4), "little"):
