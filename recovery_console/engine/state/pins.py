@@ -7,15 +7,12 @@ atomic.py under an OS file lock so that two consoles pinning at once both keep t
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from recovery_console.engine.state.atomic import write_json
+from recovery_console.engine.state.file_lock import held
 from recovery_console.engine.state.paths import AppPaths
 from recovery_console.errors import RecoveryError, from_os_error
 
@@ -88,16 +85,5 @@ class PinStore:
         except OSError as exc:
             raise from_os_error("writing", str(self.path), exc) from exc
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        lock_path: Path = self.path.with_name(FILE_NAME + ".lock")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise from_os_error("locking", str(lock_path), exc) from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    def _locked(self) -> AbstractContextManager[None]:
+        return held(self.path.with_name(FILE_NAME + ".lock"))

@@ -9,9 +9,7 @@ says what exists now (engine/restore_kept.py asks it).
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from recovery_console.engine.state.atomic import write_json
+from recovery_console.engine.state.file_lock import held
 from recovery_console.engine.state.paths import AppPaths
 from recovery_console.engine.who import utc_now
 from recovery_console.errors import CatalogError, NotFoundError, from_os_error
@@ -140,18 +139,8 @@ def _read(path: Path) -> list[HistoryEntry]:
 @contextmanager
 def _locked(path: Path) -> Iterator[tuple[list[HistoryEntry], Callable[[list[HistoryEntry]], None]]]:
     """Hold the history's lock file while reading it and (through the yielded save) replacing it."""
-    lock = path.with_suffix(".lock")
-    try:
-        lock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except OSError as exc:
-        raise from_os_error("creating the lock file", str(lock), exc) from exc
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # held for one read and one write: never long
+    def save(items: list[HistoryEntry]) -> None:
+        write_json(path, {"version": VERSION, "entries": [e.to_json() for e in items]})
 
-        def save(items: list[HistoryEntry]) -> None:
-            write_json(path, {"version": VERSION, "entries": [e.to_json() for e in items]})
-
+    with held(path.with_suffix(".lock")):  # held for one read and one write: never long
         yield _read(path), save
-    finally:
-        os.close(fd)

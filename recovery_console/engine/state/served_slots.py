@@ -9,17 +9,14 @@ other's slot.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from recovery_console.engine.state.atomic import write_json
+from recovery_console.engine.state.file_lock import held
 from recovery_console.engine.state.paths import AppPaths
 from recovery_console.engine.state.run_history import RunHistory
-from recovery_console.errors import from_os_error
 
 SERVED_FILE = "served-slots.json"
 
@@ -54,16 +51,5 @@ class ServedSlots:
                 served[record.profile] = max(served.get(record.profile, ""), record.slot)
         return served
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        lock = self.file.with_name(self.file.name + ".lock")
-        try:
-            lock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise from_os_error("locking", str(lock), exc) from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    def _locked(self) -> AbstractContextManager[None]:
+        return held(self.file.with_name(self.file.name + ".lock"))
