@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -38,7 +37,7 @@ from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
 from recovery_console.ui.widgets.quota_field import QuotaField
 from recovery_console.ui.widgets.status import WARN_COLOR, check_tree, colored
 from recovery_console.ui.widgets.target_test import host_key_trusted, show_problem, show_report
-from recovery_console.ui.wizards.setup_target_fields import KIND_LABELS, TargetFields, line_edit
+from recovery_console.ui.wizards.setup_target_fields import TargetFields, kind_combo, line_edit
 
 if TYPE_CHECKING:
     from recovery_console.engine.console import Console
@@ -79,9 +78,7 @@ class TargetDialog(QDialog):
         self.setAccessibleName(self.windowTitle())
 
         self.name_edit = line_edit("e.g. vault")
-        self.kind_combo = QComboBox()
-        for kind, label in KIND_LABELS.items():
-            self.kind_combo.addItem(label, kind)
+        self.kind_combo = kind_combo()
         top = QFormLayout()
         top.addRow(buddy_label("Target na&me:", self.name_edit, "Target name"), self.name_edit)
         top.addRow(buddy_label("&Kind:", self.kind_combo, "Target kind"), self.kind_combo)

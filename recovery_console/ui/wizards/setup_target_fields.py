@@ -52,6 +52,14 @@ def line_edit(placeholder: str = "", password: bool = False) -> QLineEdit:
     return edit
 
 
+def kind_combo() -> QComboBox:
+    """The target kinds to choose from, each item's data its kind ('local', 's3', …)."""
+    combo = QComboBox()
+    for kind, label in KIND_LABELS.items():
+        combo.addItem(label, kind)
+    return combo
+
+
 def port_box(default: int) -> QSpinBox:
     spin = QSpinBox()
     spin.setRange(1, 65535)

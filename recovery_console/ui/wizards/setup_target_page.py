@@ -35,7 +35,7 @@ from recovery_console.ui.widgets.quota_field import QuotaField
 from recovery_console.ui.widgets.status import WARN_COLOR, check_tree, colored
 from recovery_console.ui.widgets.target_test import host_key_trusted, show_problem, show_report
 from recovery_console.ui.wizards.base import KEYRING_JOBS
-from recovery_console.ui.wizards.setup_target_fields import HOST_KEY_UNCONFIRMED, KIND_LABELS, TargetFields, line_edit
+from recovery_console.ui.wizards.setup_target_fields import HOST_KEY_UNCONFIRMED, TargetFields, kind_combo, line_edit
 
 if TYPE_CHECKING:
     from recovery_console.engine.storage.sftp_hostkeys import HostKeyInfo
@@ -61,9 +61,7 @@ class TargetPage(QWizardPage):
 
         self.existing_combo = QComboBox()
         self.name_edit = line_edit("e.g. vault")
-        self.kind_combo = QComboBox()
-        for kind, label in KIND_LABELS.items():
-            self.kind_combo.addItem(label, kind)
+        self.kind_combo = kind_combo()
         top = QFormLayout()
         top.addRow(buddy_label("T&arget:", self.existing_combo, "New or existing target"), self.existing_combo)
         top.addRow(buddy_label("Target na&me:", self.name_edit, "New target name"), self.name_edit)
