@@ -89,7 +89,10 @@ def test_each_run_verifies_copies_to_the_secondary_and_prunes_every_target(conso
     policy = Policy(schedule=Schedule(Frequency.DAILY, hour=1), retention=RetentionRules(keep_last=2),
                     secondary_targets=("offsite",), min_free_mb=1)
     _profile(console, pg15, database, local_target, policy)
-    made = [run_due(console, now=_at(day, 2), secret=SECRET)[0] for day in (1, 2, 3)]
+    made = []
+    for day in (1, 2, 3):  # backup names take the real clock, to the second: keep them a second apart
+        made.append(run_due(console, now=_at(day, 2), secret=SECRET)[0])
+        time.sleep(1.1)
     assert [o.result for o in made] == ["ok"] * 3 and exit_code(made) == 0
     newest_two = sorted(o.record.backup_id for o in made[1:])
     for target in ("vault", "offsite"):
