@@ -3,6 +3,7 @@ pane's width at 1024×768 (the offscreen screen is narrower still), never cut of
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -28,10 +29,18 @@ def test_the_details_pane_scrolls_once_and_wraps_everything(qtbot, console, loca
     with qtbot.waitSignal(pane.contents_loaded, timeout=JOB_TIMEOUT):
         pane.load_contents()
     settle(qtbot, window)
-    qtbot.wait(100)
 
     outer = pane.scroll_area
     inner = [area for area in pane.findChildren(QAbstractScrollArea) if area is not outer]
+
+    labels = [*pane.file_labels.values(), *pane.meta_labels.values()]
+
+    def laid_out() -> bool:
+        scrolls = any(a.verticalScrollBar().maximum() or a.horizontalScrollBar().maximum() for a in inner)
+        return not scrolls and all(label.heightForWidth(label.width()) <= label.height() + 1 for label in labels)
+
+    with contextlib.suppress(qtbot.TimeoutError):  # layouts settle in queued events, later under load;
+        qtbot.waitUntil(laid_out, timeout=3000)  # the asserts below then say what is still wrong
     assert pane.toc_view in inner
     for area in inner:  # a table may sit in the pane, but it never scrolls on its own
         off = Qt.ScrollBarPolicy.ScrollBarAlwaysOff
@@ -40,7 +49,6 @@ def test_the_details_pane_scrolls_once_and_wraps_everything(qtbot, console, loca
     assert pane.toc_view.horizontalHeader().length() <= pane.toc_view.viewport().width()
     assert outer.horizontalScrollBarPolicy() == Qt.ScrollBarPolicy.ScrollBarAlwaysOff
     assert pane.body.width() <= outer.viewport().width()
-    labels = [*pane.file_labels.values(), *pane.meta_labels.values()]
     assert pane.meta_labels["description"].text().startswith("a description long enough")
     for label in labels:
         assert isinstance(label, QLabel) and label.wordWrap(), label.accessibleName()

@@ -169,6 +169,9 @@ class DetailsPane(QWidget):
         self.toc_view.setTextElideMode(Qt.TextElideMode.ElideNone)
         self.toc_view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.toc_view.verticalHeader().sectionResized.connect(lambda *_: self._fit_toc())
+        self.toc_view.setVerticalScrollMode(QTableView.ScrollMode.ScrollPerPixel)  # its range then counts pixels
+        self.toc_view.verticalScrollBar().rangeChanged.connect(lambda *_: self._fit_toc())
+        self.toc_view.horizontalHeader().geometriesChanged.connect(self._fit_toc)
         self.toc_view.setTabKeyNavigation(False)
         self.toc_view.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # the pane's width, no wider
         for policy in (self.toc_view.setVerticalScrollBarPolicy, self.toc_view.setHorizontalScrollBarPolicy):
@@ -232,7 +235,11 @@ class DetailsPane(QWidget):
         """As tall as all its rows: the contents scroll with the rest of the pane, not in a box of their own."""
         view = self.toc_view
         rows = view.verticalHeader().length() if self.toc_model.rowCount() else 0
-        view.setFixedHeight(rows + view.horizontalHeader().height() + 2 * view.frameWidth())
+        header = max(view.horizontalHeader().height(), view.horizontalHeader().sizeHint().height())
+        chrome = header + 2 * view.frameWidth()
+        if view.isVisible():  # measured, not guessed: header, frame and any margin around the rows' viewport
+            chrome = max(chrome, view.height() - view.viewport().height())
+        view.setFixedHeight(rows + chrome)
 
     def show_unusable(self, reason: str | None) -> None:
         """Say why the shown backup cannot be used (its target was removed) and turn its buttons off; None: usable."""
