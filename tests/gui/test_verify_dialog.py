@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -89,7 +90,15 @@ def test_long_facts_wrap_or_scroll_within_a_1024x768_screen(qtbot, open_dialog, 
     dialog = open_dialog(copy)
     dialog.resize(760, 620)
     run(qtbot, dialog)
-    qtbot.wait(50)
+
+    def laid_out() -> bool:
+        width = dialog.result_scroll.viewport().width()
+        shown = [(key, label) for key, label in dialog.fact_labels.items() if label.isVisible()]
+        return all(label.geometry().right() <= width for _, label in shown) and all(
+            label.height() >= label.heightForWidth(label.width()) for key, label in shown if key != "location")
+
+    with contextlib.suppress(qtbot.TimeoutError):  # layouts settle in queued events, later under load;
+        qtbot.waitUntil(laid_out, timeout=3000)  # the asserts below then say what is still wrong
     width = dialog.result_scroll.viewport().width()
     for key, label in dialog.fact_labels.items():
         if label.isVisible():
