@@ -18,6 +18,7 @@ from recovery_console.engine.archive.table_data import ArchiveTable, archive_tab
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
 from recovery_console.engine.forensics.row_formats import SUFFIXES, row_format
+from recovery_console.engine.forensics.row_pages import RowPages
 from recovery_console.engine.forensics.source import OpenedSource, open_source, refuse_directory_dump
 from recovery_console.engine.forensics.table_search import Matcher, SearchHit, chunk_hits
 from recovery_console.engine.forensics.table_walk import TableRows, table_blocks
@@ -257,3 +258,26 @@ class Workbench:
                     row += chunk.count(b"\n")
             detail.update(hits=summary.hits, tables_with_hits=sorted(summary.tables_with_hits))
             return summary
+
+    def browse(self, ref: BackupRef, secret: Secret, table: str, *, on_rows: Callable[[RowPages], None],
+               reporter: Reporter | None = None) -> RowPages:
+        """Read one table's rows into compressed pages for a viewer, telling `on_rows` as each page is readable."""
+        reporter = reporter or Reporter()
+        with self.console.audited("forensics.browse", ref.location, {"table": table}) as detail, \
+                open_source(ref, secret, reporter) as source:
+            chosen = find_table(archive_tables(source.archive), table)
+            data_id = _data_of(chosen)
+            pages = RowPages([column.name for column in chosen.columns], encoding_of(source.archive)[1])
+            on_rows(pages)
+            for rows in table_blocks(source, {data_id}):
+                for chunk in rows.chunks:
+                    shown = pages.count
+                    if pages.add(chunk) != shown:
+                        on_rows(pages)
+                pages.finish()
+                on_rows(pages)
+                detail.update(table=chosen.qualified, rows=pages.count)
+                reporter.finish()
+                return pages
+            raise NotFoundError(f"The archive ends before the data of table {chosen.qualified}.",
+                                hint="The file was cut short (an interrupted copy, or a full disk while dumping).")
