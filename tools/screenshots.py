@@ -17,6 +17,8 @@ backups of the sample archives shipped in the package), so every screenshot show
   open_backup_file.png     File › Open backup file… after its full verify, with the file's SHA-256
   profile_policy.png       the Policy page of the profile editor, with its live summary
   health_view.png          the Health view: a profile past its RPO and one with a skipped run
+  workbench_rows.png       the forensic workbench on a backup: its tables and one table's rows
+  workbench_search.png     the workbench's search across every table
 
 and, when the wizards are importable, one PNG per page of the setup, restore and extraction
 wizards, from each module's `screenshot_pages()` (a module-level function, or else the method
@@ -264,6 +266,29 @@ def wizard_shots(shooter: Shooter, demo: Any) -> None:
         wizard.deleteLater()
 
 
+def workbench_shots(shooter: Shooter, demo: Any) -> None:
+    from recovery_console.engine.forensics.workbench import Workbench
+    from recovery_console.ui.workbench.window import WorkbenchWindow
+
+    record = max(demo.console.catalog.records(["demo"]), key=lambda r: r.created or "")
+    source = str(Path(demo.console.targets.load()["demo"].options["path"]) / record.key)
+    bench = Workbench(demo.console)
+    report = bench.tables(bench.locate(source), lambda: demo.secret)
+    window = WorkbenchWindow(demo.console, source, demo.secret, report)
+    window.resize(MAIN_SIZE)
+    window.show()
+    biggest = max(range(len(report.tables)), key=lambda i: report.tables[i].rows)
+    window.tables.selectRow(biggest)
+    wait_for(lambda: not window.busy, what="the table's rows")
+    shooter.save("workbench_rows", window)
+    window.tabs.setCurrentIndex(1)
+    window.search.pattern_edit.setText("customer 1")
+    window.run_search("customer 1", False, False)
+    wait_for(lambda: not window.busy, what="the search")
+    shooter.save("workbench_search", window)
+    window.close()
+
+
 def _presentable(widget: QWidget) -> QWidget:
     """A wizard page is rendered at its wizard's page size, so hidden pages lay out as they would appear."""
     from PySide6.QtWidgets import QWizardPage
@@ -301,6 +326,7 @@ def main() -> int:
         audit_shots(shooter, demo)
         dialog_shots(shooter, demo)
         policy_shots(shooter, demo)
+        workbench_shots(shooter, demo)
         wizard_shots(shooter, demo)
         print(f"{len(shooter.written)} screenshots in {args.out}")
         return 0

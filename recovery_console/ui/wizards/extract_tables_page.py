@@ -35,6 +35,7 @@ from recovery_console.ui.progress_panel import ProgressPanel
 from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
 from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, colored
 from recovery_console.ui.wizards.extract_pages import WRONG_SECRET_HINT
+from recovery_console.ui.workbench.window import WorkbenchWindow
 
 if TYPE_CHECKING:
     from recovery_console.ui.wizards.extract import ExtractWizard
@@ -78,10 +79,15 @@ class TablesPage(QWizardPage):
         self.sha_edit.setReadOnly(True)
         self.sha_edit.setAccessibleName("SHA-256 of the exported file")
         self.exported_label = wrap_label("", "Export result", rich=True)
+        self.workbench_button = QPushButton("Open in the &workbench…")
+        self.workbench_button.setAccessibleName("Open the backup in the workbench to read rows and search")
+        self.workbench_button.clicked.connect(self.open_workbench)
+        self.workbench: WorkbenchWindow | None = None
         row = QHBoxLayout()
         row.addWidget(buddy_label("&Format:", self.format_combo, "Export format"))
         row.addWidget(self.format_combo, 1)
         row.addWidget(self.export_button)
+        row.addWidget(self.workbench_button)
         sha_row = QHBoxLayout()
         sha_row.addWidget(buddy_label("SHA-2&56:", self.sha_edit, "SHA-256 of the exported file"))
         sha_row.addWidget(self.sha_edit, 1)
@@ -203,6 +209,28 @@ class TablesPage(QWizardPage):
         finally:
             self._end()
 
+    # -- workbench -------------------------------------------------------------------------------
+
+    def open_workbench(self) -> None:
+        """The backup's rows and search in a window of their own, which stays open after the wizard closes."""
+        if self.report is None:
+            return
+        if self.workbench is not None and self.workbench.isVisible():
+            self.workbench.raise_()
+            self.workbench.activateWindow()
+            return
+        self.workbench = WorkbenchWindow(self.wiz.console, str(self.wiz.file_page.path()),
+                                         self.wiz.secret_page.secret or "", self.report)
+        self.workbench.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.workbench.destroyed.connect(self._workbench_closed)
+        selected = self.selected()
+        self.workbench.show()
+        if selected is not None:
+            self.workbench.tables.selectRow(self.report.tables.index(selected))
+
+    def _workbench_closed(self) -> None:
+        self.workbench = None
+
     # -- state -----------------------------------------------------------------------------------
 
     def _begin(self, text: str) -> None:
@@ -227,6 +255,7 @@ class TablesPage(QWizardPage):
     def _update_buttons(self) -> None:
         stats = self.selected()
         self.export_button.setEnabled(not self.running and stats is not None and stats.has_data)
+        self.workbench_button.setEnabled(not self.running and self.report is not None)
         self.format_combo.setEnabled(not self.running)
 
     def isComplete(self) -> bool:

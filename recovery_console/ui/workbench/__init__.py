@@ -1,0 +1,1 @@
+"""The forensic workbench window and its parts: tables, lazily paged rows, search."""
