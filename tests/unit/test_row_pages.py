@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from recovery_console.engine.forensics.row_pages import PAGE_ROWS, RowPages
+from recovery_console.engine.forensics.row_pages import PAGE_BYTES, RowPages
 from recovery_console.engine.forensics.workbench import Workbench
 from recovery_console.errors import NotFoundError
 
@@ -15,15 +15,19 @@ def lines(first: int, last: int) -> bytes:
     return b"".join(b"%d\tevent number %d from 10.0.0.%d\t\\N\n" % (n, n, n % 250) for n in range(first, last))
 
 
+PAGE_ROWS = PAGE_BYTES // len(lines(5000, 5001)) + 1  # rows of this shape that fill a page
+
+
 def test_rows_become_readable_a_page_at_a_time_and_the_last_part_page_on_finish():
     pages = RowPages(["id", "note", "gone"], "utf-8")
-    assert pages.add(lines(0, PAGE_ROWS - 1)) == 0  # not a whole page yet: nothing to show
-    assert pages.add(lines(PAGE_ROWS - 1, PAGE_ROWS + 10)) == PAGE_ROWS
-    assert pages.finish() == PAGE_ROWS + 10
+    assert pages.add(lines(0, 10)) == 0  # not a whole page yet: nothing to show
+    assert pages.add(lines(10, PAGE_ROWS + 10)) == PAGE_ROWS + 10
+    assert pages.add(lines(PAGE_ROWS + 10, PAGE_ROWS + 20)) == PAGE_ROWS + 10
+    assert pages.finish() == PAGE_ROWS + 20
     assert pages.row(0) == ["0", "event number 0 from 10.0.0.0", None]
-    assert pages.row(PAGE_ROWS + 9)[1] == f"event number {PAGE_ROWS + 9} from 10.0.0.{(PAGE_ROWS + 9) % 250}"
+    assert pages.row(PAGE_ROWS + 19)[1] == f"event number {PAGE_ROWS + 19} from 10.0.0.{(PAGE_ROWS + 19) % 250}"
     with pytest.raises(IndexError):
-        pages.raw(PAGE_ROWS + 10)
+        pages.raw(PAGE_ROWS + 20)
 
 
 def test_a_large_table_is_kept_compressed_and_every_row_is_found_by_index():
