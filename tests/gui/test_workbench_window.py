@@ -119,6 +119,18 @@ def test_export_writes_the_selected_table_as_csv(qtbot, open_window, sample_dump
     assert "23 rows of shop.orders written" in window.statusBar().currentMessage()
 
 
+def test_report_is_written_as_pdf_from_the_menu(qtbot, open_window, sample_dump, monkeypatch, tmp_path):
+    window = open_window(sample_dump)
+    out = tmp_path / "custody.pdf"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(out), ""))
+    window.report_action.trigger()
+    qtbot.waitUntil(lambda: not window.busy, timeout=WAIT)
+    assert out.read_bytes().startswith(b"%PDF-")
+    assert "Report written to" in window.statusBar().currentMessage()
+    logged = [e for e in window.bench.console.audit.entries() if e.action == "forensics.report"][-1]
+    assert logged.result == "ok" and logged.detail["path"] == str(out)
+
+
 def test_closing_the_window_stops_a_read_in_progress(qtbot, open_window, tmp_path):
     window = open_window(make_events_archive(tmp_path / "huge.dump", 2_000_000, distinct=False))
     window.tables.selectRow(0)

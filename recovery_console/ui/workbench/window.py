@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from recovery_console.engine.console import Console
+from recovery_console.engine.forensics.custody_report import make_report
 from recovery_console.engine.forensics.row_formats import SUFFIXES
 from recovery_console.engine.forensics.row_pages import RowPages
 from recovery_console.engine.forensics.workbench import TablesReport, TableStats, Workbench
@@ -38,6 +39,7 @@ from recovery_console.engine.progress import Reporter
 from recovery_console.errors import Cancelled, RecoveryError
 from recovery_console.formatting import format_bytes
 from recovery_console.ui.error_dialog import error_box
+from recovery_console.ui.html_pdf import html_pdf
 from recovery_console.ui.jobs import Job, JobRunner, run_job, start_task
 from recovery_console.ui.progress_panel import ProgressPanel
 from recovery_console.ui.widgets.form_labels import wrap_label
@@ -114,11 +116,15 @@ class WorkbenchWindow(QMainWindow):
         self.export_action = QAction("&Export this table…", self)
         self.export_action.setShortcut(QKeySequence("Ctrl+E"))
         self.export_action.triggered.connect(self._export_clicked)
+        self.report_action = QAction("Chain-of-custody &report…", self)
+        self.report_action.setShortcut(QKeySequence("Ctrl+R"))
+        self.report_action.triggered.connect(self._report_clicked)
         self.close_action = QAction("&Close", self)
         self.close_action.setShortcut(QKeySequence.StandardKey.Close)
         self.close_action.triggered.connect(self.close)
         menu = self.menuBar().addMenu("&Workbench")
         menu.addAction(self.export_action)
+        menu.addAction(self.report_action)
         menu.addSeparator()
         menu.addAction(self.close_action)
         self.grow_timer = QTimer(self)
@@ -269,6 +275,29 @@ class WorkbenchWindow(QMainWindow):
             self.statusBar().showMessage("Export cancelled; nothing was written.")
         except RecoveryError as exc:
             self.show_error("Export", exc)
+
+    # -- report ------------------------------------------------------------------------------------
+
+    def _report_clicked(self) -> None:
+        default = Path(self.source).parent / (Path(self.source).name + ".custody.pdf")
+        path, _ = QFileDialog.getSaveFileName(self, "Write the chain-of-custody report", str(default),
+                                              "PDF (*.pdf);;Web page (*.html)")
+        if path:
+            out = Path(path)
+            self._start(self._report(out if out.suffix.lower() in (".pdf", ".html") else out.with_suffix(".pdf")))
+
+    async def _report(self, out: Path) -> None:
+        pdf = html_pdf if out.suffix.lower() == ".pdf" else None
+        try:
+            _, written = await self._run("Writing the report", lambda r: make_report(
+                self.bench, self.bench.locate(self.source), lambda: self._secret, out, pdf=pdf, overwrite=True,
+                reporter=r), panel=self.rows_panel)
+            self.statusBar().showMessage(f"Report written to {out}: the file was verified again, its tables read "
+                                         f"(SHA-256 of the report {written.sha256}, in the audit log).")
+        except Cancelled:
+            self.statusBar().showMessage("Report cancelled; nothing was written.")
+        except RecoveryError as exc:
+            self.show_error("Report", exc)
 
     # -- plumbing ----------------------------------------------------------------------------------
 
