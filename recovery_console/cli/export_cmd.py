@@ -10,7 +10,8 @@ from recovery_console.cli.common import console, emit, job, secret_from
 from recovery_console.cli.tables_cmd import add_source
 from recovery_console.engine.forensics.row_formats import FORMATS
 from recovery_console.engine.forensics.workbench import ExportedTable, Workbench
-from recovery_console.errors import ExitCode, UsageError
+from recovery_console.errors import ExitCode, IntegrityError, UsageError
+from recovery_console.formatting import counted
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +25,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out-dir", type=Path, help="with --all-tables: the folder for the files")
     parser.add_argument("--limit", type=int, metavar="N", help="only the first N rows")
     parser.add_argument("--force", action="store_true", help="replace existing regular output files")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="with --all-tables: skip a table whose data is damaged and export the others (exit 11)")
     parser.set_defaults(func=cmd_export)
 
 
@@ -39,12 +42,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.all_tables:
         if args.out_dir is None or args.output is not None or args.limit is not None:
             raise UsageError("--all-tables writes one file per table: give --out-dir DIR (and no -o or --limit).")
+        damaged: list[dict[str, str]] = []
+
+        def skipped(table: str, exc: IntegrityError) -> None:
+            damaged.append({"table": table, "error": exc.message})
+
         with job(args) as reporter:
             items = bench.export_all(ref, lambda: secret_from(args), args.out_dir, args.format,
-                                     overwrite=args.force, reporter=reporter)
-        emit(args, {"files": [item.as_dict() for item in items]},
-             [_line(item) for item in items] or ["No table in this archive has data."])
-        return ExitCode.OK
+                                     overwrite=args.force, reporter=reporter,
+                                     on_damage=skipped if args.keep_going else None)
+        lines = [_line(item) for item in items] or ["No table in this archive has data."]
+        lines += [f"{item['table']}: NOT exported, its data is damaged: {item['error']}" for item in damaged]
+        if damaged:
+            lines.append(f"{counted(len(damaged), 'table')} could not be exported; the others are whole.")
+        emit(args, {"files": [item.as_dict() for item in items], "damaged": damaged}, lines)
+        return ExitCode.PARTIAL if damaged else ExitCode.OK
+    if args.keep_going:
+        raise UsageError("--keep-going goes with --all-tables: one table either exports whole or not at all.")
     if args.out_dir is not None:
         raise UsageError("--out-dir goes with --all-tables; for one table use -o FILE.")
     if args.output is None and args.json:

@@ -26,7 +26,7 @@ from recovery_console.engine.io_protocols import WritableStream
 from recovery_console.engine.output_checks import check_output, is_folder
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.state.atomic import atomic_output
-from recovery_console.errors import NotFoundError, UsageError, from_os_error
+from recovery_console.errors import IntegrityError, NotFoundError, UsageError, from_os_error
 from recovery_console.models.backup import BackupMetadata
 
 Secret = Callable[[], str]
@@ -126,6 +126,15 @@ def _data_of(table: ArchiveTable) -> int:
     return table.data_id
 
 
+def _located(exc: IntegrityError, source: OpenedSource, table: ArchiveTable) -> IntegrityError:
+    """The error with where the damaged table's data block starts in the archive, when the TOC records it."""
+    entry = next((e for e in source.archive.toc if e.dump_id == table.data_id), None)
+    if entry is None or not entry.data_offset or " byte " in exc.message:
+        return exc
+    return IntegrityError(f"{exc.message} (The data block of {table.qualified} starts at byte {entry.data_offset:,} "
+                          "of the archive.)", hint=exc.hint, detail=exc.detail)
+
+
 def _file_name(table: ArchiveTable, fmt: str) -> str:
     """A safe file name for a table's export: SCHEMA.NAME with unusual characters replaced."""
     safe = re.sub(r"[^\w.@+-]", "_", table.qualified).lstrip(".") or "table"
@@ -201,13 +210,18 @@ class Workbench:
 
     def export_all(self, ref: BackupRef, secret: Secret, out_dir: Path, fmt: str = "csv", *,
                    overwrite: bool = False, reporter: Reporter | None = None,
-                   on_file: Callable[[ExportedTable], None] | None = None) -> list[ExportedTable]:
-        """Every table with data, one file each in `out_dir` (SCHEMA.NAME.csv…), in one pass over the archive."""
+                   on_file: Callable[[ExportedTable], None] | None = None,
+                   on_damage: Callable[[str, IntegrityError], None] | None = None) -> list[ExportedTable]:
+        """Every table with data, one file each in `out_dir` (SCHEMA.NAME.csv…), in one pass over the archive.
+
+        A table whose data is damaged stops the export, unless `on_damage` is given: then that table is
+        reported to it, nothing is written for it, and the tables after it are still exported."""
         row_format(fmt, [], "utf-8")
         reporter = reporter or Reporter()
         if not is_folder(out_dir):
             raise UsageError(f"{out_dir} is not a folder.", hint="Create it first, or name an existing folder.")
         done: list[ExportedTable] = []
+        damaged: list[dict[str, str]] = []
         with self.console.audited("forensics.export", ref.location,
                                   {"table": "*", "format": fmt, "output": str(out_dir)}) as detail:
             try:
@@ -226,11 +240,18 @@ class Workbench:
                                 count, sha, size = _write_rows(rows, fmt, codec, sink, None)
                         except OSError as exc:
                             raise from_os_error("writing", str(path), exc) from exc
+                        except IntegrityError as exc:
+                            located = _located(exc, source, rows.table)
+                            if on_damage is None:
+                                raise located from exc
+                            damaged.append({"table": rows.table.qualified, "error": located.message})
+                            on_damage(rows.table.qualified, located)
+                            continue  # a broken framing fails again at the next block, and stops the export
                         done.append(ExportedTable(rows.table.qualified, path, count, size, sha))
                         if on_file is not None:
                             on_file(done[-1])
             finally:
-                detail.update(files=[item.as_dict() for item in done])
+                detail.update(files=[item.as_dict() for item in done], damaged=damaged, ok=not damaged)
             return done
 
     def search(self, ref: BackupRef, secret: Secret, pattern: str, *, regex: bool = False, ignore_case: bool = False,
