@@ -41,6 +41,7 @@ class EscrowSheetDialog(QDialog):
             "of this profile needs it; it is shown only now. The last character of each group is a check, so a "
             "mistyped group is caught when the secret is typed back.", "About the new secret")
         grid = QGridLayout()
+        grid.setHorizontalSpacing(12)
         mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         mono.setPointSizeF(mono.pointSizeF() * 1.5)
         mono.setBold(True)
