@@ -79,3 +79,28 @@ def test_a_typed_grouped_secret_is_checked_group_by_group(qtbot, wizard):
     type_into(qtbot, page.secret_edit, "a plain legacy secret ✓")
     type_into(qtbot, page.repeat_edit, "a plain legacy secret ✓")
     qtbot.waitUntil(next_button.isEnabled, timeout=WAIT)
+
+
+def test_the_windows_secret_prompt_names_a_mistyped_group_and_asks_again(qtbot, console):
+    from PySide6.QtWidgets import QWidget
+
+    from recovery_console.ui.jobs import JobRunner
+    from recovery_console.ui.secrets import SecretBroker
+
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    broker = SecretBroker(console, JobRunner(), parent, lambda target: None)
+    answers: list[str | None] = []
+    broker.request(None, answers.append, "open the backup")
+    secret = grouped_secret.generate()
+    groups = secret.split("-")
+    groups[12] = groups[12][:4] + ("A" if groups[12][4] != "A" else "B")
+    first = broker.prompt
+    assert first is not None
+    first.setTextValue(" ".join(groups))
+    first.accept()
+    qtbot.waitUntil(lambda: broker.prompt is not None and broker.prompt is not first, timeout=WAIT)
+    assert "Group 13 of the secret" in broker.prompt.labelText() and answers == []
+    broker.prompt.setTextValue(secret.lower())
+    broker.prompt.accept()
+    qtbot.waitUntil(lambda: answers == [secret], timeout=WAIT)
