@@ -24,6 +24,7 @@ from recovery_console.engine.state.config_bundle import passphrase_strength
 from recovery_console.engine.state.config_transfer import RESOLUTIONS, ImportPlan
 from recovery_console.engine.state.secret_sources import normalise_secret, read_secret_file
 from recovery_console.errors import ExitCode, SecretUnavailableError, UsageError
+from recovery_console.formatting import counted
 
 
 def _passphrase_options(parser: argparse.ArgumentParser) -> None:
@@ -98,12 +99,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     passphrase = _new_passphrase(args) if args.encrypted else None
     summary = console().config_transfer().export(args.output, passphrase=passphrase, allow_weak=args.allow_weak,
                                                  overwrite=args.force)
-    what = (f"sealed with the passphrase ({summary.strength}), with {summary.secrets} secret(s) from the OS keyring"
+    what = (f"sealed with the passphrase ({summary.strength}), with {counted(summary.secrets, 'secret')} from the "
+            "OS keyring"
             if summary.encrypted else "readable JSON, without secrets")
     emit(args, {"path": str(summary.path), "encrypted": summary.encrypted, "targets": summary.targets,
                 "profiles": summary.profiles, "secrets": summary.secrets, "size": summary.size,
                 "strength": summary.strength},
-         [f"Exported {summary.targets} target(s) and {summary.profiles} profile(s) to {summary.path}: {what}."])
+         [f"Exported {counted(summary.targets, 'target')} and {counted(summary.profiles, 'profile')} to "
+          f"{summary.path}: {what}."])
     return ExitCode.OK
 
 
@@ -141,6 +144,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     done = [o for o in outcomes if o.result in ("added", "replaced", "renamed")]
     lines += [f"{o.result.capitalize()} {o.kind} {o.stored_as}" + (f" (from '{o.name}')" if o.stored_as != o.name
                                                                    else "") for o in done]
-    lines.append(f"{len(done)} change(s) made; {len(outcomes) - len(done)} record(s) left as they were.")
+    lines.append(f"{counted(len(done), 'change')} made; {counted(len(outcomes) - len(done), 'record')} left as "
+                 "they were.")
     emit(args, {**data, "dry_run": False, "outcomes": [asdict(o) for o in outcomes]}, lines)
     return ExitCode.OK

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QAction
 
+from recovery_console.formatting import counted
+
 if TYPE_CHECKING:
     from recovery_console.ui.dialogs.config_export_dialog import ConfigExportDialog
     from recovery_console.ui.dialogs.config_import_dialog import ConfigImportDialog
@@ -35,8 +37,9 @@ class ConfigActions:
             return
         dialog = ConfigExportDialog(window.console, window.runner, window)
         dialog.exported.connect(lambda summary: window.show_info(
-            "Export configuration", f"Exported {summary.targets} target(s) and {summary.profiles} profile(s) to "
-            f"{summary.path}" + (f", with {summary.secrets} secret(s), sealed with the passphrase."
+            "Export configuration", f"Exported {counted(summary.targets, 'target')} and "
+            f"{counted(summary.profiles, 'profile')} to {summary.path}"
+            + (f", with {counted(summary.secrets, 'secret')}, sealed with the passphrase."
                                  if summary.encrypted else ", without secrets.")))
         self.export_dialog = dialog
         window.keep(dialog)

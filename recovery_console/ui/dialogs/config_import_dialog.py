@@ -173,7 +173,8 @@ class ConfigImportDialog(QDialog):
         self.table.setRowCount(len(plan.changes))
         for row, change in enumerate(plan.changes):
             cells = [change.kind.capitalize(), change.name, ACTION_TEXT.get(change.action, ""),
-                     ", ".join(change.differences), ", ".join(change.secrets) or "none"]
+                     ", ".join(d.replace("_", " ") for d in change.differences),
+                     ", ".join(s.replace("_", " ") for s in change.secrets) or "none"]
             for column, text in enumerate(cells):
                 self.table.setItem(row, column, QTableWidgetItem(text))
             if change.action == "conflict":
