@@ -167,3 +167,30 @@ def test_a_wrong_passphrase_and_a_tampered_export_import_nothing(two_keyrings, t
     assert "weak" in weak.stderr and not (tmp_path / "weak.rcx").exists()
     a.run("config", "export", "--encrypted", "-o", str(tmp_path / "weak.rcx"), "--passphrase-env", "RC_WEAK",
           "--allow-weak")
+
+
+def test_the_imported_profile_backs_up_a_real_database_with_the_imported_secret(
+        two_keyrings, tmp_path: Path, pg15) -> None:
+    first, second = two_keyrings  # names of its own: the keyrings are shared with the tests above
+    a, b = Side(tmp_path / "a", first), Side(tmp_path / "b", second)
+    pg15.createdb("transfer_src")
+    pg15.psql("CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items SELECT generate_series(1, 50);",
+              db="transfer_src")
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    for side in (a, b):
+        side.env["RC_DB_URL"] = pg15.dsn("transfer_src").replace("postgres@", "postgres:pw-4711@")
+    a.run("target", "add", "local", "live-vault", str(vault))
+    a.run("profile", "create", "live", "--database-url-env", "RC_DB_URL", "--target", "live-vault")
+    a.run("profile", "set-mode", "live", "direct", "--not-a-pooler")
+    a.run("keyring", "generate-secret", "live")
+    sealed = tmp_path / "config.rcx"
+    a.run("config", "export", "--encrypted", "-o", str(sealed), "--passphrase-env", "RC_PASSPHRASE")
+
+    b.run("config", "import", str(sealed), "--passphrase-env", "RC_PASSPHRASE")
+    assert b.secret("profile:live", "db_password") == "pw-4711"
+    created = json.loads(b.run("backup", "create", "--profile", "live", "--secret-keyring", "live",
+                               "--json").stdout)
+    b.run("backup", "verify", created["backup_id"], "--secret-keyring", "live")
+    a.run("backup", "list")  # A learns of B's backup from the shared target
+    a.run("backup", "verify", created["backup_id"], "--secret-keyring", "live")  # the same secret on both sides
