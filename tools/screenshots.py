@@ -244,6 +244,52 @@ def policy_shots(shooter: Shooter, demo: Any) -> None:
     view.close()
 
 
+def config_transfer_shots(shooter: Shooter, demo: Any, work: Path) -> None:
+    """File › Export configuration… with its passphrase strength, Import configuration…'s preview with a
+    conflict, and a generated secret's escrow dialog; each at the small (1024×768) and the usual screen."""
+    from recovery_console.engine.console import Console
+    from recovery_console.engine.escrow_sheet import EscrowSheet, describe_use
+    from recovery_console.engine.state import grouped_secret
+    from recovery_console.engine.state.paths import AppPaths
+    from recovery_console.models.target import TargetConfig
+    from recovery_console.ui.dialogs.config_export_dialog import ConfigExportDialog
+    from recovery_console.ui.dialogs.config_import_dialog import ConfigImportDialog
+    from recovery_console.ui.dialogs.escrow_dialog import EscrowSheetDialog
+    from recovery_console.ui.jobs import JobRunner
+
+    console, runner = demo.console, JobRunner()
+    export = ConfigExportDialog(console, runner)
+    export.path_edit.setText("/media/usb/console-config.rcx")
+    export.passphrase_edit.setText("lantern orbit velvet")
+    export.repeat_edit.setText("lantern orbit velvet")
+    export.show()
+    shooter.save("config_export", export)
+    export.close()
+
+    exported = work / "console-config.json"
+    console.config_transfer().export(exported, overwrite=True)
+    other = Console(AppPaths(config_dir=work / "other" / "config", data_dir=work / "other" / "data"))
+    other.add_target(TargetConfig("demo", "local", {"path": str(work)}))
+    importer = ConfigImportDialog(other, runner)
+    importer.path_edit.setText(str(exported))
+    importer.show()
+    importer.preview()
+    wait_for(lambda: importer.plan is not None and not importer.busy, what="the import preview")
+    for name, size in (("config_import_preview", MAIN_SIZE), ("config_import_preview_1024", SMALL_SIZE)):
+        importer.resize(min(importer.width(), size.width()), min(560, size.height()))
+        shooter.save(name, importer)
+    importer.close()
+    other.close()
+
+    secret = grouped_secret.encode(bytes(range(32)))
+    sheet = EscrowSheet("shop", secret, "2026-12-07T05:00:00Z", "ops@console", describe_use(
+        "shop", console.profiles.store.load().get("shop")))
+    escrow = EscrowSheetDialog(sheet)
+    escrow.show()
+    shooter.save("escrow_sheet_dialog", escrow)
+    escrow.close()
+
+
 def wizard_shots(shooter: Shooter, demo: Any) -> None:
     """Every page of each wizard, rendered at its wizard's page size."""
     from recovery_console.ui.wizards.base import WizardBase
@@ -327,6 +373,7 @@ def main() -> int:
         dialog_shots(shooter, demo)
         policy_shots(shooter, demo)
         workbench_shots(shooter, demo)
+        config_transfer_shots(shooter, demo, work)
         wizard_shots(shooter, demo)
         print(f"{len(shooter.written)} screenshots in {args.out}")
         return 0

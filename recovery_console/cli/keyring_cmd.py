@@ -4,6 +4,8 @@
     keyring set-secret NAME [--from-file F | --from-env VAR] [--replace]
                                                  store NAME's instance secret (prompted when no source given)
     keyring forget NAME [--yes]                  remove NAME's instance secret
+    keyring generate-secret NAME [--sheet FILE.html|FILE.pdf] [--replace]
+                                                 a new 256-bit secret in checked groups, stored and shown once
 
 The secret itself is never taken from argv: a file ('-' for standard input), an environment
 variable, or an interactive prompt (asked twice).
@@ -18,6 +20,7 @@ import sys
 from pathlib import Path
 
 from recovery_console.cli.common import add_json, console, emit
+from recovery_console.engine.state import grouped_secret
 from recovery_console.engine.state.keyring_store import KeyringStatus, SecretStore
 from recovery_console.engine.state.secret_sources import read_secret_file
 from recovery_console.errors import ExitCode, SecretUnavailableError, UsageError
@@ -42,6 +45,17 @@ def register(parser: argparse.ArgumentParser) -> None:
                           "then need the old secret from elsewhere)")
     add_json(put)
     put.set_defaults(func=cmd_set_secret)
+
+    generate = commands.add_parser("generate-secret", help="generate a 256-bit instance secret, store it in the "
+                                                           "OS keyring and show it once in checked groups")
+    generate.add_argument("name", help="the keyring name later given as --secret-keyring NAME")
+    generate.add_argument("--sheet", type=Path, metavar="FILE",
+                          help="also write an escrow sheet to print and lock away (.html or .pdf)")
+    generate.add_argument("--replace", action="store_true",
+                          help="overwrite a secret already stored under NAME (backups made with the old one "
+                               "then need the old secret from elsewhere)")
+    add_json(generate)
+    generate.set_defaults(func=cmd_generate_secret)
 
     forget = commands.add_parser("forget", help="remove a profile's instance secret from the OS keyring")
     forget.add_argument("name")
@@ -75,6 +89,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _read_new_secret(args: argparse.Namespace) -> str:
+    """The secret to store; a grouped one is checked group by group and kept as generated."""
+    return grouped_secret.canonical(_read_given_secret(args))
+
+
+def _read_given_secret(args: argparse.Namespace) -> str:
     if args.from_file is not None:
         if str(args.from_file) == "-":
             text = sys.stdin.read()
@@ -108,6 +127,46 @@ def cmd_set_secret(args: argparse.Namespace) -> int:
     if status.warning:
         print(status.warning, file=sys.stderr)
     emit(args, {"name": args.name, "stored": True, "backend": status.backend, "secure": status.secure}, lines)
+    return ExitCode.OK
+
+
+def _check_sheet_path(path: Path | None) -> None:
+    """Refuse a sheet that cannot be written before a secret is generated and stored."""
+    if path is None:
+        return
+    if path.suffix.lower() not in (".html", ".htm", ".pdf"):
+        raise UsageError(f"{path}: an escrow sheet is written as .html or .pdf.", hint="Name the file FILE.html or "
+                                                                                      "FILE.pdf.")
+    if path.exists():
+        raise UsageError(f"{path} already exists; nothing was generated.", hint="Choose another file for the sheet.")
+    if not path.absolute().parent.is_dir():
+        raise UsageError(f"The folder {path.absolute().parent} does not exist; nothing was generated.")
+
+
+def cmd_generate_secret(args: argparse.Namespace) -> int:
+    from recovery_console.engine.escrow_sheet import generate_instance_secret, write_sheet_html
+
+    _check_sheet_path(args.sheet)
+    sheet, status = generate_instance_secret(console().profiles, args.name, replace_existing=args.replace)
+    if status.warning:
+        print(status.warning, file=sys.stderr)
+    if args.sheet is not None:
+        if args.sheet.suffix.lower() == ".pdf":
+            from recovery_console.ui.escrow_pdf import write_sheet_pdf  # Qt, loaded only for a PDF
+
+            write_sheet_pdf(sheet, args.sheet)
+        else:
+            write_sheet_html(sheet, args.sheet)
+    numbered = [f"  {n:>2}  {group}" for n, group in enumerate(sheet.groups, 1)]
+    lines = [f"A new instance secret is stored in the OS keyring under '{args.name}' ({status.backend}).",
+             "Write it down now; it is shown only this once:", "", *numbered, "",
+             f"Typed back: {sheet.secret}  (spaces or dashes between groups, any case)",
+             "The last character of each group is a check: a mistyped group is named before the secret is tried."]
+    if args.sheet is not None:
+        lines.append(f"Escrow sheet written to {args.sheet}: print it, lock it away, then delete the file.")
+    emit(args, {"name": args.name, "stored": True, "secret": sheet.secret, "groups": sheet.groups,
+                "sheet": str(args.sheet) if args.sheet else None, "backend": status.backend,
+                "secure": status.secure}, lines)
     return ExitCode.OK
 
 

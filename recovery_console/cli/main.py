@@ -31,6 +31,7 @@ COMMANDS = {  # each command group lives in recovery_console.cli.<name>_cmd
     "report": "write a chain-of-custody report of a backup as HTML or PDF (offline)",
     "target": "manage storage targets",
     "keyring": "check the OS keyring and keep instance secrets in it",
+    "config": "export this console's targets, profiles and policies, or import another's",
     "audit": "show or verify the audit log",
     "catalog": "rebuild the catalog (a cache of what the targets hold) from the targets",
     "run-due": "run every due scheduled backup (what the OS scheduler calls)",

@@ -40,6 +40,7 @@ from recovery_console.engine.state.atomic import atomic_output
 from recovery_console.engine.state.audit import AuditLog
 from recovery_console.engine.state.backup_ids import ambiguous, matching_records, split_target_key
 from recovery_console.engine.state.catalog import Catalog, SyncResult
+from recovery_console.engine.state.config_transfer import ConfigTransfer
 from recovery_console.engine.state.keyring_store import SecretStore
 from recovery_console.engine.state.named_store import usable_text
 from recovery_console.engine.state.paths import AppPaths
@@ -172,6 +173,10 @@ class Console:
             self.health.record(storage.name, report.ok, steps)
             detail.update(ok=report.ok, steps=steps)
             return report
+
+    def config_transfer(self) -> ConfigTransfer:
+        """Export this console's targets and profiles, or import another's (engine/state/config_transfer.py)."""
+        return ConfigTransfer(self.targets, self.profiles, self.secrets, self.audited, self._storages.drop)
 
     def _open(self, config: TargetConfig) -> Storage:
         return open_storage(config, self.secrets.lookup(target_scope(config.name)))

@@ -33,6 +33,7 @@ from recovery_console.models.backup import BackupRecord
 from recovery_console.models.profile import Profile
 from recovery_console.models.target import TargetConfig
 from recovery_console.ui import theme
+from recovery_console.ui.config_actions import ConfigActions
 from recovery_console.ui.controller import MainController
 from recovery_console.ui.error_dialog import error_box
 from recovery_console.ui.jobs import Job, JobRunner
@@ -87,6 +88,7 @@ class MainWindow(QMainWindow):
         self.jobs_area = JobsArea()
         self.controller = MainController(self)
         self.keep_actions = KeepActions(self)
+        self.config_actions = ConfigActions(self)
         self._build_layout()
         self._build_menus()
         self.setAcceptDrops(True)  # a backup file dropped on the window is opened
@@ -152,6 +154,8 @@ class MainWindow(QMainWindow):
         file_menu = bar.addMenu("&File")
         for key in ("open_file", "new_profile", "create", "upload", "extract"):
             file_menu.addAction(actions[key])
+        file_menu.addSeparator()
+        file_menu.addActions(self.config_actions.actions)
         file_menu.addSeparator()
         file_menu.addAction(self.controller.quit_action)
         backup_menu = bar.addMenu("&Backup")

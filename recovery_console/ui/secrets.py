@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QDialog, QInputDialog, QLineEdit, QWidget
 
 from recovery_console.engine.console import Console
+from recovery_console.engine.state import grouped_secret
 from recovery_console.errors import RecoveryError
 from recovery_console.ui.jobs import Job, JobRunner
 
@@ -125,7 +126,14 @@ class SecretBroker(QObject):
             if self.prompt is dialog:
                 self.prompt = None
             dialog.deleteLater()
-            self._answer(key, dialog.textValue() if accepted else None)
+            value = dialog.textValue() if accepted else None
+            if value:
+                try:  # a grouped secret with a mistyped group is named and asked again, never tried
+                    value = grouped_secret.canonical(value)
+                except RecoveryError as exc:
+                    self._ask(key, why, exc.message)
+                    return
+            self._answer(key, value)
 
         dialog.finished.connect(finished)
         self.prompt = dialog

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from recovery_console.engine.pg import postgres
 from recovery_console.engine.pg.connection_report import ConnectionReport, report_connection
 from recovery_console.engine.pg.server_versions import ServerVersions
-from recovery_console.engine.state import keyring_store
+from recovery_console.engine.state import grouped_secret, keyring_store
 from recovery_console.engine.state.keyring_store import KeyringStatus, SecretStore, SecretValue, reveal
 from recovery_console.engine.state.named_store import NamedStore
 from recovery_console.engine.state.paths import AppPaths
@@ -91,6 +91,8 @@ class Profiles:
                instance_secret: str | None = None, tool_dirs: list[str] | None = None) -> Profile:
         with self.audited("profile.create", name, {"target": target}):
             url, password = postgres.split_password(database_url)
+            if instance_secret is not None:  # a grouped secret is kept as generated, a mistyped group refused
+                instance_secret = grouped_secret.canonical(instance_secret)
             secrets = {INSTANCE_SECRET: instance_secret, DB_PASSWORD: password}
             stored = tuple(name for name, value in secrets.items() if value is not None)
             profile = Profile(name=name, database_url=url, target=target, tool_dirs=list(tool_dirs or []),
@@ -197,7 +199,7 @@ class Profiles:
                                  hint="Replace it only if no backup still needs the old one, or pick another name.",
                                  cli_hint="Replace it (--replace) only if no backup still needs the old one, "
                                           "or pick another name.")
-            self.secrets.put(scope, INSTANCE_SECRET, reveal(secret))
+            self.secrets.put(scope, INSTANCE_SECRET, grouped_secret.canonical(reveal(secret)))
             profile = self.store.load().get(name)
             if profile is not None and INSTANCE_SECRET not in profile.stored_secrets:
                 self.store.replace(replace(profile, stored_secrets=profile.stored_secrets + (INSTANCE_SECRET,)))

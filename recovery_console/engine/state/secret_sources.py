@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from recovery_console.engine.state import grouped_secret
 from recovery_console.engine.state.keyring_store import INSTANCE_SECRET, SecretStore, profile_scope
 from recovery_console.errors import SecretUnavailableError
 
@@ -76,7 +77,12 @@ def _from_keyring(name: str, store: SecretStore | None = None) -> str:
 
 def obtain_secret(request: SecretRequest, prompt: Callable[[str], str] = getpass.getpass,
                   store: SecretStore | None = None) -> str:
-    """The instance secret from the first source the request names (keyring reads block: not on a GUI thread)."""
+    """The instance secret from the first source the request names (keyring reads block: not on a GUI thread);
+    a grouped secret is checked group by group first (grouped_secret.py), any other used as given."""
+    return grouped_secret.canonical(_obtain(request, prompt, store))
+
+
+def _obtain(request: SecretRequest, prompt: Callable[[str], str], store: SecretStore | None) -> str:
     if request.file is not None:
         return read_secret_file(request.file)
     if request.env is not None:

@@ -275,16 +275,17 @@ class SecretPage(QWizardPage):
 
     async def prove(self, state: tuple[str, str, str]) -> None:
         """Obtain the secret and read the backup's metadata with it; on success, go on to the next page."""
+        from recovery_console.engine.state import grouped_secret
         from recovery_console.engine.state.secret_sources import SecretRequest, obtain_secret, read_secret_file
 
         console = self.wiz.console
         path, kind, value = state
 
         def job(reporter: Reporter) -> tuple[str, BackupMetadata]:
-            if kind == "typed":
-                secret = value
+            if kind == "typed":  # a grouped secret is checked group by group before any key is derived
+                secret = grouped_secret.canonical(value)
             elif kind == "file":
-                secret = read_secret_file(Path(value).expanduser())
+                secret = grouped_secret.canonical(read_secret_file(Path(value).expanduser()))
             else:
                 secret = obtain_secret(SecretRequest(keyring_name=value, allow_prompt=False), store=console.secrets)
             return secret, console.inspect(console.locate(path), secret)

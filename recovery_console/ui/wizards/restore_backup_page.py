@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from recovery_console.engine.backup_ref import BackupRef
+from recovery_console.engine.state import grouped_secret
 from recovery_console.errors import RecoveryError
 from recovery_console.formatting import format_bytes
 from recovery_console.models.backup import BackupRecord
@@ -293,6 +294,11 @@ class BackupPage(QWizardPage):
         go_on, self._next_requested = self._next_requested, False
         value = dialog.textValue()
         if answered != QDialog.DialogCode.Accepted or not value:
+            return
+        try:  # a grouped secret with a mistyped group is named, never tried
+            value = grouped_secret.canonical(value)
+        except RecoveryError as exc:
+            self.secret_status.setText(html.escape(exc.message))
             return
         self.secret, self.secret_profile = value, name
         self.secret_status.setText(html.escape("The instance secret you typed will be used."))

@@ -17,10 +17,12 @@ from PySide6.QtWidgets import (
     QRadioButton,
     QTextBrowser,
     QVBoxLayout,
+    QWidget,
     QWizardPage,
 )
 
 from recovery_console.engine.pg.connection_report import ConnectionReport
+from recovery_console.engine.state import grouped_secret
 from recovery_console.engine.state.keyring_store import KeyringStatus
 from recovery_console.errors import RecoveryError
 from recovery_console.models.profile import ConnectionMode
@@ -29,6 +31,7 @@ from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLO
 from recovery_console.ui.wizards.base import KEYRING_JOBS
 
 if TYPE_CHECKING:
+    from recovery_console.ui.dialogs.escrow_dialog import EscrowSheetDialog
     from recovery_console.ui.wizards.setup import SetupWizard
 
 
@@ -55,7 +58,15 @@ class ProfilePage(QWizardPage):
         form = QFormLayout()
         form.addRow(buddy_label("Profile na&me:", self.name_edit, "Profile name"), self.name_edit)
         form.addRow(buddy_label("&Database URL:", self.url_edit, "Database URL"), self.url_edit)
-        form.addRow(buddy_label("Instance &secret:", self.secret_edit, "Instance secret"), self.secret_edit)
+        self.generate_button = QPushButton("&Generate")
+        self.generate_button.setAccessibleName("Generate an instance secret")
+        self.generate_button.setToolTip("A new 256-bit secret in checked groups, shown once with its escrow sheet")
+        self.generate_button.clicked.connect(self.generate_secret)
+        self.escrow_dialog: EscrowSheetDialog | None = None
+        secret_row = QHBoxLayout()
+        secret_row.addWidget(self.secret_edit, 1)
+        secret_row.addWidget(self.generate_button)
+        form.addRow(buddy_label("Instance &secret:", self.secret_edit, "Instance secret"), secret_row)
         form.addRow(buddy_label("&Repeat the secret:", self.repeat_edit, "Repeat the instance secret"),
                     self.repeat_edit)
         self.mismatch = wrap_label("", "Secret check")
@@ -79,6 +90,8 @@ class ProfilePage(QWizardPage):
         layout.addStretch(1)
         for edit in (self.name_edit, self.url_edit, self.secret_edit, self.repeat_edit):
             edit.textChanged.connect(self._changed)
+        QWidget.setTabOrder(self.secret_edit, self.repeat_edit)  # typing the secret twice; Generate comes after
+        QWidget.setTabOrder(self.repeat_edit, self.generate_button)
 
     def initializePage(self) -> None:
         if self.keyring_status is None and not self.probing:
@@ -124,15 +137,44 @@ class ProfilePage(QWizardPage):
         self.keyring_label.setText(text)
         self.completeChanged.emit()
 
+    def generate_secret(self) -> None:
+        """A new grouped secret in both fields, shown once with its QR code and escrow sheet."""
+        from recovery_console.engine.escrow_sheet import EscrowSheet, describe_use
+        from recovery_console.engine.pg import postgres
+        from recovery_console.engine.who import user_at_host, utc_now
+        from recovery_console.models.profile import Profile
+        from recovery_console.ui.dialogs.escrow_dialog import EscrowSheetDialog
+
+        secret = grouped_secret.generate()
+        self.secret_edit.setText(secret)
+        self.repeat_edit.setText(secret)
+        name = self.name_edit.text().strip() or "new profile"
+        url = postgres.split_password(self.url_edit.text().strip())[0] if self.url_edit.text().strip() else ""
+        opens = describe_use(name, Profile(name, url) if url else None)
+        dialog = EscrowSheetDialog(EscrowSheet(name, secret, utc_now(), user_at_host(), opens), self)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        self.escrow_dialog = dialog
+        dialog.open()
+
+    def secret_problem(self) -> str:
+        """Why a typed grouped secret cannot be right (the group named), or ''; plain secrets pass."""
+        try:
+            grouped_secret.canonical(self.secret_edit.text())
+        except RecoveryError as exc:
+            return exc.message
+        return ""
+
     def _changed(self) -> None:
         secret, repeat = self.secret_edit.text(), self.repeat_edit.text()
-        self.mismatch.setText("The two secrets differ." if repeat and secret != repeat else "")
+        problem = self.secret_problem()
+        self.mismatch.setText(problem or ("The two secrets differ." if repeat and secret != repeat else ""))
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:
         status = self.keyring_status
         return bool(self.name_edit.text().strip() and self.url_edit.text().strip() and self.secret_edit.text()
-                    and self.secret_edit.text() == self.repeat_edit.text() and status is not None and status.usable)
+                    and self.secret_edit.text() == self.repeat_edit.text() and status is not None and status.usable
+                    and not self.secret_problem())
 
     def validatePage(self) -> bool:
         from recovery_console.engine.pg import postgres
@@ -140,9 +182,13 @@ class ProfilePage(QWizardPage):
         try:
             self.wiz.console.profiles.store.check_new(self.name_edit.text().strip())
             postgres.parse(self.url_edit.text().strip())
+            secret = grouped_secret.canonical(self.secret_edit.text())
         except RecoveryError as exc:
             self.wiz.show_error("The profile", exc)
             return False
+        if secret != self.secret_edit.text():  # a grouped secret typed in another case or spacing: kept as generated
+            self.secret_edit.setText(secret)
+            self.repeat_edit.setText(secret)
         return True
 
 
