@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING
@@ -84,6 +85,7 @@ def _locked_run(console: Console, history: RunHistory, profile: Profile, record:
             return RunOutcome(profile.name, "skipped", skip, skipped, ExitCode.NO_SPACE)
         clock = partial(_since, now=datetime.fromisoformat(record.started), start=started)
         backup = _backup(console, profile, record.trigger, secret, reporter, clock)
+        history.append(replace(record, backup_id=backup.backup_id))  # made: a later run copies it if this one dies
         follow_ups = _after(console, history, profile, backup, secret, reporter, clock)
     except RecoveryError as exc:
         result = "cancelled" if isinstance(exc, Cancelled) else "failed"

@@ -1,6 +1,6 @@
-"""#16's acceptance: a policy stepped through 40 simulated days against a real PostgreSQL, a local primary, an
-S3 secondary (rclone serve s3) and an SFTP secondary (sshd) leaves, on each target, exactly the backups that
-the table below (computed by hand, not by the planner) says.
+"""#16's acceptance against a real PostgreSQL, a local primary, an S3 secondary (rclone serve s3) and an SFTP
+secondary (sshd): a policy stepped through 40 simulated days leaves, on each target, exactly the backups that
+the table below (computed by hand, not by the planner) says; a run killed mid-copy is completed by the next.
 
 The clock is injected into `run_due` only (the CLI has no such flag): each run, its backup's name and its
 created_at read it, so the backups are dated on the simulated days.
@@ -8,6 +8,11 @@ created_at read it, so the backups are dated on the simulated days.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -29,6 +34,7 @@ from recovery_console.models.target import TargetConfig
 from tests.fixtures.console import SECRET
 
 pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
 
 FIRST = date(2026, 11, 20)  # a Friday in ISO week 2026-W47; the 40 days end on Tuesday 2026-12-29 (2026-W53)
 OFF = {FIRST + timedelta(days=d) for d in range(40)
@@ -144,3 +150,46 @@ def test_backups_made_by_hand_keep_the_real_clock(app):
     created = parse_backup_key(record.key).created
     assert created is not None and before <= created <= datetime.now(UTC)
     assert Path(app.targets.get("vault").options["path"], record.key).is_file()
+
+
+def test_kill_9_during_a_scheduled_copy_leaves_nothing_listed_and_the_next_run_due_completes_it(
+        app, rclone_s3, tmp_path):
+    secret_file = tmp_path / "secret.txt"
+    secret_file.write_text(SECRET)
+    env = {**os.environ, "RECOVERY_CONSOLE_HOME": str(tmp_path / "home"),
+           "PYTHON_KEYRING_BACKEND": "keyring.backends.SecretService.Keyring"}
+    history = RunHistory(app.paths)
+    rclone_s3.pause()  # the S3 secondary hangs: the scheduled run is caught inside its copy there
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "recovery_console.cli.main", "run-due", "--profile", "prod",
+                                 "--secret-key-file", str(secret_file)], cwd=REPO, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while not any(r.trigger == "replication" and r.target == "offsite-s3" and r.pid == proc.pid
+                      for r in history.records("prod")):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.02)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+    finally:
+        rclone_s3.resume()
+    (made,) = [r for r in history.records("prod") if r.trigger == "scheduled"]
+    assert made.result == "interrupted" and made.backup_id
+    assert [r.result for r in history.records("prod") if r.trigger == "replication"] == ["interrupted"]
+    for target in ("offsite-s3", "offsite-sftp"):
+        assert list(app.storage(target).list("")) == [], target
+
+    (again,) = run_due(app, "prod", secret=SECRET)  # its slot was not served: due at once
+    assert (again.result, again.reason, again.exit_code) == ("ok", "", 0), again.line()
+    both = sorted(app.locate(b, "vault").record.key for b in (made.backup_id, again.record.backup_id))
+    for target in ("vault", "offsite-s3", "offsite-sftp"):
+        keys = sorted(info.key for info in app.storage(target).list(""))
+        assert keys == sorted([*both, *(k + ".sha256" for k in both)]), target
+    copies = [(r.target, r.backup_id, r.result) for r in history.records("prod") if r.trigger == "replication"]
+    assert copies[1:] == [("offsite-s3", again.record.backup_id, "ok"), ("offsite-s3", made.backup_id, "ok"),
+                          ("offsite-sftp", again.record.backup_id, "ok"), ("offsite-sftp", made.backup_id, "ok")]
+    (later,) = run_due(app, "prod", now=datetime.now(UTC) + timedelta(days=1), secret=SECRET)
+    assert later.result == "ok"
+    assert [r.backup_id for r in history.records("prod") if r.trigger == "replication"][-2:] == [
+        later.record.backup_id] * 2  # done once: not copied again
