@@ -112,6 +112,14 @@ def test_each_run_verifies_copies_to_the_secondary_and_prunes_every_target(conso
     assert "replication to offsite failed" in broken.reason and "not pruned" in broken.reason
     assert len(console.list_backups(["vault"])[0]) == 3
 
+    offsite.unlink()  # the secondary is back (empty): the next run also makes the copy the last one could not
+    offsite.mkdir()
+    mended = run_due(console, now=_at(5, 2), secret=SECRET)[0]
+    assert (mended.result, mended.reason, exit_code([mended])) == ("ok", "", 0)
+    newest_two = sorted([broken.record.backup_id, mended.record.backup_id])
+    for target in ("vault", "offsite"):
+        assert sorted(b.backup_id for b in console.list_backups([target], sync=True)[0]) == newest_two, target
+
 
 @contextlib.contextmanager
 def _small_folder(path: Path, size_mb: int, monkeypatch):
