@@ -2,7 +2,9 @@
 
 1. A full verify of the new backup read back from its target: the run is a success only if it passes,
    and the health view's "newest fully verified backup" is then the one just made.
-2. A copy to each secondary target of the policy (engine/replicate.py), each its own `replication` run.
+2. A copy to each secondary target of the policy (engine/replicate.py), each its own `replication` run
+   naming its backup; then the copies an earlier run left unfinished (failed, or killed mid-way) are made,
+   so the next run completes them.
 3. A prune of every target the policy writes to (engine/prune.py), its own `prune` run — skipped when
    anything before it failed, since a failing run must not also thin out the backups it could not replace.
 """
@@ -11,13 +13,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
 from recovery_console.engine.progress import Reporter
+from recovery_console.engine.retention import fully_verified
 from recovery_console.engine.state.run_history import RunHistory, RunRecord
 from recovery_console.errors import Cancelled, RecoveryError
 from recovery_console.models.backup import BackupRecord
@@ -46,7 +49,12 @@ def copy_and_prune(console: Console, history: RunHistory, profile: Profile, back
     done = FollowUps()
     ref = console.locate(f"{backup.target}:{backup.key}")
     for target in policy.secondary_targets:
-        _step(history, done, "replication", profile, target, clock(), partial(_copy, console, ref, target, reporter))
+        _step(history, done, "replication", profile, target, clock(), partial(_copy, console, ref, target, reporter),
+              backup.backup_id)
+        for earlier in unfinished_copies(console, history, profile.name, target, backup):
+            _step(history, done, "replication", profile, target, clock(),
+                  partial(_copy, console, earlier, target, reporter), earlier.record.backup_id if earlier.record
+                  else None)
     if policy.retention.keeps_everything:
         return done
     if done.problems:
@@ -56,6 +64,31 @@ def copy_and_prune(console: Console, history: RunHistory, profile: Profile, back
     _step(history, done, "prune", profile, ",".join(targets), clock(),
           partial(_prune, console, profile, policy, targets, reporter))
     return done
+
+
+def unfinished_copies(console: Console, history: RunHistory, profile: str, target: str,
+                      new: BackupRecord) -> list[BackupRef]:
+    """The verified backups on the primary (`new`'s target) whose copy to `target` an earlier run left undone,
+    oldest first: its latest copy there failed or was cut short, or the run that made the backup stopped before
+    it tried (killed, cancelled). `new`, the backup this run made, is copied anyway."""
+    copies: dict[str, RunRecord] = {}
+    made: dict[str, RunRecord] = {}
+    for record in history.records(profile):
+        if record.backup_id and record.trigger == "replication" and record.target == target:
+            copies[record.backup_id] = record
+        elif record.backup_id and record.trigger in ("scheduled", "manual"):
+            made[record.backup_id] = record
+    undone = [b for b, r in made.items() if r.result in ("interrupted", "cancelled") and b not in copies]
+    undone += [b for b, r in copies.items() if r.result not in ("ok", "running")]
+    refs = []
+    for backup_id in sorted(set(undone) - {new.backup_id}, key=lambda b: (made.get(b) or copies[b]).started):
+        try:
+            ref = console.locate(backup_id, new.target)
+        except RecoveryError:
+            continue  # pruned or deleted since: nothing left to copy
+        if ref.record is not None and fully_verified(ref.record):
+            refs.append(ref)
+    return refs
 
 
 def _copy(console: Console, ref: BackupRef, target: str, reporter: Reporter | None) -> tuple[int, str]:
@@ -69,7 +102,8 @@ def _prune(console: Console, profile: Profile, policy: Policy, targets: list[str
            reporter: Reporter | None) -> tuple[int, str]:
     from recovery_console.engine.prune import prune
 
-    report = prune(console, profile.name, policy.retention, targets, lock_held=True, reporter=reporter)
+    report = prune(console, profile.name, policy.retention, targets, last_run_failed=False, lock_held=True,
+                   reporter=reporter)
     if not report.complete:
         first = report.failed[0]
         raise RecoveryError(f"{len(report.failed)} of {len(report.deleted) + len(report.failed)} deletions failed; "
@@ -78,22 +112,24 @@ def _prune(console: Console, profile: Profile, policy: Policy, targets: list[str
 
 
 def _step(history: RunHistory, done: FollowUps, trigger: str, profile: Profile, target: str, now: datetime,
-          work: Callable[[], tuple[int, str]]) -> None:
-    """Run one follow-up step, recording it in the run history as it starts and as it ends."""
+          work: Callable[[], tuple[int, str]], backup_id: str | None = None) -> None:
+    """Run one follow-up step, recording it in the run history (with the backup it copies) as it starts and
+    as it ends."""
     started = time.monotonic()
-    record = RunRecord.start(trigger, profile.name, target, now.astimezone(UTC).isoformat(timespec="seconds")
-                             .replace("+00:00", "Z"), None)
+    record = replace(RunRecord.start(trigger, profile.name, target, now.astimezone(UTC).isoformat(timespec="seconds")
+                                     .replace("+00:00", "Z"), None), backup_id=backup_id)
     history.append(record)
     try:
         size, note = work()
     except Cancelled:
-        history.append(record.finished("cancelled", time.monotonic() - started, reason="cancelled"))
+        history.append(record.finished("cancelled", time.monotonic() - started, reason="cancelled",
+                                       backup_id=backup_id))
         raise
     except RecoveryError as exc:
-        ended = record.finished("failed", time.monotonic() - started, reason=exc.message)
+        ended = record.finished("failed", time.monotonic() - started, reason=exc.message, backup_id=backup_id)
         done.problems.append(f"{trigger} to {target} failed: {exc.message}" if trigger == "replication"
                              else f"{trigger} failed: {exc.message}")
     else:
-        ended = record.finished("ok", time.monotonic() - started, bytes=size, reason=note)
+        ended = record.finished("ok", time.monotonic() - started, bytes=size, reason=note, backup_id=backup_id)
     history.append(ended)
     done.records.append(ended)

@@ -11,6 +11,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Self
 
@@ -299,15 +300,17 @@ class Console:
         pg_dump_version: str | None = None,
         reporter: Reporter | None = None,
         iterations: int = fmt.DEFAULT_ITERATIONS,
+        now: Callable[[], datetime] | None = None,
     ) -> BackupRecord:
-        """Encrypt a pg_dump archive stream onto a target; only a complete, valid backup is kept."""
+        """Encrypt a pg_dump archive stream onto a target; only a complete, valid backup is kept.
+        `now` is a policy run's clock (injected in tests): the backup's name and created_at read it."""
         if mode not in ("manual", "scheduled"):
             raise UsageError(f"Unknown backup mode '{mode}'; choose manual or scheduled.")
         usable_text(description, "The description")
         storage = self.storage(target)
         catalog = self.catalog  # a catalog that cannot be opened fails here, before anything is stored
         metadata = BackupMetadata(
-            backup_id=str(uuid.uuid4()), created_at=utc_now(), app_version=__version__, mode=mode,
+            backup_id=str(uuid.uuid4()), created_at=utc_now(now() if now else None), app_version=__version__, mode=mode,
             description=description, database=database, database_size=database_size, server_version=server_version,
             pg_dump_version=pg_dump_version, compression=compression, source="pg_dump" if database else "file",
             source_name=source_name, created_by=user_at_host(),

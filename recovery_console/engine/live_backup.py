@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from recovery_console.engine.background import in_background
@@ -25,13 +27,15 @@ def backup_database(
     secret: str | None = None,
     reporter: Reporter | None = None,
     lock_held: bool = False,
+    now: Callable[[], datetime] | None = None,
 ) -> BackupRecord:
     """Dump the profile's database through its direct URL, encrypting on the fly; nothing partial is kept.
     Holds the database's lock (engine/state/locks.py): it does not overlap a restore or rollback of it.
 
     `compression` is "zstd" (pg_dump -Z0, compressed inside the console: much faster than pg_dump's
     gzip), "pg_dump" (pg_dump's own compression) or "none". `lock_held`: the caller already holds the
-    lock (a policy run keeps it across its backup, copies and pruning).
+    lock (a policy run keeps it across its backup, copies and pruning). `now`: the policy run's clock, which
+    names and dates the backup (injected in tests only).
     """
     if compression not in DUMP_COMPRESSIONS:
         raise UsageError(f"Unknown compression '{compression}'; choose one of {', '.join(DUMP_COMPRESSIONS)}.")
@@ -42,14 +46,15 @@ def backup_database(
                          hint=f"Edit profile '{profile_name}' and choose the target its backups go to.",
                          cli_hint=f"Set one with `profile set-target {profile_name} TARGET`.")
     if lock_held:
-        return _backup(console, profile, profile.target, description, mode, compression, secret, reporter)
+        return _backup(console, profile, profile.target, description, mode, compression, secret, reporter, now)
     identity = database_identity(url)
     with database_lock(console.paths, identity, "backup", identity.split("/", 1)[-1] or profile_name):
-        return _backup(console, profile, profile.target, description, mode, compression, secret, reporter)
+        return _backup(console, profile, profile.target, description, mode, compression, secret, reporter, now)
 
 
 def _backup(console: Console, profile: Profile, target: str, description: str, mode: str, compression: str,
-            secret: str | None, reporter: Reporter | None) -> BackupRecord:
+            secret: str | None, reporter: Reporter | None,
+            now: Callable[[], datetime] | None = None) -> BackupRecord:
     url = profile.dump_url()
     password = console.profiles.dump_password(profile)
     secret = secret if secret is not None else console.profiles.instance_secret(profile.name)
@@ -69,7 +74,7 @@ def _backup(console: Console, profile: Profile, target: str, description: str, m
             compression="zstd" if compression == "zstd" else "none", database=header.dbname,
             database_size=size.result(),
             server_version=header.server_version, pg_dump_version=dump.tool.version,
-            source_name=f"pg_dump of {header.dbname}", reporter=reporter,
+            source_name=f"pg_dump of {header.dbname}", reporter=reporter, now=now,
         )
 
 

@@ -76,7 +76,12 @@ def copies(records: Iterable[BackupRecord]) -> dict[str, list[str]]:
 
 def usage_by_target(console: Console) -> dict[str, int]:
     """Bytes of backups each target held when it was last listed (the catalog's view; no target is contacted)."""
+    return usage(console.catalog.records())
+
+
+def usage(records: Iterable[BackupRecord]) -> dict[str, int]:
+    """Bytes of backups per target among `records` (a listing the caller already has)."""
     used: dict[str, int] = defaultdict(int)
-    for record in console.catalog.records():
+    for record in records:
         used[record.target] += record.size
     return dict(used)

@@ -18,6 +18,7 @@ from recovery_console.engine.console import Console
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.retention import PlanLine, RetentionPlan, plan_prune
 from recovery_console.engine.state.locks import database_identity, database_lock
+from recovery_console.engine.state.run_history import RunHistory
 from recovery_console.errors import Cancelled, RecoveryError, UsageError
 from recovery_console.models.backup import BackupRecord
 from recovery_console.models.profile import Profile
@@ -92,18 +93,27 @@ def _default_targets(profile: Profile) -> list[str]:
     return [profile.target]
 
 
+def latest_run_failed(console: Console, profile_name: str) -> bool:
+    """Whether the profile's latest backup run (scheduled or 'Run now') that ran to an end failed."""
+    ended = [r for r in RunHistory(console.paths).records(profile_name)
+             if r.trigger in ("scheduled", "manual") and r.result not in ("running", "busy")]
+    return bool(ended) and ended[-1].result == "failed"
+
+
 def prune(console: Console, profile_name: str, rules: RetentionRules, targets: list[str] | None = None, *,
-          dry_run: bool = False, last_run_failed: bool = False, lock_held: bool = False,
+          dry_run: bool = False, last_run_failed: bool | None = None, lock_held: bool = False,
           reporter: Reporter | None = None) -> PruneReport:
     """Plan and (unless `dry_run`) apply a prune of the profile's backups on each target.
 
-    Refused when `last_run_failed`: a failing schedule must not also thin out the backups it could not
-    replace. `lock_held` says the caller (run-due) already holds the profile's database lock.
+    Refused when the last run failed (`last_run_failed`, read from the run history unless the caller, a run
+    that just succeeded, says): a failing schedule must not also thin out the backups it could not replace.
+    `lock_held` says the caller (run-due) already holds the profile's database lock.
     """
     profile = console.profiles.store.get(profile_name)
     report = PruneReport(profile_name, dry_run)
+    failed = latest_run_failed(console, profile_name) if last_run_failed is None else last_run_failed
     with console.audited("backup.prune", profile_name, {"rules": rules.summary(), "dry_run": dry_run}) as detail:
-        if last_run_failed:
+        if failed:
             raise PruneRefused(f"Not pruning profile '{profile_name}': its last backup run failed, and pruning now "
                                "could leave fewer good backups than the rules promise. Nothing was deleted.",
                                hint="Fix the failing run and let a backup succeed; the next prune then goes ahead.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING
@@ -82,8 +83,9 @@ def _locked_run(console: Console, history: RunHistory, profile: Profile, record:
         if skip is not None:
             skipped = record.finished("skipped", time.monotonic() - started, reason=skip)
             return RunOutcome(profile.name, "skipped", skip, skipped, ExitCode.NO_SPACE)
-        backup = _backup(console, profile, record.trigger, secret, reporter)
         clock = partial(_since, now=datetime.fromisoformat(record.started), start=started)
+        backup = _backup(console, profile, record.trigger, secret, reporter, clock)
+        history.append(replace(record, backup_id=backup.backup_id))  # made: a later run copies it if this one dies
         follow_ups = _after(console, history, profile, backup, secret, reporter, clock)
     except RecoveryError as exc:
         result = "cancelled" if isinstance(exc, Cancelled) else "failed"
@@ -139,11 +141,12 @@ def _database_size(console: Console, profile: Profile) -> int:
 
 
 def _backup(console: Console, profile: Profile, trigger: str, secret: str | None,
-            reporter: Reporter | None) -> BackupRecord:
+            reporter: Reporter | None, clock: Callable[[], datetime]) -> BackupRecord:
+    """The backup itself, named and dated by the run's clock (the real one, or the one a test injected)."""
     from recovery_console.engine.live_backup import backup_database  # pg_dump and its tools: only when a run is due
 
     return backup_database(console, profile.name, mode="scheduled" if trigger == "scheduled" else "manual",
-                           secret=secret, reporter=reporter, lock_held=True)
+                           secret=secret, reporter=reporter, lock_held=True, now=clock)
 
 
 def _iso(moment: datetime) -> str:

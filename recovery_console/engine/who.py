@@ -20,6 +20,7 @@ def user_at_host() -> str:
     return f"{current_user()}@{socket.gethostname()}"
 
 
-def utc_now() -> str:
-    """Now in UTC to the second, as a backup's created_at: 2026-12-06T23:51:18Z."""
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+def utc_now(moment: datetime | None = None) -> str:
+    """Now (or `moment`, an injected clock's reading) in UTC to the second, as a backup's created_at:
+    2026-12-06T23:51:18Z."""
+    return (moment or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

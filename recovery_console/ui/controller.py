@@ -16,6 +16,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QWizard
 
 from recovery_console import __version__
+from recovery_console.engine.pinning import usage
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.state.targets import AD_HOC_LOCAL
 from recovery_console.errors import RecoveryError, StorageError
@@ -233,6 +234,7 @@ class MainController(QObject):
             window.details.show_record(window.selected_backup())
         window.browser.update_counts(has_targets=bool(window.targets))
         window.refresh_badges()  # the listing was itself a check of every target
+        window.sidebar.show_usage(usage(records))
         if problems:
             names = ", ".join(sorted(problems))
             window.statusBar().showMessage(f"Could not list {names}; showing what the catalog last saw.", 15000)

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QComboBox, QDialogButtonBox
 
+from recovery_console.formatting import format_bytes
 from recovery_console.models.target import TargetConfig
 from recovery_console.ui.app import create_main_window
+from recovery_console.ui.widgets.usage_delegate import USAGE_ROLE
 from tests.gui.test_main_window import JOB_TIMEOUT, answer_input, click, click_row, dialog_button, settle
 
 pytestmark = pytest.mark.gui
@@ -91,3 +93,28 @@ def test_copy_to_target_copies_and_the_details_name_both_targets(qtbot, window, 
             window.resize(width, 768)
             qtbot.wait(200)
             window.grab().save(str(Path(os.environ["RC_SCREENSHOTS"]) / f"keep_{width}.png"))
+
+
+def test_the_targets_list_shows_each_targets_usage_against_its_quota(qtbot, console, make_backup, tmp_path):
+    (tmp_path / "capped").mkdir()
+    console.add_target(TargetConfig(name="capped", kind="local", options={"path": str(tmp_path / "capped")},
+                                    quota=4 << 20))
+    record = make_backup(target="capped")
+    window = create_main_window(console, None)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.controller.backups_refreshed, timeout=JOB_TIMEOUT):
+        window.show()
+    settle(qtbot, window)
+    sidebar = window.sidebar
+    share = record.size * 100 // (4 << 20)
+    assert sidebar.target_item("capped").data(USAGE_ROLE) == f"{format_bytes(record.size)} of 4.0 MiB ({share}%)"
+    assert sidebar.target_item("vault").data(USAGE_ROLE) == "holds 0 B"  # no quota: what it holds
+    assert sidebar.target_item(None).data(USAGE_ROLE) is None  # "All targets"
+    tall = sidebar.targets_list.visualItemRect(sidebar.target_item("capped")).height()
+    assert tall >= 2 * sidebar.targets_list.fontMetrics().height()  # the usage line has its own room
+    window.reload_lists()  # rebuilding the lists keeps the last usage
+    assert sidebar.target_item("capped").data(USAGE_ROLE).startswith(f"{format_bytes(record.size)} of 4.0 MiB")
+    if os.environ.get("RC_RENDER_DIR"):
+        sidebar.grab().save(str(Path(os.environ["RC_RENDER_DIR"]) / "sidebar-usage.png"))
+    window.runner.cancel_all()
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=JOB_TIMEOUT)

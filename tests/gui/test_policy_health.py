@@ -3,18 +3,25 @@ that failed since the window was last open."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt, QTime
 
+from recovery_console import __version__
+from recovery_console.engine.container.writer import encrypt_stream
 from recovery_console.engine.state.run_history import RunHistory, RunRecord
+from recovery_console.models.backup import BackupMetadata
 from recovery_console.models.policy import Frequency, Policy, Schedule
 from recovery_console.models.profile import ConnectionMode
 from recovery_console.models.retention import RetentionRules
 from recovery_console.models.target import TargetConfig
 from recovery_console.ui.views.health_view import LAST_OPENED, HealthView
 from recovery_console.ui.window_state import open_settings
+from tests.fixtures.console import FAST_ITERATIONS, SECRET
 from tests.gui.test_main_window import JOB_TIMEOUT, click, settle
 from tests.gui.test_manage_profiles import edit, save
 from tests.gui.test_manage_targets import audit_actions, open_window_fixture  # noqa: F401 - the fixture, by name
@@ -132,3 +139,38 @@ def test_run_on_schedule_installs_the_profiles_schedule(qtbot, console, prod, tm
     qtbot.waitUntil(lambda: "schedule is written" in view.status.text(), timeout=JOB_TIMEOUT)
     assert (tmp_path / "units" / "recovery-console-run-due-prod.timer").is_file()
     assert "run-due" not in view.status.text() and str(tmp_path / "units") in view.status.text()
+
+
+def _verified_backup(console, tmp_path, sample_dump, database: str, age_hours: float) -> None:
+    """A real backup of `database` made `age_hours` ago on 'vault', then fully verified from there."""
+    when = datetime.now(UTC) - timedelta(hours=age_hours)
+    metadata = BackupMetadata(backup_id=str(uuid.uuid4()), created_at=when.isoformat(timespec="seconds")
+                              .replace("+00:00", "Z"), app_version=__version__, mode="scheduled",
+                              database=database, compression="none", source="pg_dump")
+    path = tmp_path / f"{database}.enc"
+    with open(sample_dump, "rb") as source, open(path, "wb") as sink:
+        encrypt_stream(source, sink, SECRET, metadata, iterations=FAST_ITERATIONS)
+    record = console.upload(path, "vault", SECRET)
+    console.verify(console.locate("vault:" + record.key), SECRET)
+
+
+def test_health_is_green_within_the_rpo_amber_past_it_and_red_past_twice_it(qtbot, console, local_target,
+                                                                            tmp_path, sample_dump):
+    for name, age in (("within", 20), ("past", 30), ("twice", 53), ("never", None)):
+        console.profiles.create(name, f"postgresql://app@127.0.0.1:1/{name}", target=local_target)
+        console.profiles.set_policy(name, Policy(schedule=Schedule(Frequency.DAILY, hour=2), rpo_hours=26))
+        if age is not None:
+            _verified_backup(console, tmp_path, sample_dump, name, age)
+    view = HealthView(console)
+    qtbot.addWidget(view)
+    view.resize(1366, 500)
+    view.show()
+    qtbot.waitUntil(lambda: view.table.rowCount() == 4 and not view.busy, timeout=JOB_TIMEOUT)
+    cells = {view.table.item(r, 0).text(): view.table.item(r, 1) for r in range(4)}
+    shown = {name: (cell.text(), cell.foreground().color().name()) for name, cell in cells.items()}
+    assert shown == {"within": ("OK: within the RPO", "#1e7b45"), "past": ("Late: past the RPO", "#9a5b00"),
+                     "twice": ("Overdue: past twice the RPO", "#c22f2f"), "never": ("No verified backup", "#c22f2f")}
+    assert cells["past"].data(Qt.ItemDataRole.AccessibleTextRole) == "amber: Late: past the RPO"
+    assert view.status.text() == "4 profiles: 1 within the RPO, 1 past it, 2 past twice it or with no verified backup."
+    if os.environ.get("RC_RENDER_DIR"):
+        view.grab().save(str(Path(os.environ["RC_RENDER_DIR"]) / "health-colours.png"))

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ import pytest
 from recovery_console.engine.due import exit_code
 from recovery_console.engine.health import health
 from recovery_console.engine.run_due import run_due, run_now
+from recovery_console.engine.state.locks import database_identity, lock_file, read_holder
 from recovery_console.engine.state.run_history import RunHistory
 from recovery_console.errors import ExitCode
 from recovery_console.models.policy import Frequency, Policy, Schedule
@@ -66,6 +68,8 @@ def test_a_policy_stepped_through_simulated_days_runs_each_slot_once_and_a_misse
     backups, _ = console.list_backups(["vault"])
     assert sorted(b.backup_id for b in backups) == sorted(r.backup_id for r in runs)
     assert {b.mode for b in backups} == {"scheduled"}
+    assert sorted(b.created[:13] for b in backups) == [  # named and dated by the injected clock
+        "2026-12-02T01", "2026-12-03T01", "2026-12-07T09", "2026-12-08T01"]
 
     manual = run_now(console, "prod", now=_at(7, 12), secret=SECRET)  # "Run now" serves no slot
     assert (manual.result, manual.record.trigger, manual.record.slot) == ("ok", "manual", None)
@@ -90,9 +94,8 @@ def test_each_run_verifies_copies_to_the_secondary_and_prunes_every_target(conso
                     secondary_targets=("offsite",), min_free_mb=1)
     _profile(console, pg15, database, local_target, policy)
     made = []
-    for day in (1, 2, 3):  # backup names take the real clock, to the second: keep them a second apart
+    for day in (1, 2, 3):  # each backup is named and dated by the run's (injected) clock
         made.append(run_due(console, now=_at(day, 2), secret=SECRET)[0])
-        time.sleep(1.1)
     assert [o.result for o in made] == ["ok"] * 3 and exit_code(made) == 0
     newest_two = sorted(o.record.backup_id for o in made[1:])
     for target in ("vault", "offsite"):
@@ -108,6 +111,14 @@ def test_each_run_verifies_copies_to_the_secondary_and_prunes_every_target(conso
     assert broken.result == "ok" and exit_code([broken]) == ExitCode.PARTIAL
     assert "replication to offsite failed" in broken.reason and "not pruned" in broken.reason
     assert len(console.list_backups(["vault"])[0]) == 3
+
+    offsite.unlink()  # the secondary is back (empty): the next run also makes the copy the last one could not
+    offsite.mkdir()
+    mended = run_due(console, now=_at(5, 2), secret=SECRET)[0]
+    assert (mended.result, mended.reason, exit_code([mended])) == ("ok", "", 0)
+    newest_two = sorted([broken.record.backup_id, mended.record.backup_id])
+    for target in ("vault", "offsite"):
+        assert sorted(b.backup_id for b in console.list_backups([target], sync=True)[0]) == newest_two, target
 
 
 @contextlib.contextmanager
@@ -153,25 +164,41 @@ def test_a_target_below_the_minimum_is_skipped_with_the_reason_and_nothing_is_wr
         assert list(small.rglob("*")) == []
 
 
-def test_two_run_due_at_once_one_runs_the_other_is_busy(console, local_target, pg15, sample_database, tmp_path):
-    database = sample_database(pg15, f"big_{uuid.uuid4().hex[:8]}", scale=5)  # a backup of a few seconds
+def test_two_run_due_at_once_one_runs_the_other_is_busy_and_so_is_a_restore(console, local_target, pg15, database,
+                                                                           tmp_path):
     hourly = Policy(schedule=Schedule(Frequency.HOURLY, minute=0), min_free_mb=1)
     _profile(console, pg15, database, local_target, hourly, since=datetime.now(UTC) - timedelta(days=1))
+    earlier = run_now(console, "prod", secret=SECRET)  # a backup to restore; by hand, so the schedule is still due
     secret_file = tmp_path / "secret.txt"
     secret_file.write_text(SECRET)
     env = {**os.environ, "RECOVERY_CONSOLE_HOME": str(tmp_path)}  # the console fixture's config and data folders
-    argv = [sys.executable, "-m", "recovery_console.cli.main", "run-due", "--profile", "prod", "--json",
-            "--secret-key-file", str(secret_file)]
+    secret_args = ["--secret-key-file", str(secret_file)]
+    argv = [sys.executable, "-m", "recovery_console.cli.main", "run-due", "--profile", "prod", "--json", *secret_args]
     first = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    history = RunHistory(console.paths)
+    lock = lock_file(console.paths, database_identity(pg15.dsn(database)))
     deadline = time.monotonic() + 60
-    while not any(r.result == "running" for r in history.records("prod")) and time.monotonic() < deadline:
-        time.sleep(0.02)  # the first one holds the lock once it has recorded its start
-    second = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    while first.poll() is None and time.monotonic() < deadline:
+        holder = read_holder(lock)
+        if holder is not None and (holder.action, holder.pid) == ("backup", first.pid):
+            first.send_signal(signal.SIGSTOP)  # the scheduled backup holds the lock, and keeps holding it
+            break
+        time.sleep(0.01)
+    else:
+        pytest.fail(f"the scheduled run never held the lock: {first.communicate(timeout=60)}")
+    try:
+        busy_text = rf"busy: backup of {database} started \d\d:\d\d:\d\d by pid {first.pid}\."
+        second = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        assert second.returncode == ExitCode.BUSY == 12, second.stderr
+        assert re.fullmatch(busy_text, json.loads(second.stdout)["runs"][0]["reason"])
+        restore = subprocess.run([*argv[:3], "restore", "run", earlier.record.backup_id, "--profile", "prod", "--yes",
+                                  *secret_args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        assert restore.returncode == ExitCode.BUSY, restore.stderr
+        assert re.search(busy_text, restore.stderr), restore.stderr
+    finally:
+        first.send_signal(signal.SIGCONT)
     out, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
-    assert second.returncode == ExitCode.BUSY == 12, second.stderr
-    busy = json.loads(second.stdout)["runs"][0]
-    assert re.fullmatch(rf"busy: backup of {database} started \d\d:\d\d:\d\d by pid {first.pid}\.", busy["reason"])
-    assert sorted(r.result for r in history.records("prod")) == ["busy", "ok"]
+    history = RunHistory(console.paths)
+    assert sorted(r.result for r in history.records("prod") if r.trigger == "scheduled") == ["busy", "ok"]
     assert json.loads(out)["runs"][0]["result"] == "ok"
+    assert [e.result for e in console.audit.entries() if e.action == "restore"] == []  # refused before it began

@@ -11,6 +11,8 @@ import pytest
 from recovery_console.cli.main import main
 from recovery_console.engine.os_schedule.installer import UNIT_DIR_ENV
 from recovery_console.engine.space_guard import shortfall
+from recovery_console.engine.state.paths import AppPaths
+from recovery_console.engine.state.run_history import RunHistory, RunRecord
 from recovery_console.engine.storage.local import LocalStorage
 from recovery_console.models.policy import MB
 
@@ -88,3 +90,25 @@ def test_the_space_guard_measures_what_is_left_of_a_quota(tmp_path):
     assert reason == ("400 MB left of the 600 MB quota, a backup of about 150 MB would leave 250 MB "
                       "< 300 MB minimum")
     assert shortfall(storage, estimate=50 * MB, minimum=300 * MB) is None
+
+
+def test_history_lists_every_run_with_its_trigger_result_and_reason(capsys, prod, tmp_path):
+    history = RunHistory(AppPaths.default())
+    skipped = RunRecord.start("scheduled", "prod", "vault", "2026-12-02T02:00:01Z", "2026-12-02T02:00:00Z")
+    history.append(skipped)
+    history.append(skipped.finished("skipped", 0.4, reason="312 MB free < 500 MB minimum"))
+    copied = RunRecord.start("replication", "prod", "offsite", "2026-12-03T02:01:10Z", None)
+    history.append(copied.finished("ok", 3.2, bytes=12_345_678, backup_id="b" * 32))
+    history.append(RunRecord.start("prune", "other", "vault", "2026-12-03T02:02:00Z", None).finished("ok", 0.1))
+    code, data = run(capsys, "history", "--profile", "prod")
+    assert code == 0
+    assert [(r["trigger"], r["target"], r["started"], r["result"], r["bytes"], r["reason"], r["duration"])
+            for r in data["runs"]] == [
+        ("scheduled", "vault", "2026-12-02T02:00:01Z", "skipped", 0, "312 MB free < 500 MB minimum", 0.4),
+        ("replication", "offsite", "2026-12-03T02:01:10Z", "ok", 12_345_678, "", 3.2)]
+    assert len(run(capsys, "history")[1]["runs"]) == 3
+    assert main(["history", "--last", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "prune" in out and "other" in out and "skipped" not in out
+    assert main(["history", "--profile", "prod"]) == 0
+    assert "skipped: 312 MB free < 500 MB minimum" in capsys.readouterr().out

@@ -14,6 +14,7 @@ from recovery_console.engine.container.writer import encrypt_stream
 from recovery_console.engine.pinning import copies_of, pin, unpin
 from recovery_console.engine.progress import CancelToken, Reporter
 from recovery_console.engine.prune import PruneRefused, prune
+from recovery_console.engine.state.run_history import RunHistory, RunRecord
 from recovery_console.errors import UsageError
 from recovery_console.models.backup import BackupMetadata
 from recovery_console.models.retention import RetentionRules
@@ -79,12 +80,30 @@ def test_pinned_and_newest_verified_survive_a_prune_that_would_delete_them(conso
     assert texts[dated[3].key] == "keep (newest fully verified)"
 
 
-def test_no_prune_after_a_failed_run(console, dated):
+def _run(console, trigger: str, result: str, started: str) -> None:
+    """A policy run of prod as the run history records it: its start, then its end."""
+    record = RunRecord.start(trigger, "prod", "vault", started, None)
+    RunHistory(console.paths).append(record)
+    RunHistory(console.paths).append(record.finished(result, 1.0, reason="pg_dump: connection refused"
+                                                     if result == "failed" else ""))
+
+
+def test_no_prune_after_a_failed_run(console, dated, capsys, monkeypatch):
+    monkeypatch.setenv("RECOVERY_CONSOLE_HOME", str(console.paths.config_dir.parent))
+    _run(console, "scheduled", "ok", "2026-12-01T02:00:00Z")
+    _run(console, "scheduled", "failed", "2026-12-02T02:00:00Z")
+    _run(console, "scheduled", "busy", "2026-12-02T02:00:01Z")  # turned away: not a run that ended
     with pytest.raises(PruneRefused, match="last backup run failed"):
-        prune(console, "prod", RetentionRules(keep_last=1), last_run_failed=True)
+        prune(console, "prod", RetentionRules(keep_last=1))
+    assert main(["backup", "prune", "--profile", "prod", "--keep-last", "1"]) == 1
+    assert "its last backup run failed" in capsys.readouterr().err
     assert stored(console) == names(dated)
     refused = [e for e in console.audit.entries() if e.action == "backup.prune"][-1]
     assert refused.result != "ok" and "last backup run failed" in str(refused.detail)
+
+    _run(console, "manual", "ok", "2026-12-02T09:00:00Z")  # 'Run now' succeeded: pruning goes ahead again
+    prune(console, "prod", RetentionRules(keep_last=1))
+    assert stored(console) == names([dated[11]])
 
 
 def test_a_pinned_backup_refuses_a_manual_delete_and_survives_a_catalog_rebuild(console, dated):

@@ -15,6 +15,7 @@ from recovery_console.models.profile import Profile
 from recovery_console.models.target import TargetConfig
 from recovery_console.ui import theme
 from recovery_console.ui.widgets.labels import pane_title
+from recovery_console.ui.widgets.usage_delegate import USAGE_ROLE, UsageDelegate, usage_text
 
 NAME_ROLE = Qt.ItemDataRole.UserRole
 BADGE_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -51,6 +52,7 @@ class Sidebar(QWidget):
         super().__init__(parent)
         self.profiles: dict[str, Profile] = {}
         self.targets: dict[str, TargetConfig] = {}
+        self.used: dict[str, int] = {}
         self.profiles_list = QListWidget()
         self.profiles_list.setAccessibleName("Profiles")
         self.profiles_list.setAccessibleDescription("The deployments this console backs up; the selection is "
@@ -68,6 +70,7 @@ class Sidebar(QWidget):
         self.targets_list.setAccessibleDescription("Where backups are kept; the dot shows the last test: green "
                                                    "passed in the last 5 minutes, amber today, red failed or older.")
         self.targets_list.itemSelectionChanged.connect(self.target_changed)
+        self.targets_list.setItemDelegate(UsageDelegate(self.targets_list))
         self.test_button = QPushButton(theme.icon("target"), "Te&st target")
         self.test_button.setAccessibleName("Test the selected target")
         box = QVBoxLayout(self)
@@ -110,6 +113,7 @@ class Sidebar(QWidget):
             item = QListWidgetItem(name)
             item.setData(NAME_ROLE, name)
             self.targets_list.addItem(item)
+        self.show_usage(self.used)
         selected = self.target_item(keep_target) or all_item
         selected.setSelected(True)
         self.targets_list.setCurrentItem(selected)
@@ -137,6 +141,15 @@ class Sidebar(QWidget):
                     tip += f"\n{entry.message}"
             item.setToolTip(tip)
             item.setData(Qt.ItemDataRole.AccessibleTextRole, f"Target {name}, {BADGE_WORDS[badge]}")
+
+    def show_usage(self, used: Mapping[str, int]) -> None:
+        """Each target's usage against its quota, on a second line under its name."""
+        self.used = dict(used)
+        for row in range(self.targets_list.count()):
+            item = self.targets_list.item(row)
+            config = self.targets.get(_name(item))
+            if config is not None:
+                item.setData(USAGE_ROLE, usage_text(used.get(config.name, 0), config.quota))
 
     def target_item(self, name: str | None) -> QListWidgetItem | None:
         for row in range(self.targets_list.count()):
