@@ -82,21 +82,16 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-if __name__ == "__main__":
-    main()
-
-
 def _as_server_user() -> dict[str, object]:
     """PostgreSQL refuses root: as root, run the by-hand server as `postgres` (as the console does)."""
     return {"user": "postgres", "group": "postgres", "extra_groups": []} if os.geteuid() == 0 else {}
 
 
-def _by_hand(server: PgServer, dump: Path, folder: Path, query: str) -> float:
+def _by_hand(server: PgServer, dump: Path, query: str) -> float:
     """initdb + start + createdb + pg_restore of the plain dump + the query, as a person would type them."""
-    folder.mkdir(mode=0o700)
+    folder = Path(tempfile.mkdtemp(prefix="rc-bench-by-hand-"))  # the server's user cannot enter the work folder
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres", "postgres")
-        os.chmod(dump, 0o644)
     as_user = _as_server_user()
     tool = server.tool
     conn = ["-h", str(folder), "-U", "postgres"]
@@ -162,8 +157,12 @@ def bench_sandbox(server: PgServer, work: Path, env: dict[str, str]) -> None:
     if not (pg_root() / str(server.major)).is_dir():
         sandbox_env["RECOVERY_CONSOLE_PG_DIRS"] = str(server.bin_dir)
     console = [sys.executable, "-m", "recovery_console.cli.main", "--quiet"]
-    hand = [_by_hand(server, dump, work / f"by-hand-{i}", query) for i in range(2)]
+    hand = [_by_hand(server, dump, query) for _ in range(2)]
     ours = [_sandbox(console, enc, secret, sandbox_env, query) for _ in range(2)]
     print(f"sandbox ({dump.stat().st_size / 2**20:6.1f} MiB dump, .enc {enc.stat().st_size / 2**20:6.1f} MiB): "
           f"to first query {min(ours):6.2f}s vs initdb+start+pg_restore by hand {min(hand):6.2f}s = "
           f"{min(ours) / min(hand):5.2f}x (best of 2 each)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

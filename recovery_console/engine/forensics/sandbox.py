@@ -152,8 +152,6 @@ class Sandbox:
                         info = _with_pid(info, server)
                     detail.update(_identity(info), server=info.server, folder=str(folder),
                                   warnings=len(info.warnings))
-                session = SandboxSession(self.console, server, info)
-                yield session
             except BaseException:
                 if server is None:
                     with contextlib.suppress(BaseException):
@@ -161,12 +159,20 @@ class Sandbox:
                 if server is not None:
                     server.stop()
                 raise
+            try:
+                yield SandboxSession(self.console, server, info)
+            except BaseException:
+                self._stop(ref, server, info)
+                raise
             if keep:
                 self.console.runtime.keep(folder)
                 server.detach()
                 return
-            with self.console.audited("sandbox.stop", ref.location, _identity(info)):
-                server.stop()
+            self._stop(ref, server, info)
+
+    def _stop(self, ref: BackupRef, server: PrivateServer, info: SandboxInfo) -> None:
+        with self.console.audited("sandbox.stop", ref.location, _identity(info)):
+            server.stop()
 
     def query_once(self, ref: BackupRef, secret: Secret, sql: str, *, read_only: bool = True,
                    max_rows: int | None = None, reporter: Reporter | None = None) -> tuple[SandboxInfo, QueryResult]:
