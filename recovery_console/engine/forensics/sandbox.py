@@ -37,6 +37,7 @@ from recovery_console.engine.pg.private_server import PrivateServer, choose_serv
 from recovery_console.engine.pg.text_query import QueryResult, run_text_query
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.state.runtime_dir import TEMP_FOLDER_PREFIX
+from recovery_console.engine.timing import span
 from recovery_console.errors import Cancelled, DatabaseError, from_os_error
 
 Secret = Callable[[], str]
@@ -132,6 +133,7 @@ class Sandbox:
              reporter: Reporter | None = None) -> Iterator[SandboxSession]:
         """A server holding `ref`'s database for the block; stopped and removed after it (unless `keep`)."""
         reporter = reporter or Reporter()
+        in_background(_import_psycopg, name="rc-preload")  # ~0.2 s of CPU, seconds on a busy machine: during initdb
         with self._folder() as folder:
             booting = in_background(self._boot, folder, use_socket, 0, reporter, name="rc-sandbox-boot")
             server: PrivateServer | None = None
@@ -140,7 +142,8 @@ class Sandbox:
                         open_source(ref, secret, reporter) as source:
                     header = source.archive.header
                     need = required_major(header.version, header.dump_version, header.server_version)
-                    server = _wait(booting, reporter)
+                    with span("sandbox-boot-wait"):
+                        server = _wait(booting, reporter)
                     if server.binaries.major < need:  # the best server found is too old: the newest that fits
                         server.stop()
                         shutil.rmtree(server.data_dir, ignore_errors=True)
@@ -200,11 +203,12 @@ class Sandbox:
 
     def _boot(self, folder: Path, use_socket: bool | None, need: int, reporter: Reporter) -> PrivateServer:
         """Find, initdb and start the server (a background thread's work, while the archive is opened)."""
-        server = PrivateServer(choose_server(find_servers(self.extra_dirs), need), folder, use_socket=use_socket)
-        server.init()
-        server.start(check=reporter.check)
-        import psycopg  # noqa: F401  # loaded here, off the restore's path
-
+        with span("sandbox-find"):
+            server = PrivateServer(choose_server(find_servers(self.extra_dirs), need), folder, use_socket=use_socket)
+        with span("sandbox-initdb"):
+            server.init()
+        with span("sandbox-server-start"):
+            server.start(check=reporter.check)
         return server
 
     def _restore(self, source: OpenedSource, server: PrivateServer, folder: Path, keep: bool,
@@ -212,7 +216,8 @@ class Sandbox:
         """Create the database and stream the archive into pg_restore; the sandbox's description."""
         database = source.archive.header.dbname or (source.metadata.database if source.metadata else None) \
             or DEFAULT_DATABASE
-        _create_database(server, database, encoding_of(source.archive)[0])
+        with span("sandbox-createdb"):
+            _create_database(server, database, encoding_of(source.archive)[0])
         argv = [str(server.binaries.tool("pg_restore")), "--dbname", _conninfo_text(server.conninfo(database)),
                 *RESTORE_OPTIONS]
         sha = hashlib.sha256()
@@ -222,7 +227,8 @@ class Sandbox:
             assert proc.stdin is not None
             widen_pipe(proc.stdin.fileno())
             try:
-                _feed(source, proc.stdin.write, sha.update)
+                with span("sandbox-streaming"):
+                    _feed(source, proc.stdin.write, sha.update)
             except BrokenPipeError:
                 pass  # pg_restore stopped reading: its exit code and messages say why
             except BaseException:
@@ -232,7 +238,8 @@ class Sandbox:
             finally:
                 with contextlib.suppress(BrokenPipeError):
                     proc.stdin.close()
-            code = proc.wait()
+            with span("sandbox-pg-restore-end"):
+                code = proc.wait()
             errors.seek(0)
             messages = errors.read().decode("utf-8", "replace").strip()
         warnings = _restore_warnings(code, messages)
@@ -243,6 +250,10 @@ class Sandbox:
             server_pid=server.pid or 0, conninfo=server.conninfo(database),
             psql=[str(psql) if psql.exists() else "psql", _conninfo_text(server.conninfo(database))],
             kept=keep, warnings=warnings)
+
+
+def _import_psycopg() -> None:
+    import psycopg  # noqa: F401
 
 
 def _wait(booting: Future[PrivateServer], reporter: Reporter) -> PrivateServer:
