@@ -148,7 +148,7 @@ class Sandbox:
                         server.stop()
                         shutil.rmtree(server.data_dir, ignore_errors=True)
                         server = self._boot(folder, use_socket, need, reporter)
-                    info = self._restore(source, server, folder, keep, reporter)
+                    info = self._restore(source, server, folder, keep)
                     if keep:  # restarted holding the claim: the sweep leaves it alone while it runs
                         server.stop(fast=True)
                         server.start(hold_fds=[self.console.runtime.lock_fd(folder)], check=reporter.check)
@@ -211,8 +211,7 @@ class Sandbox:
             server.start(check=reporter.check)
         return server
 
-    def _restore(self, source: OpenedSource, server: PrivateServer, folder: Path, keep: bool,
-                 reporter: Reporter) -> SandboxInfo:
+    def _restore(self, source: OpenedSource, server: PrivateServer, folder: Path, keep: bool) -> SandboxInfo:
         """Create the database and stream the archive into pg_restore; the sandbox's description."""
         database = source.archive.header.dbname or (source.metadata.database if source.metadata else None) \
             or DEFAULT_DATABASE
@@ -221,6 +220,7 @@ class Sandbox:
         argv = [str(server.binaries.tool("pg_restore")), "--dbname", _conninfo_text(server.conninfo(database)),
                 *RESTORE_OPTIONS]
         sha = hashlib.sha256()
+        ended_early = False
         with tempfile.TemporaryFile() as errors:
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors,
                                     env=server.env(), start_new_session=True)
@@ -230,7 +230,7 @@ class Sandbox:
                 with span("sandbox-streaming"):
                     _feed(source, proc.stdin.write, sha.update)
             except BrokenPipeError:
-                pass  # pg_restore stopped reading: its exit code and messages say why
+                ended_early = True  # pg_restore stopped reading: its exit code and messages say why
             except BaseException:
                 proc.kill()
                 proc.wait()
@@ -243,6 +243,9 @@ class Sandbox:
             errors.seek(0)
             messages = errors.read().decode("utf-8", "replace").strip()
         warnings = _restore_warnings(code, messages)
+        if ended_early:  # pg_restore had what it needed: the rest is still read, so that a backup is proven whole
+            while piece := source.data.read(PIECE):
+                sha.update(piece)
         psql = server.binaries.tool("psql")
         return SandboxInfo(
             location=source.location, backup_id=source.metadata.backup_id if source.metadata else None,
