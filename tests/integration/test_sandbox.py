@@ -118,6 +118,9 @@ def test_where_sockets_cannot_be_used_it_listens_on_localhost_with_a_generated_p
                                  capture_output=True, text=True, env=no_password)
         assert refused.returncode != 0 and "password" in refused.stderr
         assert session.query(CUSTOMERS).rows == expected_customers()
+        by_url = subprocess.run([session.info.psql[0], "-X", "-A", "-t", "-c", "SELECT 1", session.info.url],
+                                capture_output=True, text=True, check=True)
+        assert by_url.stdout.strip() == "1"
         folder = session.info.folder
     assert not folder.exists()
 
@@ -224,6 +227,9 @@ def test_ctrl_c_or_sigterm_stops_the_sandbox_and_removes_everything(enc_file, cl
         psql = subprocess.run([*ready["psql"][:1], "-X", "-A", "-t", "-c", CUSTOMERS, ready["psql"][1]],
                               capture_output=True, text=True, check=True)
         assert psql.stdout.strip().split("|") == expected_customers()[0]
+        by_url = subprocess.run([ready["psql"][0], "-X", "-A", "-t", "-c", "SELECT current_database()", ready["url"]],
+                                capture_output=True, text=True, check=True)
+        assert by_url.stdout.strip() == ready["database"]
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
     finally:
