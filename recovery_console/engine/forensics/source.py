@@ -40,6 +40,8 @@ class OpenedSource:
     archive: Archive
     data: ReadableStream
     metadata: BackupMetadata | None
+    head: bytes = b""
+    """The archive's bytes before `data`: its header and TOC (for a reader that needs the whole archive)."""
 
 
 class _Counted:
@@ -136,7 +138,7 @@ def open_source(ref: BackupRef, secret: Callable[[], str], reporter: Reporter) -
         with ref.open() as fp:
             reporter.start(Phase.READ, ref.size)
             archive, head, rest = split_at_toc(_Counted(fp, reporter))
-            yield OpenedSource(ref.location, archive, rest, None)
+            yield OpenedSource(ref.location, archive, rest, None, head)
         return
     key = secret()
     with ref.open() as fp:
@@ -146,7 +148,7 @@ def open_source(ref: BackupRef, secret: Callable[[], str], reporter: Reporter) -
         reporter.advance(opened.payload_offset)
         decrypted = _DecryptedArchive(PayloadStream(fp, opened, reporter), opened.metadata.compression)
         try:
-            archive, _head, rest = split_at_toc(decrypted)
-            yield OpenedSource(ref.location, archive, rest, opened.metadata)
+            archive, head, rest = split_at_toc(decrypted)
+            yield OpenedSource(ref.location, archive, rest, opened.metadata, head)
         finally:
             decrypted.close()

@@ -19,6 +19,7 @@ from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
 from recovery_console.engine.forensics.row_formats import SUFFIXES, row_format
 from recovery_console.engine.forensics.row_pages import RowPages
+from recovery_console.engine.forensics.sandbox import Sandbox
 from recovery_console.engine.forensics.source import OpenedSource, open_source, refuse_directory_dump
 from recovery_console.engine.forensics.table_search import Matcher, SearchHit, chunk_hits
 from recovery_console.engine.forensics.table_walk import TableRows, table_blocks
@@ -146,6 +147,10 @@ class Workbench:
 
     def __init__(self, console: Console) -> None:
         self.console = console
+
+    def sandbox(self) -> Sandbox:
+        """Full SQL on a throwaway server (engine/forensics/sandbox.py), through this workbench's console."""
+        return Sandbox(self.console)
 
     def locate(self, spec: str, target: str | None = None) -> BackupRef:
         """What SRC names: a file, TARGET:KEY or a backup id (Console.locate); a directory dump is refused."""

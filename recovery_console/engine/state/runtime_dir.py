@@ -16,11 +16,13 @@ import json
 import os
 import secrets
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from recovery_console.engine.state.orphan_postmaster import stop_servers_in
 from recovery_console.errors import from_os_error
 
 LOCK_SUFFIX = ".lock"
@@ -28,6 +30,9 @@ NEW_PREFIX = ".new-"
 PART_SUFFIX = ".part"
 NEW_GRACE = 60.0
 """Seconds a claim being written (NEW_PREFIX) is left alone: its process may not have locked it yet."""
+TEMP_FOLDER_PREFIX = "rc-sandbox-"
+"""Claimed folders outside the runtime folder, in the system temp folder: a sandbox server run as another user
+(root may not run PostgreSQL) cannot reach into the 0700 runtime folder."""
 
 
 class RuntimeDir:
@@ -35,6 +40,17 @@ class RuntimeDir:
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
+        self._locks: dict[Path, int] = {}
+        self._kept: set[Path] = set()
+
+    def lock_fd(self, item: Path) -> int:
+        """The open, locked claim of `item` (claimed by this object): a process given it keeps the claim alive."""
+        return self._locks[Path(item)]
+
+    def keep(self, item: Path) -> None:
+        """Leave `item` and its claim in place when its block ends: whoever holds the claim's lock (a process it
+        was handed to) keeps it; once they are gone, the next sweep removes it."""
+        self._kept.add(Path(item))
 
     def ensure(self) -> Path:
         """The folder, created private (0700) if missing and made private again if it is not."""
@@ -58,13 +74,18 @@ class RuntimeDir:
             fcntl.flock(fd, fcntl.LOCK_EX)
             os.write(fd, json.dumps({"path": str(Path(item).absolute()), "pid": os.getpid()}).encode())
             os.rename(new, lock)  # the sweep only reads complete claims
+            self._locks[Path(item)] = fd
             try:
                 yield item
             finally:
-                with contextlib.suppress(OSError):
-                    _remove(Path(item))
-                if not os.path.lexists(item):
-                    lock.unlink(missing_ok=True)  # else the claim stays, and a later sweep tries again
+                self._locks.pop(Path(item), None)
+                if Path(item) in self._kept:
+                    self._kept.discard(Path(item))
+                else:
+                    with contextlib.suppress(OSError):
+                        _remove(Path(item))
+                    if not os.path.lexists(item):
+                        lock.unlink(missing_ok=True)  # else the claim stays, and a later sweep tries again
         finally:
             os.close(fd)
             new.unlink(missing_ok=True)  # only left when claiming failed half way
@@ -149,11 +170,13 @@ def _claimed_item(raw: bytes, folder: Path) -> Path | None:
         return None
     inside = path.parent == folder.absolute()
     part = path.name.startswith(".") and path.name.endswith(PART_SUFFIX)
-    return path if inside or part else None
+    temp = path.parent == Path(tempfile.gettempdir()).absolute() and path.name.startswith(TEMP_FOLDER_PREFIX)
+    return path if inside or part or temp else None
 
 
 def _remove(item: Path) -> None:
     if item.is_dir() and not item.is_symlink():
+        stop_servers_in(item)  # a sandbox's server outlives a killed console: stop it before removing its files
         shutil.rmtree(item, ignore_errors=True)
     else:
         item.unlink(missing_ok=True)
