@@ -34,6 +34,7 @@ from recovery_console.engine.console import Console
 from recovery_console.engine.forensics.custody_report import make_report
 from recovery_console.engine.forensics.row_formats import SUFFIXES
 from recovery_console.engine.forensics.row_pages import RowPages
+from recovery_console.engine.forensics.sandbox import SandboxSession
 from recovery_console.engine.forensics.workbench import TablesReport, TableStats, Workbench
 from recovery_console.engine.progress import Reporter
 from recovery_console.errors import Cancelled, RecoveryError
@@ -45,6 +46,7 @@ from recovery_console.ui.progress_panel import ProgressPanel
 from recovery_console.ui.widgets.form_labels import wrap_label
 from recovery_console.ui.widgets.status import FAIL_COLOR, WARN_COLOR, colored
 from recovery_console.ui.workbench.rows_model import RowsModel
+from recovery_console.ui.workbench.sandbox_panel import SHOWN_ROWS, SandboxPanel
 from recovery_console.ui.workbench.search_panel import SearchPanel
 
 T = TypeVar("T")
@@ -107,6 +109,12 @@ class WorkbenchWindow(QMainWindow):
         self.tabs.setAccessibleName("Workbench views")
         self.tabs.addTab(rows_tab, "&Rows")
         self.tabs.addTab(self.search, "&Search")
+        self.sandbox = SandboxPanel()
+        self.sandbox.start_requested.connect(self.start_sandbox)
+        self.sandbox.stop_requested.connect(self.stop_sandbox)
+        self.sandbox.query_requested.connect(self.run_query)
+        self.tabs.addTab(self.sandbox, "S&QL sandbox")
+        self.sandbox_job: Job | None = None
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.tables)
         splitter.addWidget(self.tabs)
@@ -275,6 +283,62 @@ class WorkbenchWindow(QMainWindow):
             self.statusBar().showMessage("Export cancelled; nothing was written.")
         except RecoveryError as exc:
             self.show_error("Export", exc)
+
+    # -- sandbox -----------------------------------------------------------------------------------
+
+    def start_sandbox(self) -> None:
+        """Restore the backup into a private server and hold it until Stop or the window closes."""
+        if self.sandbox_job is None:
+            self.sandbox.starting()
+            self._start(self._sandbox())
+
+    def stop_sandbox(self) -> None:
+        if self.sandbox_job is not None:
+            self.sandbox_job.cancel()
+
+    async def _sandbox(self) -> None:
+        box = self.bench.sandbox()
+        slot = self.sandbox.slot
+
+        def hold(reporter: Reporter) -> None:
+            with box.open(self.bench.locate(self.source), lambda: self._secret, reporter=reporter) as session:
+                slot.put(session)
+                try:
+                    session.wait(reporter)
+                finally:
+                    slot.put(None)
+
+        job = Job("SQL sandbox", hold)
+        self.sandbox_job = job
+        self.sandbox.panel.attach(job)
+        gone = "Stopped: the sandbox server and its files were removed."
+        try:
+            await run_job(self.runner, job)
+            self.sandbox.stopped(html.escape(gone))
+        except Cancelled:
+            self.sandbox.stopped(html.escape(gone))
+        except asyncio.CancelledError:
+            self.sandbox.stopped(html.escape(gone))
+            raise
+        except RecoveryError as exc:
+            self.sandbox.stopped(colored(f"✘ The sandbox stopped: {exc.message}", FAIL_COLOR, True))
+            self.show_error("SQL sandbox", exc)
+        finally:
+            self.sandbox_job = None
+
+    def run_query(self, sql: str, read_only: bool) -> None:
+        session = self.sandbox.session
+        if session is not None:
+            self._start(self._query(session, sql, read_only))
+
+    async def _query(self, session: SandboxSession, sql: str, read_only: bool) -> None:
+        self.sandbox.query_started()
+        try:
+            result = await run_job(self.runner, Job("Query", lambda r: session.query(
+                sql, read_only=read_only, max_rows=SHOWN_ROWS)))
+            self.sandbox.show_result(result)
+        except RecoveryError as exc:
+            self.sandbox.query_failed(exc.message)
 
     # -- report ------------------------------------------------------------------------------------
 
