@@ -28,6 +28,7 @@ COMMANDS = {  # each command group lives in recovery_console.cli.<name>_cmd
     "tables": "list a backup's tables with columns, rows and sizes (offline)",
     "export": "export a table of a backup as CSV, JSON lines or COPY text (offline)",
     "search": "find a string or pattern in every table of a backup (offline)",
+    "diff": "compare two backups: schema, and rows only in one or changed, per table (offline)",
     "target": "manage storage targets",
     "keyring": "check the OS keyring and keep instance secrets in it",
     "audit": "show or verify the audit log",

@@ -108,7 +108,7 @@ def plan_tables(a: OpenedSource, b: OpenedSource, only: str | None) -> list[Tabl
         try:
             names = [find_table(every, only).qualified]
         except NotFoundError as exc:
-            exc.message = exc.message.replace("The archive has", "Neither archive has")
+            exc.message = exc.message.replace("The archive has no table", "Neither archive has a table")
             raise
     keys_a, keys_b = primary_keys(a.archive), primary_keys(b.archive)
     plans = []
