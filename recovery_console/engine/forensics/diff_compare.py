@@ -60,10 +60,16 @@ class Counts:
 
 
 def _together(a: Records, b: Records) -> tuple[Records, NDArray[np.int8]]:
+    """Both sides sorted by digest, a side flag beside each record (A before B among equals)."""
     both = np.concatenate([a, b])
     side = np.concatenate([np.zeros(len(a), np.int8), np.ones(len(b), np.int8)])
-    order = np.lexsort((side, both[:, 1], both[:, 0]))
-    return both[order], side[order]
+    order = np.argsort(both[:, 0], kind="stable")  # one key: far faster than a lexsort on three
+    rows, side = both[order], side[order]
+    same_first = rows[1:, 0] == rows[:-1, 0]
+    if (same_first & (rows[1:, 1] != rows[:-1, 1])).any():  # equal first lanes, different second: sort on both
+        order = np.lexsort((side, both[:, 1], both[:, 0]))
+        rows, side = both[order], np.concatenate([np.zeros(len(a), np.int8), np.ones(len(b), np.int8)])[order]
+    return rows, side
 
 
 def by_key(a: Records, b: Records) -> tuple[Counts, Wanted]:

@@ -25,6 +25,7 @@ Records = NDArray[np.int64]  # shape (n, 4): match digest (2 lanes), other diges
 BUCKET_BITS = 6
 BUCKETS = 1 << BUCKET_BITS
 RECORD = 4 * 8
+NEWLINE, TAB = 10, 9
 _REVERSED = operator.itemgetter(slice(None, None, -1))
 
 
@@ -75,21 +76,86 @@ class RowShape:
 
 
 class Digester:
-    """Digests of a chunk of whole COPY rows: [key lanes, row lanes] with a key, else [row lanes, 0, 0]."""
+    """Digests of a chunk of whole COPY rows: [key, row digest] with a key, else [row digest (2 lanes), 0, 0].
+
+    A single-column key of up to 15 bytes is its own digest (the bytes, zero-padded, and its length in
+    the last byte), found for the whole chunk at once with numpy; longer or composite keys are hashed
+    (two lanes, the last byte set to 0xFF so that they never equal a short key). With a key, a row's
+    digest needs one lane only: it is compared with the other version of the same key, never searched.
+    """
 
     def __init__(self, shape: RowShape) -> None:
         self._key = shape.key_of()
+        self._key_index = shape.columns.index(shape.key[0]) if shape.key and len(shape.key) == 1 else None
         self._compared = shape.compared_of()
 
-    def records(self, lines: list[bytes]) -> Records:
+    def records(self, chunk: bytes) -> tuple[Records, list[bytes]]:
+        """The chunk's records and its rows (without their newlines)."""
+        lines = rows_of(chunk)
+        if not lines:
+            return empty(), lines
         compared = lines if self._compared is None else list(map(self._compared, lines))
         out = np.zeros((len(lines), 4), np.int64)
         if self._key is None:
             out[:, :2] = _lanes(compared)
+            return out, lines
+        out[:, 2] = np.fromiter(map(hash, compared), np.int64, len(compared))
+        spans = _field_spans(chunk, self._key_index, len(lines)) if self._key_index is not None else None
+        if spans is None:
+            out[:, :2] = _marked(_lanes(list(map(self._key, lines))))
         else:
-            out[:, :2] = _lanes(list(map(self._key, lines)))
-            out[:, 2:] = _lanes(compared)
-        return out
+            out[:, :2] = _short_keys(chunk, lines, *spans, self._key)
+        return out, lines
+
+
+SHORT_KEY = 15
+_HASHED_MARK = np.int64(-1) << np.int64(56)  # top byte 0xFF: a hashed key's last byte, never a short key's length
+_LOW_56 = np.int64((1 << 56) - 1)
+
+
+def _marked(lanes: NDArray[np.int64]) -> NDArray[np.int64]:
+    lanes[:, 1] = (lanes[:, 1] & _LOW_56) | _HASHED_MARK
+    return lanes
+
+
+def _field_spans(chunk: bytes, index: int, rows: int) -> tuple[NDArray[np.int64], NDArray[np.int64]] | None:
+    """Start and end of field `index` in each row of the chunk; None if a row has fewer fields."""
+    data = np.frombuffer(chunk, np.uint8)
+    ends = np.flatnonzero(data == NEWLINE)
+    if len(ends) != rows:
+        return None
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    tabs = np.flatnonzero(data == TAB)
+    first = np.searchsorted(tabs, starts)  # each row's first tab (if it has one)
+    if index:
+        at = first + index - 1
+        if (at >= len(tabs)).any():
+            return None
+        starts = tabs[at] + 1
+        if (starts > ends).any():
+            return None
+    after = first + index
+    if not len(tabs):
+        return starts, ends
+    tab = tabs[np.minimum(after, len(tabs) - 1)]
+    return starts, np.where((after < len(tabs)) & (tab < ends), tab, ends)
+
+
+def _short_keys(chunk: bytes, lines: list[bytes], starts: NDArray[np.int64], ends: NDArray[np.int64],
+                key_of: Callable[[bytes], bytes] | None) -> NDArray[np.int64]:
+    """Keys of up to SHORT_KEY bytes as themselves (zero-padded, length last); longer ones hashed and marked."""
+    data = np.frombuffer(chunk, np.uint8)
+    lengths = ends - starts
+    spread = starts[:, None] + np.arange(SHORT_KEY)
+    packed = np.zeros((len(starts), 16), np.uint8)
+    packed[:, :SHORT_KEY] = np.where(np.arange(SHORT_KEY) < lengths[:, None],
+                                     data[np.minimum(spread, max(len(data) - 1, 0))], 0)
+    packed[:, SHORT_KEY] = np.minimum(lengths, 255)
+    lanes = packed.view(np.int64).copy()
+    long = np.flatnonzero(lengths > SHORT_KEY)
+    if len(long) and key_of is not None:
+        lanes[long] = _marked(_lanes([key_of(lines[row]) for row in long.tolist()]))
+    return lanes
 
 
 def rows_of(chunk: bytes) -> list[bytes]:
