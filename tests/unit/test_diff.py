@@ -184,3 +184,20 @@ def test_the_cli_prints_the_summary_and_json(capsys, tmp_path):
     assert json.loads(capsys.readouterr().out)["rows_written"] == len(rows.read_text().splitlines())
     assert main(["diff", str(A), str(B), "--table", "orders"]) == 5
     assert "Neither archive has a table orders" in capsys.readouterr().err
+
+
+def test_keys_short_and_long_at_any_column_match_only_themselves():
+    from recovery_console.engine.forensics.diff_digests import Digester, RowShape
+
+    values = ["", "1", "x" * 15, "y" * 16, "z" * 40, "a\\tb", "ü" * 10]
+    shape = RowShape(("n", "k", "v"), ("n", "k", "v"), ("k",))
+    chunk = "".join(f"{i}\t{k}\tv{i}\n" for i, k in enumerate(values)).encode()
+    again = "".join(f"{i + 9}\t{k}\tother\n" for i, k in reversed(list(enumerate(values)))).encode()
+    first, lines = Digester(shape).records(chunk)
+    second, _ = Digester(shape).records(again)
+    assert len(lines) == len(values) and len({tuple(r) for r in first[:, :2].tolist()}) == len(values)
+    assert [tuple(r) for r in first[:, :2].tolist()] == [tuple(r) for r in second[::-1, :2].tolist()]
+    assert (first[:, 2] != second[::-1, 2]).all()  # same keys, other rows
+    short = first[1].view(np.uint8)[:16]
+    assert bytes(short[:15]).rstrip(b"\0") == b"1" and short[15] == 1
+    assert all(first[row].view(np.uint8)[15] == 0xFF for row in (3, 4, 6))  # 16 bytes or more: hashed, marked
