@@ -144,14 +144,12 @@ def _field_spans(chunk: bytes, index: int, rows: int) -> tuple[NDArray[np.int64]
 def _short_keys(chunk: bytes, lines: list[bytes], starts: NDArray[np.int64], ends: NDArray[np.int64],
                 key_of: Callable[[bytes], bytes] | None) -> NDArray[np.int64]:
     """Keys of up to SHORT_KEY bytes as themselves (zero-padded, length last); longer ones hashed and marked."""
-    data = np.frombuffer(chunk, np.uint8)
+    padded = np.frombuffer(chunk + bytes(16), np.uint8)
     lengths = ends - starts
-    spread = starts[:, None] + np.arange(SHORT_KEY)
-    packed = np.zeros((len(starts), 16), np.uint8)
-    packed[:, :SHORT_KEY] = np.where(np.arange(SHORT_KEY) < lengths[:, None],
-                                     data[np.minimum(spread, max(len(data) - 1, 0))], 0)
+    packed = np.lib.stride_tricks.sliding_window_view(padded, 16)[starts]  # 16 bytes from each key's start
+    packed *= np.arange(16, dtype=np.uint8) < np.minimum(lengths, 16)[:, None]
     packed[:, SHORT_KEY] = np.minimum(lengths, 255)
-    lanes = packed.view(np.int64).copy()
+    lanes = packed.view(np.int64)
     long = np.flatnonzero(lengths > SHORT_KEY)
     if len(long) and key_of is not None:
         lanes[long] = _marked(_lanes([key_of(lines[row]) for row in long.tolist()]))
@@ -165,8 +163,15 @@ def rows_of(chunk: bytes) -> list[bytes]:
     return lines
 
 
+_SPREAD_0, _SPREAD_1 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F)
+
+
 def bucket_of(records: Records) -> NDArray[np.int64]:
-    return (records[:, 0] >> (64 - BUCKET_BITS)) & (BUCKETS - 1)
+    """A record's bucket: the top bits of both lanes of its matching digest mixed by multiplication (a short
+    key is its own bytes, so its own top bits would put every small number in one bucket)."""
+    lanes = records[:, :2].view(np.uint64)
+    mixed = lanes[:, 0] * _SPREAD_0 + lanes[:, 1] * _SPREAD_1
+    return (mixed >> np.uint64(64 - BUCKET_BITS)).astype(np.int64)
 
 
 @dataclass
