@@ -201,3 +201,12 @@ def test_keys_short_and_long_at_any_column_match_only_themselves():
     short = first[1].view(np.uint8)[:16]
     assert bytes(short[:15]).rstrip(b"\0") == b"1" and short[15] == 1
     assert all(first[row].view(np.uint8)[15] == 0xFF for row in (3, 4, 6))  # 16 bytes or more: hashed, marked
+
+
+def test_buckets_spread_short_keys_that_share_their_top_bytes():
+    from recovery_console.engine.forensics.diff_digests import BUCKETS, bucket_of
+
+    records = np.zeros((64_000, 4), np.int64)
+    records[:, 0] = [int.from_bytes(str(n).encode().ljust(8, b"\0"), "little") for n in range(64_000)]
+    counts = np.bincount(bucket_of(records), minlength=BUCKETS)
+    assert counts.max() < 2 * counts.mean()  # numbers' top bytes are all zero: their buckets must not be
