@@ -106,6 +106,7 @@ class Lookup:
 
     def __init__(self, digests: Digests, copies: NDArray[np.int64] | None = None) -> None:
         self._digests = digests
+        self._first = np.ascontiguousarray(digests[:, 0])  # searched once per batch of rows
         self._left = copies.copy() if copies is not None else None
 
     def __len__(self) -> int:
@@ -115,7 +116,7 @@ class Lookup:
         """The rows of `lanes` (shape (n, 2)) in the set; a multiset row counts down its copies."""
         if not len(self._digests) or not len(lanes):
             return []
-        first = self._digests[:, 0]
+        first = self._first
         at = np.searchsorted(first, lanes[:, 0])
         inside = at < len(first)
         candidates = np.flatnonzero(inside & (first[np.minimum(at, len(first) - 1)] == lanes[:, 0]))

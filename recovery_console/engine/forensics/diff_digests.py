@@ -200,6 +200,10 @@ class DigestStore:
         if self._held_bytes > self._budget:
             self._spill()
 
+    def count(self, table: str, rows: int) -> None:
+        """Rows of a table that are counted, not compared."""
+        self._tables.setdefault(table, _Table()).rows += rows
+
     def touch(self, table: str) -> None:
         """Record that the table has data here (possibly no rows)."""
         self._tables.setdefault(table, _Table())
