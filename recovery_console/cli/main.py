@@ -30,6 +30,7 @@ COMMANDS = {  # each command group lives in recovery_console.cli.<name>_cmd
     "search": "find a string or pattern in every table of a backup (offline)",
     "report": "write a chain-of-custody report of a backup as HTML or PDF (offline)",
     "sandbox": "restore a backup into a throwaway PostgreSQL server to query it with SQL (offline)",
+    "diff": "compare two backups: schema, and rows only in one or changed, per table (offline)",
     "target": "manage storage targets",
     "keyring": "check the OS keyring and keep instance secrets in it",
     "config": "export this console's targets, profiles and policies, or import another's",

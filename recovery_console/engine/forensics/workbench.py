@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from recovery_console.engine.archive.table_data import ArchiveTable, archive_tables, encoding_of, find_table
 from recovery_console.engine.backup_ref import BackupRef
@@ -29,6 +29,9 @@ from recovery_console.engine.progress import Reporter
 from recovery_console.engine.state.atomic import atomic_output
 from recovery_console.errors import IntegrityError, NotFoundError, UsageError, from_os_error
 from recovery_console.models.backup import BackupMetadata
+
+if TYPE_CHECKING:
+    from recovery_console.engine.forensics.diff import DiffReport
 
 Secret = Callable[[], str]
 
@@ -307,3 +310,56 @@ class Workbench:
                 return pages
             raise NotFoundError(f"The archive ends before the data of table {chosen.qualified}.",
                                 hint="The file was cut short (an interrupted copy, or a full disk while dumping).")
+    def diff(self, a: BackupRef, b: BackupRef, secret: Secret, *, table: str | None = None, fmt: str = "summary",
+             out: Path | None = None, stream: BinaryIO | None = None, overwrite: bool = False,
+             reporter: Reporter | None = None, budget: int | None = None) -> DiffReport:
+        """Compare A with B: schema and per-table row counts; with csv/jsonl also the rows, to `out` or `stream`."""
+        from recovery_console.engine.archive.copy_chunks import before_numpy
+
+        before_numpy()
+        from recovery_console.engine.forensics import diff
+        from recovery_console.engine.forensics.diff_output import DIFF_FORMATS, diff_rows
+
+        if fmt not in DIFF_FORMATS:
+            raise UsageError(f"Unknown diff format {fmt!r}; choose one of {', '.join(DIFF_FORMATS)}.")
+        if fmt == "summary" and (out is not None or stream is not None):
+            raise UsageError("The summary is the report itself; rows go to a file with the csv or jsonl format.")
+        if fmt != "summary" and (out is None) == (stream is None):
+            raise UsageError("Give either an output file or a stream for the differing rows.")
+        if fmt == "csv" and table is None:
+            raise UsageError("CSV holds the columns of one table: name the table to compare.",
+                             hint="Or show the rows of every table as JSON lines.")
+        reporter = reporter or Reporter()
+        detail_in = {"a": a.location, "b": b.location, "table": table or "*", "format": fmt,
+                     "output": str(out) if out else ("stdout" if stream is not None else None)}
+        with self.console.audited("forensics.diff", f"{a.location} ↔ {b.location}", detail_in) as detail, \
+                self.console.runtime.private_folder("diff-") as folder:
+            if out is not None:
+                check_output(out, [a.local_file(), b.local_file()])
+
+            def run(sink: _Hashing | None) -> DiffReport:
+                return diff.compare(lambda: open_source(a, secret, reporter), lambda: open_source(b, secret, reporter),
+                                    (a.size, b.size), folder, reporter, table=table,
+                                    rows=None if sink is None else lambda codec: diff_rows(fmt, sink, codec),
+                                    budget=budget or diff.DEFAULT_BUDGET)
+
+            sha, size = None, None
+            if fmt == "summary":
+                report = run(None)
+            elif stream is not None:
+                hashing = _Hashing(stream)
+                report = run(hashing)
+                sha, size = hashing.sha.hexdigest(), hashing.size
+            else:
+                assert out is not None
+                try:
+                    with atomic_output(out, overwrite, claims=self.console.runtime) as sink:
+                        hashing = _Hashing(sink)
+                        report = run(hashing)
+                except OSError as exc:
+                    raise from_os_error("writing", str(out), exc) from exc
+                sha, size = hashing.sha.hexdigest(), hashing.size
+            reporter.finish()
+            detail.update(schema_changes=len(report.schema), rows_written=report.rows_written, sha256=sha, size=size,
+                          tables=[t.as_dict() for t in report.tables if t.differs])
+            return report

@@ -34,6 +34,7 @@ from recovery_console.formatting import format_bytes
 from recovery_console.ui.progress_panel import ProgressPanel
 from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
 from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, colored
+from recovery_console.ui.wizards.extract_compare import ComparePanel
 from recovery_console.ui.wizards.extract_pages import WRONG_SECRET_HINT
 from recovery_console.ui.workbench.window import WorkbenchWindow
 
@@ -98,6 +99,8 @@ class TablesPage(QWizardPage):
         layout.addLayout(row)
         layout.addWidget(self.exported_label)
         layout.addLayout(sha_row)
+        self.compare = ComparePanel(self)
+        layout.addWidget(self.compare, 1)
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self._update_buttons()
 
@@ -257,6 +260,7 @@ class TablesPage(QWizardPage):
         self.export_button.setEnabled(not self.running and stats is not None and stats.has_data)
         self.workbench_button.setEnabled(not self.running and self.report is not None)
         self.format_combo.setEnabled(not self.running)
+        self.compare.set_enabled(not self.running and self.report is not None)
 
     def isComplete(self) -> bool:
         return not self.running
