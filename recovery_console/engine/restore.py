@@ -41,6 +41,8 @@ from recovery_console.engine.io_protocols import FlushableStream
 from recovery_console.engine.pg import postgres
 from recovery_console.engine.pg.restore_session import session_options, with_session_options
 from recovery_console.engine.progress import Phase, Reporter
+from recovery_console.engine.restore_check import EarlyCount, Table, check_tables, expected_rows
+from recovery_console.engine.restore_check import TableCheck as TableCheck  # re-exported: RestoreResult holds them
 from recovery_console.engine.restore_cleanup import clean_before, drop_created
 from recovery_console.engine.restore_preflight import (
     CHECKED_NOTE,
@@ -71,21 +73,6 @@ SWAP_WAIT = 30.0  # seconds the swap keeps trying while sessions it cannot end (
 SWAP_PAUSE = 0.05
 STAMP_TRIES = 60
 CANCEL_POLL = 0.2
-
-
-@dataclass(frozen=True)
-class TableCheck:
-    """One table of the restored copy against the archive: rows expected (None: no data in the archive)
-    and rows found (None: the table is missing)."""
-
-    schema: str
-    table: str
-    expected_rows: int | None
-    restored_rows: int | None
-
-    @property
-    def ok(self) -> bool:
-        return self.restored_rows is not None and self.expected_rows in (None, self.restored_rows)
 
 
 @dataclass(frozen=True)
@@ -151,6 +138,7 @@ class Restorer:
     def __init__(self, console: Console) -> None:
         self.console = console
         self._prepared: tuple[RestorePlan, Future[int | None]] | None = None  # the last plan's server sort memory
+        self._confirmed: dict[Table, int] = {}  # row counts the last streaming restore confirmed early
         # psycopg takes ~0.2–0.3 s of CPU to import; the pre-flight needs it, and the secret's keyring look-up
         # before it mostly waits: load it meanwhile
         in_background(_import_psycopg, name="rc-preload")
@@ -289,11 +277,14 @@ class Restorer:
             env = with_session_options(base, options)
             if plan.jobs > 1:
                 return self._restore_parallel(plan, argv, env, secret, reporter)
-            return self._restore_streaming(plan, argv, env, secret, reporter)
+            return self._restore_streaming(plan, argv, env, secret, reporter, lambda counts: EarlyCount.start(
+                url, password, plan.scratch_name, expected_rows(plan.archive, counts)) if plan.archive else None)
 
     def _restore_streaming(self, plan: RestorePlan, argv: list[str], env: dict[str, str], secret: str,
-                           reporter: Reporter) -> dict[int, int]:
-        """Decrypted archive bytes go straight into pg_restore's stdin; nothing is written to disk."""
+                           reporter: Reporter,
+                           early: Callable[[dict[int, int]], EarlyCount | None]) -> dict[int, int]:
+        """Decrypted archive bytes go straight into pg_restore's stdin; nothing is written to disk. Once they
+        are all in, the tables are counted while pg_restore builds indexes (engine/restore_check.py)."""
         with tempfile.TemporaryFile() as errors:
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=errors, stdout=subprocess.DEVNULL, env=env,
                                     start_new_session=True)
@@ -312,7 +303,18 @@ class Restorer:
             if failure is not None and proc.poll() is None:
                 _stop(proc)
                 raise failure
-            code = proc.wait()
+            counting = early(counts) if failure is None else None
+            try:
+                code = proc.wait()
+            except BaseException:
+                if counting is not None:
+                    counting.stop()
+                raise
+            if code != 0 or failure is not None:
+                if counting is not None:
+                    counting.stop()
+            elif counting is not None:
+                self._confirmed = counting.finish()
             if code != 0:
                 errors.seek(0)
                 raise DatabaseError(f"pg_restore failed (exit code {code}): "
@@ -371,27 +373,12 @@ class Restorer:
     @timed("row-count-check")
     def _check_tables(self, plan: RestorePlan, row_counts: dict[int, int], url: str,
                       password: str | None) -> list[TableCheck]:
-        import psycopg
-        from psycopg import sql
-
+        """Every table present, with the archive's rows: counted now, unless confirmed while pg_restore built
+        indexes."""
         assert plan.archive is not None
-        tables = [e for e in plan.archive.toc if e.desc == "TABLE"]
-        data = {(e.namespace, e.tag): row_counts.get(e.dump_id) for e in plan.archive.toc if e.desc == "TABLE DATA"}
-        checks = []
+        confirmed, self._confirmed = self._confirmed, {}
         with postgres.connect(url, password, dbname=plan.scratch_name) as conn:
-            for entry in tables:
-                name = sql.Identifier(entry.namespace, entry.tag)
-                try:
-                    found = conn.execute("SELECT to_regclass(%s)", (f'"{entry.namespace}"."{entry.tag}"',)).fetchone()
-                    restored = None
-                    if found and found[0] is not None:
-                        restored = postgres.scalar(conn, sql.SQL("SELECT count(*) FROM {}").format(name))
-                except psycopg.Error as exc:
-                    raise DatabaseError(
-                        f"Counting the rows of {entry.namespace}.{entry.tag} in the restored copy failed: "
-                        f"{str(exc).strip()}") from None
-                checks.append(TableCheck(entry.namespace, entry.tag, data.get((entry.namespace, entry.tag)), restored))
-        return checks
+            return check_tables(conn, expected_rows(plan.archive, row_counts), confirmed)
 
     @timed("swap")
     def _swap(self, plan: RestorePlan, url: str, password: str | None) -> str:
