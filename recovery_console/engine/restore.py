@@ -25,7 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -172,7 +172,7 @@ class Restorer:
         identity = lock_identity(plan.profile, plan.database)
         with database_lock(self.console.paths, identity, "restore", plan.database), \
                 self.console.audited("restore", plan.ref.location, audit_detail) as detail, \
-                recording(self.console, plan) as history:
+                recording(self.console, plan) as history, ExitStack() as held:
             earlier = clean_before(self.console, plan.profile.name, identity)
             journal = restore_journal.begin(self.console.paths, plan.profile.name, plan.database, identity)
             self._create_scratch(plan, url, password, journal)
@@ -186,15 +186,17 @@ class Restorer:
                         "The restored copy does not match the backup: " + "; ".join(
                             f"{t.schema}.{t.table} has {t.restored_rows} rows, expected {t.expected_rows}"
                             if t.restored_rows is not None else f"{t.schema}.{t.table} is missing" for t in bad[:5]))
+                admin = None  # in place: one connection marks the checked copy, swaps it in and marks it restored
                 if not plan.new_database:
-                    _comment(url, password, plan.scratch_name, f"{CHECKED_NOTE} {plan.backup_id}")
+                    admin = held.enter_context(postgres.connect(url, password, dbname="postgres"))
+                    _note(admin, plan.scratch_name, f"{CHECKED_NOTE} {plan.backup_id}")
                 reporter.start(Phase.SWAP)
             except BaseException as exc:
                 self._abandon(plan, url, password, journal, exc)
                 raise
             journal.handed_over(plan.scratch_name)  # restored in full: now the new database, or a checked copy
             try:
-                previous = None if plan.new_database else self._swap(plan, url, password)
+                previous = None if admin is None else self._swap(plan, admin)
                 if previous:
                     journal.did_rename(plan.database, previous)
             finally:
@@ -202,7 +204,7 @@ class Restorer:
             warnings = [c.detail for c in plan.checks if c.status == "warn"]
             warnings += [f"Left by an earlier restore: {line}" for line in earlier.lines()
                          if earlier.dropped or earlier.not_dropped or earlier.gone]
-            unmarked = self._mark(plan, url, password)
+            unmarked = self._mark(plan, url, password, admin)
             if unmarked:
                 warnings.append(unmarked)
             detail.update(previous=previous, tables=len(tables), earlier_dropped=earlier.dropped)
@@ -381,11 +383,10 @@ class Restorer:
             return check_tables(conn, expected_rows(plan.archive, row_counts), confirmed)
 
     @timed("swap")
-    def _swap(self, plan: RestorePlan, url: str, password: str | None) -> str:
+    def _swap(self, plan: RestorePlan, admin: psycopg.Connection[tuple[Any, ...]]) -> str:
         """Rename original → pre_restore and scratch → original in one transaction, after disconnecting sessions."""
-        with postgres.connect(url, password, dbname="postgres") as admin:
-            _rename_pair(admin, plan.database, plan.pre_restore_name, plan.scratch_name,
-                         _kept_hint(plan.database, plan.scratch_name, plan.profile.name))
+        _rename_pair(admin, plan.database, plan.pre_restore_name, plan.scratch_name,
+                     _kept_hint(plan.database, plan.scratch_name, plan.profile.name))
         return plan.pre_restore_name
 
     def swap(self, profile_name: str, scratch: str | None = None) -> tuple[str, str]:
@@ -418,11 +419,16 @@ class Restorer:
             swapped(self.console, profile, database, backup_id, previous)
             return scratch, previous
 
-    def _mark(self, plan: RestorePlan, url: str, password: str | None) -> str | None:
+    def _mark(self, plan: RestorePlan, url: str, password: str | None,
+              admin: psycopg.Connection[tuple[Any, ...]] | None) -> str | None:
         """Name the backup and time in a comment on the restored database; past the swap a failure here is
         only a warning (returned), since the restore itself is complete."""
         try:
-            _comment(url, password, plan.database, _restored_note(plan.backup_id))
+            note = _restored_note(plan.backup_id)
+            if admin is not None:
+                _note(admin, plan.database, note)
+            else:
+                _comment(url, password, plan.database, note)
         except RecoveryError as exc:
             return (f"The restore is complete, but marking {plan.database} with the backup it came from failed: "
                     f"{str(exc).strip()}")
@@ -465,12 +471,16 @@ def _restored_note(backup_id: str | None) -> str:
 
 
 def _comment(url: str, password: str | None, database: str, note: str) -> None:
+    with postgres.connect(url, password, dbname="postgres") as admin:
+        _note(admin, database, note)
+
+
+def _note(admin: psycopg.Connection[tuple[Any, ...]], database: str, note: str) -> None:
     import psycopg
     from psycopg import sql
 
     try:
-        with postgres.connect(url, password, dbname="postgres") as admin:
-            admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(database), sql.Literal(note)))
+        admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(database), sql.Literal(note)))
     except psycopg.Error as exc:
         raise DatabaseError(f"Commenting on database {database} failed: {str(exc).strip()}") from None
 
