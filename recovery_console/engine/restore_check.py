@@ -98,6 +98,7 @@ class EarlyCount:
         self._args = url, password, database
         self._expected = expected
         self._stopping = threading.Event()
+        self._restored = threading.Event()  # pg_restore has exited: a COPY still running is not its
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._confirmed: dict[Table, int] = {}
@@ -112,7 +113,8 @@ class EarlyCount:
                     if self._stopping.is_set():
                         return
                     self._conn = conn
-                while postgres.scalar(conn, COPYING_SQL) and not self._stopping.wait(LOADING_POLL):
+                while (not self._restored.is_set() and postgres.scalar(conn, COPYING_SQL)
+                       and not self._stopping.wait(LOADING_POLL)):
                     pass
                 with span("row-count-early"):
                     for table, rows in self._expected.items():
@@ -129,6 +131,7 @@ class EarlyCount:
     def finish(self) -> dict[Table, int]:
         """Once pg_restore has exited: let the counting end (what it counts now is final) and return the
         tables whose count equals the archive's."""
+        self._restored.set()
         self._thread.join()
         return dict(self._confirmed)
 

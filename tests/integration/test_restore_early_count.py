@@ -81,3 +81,17 @@ def test_stop_cancels_a_count_and_leaves_the_database(pg15, database) -> None:
         holder.rollback()
     pg15.dropdb(database)
     assert database not in pg15.databases()
+
+
+def test_once_pg_restore_has_exited_a_copy_of_someone_else_is_not_waited_for(pg15, database) -> None:
+    """Someone loading into the new database while it is checked must not hold the restore up."""
+    with psycopg.connect(pg15.dsn(database)) as loader:
+        with loader.cursor() as cur, cur.copy("COPY notes FROM STDIN") as copy:
+            copy.write(b"4\n")
+            counting = EarlyCount.start(pg15.dsn(database), None, database, {("public", "items"): 1000})
+            assert counting is not None
+            finished = threading.Thread(target=counting.finish)
+            finished.start()
+            finished.join(10)
+            assert not finished.is_alive()
+        loader.rollback()
