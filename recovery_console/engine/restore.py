@@ -208,7 +208,7 @@ class Restorer:
             if unmarked:
                 warnings.append(unmarked)
             detail.update(previous=previous, tables=len(tables), earlier_dropped=earlier.dropped)
-            history.succeeded(previous)
+            history.succeeded(previous, _oid_of(admin, previous) if admin is not None and previous else None)
             return RestoreResult(plan.database, previous, tables, f"{plan.tool.path} {plan.tool.version}", warnings)
 
     def _abandon(self, plan: RestorePlan, url: str, password: str | None, journal: RestoreJournal,
@@ -473,6 +473,16 @@ def _restored_note(backup_id: str | None) -> str:
 def _comment(url: str, password: str | None, database: str, note: str) -> None:
     with postgres.connect(url, password, dbname="postgres") as admin:
         _note(admin, database, note)
+
+
+def _oid_of(admin: psycopg.Connection[tuple[Any, ...]], database: str) -> int | None:
+    """The database's OID read on a connection already open (None if it cannot be read there)."""
+    import psycopg
+
+    with suppress(psycopg.Error):
+        row = admin.execute("SELECT oid FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        return int(row[0]) if row else None
+    return None
 
 
 def _note(admin: psycopg.Connection[tuple[Any, ...]], database: str, note: str) -> None:
