@@ -346,10 +346,18 @@ class SecretStore:
         probed way, which then reports what is wrong."""
         quick = self._unprobed_secure()
         if quick is not None:
-            with contextlib.suppress(Exception):  # the probed way below reports the failure, scrubbed
+            from keyring.errors import KeyringLocked
+
+            try:
                 value = quick.get_password(service_name(scope), name)
-                if value:
-                    return value
+            except KeyringLocked as exc:  # the user dismissed the unlock prompt: the probe would only ask again
+                raise SecretUnavailableError(f"The OS keyring is locked; the secret '{name}' of {scope} cannot be "
+                                             "read.", hint="Unlock the keyring and try again.",
+                                             detail=_describe(exc)) from None
+            except Exception:  # noqa: BLE001,S110 - the probed way below reports the failure, scrubbed
+                value = None
+            if value:
+                return value
         backend = self._require(f"read the secret '{name}' for {scope}")
         try:
             return backend.get_password(service_name(scope), name)
