@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from recovery_console.engine.archive.pgarchive import Archive
 
-LOADING_POLL = 0.02  # seconds between looks at whether pg_restore is still copying data
+LOADING_POLL = 0.02, 0.25  # seconds between looks at whether pg_restore still copies data: first, at most
 STOP_WAIT = 10.0  # seconds `EarlyCount.stop` waits for its connection to close
 # pg_restore's sessions on the database still loading data: a COPY running
 COPYING_SQL = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
@@ -113,9 +113,10 @@ class EarlyCount:
                     if self._stopping.is_set():
                         return
                     self._conn = conn
+                pause, longest = LOADING_POLL  # a server far behind is asked less often: each look costs it CPU
                 while (not self._restored.is_set() and postgres.scalar(conn, COPYING_SQL)
-                       and not self._stopping.wait(LOADING_POLL)):
-                    pass
+                       and not self._stopping.wait(pause)):
+                    pause = min(pause * 1.5, longest)
                 with span("row-count-early"):
                     for table, rows in self._expected.items():
                         if self._stopping.is_set():
