@@ -21,8 +21,12 @@ Plain and console runs alternate, --rounds times; every run is printed with the 
 so far, and the verdict uses the medians. A console run also reports its own CPU seconds (the
 process tree's, from wait4, minus its children's — pg_restore, tool probes — as the console last
 logged them) and its phase breakdown: the engine's timing spans (engine/timing.py), logged under
-`--debug` and read from stderr. Phases nest: key-derivation runs inside pre-flight and streaming;
-"rest" is the wall time outside the top-level spans (interpreter start, imports, audit, journal).
+`--debug` and read from stderr. Phases nest: key-derivation runs inside pre-flight and streaming, and
+row-count-early inside streaming (the tables counted while pg_restore builds indexes; row-count-check
+is then what is left: each table's presence, and a recount of any table the early count did not
+confirm); keyring-read is the instance secret's read (keyring-probe shows only when that read found
+nothing and the keyring was probed); "rest" is the wall time outside the top-level spans (interpreter
+start, imports, audit, journal).
 Every run starts after a CHECKPOINT; autovacuum is off. One run of each kind goes untimed first.
 Targets (issue 19): restore ≤ 1.05 × plain + 1.0 s (new database, in place, --jobs N);
 backup ≤ plain + 0.3 s at pgbench scale 20; peak RSS ≤ 150 MB.
@@ -68,7 +72,7 @@ SELECT timestamptz '2024-01-01' + g * interval '7 seconds',
 FROM generate_series(1, %(rows)s) g;
 CREATE INDEX events_account ON events (account);
 """
-TOP_SPANS = ("keyring-probe", "pre-flight", "create-database", "streaming", "row-count-check", "swap")
+TOP_SPANS = ("keyring-read", "keyring-probe", "pre-flight", "create-database", "streaming", "row-count-check", "swap")
 SPAN_LINE = re.compile(r"recovery_console\.engine\.timing: span (\S+) ([\d.]+) cpu self=([\d.]+) children=([\d.]+)")
 FIXED = 1.0  # the restore target's fixed allowance, seconds
 SLOPE = 1.05

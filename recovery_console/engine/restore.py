@@ -25,7 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,8 @@ from recovery_console.engine.io_protocols import FlushableStream
 from recovery_console.engine.pg import postgres
 from recovery_console.engine.pg.restore_session import session_options, with_session_options
 from recovery_console.engine.progress import Phase, Reporter
+from recovery_console.engine.restore_check import EarlyCount, Table, check_tables, expected_rows
+from recovery_console.engine.restore_check import TableCheck as TableCheck  # re-exported: RestoreResult holds them
 from recovery_console.engine.restore_cleanup import clean_before, drop_created
 from recovery_console.engine.restore_preflight import (
     CHECKED_NOTE,
@@ -71,21 +73,6 @@ SWAP_WAIT = 30.0  # seconds the swap keeps trying while sessions it cannot end (
 SWAP_PAUSE = 0.05
 STAMP_TRIES = 60
 CANCEL_POLL = 0.2
-
-
-@dataclass(frozen=True)
-class TableCheck:
-    """One table of the restored copy against the archive: rows expected (None: no data in the archive)
-    and rows found (None: the table is missing)."""
-
-    schema: str
-    table: str
-    expected_rows: int | None
-    restored_rows: int | None
-
-    @property
-    def ok(self) -> bool:
-        return self.restored_rows is not None and self.expected_rows in (None, self.restored_rows)
 
 
 @dataclass(frozen=True)
@@ -151,6 +138,7 @@ class Restorer:
     def __init__(self, console: Console) -> None:
         self.console = console
         self._prepared: tuple[RestorePlan, Future[int | None]] | None = None  # the last plan's server sort memory
+        self._confirmed: dict[Table, int] = {}  # row counts the last streaming restore confirmed early
         # psycopg takes ~0.2–0.3 s of CPU to import; the pre-flight needs it, and the secret's keyring look-up
         # before it mostly waits: load it meanwhile
         in_background(_import_psycopg, name="rc-preload")
@@ -184,7 +172,7 @@ class Restorer:
         identity = lock_identity(plan.profile, plan.database)
         with database_lock(self.console.paths, identity, "restore", plan.database), \
                 self.console.audited("restore", plan.ref.location, audit_detail) as detail, \
-                recording(self.console, plan) as history:
+                recording(self.console, plan) as history, ExitStack() as held:
             earlier = clean_before(self.console, plan.profile.name, identity)
             journal = restore_journal.begin(self.console.paths, plan.profile.name, plan.database, identity)
             self._create_scratch(plan, url, password, journal)
@@ -198,15 +186,17 @@ class Restorer:
                         "The restored copy does not match the backup: " + "; ".join(
                             f"{t.schema}.{t.table} has {t.restored_rows} rows, expected {t.expected_rows}"
                             if t.restored_rows is not None else f"{t.schema}.{t.table} is missing" for t in bad[:5]))
+                admin = None  # in place: one connection marks the checked copy, swaps it in and marks it restored
                 if not plan.new_database:
-                    _comment(url, password, plan.scratch_name, f"{CHECKED_NOTE} {plan.backup_id}")
+                    admin = held.enter_context(postgres.connect(url, password, dbname="postgres"))
+                    _note(admin, plan.scratch_name, f"{CHECKED_NOTE} {plan.backup_id}")
                 reporter.start(Phase.SWAP)
             except BaseException as exc:
                 self._abandon(plan, url, password, journal, exc)
                 raise
             journal.handed_over(plan.scratch_name)  # restored in full: now the new database, or a checked copy
             try:
-                previous = None if plan.new_database else self._swap(plan, url, password)
+                previous = None if admin is None else self._swap(plan, admin)
                 if previous:
                     journal.did_rename(plan.database, previous)
             finally:
@@ -214,11 +204,11 @@ class Restorer:
             warnings = [c.detail for c in plan.checks if c.status == "warn"]
             warnings += [f"Left by an earlier restore: {line}" for line in earlier.lines()
                          if earlier.dropped or earlier.not_dropped or earlier.gone]
-            unmarked = self._mark(plan, url, password)
+            unmarked = self._mark(plan, url, password, admin)
             if unmarked:
                 warnings.append(unmarked)
             detail.update(previous=previous, tables=len(tables), earlier_dropped=earlier.dropped)
-            history.succeeded(previous)
+            history.succeeded(previous, _oid_of(admin, previous) if admin is not None and previous else None)
             return RestoreResult(plan.database, previous, tables, f"{plan.tool.path} {plan.tool.version}", warnings)
 
     def _abandon(self, plan: RestorePlan, url: str, password: str | None, journal: RestoreJournal,
@@ -289,11 +279,14 @@ class Restorer:
             env = with_session_options(base, options)
             if plan.jobs > 1:
                 return self._restore_parallel(plan, argv, env, secret, reporter)
-            return self._restore_streaming(plan, argv, env, secret, reporter)
+            return self._restore_streaming(plan, argv, env, secret, reporter, lambda counts: EarlyCount.start(
+                url, password, plan.scratch_name, expected_rows(plan.archive, counts)) if plan.archive else None)
 
     def _restore_streaming(self, plan: RestorePlan, argv: list[str], env: dict[str, str], secret: str,
-                           reporter: Reporter) -> dict[int, int]:
-        """Decrypted archive bytes go straight into pg_restore's stdin; nothing is written to disk."""
+                           reporter: Reporter,
+                           early: Callable[[dict[int, int]], EarlyCount | None]) -> dict[int, int]:
+        """Decrypted archive bytes go straight into pg_restore's stdin; nothing is written to disk. Once they
+        are all in, the tables are counted while pg_restore builds indexes (engine/restore_check.py)."""
         with tempfile.TemporaryFile() as errors:
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=errors, stdout=subprocess.DEVNULL, env=env,
                                     start_new_session=True)
@@ -312,7 +305,18 @@ class Restorer:
             if failure is not None and proc.poll() is None:
                 _stop(proc)
                 raise failure
-            code = proc.wait()
+            counting = early(counts) if failure is None else None
+            try:
+                code = proc.wait()
+            except BaseException:
+                if counting is not None:
+                    counting.stop()
+                raise
+            if code != 0 or failure is not None:
+                if counting is not None:
+                    counting.stop()
+            elif counting is not None:
+                self._confirmed = counting.finish()
             if code != 0:
                 errors.seek(0)
                 raise DatabaseError(f"pg_restore failed (exit code {code}): "
@@ -371,34 +375,18 @@ class Restorer:
     @timed("row-count-check")
     def _check_tables(self, plan: RestorePlan, row_counts: dict[int, int], url: str,
                       password: str | None) -> list[TableCheck]:
-        import psycopg
-        from psycopg import sql
-
+        """Every table present, with the archive's rows: counted now, unless confirmed while pg_restore built
+        indexes."""
         assert plan.archive is not None
-        tables = [e for e in plan.archive.toc if e.desc == "TABLE"]
-        data = {(e.namespace, e.tag): row_counts.get(e.dump_id) for e in plan.archive.toc if e.desc == "TABLE DATA"}
-        checks = []
+        confirmed, self._confirmed = self._confirmed, {}
         with postgres.connect(url, password, dbname=plan.scratch_name) as conn:
-            for entry in tables:
-                name = sql.Identifier(entry.namespace, entry.tag)
-                try:
-                    found = conn.execute("SELECT to_regclass(%s)", (f'"{entry.namespace}"."{entry.tag}"',)).fetchone()
-                    restored = None
-                    if found and found[0] is not None:
-                        restored = postgres.scalar(conn, sql.SQL("SELECT count(*) FROM {}").format(name))
-                except psycopg.Error as exc:
-                    raise DatabaseError(
-                        f"Counting the rows of {entry.namespace}.{entry.tag} in the restored copy failed: "
-                        f"{str(exc).strip()}") from None
-                checks.append(TableCheck(entry.namespace, entry.tag, data.get((entry.namespace, entry.tag)), restored))
-        return checks
+            return check_tables(conn, expected_rows(plan.archive, row_counts), confirmed)
 
     @timed("swap")
-    def _swap(self, plan: RestorePlan, url: str, password: str | None) -> str:
+    def _swap(self, plan: RestorePlan, admin: psycopg.Connection[tuple[Any, ...]]) -> str:
         """Rename original → pre_restore and scratch → original in one transaction, after disconnecting sessions."""
-        with postgres.connect(url, password, dbname="postgres") as admin:
-            _rename_pair(admin, plan.database, plan.pre_restore_name, plan.scratch_name,
-                         _kept_hint(plan.database, plan.scratch_name, plan.profile.name))
+        _rename_pair(admin, plan.database, plan.pre_restore_name, plan.scratch_name,
+                     _kept_hint(plan.database, plan.scratch_name, plan.profile.name))
         return plan.pre_restore_name
 
     def swap(self, profile_name: str, scratch: str | None = None) -> tuple[str, str]:
@@ -431,11 +419,16 @@ class Restorer:
             swapped(self.console, profile, database, backup_id, previous)
             return scratch, previous
 
-    def _mark(self, plan: RestorePlan, url: str, password: str | None) -> str | None:
+    def _mark(self, plan: RestorePlan, url: str, password: str | None,
+              admin: psycopg.Connection[tuple[Any, ...]] | None) -> str | None:
         """Name the backup and time in a comment on the restored database; past the swap a failure here is
         only a warning (returned), since the restore itself is complete."""
         try:
-            _comment(url, password, plan.database, _restored_note(plan.backup_id))
+            note = _restored_note(plan.backup_id)
+            if admin is not None:
+                _note(admin, plan.database, note)
+            else:
+                _comment(url, password, plan.database, note)
         except RecoveryError as exc:
             return (f"The restore is complete, but marking {plan.database} with the backup it came from failed: "
                     f"{str(exc).strip()}")
@@ -478,12 +471,26 @@ def _restored_note(backup_id: str | None) -> str:
 
 
 def _comment(url: str, password: str | None, database: str, note: str) -> None:
+    with postgres.connect(url, password, dbname="postgres") as admin:
+        _note(admin, database, note)
+
+
+def _oid_of(admin: psycopg.Connection[tuple[Any, ...]], database: str) -> int | None:
+    """The database's OID read on a connection already open (None if it cannot be read there)."""
+    import psycopg
+
+    with suppress(psycopg.Error):
+        row = admin.execute("SELECT oid FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        return int(row[0]) if row else None
+    return None
+
+
+def _note(admin: psycopg.Connection[tuple[Any, ...]], database: str, note: str) -> None:
     import psycopg
     from psycopg import sql
 
     try:
-        with postgres.connect(url, password, dbname="postgres") as admin:
-            admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(database), sql.Literal(note)))
+        admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(database), sql.Literal(note)))
     except psycopg.Error as exc:
         raise DatabaseError(f"Commenting on database {database} failed: {str(exc).strip()}") from None
 

@@ -199,10 +199,12 @@ def plan_restore(console: Console, profile_name: str, ref: BackupRef, secret: st
     except DatabaseError as exc:
         plan.checks.append(Check("server reachable", "fail", exc.message))
         return plan
+    # found while the backup's key is still being derived (on another thread): reading the TOC waits for it
+    tools = pgtools.discover([Path(d) for d in profile.tool_dirs], names=["pg_restore"])
     archive_length = _verify_check(console, plan, secret, verify_first, reporter)
     plan.checks.append(_space_check(space, *_space_needed(plan, secret, archive_length, space.current)))
     if plan.archive is not None:
-        _tool_check(plan, info.major)
+        _tool_check(plan, info.major, tools)
     return plan
 
 
@@ -372,7 +374,7 @@ def _database_check(source: str | None, database: str) -> Check:
                  f"replaces {database} with the data of {source}", needs_ack=True)
 
 
-def _tool_check(plan: RestorePlan, server_major: int) -> None:
+def _tool_check(plan: RestorePlan, server_major: int, tools: list[pgtools.PgTool]) -> None:
     assert plan.archive is not None
     header = plan.archive.header
     source_major = _major(header.server_version)
@@ -383,7 +385,6 @@ def _tool_check(plan: RestorePlan, server_major: int) -> None:
             f"PostgreSQL {server_major}; PostgreSQL does not support loading a dump into an older major "
             f"version — restore into a PostgreSQL {source_major} or newer server"))
         return
-    tools = pgtools.discover([Path(d) for d in plan.profile.tool_dirs], names=["pg_restore"])
     try:
         choice = pgtools.choose_pg_restore(tools, header.version[:2], _major(header.dump_version), server_major)
     except RecoveryError as exc:

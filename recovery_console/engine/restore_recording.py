@@ -29,12 +29,15 @@ class Recording:
     plan: RestorePlan
     done: bool = False
 
-    def succeeded(self, previous: str | None) -> None:
+    def succeeded(self, previous: str | None, previous_oid: int | None = None) -> None:
+        """`previous_oid`: the kept database's OID if the caller read it already (else it is read here)."""
         self.done = True
+        if previous_oid is None:
+            previous_oid = _oid(self.console, self.plan.profile, previous)
         _add(self.console, _entry(self.plan.profile, self.plan.database, self.plan.backup_id,
                                   self.plan.ref.location, store.NEW_DATABASE if self.plan.new_database
                                   else store.IN_PLACE, store.SUCCEEDED, previous=previous,
-                                  previous_oid=_oid(self.console, self.plan.profile, previous)))
+                                  previous_oid=previous_oid))
 
 
 @contextmanager

@@ -7,9 +7,10 @@ an SFTP password, private key or passphrase) goes through `SecretStore`, which t
 
 Rules this module enforces:
 
-* Before the first read or write, `probe()` proves that a *secure* backend really works: it
-  writes, reads back and deletes a random probe entry (a backend's priority alone says nothing
-  about a locked or missing Secret Service).
+* Before the first write, `probe()` proves that a *secure* backend really works: it writes,
+  reads back and deletes a random probe entry (a backend's priority alone says nothing about a
+  locked or missing Secret Service). A read first asks a backend known to be secure directly:
+  a secret it returns is proof enough; no answer falls back to the probe.
 * Insecure backends (keyrings.alt's plaintext/file backends, ``keyring.backends.fail`` and
   ``keyring.backends.null``, and any backend this module does not know to be secure) are refused
   with a plain-words `SecretUnavailableError` — unless the user opted in explicitly
@@ -307,6 +308,13 @@ class SecretStore:
             return f"could not {step} ({_describe(exc, value)})"
         return None
 
+    def _unprobed_secure(self) -> KeyringBackend | None:
+        """Before any probe: the first backend the configured keyring would use, if it is a secure one."""
+        if self._status is not None:
+            return None
+        first = _candidates(self._configured())[0]
+        return first if classify(first)[0] else None
+
     def _require(self, action: str) -> KeyringBackend:
         status = self.probe()
         if not status.usable or self._backend is None:
@@ -329,8 +337,27 @@ class SecretStore:
                                          hint="Unlock or configure the keyring and try again.",
                                          detail=_describe(exc, value)) from None
 
+    @timed("keyring-read")
     def get(self, scope: str, name: str) -> str | None:
-        """The stored secret, or None when there is none."""
+        """The stored secret, or None when there is none.
+
+        A secret read back from a backend known to be secure proves that backend works, so the first read
+        tries it without the probe's write/read/delete round trips; an empty answer or a failure goes the
+        probed way, which then reports what is wrong."""
+        quick = self._unprobed_secure()
+        if quick is not None:
+            from keyring.errors import KeyringLocked
+
+            try:
+                value = quick.get_password(service_name(scope), name)
+            except KeyringLocked as exc:  # the user dismissed the unlock prompt: the probe would only ask again
+                raise SecretUnavailableError(f"The OS keyring is locked; the secret '{name}' of {scope} cannot be "
+                                             "read.", hint="Unlock the keyring and try again.",
+                                             detail=_describe(exc)) from None
+            except Exception:  # noqa: BLE001,S110 - the probed way below reports the failure, scrubbed
+                value = None
+            if value:
+                return value
         backend = self._require(f"read the secret '{name}' for {scope}")
         try:
             return backend.get_password(service_name(scope), name)
