@@ -246,3 +246,18 @@ def test_a_search_hit_is_shown_without_the_data_s_control_characters():
     assert plain == "public.t row 1 column note: \\x1b[2Jwiped\\n[IOC]\\x07here\\u202e"
     coloured = human_hit(hit, colour=True)
     assert coloured.count("\x1b") == 2 and f"{MARK_ON}IOC{MARK_OFF}" in coloured
+
+
+def test_lz4_skippable_frames_and_frames_split_anywhere_decode():
+    import lz4.frame
+
+    data = b"".join(b"%d\trow\n" % i for i in range(20000))
+    frame = lz4.frame.compress(data, content_checksum=True)
+    skippable = (0x184D2A5F).to_bytes(4, "little") + (3).to_bytes(4, "little") + b"abc"
+    stream = frame + skippable + frame
+    pieces = [stream[:3], stream[3:4097], stream[4097:]]  # a frame header split, a frame ending inside a piece
+    assert b"".join(unlz4(iter(pieces), "t")) == data * 2
+    damaged = bytearray(frame)
+    damaged[len(frame) // 2] ^= 0xFF
+    with pytest.raises(IntegrityError, match="does not decompress"):
+        list(unlz4(iter([bytes(damaged)]), "t"))
