@@ -5,7 +5,8 @@
 
 Starts its own PostgreSQL on 127.0.0.1, fills `events` (id, inet, text, jsonb: every row needs CSV
 quoting) with one planted IOC, dumps it with each compression and prints, per archive, the median
-wall time of ≥3 alternating rounds (baseline, console, baseline, console, …) and their ratio:
+wall time of ≥3 alternating rounds (baseline, console, baseline, console, …) and their ratio, and
+the same for CPU time (user + system of all the command's processes: steadier on a busy machine):
 
   export  `recovery-console export --table events` (CSV, to a file)
           vs `pg_restore --data-only --table events -f -` (which only copies COPY text)   target ≤ 2.0×
@@ -21,6 +22,7 @@ in DIR and reuses them on the next run with the same --rows, so before/after run
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import statistics
 import subprocess
@@ -57,20 +59,35 @@ class Setup:
     env: dict[str, str]
 
 
-def timed(command: str, env: dict[str, str]) -> float:
+@dataclass(frozen=True)
+class Timing:
+    """Wall time and CPU time (user + system of every process the command ran, threads included)."""
+
+    wall: float
+    cpu: float
+
+
+def timed(command: str, env: dict[str, str]) -> Timing:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(command, shell=True, check=True, env=env, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return Timing(wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
 
 
-def alternating(baseline: str, ours: str, env: dict[str, str], rounds: int) -> tuple[float, float]:
-    """Median wall times of `baseline` and `ours`, run one after the other `rounds` times."""
-    base: list[float] = []
-    mine: list[float] = []
+def alternating(baseline: str, ours: str, env: dict[str, str], rounds: int) -> tuple[Timing, Timing]:
+    """Median wall and CPU times of `baseline` and `ours`, run one after the other `rounds` times."""
+    base: list[Timing] = []
+    mine: list[Timing] = []
     for _ in range(rounds):
         base.append(timed(baseline, env))
         mine.append(timed(ours, env))
-    return statistics.median(base), statistics.median(mine)
+    return _median(base), _median(mine)
+
+
+def _median(runs: list[Timing]) -> Timing:
+    return Timing(statistics.median(t.wall for t in runs), statistics.median(t.cpu for t in runs))
 
 
 def prepare_forensics(factory: PgServerFactory, work: Path, rows: int, major: int, compressions: list[str]) -> Setup:
@@ -111,10 +128,12 @@ def prepare_forensics(factory: PgServerFactory, work: Path, rows: int, major: in
                  env)
 
 
-def _report(what: str, compression: str, size: Path, base: float, ours: float, target: float | None) -> None:
-    verdict = "" if target is None else ("  ok" if ours / base <= target else f"  OVER {target:.1f}x")
-    print(f"{what:<7}{compression:>6} ({size.stat().st_size / 2**20:7.1f} MiB)  baseline {base:6.2f}s  "
-          f"console {ours:6.2f}s  ratio {ours / base:5.2f}x{verdict}", flush=True)
+def _report(what: str, compression: str, size: Path, base: Timing, ours: Timing, target: float | None) -> None:
+    ratio = ours.wall / base.wall
+    verdict = "" if target is None else ("  ok" if ratio <= target else f"  OVER {target:.1f}x")
+    print(f"{what:<7}{compression:>6} ({size.stat().st_size / 2**20:7.1f} MiB)  baseline {base.wall:6.2f}s  "
+          f"console {ours.wall:6.2f}s  ratio {ratio:5.2f}x{verdict:<10} | CPU {base.cpu:6.2f}s vs "
+          f"{ours.cpu:6.2f}s = {ours.cpu / base.cpu:5.2f}x", flush=True)
 
 
 def bench_export(setup: Setup, compressions: list[str], rounds: int) -> None:
@@ -145,7 +164,8 @@ def bench_export_enc(setup: Setup, rounds: int) -> None:
         f"--secret-key-file {setup.secret_file}", setup.env, rounds)
     _report(".enc", "zstd", setup.enc, plain, enc, None)
     base = timed(f"{setup.pg_restore} --data-only --table events -f - {dump}", setup.env)
-    print(f"{'':<7}(.enc export against pg_restore on the plain dump: {enc / base:5.2f}x)", flush=True)
+    print(f"{'':<7}(.enc export against pg_restore on the plain dump: {enc.wall / base.wall:5.2f}x, "
+          f"CPU {enc.cpu / base.cpu:5.2f}x)", flush=True)
 
 
 def main() -> None:
