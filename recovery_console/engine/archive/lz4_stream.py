@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import lz4.frame
-
 from recovery_console.errors import IntegrityError
 
 MAGIC = 0x184D2204
@@ -86,6 +84,8 @@ def unlz4(pieces: Iterator[bytes], what: str) -> Iterator[bytes]:
     piece's output is at most LZ4's ratio (255) times its size. A frame cut short, or bytes that are
     no frame, raise IntegrityError.
     """
+    import lz4.frame  # only lz4 archives need it (its import takes as long as reading a few MiB)
+
     context = lz4.frame.create_decompression_context()
     in_frame = False
     try:
