@@ -3,7 +3,6 @@
 Shared by `tables`, `export` and `search`: the blocks are met in stream order, each table's
 payload decompressed and regrouped into chunks of whole rows; memory stays bounded by a piece of
 payload and the longest row. Asked for some tables only, the walk stops after the last of them.
-A table's chunks are made on a helper thread a few ahead of the caller (read_ahead).
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from dataclasses import dataclass, field
 from recovery_console.engine.archive.copy_text import complete_lines
 from recovery_console.engine.archive.data_blocks import BLOCK_DATA, walk
 from recovery_console.engine.archive.table_data import ArchiveTable, archive_tables, block_text
-from recovery_console.engine.forensics.read_ahead import ReadAhead
 from recovery_console.engine.forensics.source import OpenedSource
 from recovery_console.errors import IntegrityError
 from recovery_console.formatting import counted
@@ -83,11 +81,7 @@ def table_blocks(source: OpenedSource, wanted: set[int] | None = None) -> Iterat
         sizes = Sizes()
         what = f"table {table.qualified} (TOC entry {dump_id})"
         text = _counted(block_text(_counted(pieces, sizes, True), compression, what), sizes, False)
-        chunks = ReadAhead(complete_lines(_joined(text)))
-        try:
-            yield TableRows(table, chunks, sizes)
-        finally:
-            chunks.close()  # before the walk goes on (or the source closes) in this thread
+        yield TableRows(table, complete_lines(_joined(text)), sizes)
         if left is not None:
             left.discard(dump_id)
             if not left:
