@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 NULL = b"\\N"
 END_OF_DATA = b"\\."
+END_TAIL = 16  # the end-of-data line and the empty lines old pg_dump wrote after it
 _SIMPLE = {b"b": b"\x08", b"f": b"\x0c", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\x0b"}
 _ESCAPE = re.compile(rb"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|(.)|$)", re.DOTALL)
 _ENCODE = {ord("\\"): "\\\\", ord("\b"): "\\b", ord("\f"): "\\f", ord("\n"): "\\n", ord("\r"): "\\r",
@@ -53,8 +54,9 @@ def encode_value(value: str) -> str:
 def complete_lines(pieces: Iterator[bytes]) -> Iterator[bytes]:
     """Regroup a table's COPY data so every chunk holds whole rows, each ending in a newline.
 
-    A last row without its newline gets one; an end-of-data line (`\\.`, which old archives carry)
-    ends the data. Memory is bounded by the longest row.
+    A last row without its newline gets one; an end-of-data line (`\\.`, which old archives carry
+    at the end of a table's data, followed by at most a few empty lines) ends the data. Memory is
+    bounded by the longest row.
     """
     rest = b""
     for piece in pieces:
@@ -75,8 +77,12 @@ def complete_lines(pieces: Iterator[bytes]) -> Iterator[bytes]:
 
 
 def _end_of_data(chunk: bytes) -> int | None:
-    """Where an end-of-data line starts in a chunk of whole lines, or None."""
+    """Where an end-of-data line starts near the end of a chunk of whole lines, or None.
+
+    Only the tail is looked at: a data line is never `\\.` (a value `\\.` is written `\\\\.`), and
+    pg_dump wrote the line last, so a scan of every chunk would only cost time.
+    """
     if chunk.startswith(END_OF_DATA + b"\n"):
         return 0
-    at = chunk.find(b"\n" + END_OF_DATA + b"\n")
+    at = chunk.find(b"\n" + END_OF_DATA + b"\n", max(0, len(chunk) - END_TAIL))
     return None if at < 0 else at + 1

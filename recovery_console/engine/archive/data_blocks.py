@@ -25,7 +25,8 @@ BLOCK_DATA = 1
 BLOCK_BLOBS = 3
 PIECE = 64 << 10
 READ_AHEAD = 1 << 20
-ZSTD_SLICE = 1 << 10
+INFLATED = 1 << 20
+ZSTD_SLICE = 4 << 10
 
 
 @dataclass(frozen=True)
@@ -251,7 +252,7 @@ def iter_data_blocks(fp: ReadableStream, archive: Archive) -> Iterator[DataBlock
 
 
 def decompressed(pieces: Iterator[bytes], compression: str, what: str) -> Iterator[bytes]:
-    """Decompress a block's payload in pieces of at most PIECE bytes of output."""
+    """Decompress a block's payload: gzip in pieces of at most INFLATED bytes, zstd see _unzstd."""
     if compression == "none":
         yield from pieces
     elif compression == "gzip":
@@ -262,7 +263,7 @@ def decompressed(pieces: Iterator[bytes], compression: str, what: str) -> Iterat
                 seen = True
                 data = piece
                 while data:
-                    yield inflater.decompress(data, PIECE)
+                    yield inflater.decompress(data, INFLATED)
                     data = inflater.unconsumed_tail
             if seen and not inflater.eof:
                 raise IntegrityError(f"The compressed stream of {what} ends early: the archive is damaged.")
@@ -275,8 +276,9 @@ def decompressed(pieces: Iterator[bytes], compression: str, what: str) -> Iterat
 def _unzstd(pieces: Iterator[bytes], what: str) -> Iterator[bytes]:
     """Decompress zstd frames (as pg_dump's ZSTD_decompressStream does, one after another).
 
-    Input goes in slices of ZSTD_SLICE bytes, so one call yields at most ~32 MiB even for data
-    that expands as far as zstd allows; `eof` at the end proves the last frame is whole.
+    Input goes in slices of ZSTD_SLICE bytes, so one call yields at most ~128 MiB even for data
+    that expands as far as zstd allows (a 3-byte block header per 128 KiB); `eof` at the end proves
+    the last frame is whole.
     """
     frame = None
     try:

@@ -1,8 +1,7 @@
-"""LZ4 frames decompressed in pure Python (lz4_Frame_format.md, lz4_Block_format.md), as pg_dump -Z lz4 writes them.
+"""LZ4 frames (lz4_Frame_format.md) as pg_dump -Z lz4 writes them: walked to their end marks, or decompressed.
 
-No LZ4 package is needed, so an air-gapped workstation reads lz4 archives too. Blocks may refer back
-up to 64 KiB into earlier blocks (linked blocks, LZ4F's default), so that much output is kept.
-Checksums (xxHash32) are not checked: a damaged block fails on its structure instead.
+Walking reads only the frame and block headers (the completeness check needs no output);
+decompressing is the C library's streaming frame decoder (`lz4.frame`), fed whole pieces.
 """
 
 from __future__ import annotations
@@ -14,8 +13,6 @@ from recovery_console.errors import IntegrityError
 MAGIC = 0x184D2204
 SKIPPABLE = 0x184D2A50  # through 0x184D2A5F
 UNCOMPRESSED = 0x80000000
-WINDOW = 64 << 10
-MAX_BLOCK = 4 << 20
 
 
 class FramePieces:
@@ -81,65 +78,29 @@ def walk_frames(pieces: Iterator[bytes], what: str) -> None:
 
 
 def unlz4(pieces: Iterator[bytes], what: str) -> Iterator[bytes]:
-    """The decompressed bytes of consecutive LZ4 frames, one decoded block at a time."""
-    data = FramePieces(pieces, what)
-    while not data.at_end():
-        flags = _frame_start(data, what)
-        if flags is None:
-            continue
-        block_checksum = 4 if flags & 0x10 else 0
-        history = bytearray()
-        while size := int.from_bytes(data.take(4), "little"):
-            raw = data.take(size & ~UNCOMPRESSED)
-            data.take(block_checksum)
-            start = len(history)
-            if size & UNCOMPRESSED:
-                history += raw
-            else:
-                _decode_block(raw, history, what)
-            yield bytes(history[start:])
-            if len(history) > WINDOW:
-                del history[:-WINDOW]
-        data.take(4 if flags & 0x04 else 0)  # the content checksum after the end mark
+    """The decompressed bytes of consecutive LZ4 frames (skippable ones passed over), a piece at a time.
 
+    The C library decodes and checks the blocks (and their checksums, where the frame has them); a
+    piece's output is at most LZ4's ratio (255) times its size. A frame cut short, or bytes that are
+    no frame, raise IntegrityError.
+    """
+    import lz4.frame  # only lz4 archives need it (its import takes as long as reading a few MiB)
 
-def _decode_block(src: bytes, out: bytearray, what: str) -> None:
-    """Append one compressed block's output to `out` (which holds the preceding output it may refer to)."""
-    i, end, base = 0, len(src), len(out)
+    context = lz4.frame.create_decompression_context()
+    in_frame = False
     try:
-        while True:
-            token = src[i]
-            i += 1
-            literals = token >> 4
-            if literals == 15:
-                while (extra := src[i]) == 255:
-                    literals += 255
-                    i += 1
-                literals += extra
-                i += 1
-            out += src[i:i + literals]
-            i += literals
-            if i >= end:
-                return
-            offset = src[i] | src[i + 1] << 8
-            i += 2
-            length = token & 15
-            if length == 15:
-                while (extra := src[i]) == 255:
-                    length += 255
-                    i += 1
-                length += extra
-                i += 1
-            length += 4
-            start = len(out) - offset
-            if offset == 0 or start < 0:
-                raise IntegrityError(f"The lz4 data of {what} refers before its start: the archive is damaged.")
-            if offset >= length:
-                out += out[start:start + length]
-            else:
-                out += (out[start:] * (length // offset + 1))[:length]
-            if len(out) - base > MAX_BLOCK:
-                raise IntegrityError(f"An lz4 block of {what} expands past {MAX_BLOCK >> 20} MiB: the archive "
-                                     "is damaged.")
-    except IndexError:
-        raise IntegrityError(f"An lz4 block of {what} ends inside a sequence: the archive is damaged.") from None
+        for piece in pieces:
+            data = memoryview(piece)
+            while data:
+                out, used, ended = lz4.frame.decompress_chunk(context, data)
+                in_frame = not ended
+                if out:
+                    yield out
+                if not used and not ended:
+                    break  # nothing taken: LZ4F is waiting for more than this piece holds
+                data = data[used:]
+    except RuntimeError as exc:  # lz4.frame reports every decoding failure so
+        raise IntegrityError(f"The lz4 data of {what} does not decompress: the archive is damaged.",
+                             detail=str(exc)) from exc
+    if in_frame:
+        raise IntegrityError(f"The lz4 stream of {what} ends early: the archive is damaged.")

@@ -20,14 +20,17 @@ from recovery_console.errors import UsageError
 FORMATS = ("csv", "jsonl", "copy")
 SUFFIXES = {"csv": ".csv", "jsonl": ".jsonl", "copy": ".copy"}
 _CSV_SPECIAL = re.compile(rb'[,"\r\n]')
-_CSV_SLOW = re.compile(rb'[\\,"\r]|\t\t|\t\n|\n\t|\n\n|^\t|^\n')
-# Chunk-wide CSV (CsvFormat.rows) works on "\n" + chunk, so that every field follows a delimiter. NUL, which no
-# text value holds, marks what decoding an escaped field gave that must not look like a delimiter: a tab, a
-# newline, or NULL itself.
-TAB, NEWLINE, CR, COMMA, QUOTE, BACKSLASH, DOT = 9, 10, 13, 44, 34, 92, 46
+# Chunk-wide CSV (CsvFormat.rows) decodes the fields that have escapes in place. NUL, which no text value holds,
+# marks what decoding gave that must not look like a delimiter: a tab, a newline, or NULL itself.
+TAB, NEWLINE, CR, COMMA, QUOTE, BACKSLASH, DOT, LAST_CONTROL = 9, 10, 13, 44, 34, 92, 46, 13
 MARK = b"\x00"
 MARK_TAB, MARK_NEWLINE, MARK_NULL = MARK + b"t", MARK + b"n", MARK + b"N"
+_NULL_FIELD = re.compile(rb"\\N(?<=[\t\n]\\N)(?=[\t\n])")  # the literal first: re searches for it fast
 _ESCAPED_FIELD = re.compile(rb"([\t\n])([^\t\n\\]*+\\[^\t\n]*+)")
+# What each delimiter becomes, by (newline, the field before it quoted, the field after it quoted): a
+# placeholder byte (a control character no chunk that reaches it holds) where it grows.
+_DELIMITER_BYTES = bytes([COMMA, 1, 2, 3, NEWLINE, 4, 5, 6])
+_GROWN = {1: b',"', 2: b'",', 3: b'","', 5: b'\n"', 6: b'"\n', 7: b'"\n"'}
 
 
 class RowFormat(Protocol):
@@ -61,21 +64,24 @@ class CsvFormat:
         return b",".join(csv_field(name, self._single) for name in names) + b"\n"
 
     def rows(self, chunk: bytes) -> bytes:
-        if not self._columns:
+        if not self._columns or not chunk:
             return chunk  # a table without columns: one empty line per row
-        if not _CSV_SLOW.search(chunk):
-            return chunk.replace(b"\t", b",")
-        self._marked = MARK in chunk
-        text = b"\n" + chunk
-        if not self._marked and b"\\" in chunk:
+        if b"\\" not in chunk:
+            return _quoted(chunk, self._single)
+        if MARK in chunk:  # a NUL in the data: row by row instead
+            return self._row_by_row(chunk)
+        self._marked = False
+        text = _NULL_FIELD.sub(MARK_NULL, b"\n" + chunk)
+        if b"\\" in text:
             text = _ESCAPED_FIELD.sub(self._decoded, text)
-        if self._marked:  # a NUL in the data: row by row instead
-            return b"".join(b",".join(csv_field(value, self._single) for value in split_row(line)) + b"\n"
-                            for line in chunk.split(b"\n")[:-1])
-        text = _quoted(text.replace(b'"', b'""'), self._single)
-        if MARK in text:
-            text = text.replace(MARK_NULL, b"").replace(MARK_TAB, b"\t").replace(MARK_NEWLINE, b"\n")
-        return text[1:]
+        if self._marked:
+            return self._row_by_row(chunk)
+        text = _quoted(text[1:], self._single)
+        return text.replace(MARK_NULL, b"").replace(MARK_TAB, b"\t").replace(MARK_NEWLINE, b"\n")
+
+    def _row_by_row(self, chunk: bytes) -> bytes:
+        return b"".join(b",".join(csv_field(value, self._single) for value in split_row(line)) + b"\n"
+                        for line in chunk.split(b"\n")[:-1])
 
     def _decoded(self, match: re.Match[bytes]) -> bytes:
         """A field with escapes, decoded; what could pass for a delimiter or an empty field is marked (see MARK)."""
@@ -87,30 +93,60 @@ class CsvFormat:
         return match.group(1) + value.replace(b"\t", MARK_TAB).replace(b"\n", MARK_NEWLINE)
 
 
-def _quoted(text: bytes, single: bool) -> bytes:
-    """Quote the fields of "\\n" + rows that need it (a comma, quote, CR or marked newline; empty; a lone \\. in a
-    one-column table) and turn tab delimiters into commas, for the whole chunk at once with numpy."""
+def _quoted(chunk: bytes, single: bool) -> bytes:
+    """Whole rows (tab-separated, newline-ended; decoded fields marked, see MARK) as CSV, for a chunk at once.
+
+    A field is quoted when it holds a comma, quote, CR or marked newline, is empty, or is a lone \\. in a
+    one-column table; quotes inside are doubled. Only the delimiters and those bytes are looked at one by one
+    (numpy): each delimiter becomes a comma or newline, or a placeholder byte for the same with quotes beside
+    it, which one bytes.replace per kind then widens.
+    """
     before_numpy()
     import numpy as np
 
-    data = np.frombuffer(text, np.uint8)
-    delimiters = np.flatnonzero((data == TAB) | (data == NEWLINE))
-    starts, ends = delimiters[:-1] + 1, delimiters[1:]  # field k lies between delimiters k and k + 1
-    special = (data == COMMA) | (data == QUOTE) | (data == CR)
-    special[:-1] |= (data[:-1] == 0) & (data[1:] == MARK_NEWLINE[1])
-    hits = np.flatnonzero(special)
-    first = np.searchsorted(hits, starts)  # the first special byte at or after each field's start
-    wrap = ends == starts
-    if len(hits):
-        wrap |= (first < len(hits)) & (np.take(hits, first, mode="clip") < ends)
+    text = chunk.replace(b'"', b'""') if b'"' in chunk else chunk
+    buf = bytearray(text)
+    data = np.frombuffer(buf, np.uint8)
+    at = np.flatnonzero((data <= LAST_CONTROL) | (data == COMMA) | (data == QUOTE))
+    kind = data[at]
+    if np.any((kind > 0) & (kind < 7)):  # a placeholder byte in the data: quote field by field instead
+        return _quoted_by_field(text, single)
+    delimiter = (kind == TAB) | (kind == NEWLINE)
+    special = (kind == COMMA) | (kind == QUOTE) | (kind == CR)
+    special |= (kind == 0) & (data[np.minimum(at + 1, len(data) - 1)] == MARK_NEWLINE[1])
+    specials = np.cumsum(special)
+    index = np.flatnonzero(delimiter)
+    ends = at[index]  # ends[k]: the delimiter after field k; the chunk's last byte is the last row's newline
+    starts = np.empty_like(ends)
+    starts[0], starts[1:] = 0, ends[:-1] + 1
+    before = np.zeros_like(specials, shape=len(index))
+    before[1:] = specials[index[:-1]]
+    wrap = (specials[index] > before) | (ends == starts)
     if single:
-        two = (ends - starts == 2) & (starts + 1 < len(data))
+        two = ends - starts == 2
         wrap |= two & (data[np.minimum(starts, len(data) - 1)] == BACKSLASH) & (
             data[np.minimum(starts + 1, len(data) - 1)] == DOT)
-    at = np.sort(np.concatenate((starts[wrap], ends[wrap])), kind="stable")
-    out = np.insert(data, at, QUOTE)
-    out[out == TAB] = COMMA
-    return out.tobytes()
+    after = np.zeros_like(wrap)
+    after[:-1] = wrap[1:]  # the field after each delimiter (none after the last newline)
+    code = (kind[index] == NEWLINE) * 4 + wrap * 2 + after
+    data[ends] = np.frombuffer(_DELIMITER_BYTES, np.uint8)[code]
+    out = bytes(buf)
+    for grown in np.flatnonzero(np.bincount(code, minlength=8)):
+        if int(grown) in _GROWN:
+            out = out.replace(_DELIMITER_BYTES[grown:grown + 1], _GROWN[int(grown)])
+    return b'"' + out if wrap[0] else out
+
+
+def _quoted_by_field(text: bytes, single: bool) -> bytes:
+    """_quoted's rules one field at a time, for the rare chunk holding a byte _quoted uses as a placeholder."""
+    def field(value: bytes) -> bytes:
+        if value == MARK_NULL:
+            return value
+        quote = value == b"" or (single and value == END_OF_DATA) or _CSV_SPECIAL.search(value) or (
+            MARK_NEWLINE in value)
+        return b'"' + value + b'"' if quote else value
+    return b"".join(b",".join(field(value) for value in line.split(b"\t")) + b"\n"
+                    for line in text.split(b"\n")[:-1])
 
 
 class JsonLinesFormat:
