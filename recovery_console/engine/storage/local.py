@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
@@ -15,14 +17,19 @@ from recovery_console.errors import NotFoundError, StorageError, UsageError, fro
 from recovery_console.models.target import TargetConfig
 
 TEMP_PREFIX = ".rc-part-"
+ABANDONED_AFTER = 60.0  # seconds
 
 
 class _LocalUpload(Upload):
+    """A write under a hidden temp name, locked while it is written, so a listing can tell it from one that a killed
+    process left behind (which it removes)."""
+
     def __init__(self, final: Path) -> None:
         self.final = final
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=final.parent)
+            fcntl.flock(fd, fcntl.LOCK_EX)  # a fresh file nobody else knows yet: granted at once
         except OSError as exc:
             raise from_os_error("creating a file in", str(final.parent), exc) from exc
         self.tmp = Path(tmp)
@@ -38,9 +45,9 @@ class _LocalUpload(Upload):
         try:
             self.file.flush()
             os.fsync(self.file.fileno())
+            os.fchmod(self.file.fileno(), 0o644)
+            os.replace(self.tmp, self.final)  # renamed while still locked: no listing takes it for abandoned
             self.file.close()
-            os.chmod(self.tmp, 0o644)
-            os.replace(self.tmp, self.final)
         except OSError as exc:
             self.abort()
             raise from_os_error("finishing", str(self.final), exc) from exc
@@ -129,6 +136,8 @@ class LocalStorage(Storage):
         except OSError as exc:
             raise from_os_error("listing", str(folder), exc) from exc
         for entry in entries:
+            if entry.name.startswith(TEMP_PREFIX):
+                _remove_if_abandoned(Path(entry.path))
             if entry.name.startswith("."):
                 continue
             key = f"{key_prefix}/{entry.name}" if key_prefix else entry.name
@@ -171,6 +180,29 @@ class LocalStorage(Storage):
             return shutil.disk_usage(probe).free
         except OSError:
             return None
+
+
+def _remove_if_abandoned(path: Path) -> None:
+    """Remove a temp file whose writer is gone (its lock is free: killed, or a crash); a live write keeps its own.
+
+    A file younger than a minute is left alone: its writer may not have taken the lock yet."""
+    try:
+        if time.time() - path.lstat().st_mtime < ABANDONED_AFTER:
+            return
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def from_config(config: TargetConfig, secrets: Callable[[str], str | None]) -> LocalStorage:
