@@ -8,6 +8,7 @@ import os
 from datetime import UTC, datetime
 
 from recovery_console.cli.common import add_json, add_secret_options, console, emit, secret_from
+from recovery_console.engine.due import pending
 from recovery_console.engine.schedule_times import next_run
 from recovery_console.errors import ExitCode, UsageError
 from recovery_console.models import policy as policy_module
@@ -110,16 +111,27 @@ def _next_run(profile: Profile) -> str | None:
     return found.isoformat() if found else None
 
 
-def _policy_lines(profile: Profile) -> list[str]:
+def _missed(profile: Profile) -> datetime | None:
+    """The scheduled slot no run has served yet (the machine was off), which the next run-due makes up."""
+    found = pending(console().paths, profile.name, datetime.now(UTC))
+    return found[0][1] if found else None
+
+
+def _policy_lines(profile: Profile, missed: datetime | None = None) -> list[str]:
     policy = profile.policy
     if policy is None:
         return ["Policy    (none: backups run only by hand)"]
+    zone, name = policy.schedule.zone, policy.schedule.timezone
     due = _next_run(profile)
     when = "not scheduled"
     if due is not None:
         moment = datetime.fromisoformat(due)
-        when = f"{moment.astimezone(policy.schedule.zone):%Y-%m-%d %H:%M} {policy.schedule.timezone} ({due})"
-    return [f"Policy    {policy.summary()}", f"RPO       {policy.rpo_hours} h", f"Next run  {when}"]
+        when = f"{moment.astimezone(zone):%Y-%m-%d %H:%M} {name} ({due})"
+    lines = [f"Policy    {policy.summary()}", f"RPO       {policy.rpo_hours} h", f"Next run  {when}"]
+    if missed is not None:
+        lines.append(f"Due now   the {missed.astimezone(zone):%Y-%m-%d %H:%M} {name} run has not run yet "
+                     "(the machine was off or the run failed); the next run-due makes it up")
+    return lines
 
 
 def _env(var: str) -> str:
@@ -172,9 +184,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     app = console()
     profile = app.profiles.store.get(args.name)
     warnings = app.profiles.warnings(profile)
+    missed = _missed(profile)
     emit(args, {**profile.to_dict(), "declared": profile.declared, "warnings": warnings,
                 "policy_summary": profile.policy.summary() if profile.policy else None,
-                "next_run": _next_run(profile)}, _lines(profile, warnings) + _policy_lines(profile))
+                "next_run": _next_run(profile), "due_now": missed.isoformat() if missed else None},
+         _lines(profile, warnings) + _policy_lines(profile, missed))
     return ExitCode.OK
 
 

@@ -112,3 +112,23 @@ def test_history_lists_every_run_with_its_trigger_result_and_reason(capsys, prod
     assert "prune" in out and "other" in out and "skipped" not in out
     assert main(["history", "--profile", "prod"]) == 0
     assert "skipped: 312 MB free < 500 MB minimum" in capsys.readouterr().out
+
+
+def test_show_says_when_a_missed_run_is_due_now(capsys, prod):
+    import dataclasses
+    from datetime import UTC, datetime, timedelta
+
+    from recovery_console.cli.common import console
+
+    assert run(capsys, "profile", "set-policy", "prod", "--schedule", "hourly", "--at", "0")[0] == 0
+    assert run(capsys, "profile", "show", "prod")[1]["due_now"] is None  # slots before the policy are not missed
+    store = console().profiles.store
+    profiles = store.load()
+    earlier = (datetime.now(UTC) - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    profile = profiles["prod"]
+    profiles["prod"] = dataclasses.replace(profile, policy=dataclasses.replace(profile.policy, since=earlier))
+    store.save(profiles)
+    shown = run(capsys, "profile", "show", "prod")[1]
+    assert shown["due_now"] is not None and shown["due_now"] < shown["next_run"]
+    assert main(["profile", "show", "prod"]) == 0
+    assert "the next run-due makes it up" in capsys.readouterr().out
