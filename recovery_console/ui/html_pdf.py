@@ -10,18 +10,22 @@ import os
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QUrl
 from PySide6.QtGui import QGuiApplication, QImage, QPageLayout, QPageSize, QPdfWriter, QTextDocument
+from PySide6.QtWidgets import QApplication
 
 RESOLUTION = 300
 
 
 def gui_application() -> QGuiApplication:
-    """The running QGuiApplication, or an offscreen one made now where there is no display."""
+    """The running application, or an offscreen one made now where there is no display.
+
+    A QApplication, not a bare QGuiApplication: a process that later opens a window (the GUI, a test
+    run) needs the widgets' kind, and Qt allows only one application per process."""
     existing = QGuiApplication.instance()
     if isinstance(existing, QGuiApplication):
         return existing
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    return QGuiApplication([])
+    return QApplication([])
 
 
 def html_pdf(page: str, title: str, images: dict[str, bytes] | None = None) -> bytes:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import stat
-from pathlib import Path
 
 import pytest
 
@@ -70,14 +69,3 @@ def test_cli_refuses_other_suffixes_and_writes_json(console, sample_dump, tmp_pa
     assert '"file_sha256"' in out and (tmp_path / "r.html").exists()
     assert main(["report", str(sample_dump), "-o", str(tmp_path / "r.html")]) != 0  # exists, no --force
     assert main(["report", str(sample_dump), "-o", str(tmp_path / "r.html"), "--force"]) == 0
-
-
-def test_pdf_is_laid_out_by_qt_without_a_display(console, sample_dump, tmp_path, monkeypatch):
-    pytest.importorskip("PySide6")
-    monkeypatch.delenv("DISPLAY", raising=False)
-    from recovery_console.ui.html_pdf import html_pdf
-
-    bench = Workbench(console)
-    out = tmp_path / "custody.pdf"
-    make_report(bench, bench.locate(str(sample_dump)), str, out, pdf=html_pdf)
-    assert out.read_bytes().startswith(b"%PDF-") and Path(out).stat().st_size > 1000
