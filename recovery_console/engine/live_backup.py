@@ -10,6 +10,7 @@ from recovery_console.engine.pg import pgtools, postgres
 from recovery_console.engine.pg.pgdump import DUMP_COMPRESSIONS, DumpStream
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.state.locks import database_identity, database_lock
+from recovery_console.engine.timing import span
 from recovery_console.errors import DatabaseError, RecoveryError, UsageError
 from recovery_console.models.backup import BackupRecord
 from recovery_console.models.profile import Profile
@@ -52,9 +53,11 @@ def _backup(console: Console, profile: Profile, target: str, description: str, m
             secret: str | None, reporter: Reporter | None) -> BackupRecord:
     url = profile.dump_url()
     password = console.profiles.dump_password(profile)
-    secret = secret if secret is not None else console.profiles.instance_secret(profile.name)
+    with span("instance-secret"):
+        secret = secret if secret is not None else console.profiles.instance_secret(profile.name)
     size = in_background(_database_size, url, password, name="rc-database-size")  # overlaps pg_dump's start
-    tools = pgtools.discover([Path(d) for d in profile.tool_dirs], names=["pg_dump"])
+    with span("tool-discovery"):
+        tools = pgtools.discover([Path(d) for d in profile.tool_dirs], names=["pg_dump"])
     seen = console.profiles.server_versions
     dump = _dump_as_last_seen(tools, url, password, compression, seen.get(url))
     if dump is None:
@@ -62,15 +65,19 @@ def _backup(console: Console, profile: Profile, target: str, description: str, m
             info = postgres.server_info(conn)
         dump = DumpStream(pgtools.choose_pg_dump(tools, info.major), url, password, compression)
     with dump:
-        header = dump.archive_header()
+        with span("pg_dump-header"):
+            header = dump.archive_header()
         seen.remember(url, header.server_version)
-        return console.create_backup(
-            dump, target, secret, description=description, mode=mode,
-            compression="zstd" if compression == "zstd" else "none", database=header.dbname,
-            database_size=size.result(),
-            server_version=header.server_version, pg_dump_version=dump.tool.version,
-            source_name=f"pg_dump of {header.dbname}", reporter=reporter,
-        )
+        with span("database-size"):
+            database_size = size.result()
+        with span("encrypt-and-store"):
+            return console.create_backup(
+                dump, target, secret, description=description, mode=mode,
+                compression="zstd" if compression == "zstd" else "none", database=header.dbname,
+                database_size=database_size,
+                server_version=header.server_version, pg_dump_version=dump.tool.version,
+                source_name=f"pg_dump of {header.dbname}", reporter=reporter,
+            )
 
 
 def _database_size(url: str, password: str | None) -> int | None:
