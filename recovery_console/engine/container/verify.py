@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from _hashlib import HASH
 
 TOC_READ = 1 << 20
-QUICK_WORKERS = max(1, min(4, os.cpu_count() or 1))
+QUICK_WORKERS = max(1, min(3, os.cpu_count() or 1))
 """Decrypt threads of a quick verify: chunks are opened in parallel but their results taken in file order."""
 
 
