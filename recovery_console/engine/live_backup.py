@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -12,9 +14,14 @@ from recovery_console.engine.pg import pgtools, postgres
 from recovery_console.engine.pg.pgdump import DUMP_COMPRESSIONS, DumpStream
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.state.locks import database_identity, database_lock
+from recovery_console.engine.timing import span
 from recovery_console.errors import DatabaseError, RecoveryError, UsageError
 from recovery_console.models.backup import BackupRecord
 from recovery_console.models.profile import Profile
+
+SIZE_QUERY = "SELECT pg_database_size(current_database())"
+SIZE_TIMEOUT = 10
+"""Seconds psql may take to connect for the size query (pg_dump, connecting alike, reports a server that is gone)."""
 
 
 def backup_database(
@@ -57,9 +64,12 @@ def _backup(console: Console, profile: Profile, target: str, description: str, m
             now: Callable[[], datetime] | None = None) -> BackupRecord:
     url = profile.dump_url()
     password = console.profiles.dump_password(profile)
-    secret = secret if secret is not None else console.profiles.instance_secret(profile.name)
-    size = in_background(_database_size, url, password, name="rc-database-size")  # overlaps pg_dump's start
-    tools = pgtools.discover([Path(d) for d in profile.tool_dirs], names=["pg_dump"])
+    with span("instance-secret"):
+        secret = secret if secret is not None else console.profiles.instance_secret(profile.name)
+    with span("tool-discovery"):
+        tools = pgtools.discover([Path(d) for d in profile.tool_dirs], names=["pg_dump"])
+    size = in_background(_database_size, url, password, _psql_beside(tools),  # overlaps pg_dump's start
+                         name="rc-database-size")
     seen = console.profiles.server_versions
     dump = _dump_as_last_seen(tools, url, password, compression, seen.get(url))
     if dump is None:
@@ -67,23 +77,58 @@ def _backup(console: Console, profile: Profile, target: str, description: str, m
             info = postgres.server_info(conn)
         dump = DumpStream(pgtools.choose_pg_dump(tools, info.major), url, password, compression)
     with dump:
-        header = dump.archive_header()
+        with span("pg_dump-header"):
+            header = dump.archive_header()
         seen.remember(url, header.server_version)
-        return console.create_backup(
-            dump, target, secret, description=description, mode=mode,
-            compression="zstd" if compression == "zstd" else "none", database=header.dbname,
-            database_size=size.result(),
-            server_version=header.server_version, pg_dump_version=dump.tool.version,
-            source_name=f"pg_dump of {header.dbname}", reporter=reporter, now=now,
-        )
+        with span("database-size"):
+            database_size = size.result()
+        with span("encrypt-and-store"):
+            return console.create_backup(
+                dump, target, secret, description=description, mode=mode,
+                compression="zstd" if compression == "zstd" else "none", database=header.dbname,
+                database_size=database_size,
+                server_version=header.server_version, pg_dump_version=dump.tool.version,
+                source_name=f"pg_dump of {header.dbname}", reporter=reporter, now=now,
+            )
 
 
-def _database_size(url: str, password: str | None) -> int | None:
-    """The database's size as the backup starts, which a restore's free-space check goes by; None if unreadable."""
+def _psql_beside(tools: list[pgtools.PgTool]) -> Path | None:
+    """A psql from the folder of a pg_dump found (the client tools ship together), if there is one."""
+    for tool in tools:
+        psql = tool.path.with_name("psql" + tool.path.suffix)
+        if os.access(psql, os.X_OK):
+            return psql
+    return None
+
+
+def _database_size(url: str, password: str | None, psql: Path | None = None) -> int | None:
+    """The database's size as the backup starts, which a restore's free-space check goes by; None if unreadable.
+
+    Asked through `psql` when given (a process costs ~20 ms of CPU; importing psycopg ~0.3 s, on the
+    backup's two cores), else (or if psql fails) through psycopg.
+    """
+    if psql is not None and (size := _size_by_psql(psql, url, password)) is not None:
+        return size
     try:
         with postgres.connect(url, password) as conn:
-            return int(postgres.scalar(conn, "SELECT pg_database_size(current_database())"))
+            return int(postgres.scalar(conn, SIZE_QUERY))
     except DatabaseError:
+        return None
+
+
+def _size_by_psql(psql: Path, url: str, password: str | None) -> int | None:
+    """The size query through psql, its password in the child's environment only; None on any failure."""
+    bare, password = postgres.for_child(url, password)
+    with postgres.libpq_env(password) as env:
+        env.setdefault("PGCONNECT_TIMEOUT", str(SIZE_TIMEOUT))
+        try:
+            done = subprocess.run([str(psql), "-X", "-q", "-A", "-t", "-c", SIZE_QUERY, f"--dbname={bare}"], env=env,
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=2 * SIZE_TIMEOUT)
+        except (OSError, subprocess.SubprocessError):
+            return None
+    try:
+        return int(done.stdout.strip()) if done.returncode == 0 else None
+    except ValueError:
         return None
 
 

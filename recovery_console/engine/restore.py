@@ -44,6 +44,7 @@ from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.engine.restore_check import EarlyCount, Table, check_tables, expected_rows
 from recovery_console.engine.restore_check import TableCheck as TableCheck  # re-exported: RestoreResult holds them
 from recovery_console.engine.restore_cleanup import clean_before, drop_created
+from recovery_console.engine.restore_jobs import restore_parallel
 from recovery_console.engine.restore_preflight import (
     CHECKED_NOTE,
     PRE_RESTORE_INFIX,
@@ -72,7 +73,6 @@ if TYPE_CHECKING:
 SWAP_WAIT = 30.0  # seconds the swap keeps trying while sessions it cannot end (autovacuum) hold the database
 SWAP_PAUSE = 0.05
 STAMP_TRIES = 60
-CANCEL_POLL = 0.2
 
 
 @dataclass(frozen=True)
@@ -327,27 +327,9 @@ class Restorer:
 
     def _restore_parallel(self, plan: RestorePlan, argv: list[str], env: dict[str, str], secret: str,
                           reporter: Reporter) -> dict[int, int]:
-        """pg_restore -j needs a seekable file: decrypt to a 0600 file in a claimed folder of the runtime folder,
-        removed after (or by the next start, if this process is killed)."""
-        with self.console.runtime.private_folder("restore-") as folder:
-            path = folder / "archive.dump"
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as sink:
-                counts = self._decrypt_into(plan, secret, sink, reporter)
-            reporter.start(Phase.RESTORE)
-            with tempfile.TemporaryFile() as errors:
-                proc = subprocess.Popen(argv + [f"--jobs={plan.jobs}", str(path)], stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=errors, env=env, start_new_session=True)
-                try:
-                    code = _wait_cancellable(proc, reporter)
-                except BaseException:
-                    _stop(proc)
-                    raise
-                if code != 0:
-                    errors.seek(0)
-                    raise DatabaseError(f"pg_restore failed (exit code {code}): "
-                                        f"{errors.read().decode('utf-8', 'replace').strip()[-2000:]}")
-            return counts
+        """pg_restore -j needs a seekable file: engine/restore_jobs.py."""
+        return restore_parallel(self.console.runtime, plan.jobs, argv, env,
+                                lambda sink: self._decrypt_into(plan, secret, sink, reporter), reporter)
 
     def _decrypt_into(self, plan: RestorePlan, secret: str, sink: FlushableStream,
                       reporter: Reporter) -> dict[int, int]:
@@ -535,15 +517,6 @@ def _rename_pair(admin: psycopg.Connection[tuple[Any, ...]], current: str, keep_
         except psycopg.Error as exc:
             raise DatabaseError(f"Renaming {current} failed: {str(exc).strip()}", hint=hint) from None
         attempt += 1
-
-
-def _wait_cancellable(proc: subprocess.Popen[bytes], reporter: Reporter) -> int:
-    """Wait for `proc`, raising Cancelled as soon as the job is cancelled (Ctrl-C, SIGTERM)."""
-    while True:
-        try:
-            return proc.wait(CANCEL_POLL)
-        except subprocess.TimeoutExpired:
-            reporter.check()
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PLAINTEXT_MAGIC = b"PGDMP"
-SUSPECT_NAMES = ("*.part", "archive.dump", "pgpass")
+SUSPECT_NAMES = ("*.part", "archive.dump", "toc.dump", "pgpass")
 UNITS = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
 PHASES = ("derive-key", "read", "encrypt", "upload", "download", "verify", "decrypt", "sync", "dump", "restore",
           "check", "swap")
@@ -234,7 +234,7 @@ def _contains(path: Path, needles: dict[str, bytes]) -> list[str]:
 
 
 def scan(roots: Iterable[Path], secrets: dict[str, str], allowed_plaintext: Iterable[Path] = ()) -> list[Finding]:
-    """Every suspect file under `roots`: by name (*.part, archive.dump, pgpass), by content (the pg_dump
+    """Every suspect file under `roots`: by name (*.part, archive.dump, toc.dump, pgpass), by content (the pg_dump
     magic, outside `allowed_plaintext`; any of `secrets`, by their name)."""
     allowed = {Path(p).resolve() for p in allowed_plaintext}
     needles = {f"the {name}": value.encode("utf-8") for name, value in secrets.items()}

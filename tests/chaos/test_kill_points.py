@@ -11,7 +11,7 @@ left running, as a reboot would), the checks are:
 - every backup either listing shows verifies in full, and no other object is visible on the targets
   (a hidden temporary one is tolerated after SIGKILL only: nothing can remove it then);
 - no file under TMPDIR, the console's home, the runtime folder, the output folder or the targets is
-  named *.part / archive.dump / pgpass, holds the pg_dump magic (a whole decrypt output excepted), or
+  named *.part / archive.dump / toc.dump / pgpass, holds the pg_dump magic (a whole decrypt output excepted), or
   holds the instance secret, the database password or a target secret;
 - the original database is as it was (a kill after the swap leaves it kept whole, and rollback
   brings it back);
@@ -166,7 +166,7 @@ POINTS: dict[str, Callable[[Scene, Child], bool]] = {
     "verified 20%": phase("verify", 0.2),
     "pre-flight verify 50%": phase("verify", 0.5),
     "pg_restore copying rows": copying_rows,
-    "decrypted 50% into archive.dump": phase("decrypt", 0.5),
+    "decrypted 50%, streaming into pg_restore": phase("decrypt", 0.5),
     "pg_restore --jobs running": lambda scene, child: child.reached("restore") and has_descendant(child, "pg_restore"),
     "checking row counts": phase("check"),
     "swapping": phase("swap"),
@@ -200,8 +200,8 @@ CASES = [  # (operation, point, signal): 23 kill points, 9 of them with both sig
     ("restore-inplace-j1", "pg_restore copying rows", KILL),
     ("restore-inplace-j1", "checking row counts", KILL),
     ("restore-inplace-j1", "swapping", KILL),
-    ("restore-inplace-j2", "decrypted 50% into archive.dump", TERM),
-    ("restore-inplace-j2", "decrypted 50% into archive.dump", KILL),
+    ("restore-inplace-j2", "decrypted 50%, streaming into pg_restore", TERM),
+    ("restore-inplace-j2", "decrypted 50%, streaming into pg_restore", KILL),
     ("restore-inplace-j2", "pg_restore --jobs running", TERM),
     ("restore-newdb-j1", "pg_restore copying rows", TERM),
     ("restore-newdb-j1", "pg_restore copying rows", KILL),

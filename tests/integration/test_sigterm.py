@@ -2,7 +2,7 @@
 behind; after kill -9 the next start removes the temporary plaintext, but never a live console's.
 
 Each case runs the real CLI as a subprocess: a decrypt of a large synthetic backup, and a
-`restore run --jobs 2` (which decrypts to a file for pg_restore) against a real PostgreSQL.
+`restore run --jobs 2` (which keeps the archive's TOC in a file for pg_restore) against a real PostgreSQL.
 """
 
 from __future__ import annotations
@@ -161,16 +161,9 @@ def start_restore(s) -> subprocess.Popen[str]:
                "--secret-key-file", str(s["home"] / "secret"))
 
 
-def archive_being_written(console_pid: int) -> list[Path]:
-    """The archive.dump a console has open (it decrypts into it for pg_restore --jobs)."""
-    found = []
-    with contextlib.suppress(OSError):
-        for fd in Path(f"/proc/{console_pid}/fd").iterdir():
-            with contextlib.suppress(OSError):
-                target = Path(os.readlink(fd))
-                if target.name == "archive.dump":
-                    found.append(target)
-    return found
+def toc_files(home: Path) -> list[Path]:
+    """The archive TOCs restores keep in their runtime folders for pg_restore --jobs's post-data step."""
+    return [p for folder in runtime_items(home) if folder.is_dir() for p in folder.iterdir()]
 
 
 def pg_restores_of(console_pid: int) -> dict[int, list[bytes]]:
@@ -205,22 +198,20 @@ def scratch_databases(s) -> list[str]:
     return [db for db in s["pg"].databases() if "__restore_" in db]
 
 
-@pytest.mark.parametrize("moment", ["decrypting", "pg_restore"])
-def test_sigterm_stops_a_parallel_restore_and_removes_its_archive(restore_scenario, moment) -> None:
+@pytest.mark.parametrize("moment", ["streaming", "post-data"])
+def test_sigterm_stops_a_parallel_restore_and_removes_its_files(restore_scenario, moment) -> None:
     s = restore_scenario
     pgpass_before = leftover_pgpass()
     proc = start_restore(s)
-    if moment == "decrypting":
-        wait_for(lambda: bool(archive_being_written(proc.pid)), what="archive.dump being written")
-        archives = archive_being_written(proc.pid)
-    else:
-        wait_for(lambda: bool(pg_restores_of(proc.pid)), what="pg_restore running")
-        archives = [Path(argv[-1].decode()) for argv in pg_restores_of(proc.pid).values()]
+    section = b"--section=data" if moment == "streaming" else b"--section=post-data"
+    wait_for(lambda: any(section in argv for argv in pg_restores_of(proc.pid).values()) and bool(toc_files(s["home"])),
+             what=f"pg_restore running ({moment})")
+    files = toc_files(s["home"])
     children = list(pg_restores_of(proc.pid))
     proc.send_signal(signal.SIGTERM)
     stopped_plainly(proc)
-    assert archives and [a for a in archives if a.exists()] == []
-    assert [p for p in runtime_items(s["home"]) if p.suffix == ".lock"] == []
+    assert files and [f for f in files if f.exists()] == []
+    assert [p for p in runtime_items(s["home"]) if p.suffix == ".lock" or p.is_dir()] == []
     assert leftover_pgpass() == pgpass_before
     assert [pid for pid in children if alive(pid)] == []
     assert scratch_databases(s) == []
@@ -231,12 +222,12 @@ def test_after_kill_9_of_a_parallel_restore_the_next_start_removes_its_archive(r
     proc = start_restore(s)
     children: list[int] = []
     try:
-        wait_for(lambda: bool(pg_restores_of(proc.pid)), what="pg_restore running")
+        wait_for(lambda: bool(pg_restores_of(proc.pid)) and bool(toc_files(s["home"])), what="pg_restore running")
         children = list(pg_restores_of(proc.pid))
-        archive = Path(pg_restores_of(proc.pid)[children[0]][-1].decode())
+        archive = toc_files(s["home"])[0]
         proc.kill()
         proc.wait()
-        assert archive.exists(), "kill -9 leaves the decrypted archive"
+        assert archive.exists(), "kill -9 leaves the archive's TOC"
         done = run_cli(s["home"], "backup", "list", "--json")  # any command's start sweeps
         assert done.returncode == 0, done.stderr
         json.loads(done.stdout)

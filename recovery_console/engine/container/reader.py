@@ -1,10 +1,11 @@
 """Streaming decryption: check the header and key commitment, then release payload chunks in order.
 
-Reading runs on a producer thread and chunks are decrypted on a worker thread into reused
+Reading runs on a producer thread and chunks are decrypted on worker threads into reused
 buffers, so the caller's own work (hashing, writing) overlaps with reading and decryption; an
-optional third thread hashes the ciphertext. File reads and SHA-256 release the GIL, but
-`cryptography`'s AES-GCM holds it for the whole call, so more than one decrypt worker only adds
-contention. Memory stays bounded by the few reused buffers, whatever the backup's size.
+optional further thread hashes the ciphertext. File reads, SHA-256 and `cryptography`'s AES-GCM
+on a whole chunk all release the GIL, so several decrypt workers use several cores; their results
+are still taken in file order, so the first bad chunk is the one reported. Memory stays bounded by
+the few reused buffers, whatever the backup's size.
 """
 
 from __future__ import annotations

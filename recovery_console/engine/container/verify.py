@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from _hashlib import HASH
 
 TOC_READ = 1 << 20
+QUICK_WORKERS = max(1, min(3, os.cpu_count() or 1))
+"""Decrypt threads of a quick verify: chunks are opened in parallel but their results taken in file order."""
 
 
 @dataclass(frozen=True)
@@ -88,9 +91,10 @@ def read_stream(
 def _read_payload(source: HashingReader, opened: OpenedBackup, reporter: Reporter, archive: ArchiveStream | None,
                   blocks: BlockCheck | None, ciphertext_sha: HASH | None, require_archive: bool) -> StreamReport:
     """The payload part of read_stream: every chunk, the end record, and (with `archive`) the archive checks."""
-    # With nothing to do per chunk here, decrypting on this thread saves a hand-off per chunk;
-    # with an archive to hash (or write), a worker thread decrypts while this one does that.
-    payload = PayloadStream(source, opened, reporter, workers=1 if archive is not None else 0,
+    # With an archive to hash (or write), one worker thread decrypts while this one does that; with
+    # nothing to do per chunk here (quick), every core decrypts, since AES-GCM releases the GIL.
+    workers = 1 if archive is not None else QUICK_WORKERS
+    payload = PayloadStream(source, opened, reporter, workers=workers, depth=workers + 2,
                             ciphertext_sha=ciphertext_sha)
     for chunk in payload:
         if archive is not None:

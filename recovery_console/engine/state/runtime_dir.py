@@ -1,4 +1,4 @@
-"""Temporary plaintext (a decrypted `.part`, a restore's `archive.dump`), and the sweep that removes what a dead
+"""Temporary plaintext (a decrypted `.part`, a parallel restore's `toc.dump`), and the sweep that removes what a dead
 process left.
 
 Every temporary item is claimed by a lock file in the per-user 0700 runtime folder (AppPaths.runtime_dir),
