@@ -96,9 +96,10 @@ def main_window_shots(shooter: Shooter, demo: Any) -> None:
         profiles.set_mode("shop", ConnectionMode.DIRECT, acknowledge_direct=True)
     window = create_main_window(demo.console, "shop")
     window.secrets.remember(demo.secret, "demo", profile="shop")
-    window.resize(MAIN_SIZE)
     window.show()
     wait_for(lambda: window.browser.model.rowCount() > 0 and not window.runner.running, what="the backup list")
+    window.resize(MAIN_SIZE)  # once shown: the offscreen screen clamps a first show to its own 800 px
+    spin(200)
     window.select_target("demo")
     window.controller.backups.test_target()  # a real round trip: the target's badge turns green
     wait_for(lambda: not window.runner.running, what="the target test")
