@@ -27,7 +27,9 @@ from recovery_console.errors import QuotaExceededError, UsageError
 
 log = logging.getLogger(__name__)
 
-PARTS_IN_FLIGHT = 4  # parts sent at once; on 2 cores 4 beat 2 and matched 8 and 10 (bench/replicate.py)
+PARTS_IN_FLIGHT = 4  # parts sent at once (boto3 sends 10); see bench/replicate.py
+PART_SIZE = 8 << 20  # boto3's: rclone serve s3 writes the parts in order, and the request of the part it waited for
+# also writes the parts buffered behind it before it answers; smaller parts keep that answer well inside the timeout
 ABORT_WAIT = 60.0  # seconds an abort waits for the parts still being sent, so that none lands after it
 
 Part = tuple[int, int, Future[str]]  # (part number, bytes, the ETag once the service has it)
@@ -36,14 +38,15 @@ Part = tuple[int, int, Future[str]]  # (part number, bytes, the ETag once the se
 class S3ParallelUpload(Upload):
     """A multipart put with up to `workers` parts in flight; `acknowledged(n)` as each part is confirmed.
 
-    Memory: `workers` parts being sent plus the one filling. An object smaller than one part is a
+    Parts are PART_SIZE, or `part_size` when that is smaller. Memory: `workers` parts being sent plus the one
+    filling. An object smaller than one part is a
     single PUT, acknowledged when it returns.
     """
 
     def __init__(self, target: S3Object, part_size: int, sse: dict[str, str], workers: int,
                  acknowledged: Callable[[int], None]) -> None:
         self.target = target
-        self.part_size = part_size
+        self.part_size = min(part_size, PART_SIZE)
         self.sse = sse
         self.workers = max(1, workers)
         self.acknowledged = acknowledged
@@ -148,8 +151,8 @@ class S3ParallelUpload(Upload):
             return
         t = self.target
         if still_running:
-            log.warning("S3 target '%s': %d part(s) of %s were still being sent after %g s; aborting anyway.",
-                        t.target, len(still_running), t.location, ABORT_WAIT)
+            log.warning("S3 target '%s': parts of %s were still being sent %g s after the abort began (%d); "
+                        "aborting anyway.", t.target, t.location, ABORT_WAIT, len(still_running))
         try:
             t.client.abort_multipart_upload(Bucket=t.bucket, Key=t.full, UploadId=self.upload_id)
         except (bce.BotoCoreError, bce.ClientError, OSError) as exc:
