@@ -52,6 +52,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mib", type=int, default=int(os.environ.get("RC_BENCH_COPY_MIB", 2048)))
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--parts-in-flight", type=int, default=None,
+                        help="the S3 target's parts_in_flight setting (default: the console's)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rc-bench-copy-") as tmp:
         home = Path(tmp)
@@ -59,7 +61,7 @@ def main() -> int:
                            "RECOVERY_CONSOLE_ALLOW_INSECURE_KEYRING": "1",
                            "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring"})
         warnings.simplefilter("ignore")  # the temp keyring's "stored unencrypted" warning, expected here
-        return run(home, args.size_mib << 20, args.rounds)
+        return run(home, args.size_mib << 20, args.rounds, args.parts_in_flight)
 
 
 def baseline_client(server: Any) -> Any:
@@ -82,7 +84,7 @@ def download_sha256(client: Any, bucket: str, key: str) -> str:
     return sha.hexdigest()
 
 
-def run(tmp: Path, size: int, rounds: int) -> int:
+def run(tmp: Path, size: int, rounds: int, parts_in_flight: int | None) -> int:
     from recovery_console.engine.console import Console
     from recovery_console.engine.container.naming import backup_key
     from recovery_console.engine.container.verify import read_metadata
@@ -129,6 +131,8 @@ def run(tmp: Path, size: int, rounds: int) -> int:
 
             target = f"offsite{round_no}"
             options = server.target_options(server.make_bucket())
+            if parts_in_flight is not None:
+                options["parts_in_flight"] = parts_in_flight
             console.add_target(TargetConfig(name=target, kind="s3", options=options),
                                {"secret_access_key": server.secret_key})
             console.sync("vault")
@@ -161,7 +165,8 @@ def run(tmp: Path, size: int, rounds: int) -> int:
     def line(label: str, seconds: float) -> str:
         return f"{label:38s} {seconds:7.2f} s  {mb / seconds:7.1f} MB/s"
 
-    print(f"backup: {stored:,} bytes; median of {rounds} rounds; load average {os.getloadavg()[0]:.2f}")
+    print(f"backup: {stored:,} bytes; median of {rounds} rounds; S3 parts in flight: {parts_in_flight or 'default'}; "
+          f"load average {os.getloadavg()[0]:.2f}")
     print(line("boto3 upload_file", med["upload"]))
     print(line("boto3 get_object + SHA-256", med["download"]))
     print(line("console copy (whole)", med["copy"]))

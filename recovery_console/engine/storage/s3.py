@@ -396,6 +396,8 @@ def from_config(config: TargetConfig, secrets: Callable[[str], str | None]) -> S
             tuning["max_attempts"] = max(1, int(options["max_attempts"]))
         if options.get("part_size") not in (None, ""):
             tuning["part_size"] = min(MAX_PART_SIZE, max(MIN_PART_SIZE, int(options["part_size"])))
+        if options.get("parts_in_flight") not in (None, ""):
+            tuning["parts_in_flight"] = min(10, max(1, int(options["parts_in_flight"])))  # urllib3 pools 10
         if options.get("page_size") not in (None, ""):
             tuning["page_size"] = min(1000, max(1, int(options["page_size"])))
     except (TypeError, ValueError) as exc:
