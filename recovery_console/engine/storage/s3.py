@@ -289,7 +289,7 @@ class S3Storage(Storage):
 
     @contextmanager
     def put_acknowledged(self, key: str, acknowledged: Callable[[int], None]) -> Iterator[Upload]:
-        """A put with PARTS_IN_FLIGHT parts sent at once; `acknowledged` hears only of parts the service confirmed."""
+        """A put with `parts_in_flight` parts sent at once; `acknowledged` hears only of parts the service confirmed."""
         upload = S3ParallelUpload(self._object(key), self.part_size, self._sse(), self.parts_in_flight, acknowledged)
         try:
             yield upload

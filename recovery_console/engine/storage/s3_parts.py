@@ -6,10 +6,10 @@ confirmed (the `acknowledged` callback, always on the writing thread, so a Cance
 aborts the upload like any other failure). An abort waits for the parts still being sent before it
 aborts the multipart upload, so none can land after it; the object appears only on completion.
 
-Parts carry no Content-MD5 (boto3's upload_file sends none either): hashing every part again cost as
-much CPU as the transfer saved on 2 cores. In transit a part is covered by SigV4's signed payload hash
-over plain HTTP and by TLS over HTTPS, and the caller, replication, proves the whole copy by reading it
-back against the sidecar's SHA-256.
+Parts carry no Content-MD5 (boto3's upload_file sends none either): hashing every part again cost about
+1.6 ms of CPU per MiB here, and rclone hashing it again to check it about as much, on 2 cores. In transit
+a part is covered by SigV4's signed payload hash over plain HTTP and by TLS over HTTPS, and the caller,
+replication, proves the whole copy by reading it back against the sidecar's SHA-256.
 """
 
 from __future__ import annotations
@@ -38,9 +38,8 @@ Part = tuple[int, int, Future[str]]  # (part number, bytes, the ETag once the se
 class S3ParallelUpload(Upload):
     """A multipart put with up to `workers` parts in flight; `acknowledged(n)` as each part is confirmed.
 
-    Parts are PART_SIZE, or `part_size` when that is smaller. Memory: `workers` parts being sent plus the one
-    filling. An object smaller than one part is a
-    single PUT, acknowledged when it returns.
+    Parts are PART_SIZE, or `part_size` when that is smaller. Memory: `workers` parts being sent plus the
+    one filling. An object smaller than one part is a single PUT, acknowledged when it returns.
     """
 
     def __init__(self, target: S3Object, part_size: int, sse: dict[str, str], workers: int,
