@@ -28,14 +28,16 @@ also reads itself back cannot meet, since the read-back moves the same bytes aga
 Peak RSS growth of the copy is printed too. Everything is removed at the end.
 
 Measured 2026-12-07 on the shared 2-core machine, 2 GiB (2,147,489,243 bytes), medians of 3 rounds:
-  load ~4, 4 parts in flight: boto3 upload_file 12.11 s, get_object + SHA-256 10.11 s; console copy
-    23.22 s = 0.25 s fixed (client, HEADs, sidecar GET) + 15.17 s upload (1.25x upload_file) + 7.79 s
-    read-back check (0.77x the download + SHA-256); whole copy 1.04x upload + download, 1.92x upload_file.
-  load ~4, 2 parts in flight: upload 1.11x, read-back 0.84x, whole 1.01x upload + download.
-  load 5-20, 4 parts in flight: upload 0.79x, read-back 0.67x, whole 0.74x upload + download.
+  load ~2, before (serial 16 MiB parts with Content-MD5, 1 MiB reads): boto3 upload_file 10.21 s,
+    get_object + SHA-256 8.91 s; copy 24.74 s: upload 17.96 s (1.76x), read-back 6.55 s (0.74x);
+    whole copy 1.29x upload + download, 2.42x upload_file.
+  load ~2, now (4 parts of 8 MiB in flight, 8 MiB reads): boto3 10.53 s and 8.44 s; copy 17.57 s =
+    0.20 s fixed (client, HEADs, sidecar GET) + 10.71 s upload (1.02x upload_file) + 6.59 s read-back
+    check (0.78x the download + SHA-256); whole copy 0.93x upload + download, 1.67x upload_file.
+  load ~4: 4 in flight upload 1.25x, whole 1.04x; 2 in flight upload 1.11x, whole 1.01x.
+  load 5-20, 4 in flight: upload 0.79x, read-back 0.67x, whole 0.74x.
 The upload's remaining per-byte cost over boto3 is mostly the source's SHA-256 (about 0.9 ms of CPU per
 MiB, some 1.9 s for 2 GiB, on 2 cores that rclone also needs), which proves the copy matches the sidecar.
-Before (serial 16 MiB parts with Content-MD5, 1 MiB reads): 1.78x upload_file for the whole copy.
 Under heavy load rclone serve s3 has failed a parallel upload (boto3's as well as ours) with InvalidPart
 at completion; the copy then leaves nothing and the bench stops with rclone's log.
 """
