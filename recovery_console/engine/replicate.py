@@ -24,6 +24,8 @@ from recovery_console.engine.storage.base import Storage
 from recovery_console.errors import IntegrityError, NotFoundError, UsageError
 from recovery_console.models.backup import BackupRecord
 
+SEND_BLOCK = 8 << 20  # one source read: large enough that per-read Python overhead is negligible, one S3 part
+
 
 @dataclass(frozen=True)
 class CopyResult:
@@ -106,15 +108,19 @@ def _present(dest: Storage, key: str) -> bool:
 
 
 def _send(ref: BackupRef, dest: Storage, expected: str, reporter: Reporter) -> None:
-    """Stream the ciphertext into the secondary; committed only when every byte hashed to `expected`."""
+    """Stream the ciphertext into the secondary; committed only when every byte hashed to `expected`.
+
+    Progress counts only what the secondary has acknowledged (put_acknowledged), so it never runs ahead
+    of the parts an S3 target is still being sent.
+    """
     assert ref.record is not None
-    with dest.put(ref.record.key) as upload, ref.open() as stream:
+    with dest.put_acknowledged(ref.record.key, reporter.advance) as upload, ref.open() as stream:
         reader = HashingReader(stream)
-        buf = bytearray(COPY_BLOCK)
+        buf = bytearray(SEND_BLOCK)
         view = memoryview(buf)
         while n := reader.readinto(view):
             upload.write(view[:n])
-            reporter.advance(n)
+            reporter.check()
         if reader.sha256 != expected:
             raise IntegrityError(f"{ref.location} does not match its .sha256 sidecar (SHA-256 {reader.sha256}); "
                                  "it was not copied.",

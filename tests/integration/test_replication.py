@@ -20,9 +20,10 @@ import pytest
 from recovery_console.cli.main import main
 from recovery_console.engine.console import Console
 from recovery_console.engine.container.naming import backup_key
+from recovery_console.engine.progress import CancelToken, Phase, Progress, Reporter
 from recovery_console.engine.replicate import replicate
 from recovery_console.engine.state.paths import AppPaths
-from recovery_console.errors import IntegrityError
+from recovery_console.errors import Cancelled, IntegrityError
 from recovery_console.models.target import TargetConfig
 from tests.fixtures.console import FAST_ITERATIONS, SECRET
 from tests.fixtures.synthetic import make_large_backup
@@ -146,3 +147,63 @@ def test_kill_9_mid_copy_leaves_nothing_listed_and_a_second_copy_completes(app, 
     result = replicate(app, app.locate("vault:" + backup_key(metadata)), secondary)
     assert not result.already and result.sha256 == sha256
     assert listed(app, secondary) == [backup_key(metadata), backup_key(metadata) + ".sha256"]
+
+
+def large_backup_on_vault(app: Console, tmp_path: Path, size: int) -> tuple[str, str]:
+    """A stored backup of `size` bytes on 'vault' with its sidecar: (key, SHA-256)."""
+    from recovery_console.engine.container.verify import read_metadata
+
+    folder = Path(app.targets.get("vault").options["path"]) / "backups"
+    folder.mkdir(exist_ok=True)
+    made = tmp_path / "large.enc"
+    make_large_backup(made, size, SECRET, FAST_ITERATIONS)
+    with open(made, "rb") as stream:
+        _, metadata = read_metadata(stream, SECRET)
+    source = folder.parent / backup_key(metadata)
+    made.rename(source)
+    sha256 = hashlib.sha256(source.read_bytes()).hexdigest()
+    source.with_name(source.name + ".sha256").write_text(f"{sha256}  {source.name}\n")
+    app.sync("vault")
+    return backup_key(metadata), sha256
+
+
+def test_s3_copy_progress_never_exceeds_parts_the_server_confirmed_and_cancel_leaves_nothing(
+        app, rclone_s3, tmp_path):
+    key, sha256 = large_backup_on_vault(app, tmp_path, 48 << 20)
+    dest = app.storage("offsite-s3")
+    confirmed = [0]
+
+    def count(http_response, context, **_):
+        if http_response.status_code == 200:
+            confirmed[0] += context["rc_part_bytes"]
+
+    dest.client.meta.events.register("before-call.s3.UploadPart",
+                                     lambda params, context, **_: context.update(rc_part_bytes=len(params["body"])))
+    dest.client.meta.events.register("after-call.s3.UploadPart", count)
+    uploads: list[tuple[int, int]] = []
+    token = CancelToken()
+
+    def watch(progress: Progress, cancel_at: int | None) -> None:
+        if progress.phase is Phase.UPLOAD:
+            uploads.append((progress.done, confirmed[0]))
+            if cancel_at is not None and progress.done >= cancel_at:
+                token.cancel()
+
+    with pytest.raises(Cancelled):
+        replicate(app, app.locate("vault:" + key), "offsite-s3",
+                  Reporter(sink=lambda p: watch(p, 20 << 20), token=token, min_interval=0))
+    assert uploads and all(done <= acked for done, acked in uploads)
+    assert 20 << 20 <= max(done for done, _ in uploads) < 48 << 20  # cancelled mid-copy
+    bucket = app.targets.get("offsite-s3").options["bucket"]
+    assert listed(app, "offsite-s3") == []
+    raw = rclone_s3.client()
+    assert raw.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0  # not even a hidden temporary object
+    assert raw.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+    uploads.clear()
+    confirmed[0] = 0
+    result = replicate(app, app.locate("vault:" + key), "offsite-s3",
+                       Reporter(sink=lambda p: watch(p, None), min_interval=0))
+    assert result.sha256 == sha256 and not result.already
+    assert all(done <= acked for done, acked in uploads) and uploads[-1][0] == result.size
+    assert listed(app, "offsite-s3") == [key, key + ".sha256"]

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import random
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from recovery_console.engine.storage.round_trip import round_trip
 from recovery_console.engine.storage.s3 import S3Storage, from_config
 from recovery_console.engine.storage.s3_transfer import DEFAULT_PART_SIZE, MIN_PART_SIZE
 from recovery_console.errors import (
+    Cancelled,
     NotFoundError,
     QuotaExceededError,
     RecoveryError,
@@ -831,3 +833,90 @@ def test_the_console_reuses_one_client_and_closes_its_connections(
     assert console.list_backups(["offsite"])[0][0].key == record.key  # used again: a new client
     assert len(clients) == 2
     console.close()
+
+
+class AckLedger:
+    """Counts, from botocore's own events on a storage's client, the part bytes the server has answered 200
+    for and how many parts were in flight at once; `acknowledged` is the upload's progress callback and checks
+    it is never told of more than that."""
+
+    def __init__(self, storage: S3Storage) -> None:
+        self.lock = threading.Lock()
+        self.confirmed = 0
+        self.reported = 0
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.senders: set[str] = set()
+        events = storage.client.meta.events
+        events.register("before-call.s3.UploadPart", self._before)
+        events.register("after-call.s3.UploadPart", self._after)
+
+    def _before(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["rc_part_bytes"] = len(params["body"])
+        with self.lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            self.senders.add(threading.current_thread().name)
+
+    def _after(self, http_response: Any, context: dict[str, Any], **_: Any) -> None:
+        with self.lock:
+            self.in_flight -= 1
+            if http_response.status_code == 200:
+                self.confirmed += context["rc_part_bytes"]
+
+    def acknowledged(self, n: int) -> None:
+        with self.lock:
+            self.reported += n
+            assert self.reported <= self.confirmed, (self.reported, self.confirmed)
+
+
+@integration
+def test_parallel_parts_report_only_what_the_server_confirmed(rclone_s3: RcloneS3, s3_bucket: str) -> None:
+    storage = rclone_s3.storage(s3_bucket, part_size=MIN_PART_SIZE, parts_in_flight=4)
+    ledger = AckLedger(storage)
+    data = random.Random(16).randbytes(12 * MIN_PART_SIZE + 12345)
+    with storage.put_acknowledged("backups/parallel.bin", ledger.acknowledged) as upload:
+        for offset in range(0, len(data), 3 * MiB):
+            upload.write(memoryview(data)[offset:offset + 3 * MiB])
+            assert ledger.reported <= ledger.confirmed <= offset + 3 * MiB
+        assert raw_keys(rclone_s3, s3_bucket, "backups/") == []  # nothing visible before the completion
+    assert ledger.reported == ledger.confirmed == len(data)
+    assert ledger.most_in_flight > 1 and threading.current_thread().name not in ledger.senders
+    assert storage.get_bytes("backups/parallel.bin") == data
+    assert pending_uploads(rclone_s3, s3_bucket) == []
+
+
+@integration
+def test_a_cancelled_parallel_upload_aborts_and_leaves_nothing(rclone_s3: RcloneS3, s3_bucket: str) -> None:
+    storage = rclone_s3.storage(s3_bucket, part_size=MIN_PART_SIZE, parts_in_flight=4)
+    ledger = AckLedger(storage)
+    data = random.Random(17).randbytes(MiB)
+    # Cancelled as Reporter.advance raises it when the user cancels
+    with pytest.raises(Cancelled), storage.put_acknowledged("backups/cancelled.bin", ledger.acknowledged) as upload:
+        for _ in range(40):
+            upload.write(data)
+            if ledger.reported >= 3 * MIN_PART_SIZE:
+                raise Cancelled()
+    assert ledger.in_flight == 0  # the abort waited for the parts in flight
+    assert raw_keys(rclone_s3, s3_bucket) == []
+    assert pending_uploads(rclone_s3, s3_bucket) == []
+
+
+@integration
+def test_a_parallel_upload_that_fails_mid_way_leaves_nothing(rclone_s3_private: Callable[..., RcloneS3]) -> None:
+    server = rclone_s3_private()
+    bucket = server.make_bucket()
+    storage = server.storage(bucket, part_size=MIN_PART_SIZE, parts_in_flight=4, max_attempts=1)
+    ledger = AckLedger(storage)
+    data = random.Random(18).randbytes(MiB)
+    with pytest.raises(StorageError, match="while writing"), \
+            storage.put_acknowledged("backups/broken.bin", ledger.acknowledged) as upload:
+        for _ in range(60):
+            upload.write(data)
+            if ledger.confirmed >= 2 * MIN_PART_SIZE:
+                server.kill()  # once: a second kill of the dead process does nothing
+    assert ledger.reported <= ledger.confirmed
+    server.start()
+    assert list(storage.list("")) == []
+    assert [k for k in raw_keys(server, bucket) if not k.rsplit("/", 1)[-1].startswith(".")] == []
+    assert pending_uploads(server, bucket) == []

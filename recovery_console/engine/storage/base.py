@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Self
@@ -34,6 +34,24 @@ class Upload(ABC):
 
     @abstractmethod
     def abort(self) -> None: ...
+
+
+class _Acknowledged(Upload):
+    """An upload whose every write is confirmed when it returns, reported as such."""
+
+    def __init__(self, upload: Upload, acknowledged: Callable[[int], None]) -> None:
+        self._upload = upload
+        self._acknowledged = acknowledged
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._upload.write(data)
+        self._acknowledged(memoryview(data).nbytes)
+
+    def commit(self) -> None:
+        self._upload.commit()
+
+    def abort(self) -> None:
+        self._upload.abort()
 
 
 class Storage(ABC):
@@ -94,6 +112,16 @@ class Storage(ABC):
             upload.abort()
             raise
         upload.commit()
+
+    @contextmanager
+    def put_acknowledged(self, key: str, acknowledged: Callable[[int], None]) -> Iterator[Upload]:
+        """`put`, calling `acknowledged(n)` on the writing thread as the target confirms each further n bytes.
+
+        Here a write is confirmed when it returns; a backend that sends ahead (S3's parallel parts)
+        overrides this and reports each part once the service has acknowledged it, never before.
+        """
+        with self.put(key) as upload:
+            yield _Acknowledged(upload, acknowledged)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         with self.put(key) as upload:

@@ -15,6 +15,7 @@ import logging
 import threading
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
@@ -28,6 +29,7 @@ from urllib3.exceptions import InsecureRequestWarning
 from recovery_console.engine.io_protocols import ReadableFile
 from recovery_console.engine.storage.base import ObjectInfo, Storage, Upload
 from recovery_console.engine.storage.s3_errors import bucket_missing, map_error
+from recovery_console.engine.storage.s3_parts import PARTS_IN_FLIGHT, S3ParallelUpload
 from recovery_console.engine.storage.s3_transfer import (
     DEFAULT_PART_SIZE,
     MAX_PART_SIZE,
@@ -138,6 +140,7 @@ class S3Storage(Storage):
         addressing_style: str | None = None,
         quota: int | None = None,
         part_size: int = DEFAULT_PART_SIZE,
+        parts_in_flight: int = PARTS_IN_FLIGHT,
         page_size: int = DEFAULT_PAGE_SIZE,
         connect_timeout: float = CONNECT_TIMEOUT,
         read_timeout: float = READ_TIMEOUT,
@@ -157,6 +160,7 @@ class S3Storage(Storage):
         # Custom endpoints (MinIO, Ceph, rclone, …) rarely have wildcard DNS for virtual-hosted buckets.
         self.addressing_style = addressing_style or ("path" if self.endpoint_url else "auto")
         self.part_size = part_size
+        self.parts_in_flight = parts_in_flight
         self.page_size = page_size
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -283,6 +287,17 @@ class S3Storage(Storage):
     def open_upload(self, key: str) -> Upload:
         return S3Upload(self._object(key), self.part_size, self._sse())
 
+    @contextmanager
+    def put_acknowledged(self, key: str, acknowledged: Callable[[int], None]) -> Iterator[Upload]:
+        """A put with `parts_in_flight` parts sent at once; `acknowledged` hears only of parts the service confirmed."""
+        upload = S3ParallelUpload(self._object(key), self.part_size, self._sse(), self.parts_in_flight, acknowledged)
+        try:
+            yield upload
+        except BaseException:
+            upload.abort()
+            raise
+        upload.commit()
+
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> ReadableFile:
         target = self._object(key)
         if end is not None and end <= start:
@@ -381,6 +396,8 @@ def from_config(config: TargetConfig, secrets: Callable[[str], str | None]) -> S
             tuning["max_attempts"] = max(1, int(options["max_attempts"]))
         if options.get("part_size") not in (None, ""):
             tuning["part_size"] = min(MAX_PART_SIZE, max(MIN_PART_SIZE, int(options["part_size"])))
+        if options.get("parts_in_flight") not in (None, ""):
+            tuning["parts_in_flight"] = min(10, max(1, int(options["parts_in_flight"])))  # urllib3 pools 10
         if options.get("page_size") not in (None, ""):
             tuning["page_size"] = min(1000, max(1, int(options["page_size"])))
     except (TypeError, ValueError) as exc:

@@ -40,6 +40,11 @@ def md5(data: bytes | bytearray) -> str:
     return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode("ascii")
 
 
+def part_limit(part_size: int, number: int) -> int:
+    """The size of part `number` (1-based): `part_size`, doubled every PART_GROWTH_EVERY parts."""
+    return min(MAX_PART_SIZE, max(1, part_size) << ((number - 1) // PART_GROWTH_EVERY))
+
+
 class ErrorTranslator(Protocol):
     """Turns a botocore/urllib3 failure while `action` ('writing', …) `key` into the project error."""
 
@@ -76,9 +81,7 @@ class S3Upload(Upload):
         self.done = False
 
     def _part_limit(self) -> int:
-        number = len(self.parts) + 1
-        base = max(1, self.part_size)
-        return min(MAX_PART_SIZE, base << ((number - 1) // PART_GROWTH_EVERY))
+        return part_limit(self.part_size, len(self.parts) + 1)
 
     def write(self, data: bytes | memoryview) -> None:
         if self.done:
