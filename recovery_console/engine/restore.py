@@ -19,7 +19,6 @@ on another core while psycopg loads and the server is checked.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tempfile
 import time
@@ -39,6 +38,7 @@ from recovery_console.engine.container.streams import widen_pipe
 from recovery_console.engine.container.verify import read_stream
 from recovery_console.engine.io_protocols import FlushableStream
 from recovery_console.engine.pg import postgres
+from recovery_console.engine.pg.process_group import stop_group
 from recovery_console.engine.pg.restore_session import session_options, with_session_options
 from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.engine.restore_check import EarlyCount, Table, check_tables, expected_rows
@@ -300,10 +300,10 @@ class Restorer:
             except RecoveryError as exc:
                 failure = exc
             except BaseException:
-                _stop(proc)
+                stop_group(proc)
                 raise
             if failure is not None and proc.poll() is None:
-                _stop(proc)
+                stop_group(proc)
                 raise failure
             counting = early(counts) if failure is None else None
             try:
@@ -518,15 +518,4 @@ def _rename_pair(admin: psycopg.Connection[tuple[Any, ...]], current: str, keep_
             raise DatabaseError(f"Renaming {current} failed: {str(exc).strip()}", hint=hint) from None
         attempt += 1
 
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, 15)
-            proc.wait(3)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait()
-        except ProcessLookupError:
-            pass
 

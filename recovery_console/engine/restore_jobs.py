@@ -25,6 +25,7 @@ from typing import IO
 from recovery_console.engine.archive.toc_collector import TocCollector
 from recovery_console.engine.container.streams import widen_pipe
 from recovery_console.engine.io_protocols import FlushableStream
+from recovery_console.engine.pg.process_group import stop_group
 from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.engine.state.runtime_dir import RuntimeDir
 from recovery_console.engine.timing import span
@@ -111,10 +112,10 @@ def _stream(argv: list[str], env: dict[str, str], decrypt: Decrypt, toc_path: Pa
         except RecoveryError as exc:
             failure = exc
         except BaseException:
-            _stop(proc)
+            stop_group(proc)
             raise
         if failure is not None and proc.poll() is None:
-            _stop(proc)
+            stop_group(proc)
             raise failure
         _check_exit(proc.wait(), errors)
         if failure is not None:
@@ -131,7 +132,7 @@ def _run(argv: list[str], env: dict[str, str], reporter: Reporter) -> None:
         try:
             code = _wait_cancellable(proc, reporter)
         except BaseException:
-            _stop(proc)
+            stop_group(proc)
             raise
         _check_exit(code, errors)
 
@@ -151,15 +152,3 @@ def _wait_cancellable(proc: subprocess.Popen[bytes], reporter: Reporter) -> int:
         except subprocess.TimeoutExpired:
             reporter.check()
 
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """End pg_restore and its workers (its own process group): politely, then for good."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, 15)
-            proc.wait(3)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait()
-        except ProcessLookupError:
-            pass

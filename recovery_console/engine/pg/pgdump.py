@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import signal
 import subprocess
 import tempfile
 from contextlib import ExitStack
@@ -13,9 +11,9 @@ from recovery_console.engine.archive.cursor import ArchiveIncomplete
 from recovery_console.engine.archive.pgarchive import ArchiveHeader, parse_header
 from recovery_console.engine.pg.pgtools import PgTool
 from recovery_console.engine.pg.postgres import describe, for_child, libpq_env
+from recovery_console.engine.pg.process_group import stop_group
 from recovery_console.errors import DatabaseError
 
-TERMINATE_GRACE = 3.0
 PIECE = 64 << 10
 DUMP_COMPRESSIONS = ("zstd", "pg_dump", "none")
 
@@ -96,16 +94,7 @@ class DumpStream:
 
     def terminate(self) -> None:
         """Stop pg_dump: SIGTERM to its process group, SIGKILL if it lingers."""
-        if self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(TERMINATE_GRACE)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        except ProcessLookupError:
-            pass
+        stop_group(self.process)
 
     def close(self) -> None:
         self.terminate()
