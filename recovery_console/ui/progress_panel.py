@@ -60,13 +60,26 @@ class ProgressPanel(QWidget):
         layout.addWidget(self.detail)
 
     def attach(self, job: Job) -> None:
+        """Follow `job`; bound methods, not lambdas, so a panel deleted before its job ends is simply not called."""
         self.job = job
         self.cancel_button.setEnabled(True)
         job.progress.connect(self.show_progress)
-        job.succeeded.connect(lambda _result: self.show_end("Done.", complete=True))
-        job.failed.connect(lambda error: self.show_end(f"Failed: {_message(error)}"))
-        job.cancelled.connect(lambda: self.show_end("Cancelled."))
-        job.done.connect(lambda: self.cancel_button.setEnabled(False))
+        job.succeeded.connect(self._succeeded)
+        job.failed.connect(self._failed)
+        job.cancelled.connect(self._cancelled)
+        job.done.connect(self._done)
+
+    def _succeeded(self, _result: object) -> None:
+        self.show_end("Done.", complete=True)
+
+    def _failed(self, error: object) -> None:
+        self.show_end(f"Failed: {_message(error)}")
+
+    def _cancelled(self) -> None:
+        self.show_end("Cancelled.")
+
+    def _done(self) -> None:
+        self.cancel_button.setEnabled(False)
 
     def show_end(self, text: str, *, complete: bool = False) -> None:
         """The job has ended: say how, stop the busy bar (full only when it succeeded), drop the rate and ETA."""

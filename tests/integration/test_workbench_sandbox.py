@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRunnable, Qt, QThreadPool
 
 from recovery_console.engine.forensics.workbench import Workbench
 from recovery_console.ui.workbench.window import WorkbenchWindow
@@ -36,7 +37,20 @@ def window(qtbot, console, make_backup, monkeypatch, tmp_path):
     qtbot.waitUntil(lambda: not w.busy and not w.runner.running, timeout=WAIT)
 
 
-def test_the_sandbox_tab_answers_a_query_refuses_a_write_and_stops_clean(qtbot, window, tmp_path):
+@pytest.fixture
+def busy_console_threads():
+    """Every thread of the application's shared pool taken by other work, as a long verify or sync would."""
+    pool = QThreadPool.globalInstance()
+    release = threading.Event()
+    for _ in range(pool.maxThreadCount()):
+        pool.start(QRunnable.create(lambda: release.wait(600)))
+    yield
+    release.set()
+    pool.waitForDone(30_000)
+
+
+def test_the_sandbox_tab_answers_a_query_refuses_a_write_and_stops_clean(qtbot, window, tmp_path,
+                                                                        busy_console_threads):
     panel = window.sandbox
     window.tabs.setCurrentWidget(panel)
     assert not panel.run_button.isEnabled()

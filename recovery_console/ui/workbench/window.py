@@ -13,7 +13,8 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from PySide6.QtCore import Qt, QTimer
+import shiboken6
+from PySide6.QtCore import Qt, QThreadPool, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -63,7 +64,9 @@ class WorkbenchWindow(QMainWindow):
         self.source = source
         self._secret = secret
         self.report = report
-        self.runner = JobRunner()
+        # Its own threads: a sandbox holds one for as long as it runs, and must not take the console's.
+        self.runner = JobRunner(QThreadPool(self))
+        self.runner.pool.setMaxThreadCount(4)
         self.tasks: set[asyncio.Task[Any]] = set()
         self.error_boxes: list[QMessageBox] = []
         self.browse_task: asyncio.Task[None] | None = None
@@ -377,7 +380,7 @@ class WorkbenchWindow(QMainWindow):
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self.tasks.discard(task)
-        if self.closing and not self.tasks:
+        if self.closing and not self.tasks and shiboken6.isValid(self):
             self.close()
 
     async def _run(self, name: str, function: Callable[[Reporter], T], *, panel: ProgressPanel) -> T:
