@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 
 import pytest
@@ -18,6 +19,21 @@ pytest_plugins = [
     )
     if importlib.util.find_spec(name) is not None
 ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _collect_cycles_on_the_main_thread():
+    """No cycle collection inside a job's worker thread, where a collected Qt object would be destroyed off its
+    thread (a run crashed so, "Garbage-collecting" in a backup job); cycles are collected between tests."""
+    gc.disable()
+    yield
+    gc.enable()
+
+
+@pytest.fixture(autouse=True)
+def _collect_after_each_test():
+    yield
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)
