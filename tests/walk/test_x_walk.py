@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from recovery_console.engine import demo
-from tests.walk.x_session import XSession, missing_tools, xvfb
+from tests.walk.x_session import console_on_screen, missing_tools
 
 pytestmark = [pytest.mark.gui, pytest.mark.skipif(bool(missing_tools()),
                                                    reason=f"needs {', '.join(missing_tools())} (X walk tools)")]
@@ -33,14 +33,8 @@ MAIN = "^Recovery Console$"
 def session(tmp_path: Path):
     home = tmp_path / "home"
     setup = demo.set_up(home)
-    with xvfb(f"{SCREEN[0]}x{SCREEN[1]}") as display:
-        x = XSession(display, home, tmp_path / "screenshots", tmp_path / "console.log")
-        x.start()
-        try:
-            yield x, setup
-        finally:
-            print(f"walk screenshots: {x.shots}")
-            x.stop()
+    with console_on_screen(home, tmp_path, f"{SCREEN[0]}x{SCREEN[1]}") as x:
+        yield x, setup
 
 
 def newest_backup(home: Path) -> Path:

@@ -199,3 +199,16 @@ class XSession:
         entry = wait_for(find, timeout, f"an audit entry {action!r}")
         assert isinstance(entry, AuditEntry)
         return entry
+
+
+@contextlib.contextmanager
+def console_on_screen(home: Path, work: Path, size: str) -> Iterator[XSession]:
+    """The console on `home`, started on a fresh Xvfb of `size`; stopped after, printing where the screenshots are."""
+    with xvfb(size) as display:
+        x = XSession(display, home, work / "screenshots", work / "console.log")
+        x.start()
+        try:
+            yield x
+        finally:
+            print(f"walk screenshots: {x.shots}")
+            x.stop()
