@@ -3,7 +3,8 @@
 One QApplication (reused if one exists), asyncio integrated through qasync, the light or dark
 style that matches the system palette, the app icon, then the main window. An exception nobody
 caught (in a slot, a flow, an event-loop callback) writes a crash report and shows one plain
-dialog saying where it is (`crash_handler`); the window stays open.
+dialog saying where it is (`crash_handler`); the window stays open. Cycles are collected on the GUI
+thread only (`gc_policy`), never in a job's worker thread.
 """
 
 from __future__ import annotations
@@ -86,12 +87,15 @@ def run(profile: str | None = None, console: Console | None = None, backup_file:
     opened as File › Open backup file does, once the event loop runs."""
     import qasync
 
+    from recovery_console.ui.gc_policy import GuiThreadCollector
+
     app, window = start(profile, console)
     if window is None:
         return 1
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     crashes = install_crash_handler(window, loop)
+    collector = GuiThreadCollector(app).install()
     closed = asyncio.Event()
     if backup_file is not None:
         QTimer.singleShot(0, lambda: window.controller.manage.open_backup_file(backup_file))
@@ -102,6 +106,7 @@ def run(profile: str | None = None, console: Console | None = None, backup_file:
         with loop:
             loop.run_until_complete(closed.wait())
     finally:
+        collector.uninstall()
         crashes.uninstall()
         signal.signal(signal.SIGINT, previous)
         window.console.close()  # ends the storage connections the session opened
