@@ -64,8 +64,10 @@ def _backup(console: Console, profile: Profile, target: str, description: str, m
             now: Callable[[], datetime] | None = None) -> BackupRecord:
     url = profile.dump_url()
     password = console.profiles.dump_password(profile)
-    with span("instance-secret"):
-        secret = secret if secret is not None else console.profiles.instance_secret(profile.name)
+    # the instance secret is read from the keyring while pg_dump starts and reads the catalog (the keyring
+    # is not used here meanwhile: a SecretStore serves one thread at a time)
+    pending = None if secret is not None else in_background(_instance_secret, console, profile.name,
+                                                             name="rc-instance-secret")
     with span("tool-discovery"):
         tools = pgtools.discover([Path(d) for d in profile.tool_dirs], names=["pg_dump"])
     size = in_background(_database_size, url, password, _psql_beside(tools),  # overlaps pg_dump's start
@@ -80,6 +82,10 @@ def _backup(console: Console, profile: Profile, target: str, description: str, m
         with span("pg_dump-header"):
             header = dump.archive_header()
         seen.remember(url, header.server_version)
+        if pending is not None:
+            with span("instance-secret-wait"):
+                secret = pending.result()
+        assert secret is not None  # given, or read from the keyring above
         with span("database-size"):
             database_size = size.result()
         with span("encrypt-and-store"):
@@ -90,6 +96,11 @@ def _backup(console: Console, profile: Profile, target: str, description: str, m
                 server_version=header.server_version, pg_dump_version=dump.tool.version,
                 source_name=f"pg_dump of {header.dbname}", reporter=reporter, now=now,
             )
+
+
+def _instance_secret(console: Console, profile_name: str) -> str:
+    with span("instance-secret"):
+        return console.profiles.instance_secret(profile_name)
 
 
 def _psql_beside(tools: list[pgtools.PgTool]) -> Path | None:
