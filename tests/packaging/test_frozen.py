@@ -52,6 +52,15 @@ MAJORS = (14, 15, 16, 17, 18)
 SERVER_MAJOR = max(MAJORS)  # the one major whose server the bundle ships (the sandbox's)
 CUSTOMERS = "SELECT count(*), min(name) FROM shop.customers"
 CUSTOMERS_ROWS = [["37", "Zoë Ünïcødé"]]  # tests/data/sample_schema.sql
+MODULES_QUERY = ("CREATE EXTENSION \"uuid-ossp\"; CREATE EXTENSION pgcrypto; CREATE EXTENSION hstore; "
+                 "CREATE EXTENSION pg_trgm; CREATE EXTENSION citext; CREATE EXTENSION xml2; "
+                 "SELECT length(uuid_generate_v4()::text), encode(digest('x', 'sha256'), 'hex'), "
+                 "'a=>1'::hstore -> 'a', similarity('abc', 'abd') > 0.3, 'A'::citext = 'a', "
+                 "(xpath('/a/text()', '<a>é</a>'::xml))[1]::text, "
+                 "to_tsvector('english', 'running dogs')::text, "
+                 "'2026-07-01 12:00 Europe/Berlin'::timestamptz AT TIME ZONE 'UTC', convert_to('é', 'LATIN1')")
+MODULES_ROWS = [["36", "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881", "1", "t", "t", "é",
+                 "'dog':2 'run':1", "2026-07-01 10:00:00", "\\xe9"]]
 QT_PLUGIN_FAILURE = "Could not load the Qt platform plugin"
 
 
@@ -338,6 +347,12 @@ def test_sandbox_answers_a_query_from_the_bundled_server_and_leaves_nothing(
         f"({app / 'postgresql' / str(SERVER_MAJOR) / 'bin'}, bundled)"), server
     assert result["sandbox"]["conninfo"]["host"].startswith("/"), "a Unix socket, no TCP port"
     assert not Path(result["sandbox"]["folder"]).exists()
+    assert left_behind(sandbox_place) == []
+    # The server's modules and the libraries they link, from the bundle alone: what restoring a real
+    # database's extensions (and xml, text search, encodings, time zones) needs.
+    proc = run([app / APP, "sandbox", backup_file, "--secret-key-file", secret_file, "--read-write", "--json",
+                "--query", MODULES_QUERY], env, timeout=180)
+    assert json.loads(proc.stdout)["rows"] == MODULES_ROWS
     assert left_behind(sandbox_place) == []
 
 
