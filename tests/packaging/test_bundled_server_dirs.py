@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from recovery_console.engine.pg import private_server
-from recovery_console.engine.pg.private_server import SOURCE_BUNDLED, bundled_dirs, find_servers
+from recovery_console.engine.pg.private_server import (
+    SOURCE_BUNDLED,
+    PrivateServer,
+    ServerBinaries,
+    bundled_dirs,
+    find_servers,
+)
+from recovery_console.errors import DatabaseError
 
 
 def bundle(root: Path, majors: tuple[int, ...]) -> Path:
@@ -60,3 +69,23 @@ def test_the_bundled_server_comes_before_the_systems(tmp_path: Path, monkeypatch
     found = find_servers()
     assert found and found[0].bin_dir == bin_dir and found[0].source == SOURCE_BUNDLED and found[0].major == 18
     assert found[0].bundled and found[0].describe() == f"PostgreSQL 18.6 ({bin_dir}, bundled)"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="as root only: the server then runs as another user")
+def test_as_root_a_server_its_user_cannot_reach_is_an_error_saying_where_to_unpack(tmp_path: Path) -> None:
+    """A bundle unpacked in root's own folder: the server's user (postgres) cannot run its initdb."""
+    closed = tmp_path / "root-only"
+    bin_dir = closed / "recovery-console" / "postgresql" / "18" / "bin"
+    bin_dir.mkdir(parents=True)
+    for tool in private_server.SERVER_TOOLS:
+        (bin_dir / tool).write_text("#!/bin/sh\nexit 0\n")
+        (bin_dir / tool).chmod(0o755)
+    closed.chmod(0o700)
+    folder = Path(tempfile.mkdtemp(prefix="rc-sandbox-test-"))
+    try:
+        server = PrivateServer(ServerBinaries(bin_dir, "18.6", 18, SOURCE_BUNDLED), folder)
+        with pytest.raises(DatabaseError) as raised:
+            server.init()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert str(bin_dir) in raised.value.message and "/opt" in raised.value.hint

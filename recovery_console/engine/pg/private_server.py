@@ -207,11 +207,26 @@ class PrivateServer:
 
     def _run(self, argv: list[str], what: str) -> None:
         uid, gid, groups = self._as_user()
-        proc = subprocess.run(argv, capture_output=True, env=self.env(), stdin=subprocess.DEVNULL, cwd=self.folder,
-                              check=False, user=uid, group=gid, extra_groups=groups)
+        try:
+            proc = subprocess.run(argv, capture_output=True, env=self.env(), stdin=subprocess.DEVNULL,
+                                  cwd=self.folder, check=False, user=uid, group=gid, extra_groups=groups)
+        except OSError as exc:
+            raise self._not_runnable(exc) from None
         if proc.returncode != 0:
             out = (proc.stdout + proc.stderr).decode("utf-8", "replace").strip()[-2000:]
             raise DatabaseError(f"{what} failed (exit code {proc.returncode}): {out}")
+
+    def _not_runnable(self, exc: OSError) -> DatabaseError:
+        """The server's binaries could not be started (as root: the server's user may not enter their folder)."""
+        if self.user is None:
+            return DatabaseError(f"The PostgreSQL server in {self.binaries.bin_dir} could not be started: {exc}.",
+                                 hint="Check that its files are there and executable.")
+        return DatabaseError(
+            f"The PostgreSQL server in {self.binaries.bin_dir} could not be started as the user {self.user.pw_name} "
+            f"({exc.strerror}). PostgreSQL does not run as root, so the console runs it as that user, who must be "
+            "able to enter every folder above it.",
+            hint="Unpack or install the console in a folder every user may enter (such as /opt, not /root), "
+                 "or run the console as an ordinary user.")
 
     def _as_user(self) -> tuple[int | None, int | None, list[int] | None]:
         """user, group and extra_groups for a child: this process's own, or (as root) the server's user's alone."""
@@ -262,9 +277,12 @@ class PrivateServer:
         uid, gid, groups = self._as_user()
         with open(self.log_file, "ab") as log:
             self._own(self.log_file)
-            self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=self.env(),
-                                          cwd=self.folder, start_new_session=True, pass_fds=tuple(hold_fds),
-                                          user=uid, group=gid, extra_groups=groups)
+            try:
+                self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                              env=self.env(), cwd=self.folder, start_new_session=True,
+                                              pass_fds=tuple(hold_fds), user=uid, group=gid, extra_groups=groups)
+            except OSError as exc:
+                raise self._not_runnable(exc) from None
         deadline = time.monotonic() + START_TIMEOUT
         try:
             while not self._ready():
