@@ -53,7 +53,7 @@ while (($#)); do
   case "$1" in
     --dist-dir) DIST_DIR=$2; shift 2 ;;
     --work-dir) WORK_DIR=$2; shift 2 ;;
-    -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "build.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -198,7 +198,6 @@ done
 for lib in "$PGROOT"/lib/*; do
   "$PATCHELF" --set-rpath '$ORIGIN' "$lib"
 done
-
 
 # Licences: PostgreSQL's (COPYRIGHT) and the wheel's (LICENSE) per major above; for each library
 # from this host, its Debian copyright file, listed in THIRD-PARTY.txt.
