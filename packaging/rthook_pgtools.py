@@ -5,7 +5,9 @@
    packaging/build.sh). recovery_console.engine.pg.pgtools searches the folders named in
    RECOVERY_CONSOLE_PG_DIRS as "configured" folders, so the bundled bin folders are appended
    to that variable (after anything the user set, which keeps precedence). The bundled tools
-   then win over system ones of the same major, and every supported major is there.
+   then win over system ones of the same major, and every supported major is there. (The
+   newest major's folder also holds the sandbox's server, initdb and postgres, which
+   recovery_console.engine.pg.private_server finds beside the executable by itself.)
 
 2. PyInstaller's bootloader prepends the bundle's private library folder (``_internal``) to
    LD_LIBRARY_PATH and keeps the user's value in LD_LIBRARY_PATH_ORIG. That only matters to

