@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from recovery_console.engine.archive.table_data import ArchiveTable, archive_tables, encoding_of, find_table
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
+from recovery_console.engine.forensics.large_objects import ExportedObject, write_large_objects
 from recovery_console.engine.forensics.row_formats import SUFFIXES, row_format
 from recovery_console.engine.forensics.row_pages import RowPages
 from recovery_console.engine.forensics.sandbox import Sandbox
@@ -260,6 +261,29 @@ class Workbench:
                             on_file(done[-1])
             finally:
                 detail.update(files=[item.as_dict() for item in done], damaged=damaged, ok=not damaged)
+            return done
+
+    def export_large_objects(self, ref: BackupRef, secret: Secret, out_dir: Path, *,
+                             reporter: Reporter | None = None,
+                             on_file: Callable[[ExportedObject], None] | None = None) -> list[ExportedObject]:
+        """Every large object of the archive to out_dir/<oid> (engine/forensics/large_objects.py), audited with
+        each file's SHA-256; stops at the first damage, the files written before it whole and listed."""
+        reporter = reporter or Reporter()
+        done: list[ExportedObject] = []
+
+        def written(item: ExportedObject) -> None:
+            done.append(item)
+            if on_file is not None:
+                on_file(item)
+
+        with self.console.audited("forensics.export", ref.location,
+                                  {"large_objects": True, "output": str(out_dir)}) as detail:
+            try:
+                with open_source(ref, secret, reporter) as source:
+                    write_large_objects(source, out_dir, self.console.runtime, reporter, written)
+                reporter.finish()
+            finally:
+                detail.update(files=[item.as_dict() for item in done])
             return done
 
     def search(self, ref: BackupRef, secret: Secret, pattern: str, *, regex: bool = False, ignore_case: bool = False,
