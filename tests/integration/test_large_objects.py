@@ -60,6 +60,8 @@ def lo_dumps(pg_server_factory, tmp_path_factory):
             made[major, compression] = (server, db, path, expected)
         made[major, "without"] = folder / f"pg{major}-without.dump"
         server.run("pg_dump", "-Fc", "-B", "-f", str(made[major, "without"]), *server.conn_args(db))
+        made[major, "data-only"] = folder / f"pg{major}-data-only.dump"
+        server.run("pg_dump", "-Fc", "--data-only", "-f", str(made[major, "data-only"]), *server.conn_args(db))
     return made
 
 
@@ -82,6 +84,17 @@ def test_each_large_object_is_what_lo_get_returns(console, lo_dumps, tmp_path, m
 
     with pytest.raises(UsageError, match="already holds 5 files"):
         Workbench(console).export_large_objects(console.locate(str(dump)), lambda: "", out)
+    assert Workbench(console).tables(console.locate(str(dump)), lambda: "").large_objects == 5
+
+
+@pytest.mark.parametrize("major", sorted(COMPRESSIONS))
+def test_a_data_only_dump_counts_and_exports_its_large_objects(console, lo_dumps, tmp_path, major):
+    expected = lo_dumps[major, "none"][3]
+    dump = lo_dumps[major, "data-only"]
+    bench = Workbench(console)
+    assert bench.tables(console.locate(str(dump)), lambda: "").large_objects == 5  # pg_dump -a keeps their entries
+    items = bench.export_large_objects(console.locate(str(dump)), lambda: "", tmp_path / "out")
+    assert {item.oid: item.path.read_bytes() for item in items} == expected
 
 
 def test_many_large_objects_in_several_blobs_entries_through_the_cli(console, pg17, make_backup, tmp_path,

@@ -102,9 +102,19 @@ def test_export_writes_files_0600_in_a_new_0700_folder_and_refuses_to_overwrite(
 
 def test_an_archive_without_large_objects_makes_no_folder(console, tmp_path) -> None:
     bench = Workbench(console)
+    assert bench.tables(bench.locate(str(DATA / "diff-a.dump")), str).large_objects == 0
+    assert bench.tables(bench.locate(str(DATA / "sample-pg15.dump")), str).large_objects == 1
     with pytest.raises(NotFoundError, match="holds no large objects"):
         bench.export_large_objects(bench.locate(str(DATA / "diff-a.dump")), str, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_large_object_data_the_toc_does_not_count_is_still_reported(console, tmp_path) -> None:
+    dump = tmp_path / "uncounted.dump"
+    dump.write_bytes(archive_with([(5, [b"a"])]))  # a BLOBS entry, no BLOB or BLOB METADATA entries
+    bench = Workbench(console)
+    assert bench.tables(bench.locate(str(dump)), str).large_objects is None
+    assert [i.oid for i in bench.export_large_objects(bench.locate(str(dump)), str, tmp_path / "out")] == [5]
 
 
 def test_an_object_listed_twice_is_refused(console, tmp_path) -> None:

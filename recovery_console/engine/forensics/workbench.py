@@ -14,10 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from recovery_console.engine.archive.pgarchive import Archive
 from recovery_console.engine.archive.table_data import ArchiveTable, archive_tables, encoding_of, find_table
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
-from recovery_console.engine.forensics.large_objects import ExportedObject, write_large_objects
+from recovery_console.engine.forensics.large_objects import (
+    ExportedObject,
+    has_large_objects,
+    toc_large_objects,
+    write_large_objects,
+)
 from recovery_console.engine.forensics.row_formats import SUFFIXES, row_format
 from recovery_console.engine.forensics.row_pages import RowPages
 from recovery_console.engine.forensics.sandbox import Sandbox
@@ -60,6 +66,9 @@ class TablesReport:
     metadata: BackupMetadata | None
     compression: str
     tables: list[TableStats]
+    large_objects: int | None = 0
+    """How many large objects the archive holds data of, as its TOC counts them; None when it holds large-object
+    data its TOC does not count (a data-only dump)."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +149,13 @@ def _located(exc: IntegrityError, source: OpenedSource, table: ArchiveTable) -> 
                           "of the archive.)", hint=exc.hint, detail=exc.detail)
 
 
+def _large_object_count(archive: Archive) -> int | None:
+    """TablesReport.large_objects: from the TOC alone, no data read."""
+    if not has_large_objects(archive):
+        return 0
+    return len(toc_large_objects(archive)) or None
+
+
 def _file_name(table: ArchiveTable, fmt: str) -> str:
     """A safe file name for a table's export: SCHEMA.NAME with unusual characters replaced."""
     safe = re.sub(r"[^\w.@+-]", "_", table.qualified).lstrip(".") or "table"
@@ -176,7 +192,7 @@ class Workbench:
             reporter.finish()
             detail.update(tables=len(stats))
             return TablesReport(ref.location, source.metadata, source.archive.header.compression,
-                                stats)
+                                stats, _large_object_count(source.archive))
 
     def export(self, ref: BackupRef, secret: Secret, table: str, fmt: str = "csv", *, out: Path | None = None,
                stream: BinaryIO | None = None, limit: int | None = None, overwrite: bool = False,
