@@ -3,7 +3,8 @@
 A data block is a type byte (1 table data, 3 large objects), the Int dump ID, then the payload:
 (Int length, bytes)* ending with Int 0; a large-object block repeats (Int oid, that chunk list)
 and ends with oid 0 (pg_backup_custom.c _WriteData, _StartLOs). Payloads come out in pieces,
-decompressed on request (gzip or zstd as pg_dump wrote them).
+decompressed on request (gzip or zstd as pg_dump wrote them); `large_objects` splits a large-object
+block's payload into its objects.
 """
 
 from __future__ import annotations
@@ -186,7 +187,6 @@ class _Payload:
             self._in_object = False
             self._done = not self._large_objects
         self._left = length
-
 
     def objects(self) -> Iterator[LargeObject]:
         """A large-object block's objects in stream order, each readable only until the next is asked for."""
