@@ -98,6 +98,9 @@ def test_export_writes_files_0600_in_a_new_0700_folder_and_refuses_to_overwrite(
         bench.export_large_objects(ref, str, tmp_path / "file")
     with pytest.raises(UsageError, match="does not exist"):
         bench.export_large_objects(ref, str, tmp_path / "no" / "such")
+    (tmp_path / "link").symlink_to(out)
+    with pytest.raises(UsageError, match="is a symbolic link"):
+        bench.export_large_objects(ref, str, tmp_path / "link")
 
 
 def test_an_archive_without_large_objects_makes_no_folder(console, tmp_path) -> None:
@@ -115,6 +118,11 @@ def test_large_object_data_the_toc_does_not_count_is_still_reported(console, tmp
     bench = Workbench(console)
     assert bench.tables(bench.locate(str(dump)), str).large_objects is None
     assert [i.oid for i in bench.export_large_objects(bench.locate(str(dump)), str, tmp_path / "out")] == [5]
+    (tmp_path / "again").mkdir()
+    (tmp_path / "again" / "5").symlink_to(tmp_path / "nowhere")  # no TOC name to check first: refused on writing
+    with pytest.raises(UsageError, match="already exists; it was not replaced"):
+        bench.export_large_objects(bench.locate(str(dump)), str, tmp_path / "again")
+    assert not (tmp_path / "nowhere").exists()
 
 
 def test_an_object_listed_twice_is_refused(console, tmp_path) -> None:

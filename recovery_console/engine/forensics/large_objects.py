@@ -104,6 +104,9 @@ def write_large_objects(source: OpenedSource, out_dir: Path, claims: RuntimeDir,
 
 
 def _write_one(oid: int, data: Iterator[bytes], path: Path, claims: RuntimeDir) -> ExportedObject:
+    if os.path.lexists(path):  # a name the TOC did not list, or a link that points nowhere
+        raise UsageError(f"{path} already exists; it was not replaced, and the export stopped there.",
+                         hint="Choose an empty or new folder.")
     sha = hashlib.sha256()
     size = 0
     try:
@@ -122,7 +125,10 @@ def _folder(out_dir: Path) -> bool:
     try:
         out_dir.mkdir(mode=0o700)
     except FileExistsError:
-        if not out_dir.is_dir() or out_dir.is_symlink():
+        if out_dir.is_symlink():
+            raise UsageError(f"{out_dir} is a symbolic link; the console does not write through links.",
+                             hint="Name the folder itself, or a new folder; nothing was written.") from None
+        if not out_dir.is_dir():
             raise UsageError(f"{out_dir} exists and is not a folder; large objects go into a folder, one file each.",
                              hint="Name a new or existing folder.") from None
         return False
