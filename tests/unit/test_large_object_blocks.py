@@ -125,6 +125,21 @@ def test_large_object_data_the_toc_does_not_count_is_still_reported(console, tmp
     assert not (tmp_path / "nowhere").exists()
 
 
+def test_a_cut_archive_is_refused_and_leaves_only_whole_files(console, tmp_path) -> None:
+    data = archive_with([(5, [b"first"]), (6, [b"x" * 1000])])
+    bench = Workbench(console)
+    inside = tmp_path / "inside.dump"
+    inside.write_bytes(data[:data.index(b"x" * 1000) + 500])
+    with pytest.raises(IntegrityError, match=r"truncated: it ends at byte \d+, inside the data of TOC entry 2"):
+        bench.export_large_objects(bench.locate(str(inside)), str, tmp_path / "a")
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["5"]
+    before = tmp_path / "before.dump"
+    before.write_bytes(data[:data.index(bytes([data_blocks.BLOCK_BLOBS]) + pg_int(2))])
+    with pytest.raises(IntegrityError, match="ends without 1 block of large objects"):
+        bench.export_large_objects(bench.locate(str(before)), str, tmp_path / "b")
+    assert not (tmp_path / "b").exists()
+
+
 def test_an_object_listed_twice_is_refused(console, tmp_path) -> None:
     dump = tmp_path / "twice.dump"
     dump.write_bytes(archive_with([(5, [b"a"]), (5, [b"b"])]))

@@ -39,9 +39,14 @@ class ExportedObject:
         return {"oid": self.oid, "path": str(self.path), "size": self.size, "sha256": self.sha256}
 
 
+def blobs_entries(archive: Archive) -> set[int]:
+    """The dump ids of the BLOBS entries whose data the TOC promises."""
+    return {e.dump_id for e in archive.toc if e.desc == "BLOBS" and e.had_dumper and e.data_state != OFFSET_NO_DATA}
+
+
 def has_large_objects(archive: Archive) -> bool:
     """Whether the TOC promises large-object data (a BLOBS entry with data)."""
-    return any(e.desc == "BLOBS" and e.had_dumper and e.data_state != OFFSET_NO_DATA for e in archive.toc)
+    return bool(blobs_entries(archive))
 
 
 def toc_large_objects(archive: Archive) -> list[int]:
@@ -56,15 +61,26 @@ def toc_large_objects(archive: Archive) -> list[int]:
 
 
 def stored_objects(source: OpenedSource) -> Iterator[tuple[int, Iterator[bytes]]]:
-    """Each large object as (OID, its data decompressed, in pieces), in stream order; read each before the next."""
+    """Each large object as (OID, its data decompressed, in pieces), in stream order; read each before the next.
+
+    An archive that ends before a BLOBS block its TOC promises raises IntegrityError after the objects before
+    the cut were handed out.
+    """
     archive = source.archive
     compression = archive.header.compression
-    for _dump_id, block_type, pieces in walk(source.data, archive):
+    missing = blobs_entries(archive)
+    for dump_id, block_type, pieces in walk(source.data, archive):
         if block_type != BLOCK_BLOBS:
             continue
+        missing.discard(dump_id)
         for obj in large_objects(pieces):
             what = f"large object {obj.oid} (at byte {obj.at:,} of the archive)"
             yield obj.oid, block_text(obj.pieces, compression, what)
+    if missing:
+        raise IntegrityError(f"The archive is truncated: it ends without {counted(len(missing), 'block')} of large "
+                             "objects its TOC lists.",
+                             hint="The file was cut short (an interrupted copy, or a full disk while dumping); the "
+                                  "large objects before the cut were written whole.")
 
 
 def write_large_objects(source: OpenedSource, out_dir: Path, claims: RuntimeDir, reporter: Reporter,
@@ -94,9 +110,6 @@ def write_large_objects(source: OpenedSource, out_dir: Path, claims: RuntimeDir,
             on_file(_write_one(oid, data, out_dir / str(oid), claims))
             written += 1
             reporter.check()
-        if not seen:
-            raise IntegrityError("The archive is truncated: it ends before the large objects its TOC lists.",
-                                 hint="The file was cut short (an interrupted copy, or a full disk while dumping).")
     except BaseException:
         if created and not written:
             _remove_empty(out_dir)
