@@ -298,8 +298,9 @@ class Workbench:
                 with open_source(ref, secret, reporter) as source:
                     write_large_objects(source, out_dir, self.console.runtime, reporter, written)
                 reporter.finish()
-            finally:
-                detail.update(files=[item.as_dict() for item in done])
+            finally:  # each file is out_dir/<oid>: the folder is recorded once, not per file
+                detail.update(objects=len(done),
+                              files=[{"oid": i.oid, "size": i.size, "sha256": i.sha256} for i in done])
             return done
 
     def search(self, ref: BackupRef, secret: Secret, pattern: str, *, regex: bool = False, ignore_case: bool = False,
