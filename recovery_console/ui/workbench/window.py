@@ -129,6 +129,7 @@ class WorkbenchWindow(QMainWindow):
         self.export_action.triggered.connect(self._export_clicked)
         self.blobs_action = QAction("Export &large objects…", self)
         self.blobs_action.triggered.connect(self._blobs_clicked)
+        self.blobs_action.setEnabled(report.large_objects != 0)  # None: there, but not counted by the TOC
         self.report_action = QAction("Chain-of-custody &report…", self)
         self.report_action.setShortcut(QKeySequence("Ctrl+R"))
         self.report_action.triggered.connect(self._report_clicked)
