@@ -80,7 +80,7 @@ def stored_objects(source: OpenedSource) -> Iterator[tuple[int, Iterator[bytes]]
         raise IntegrityError(f"The archive is truncated: it ends without {counted(len(missing), 'block')} of large "
                              "objects its TOC lists.",
                              hint="The file was cut short (an interrupted copy, or a full disk while dumping); the "
-                                  "large objects before the cut were written whole.")
+                                  "large objects before the cut are whole.")
 
 
 def write_large_objects(source: OpenedSource, out_dir: Path, claims: RuntimeDir, reporter: Reporter,
