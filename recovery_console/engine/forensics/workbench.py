@@ -68,7 +68,7 @@ class TablesReport:
     tables: list[TableStats]
     large_objects: int | None = 0
     """How many large objects the archive holds data of, as its TOC counts them; None when it holds large-object
-    data its TOC does not count (a data-only dump)."""
+    data without the BLOB or BLOB METADATA entries that count it."""
 
 
 @dataclass(frozen=True)
