@@ -8,6 +8,7 @@ from pathlib import Path
 
 from recovery_console.cli.common import console, emit, job, secret_from
 from recovery_console.cli.tables_cmd import add_source
+from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.forensics.row_formats import FORMATS
 from recovery_console.engine.forensics.workbench import ExportedTable, Workbench
 from recovery_console.errors import ExitCode, IntegrityError, UsageError
@@ -19,6 +20,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--table", metavar="SCHEMA.NAME", help="the table to export")
     which.add_argument("--all-tables", action="store_true", help="every table with data, one file each in --out-dir")
+    which.add_argument("--blobs", type=Path, metavar="DIR",
+                       help="the archive's large objects instead, one file DIR/<oid> each (DIR made if absent)")
     parser.add_argument("--format", choices=FORMATS, default="csv",
                         help="csv (with a header row, as COPY … CSV HEADER writes it), jsonl, or copy (raw COPY text)")
     parser.add_argument("-o", "--output", type=Path, help="the file to write (default: standard output)")
@@ -39,6 +42,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     app = console()
     bench = Workbench(app)
     ref = bench.locate(args.source, args.target)
+    if args.blobs is not None:
+        return _export_blobs(args, bench, ref)
     if args.all_tables:
         if args.out_dir is None or args.output is not None or args.limit is not None:
             raise UsageError("--all-tables writes one file per table: give --out-dir DIR (and no -o or --limit).")
@@ -75,4 +80,17 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(_line(item), file=sys.stderr)
     else:
         emit(args, item.as_dict(), _line(item))
+    return ExitCode.OK
+
+
+def _export_blobs(args: argparse.Namespace, bench: Workbench, ref: BackupRef) -> int:
+    """--blobs DIR: every large object to DIR/<oid>, each file's SHA-256 printed."""
+    if args.output is not None or args.out_dir is not None or args.limit is not None or args.force or args.keep_going:
+        raise UsageError("--blobs DIR writes one file per large object into DIR and never replaces a file: "
+                         "give it alone (no -o, --out-dir, --limit, --force or --keep-going).")
+    with job(args) as reporter:
+        items = bench.export_large_objects(ref, lambda: secret_from(args), args.blobs, reporter=reporter)
+    lines = [f"large object {item.oid}: {item.size:,} bytes to {item.path}, SHA-256 {item.sha256}" for item in items]
+    lines.append(f"{counted(len(items), 'large object')} written to {args.blobs}.")
+    emit(args, {"files": [item.as_dict() for item in items]}, lines)
     return ExitCode.OK

@@ -31,8 +31,11 @@ def cmd_tables(args: argparse.Namespace) -> int:
         report = bench.tables(ref, lambda: secret_from(args), reporter)
     data = {"source": report.location, "compression": report.compression,
             "metadata": report.metadata.as_dict() if report.metadata else None,
-            "tables": [stats.as_dict() for stats in report.tables]}
+            "tables": [stats.as_dict() for stats in report.tables], "large_objects": report.large_objects}
     lines = [f"{counted(len(report.tables), 'table')} in {report.location} (data compressed: {report.compression})"]
+    if report.large_objects != 0:
+        held = "some" if report.large_objects is None else f"{report.large_objects:,}"
+        lines.append(f"Large objects: {held} (export --blobs DIR writes them out)")
     for stats in report.tables:
         held = (f"{stats.rows:,} rows, {format_bytes(stats.text_bytes)}" if stats.has_data
                 else "no data in this archive")

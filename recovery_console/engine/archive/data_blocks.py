@@ -3,7 +3,8 @@
 A data block is a type byte (1 table data, 3 large objects), the Int dump ID, then the payload:
 (Int length, bytes)* ending with Int 0; a large-object block repeats (Int oid, that chunk list)
 and ends with oid 0 (pg_backup_custom.c _WriteData, _StartLOs). Payloads come out in pieces,
-decompressed on request (gzip or zstd as pg_dump wrote them).
+decompressed on request (gzip or zstd as pg_dump wrote them); `large_objects` splits a large-object
+block's payload into its objects.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ PIECE = 64 << 10
 READ_AHEAD = 1 << 20
 INFLATED = 1 << 20
 ZSTD_SLICE = 4 << 10
+OID_RANGE = 1 << 32
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,9 @@ class _Payload:
         self._bulk = bulk and not self._large_objects
         self._left = 0
         self._done = False
+        self._per_object = False
+        self.oid = 0
+        self.oid_at = 0
 
     def __iter__(self) -> _Payload:
         return self
@@ -152,7 +157,7 @@ class _Payload:
         size = 0
         while size < PIECE:
             if not self._left:
-                if self._done or (self._bulk and pieces):
+                if self._done or (self._bulk and pieces) or (self._per_object and not self._in_object):
                     break
                 if self._bulk and (run := reader.chunk_run()):
                     return run
@@ -169,16 +174,60 @@ class _Payload:
     def _next_chunk(self, reader: _BlockReader, what: str) -> None:
         """Read the next chunk header (or large-object OID); an empty chunk ends the object or block."""
         if not self._in_object:
-            self._in_object = reader.read_int(what) != 0  # the next large object's OID, 0 at the end
+            self.oid_at = reader.pos
+            self.oid = reader.read_int(what) % OID_RANGE  # pg_dump writes an Oid as a signed Int; 0 ends the list
+            self._in_object = self.oid != 0
             self._done = not self._in_object
             return
         length = reader.read_int(what)
         if length < 0:
-            raise IntegrityError(f"The archive's {what} declares a negative chunk length ({length}).")
+            raise IntegrityError(f"The archive's {what} declares a negative chunk length ({length}) "
+                                 f"at byte {reader.pos - 1 - reader.int_size}.")
         if length == 0:
             self._in_object = False
             self._done = not self._large_objects
         self._left = length
+
+    def objects(self) -> Iterator[LargeObject]:
+        """A large-object block's objects in stream order, each readable only until the next is asked for."""
+        if not self._large_objects:
+            raise ValueError("only a large-object block holds large objects")
+        self._per_object = True
+        while True:
+            for _ in self:  # the rest of the previous object, if its reader stopped early
+                pass
+            if self._done:
+                return
+            self._next_chunk(self._reader, self._what)
+            if self._done:
+                return
+            yield LargeObject(self.oid, self.oid_at, self)
+
+    def drain(self) -> None:
+        """Read past whatever of the block is left."""
+        self._per_object = False
+        for _ in self:
+            pass
+
+
+@dataclass(frozen=True)
+class LargeObject:
+    """One large object of a BLOBS block: its OID, the byte where its OID starts, its stored (compressed) pieces."""
+
+    oid: int
+    at: int
+    pieces: Iterator[bytes]
+
+
+def large_objects(pieces: Iterator[bytes]) -> Iterator[LargeObject]:
+    """The objects of a large-object block's payload, as `walk` yields it (block type BLOCK_BLOBS).
+
+    Each object's pieces end at that object's end-of-data chunk; pg_dump compresses every object
+    as a stream of its own (_StartLO/_EndLO), so each decompresses alone.
+    """
+    if not isinstance(pieces, _Payload):
+        raise TypeError("large_objects reads the payload of a block from walk()")
+    return pieces.objects()
 
 
 def walk(fp: ReadableStream, archive: Archive, tap: Callable[[bytes], object] | None = None,
@@ -215,8 +264,7 @@ def walk(fp: ReadableStream, archive: Archive, tap: Callable[[bytes], object] | 
             )
         pieces = _Payload(reader, block_type, f"the data of TOC entry {dump_id} ({entry.desc} {entry.tag})", bulk)
         yield dump_id, block_type, pieces
-        for _ in pieces:
-            pass
+        pieces.drain()
 
 
 def _is_toc_copy(reader: _BlockReader, archive: Archive, first: int) -> bool:

@@ -14,9 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from recovery_console.engine.archive.pgarchive import Archive
 from recovery_console.engine.archive.table_data import ArchiveTable, archive_tables, encoding_of, find_table
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
+from recovery_console.engine.forensics.large_objects import (
+    ExportedObject,
+    has_large_objects,
+    toc_large_objects,
+    write_large_objects,
+)
 from recovery_console.engine.forensics.row_formats import SUFFIXES, row_format
 from recovery_console.engine.forensics.row_pages import RowPages
 from recovery_console.engine.forensics.sandbox import Sandbox
@@ -59,6 +66,9 @@ class TablesReport:
     metadata: BackupMetadata | None
     compression: str
     tables: list[TableStats]
+    large_objects: int | None = 0
+    """How many large objects the archive holds data of, as its TOC counts them; None when it holds large-object
+    data without the BLOB or BLOB METADATA entries that count it."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +149,13 @@ def _located(exc: IntegrityError, source: OpenedSource, table: ArchiveTable) -> 
                           "of the archive.)", hint=exc.hint, detail=exc.detail)
 
 
+def _large_object_count(archive: Archive) -> int | None:
+    """TablesReport.large_objects: from the TOC alone, no data read."""
+    if not has_large_objects(archive):
+        return 0
+    return len(toc_large_objects(archive)) or None
+
+
 def _file_name(table: ArchiveTable, fmt: str) -> str:
     """A safe file name for a table's export: SCHEMA.NAME with unusual characters replaced."""
     safe = re.sub(r"[^\w.@+-]", "_", table.qualified).lstrip(".") or "table"
@@ -175,7 +192,7 @@ class Workbench:
             reporter.finish()
             detail.update(tables=len(stats))
             return TablesReport(ref.location, source.metadata, source.archive.header.compression,
-                                stats)
+                                stats, _large_object_count(source.archive))
 
     def export(self, ref: BackupRef, secret: Secret, table: str, fmt: str = "csv", *, out: Path | None = None,
                stream: BinaryIO | None = None, limit: int | None = None, overwrite: bool = False,
@@ -260,6 +277,30 @@ class Workbench:
                             on_file(done[-1])
             finally:
                 detail.update(files=[item.as_dict() for item in done], damaged=damaged, ok=not damaged)
+            return done
+
+    def export_large_objects(self, ref: BackupRef, secret: Secret, out_dir: Path, *,
+                             reporter: Reporter | None = None,
+                             on_file: Callable[[ExportedObject], None] | None = None) -> list[ExportedObject]:
+        """Every large object of the archive to out_dir/<oid> (engine/forensics/large_objects.py), audited with
+        each file's SHA-256; stops at the first damage, the files written before it whole and listed."""
+        reporter = reporter or Reporter()
+        done: list[ExportedObject] = []
+
+        def written(item: ExportedObject) -> None:
+            done.append(item)
+            if on_file is not None:
+                on_file(item)
+
+        with self.console.audited("forensics.export", ref.location,
+                                  {"large_objects": True, "output": str(out_dir)}) as detail:
+            try:
+                with open_source(ref, secret, reporter) as source:
+                    write_large_objects(source, out_dir, self.console.runtime, reporter, written)
+                reporter.finish()
+            finally:  # each file is out_dir/<oid>: the folder is recorded once, not per file
+                detail.update(objects=len(done),
+                              files=[{"oid": i.oid, "size": i.size, "sha256": i.sha256} for i in done])
             return done
 
     def search(self, ref: BackupRef, secret: Secret, pattern: str, *, regex: bool = False, ignore_case: bool = False,
