@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLineEdit,
     QMessageBox,
+    QPushButton,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -108,6 +109,10 @@ class ProfileDialog(QDialog):
         form.addRow(buddy_label("&Repeat the secret:", self.repeat_edit, "Repeat the new instance secret"),
                     self.repeat_edit)
         form.addRow(self.secret_note)
+        self.secrets_button = QPushButton("Instance secre&ts…")
+        self.secrets_button.setAccessibleName("Instance secrets: list, add or remove")
+        self.secrets_button.clicked.connect(self.show_secrets)
+        form.addRow(self.secrets_button)
         self.status_label = wrap_label("", "Profile status")
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)
@@ -134,6 +139,13 @@ class ProfileDialog(QDialog):
         self.policy_form.changed.connect(self._changed)
         self._show_mode_fields()
         self._changed()
+
+    def show_secrets(self) -> None:
+        """The profile's instance secrets in rotation: newest first, add and remove (instance_secrets_dialog.py)."""
+        from recovery_console.ui.dialogs.instance_secrets_dialog import InstanceSecretsDialog
+
+        self.secrets_dialog = InstanceSecretsDialog(self.console, self.runner, self.profile.name, self)
+        self.secrets_dialog.open()
 
     @property
     def mode(self) -> ConnectionMode:

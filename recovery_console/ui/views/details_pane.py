@@ -94,7 +94,7 @@ class DetailsPane(QWidget):
 
     FILE_FIELDS = (("file", "File"), ("id", "ID"), ("target", "Target"), ("created", "Created"),
                    ("size", "Size"), ("mode", "Type"), ("version", "App version"), ("sha256", "File SHA-256"),
-                   ("verify", "Last verify"), ("history", "Verify history"))
+                   ("verify", "Last verify"), ("history", "Verify history"), ("opens_with", "Opens with"))
     META_FIELDS = (("backup_id", "Backup id"), ("created_at", "Created at"), ("created_by", "Created by"),
                    ("description", "Description"), ("database", "Database"), ("server_version", "Server"),
                    ("pg_dump_version", "pg_dump"), ("compression", "Compression"), ("chunk_size", "Chunk size"),
@@ -274,6 +274,7 @@ class DetailsPane(QWidget):
             "verify": verify_text(record, reason=True),
         }
         values["history"] = self._history_text(record)
+        values["opens_with"] = self._opens_with_text(record)
         for key, label in self.file_labels.items():
             label.setText(values[key])
         if not same:
@@ -288,6 +289,16 @@ class DetailsPane(QWidget):
             self._show_metadata(record.metadata, "Decrypted earlier and kept in the catalog.")
         elif not same:
             self._show_metadata(None, "Not decrypted yet.")
+
+    def _opens_with_text(self, record: BackupRecord) -> str:
+        """The profile's instance secret on record as opening this backup (its label, never the secret)."""
+        try:
+            opened = self.console.catalog.opened_with([record.target]).get((record.target, record.key))
+        except RecoveryError as exc:
+            return f"unavailable: {exc.message}"
+        if opened is None:
+            return "not known yet (found when the backup is next opened)"
+        return f"{opened.label} (profile {opened.profile})"
 
     def _history_text(self, record: BackupRecord) -> str:
         """The last few verify attempts, newest first, one a line ("unreachable" is no verdict on the backup)."""
