@@ -52,7 +52,7 @@ def secret_to_open(args: argparse.Namespace, app: Console, ref: BackupRef, repor
     rotation = SecretRotation(app)
     profile = getattr(args, "profile", None)
     profiles = [profile] if profile else rotation.candidate_profiles(ref)
-    if not profiles:
+    if not any(rotation.secrets(name) for name in profiles):  # none to try: asked for, as without profiles
         return secret_from(args)
     return rotation.open_secret(ref, profiles, reporter).value
 

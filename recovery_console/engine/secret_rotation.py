@@ -9,6 +9,7 @@ secret opened it, by label. A secret a kept backup needs is not removed unless f
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Iterable
@@ -25,7 +26,14 @@ from recovery_console.engine.retention import plan_prune
 from recovery_console.engine.state import grouped_secret
 from recovery_console.engine.state.keyring_store import SecretValue, profile_scope, reveal
 from recovery_console.engine.who import utc_now
-from recovery_console.errors import NotFoundError, RecoveryError, SecretUnavailableError, UsageError, WrongKeyError
+from recovery_console.errors import (
+    Cancelled,
+    NotFoundError,
+    RecoveryError,
+    SecretUnavailableError,
+    UsageError,
+    WrongKeyError,
+)
 from recovery_console.models.backup import BackupRecord
 from recovery_console.models.profile import LEGACY_SECRET_ENTRY, InstanceSecret, Profile
 
@@ -80,6 +88,10 @@ class SecretRotation:
                                  hint="Pick another label, such as the month and a letter.")
             generated = grouped_secret.generate() if value is None else None
             text = grouped_secret.canonical(reveal(value)) if value is not None else generated or ""
+            same = self.identify(profile_name, text) if value is not None else None
+            if same is not None:
+                raise UsageError(f"That secret is already the profile's '{same.label}'; nothing was added.",
+                                 hint="A rotation needs a new secret: generate one, or give another.")
             entry = _free_entry(profile, now)
             secret = InstanceSecret(entry=entry, label=label, created=now)
             scope = profile_scope(profile_name)
@@ -217,6 +229,58 @@ class SecretRotation:
                             cli_hint="Pass the secret it was made with (--secret-key-file), or run "
                                      "`backup verify --without-key` to check the file against its sidecar.")
 
+    def secret_opening(self, ref: BackupRef, given: str, reporter: Reporter | None = None,
+                       profile: str | None = None) -> str:
+        """`given` (typed, or a profile's newest from the keyring) if it opens the backup, else the secret of
+        `profile` or of the candidate profiles that does (the one on record for the backup tried before `given`);
+        one derivation each. When none does, or the backup cannot be read, `given`: its reader reports why."""
+        try:
+            names = list(dict.fromkeys(([profile] if profile else []) + self.candidate_profiles(ref)))
+            if not names:
+                return given
+            recorded = self._recorded(ref)
+            given_first = recorded is None or self._value_or_none(*recorded) == given
+            if given_first and self._opens_ref(ref, given):
+                self._remember_given(ref, names, given)
+                return given
+            return self.open_secret(ref, names, reporter).value
+        except Cancelled:
+            raise
+        except RecoveryError:
+            return given
+
+    def _recorded(self, ref: BackupRef) -> tuple[str, str] | None:
+        """(profile, keyring entry) of the secret the catalog records as opening this backup."""
+        if ref.record is None:
+            return None
+        opened = self.console.catalog.opened_with([ref.record.target]).get((ref.record.target, ref.record.key))
+        return None if opened is None else (opened.profile, opened.entry)
+
+    def _value_or_none(self, profile: str, entry: str) -> str | None:
+        try:
+            return self.console.secrets.get(profile_scope(profile), entry)
+        except SecretUnavailableError:
+            return None
+
+    @staticmethod
+    def _opens_ref(ref: BackupRef, value: str) -> bool:
+        with ref.open() as stream:
+            header, commitment = read_preamble(stream)
+        try:
+            fmt.derive_keys(value, header).check(commitment)
+        except WrongKeyError:
+            return False
+        return True
+
+    def _remember_given(self, ref: BackupRef, profiles: list[str], value: str) -> None:
+        if ref.record is None:
+            return
+        for name in profiles:
+            secret = self.identify(name, value)
+            if secret is not None:
+                self.console.catalog.remember_opened_with(ref.record, name, secret.entry, secret.label)
+                return
+
     def candidate_profiles(self, ref: BackupRef) -> list[str]:
         """The profiles whose secrets may open a catalog backup: the one recorded for it, then those whose target
         (or copy target) holds it. A file on this machine names none: its profile must be given."""
@@ -240,6 +304,8 @@ class SecretRotation:
                 name = self.console.targets.resolve(target).name
             except NotFoundError:
                 continue
+            with contextlib.suppress(RecoveryError):  # an unreachable target: the catalog as last listed
+                self.console.sync(name)
             records = profile_records(self.console, profile, name)
             if profile.policy is None:
                 kept += records

@@ -69,8 +69,9 @@ class Profile:
 
     @property
     def secrets_newest_first(self) -> tuple[InstanceSecret, ...]:
-        """Every instance secret the profile has, newest first: the rotation's, then a pre-rotation one it keeps."""
-        listed = self.instance_secrets
+        """Every instance secret the profile has, newest first: the rotation's, then a pre-rotation one it keeps
+        (one whose entry left `stored_secrets`, forgotten from the keyring, is not listed)."""
+        listed = tuple(s for s in self.instance_secrets if s.entry in self.stored_secrets)
         if LEGACY_SECRET_ENTRY in self.stored_secrets and all(s.entry != LEGACY_SECRET_ENTRY for s in listed):
             listed += (InstanceSecret(LEGACY_SECRET_ENTRY, LEGACY_SECRET_LABEL),)
         return listed

@@ -11,6 +11,9 @@ from recovery_console.engine.state.keyring_store import profile_scope
 from recovery_console.models.profile import ConnectionMode
 from recovery_console.ui.dialogs.escrow_dialog import EscrowSheetDialog
 from recovery_console.ui.dialogs.instance_secrets_dialog import InstanceSecretsDialog
+from recovery_console.ui.dialogs.verify import VerifyDialog
+from recovery_console.ui.jobs import JobRunner
+from recovery_console.ui.secrets import FixedSecret
 from tests.fixtures.console import SECRET
 from tests.gui.test_main_window import JOB_TIMEOUT, click, click_row, type_text
 from tests.gui.test_manage_profiles import edit
@@ -63,3 +66,18 @@ def test_add_a_generated_secret_and_remove_a_needed_one_only_by_typing_its_label
     assert dialog.table.item(0, 0).text() == "2026-12 key"
     assert console.secrets.get(profile_scope("prod"), "instance_secret") is None
     assert ("profile.secret-remove", "prod", "ok") in audit_actions(console)
+
+
+def test_verify_given_the_newest_secret_opens_an_older_backup_with_the_secret_it_needs(
+        qtbot, secret_service, console, local_target, make_backup):
+    console.profiles.create("prod", "postgresql://app@127.0.0.1:1/prod", target=local_target, instance_secret=SECRET)
+    record = make_backup()  # made with the original secret; the catalog does not know that yet
+    newest = SecretRotation(console).add("prod", "2026-12 key").generated
+    assert newest is not None and console.profiles.instance_secret("prod") == newest
+    dialog = VerifyDialog(console, record, secrets=FixedSecret(newest), runner=JobRunner())
+    qtbot.addWidget(dialog)
+    dialog.show()
+    with qtbot.waitSignal(dialog.verified, timeout=JOB_TIMEOUT):
+        click(qtbot, dialog.start_button)
+    qtbot.waitUntil(lambda: not dialog.running, timeout=JOB_TIMEOUT)
+    assert console.catalog.opened_with()[(record.target, record.key)].label == "original key"
