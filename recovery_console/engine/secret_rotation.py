@@ -116,8 +116,8 @@ class SecretRotation:
         needing = [r for r in kept if (o := opened.get((r.target, r.key))) is not None
                    and (o.profile, o.entry) == (profile.name, secret.entry)]
         unknown = [r for r in kept if (r.target, r.key) not in opened]
-        if unknown:
-            value = self._value(profile, secret)
+        value = self.console.secrets.get(profile_scope(profile.name), secret.entry) if unknown else None
+        if value:  # a secret the keyring lost opens nothing more (a locked keyring raises)
             for record in unknown:
                 if reporter is not None:
                     reporter.token.raise_if_cancelled()
@@ -153,21 +153,11 @@ class SecretRotation:
                 raise UsageError(f"'{label}' is the only instance secret of profile '{profile_name}'; its backups "
                                  "could not be made without it. Nothing was removed.",
                                  hint="Add a new secret first, or remove it by typing its label to confirm.")
+            self.console.secrets.delete(profile_scope(profile_name), secret.entry)  # a keyring failure: no change
             self.console.profiles.store.replace(replace(
                 profile, instance_secrets=tuple(s for s in profile.secrets_newest_first if s != secret),
                 stored_secrets=tuple(n for n in profile.stored_secrets if n != secret.entry)))
-            self.console.secrets.delete(profile_scope(profile_name), secret.entry)
             return secret
-
-    def newest(self, profile_name: str) -> OpenedBy:
-        """The secret new backups of the profile are made with (a keyring read, no derivation)."""
-        profile = self.console.profiles.store.get(profile_name)
-        if not profile.secrets_newest_first:
-            raise SecretUnavailableError(f"Profile '{profile_name}' has no instance secret.",
-                                         hint="Add one to the profile (generated or entered).",
-                                         cli_hint=f"Add one with `profile secret add {profile_name}`.")
-        secret = profile.secrets_newest_first[0]
-        return OpenedBy(profile_name, secret, self._value(profile, secret))
 
     def identify(self, profile_name: str, value: str) -> InstanceSecret | None:
         """Which of the profile's secrets `value` is (keyring reads, compared in memory), if any."""
@@ -264,6 +254,7 @@ class SecretRotation:
 
     @staticmethod
     def _opens_ref(ref: BackupRef, value: str) -> bool:
+        """Whether `value` opens the backup: its preamble read, one key derivation."""
         with ref.open() as stream:
             header, commitment = read_preamble(stream)
         try:
@@ -290,20 +281,23 @@ class SecretRotation:
         opened = self.console.catalog.opened_with([ref.record.target]).get((ref.record.target, ref.record.key))
         names = [opened.profile] if opened is not None and opened.profile in profiles else []
         for name, profile in profiles.items():
-            targets = {profile.target, *(profile.policy.secondary_targets if profile.policy else ())}
-            if ref.record.target in targets and name not in names:
+            if ref.record.target in self._target_names(profile) and name not in names:
                 names.append(name)
         return names
 
+    def _target_names(self, profile: Profile) -> list[str]:
+        """The configured names of the profile's target and copy targets (a folder given as a path resolved)."""
+        names = []
+        for target in (profile.target, *(profile.policy.secondary_targets if profile.policy else ())):
+            if target:
+                with contextlib.suppress(RecoveryError):
+                    names.append(self.console.targets.resolve(target).name)
+        return list(dict.fromkeys(names))
+
     def _kept(self, profile: Profile) -> list[BackupRecord]:
         """The profile's backups in the catalog that a prune keeps (pinned, retained, or no rules at all)."""
-        targets = [t for t in {profile.target, *(profile.policy.secondary_targets if profile.policy else ())} if t]
         kept: list[BackupRecord] = []
-        for target in targets:
-            try:
-                name = self.console.targets.resolve(target).name
-            except NotFoundError:
-                continue
+        for name in self._target_names(profile):
             with contextlib.suppress(RecoveryError):  # an unreachable target: the catalog as last listed
                 self.console.sync(name)
             records = profile_records(self.console, profile, name)
@@ -323,28 +317,15 @@ class SecretRotation:
                 seen.add(key)
         return kept
 
-    def _value(self, profile: Profile, secret: InstanceSecret) -> str:
-        value = self.console.secrets.get(profile_scope(profile.name), secret.entry)
-        if not value:
-            raise SecretUnavailableError(f"The OS keyring holds no secret '{secret.label}' for profile "
-                                         f"'{profile.name}'.", hint="Add it to the profile again from its escrow "
-                                                                    "sheet, or remove it from the list.")
-        return value
-
     def _opens(self, record: BackupRecord, value: str) -> bool:
-        """Whether `value` opens the backup: its preamble read, one key derivation. An unreadable one counts
-        as needing it (nothing is removed on a guess)."""
-        ref = BackupRef(record.key, record, self.console.storage(record.target))
+        """Whether `value` opens a catalog backup; one that cannot be read counts as opened by it (nothing is
+        removed on a guess)."""
         try:
-            with ref.open() as stream:
-                header, commitment = read_preamble(stream)
-            fmt.derive_keys(value, header).check(commitment)
-        except WrongKeyError:
-            return False
+            return self._opens_ref(BackupRef(record.key, record, self.console.storage(record.target)), value)
+        except Cancelled:
+            raise
         except RecoveryError:
             return True
-        return True
-
 
 def _find(profile: Profile, label: str) -> InstanceSecret:
     for secret in profile.secrets_newest_first:
