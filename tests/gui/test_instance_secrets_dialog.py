@@ -16,7 +16,7 @@ from recovery_console.ui.jobs import JobRunner
 from recovery_console.ui.secrets import FixedSecret
 from tests.fixtures.console import SECRET
 from tests.gui.test_main_window import JOB_TIMEOUT, click, click_row, type_text
-from tests.gui.test_manage_profiles import edit
+from tests.gui.test_manage_profiles import edit, save
 from tests.gui.test_manage_targets import audit_actions, open_window_fixture  # noqa: F401 - the fixture, by name
 
 pytestmark = pytest.mark.gui
@@ -81,3 +81,17 @@ def test_verify_given_the_newest_secret_opens_an_older_backup_with_the_secret_it
         click(qtbot, dialog.start_button)
     qtbot.waitUntil(lambda: not dialog.running, timeout=JOB_TIMEOUT)
     assert console.catalog.opened_with()[(record.target, record.key)].label == "original key"
+
+
+def test_a_new_secret_typed_in_the_profile_dialog_keeps_the_old_one_for_older_backups(
+        qtbot, secret_service, console, local_target, open_window):
+    console.profiles.create("prod", "postgresql://app@127.0.0.1:1/prod", target=local_target, instance_secret=SECRET)
+    console.profiles.set_mode("prod", ConnectionMode.DIRECT, acknowledge_direct=True)
+    window = open_window()
+    dialog = edit(qtbot, window)
+    type_text(qtbot, dialog.secret_edit, "the december secret")
+    type_text(qtbot, dialog.repeat_edit, "the december secret")
+    save(qtbot, window, dialog)
+    assert console.profiles.instance_secret("prod") == "the december secret"
+    assert [s.label for s in SecretRotation(console).secrets("prod")][1:] == ["original key"]
+    assert console.secrets.get(profile_scope("prod"), "instance_secret") == SECRET
