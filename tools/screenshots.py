@@ -193,6 +193,21 @@ def dialog_shots(shooter: Shooter, demo: Any) -> None:
     shooter.save("profile_dialog", profile_dialog)
     profile_dialog.close()
 
+    from dataclasses import replace
+
+    from recovery_console.models.profile import InstanceSecret
+    from recovery_console.ui.dialogs.instance_secrets_dialog import InstanceSecretsDialog
+
+    rotated = (InstanceSecret("instance_secret.20261201T090000Z", "2026-12 key", "2026-12-01T09:00:00Z"),
+               InstanceSecret("instance_secret", "original key"))
+    console.profiles.store.replace(replace(profile, instance_secrets=rotated, stored_secrets=(
+        *profile.stored_secrets, "instance_secret", rotated[0].entry)))  # the list only: no keyring is read
+    secrets_dialog = InstanceSecretsDialog(console, runner, profile.name)
+    secrets_dialog.show()
+    shooter.save("instance_secrets_dialog", secrets_dialog)
+    secrets_dialog.close()
+    console.profiles.store.replace(profile)
+
     newest = sorted(console.catalog.records(["demo"]), key=lambda r: r.created or "", reverse=True)[0]
     path = Path(targets["demo"].options["path"]) / newest.key
     opened = OpenFileDialog(console, path, runner=runner, secrets=FixedSecret(demo.secret))

@@ -9,11 +9,21 @@ from pathlib import Path
 from typing import BinaryIO
 
 from recovery_console.cli import backup_copy, backup_keep
-from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, printable, secret_from
+from recovery_console.cli.common import (
+    add_json,
+    add_secret_options,
+    console,
+    emit,
+    job,
+    printable,
+    secret_from,
+    secret_to_open,
+)
 from recovery_console.engine.console import Console
 from recovery_console.engine.live_backup import backup_database
 from recovery_console.engine.pinning import copies
 from recovery_console.engine.results import VerifyResult
+from recovery_console.engine.state.catalog import OpenedWith
 from recovery_console.engine.state.pins import Pin
 from recovery_console.errors import ExitCode, NotFoundError, UsageError, from_os_error
 from recovery_console.formatting import format_bytes
@@ -48,14 +58,14 @@ def register(parser: argparse.ArgumentParser) -> None:
     verify.add_argument("--target", help="look the id up on this target only")
     verify.add_argument("--quick", action="store_true", help="check every chunk's tag and the end record only")
     verify.add_argument("--without-key", action="store_true", help="check the file against its .sha256 sidecar only")
-    add_secret_options(verify)
+    add_secret_options(verify, profile=True)
     add_json(verify)
     verify.set_defaults(func=cmd_verify)
 
     inspect = commands.add_parser("inspect", help="show a backup's decrypted metadata (reads no payload)")
     inspect.add_argument("backup")
     inspect.add_argument("--target")
-    add_secret_options(inspect)
+    add_secret_options(inspect, profile=True)
     add_json(inspect)
     inspect.set_defaults(func=cmd_inspect)
 
@@ -128,8 +138,10 @@ def _open_archive(path: Path) -> BinaryIO:
 
 
 def list_lines(records: list[BackupRecord], pins: dict[tuple[str, str], Pin] | None = None,
-               where: dict[str, list[str]] | None = None) -> list[str]:
-    """The listing table; with `pins` and `where` (key → targets) each backup's hold and copies follow it."""
+               where: dict[str, list[str]] | None = None,
+               opened: dict[tuple[str, str], OpenedWith] | None = None) -> list[str]:
+    """The listing table; with `pins`, `where` (key → targets) and `opened` each backup's hold, copies and the
+    instance secret that opens it follow it."""
     lines = [f"{'ID':<8}  {'CREATED (UTC)':<20}  {'SIZE':>10}  {'MODE':<9}  {'VERSION':<8}  {'VERIFIED':<8}  TARGET"]
     for r in records:
         lines.append(f"{r.short_id:<8}  {(r.created or '?'):<20}  {format_bytes(r.size):>10}  {(r.mode or '?'):<9}  "
@@ -139,6 +151,8 @@ def list_lines(records: list[BackupRecord], pins: dict[tuple[str, str], Pin] | N
             lines.append(f"{'':<10}PINNED: {held.reason}")
         if where is not None and len(where.get(r.key, [])) > 1:
             lines.append(f"{'':<10}copies: {', '.join(where[r.key])}")
+        if (secret := (opened or {}).get((r.target, r.key))) is not None:
+            lines.append(f"{'':<10}opens with: {secret.label} ({secret.profile})")
     return lines
 
 
@@ -160,17 +174,24 @@ def cmd_list(args: argparse.Namespace) -> int:
     records, synced = app.list_backups(args.target, sync=not args.no_sync)
     pins = {(p.target, p.key): p for p in app.pins.all()}
     where = copies(app.catalog.records())
-    lines = list_lines(records, pins, where)
+    opened = app.catalog.opened_with()
+    lines = list_lines(records, pins, where, opened)
     if not records:
         lines = ["No backups found." + ("" if synced or args.no_sync else " No targets are configured: "
                                          "`target add` one, or pass --target FOLDER.")]
     unreachable = [s for s in synced if s.error]
     lines += [f"Target '{s.target}' NOT LISTED (its backups are not shown): {s.error}" for s in unreachable]
     data = {"backups": [{**r.as_dict(), "pin": pins[(r.target, r.key)].__dict__ if (r.target, r.key) in pins else None,
-                         "copies": where.get(r.key, [r.target])} for r in records],
+                         "copies": where.get(r.key, [r.target]),
+                         "opens_with": _opens_with(opened.get((r.target, r.key)))} for r in records],
             "synced": [s.__dict__ for s in synced]}
     emit(args, data, lines)
     return ExitCode.PARTIAL if unreachable else ExitCode.OK
+
+
+def _opens_with(secret: OpenedWith | None) -> dict[str, str] | None:
+    """The secret on record as opening a backup, by name: never the secret."""
+    return None if secret is None else {"profile": secret.profile, "label": secret.label, "since": secret.time}
 
 
 def verify_lines(result: VerifyResult) -> list[str]:
@@ -203,14 +224,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if args.without_key:
             result = app.verify_without_key(ref, reporter=reporter)
         else:
-            result = app.verify(ref, secret_from(args), quick=args.quick, reporter=reporter)
+            result = app.verify(ref, secret_to_open(args, app, ref, reporter), quick=args.quick, reporter=reporter)
     emit(args, result.as_dict(), verify_lines(result))
     return ExitCode.OK
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     app = console()
-    metadata = app.inspect(app.locate(args.backup, args.target), secret_from(args))
+    ref = app.locate(args.backup, args.target)
+    metadata = app.inspect(ref, secret_to_open(args, app, ref))
     data = metadata.as_dict()
     emit(args, data, [f"{key:<16} {value}" for key, value in sorted(data.items())])
     return ExitCode.OK

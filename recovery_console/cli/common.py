@@ -17,6 +17,7 @@ from recovery_console.engine.state.secret_sources import SecretRequest, obtain_s
 from recovery_console.formatting import format_bytes, format_duration
 
 if TYPE_CHECKING:  # imported on first use: a command that needs no console (run-due with nothing due) starts faster
+    from recovery_console.engine.backup_ref import BackupRef
     from recovery_console.engine.console import Console
 
 
@@ -24,8 +25,12 @@ def add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document for scripts")
 
 
-def add_secret_options(parser: argparse.ArgumentParser) -> None:
+def add_secret_options(parser: argparse.ArgumentParser, *, profile: bool = False) -> None:
+    """The secret's sources; with `profile`, also `--profile NAME` whose instance secrets are tried (newest first)."""
     group = parser.add_argument_group("instance secret (never on the command line)")
+    if profile:
+        group.add_argument("--profile", metavar="NAME", help="try this profile's instance secrets (default: the "
+                                                             "profiles whose targets hold the backup)")
     source = group.add_mutually_exclusive_group()
     source.add_argument("--secret-key-file", type=Path, metavar="FILE", help="read the secret from FILE")
     source.add_argument("--secret-key-env", metavar="VAR", help="read the secret from environment variable VAR")
@@ -35,6 +40,21 @@ def add_secret_options(parser: argparse.ArgumentParser) -> None:
 def secret_from(args: argparse.Namespace) -> str:
     return obtain_secret(SecretRequest(file=args.secret_key_file, env=args.secret_key_env,
                                        keyring_name=args.secret_keyring))
+
+
+def secret_to_open(args: argparse.Namespace, app: Console, ref: BackupRef, reporter: Reporter | None = None) -> str:
+    """The secret given (file, variable, keyring name); else the one of the profile's secrets (`--profile`, or the
+    profiles whose targets hold the backup) that opens it, tried newest first; else asked for."""
+    if args.secret_key_file or args.secret_key_env or args.secret_keyring:
+        return secret_from(args)
+    from recovery_console.engine.secret_rotation import SecretRotation
+
+    rotation = SecretRotation(app)
+    profile = getattr(args, "profile", None)
+    profiles = [profile] if profile else rotation.candidate_profiles(ref)
+    if not any(rotation.secrets(name) for name in profiles):  # none to try: asked for, as without profiles
+        return secret_from(args)
+    return rotation.open_secret(ref, profiles, reporter).value
 
 
 _opened: list[Console] = []

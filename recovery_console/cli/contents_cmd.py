@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from recovery_console.cli.common import add_json, add_secret_options, console, emit, secret_from
+from recovery_console.cli.common import add_json, add_secret_options, console, emit, secret_to_open
 from recovery_console.engine.archive import pgarchive
 from recovery_console.errors import ExitCode
 
@@ -12,7 +12,7 @@ from recovery_console.errors import ExitCode
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="a pg_dump custom-format .dump, a backup .enc, or a backup id")
     parser.add_argument("--target", help="look the id up on this target only")
-    add_secret_options(parser)
+    add_secret_options(parser, profile=True)
     add_json(parser)
     parser.set_defaults(func=cmd_contents)
 
@@ -20,7 +20,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 def cmd_contents(args: argparse.Namespace) -> int:
     app = console()
     ref = app.locate(args.file, args.target)
-    metadata, archive = app.contents(ref, lambda: secret_from(args))
+    metadata, archive = app.contents(ref, lambda: secret_to_open(args, app, ref))
     header = archive.header
     data = {
         "archive": {"version": header.version_str, "compression": header.compression, "dbname": header.dbname,

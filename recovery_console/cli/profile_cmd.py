@@ -1,4 +1,5 @@
-"""`recovery-console profile …`: create, show, list, set-mode, set-target, test and remove profiles."""
+"""`recovery-console profile …`: create, show, list, set-mode, set-target, test and remove profiles (their
+instance secrets in profile_secret_cmd.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import dataclasses
 import os
 from datetime import UTC, datetime
 
+from recovery_console.cli import profile_secret_cmd
 from recovery_console.cli.common import add_json, add_secret_options, console, emit, secret_from
 from recovery_console.engine.due import pending
 from recovery_console.engine.schedule_times import next_run
@@ -47,6 +49,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     target.set_defaults(func=cmd_set_target)
 
     _register_set_policy(commands)
+    profile_secret_cmd.register(commands)
 
     for name, func, helptext in (("show", cmd_show, "show a profile, its policy and next run"),
                                  ("test", cmd_test, "connect through the URL backups use; check the tools"),

@@ -7,7 +7,7 @@ import dataclasses
 import sys
 from typing import Any
 
-from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, printable, secret_from
+from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, printable, secret_to_open
 from recovery_console.engine.restore import Restorer
 from recovery_console.engine.restore_cleanup import clean_up
 from recovery_console.engine.restore_kept import KEPT, drop_previous, history, rollback_entry
@@ -79,18 +79,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     drop.set_defaults(func=cmd_drop)
 
 
-def _secret(args: argparse.Namespace, profile: str) -> str:
-    if args.secret_key_file or args.secret_key_env or args.secret_keyring:
-        return secret_from(args)
-    return console().profiles.instance_secret(profile)
-
-
 def _plan(args: argparse.Namespace) -> tuple[Restorer, RestorePlan, str]:
     app = console()
     restorer = Restorer(app)
-    secret = _secret(args, args.profile)
+    ref = app.locate(args.backup, args.target)
     with job(args) as reporter:
-        plan = restorer.preflight(args.profile, app.locate(args.backup, args.target), secret,
+        secret = secret_to_open(args, app, ref, reporter)  # the profile's secrets tried, newest first
+        plan = restorer.preflight(args.profile, ref, secret,
                                   new_database=args.new_database, jobs=args.jobs, verify_first=args.verify_first,
                                   allow_other_database=args.allow_other_database, reporter=reporter)
     return restorer, plan, secret

@@ -13,6 +13,7 @@ from recovery_console.engine.console import Console
 from recovery_console.engine.pg import pgtools, postgres
 from recovery_console.engine.pg.pgdump import DUMP_COMPRESSIONS, DumpStream
 from recovery_console.engine.progress import Reporter
+from recovery_console.engine.secret_rotation import SecretRotation
 from recovery_console.engine.state.locks import database_identity, database_lock
 from recovery_console.engine.timing import span
 from recovery_console.errors import DatabaseError, RecoveryError, UsageError
@@ -89,13 +90,15 @@ def _backup(console: Console, profile: Profile, target: str, description: str, m
         with span("database-size"):
             database_size = size.result()
         with span("encrypt-and-store"):
-            return console.create_backup(
+            record = console.create_backup(
                 dump, target, secret, description=description, mode=mode,
                 compression="zstd" if compression == "zstd" else "none", database=header.dbname,
                 database_size=database_size,
                 server_version=header.server_version, pg_dump_version=dump.tool.version,
                 source_name=f"pg_dump of {header.dbname}", reporter=reporter, now=now,
             )
+    SecretRotation(console).record_made(record, profile.name, secret)  # which of its secrets made it, by label
+    return record
 
 
 def _instance_secret(console: Console, profile_name: str) -> str:

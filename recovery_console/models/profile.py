@@ -3,7 +3,8 @@
 The connection mode must be declared before any backup or restore: **direct** (with an explicit
 acknowledgement that the URL is not a pooler) or **pool** (with a separate direct URL that only
 pg_dump/pg_restore use). Passwords are not stored here; they live in the OS keyring, and
-`stored_secrets` only names which ones exist.
+`stored_secrets` only names which ones exist, and `instance_secrets` names and dates the instance
+secrets of a rotation (docs/SECRETS.md section 6).
 """
 
 from __future__ import annotations
@@ -15,6 +16,28 @@ from typing import Any
 from recovery_console.errors import UsageError
 from recovery_console.models import json_fields
 from recovery_console.models.policy import Policy
+
+LEGACY_SECRET_ENTRY = "instance_secret"
+"""The keyring entry of a profile's one instance secret before rotation (keyring_store.INSTANCE_SECRET)."""
+LEGACY_SECRET_LABEL = "original key"
+
+
+@dataclass(frozen=True)
+class InstanceSecret:
+    """One instance secret of a profile: its keyring entry, the label people see, and when it was added."""
+
+    entry: str
+    label: str
+    created: str | None = None
+    """UTC ISO time it was added; None for the one secret a profile had before rotation."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"entry": self.entry, "label": self.label, "created": self.created}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InstanceSecret:
+        return cls(entry=json_fields.text(data, "entry"), label=json_fields.text(data, "label"),
+                   created=json_fields.optional_text(data, "created"))
 
 
 class ConnectionMode(StrEnum):
@@ -41,6 +64,17 @@ class Profile:
     stored_secrets: tuple[str, ...] = ()
     policy: Policy | None = None
     """When and how its backups run by themselves (models/policy.py); None: only by hand."""
+    instance_secrets: tuple[InstanceSecret, ...] = ()
+    """The rotation's secrets, newest first (the newest makes new backups); empty before any rotation."""
+
+    @property
+    def secrets_newest_first(self) -> tuple[InstanceSecret, ...]:
+        """Every instance secret the profile has, newest first: the rotation's, then a pre-rotation one it keeps
+        (one whose entry left `stored_secrets`, forgotten from the keyring, is not listed)."""
+        listed = tuple(s for s in self.instance_secrets if s.entry in self.stored_secrets)
+        if LEGACY_SECRET_ENTRY in self.stored_secrets and all(s.entry != LEGACY_SECRET_ENTRY for s in listed):
+            listed += (InstanceSecret(LEGACY_SECRET_ENTRY, LEGACY_SECRET_LABEL),)
+        return listed
 
     def with_mode(self, mode: ConnectionMode, *, acknowledge_direct: bool = False,
                   direct_url: str | None = None) -> Profile:
@@ -86,6 +120,9 @@ class Profile:
         data["mode"] = self.mode.value
         data["stored_secrets"] = list(self.stored_secrets)
         data.pop("policy")
+        data.pop("instance_secrets")
+        if self.instance_secrets:  # absent until a rotation, so an older release's file is written as it was
+            data["instance_secrets"] = [secret.to_dict() for secret in self.instance_secrets]
         if self.policy is not None:  # absent when unset, so the file stays as an older release wrote it
             data["policy"] = self.policy.to_dict()
         return data
@@ -101,4 +138,12 @@ class Profile:
                    direct_url=json_fields.optional_text(data, "direct_url"),
                    target=json_fields.optional_text(data, "target"), tool_dirs=json_fields.texts(data, "tool_dirs"),
                    stored_secrets=tuple(json_fields.texts(data, "stored_secrets")),
-                   policy=Policy.from_dict(json_fields.mapping(data, "policy")) if data.get("policy") else None)
+                   policy=Policy.from_dict(json_fields.mapping(data, "policy")) if data.get("policy") else None,
+                   instance_secrets=_instance_secrets(data))
+
+
+def _instance_secrets(data: dict[str, Any]) -> tuple[InstanceSecret, ...]:
+    raw = data.get("instance_secrets") or []
+    if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+        raise ValueError("'instance_secrets' must be a list of objects")
+    return tuple(InstanceSecret.from_dict(item) for item in raw)

@@ -63,6 +63,18 @@ CREATE TABLE IF NOT EXISTS verify_history (
 );
 CREATE INDEX IF NOT EXISTS verify_history_backup ON verify_history (target, key, time)
 """
+_OPENED_WITH_SCHEMA = """
+CREATE TABLE IF NOT EXISTS opened_with (
+    target TEXT NOT NULL,
+    key TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    label TEXT NOT NULL,
+    time TEXT NOT NULL,
+    PRIMARY KEY (target, key)
+)
+"""
+"""Which of a profile's instance secrets opened (or made) a backup: its keyring entry and label, never the secret."""
 _COLUMNS = ("short_id", "target", "key", "size", "mtime", "created", "app_version", "mode",
             "metadata", "sha256", "verified_at", "verify_result", "verify_detail", "verify_changed")
 VERIFY_OUTCOMES = ("ok", "failed", "unreachable")
@@ -80,6 +92,16 @@ class SyncResult:
     unchanged: int
     error: str = ""
     """Why the target could not be listed (its records were left as they were); empty when it was."""
+
+
+@dataclass(frozen=True)
+class OpenedWith:
+    """The instance secret that last opened (or made) a backup: the profile, its keyring entry and label."""
+
+    profile: str
+    entry: str
+    label: str
+    time: str
 
 
 @dataclass(frozen=True)
@@ -149,6 +171,7 @@ class Catalog:
                     db.execute("PRAGMA journal_mode=WAL")  # persistent: set once, read by every later connection
                 ready = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'backups_short_id'").fetchone()
                 ready = ready and db.execute("SELECT 1 FROM sqlite_master WHERE name = 'verify_history'").fetchone()
+                ready = ready and db.execute("SELECT 1 FROM sqlite_master WHERE name = 'opened_with'").fetchone()
             if not ready:  # only a new or older catalog needs the write lock: readers never wait for a writer
                 with self._transaction() as db:
                     for statement in filter(str.strip, _SCHEMA.split(";")):
@@ -156,6 +179,7 @@ class Catalog:
                     if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'verify_history'").fetchone():
                         for statement in filter(str.strip, _VERIFY_SCHEMA.split(";")):
                             db.execute(statement)
+                    db.execute(_OPENED_WITH_SCHEMA)
 
     @contextmanager
     def _setup_lock(self) -> Iterator[None]:
@@ -221,6 +245,7 @@ class Catalog:
             gone = [(storage.name, key) for key in known.keys() - listed.keys()]
             db.executemany("DELETE FROM backups WHERE target = ? AND key = ?", gone)
             db.executemany("DELETE FROM verify_history WHERE target = ? AND key = ?", gone)
+            db.executemany("DELETE FROM opened_with WHERE target = ? AND key = ?", gone)
             new = [info for key, info in listed.items() if key not in known]
             changed = [info for key, info in listed.items() if key in known and not _same_object(known[key], info)]
             self._insert(db, storage.name, new + changed)
@@ -274,6 +299,25 @@ class Catalog:
         db.execute("INSERT INTO verify_history (target, key, time, outcome, detail) VALUES (?, ?, ?, ?, ?)",
                    (record.target, record.key, time, outcome, detail))
 
+    def remember_opened_with(self, record: BackupRecord, profile: str, entry: str, label: str) -> None:
+        """Record which of `profile`'s instance secrets opened (or made) this backup: names only."""
+        with self._transaction() as db:
+            db.execute("INSERT INTO opened_with (target, key, profile, entry, label, time) VALUES (?, ?, ?, ?, ?, ?) "
+                       "ON CONFLICT (target, key) DO UPDATE SET profile = excluded.profile, entry = excluded.entry, "
+                       "label = excluded.label, time = excluded.time",
+                       (record.target, record.key, profile, entry, label, utc_now()))
+
+    def opened_with(self, targets: Iterable[str] | None = None) -> dict[tuple[str, str], OpenedWith]:
+        """(target, key) → the secret that last opened each backup, for the backups that have one on record."""
+        query = "SELECT target, key, profile, entry, label, time FROM opened_with"
+        args: tuple[str, ...] = ()
+        if targets is not None:
+            args = tuple(targets)
+            query += f" WHERE target IN ({', '.join('?' * len(args))})"
+        with self._reading() as db:
+            rows = db.execute(query, args).fetchall()
+        return {(row[0], row[1]): OpenedWith(*row[2:]) for row in rows}
+
     def verify_history(self, record: BackupRecord) -> list[VerifyEvent]:
         """Every verify attempt of this backup, newest first."""
         with self._reading() as db:
@@ -293,6 +337,7 @@ class Catalog:
         with self._transaction() as db:
             db.execute("DELETE FROM backups WHERE target = ? AND key = ?", (record.target, record.key))
             db.execute("DELETE FROM verify_history WHERE target = ? AND key = ?", (record.target, record.key))
+            db.execute("DELETE FROM opened_with WHERE target = ? AND key = ?", (record.target, record.key))
 
     def get(self, target: str, key: str) -> BackupRecord:
         with self._reading() as db:

@@ -218,9 +218,9 @@ class Profiles:
             return removed
 
     def instance_secret(self, name: str) -> str:
-        profile = self.store.get(name)
-        stored = INSTANCE_SECRET in profile.stored_secrets
-        secret = self.secrets.get(profile_scope(name), INSTANCE_SECRET) if stored else None
+        """The secret new backups of the profile are made with: its newest (engine/secret_rotation.py)."""
+        newest = self.store.get(name).secrets_newest_first[:1]
+        secret = self.secrets.get(profile_scope(name), newest[0].entry) if newest else None
         if not secret:
             raise SecretUnavailableError(f"The OS keyring holds no instance secret for profile '{name}'.",
                                          hint=f"Store it in the keyring by editing profile '{name}', or give it "

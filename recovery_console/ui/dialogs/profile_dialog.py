@@ -2,7 +2,8 @@
 page), and its typed removal.
 
 Each change is one audited engine call (`Profiles.set_url`, `set_mode`, `set_target`,
-`set_instance_secret`, `set_policy`, `remove`), run in a job when Save is pressed. The mode follows the seed rule:
+`set_instance_secret` for a first secret or `SecretRotation.add` for a newer one, `set_policy`, `remove`), run
+in a job when Save is pressed. The mode follows the seed rule:
 choosing pool clears the direct acknowledgement, choosing direct clears the direct URL. While the
 form holds unsaved changes, `dirty` is True and the window keeps backup and restore disabled.
 """
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLineEdit,
     QMessageBox,
+    QPushButton,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -94,8 +96,9 @@ class ProfileDialog(QDialog):
         self.secret_edit.setPlaceholderText("empty: keep the stored instance secret")
         self.repeat_edit = QLineEdit()
         self.repeat_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.secret_note = wrap_label("A new instance secret is used for the next backups only: keep the old one "
-                                      "wherever older backups may need it.", "About replacing the secret")
+        self.secret_note = wrap_label("A new instance secret becomes the profile's newest: the next backups use it, "
+                                      "and older backups still open with the secrets before it (see Instance "
+                                      "secrets…).", "About a new secret")
 
         form = QFormLayout()
         form.addRow(buddy_label("Database &URL:", self.url_edit, "Database URL"), self.url_edit)
@@ -108,6 +111,10 @@ class ProfileDialog(QDialog):
         form.addRow(buddy_label("&Repeat the secret:", self.repeat_edit, "Repeat the new instance secret"),
                     self.repeat_edit)
         form.addRow(self.secret_note)
+        self.secrets_button = QPushButton("Instance secre&ts…")
+        self.secrets_button.setAccessibleName("Instance secrets: list, add or remove")
+        self.secrets_button.clicked.connect(self.show_secrets)
+        form.addRow(self.secrets_button)
         self.status_label = wrap_label("", "Profile status")
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)
@@ -134,6 +141,13 @@ class ProfileDialog(QDialog):
         self.policy_form.changed.connect(self._changed)
         self._show_mode_fields()
         self._changed()
+
+    def show_secrets(self) -> None:
+        """The profile's instance secrets in rotation: newest first, add and remove (instance_secrets_dialog.py)."""
+        from recovery_console.ui.dialogs.instance_secrets_dialog import InstanceSecretsDialog
+
+        self.secrets_dialog = InstanceSecretsDialog(self.console, self.runner, self.profile.name, self)
+        self.secrets_dialog.open()
 
     @property
     def mode(self) -> ConnectionMode:
@@ -176,7 +190,12 @@ class ProfileDialog(QDialog):
         calls += url_call + mode_call if mode is ConnectionMode.DIRECT else mode_call + url_call
         if target != (p.target or NO_TARGET) and target:
             calls.append(("the target", lambda: profiles.set_target(name, target)))
-        if secret:
+        if secret and p.secrets_newest_first:  # the old secret stays, for the backups made with it
+            from recovery_console.engine.secret_rotation import SecretRotation
+
+            rotation = SecretRotation(self.console)
+            calls.append(("the instance secret", lambda: rotation.add(name, None, secret)))
+        elif secret:
             calls.append(("the instance secret",
                           lambda: profiles.set_instance_secret(name, secret, replace_existing=True)))
         if self.policy_form.is_changed() and self.policy_form.error() is None:

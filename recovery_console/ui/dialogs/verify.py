@@ -32,6 +32,7 @@ from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.results import VerifyResult
+from recovery_console.engine.secret_rotation import SecretRotation
 from recovery_console.errors import Cancelled, RecoveryError, WrongKeyError
 from recovery_console.formatting import format_bytes
 from recovery_console.models.backup import BackupRecord
@@ -320,7 +321,8 @@ class VerifyDialog(QDialog):
                               else console.locate(str(backup)))
             if secret is None:
                 return console.verify_without_key(ref, reporter=reporter)
-            return console.verify(ref, secret, quick=quick, reporter=reporter)
+            opening = SecretRotation(console).secret_opening(ref, secret, reporter)  # an older secret if it needs one
+            return console.verify(ref, opening, quick=quick, reporter=reporter)
 
         return work
 

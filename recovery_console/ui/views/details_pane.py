@@ -7,7 +7,8 @@ engine work (`Console.inspect`, `Console.contents`) runs in jobs; this widget on
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QAction
@@ -29,7 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from recovery_console.engine.archive import pgarchive
+from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
+from recovery_console.engine.secret_rotation import SecretRotation
 from recovery_console.errors import RecoveryError, WrongKeyError
 from recovery_console.formatting import format_bytes
 from recovery_console.models.backup import BackupMetadata, BackupRecord
@@ -40,6 +43,8 @@ from recovery_console.ui.keep_actions import target_text
 from recovery_console.ui.secrets import SecretSource
 from recovery_console.ui.widgets.labels import pane_title, value_label
 from recovery_console.ui.widgets.wrapping_label import WrappingLabel, breakable
+
+T = TypeVar("T")
 
 _Index = QModelIndex | QPersistentModelIndex
 HISTORY_SHOWN = 5
@@ -94,7 +99,7 @@ class DetailsPane(QWidget):
 
     FILE_FIELDS = (("file", "File"), ("id", "ID"), ("target", "Target"), ("created", "Created"),
                    ("size", "Size"), ("mode", "Type"), ("version", "App version"), ("sha256", "File SHA-256"),
-                   ("verify", "Last verify"), ("history", "Verify history"))
+                   ("verify", "Last verify"), ("history", "Verify history"), ("opens_with", "Opens with"))
     META_FIELDS = (("backup_id", "Backup id"), ("created_at", "Created at"), ("created_by", "Created by"),
                    ("description", "Description"), ("database", "Database"), ("server_version", "Server"),
                    ("pg_dump_version", "pg_dump"), ("compression", "Compression"), ("chunk_size", "Chunk size"),
@@ -274,6 +279,7 @@ class DetailsPane(QWidget):
             "verify": verify_text(record, reason=True),
         }
         values["history"] = self._history_text(record)
+        values["opens_with"] = self._opens_with_text(record)
         for key, label in self.file_labels.items():
             label.setText(values[key])
         if not same:
@@ -288,6 +294,16 @@ class DetailsPane(QWidget):
             self._show_metadata(record.metadata, "Decrypted earlier and kept in the catalog.")
         elif not same:
             self._show_metadata(None, "Not decrypted yet.")
+
+    def _opens_with_text(self, record: BackupRecord) -> str:
+        """The profile's instance secret on record as opening this backup (its label, never the secret)."""
+        try:
+            opened = self.console.catalog.opened_with([record.target]).get((record.target, record.key))
+        except RecoveryError as exc:
+            return f"unavailable: {exc.message}"
+        if opened is None:
+            return "not known yet (found when the backup is next opened)"
+        return f"{opened.label} (profile {opened.profile})"
 
     def _history_text(self, record: BackupRecord) -> str:
         """The last few verify attempts, newest first, one a line ("unreachable" is no verdict on the backup)."""
@@ -344,7 +360,7 @@ class DetailsPane(QWidget):
             return
         console = self.console
         self.meta_status.setText("Decrypting the metadata…")
-        job = Job("Decrypting metadata", lambda reporter: console.inspect(locate_record(console, record), secret),
+        job = Job("Decrypting metadata", lambda reporter: _opened(console, record, secret, console.inspect),
                   key=record.target)
         job.succeeded.connect(lambda metadata: self._inspected(record, metadata))
         job.failed.connect(lambda error: self._failed(record, error, "Decrypting the metadata failed",
@@ -374,8 +390,10 @@ class DetailsPane(QWidget):
             return
         console = self.console
         self.contents_status.setText("Reading the archive's table of contents…")
-        job = Job("Listing contents",
-                  lambda reporter: console.contents(locate_record(console, record), lambda: secret), key=record.target)
+        def contents(ref: BackupRef, key: str) -> tuple[BackupMetadata | None, pgarchive.Archive]:
+            return console.contents(ref, lambda: key)
+
+        job = Job("Listing contents", lambda reporter: _opened(console, record, secret, contents), key=record.target)
         job.succeeded.connect(lambda result: self._contents_done(record, result))
         job.failed.connect(lambda error: self._failed(record, error, "Listing the contents failed",
                                                       self.contents_status, self.contents_button))
@@ -418,3 +436,9 @@ class DetailsPane(QWidget):
 
     def _is_current(self, record: BackupRecord) -> bool:
         return self.record is not None and (self.record.target, self.record.key) == (record.target, record.key)
+
+
+def _opened(console: Console, record: BackupRecord, secret: str, read: Callable[[BackupRef, str], T]) -> T:
+    """`read` the backup with the secret that opens it: the one given, or an older one of its profile's."""
+    ref = locate_record(console, record)
+    return read(ref, SecretRotation(console).secret_opening(ref, secret))

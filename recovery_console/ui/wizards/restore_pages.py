@@ -24,6 +24,7 @@ from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.restore import Restorer
 from recovery_console.engine.restore_preflight import RestorePlan
+from recovery_console.engine.secret_rotation import SecretRotation
 from recovery_console.errors import Cancelled, RecoveryError, UsageError
 from recovery_console.formatting import counted
 from recovery_console.models.backup import BackupRecord
@@ -185,20 +186,25 @@ class PreflightPage(QWizardPage):
             secret = self.wiz.backup_page.secret or ""
             new_database = self.wiz.destination_page.new_database()
             verify_first = self.wiz.destination_page.verify_first.isChecked()
+            opening: list[str] = []
 
             def job(reporter: Reporter) -> RestorePlan:
                 if selected is None:
                     raise UsageError("No backup is selected.", hint="Go back and choose one.")
                 ref = (console.locate(selected.short_id, target=selected.target)
                        if isinstance(selected, BackupRecord) else selected)
-                return Restorer(console).preflight(profile, ref, secret, new_database=new_database,
+                opening.append(SecretRotation(console).secret_opening(ref, secret, reporter, profile))  # maybe an older
+                return Restorer(console).preflight(profile, ref, opening[0], new_database=new_database,
                                                    verify_first=verify_first, reporter=reporter)
 
             self.checks.clear()
             self.verdict.setText(html.escape("Checking… (the whole backup is decrypted and verified unless a full "
                                              "verify of it is on record)"))
             self.panel.setVisible(True)
-            self.show_plan(await self.wiz.run("Pre-flight checks", job, panel=self.panel))
+            plan = await self.wiz.run("Pre-flight checks", job, panel=self.panel)
+            if opening and self.wiz.backup_page.secret == secret:  # the restore itself opens it with the same
+                self.wiz.backup_page.secret = opening[0]
+            self.show_plan(plan)
         except Cancelled:
             self.verdict.setText(colored("The checks were cancelled.", WARN_COLOR, True))
         except asyncio.CancelledError:
