@@ -428,6 +428,36 @@ def test_download_upload_and_target_badges(qtbot, console, open_window, secret_p
     window.error_dialog.close()
 
 
+def test_upload_imports_a_pg_dump_archive_and_a_vault_tar(qtbot, console, open_window, secret_profile, target_folder,
+                                                         tmp_path, monkeypatch):
+    """The window's Upload takes what `backup upload` takes: a plain pg_dump archive, a vault's tar, by one engine
+    call; a file it cannot import shows the engine's reason."""
+    vault = tmp_path / "vault"
+    (vault / "empty").mkdir(parents=True)
+    (vault / "ça.txt").write_text("ok", "utf-8")
+    tar = tmp_path / "vault.tar.gz"
+    subprocess.run(["tar", "-czf", str(tar), "-C", str(vault), "."], check=True)
+    sql = tmp_path / "plain.sql"
+    sql.write_text("--\n-- PostgreSQL database dump\n--\nSET statement_timeout = 0;\n", "utf-8")
+    window = open_window()
+    chosen: list[Path] = []
+    monkeypatch.setattr("recovery_console.ui.backup_actions.QFileDialog.getOpenFileName",
+                        lambda *a, **k: (str(chosen[-1]), ""))
+    for path in (DATA / "sample-pg15.dump", tar):
+        chosen.append(path)
+        with qtbot.waitSignal(window.controller.backups_refreshed, timeout=JOB_TIMEOUT):
+            click(qtbot, tool_button(window, "upload"))
+        settle(qtbot, window)
+    kinds = sorted(r.metadata.kind for r in console.catalog.records() if r.metadata)
+    assert kinds == ["database", "folder"] and window.browser.proxy.rowCount() == 2
+    chosen.append(sql)
+    click(qtbot, tool_button(window, "upload"))
+    settle(qtbot, window)
+    assert window.error_dialog is not None and "plain-SQL dump" in window.error_dialog.text()
+    window.error_dialog.close()
+    assert len(console.catalog.records()) == 2
+
+
 def test_target_health_store(tmp_path):
     health = TargetHealth(tmp_path)
     now = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
