@@ -251,8 +251,10 @@ def cmd_upload(args: argparse.Namespace) -> int:
     secret = secret_from(args) if has_secret or not args.profile else None
     with job(args) as reporter:
         record = app.upload(args.file, args.target, secret, profile=args.profile, reporter=reporter)
-    emit(args, record.as_dict(), ["Verified and stored on the target."] + _record_lines(record)
-         + _import_lines(record, args.file))
+    imported = _import_lines(record, args.file)
+    first = "Encrypted into a new backup on the target and verified there." if imported \
+        else "Backup verified and uploaded."
+    emit(args, record.as_dict(), [first] + _record_lines(record) + imported)
     return ExitCode.OK
 
 
