@@ -518,8 +518,16 @@ class Console:
                 detail: dict[str, Any]) -> BackupRecord:
         """A pg_dump archive or a vault's tar made into a backup on `storage`, listed once it verified there."""
         catalog = self.catalog  # a catalog that cannot be opened fails here, before anything is stored
+        def refuse_again(file_sha256: str) -> None:
+            for record in catalog.records([storage.name]):
+                source = record.metadata.extra.get("imported_from") if record.metadata else None
+                if isinstance(source, dict) and source.get("sha256") == file_sha256:
+                    raise UsageError(f"Target '{storage.name}' already holds this file, imported as backup "
+                                     f"{record.short_id} on {record.created}.",
+                                     hint="It is already there; nothing was uploaded.")
+
         with self._watched(storage.name, "upload"):
-            done = import_file(found, storage, secret, reporter)
+            done = import_file(found, storage, secret, reporter, refuse_again)
         detail.update(backup_id=done.result.metadata.backup_id, key=done.key, file_sha256=done.file_sha256,
                       sha256=done.result.encrypted_sha256)
         record = catalog.add(storage, done.key, done.result.metadata, done.result.encrypted_sha256)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tarfile
 import uuid
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -63,16 +64,21 @@ class _TarCheck:
     counts: dict[str, int]
 
 
-def import_file(found: FoundFile, storage: Storage, secret: str, reporter: Reporter) -> Imported:
-    """Encrypt `found` (a pg_dump archive or a tar) into a new backup on `storage`, verified there."""
+def import_file(found: FoundFile, storage: Storage, secret: str, reporter: Reporter,
+                refuse_again: Callable[[str], None] = lambda _: None) -> Imported:
+    """Encrypt `found` (a pg_dump archive or a tar) into a new backup on `storage`, verified there.
+
+    `refuse_again(file_sha256)` raises if the target already holds an import of the same file."""
     if found.kind == PG_DUMP:
         file_sha256 = _hash_file(found, reporter)
+        refuse_again(file_sha256)
         metadata = _dump_metadata(found, file_sha256)
         key = backup_key(metadata)
         result = _store_dump(found, storage, key, secret, metadata, file_sha256, reporter)
     else:
         check = _check_tar(found, reporter)
         file_sha256 = check.file_sha256
+        refuse_again(file_sha256)
         metadata = _folder_metadata(found, check)
         key = backup_key(metadata)
         result = _store_tar(found, storage, key, secret, metadata, check, reporter)
@@ -140,7 +146,7 @@ def _store_dump(found: FoundFile, storage: Storage, key: str, secret: str, metad
 
 def _check_tar(found: FoundFile, reporter: Reporter) -> _TarCheck:
     """Read the tar to its end once: every member through the vault's rules; anything refused stops the import."""
-    reporter.start(Phase.CHECK, found.size)
+    reporter.start(Phase.READ, found.size)  # read and checked: progress labels this "Reading"
     with open_input(found.path) as handle:
         raw = HashingReader(handle, reporter)
         inner = HashingReader(Decompressed(raw, found.compression, str(found.path)))

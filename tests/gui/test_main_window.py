@@ -39,6 +39,7 @@ from recovery_console.models.target import TargetConfig
 from recovery_console.ui import theme
 from recovery_console.ui.app import create_main_window
 from recovery_console.ui.backup_table import COL_CREATED, COL_SIZE, COL_TARGET, COL_VERIFY
+from recovery_console.ui.dialogs.verify import PASSED_FOLDER, verdict_for
 from recovery_console.ui.jobs import Job
 from recovery_console.ui.main_window import MainWindow
 from recovery_console.ui.window_state import settings_path
@@ -450,6 +451,8 @@ def test_upload_imports_a_pg_dump_archive_and_a_vault_tar(qtbot, console, open_w
         settle(qtbot, window)
     kinds = sorted(r.metadata.kind for r in console.catalog.records() if r.metadata)
     assert kinds == ["database", "folder"] and window.browser.proxy.rowCount() == 2
+    folder = next(r for r in console.catalog.records() if r.metadata and r.metadata.kind == "folder")
+    assert verdict_for(console.verify(console.locate(folder.short_id), SECRET))[0] == PASSED_FOLDER
     chosen.append(sql)
     click(qtbot, tool_button(window, "upload"))
     settle(qtbot, window)

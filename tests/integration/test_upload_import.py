@@ -20,7 +20,7 @@ import pytest
 
 from recovery_console.engine.progress import CancelToken, Phase, Reporter
 from recovery_console.engine.restore import Restorer
-from recovery_console.errors import Cancelled, FolderBackupError, IntegrityError, UnsupportedError
+from recovery_console.errors import Cancelled, FolderBackupError, IntegrityError, UnsupportedError, UsageError
 from recovery_console.models.profile import ConnectionMode
 from tests.fixtures.console import SECRET
 
@@ -155,12 +155,14 @@ def test_a_vault_tar_is_stored_as_a_folder_backup_and_extracted_back(console, lo
     seen: list[Phase] = []
     reporter = Reporter(sink=lambda p: seen.append(p.phase) if not seen or seen[-1] != p.phase else None)
     record = console.upload(made, local_target, SECRET, reporter=reporter)
-    assert seen[:3] == [Phase.CHECK, Phase.ENCRYPT, Phase.DERIVE_KEY] and Phase.VERIFY in seen
+    assert seen[:3] == [Phase.READ, Phase.ENCRYPT, Phase.DERIVE_KEY] and Phase.VERIFY in seen
     md = record.metadata
     assert md.kind == "folder" and md.compression == "zstd" and md.database is None
     assert md.extra["folder"] == {"files": 3, "directories": 3, "links": 1, "content_bytes": 70_000 + 13}
     assert md.extra["imported_from"]["sha256"] == _sha(made) and record.verify_result == "ok"
 
+    with pytest.raises(UsageError, match=f"already holds this file, imported as backup {record.short_id}"):
+        console.upload(made, local_target, SECRET)
     ref = console.locate(record.short_id)
     assert console.verify(ref, SECRET).mode == "full"  # a full verify passes on a tar payload
     out = tmp_path / "back.tar"
