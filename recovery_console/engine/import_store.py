@@ -153,8 +153,9 @@ def _check_tar(found: FoundFile, reporter: Reporter) -> _TarCheck:
         head = inner.read(tarfile.BLOCKSIZE)
         _require_tar(found, head)
         checked = check_tar(Replayed(head, inner), reporter)
-        while raw.read(READ_SIZE):  # past the end marker: padding, and the rest of the file for its hash
-            pass
+        for rest in (inner, raw):  # past the end marker: the tar's padding, stored too; then the file, for its hash
+            while rest.read(READ_SIZE):
+                pass
     if checked.refused:
         shown = "; ".join(checked.refused[:SHOWN_REFUSALS])
         more = len(checked.refused) - SHOWN_REFUSALS

@@ -179,6 +179,16 @@ def test_a_vault_tar_is_stored_as_a_folder_backup_and_extracted_back(console, lo
     assert "--extract" in caught.value.hint_for_cli()
 
 
+def test_zero_padding_after_the_end_marker_is_stored_too(console, local_target, tmp_path):
+    """tar pads to whole records, and a tar reader stops at the end marker: the check's hash covers the padding."""
+    made = tmp_path / "padded.tar"
+    subprocess.run(["tar", "-cf", str(made), "-C", str(_vault(tmp_path / "vault")), "."], check=True)
+    with made.open("ab") as out:
+        out.write(bytes(200 * tarfile.BLOCKSIZE))
+    record = console.upload(made, local_target, SECRET)
+    assert console.decrypt(console.locate(record.short_id), tmp_path / "back.tar", SECRET).sha256 == _sha(made)
+
+
 def test_a_folder_backup_is_refused_by_the_restore_preflight(console, local_target, pg15, source_db, tmp_path):
     vault = _vault(tmp_path / "vault")
     made = tmp_path / "v.tar"
