@@ -278,3 +278,11 @@ def test_kill_9_during_an_import_leaves_nothing_listed(console, local_target, tm
     upload.wait(timeout=30)
     assert console.list_backups()[0] == []
     assert not list(target_folder.rglob("*.enc"))
+
+
+def test_a_profile_gives_the_target_and_the_secret(console, local_target, tmp_path, monkeypatch, sample_dump):
+    console.profiles.create("prod", "postgresql://postgres@127.0.0.1:1/prod", target=local_target)
+    monkeypatch.setattr(console.profiles, "instance_secret", lambda name: SECRET if name == "prod" else "")
+    record = console.upload(sample_dump, None, profile="prod")
+    assert record.target == local_target and record.metadata.database == "recovery_sample"
+    assert console.verify(console.locate(record.short_id), SECRET).object_counts["TABLE"] > 0
