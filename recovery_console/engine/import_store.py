@@ -37,6 +37,7 @@ from recovery_console.engine.storage.base import Storage
 from recovery_console.engine.vault.vault_extract import check_tar
 from recovery_console.engine.who import user_at_host, utc_now
 from recovery_console.errors import IntegrityError, UnsupportedError
+from recovery_console.formatting import counted
 from recovery_console.models.backup import KIND_FOLDER, BackupMetadata
 
 READ_SIZE = 1 << 20
@@ -160,7 +161,7 @@ def _check_tar(found: FoundFile, reporter: Reporter) -> _TarCheck:
         shown = "; ".join(checked.refused[:SHOWN_REFUSALS])
         more = len(checked.refused) - SHOWN_REFUSALS
         raise IntegrityError(
-            f"{found.path} holds {len(checked.refused)} member(s) a vault may not: {shown}"
+            f"{found.path} holds {counted(len(checked.refused), 'member')} a vault may not: {shown}"
             + (f"; and {more} more" if more > 0 else "") + ". Nothing was uploaded.",
             hint="A vault's tar holds only files, folders and links inside it, with relative names; make the tar "
                  "again from the vault folder itself.",
