@@ -518,21 +518,22 @@ class Console:
                 detail: dict[str, Any]) -> BackupRecord:
         """A pg_dump archive or a vault's tar made into a backup on `storage`, listed once it verified there."""
         catalog = self.catalog  # a catalog that cannot be opened fails here, before anything is stored
-        def refuse_again(file_sha256: str) -> None:
-            for record in catalog.records([storage.name]):
-                source = record.metadata.extra.get("imported_from") if record.metadata else None
-                if isinstance(source, dict) and source.get("sha256") == file_sha256:
-                    raise UsageError(f"Target '{storage.name}' already holds this file, imported as backup "
-                                     f"{record.short_id} on {record.created}.",
-                                     hint="It is already there; nothing was uploaded.")
-
         with self._watched(storage.name, "upload"):
-            done = import_file(found, storage, secret, reporter, refuse_again)
+            done = import_file(found, storage, secret, reporter, lambda sha: self._refuse_reimport(storage.name, sha))
         detail.update(backup_id=done.result.metadata.backup_id, key=done.key, file_sha256=done.file_sha256,
                       sha256=done.result.encrypted_sha256)
         record = catalog.add(storage, done.key, done.result.metadata, done.result.encrypted_sha256)
         catalog.remember_verify(record, "ok", "full")
         return catalog.get(record.target, record.key)
+
+    def _refuse_reimport(self, target: str, file_sha256: str) -> None:
+        """Refuse a file the target already holds an import of (by the file's SHA-256 in the backups' metadata)."""
+        for record in self.catalog.records([target]):
+            source = record.metadata.extra.get("imported_from") if record.metadata else None
+            if isinstance(source, dict) and source.get("sha256") == file_sha256:
+                raise UsageError(f"Target '{target}' already holds this file, imported as backup "
+                                 f"{record.short_id} on {record.created}.",
+                                 hint="It is already there; nothing was uploaded.")
 
     def _store_verified(self, path: Path, storage: Storage, key: str, report: StreamReport, reporter: Reporter,
                         detail: dict[str, Any]) -> BackupRecord:
