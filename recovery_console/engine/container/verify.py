@@ -19,7 +19,7 @@ from recovery_console.engine.container.streams import HashingReader
 from recovery_console.engine.io_protocols import ReadIntoStream, WritableStream
 from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.errors import FolderBackupError, IntegrityError, RecoveryError
-from recovery_console.models.backup import KIND_DATABASE, BackupMetadata
+from recovery_console.models.backup import KIND_FOLDER, BackupMetadata
 
 if TYPE_CHECKING:
     from _hashlib import HASH
@@ -75,7 +75,7 @@ def read_stream(
     source = HashingReader(stream, hash=hash_ciphertext)
     reporter.start(Phase.DERIVE_KEY)
     opened = open_backup(source, secret)
-    require_archive = require_archive and opened.metadata.kind == KIND_DATABASE  # a folder's payload is a tar
+    require_archive = require_archive and opened.metadata.kind != KIND_FOLDER  # a folder's payload is a tar
     reporter.start(Phase.DECRYPT if sink is not None else Phase.VERIFY, total)
     reporter.advance(opened.payload_offset)
     ciphertext_sha = source.detach_hash()  # the payload stream hashes the rest off its read path
@@ -150,7 +150,7 @@ def _read_payload(source: HashingReader, opened: OpenedBackup, reporter: Reporte
 def not_a_database(metadata: BackupMetadata) -> FolderBackupError:
     """The refusal of a folder backup where a database archive is needed (contents, restore)."""
     return FolderBackupError(
-        f"Backup {metadata.backup_id[:8]} holds a {metadata.kind} (a file vault's tar), not a database: "
+        f"Backup {metadata.backup_id[:8]} holds a folder (a file vault's tar), not a database: "
         "it has no table of contents and cannot be restored into PostgreSQL.",
         hint="A folder backup is extracted into a new folder, or decrypted to get its tar back.",
         cli_hint="A folder backup restores with `decrypt BACKUP --extract NEW_FOLDER` "
@@ -195,7 +195,7 @@ def read_toc(stream: ReadIntoStream, secret: str) -> tuple[BackupMetadata, Archi
     expand to gigabytes, which listing the contents must not inflate.
     """
     opened = open_backup(stream, secret)
-    if opened.metadata.kind != KIND_DATABASE:
+    if opened.metadata.kind == KIND_FOLDER:
         raise not_a_database(opened.metadata)
     chunks = PayloadStream(stream, opened).__iter__()  # a generator, closed below
     toc = TocCollector()
