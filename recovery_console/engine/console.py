@@ -433,7 +433,7 @@ class Console:
         """A folder backup extracted into a new folder (engine/folder_backup.py); what was written and refused."""
         with self.audited("decrypt.extract", ref.location, {"output": str(folder)}) as detail:
             usable_text(str(folder), "The folder's path")
-            done = extract_folder_backup(ref, folder, secret, reporter)
+            done = extract_folder_backup(ref, folder, secret, reporter, claims=self.runtime)
             detail.update(files=done.files, directories=done.directories, links=done.links, refused=done.refused)
             return done
 

@@ -14,7 +14,7 @@ import tarfile
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TypeVar
@@ -23,6 +23,7 @@ from recovery_console.engine.background import in_background
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.container.verify import read_metadata, read_stream
 from recovery_console.engine.progress import Reporter
+from recovery_console.engine.state.runtime_dir import PART_SUFFIX, RuntimeDir
 from recovery_console.engine.vault.vault_extract import Extracted, extract_vault
 from recovery_console.errors import IntegrityError, UnsupportedError, UsageError, from_os_error
 from recovery_console.models.backup import KIND_FOLDER, BackupMetadata
@@ -31,25 +32,30 @@ LISTED_MEMBERS = 100_000
 T = TypeVar("T")
 
 
-def extract_folder_backup(ref: BackupRef, folder: Path, secret: str, reporter: Reporter | None = None) -> Extracted:
-    """Extract the folder backup at `ref` into `folder`, which must not exist yet."""
+def extract_folder_backup(ref: BackupRef, folder: Path, secret: str, reporter: Reporter | None = None,
+                          claims: RuntimeDir | None = None) -> Extracted:
+    """Extract the folder backup at `ref` into `folder`, which must not exist yet.
+
+    With `claims`, the folder being built is claimed there: if this process is killed, the next sweep removes it."""
     reporter = reporter or Reporter()
     _check_new(folder)
     with ref.open() as stream:
         _, metadata = read_metadata(stream, secret)
     _require_folder(metadata)
-    building = folder.with_name(f".{folder.name}.extracting-{uuid.uuid4().hex[:8]}")
-    try:
-        worker_reporter = Reporter(token=reporter.token)
-        done = _through_pipe(ref, secret, reporter, lambda tar_in: extract_vault(tar_in, building, worker_reporter))
-        _check_new(folder)
-        os.rename(building, folder)
-    except OSError as exc:
-        shutil.rmtree(building, ignore_errors=True)
-        raise from_os_error("extracting into", str(folder), exc) from exc
-    except BaseException:
-        shutil.rmtree(building, ignore_errors=True)
-        raise
+    building = folder.with_name(f".{folder.name}.extracting-{uuid.uuid4().hex[:8]}{PART_SUFFIX}")
+    with claims.claim(building) if claims is not None else nullcontext(building):
+        try:
+            worker_reporter = Reporter(token=reporter.token)
+            done = _through_pipe(ref, secret, reporter,
+                                 lambda tar_in: extract_vault(tar_in, building, worker_reporter))
+            _check_new(folder)
+            os.rename(building, folder)
+        except OSError as exc:
+            shutil.rmtree(building, ignore_errors=True)
+            raise from_os_error("extracting into", str(folder), exc) from exc
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
     done.folder = folder
     return done
 

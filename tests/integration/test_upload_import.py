@@ -286,3 +286,30 @@ def test_a_profile_gives_the_target_and_the_secret(console, local_target, tmp_pa
     record = console.upload(sample_dump, None, profile="prod")
     assert record.target == local_target and record.metadata.database == "recovery_sample"
     assert console.verify(console.locate(record.short_id), SECRET).object_counts["TABLE"] > 0
+
+
+def test_kill_9_during_an_extraction_leaves_no_folder_after_the_next_start(console, local_target, tmp_path,
+                                                                           secret_path):
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "noise.bin").write_bytes(os.urandom(48 << 20))
+    made = tmp_path / "big.tar"
+    subprocess.run(["tar", "-cf", str(made), "-C", str(big), "."], check=True)
+    record = console.upload(made, local_target, SECRET)
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "recovery_console.cli.main", "decrypt", record.short_id, "--extract", str(out),
+            "--secret-key-file", str(secret_path)]
+    home = console.paths.config_dir.parent
+    extract = subprocess.Popen(argv, cwd=REPO, env={**os.environ, "RECOVERY_CONSOLE_HOME": str(home)},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and extract.poll() is None:
+        if [p for p in tmp_path.glob(".out.extracting-*.part/noise.bin") if p.stat().st_size > (1 << 20)]:
+            break  # writing the files under the temporary name
+        time.sleep(0.002)
+    assert extract.poll() is None, "the extraction ended before it was seen writing"
+    os.kill(extract.pid, signal.SIGKILL)
+    extract.wait(timeout=30)
+    assert list(tmp_path.glob(".out.extracting-*")) and not out.exists()  # killed half way: only the hidden one
+    type(console)(console.paths).close()  # the next start sweeps what the killed one claimed
+    assert not list(tmp_path.glob(".out.extracting-*")) and not out.exists()
