@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import tarfile
 import uuid
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,7 @@ from recovery_console.engine.import_file import (
     not_importable,
     open_input,
 )
+from recovery_console.engine.io_protocols import ReadableStream
 from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.engine.storage.base import Storage
 from recovery_console.engine.vault.vault_extract import check_tar
@@ -56,7 +57,7 @@ class Imported:
 
 
 @dataclass(frozen=True)
-class _TarCheck:
+class TarCheck:
     """The first read of a tar file: its own hash, the hash and length of the tar inside, what it holds."""
 
     file_sha256: str
@@ -65,26 +66,70 @@ class _TarCheck:
     counts: dict[str, int]
 
 
+@dataclass(frozen=True)
+class PreparedFile:
+    """A file read once (hashed; a tar also checked), with the metadata of the backup it becomes.
+
+    `payload()` reads it again as the stream to encrypt: one backup here, and the seam where a recovery
+    set (`--as-set`) would stream each of its files into a member instead."""
+
+    found: FoundFile
+    metadata: BackupMetadata
+    file_sha256: str
+    payload_size: int
+    tar: TarCheck | None = None
+
+    @contextmanager
+    def payload(self, reporter: Reporter) -> Iterator[tuple[ReadableStream, Callable[[EncryptResult], None]]]:
+        """The payload stream (progress: the input file's bytes) and the check to pass once it was read whole,
+        before anything is committed: a whole archive, or the very tar checked, from an unchanged file."""
+        reporter.start(Phase.ENCRYPT, self.found.size)
+        with open_input(self.found.path) as handle:
+            raw = HashingReader(handle, reporter)
+            if self.tar is None:
+                probe = ArchiveProbe(raw)
+                try:
+                    yield probe, lambda _: self._dump_unchanged(probe, raw)
+                finally:
+                    probe.close()
+            else:
+                yield Decompressed(raw, self.found.compression, str(self.found.path)), self._tar_unchanged
+
+    def _dump_unchanged(self, probe: ArchiveProbe, raw: HashingReader) -> None:
+        probe.require_archive()
+        if raw.sha.hexdigest() != self.file_sha256:
+            raise IntegrityError(_CHANGED[0].format(path=self.found.path), hint=_CHANGED[1])
+
+    def _tar_unchanged(self, result: EncryptResult) -> None:
+        sealed, tar = result.sentinel, self.tar
+        assert tar is not None
+        if sealed.archive_length != tar.tar_length or sealed.archive_sha256.hex() != tar.tar_sha256:
+            raise IntegrityError(_CHANGED[0].format(path=self.found.path), hint=_CHANGED[1])
+
+
+def prepare(found: FoundFile, reporter: Reporter, refuse_again: Callable[[str], None] = lambda _: None) -> PreparedFile:
+    """The first read of a pg_dump archive or a tar; `refuse_again(file_sha256)` may refuse a file imported before."""
+    if found.kind == PG_DUMP:
+        file_sha256 = _hash_file(found, reporter)
+        refuse_again(file_sha256)
+        return PreparedFile(found, _dump_metadata(found, file_sha256), file_sha256, found.size)
+    check = _check_tar(found, reporter)
+    refuse_again(check.file_sha256)
+    return PreparedFile(found, _folder_metadata(found, check), check.file_sha256, check.tar_length, check)
+
+
 def import_file(found: FoundFile, storage: Storage, secret: str, reporter: Reporter,
                 refuse_again: Callable[[str], None] = lambda _: None) -> Imported:
     """Encrypt `found` (a pg_dump archive or a tar) into a new backup on `storage`, verified there.
 
     `refuse_again(file_sha256)` raises if the target already holds an import of the same file."""
-    if found.kind == PG_DUMP:
-        file_sha256 = _hash_file(found, reporter)
-        refuse_again(file_sha256)
-        metadata = _dump_metadata(found, file_sha256)
-        key = backup_key(metadata)
-        result = _store_dump(found, storage, key, secret, metadata, file_sha256, reporter)
-    else:
-        check = _check_tar(found, reporter)
-        file_sha256 = check.file_sha256
-        refuse_again(file_sha256)
-        metadata = _folder_metadata(found, check)
-        key = backup_key(metadata)
-        result = _store_tar(found, storage, key, secret, metadata, check, reporter)
+    prepared = prepare(found, reporter, refuse_again)
+    key = backup_key(prepared.metadata)
+    with prepared.payload(reporter) as (source, check):
+        result = store_encrypted(storage, key, source, secret, prepared.metadata, reporter=_quiet(reporter),
+                                 source_size=prepared.payload_size, before_commit=check)
     _verify_stored(storage, key, secret, result, reporter)
-    return Imported(key, result, file_sha256)
+    return Imported(key, result, prepared.file_sha256)
 
 
 def _hash_file(found: FoundFile, reporter: Reporter) -> str:
@@ -125,27 +170,7 @@ def _dump_metadata(found: FoundFile, file_sha256: str) -> BackupMetadata:
                      server_version=header.server_version, pg_dump_version=header.dump_version)
 
 
-def _store_dump(found: FoundFile, storage: Storage, key: str, secret: str, metadata: BackupMetadata,
-                file_sha256: str, reporter: Reporter) -> EncryptResult:
-    """The archive read again, checked whole by the same probe as a live backup, encrypted to the target."""
-    reporter.start(Phase.ENCRYPT, found.size)
-    with open_input(found.path) as handle:
-        raw = HashingReader(handle, reporter)
-        probe = ArchiveProbe(raw)
-
-        def whole_and_unchanged(_: EncryptResult) -> None:
-            probe.require_archive()
-            if raw.sha.hexdigest() != file_sha256:
-                raise IntegrityError(_CHANGED[0].format(path=found.path), hint=_CHANGED[1])
-
-        try:
-            return store_encrypted(storage, key, probe, secret, metadata, reporter=_quiet(reporter),
-                                   source_size=found.size, before_commit=whole_and_unchanged)
-        finally:
-            probe.close()
-
-
-def _check_tar(found: FoundFile, reporter: Reporter) -> _TarCheck:
+def _check_tar(found: FoundFile, reporter: Reporter) -> TarCheck:
     """Read the tar to its end once: every member through the vault's rules; anything refused stops the import."""
     reporter.start(Phase.READ, found.size)  # read and checked: progress labels this "Reading"
     with open_input(found.path) as handle:
@@ -168,7 +193,7 @@ def _check_tar(found: FoundFile, reporter: Reporter) -> _TarCheck:
         )
     counts = {"files": checked.files, "directories": checked.directories, "links": checked.links,
               "content_bytes": checked.content_bytes}
-    return _TarCheck(raw.sha.hexdigest(), inner.sha.hexdigest(), inner.size, counts)
+    return TarCheck(raw.sha.hexdigest(), inner.sha.hexdigest(), inner.size, counts)
 
 
 def _require_tar(found: FoundFile, head: bytes) -> None:
@@ -183,26 +208,10 @@ def _require_tar(found: FoundFile, head: bytes) -> None:
                                     "pg_restore and back that database up.")
 
 
-def _folder_metadata(found: FoundFile, check: _TarCheck) -> BackupMetadata:
+def _folder_metadata(found: FoundFile, check: TarCheck) -> BackupMetadata:
     extra = _provenance(found, check.file_sha256)
     extra.update(kind=KIND_FOLDER, tar_compression=found.compression, folder=check.counts)
     return _metadata(found, "zstd", extra)
-
-
-def _store_tar(found: FoundFile, storage: Storage, key: str, secret: str, metadata: BackupMetadata,
-               check: _TarCheck, reporter: Reporter) -> EncryptResult:
-    """The tar decompressed again and encrypted (compressed the console's way); kept only if it is the tar checked."""
-    reporter.start(Phase.ENCRYPT, found.size)
-    with open_input(found.path) as handle:
-        source = Decompressed(HashingReader(handle, reporter), found.compression, str(found.path))
-
-        def unchanged(result: EncryptResult) -> None:
-            sealed = result.sentinel
-            if sealed.archive_length != check.tar_length or sealed.archive_sha256.hex() != check.tar_sha256:
-                raise IntegrityError(_CHANGED[0].format(path=found.path), hint=_CHANGED[1])
-
-        return store_encrypted(storage, key, source, secret, metadata, reporter=_quiet(reporter),
-                               source_size=check.tar_length, before_commit=unchanged)
 
 
 def _quiet(reporter: Reporter) -> Reporter:
