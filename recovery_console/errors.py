@@ -92,6 +92,10 @@ class UnsupportedError(RecoveryError):
     exit_code = ExitCode.UNSUPPORTED
 
 
+class FolderBackupError(UnsupportedError):
+    """A folder backup (a vault's tar) where a database's pg_dump archive is needed: a TOC, a restore."""
+
+
 class SecretUnavailableError(RecoveryError):
     """No instance secret could be obtained from the sources the user allowed."""
 

@@ -78,9 +78,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     add_json(download)
     download.set_defaults(func=cmd_download)
 
-    upload = commands.add_parser("upload", help="import a backup file into a target after verifying it")
+    upload = commands.add_parser(
+        "upload", help="import a file into a target: a backup (verified first), or a plain pg_dump -Fc archive or a "
+                       ".tar/.tar.gz/.tar.zst of a vault folder (encrypted into a backup, then verified there)")
     upload.add_argument("file", type=Path)
-    upload.add_argument("--target", required=True)
+    upload.add_argument("--target", help="a configured target's name, or a folder path (default: the profile's)")
+    upload.add_argument("--profile", help="take the instance secret (unless given otherwise) and the target from "
+                                          "this profile")
     add_secret_options(upload)
     add_json(upload)
     upload.set_defaults(func=cmd_upload)
@@ -196,8 +200,10 @@ def _opens_with(secret: OpenedWith | None) -> dict[str, str] | None:
 
 def verify_lines(result: VerifyResult) -> list[str]:
     md = result.metadata
+    holds = (" and holds a folder's tar (a file vault) exactly as sealed." if md and md.kind == "folder"
+             else " and holds a pg_dump archive whole to its last data block.")
     lines = [f"VERDICT   PASSED ({result.mode} verify): this backup is whole" +
-             (" and holds a pg_dump archive whole to its last data block." if result.mode == "full" else ".")]
+             (holds if result.mode == "full" else ".")]
     if md:
         lines += [f"Backup    {md.backup_id}", f"Created   {md.created_at} by app version {md.app_version}",
                   f"Mode      {md.mode}" + (f" — {md.description}" if md.description else "")]
@@ -261,11 +267,34 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 def cmd_upload(args: argparse.Namespace) -> int:
     app = console()
-    secret = secret_from(args)
+    if not args.target and not args.profile:
+        raise UsageError("backup upload needs --target (or --profile, whose target is used).")
+    has_secret = args.secret_key_file or args.secret_key_env or args.secret_keyring
+    secret = secret_from(args) if has_secret or not args.profile else None
     with job(args) as reporter:
-        record = app.upload(args.file, args.target, secret, reporter=reporter)
-    emit(args, record.as_dict(), ["Backup verified and uploaded."] + _record_lines(record))
+        record = app.upload(args.file, args.target, secret, profile=args.profile, reporter=reporter)
+    imported = _import_lines(record, args.file)
+    first = "Encrypted into a new backup on the target and verified there." if imported \
+        else "Backup verified and uploaded."
+    emit(args, record.as_dict(), [first] + _record_lines(record) + imported)
     return ExitCode.OK
+
+
+def _import_lines(record: BackupRecord, path: Path) -> list[str]:
+    """What an import made of the file: a database backup or a folder backup, and the file's own hash."""
+    md = record.metadata
+    source = md.extra.get("imported_from") if md else None
+    if md is None or not isinstance(source, dict) or source.get("path") != str(path.absolute()):
+        return []
+    lines = [f"Imported  {printable(str(path))} (SHA-256 {source.get('sha256')}) as a {md.kind} backup"]
+    if md.kind == "database":
+        lines.append(f"Database  {md.database}, dumped {md.extra.get('dumped_at_local')} (the dumping machine's "
+                     f"local time) from PostgreSQL {md.server_version}")
+    else:
+        counts = md.extra.get("folder") or {}
+        lines.append(f"Folder    {counts.get('files', 0)} files, {counts.get('directories', 0)} folders, "
+                     f"{counts.get('links', 0)} links; restore it with `decrypt {record.short_id} --extract FOLDER`")
+    return lines
 
 
 def cmd_delete(args: argparse.Namespace) -> int:

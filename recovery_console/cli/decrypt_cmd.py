@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, secret_to_open
+from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, printable, secret_to_open
+from recovery_console.engine.backup_ref import BackupRef
+from recovery_console.engine.console import Console
 from recovery_console.errors import ExitCode, UsageError
 from recovery_console.formatting import format_bytes
 
@@ -15,6 +17,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path,
                         help="where to write the .dump (required unless --metadata-only): a new or regular file; "
                              "devices, FIFOs, symbolic links and the backup itself are refused")
+    parser.add_argument("--extract", type=Path, metavar="NEW_FOLDER",
+                        help="a folder backup (a vault's tar): extract its files into this new folder instead")
     parser.add_argument("--metadata-only", action="store_true", help="show the decrypted metadata, write nothing")
     parser.add_argument("--target", help="look the id up on this target only")
     parser.add_argument("--force", action="store_true", help="replace an existing regular output file")
@@ -30,8 +34,12 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
         data = app.inspect(ref, secret_to_open(args, app, ref)).as_dict()
         emit(args, data, [f"{key:<16} {value}" for key, value in sorted(data.items())])
         return ExitCode.OK
+    if args.extract is not None:
+        if args.output is not None:
+            raise UsageError("Give -o/--output (the decrypted file) or --extract (a folder backup's files), not both.")
+        return _extract(args, app, ref)
     if args.output is None:
-        raise UsageError("decrypt needs -o/--output (or --metadata-only).")
+        raise UsageError("decrypt needs -o/--output (or --extract, or --metadata-only).")
     with job(args) as reporter:
         secret = secret_to_open(args, app, ref, reporter)
         result = app.decrypt(ref, args.output, secret, overwrite=args.force, reporter=reporter)
@@ -39,5 +47,21 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
                 "metadata": result.metadata.as_dict() if result.metadata else None},
          [f"Decrypted to {result.path} ({format_bytes(result.size)}).",
           f"SHA-256 {result.sha256} (matches the hash sealed in the backup).",
-          f"Restore with: pg_restore -d DATABASE {result.path}"])
+          _NEXT.get(result.metadata.kind if result.metadata else "", _NEXT["database"]).format(path=result.path)])
     return ExitCode.OK
+
+
+_NEXT = {"database": "Restore with: pg_restore -d DATABASE {path}",
+         "folder": "This is a folder backup: {path} is its tar (`tar -xf {path} -C FOLDER`, or decrypt --extract)."}
+
+
+def _extract(args: argparse.Namespace, app: Console, ref: BackupRef) -> int:
+    secret = secret_to_open(args, app, ref)
+    with job(args) as reporter:
+        done = app.extract_folder(ref, args.extract, secret, reporter=reporter)
+    lines = [f"Extracted into {printable(str(done.folder))}: {done.files} files, {done.directories} folders, "
+             f"{done.links} links ({format_bytes(done.content_bytes)})."]
+    lines += [f"REFUSED   {printable(item)}" for item in done.refused]
+    emit(args, {"folder": str(done.folder), "files": done.files, "directories": done.directories,
+                "links": done.links, "content_bytes": done.content_bytes, "refused": done.refused}, lines)
+    return ExitCode.PARTIAL if done.refused else ExitCode.OK

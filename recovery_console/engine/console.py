@@ -23,15 +23,16 @@ from recovery_console.engine.container import format as fmt
 from recovery_console.engine.container.naming import backup_key, check_name_matches
 from recovery_console.engine.container.streams import SIDECAR_SUFFIX, HashingReader, sidecar_text
 from recovery_console.engine.container.verify import StreamReport, read_header, read_metadata, read_stream, read_toc
-from recovery_console.engine.container.writer import encrypt_stream
+from recovery_console.engine.encrypted_store import store_encrypted
+from recovery_console.engine.folder_backup import FolderListing, extract_folder_backup, list_folder_backup
+from recovery_console.engine.import_file import BACKUP, FoundFile, identify
+from recovery_console.engine.import_store import import_file
 from recovery_console.engine.io_protocols import ReadableStream
 from recovery_console.engine.output_checks import (
     COPY_BLOCK,
     check_output,
-    check_quota_after,
     copy_checked,
     is_folder,
-    stored_size_estimate,
     upload_checked,
     write_sidecar,
 )
@@ -53,6 +54,7 @@ from recovery_console.engine.state.targets import SECRET_NAMES, TargetStore, ope
 from recovery_console.engine.storage.base import Storage
 from recovery_console.engine.storage.pool import StoragePool
 from recovery_console.engine.storage.round_trip import CheckReport, round_trip
+from recovery_console.engine.vault.vault_extract import Extracted
 from recovery_console.engine.who import user_at_host, utc_now
 from recovery_console.errors import (
     Cancelled,
@@ -318,17 +320,13 @@ class Console:
         key = backup_key(metadata)
         with self.audited("backup.create", key, {"target": storage.name}) as detail, \
                 self._watched(storage.name, "backup upload"):
-            storage.check_room(stored_size_estimate(source_size, compression), "backups/")
             probe = ArchiveProbe(source)
             try:
-                with storage.put(key) as upload:
-                    result = encrypt_stream(probe, upload, secret, metadata, reporter=reporter,
-                                            source_size=source_size, iterations=iterations)
-                    probe.require_archive()
-                    check_quota_after(storage, result.encrypted_size)
+                result = store_encrypted(storage, key, probe, secret, metadata, reporter=reporter,
+                                         source_size=source_size, iterations=iterations,
+                                         before_commit=lambda _: probe.require_archive())
             finally:
                 probe.close()
-            write_sidecar(storage, key, result.encrypted_sha256)
             detail.update(backup_id=metadata.backup_id, size=result.encrypted_size, sha256=result.encrypted_sha256)
             return catalog.add(storage, key, result.metadata, result.encrypted_sha256)
 
@@ -430,6 +428,19 @@ class Console:
             detail.update(backup_id=report.metadata.backup_id, sha256=report.archive_sha256)
             return FileResult(out, report.archive_length, report.archive_sha256, report.metadata)
 
+    def extract_folder(self, ref: BackupRef, folder: Path, secret: str, *,
+                       reporter: Reporter | None = None) -> Extracted:
+        """A folder backup extracted into a new folder (engine/folder_backup.py); what was written and refused."""
+        with self.audited("decrypt.extract", ref.location, {"output": str(folder)}) as detail:
+            usable_text(str(folder), "The folder's path")
+            done = extract_folder_backup(ref, folder, secret, reporter, claims=self.runtime)
+            detail.update(files=done.files, directories=done.directories, links=done.links, refused=done.refused)
+            return done
+
+    def folder_contents(self, ref: BackupRef, secret: str, *, reporter: Reporter | None = None) -> FolderListing:
+        """A folder backup's tar members, read through the whole backup (its end record checked)."""
+        return list_folder_backup(ref, secret, reporter)
+
     def contents(self, ref: BackupRef, secret: Callable[[], str]) -> tuple[BackupMetadata | None, pgarchive.Archive]:
         """The archive's TOC, from a plain .dump or straight from a backup; the secret is asked only for the latter."""
         with ref.open() as stream:
@@ -474,14 +485,25 @@ class Console:
             detail.update(sha256=reader.sha256, checked_against=checked or "nothing")
             return FileResult(out, reader.size, reader.sha256, checked_against=checked)
 
-    def upload(self, path: Path, target: str, secret: str, *, reporter: Reporter | None = None) -> BackupRecord:
-        """Import a backup file into a target, only after it fully verifies with this secret."""
+    def upload(self, path: Path, target: str | None, secret: str | None = None, *, profile: str | None = None,
+               reporter: Reporter | None = None) -> BackupRecord:
+        """Import a file into a target: a backup file only after it fully verifies with this secret; a plain
+        pg_dump -Fc archive or a vault's tar encrypted on the way (engine/import_store.py), verified there.
+
+        `profile` gives the secret (from the keyring) when `secret` is None, and the target when `target` is."""
         reporter = reporter or Reporter()
         ref = BackupRef(location=str(path.absolute()), path=path)
+        if profile is not None:
+            target = target or self.profiles.store.get(profile).target
+            secret = secret if secret is not None else self.profiles.instance_secret(profile)
+        if not target or secret is None:
+            raise UsageError("Upload needs a target and an instance secret (or a profile that gives both).")
         storage = self.storage(target)
         with self.audited("backup.upload", ref.location, {"target": storage.name}) as detail:
-            if not path.is_file():
-                raise NotFoundError(f"{path} does not exist.")
+            found = identify(path)
+            if found.kind != BACKUP:
+                detail.update(imported=found.kind)
+                return self._import(found, storage, secret, reporter, detail)
             with ref.open() as stream:
                 report = read_stream(stream, secret, reporter=reporter, total=ref.size)
             sidecar = ref.sidecar_sha256()
@@ -491,6 +513,27 @@ class Console:
             key = backup_key(report.metadata)
             with self._watched(storage.name, "upload"):
                 return self._store_verified(path, storage, key, report, reporter, detail)
+
+    def _import(self, found: FoundFile, storage: Storage, secret: str, reporter: Reporter,
+                detail: dict[str, Any]) -> BackupRecord:
+        """A pg_dump archive or a vault's tar made into a backup on `storage`, listed once it verified there."""
+        catalog = self.catalog  # a catalog that cannot be opened fails here, before anything is stored
+        with self._watched(storage.name, "upload"):
+            done = import_file(found, storage, secret, reporter, lambda sha: self._refuse_reimport(storage.name, sha))
+        detail.update(backup_id=done.result.metadata.backup_id, key=done.key, file_sha256=done.file_sha256,
+                      sha256=done.result.encrypted_sha256)
+        record = catalog.add(storage, done.key, done.result.metadata, done.result.encrypted_sha256)
+        catalog.remember_verify(record, "ok", "full")
+        return catalog.get(record.target, record.key)
+
+    def _refuse_reimport(self, target: str, file_sha256: str) -> None:
+        """Refuse a file the target already holds an import of (by the file's SHA-256 in the backups' metadata)."""
+        for record in self.catalog.records([target]):
+            source = record.metadata.extra.get("imported_from") if record.metadata else None
+            if isinstance(source, dict) and source.get("sha256") == file_sha256:
+                raise UsageError(f"Target '{target}' already holds this file, imported as backup "
+                                 f"{record.short_id} on {record.created}.",
+                                 hint="It is already there; nothing was uploaded.")
 
     def _store_verified(self, path: Path, storage: Storage, key: str, report: StreamReport, reporter: Reporter,
                         detail: dict[str, Any]) -> BackupRecord:

@@ -11,6 +11,7 @@ from recovery_console.errors import IntegrityError
 COMPRESSIONS = ("none", "zstd")
 MODES = ("manual", "scheduled")
 SOURCES = ("pg_dump", "file")
+KIND_DATABASE, KIND_FOLDER = "database", "folder"
 REQUIRED_FIELDS = frozenset({"backup_id", "created_at", "app_version", "compression", "chunk_size"})
 _OPTIONAL_TEXT = (str, type(None))
 _OPTIONAL_INT = (int, type(None))
@@ -41,6 +42,12 @@ class BackupMetadata:
     source_name: str | None = None
     created_by: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """What the payload is: "database" (a pg_dump archive, every backup before #18) or "folder" (a vault's tar)."""
+        kind = self.extra.get("kind")
+        return kind if isinstance(kind, str) else KIND_DATABASE
 
     def to_json(self) -> bytes:
         data = asdict(self)

@@ -49,6 +49,13 @@ def explain_unusable(actions: dict[str, QAction], reason: str | None) -> None:
         action.setStatusTip(reason or own[1])
 
 
+UPLOAD_FILTERS = ("Backups, pg_dump archives and vault tars (*.enc *.dump *.backup *.tar *.tar.gz *.tgz *.tar.zst);;"
+                  "Backups (*.enc);;pg_dump custom-format archives (*.dump *.backup);;"
+                  "Tars of a vault folder (*.tar *.tar.gz *.tgz *.tar.zst);;All files (*)")
+"""Upload takes a backup as it is, and encrypts a plain pg_dump -Fc archive or a vault's tar on the way (the
+engine tells them apart by their first bytes, not by these names)."""
+
+
 class BackupActions(QObject):
     """The handlers behind Create backup, Download, Upload, Delete and Test target."""
 
@@ -192,8 +199,7 @@ class BackupActions(QObject):
         window.submit(job, f"Downloading {record.file_name}", done, on_failure=self._target_failed)
 
     def upload_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.window, "Choose a backup file to upload", "",
-                                              "Backups (*.enc);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self.window, "Choose a file to upload", "", UPLOAD_FILTERS)
         if not path:
             return
         target = self.choose_target(f"Upload {Path(path).name} to which target?")
@@ -218,7 +224,7 @@ class BackupActions(QObject):
 
             window.submit(job, f"Uploading {path.name}", done, on_failure=self._target_failed)
 
-        window.secrets.request(target, got, why=f"verify {path.name} before uploading it")
+        window.secrets.request(target, got, why=f"verify or encrypt {path.name} before storing it")
 
     def _target_failed(self, _error: RecoveryError) -> None:
         """The engine recorded the failure against the target; show its new badge."""

@@ -94,7 +94,8 @@ class MainController(QObject):
         self._action("download", "&Download…", "download", "Ctrl+D",
                      "Copy the selected backup and its checksum to this computer", backups.download_selected)
         self._action("upload", "&Upload…", "upload", "Ctrl+U",
-                     "Store a backup file on a target after verifying it", backups.upload_file)
+                     "Store a backup file on a target after verifying it, or encrypt a pg_dump archive or a "
+                     "vault's tar into one", backups.upload_file)
         self._action("restore", "Re&store…", "restore", "Ctrl+R",
                      "Restore a backup into a database, step by step", self.open_restore)
         self._action("delete", "De&lete…", "delete", QKeySequence.StandardKey.Delete,

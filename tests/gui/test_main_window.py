@@ -39,6 +39,7 @@ from recovery_console.models.target import TargetConfig
 from recovery_console.ui import theme
 from recovery_console.ui.app import create_main_window
 from recovery_console.ui.backup_table import COL_CREATED, COL_SIZE, COL_TARGET, COL_VERIFY
+from recovery_console.ui.dialogs.verify import PASSED_FOLDER, verdict_for
 from recovery_console.ui.jobs import Job
 from recovery_console.ui.main_window import MainWindow
 from recovery_console.ui.window_state import settings_path
@@ -426,6 +427,38 @@ def test_download_upload_and_target_badges(qtbot, console, open_window, secret_p
     assert window.sidebar.badge("offsite") == "red"
     assert window.error_dialog is not None and "offsite" in window.error_dialog.text()
     window.error_dialog.close()
+
+
+def test_upload_imports_a_pg_dump_archive_and_a_vault_tar(qtbot, console, open_window, secret_profile, target_folder,
+                                                         tmp_path, monkeypatch):
+    """The window's Upload takes what `backup upload` takes: a plain pg_dump archive, a vault's tar, by one engine
+    call; a file it cannot import shows the engine's reason."""
+    vault = tmp_path / "vault"
+    (vault / "empty").mkdir(parents=True)
+    (vault / "ça.txt").write_text("ok", "utf-8")
+    tar = tmp_path / "vault.tar.gz"
+    subprocess.run(["tar", "-czf", str(tar), "-C", str(vault), "."], check=True)
+    sql = tmp_path / "plain.sql"
+    sql.write_text("--\n-- PostgreSQL database dump\n--\nSET statement_timeout = 0;\n", "utf-8")
+    window = open_window()
+    chosen: list[Path] = []
+    monkeypatch.setattr("recovery_console.ui.backup_actions.QFileDialog.getOpenFileName",
+                        lambda *a, **k: (str(chosen[-1]), ""))
+    for path in (DATA / "sample-pg15.dump", tar):
+        chosen.append(path)
+        with qtbot.waitSignal(window.controller.backups_refreshed, timeout=JOB_TIMEOUT):
+            click(qtbot, tool_button(window, "upload"))
+        settle(qtbot, window)
+    kinds = sorted(r.metadata.kind for r in console.catalog.records() if r.metadata)
+    assert kinds == ["database", "folder"] and window.browser.proxy.rowCount() == 2
+    folder = next(r for r in console.catalog.records() if r.metadata and r.metadata.kind == "folder")
+    assert verdict_for(console.verify(console.locate(folder.short_id), SECRET))[0] == PASSED_FOLDER
+    chosen.append(sql)
+    click(qtbot, tool_button(window, "upload"))
+    settle(qtbot, window)
+    assert window.error_dialog is not None and "plain-SQL dump" in window.error_dialog.text()
+    window.error_dialog.close()
+    assert len(console.catalog.records()) == 2
 
 
 def test_target_health_store(tmp_path):

@@ -18,8 +18,8 @@ from recovery_console.engine.container.reader import OpenedBackup, PayloadStream
 from recovery_console.engine.container.streams import HashingReader
 from recovery_console.engine.io_protocols import ReadIntoStream, WritableStream
 from recovery_console.engine.progress import Phase, Reporter
-from recovery_console.errors import IntegrityError, RecoveryError
-from recovery_console.models.backup import BackupMetadata
+from recovery_console.errors import FolderBackupError, IntegrityError, RecoveryError
+from recovery_console.models.backup import KIND_FOLDER, BackupMetadata
 
 if TYPE_CHECKING:
     from _hashlib import HASH
@@ -75,6 +75,7 @@ def read_stream(
     source = HashingReader(stream, hash=hash_ciphertext)
     reporter.start(Phase.DERIVE_KEY)
     opened = open_backup(source, secret)
+    require_archive = require_archive and opened.metadata.kind != KIND_FOLDER  # a folder's payload is a tar
     reporter.start(Phase.DECRYPT if sink is not None else Phase.VERIFY, total)
     reporter.advance(opened.payload_offset)
     ciphertext_sha = source.detach_hash()  # the payload stream hashes the rest off its read path
@@ -146,6 +147,17 @@ def _read_payload(source: HashingReader, opened: OpenedBackup, reporter: Reporte
     )
 
 
+def not_a_database(metadata: BackupMetadata) -> FolderBackupError:
+    """The refusal of a folder backup where a database archive is needed (contents, restore)."""
+    return FolderBackupError(
+        f"Backup {metadata.backup_id[:8]} holds a folder (a file vault's tar), not a database: "
+        "it has no table of contents and cannot be restored into PostgreSQL.",
+        hint="A folder backup is extracted into a new folder, or decrypted to get its tar back.",
+        cli_hint="A folder backup restores with `decrypt BACKUP --extract NEW_FOLDER` "
+                 "(or `decrypt BACKUP -o FILE.tar` for the tar itself).",
+    )
+
+
 def read_metadata(stream: ReadIntoStream, secret: str) -> tuple[fmt.Header, BackupMetadata]:
     """Open just the header and metadata chunk: cheap (one key derivation, no payload)."""
     opened = open_backup(stream, secret)
@@ -183,6 +195,8 @@ def read_toc(stream: ReadIntoStream, secret: str) -> tuple[BackupMetadata, Archi
     expand to gigabytes, which listing the contents must not inflate.
     """
     opened = open_backup(stream, secret)
+    if opened.metadata.kind == KIND_FOLDER:
+        raise not_a_database(opened.metadata)
     chunks = PayloadStream(stream, opened).__iter__()  # a generator, closed below
     toc = TocCollector()
     source = ChunkFile(chunks)

@@ -76,13 +76,8 @@ def extract_vault(stream: ReadableStream, folder: Path, reporter: Reporter | Non
                           errors="surrogateescape") as tar:
             for member in tar:
                 reporter.check()
-                problem = _refusal(member)
-                if problem is None:
-                    try:
-                        safe = tarfile.data_filter(member, root)
-                    except tarfile.FilterError as exc:
-                        problem = str(exc)
-                if problem is not None:
+                safe, problem = checked_member(member, root)
+                if safe is None:
                     done.refused.append(f"{member.name}: {problem}")
                     continue
                 tar.extract(safe, root, set_attrs=True, filter="fully_trusted")
@@ -95,6 +90,44 @@ def extract_vault(stream: ReadableStream, folder: Path, reporter: Reporter | Non
                              hint="Verify the backup; an intact backup always holds a whole tar.") from exc
     except OSError as exc:
         raise from_os_error("writing", str(folder), exc) from exc
+    return done
+
+
+def checked_member(member: tarfile.TarInfo, root: str) -> tuple[tarfile.TarInfo | None, str]:
+    """The member as it may be extracted under `root`, or None and why it is refused (the one rule of every
+    vault tar: extraction here, and a tar imported as a vault backup)."""
+    problem = _refusal(member)
+    if problem is not None:
+        return None, problem
+    try:
+        return tarfile.data_filter(member, root), ""
+    except tarfile.FilterError as exc:
+        return None, str(exc)
+
+
+def check_tar(stream: ReadableStream, reporter: Reporter | None = None) -> Extracted:
+    """Read a vault tar to its end, extracting nothing: what extraction would write and refuse.
+
+    A damaged or cut-short tar raises as extraction does; `folder` in the answer is a stand-in root."""
+    reporter = reporter or Reporter()
+    root = os.path.realpath(os.path.join(os.sep, "vault-check-root"))
+    done = Extracted(Path(root))
+    source = _Tail(stream)
+    try:
+        with tarfile.open(fileobj=source, mode="r|", encoding="utf-8",  # type: ignore[call-overload]
+                          errors="surrogateescape") as tar:
+            for member in tar:
+                reporter.check()
+                safe, problem = checked_member(member, root)
+                if safe is None:
+                    done.refused.append(f"{member.name}: {problem}")
+                else:
+                    _count(done, safe)
+            if not source.ends_whole(tar.offset):
+                raise tarfile.ReadError("it ends before its end-of-archive marker (cut short)")
+    except tarfile.ReadError as exc:
+        raise IntegrityError(f"The tar is damaged: {exc}.",
+                             hint="Make the tar again from the folder; nothing was stored.") from exc
     return done
 
 

@@ -35,7 +35,7 @@ from recovery_console.engine.results import VerifyResult
 from recovery_console.engine.secret_rotation import SecretRotation
 from recovery_console.errors import Cancelled, RecoveryError, WrongKeyError
 from recovery_console.formatting import format_bytes
-from recovery_console.models.backup import BackupRecord
+from recovery_console.models.backup import KIND_FOLDER, BackupRecord
 from recovery_console.ui.backup_table import format_time, locate_record
 from recovery_console.ui.jobs import Job, JobRunner, event_loop, run_job, start_task
 from recovery_console.ui.progress_panel import ProgressPanel
@@ -43,6 +43,7 @@ from recovery_console.ui.secrets import SecretSource
 from recovery_console.ui.theme import icon
 
 PASSED_FULL = "PASSED: this backup is whole and restorable"
+PASSED_FOLDER = "PASSED: this folder backup is whole"
 PASSED_QUICK = "PASSED (quick): every chunk is intact and nothing is missing"
 PASSED_KEYLESS = "PASSED (without key): the file matches its .sha256 sidecar"
 DEFAULT_FAILED_ADVICE = ("Do not rely on this backup. Keep the file for investigation, fetch another copy "
@@ -111,6 +112,10 @@ def verdict_for(result: VerifyResult) -> tuple[str, str]:
                               "The archive's hash and table of contents were not checked: run a full verify "
                               "before relying on it for a restore.")
     note = "" if result.sidecar_sha256 else " (There is no .sha256 sidecar beside it to compare against.)"
+    if result.metadata is not None and result.metadata.kind == KIND_FOLDER:
+        return PASSED_FOLDER, ("Every chunk decrypted and authenticated in order, nothing was cut off or added, and "
+                               "the tar's SHA-256 matches the one sealed at backup time. It holds a file vault's "
+                               "folder, not a database: it is extracted into a new folder, not restored." + note)
     return PASSED_FULL, ("Every chunk decrypted and authenticated in order, nothing was cut off or added, the "
                          "archive's SHA-256 matches the one sealed at backup time and its table of contents "
                          "reads." + note)

@@ -1,0 +1,142 @@
+"""A folder backup (a vault's tar, #18) extracted into a new folder, or listed, straight from the backup.
+
+The backup is decrypted chunk by chunk into a pipe; engine/vault/vault_extract.py reads the tar from the
+other end on a worker thread, with its rules (nothing written outside the folder, refusals named). It
+extracts beside the folder under a temporary name, renamed to the folder only once the backup proved
+whole to its end record; if anything fails or is cancelled, the temporary folder is removed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tarfile
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
+from contextlib import nullcontext, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+from recovery_console.engine.background import in_background
+from recovery_console.engine.backup_ref import BackupRef
+from recovery_console.engine.container.verify import read_metadata, read_stream
+from recovery_console.engine.progress import Reporter
+from recovery_console.engine.state.runtime_dir import PART_SUFFIX, RuntimeDir
+from recovery_console.engine.vault.vault_extract import Extracted, extract_vault
+from recovery_console.errors import IntegrityError, UnsupportedError, UsageError, from_os_error
+from recovery_console.models.backup import KIND_FOLDER, BackupMetadata
+
+LISTED_MEMBERS = 100_000
+T = TypeVar("T")
+
+
+def extract_folder_backup(ref: BackupRef, folder: Path, secret: str, reporter: Reporter | None = None,
+                          claims: RuntimeDir | None = None) -> Extracted:
+    """Extract the folder backup at `ref` into `folder`, which must not exist yet.
+
+    With `claims`, the folder being built is claimed there: if this process is killed, the next sweep removes it."""
+    reporter = reporter or Reporter()
+    _check_new(folder)
+    with ref.open() as stream:
+        _, metadata = read_metadata(stream, secret)
+    _require_folder(metadata)
+    building = folder.with_name(f".{folder.name}.extracting-{uuid.uuid4().hex[:8]}{PART_SUFFIX}")
+    with claims.claim(building) if claims is not None else nullcontext(building):
+        try:
+            worker_reporter = Reporter(token=reporter.token)
+            done = _through_pipe(ref, secret, reporter,
+                                 lambda tar_in: extract_vault(tar_in, building, worker_reporter))
+            _check_new(folder)
+            os.rename(building, folder)
+        except OSError as exc:
+            shutil.rmtree(building, ignore_errors=True)
+            raise from_os_error("extracting into", str(folder), exc) from exc
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+    done.folder = folder
+    return done
+
+
+def _require_folder(metadata: BackupMetadata) -> None:
+    if metadata.kind != KIND_FOLDER:
+        raise UnsupportedError(f"Backup {metadata.backup_id[:8]} holds a database, not a folder: there is nothing "
+                               "to extract into a folder.",
+                               hint="Restore it into a database, or decrypt it to get its pg_dump archive.")
+
+
+def _check_new(folder: Path) -> None:
+    if os.path.lexists(folder):
+        raise UsageError(f"{folder} already exists.", hint="Choose a new folder to extract into.")
+    if not folder.parent.is_dir():
+        raise UsageError(f"{folder.parent} is not a folder.", hint="Choose a new folder inside an existing one.")
+
+
+def list_folder_backup(ref: BackupRef, secret: str, reporter: Reporter | None = None) -> FolderListing:
+    """The members of a folder backup's tar, read straight from the backup (the whole backup is decrypted)."""
+    reporter = reporter or Reporter()
+    with ref.open() as stream:
+        _, metadata = read_metadata(stream, secret)
+    _require_folder(metadata)
+    return _through_pipe(ref, secret, reporter, _list_members)
+
+
+@dataclass
+class FolderListing:
+    """A folder backup's tar members in order (the first LISTED_MEMBERS of them) and how many there are."""
+
+    members: list[tarfile.TarInfo] = field(default_factory=list)
+    total: int = 0
+
+
+def _list_members(tar_in: BinaryIO) -> FolderListing:
+    listing = FolderListing()
+    try:
+        with tarfile.open(fileobj=tar_in, mode="r|", encoding="utf-8", errors="surrogateescape") as tar:
+            for member in tar:
+                listing.total += 1
+                if len(listing.members) < LISTED_MEMBERS:
+                    listing.members.append(member)
+    except tarfile.ReadError as exc:
+        raise IntegrityError(f"The folder backup's tar is damaged: {exc}.",
+                             hint="Verify the backup; an intact backup always holds a whole tar.") from exc
+    return listing
+
+
+def _through_pipe(ref: BackupRef, secret: str, reporter: Reporter, consume: Callable[[BinaryIO], T]) -> T:
+    """Decrypt into one end of a pipe while a worker consumes the tar from the other; the first error is raised.
+
+    The backup is read to its end record even when the consumer is done early, so only a whole backup's
+    result is returned."""
+    read_end, write_end = os.pipe()
+    with os.fdopen(read_end, "rb") as tar_in, os.fdopen(write_end, "wb") as tar_out:
+        worker: Future[T] = in_background(_consume_then_close, consume, tar_in, name="rc-folder-tar")
+        try:
+            with ref.open() as stream:
+                read_stream(stream, secret, sink=tar_out, reporter=reporter, total=ref.size)
+        except BrokenPipeError:  # the consumer failed and stopped reading: its own error says why
+            pass
+        except BaseException:
+            _close(tar_out)  # the consumer sees a cut tar and stops
+            worker.exception()
+            raise
+        _close(tar_out)
+        return worker.result()
+
+
+def _close(tar_out: BinaryIO) -> None:
+    with suppress(BrokenPipeError):
+        tar_out.close()
+
+
+def _consume_then_close(consume: Callable[[BinaryIO], T], tar_in: BinaryIO) -> T:
+    """The worker's side: consume, then read on to the stream's end; on failure the closed read end stops the writer."""
+    try:
+        done = consume(tar_in)
+        while tar_in.read(1 << 16):  # the tar's padding: the decrypting side goes on to the backup's end record
+            pass
+        return done
+    finally:
+        tar_in.close()
