@@ -17,7 +17,7 @@ from recovery_console.engine.forensics.source import OpenedSource
 from recovery_console.errors import IntegrityError
 from recovery_console.formatting import counted
 
-RUN = 1 << 20
+RUN = 1 << 20  # every later step works a whole chunk at a time: fewer, larger chunks cost less per row
 
 
 @dataclass
@@ -46,21 +46,6 @@ def _counted(pieces: Iterator[bytes], sizes: Sizes, stored: bool) -> Iterator[by
         yield piece
 
 
-def _joined(pieces: Iterator[bytes]) -> Iterator[bytes]:
-    """Consecutive pieces joined to about RUN bytes: every later step works a whole chunk at a time, so fewer,
-    larger chunks cost less per row."""
-    held: list[bytes] = []
-    size = 0
-    for piece in pieces:
-        held.append(piece)
-        size += len(piece)
-        if size >= RUN:
-            yield held[0] if len(held) == 1 else b"".join(held)
-            held, size = [], 0
-    if held:
-        yield b"".join(held)
-
-
 def table_blocks(source: OpenedSource, wanted: set[int] | None = None) -> Iterator[TableRows]:
     """Each table's data as its block arrives (only the TABLE DATA dump ids in `wanted`, if given).
 
@@ -81,7 +66,7 @@ def table_blocks(source: OpenedSource, wanted: set[int] | None = None) -> Iterat
         sizes = Sizes()
         what = f"table {table.qualified} (TOC entry {dump_id})"
         text = _counted(block_text(_counted(pieces, sizes, True), compression, what), sizes, False)
-        yield TableRows(table, complete_lines(_joined(text)), sizes)
+        yield TableRows(table, complete_lines(text, RUN), sizes)
         if left is not None:
             left.discard(dump_id)
             if not left:

@@ -91,7 +91,7 @@ class _Hashing:
         self.sha = hashlib.sha256()
         self.size = 0
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         if data:
             self.sha.update(data)
             self.size += len(data)
@@ -107,11 +107,12 @@ def _write_rows(rows: TableRows, fmt: str, codec: str, sink: WritableStream, lim
     for chunk in rows.chunks:
         lines = chunk.count(b"\n")
         if limit is not None and count + lines >= limit:
-            out.write(formatter.rows(_first_lines(chunk, limit - count)))
-            count = limit
-            break
-        out.write(formatter.rows(chunk))
+            chunk, lines = _first_lines(chunk, limit - count), limit - count
+        for piece in formatter.pieces(chunk):
+            out.write(piece)
         count += lines
+        if count == limit:
+            break
     return count, out.sha.hexdigest(), out.size
 
 
