@@ -170,7 +170,7 @@ def test_rows_cut_between_decompressed_pieces_export_and_search_the_same(console
     bench.export(ref, lambda: "", "public.events", "csv", stream=whole)
     hits = []
     bench.search(ref, lambda: "", "by mallory", on_hit=hits.append)
-    monkeypatch.setattr(table_walk, "RUN", 0)
+    monkeypatch.setattr(table_walk, "CACHED_RUN", 0)
     cut = io.BytesIO()
     assert bench.export(ref, lambda: "", "public.events", "csv", stream=cut).rows == 3000
     assert cut.getvalue() == whole.getvalue()

@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, BinaryIO
 from recovery_console.engine.archive.table_data import ArchiveTable, archive_tables, encoding_of, find_table
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
+from recovery_console.engine.forensics import table_walk
 from recovery_console.engine.forensics.row_formats import SUFFIXES, row_format
-from recovery_console.engine.forensics.row_pages import RowPages
-from recovery_console.engine.forensics.sandbox import Sandbox
 from recovery_console.engine.forensics.source import OpenedSource, open_source, refuse_directory_dump
 from recovery_console.engine.forensics.table_search import Matcher, SearchHit, chunk_hits
 from recovery_console.engine.forensics.table_walk import TableRows, table_blocks
@@ -30,8 +29,10 @@ from recovery_console.engine.state.atomic import atomic_output
 from recovery_console.errors import IntegrityError, NotFoundError, UsageError, from_os_error
 from recovery_console.models.backup import BackupMetadata
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # loaded by the operations that use them: export and search start sooner without
     from recovery_console.engine.forensics.diff import DiffReport
+    from recovery_console.engine.forensics.row_pages import RowPages
+    from recovery_console.engine.forensics.sandbox import Sandbox
 
 Secret = Callable[[], str]
 
@@ -154,6 +155,8 @@ class Workbench:
 
     def sandbox(self) -> Sandbox:
         """Full SQL on a throwaway server (engine/forensics/sandbox.py), through this workbench's console."""
+        from recovery_console.engine.forensics.sandbox import Sandbox
+
         return Sandbox(self.console)
 
     def locate(self, spec: str, target: str | None = None) -> BackupRef:
@@ -203,7 +206,7 @@ class Workbench:
     def _export_one(self, source: OpenedSource, table: ArchiveTable, fmt: str, codec: str, out: Path | None,
                     stream: BinaryIO | None, limit: int | None, overwrite: bool) -> ExportedTable:
         assert table.data_id is not None
-        for rows in table_blocks(source, {table.data_id}):
+        for rows in table_blocks(source, {table.data_id}, table_walk.CACHED_RUN):
             if stream is not None:
                 count, sha, size = _write_rows(rows, fmt, codec, stream, limit)
                 return ExportedTable(table.qualified, None, count, size, sha)
@@ -237,7 +240,7 @@ class Workbench:
                 with open_source(ref, secret, reporter) as source:
                     codec = encoding_of(source.archive)[1]
                     names: set[str] = set()
-                    for rows in table_blocks(source):
+                    for rows in table_blocks(source, run=table_walk.CACHED_RUN):
                         name = _file_name(rows.table, fmt)
                         if name in names:  # "a.b" in schema "x" and "b" in schema "x.a"
                             name = f"{name.removesuffix(SUFFIXES[fmt])}-{rows.table.data_id}{SUFFIXES[fmt]}"
@@ -277,7 +280,7 @@ class Workbench:
             wanted = None
             if table is not None:
                 wanted = {_data_of(find_table(archive_tables(source.archive), table))}
-            for rows in table_blocks(source, wanted):
+            for rows in table_blocks(source, wanted, table_walk.CACHED_RUN):
                 summary.tables_searched += 1
                 row = 1
                 for chunk in rows.chunks:
@@ -292,6 +295,8 @@ class Workbench:
     def browse(self, ref: BackupRef, secret: Secret, table: str, *, on_rows: Callable[[RowPages], None],
                reporter: Reporter | None = None) -> RowPages:
         """Read one table's rows into compressed pages for a viewer, telling `on_rows` as each page is readable."""
+        from recovery_console.engine.forensics.row_pages import RowPages
+
         reporter = reporter or Reporter()
         with self.console.audited("forensics.browse", ref.location, {"table": table}) as detail, \
                 open_source(ref, secret, reporter) as source:
