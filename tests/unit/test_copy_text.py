@@ -96,6 +96,9 @@ def test_csv_quotes_every_value(copy, csv):
 def test_csv_of_a_whole_chunk_is_the_rows_joined():
     chunk = b"".join(copy + b"\n" for copy, _ in CSV_ROWS)
     assert CsvFormat(["id", "a", "b"], "utf-8").rows(chunk) == b"".join(csv + b"\n" for _, csv in CSV_ROWS)
+    for fmt in (CsvFormat(["id", "a", "b"], "utf-8"), JsonLinesFormat(["id", "a", "b"], "utf-8"), row_format(
+            "copy", [], "utf-8"), CsvFormat([], "utf-8")):
+        assert fmt.pieces(chunk)[0] == len(CSV_ROWS)  # escaped newlines are not rows
     assert CsvFormat(["id", "a"], "utf-8").rows(b"1\ta\n2\tb\n") == b'"1","a"\n"2","b"\n'
 
 

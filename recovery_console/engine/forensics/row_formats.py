@@ -38,8 +38,8 @@ class RowFormat(Protocol):
 
     def rows(self, chunk: bytes) -> bytes: ...
 
-    def pieces(self, chunk: bytes) -> tuple[Piece, ...]:
-        """The output of `rows`, in pieces that are written one after the other (saves joining them)."""
+    def pieces(self, chunk: bytes) -> tuple[int, tuple[Piece, ...]]:
+        """The chunk's row count and the output of `rows` in pieces, written one after the other (saves a join)."""
 
 
 def csv_field(value: bytes | None, single: bool) -> bytes:
@@ -64,18 +64,20 @@ class CsvFormat:
         return b",".join(csv_field(name, self._single) for name in names) + b"\n"
 
     def rows(self, chunk: bytes) -> bytes:
-        return b"".join(self.pieces(chunk))
+        return b"".join(self.pieces(chunk)[1])
 
-    def pieces(self, chunk: bytes) -> tuple[Piece, ...]:
+    def pieces(self, chunk: bytes) -> tuple[int, tuple[Piece, ...]]:
         if not self._columns or not chunk:
-            return (chunk,)  # a table without columns: one empty line per row
-        text = chunk.replace(b'"', b'""').replace(b"\t", b'","').replace(b"\n", b'"\n"')
+            return chunk.count(b"\n"), (chunk,)  # a table without columns: one empty line per row
+        fields = chunk.replace(b'"', b'""').replace(b"\t", b'","')
+        text = fields.replace(b"\n", b'"\n"')
+        rows = (len(text) - len(fields)) // 2  # each newline grew by two quotes: the rows, counted for free
         if b"\\" not in chunk:  # no NULL, no escape: the rows need only their first opening quote
-            return b'"', memoryview(text)[:-1]
+            return rows, (b'"', memoryview(text)[:-1])
         text = _NULL_QUOTED.sub(b"", b'"' + text)
         if b"\\" in text:
             text = _QUOTED_ESCAPE.sub(_decoded_escape, text)
-        return (memoryview(text)[:-1],)
+        return rows, (memoryview(text)[:-1],)
 
 
 def _decoded_escape(match: re.Match[bytes]) -> bytes:
@@ -107,8 +109,8 @@ class JsonLinesFormat:
             out.append(json.dumps(row, ensure_ascii=False))
         return ("\n".join(out) + "\n").encode("utf-8") if out else b""
 
-    def pieces(self, chunk: bytes) -> tuple[Piece, ...]:
-        return (self.rows(chunk),)
+    def pieces(self, chunk: bytes) -> tuple[int, tuple[Piece, ...]]:
+        return chunk.count(b"\n"), (self.rows(chunk),)
 
 
 class CopyFormat:
@@ -120,8 +122,8 @@ class CopyFormat:
     def rows(self, chunk: bytes) -> bytes:
         return chunk
 
-    def pieces(self, chunk: bytes) -> tuple[Piece, ...]:
-        return (chunk,)
+    def pieces(self, chunk: bytes) -> tuple[int, tuple[Piece, ...]]:
+        return chunk.count(b"\n"), (chunk,)
 
 
 def row_format(name: str, columns: Sequence[str], codec: str) -> RowFormat:

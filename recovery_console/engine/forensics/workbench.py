@@ -106,10 +106,10 @@ def _write_rows(rows: TableRows, fmt: str, codec: str, sink: WritableStream, lim
     out.write(formatter.header())
     count = 0
     for chunk in rows.chunks:
-        lines = chunk.count(b"\n")
-        if limit is not None and count + lines >= limit:
-            chunk, lines = _first_lines(chunk, limit - count), limit - count
-        for piece in formatter.pieces(chunk):
+        if limit is not None and count + chunk.count(b"\n") >= limit:
+            chunk = _first_lines(chunk, limit - count)
+        lines, pieces = formatter.pieces(chunk)
+        for piece in pieces:
             out.write(piece)
         count += lines
         if count == limit:
