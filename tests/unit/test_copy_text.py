@@ -184,6 +184,10 @@ def test_search_reports_row_and_column_with_and_without_the_prefilter():
     assert regex.prefilter is None
     assert _hits(regex) == [(2, "note", "203.0.113.77"), (3, "raw", "203.0.113.77")]
     assert _hits(Matcher("N")) == []  # NULL's \N is no value
+    escaped = b"1\t\\N\t\\\\N\n2\tline\\none\\r\\\\\tx\n"  # NULL and the text \N; a newline, CR and backslash
+    assert _hits(Matcher("\\N"), escaped) == [(1, "raw", "\\N")]
+    assert _hits(Matcher("line\none\r\\"), escaped) == [(2, "note", "line\none\r\\")]
+    assert _hits(Matcher("E\nO", ignore_case=True), escaped) == [(2, "note", "e\no")]
     with pytest.raises(UsageError, match="does not compile"):
         Matcher("([", regex=True)
     with pytest.raises(UsageError, match="empty"):
