@@ -174,6 +174,11 @@ def test_rows_cut_between_decompressed_pieces_export_and_search_the_same(console
     cut = io.BytesIO()
     assert bench.export(ref, lambda: "", "public.events", "csv", stream=cut).rows == 3000
     assert cut.getvalue() == whole.getvalue()
+    lines = whole.getvalue().split(b"\n")
+    for limit in (0, 1, 1500, 2999, 3000, 5000):
+        some = io.BytesIO()
+        assert bench.export(ref, lambda: "", "public.events", "csv", stream=some, limit=limit).rows == min(limit, 3000)
+        assert some.getvalue() == b"\n".join(lines[:min(limit, 3000) + 1]) + b"\n"
     again = []
     bench.search(ref, lambda: "", "by mallory", on_hit=again.append)
     assert again == hits and [h.row for h in hits] == [_row_of(server, dump, IOC)]
