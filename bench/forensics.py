@@ -12,8 +12,13 @@ the same for CPU time (user + system of all the command's processes: steadier on
           vs `pg_restore --data-only --table events -f -` (which only copies COPY text)   target ≤ 2.0×
   search  `recovery-console search` for the IOC (in one row)
           vs `pg_restore --data-only -f - | grep -c`                                     target ≤ 1.0×
+  start   `export --limit 0` alone (information: the fixed cost in every console figure)
   .enc    export from a backup of the uncompressed dump (decrypted and unzstd'd as a stream)
           vs export from that dump itself (information: what decryption adds)
+
+The CSV quotes every value, so the export is three bytes.replace passes per 256 KiB chunk plus its
+SHA-256 and the write; pg_restore only copies the text out, so with lz4, zstd or no compression the
+console's work (not the decompression both share) is what the ratio measures.
 
 Console commands run as fresh processes. `--work DIR` keeps the database's dumps (and the backup)
 in DIR and reuses them on the next run with the same --rows, so before/after runs read the same files.
@@ -146,6 +151,16 @@ def bench_export(setup: Setup, compressions: list[str], rounds: int) -> None:
         _report("export", compression, dump, base, ours, EXPORT_TARGET)
 
 
+def bench_start(setup: Setup, rounds: int) -> None:
+    """What a console command costs before it reads a row: start-up, imports, the archive's TOC, the audit entry."""
+    dump = setup.dumps["none"]
+    runs = [timed(f"{setup.console} export {dump} --table events --limit 0 -o {setup.work / 'out.csv'} --force",
+                  setup.env) for _ in range(rounds)]
+    start = _median(runs)
+    print(f"{'start':<7}(export --limit 0, no rows: {start.wall:5.2f}s, CPU {start.cpu:5.2f}s; part of every "
+          "console figure above and below)", flush=True)
+
+
 def bench_search(setup: Setup, compressions: list[str], rounds: int) -> None:
     """search for the IOC against pg_restore --data-only -f - | grep -c."""
     for compression in compressions:
@@ -175,13 +190,14 @@ def main() -> None:
     parser.add_argument("--compressions", default="none,gzip,zstd,lz4")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--work", type=Path, help="keep (and reuse) the dumps here")
-    parser.add_argument("--only", default="export,search,enc", help="which forensic benches to run")
+    parser.add_argument("--only", default="export,start,search,enc", help="which forensic benches to run")
     args = parser.parse_args()
     factory = PgServerFactory()
     work = args.work or Path(tempfile.mkdtemp(prefix="rc-bench-forensics-"))
     compressions = args.compressions.split(",")
     benches: dict[str, Callable[[Setup], None]] = {
         "export": lambda s: bench_export(s, compressions, args.rounds),
+        "start": lambda s: bench_start(s, args.rounds),
         "search": lambda s: bench_search(s, compressions, args.rounds),
         "enc": lambda s: bench_export_enc(s, args.rounds),
     }

@@ -239,7 +239,7 @@ def test_tables_page_lists_the_tables_and_exports_the_selected_one(qtbot, wizard
     data = out.read_bytes()
     expected = io.BytesIO()
     Workbench(wizard.console).export(wizard.console.locate(str(sample_dump)), str, "shop.customers", stream=expected)
-    assert data == expected.getvalue() and data.startswith(b"id,name,balance,joined\n1,customer 1,12.50,")
+    assert data == expected.getvalue() and data.startswith(b'id,name,balance,joined\n"1","customer 1","12.50",')
     assert page.sha_edit.text() == hashlib.sha256(data).hexdigest()
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert "37 rows of shop.customers" in page.exported_label.text()

@@ -1,8 +1,9 @@
 """The offline workbench against real dumps of PostgreSQL 14–18 with every compression their pg_dump writes.
 
 For awkward data (NULLs, tabs, newlines, backslashes, quotes, commas, non-ASCII, bytea, jsonb, arrays)
-the CSV export must be byte for byte what the server's own `COPY … TO STDOUT CSV HEADER` gives, the
-COPY export what pg_restore sends, and search must find a planted IOC at its row and column.
+the CSV export loaded back into the server with `COPY … FROM STDIN CSV HEADER` must give exactly the
+table's rows (its header is the server's own), the COPY export must be what pg_restore sends, and
+search must find a planted IOC at its row and column.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 
 from recovery_console.cli.main import main
 from recovery_console.engine.console import Console
+from recovery_console.engine.forensics import table_walk
 from recovery_console.engine.forensics.workbench import Workbench
 from recovery_console.errors import NotFoundError
 from tests.fixtures.console import SECRET
@@ -56,7 +58,7 @@ INSERT INTO "Odd ""Schema"" x"."odd, table" VALUES
  (8, E'ctl \x01\x02 \b \f \v end', NULL, NULL, NULL, NULL, NULL, NULL),
  (9, 'ünïcødé ✓ 🙂 e' || U&'\0301' || ' 中文 עברית', NULL, NULL, NULL, NULL, NULL, 'Ωmega');
 CREATE TABLE single (v text);
-INSERT INTO single VALUES ('\.'), (''), (NULL), ('plain'), (E'a\tb'), ('x,y');
+INSERT INTO single VALUES ('\.'), (''), (NULL), ('plain'), (E'a\tb'), ('x,y'), ('","'), (E'\r'), ('\N');
 CREATE TABLE empty_table (id int, note text);
 CREATE TABLE events (id bigint, host inet, note text, payload jsonb);
 INSERT INTO events SELECT g, ('10.0.' || (g % 250) || '.' || (g % 200))::inet,
@@ -78,6 +80,15 @@ def _copy_csv(server, db: str, table_sql: str) -> bytes:
     proc = subprocess.run([str(server.tool("psql")), "-X", "-q", *server.conn_args(db), "-c",
                            f"COPY {table_sql} TO STDOUT WITH (FORMAT csv, HEADER)"],
                           env=tool_env(), capture_output=True, check=True, stdin=subprocess.DEVNULL)
+    return proc.stdout
+
+
+def _loaded_back(server, db: str, table_sql: str, csv: bytes) -> bytes:
+    """The rows (as COPY text) of an empty copy of the table after loading `csv` with COPY … FROM … CSV HEADER."""
+    proc = subprocess.run([str(server.tool("psql")), "-X", "-q", "-v", "ON_ERROR_STOP=1", *server.conn_args(db),
+                           "-c", f"CREATE TEMP TABLE back (LIKE {table_sql})",
+                           "-c", "COPY back FROM STDIN WITH (FORMAT csv, HEADER)", "-c", "COPY back TO STDOUT"],
+                          env=tool_env(), input=csv, capture_output=True, check=True)
     return proc.stdout
 
 
@@ -127,7 +138,7 @@ def test_csv_and_copy_exports_match_the_server(console, dumps, major, compressio
     assert report.compression == compression
     stats = {s.table.qualified: s for s in report.tables}
     assert set(TABLES) | {"public.parted", "public.parted_1", "public.parted_too"} == set(stats)
-    assert stats["public.events"].rows == 3000 and stats["public.single"].rows == 6
+    assert stats["public.events"].rows == 3000 and stats["public.single"].rows == 9
     assert stats["public.empty_table"].has_data and stats["public.empty_table"].rows == 0
     assert [c.name for c in stats[TABLES[0]].table.columns][-1] == 'Mixed Case, "col" z'
     assert stats[TABLES[0]].table.columns[1].type == "text"
@@ -138,11 +149,39 @@ def test_csv_and_copy_exports_match_the_server(console, dumps, major, compressio
     for qualified in TABLES:
         out = io.BytesIO()
         result = bench.export(ref, lambda: "", qualified, "csv", stream=out)
-        assert out.getvalue() == _copy_csv(server, db, _sql_name(qualified)), (qualified, compression)
+        header = out.getvalue().split(b"\n", 1)[0]
+        assert header == _copy_csv(server, db, _sql_name(qualified)).split(b"\n", 1)[0], (qualified, compression)
         assert result.rows == stats[qualified].rows
         copy = io.BytesIO()
         bench.export(ref, lambda: "", qualified, "copy", stream=copy)
-        assert copy.getvalue() == _restore_copy_data(server, dump, *NAMES[qualified]), (qualified, compression)
+        rows = _restore_copy_data(server, dump, *NAMES[qualified])
+        assert copy.getvalue() == rows, (qualified, compression)
+        assert _loaded_back(server, db, _sql_name(qualified), out.getvalue()) == rows, (qualified, compression)
+
+
+@pytest.mark.parametrize(("major", "compression"), [(17, "zstd"), (18, "gzip")])
+def test_rows_cut_between_decompressed_pieces_export_and_search_the_same(console, dumps, major, compression,
+                                                                        monkeypatch):
+    """With chunks cut at every decompressed piece instead of joined to a megabyte, rows span the cuts."""
+    server, _, dump = dumps[major, compression]
+    bench = Workbench(console)
+    ref = console.locate(str(dump))
+    whole = io.BytesIO()
+    bench.export(ref, lambda: "", "public.events", "csv", stream=whole)
+    hits = []
+    bench.search(ref, lambda: "", "by mallory", on_hit=hits.append)
+    monkeypatch.setattr(table_walk, "CACHED_RUN", 0)
+    cut = io.BytesIO()
+    assert bench.export(ref, lambda: "", "public.events", "csv", stream=cut).rows == 3000
+    assert cut.getvalue() == whole.getvalue()
+    lines = whole.getvalue().split(b"\n")
+    for limit in (0, 1, 1500, 2999, 3000, 5000):
+        some = io.BytesIO()
+        assert bench.export(ref, lambda: "", "public.events", "csv", stream=some, limit=limit).rows == min(limit, 3000)
+        assert some.getvalue() == b"\n".join(lines[:min(limit, 3000) + 1]) + b"\n"
+    again = []
+    bench.search(ref, lambda: "", "by mallory", on_hit=again.append)
+    assert again == hits and [h.row for h in hits] == [_row_of(server, dump, IOC)]
 
 
 @pytest.mark.parametrize(("major", "compression"), [(15, "gzip"), (17, "zstd"), (18, "lz4"), (16, "none")])
@@ -175,7 +214,8 @@ def test_backup_of_a_dump_exports_the_same_through_the_cli(console, make_backup,
     assert main(["export", str(enc), "--table", "public.events", "-o", str(out),
                  "--secret-key-file", str(secret_file), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert out.read_bytes() == _copy_csv(server, db, "public.events")
+    assert _loaded_back(server, db, _sql_name("public.events"), out.read_bytes()) == _restore_copy_data(
+        server, dump, "public", "events")
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
     assert printed["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest() and printed["rows"] == 3000
     entries = [e for e in Console().audit.entries() if e.action == "forensics.export"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import json
 import random
 import shutil
@@ -19,7 +21,7 @@ from recovery_console.engine.archive.table_columns import (
     create_table_columns,
 )
 from recovery_console.engine.archive.table_data import ArchiveTable, find_table
-from recovery_console.engine.forensics.row_formats import CsvFormat, JsonLinesFormat, csv_field, row_format
+from recovery_console.engine.forensics.row_formats import CsvFormat, JsonLinesFormat, row_format
 from recovery_console.engine.forensics.table_search import Matcher, chunk_hits
 from recovery_console.errors import IntegrityError, NotFoundError, UsageError
 
@@ -68,40 +70,49 @@ def test_encoding_a_value_round_trips(value):
     assert decode_field(raw) == value.encode()
 
 
-# (COPY text row, PostgreSQL's CSV line) for a three-column table
+# (COPY text row, its CSV line: every value quoted, NULL an empty unquoted field) for a three-column table
 CSV_ROWS = [
-    (b"1\tplain\tx", b"1,plain,x"),
-    (b"2\t\\N\t", b'2,,""'),
-    (b'3\tsay "hi"\ta,b', b'3,"say ""hi""","a,b"'),
-    (b"4\tline\\nbreak\tcr\\r", b'4,"line\nbreak","cr\r"'),
-    (b"5\ttab\\there\t\\\\.", b"5,tab\there,\\."),
-    (b"6\t\\\\N\tNULL", b"6,\\N,NULL"),
-    ("7\tünï\t🙂".encode(), "7,ünï,🙂".encode()),
-    (b"8\t\\x41\\101\t\\\\x00ff", b"8,AA,\\x00ff"),
+    (b"1\tplain\tx", b'"1","plain","x"'),
+    (b"2\t\\N\t", b'"2",,""'),  # NULL and the empty string stay apart
+    (b'3\tsay "hi"\ta,b', b'"3","say ""hi""","a,b"'),
+    (b"4\tline\\nbreak\tcr\\r", b'"4","line\nbreak","cr\r"'),
+    (b"5\ttab\\there\t\\\\.", b'"5","tab\there","\\."'),
+    (b"6\t\\\\N\tNULL", b'"6","\\N","NULL"'),  # the text \N is not NULL
+    ("7\tünï\t🙂".encode(), '"7","ünï","🙂"'.encode()),
+    (b"8\t\\x41\\101\t\\\\x00ff", b'"8","AA","\\x00ff"'),
+    (b'9\t","\t\\N', b'"9",""",""",'),  # a value that is a delimiter's text
+    (b"\\N\t\\N\t\\N", b",,"),
+    (b"\\x22\\042\t\\\"x\\\"\ttrailing\\", b'"""""","""x""","trailing"'),  # escapes giving quotes, a lone backslash
+    (b"\\q\\,\\x4g\\400\t\\1234\t\\xg\\8", b'"q,\x04g\x00","S4","xg8"'),
+    (b'\\N"\tx""\\N\t\\\\\\N', b'"N""","x""""N","\\N"'),  # \N inside a value is not NULL
 ]
 
 
 @pytest.mark.parametrize(("copy", "csv"), CSV_ROWS)
-def test_csv_quotes_like_copy_csv(copy, csv):
+def test_csv_quotes_every_value(copy, csv):
     assert CsvFormat(["id", "a", "b"], "utf-8").rows(copy + b"\n") == csv + b"\n"
 
 
-def test_csv_fast_and_slow_paths_agree_on_a_whole_chunk():
+def test_csv_of_a_whole_chunk_is_the_rows_joined():
     chunk = b"".join(copy + b"\n" for copy, _ in CSV_ROWS)
     assert CsvFormat(["id", "a", "b"], "utf-8").rows(chunk) == b"".join(csv + b"\n" for _, csv in CSV_ROWS)
-    assert CsvFormat(["id", "a"], "utf-8").rows(b"1\ta\n2\tb\n") == b"1,a\n2,b\n"
+    for fmt in (CsvFormat(["id", "a", "b"], "utf-8"), JsonLinesFormat(["id", "a", "b"], "utf-8"), row_format(
+            "copy", [], "utf-8"), CsvFormat([], "utf-8")):
+        assert fmt.pieces(chunk)[0] == len(CSV_ROWS)  # escaped newlines are not rows
+    assert CsvFormat(["id", "a"], "utf-8").rows(b"1\ta\n2\tb\n") == b'"1","a"\n"2","b"\n'
 
 
-def test_csv_keeps_decoded_tabs_apart_from_delimiters_even_beside_a_nul():
+def test_csv_keeps_decoded_tabs_nuls_and_crs_inside_their_quotes():
     fmt = CsvFormat(["a", "b"], "utf-8")
-    assert fmt.rows(b"x\\ty\t,\n") == b'x\ty,","\n'
-    assert fmt.rows(b"x\\ty\t\\000,\n") == b'x\ty,"\x00,"\n'
-    assert fmt.rows(b"\x00\\t\t\\N\n") == b"\x00\t,\n"  # raw NUL: row by row; \\N is NULL
+    assert fmt.rows(b"x\\ty\t,\n") == b'"x\ty",","\n'
+    assert fmt.rows(b"x\\ty\t\\000,\n") == b'"x\ty","\x00,"\n'
+    assert fmt.rows(b"\x00\\t\t\\N\n") == b'"\x00\t",\n'
+    assert fmt.rows(b"a\rb\t\\r\n") == b'"a\rb","\r"\n'
 
 
-def test_csv_header_and_the_one_column_end_marker():
+def test_csv_header_and_the_one_column_table():
     fmt = CsvFormat(["v"], "utf-8")
-    assert fmt.rows(b"\\\\.\n\n\\N\nx\n") == b'"\\."\n""\n\nx\n'
+    assert fmt.rows(b"\\\\.\n\n\\N\nx\n") == b'"\\."\n""\n\n"x"\n'
     assert CsvFormat(['odd, "name"', "plain", "ü"], "utf-8").header() == b'"odd, ""name""",plain,\xc3\xbc\n'
     assert CsvFormat([], "utf-8").rows(b"\n\n") == b"\n\n"
 
@@ -173,6 +184,10 @@ def test_search_reports_row_and_column_with_and_without_the_prefilter():
     assert regex.prefilter is None
     assert _hits(regex) == [(2, "note", "203.0.113.77"), (3, "raw", "203.0.113.77")]
     assert _hits(Matcher("N")) == []  # NULL's \N is no value
+    escaped = b"1\t\\N\t\\\\N\n2\tline\\none\\r\\\\\tx\n"  # NULL and the text \N; a newline, CR and backslash
+    assert _hits(Matcher("\\N"), escaped) == [(1, "raw", "\\N")]
+    assert _hits(Matcher("line\none\r\\"), escaped) == [(2, "note", "line\none\r\\")]
+    assert _hits(Matcher("E\nO", ignore_case=True), escaped) == [(2, "note", "e\no")]
     with pytest.raises(UsageError, match="does not compile"):
         Matcher("([", regex=True)
     with pytest.raises(UsageError, match="empty"):
@@ -211,17 +226,16 @@ def test_damaged_lz4_is_an_integrity_error():
 
 @pytest.mark.parametrize("kind", ["escapes", "plain", "controls"])
 @pytest.mark.parametrize("columns", [1, 2, 5])
-def test_chunk_wide_csv_equals_the_row_by_row_reference(columns, kind):
-    """Random values of awkward characters: the whole-chunk CSV passes give exactly the per-field rules, for
-    chunks with escapes and NULLs, without (which never decode a field), and with the raw control characters
-    the chunk-wide pass uses as placeholders."""
+def test_chunk_wide_csv_equals_the_field_by_field_reference(columns, kind):
+    """Random values of awkward characters: the whole-chunk CSV passes give exactly each decoded value quoted
+    (NULL left empty), and Python's csv module reads the values back."""
     rng = random.Random(columns)
     escapes = kind == "escapes"
-    alphabet = ["a", "ü", ",", '"', ".", "N", " ", "", "x,y", '""', "\x07", "\x0e"]
+    alphabet = ["a", "ü", ",", '"', ".", "N", " ", "", "x,y", '""', '","', "\x07", "\x0e"]
     if escapes:
-        alphabet += ["\t", "\n", "\r", "\\", "\\.", "\b", "\x0b"]
+        alphabet += ["\t", "\n", "\r", "\\", "\\.", "\\N", "\b", "\x0b", '\\"', "\\\t"]
     if kind == "controls":
-        alphabet += ["\x01", "\x05"]
+        alphabet += ["\x01", "\x05", "\x00"]
 
     def value() -> str | None:
         if escapes and rng.random() < 0.15:
@@ -232,9 +246,28 @@ def test_chunk_wide_csv_equals_the_row_by_row_reference(columns, kind):
     chunk = b"".join(b"\t".join(b"\\N" if v is None else encode_value(v).encode() for v in row) + b"\n"
                      for row in rows)
     assert (b"\\" in chunk) == escapes
-    expected = b"".join(b",".join(csv_field(None if v is None else v.encode(), columns == 1) for v in row) + b"\n"
-                        for row in rows)
-    assert CsvFormat([f"c{i}" for i in range(columns)], "utf-8").rows(chunk) == expected
+    expected = b"".join(b",".join(b"" if v is None else b'"' + v.encode().replace(b'"', b'""') + b'"' for v in row)
+                        + b"\n" for row in rows)
+    out = CsvFormat([f"c{i}" for i in range(columns)], "utf-8").rows(chunk)
+    assert out == expected
+    read = list(csv.reader(io.StringIO(out.decode(), newline="")))
+    assert [values or [""] for values in read] == [["" if v is None else v for v in row] for row in rows]
+
+
+def test_rows_are_regrouped_whole_wherever_the_pieces_are_cut():
+    data = b"".join(b"%d\tv\\\\N\\t%s\n" % (i, b"x" * (i % 50)) for i in range(3000))
+    for run in (0, 7, 1000, 1 << 20):
+        for cuts in ([1], [3, 997, 4096], [len(data) - 1]):
+            pieces, at = [], 0
+            for cut in [*cuts, len(data)]:
+                pieces.append(data[at:cut])
+                at = cut
+            chunks = list(complete_lines(iter(pieces), run))
+            assert b"".join(chunks) == data and all(c.endswith(b"\n") for c in chunks)
+    assert list(complete_lines(iter([b"a\n\\", b".\n\n"]), 100)) == [b"a\n"]
+    assert list(complete_lines(iter([b"a\nb"]), 100)) == [b"a\nb\n"]
+    assert list(complete_lines(iter([b"a\n\\."]), 100)) == [b"a\n"]
+    assert list(complete_lines(iter([b"\\.\n"]), 0)) == []
 
 
 def test_a_search_hit_is_shown_without_the_data_s_control_characters():

@@ -21,8 +21,8 @@ _ENCODE = {ord("\\"): "\\\\", ord("\b"): "\\b", ord("\f"): "\\f", ord("\n"): "\\
            ord("\t"): "\\t", ord("\v"): "\\v"}
 
 
-def _unescape(match: re.Match[bytes]) -> bytes:
-    octal, hexa, char = match.groups()
+def decode_escape(octal: bytes | None, hexa: bytes | None, char: bytes | None) -> bytes:
+    """What one escape stands for, from its parts: octal digits, hex digits, or the character after the backslash."""
     if octal is not None:
         return bytes([int(octal, 8) & 0xFF])
     if hexa is not None:
@@ -30,6 +30,11 @@ def _unescape(match: re.Match[bytes]) -> bytes:
     if char is None:
         return b""  # a backslash at the very end of a field: the server drops it too
     return _SIMPLE.get(char, char)
+
+
+def _unescape(match: re.Match[bytes]) -> bytes:
+    octal, hexa, char = match.groups()
+    return decode_escape(octal, hexa, char)
 
 
 def decode_field(raw: bytes) -> bytes | None:
@@ -51,29 +56,41 @@ def encode_value(value: str) -> str:
     return value.translate(_ENCODE)
 
 
-def complete_lines(pieces: Iterator[bytes]) -> Iterator[bytes]:
+def complete_lines(pieces: Iterator[bytes], run: int = 0) -> Iterator[bytes]:
     """Regroup a table's COPY data so every chunk holds whole rows, each ending in a newline.
 
-    A last row without its newline gets one; an end-of-data line (`\\.`, which old archives carry
-    at the end of a table's data, followed by at most a few empty lines) ends the data. Memory is
-    bounded by the longest row.
+    Pieces are gathered to at least `run` bytes before a chunk is cut at their last newline, and
+    joined in one copy. A last row without its newline gets one; an end-of-data line (`\\.`, which
+    old archives carry at the end of a table's data, followed by at most a few empty lines) ends the
+    data. Memory is bounded by `run` plus the longest row.
     """
-    rest = b""
+    held: list[bytes | memoryview] = []
+    size = 0
     for piece in pieces:
-        cut = piece.rfind(b"\n")
-        if cut < 0:
-            rest += piece
+        size += len(piece)
+        if size < run or (cut := piece.rfind(b"\n")) < 0:
+            held.append(piece)
             continue
-        chunk = rest + piece[:cut + 1] if rest else piece[:cut + 1]
-        rest = piece[cut + 1:]
+        if not held and cut == len(piece) - 1:
+            chunk, rest = piece, b""
+        else:
+            held.append(memoryview(piece)[:cut + 1])
+            chunk, rest = b"".join(held), piece[cut + 1:]
         end = _end_of_data(chunk)
         if end is not None:
             if end:
                 yield chunk[:end]
             return
         yield chunk
-    if rest and rest != END_OF_DATA:
-        yield rest + b"\n"
+        held, size = ([rest], len(rest)) if rest else ([], 0)
+    tail = b"".join(held)
+    if tail:
+        lines = tail if tail.endswith(b"\n") else tail + b"\n"
+        end = _end_of_data(lines)
+        if end is None:
+            yield lines
+        elif end:
+            yield lines[:end]
 
 
 def _end_of_data(chunk: bytes) -> int | None:

@@ -1,9 +1,10 @@
-"""COPY text rows turned into CSV (as PostgreSQL's `COPY … TO … CSV HEADER` writes it), JSON lines, or kept as COPY.
+"""COPY text rows turned into CSV (RFC 4180, read back by `COPY … FROM … CSV HEADER`), JSON lines, or kept as COPY.
 
-CSV follows RFC 4180 the way the server does: comma, double quotes doubled inside quoted fields,
-a field quoted when it holds a comma, quote, CR or LF; NULL is an empty unquoted field and an
-empty string `""`; a lone `\\.` in a one-column table is quoted; rows end in LF. Text stays in
-the archive's encoding, byte for byte. JSON lines map column names to text values (NULL → null).
+CSV: comma-separated, every data value quoted (quotes inside doubled), NULL an empty unquoted field,
+rows ending in LF, so an empty string (`""`) and NULL stay apart and `COPY … CSV` loads the same rows
+back; the header row is quoted as the server quotes it. Quoting every value lets a whole chunk of rows
+be converted by a few C-speed bytes passes instead of field by field. Text stays in the archive's
+encoding, byte for byte. JSON lines map column names to text values (NULL → null).
 """
 
 from __future__ import annotations
@@ -13,24 +14,21 @@ import re
 from collections.abc import Sequence
 from typing import Protocol
 
-from recovery_console.engine.archive.copy_chunks import before_numpy
-from recovery_console.engine.archive.copy_text import END_OF_DATA, decode_field, split_row
+from recovery_console.engine.archive.copy_text import END_OF_DATA, decode_escape, split_row
 from recovery_console.errors import UsageError
 
 FORMATS = ("csv", "jsonl", "copy")
 SUFFIXES = {"csv": ".csv", "jsonl": ".jsonl", "copy": ".copy"}
 _CSV_SPECIAL = re.compile(rb'[,"\r\n]')
-# Chunk-wide CSV (CsvFormat.rows) decodes the fields that have escapes in place. NUL, which no text value holds,
-# marks what decoding gave that must not look like a delimiter: a tab, a newline, or NULL itself.
-TAB, NEWLINE, CR, COMMA, QUOTE, BACKSLASH, DOT, LAST_CONTROL = 9, 10, 13, 44, 34, 92, 46, 13
-MARK = b"\x00"
-MARK_TAB, MARK_NEWLINE, MARK_NULL = MARK + b"t", MARK + b"n", MARK + b"N"
-_NULL_FIELD = re.compile(rb"\\N(?<=[\t\n]\\N)(?=[\t\n])")  # the literal first: re searches for it fast
-_ESCAPED_FIELD = re.compile(rb"([\t\n])([^\t\n\\]*+\\[^\t\n]*+)")
-# What each delimiter becomes, by (newline, the field before it quoted, the field after it quoted): a
-# placeholder byte (a control character no chunk that reaches it holds) where it grows.
-_DELIMITER_BYTES = bytes([COMMA, 1, 2, 3, NEWLINE, 4, 5, 6])
-_GROWN = {1: b',"', 2: b'",', 3: b'","', 5: b'\n"', 6: b'"\n', 7: b'"\n"'}
+# In COPY text turned into quoted CSV by bytes.replace (quotes doubled, tab → `","`, newline → `"\n"`), a NULL
+# is `"\N"` between delimiters (a data quote is always doubled, so it cannot pose as the quote of a delimiter),
+# and every other backslash starts an escape. A backslash before a doubled quote escapes that quote; before a
+# lone quote (the field's closing one) it ends its field and, as for the server, stands for nothing.
+_NULL_QUOTED = re.compile(rb'"\\N"(?<![^,\n]"\\N")(?=[,\n])')
+_QUOTED_ESCAPE = re.compile(rb'\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|("")|(?=")|(.))', re.DOTALL)
+
+
+Piece = bytes | memoryview
 
 
 class RowFormat(Protocol):
@@ -40,9 +38,12 @@ class RowFormat(Protocol):
 
     def rows(self, chunk: bytes) -> bytes: ...
 
+    def pieces(self, chunk: bytes) -> tuple[int, tuple[Piece, ...]]:
+        """The chunk's row count and the output of `rows` in pieces, written one after the other (saves a join)."""
+
 
 def csv_field(value: bytes | None, single: bool) -> bytes:
-    """One value as PostgreSQL's CSV writes it (`single`: the table has one column)."""
+    """One value as PostgreSQL's CSV writes it, quoted only where needed (`single`: the table has one column)."""
     if value is None:
         return b""
     if value == b"" or (single and value == END_OF_DATA) or _CSV_SPECIAL.search(value):
@@ -51,102 +52,41 @@ def csv_field(value: bytes | None, single: bool) -> bytes:
 
 
 class CsvFormat:
-    """PostgreSQL's CSV with a header row, made a chunk of rows at a time with a few whole-chunk passes."""
+    """CSV with a header row and every value quoted, made a whole chunk of rows at a time."""
 
     def __init__(self, columns: Sequence[str], codec: str) -> None:
         self._single = len(columns) == 1
         self._columns = columns
         self._codec = codec
-        self._marked = False
 
     def header(self) -> bytes:
         names = [name.encode(self._codec, "backslashreplace") for name in self._columns]
         return b",".join(csv_field(name, self._single) for name in names) + b"\n"
 
     def rows(self, chunk: bytes) -> bytes:
+        return b"".join(self.pieces(chunk)[1])
+
+    def pieces(self, chunk: bytes) -> tuple[int, tuple[Piece, ...]]:
         if not self._columns or not chunk:
-            return chunk  # a table without columns: one empty line per row
-        if b"\\" not in chunk:
-            return _quoted(chunk, self._single)
-        if MARK in chunk:  # a NUL in the data: row by row instead
-            return self._row_by_row(chunk)
-        self._marked = False
-        text = _NULL_FIELD.sub(MARK_NULL, b"\n" + chunk)
+            return chunk.count(b"\n"), (chunk,)  # a table without columns: one empty line per row
+        fields = chunk.replace(b'"', b'""').replace(b"\t", b'","')
+        text = fields.replace(b"\n", b'"\n"')
+        rows = (len(text) - len(fields)) // 2  # each newline grew by two quotes: the rows, counted for free
+        if b"\\" not in chunk:  # no NULL, no escape: the rows need only their first opening quote
+            return rows, (b'"', memoryview(text)[:-1])
+        text = _NULL_QUOTED.sub(b"", b'"' + text)
         if b"\\" in text:
-            text = _ESCAPED_FIELD.sub(self._decoded, text)
-        if self._marked:
-            return self._row_by_row(chunk)
-        text = _quoted(text[1:], self._single)
-        return text.replace(MARK_NULL, b"").replace(MARK_TAB, b"\t").replace(MARK_NEWLINE, b"\n")
-
-    def _row_by_row(self, chunk: bytes) -> bytes:
-        return b"".join(b",".join(csv_field(value, self._single) for value in split_row(line)) + b"\n"
-                        for line in chunk.split(b"\n")[:-1])
-
-    def _decoded(self, match: re.Match[bytes]) -> bytes:
-        """A field with escapes, decoded; what could pass for a delimiter or an empty field is marked (see MARK)."""
-        value = decode_field(match.group(2))
-        if value is None:
-            return match.group(1) + MARK_NULL
-        if MARK in value:
-            self._marked = True
-        return match.group(1) + value.replace(b"\t", MARK_TAB).replace(b"\n", MARK_NEWLINE)
+            text = _QUOTED_ESCAPE.sub(_decoded_escape, text)
+        return rows, (memoryview(text)[:-1],)
 
 
-def _quoted(chunk: bytes, single: bool) -> bytes:
-    """Whole rows (tab-separated, newline-ended; decoded fields marked, see MARK) as CSV, for a chunk at once.
-
-    A field is quoted when it holds a comma, quote, CR or marked newline, is empty, or is a lone \\. in a
-    one-column table; quotes inside are doubled. Only the delimiters and those bytes are looked at one by one
-    (numpy): each delimiter becomes a comma or newline, or a placeholder byte for the same with quotes beside
-    it, which one bytes.replace per kind then widens.
-    """
-    before_numpy()
-    import numpy as np
-
-    text = chunk.replace(b'"', b'""') if b'"' in chunk else chunk
-    buf = bytearray(text)
-    data = np.frombuffer(buf, np.uint8)
-    at = np.flatnonzero((data <= LAST_CONTROL) | (data == COMMA) | (data == QUOTE))
-    kind = data[at]
-    if np.any((kind > 0) & (kind < 7)):  # a placeholder byte in the data: quote field by field instead
-        return _quoted_by_field(text, single)
-    delimiter = (kind == TAB) | (kind == NEWLINE)
-    special = (kind == COMMA) | (kind == QUOTE) | (kind == CR)
-    special |= (kind == 0) & (data[np.minimum(at + 1, len(data) - 1)] == MARK_NEWLINE[1])
-    specials = np.cumsum(special)
-    index = np.flatnonzero(delimiter)
-    ends = at[index]  # ends[k]: the delimiter after field k; the chunk's last byte is the last row's newline
-    starts = np.empty_like(ends)
-    starts[0], starts[1:] = 0, ends[:-1] + 1
-    before = np.zeros_like(specials, shape=len(index))
-    before[1:] = specials[index[:-1]]
-    wrap = (specials[index] > before) | (ends == starts)
-    if single:
-        two = ends - starts == 2
-        wrap |= two & (data[np.minimum(starts, len(data) - 1)] == BACKSLASH) & (
-            data[np.minimum(starts + 1, len(data) - 1)] == DOT)
-    after = np.zeros_like(wrap)
-    after[:-1] = wrap[1:]  # the field after each delimiter (none after the last newline)
-    code = (kind[index] == NEWLINE) * 4 + wrap * 2 + after
-    data[ends] = np.frombuffer(_DELIMITER_BYTES, np.uint8)[code]
-    out = bytes(buf)
-    for grown in np.flatnonzero(np.bincount(code, minlength=8)):
-        if int(grown) in _GROWN:
-            out = out.replace(_DELIMITER_BYTES[grown:grown + 1], _GROWN[int(grown)])
-    return b'"' + out if wrap[0] else out
-
-
-def _quoted_by_field(text: bytes, single: bool) -> bytes:
-    """_quoted's rules one field at a time, for the rare chunk holding a byte _quoted uses as a placeholder."""
-    def field(value: bytes) -> bytes:
-        if value == MARK_NULL:
-            return value
-        quote = value == b"" or (single and value == END_OF_DATA) or _CSV_SPECIAL.search(value) or (
-            MARK_NEWLINE in value)
-        return b'"' + value + b'"' if quote else value
-    return b"".join(b",".join(field(value) for value in line.split(b"\t")) + b"\n"
-                    for line in text.split(b"\n")[:-1])
+def _decoded_escape(match: re.Match[bytes]) -> bytes:
+    """One COPY escape inside a quoted CSV field, decoded, a quote it gives doubled."""
+    octal, hexa, quote, char = match.groups()
+    if quote is not None:
+        return quote
+    value = decode_escape(octal, hexa, char)
+    return b'""' if value == b'"' else value
 
 
 class JsonLinesFormat:
@@ -169,6 +109,9 @@ class JsonLinesFormat:
             out.append(json.dumps(row, ensure_ascii=False))
         return ("\n".join(out) + "\n").encode("utf-8") if out else b""
 
+    def pieces(self, chunk: bytes) -> tuple[int, tuple[Piece, ...]]:
+        return chunk.count(b"\n"), (self.rows(chunk),)
+
 
 class CopyFormat:
     """The COPY text itself, as pg_restore would send it to the server."""
@@ -178,6 +121,9 @@ class CopyFormat:
 
     def rows(self, chunk: bytes) -> bytes:
         return chunk
+
+    def pieces(self, chunk: bytes) -> tuple[int, tuple[Piece, ...]]:
+        return chunk.count(b"\n"), (chunk,)
 
 
 def row_format(name: str, columns: Sequence[str], codec: str) -> RowFormat:

@@ -18,6 +18,7 @@ from recovery_console.engine.archive.pgarchive import Archive
 from recovery_console.engine.archive.table_data import ArchiveTable, archive_tables, encoding_of, find_table
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
+from recovery_console.engine.forensics import table_walk
 from recovery_console.engine.forensics.large_objects import (
     ExportedObject,
     has_large_objects,
@@ -25,8 +26,6 @@ from recovery_console.engine.forensics.large_objects import (
     write_large_objects,
 )
 from recovery_console.engine.forensics.row_formats import SUFFIXES, row_format
-from recovery_console.engine.forensics.row_pages import RowPages
-from recovery_console.engine.forensics.sandbox import Sandbox
 from recovery_console.engine.forensics.source import OpenedSource, open_source, refuse_directory_dump
 from recovery_console.engine.forensics.table_search import Matcher, SearchHit, chunk_hits
 from recovery_console.engine.forensics.table_walk import TableRows, table_blocks
@@ -37,8 +36,10 @@ from recovery_console.engine.state.atomic import atomic_output
 from recovery_console.errors import IntegrityError, NotFoundError, UsageError, from_os_error
 from recovery_console.models.backup import BackupMetadata
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # loaded by the operations that use them: export and search start sooner without
     from recovery_console.engine.forensics.diff import DiffReport
+    from recovery_console.engine.forensics.row_pages import RowPages
+    from recovery_console.engine.forensics.sandbox import Sandbox
 
 Secret = Callable[[], str]
 
@@ -101,7 +102,7 @@ class _Hashing:
         self.sha = hashlib.sha256()
         self.size = 0
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         if data:
             self.sha.update(data)
             self.size += len(data)
@@ -115,13 +116,14 @@ def _write_rows(rows: TableRows, fmt: str, codec: str, sink: WritableStream, lim
     out.write(formatter.header())
     count = 0
     for chunk in rows.chunks:
-        lines = chunk.count(b"\n")
-        if limit is not None and count + lines >= limit:
-            out.write(formatter.rows(_first_lines(chunk, limit - count)))
-            count = limit
-            break
-        out.write(formatter.rows(chunk))
+        if limit is not None and count + chunk.count(b"\n") >= limit:
+            chunk = _first_lines(chunk, limit - count)
+        lines, pieces = formatter.pieces(chunk)
+        for piece in pieces:
+            out.write(piece)
         count += lines
+        if count == limit:
+            break
     return count, out.sha.hexdigest(), out.size
 
 
@@ -170,6 +172,8 @@ class Workbench:
 
     def sandbox(self) -> Sandbox:
         """Full SQL on a throwaway server (engine/forensics/sandbox.py), through this workbench's console."""
+        from recovery_console.engine.forensics.sandbox import Sandbox
+
         return Sandbox(self.console)
 
     def locate(self, spec: str, target: str | None = None) -> BackupRef:
@@ -219,7 +223,7 @@ class Workbench:
     def _export_one(self, source: OpenedSource, table: ArchiveTable, fmt: str, codec: str, out: Path | None,
                     stream: BinaryIO | None, limit: int | None, overwrite: bool) -> ExportedTable:
         assert table.data_id is not None
-        for rows in table_blocks(source, {table.data_id}):
+        for rows in table_blocks(source, {table.data_id}, table_walk.CACHED_RUN):
             if stream is not None:
                 count, sha, size = _write_rows(rows, fmt, codec, stream, limit)
                 return ExportedTable(table.qualified, None, count, size, sha)
@@ -253,7 +257,7 @@ class Workbench:
                 with open_source(ref, secret, reporter) as source:
                     codec = encoding_of(source.archive)[1]
                     names: set[str] = set()
-                    for rows in table_blocks(source):
+                    for rows in table_blocks(source, run=table_walk.CACHED_RUN):
                         name = _file_name(rows.table, fmt)
                         if name in names:  # "a.b" in schema "x" and "b" in schema "x.a"
                             name = f"{name.removesuffix(SUFFIXES[fmt])}-{rows.table.data_id}{SUFFIXES[fmt]}"
@@ -317,7 +321,7 @@ class Workbench:
             wanted = None
             if table is not None:
                 wanted = {_data_of(find_table(archive_tables(source.archive), table))}
-            for rows in table_blocks(source, wanted):
+            for rows in table_blocks(source, wanted, table_walk.CACHED_RUN):
                 summary.tables_searched += 1
                 row = 1
                 for chunk in rows.chunks:
@@ -332,6 +336,8 @@ class Workbench:
     def browse(self, ref: BackupRef, secret: Secret, table: str, *, on_rows: Callable[[RowPages], None],
                reporter: Reporter | None = None) -> RowPages:
         """Read one table's rows into compressed pages for a viewer, telling `on_rows` as each page is readable."""
+        from recovery_console.engine.forensics.row_pages import RowPages
+
         reporter = reporter or Reporter()
         with self.console.audited("forensics.browse", ref.location, {"table": table}) as detail, \
                 open_source(ref, secret, reporter) as source:
