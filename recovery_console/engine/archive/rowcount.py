@@ -156,10 +156,13 @@ class Handoff:
         return len(data)
 
     def close(self) -> None:
-        """Mark the end of the stream: the reader gets b"" once it has read everything before it."""
+        """Mark the end of the stream: the reader gets b"" once it has read everything before it.
+
+        Marked closed only once the end is queued: a second Ctrl-C that cuts the put short leaves it unmarked,
+        so the next close() queues it, and a reader joined after that never waits for an end that never came."""
         if not self.closed:
-            self.closed = True
             self._queue.put(None)
+            self.closed = True
 
     def read(self, size: int = -1) -> bytes:
         if size < 0:
