@@ -34,6 +34,7 @@ from recovery_console.errors import (
     UsageError,
     WrongKeyError,
 )
+from recovery_console.formatting import counted
 from recovery_console.models.backup import BackupRecord
 from recovery_console.models.profile import LEGACY_SECRET_ENTRY, InstanceSecret, Profile
 
@@ -139,8 +140,8 @@ class SecretRotation:
                 names = ", ".join(f"{r.short_id} ({r.created or '?'}, {r.target})" for r in needing[:10])
                 more = f" and {len(needing) - 10} more" if len(needing) > 10 else ""
                 raise UsageError(
-                    f"The secret '{label}' of profile '{profile_name}' still opens {len(needing)} kept backup(s): "
-                    f"{names}{more}. Nothing was removed.",
+                    f"The secret '{label}' of profile '{profile_name}' still opens "
+                    f"{counted(len(needing), 'kept backup')}: {names}{more}. Nothing was removed.",
                     hint="Keep the secret until those backups are pruned, or remove it anyway by typing its label "
                          "to confirm: those backups can then only be opened with a copy of the secret kept "
                          "elsewhere.",

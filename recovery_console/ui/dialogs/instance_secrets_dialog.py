@@ -29,6 +29,7 @@ from recovery_console.engine.escrow_sheet import EscrowSheet
 from recovery_console.engine.secret_rotation import AddedSecret, SecretRotation, default_label
 from recovery_console.engine.who import user_at_host
 from recovery_console.errors import RecoveryError
+from recovery_console.formatting import counted
 from recovery_console.models.backup import BackupRecord
 from recovery_console.models.profile import InstanceSecret
 from recovery_console.ui.dialogs.escrow_dialog import EscrowSheetDialog
@@ -206,8 +207,9 @@ class InstanceSecretsDialog(QDialog):
             names = ", ".join(r.short_id for r in needing[:10]) + (" …" if len(needing) > 10 else "")
             typed = typed_confirmation(
                 self, "Remove a needed secret", secret.label,
-                f"label '{secret.label}' to remove it anyway.\n\n{len(needing)} kept backup(s) open only with it: "
-                f"{names}. Once it is removed they open only with a copy of it kept elsewhere (its escrow sheet).",
+                f"label '{secret.label}' to remove it anyway.\n\n{counted(len(needing), 'kept backup')} open only "
+                f"with it: {names}. Once it is removed they open only with a copy of it kept elsewhere (its escrow "
+                "sheet).",
                 "Remove secret")
             typed.finished.connect(lambda result: answer(result == QDialog.DialogCode.Accepted, typed.textValue()))
             dialog = typed
