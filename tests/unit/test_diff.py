@@ -138,8 +138,8 @@ def test_a_cancelled_diff_leaves_nothing(console, tmp_path):
 
 
 def _records(keys: list[int], rows: list[int]) -> np.ndarray:
-    out = np.zeros((len(keys), 4), np.int64)
-    out[:, 0], out[:, 1], out[:, 2], out[:, 3] = keys, [k * 7 for k in keys], rows, rows
+    out = np.zeros((len(keys), 3), np.int64)
+    out[:, 0], out[:, 1], out[:, 2] = keys, [k * 7 for k in keys], rows
     return out
 
 
@@ -157,7 +157,7 @@ def test_multiset_counts_copies_and_key_matching_finds_changes():
 def test_spilled_digests_come_back_whole_bucket_by_bucket(tmp_path):
     rng = np.random.default_rng(7)
     store = DigestStore(tmp_path, "a", budget=4096)
-    parts = [rng.integers(-2**63, 2**63 - 1, (300, 4), dtype=np.int64) for _ in range(5)]
+    parts = [rng.integers(-2**63, 2**63 - 1, (300, 3), dtype=np.int64) for _ in range(5)]
     for part in parts:
         store.add("t", part)
     assert store.spilled("t") and store.rows("t") == 1500
@@ -206,7 +206,20 @@ def test_keys_short_and_long_at_any_column_match_only_themselves():
 def test_buckets_spread_short_keys_that_share_their_top_bytes():
     from recovery_console.engine.forensics.diff_digests import BUCKETS, bucket_of
 
-    records = np.zeros((64_000, 4), np.int64)
+    records = np.zeros((64_000, 3), np.int64)
     records[:, 0] = [int.from_bytes(str(n).encode().ljust(8, b"\0"), "little") for n in range(64_000)]
     counts = np.bincount(bucket_of(records), minlength=BUCKETS)
     assert counts.max() < 2 * counts.mean()  # numbers' top bytes are all zero: their buckets must not be
+
+
+def test_a_first_column_key_is_the_same_digest_as_the_key_elsewhere():
+    from recovery_console.engine.forensics.diff_digests import Digester, RowShape
+
+    values = ["", "1", "x" * 15, "y" * 16, "z" * 40, "a\\tb", "ü" * 10]
+    first = "".join(f"{k}\tv{i}\n" for i, k in enumerate(values)).encode()
+    second = "".join(f"v{i}\t{k}\n" for i, k in enumerate(values)).encode()
+    only = "".join(f"{k}\n" for k in values).encode()  # a key with no tab after it: it ends at the newline
+    at_0, _ = Digester(RowShape(("k", "v"), ("k", "v"), ("k",))).records(first)
+    at_1, _ = Digester(RowShape(("v", "k"), ("v", "k"), ("k",))).records(second)
+    alone, _ = Digester(RowShape(("k",), ("k",), ("k",))).records(only)
+    assert at_0[:, :2].tolist() == at_1[:, :2].tolist() == alone[:, :2].tolist()

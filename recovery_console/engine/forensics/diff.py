@@ -27,7 +27,6 @@ from recovery_console.errors import NotFoundError
 
 Opener = Callable[[], AbstractContextManager[OpenedSource]]
 DEFAULT_BUDGET = 24 << 20  # bytes of digest records a side keeps in memory before spilling to disk
-BATCH = 2 << 20  # rows are digested a few MB at a time: numpy's cost per call then vanishes
 
 
 @dataclass
@@ -149,20 +148,6 @@ def _rows(source: OpenedSource, plans: list[TablePlan], side: str) -> Iterator[t
         pass
 
 
-def _batched(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """The chunks of whole rows joined into pieces of about BATCH bytes (still whole rows)."""
-    pending: list[bytes] = []
-    size = 0
-    for chunk in chunks:
-        pending.append(chunk)
-        size += len(chunk)
-        if size >= BATCH:
-            yield b"".join(pending)
-            pending, size = [], 0
-    if pending:
-        yield b"".join(pending)
-
-
 def _restart(reporter: Reporter, source: OpenedSource, size: int | None) -> None:
     reporter.start(Phase.DECRYPT if source.metadata is not None else Phase.READ, size)
 
@@ -174,7 +159,7 @@ def _digest(source: OpenedSource, plans: list[TablePlan], side: str, store: Dige
             store.count(plan.name, sum(chunk.count(b"\n") for chunk in chunks))
             continue
         digester = Digester(plan.shape(side))
-        for chunk in _batched(chunks):
+        for chunk in chunks:  # about a MB of whole rows each (table_walk): numpy's cost per call vanishes
             store.add(plan.name, digester.records(chunk)[0])
 
 
@@ -246,7 +231,7 @@ def _show_table(plan: TablePlan, side: str, chunks: Iterator[bytes], wanted: Wan
     only = Lookup(wanted.only_a, wanted.copies_a) if side == "a" else Lookup(wanted.only_b, wanted.copies_b)
     changed = Lookup(wanted.changed)
     change = "only_a" if side == "a" else "only_b"
-    for chunk in _batched(chunks):
+    for chunk in chunks:
         if whole:
             lines = rows_of(chunk)
             for line in lines:
