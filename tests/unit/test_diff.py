@@ -223,3 +223,21 @@ def test_a_first_column_key_is_the_same_digest_as_the_key_elsewhere():
     at_1, _ = Digester(RowShape(("v", "k"), ("v", "k"), ("k",))).records(second)
     alone, _ = Digester(RowShape(("k",), ("k",), ("k",))).records(only)
     assert at_0[:, :2].tolist() == at_1[:, :2].tolist() == alone[:, :2].tolist()
+
+
+def test_a_viewer_gets_the_first_rows_of_each_kind_decoded_with_the_changed_columns(console):
+    report = Workbench(console).diff(console.locate(str(A)), console.locate(str(B)), _no_secret, keep_rows=2)
+    assert _counts(report) == EXPECTED
+    customers = report.samples["shop.customers"]
+    assert (customers.key, customers.columns, customers.total) == (("id",), ["id", "name", "balance"], 6)
+    assert [row.change for row in customers.rows].count("changed") == 2 and not customers.complete
+    changed = {row.key["id"]: row for row in customers.rows if row.change == "changed"}
+    assert changed["3"].changed == ("name",) and changed["3"].b["name"] == "renamed three"
+    assert changed["7"].changed == ("balance",)
+    settings = report.samples["public.settings"].rows[0]
+    assert settings.changed == ("value",) and settings.b["changed_by"] == "carol" and "changed_by" not in settings.a
+    assert report.samples["public.settings"].columns == ["key", "value", "changed_by"]
+    log = report.samples["public.log"]
+    assert log.key is None and log.complete and {(r.change, (r.a or r.b)["message"]) for r in log.rows} == {
+        ("only_a", "logout alice"), ("only_b", "login alice")}
+    assert report.samples["public.gone"].rows[0].b is None and report.samples["public.added"].total == 3

@@ -18,7 +18,7 @@ from pathlib import Path
 from recovery_console.engine.archive.table_data import ArchiveTable, archive_tables, encoding_of, find_table
 from recovery_console.engine.forensics.diff_compare import Counts, Lookup, Wanted, as_multiset, by_key
 from recovery_console.engine.forensics.diff_digests import RECORD, Digester, DigestStore, RowShape, rows_of
-from recovery_console.engine.forensics.diff_output import DiffRows
+from recovery_console.engine.forensics.diff_output import DiffRows, SampledTable
 from recovery_console.engine.forensics.diff_schema import SchemaChange, primary_keys, schema_changes
 from recovery_console.engine.forensics.source import READ_PIECE, OpenedSource
 from recovery_console.engine.forensics.table_walk import table_blocks
@@ -92,6 +92,8 @@ class DiffReport:
     tables: list[TableDiff]
     rows_written: int = 0
     spilled_bytes: int = 0
+    samples: dict[str, SampledTable] = field(default_factory=dict)
+    """With Workbench.diff's `keep_rows`: the first differing rows of each table, for a viewer."""
 
     def as_dict(self) -> dict[str, object]:
         return {"a": self.a, "b": self.b, "schema": [change.as_dict() for change in self.schema],
