@@ -241,3 +241,35 @@ def test_a_viewer_gets_the_first_rows_of_each_kind_decoded_with_the_changed_colu
     assert log.key is None and log.complete and {(r.change, (r.a or r.b)["message"]) for r in log.rows} == {
         ("only_a", "logout alice"), ("only_b", "login alice")}
     assert report.samples["public.gone"].rows[0].b is None and report.samples["public.added"].total == 3
+
+
+def test_segments_cut_by_content_so_a_row_removed_leaves_the_rest_matching():
+    from recovery_console.engine.forensics.diff_segments import SegmentIndex, segments
+
+    rows = [f"{n}\tevent {n}\t{'x' * (n % 7)}\n".encode() for n in range(5000)]
+    a = b"".join(rows)
+    b = b"".join(rows[:100] + rows[101:])  # row 100 deleted
+    index = SegmentIndex(cap=10**6)
+    cut_a = segments(a)
+    index.add(cut_a.hashes)
+    index.freeze()
+    assert cut_a.rows().sum() == 5000 and 400 < len(cut_a.hashes) < 900  # about one cut in eight rows
+    cut_b = segments(b)
+    skipped = cut_b.rows()[index.match(cut_b.hashes)].sum()
+    assert 4950 < skipped < 4999  # all but the segment that held row 100
+    assert segments(b"").hashes.size == 0 and segments(b"1\n").rows().tolist() == [1]
+
+
+def test_a_segment_a_holds_twice_is_never_skipped_and_each_is_matched_once():
+    from recovery_console.engine.forensics.diff_segments import SegmentIndex
+
+    index = SegmentIndex(cap=100)
+    index.add(np.array([5, 7, 7, 9], np.int64))
+    index.freeze()
+    assert index.match(np.array([7, 5, 5, 9, 1], np.int64)).tolist() == [False, True, False, True, False]
+    assert index.match(np.array([5, 9], np.int64)).tolist() == [False, False]  # already taken
+    assert index.matched.tolist() == [True, False, False, True]
+    full = SegmentIndex(cap=2)
+    full.add(np.array([1, 2, 3], np.int64))
+    full.freeze()
+    assert not full.match(np.array([1, 2, 3], np.int64)).any() and full.matched.tolist() == [False] * 3

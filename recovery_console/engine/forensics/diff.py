@@ -15,17 +15,29 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from recovery_console.engine.archive.table_data import ArchiveTable, archive_tables, encoding_of, find_table
 from recovery_console.engine.forensics.diff_compare import Counts, Lookup, Wanted, as_multiset, by_key
-from recovery_console.engine.forensics.diff_digests import RECORD, Digester, DigestStore, RowShape, rows_of
+from recovery_console.engine.forensics.diff_digests import (
+    LANES,
+    RECORD,
+    Digester,
+    DigestStore,
+    Records,
+    RowShape,
+    rows_of,
+)
 from recovery_console.engine.forensics.diff_output import DiffRows, SampledTable
 from recovery_console.engine.forensics.diff_schema import SchemaChange, primary_keys, schema_changes
+from recovery_console.engine.forensics.diff_segments import SegmentIndex, segments
 from recovery_console.engine.forensics.source import READ_PIECE, OpenedSource
 from recovery_console.engine.forensics.table_walk import table_blocks
 from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.errors import NotFoundError
 
 Opener = Callable[[], AbstractContextManager[OpenedSource]]
+INDEX_COST = 32  # bytes a segment of A costs its index at most (hash, number, and their sort)
 DEFAULT_BUDGET = 24 << 20  # bytes of digest records a side keeps in memory before spilling to disk
 
 
@@ -154,29 +166,63 @@ def _restart(reporter: Reporter, source: OpenedSource, size: int | None) -> None
     reporter.start(Phase.DECRYPT if source.metadata is not None else Phase.READ, size)
 
 
-def _digest(source: OpenedSource, plans: list[TablePlan], side: str, store: DigestStore) -> None:
+def _digest_a(plan: TablePlan, chunks: Iterator[bytes], store: DigestStore, index: SegmentIndex) -> None:
+    """A's rows, every one digested, each record carrying its segment's number (to drop it if B has the segment)."""
+    digester = Digester(plan.shape("a"))
+    for chunk in chunks:  # about a MB of whole rows each (table_walk): numpy's cost per call vanishes
+        records = digester.records(chunk)[0]
+        cut = segments(chunk)
+        store.add(plan.name, np.column_stack([records, np.repeat(index.add(cut.hashes), cut.rows())]))
+    index.freeze()
+
+
+def _digest_b(plan: TablePlan, chunks: Iterator[bytes], store: DigestStore, index: SegmentIndex | None) -> None:
+    """B's rows, but those in a segment A holds byte for byte are only counted."""
+    digester = Digester(plan.shape("b"))
+    for chunk in chunks:
+        cut = segments(chunk) if index is not None else None
+        skip = index.match(cut.hashes) if index is not None and cut is not None else None
+        if cut is None or skip is None or not skip.any():
+            store.add(plan.name, digester.records(chunk)[0])
+            continue
+        store.count(plan.name, int(cut.rows()[skip].sum()))
+        if not skip.all():
+            store.add(plan.name, digester.records(cut.pieces(~skip, chunk))[0])
+
+
+def _digest(source: OpenedSource, plans: list[TablePlan], side: str, store: DigestStore,
+            indexes: dict[str, SegmentIndex], budget: int) -> None:
     for plan, chunks in _rows(source, plans, side):
         store.touch(plan.name)
         if plan.a is None or plan.b is None:  # a table one side lacks: all its rows differ, counting them will do
             store.count(plan.name, sum(chunk.count(b"\n") for chunk in chunks))
-            continue
-        digester = Digester(plan.shape(side))
-        for chunk in chunks:  # about a MB of whole rows each (table_walk): numpy's cost per call vanishes
-            store.add(plan.name, digester.records(chunk)[0])
+        elif side == "a":
+            indexes[plan.name] = SegmentIndex(budget // INDEX_COST)
+            _digest_a(plan, chunks, store, indexes[plan.name])
+        else:
+            _digest_b(plan, chunks, store, indexes.get(plan.name))
 
 
-def _compare(plan: TablePlan, store_a: DigestStore, store_b: DigestStore, budget: int) -> tuple[TableDiff, Wanted]:
+def _unmatched(records: Records, index: SegmentIndex | None) -> Records:
+    """A's records without their segment numbers, less those of segments B holds too."""
+    if index is None:
+        return records[:, :LANES]
+    return np.ascontiguousarray(records[~index.matched[records[:, LANES]], :LANES])
+
+
+def _compare(plan: TablePlan, store_a: DigestStore, store_b: DigestStore, index: SegmentIndex | None,
+             budget: int) -> tuple[TableDiff, Wanted]:
     result = _table_diff(plan)
     result.rows_a, result.rows_b = store_a.rows(plan.name), store_b.rows(plan.name)
     if plan.a is None or plan.b is None:
         result.only_a, result.only_b = result.rows_a, result.rows_b
         return result, Wanted()
     split = (store_a.spilled(plan.name) or store_b.spilled(plan.name)
-             or (result.rows_a + result.rows_b) * RECORD > budget)
+             or (result.rows_a + result.rows_b) * (RECORD + 8) > budget)
     counts, wanted = Counts(), Wanted()
     compare = by_key if plan.key is not None else as_multiset
     for part_a, part_b in zip(store_a.buckets(plan.name, split), store_b.buckets(plan.name, split), strict=True):
-        found, more = compare(part_a, part_b)
+        found, more = compare(_unmatched(part_a, index), part_b)
         counts.only_a, counts.only_b = counts.only_a + found.only_a, counts.only_b + found.only_b
         counts.changed += found.changed
         wanted.merge(more)
@@ -196,14 +242,15 @@ def compare(open_a: Opener, open_b: Opener, sizes: tuple[int | None, int | None]
         plans = plan_tables(a, b, table)
         report = DiffReport(a.location, b.location, schema_changes(a.archive, b.archive), [])
         codec = encoding_of(a.archive)[1]
-        _digest(a, plans, "a", store_a)
+        indexes: dict[str, SegmentIndex] = {}
+        _digest(a, plans, "a", store_a, indexes, budget)
         _restart(reporter, b, sizes[1])
-        _digest(b, plans, "b", store_b)
+        _digest(b, plans, "b", store_b, indexes, budget)
     report.spilled_bytes = store_a.spilled_bytes + store_b.spilled_bytes
     wanted: dict[str, Wanted] = {}
     for plan in plans:
         reporter.check()
-        result, wanted[plan.name] = _compare(plan, store_a, store_b, budget)
+        result, wanted[plan.name] = _compare(plan, store_a, store_b, indexes.get(plan.name), budget)
         report.tables.append(result)
     if rows is not None:
         differing = [plan for plan, result in zip(plans, report.tables, strict=True)

@@ -210,6 +210,7 @@ def _parted(records: Records) -> tuple[Records, NDArray[np.int64]]:
 @dataclass
 class _Table:
     number: int
+    width: int = LANES
     held: list[list[Records]] = field(default_factory=lambda: [[] for _ in range(BUCKETS)])
     files: dict[int, Path] = field(default_factory=dict)
     rows: int = 0
@@ -217,7 +218,7 @@ class _Table:
 
 class DigestStore:
     """One side's digests per table and bucket, in memory up to `budget` bytes, then appended to bucket files
-    under `folder`."""
+    under `folder`. Records may carry lanes after the digests (A's segment numbers): a table's are all as wide."""
 
     def __init__(self, folder: Path, name: str, budget: int) -> None:
         self._folder = folder
@@ -238,6 +239,7 @@ class DigestStore:
         entry.rows += len(records)
         if not len(records):
             return
+        entry.width = records.shape[1]
         parted, bounds = _parted(records)
         for bucket in np.flatnonzero(bounds[1:] > bounds[:-1]).tolist():
             entry.held[bucket].append(parted[bounds[bucket]:bounds[bucket + 1]])
@@ -280,12 +282,12 @@ class DigestStore:
         entry = self._tables.get(table) or _Table(-1)
         if not split:
             parts = [part for held in entry.held for part in held]
-            yield np.concatenate(parts) if parts else empty()
+            yield np.concatenate(parts) if parts else np.zeros((0, entry.width), np.int64)
             return
         for bucket, held in enumerate(entry.held):
             path = entry.files.get(bucket)
-            parts = [*held, _load(path)] if path is not None else held
-            yield np.concatenate(parts) if parts else empty()
+            parts = [*held, _load(path, entry.width)] if path is not None else held
+            yield np.concatenate(parts) if parts else np.zeros((0, entry.width), np.int64)
 
     def release(self, table: str) -> None:
         entry = self._tables.get(table)
@@ -311,9 +313,9 @@ def _write(out: BinaryIO, records: Records) -> None:
     out.write(np.ascontiguousarray(records).data)
 
 
-def _load(path: Path) -> Records:
+def _load(path: Path, width: int) -> Records:
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise from_os_error("reading", str(path), exc) from exc
-    return np.frombuffer(data, np.int64).reshape(-1, LANES)
+    return np.frombuffer(data, np.int64).reshape(-1, width)
