@@ -110,3 +110,20 @@ def test_a_backup_compared_with_a_backup_id_and_a_name_that_is_neither(qtbot, op
     qtbot.waitUntil(lambda: not window.busy, timeout=WAIT)
     assert _counts(window) == EXPECTED
     assert window.diff.model.rowCount() > 0  # the first table is opened at once
+
+
+def test_a_long_comparison_is_cancelled_from_its_progress_panel(qtbot, open_window, console, tmp_path):
+    from tests.fixtures.big_archive import make_events_archive
+
+    big = make_events_archive(tmp_path / "events.dump", 1_000_000, distinct=False)
+    window = open_window(str(big), "")
+    window.tabs.setCurrentWidget(window.diff)
+    window.diff.other_edit.setText(str(big))
+    qtbot.mouseClick(window.diff.compare_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.diff.panel.job is not None, timeout=WAIT)
+    qtbot.mouseClick(window.diff.panel.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.busy, timeout=WAIT)
+    assert "Comparison cancelled." in window.diff.status.text() and window.diff.compare_button.isEnabled()
+    assert window.diff.tables.rowCount() == 0
+    assert [e for e in console.audit.entries() if e.action == "forensics.diff"][-1].result == "cancelled"
+    assert not list(console.paths.runtime_dir.glob("*"))
