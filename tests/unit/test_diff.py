@@ -243,33 +243,50 @@ def test_a_viewer_gets_the_first_rows_of_each_kind_decoded_with_the_changed_colu
     assert report.samples["public.gone"].rows[0].b is None and report.samples["public.added"].total == 3
 
 
-def test_segments_cut_by_content_so_a_row_removed_leaves_the_rest_matching():
-    from recovery_console.engine.forensics.diff_segments import SegmentIndex, segments
+def _paired(chunks_a: list[bytes], chunks_b: list[bytes], window: int) -> tuple[list[bytes], list[bytes], int, int]:
+    """pair_rows on two chunk lists: the rows each side had digested, and the rows each side only counted."""
+    from recovery_console.engine.forensics.diff_segments import Side, pair_rows
 
-    rows = [f"{n}\tevent {n}\t{'x' * (n % 7)}\n".encode() for n in range(5000)]
-    a = b"".join(rows)
-    b = b"".join(rows[:100] + rows[101:])  # row 100 deleted
-    index = SegmentIndex(cap=10**6)
-    cut_a = segments(a)
-    index.add(cut_a.hashes)
-    index.freeze()
-    assert cut_a.rows().sum() == 5000 and 400 < len(cut_a.hashes) < 900  # about one cut in eight rows
-    cut_b = segments(b)
-    skipped = cut_b.rows()[index.match(cut_b.hashes)].sum()
-    assert 4950 < skipped < 4999  # all but the segment that held row 100
+    digested: tuple[list[bytes], list[bytes]] = ([], [])
+    counted = [0, 0]
+
+    def side(chunks: list[bytes], n: int) -> Side:
+        return Side(iter(chunks), lambda rows: digested[n].extend(rows.splitlines(keepends=True)),
+                    lambda rows: counted.__setitem__(n, counted[n] + rows))
+
+    pair_rows(side(chunks_a, 0), side(chunks_b, 1), window)
+    return digested[0], digested[1], counted[0], counted[1]
+
+
+def _chunks(rows: list[bytes], size: int) -> list[bytes]:
+    return [b"".join(rows[i:i + size]) for i in range(0, len(rows), size)]
+
+
+def test_runs_both_sides_hold_are_paired_off_and_only_the_rest_is_digested():
+    from collections import Counter
+
+    rows = [f"{n}\tevent {n}\t{'x' * (n % 7)}\n".encode() for n in range(6000)]
+    changed = rows[:100] + rows[101:3000] + [b"3000\tchanged\n"] + rows[3001:] + [b"9999\tnew\n"]
+    for window in (1 << 30, 4096):  # all held; or evicted (digested) long before the match arrives
+        only_a, only_b, counted_a, counted_b = _paired(_chunks(rows, 700), _chunks(changed, 650), window)
+        assert counted_a + len(only_a) == len(rows) and counted_b + len(only_b) == len(changed)
+        assert counted_a == counted_b  # the rows paired off are the same rows on both sides
+        left = Counter(rows) - Counter(changed)
+        right = Counter(changed) - Counter(rows)
+        assert Counter(only_a) - Counter(only_b) == left and Counter(only_b) - Counter(only_a) == right
+        if window > 4096:
+            assert counted_a > 5000  # nearly everything paired off; the chunks' edges and the changes are not
+    same = [b"1\tx\n"] * 50  # one row many times: segments that repeat are paired one for one
+    only_a, only_b, counted_a, counted_b = _paired(_chunks(same, 7), _chunks(same[:45], 9), 1 << 30)
+    assert counted_a + len(only_a) == 50 and counted_b + len(only_b) == 45
+    assert len(only_a) - len(only_b) == 5 and counted_a == counted_b
+
+
+def test_segments_cut_rows_by_content():
+    from recovery_console.engine.forensics.diff_segments import segments
+
+    rows = b"".join(f"{n}\tevent {n}\n".encode() for n in range(5000))
+    cut = segments(rows)
+    assert cut.rows().sum() == 5000 and 400 < len(cut.hashes) < 900  # about one cut in eight rows
+    assert cut.ends[-1] == len(rows) and (cut.starts[1:] == cut.ends[:-1]).all()
     assert segments(b"").hashes.size == 0 and segments(b"1\n").rows().tolist() == [1]
-
-
-def test_a_segment_a_holds_twice_is_never_skipped_and_each_is_matched_once():
-    from recovery_console.engine.forensics.diff_segments import SegmentIndex
-
-    index = SegmentIndex(cap=100)
-    index.add(np.array([5, 7, 7, 9], np.int64))
-    index.freeze()
-    assert index.match(np.array([7, 5, 5, 9, 1], np.int64)).tolist() == [False, True, False, True, False]
-    assert index.match(np.array([5, 9], np.int64)).tolist() == [False, False]  # already taken
-    assert index.matched.tolist() == [True, False, False, True]
-    full = SegmentIndex(cap=2)
-    full.add(np.array([1, 2, 3], np.int64))
-    full.freeze()
-    assert not full.match(np.array([1, 2, 3], np.int64)).any() and full.matched.tolist() == [False] * 3

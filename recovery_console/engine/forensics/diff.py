@@ -1,11 +1,12 @@
 """Compare two archives: the schema (TOC entries) and, per table, the rows only in A, only in B, and changed.
 
-Pass one reads A and then B, each once and forward (a backup decrypted as a stream and proven whole
-at its end), reducing every row to digests (diff_digests) that are then compared table by table
-(diff_compare). Rows are matched by the primary key both archives state for the table; without one
-(or when it differs) a table is compared as a multiset of rows. Only the columns both sides have
-are compared. A second pass, only when rows are to be shown, reads both again and hands the rows
-whose digests differed to a `DiffRows` (diff_output).
+Pass one reads A and B together, each once and forward (a backup decrypted as a stream and proven
+whole at its end): runs of rows both hold byte for byte are paired off whole (diff_segments), every
+other row is reduced to digests (diff_digests) that are then compared table by table (diff_compare).
+Rows are matched by the primary key both archives state for the table; without one (or when it
+differs) a table is compared as a multiset of rows. Only the columns both sides have are compared.
+A second pass, only when rows are to be shown, reads both again and hands the rows whose digests
+differed to a `DiffRows` (diff_output).
 """
 
 from __future__ import annotations
@@ -15,30 +16,26 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from recovery_console.engine.archive.table_data import ArchiveTable, archive_tables, encoding_of, find_table
 from recovery_console.engine.forensics.diff_compare import Counts, Lookup, Wanted, as_multiset, by_key
 from recovery_console.engine.forensics.diff_digests import (
-    LANES,
     RECORD,
     Digester,
     DigestStore,
-    Records,
     RowShape,
     rows_of,
 )
 from recovery_console.engine.forensics.diff_output import DiffRows, SampledTable
 from recovery_console.engine.forensics.diff_schema import SchemaChange, primary_keys, schema_changes
-from recovery_console.engine.forensics.diff_segments import SegmentIndex, segments
+from recovery_console.engine.forensics.diff_segments import Side, pair_rows
 from recovery_console.engine.forensics.source import READ_PIECE, OpenedSource
 from recovery_console.engine.forensics.table_walk import table_blocks
 from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.errors import NotFoundError
 
 Opener = Callable[[], AbstractContextManager[OpenedSource]]
-INDEX_COST = 32  # bytes a segment of A costs its index at most (hash, number, and their sort)
-DEFAULT_BUDGET = 24 << 20  # bytes of digest records a side keeps in memory before spilling to disk
+DEFAULT_BUDGET = 24 << 20  # bytes of digest records a side keeps in memory before spilling to disk; also the
+# window of rows held unmatched while both sides are read together
 
 
 @dataclass
@@ -166,70 +163,67 @@ def _restart(reporter: Reporter, source: OpenedSource, size: int | None) -> None
     reporter.start(Phase.DECRYPT if source.metadata is not None else Phase.READ, size)
 
 
-def _digest_a(plan: TablePlan, chunks: Iterator[bytes], store: DigestStore, index: SegmentIndex) -> None:
-    """A's rows, every one digested, each record carrying its segment's number (to drop it if B has the segment)."""
-    digester = Digester(plan.shape("a"))
+def _alone(plan: TablePlan, chunks: Iterator[bytes], side: str, store: DigestStore) -> None:
+    """A table's rows on one side with no pairing: every row digested (or, for a table one side lacks, counted)."""
+    store.touch(plan.name)
+    if plan.a is None or plan.b is None:  # a table one side lacks: all its rows differ, counting them will do
+        store.count(plan.name, sum(chunk.count(b"\n") for chunk in chunks))
+        return
+    digester = Digester(plan.shape(side))
     for chunk in chunks:  # about a MB of whole rows each (table_walk): numpy's cost per call vanishes
-        records = digester.records(chunk)[0]
-        cut = segments(chunk)
-        store.add(plan.name, np.column_stack([records, np.repeat(index.add(cut.hashes), cut.rows())]))
-    index.freeze()
+        store.add(plan.name, digester.records(chunk)[0])
 
 
-def _digest_b(plan: TablePlan, chunks: Iterator[bytes], store: DigestStore, index: SegmentIndex | None) -> None:
-    """B's rows, but those in a segment A holds byte for byte are only counted."""
-    digester = Digester(plan.shape("b"))
-    for chunk in chunks:
-        cut = segments(chunk) if index is not None else None
-        skip = index.match(cut.hashes) if index is not None and cut is not None else None
-        if cut is None or skip is None or not skip.any():
-            store.add(plan.name, digester.records(chunk)[0])
-            continue
-        store.count(plan.name, int(cut.rows()[skip].sum()))
-        if not skip.all():
-            store.add(plan.name, digester.records(cut.pieces(~skip, chunk))[0])
+def _paired(plan: TablePlan, chunks: Iterator[bytes], side: str, store: DigestStore) -> Side:
+    store.touch(plan.name)
+    digester = Digester(plan.shape(side))
+    return Side(chunks, lambda rows: store.add(plan.name, digester.records(rows)[0]),
+                lambda count: store.count(plan.name, count))
 
 
-def _digest(source: OpenedSource, plans: list[TablePlan], side: str, store: DigestStore,
-            indexes: dict[str, SegmentIndex], budget: int) -> None:
-    for plan, chunks in _rows(source, plans, side):
-        store.touch(plan.name)
-        if plan.a is None or plan.b is None:  # a table one side lacks: all its rows differ, counting them will do
-            store.count(plan.name, sum(chunk.count(b"\n") for chunk in chunks))
-        elif side == "a":
-            indexes[plan.name] = SegmentIndex(budget // INDEX_COST)
-            _digest_a(plan, chunks, store, indexes[plan.name])
+def _digest(a: OpenedSource, b: OpenedSource, plans: list[TablePlan], stores: tuple[DigestStore, DigestStore],
+            window: int) -> None:
+    """Both sources read together, table by table as A holds them: a table both hold is read from both at once
+    and its unchanged runs paired off (diff_segments); B's tables met before the one looked for are read alone."""
+    rows_b = _rows(b, plans, "b")
+    for plan, chunks_a in _rows(a, plans, "a"):
+        chunks_b = None
+        if plan.a is not None and plan.b is not None and plan.data_id("b") is not None:
+            for plan_b, chunks in rows_b:
+                if plan_b is plan:
+                    chunks_b = chunks
+                    break
+                _alone(plan_b, chunks, "b", stores[1])
+        if chunks_b is None:
+            _alone(plan, chunks_a, "a", stores[0])
         else:
-            _digest_b(plan, chunks, store, indexes.get(plan.name))
+            pair_rows(_paired(plan, chunks_a, "a", stores[0]), _paired(plan, chunks_b, "b", stores[1]), window)
+    for plan_b, chunks in rows_b:
+        _alone(plan_b, chunks, "b", stores[1])
 
 
-def _unmatched(records: Records, index: SegmentIndex | None) -> Records:
-    """A's records without their segment numbers, less those of segments B holds too."""
-    if index is None:
-        return records[:, :LANES]
-    return np.ascontiguousarray(records[~index.matched[records[:, LANES]], :LANES])
-
-
-def _compare(plan: TablePlan, store_a: DigestStore, store_b: DigestStore, index: SegmentIndex | None,
-             budget: int) -> tuple[TableDiff, Wanted]:
+def _compare(plan: TablePlan, store_a: DigestStore, store_b: DigestStore, budget: int,
+             keep: bool) -> tuple[TableDiff, Wanted]:
+    """The table's counts, and (if `keep`) the digests of its differing rows for the second pass."""
     result = _table_diff(plan)
     result.rows_a, result.rows_b = store_a.rows(plan.name), store_b.rows(plan.name)
     if plan.a is None or plan.b is None:
         result.only_a, result.only_b = result.rows_a, result.rows_b
         return result, Wanted()
     split = (store_a.spilled(plan.name) or store_b.spilled(plan.name)
-             or (result.rows_a + result.rows_b) * (RECORD + 8) > budget)
-    counts, wanted = Counts(), Wanted()
+             or (result.rows_a + result.rows_b) * RECORD > budget)
+    counts, parts = Counts(), []
     compare = by_key if plan.key is not None else as_multiset
     for part_a, part_b in zip(store_a.buckets(plan.name, split), store_b.buckets(plan.name, split), strict=True):
-        found, more = compare(_unmatched(part_a, index), part_b)
+        found, more = compare(part_a, part_b)
         counts.only_a, counts.only_b = counts.only_a + found.only_a, counts.only_b + found.only_b
         counts.changed += found.changed
-        wanted.merge(more)
+        if keep:  # only the second pass needs them: a summary holds no digest of a differing row
+            parts.append(more)
     store_a.release(plan.name)
     store_b.release(plan.name)
     result.only_a, result.only_b, result.changed = counts.only_a, counts.only_b, counts.changed
-    return result, wanted
+    return result, Wanted.joined(parts)
 
 
 def compare(open_a: Opener, open_b: Opener, sizes: tuple[int | None, int | None], folder: Path,
@@ -242,15 +236,15 @@ def compare(open_a: Opener, open_b: Opener, sizes: tuple[int | None, int | None]
         plans = plan_tables(a, b, table)
         report = DiffReport(a.location, b.location, schema_changes(a.archive, b.archive), [])
         codec = encoding_of(a.archive)[1]
-        indexes: dict[str, SegmentIndex] = {}
-        _digest(a, plans, "a", store_a, indexes, budget)
-        _restart(reporter, b, sizes[1])
-        _digest(b, plans, "b", store_b, indexes, budget)
+        backup = a.metadata is not None or b.metadata is not None
+        reporter.start(Phase.DECRYPT if backup else Phase.READ,
+                       None if sizes[0] is None or sizes[1] is None else sizes[0] + sizes[1])
+        _digest(a, b, plans, (store_a, store_b), budget)
     report.spilled_bytes = store_a.spilled_bytes + store_b.spilled_bytes
     wanted: dict[str, Wanted] = {}
     for plan in plans:
         reporter.check()
-        result, wanted[plan.name] = _compare(plan, store_a, store_b, indexes.get(plan.name), budget)
+        result, wanted[plan.name] = _compare(plan, store_a, store_b, budget, rows is not None)
         report.tables.append(result)
     if rows is not None:
         differing = [plan for plan, result in zip(plans, report.tables, strict=True)

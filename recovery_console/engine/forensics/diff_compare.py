@@ -35,21 +35,24 @@ class Wanted:
     copies_a: NDArray[np.int64] = field(default_factory=_counts)
     copies_b: NDArray[np.int64] = field(default_factory=_counts)
 
-    def merge(self, other: Wanted) -> None:
-        self.only_a, self.copies_a = _joined(self.only_a, other.only_a, self.copies_a, other.copies_a)
-        self.only_b, self.copies_b = _joined(self.only_b, other.only_b, self.copies_b, other.copies_b)
-        self.changed = _sorted(np.concatenate([self.changed, other.changed]))
+    @classmethod
+    def joined(cls, parts: list[Wanted]) -> Wanted:
+        """The parts (one per bucket) as one, each list sorted once."""
+        if not parts:
+            return cls()
+        only_a, copies_a = _joined([p.only_a for p in parts], [p.copies_a for p in parts])
+        only_b, copies_b = _joined([p.only_b for p in parts], [p.copies_b for p in parts])
+        return cls(only_a, only_b, _sorted(np.concatenate([p.changed for p in parts])), copies_a, copies_b)
 
 
 def _sorted(digests: Digests) -> Digests:
     return digests[np.lexsort((digests[:, 1], digests[:, 0]))] if len(digests) else digests
 
 
-def _joined(a: Digests, b: Digests, ca: NDArray[np.int64], cb: NDArray[np.int64]) -> tuple[Digests, NDArray[np.int64]]:
-    digests = np.concatenate([a, b])
-    counts = np.concatenate([ca, cb])
-    order = np.lexsort((digests[:, 1], digests[:, 0])) if len(digests) else np.zeros(0, np.int64)
-    return digests[order], counts[order] if len(counts) else counts
+def _joined(digests: list[Digests], counts: list[NDArray[np.int64]]) -> tuple[Digests, NDArray[np.int64]]:
+    every, copies = np.concatenate(digests), np.concatenate(counts)
+    order = np.lexsort((every[:, 1], every[:, 0])) if len(every) else np.zeros(0, np.int64)
+    return every[order], copies[order] if len(copies) else copies
 
 
 @dataclass

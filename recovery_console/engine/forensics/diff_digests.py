@@ -218,7 +218,7 @@ class _Table:
 
 class DigestStore:
     """One side's digests per table and bucket, in memory up to `budget` bytes, then appended to bucket files
-    under `folder`. Records may carry lanes after the digests (A's segment numbers): a table's are all as wide."""
+    under `folder`."""
 
     def __init__(self, folder: Path, name: str, budget: int) -> None:
         self._folder = folder

@@ -3,15 +3,18 @@
 A chunk of whole rows is cut into segments after every row whose first and last bytes (and length)
 mix to a value with its top bits zero (about one row in eight): the cut depends on the rows only,
 not on where they sit, so after a row added or removed the two sides cut alike again. A segment is
-known by the keyed hash of its bytes. Rows in a segment of B that is also in A (once: a hash A
-holds twice is never matched) are equal on both sides and leave the comparison together with A's
-copy; every other row is digested and compared as before, so skipping changes the cost, never the
-result. The index holds one hash per segment of A, up to a cap: beyond it, nothing is skipped.
+known by the keyed hash of its bytes. The two sides of a table are read together, a chunk at a
+time, the side behind first; a segment is held (its chunk kept) until the other side shows the same
+one, and then both copies leave the comparison: they hold the same rows. What stays unmatched
+longer than a window of bytes, or to the end, is digested row by row and compared as before, so
+pairing changes the cost, never the result; memory stays bounded by the window.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -67,55 +70,106 @@ def segments(chunk: bytes) -> Segments:
     return Segments(starts, ends, last_rows, hashes)
 
 
-class SegmentIndex:
-    """A's segments of one table by hash; B's segments are matched against it, each of A's at most once."""
+class _Held:
+    """A segment waiting for its match: where it is in its chunk, how many rows, and whether still waiting."""
 
-    def __init__(self, cap: int) -> None:
-        self._cap = cap
-        self._parts: list[NDArray[np.int64]] = []
-        self.count = 0
-        self.full = False
-        self._hashes = np.zeros(0, np.int64)
-        self._ids = np.zeros(0, np.int64)
-        self.matched = np.zeros(0, bool)
+    __slots__ = ("chunk", "code", "start", "end", "rows", "waiting")
 
-    def add(self, hashes: NDArray[np.int64]) -> NDArray[np.int64]:
-        """Number A's next segments; the numbers are returned (they go with A's rows' digests)."""
-        ids = np.arange(self.count, self.count + len(hashes), dtype=np.int64)
-        self.count += len(hashes)
-        if self.count > self._cap:
-            self.full = True
-            self._parts.clear()
-        else:
-            self._parts.append(hashes)
-        return ids
+    def __init__(self, chunk: _Chunk, code: int, start: int, end: int, rows: int) -> None:
+        self.chunk, self.code, self.start, self.end, self.rows, self.waiting = chunk, code, start, end, rows, True
 
-    def freeze(self) -> None:
-        """A has been read: keep the hashes A holds once, sorted, for B's lookups."""
-        self.matched = np.zeros(self.count, bool)
-        if self.full or not self._parts:
+
+@dataclass
+class _Chunk:
+    data: bytes
+    held: list[_Held] = field(default_factory=list)
+    waiting: int = 0
+
+
+@dataclass
+class Side:
+    """One side's chunks with segments still waiting (oldest first), and those segments by hash."""
+
+    chunks: Iterator[bytes]
+    digest: Callable[[bytes], None]  # rows that must be compared one by one
+    count: Callable[[int], None]  # rows matched whole: only counted
+    held: deque[_Chunk] = field(default_factory=deque)
+    by_hash: dict[int, list[_Held]] = field(default_factory=dict)
+    read: int = 0
+    held_bytes: int = 0
+    ended: bool = False
+
+    def evict_oldest(self) -> None:
+        """Digest the rows of the oldest held chunk's waiting segments and let the chunk go."""
+        chunk = self.held.popleft()
+        self.held_bytes -= len(chunk.data)
+        waiting = [held for held in chunk.held if held.waiting]
+        chunk.held.clear()  # the segments point back at their chunk: let refcounting free both now
+        if not waiting:
             return
-        every = np.concatenate(self._parts)
-        self._parts.clear()
-        order = np.argsort(every, kind="stable")
-        ordered = every[order]
-        alone = np.ones(len(ordered), bool)
-        same = ordered[1:] == ordered[:-1]
-        alone[1:] &= ~same
-        alone[:-1] &= ~same
-        self._hashes, self._ids = ordered[alone], order[alone]
+        for held in waiting:
+            held.waiting = False
+            self._forget(held)
+        view = memoryview(chunk.data)
+        self.digest(b"".join(view[held.start:held.end] for held in waiting))
 
-    def match(self, hashes: NDArray[np.int64]) -> NDArray[np.bool_]:
-        """Which of B's segments (by hash) match a segment of A not matched yet; those of A are marked matched."""
-        found = np.zeros(len(hashes), bool)
-        if not len(self._hashes) or not len(hashes):
-            return found
-        at = np.minimum(np.searchsorted(self._hashes, hashes), len(self._hashes) - 1)
-        hit = np.flatnonzero(self._hashes[at] == hashes)
-        ids = self._ids[at[hit]]
-        free = ~self.matched[ids]
-        hit, ids = hit[free], ids[free]
-        ids, first = np.unique(ids, return_index=True)  # one B segment per A segment
-        found[hit[first]] = True
-        self.matched[ids] = True
-        return found
+    def _forget(self, held: _Held) -> None:
+        twins = self.by_hash[held.code]
+        twins.remove(held)
+        if not twins:
+            del self.by_hash[held.code]
+
+    def drop_matched_head(self) -> None:
+        while self.held and not self.held[0].waiting:
+            chunk = self.held.popleft()
+            self.held_bytes -= len(chunk.data)
+            chunk.held.clear()
+
+
+def _take(side: Side, other: Side, chunk: bytes) -> None:
+    """One chunk of `side`: its segments the other side holds are matched; the others are held."""
+    cut = segments(chunk)
+    entry = _Chunk(chunk)
+    matched_here = matched_there = 0
+    for code, start, end, rows in zip(cut.hashes.tolist(), cut.starts.tolist(), cut.ends.tolist(),
+                                      cut.rows().tolist(), strict=True):
+        twins = other.by_hash.get(code)
+        if twins:
+            held = twins.pop()
+            if not twins:
+                del other.by_hash[code]
+            held.waiting = False
+            held.chunk.waiting -= 1
+            matched_here += rows
+            matched_there += held.rows
+            continue
+        held = _Held(entry, code, start, end, rows)
+        entry.held.append(held)
+        side.by_hash.setdefault(code, []).append(held)
+    entry.waiting = len(entry.held)
+    if matched_here:
+        side.count(matched_here)
+        other.count(matched_there)
+    if entry.waiting:
+        side.held.append(entry)
+        side.held_bytes += len(chunk)
+    other.drop_matched_head()
+
+
+def pair_rows(a: Side, b: Side, window: int) -> None:
+    """Read both sides' chunks, the side behind first, matching segments; digest what stays unmatched."""
+    while not (a.ended and b.ended):
+        side, other = (a, b) if (a.read <= b.read and not a.ended) or b.ended else (b, a)
+        chunk = next(side.chunks, None)
+        if chunk is None:
+            side.ended = True
+            continue
+        side.read += len(chunk)
+        _take(side, other, chunk)
+        while a.held_bytes + b.held_bytes > window:
+            (a if a.held_bytes >= b.held_bytes else b).evict_oldest()
+    for side in (a, b):
+        while side.held:
+            side.evict_oldest()
+
+
