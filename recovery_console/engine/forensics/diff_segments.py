@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from recovery_console.engine.forensics.diff_digests import NEWLINE
 
 CUT_BITS = 3  # a cut after about one row in 2**CUT_BITS
+HELD_COST = 200  # bytes a held segment costs beyond its rows (its object, its place in the hash map)
 _MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
 
 
@@ -84,6 +85,7 @@ class _Chunk:
     data: bytes
     held: list[_Held] = field(default_factory=list)
     waiting: int = 0
+    cost: int = 0  # its bytes and its segments' bookkeeping, counted against the window
 
 
 @dataclass
@@ -102,7 +104,7 @@ class Side:
     def evict_oldest(self) -> None:
         """Digest the rows of the oldest held chunk's waiting segments and let the chunk go."""
         chunk = self.held.popleft()
-        self.held_bytes -= len(chunk.data)
+        self.held_bytes -= chunk.cost
         waiting = [held for held in chunk.held if held.waiting]
         chunk.held.clear()  # the segments point back at their chunk: let refcounting free both now
         if not waiting:
@@ -122,7 +124,7 @@ class Side:
     def drop_matched_head(self) -> None:
         while self.held and not self.held[0].waiting:
             chunk = self.held.popleft()
-            self.held_bytes -= len(chunk.data)
+            self.held_bytes -= chunk.cost
             chunk.held.clear()
 
 
@@ -152,7 +154,8 @@ def _take(side: Side, other: Side, chunk: bytes) -> None:
         other.count(matched_there)
     if entry.waiting:
         side.held.append(entry)
-        side.held_bytes += len(chunk)
+        entry.cost = len(chunk) + HELD_COST * len(entry.held)
+        side.held_bytes += entry.cost
     other.drop_matched_head()
 
 
