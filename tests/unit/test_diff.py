@@ -275,7 +275,7 @@ def test_runs_both_sides_hold_are_paired_off_and_only_the_rest_is_digested():
         right = Counter(changed) - Counter(rows)
         assert Counter(only_a) - Counter(only_b) == left and Counter(only_b) - Counter(only_a) == right
         if window > 4096:
-            assert counted_a > 5000  # nearly everything paired off; the chunks' edges and the changes are not
+            assert counted_a > 4500  # nearly everything paired off; the chunks' edges and the changes are not
     same = [b"1\tx\n"] * 50  # one row many times: segments that repeat are paired one for one
     only_a, only_b, counted_a, counted_b = _paired(_chunks(same, 7), _chunks(same[:45], 9), 1 << 30)
     assert counted_a + len(only_a) == 50 and counted_b + len(only_b) == 45
@@ -287,6 +287,6 @@ def test_segments_cut_rows_by_content():
 
     rows = b"".join(f"{n}\tevent {n}\n".encode() for n in range(5000))
     cut = segments(rows)
-    assert cut.rows().sum() == 5000 and 400 < len(cut.hashes) < 900  # about one cut in eight rows
+    assert cut.rows().sum() == 5000 and 80 < len(cut.hashes) < 300  # about one cut in 32 rows
     assert cut.ends[-1] == len(rows) and (cut.starts[1:] == cut.ends[:-1]).all()
     assert segments(b"").hashes.size == 0 and segments(b"1\n").rows().tolist() == [1]

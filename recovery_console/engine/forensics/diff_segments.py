@@ -1,7 +1,7 @@
 """Runs of rows both sides hold byte for byte, found without looking at each row: what the diff may skip.
 
 A chunk of whole rows is cut into segments after every row whose first and last bytes (and length)
-mix to a value with its top bits zero (about one row in eight): the cut depends on the rows only,
+mix to a value with its top bits zero (about one row in 32): the cut depends on the rows only,
 not on where they sit, so after a row added or removed the two sides cut alike again. A segment is
 known by the keyed hash of its bytes. The two sides of a table are read together, a chunk at a
 time, the side behind first; a segment is held (its chunk kept) until the other side shows the same
@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from recovery_console.engine.forensics.diff_digests import NEWLINE
 
-CUT_BITS = 3  # a cut after about one row in 2**CUT_BITS
+CUT_BITS = 5  # a cut after about one row in 2**CUT_BITS: fewer, longer runs cost less to pair, each holds more rows
 HELD_COST = 200  # bytes a held segment costs beyond its rows (its object, its place in the hash map)
 _MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
 
