@@ -232,7 +232,7 @@ def compare(open_a: Opener, open_b: Opener, sizes: tuple[int | None, int | None]
     """Compare A and B (see the module's doc); `rows`, if given, makes (for A's text encoding) what receives
     every differing row in a second pass."""
     store_a, store_b = DigestStore(folder, "a", budget), DigestStore(folder, "b", budget)
-    with open_b() as b, open_a() as a:  # A opened last: its progress is the one shown first
+    with open_b() as b, open_a() as a:  # then read together: progress counts both
         plans = plan_tables(a, b, table)
         report = DiffReport(a.location, b.location, schema_changes(a.archive, b.archive), [])
         codec = encoding_of(a.archive)[1]
