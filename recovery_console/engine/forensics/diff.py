@@ -159,10 +159,6 @@ def _rows(source: OpenedSource, plans: list[TablePlan], side: str) -> Iterator[t
         pass
 
 
-def _restart(reporter: Reporter, source: OpenedSource, size: int | None) -> None:
-    reporter.start(Phase.DECRYPT if source.metadata is not None else Phase.READ, size)
-
-
 def _alone(plan: TablePlan, chunks: Iterator[bytes], side: str, store: DigestStore) -> None:
     """A table's rows on one side with no pairing: every row digested (or, for a table one side lacks, counted)."""
     store.touch(plan.name)
@@ -181,10 +177,11 @@ def _paired(plan: TablePlan, chunks: Iterator[bytes], side: str, store: DigestSt
                 lambda count: store.count(plan.name, count))
 
 
-def _digest(a: OpenedSource, b: OpenedSource, plans: list[TablePlan], stores: tuple[DigestStore, DigestStore],
-            window: int) -> None:
-    """Both sources read together, table by table as A holds them: a table both hold is read from both at once
-    and its unchanged runs paired off (diff_segments); B's tables met before the one looked for are read alone."""
+def _walk(a: OpenedSource, b: OpenedSource, plans: list[TablePlan],
+          alone: Callable[[TablePlan, Iterator[bytes], str], None],
+          paired: Callable[[TablePlan, Iterator[bytes], Iterator[bytes]], None]) -> None:
+    """Both sources read together, table by table as A holds them: a table both hold goes to `paired` with both
+    sides' chunks (read at once), every other to `alone`; B's tables met before the one looked for go alone."""
     rows_b = _rows(b, plans, "b")
     for plan, chunks_a in _rows(a, plans, "a"):
         chunks_b = None
@@ -193,13 +190,22 @@ def _digest(a: OpenedSource, b: OpenedSource, plans: list[TablePlan], stores: tu
                 if plan_b is plan:
                     chunks_b = chunks
                     break
-                _alone(plan_b, chunks, "b", stores[1])
+                alone(plan_b, chunks, "b")
         if chunks_b is None:
-            _alone(plan, chunks_a, "a", stores[0])
+            alone(plan, chunks_a, "a")
         else:
-            pair_rows(_paired(plan, chunks_a, "a", stores[0]), _paired(plan, chunks_b, "b", stores[1]), window)
+            paired(plan, chunks_a, chunks_b)
     for plan_b, chunks in rows_b:
-        _alone(plan_b, chunks, "b", stores[1])
+        alone(plan_b, chunks, "b")
+
+
+def _digest(a: OpenedSource, b: OpenedSource, plans: list[TablePlan], stores: tuple[DigestStore, DigestStore],
+            window: int) -> None:
+    """Pass one: every row not in a run both sides hold, as digests in the stores."""
+    def paired(plan: TablePlan, chunks_a: Iterator[bytes], chunks_b: Iterator[bytes]) -> None:
+        pair_rows(_paired(plan, chunks_a, "a", stores[0]), _paired(plan, chunks_b, "b", stores[1]), window)
+
+    _walk(a, b, plans, lambda plan, chunks, side: _alone(plan, chunks, side, stores[side == "b"]), paired)
 
 
 def _compare(plan: TablePlan, store_a: DigestStore, store_b: DigestStore, budget: int,
@@ -236,9 +242,7 @@ def compare(open_a: Opener, open_b: Opener, sizes: tuple[int | None, int | None]
         plans = plan_tables(a, b, table)
         report = DiffReport(a.location, b.location, schema_changes(a.archive, b.archive), [])
         codec = encoding_of(a.archive)[1]
-        backup = a.metadata is not None or b.metadata is not None
-        reporter.start(Phase.DECRYPT if backup else Phase.READ,
-                       None if sizes[0] is None or sizes[1] is None else sizes[0] + sizes[1])
+        _start_both(reporter, a, b, sizes)
         _digest(a, b, plans, (store_a, store_b), budget)
     report.spilled_bytes = store_a.spilled_bytes + store_b.spilled_bytes
     wanted: dict[str, Wanted] = {}
@@ -250,47 +254,83 @@ def compare(open_a: Opener, open_b: Opener, sizes: tuple[int | None, int | None]
         differing = [plan for plan, result in zip(plans, report.tables, strict=True)
                      if result.only_a or result.only_b or result.changed]
         out = rows(codec)
-        _show_rows(open_a, open_b, sizes, differing, wanted, out, reporter)
+        _show_rows(open_a, open_b, sizes, differing, wanted, out, reporter, budget)
         report.rows_written = out.written
     return report
 
 
+def _start_both(reporter: Reporter, a: OpenedSource, b: OpenedSource, sizes: tuple[int | None, int | None]) -> None:
+    backup = a.metadata is not None or b.metadata is not None
+    reporter.start(Phase.DECRYPT if backup else Phase.READ,
+                   None if sizes[0] is None or sizes[1] is None else sizes[0] + sizes[1])
+
+
 def _show_rows(open_a: Opener, open_b: Opener, sizes: tuple[int | None, int | None], plans: list[TablePlan],
-               wanted: dict[str, Wanted], out: DiffRows, reporter: Reporter) -> None:
-    """The second pass: the rows behind the counts, A's then B's; a changed row is shown once B's version is met."""
-    held: dict[tuple[str, int, int], bytes] = {}
-    for side, opener, size in (("a", open_a, sizes[0]), ("b", open_b, sizes[1])):
-        with opener() as source:
-            _restart(reporter, source, size)
-            for plan, chunks in _rows(source, plans, side):
-                _show_table(plan, side, chunks, wanted[plan.name], held, out)
+               wanted: dict[str, Wanted], out: DiffRows, reporter: Reporter, window: int) -> None:
+    """The second pass: the rows behind the counts, both sides read together again and runs both hold paired off
+    (they hold no differing row); a changed row is shown once both its versions were met."""
+    held: tuple[dict[_Tag, bytes], dict[_Tag, bytes]] = ({}, {})
+    shown: dict[tuple[str, str], _Shower] = {}
+
+    def shower(plan: TablePlan, side: str) -> _Shower:
+        if (plan.name, side) not in shown:
+            shown[plan.name, side] = _Shower(plan, side, wanted[plan.name], held, out)
+        return shown[plan.name, side]
+
+    def alone(plan: TablePlan, chunks: Iterator[bytes], side: str) -> None:
+        for chunk in chunks:
+            shower(plan, side).rows(chunk)
+
+    def paired(plan: TablePlan, chunks_a: Iterator[bytes], chunks_b: Iterator[bytes]) -> None:
+        pair_rows(Side(chunks_a, shower(plan, "a").rows, _ignore), Side(chunks_b, shower(plan, "b").rows, _ignore),
+                  window)
+
+    with open_b() as b, open_a() as a:
+        _start_both(reporter, a, b, sizes)
+        _walk(a, b, plans, alone, paired)
 
 
-def _show_table(plan: TablePlan, side: str, chunks: Iterator[bytes], wanted: Wanted,
-                held: dict[tuple[str, int, int], bytes], out: DiffRows) -> None:
-    columns_a, columns_b = plan.columns("a"), plan.columns("b")
-    whole = plan.a is None or plan.b is None
-    digester = Digester(plan.shape(side))
-    only = Lookup(wanted.only_a, wanted.copies_a) if side == "a" else Lookup(wanted.only_b, wanted.copies_b)
-    changed = Lookup(wanted.changed)
-    change = "only_a" if side == "a" else "only_b"
-    for chunk in chunks:
-        if whole:
-            lines = rows_of(chunk)
-            for line in lines:
-                out.row(plan.name, columns_a, columns_b, None, change, *((line, None) if side == "a" else (None, line)))
-            continue
-        records, lines = digester.records(chunk)
+def _ignore(rows: int) -> None:
+    """Rows paired off whole in the second pass: nothing to show."""
+
+
+_Tag = tuple[str, int, int]
+
+
+class _Shower:
+    """One side of one table in the second pass: its rows whose digests differed go to the output."""
+
+    def __init__(self, plan: TablePlan, side: str, wanted: Wanted,
+                 held: tuple[dict[_Tag, bytes], dict[_Tag, bytes]], out: DiffRows) -> None:
+        self._plan, self._side, self._out = plan, side, out
+        self._columns = plan.columns("a"), plan.columns("b")
+        self._whole = plan.a is None or plan.b is None
+        self._digester = Digester(plan.shape(side))
+        self._only = Lookup(wanted.only_a, wanted.copies_a) if side == "a" else Lookup(wanted.only_b, wanted.copies_b)
+        self._changed = Lookup(wanted.changed)
+        self._change = "only_a" if side == "a" else "only_b"
+        self._mine, self._theirs = held if side == "a" else (held[1], held[0])
+
+    def _emit(self, change: str, key: tuple[str, ...] | None, line: bytes, other: bytes | None = None) -> None:
+        a, b = (line, other) if self._side == "a" else (other, line)
+        self._out.row(self._plan.name, *self._columns, key, change, a, b)
+
+    def rows(self, chunk: bytes) -> None:
+        plan = self._plan
+        if self._whole:
+            for line in rows_of(chunk):
+                self._emit(self._change, None, line)
+            return
+        records, lines = self._digester.records(chunk)
         lanes = records[:, :2]
-        for index in only.hits(lanes):
-            line = lines[index]
-            out.row(plan.name, columns_a, columns_b, plan.key, change, *((line, None) if side == "a" else (None, line)))
-        if plan.key is None or not len(changed):
-            continue
-        for index in changed.hits(lanes):
+        for index in self._only.hits(lanes):
+            self._emit(self._change, plan.key, lines[index])
+        if plan.key is None or not len(self._changed):
+            return
+        for index in self._changed.hits(lanes):
             tag = (plan.name, int(lanes[index, 0]), int(lanes[index, 1]))
-            if side == "a":
-                held[tag] = lines[index]
-            elif tag in held:
-                out.row(plan.name, columns_a, columns_b, plan.key, "changed", held.pop(tag), lines[index])
-
+            other = self._theirs.pop(tag, None)
+            if other is None:
+                self._mine[tag] = lines[index]
+            else:
+                self._emit("changed", plan.key, lines[index], other)
