@@ -39,12 +39,6 @@ class Segments:
         """How many rows each segment holds."""
         return np.diff(self.last_rows, prepend=-1)
 
-    def pieces(self, chosen: NDArray[np.bool_], chunk: bytes) -> bytes:
-        """The chosen segments' bytes, joined (whole rows still)."""
-        view = memoryview(chunk)
-        return b"".join(view[s:e] for s, e in zip(self.starts[chosen].tolist(), self.ends[chosen].tolist(),
-                                                   strict=True))
-
 
 def segments(chunk: bytes) -> Segments:
     """Cut a chunk of whole COPY rows (each ending in a newline) into segments."""
