@@ -19,6 +19,8 @@ backups of the sample archives shipped in the package), so every screenshot show
   health_view.png          the Health view: a profile past its RPO and one with a skipped run
   workbench_rows.png       the forensic workbench on a backup: its tables and one table's rows
   workbench_search.png     the workbench's search across every table
+  workbench_diff.png       the workbench's Compare view: two dumps of tests/data compared, one table's rows
+  workbench_diff_1024.png  the same on a 1024×768 screen
 
 and, when the wizards are importable, one PNG per page of the setup, restore and extraction
 wizards, from each module's `screenshot_pages()` (a module-level function, or else the method
@@ -351,6 +353,30 @@ def workbench_shots(shooter: Shooter, demo: Any) -> None:
     window.close()
 
 
+def workbench_diff_shots(shooter: Shooter, demo: Any) -> None:
+    """Two dumps of one database before and after known changes (tests/data), compared in the workbench."""
+    from recovery_console.engine.forensics.workbench import Workbench
+    from recovery_console.ui.workbench.window import WorkbenchWindow
+
+    before, after = ROOT / "tests" / "data" / "diff-a.dump", ROOT / "tests" / "data" / "diff-b.dump"
+    bench = Workbench(demo.console)
+    report = bench.tables(bench.locate(str(before)), lambda: "")
+    window = WorkbenchWindow(demo.console, str(before), "", report)
+    window.resize(MAIN_SIZE)
+    window.show()
+    window.tabs.setCurrentWidget(window.diff)
+    window.diff.other_edit.setText(str(after))
+    window.run_diff(str(after))
+    wait_for(lambda: not window.busy, what="the comparison")
+    table = window.diff.tables
+    customers = next(r for r in range(table.rowCount()) if table.item(r, 0).text() == "shop.customers")
+    window.diff.tables.selectRow(customers)
+    shooter.save("workbench_diff", window)
+    window.resize(SMALL_SIZE)
+    shooter.save("workbench_diff_1024", window)
+    window.close()
+
+
 def _presentable(widget: QWidget) -> QWidget:
     """A wizard page is rendered at its wizard's page size, so hidden pages lay out as they would appear."""
     from PySide6.QtWidgets import QWizardPage
@@ -389,6 +415,7 @@ def main() -> int:
         dialog_shots(shooter, demo)
         policy_shots(shooter, demo)
         workbench_shots(shooter, demo)
+        workbench_diff_shots(shooter, demo)
         config_transfer_shots(shooter, demo, work)
         wizard_shots(shooter, demo)
         print(f"{len(shooter.written)} screenshots in {args.out}")

@@ -6,12 +6,15 @@ import argparse
 import functools
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, secret_from
-from recovery_console.engine.forensics.diff import DiffReport, TableDiff
 from recovery_console.engine.forensics.workbench import Workbench
 from recovery_console.errors import ExitCode, UsageError
 from recovery_console.formatting import counted
+
+if TYPE_CHECKING:  # the diff imports numpy, which Workbench.diff prepares first (before_numpy)
+    from recovery_console.engine.forensics.diff import DiffReport, TableDiff
 
 FORMATS = ("summary", "csv", "jsonl")
 

@@ -138,8 +138,8 @@ def test_a_cancelled_diff_leaves_nothing(console, tmp_path):
 
 
 def _records(keys: list[int], rows: list[int]) -> np.ndarray:
-    out = np.zeros((len(keys), 4), np.int64)
-    out[:, 0], out[:, 1], out[:, 2], out[:, 3] = keys, [k * 7 for k in keys], rows, rows
+    out = np.zeros((len(keys), 3), np.int64)
+    out[:, 0], out[:, 1], out[:, 2] = keys, [k * 7 for k in keys], rows
     return out
 
 
@@ -157,7 +157,7 @@ def test_multiset_counts_copies_and_key_matching_finds_changes():
 def test_spilled_digests_come_back_whole_bucket_by_bucket(tmp_path):
     rng = np.random.default_rng(7)
     store = DigestStore(tmp_path, "a", budget=4096)
-    parts = [rng.integers(-2**63, 2**63 - 1, (300, 4), dtype=np.int64) for _ in range(5)]
+    parts = [rng.integers(-2**63, 2**63 - 1, (300, 3), dtype=np.int64) for _ in range(5)]
     for part in parts:
         store.add("t", part)
     assert store.spilled("t") and store.rows("t") == 1500
@@ -206,7 +206,87 @@ def test_keys_short_and_long_at_any_column_match_only_themselves():
 def test_buckets_spread_short_keys_that_share_their_top_bytes():
     from recovery_console.engine.forensics.diff_digests import BUCKETS, bucket_of
 
-    records = np.zeros((64_000, 4), np.int64)
+    records = np.zeros((64_000, 3), np.int64)
     records[:, 0] = [int.from_bytes(str(n).encode().ljust(8, b"\0"), "little") for n in range(64_000)]
     counts = np.bincount(bucket_of(records), minlength=BUCKETS)
     assert counts.max() < 2 * counts.mean()  # numbers' top bytes are all zero: their buckets must not be
+
+
+def test_a_first_column_key_is_the_same_digest_as_the_key_elsewhere():
+    from recovery_console.engine.forensics.diff_digests import Digester, RowShape
+
+    values = ["", "1", "x" * 15, "y" * 16, "z" * 40, "a\\tb", "ü" * 10]
+    first = "".join(f"{k}\tv{i}\n" for i, k in enumerate(values)).encode()
+    second = "".join(f"v{i}\t{k}\n" for i, k in enumerate(values)).encode()
+    only = "".join(f"{k}\n" for k in values).encode()  # a key with no tab after it: it ends at the newline
+    at_0, _ = Digester(RowShape(("k", "v"), ("k", "v"), ("k",))).records(first)
+    at_1, _ = Digester(RowShape(("v", "k"), ("v", "k"), ("k",))).records(second)
+    alone, _ = Digester(RowShape(("k",), ("k",), ("k",))).records(only)
+    assert at_0[:, :2].tolist() == at_1[:, :2].tolist() == alone[:, :2].tolist()
+
+
+def test_a_viewer_gets_the_first_rows_of_each_kind_decoded_with_the_changed_columns(console):
+    report = Workbench(console).diff(console.locate(str(A)), console.locate(str(B)), _no_secret, keep_rows=2)
+    assert _counts(report) == EXPECTED
+    customers = report.samples["shop.customers"]
+    assert (customers.key, customers.columns, customers.total) == (("id",), ["id", "name", "balance"], 6)
+    assert [row.change for row in customers.rows].count("changed") == 2 and not customers.complete
+    changed = {row.key["id"]: row for row in customers.rows if row.change == "changed"}
+    assert changed["3"].changed == ("name",) and changed["3"].b["name"] == "renamed three"
+    assert changed["7"].changed == ("balance",)
+    settings = report.samples["public.settings"].rows[0]
+    assert settings.changed == ("value",) and settings.b["changed_by"] == "carol" and "changed_by" not in settings.a
+    assert report.samples["public.settings"].columns == ["key", "value", "changed_by"]
+    log = report.samples["public.log"]
+    assert log.key is None and log.complete and {(r.change, (r.a or r.b)["message"]) for r in log.rows} == {
+        ("only_a", "logout alice"), ("only_b", "login alice")}
+    assert report.samples["public.gone"].rows[0].b is None and report.samples["public.added"].total == 3
+
+
+def _paired(chunks_a: list[bytes], chunks_b: list[bytes], window: int) -> tuple[list[bytes], list[bytes], int, int]:
+    """pair_rows on two chunk lists: the rows each side had digested, and the rows each side only counted."""
+    from recovery_console.engine.forensics.diff_segments import Side, pair_rows
+
+    digested: tuple[list[bytes], list[bytes]] = ([], [])
+    counted = [0, 0]
+
+    def side(chunks: list[bytes], n: int) -> Side:
+        return Side(iter(chunks), lambda rows: digested[n].extend(rows.splitlines(keepends=True)),
+                    lambda rows: counted.__setitem__(n, counted[n] + rows))
+
+    pair_rows(side(chunks_a, 0), side(chunks_b, 1), window)
+    return digested[0], digested[1], counted[0], counted[1]
+
+
+def _chunks(rows: list[bytes], size: int) -> list[bytes]:
+    return [b"".join(rows[i:i + size]) for i in range(0, len(rows), size)]
+
+
+def test_runs_both_sides_hold_are_paired_off_and_only_the_rest_is_digested():
+    from collections import Counter
+
+    rows = [f"{n}\tevent {n}\t{'x' * (n % 7)}\n".encode() for n in range(6000)]
+    changed = rows[:100] + rows[101:3000] + [b"3000\tchanged\n"] + rows[3001:] + [b"9999\tnew\n"]
+    for window in (1 << 30, 4096):  # all held; or evicted (digested) long before the match arrives
+        only_a, only_b, counted_a, counted_b = _paired(_chunks(rows, 700), _chunks(changed, 650), window)
+        assert counted_a + len(only_a) == len(rows) and counted_b + len(only_b) == len(changed)
+        assert counted_a == counted_b  # the rows paired off are the same rows on both sides
+        left = Counter(rows) - Counter(changed)
+        right = Counter(changed) - Counter(rows)
+        assert Counter(only_a) - Counter(only_b) == left and Counter(only_b) - Counter(only_a) == right
+        if window > 4096:
+            assert counted_a > 4500  # nearly everything paired off; the chunks' edges and the changes are not
+    same = [b"1\tx\n"] * 50  # one row many times: segments that repeat are paired one for one
+    only_a, only_b, counted_a, counted_b = _paired(_chunks(same, 7), _chunks(same[:45], 9), 1 << 30)
+    assert counted_a + len(only_a) == 50 and counted_b + len(only_b) == 45
+    assert len(only_a) - len(only_b) == 5 and counted_a == counted_b
+
+
+def test_segments_cut_rows_by_content():
+    from recovery_console.engine.forensics.diff_segments import segments
+
+    rows = b"".join(f"{n}\tevent {n}\n".encode() for n in range(5000))
+    cut = segments(rows)
+    assert cut.rows().sum() == 5000 and 80 < len(cut.hashes) < 300  # about one cut in 32 rows
+    assert cut.ends[-1] == len(rows) and (cut.starts[1:] == cut.ends[:-1]).all()
+    assert segments(b"").hashes.size == 0 and segments(b"1\n").rows().tolist() == [1]

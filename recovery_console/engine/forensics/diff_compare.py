@@ -35,21 +35,24 @@ class Wanted:
     copies_a: NDArray[np.int64] = field(default_factory=_counts)
     copies_b: NDArray[np.int64] = field(default_factory=_counts)
 
-    def merge(self, other: Wanted) -> None:
-        self.only_a, self.copies_a = _joined(self.only_a, other.only_a, self.copies_a, other.copies_a)
-        self.only_b, self.copies_b = _joined(self.only_b, other.only_b, self.copies_b, other.copies_b)
-        self.changed = _sorted(np.concatenate([self.changed, other.changed]))
+    @classmethod
+    def joined(cls, parts: list[Wanted]) -> Wanted:
+        """The parts (one per bucket) as one, each list sorted once."""
+        if not parts:
+            return cls()
+        only_a, copies_a = _joined([p.only_a for p in parts], [p.copies_a for p in parts])
+        only_b, copies_b = _joined([p.only_b for p in parts], [p.copies_b for p in parts])
+        return cls(only_a, only_b, _sorted(np.concatenate([p.changed for p in parts])), copies_a, copies_b)
 
 
 def _sorted(digests: Digests) -> Digests:
     return digests[np.lexsort((digests[:, 1], digests[:, 0]))] if len(digests) else digests
 
 
-def _joined(a: Digests, b: Digests, ca: NDArray[np.int64], cb: NDArray[np.int64]) -> tuple[Digests, NDArray[np.int64]]:
-    digests = np.concatenate([a, b])
-    counts = np.concatenate([ca, cb])
-    order = np.lexsort((digests[:, 1], digests[:, 0])) if len(digests) else np.zeros(0, np.int64)
-    return digests[order], counts[order] if len(counts) else counts
+def _joined(digests: list[Digests], counts: list[NDArray[np.int64]]) -> tuple[Digests, NDArray[np.int64]]:
+    every, copies = np.concatenate(digests), np.concatenate(counts)
+    order = np.lexsort((every[:, 1], every[:, 0])) if len(every) else np.zeros(0, np.int64)
+    return every[order], copies[order] if len(copies) else copies
 
 
 @dataclass
@@ -63,7 +66,9 @@ def _together(a: Records, b: Records) -> tuple[Records, NDArray[np.int8]]:
     """Both sides sorted by digest, a side flag beside each record (A before B among equals)."""
     both = np.concatenate([a, b])
     side = np.concatenate([np.zeros(len(a), np.int8), np.ones(len(b), np.int8)])
-    order = np.argsort(both[:, 0], kind="stable")  # one key: far faster than a lexsort on three
+    # One key, far faster than a lexsort on three; its bytes swapped so that short keys (their own bytes) sort as
+    # text: rows dumped in key order are then runs already sorted, which the stable sort merges in linear time.
+    order = np.argsort(both[:, 0].byteswap(), kind="stable")
     rows, side = both[order], side[order]
     same_first = rows[1:, 0] == rows[:-1, 0]
     if (same_first & (rows[1:, 1] != rows[:-1, 1])).any():  # equal first lanes, different second: sort on both
@@ -79,7 +84,7 @@ def by_key(a: Records, b: Records) -> tuple[Counts, Wanted]:
     left = np.flatnonzero(same)
     matched = np.zeros(len(rows), bool)
     matched[left] = matched[left + 1] = True
-    differ = (rows[left, 2] != rows[left + 1, 2]) | (rows[left, 3] != rows[left + 1, 3])
+    differ = rows[left, 2] != rows[left + 1, 2]
     wanted = Wanted(only_a=rows[~matched & (side == 0), :2], only_b=rows[~matched & (side == 1), :2],
                     changed=rows[left[differ], :2])
     wanted.copies_a = np.ones(len(wanted.only_a), np.int64)

@@ -1,10 +1,11 @@
-"""Rows reduced to digests for the diff: a 128-bit key digest and a 128-bit row digest per row, held compactly.
+"""Rows reduced to digests for the diff: a 128-bit matching digest and a row digest per row, held compactly.
 
-A digest is two 64-bit lanes: Python's keyed hash (SipHash, with this process's random key) of the
-COPY text and of the text reversed, both computed in C over a chunk's rows. Digests live only in
-this process (the key changes with every run), in numpy arrays of four int64 per row; above a
-memory budget a side's arrays go to disk in buckets by the top bits of the matching digest, so two
-sides are later compared bucket by bucket and memory stays bounded whatever the table's size.
+A digest lane is Python's keyed hash (SipHash, with this process's random key) of a row's COPY text,
+computed in C over a chunk's rows; a short key is its own bytes. Digests live only in this process
+(the key changes with every run), in numpy arrays of three int64 per row, kept per table in buckets
+by the top bits of the matching digest as they arrive: two sides are compared bucket by bucket with
+no global sort, and above a memory budget a side's buckets are appended to files as they are, so
+memory stays bounded whatever the table's size.
 Imported only by a diff (Workbench.diff calls copy_chunks.before_numpy first).
 """
 
@@ -21,16 +22,17 @@ from numpy.typing import NDArray
 
 from recovery_console.errors import from_os_error
 
-Records = NDArray[np.int64]  # shape (n, 4): match digest (2 lanes), other digest (2 lanes; 0 when unused)
+Records = NDArray[np.int64]  # shape (n, 3): matching digest (2 lanes: the key, or the row), the row's digest (or 0)
+LANES = 3
 BUCKET_BITS = 6
 BUCKETS = 1 << BUCKET_BITS
-RECORD = 4 * 8
+RECORD = LANES * 8
 NEWLINE, TAB = 10, 9
 _REVERSED = operator.itemgetter(slice(None, None, -1))
 
 
 def empty() -> Records:
-    return np.zeros((0, 4), np.int64)
+    return np.zeros((0, LANES), np.int64)
 
 
 def _lanes(items: Sequence[bytes]) -> NDArray[np.int64]:
@@ -76,7 +78,7 @@ class RowShape:
 
 
 class Digester:
-    """Digests of a chunk of whole COPY rows: [key, row digest] with a key, else [row digest (2 lanes), 0, 0].
+    """Digests of a chunk of whole COPY rows: [key (2 lanes), row digest] with a key, else [row digest (2 lanes), 0].
 
     A single-column key of up to 15 bytes is its own digest (the bytes, zero-padded, and its length in
     the last byte), found for the whole chunk at once with numpy; longer or composite keys are hashed
@@ -95,11 +97,14 @@ class Digester:
         if not lines:
             return empty(), lines
         compared = lines if self._compared is None else list(map(self._compared, lines))
-        out = np.zeros((len(lines), 4), np.int64)
+        out = np.zeros((len(lines), LANES), np.int64)
         if self._key is None:
             out[:, :2] = _lanes(compared)
             return out, lines
         out[:, 2] = np.fromiter(map(hash, compared), np.int64, len(compared))
+        if self._key_index == 0:
+            out[:, :2] = _first_keys(chunk, lines, self._key)
+            return out, lines
         spans = _field_spans(chunk, self._key_index, len(lines)) if self._key_index is not None else None
         if spans is None:
             out[:, :2] = _marked(_lanes(list(map(self._key, lines))))
@@ -156,6 +161,25 @@ def _short_keys(chunk: bytes, lines: list[bytes], starts: NDArray[np.int64], end
     return lanes
 
 
+def _first_keys(chunk: bytes, lines: list[bytes], key_of: Callable[[bytes], bytes]) -> NDArray[np.int64]:
+    """Keys in the first field, as _short_keys makes them, from the 16 bytes at each row's start only: the key
+    ends at the first tab or newline among them, or is longer than SHORT_KEY and hashed."""
+    lengths = np.fromiter(map(len, lines), np.int64, len(lines)) + 1
+    starts = np.cumsum(lengths) - lengths
+    padded = np.frombuffer(chunk + bytes(16), np.uint8)
+    packed = np.lib.stride_tricks.sliding_window_view(padded, 16)[starts]
+    stops = (packed == TAB) | (packed == NEWLINE)
+    size = np.argmax(stops, axis=1)
+    size[~stops[np.arange(len(size)), size]] = 16  # no end among the 16 bytes: a long key
+    packed *= np.arange(16, dtype=np.uint8) < size[:, None]
+    packed[:, SHORT_KEY] = size
+    lanes: NDArray[np.int64] = packed.view(np.int64)
+    long = np.flatnonzero(size > SHORT_KEY)
+    if len(long):
+        lanes[long] = _marked(_lanes([key_of(lines[row]) for row in long.tolist()]))
+    return lanes
+
+
 def rows_of(chunk: bytes) -> list[bytes]:
     """A chunk's rows without their newlines."""
     lines = chunk.split(b"\n")
@@ -174,15 +198,27 @@ def bucket_of(records: Records) -> NDArray[np.int64]:
     return (mixed >> np.uint64(64 - BUCKET_BITS)).astype(np.int64)
 
 
+def _parted(records: Records) -> tuple[Records, NDArray[np.int64]]:
+    """The records ordered by bucket (a radix sort on one byte) and where each bucket starts (BUCKETS + 1 bounds)."""
+    which = bucket_of(records).astype(np.uint8)
+    order = np.argsort(which, kind="stable")
+    bounds = np.zeros(BUCKETS + 1, np.int64)
+    np.cumsum(np.bincount(which, minlength=BUCKETS), out=bounds[1:])
+    return records[order], bounds
+
+
 @dataclass
 class _Table:
-    held: list[Records] = field(default_factory=list)
+    number: int
+    width: int = LANES
+    held: list[list[Records]] = field(default_factory=lambda: [[] for _ in range(BUCKETS)])
     files: dict[int, Path] = field(default_factory=dict)
     rows: int = 0
 
 
 class DigestStore:
-    """One side's digests per table, in memory up to `budget` bytes, then in bucket files under `folder`."""
+    """One side's digests per table and bucket, in memory up to `budget` bytes, then appended to bucket files
+    under `folder`."""
 
     def __init__(self, folder: Path, name: str, budget: int) -> None:
         self._folder = folder
@@ -192,21 +228,32 @@ class DigestStore:
         self._tables: dict[str, _Table] = {}
         self.spilled_bytes = 0
 
+    def _entry(self, table: str) -> _Table:
+        entry = self._tables.get(table)
+        if entry is None:
+            entry = self._tables[table] = _Table(len(self._tables))
+        return entry
+
     def add(self, table: str, records: Records) -> None:
-        entry = self._tables.setdefault(table, _Table())
-        entry.held.append(records)
+        entry = self._entry(table)
         entry.rows += len(records)
+        if not len(records):
+            return
+        entry.width = records.shape[1]
+        parted, bounds = _parted(records)
+        for bucket in np.flatnonzero(bounds[1:] > bounds[:-1]).tolist():
+            entry.held[bucket].append(parted[bounds[bucket]:bounds[bucket + 1]])
         self._held_bytes += records.nbytes
         if self._held_bytes > self._budget:
             self._spill()
 
     def count(self, table: str, rows: int) -> None:
         """Rows of a table that are counted, not compared."""
-        self._tables.setdefault(table, _Table()).rows += rows
+        self._entry(table).rows += rows
 
     def touch(self, table: str) -> None:
         """Record that the table has data here (possibly no rows)."""
-        self._tables.setdefault(table, _Table())
+        self._entry(table)
 
     def has(self, table: str) -> bool:
         return table in self._tables
@@ -216,22 +263,14 @@ class DigestStore:
         return entry.rows if entry else 0
 
     def _spill(self) -> None:
-        for number, entry in enumerate(self._tables.values()):
-            if not entry.held:
-                continue
-            records = np.concatenate(entry.held)
-            entry.held.clear()
-            buckets = bucket_of(records)
-            order = np.argsort(buckets, kind="stable")
-            records, buckets = records[order], buckets[order]
-            bounds = np.searchsorted(buckets, np.arange(BUCKETS + 1))
-            for bucket in range(BUCKETS):
-                part = records[bounds[bucket]:bounds[bucket + 1]]
-                if not len(part):
+        for entry in self._tables.values():
+            for bucket, parts in enumerate(entry.held):
+                if not parts:
                     continue
-                path = entry.files.setdefault(bucket, self._folder / f"{self._name}-{number}-{bucket}.bin")
-                _append(path, part)
-                self.spilled_bytes += part.nbytes
+                path = entry.files.setdefault(bucket, self._folder / f"{self._name}-{entry.number}-{bucket}.bin")
+                _append(path, parts)
+                self.spilled_bytes += sum(part.nbytes for part in parts)
+                parts.clear()
         self._held_bytes = 0
 
     def spilled(self, table: str) -> bool:
@@ -239,48 +278,44 @@ class DigestStore:
         return bool(entry and entry.files)
 
     def buckets(self, table: str, split: bool) -> Iterator[Records]:
-        """The table's records bucket by bucket (all at once if not `split`); held ones are split in memory."""
-        entry = self._tables.get(table) or _Table()
-        held = np.concatenate(entry.held) if entry.held else empty()
+        """The table's records bucket by bucket (all at once if not `split`), held ones and spilled ones together."""
+        entry = self._tables.get(table) or _Table(-1)
         if not split:
-            yield held
+            parts = [part for held in entry.held for part in held]
+            yield np.concatenate(parts) if parts else np.zeros((0, entry.width), np.int64)
             return
-        which = bucket_of(held)
-        order = np.argsort(which, kind="stable")
-        held, bounds = held[order], np.searchsorted(which[order], np.arange(BUCKETS + 1))
-        del which, order
-        for bucket in range(BUCKETS):
-            parts = [held[bounds[bucket]:bounds[bucket + 1]]]
+        for bucket, held in enumerate(entry.held):
             path = entry.files.get(bucket)
-            if path is not None:
-                parts.append(_load(path))
-            yield np.concatenate(parts)
+            parts = [*held, _load(path, entry.width)] if path is not None else held
+            yield np.concatenate(parts) if parts else np.zeros((0, entry.width), np.int64)
 
     def release(self, table: str) -> None:
         entry = self._tables.get(table)
         if entry is not None:
-            self._held_bytes -= sum(part.nbytes for part in entry.held)
-            entry.held.clear()
+            for held in entry.held:
+                self._held_bytes -= sum(part.nbytes for part in held)
+                held.clear()
             for path in entry.files.values():
                 path.unlink(missing_ok=True)
             entry.files.clear()
 
 
-def _append(path: Path, records: Records) -> None:
+def _append(path: Path, parts: list[Records]) -> None:
     try:
         with open(path, "ab") as out:
-            _write(out, records)
+            for part in parts:
+                _write(out, part)
     except OSError as exc:
         raise from_os_error("writing", str(path), exc) from exc
 
 
 def _write(out: BinaryIO, records: Records) -> None:
-    out.write(np.ascontiguousarray(records).tobytes())
+    out.write(np.ascontiguousarray(records).data)
 
 
-def _load(path: Path) -> Records:
+def _load(path: Path, width: int) -> Records:
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise from_os_error("reading", str(path), exc) from exc
-    return np.frombuffer(data, np.int64).reshape(-1, 4)
+    return np.frombuffer(data, np.int64).reshape(-1, width)

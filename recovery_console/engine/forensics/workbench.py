@@ -359,13 +359,14 @@ class Workbench:
                                 hint="The file was cut short (an interrupted copy, or a full disk while dumping).")
     def diff(self, a: BackupRef, b: BackupRef, secret: Secret, *, table: str | None = None, fmt: str = "summary",
              out: Path | None = None, stream: BinaryIO | None = None, overwrite: bool = False,
-             reporter: Reporter | None = None, budget: int | None = None) -> DiffReport:
-        """Compare A with B: schema and per-table row counts; with csv/jsonl also the rows, to `out` or `stream`."""
+             reporter: Reporter | None = None, budget: int | None = None, keep_rows: int = 0) -> DiffReport:
+        """Compare A with B: schema and per-table row counts; with csv/jsonl also the rows, to `out` or `stream`;
+        with the summary and `keep_rows`, the first rows of each kind per table in `report.samples`."""
         from recovery_console.engine.archive.copy_chunks import before_numpy
 
         before_numpy()
         from recovery_console.engine.forensics import diff
-        from recovery_console.engine.forensics.diff_output import DIFF_FORMATS, diff_rows
+        from recovery_console.engine.forensics.diff_output import DIFF_FORMATS, DiffRows, SampledRows, diff_rows
 
         if fmt not in DIFF_FORMATS:
             raise UsageError(f"Unknown diff format {fmt!r}; choose one of {', '.join(DIFF_FORMATS)}.")
@@ -384,25 +385,34 @@ class Workbench:
             if out is not None:
                 check_output(out, [a.local_file(), b.local_file()])
 
-            def run(sink: _Hashing | None) -> DiffReport:
+            def run(rows: Callable[[str], DiffRows] | None) -> DiffReport:
                 return diff.compare(lambda: open_source(a, secret, reporter), lambda: open_source(b, secret, reporter),
-                                    (a.size, b.size), folder, reporter, table=table,
-                                    rows=None if sink is None else lambda codec: diff_rows(fmt, sink, codec),
+                                    (a.size, b.size), folder, reporter, table=table, rows=rows,
                                     budget=budget or diff.DEFAULT_BUDGET)
+
+            def written_to(sink: _Hashing) -> Callable[[str], DiffRows]:
+                return lambda codec: diff_rows(fmt, sink, codec)
+
+            kept: list[SampledRows] = []
+
+            def sampled(codec: str) -> SampledRows:
+                kept.append(SampledRows(codec, keep_rows))
+                return kept[-1]
 
             sha, size = None, None
             if fmt == "summary":
-                report = run(None)
+                report = run(sampled if keep_rows else None)
+                report.samples = kept[0].tables if kept else {}
             elif stream is not None:
                 hashing = _Hashing(stream)
-                report = run(hashing)
+                report = run(written_to(hashing))
                 sha, size = hashing.sha.hexdigest(), hashing.size
             else:
                 assert out is not None
                 try:
                     with atomic_output(out, overwrite, claims=self.console.runtime) as sink:
                         hashing = _Hashing(sink)
-                        report = run(hashing)
+                        report = run(written_to(hashing))
                 except OSError as exc:
                     raise from_os_error("writing", str(out), exc) from exc
                 sha, size = hashing.sha.hexdigest(), hashing.size

@@ -46,6 +46,8 @@ from recovery_console.ui.jobs import Job, JobRunner, run_job, start_task
 from recovery_console.ui.progress_panel import ProgressPanel
 from recovery_console.ui.widgets.form_labels import wrap_label
 from recovery_console.ui.widgets.status import FAIL_COLOR, WARN_COLOR, colored
+from recovery_console.ui.workbench.diff_panel import SHOWN_ROWS as SHOWN_DIFF_ROWS
+from recovery_console.ui.workbench.diff_panel import DiffPanel
 from recovery_console.ui.workbench.rows_model import RowsModel
 from recovery_console.ui.workbench.sandbox_panel import SHOWN_ROWS, SandboxPanel
 from recovery_console.ui.workbench.search_panel import SearchPanel
@@ -117,6 +119,9 @@ class WorkbenchWindow(QMainWindow):
         self.sandbox.stop_requested.connect(self.stop_sandbox)
         self.sandbox.query_requested.connect(self.run_query)
         self.tabs.addTab(self.sandbox, "S&QL sandbox")
+        self.diff = DiffPanel(Path(source).parent)
+        self.diff.diff_requested.connect(self.run_diff)
+        self.tabs.addTab(self.diff, "C&ompare")
         self.sandbox_job: Job | None = None
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.tables)
@@ -266,6 +271,25 @@ class WorkbenchWindow(QMainWindow):
             self.search.end("")
             self.search.status.setText(colored(f"✘ The search stopped: {exc.message}", FAIL_COLOR, True))
             self.show_error("Search", exc)
+
+    # -- compare -----------------------------------------------------------------------------------
+
+    def run_diff(self, other: str) -> None:
+        """Compare this backup with `other` (a file or a backup id; the same secret is used for both)."""
+        self.diff.begin(other)
+        self._start(self._diff(other))
+
+    async def _diff(self, other: str) -> None:
+        try:
+            report = await self._run("Comparing the backups", lambda r: self.bench.diff(
+                self.bench.locate(self.source), self.bench.locate(other), lambda: self._secret, reporter=r,
+                keep_rows=SHOWN_DIFF_ROWS), panel=self.diff.panel)
+            self.diff.show_report(report, other)
+        except Cancelled:
+            self.diff.end("Comparison cancelled.")
+        except RecoveryError as exc:
+            self.diff.failed(exc.message)
+            self.show_error("Compare", exc)
 
     # -- export ------------------------------------------------------------------------------------
 
