@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from recovery_console.engine.archive.pgarchive import ArchiveHeader
 from recovery_console.engine.background import in_background
 from recovery_console.engine.console import Console
 from recovery_console.engine.pg import pgtools, postgres
@@ -62,10 +64,26 @@ def backup_database(
 def _backup(console: Console, profile: Profile, target: str, description: str, mode: str, compression: str,
             secret: str | None, reporter: Reporter | None,
             now: Callable[[], datetime] | None = None) -> BackupRecord:
-    url = profile.dump_url()
     password = console.profiles.dump_password(profile)
     with span("instance-secret"):
         secret = secret if secret is not None else console.profiles.instance_secret(profile.name)
+    with start_dump(console, profile, password, compression) as (dump, header, database_size), \
+            span("encrypt-and-store"):
+        return console.create_backup(
+            dump, target, secret, description=description, mode=mode,
+            compression="zstd" if compression == "zstd" else "none", database=header.dbname,
+            database_size=database_size,
+            server_version=header.server_version, pg_dump_version=dump.tool.version,
+            source_name=f"pg_dump of {header.dbname}", reporter=reporter, now=now,
+        )
+
+
+@contextmanager
+def start_dump(console: Console, profile: Profile, password: str | None,
+               compression: str) -> Iterator[tuple[DumpStream, ArchiveHeader, int | None]]:
+    """pg_dump of the profile's dump URL, by the pg_dump that fits its server, its archive header read, and the
+    database's size (asked while pg_dump starts); pg_dump is stopped when the block ends."""
+    url = profile.dump_url()
     with span("tool-discovery"):
         tools = pgtools.discover([Path(d) for d in profile.tool_dirs], names=["pg_dump"])
     size = in_background(_database_size, url, password, _psql_beside(tools),  # overlaps pg_dump's start
@@ -82,14 +100,7 @@ def _backup(console: Console, profile: Profile, target: str, description: str, m
         seen.remember(url, header.server_version)
         with span("database-size"):
             database_size = size.result()
-        with span("encrypt-and-store"):
-            return console.create_backup(
-                dump, target, secret, description=description, mode=mode,
-                compression="zstd" if compression == "zstd" else "none", database=header.dbname,
-                database_size=database_size,
-                server_version=header.server_version, pg_dump_version=dump.tool.version,
-                source_name=f"pg_dump of {header.dbname}", reporter=reporter, now=now,
-            )
+        yield dump, header, database_size
 
 
 def _psql_beside(tools: list[pgtools.PgTool]) -> Path | None:

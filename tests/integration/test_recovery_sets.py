@@ -1,0 +1,194 @@
+"""Recovery sets (#18) against real PostgreSQL: two databases on one server and one on another (PG15 + PG17) with a
+vault folder, backed up as one set, listed as one entry, verified member by member; damage, failure, cancel and
+kill -9 leave no set listed as restorable."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from recovery_console.engine.container.verify import read_stream
+from recovery_console.engine.progress import Reporter
+from recovery_console.engine.sets.set_backup import backup_set, sweep_unfinished
+from recovery_console.engine.sets.set_catalog import COMPLETE, DAMAGED, SetCatalog
+from recovery_console.engine.sets.set_listing import find_set, list_sets, verify_set
+from recovery_console.engine.state.profile_members import ProfileMembers
+from recovery_console.engine.vault.vault_extract import extract_vault
+from recovery_console.errors import Cancelled, DatabaseError, IntegrityError
+from recovery_console.models.profile import ConnectionMode
+from tests.fixtures.console import FAST_ITERATIONS, SECRET
+
+pytestmark = pytest.mark.integration
+
+
+def _small_db(server, name: str, rows: int) -> str:
+    server.createdb(name)
+    server.psql(f"CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'row ' || g "
+                f"FROM generate_series(1, {rows}) g; CREATE TABLE ünïcode (x text); INSERT INTO ünïcode VALUES ('é')",
+                db=name)
+    return name
+
+
+def _vault(root: Path) -> Path:
+    vault = root / "vault"
+    (vault / "docs" / "naïve café").mkdir(parents=True)
+    (vault / "docs" / "naïve café" / "résumé ✓.txt").write_text("ünïcode content\n", "utf-8")
+    (vault / "empty dir").mkdir()
+    (vault / "zero.bin").write_bytes(b"")
+    (vault / "data.bin").write_bytes(os.urandom(300_000))
+    (vault / "link inside").symlink_to("docs/naïve café/résumé ✓.txt")
+    (vault / "link outside").symlink_to("/etc/passwd")
+    os.utime(vault / "zero.bin", (1_000_000_000, 1_000_000_000))
+    return vault
+
+
+@pytest.fixture
+def set_profile(console, local_target, pg15, pg17, pg_server_factory, tmp_path):
+    tag = uuid.uuid4().hex[:8]
+    config = _small_db(pg15, f"config_{tag}", 500)
+    results = _small_db(pg15, f"results_{tag}", 2000)
+    remote = _small_db(pg17, f"remote_{tag}", 300)
+    console.profiles.create("records", pg15.dsn(config), target=local_target,
+                            tool_dirs=[str(pg_server_factory.bin_dir(15)), str(pg_server_factory.bin_dir(17))])
+    console.profiles.set_mode("records", ConnectionMode.DIRECT, acknowledge_direct=True)
+    members = ProfileMembers(console.profiles)
+    members.add_database("records", "results", pg15.dsn(results), mode=ConnectionMode.DIRECT, acknowledge_direct=True)
+    members.add_database("records", "remote", pg17.dsn(remote), mode=ConnectionMode.DIRECT, acknowledge_direct=True)
+    members.add_folder("records", "vault", str(_vault(tmp_path)))
+    return {"config": config, "results": results, "remote": remote, "vault": tmp_path / "vault"}
+
+
+def _backup(console, **kwargs):
+    return backup_set(console, "records", secret=SECRET, iterations=FAST_ITERATIONS, **kwargs)
+
+
+def _set_files(target: Path) -> list[Path]:
+    return sorted(p for p in (target / "sets").rglob("*") if p.is_file()) if (target / "sets").exists() else []
+
+
+def test_a_set_is_made_listed_as_one_entry_and_verified_member_by_member(console, set_profile, tmp_path, pg15, pg17):
+    seen = []
+    record = _backup(console, description="nightly ✓", reporter=Reporter(sink=seen.append, min_interval=0))
+    assert record.state == COMPLETE and record.problems == ()
+    manifest = record.manifest
+    assert [(m.name, m.kind, m.key) for m in manifest.members] == [
+        ("main", "database", "01-database.enc"), ("results", "database", "02-database.enc"),
+        ("remote", "database", "03-database.enc"), ("vault", "folder", "04-folder.enc")]
+    assert [m.database for m in manifest.members[:3]] == [set_profile["config"], set_profile["results"],
+                                                          set_profile["remote"]]
+    assert manifest.members[2].server_version.startswith("17.") and manifest.members[0].server_version.startswith("15")
+    assert manifest.consistency == "separate-snapshots" and manifest.description == "nightly ✓"
+    assert seen and seen[-1].done >= sum(m.archive_length for m in manifest.members)  # progress across members
+
+    sets, _ = list_sets(console)
+    assert [s.set_id for s in sets] == [manifest.set_id] and sets[0].state == COMPLETE
+    backups, _ = console.list_backups()
+    assert backups == []  # members are not single backups
+    assert find_set(console, record.short_id).folder == record.folder
+
+    fresh = SetCatalog(console.catalog)  # a catalog that never decrypted the manifest names members by the sidecar
+    with console.catalog.transaction() as db:
+        db.execute("UPDATE sets SET manifest = NULL")
+    assert fresh.records()[0].member_files == tuple(m.key for m in manifest.members)
+
+    result = verify_set(console, find_set(console, record.short_id), SECRET)
+    assert [v.member.name for v in result.members] == ["main", "results", "remote", "vault"]
+    assert list_sets(console)[0][0].verify_result == "ok"
+    actions = [e.action for e in console.audit.entries()]
+    assert "backup.create-set" in actions and actions[-1] == "backup.verify-set"
+
+    storage = console.storage("vault")  # the vault member decrypts to a tar that extracts the folder exactly
+    sink = io.BytesIO()
+    with storage.open_read(record.folder + "04-folder.enc") as stream:
+        read_stream(stream, SECRET, sink=sink, require_archive=False)
+    sink.seek(0)
+    out = tmp_path / "restored"
+    done = extract_vault(sink, out)
+    assert [r.split(":")[0] for r in done.refused] == ["link outside"]
+    source = set_profile["vault"]
+    assert (out / "docs" / "naïve café" / "résumé ✓.txt").read_text("utf-8") == "ünïcode content\n"
+    assert (out / "data.bin").read_bytes() == (source / "data.bin").read_bytes()
+    assert (out / "empty dir").is_dir() and (out / "zero.bin").read_bytes() == b""
+    assert os.readlink(out / "link inside") == "docs/naïve café/résumé ✓.txt"
+    assert (out / "zero.bin").stat().st_mtime == 1_000_000_000
+
+
+def test_a_member_deleted_or_changed_on_the_target_shows_the_set_damaged(console, set_profile, local_target,
+                                                                          tmp_path):
+    record = _backup(console)
+    folder = tmp_path / "target" / record.folder
+    (folder / "02-database.enc").unlink()
+    listed = list_sets(console)[0][0]
+    assert listed.state == DAMAGED and "member file 02-database.enc is missing" in listed.problems
+    with pytest.raises(IntegrityError, match="missing"):
+        verify_set(console, listed, SECRET)
+
+    other = _backup(console)
+    with open(tmp_path / "target" / other.folder / "04-folder.enc", "ab") as f:
+        f.write(b"x")
+    states = {s.folder: s for s in list_sets(console)[0]}
+    assert states[other.folder].state == DAMAGED
+    assert "04-folder.enc is" in " ".join(states[other.folder].problems)
+
+
+def test_a_failed_member_leaves_no_set_and_no_files(console, set_profile, pg15, local_target, tmp_path):
+    pg15.dropdb(set_profile["results"])
+    with pytest.raises(DatabaseError):
+        _backup(console)
+    assert list_sets(console)[0] == [] and _set_files(tmp_path / "target") == []
+    assert [e.result for e in console.audit.entries() if e.action == "backup.create-set"] == ["failed"]
+
+
+def test_a_cancelled_set_leaves_no_set_and_no_files(console, set_profile, tmp_path):
+    reporter = Reporter(min_interval=0)
+    reporter.sink = lambda p: reporter.token.cancel() if p.done > 0 else None
+    with pytest.raises(Cancelled):
+        _backup(console, reporter=reporter)
+    assert list_sets(console)[0] == [] and _set_files(tmp_path / "target") == []
+
+
+def test_kill_9_during_a_set_backup_leaves_no_listed_set_and_the_sweep_removes_its_files(
+        console, set_profile, pg15, tmp_path):
+    """The second database is locked, so its pg_dump waits while the first member is already stored: the kill
+    lands mid-set, deterministically."""
+    target = tmp_path / "target"
+    holder = psycopg.connect(pg15.dsn(set_profile["results"]), autocommit=False)
+    holder.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from recovery_console.engine.console import Console
+        from recovery_console.engine.sets.set_backup import backup_set
+        from recovery_console.engine.state.paths import AppPaths
+        console = Console(AppPaths(config_dir=Path({str(tmp_path / 'config')!r}),
+                                   data_dir=Path({str(tmp_path / 'data')!r})))
+        backup_set(console, "records", secret={SECRET!r}, iterations={FAST_ITERATIONS}, parallel=1)
+    """)
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2])
+    try:
+        deadline = time.monotonic() + 30
+        while not list(target.glob("sets/*/01-database.enc.sha256")):
+            assert child.poll() is None and time.monotonic() < deadline, "the set backup never stored its first member"
+            time.sleep(0.05)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(10)
+    finally:
+        holder.close()
+        if child.poll() is None:
+            child.kill()
+    sets, synced = list_sets(console)
+    assert sets == []
+    unfinished = synced[0].unfinished
+    assert len(unfinished) == 1 and any(k.endswith("01-database.enc") for k in unfinished[0].keys)
+    assert sweep_unfinished(console, console.storage("vault"), unfinished) == 0  # too fresh to sweep
+    assert sweep_unfinished(console, console.storage("vault"), unfinished, older_than=0) >= 2
+    assert _set_files(target) == []
