@@ -5,6 +5,7 @@ kill -9 leave no set listed as restorable."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from recovery_console.cli.main import main
 from recovery_console.engine.container.verify import read_stream
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.sets.set_backup import backup_set, sweep_unfinished
@@ -24,7 +26,7 @@ from recovery_console.engine.sets.set_catalog import COMPLETE, DAMAGED, SetCatal
 from recovery_console.engine.sets.set_listing import find_set, list_sets, verify_set
 from recovery_console.engine.state.profile_members import ProfileMembers
 from recovery_console.engine.vault.vault_extract import extract_vault
-from recovery_console.errors import Cancelled, DatabaseError, IntegrityError
+from recovery_console.errors import Cancelled, DatabaseError, ExitCode, IntegrityError
 from recovery_console.models.profile import ConnectionMode
 from tests.fixtures.console import FAST_ITERATIONS, SECRET
 
@@ -192,3 +194,25 @@ def test_kill_9_during_a_set_backup_leaves_no_listed_set_and_the_sweep_removes_i
     assert sweep_unfinished(console, console.storage("vault"), unfinished) == 0  # too fresh to sweep
     assert sweep_unfinished(console, console.storage("vault"), unfinished, older_than=0) >= 2
     assert _set_files(target) == []
+
+
+def test_the_cli_creates_lists_and_verifies_a_set_and_shows_it_damaged(console, set_profile, tmp_path, monkeypatch,
+                                                                       capsys, secret_file):
+    monkeypatch.setenv("RECOVERY_CONSOLE_HOME", str(tmp_path))  # the CLI's console is the fixture's
+    secret = ["--secret-key-file", str(secret_file)]
+    assert main(["backup", "create", "--profile", "records", "--json", *secret]) == ExitCode.OK
+    made = json.loads(capsys.readouterr().out)
+    assert made["state"] == "complete" and len(made["manifest"]["members"]) == 4
+    assert main(["backup", "list", "--json"]) == ExitCode.OK
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["backups"] == [] and [s["set_id"] for s in listed["sets"]] == [made["set_id"]]
+    assert main(["backup", "verify", made["short_id"], *secret]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "VERDICT   PASSED" in out and "remote" in out and "its own snapshot" in out
+
+    (tmp_path / "target" / made["folder"] / "03-database.enc").unlink()
+    assert main(["backup", "list"]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "DAMAGED — not restorable" in out and "member file 03-database.enc is missing" in out
+    assert main(["backup", "verify", made["short_id"], *secret]) == ExitCode.VERIFY_FAILED
+    assert "is missing from the set" in capsys.readouterr().err
