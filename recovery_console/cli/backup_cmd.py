@@ -189,18 +189,18 @@ def cmd_list(args: argparse.Namespace) -> int:
     sets, set_synced = list_sets(app, args.target, sync=not args.no_sync)
     pins = {(p.target, p.key): p for p in app.pins.all()}
     where = copies(app.catalog.records())
-    lines = list_lines(records, pins, where)
+    lines = list_lines(records, pins, where) if records else []
     if sets:
-        lines += ["", "Recovery sets:"]
+        lines += (["", "Recovery sets:"] if records else ["Recovery sets:"])
         for found in sets:
             lines += set_lines(found) + [""]
+    if not records and not sets:
+        lines = ["No backups found." + ("" if synced or args.no_sync else " No targets are configured: "
+                                         "`target add` one, or pass --target FOLDER.")]
     unfinished = [u for s in set_synced for u in s.unfinished]
     if unfinished:
         lines.append(f"{len(unfinished)} unfinished set(s) (a set backup that failed or was killed) are not listed; "
                      "the next set backup to the target removes them once a day old.")
-    if not records and not sets:
-        lines = ["No backups found." + ("" if synced or args.no_sync else " No targets are configured: "
-                                         "`target add` one, or pass --target FOLDER.")]
     unreachable = [s for s in synced if s.error]
     lines += [f"Target '{s.target}' NOT LISTED (its backups are not shown): {s.error}" for s in unreachable]
     data = {"backups": [{**r.as_dict(), "pin": pins[(r.target, r.key)].__dict__ if (r.target, r.key) in pins else None,

@@ -20,13 +20,14 @@ import pytest
 
 from recovery_console.cli.main import main
 from recovery_console.engine.container.verify import read_stream
+from recovery_console.engine.live_backup import backup_database
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.sets.set_backup import backup_set, sweep_unfinished
 from recovery_console.engine.sets.set_catalog import COMPLETE, DAMAGED, SetCatalog
 from recovery_console.engine.sets.set_listing import find_set, list_sets, verify_set
 from recovery_console.engine.state.profile_members import ProfileMembers
 from recovery_console.engine.vault.vault_extract import extract_vault
-from recovery_console.errors import Cancelled, DatabaseError, ExitCode, IntegrityError
+from recovery_console.errors import Cancelled, DatabaseError, ExitCode, IntegrityError, UsageError
 from recovery_console.models.profile import ConnectionMode
 from tests.fixtures.console import FAST_ITERATIONS, SECRET
 
@@ -144,6 +145,8 @@ def test_a_member_deleted_or_changed_on_the_target_shows_the_set_damaged(console
 
 
 def test_a_failed_member_leaves_no_set_and_no_files(console, set_profile, pg15, local_target, tmp_path):
+    with pytest.raises(UsageError, match="recovery set"):  # a single backup of a set's profile: refused, not partial
+        backup_database(console, "records", secret=SECRET)
     pg15.dropdb(set_profile["results"])
     with pytest.raises(DatabaseError):
         _backup(console)
@@ -160,7 +163,7 @@ def test_a_cancelled_set_leaves_no_set_and_no_files(console, set_profile, tmp_pa
 
 
 def test_kill_9_during_a_set_backup_leaves_no_listed_set_and_the_sweep_removes_its_files(
-        console, set_profile, pg15, tmp_path):
+        console, set_profile, pg15, tmp_path, monkeypatch, capsys):
     """The second database is locked, so its pg_dump waits while the first member is already stored: the kill
     lands mid-set, deterministically."""
     target = tmp_path / "target"
@@ -191,6 +194,11 @@ def test_kill_9_during_a_set_backup_leaves_no_listed_set_and_the_sweep_removes_i
     assert sets == []
     unfinished = synced[0].unfinished
     assert len(unfinished) == 1 and any(k.endswith("01-database.enc") for k in unfinished[0].keys)
+    monkeypatch.setenv("RECOVERY_CONSOLE_HOME", str(tmp_path))
+    assert main(["backup", "list"]) == ExitCode.OK
+    assert capsys.readouterr().out.splitlines()[:2] == [
+        "No backups found.", "1 unfinished set(s) (a set backup that failed or was killed) are not listed; the next "
+        "set backup to the target removes them once a day old."]
     assert sweep_unfinished(console, console.storage("vault"), unfinished) == 0  # too fresh to sweep
     assert sweep_unfinished(console, console.storage("vault"), unfinished, older_than=0) >= 2
     assert _set_files(target) == []
@@ -213,6 +221,7 @@ def test_the_cli_creates_lists_and_verifies_a_set_and_shows_it_damaged(console, 
     (tmp_path / "target" / made["folder"] / "03-database.enc").unlink()
     assert main(["backup", "list"]) == ExitCode.OK
     out = capsys.readouterr().out
-    assert "DAMAGED — not restorable" in out and "member file 03-database.enc is missing" in out
+    assert "DAMAGED — not restorable" in out and not out.startswith("ID ")
+    assert "member file 03-database.enc is missing" in out
     assert main(["backup", "verify", made["short_id"], *secret]) == ExitCode.VERIFY_FAILED
     assert "is missing from the set" in capsys.readouterr().err
