@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 from typing import Any
 
 from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, printable, secret_from
+from recovery_console.cli.restore_set import run_set
 from recovery_console.engine.restore import Restorer
 from recovery_console.engine.restore_cleanup import clean_up
 from recovery_console.engine.restore_kept import KEPT, drop_previous, history, rollback_entry
 from recovery_console.engine.restore_preflight import RestorePlan
+from recovery_console.engine.sets.set_listing import find_set
 from recovery_console.engine.state import restore_journal
 from recovery_console.errors import ExitCode, RecoveryError, UsageError
 from recovery_console.formatting import format_bytes
@@ -43,6 +46,10 @@ def register(parser: argparse.ArgumentParser) -> None:
         add_json(sub)
         sub.set_defaults(func=func)
         if name == "run":
+            sub.add_argument("--member", action="append", metavar="NAME",
+                             help="a recovery set: restore this member only (repeatable; default: all)")
+            sub.add_argument("--new-folder", metavar="DIR", help="a recovery set's folder member into this new folder "
+                                                                 "instead of in place")
             sub.add_argument("--yes", action="store_true", help="skip the typed RESTORE confirmation")
             sub.add_argument("--continue-on-error", action="store_true",
                              help="let pg_restore go on after an error (the restore still fails before any swap)")
@@ -129,6 +136,12 @@ def _confirm(prompt: str, word: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    app = console()
+    found = None if Path(args.backup).expanduser().is_file() else find_set(app, args.backup, args.target)
+    if found is not None:
+        return run_set(args, app, found, _secret(args, args.profile), _confirm, _plan_lines)
+    if args.member or args.new_folder:
+        raise UsageError("--member and --new-folder choose members of a recovery set; this is a single backup.")
     restorer, plan, secret = _plan(args)
     print("\n".join(printable(line) for line in _plan_lines(plan)), file=sys.stderr)
     if plan.unacknowledged and not any(c.blocking for c in plan.checks):

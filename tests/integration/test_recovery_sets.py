@@ -25,6 +25,7 @@ from recovery_console.engine.progress import Reporter
 from recovery_console.engine.sets.set_backup import backup_set, sweep_unfinished
 from recovery_console.engine.sets.set_catalog import COMPLETE, DAMAGED, SetCatalog
 from recovery_console.engine.sets.set_listing import find_set, list_sets, verify_set
+from recovery_console.engine.sets.set_members import extract_folder_member
 from recovery_console.engine.state.profile_members import ProfileMembers
 from recovery_console.engine.vault.vault_extract import extract_vault
 from recovery_console.errors import Cancelled, DatabaseError, ExitCode, IntegrityError, UsageError
@@ -225,3 +226,81 @@ def test_the_cli_creates_lists_and_verifies_a_set_and_shows_it_damaged(console, 
     assert "member file 03-database.enc is missing" in out
     assert main(["backup", "verify", made["short_id"], *secret]) == ExitCode.VERIFY_FAILED
     assert "is missing from the set" in capsys.readouterr().err
+
+
+def _tree(root: Path) -> dict[str, tuple[str, bytes | str]]:
+    """Every entry below `root`: files by content, links by target, folders by name; modes of files too."""
+    found: dict[str, tuple[str, bytes | str]] = {}
+    for path in sorted(root.rglob("*")):
+        name = str(path.relative_to(root))
+        if path.is_symlink():
+            found[name] = ("link", os.readlink(path))
+        elif path.is_dir():
+            found[name] = ("dir", "")
+        else:
+            found[name] = (oct(path.stat().st_mode), path.read_bytes())
+    return found
+
+
+def test_a_set_restores_its_database_and_vault_in_place_and_its_members_decrypt(
+        console, set_profile, pg15, tmp_path, monkeypatch, capsys, secret_file):
+    monkeypatch.setenv("RECOVERY_CONSOLE_HOME", str(tmp_path))
+    secret = ["--secret-key-file", str(secret_file)]
+    vault = set_profile["vault"]
+    before = _tree(vault)
+    assert main(["backup", "create", "--profile", "records", "--json", *secret]) == ExitCode.OK
+    made = json.loads(capsys.readouterr().out)
+
+    assert main(["contents", made["short_id"], *secret]) == ExitCode.OK
+    assert "remote" in capsys.readouterr().out
+    assert main(["contents", made["short_id"], "--member", "results", *secret]) == ExitCode.OK
+    assert "TABLE public t" in capsys.readouterr().out
+    dump = tmp_path / "results.dump"
+    assert main(["decrypt", made["short_id"], "--member", "results", "-o", str(dump), *secret]) == ExitCode.OK
+    assert dump.read_bytes()[:5] == b"PGDMP"
+    copy = tmp_path / "vault copy"
+    assert main(["decrypt", made["short_id"], "--member", "vault", "-o", str(copy), *secret]) == ExitCode.OK
+    assert "REFUSED   link outside" in capsys.readouterr().out
+    assert {k: v for k, v in before.items() if k != "link outside"} == _tree(copy)
+
+    (vault / "data.bin").write_bytes(b"overwritten")
+    (vault / "new file").write_text("added after the backup")
+    pg15.psql("DELETE FROM t WHERE id > 10", db=set_profile["config"])
+    capsys.readouterr()
+    assert main(["restore", "run", made["short_id"], "--profile", "records", "--member", "main", "--member", "vault",
+                 "--yes", *secret]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "Restored database" in out and "Restored folder" in out
+    assert pg15.psql("SELECT count(*) FROM t", db=set_profile["config"]) == "500"
+    assert {k: v for k, v in before.items() if k != "link outside"} == _tree(vault)
+    kept = list(tmp_path.glob("vault.pre_restore_*"))
+    assert len(kept) == 1 and (kept[0] / "new file").read_text() == "added after the backup"
+    assert main(["restore", "run", made["short_id"], "--profile", "records", "--yes", *secret]) == ExitCode.USAGE
+    assert "results, remote cannot be restored in place" in capsys.readouterr().err
+
+
+def test_a_member_swapped_for_another_sets_file_is_caught(console, set_profile, tmp_path, monkeypatch, capsys,
+                                                          secret_file):
+    first, second = _backup(console), _backup(console)
+    target = tmp_path / "target"
+    for name in ("04-folder.enc", "04-folder.enc.sha256"):  # a valid member of the same secret, moved across
+        (target / second.folder / name).write_bytes((target / first.folder / name).read_bytes())
+    record = find_set(console, second.short_id)
+    with pytest.raises(IntegrityError, match="not the file the manifest pins|is .* bytes"):
+        verify_set(console, record, SECRET)
+    monkeypatch.setenv("RECOVERY_CONSOLE_HOME", str(tmp_path))
+    out = tmp_path / "out"
+    assert main(["decrypt", second.short_id, "--member", "vault", "-o", str(out),
+                 "--secret-key-file", str(secret_file)]) == ExitCode.VERIFY_FAILED
+    assert not out.exists()
+
+    vault = set_profile["vault"]  # a byte flipped near the member's end: the in-place restore must not swap
+    before = _tree(vault)
+    damaged = target / first.folder / "04-folder.enc"
+    data = bytearray(damaged.read_bytes())
+    data[-40] ^= 1
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError):
+        extract_folder_member(console, find_set(console, first.short_id), "vault", SECRET, in_place=True)
+    assert _tree(vault) == before and sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("vault")) == [
+        "vault"]

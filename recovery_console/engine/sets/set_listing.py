@@ -13,6 +13,7 @@ from recovery_console.engine.progress import CancelToken, Phase, Reporter
 from recovery_console.engine.sets.manifest import ManifestMember, SetManifest, open_manifest
 from recovery_console.engine.sets.member_share import MemberShare
 from recovery_console.engine.sets.set_catalog import SetCatalog, SetRecord, SetSync
+from recovery_console.engine.sets.set_members import belongs
 from recovery_console.engine.storage.base import Storage
 from recovery_console.errors import (
     Cancelled,
@@ -23,6 +24,7 @@ from recovery_console.errors import (
     StorageError,
     UsageError,
 )
+from recovery_console.models.backup import BackupMetadata
 
 
 def list_sets(console: Console, targets: list[str] | None = None,
@@ -140,7 +142,7 @@ def _verify(storage: Storage, record: SetRecord, secret: str, reporter: Reporter
             report = read_stream(stream, secret, require_archive=member.kind == "database",
                                  reporter=MemberShare(reporter, abort), total=size)
         _check_member(member, report.ciphertext_sha256, report.archive_length, report.archive_sha256,
-                      report.metadata.backup_id, report.metadata.extra, manifest.set_id)
+                      report.metadata, manifest.set_id)
         if (side := _sidecar(storage, key)) is not None and side != report.ciphertext_sha256:
             raise IntegrityError(f"Member '{member.name}' verifies, but its .sha256 sidecar does not match it.",
                                  hint="Re-create the sidecar from the verified file.")
@@ -151,15 +153,14 @@ def _verify(storage: Storage, record: SetRecord, secret: str, reporter: Reporter
 
 
 def _check_member(member: ManifestMember, sha256: str | None, archive_length: int | None,
-                  archive_sha256: str | None, backup_id: str, extra: dict[str, Any], set_id: str) -> None:
+                  archive_sha256: str | None, metadata: BackupMetadata, set_id: str) -> None:
     what = f"Member '{member.name}' ({member.key})"
     if sha256 != member.sha256:
         raise IntegrityError(f"{what} is not the file the manifest pins (its SHA-256 differs).",
                              hint="It was replaced; the set is damaged.")
     if (archive_length, archive_sha256) != (member.archive_length, member.archive_sha256):
         raise IntegrityError(f"{what} holds another archive than the manifest names.")
-    expected = {"set_id": set_id, "set_member": member.name, "set_member_kind": member.kind}
-    if backup_id != member.backup_id or {k: extra.get(k) for k in expected} != expected:
+    if not belongs(metadata, member, set_id):
         raise IntegrityError(f"{what} belongs to another set or member than the manifest says.",
                              hint="A file was moved between sets; the set is damaged.")
 

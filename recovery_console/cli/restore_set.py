@@ -1,0 +1,81 @@
+"""`restore run SET …`: a recovery set's members restored (its own database in place as any backup; folders in
+place by swap, or into a new folder); registered through restore_cmd."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from recovery_console.cli.common import emit, job
+from recovery_console.engine.console import Console
+from recovery_console.engine.restore import Restorer
+from recovery_console.engine.sets.set_catalog import DAMAGED, SetRecord
+from recovery_console.engine.sets.set_members import extract_folder_member, manifest_of, member_ref, pick_member
+from recovery_console.errors import ExitCode, IntegrityError, UsageError
+from recovery_console.models.profile import PRIMARY_MEMBER
+
+
+def run_set(args: argparse.Namespace, app: Console, found: SetRecord, secret: str,
+            confirm: Any, plan_lines: Any) -> int:
+    """Restore the chosen members (default: all); refused whole, before anything changes, when any cannot be."""
+    if found.state == DAMAGED:
+        raise IntegrityError(f"Set {found.set_id} is damaged ({'; '.join(found.problems)}); it is never restored "
+                             "as a whole.", hint="Restore from another set, or take the intact members one by one.",
+                             cli_hint="Restore another set, or decrypt the intact members one by one "
+                                      "(`decrypt SET --member NAME -o OUT`).")
+    manifest = manifest_of(app, found, secret)
+    if manifest.profile != args.profile:
+        raise UsageError(f"Set {manifest.set_id} was made from profile '{manifest.profile}', not '{args.profile}'.",
+                         hint="Name the profile the set belongs to; nothing was changed.")
+    chosen = [pick_member(manifest, name) for name in (args.member or [m.name for m in manifest.members])]
+    others = [m.name for m in chosen if m.kind == "database" and m.name != PRIMARY_MEMBER]
+    if others:
+        raise UsageError(f"Database member(s) {', '.join(others)} cannot be restored in place by this release; "
+                         "nothing was changed.",
+                         hint="Decrypt each with `decrypt SET --member NAME -o FILE.dump` and restore it with "
+                              "pg_restore, and choose the other members with --member.")
+    folders = [m for m in chosen if m.kind == "folder"]
+    if args.new_folder and len(folders) != 1:
+        raise UsageError("--new-folder takes one folder member; choose it with --member.")
+    if args.new_database:
+        raise UsageError("--new-database applies to single backups; a set's own database is restored in place.")
+    what = [f"database '{m.database}' (member {m.name})" for m in chosen if m.kind == "database"]
+    what += [f"folder {m.folder} (member {m.name})" if not args.new_folder else f"new folder {args.new_folder}"
+             for m in folders]
+    if not args.yes:
+        confirm(f"This restores set {manifest.set_id} (each member its own snapshot): {'; '.join(what)}. Whatever "
+                "is replaced is kept beside it. Type RESTORE to go on: ", "RESTORE")
+    lines: list[str] = []
+    data: dict[str, Any] = {"set_id": manifest.set_id, "members": []}
+    main = next((m for m in chosen if m.name == PRIMARY_MEMBER), None)
+    if main is not None:
+        restorer = Restorer(app)
+        with job(args) as reporter:
+            plan = restorer.preflight(args.profile, member_ref(app, found, main), secret, jobs=args.jobs,
+                                      verify_first=True, allow_other_database=args.allow_other_database,
+                                      reporter=reporter)
+        if not plan.ready:
+            emit(args, data, plan_lines(plan) + ["NOT restored: the set's own database failed its checks; "
+                                                  "nothing was changed."])
+            return ExitCode.VERIFY_FAILED
+        with job(args) as reporter:
+            result = restorer.run(plan, secret, exit_on_error=not args.continue_on_error, no_owner=args.no_owner,
+                                  reporter=reporter)
+        lines.append(f"Restored database {result.database} (member {main.name}); the previous one is kept as "
+                     f"{result.previous}.")
+        data["members"].append({"name": main.name, **dataclasses.asdict(result)})
+    for member in folders:
+        with job(args) as reporter:
+            done = extract_folder_member(app, found, member.name, secret,
+                                         into=Path(args.new_folder) if args.new_folder else None,
+                                         in_place=not args.new_folder, reporter=reporter).extracted
+        kept = f"; the previous folder is kept as {done.kept_previous}" if done.kept_previous else ""
+        lines.append(f"Restored folder {done.folder} (member {member.name}): {done.files} files{kept}.")
+        lines += [f"REFUSED   {why} (nothing written for it)" for why in done.refused]
+        data["members"].append({"name": member.name, "folder": str(done.folder), "files": done.files,
+                                "refused": done.refused,
+                                "kept_previous": str(done.kept_previous) if done.kept_previous else None})
+    emit(args, data, lines)
+    return ExitCode.OK
