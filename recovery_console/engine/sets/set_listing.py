@@ -14,6 +14,7 @@ from recovery_console.engine.sets.manifest import ManifestMember, SetManifest, o
 from recovery_console.engine.sets.member_share import MemberShare
 from recovery_console.engine.sets.set_catalog import SetCatalog, SetRecord, SetSync
 from recovery_console.engine.sets.set_members import belongs
+from recovery_console.engine.state.backup_ids import matching_records
 from recovery_console.engine.storage.base import Storage
 from recovery_console.errors import (
     Cancelled,
@@ -67,7 +68,16 @@ def find_set(console: Console, ref: str, target: str | None = None) -> SetRecord
         raise UsageError(f"'{ref}' names {len(found)} sets: " + ", ".join(f"{r.short_id} on {r.target}"
                                                                           for r in found) + ".",
                          hint="Give more of the set's id, or name its target.")
-    return found[0] if found else None
+    if not found:
+        return None
+    try:  # a single backup the same id names: say so rather than pick one
+        backups = matching_records(console.catalog.records([target_name] if target_name else None), ref)
+    except RecoveryError:
+        backups = []
+    if backups:
+        raise UsageError(f"'{ref}' names both set {found[0].short_id} and backup {backups[0].short_id}.",
+                         hint="Give more of the id you mean.")
+    return found[0]
 
 
 @dataclass(frozen=True)
