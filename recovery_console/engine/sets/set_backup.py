@@ -22,6 +22,7 @@ from pathlib import Path
 
 from recovery_console import __version__
 from recovery_console.engine.archive.archive_probe import ArchiveProbe
+from recovery_console.engine.background import in_background
 from recovery_console.engine.console import Console
 from recovery_console.engine.container import format as fmt
 from recovery_console.engine.container.streams import SIDECAR_SUFFIX
@@ -120,6 +121,10 @@ def _write_set(console: Console, profile: Profile, planned: list[PlannedMember],
     with console.audited("backup.create-set", storage.location(folder),
                          {"target": storage.name, "profile": profile.name,
                           "members": [p.name for p in planned]}) as detail:
+        manifest_salt = os.urandom(fmt.SALT_SIZE)  # its key derived while the members are written, not after
+        in_background(fmt.derive_keys, secret, fmt.Header(iterations=iterations,
+                                                          chunk_exponent=fmt.DEFAULT_CHUNK_EXPONENT,
+                                                          salt=manifest_salt), name="rc-manifest-key")
         sweep_unfinished(console, storage, sets.sync(storage).unfinished)
         reporter.start(Phase.DUMP)
         abort = CancelToken()
@@ -147,7 +152,7 @@ def _write_set(console: Console, profile: Profile, planned: list[PlannedMember],
             manifest = SetManifest(set_id=set_id, created_at=created, finished_at=stamp_ms(), app_version=__version__,
                                    mode=mode, profile=profile.name, description=description,
                                    created_by=base.created_by, members=members)
-            sealed = seal_manifest(manifest, secret, iterations=iterations)
+            sealed = seal_manifest(manifest, secret, iterations=iterations, salt=manifest_salt)
             storage.put_bytes(folder + MANIFEST_NAME + SIDECAR_SUFFIX, set_sidecar_text(sealed.sha256, members))
             storage.put_bytes(folder + MANIFEST_NAME, sealed.data)  # last: from here on the set exists
         except BaseException:
