@@ -16,7 +16,7 @@ from recovery_console.engine.pinning import copies
 from recovery_console.engine.results import VerifyResult
 from recovery_console.engine.sets.set_backup import backup_set
 from recovery_console.engine.sets.set_catalog import SetRecord
-from recovery_console.engine.sets.set_listing import SetVerifyResult, find_set, list_sets, verify_set
+from recovery_console.engine.sets.set_listing import SetVerifyResult, delete_set, find_set, list_sets, verify_set
 from recovery_console.engine.state.pins import Pin
 from recovery_console.errors import ExitCode, NotFoundError, UsageError, from_os_error
 from recovery_console.formatting import format_bytes
@@ -305,6 +305,21 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 def cmd_delete(args: argparse.Namespace) -> int:
     app = console()
+    found = None if Path(args.backup).expanduser().is_file() else find_set(app, args.backup, args.target)
+    if found is not None:
+        if not args.yes:
+            if not sys.stdin.isatty():
+                print("Refusing to delete without confirmation: pass --yes.", file=sys.stderr)
+                return ExitCode.USAGE
+            answer = input(f"Delete recovery set {found.set_id} (every member) at {printable(found.folder)}? "
+                           "Type 'delete' to confirm: ")
+            if answer.strip() != "delete":
+                print("Not deleted.", file=sys.stderr)
+                return ExitCode.USAGE
+        removed = delete_set(app, found)
+        emit(args, {"deleted_set": found.as_dict(), "files": removed},
+             [f"Deleted recovery set {found.set_id}: {removed} files (the manifest first)."])
+        return ExitCode.OK
     ref = app.locate(args.backup, args.target)
     if ref.record is None:
         app.delete(ref)  # refuses, saying why: only backups in the catalog can be deleted

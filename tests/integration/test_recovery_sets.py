@@ -226,6 +226,11 @@ def test_the_cli_creates_lists_and_verifies_a_set_and_shows_it_damaged(console, 
     assert "member file 03-database.enc is missing" in out
     assert main(["backup", "verify", made["short_id"], *secret]) == ExitCode.VERIFY_FAILED
     assert "is missing from the set" in capsys.readouterr().err
+    assert main(["backup", "delete", made["short_id"], "--yes"]) == ExitCode.OK
+    assert main(["backup", "list", "--json"]) == ExitCode.OK
+    assert json.loads(capsys.readouterr().out.split("\n", 1)[1])["sets"] == []
+    assert _set_files(tmp_path / "target") == []
+    assert "backup.delete-set" in [e.action for e in console.audit.entries()][-3:]
 
 
 def _tree(root: Path) -> dict[str, tuple[str, bytes | str]]:

@@ -12,6 +12,7 @@ from recovery_console.engine.container.verify import read_stream
 from recovery_console.engine.progress import CancelToken, Phase, Reporter
 from recovery_console.engine.sets.manifest import ManifestMember, SetManifest, open_manifest
 from recovery_console.engine.sets.member_share import MemberShare
+from recovery_console.engine.sets.set_backup import remove_folder
 from recovery_console.engine.sets.set_catalog import SetCatalog, SetRecord, SetSync
 from recovery_console.engine.sets.set_members import belongs
 from recovery_console.engine.state.backup_ids import matching_records
@@ -180,3 +181,16 @@ def _sidecar(storage: Storage, key: str) -> str | None:
         return parse_sidecar(storage.get_bytes(key + SIDECAR_SUFFIX))
     except NotFoundError:
         return None
+
+
+def delete_set(console: Console, record: SetRecord) -> int:
+    """Remove a set from its target: the manifest first (from then on the set is no longer listed or restorable,
+    even if the rest fails), then every other file of its folder. How many files went."""
+    storage = console.storage(record.target)
+    with console.audited("backup.delete-set", storage.location(record.folder),
+                         {"set_id": record.set_id, "target": record.target}) as detail:
+        storage.delete(record.manifest_key)
+        removed = 1 + remove_folder(storage, record.folder)
+        SetCatalog(console.catalog).sync(storage)
+        detail.update(files=removed)
+        return removed
