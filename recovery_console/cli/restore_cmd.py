@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, printable, secret_from
-from recovery_console.cli.restore_set import run_set
+from recovery_console.cli.restore_set import preflight_set, run_set
 from recovery_console.engine.restore import Restorer
 from recovery_console.engine.restore_cleanup import clean_up
 from recovery_console.engine.restore_kept import KEPT, drop_previous, history, rollback_entry
@@ -45,9 +45,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         add_secret_options(sub)
         add_json(sub)
         sub.set_defaults(func=func)
+        sub.add_argument("--member", action="append", metavar="NAME",
+                         help="a recovery set: restore this member only (repeatable; default: all)")
         if name == "run":
-            sub.add_argument("--member", action="append", metavar="NAME",
-                             help="a recovery set: restore this member only (repeatable; default: all)")
             sub.add_argument("--new-folder", metavar="DIR", help="a recovery set's folder member into this new folder "
                                                                  "instead of in place")
             sub.add_argument("--yes", action="store_true", help="skip the typed RESTORE confirmation")
@@ -120,6 +120,12 @@ def _plan_data(plan: RestorePlan) -> dict[str, Any]:
 
 
 def cmd_preflight(args: argparse.Namespace) -> int:
+    app = console()
+    found = None if Path(args.backup).expanduser().is_file() else find_set(app, args.backup, args.target)
+    if found is not None:
+        return preflight_set(args, app, found, _secret(args, args.profile), _plan_lines)
+    if args.member:
+        raise UsageError("--member chooses members of a recovery set; this is a single backup.")
     _, plan, _ = _plan(args)
     verdict = "Ready to restore." if plan.ready else "NOT ready: fix the failed checks."
     if plan.unacknowledged and not any(c.blocking for c in plan.checks):

@@ -79,3 +79,36 @@ def run_set(args: argparse.Namespace, app: Console, found: SetRecord, secret: st
                                 "kept_previous": str(done.kept_previous) if done.kept_previous else None})
     emit(args, data, lines)
     return ExitCode.OK
+
+
+def preflight_set(args: argparse.Namespace, app: Console, found: SetRecord, secret: str, plan_lines: Any) -> int:
+    """What `restore run SET` would do, member by member, changing nothing: the profile's own database through the
+    usual pre-flight, each folder's place, and what this release cannot restore."""
+    lines = [f"Set {found.set_id}: {found.state}" + (f" ({'; '.join(found.problems)})" if found.problems else "")]
+    if found.state == DAMAGED:
+        emit(args, {"set": found.as_dict(), "ready": False}, lines + ["NOT ready: a damaged set is never restored."])
+        return ExitCode.VERIFY_FAILED
+    manifest = manifest_of(app, found, secret)
+    ready = manifest.profile == args.profile
+    if not ready:
+        lines.append(f"  FAIL  profile: the set was made from profile '{manifest.profile}', not '{args.profile}'")
+    for member in [pick_member(manifest, name) for name in (args.member or [m.name for m in manifest.members])]:
+        if member.name == PRIMARY_MEMBER:
+            with job(args) as reporter:
+                plan = Restorer(app).preflight(args.profile, member_ref(app, found, member), secret, jobs=args.jobs,
+                                               verify_first=True, allow_other_database=args.allow_other_database,
+                                               reporter=reporter)
+            lines += plan_lines(plan)
+            ready = ready and plan.ready
+        elif member.kind == "folder":
+            place = Path(member.folder or "")
+            there = place.is_dir() and not place.is_symlink()
+            lines.append(f"  {'PASS' if there else 'WARN'}  folder {member.name}: " +
+                         (f"{place} is replaced by swap, the previous one kept beside it" if there else
+                          f"{place} is not a folder here; restore it into a new folder (--new-folder DIR)"))
+        else:
+            lines.append(f"  FAIL  database {member.name}: not restorable in place by this release (decrypt it with "
+                         f"--member {member.name} and pg_restore it)")
+            ready = False
+    emit(args, {"set": found.as_dict(), "ready": ready}, lines + ["Ready to restore." if ready else "NOT ready."])
+    return ExitCode.OK if ready else ExitCode.VERIFY_FAILED

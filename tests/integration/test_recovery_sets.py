@@ -272,6 +272,12 @@ def test_a_set_restores_its_database_and_vault_in_place_and_its_members_decrypt(
     (vault / "new file").write_text("added after the backup")
     pg15.psql("DELETE FROM t WHERE id > 10", db=set_profile["config"])
     capsys.readouterr()
+    assert main(["restore", "preflight", made["short_id"], "--profile", "records", *secret]) == ExitCode.VERIFY_FAILED
+    out = capsys.readouterr().out
+    assert "FAIL  database results: not restorable in place" in out and "PASS  folder vault" in out
+    assert main(["restore", "preflight", made["short_id"], "--profile", "records", "--member", "main",
+                 "--member", "vault", *secret]) == ExitCode.OK
+    assert capsys.readouterr().out.rstrip().endswith("Ready to restore.")
     assert main(["restore", "run", made["short_id"], "--profile", "records", "--member", "main", "--member", "vault",
                  "--yes", *secret]) == ExitCode.OK
     out = capsys.readouterr().out
