@@ -7,9 +7,10 @@ import json
 import pytest
 
 from recovery_console.cli.main import main
+from recovery_console.engine.state.config_bundle import ConfigDocument, read_document, write_document
 from recovery_console.engine.state.profile_members import ProfileMembers, member_password_name
 from recovery_console.errors import ExitCode, NotFoundError, UsageError
-from recovery_console.models.profile import ConnectionMode, MemberKind, Profile
+from recovery_console.models.profile import ConnectionMode, MemberKind, Profile, ProfileMember
 
 URL = "postgresql://app@db.internal:5432/app"
 
@@ -116,3 +117,17 @@ def test_the_cli_adds_lists_shows_and_removes_members(capsys, tmp_path, monkeypa
     assert [m["name"] for m in json.loads(capsys.readouterr().out)["members"]] == ["results"]
     assert main(["profile", "member", "list", "records", "--json"]) == ExitCode.OK
     assert [m["name"] for m in json.loads(capsys.readouterr().out)["members"]] == ["results"]
+
+
+def test_members_and_their_passwords_travel_in_a_sealed_configuration_document(tmp_path):
+    profile = Profile("records", URL, stored_secrets=(member_password_name("results"),), members=(
+        ProfileMember("results", MemberKind.DATABASE, database_url="postgresql://app@db2/results",
+                      mode=ConnectionMode.DIRECT, direct_acknowledged=True),
+        ProfileMember("vault", MemberKind.FOLDER, path="/srv/app/vault ✓")))
+    secrets = {"profile:records": {member_password_name("results"): "hunter2"}}
+    document = ConfigDocument(targets=[], profiles=[profile], secrets=secrets, exported_at="2026-12-07T05:00:00Z",
+                              exported_by="ops@a", sealed=True)
+    path = tmp_path / "config.rcx"
+    write_document(document, path, "lantern orbit 42 velvet-crane", iterations=1000)
+    back = read_document(path, "lantern orbit 42 velvet-crane")
+    assert back.profiles[0].members == profile.members and back.secrets == secrets
