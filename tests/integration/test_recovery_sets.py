@@ -234,7 +234,7 @@ def test_the_cli_creates_lists_and_verifies_a_set_and_shows_it_damaged(console, 
 
 
 def _tree(root: Path) -> dict[str, tuple[str, bytes | str]]:
-    """Every entry below `root`: files by content, links by target, folders by name; modes of files too."""
+    """Every entry below `root`: files by content, mode and mtime, links by target, folders by name."""
     found: dict[str, tuple[str, bytes | str]] = {}
     for path in sorted(root.rglob("*")):
         name = str(path.relative_to(root))
@@ -243,7 +243,7 @@ def _tree(root: Path) -> dict[str, tuple[str, bytes | str]]:
         elif path.is_dir():
             found[name] = ("dir", "")
         else:
-            found[name] = (oct(path.stat().st_mode), path.read_bytes())
+            found[name] = (f"{oct(path.stat().st_mode)} {int(path.stat().st_mtime)}", path.read_bytes())
     return found
 
 
@@ -252,6 +252,11 @@ def test_a_set_restores_its_database_and_vault_in_place_and_its_members_decrypt(
     monkeypatch.setenv("RECOVERY_CONSOLE_HOME", str(tmp_path))
     secret = ["--secret-key-file", str(secret_file)]
     vault = set_profile["vault"]
+    (vault / "big.bin").write_bytes(os.urandom(9 << 20))  # more than one 8 MiB record of the member file
+    many = vault / "many"
+    many.mkdir()
+    for i in range(2000):
+        (many / f"f{i:04d}-ü.txt").write_text(str(i))
     before = _tree(vault)
     assert main(["backup", "create", "--profile", "records", "--json", *secret]) == ExitCode.OK
     made = json.loads(capsys.readouterr().out)
