@@ -31,6 +31,7 @@ from recovery_console.engine.vault.vault_extract import extract_vault
 from recovery_console.errors import Cancelled, DatabaseError, ExitCode, IntegrityError, UsageError
 from recovery_console.models.profile import ConnectionMode
 from tests.fixtures.console import FAST_ITERATIONS, SECRET
+from tests.integration.test_s3 import FakeSecrets
 
 pytestmark = pytest.mark.integration
 
@@ -320,3 +321,15 @@ def test_a_member_swapped_for_another_sets_file_is_caught(console, set_profile, 
         extract_folder_member(console, find_set(console, first.short_id), "vault", SECRET, in_place=True)
     assert _tree(vault) == before and sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("vault")) == [
         "vault"]
+
+
+def test_a_set_on_s3_each_member_on_its_own_connection(console, set_profile, rclone_s3, s3_target):
+    console.secrets = FakeSecrets()  # the keyring of the tests refuses to store; the members' storages ask this one
+    console.add_target(s3_target, {"secret_access_key": rclone_s3.secret_key})
+    console.profiles.set_target("records", s3_target.name)
+    record = _backup(console)
+    assert record.state == COMPLETE and record.target == s3_target.name
+    assert len(verify_set(console, record, SECRET).members) == 4
+    console.storage(s3_target.name).delete(record.folder + "04-folder.enc")
+    [listed] = list_sets(console, [s3_target.name])[0]
+    assert listed.state == DAMAGED and listed.problems == ("member file 04-folder.enc is missing",)
