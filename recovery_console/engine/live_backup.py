@@ -84,21 +84,25 @@ def _backup(console: Console, profile: Profile, target: str, description: str, m
 
 
 @contextmanager
-def start_dump(console: Console, profile: Profile, password: str | None,
-               compression: str) -> Iterator[tuple[DumpStream, ArchiveHeader, int | None]]:
+def start_dump(console: Console, profile: Profile, password: str | None, compression: str,
+               opened: Callable[[DumpStream], None] | None = None,
+               ) -> Iterator[tuple[DumpStream, ArchiveHeader, int | None]]:
     """pg_dump of the profile's dump URL, by the pg_dump that fits its server, its archive header read, and the
-    database's size (asked while pg_dump starts); pg_dump is stopped when the block ends."""
+    database's size (asked while pg_dump starts); pg_dump is stopped when the block ends. `opened` is told of
+    each pg_dump as it starts (before its header, which a lock can hold back), so another thread can stop it."""
     url = profile.dump_url()
     with span("tool-discovery"):
         tools = pgtools.discover([Path(d) for d in profile.tool_dirs], names=["pg_dump"])
     size = in_background(_database_size, url, password, _psql_beside(tools),  # overlaps pg_dump's start
                          name="rc-database-size")
     seen = console.profiles.server_versions
-    dump = _dump_as_last_seen(tools, url, password, compression, seen.get(url))
+    dump = _dump_as_last_seen(tools, url, password, compression, seen.get(url), opened)
     if dump is None:
         with postgres.connect(url, password) as conn:
             info = postgres.server_info(conn)
         dump = DumpStream(pgtools.choose_pg_dump(tools, info.major), url, password, compression)
+        if opened is not None:
+            opened(dump)
     with dump:
         with span("pg_dump-header"):
             header = dump.archive_header()
@@ -149,7 +153,7 @@ def _size_by_psql(psql: Path, url: str, password: str | None) -> int | None:
 
 
 def _dump_as_last_seen(tools: list[pgtools.PgTool], url: str, password: str | None, compression: str,
-                       version: str | None) -> DumpStream | None:
+                       version: str | None, opened: Callable[[DumpStream], None] | None = None) -> DumpStream | None:
     """pg_dump picked for the server version last seen at `url`, if its archive header confirms the pick.
 
     This spares a backup the probe connection (and importing its driver). None when nothing was
@@ -164,6 +168,8 @@ def _dump_as_last_seen(tools: list[pgtools.PgTool], url: str, password: str | No
     except RecoveryError:
         return None
     dump = DumpStream(tool, url, password, compression)
+    if opened is not None:
+        opened(dump)
     confirmed = False
     try:
         found = pgtools.parse_major(dump.archive_header().server_version)

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -161,6 +162,36 @@ def test_a_cancelled_set_leaves_no_set_and_no_files(console, set_profile, tmp_pa
     reporter.sink = lambda p: reporter.token.cancel() if p.done > 0 else None
     with pytest.raises(Cancelled):
         _backup(console, reporter=reporter)
+    assert list_sets(console)[0] == [] and _set_files(tmp_path / "target") == []
+
+
+def test_a_cancel_stops_a_pg_dump_waiting_on_a_lock_and_leaves_nothing(console, set_profile, pg15, tmp_path):
+    holder = psycopg.connect(pg15.dsn(set_profile["results"]), autocommit=False)
+    holder.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")  # the results member's pg_dump waits for it
+    reporter = Reporter()
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            _backup(console, reporter=reporter)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not list((tmp_path / "target").glob("sets/*/01-database.enc.sha256")):
+            assert time.monotonic() < deadline, "the first member was never stored"
+            time.sleep(0.05)
+        started = time.monotonic()
+        reporter.token.cancel()
+        worker.join(20)
+        assert not worker.is_alive() and time.monotonic() - started < 10
+    finally:
+        holder.close()
+        worker.join(30)
+    assert len(outcome) == 1 and isinstance(outcome[0], Cancelled)
     assert list_sets(console)[0] == [] and _set_files(tmp_path / "target") == []
 
 

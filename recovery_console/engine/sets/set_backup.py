@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -29,7 +29,7 @@ from recovery_console.engine.container.streams import SIDECAR_SUFFIX
 from recovery_console.engine.container.writer import EncryptResult, encrypt_stream
 from recovery_console.engine.live_backup import start_dump
 from recovery_console.engine.output_checks import write_sidecar
-from recovery_console.engine.pg.pgdump import DUMP_COMPRESSIONS
+from recovery_console.engine.pg.pgdump import DUMP_COMPRESSIONS, DumpStream
 from recovery_console.engine.progress import CancelToken, Phase, Reporter
 from recovery_console.engine.sets.manifest import ManifestMember, SetManifest, seal_manifest, stamp_ms
 from recovery_console.engine.sets.member_share import MemberShare
@@ -49,6 +49,8 @@ from recovery_console.models.target import TargetConfig
 
 PARALLEL = 2
 """Members written at once: two pg_dumps on one server overlap well; more would only share the same cores."""
+POLL = 0.2
+"""Seconds between looks at the cancel token while members run."""
 SWEEP_AFTER = 24 * 3600.0
 """Seconds since an unfinished set's newest file after which a later set backup removes it."""
 
@@ -130,22 +132,38 @@ def _write_set(console: Console, profile: Profile, planned: list[PlannedMember],
         abort = CancelToken()
         config = console.targets.resolve(profile.target)
 
+        running = _RunningDumps()
+
         def one(member: PlannedMember) -> ManifestMember:
             with _worker_storage(console, config, storage) as own:
                 return _write_member(console, own, folder, member, secret, base, set_id, compression,
-                                     MemberShare(reporter, abort), iterations)
+                                     MemberShare(reporter, abort), iterations, running)
 
         written: list[ManifestMember] = []
         failures: list[BaseException] = []
-        with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="rc-set-member") as pool:
-            for future in as_completed([pool.submit(one, member) for member in planned]):
-                try:
-                    written.append(future.result())
-                except BaseException as exc:  # noqa: BLE001 - every failure is kept; the first real one is raised
-                    failures.append(exc)
-                    abort.cancel()
+        pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="rc-set-member")
         try:
-            if failures:
+            pending = {pool.submit(one, member) for member in planned}
+            while pending:
+                done, pending = wait(pending, timeout=POLL, return_when=FIRST_COMPLETED)
+                for future in done:
+                    try:
+                        written.append(future.result())
+                    except BaseException as exc:  # noqa: BLE001 - every failure is kept; the first real one is raised
+                        failures.append(exc)
+                if (failures or reporter.token.cancelled) and not abort.cancelled:
+                    abort.cancel()  # members between chunks stop at once; a pg_dump waiting on a lock is stopped
+                    running.stop()
+        except BaseException:  # this thread interrupted (a second Ctrl-C): the members are stopped and removed
+            abort.cancel()
+            running.stop()
+            pool.shutdown(wait=True, cancel_futures=True)
+            remove_folder(storage, folder)
+            raise
+        pool.shutdown(wait=True)
+        try:
+            reporter.check()  # a cancel is the outcome, whatever the stopped pg_dumps reported
+            if failures:  # the first is what went wrong; the others may be members stopped because of it
                 raise next((f for f in failures if not isinstance(f, Cancelled)), failures[0])
             members = tuple(sorted(written, key=lambda m: m.index))
             _check_still_there(storage, folder, members)
@@ -179,16 +197,44 @@ def _worker_storage(console: Console, config: TargetConfig, shared: Storage) -> 
         own.close()
 
 
+class _RunningDumps:
+    """The pg_dumps the members started, so a cancel or a failure elsewhere can stop one that sends nothing (waiting
+    on a lock): its reader then meets the end of its output and fails."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._dumps: set[DumpStream] = set()
+        self._stopped = False
+
+    def add(self, dump: DumpStream) -> None:
+        """Called as each pg_dump starts; one starting after `stop` is stopped at once."""
+        with self._lock:
+            self._dumps.add(dump)
+            stopped = self._stopped
+        if stopped:
+            dump.terminate()
+
+    def stop(self) -> None:
+        """Stop every pg_dump still running (one that has ended is left alone), and any started from now on."""
+        with self._lock:
+            self._stopped = True
+            dumps = list(self._dumps)
+        for dump in dumps:
+            dump.terminate()
+
+
 def _write_member(console: Console, storage: Storage, folder: str, member: PlannedMember, secret: str,
                   base: BackupMetadata, set_id: str, compression: str, share: MemberShare,
-                  iterations: int) -> ManifestMember:
+                  iterations: int, running: _RunningDumps) -> ManifestMember:
     """One member through the container writer into its file (and its sidecar) in the set's folder."""
     key = folder + member_file(member.index, member.kind)
     started = stamp_ms()
     metadata = replace(base, backup_id=str(uuid.uuid4()),
                        extra={"set_id": set_id, "set_member": member.name, "set_member_kind": member.kind})
     if member.connection is not None:
-        with start_dump(console, member.connection, member.password, compression) as (dump, header, size):
+        share.check()
+        with start_dump(console, member.connection, member.password, compression,
+                        opened=running.add) as (dump, header, size):
             metadata = replace(metadata, source="pg_dump", database=header.dbname, database_size=size,
                                server_version=header.server_version, pg_dump_version=dump.tool.version,
                                compression="zstd" if compression == "zstd" else "none",
