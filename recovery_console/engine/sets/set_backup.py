@@ -9,6 +9,7 @@ whose writer was killed has no manifest, is never listed, and is swept by a late
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -42,10 +43,12 @@ from recovery_console.engine.state.targets import open_storage, target_scope
 from recovery_console.engine.storage.base import Storage
 from recovery_console.engine.vault.folder_tar import write_folder_tar
 from recovery_console.engine.who import user_at_host, utc_now
-from recovery_console.errors import Cancelled, IntegrityError, NotFoundError, UsageError
+from recovery_console.errors import Cancelled, IntegrityError, NotFoundError, RecoveryError, UsageError
 from recovery_console.models.backup import MODES, BackupMetadata
 from recovery_console.models.profile import PRIMARY_MEMBER, MemberKind, Profile
 from recovery_console.models.target import TargetConfig
+
+log = logging.getLogger(__name__)
 
 PARALLEL = 2
 """Members written at once: two pg_dumps on one server overlap well; more would only share the same cores."""
@@ -158,7 +161,7 @@ def _write_set(console: Console, profile: Profile, planned: list[PlannedMember],
             abort.cancel()
             running.stop()
             pool.shutdown(wait=True, cancel_futures=True)
-            remove_folder(storage, folder)
+            _clean_up(storage, folder)
             raise
         pool.shutdown(wait=True)
         try:
@@ -174,7 +177,7 @@ def _write_set(console: Console, profile: Profile, planned: list[PlannedMember],
             storage.put_bytes(folder + MANIFEST_NAME + SIDECAR_SUFFIX, set_sidecar_text(sealed.sha256, members))
             storage.put_bytes(folder + MANIFEST_NAME, sealed.data)  # last: from here on the set exists
         except BaseException:
-            remove_folder(storage, folder)
+            _clean_up(storage, folder)
             raise
         reporter.finish()
         sets.sync(storage)
@@ -317,6 +320,16 @@ def remove_folder(storage: Storage, folder: str) -> int:
             storage.delete(info.key)
             removed += 1
     return removed
+
+
+def _clean_up(storage: Storage, folder: str) -> None:
+    """A failed set's files removed, best effort: what cannot be (the target is gone) stays an unfinished set, never
+    listed and swept later, and the failure that matters is the one being raised."""
+    try:
+        remove_folder(storage, folder)
+    except RecoveryError as exc:
+        log.warning("The files of the unfinished set %s stay on target %s until a later sweep: %s", folder,
+                    storage.name, exc.message)
 
 
 def sweep_unfinished(console: Console, storage: Storage, unfinished: tuple[Unfinished, ...],
