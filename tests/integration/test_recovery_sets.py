@@ -4,6 +4,7 @@ kill -9 leave no set listed as restorable."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -29,7 +30,14 @@ from recovery_console.engine.sets.set_listing import find_set, list_sets, verify
 from recovery_console.engine.sets.set_members import extract_folder_member
 from recovery_console.engine.state.profile_members import ProfileMembers
 from recovery_console.engine.vault.vault_extract import extract_vault
-from recovery_console.errors import Cancelled, DatabaseError, ExitCode, IntegrityError, UsageError
+from recovery_console.errors import (
+    Cancelled,
+    DatabaseError,
+    ExitCode,
+    IntegrityError,
+    QuotaExceededError,
+    UsageError,
+)
 from recovery_console.models.profile import ConnectionMode
 from tests.fixtures.console import FAST_ITERATIONS, SECRET
 from tests.integration.test_s3 import FakeSecrets
@@ -364,3 +372,11 @@ def test_a_set_on_s3_each_member_on_its_own_connection(console, set_profile, rcl
     console.storage(s3_target.name).delete(record.folder + "04-folder.enc")
     [listed] = list_sets(console, [s3_target.name])[0]
     assert listed.state == DAMAGED and listed.problems == ("member file 04-folder.enc is missing",)
+
+
+def test_a_set_over_its_targets_quota_is_refused_and_removed(console, set_profile, tmp_path):
+    config = console.targets.get("vault")
+    console.update_target(dataclasses.replace(config, quota=50_000))
+    with pytest.raises(QuotaExceededError):
+        _backup(console)
+    assert list_sets(console)[0] == [] and _set_files(tmp_path / "target") == []

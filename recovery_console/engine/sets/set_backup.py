@@ -29,7 +29,7 @@ from recovery_console.engine.container import format as fmt
 from recovery_console.engine.container.streams import SIDECAR_SUFFIX
 from recovery_console.engine.container.writer import EncryptResult, encrypt_stream
 from recovery_console.engine.live_backup import start_dump
-from recovery_console.engine.output_checks import write_sidecar
+from recovery_console.engine.output_checks import check_quota_after, write_sidecar
 from recovery_console.engine.pg.pgdump import DUMP_COMPRESSIONS, DumpStream
 from recovery_console.engine.progress import CancelToken, Phase, Reporter
 from recovery_console.engine.sets.manifest import ManifestMember, SetManifest, seal_manifest, stamp_ms
@@ -174,6 +174,7 @@ def _write_set(console: Console, profile: Profile, planned: list[PlannedMember],
                                    mode=mode, profile=profile.name, description=description,
                                    created_by=base.created_by, members=members)
             sealed = seal_manifest(manifest, secret, iterations=iterations, salt=manifest_salt)
+            check_quota_after(storage, len(sealed.data), prefix="")  # the members written count in what is used
             storage.put_bytes(folder + MANIFEST_NAME + SIDECAR_SUFFIX, set_sidecar_text(sealed.sha256, members))
             storage.put_bytes(folder + MANIFEST_NAME, sealed.data)  # last: from here on the set exists
         except BaseException:
