@@ -47,6 +47,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         sub.set_defaults(func=func)
         sub.add_argument("--member", action="append", metavar="NAME",
                          help="a recovery set: restore this member only (repeatable; default: all)")
+        sub.add_argument("--as-profile", action="append", metavar="MEMBER=PROFILE",
+                         help="a recovery set's database member restores through this profile of its database "
+                              "(repeatable; member main uses --profile)")
         if name == "run":
             sub.add_argument("--new-folder", metavar="DIR", help="a recovery set's folder member into this new folder "
                                                                  "instead of in place")

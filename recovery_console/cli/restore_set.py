@@ -11,6 +11,7 @@ from typing import Any
 from recovery_console.cli.common import emit, job
 from recovery_console.engine.console import Console
 from recovery_console.engine.restore import Restorer
+from recovery_console.engine.sets.manifest import ManifestMember
 from recovery_console.engine.sets.set_catalog import DAMAGED, SetRecord
 from recovery_console.engine.sets.set_members import extract_folder_member, manifest_of, member_ref, pick_member
 from recovery_console.errors import ExitCode, IntegrityError, UsageError
@@ -30,12 +31,7 @@ def run_set(args: argparse.Namespace, app: Console, found: SetRecord, secret: st
         raise UsageError(f"Set {manifest.set_id} was made from profile '{manifest.profile}', not '{args.profile}'.",
                          hint="Name the profile the set belongs to; nothing was changed.")
     chosen = [pick_member(manifest, name) for name in (args.member or [m.name for m in manifest.members])]
-    others = [m.name for m in chosen if m.kind == "database" and m.name != PRIMARY_MEMBER]
-    if others:
-        raise UsageError(f"Database member(s) {', '.join(others)} cannot be restored in place by this release; "
-                         "nothing was changed.",
-                         hint="Decrypt each with `decrypt SET --member NAME -o FILE.dump` and restore it with "
-                              "pg_restore, and choose the other members with --member.")
+    through = member_profiles(args, chosen)
     folders = [m for m in chosen if m.kind == "folder"]
     if args.new_folder and len(folders) != 1:
         raise UsageError("--new-folder takes one folder member; choose it with --member.")
@@ -49,23 +45,26 @@ def run_set(args: argparse.Namespace, app: Console, found: SetRecord, secret: st
                 "is replaced is kept beside it. Type RESTORE to go on: ", "RESTORE")
     lines: list[str] = []
     data: dict[str, Any] = {"set_id": manifest.set_id, "members": []}
-    main = next((m for m in chosen if m.name == PRIMARY_MEMBER), None)
-    if main is not None:
+    plans = []
+    for member in (m for m in chosen if m.kind == "database"):  # every database's checks pass before any changes
         restorer = Restorer(app)
         with job(args) as reporter:
-            plan = restorer.preflight(args.profile, member_ref(app, found, main), secret, jobs=args.jobs,
+            plan = restorer.preflight(through[member.name], member_ref(app, found, member), secret, jobs=args.jobs,
                                       verify_first=True, allow_other_database=args.allow_other_database,
                                       reporter=reporter)
         if not plan.ready:
-            emit(args, data, plan_lines(plan) + ["NOT restored: the set's own database failed its checks; "
-                                                  "nothing was changed."])
+            emit(args, data, plan_lines(plan) + [f"NOT restored: member {member.name} failed its checks; nothing "
+                                                  "was changed."])
             return ExitCode.VERIFY_FAILED
+        plans.append((member, restorer, plan))
+    for member, restorer, plan in plans:
         with job(args) as reporter:
             result = restorer.run(plan, secret, exit_on_error=not args.continue_on_error, no_owner=args.no_owner,
                                   reporter=reporter)
-        lines.append(f"Restored database {result.database} (member {main.name}); the previous one is kept as "
-                     f"{result.previous}.")
-        data["members"].append({"name": main.name, **dataclasses.asdict(result)})
+        lines.append(f"Restored database {result.database} (member {member.name}) through profile "
+                     f"{through[member.name]}; the previous one is kept as {result.previous} (`restore rollback "
+                     f"--profile {through[member.name]}` brings it back).")
+        data["members"].append({"name": member.name, "profile": through[member.name], **dataclasses.asdict(result)})
     for member in folders:
         with job(args) as reporter:
             done = extract_folder_member(app, found, member.name, secret,
@@ -92,12 +91,14 @@ def preflight_set(args: argparse.Namespace, app: Console, found: SetRecord, secr
     ready = manifest.profile == args.profile
     if not ready:
         lines.append(f"  FAIL  profile: the set was made from profile '{manifest.profile}', not '{args.profile}'")
-    for member in [pick_member(manifest, name) for name in (args.member or [m.name for m in manifest.members])]:
-        if member.name == PRIMARY_MEMBER:
+    chosen = [pick_member(manifest, name) for name in (args.member or [m.name for m in manifest.members])]
+    through = member_profiles(args, chosen, strict=False)
+    for member in chosen:
+        if member.kind == "database" and member.name in through:
             with job(args) as reporter:
-                plan = Restorer(app).preflight(args.profile, member_ref(app, found, member), secret, jobs=args.jobs,
-                                               verify_first=True, allow_other_database=args.allow_other_database,
-                                               reporter=reporter)
+                plan = Restorer(app).preflight(through[member.name], member_ref(app, found, member), secret,
+                                               jobs=args.jobs, verify_first=True,
+                                               allow_other_database=args.allow_other_database, reporter=reporter)
             lines += plan_lines(plan)
             ready = ready and plan.ready
         elif member.kind == "folder":
@@ -107,8 +108,27 @@ def preflight_set(args: argparse.Namespace, app: Console, found: SetRecord, secr
                          (f"{place} is replaced by swap, the previous one kept beside it" if there else
                           f"{place} is not a folder here; restore it into a new folder (--new-folder DIR)"))
         else:
-            lines.append(f"  FAIL  database {member.name}: not restorable in place by this release (decrypt it with "
-                         f"--member {member.name} and pg_restore it)")
+            lines.append(f"  FAIL  database {member.name}: name the profile it restores through with --as-profile "
+                         f"{member.name}=PROFILE (a profile of that database)")
             ready = False
     emit(args, {"set": found.as_dict(), "ready": ready}, lines + ["Ready to restore." if ready else "NOT ready."])
     return ExitCode.OK if ready else ExitCode.VERIFY_FAILED
+
+
+def member_profiles(args: argparse.Namespace, chosen: list[ManifestMember], strict: bool = True) -> dict[str, str]:
+    """The stored profile each chosen database member restores through: the set's own profile for `main`, and
+    `--as-profile MEMBER=PROFILE` for the others (its URL, password, restore history and rollback)."""
+    through = {PRIMARY_MEMBER: args.profile}
+    for pair in args.as_profile or []:
+        member, sep, profile = pair.partition("=")
+        if not sep or not member or not profile or member == PRIMARY_MEMBER:
+            raise UsageError(f"--as-profile takes MEMBER=PROFILE for a database member other than "
+                             f"{PRIMARY_MEMBER}, not {pair!r}.")
+        through[member] = profile
+    missing = [m.name for m in chosen if m.kind == "database" and m.name not in through]
+    if missing and strict:
+        raise UsageError(f"Database member(s) {', '.join(missing)} need a profile to restore through; nothing was "
+                         "changed.", hint="Give --as-profile MEMBER=PROFILE for each (a profile of that database, "
+                                          "whose history keeps the previous database), or choose members with "
+                                          "--member.")
+    return through

@@ -319,20 +319,26 @@ def test_a_set_restores_its_database_and_vault_in_place_and_its_members_decrypt(
     capsys.readouterr()
     assert main(["restore", "preflight", made["short_id"], "--profile", "records", *secret]) == ExitCode.VERIFY_FAILED
     out = capsys.readouterr().out
-    assert "FAIL  database results: not restorable in place" in out and "PASS  folder vault" in out
+    assert "FAIL  database results: name the profile it restores through" in out and "PASS  folder vault" in out
     assert main(["restore", "preflight", made["short_id"], "--profile", "records", "--member", "main",
                  "--member", "vault", *secret]) == ExitCode.OK
     assert capsys.readouterr().out.rstrip().endswith("Ready to restore.")
+    pg15.psql("DELETE FROM t", db=set_profile["results"])
+    console.profiles.create("results-db", pg15.dsn(set_profile["results"]), target="vault")
+    console.profiles.set_mode("results-db", ConnectionMode.DIRECT, acknowledge_direct=True)
     assert main(["restore", "run", made["short_id"], "--profile", "records", "--member", "main", "--member", "vault",
-                 "--yes", *secret]) == ExitCode.OK
+                 "--member", "results", "--as-profile", "results=results-db", "--yes", *secret]) == ExitCode.OK
     out = capsys.readouterr().out
-    assert "Restored database" in out and "Restored folder" in out
+    assert out.count("Restored database") == 2 and "Restored folder" in out and "profile results-db" in out
     assert pg15.psql("SELECT count(*) FROM t", db=set_profile["config"]) == "500"
+    assert pg15.psql("SELECT count(*) FROM t", db=set_profile["results"]) == "2000"
+    assert main(["restore", "rollback", "--profile", "results-db", "--yes"]) == ExitCode.OK  # per member
+    assert pg15.psql("SELECT count(*) FROM t", db=set_profile["results"]) == "0"
     assert {k: v for k, v in before.items() if k != "link outside"} == _tree(vault)
     kept = list(tmp_path.glob("vault.pre_restore_*"))
     assert len(kept) == 1 and (kept[0] / "new file").read_text() == "added after the backup"
     assert main(["restore", "run", made["short_id"], "--profile", "records", "--yes", *secret]) == ExitCode.USAGE
-    assert "results, remote cannot be restored in place" in capsys.readouterr().err
+    assert "results, remote need a profile to restore through" in capsys.readouterr().err
 
 
 def test_a_member_swapped_for_another_sets_file_is_caught(console, set_profile, tmp_path, monkeypatch, capsys,
