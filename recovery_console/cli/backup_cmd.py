@@ -23,10 +23,13 @@ from recovery_console.engine.console import Console
 from recovery_console.engine.live_backup import backup_database
 from recovery_console.engine.pinning import copies
 from recovery_console.engine.results import VerifyResult
+from recovery_console.engine.sets.set_backup import backup_set
+from recovery_console.engine.sets.set_catalog import SetRecord
+from recovery_console.engine.sets.set_listing import SetVerifyResult, delete_set, find_set, list_sets, verify_set
 from recovery_console.engine.state.catalog import OpenedWith
 from recovery_console.engine.state.pins import Pin
 from recovery_console.errors import ExitCode, NotFoundError, UsageError, from_os_error
-from recovery_console.formatting import format_bytes
+from recovery_console.formatting import counted, format_bytes
 from recovery_console.models.backup import BackupRecord
 
 
@@ -166,6 +169,12 @@ def _create_from_profile(args: argparse.Namespace, app: Console) -> int:
                          hint=f"Change it with `profile set-target {args.profile} TARGET`.")
     has_secret = args.secret_key_file or args.secret_key_env or args.secret_keyring
     secret = secret_from(args) if has_secret else None
+    if app.profiles.store.get(args.profile).has_members:
+        with job(args) as reporter:
+            made = backup_set(app, args.profile, description=args.description, mode=args.mode,
+                              compression=args.compression, secret=secret, reporter=reporter)
+        emit(args, made.as_dict(), ["Recovery set created."] + set_lines(made))
+        return ExitCode.OK
     with job(args) as reporter:
         record = backup_database(app, args.profile, description=args.description, mode=args.mode,
                                  compression=args.compression, secret=secret, reporter=reporter)
@@ -173,21 +182,51 @@ def _create_from_profile(args: argparse.Namespace, app: Console) -> int:
     return ExitCode.OK
 
 
+def set_lines(record: SetRecord) -> list[str]:
+    """A set as one entry: its id, state and members (each with its file, size and times when known)."""
+    state = {"complete": "complete", "damaged": "DAMAGED — not restorable",
+             "unknown": "members unknown until verified"}[record.state]
+    lines = [f"Set       {record.set_id}  ({state})", f"Target    {record.target}", f"Path      {record.folder}",
+             f"Created   {record.created or '?'}  mode {record.mode or '?'}  {format_bytes(record.size)}  "
+             f"verified {record.verify_result or '-'}"]
+    if record.manifest is not None:
+        lines.append("Members   (each its own snapshot: databases are not one consistent point in time)")
+        for m in record.manifest.members:
+            what = m.database if m.kind == "database" else m.folder
+            lines.append(f"  {m.name:<14} {m.kind:<8} {m.key:<16} {format_bytes(m.size):>10}  "
+                         f"{m.started_at} → {m.finished_at}  {what or ''}")
+    elif record.member_files is not None:
+        lines.append("Members   " + ", ".join(record.member_files) + " (names and times once verified)")
+    lines += [f"PROBLEM   {problem}" for problem in record.problems]
+    return lines
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     app = console()
     records, synced = app.list_backups(args.target, sync=not args.no_sync)
+    sets, set_synced = list_sets(app, args.target, sync=not args.no_sync)
     pins = {(p.target, p.key): p for p in app.pins.all()}
     where = copies(app.catalog.records())
     opened = app.catalog.opened_with()
-    lines = list_lines(records, pins, where, opened)
-    if not records:
+    lines = list_lines(records, pins, where, opened) if records else []
+    if sets:
+        lines += (["", "Recovery sets:"] if records else ["Recovery sets:"])
+        for found in sets:
+            lines += set_lines(found) + [""]
+    if not records and not sets:
         lines = ["No backups found." + ("" if synced or args.no_sync else " No targets are configured: "
                                          "`target add` one, or pass --target FOLDER.")]
+    unfinished = [u for s in set_synced for u in s.unfinished]
+    if unfinished:
+        lines.append(f"{counted(len(unfinished), 'unfinished set')} (a set backup that failed or was killed) not "
+                     "listed; the next set backup to the target removes them once a day old.")
     unreachable = [s for s in synced if s.error]
     lines += [f"Target '{s.target}' NOT LISTED (its backups are not shown): {s.error}" for s in unreachable]
     data = {"backups": [{**r.as_dict(), "pin": pins[(r.target, r.key)].__dict__ if (r.target, r.key) in pins else None,
                          "copies": where.get(r.key, [r.target]),
                          "opens_with": _opens_with(opened.get((r.target, r.key)))} for r in records],
+            "sets": [found.as_dict() for found in sets],
+            "unfinished_sets": [{"target": u.target, "folder": u.folder, "files": len(u.keys)} for u in unfinished],
             "synced": [s.__dict__ for s in synced]}
     emit(args, data, lines)
     return ExitCode.PARTIAL if unreachable else ExitCode.OK
@@ -223,8 +262,26 @@ def verify_lines(result: VerifyResult) -> list[str]:
     return lines
 
 
+def set_verify_lines(result: SetVerifyResult) -> list[str]:
+    lines = [f"VERDICT   PASSED (full verify): set {result.manifest.set_id} is whole; every member is the file the "
+             "manifest pins and decrypts to the archive it names."]
+    lines += set_lines(result.record)[1:]
+    lines += [f"  {v.member.name:<14} file SHA-256 {v.encrypted_sha256}  archive SHA-256 {v.archive_sha256}"
+              for v in result.members]
+    return lines
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     app = console()
+    found = None if Path(args.backup).expanduser().is_file() else find_set(app, args.backup, args.target)
+    if found is not None:
+        if args.quick or args.without_key:
+            raise UsageError("A recovery set is verified in full, member by member; --quick and --without-key "
+                             "apply to single backups.")
+        with job(args) as reporter:
+            proven = verify_set(app, found, secret_from(args), reporter=reporter)
+        emit(args, proven.as_dict(), set_verify_lines(proven))
+        return ExitCode.OK
     ref = app.locate(args.backup, args.target)
     with job(args) as reporter:
         if args.without_key:
@@ -299,6 +356,21 @@ def _import_lines(record: BackupRecord, path: Path) -> list[str]:
 
 def cmd_delete(args: argparse.Namespace) -> int:
     app = console()
+    found = None if Path(args.backup).expanduser().is_file() else find_set(app, args.backup, args.target)
+    if found is not None:
+        if not args.yes:
+            if not sys.stdin.isatty():
+                print("Refusing to delete without confirmation: pass --yes.", file=sys.stderr)
+                return ExitCode.USAGE
+            answer = input(f"Delete recovery set {found.set_id} (every member) at {printable(found.folder)}? "
+                           "Type 'delete' to confirm: ")
+            if answer.strip() != "delete":
+                print("Not deleted.", file=sys.stderr)
+                return ExitCode.USAGE
+        removed = delete_set(app, found)
+        emit(args, {"deleted_set": found.as_dict(), "files": removed},
+             [f"Deleted recovery set {found.set_id}: {removed} files (the manifest first)."])
+        return ExitCode.OK
     ref = app.locate(args.backup, args.target)
     if ref.record is None:
         app.delete(ref)  # refuses, saying why: only backups in the catalog can be deleted

@@ -3,20 +3,35 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import stat
 import tarfile
 from datetime import UTC, datetime
+from pathlib import Path
 
-from recovery_console.cli.common import add_json, add_secret_options, console, emit, printable, secret_to_open
+from recovery_console.cli.backup_cmd import set_lines
+from recovery_console.cli.common import (
+    add_json,
+    add_secret_options,
+    console,
+    emit,
+    printable,
+    secret_from,
+    secret_to_open,
+)
 from recovery_console.engine.archive import pgarchive
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
-from recovery_console.errors import ExitCode, FolderBackupError
+from recovery_console.engine.sets.set_listing import find_set
+from recovery_console.engine.sets.set_members import manifest_of, member_ref, pick_member
+from recovery_console.errors import ExitCode, FolderBackupError, UsageError
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="a pg_dump custom-format .dump, a backup .enc, or a backup id")
     parser.add_argument("--target", help="look the id up on this target only")
+    parser.add_argument("--member", metavar="NAME", help="a recovery set's database member (without: the set's "
+                                                        "members)")
     add_secret_options(parser, profile=True)
     add_json(parser)
     parser.set_defaults(func=cmd_contents)
@@ -24,17 +39,35 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def cmd_contents(args: argparse.Namespace) -> int:
     app = console()
-    ref = app.locate(args.file, args.target)
-    secret: list[str] = []
+    found = None if Path(args.file).expanduser().is_file() else find_set(app, args.file, args.target)
+    if found is not None and not args.member:
+        manifest = manifest_of(app, found, secret_from(args))
+        shown = dataclasses.replace(found, manifest=manifest)
+        emit(args, shown.as_dict(), set_lines(shown))
+        return ExitCode.OK
+    if found is not None:
+        secret = secret_from(args)
+        member = pick_member(manifest_of(app, found, secret), args.member)
+        if member.kind != "database":
+            raise UsageError(f"Member '{member.name}' is a folder, not a pg_dump archive.",
+                             hint="Extract it into a new folder to see its files.",
+                             cli_hint=f"Extract it: `decrypt {args.file} --member {member.name} -o NEW_FOLDER`.")
+        ref = member_ref(app, found, member)
+        metadata, archive = app.contents(ref, lambda: secret)
+    else:
+        if args.member:
+            raise UsageError("--member names a member of a recovery set; this is a single backup.")
+        ref = app.locate(args.file, args.target)
+        given: list[str] = []
 
-    def asked() -> str:
-        secret.append(secret_to_open(args, app, ref))
-        return secret[0]
+        def asked() -> str:
+            given.append(secret_to_open(args, app, ref))
+            return given[0]
 
-    try:
-        metadata, archive = app.contents(ref, asked)
-    except FolderBackupError:
-        return _folder(args, app, ref, secret[0])
+        try:
+            metadata, archive = app.contents(ref, asked)
+        except FolderBackupError:
+            return _folder(args, app, ref, given[0])
     header = archive.header
     data = {
         "archive": {"version": header.version_str, "compression": header.compression, "dbname": header.dbname,

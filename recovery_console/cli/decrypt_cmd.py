@@ -1,13 +1,31 @@
-"""`recovery-console decrypt`: turn a backup back into a plain pg_dump archive, or show its metadata."""
+"""`recovery-console decrypt`: turn a backup back into a plain pg_dump archive, or show its metadata; a recovery
+set's member (--member) to its archive or, for a folder, into a new folder."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, printable, secret_to_open
+from recovery_console.cli.common import (
+    add_json,
+    add_secret_options,
+    console,
+    emit,
+    job,
+    printable,
+    secret_from,
+    secret_to_open,
+)
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
+from recovery_console.engine.sets.set_catalog import SetRecord
+from recovery_console.engine.sets.set_listing import find_set
+from recovery_console.engine.sets.set_members import (
+    decrypt_database_member,
+    extract_folder_member,
+    manifest_of,
+    pick_member,
+)
 from recovery_console.errors import ExitCode, UsageError
 from recovery_console.formatting import format_bytes
 
@@ -20,6 +38,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--extract", type=Path, metavar="NEW_FOLDER",
                         help="a folder backup (a vault's tar): extract its files into this new folder instead")
     parser.add_argument("--metadata-only", action="store_true", help="show the decrypted metadata, write nothing")
+    parser.add_argument("--member", metavar="NAME", help="a recovery set's member: a database to a .dump at -o, a "
+                                                        "folder extracted into the new folder -o")
     parser.add_argument("--target", help="look the id up on this target only")
     parser.add_argument("--force", action="store_true", help="replace an existing regular output file")
     add_secret_options(parser, profile=True)
@@ -29,6 +49,11 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def cmd_decrypt(args: argparse.Namespace) -> int:
     app = console()
+    found = None if Path(args.backup).expanduser().is_file() else find_set(app, args.backup, args.target)
+    if found is not None:
+        return _decrypt_member(args, app, found)
+    if args.member:
+        raise UsageError("--member names a member of a recovery set; this is a single backup.")
     ref = app.locate(args.backup, args.target)
     if args.metadata_only:
         data = app.inspect(ref, secret_to_open(args, app, ref)).as_dict()
@@ -65,3 +90,30 @@ def _extract(args: argparse.Namespace, app: Console, ref: BackupRef) -> int:
     emit(args, {"folder": str(done.folder), "files": done.files, "directories": done.directories,
                 "links": done.links, "content_bytes": done.content_bytes, "refused": done.refused}, lines)
     return ExitCode.PARTIAL if done.refused else ExitCode.OK
+
+
+def _decrypt_member(args: argparse.Namespace, app: Console, found: SetRecord) -> int:
+    secret = secret_from(args)
+    manifest = manifest_of(app, found, secret)
+    if not args.member or args.output is None or args.metadata_only:
+        raise UsageError("A recovery set is decrypted one member at a time: name it with --member and give -o.",
+                         hint="Its members: " + ", ".join(f"{m.name} ({m.kind})" for m in manifest.members) + ".")
+    member = pick_member(manifest, args.member)
+    with job(args) as reporter:
+        if member.kind == "folder":
+            done = extract_folder_member(app, found, member.name, secret, into=args.output, reporter=reporter)
+            extracted = done.extracted
+            emit(args, {"path": str(extracted.folder), "files": extracted.files, "directories": extracted.directories,
+                        "links": extracted.links, "refused": extracted.refused},
+                 [f"Extracted member '{member.name}' into {extracted.folder}: {extracted.files} files, "
+                  f"{extracted.directories} folders, {extracted.links} links "
+                  f"({format_bytes(extracted.content_bytes)}); the archive is the one the set's manifest names."]
+                 + [f"REFUSED   {why} (nothing written for it)" for why in extracted.refused])
+            return ExitCode.OK
+        result = decrypt_database_member(app, found, member.name, args.output, secret, overwrite=args.force,
+                                         reporter=reporter)
+    emit(args, {"path": str(result.path), "size": result.size, "sha256": result.sha256},
+         [f"Decrypted member '{member.name}' to {result.path} ({format_bytes(result.size)}).",
+          f"SHA-256 {result.sha256} (matches the set's manifest).",
+          f"Restore with: pg_restore -d DATABASE {result.path}"])
+    return ExitCode.OK

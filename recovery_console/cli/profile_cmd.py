@@ -1,5 +1,5 @@
 """`recovery-console profile …`: create, show, list, set-mode, set-target, test and remove profiles (their
-instance secrets in profile_secret_cmd.py)."""
+instance secrets in profile_secret_cmd.py, members in member_cmd.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import dataclasses
 import os
 from datetime import UTC, datetime
 
-from recovery_console.cli import profile_secret_cmd
+from recovery_console.cli import member_cmd, profile_secret_cmd
 from recovery_console.cli.common import add_json, add_secret_options, console, emit, secret_from
 from recovery_console.engine.due import pending
 from recovery_console.engine.schedule_times import next_run
@@ -61,6 +61,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     listing = commands.add_parser("list", help="list profiles")
     add_json(listing)
     listing.set_defaults(func=cmd_list)
+    member_cmd.register(commands)
 
 
 _RULES = ("keep_last", "keep_within_days", "keep_daily", "keep_weekly", "keep_monthly")
@@ -191,7 +192,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     emit(args, {**profile.to_dict(), "declared": profile.declared, "warnings": warnings,
                 "policy_summary": profile.policy.summary() if profile.policy else None,
                 "next_run": _next_run(profile), "due_now": missed.isoformat() if missed else None},
-         _lines(profile, warnings) + _policy_lines(profile, missed))
+         _lines(profile, warnings) + member_cmd.member_lines(profile) + _policy_lines(profile, missed))
     return ExitCode.OK
 
 

@@ -5,13 +5,25 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 from typing import Any
 
-from recovery_console.cli.common import add_json, add_secret_options, console, emit, job, printable, secret_to_open
+from recovery_console.cli.common import (
+    add_json,
+    add_secret_options,
+    console,
+    emit,
+    job,
+    printable,
+    secret_from,
+    secret_to_open,
+)
+from recovery_console.cli.restore_set import preflight_set, run_set
 from recovery_console.engine.restore import Restorer
 from recovery_console.engine.restore_cleanup import clean_up
 from recovery_console.engine.restore_kept import KEPT, drop_previous, history, rollback_entry
 from recovery_console.engine.restore_preflight import RestorePlan
+from recovery_console.engine.sets.set_listing import find_set
 from recovery_console.engine.state import restore_journal
 from recovery_console.errors import ExitCode, RecoveryError, UsageError
 from recovery_console.formatting import format_bytes
@@ -42,7 +54,14 @@ def register(parser: argparse.ArgumentParser) -> None:
         add_secret_options(sub)
         add_json(sub)
         sub.set_defaults(func=func)
+        sub.add_argument("--member", action="append", metavar="NAME",
+                         help="a recovery set: restore this member only (repeatable; default: all)")
+        sub.add_argument("--as-profile", action="append", metavar="MEMBER=PROFILE",
+                         help="a recovery set's database member restores through this profile of its database "
+                              "(repeatable; member main uses --profile)")
         if name == "run":
+            sub.add_argument("--new-folder", metavar="DIR", help="a recovery set's folder member into this new folder "
+                                                                 "instead of in place")
             sub.add_argument("--yes", action="store_true", help="skip the typed RESTORE confirmation")
             sub.add_argument("--continue-on-error", action="store_true",
                              help="let pg_restore go on after an error (the restore still fails before any swap)")
@@ -79,6 +98,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     drop.set_defaults(func=cmd_drop)
 
 
+def _secret(args: argparse.Namespace, profile: str) -> str:
+    """A recovery set's secret: the one given, else the profile's newest."""
+    if args.secret_key_file or args.secret_key_env or args.secret_keyring:
+        return secret_from(args)
+    return console().profiles.instance_secret(profile)
+
+
 def _plan(args: argparse.Namespace) -> tuple[Restorer, RestorePlan, str]:
     app = console()
     restorer = Restorer(app)
@@ -108,6 +134,12 @@ def _plan_data(plan: RestorePlan) -> dict[str, Any]:
 
 
 def cmd_preflight(args: argparse.Namespace) -> int:
+    app = console()
+    found = None if Path(args.backup).expanduser().is_file() else find_set(app, args.backup, args.target)
+    if found is not None:
+        return preflight_set(args, app, found, _secret(args, args.profile), _plan_lines)
+    if args.member:
+        raise UsageError("--member chooses members of a recovery set; this is a single backup.")
     _, plan, _ = _plan(args)
     verdict = "Ready to restore." if plan.ready else "NOT ready: fix the failed checks."
     if plan.unacknowledged and not any(c.blocking for c in plan.checks):
@@ -124,6 +156,12 @@ def _confirm(prompt: str, word: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    app = console()
+    found = None if Path(args.backup).expanduser().is_file() else find_set(app, args.backup, args.target)
+    if found is not None:
+        return run_set(args, app, found, _secret(args, args.profile), _confirm, _plan_lines)
+    if args.member or args.new_folder:
+        raise UsageError("--member and --new-folder choose members of a recovery set; this is a single backup.")
     restorer, plan, secret = _plan(args)
     print("\n".join(printable(line) for line in _plan_lines(plan)), file=sys.stderr)
     if plan.unacknowledged and not any(c.blocking for c in plan.checks):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from recovery_console.engine.archive.pgarchive import ArchiveHeader
 from recovery_console.engine.background import in_background
 from recovery_console.engine.console import Console
 from recovery_console.engine.pg import pgtools, postgres
@@ -48,6 +50,11 @@ def backup_database(
     if compression not in DUMP_COMPRESSIONS:
         raise UsageError(f"Unknown compression '{compression}'; choose one of {', '.join(DUMP_COMPRESSIONS)}.")
     profile = console.profiles.store.get(profile_name)
+    if profile.has_members:  # one database of a set alone would pass for the whole: refused, never partial
+        raise UsageError(f"Profile '{profile_name}' has members, so a backup of it is a recovery set of all of "
+                         "them, which this action cannot make yet.",
+                         hint="Back the set up by hand until scheduled and one-click set backups arrive.",
+                         cli_hint=f"Run `recovery-console backup create --profile {profile_name}`.")
     url = profile.dump_url()
     if not profile.target:
         raise UsageError(f"Profile '{profile_name}' has no backup target.",
@@ -63,32 +70,16 @@ def backup_database(
 def _backup(console: Console, profile: Profile, target: str, description: str, mode: str, compression: str,
             secret: str | None, reporter: Reporter | None,
             now: Callable[[], datetime] | None = None) -> BackupRecord:
-    url = profile.dump_url()
     password = console.profiles.dump_password(profile)
     # the instance secret is read from the keyring while pg_dump starts and reads the catalog (the keyring
     # is not used here meanwhile: a SecretStore serves one thread at a time)
     pending = None if secret is not None else in_background(_instance_secret, console, profile.name,
                                                              name="rc-instance-secret")
-    with span("tool-discovery"):
-        tools = pgtools.discover([Path(d) for d in profile.tool_dirs], names=["pg_dump"])
-    size = in_background(_database_size, url, password, _psql_beside(tools),  # overlaps pg_dump's start
-                         name="rc-database-size")
-    seen = console.profiles.server_versions
-    dump = _dump_as_last_seen(tools, url, password, compression, seen.get(url))
-    if dump is None:
-        with postgres.connect(url, password) as conn:
-            info = postgres.server_info(conn)
-        dump = DumpStream(pgtools.choose_pg_dump(tools, info.major), url, password, compression)
-    with dump:
-        with span("pg_dump-header"):
-            header = dump.archive_header()
-        seen.remember(url, header.server_version)
+    with start_dump(console, profile, password, compression) as (dump, header, database_size):
         if pending is not None:
             with span("instance-secret-wait"):
                 secret = pending.result()
         assert secret is not None  # given, or read from the keyring above
-        with span("database-size"):
-            database_size = size.result()
         with span("encrypt-and-store"):
             record = console.create_backup(
                 dump, target, secret, description=description, mode=mode,
@@ -104,6 +95,35 @@ def _backup(console: Console, profile: Profile, target: str, description: str, m
 def _instance_secret(console: Console, profile_name: str) -> str:
     with span("instance-secret"):
         return console.profiles.instance_secret(profile_name)
+
+
+@contextmanager
+def start_dump(console: Console, profile: Profile, password: str | None, compression: str,
+               opened: Callable[[DumpStream], None] | None = None,
+               ) -> Iterator[tuple[DumpStream, ArchiveHeader, int | None]]:
+    """pg_dump of the profile's dump URL, by the pg_dump that fits its server, its archive header read, and the
+    database's size (asked while pg_dump starts); pg_dump is stopped when the block ends. `opened` is told of
+    each pg_dump as it starts (before its header, which a lock can hold back), so another thread can stop it."""
+    url = profile.dump_url()
+    with span("tool-discovery"):
+        tools = pgtools.discover([Path(d) for d in profile.tool_dirs], names=["pg_dump"])
+    size = in_background(_database_size, url, password, _psql_beside(tools),  # overlaps pg_dump's start
+                         name="rc-database-size")
+    seen = console.profiles.server_versions
+    dump = _dump_as_last_seen(tools, url, password, compression, seen.get(url), opened)
+    if dump is None:
+        with postgres.connect(url, password) as conn:
+            info = postgres.server_info(conn)
+        dump = DumpStream(pgtools.choose_pg_dump(tools, info.major), url, password, compression)
+        if opened is not None:
+            opened(dump)
+    with dump:
+        with span("pg_dump-header"):
+            header = dump.archive_header()
+        seen.remember(url, header.server_version)
+        with span("database-size"):
+            database_size = size.result()
+        yield dump, header, database_size
 
 
 def _psql_beside(tools: list[pgtools.PgTool]) -> Path | None:
@@ -147,7 +167,7 @@ def _size_by_psql(psql: Path, url: str, password: str | None) -> int | None:
 
 
 def _dump_as_last_seen(tools: list[pgtools.PgTool], url: str, password: str | None, compression: str,
-                       version: str | None) -> DumpStream | None:
+                       version: str | None, opened: Callable[[DumpStream], None] | None = None) -> DumpStream | None:
     """pg_dump picked for the server version last seen at `url`, if its archive header confirms the pick.
 
     This spares a backup the probe connection (and importing its driver). None when nothing was
@@ -162,6 +182,8 @@ def _dump_as_last_seen(tools: list[pgtools.PgTool], url: str, password: str | No
     except RecoveryError:
         return None
     dump = DumpStream(tool, url, password, compression)
+    if opened is not None:
+        opened(dump)
     confirmed = False
     try:
         found = pgtools.parse_major(dump.archive_header().server_version)

@@ -66,6 +66,8 @@ class Profile:
     """When and how its backups run by themselves (models/policy.py); None: only by hand."""
     instance_secrets: tuple[InstanceSecret, ...] = ()
     """The rotation's secrets, newest first (the newest makes new backups); empty before any rotation."""
+    members: tuple[ProfileMember, ...] = ()
+    """Further members of its recovery set (#18); none: a backup is one database backup, as always."""
 
     @property
     def secrets_newest_first(self) -> tuple[InstanceSecret, ...]:
@@ -125,6 +127,9 @@ class Profile:
             data["instance_secrets"] = [secret.to_dict() for secret in self.instance_secrets]
         if self.policy is not None:  # absent when unset, so the file stays as an older release wrote it
             data["policy"] = self.policy.to_dict()
+        data.pop("members")
+        if self.members:  # absent when none, likewise
+            data["members"] = [member.to_dict() for member in self.members]
         return data
 
     @classmethod
@@ -139,7 +144,21 @@ class Profile:
                    target=json_fields.optional_text(data, "target"), tool_dirs=json_fields.texts(data, "tool_dirs"),
                    stored_secrets=tuple(json_fields.texts(data, "stored_secrets")),
                    policy=Policy.from_dict(json_fields.mapping(data, "policy")) if data.get("policy") else None,
-                   instance_secrets=_instance_secrets(data))
+                   instance_secrets=_instance_secrets(data),
+                   members=members_from_list(data.get("members")))
+
+    @property
+    def has_members(self) -> bool:
+        """Whether a backup of it makes a recovery set (its own database and these members) rather than one backup."""
+        return bool(self.members)
+
+    def member_connection(self, member: ProfileMember) -> Profile:
+        """A database member as a profile of its own (same target and tools), for its mode and dump URL."""
+        if member.kind is not MemberKind.DATABASE or member.database_url is None:
+            raise UsageError(f"Member '{member.name}' of profile '{self.name}' is not a database.")
+        return Profile(name=f"{self.name}/{member.name}", database_url=member.database_url, mode=member.mode,
+                       direct_acknowledged=member.direct_acknowledged, direct_url=member.direct_url,
+                       target=self.target, tool_dirs=self.tool_dirs)
 
 
 def _instance_secrets(data: dict[str, Any]) -> tuple[InstanceSecret, ...]:
@@ -147,3 +166,54 @@ def _instance_secrets(data: dict[str, Any]) -> tuple[InstanceSecret, ...]:
     if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
         raise ValueError("'instance_secrets' must be a list of objects")
     return tuple(InstanceSecret.from_dict(item) for item in raw)
+
+
+PRIMARY_MEMBER = "main"
+"""The name a profile's own database has among the members of its recovery set."""
+
+
+class MemberKind(StrEnum):
+    DATABASE = "database"
+    FOLDER = "folder"
+
+
+@dataclass(frozen=True)
+class ProfileMember:
+    """One further member of a profile's recovery set: a database (its URL and connection mode, as a profile has)
+    or a folder (a file vault, streamed as a tar). Passwords are in the keyring, under the profile's scope."""
+
+    name: str
+    kind: MemberKind
+    database_url: str | None = None
+    mode: ConnectionMode = ConnectionMode.UNDECLARED
+    direct_acknowledged: bool = False
+    direct_url: str | None = None
+    path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kind"], data["mode"] = self.kind.value, self.mode.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProfileMember:
+        kind = json_fields.text(data, "kind")
+        if kind not in tuple(MemberKind):
+            raise ValueError(f"a member's 'kind' must be one of {', '.join(MemberKind)}, not {kind!r}")
+        mode = json_fields.optional_text(data, "mode") or ConnectionMode.UNDECLARED.value
+        if mode not in tuple(ConnectionMode):
+            raise ValueError(f"a member's 'mode' must be one of {', '.join(ConnectionMode)}, not {mode!r}")
+        return cls(name=json_fields.text(data, "name"), kind=MemberKind(kind),
+                   database_url=json_fields.optional_text(data, "database_url"), mode=ConnectionMode(mode),
+                   direct_acknowledged=json_fields.flag(data, "direct_acknowledged"),
+                   direct_url=json_fields.optional_text(data, "direct_url"),
+                   path=json_fields.optional_text(data, "path"))
+
+
+def members_from_list(raw: object) -> tuple[ProfileMember, ...]:
+    """profiles.json's `members` (absent: none); a record that is not a list of objects raises ValueError."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+        raise ValueError("'members' must be a list of objects")
+    return tuple(ProfileMember.from_dict(item) for item in raw)

@@ -22,7 +22,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -235,6 +235,14 @@ class Catalog:
                 db.rollback()
                 raise
             db.commit()
+
+    def reading(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A short read on the catalog's file, for the tables kept beside `backups` (recovery sets' set_catalog)."""
+        return self._reading()
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One write transaction on the catalog's file, for the tables kept beside `backups`."""
+        return self._transaction()
 
     def sync(self, storage: Storage) -> SyncResult:
         """Make the catalog's records for this target match what the target lists right now."""

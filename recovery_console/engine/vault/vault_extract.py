@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -149,11 +150,12 @@ def _count(done: Extracted, member: tarfile.TarInfo) -> None:
 
 
 def restore_in_place(stream: ReadableStream, folder: Path, reporter: Reporter | None = None,
-                     now: datetime | None = None) -> Extracted:
+                     now: datetime | None = None, proven: Callable[[], None] | None = None) -> Extracted:
     """Replace `folder`'s contents with the tar's, keeping the previous folder as `<folder>.pre_restore_<time>`.
 
-    The new contents are extracted beside it first; if that fails, the new folder is removed and the
-    original is untouched. Only then two renames swap them.
+    The new contents are extracted beside it first; if that fails, or `proven` (called once the tar is
+    extracted: e.g. the backup's end checks) raises, the new folder is removed and the original is
+    untouched. Only then two renames swap them.
     """
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     building = folder.with_name(f"{folder.name}.restoring_{stamp}")
@@ -164,6 +166,8 @@ def restore_in_place(stream: ReadableStream, folder: Path, reporter: Reporter | 
         raise UsageError(f"{kept} already exists.", hint="Wait a second and try again, or move it away.")
     try:
         done = extract_vault(stream, building, reporter)
+        if proven is not None:
+            proven()
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise

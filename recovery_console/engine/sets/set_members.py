@@ -1,0 +1,206 @@
+"""One member of a recovery set taken out: a database member decrypted to its pg_dump archive, a folder member
+extracted into a new folder or restored in place by swap, each checked against the set's manifest.
+
+A folder is extracted while its member file is decrypted (through a pipe, no plaintext copy on disk);
+the member's end checks and the manifest's archive hash are proven before a new folder is kept or an
+in-place swap is made, so nothing is replaced by what a damaged or substituted member holds.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+from recovery_console.engine.backup_ref import BackupRef
+from recovery_console.engine.console import Console
+from recovery_console.engine.container.verify import StreamReport, read_stream
+from recovery_console.engine.progress import Reporter
+from recovery_console.engine.results import FileResult
+from recovery_console.engine.sets.manifest import ManifestMember, SetManifest, open_manifest
+from recovery_console.engine.sets.set_catalog import SetCatalog, SetRecord
+from recovery_console.engine.storage.base import Storage
+from recovery_console.engine.vault.vault_extract import Extracted, extract_vault, restore_in_place
+from recovery_console.errors import IntegrityError, NotFoundError, UsageError
+from recovery_console.models.backup import BackupMetadata, BackupRecord
+
+
+def manifest_of(console: Console, record: SetRecord, secret: str) -> SetManifest:
+    """The set's manifest: the catalog's copy, else decrypted from the target (and remembered)."""
+    if record.manifest is not None:
+        return record.manifest
+    storage = console.storage(record.target)
+    try:
+        with storage.open_read(record.manifest_key) as stream:
+            manifest = open_manifest(stream, secret).manifest
+    except NotFoundError:
+        raise IntegrityError("The set's manifest is gone: the set is unfinished or was deleted.") from None
+    SetCatalog(console.catalog).remember_manifest(record.target, record.folder, manifest)
+    return manifest
+
+
+def belongs(metadata: BackupMetadata, member: ManifestMember, set_id: str) -> bool:
+    """Whether a member file's own metadata names the member the manifest lists (not one moved from another set)."""
+    expected = {"set_id": set_id, "set_member": member.name, "set_member_kind": member.kind}
+    return metadata.backup_id == member.backup_id and {k: metadata.extra.get(k) for k in expected} == expected
+
+
+def pick_member(manifest: SetManifest, name: str) -> ManifestMember:
+    try:
+        return manifest.member(name)
+    except KeyError:
+        raise NotFoundError(f"The set has no member '{name}'.",
+                            hint="Its members: " + ", ".join(m.name for m in manifest.members) + ".") from None
+
+
+def member_ref(console: Console, record: SetRecord, member: ManifestMember) -> BackupRef:
+    """The member's file as a backup the console can act on like any other (decrypt, inspect, contents)."""
+    storage = console.storage(record.target)
+    key = record.folder + member.key
+    try:
+        info = storage.stat(key)
+    except NotFoundError:
+        raise IntegrityError(f"Member '{member.name}' ({member.key}) is missing from the set.",
+                             hint="The set is damaged; take this member from another set or copy.") from None
+    if info.size != member.size:
+        raise IntegrityError(f"Member '{member.name}' ({member.key}) is {info.size:,} bytes; the manifest says "
+                             f"{member.size:,}.", hint="The set is damaged; take this member from another set.")
+    stand_in = BackupRecord(short_id=member.backup_id.replace("-", "")[:8], target=record.target, key=key,
+                            size=info.size, mtime=info.mtime, sha256=member.sha256)
+    return BackupRef(storage.location(key), stand_in, storage)
+
+
+def decrypt_database_member(console: Console, record: SetRecord, name: str, out: Path, secret: str, *,
+                            overwrite: bool = False, reporter: Reporter | None = None) -> FileResult:
+    """A database member to its plain pg_dump archive; kept only if it is the archive the manifest names."""
+    manifest = manifest_of(console, record, secret)
+    member = pick_member(manifest, name)
+    if member.kind != "database":
+        raise UsageError(f"Member '{name}' is a folder; extract it into a new folder instead.")
+    result = console.decrypt(member_ref(console, record, member), out, secret, overwrite=overwrite,
+                             reporter=reporter)
+    if (result.size, result.sha256) != (member.archive_length, member.archive_sha256) or \
+            result.metadata is None or not belongs(result.metadata, member, manifest.set_id):
+        with suppress(OSError):
+            out.unlink()
+        raise IntegrityError(f"Member '{name}' decrypts, but not to the archive the set's manifest names; "
+                             "the output was removed.", hint="The member was replaced: the set is damaged.")
+    return result
+
+
+@dataclass(frozen=True)
+class FolderResult:
+    member: ManifestMember
+    extracted: Extracted
+
+
+def extract_folder_member(console: Console, record: SetRecord, name: str, secret: str, *, into: Path | None = None,
+                          in_place: bool = False, reporter: Reporter | None = None) -> FolderResult:
+    """A folder member into the new folder `into`, or (`in_place`) over the folder it was taken from, the previous
+    one kept as `<folder>.pre_restore_<time>`; audited."""
+    manifest = manifest_of(console, record, secret)
+    member = pick_member(manifest, name)
+    if member.kind != "folder":
+        raise UsageError(f"Member '{name}' is a database; it restores through the database restore.")
+    if in_place == (into is not None):
+        raise UsageError("Name a new folder to extract into, or restore in place; one of the two.")
+    ref = member_ref(console, record, member)
+    destination = Path(member.folder or "") if in_place else into
+    assert destination is not None and ref.storage is not None and ref.record is not None
+    with console.audited("set.restore-folder" if in_place else "set.extract-folder", str(destination),
+                         {"set": record.folder, "member": name, "target": record.target}) as detail:
+        with _decrypted(ref.storage, ref.record.key, secret, member, manifest.set_id) as (stream, proven):
+            if in_place:
+                done = restore_in_place(stream, destination, reporter, proven=proven)
+            else:
+                if os.path.lexists(destination):
+                    raise UsageError(f"{destination} already exists.",
+                                     hint="Name a new folder, or restore the member in place.")
+                try:
+                    done = extract_vault(stream, destination, reporter)
+                    proven()
+                except BaseException:
+                    if stream.started:  # the extractor made the folder before its first read: it is ours
+                        shutil.rmtree(destination, ignore_errors=True)
+                    raise
+        detail.update(files=done.files, refused=len(done.refused),
+                      kept_previous=str(done.kept_previous) if done.kept_previous else None)
+        return FolderResult(member, done)
+
+
+class _PipeSource:
+    """The decrypted tar as the extractor reads it; at the pipe's end, the decryption's own failure is raised."""
+
+    def __init__(self, fd: int, finished: threading.Event, failed: list[BaseException]) -> None:
+        self._file = os.fdopen(fd, "rb")
+        self._finished, self._failed = finished, failed
+        self.started = False
+
+    def read(self, size: int = -1) -> bytes:
+        self.started = True
+        data = self._file.read(size)
+        if not data:
+            self._finished.wait()
+            if self._failed:
+                raise self._failed[0]
+        return data
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@contextmanager
+def _decrypted(storage: Storage, key: str, secret: str, member: ManifestMember,
+               set_id: str) -> Iterator[tuple[_PipeSource, _Proof]]:
+    """Decrypt the member on a thread into a pipe; `proven()` waits for the whole file's checks and the manifest's
+    archive hash, and raises if either fails."""
+    read_fd, write_fd = os.pipe()
+    finished = threading.Event()
+    failed: list[BaseException] = []
+    reports: list[StreamReport] = []
+
+    def decrypt() -> None:
+        try:
+            with os.fdopen(write_fd, "wb") as sink, storage.open_read(key) as stream:
+                reports.append(read_stream(stream, secret, sink=sink, require_archive=False))
+        except BaseException as exc:  # noqa: BLE001 - handed to the reading side
+            failed.append(exc)
+        finally:
+            finished.set()
+
+    source = _PipeSource(read_fd, finished, failed)
+    thread = threading.Thread(target=decrypt, name="rc-member-decrypt", daemon=True)
+    thread.start()
+    try:
+        yield source, _Proof(source, finished, failed, reports, member, set_id)
+    finally:
+        source.close()  # a decryption still writing gets EPIPE and ends
+        thread.join()
+
+
+class _Proof:
+    """Called once the tar is extracted: the rest of the stream read, the file's end checks passed, the archive the
+    one the manifest pins."""
+
+    def __init__(self, source: _PipeSource, finished: threading.Event, failed: list[BaseException],
+                 reports: list[StreamReport], member: ManifestMember, set_id: str) -> None:
+        self._source, self._finished, self._failed, self._reports = source, finished, failed, reports
+        self._member, self._set_id = member, set_id
+
+    def __call__(self) -> None:
+        while self._source.read(1 << 16):  # tar padding after the end marker, then the end of the stream
+            pass
+        self._finished.wait()
+        if self._failed:
+            raise self._failed[0]
+        report = self._reports[0]
+        if (report.archive_length, report.archive_sha256) != (self._member.archive_length,
+                                                              self._member.archive_sha256) or \
+                report.ciphertext_sha256 != self._member.sha256 or \
+                not belongs(report.metadata, self._member, self._set_id):
+            raise IntegrityError(f"Member '{self._member.name}' decrypts, but not to the archive the set's manifest "
+                                 "names; nothing was kept.", hint="The member was replaced: the set is damaged.")
