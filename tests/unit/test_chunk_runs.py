@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recovery_console.engine.archive.copy_chunks import strip_headers
+from recovery_console.engine.archive.copy_chunks import FRAMING_ONLY, strip_headers
 
 
 def chunk(payload: bytes) -> bytes:
@@ -42,6 +42,9 @@ def test_strip_headers_matches_a_chunk_by_chunk_walk(parts, tail, lead, data) ->
     end = data.draw(st.integers(lead, len(buf)))
     run = strip_headers(buf, lead, end)
     assert (run.payload, run.consumed) == walk(buf, lead, end)
+    framed = strip_headers(buf, lead, end, payload=False)  # a completeness check walks as far, keeping nothing
+    assert framed.consumed == run.consumed
+    assert framed.payload == (FRAMING_ONLY if run.consumed else b"")
 
 
 def test_one_row_chunks_become_one_payload() -> None:

@@ -34,11 +34,17 @@ class Run:
     consumed: int
 
 
-def strip_headers(data: bytes, start: int, end: int) -> Run:
+FRAMING_ONLY = b"\x00"
+"""What `strip_headers(..., payload=False)` gives for a run's payload: the run's framing was checked, its bytes
+not kept (a completeness check reads only the framing)."""
+
+
+def strip_headers(data: bytes, start: int, end: int, payload: bool = True) -> Run:
     """The chunks from `start` (where a chunk header begins) while they lie wholly before `end`.
 
     Stops before a zero-length chunk (the block's end), a header with a non-zero sign byte, and
     a chunk that reaches past `end`; those are left to the caller's chunk-by-chunk reader.
+    Without `payload`, the run is only walked: its payload is FRAMING_ONLY (about half the work).
     """
     before_numpy()
     import numpy as np
@@ -47,6 +53,8 @@ def strip_headers(data: bytes, start: int, end: int) -> Run:
     heads, stop = _chain(window)
     if not stop:
         return Run(b"", 0)
+    if not payload:
+        return Run(FRAMING_ONLY, stop)
     keep = np.ones(stop, bool)
     keep[(heads[:, None] + np.arange(HEADER)).ravel()] = False
     return Run(window[:stop][keep].tobytes(), stop)

@@ -49,12 +49,13 @@ class _BlockReader:
     """
 
     def __init__(self, fp: ReadableStream, archive: Archive, tap: Callable[[bytes], object] | None = None,
-                 reframe: bool = False) -> None:
+                 reframe: bool = False, framing_only: bool = False) -> None:
         self.fp = fp
         self.pos = archive.toc_end
         self.int_size = archive.header.int_size
         self.tap = tap
         self.reframe = reframe
+        self.framing_only = framing_only
         self._data = b""
         self._off = 0
 
@@ -92,7 +93,7 @@ class _BlockReader:
         Only for intSize 4, at the start of a chunk header.
         """
         self._available(READ_AHEAD)
-        run = strip_headers(self._data, self._off, len(self._data))
+        run = strip_headers(self._data, self._off, len(self._data), payload=not self.framing_only)
         if run.consumed:
             if self.tap is not None and self.reframe:
                 self.tap(b"\x00" + len(run.payload).to_bytes(RUN_HEADER - 1, "little"))
@@ -231,15 +232,16 @@ def large_objects(pieces: Iterator[bytes]) -> Iterator[LargeObject]:
 
 
 def walk(fp: ReadableStream, archive: Archive, tap: Callable[[bytes], object] | None = None,
-         reframe: bool = False) -> Iterator[tuple[int, int, Iterator[bytes]]]:
+         reframe: bool = False, framing_only: bool = False) -> Iterator[tuple[int, int, Iterator[bytes]]]:
     """Yield (dump_id, block_type, payload pieces) per data block; unread payload is skipped afterwards.
 
-    `tap` and `reframe` are the _BlockReader's: every byte after the TOC also goes to `tap`.
+    `tap` and `reframe` are the _BlockReader's: every byte after the TOC also goes to `tap`. With
+    `framing_only`, runs of uncompressed chunks are walked, not copied: their pieces are FRAMING_ONLY.
     """
     if isinstance(fp, SeekableStream) and fp.seekable():
         fp.seek(archive.toc_end)
     entries = {entry.dump_id: entry for entry in archive.toc}
-    reader = _BlockReader(fp, archive, tap, reframe)
+    reader = _BlockReader(fp, archive, tap, reframe, framing_only)
     bulk = archive.header.compression == "none" and archive.header.int_size == RUN_HEADER - 1
     while True:
         start = reader.pos
