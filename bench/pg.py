@@ -21,10 +21,9 @@ Plain and console runs alternate, --rounds times; every run is printed with the 
 so far, and the verdict uses the medians. A console run also reports its own CPU seconds (the
 process tree's, from wait4, minus its children's — pg_restore, tool probes — as the console last
 logged them) and its phase breakdown: the engine's timing spans (engine/timing.py), logged under
-`--debug` and read from stderr. Phases nest: key-derivation runs inside pre-flight and streaming, and
-row-count-early inside streaming (the tables counted while pg_restore builds indexes; row-count-check
-is then what is left: each table's presence, and a recount of any table the early count did not
-confirm); keyring-read is the instance secret's read (keyring-probe shows only when that read found
+`--debug` and read from stderr. Phases nest: key-derivation runs inside pre-flight and streaming;
+row-count-check is each table's presence and rows (the server's counters, count(*) where they differ);
+keyring-read is the instance secret's read (keyring-probe shows only when that read found
 nothing and the keyring was probed); "rest" is the wall time outside the top-level spans (interpreter
 start, imports, audit, journal).
 Every run starts after a CHECKPOINT; autovacuum is off. One run of each kind goes untimed first.

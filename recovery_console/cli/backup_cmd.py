@@ -218,8 +218,8 @@ def cmd_list(args: argparse.Namespace) -> int:
                                          "`target add` one, or pass --target FOLDER.")]
     unfinished = [u for s in set_synced for u in s.unfinished]
     if unfinished:
-        lines.append(f"{counted(len(unfinished), 'unfinished set')} (a set backup that failed or was killed) not "
-                     "listed; the next set backup to the target removes them once a day old.")
+        lines.append(f"Not listed: {counted(len(unfinished), 'unfinished set')} (a set backup that failed or was "
+                     "killed); the next set backup to the target removes such sets once a day old.")
     unreachable = [s for s in synced if s.error]
     lines += [f"Target '{s.target}' NOT LISTED (its backups are not shown): {s.error}" for s in unreachable]
     data = {"backups": [{**r.as_dict(), "pin": pins[(r.target, r.key)].__dict__ if (r.target, r.key) in pins else None,

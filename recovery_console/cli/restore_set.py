@@ -127,8 +127,8 @@ def member_profiles(args: argparse.Namespace, chosen: list[ManifestMember], stri
         through[member] = profile
     missing = [m.name for m in chosen if m.kind == "database" and m.name not in through]
     if missing and strict:
-        raise UsageError(f"Database member(s) {', '.join(missing)} need a profile to restore through; nothing was "
-                         "changed.", hint="Give --as-profile MEMBER=PROFILE for each (a profile of that database, "
+        raise UsageError(f"No profile to restore through for the database members {', '.join(missing)}; nothing "
+                         "was changed.", hint="Give --as-profile MEMBER=PROFILE for each (a profile of that database, "
                                           "whose history keeps the previous database), or choose members with "
                                           "--member.")
     return through

@@ -41,8 +41,8 @@ from recovery_console.engine.pg import postgres
 from recovery_console.engine.pg.process_group import stop_group
 from recovery_console.engine.pg.restore_session import session_options, with_session_options
 from recovery_console.engine.progress import Phase, Reporter
-from recovery_console.engine.restore_check import EarlyCount, Table, check_tables, expected_rows
 from recovery_console.engine.restore_check import TableCheck as TableCheck  # re-exported: RestoreResult holds them
+from recovery_console.engine.restore_check import check_tables, expected_rows
 from recovery_console.engine.restore_cleanup import clean_before, drop_created
 from recovery_console.engine.restore_jobs import restore_parallel
 from recovery_console.engine.restore_preflight import (
@@ -138,7 +138,6 @@ class Restorer:
     def __init__(self, console: Console) -> None:
         self.console = console
         self._prepared: tuple[RestorePlan, Future[int | None]] | None = None  # the last plan's server sort memory
-        self._confirmed: dict[Table, int] = {}  # row counts the last streaming restore confirmed early
         # psycopg takes ~0.2–0.3 s of CPU to import; the pre-flight needs it, and the secret's keyring look-up
         # before it mostly waits: load it meanwhile
         in_background(_import_psycopg, name="rc-preload")
@@ -279,14 +278,11 @@ class Restorer:
             env = with_session_options(base, options)
             if plan.jobs > 1:
                 return self._restore_parallel(plan, argv, env, secret, reporter)
-            return self._restore_streaming(plan, argv, env, secret, reporter, lambda counts: EarlyCount.start(
-                url, password, plan.scratch_name, expected_rows(plan.archive, counts)) if plan.archive else None)
+            return self._restore_streaming(plan, argv, env, secret, reporter)
 
     def _restore_streaming(self, plan: RestorePlan, argv: list[str], env: dict[str, str], secret: str,
-                           reporter: Reporter,
-                           early: Callable[[dict[int, int]], EarlyCount | None]) -> dict[int, int]:
-        """Decrypted archive bytes go straight into pg_restore's stdin; nothing is written to disk. Once they
-        are all in, the tables are counted while pg_restore builds indexes (engine/restore_check.py)."""
+                           reporter: Reporter) -> dict[int, int]:
+        """Decrypted archive bytes go straight into pg_restore's stdin; nothing is written to disk."""
         with tempfile.TemporaryFile() as errors:
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=errors, stdout=subprocess.DEVNULL, env=env,
                                     start_new_session=True)
@@ -305,18 +301,7 @@ class Restorer:
             if failure is not None and proc.poll() is None:
                 stop_group(proc)
                 raise failure
-            counting = early(counts) if failure is None else None
-            try:
-                code = proc.wait()
-            except BaseException:
-                if counting is not None:
-                    counting.stop()
-                raise
-            if code != 0 or failure is not None:
-                if counting is not None:
-                    counting.stop()
-            elif counting is not None:
-                self._confirmed = counting.finish()
+            code = proc.wait()
             if code != 0:
                 errors.seek(0)
                 raise DatabaseError(f"pg_restore failed (exit code {code}): "
@@ -357,12 +342,10 @@ class Restorer:
     @timed("row-count-check")
     def _check_tables(self, plan: RestorePlan, row_counts: dict[int, int], url: str,
                       password: str | None) -> list[TableCheck]:
-        """Every table present, with the archive's rows: counted now, unless confirmed while pg_restore built
-        indexes."""
+        """Every table present, with the archive's rows (engine/restore_check.py)."""
         assert plan.archive is not None
-        confirmed, self._confirmed = self._confirmed, {}
         with postgres.connect(url, password, dbname=plan.scratch_name) as conn:
-            return check_tables(conn, expected_rows(plan.archive, row_counts), confirmed)
+            return check_tables(conn, expected_rows(plan.archive, row_counts))
 
     @timed("swap")
     def _swap(self, plan: RestorePlan, admin: psycopg.Connection[tuple[Any, ...]]) -> str:

@@ -238,8 +238,8 @@ def test_kill_9_during_a_set_backup_leaves_no_listed_set_and_the_sweep_removes_i
     monkeypatch.setenv("RECOVERY_CONSOLE_HOME", str(tmp_path))
     assert main(["backup", "list"]) == ExitCode.OK
     assert capsys.readouterr().out.splitlines()[:2] == [
-        "No backups found.", "1 unfinished set(s) (a set backup that failed or was killed) are not listed; the next "
-        "set backup to the target removes them once a day old."]
+        "No backups found.", "Not listed: 1 unfinished set (a set backup that failed or was killed); the next set "
+        "backup to the target removes such sets once a day old."]
     assert sweep_unfinished(console, console.storage("vault"), unfinished) == 0  # too fresh to sweep
     assert sweep_unfinished(console, console.storage("vault"), unfinished, older_than=0) >= 2
     assert _set_files(target) == []
@@ -338,7 +338,7 @@ def test_a_set_restores_its_database_and_vault_in_place_and_its_members_decrypt(
     kept = list(tmp_path.glob("vault.pre_restore_*"))
     assert len(kept) == 1 and (kept[0] / "new file").read_text() == "added after the backup"
     assert main(["restore", "run", made["short_id"], "--profile", "records", "--yes", *secret]) == ExitCode.USAGE
-    assert "results, remote need a profile to restore through" in capsys.readouterr().err
+    assert "No profile to restore through for the database members results, remote" in capsys.readouterr().err
 
 
 def test_a_member_swapped_for_another_sets_file_is_caught(console, set_profile, tmp_path, monkeypatch, capsys,
