@@ -173,7 +173,8 @@ class Restorer:
                 self.console.audited("restore", plan.ref.location, audit_detail) as detail, \
                 recording(self.console, plan) as history, ExitStack() as held:
             earlier = clean_before(self.console, plan.profile.name, identity)
-            journal = restore_journal.begin(self.console.paths, plan.profile.name, plan.database, identity)
+            journal = restore_journal.begin(self.console.paths, plan.profile.name, plan.database, identity,
+                                            claims=self.console.runtime)
             self._create_scratch(plan, url, password, journal)
             try:
                 row_counts = self._pg_restore(plan, url, password, secret, exit_on_error, no_owner, reporter)

@@ -58,8 +58,9 @@ def _written(path: Path, tmp_name: Path | None) -> Iterator[BinaryIO]:
         raise
 
 
-def write_json(path: Path, data: object, *, sort_keys: bool = False) -> None:
-    """Replace a settings or state file whole with `data` as indented UTF-8 JSON; its folder is made private."""
+def write_json(path: Path, data: object, *, sort_keys: bool = False, claims: RuntimeDir | None = None) -> None:
+    """Replace a settings or state file whole with `data` as indented UTF-8 JSON; its folder is made private.
+    With `claims`, a temp file left by a kill is removed at the next start (see atomic_output)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with atomic_output(path, overwrite=True) as handle:
+    with atomic_output(path, overwrite=True, claims=claims) as handle:
         handle.write((json.dumps(data, indent=2, ensure_ascii=False, sort_keys=sort_keys) + "\n").encode("utf-8"))

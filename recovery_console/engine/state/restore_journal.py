@@ -14,10 +14,13 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recovery_console.engine.state.atomic import write_json
 from recovery_console.engine.state.paths import AppPaths
+
+if TYPE_CHECKING:
+    from recovery_console.engine.state.runtime_dir import RuntimeDir
 
 FOLDER = "restore-journal"
 
@@ -42,6 +45,8 @@ class RestoreJournal:
     created: dict[str, int] = field(default_factory=dict)
     renamed: list[list[str]] = field(default_factory=list)
     problem: str = ""
+    claims: RuntimeDir | None = field(default=None, repr=False, compare=False)
+    """The running restore's runtime folder: a journal write cut short by a kill is swept at the next start."""
 
     @property
     def leftovers(self) -> list[str]:
@@ -52,7 +57,7 @@ class RestoreJournal:
         data = {"profile": self.profile, "database": self.database, "identity": self.identity,
                 "started": self.started, "state": self.state, "creating": self.creating, "created": self.created,
                 "renamed": self.renamed, "problem": self.problem}
-        write_json(self.path, data)
+        write_json(self.path, data, claims=self.claims)
 
     def will_create(self, name: str) -> None:
         self.creating = name
@@ -85,11 +90,12 @@ class RestoreJournal:
         self.save()
 
 
-def begin(paths: AppPaths, profile: str, database: str, identity: str) -> RestoreJournal:
+def begin(paths: AppPaths, profile: str, database: str, identity: str,
+          claims: RuntimeDir | None = None) -> RestoreJournal:
     """A new journal for a restore of `database` (lock identity `identity`) under `profile`, written at once."""
     started = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     name = f"{datetime.now(UTC).strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(4)}.json"
-    journal = RestoreJournal(journal_dir(paths) / name, profile, database, identity, started)
+    journal = RestoreJournal(journal_dir(paths) / name, profile, database, identity, started, claims=claims)
     journal.save()
     return journal
 
