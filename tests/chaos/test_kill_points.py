@@ -157,7 +157,6 @@ POINTS: dict[str, Callable[[Scene, Child], bool]] = {
     "verified 50% before upload": phase("verify", 0.5),
     "uploaded 50%": phase("upload", 0.5),
     "uploaded 12 MiB": written(("sftp",), nbytes=12 * MiB),
-    "downloaded 30%": phase("download", 0.3),
     "downloaded 8 MiB": written(("out", "tmp", "run"), nbytes=8 * MiB),
     "decrypted 30%": phase("decrypt", 0.3),
     "decrypted 90%": written(("out", "tmp", "run"), share=0.9),
@@ -188,7 +187,8 @@ CASES = [  # (operation, point, signal): 23 kill points, 9 of them with both sig
     ("upload-sftp", "uploaded 12 MiB", KILL),
     ("download-s3", "downloaded 8 MiB", TERM),
     ("download-s3", "downloaded 8 MiB", KILL),
-    ("download-sftp", "downloaded 30%", TERM),
+    ("download-sftp", "downloaded 8 MiB", TERM),  # a file size polled every few ms: a fast SFTP read can end
+                                                  # between two progress lines (a CI run never saw its 30 %)
     ("decrypt-disk", "decrypted 30%", TERM),
     ("decrypt-disk", "decrypted 30%", KILL),
     ("decrypt-disk", "decrypted 90%", KILL),
