@@ -20,6 +20,7 @@ from typing import Any
 from recovery_console.engine.state.atomic import write_json
 from recovery_console.engine.state.file_lock import held
 from recovery_console.engine.state.paths import AppPaths
+from recovery_console.engine.state.runtime_dir import RuntimeDir
 from recovery_console.engine.who import utc_now
 from recovery_console.errors import CatalogError, NotFoundError, from_os_error
 
@@ -98,7 +99,7 @@ def find(paths: AppPaths, profile: str, ref: str) -> HistoryEntry:
 
 def add(paths: AppPaths, entry: HistoryEntry) -> None:
     """Append `entry` to its profile's history."""
-    with _locked(history_file(paths, entry.profile)) as (current, save):
+    with _locked(history_file(paths, entry.profile), paths) as (current, save):
         current.append(entry)
         save(current)
 
@@ -106,7 +107,7 @@ def add(paths: AppPaths, entry: HistoryEntry) -> None:
 def update(paths: AppPaths, profile: str, match: Callable[[HistoryEntry], bool], **changes: Any) -> int:
     """Apply `changes` to every entry of `profile` that `match` selects; return how many were changed."""
     changed = 0
-    with _locked(history_file(paths, profile)) as (current, save):
+    with _locked(history_file(paths, profile), paths) as (current, save):
         for entry in current:
             if match(entry):
                 for key, value in changes.items():
@@ -137,10 +138,12 @@ def _read(path: Path) -> list[HistoryEntry]:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[tuple[list[HistoryEntry], Callable[[list[HistoryEntry]], None]]]:
-    """Hold the history's lock file while reading it and (through the yielded save) replacing it."""
+def _locked(path: Path, paths: AppPaths) -> Iterator[tuple[list[HistoryEntry], Callable[[list[HistoryEntry]], None]]]:
+    """Hold the history's lock file while reading it and (through the yielded save) replacing it; a write cut
+    short by a kill is claimed, so the next start removes its temp file."""
     def save(items: list[HistoryEntry]) -> None:
-        write_json(path, {"version": VERSION, "entries": [e.to_json() for e in items]})
+        write_json(path, {"version": VERSION, "entries": [e.to_json() for e in items]},
+                   claims=RuntimeDir(paths.runtime_dir))
 
     with held(path.with_suffix(".lock")):  # held for one read and one write: never long
         yield _read(path), save
