@@ -71,21 +71,13 @@ def extract_vault(stream: ReadableStream, folder: Path, reporter: Reporter | Non
         raise from_os_error("creating", str(folder), exc) from exc
     done = Extracted(folder)
     root = str(folder.resolve())
-    source = _Tail(stream)
+
+    def extract(tar: tarfile.TarFile, safe: tarfile.TarInfo) -> None:
+        tar.extract(safe, root, set_attrs=True, filter="fully_trusted")
+        reporter.advance(safe.size if safe.isreg() else 0)
+
     try:
-        with tarfile.open(fileobj=source, mode="r|", encoding="utf-8",  # type: ignore[call-overload]
-                          errors="surrogateescape") as tar:
-            for member in tar:
-                reporter.check()
-                safe, problem = checked_member(member, root)
-                if safe is None:
-                    done.refused.append(f"{member.name}: {problem}")
-                    continue
-                tar.extract(safe, root, set_attrs=True, filter="fully_trusted")
-                _count(done, safe)
-                reporter.advance(safe.size if safe.isreg() else 0)
-            if not source.ends_whole(tar.offset):
-                raise tarfile.ReadError("it ends before its end-of-archive marker (cut short)")
+        _walk_checked(stream, root, done, reporter, extract)
     except tarfile.ReadError as exc:
         raise IntegrityError(f"The vault's tar stream is damaged: {exc}.",
                              hint="Verify the backup; an intact backup always holds a whole tar.") from exc
@@ -113,23 +105,31 @@ def check_tar(stream: ReadableStream, reporter: Reporter | None = None) -> Extra
     reporter = reporter or Reporter()
     root = os.path.realpath(os.path.join(os.sep, "vault-check-root"))
     done = Extracted(Path(root))
-    source = _Tail(stream)
     try:
-        with tarfile.open(fileobj=source, mode="r|", encoding="utf-8",  # type: ignore[call-overload]
-                          errors="surrogateescape") as tar:
-            for member in tar:
-                reporter.check()
-                safe, problem = checked_member(member, root)
-                if safe is None:
-                    done.refused.append(f"{member.name}: {problem}")
-                else:
-                    _count(done, safe)
-            if not source.ends_whole(tar.offset):
-                raise tarfile.ReadError("it ends before its end-of-archive marker (cut short)")
+        _walk_checked(stream, root, done, reporter, lambda tar, safe: None)
     except tarfile.ReadError as exc:
         raise IntegrityError(f"The tar is damaged: {exc}.",
                              hint="Make the tar again from the folder; nothing was stored.") from exc
     return done
+
+
+def _walk_checked(stream: ReadableStream, root: str, done: Extracted, reporter: Reporter,
+                  take: Callable[[tarfile.TarFile, tarfile.TarInfo], None]) -> None:
+    """Read the tar to its end marker: each member checked under `root` (refusals noted in `done`), each safe one
+    handed to `take` and counted; a damaged or cut-short tar raises tarfile.ReadError."""
+    source = _Tail(stream)
+    with tarfile.open(fileobj=source, mode="r|", encoding="utf-8",  # type: ignore[call-overload]
+                      errors="surrogateescape") as tar:
+        for member in tar:
+            reporter.check()
+            safe, problem = checked_member(member, root)
+            if safe is None:
+                done.refused.append(f"{member.name}: {problem}")
+                continue
+            take(tar, safe)
+            _count(done, safe)
+        if not source.ends_whole(tar.offset):
+            raise tarfile.ReadError("it ends before its end-of-archive marker (cut short)")
 
 
 def _refusal(member: tarfile.TarInfo) -> str | None:
