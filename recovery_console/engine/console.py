@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Self
 
 from recovery_console import __version__
 from recovery_console.engine.archive import pgarchive
-from recovery_console.engine.archive.archive_probe import ArchiveProbe
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.container import format as fmt
 from recovery_console.engine.container.naming import backup_key, check_name_matches
@@ -48,7 +47,6 @@ from recovery_console.engine.state.target_health import TargetHealth
 from recovery_console.engine.state.targets import SECRET_NAMES, TargetStore, open_storage, target_scope
 from recovery_console.engine.storage.base import Storage
 from recovery_console.engine.storage.pool import StoragePool
-from recovery_console.engine.vault.vault_extract import Extracted
 from recovery_console.engine.who import user_at_host, utc_now
 from recovery_console.errors import (
     Cancelled,
@@ -68,6 +66,7 @@ if TYPE_CHECKING:  # loaded where used: a CLI command that needs none of them st
     from recovery_console.engine.import_file import FoundFile
     from recovery_console.engine.state.config_transfer import ConfigTransfer
     from recovery_console.engine.storage.round_trip import CheckReport
+    from recovery_console.engine.vault.vault_extract import Extracted
 
 log = logging.getLogger(__name__)
 
@@ -324,6 +323,8 @@ class Console:
         key = backup_key(metadata)
         with self.audited("backup.create", key, {"target": storage.name}) as detail, \
                 self._watched(storage.name, "backup upload"):
+            from recovery_console.engine.archive.archive_probe import ArchiveProbe  # a live backup never needs it
+
             probe = ArchiveProbe(source)
             try:
                 from recovery_console.engine.encrypted_store import store_encrypted

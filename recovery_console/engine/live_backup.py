@@ -20,7 +20,7 @@ from recovery_console.engine.state.locks import database_identity, database_lock
 from recovery_console.engine.timing import span
 from recovery_console.errors import DatabaseError, RecoveryError, UsageError
 from recovery_console.models.backup import BackupRecord
-from recovery_console.models.profile import Profile
+from recovery_console.models.profile import InstanceSecret, Profile
 
 SIZE_QUERY = "SELECT pg_database_size(current_database())"
 SIZE_TIMEOUT = 10
@@ -76,9 +76,10 @@ def _backup(console: Console, profile: Profile, target: str, description: str, m
     pending = None if secret is not None else in_background(_instance_secret, console, profile.name,
                                                              name="rc-instance-secret")
     with start_dump(console, profile, password, compression) as (dump, header, database_size):
+        made_with = None
         if pending is not None:
             with span("instance-secret-wait"):
-                secret = pending.result()
+                made_with, secret = pending.result()
         assert secret is not None  # given, or read from the keyring above
         with span("encrypt-and-store"):
             record = console.create_backup(
@@ -88,13 +89,14 @@ def _backup(console: Console, profile: Profile, target: str, description: str, m
                 server_version=header.server_version, pg_dump_version=dump.tool.version,
                 source_name=f"pg_dump of {header.dbname}", reporter=reporter, now=now,
             )
-    SecretRotation(console).record_made(record, profile.name, secret)  # which of its secrets made it, by label
+    # which of its secrets made it, by label (known when read above: no second keyring read)
+    SecretRotation(console).record_made(record, profile.name, secret, known=made_with)
     return record
 
 
-def _instance_secret(console: Console, profile_name: str) -> str:
+def _instance_secret(console: Console, profile_name: str) -> tuple[InstanceSecret, str]:
     with span("instance-secret"):
-        return console.profiles.instance_secret(profile_name)
+        return console.profiles.newest_secret(profile_name)
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from recovery_console.engine.state.targets import TargetStore
 from recovery_console.engine.who import utc_now
 from recovery_console.errors import RecoveryError, SecretUnavailableError, UsageError
 from recovery_console.models.policy import Policy
-from recovery_console.models.profile import ConnectionMode, Profile
+from recovery_console.models.profile import ConnectionMode, InstanceSecret, Profile
 
 INSTANCE_SECRET = "instance_secret"
 DB_PASSWORD = "db_password"
@@ -219,14 +219,18 @@ class Profiles:
 
     def instance_secret(self, name: str) -> str:
         """The secret new backups of the profile are made with: its newest (engine/secret_rotation.py)."""
+        return self.newest_secret(name)[1]
+
+    def newest_secret(self, name: str) -> tuple[InstanceSecret, str]:
+        """The profile's newest instance secret: which it is, and its value from the keyring."""
         newest = self.store.get(name).secrets_newest_first[:1]
         secret = self.secrets.get(profile_scope(name), newest[0].entry) if newest else None
-        if not secret:
+        if not newest or not secret:
             raise SecretUnavailableError(f"The OS keyring holds no instance secret for profile '{name}'.",
                                          hint=f"Store it in the keyring by editing profile '{name}', or give it "
                                               "when asked.",
                                          cli_hint="Pass --secret-key-file, or store it with `keyring set-secret`.")
-        return secret
+        return newest[0], secret
 
     def dump_password(self, profile: Profile) -> str | None:
         """The password for the URL pg_dump/pg_restore use (the direct one in pool mode)."""
