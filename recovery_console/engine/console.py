@@ -305,10 +305,12 @@ class Console:
         pg_dump_version: str | None = None,
         reporter: Reporter | None = None,
         iterations: int = fmt.DEFAULT_ITERATIONS,
+        salt: bytes | None = None,
         now: Callable[[], datetime] | None = None,
     ) -> BackupRecord:
         """Encrypt a pg_dump archive stream onto a target; only a complete, valid backup is kept.
-        `now` is a policy run's clock (injected in tests): the backup's name and created_at read it."""
+        `now` is a policy run's clock (injected in tests): the backup's name and created_at read it. `salt` is
+        a fresh one whose key derivation the caller started ahead (format.derive_ahead); random if None."""
         if mode not in ("manual", "scheduled"):
             raise UsageError(f"Unknown backup mode '{mode}'; choose manual or scheduled.")
         usable_text(description, "The description")
@@ -330,7 +332,7 @@ class Console:
                 from recovery_console.engine.encrypted_store import store_encrypted
 
                 result = store_encrypted(storage, key, probe, secret, metadata, reporter=reporter,
-                                         source_size=source_size, iterations=iterations,
+                                         source_size=source_size, iterations=iterations, salt=salt,
                                          before_commit=lambda _: probe.require_archive())
             finally:
                 probe.close()

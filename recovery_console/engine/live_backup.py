@@ -12,6 +12,7 @@ from pathlib import Path
 from recovery_console.engine.archive.pgarchive import ArchiveHeader
 from recovery_console.engine.background import in_background
 from recovery_console.engine.console import Console
+from recovery_console.engine.container import format as fmt
 from recovery_console.engine.pg import pgtools, postgres
 from recovery_console.engine.pg.pgdump import DUMP_COMPRESSIONS, DumpStream
 from recovery_console.engine.progress import Reporter
@@ -71,32 +72,35 @@ def _backup(console: Console, profile: Profile, target: str, description: str, m
             secret: str | None, reporter: Reporter | None,
             now: Callable[[], datetime] | None = None) -> BackupRecord:
     password = console.profiles.dump_password(profile)
-    # the instance secret is read from the keyring while pg_dump starts and reads the catalog (the keyring
-    # is not used here meanwhile: a SecretStore serves one thread at a time)
-    pending = None if secret is not None else in_background(_instance_secret, console, profile.name,
-                                                             name="rc-instance-secret")
+    # the instance secret is read from the keyring, and its key derived for this backup's salt, while pg_dump
+    # starts and reads the catalog (the keyring is not used here meanwhile: a SecretStore serves one thread at
+    # a time)
+    salt = os.urandom(fmt.SALT_SIZE)
+    pending = in_background(_instance_secret, console, profile.name, secret, salt, name="rc-instance-secret")
     with start_dump(console, profile, password, compression) as (dump, header, database_size):
-        made_with = None
-        if pending is not None:
-            with span("instance-secret-wait"):
-                made_with, secret = pending.result()
-        assert secret is not None  # given, or read from the keyring above
+        with span("instance-secret-wait"):
+            made_with, secret = pending.result()
         with span("encrypt-and-store"):
             record = console.create_backup(
                 dump, target, secret, description=description, mode=mode,
                 compression="zstd" if compression == "zstd" else "none", database=header.dbname,
                 database_size=database_size,
                 server_version=header.server_version, pg_dump_version=dump.tool.version,
-                source_name=f"pg_dump of {header.dbname}", reporter=reporter, now=now,
+                source_name=f"pg_dump of {header.dbname}", reporter=reporter, salt=salt, now=now,
             )
     # which of its secrets made it, by label (known when read above: no second keyring read)
     SecretRotation(console).record_made(record, profile.name, secret, known=made_with)
     return record
 
 
-def _instance_secret(console: Console, profile_name: str) -> tuple[InstanceSecret, str]:
+def _instance_secret(console: Console, profile_name: str, given: str | None,
+                     salt: bytes) -> tuple[InstanceSecret | None, str]:
+    """The secret (`given`, else the profile's newest from the keyring, and which it is), its key derivation for
+    `salt` started on another thread (format.derive_ahead)."""
     with span("instance-secret"):
-        return console.profiles.newest_secret(profile_name)
+        made_with, secret = (None, given) if given is not None else console.profiles.newest_secret(profile_name)
+    in_background(fmt.derive_ahead, secret, salt, name="rc-derive-key")
+    return made_with, secret
 
 
 @contextmanager
