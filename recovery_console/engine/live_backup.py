@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from recovery_console.engine.archive import completeness
 from recovery_console.engine.archive.pgarchive import ArchiveHeader
 from recovery_console.engine.background import in_background
 from recovery_console.engine.console import Console
@@ -76,7 +77,7 @@ def _backup(console: Console, profile: Profile, target: str, description: str, m
     # starts and reads the catalog (the keyring is not used here meanwhile: a SecretStore serves one thread at
     # a time)
     salt = os.urandom(fmt.SALT_SIZE)
-    pending = in_background(_instance_secret, console, profile.name, secret, salt, name="rc-instance-secret")
+    pending = in_background(_ahead, console, profile.name, secret, salt, name="rc-backup-ahead")
     with start_dump(console, profile, password, compression) as (dump, header, database_size):
         with span("instance-secret-wait"):
             made_with, secret = pending.result()
@@ -93,13 +94,15 @@ def _backup(console: Console, profile: Profile, target: str, description: str, m
     return record
 
 
-def _instance_secret(console: Console, profile_name: str, given: str | None,
-                     salt: bytes) -> tuple[InstanceSecret | None, str]:
-    """The secret (`given`, else the profile's newest from the keyring, and which it is), its key derivation for
-    `salt` started on another thread (format.derive_ahead)."""
+def _ahead(console: Console, profile_name: str, given: str | None, salt: bytes) -> tuple[InstanceSecret | None, str]:
+    """What the first chunk needs, got while pg_dump starts: the secret (`given`, else the profile's newest from
+    the keyring, and which it is); then, each on a thread of its own, its key derivation for `salt` (PBKDF2 frees
+    the GIL) and the completeness check's imports (after the keyring read, which they would slow; their import
+    lock holds the check until they are done)."""
     with span("instance-secret"):
         made_with, secret = (None, given) if given is not None else console.profiles.newest_secret(profile_name)
     in_background(fmt.derive_ahead, secret, salt, name="rc-derive-key")
+    in_background(completeness.prepare, name="rc-check-imports")
     return made_with, secret
 
 
