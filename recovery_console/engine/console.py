@@ -33,7 +33,7 @@ from recovery_console.engine.output_checks import (
 )
 from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.engine.results import FileResult, VerifyResult, verify_result
-from recovery_console.engine.state.atomic import atomic_output
+from recovery_console.engine.state.atomic import atomic_output, claim_state_writes
 from recovery_console.engine.state.audit import AuditLog
 from recovery_console.engine.state.backup_ids import ambiguous, matching_records, split_target_key
 from recovery_console.engine.state.catalog import Catalog, SyncResult
@@ -89,6 +89,7 @@ class Console:
         self._storages = StoragePool(lambda config: self._open(config))  # _open looked up per call
         self.runtime = RuntimeDir(self.paths.runtime_dir)
         self.runtime.sweep()  # temporary plaintext a killed console left behind
+        claim_state_writes([self.paths.config_dir, self.paths.data_dir], self.runtime)
         sweep_legacy_passfiles(Path(tempfile.gettempdir()))
 
     @property
