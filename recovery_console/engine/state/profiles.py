@@ -190,6 +190,7 @@ class Profiles:
         would need it from elsewhere. A profile of that name lists the secret as stored.
         """
         with self.audited("keyring.set-secret", name, {"replace": replace_existing}) as detail:
+            self._refuse_if_rotated(name, "replaced")
             scope = keyring_store.profile_scope(name)
             status = self.secrets.probe()
             if not status.usable:
@@ -209,6 +210,7 @@ class Profiles:
     def forget_instance_secret(self, name: str) -> bool:
         """Remove the instance secret kept under keyring name `name`; False if there was none."""
         with self.audited("keyring.forget", name) as detail:
+            self._refuse_if_rotated(name, "forgotten")
             removed = bool(self.secrets.forget_scope(keyring_store.profile_scope(name), [INSTANCE_SECRET]))
             profile = self.store.load().get(name)
             if profile is not None and INSTANCE_SECRET in profile.stored_secrets:
@@ -216,6 +218,19 @@ class Profiles:
                 self.store.replace(replace(profile, stored_secrets=kept))
             detail.update(removed=removed)
             return removed
+
+    def _refuse_if_rotated(self, name: str, what: str) -> None:
+        """A profile with rotated secrets changes them through its rotation (engine/secret_rotation.py), which keeps
+        every secret a kept backup needs and makes a new one the newest; its first secret is not set or forgotten
+        behind the rotation's back."""
+        profile = self.store.load().get(name)
+        if profile is not None and profile.instance_secrets:
+            raise UsageError(f"Profile '{name}' has several instance secrets (it was rotated); its first one is not "
+                             f"{what} on its own. Nothing was changed.",
+                             hint="Add a new secret to the profile (it becomes the one new backups use), and remove "
+                                  "an old one in the profile's instance secrets once no kept backup needs it.",
+                             cli_hint=f"Add one with `profile secret add {name}`; remove an old one with `profile "
+                                      f"secret remove {name} LABEL`, which refuses while a kept backup needs it.")
 
     def instance_secret(self, name: str) -> str:
         """The secret new backups of the profile are made with: its newest (engine/secret_rotation.py)."""
