@@ -28,13 +28,13 @@ def copy_set(console: Console, record: SetRecord, target_name: str, reporter: Re
     if dest.name == record.target:
         raise UsageError(f"Recovery set {record.short_id} is already on target '{dest.name}'; choose another target "
                          "to copy it to.")
-    if record.state == DAMAGED:
-        raise IntegrityError(f"Recovery set {record.short_id} on '{record.target}' is damaged "
-                             f"({'; '.join(record.problems)}); it was not copied.",
-                             hint="Copy another copy of the set, or a set that is whole.")
     source = console.storage(record.target)
     with console.audited("backup.copy-set", source.location(record.folder),
                          {"to": dest.name, "set_id": record.set_id}) as detail:
+        if record.state == DAMAGED:
+            raise IntegrityError(f"Recovery set {record.short_id} on '{record.target}' is damaged "
+                                 f"({'; '.join(record.problems)}); it was not copied.",
+                                 hint="Copy another copy of the set, or a set that is whole.")
         files = StoredSet(source, record.folder)
         sent = send_set(plan_set(files, record.manifest), files, dest, record.folder, reporter)
         _catalog(console, dest, record.folder, record.manifest)
