@@ -284,3 +284,41 @@ def test_a_pinned_set_is_never_deleted_on_any_copy_until_unpinned(app, tmp_path,
     actions = [(e.action, e.result) for e in app.audit.entries() if "pin" in e.action or "delete-set" in e.action]
     assert actions.count(("backup.pin-set", "ok")) == 2 and actions.count(("backup.unpin-set", "ok")) == 2
     assert actions.count(("backup.delete-set", "failed")) == 5 and ("backup.delete-set", "ok") in actions
+
+
+@pytest.mark.slow
+def test_kill_9_mid_set_download_leaves_only_a_claimed_folder_that_the_next_start_removes(app, home, tmp_path):
+    (tmp_path / "files" / "big.bin").write_bytes(os.urandom(64 << 20))
+    record = make_set(app)
+    copy_set(app, record, "offsite-sftp")
+    out = tmp_path / "downloads"
+    out.mkdir()
+    env = {**os.environ, "RECOVERY_CONSOLE_HOME": str(home),
+           "PYTHON_KEYRING_BACKEND": "keyring.backends.SecretService.Keyring"}
+    proc = subprocess.Popen([sys.executable, "-m", "recovery_console.cli.main", "backup", "download", record.short_id,
+                             "--target", "offsite-sftp", "-o", str(out)], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while sum(p.stat().st_size for p in out.glob(".*.part/.02-folder.enc.*.part")) < 8 << 20:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the download never got 8 MiB into the folder member"
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    [left] = list(out.iterdir())
+    assert left.name.startswith(f".{record.folder.split('/')[1]}.") and left.name.endswith(".part")
+    Console(AppPaths(config_dir=home / "config", data_dir=home / "data")).close()  # the next start sweeps it
+    assert list(out.iterdir()) == []
+    got = download_set(app, record, out)
+    assert {record.folder + p.name: p.read_bytes() for p in got.folder.iterdir()} == stored(app, "vault", "sets/")
+
+
+def test_a_set_backed_up_straight_to_sftp_is_listed_verified_and_deleted_there(app):
+    app.profiles.set_target("records", "offsite-sftp")
+    record = make_set(app)
+    assert record.target == "offsite-sftp" and record.state == COMPLETE
+    assert len(verify_set(app, find_set(app, record.short_id), SECRET).members) == 2
+    assert delete_set(app, find_set(app, record.short_id)) == 6 and stored(app, "offsite-sftp") == {}

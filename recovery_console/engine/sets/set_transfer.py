@@ -189,7 +189,7 @@ def _size(source: SetSource, name: str) -> int:
     try:
         return source.size(name)
     except NotFoundError:
-        raise IntegrityError(f"Member file {name} is missing from the set at {source.location(name)}; nothing was "
+        raise IntegrityError(f"{name} is missing from the set at {source.location(name)}; nothing was "
                              "copied.", hint="The set is damaged: use another copy of it.") from None
 
 
