@@ -109,8 +109,12 @@ def test_a_set_is_copied_whole_checked_there_and_listed_only_then(app, secondary
         copy_set(app, there, secondary)
     assert [c.target for c in set_copies(app, record.short_id)] == sorted(["vault", secondary])
 
+    app.storage(secondary).delete(record.folder + "02-folder.enc.sha256")  # that copy damaged: never "already there"
+    with pytest.raises(IntegrityError, match=f"already on target '{secondary}' is damaged"):
+        copy_set(app, find_set(app, record.short_id, "vault"), secondary)
 
-def test_the_cli_copies_a_set_from_the_copy_not_on_the_destination(app, capsys):
+
+def test_the_cli_copies_a_set_from_the_copy_not_on_the_destination(app, capsys, secret_file):
     record = make_set(app)
     assert main(["backup", "copy", record.short_id, "--to", "offsite-sftp"]) == ExitCode.OK
     out = capsys.readouterr().out
@@ -122,6 +126,12 @@ def test_the_cli_copies_a_set_from_the_copy_not_on_the_destination(app, capsys):
     assert main(["backup", "copy", record.short_id, "--to", "vault", "--json"]) == ExitCode.OK  # it is there
     assert json.loads(capsys.readouterr().out)["already"]
     assert stored(app, "offsite-s3") == stored(app, "offsite-sftp") == stored(app, "vault", "sets/")
+    capsys.readouterr()
+    assert main(["backup", "verify", record.short_id, "--secret-key-file", str(secret_file)]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert f"Recovery set {record.short_id} is on 3 targets: " in err and "--target" in err
+    assert main(["backup", "verify", record.short_id, "--target", "offsite-s3",
+                 "--secret-key-file", str(secret_file)]) == ExitCode.OK
 
 
 @pytest.mark.slow

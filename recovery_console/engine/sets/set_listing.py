@@ -66,6 +66,10 @@ def find_set(console: Console, ref: str, target: str | None = None) -> SetRecord
         if ref.rstrip("/") in (folder, f"{record.target}:{folder}") or \
                 record.set_id.replace("-", "").startswith(wanted) or record.short_id.startswith(wanted):
             found.append(record)
+    if len(found) > 1 and len({r.folder for r in found}) == 1:
+        raise UsageError(f"Recovery set {found[0].short_id} is on {len(found)} targets: "
+                         f"{', '.join(r.target for r in found)}.", hint="Name the target of the copy to act on.",
+                         cli_hint="Name the target of the copy to act on with --target.")
     if len({(r.target, r.folder) for r in found}) > 1:
         raise UsageError(f"'{ref}' names {len(found)} sets: " + ", ".join(f"{r.short_id} on {r.target}"
                                                                           for r in found) + ".",

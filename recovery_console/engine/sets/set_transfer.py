@@ -211,7 +211,11 @@ def send_set(plan: SetPlan, source: SetSource, dest: Storage, folder: str, repor
     one an earlier (killed) copy left stays unfinished, for the next run to complete."""
     listed = {info.key[len(folder):]: info.size for info in dest.list(folder)}
     if MANIFEST_NAME in listed:
-        _check_all(plan, dest, folder, reporter)
+        try:
+            _check_all(plan, dest, folder, reporter)
+        except NotFoundError as exc:
+            raise IntegrityError(f"The copy of the set already on target '{dest.name}' is damaged: {exc.message}",
+                                 hint="Delete that copy of the set, then copy it again.") from None
         return SentSet(dest.name, folder, len(plan.files), plan.size, plan.manifest.sha256, True)
     missing = [f for f in plan.members if listed.get(f.name) != f.size]
     dest.check_room(sum(f.size for f in missing) + plan.manifest.size, "")
