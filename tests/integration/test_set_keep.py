@@ -29,7 +29,7 @@ from recovery_console.engine.sets.set_listing import delete_set, find_set, list_
 from recovery_console.engine.sets.set_pins import pin_set, unpin_set
 from recovery_console.engine.state.paths import AppPaths
 from recovery_console.engine.state.profile_members import ProfileMembers
-from recovery_console.errors import ExitCode, IntegrityError, UsageError
+from recovery_console.errors import Cancelled, ExitCode, IntegrityError, UsageError
 from recovery_console.models.profile import ConnectionMode
 from recovery_console.models.target import TargetConfig
 from tests.fixtures.console import FAST_ITERATIONS, SECRET
@@ -253,6 +253,8 @@ def test_a_downloaded_set_with_an_altered_member_is_not_uploaded(app, tmp_path):
     data = bytearray((got.folder / name).read_bytes())
     data[-40] ^= 1
     (got.folder / name).write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="Member 'files' .*Nothing was uploaded"):  # the key finds it
+        upload_set(app, got.folder, "offsite-s3", SECRET)
     digest = hashlib.sha256(bytes(data)).hexdigest()
     (got.folder / (name + ".sha256")).write_text(f"{digest}  {name}\n")
     lines = (got.folder / "manifest.enc.sha256").read_text().splitlines()
@@ -332,3 +334,18 @@ def test_a_set_backed_up_straight_to_sftp_is_listed_verified_and_deleted_there(a
     assert record.target == "offsite-sftp" and record.state == COMPLETE
     assert len(verify_set(app, find_set(app, record.short_id), SECRET).members) == 2
     assert delete_set(app, find_set(app, record.short_id)) == 6 and stored(app, "offsite-sftp") == {}
+
+
+def test_a_cancelled_set_copy_leaves_nothing_on_s3_not_even_an_open_upload(app, rclone_s3, tmp_path):
+    (tmp_path / "files" / "big.bin").write_bytes(os.urandom(40 << 20))
+    record = make_set(app)
+    reporter = Reporter(min_interval=0)
+    reporter.sink = lambda p: reporter.token.cancel() if p.done > 20 << 20 else None
+    with pytest.raises(Cancelled):
+        copy_set(app, record, "offsite-s3", reporter)
+    bucket = app.targets.get("offsite-s3").options["bucket"]
+    raw = rclone_s3.client()
+    assert raw.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+    assert raw.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert [e.result for e in app.audit.entries() if e.action == "backup.copy-set"] == ["cancelled"]
+    assert copy_set(app, record, "offsite-s3").files == 3 and list_sets(app, ["offsite-s3"])[0][0].state == COMPLETE

@@ -77,11 +77,15 @@ def _prove_members(files: LocalSet, manifest: SetManifest, secret: str, reporter
     reporter.start(Phase.VERIFY, sum(m.size for m in manifest.members))
     abort = CancelToken()
     for member in manifest.members:
-        with files.open(member.key) as stream:
-            report = read_stream(stream, secret, require_archive=member.kind == "database",
-                                 reporter=MemberShare(reporter, abort), total=member.size)
-        check_member(member, report.ciphertext_sha256, report.archive_length, report.archive_sha256,
-                     report.metadata, manifest.set_id)
+        try:
+            with files.open(member.key) as stream:
+                report = read_stream(stream, secret, require_archive=member.kind == "database",
+                                     reporter=MemberShare(reporter, abort), total=member.size)
+            check_member(member, report.ciphertext_sha256, report.archive_length, report.archive_sha256,
+                         report.metadata, manifest.set_id)
+        except IntegrityError as exc:
+            raise IntegrityError(f"Member '{member.name}' ({files.location(member.key)}): {exc.message} Nothing was "
+                                 "uploaded.", hint="This copy of the set is damaged: download the set again.") from None
 
 
 def _catalog(console: Console, dest: Storage, folder: str, manifest: SetManifest | None) -> None:

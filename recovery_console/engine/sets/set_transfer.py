@@ -135,11 +135,11 @@ def plan_set(source: SetSource, manifest: SetManifest | None, manifest_sha256: s
         raw = source.read(SET_SIDECAR)
     except NotFoundError:
         raise IntegrityError(f"{source.location(SET_SIDECAR)} is missing: the set's files cannot be checked without "
-                             "it; nothing was copied.", hint="The set is damaged: use another copy of it.") from None
+                             "it; nothing was written.", hint="The set is damaged: use another copy of it.") from None
     lines = _sidecar_lines(raw, source.location(SET_SIDECAR))
     if manifest_sha256 is not None and lines[0] != (manifest_sha256, MANIFEST_NAME):
         raise IntegrityError("The manifest does not match the set's .sha256 sidecar.",
-                             hint="The sidecar was damaged or replaced; nothing was copied.")
+                             hint="The sidecar was damaged or replaced; nothing was written.")
     named = lines[1:]
     if manifest is not None and [(m.sha256, m.key) for m in manifest.members] != named:
         raise IntegrityError(f"The set's sidecar {source.location(SET_SIDECAR)} does not name the members its "
@@ -174,7 +174,7 @@ def _member(source: SetSource, sha256: str, name: str, size: int | None) -> SetF
     found = _size(source, name)
     if size is not None and found != size:
         raise IntegrityError(f"Member file {name} is {found:,} bytes at {source.location(name)}; the manifest says "
-                             f"{size:,}. Nothing was copied.", hint="The set is damaged: use another copy of it.")
+                             f"{size:,}. Nothing was written.", hint="The set is damaged: use another copy of it.")
     try:
         side = source.read(name + SIDECAR_SUFFIX)
     except NotFoundError:
@@ -190,7 +190,7 @@ def _size(source: SetSource, name: str) -> int:
         return source.size(name)
     except NotFoundError:
         raise IntegrityError(f"{name} is missing from the set at {source.location(name)}; nothing was "
-                             "copied.", hint="The set is damaged: use another copy of it.") from None
+                             "written.", hint="The set is damaged: use another copy of it.") from None
 
 
 @dataclass(frozen=True)
