@@ -349,3 +349,16 @@ def test_a_cancelled_set_copy_leaves_nothing_on_s3_not_even_an_open_upload(app, 
     assert raw.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     assert [e.result for e in app.audit.entries() if e.action == "backup.copy-set"] == ["cancelled"]
     assert copy_set(app, record, "offsite-s3").files == 3 and list_sets(app, ["offsite-s3"])[0][0].state == COMPLETE
+
+
+def test_a_wrong_file_an_earlier_copy_left_is_sent_again_before_the_manifest(app, tmp_path):
+    record = make_set(app)
+    dest = app.storage("offsite-sftp")
+    good = (tmp_path / "vault" / record.folder / "01-database.enc").read_bytes()
+    bad = bytearray(good)
+    bad[-10] ^= 1
+    dest.put_bytes(record.folder + "01-database.enc", bytes(bad))  # an unfinished copy's file, the right size
+    assert list_sets(app, ["offsite-sftp"])[0] == []
+    sent = copy_set(app, record, "offsite-sftp")
+    assert not sent.already and stored(app, "offsite-sftp") == stored(app, "vault", "sets/")
+    assert dest.get_bytes(record.folder + "01-database.enc") == good
