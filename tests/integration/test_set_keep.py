@@ -1,6 +1,7 @@
-"""Recovery sets act as a whole (#18): copy to real S3 (rclone serve s3) and SFTP (sshd) targets, download into a
-folder and upload it back, pin and unpin, against real PostgreSQL. Attacks: kill -9 in the middle of a set copy, a
-member missing or altered on the source, a member altered while it is being downloaded, a pinned set deleted."""
+"""Recovery sets act as a whole (#18): copy to real S3 (rclone serve s3), SFTP (sshd) and SMB3 (smbd) targets,
+download into a folder and upload it back, pin and unpin, against real PostgreSQL. Attacks: kill -9 in the middle of
+a set copy or download, a member missing or altered on the source, a member altered while it is being downloaded, a
+wrong file an earlier copy left, a pinned set deleted."""
 
 from __future__ import annotations
 
@@ -362,3 +363,16 @@ def test_a_wrong_file_an_earlier_copy_left_is_sent_again_before_the_manifest(app
     sent = copy_set(app, record, "offsite-sftp")
     assert not sent.already and stored(app, "offsite-sftp") == stored(app, "vault", "sets/")
     assert dest.get_bytes(record.folder + "01-database.enc") == good
+
+
+def test_a_set_copied_to_smb_downloads_from_there_and_deletes_manifest_first(app, smb_dir, tmp_path):
+    app.add_target(TargetConfig(name="offsite-smb", kind="smb", options=smb_dir.options()),
+                   {"password": smb_dir.server.password})
+    record = make_set(app)
+    sent = copy_set(app, record, "offsite-smb")
+    assert not sent.already and stored(app, "offsite-smb") == stored(app, "vault", "sets/")
+    there = find_set(app, record.short_id, "offsite-smb")
+    assert there.state == COMPLETE and len(verify_set(app, there, SECRET).members) == 2
+    got = download_set(app, there, tmp_path / "from smb")
+    assert {record.folder + p.name: p.read_bytes() for p in got.folder.iterdir()} == stored(app, "vault", "sets/")
+    assert delete_set(app, there) == 6 and stored(app, "offsite-smb") == {}
