@@ -172,7 +172,7 @@ def _write_set(console: Console, profile: Profile, planned: list[PlannedMember],
                                    mode=mode, profile=profile.name, description=description,
                                    created_by=base.created_by, members=members)
             sealed = seal_manifest(manifest, secret, iterations=iterations, salt=manifest_salt)
-            check_quota_after(storage, len(sealed.data), prefix="")  # the members written count in what is used
+            check_quota_after(storage, len(sealed.data))  # the members written count in what is used
             storage.put_bytes(folder + MANIFEST_NAME + SIDECAR_SUFFIX, set_sidecar_text(sealed.sha256, members))
             storage.put_bytes(folder + MANIFEST_NAME, sealed.data)  # last: from here on the set exists
         except BaseException:
