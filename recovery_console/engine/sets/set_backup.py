@@ -167,7 +167,7 @@ def _write_set(console: Console, profile: Profile, planned: list[PlannedMember],
             if failures:  # the first is what went wrong; the others may be members stopped because of it
                 raise next((f for f in failures if not isinstance(f, Cancelled)), failures[0])
             members = tuple(sorted(written, key=lambda m: m.index))
-            _check_still_there(storage, folder, members)
+            check_still_there(storage, folder, members)
             manifest = SetManifest(set_id=set_id, created_at=created, finished_at=stamp_ms(), app_version=__version__,
                                    mode=mode, profile=profile.name, description=description,
                                    created_by=base.created_by, members=members)
@@ -298,7 +298,7 @@ def set_sidecar_text(manifest_sha256: str, members: tuple[ManifestMember, ...]) 
     return ("\n".join(lines) + "\n").encode()
 
 
-def _check_still_there(storage: Storage, folder: str, members: tuple[ManifestMember, ...]) -> None:
+def check_still_there(storage: Storage, folder: str, members: tuple[ManifestMember, ...]) -> None:
     """Before the manifest makes the set real: every member file is still on the target, at its size."""
     for member in members:
         try:
