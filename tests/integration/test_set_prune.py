@@ -205,3 +205,19 @@ def test_the_quota_counts_the_files_of_sets(console, local_target, tmp_path, sam
         import_set(console, [sample_dump], "again", "vault", SECRET, iterations=FAST_ITERATIONS)
     assert [s.folder for s in list_sets(console)[0]] == [made.folder]
     assert _folders(tmp_path / "target") == {_name(made)}
+
+
+def test_a_prune_killed_after_a_manifest_went_leaves_an_unfinished_set_the_next_prune_removes(
+        console, records_profile, tmp_path):
+    made = _sets(console, range(2))
+    target = tmp_path / "target"
+    (target / made[0].folder / "manifest.enc").unlink()  # what a kill right after delete_set's first step leaves
+    sets, synced = list_sets(console)
+    assert [s.folder for s in sets] == [made[1].folder] and len(synced[0].unfinished) == 1  # never listed
+    report = prune(console, "records", RetentionRules(keep_last=1), dry_run=True)
+    assert report.plans[0].lines[-1].text.startswith("keep set (unfinished")  # its files are fresh: maybe a writer
+    for path in (target / made[0].folder).iterdir():
+        os.utime(path, (time.time() - 2 * 86400,) * 2)
+    report = prune(console, "records", RetentionRules(keep_last=1))
+    assert [line.record.key for line in report.deleted] == [made[0].folder]
+    assert _folders(target) == {_name(made[1])}
