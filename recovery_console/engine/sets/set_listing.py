@@ -192,8 +192,9 @@ def delete_set(console: Console, record: SetRecord, why: dict[str, Any] | None =
                          {"set_id": record.set_id, "target": record.target, **(why or {})}) as detail:
         pin = console.pins.get(record.target, record.key)
         if pin is not None:
-            raise UsageError(f"Set {record.set_id} on '{record.target}' is pinned (legal hold: {pin.reason}); it "
-                             "cannot be deleted.", hint="Unpin it first if the hold is over; nothing was deleted.")
+            raise UsageError(f"Recovery set {record.short_id} on target '{record.target}' is pinned (legal hold: "
+                             f"{pin.reason}); it cannot be deleted.",
+                             hint="Unpin it first if the hold is over; nothing was deleted.")
         storage.delete(record.manifest_key)
         removed = 1 + remove_folder(storage, record.folder)
         SetCatalog(console.catalog).forget(record.target, record.folder)
