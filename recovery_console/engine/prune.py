@@ -91,9 +91,10 @@ def plan(console: Console, profile_name: str, rules: RetentionRules, targets: li
     for name in names:
         if sync:
             console.sync(name)
-        sets = sets_to_plan(console, profile.name, name, target_shared(console, profile, name), sync=sync)
+        pinned = console.pins.by_key(name)
+        sets = sets_to_plan(console, profile.name, name, target_shared(console, profile, name), pinned, sync=sync)
         units: list[Unit] = [*profile_records(console, profile, name), *sets.counted]
-        planned = plan_prune(name, units, rules, console.pins.by_key(name))
+        planned = plan_prune(name, units, rules, pinned)
         plans.append(RetentionPlan(name, rules, [*planned.lines, *sets.aside]))
     return plans
 

@@ -125,7 +125,8 @@ def test_pinned_verified_damaged_and_unfinished_sets_in_one_prune(console, recor
     target = tmp_path / "target"
     console.pins.add(Pin("vault", made[0].folder, "case 42", "2026-12-07T00:00:00Z", "tester@host"))
     verify_set(console, find_set(console, made[1].short_id), SECRET)
-    (target / made[4].folder / "02-folder.enc").unlink()  # the second newest set is damaged
+    (target / made[4].folder / "02-folder.enc").unlink()  # the second newest set is damaged, and held
+    console.pins.add(Pin("vault", made[4].folder, "case 43", "2026-12-07T00:00:00Z", "tester@host"))
     damaged_left = sorted(p.name for p in (target / made[4].folder).iterdir())
     old = _unfinished(target, "20261101-02-00-00", "0ddba11a", 2 * 86400)
     fresh = _unfinished(target, "20261207-02-00-00", "f4e5a11e", 60)
@@ -133,8 +134,8 @@ def test_pinned_verified_damaged_and_unfinished_sets_in_one_prune(console, recor
     report = prune(console, "records", RetentionRules(keep_last=2))
     texts = {line.record.key: line.text for line in report.plans[0].lines}
     assert texts[made[5].folder] == "keep set (last 2)"
-    assert texts[made[4].folder] == ("keep set (damaged, never deleted by a prune nor counted by its rules: member "
-                                     "file 02-folder.enc is missing)")
+    assert texts[made[4].folder] == ("keep set (pinned: case 43, damaged, never deleted by a prune nor counted by "
+                                     "its rules: member file 02-folder.enc is missing)")
     assert texts[made[3].folder] == "keep set (last 2)"  # the damaged set did not stand in for it
     assert texts[made[2].folder] == "delete set"
     assert texts[made[1].folder] == "keep set (newest fully verified)"

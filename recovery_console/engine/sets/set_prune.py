@@ -16,6 +16,7 @@ never read here only when no other profile keeps its backups on that target, as 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -36,9 +37,11 @@ class TargetSets:
     aside: list[PlanLine] = field(default_factory=list)
 
 
-def sets_to_plan(console: Console, profile: str, target: str, shared: bool, *, sync: bool = True) -> TargetSets:
+def sets_to_plan(console: Console, profile: str, target: str, shared: bool, pinned: Mapping[str, str], *,
+                 sync: bool = True) -> TargetSets:
     """The sets of `profile` on `target` (listed from the target first unless `sync` is false); `shared` says
-    another profile keeps backups there, so a set whose manifest was never read here is not taken as this one's."""
+    another profile keeps backups there, so a set whose manifest was never read here is not taken as this one's;
+    `pinned` (key → reason) names a damaged set's hold beside its problems."""
     catalog = SetCatalog(console.catalog)
     unfinished = catalog.sync(console.storage(target)).unfinished if sync else ()
     found = TargetSets()
@@ -47,8 +50,9 @@ def sets_to_plan(console: Console, profile: str, target: str, shared: bool, *, s
         if owner != profile and (owner is not None or shared):
             continue
         if record.state == DAMAGED:
-            found.aside.append(PlanLine(record, (f"damaged, never deleted by a prune nor counted by its rules: "
-                                                 f"{'; '.join(record.problems)}",)))
+            held = (f"pinned: {pinned[record.key]}",) if record.key in pinned else ()
+            found.aside.append(PlanLine(record, (*held, f"damaged, never deleted by a prune nor counted by its rules: "
+                                                        f"{'; '.join(record.problems)}")))
         else:
             found.counted.append(record)
     found.aside.extend(_unfinished_line(item) for item in unfinished)
