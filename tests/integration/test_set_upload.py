@@ -207,3 +207,24 @@ def test_a_set_uploaded_to_s3_verifies_and_a_missing_member_shows_it_damaged(con
     console.storage(s3_target.name).delete(made.folder + "02-database.enc")
     [listed] = list_sets(console, [s3_target.name])[0]
     assert listed.state == DAMAGED and listed.problems == ("member file 02-database.enc is missing",)
+
+
+def test_an_imported_folder_member_is_restored_into_a_new_folder_never_over_the_working_directory(
+        console, local_target, nightly, tmp_path, monkeypatch, capsys, secret_file):
+    console.profiles.create("prod", "postgresql://backup@db.internal:5432/config", target=local_target)
+    made = import_set(console, [nightly["vault"]], "vault only", None, SECRET, profile="prod",
+                      iterations=FAST_ITERATIONS)
+    monkeypatch.setenv("RECOVERY_CONSOLE_HOME", str(tmp_path))
+    work = tmp_path / "cwd"
+    work.mkdir()
+    (work / "keep.txt").write_text("mine")
+    monkeypatch.chdir(work)  # an unknown folder must not become '.': the working directory is not swapped
+    common = ["--profile", "prod", "--secret-key-file", str(secret_file)]
+    assert main(["restore", "preflight", made.short_id, *common]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "WARN  folder vault: its folder (imported from a tar) is not a folder here" in out
+    assert main(["restore", "run", made.short_id, *common, "--yes"]) == ExitCode.USAGE
+    assert "cannot be restored in place" in capsys.readouterr().err
+    assert sorted(p.name for p in work.iterdir()) == ["keep.txt"] and not list(tmp_path.glob("cwd.pre_restore_*"))
+    assert main(["restore", "run", made.short_id, *common, "--new-folder", str(tmp_path / "back"), "--yes"]) == 0
+    assert (tmp_path / "back" / "naïve café" / "résumé ✓.txt").read_text("utf-8") == "ünïcode\n"
