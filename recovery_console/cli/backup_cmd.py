@@ -27,6 +27,7 @@ from recovery_console.engine.sets.set_backup import backup_set
 from recovery_console.engine.sets.set_catalog import SetRecord
 from recovery_console.engine.sets.set_copies import one_copy
 from recovery_console.engine.sets.set_download import download_set
+from recovery_console.engine.sets.set_import import import_set
 from recovery_console.engine.sets.set_listing import SetVerifyResult, delete_set, find_set, list_sets, verify_set
 from recovery_console.engine.state.catalog import OpenedWith
 from recovery_console.engine.state.pins import Pin
@@ -89,10 +90,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         "upload", help="import a file into a target: a backup (verified first), or a plain pg_dump -Fc archive or a "
                        ".tar/.tar.gz/.tar.zst of a vault folder (encrypted into a backup, then verified there), or a "
                        "downloaded recovery set's folder (every member verified first)")
-    upload.add_argument("file", type=Path)
+    upload.add_argument("file", type=Path, nargs="+", help="the file (several with --as-set)")
+    upload.add_argument("--as-set", metavar="NAME", help="encrypt the given pg_dump -Fc archives and vault tars into "
+                                                         "one recovery set of this name, a member per file")
     upload.add_argument("--target", help="a configured target's name, or a folder path (default: the profile's)")
     upload.add_argument("--profile", help="take the instance secret (unless given otherwise) and the target from "
-                                          "this profile")
+                                          "this profile; a set uploaded with it is that profile's")
     add_secret_options(upload)
     add_json(upload)
     upload.set_defaults(func=cmd_upload)
@@ -343,16 +346,26 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
-    if args.file.is_dir():
+    if args.as_set is None and len(args.file) == 1 and args.file[0].is_dir():
         return backup_copy.cmd_upload_set(args)
     app = console()
     if not args.target and not args.profile:
         raise UsageError("backup upload needs --target (or --profile, whose target is used).")
+    if args.as_set is None and len(args.file) > 1:
+        raise UsageError("backup upload takes one file, or several with --as-set NAME (one recovery set).")
     has_secret = args.secret_key_file or args.secret_key_env or args.secret_keyring
     secret = secret_from(args) if has_secret or not args.profile else None
+    if args.as_set is not None:
+        with job(args) as reporter:
+            made = import_set(app, args.file, args.as_set, args.target, secret, profile=args.profile,
+                              reporter=reporter)
+        emit(args, made.as_dict(), [f"Encrypted {counted(len(args.file), 'file')} into recovery set "
+                                    f"'{args.as_set}' on the target; every member was read back and verified "
+                                    "there."] + set_lines(made))
+        return ExitCode.OK
     with job(args) as reporter:
-        record = app.upload(args.file, args.target, secret, profile=args.profile, reporter=reporter)
-    imported = _import_lines(record, args.file)
+        record = app.upload(args.file[0], args.target, secret, profile=args.profile, reporter=reporter)
+    imported = _import_lines(record, args.file[0])
     first = "Encrypted into a new backup on the target and verified there." if imported \
         else "Backup verified and uploaded."
     emit(args, record.as_dict(), [first] + _record_lines(record) + imported)

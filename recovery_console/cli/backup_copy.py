@@ -56,7 +56,7 @@ def cmd_upload_set(args: argparse.Namespace) -> int:
     has_secret = args.secret_key_file or args.secret_key_env or args.secret_keyring
     secret = secret_from(args) if has_secret or not args.profile else app.profiles.instance_secret(args.profile)
     with job(args) as reporter:
-        sent, manifest = upload_set(app, args.file, target, secret, reporter)
+        sent, manifest = upload_set(app, args.file[0], target, secret, reporter)
     emit(args, {**sent.__dict__, "set_id": manifest.set_id, "members": [m.name for m in manifest.members]},
          [f"Recovery set {manifest.set_id} verified and uploaded to target '{sent.target}' ({sent.files} files, "
           f"{format_bytes(sent.size)}; the manifest last).",

@@ -102,11 +102,12 @@ def preflight_set(args: argparse.Namespace, app: Console, found: SetRecord, secr
             lines += plan_lines(plan)
             ready = ready and plan.ready
         elif member.kind == "folder":
-            place = Path(member.folder or "")
-            there = place.is_dir() and not place.is_symlink()
+            place = Path(member.folder) if member.folder else None  # None: imported from a tar, its folder unknown
+            there = place is not None and place.is_dir() and not place.is_symlink()
             lines.append(f"  {'PASS' if there else 'WARN'}  folder {member.name}: " +
                          (f"{place} is replaced by swap, the previous one kept beside it" if there else
-                          f"{place} is not a folder here; restore it into a new folder (--new-folder DIR)"))
+                          f"{place or 'its folder (imported from a tar)'} is not a folder here; restore it into "
+                          "a new folder (--new-folder DIR)"))
         else:
             lines.append(f"  FAIL  database {member.name}: name the profile it restores through with --as-profile "
                          f"{member.name}=PROFILE (a profile of that database)")

@@ -565,7 +565,7 @@ class Console:
             raise UsageError(f"Target '{storage.name}' already holds {key}.",
                              hint="It is already uploaded; the backup list shows it.",
                              cli_hint="It is already uploaded; `backup list` shows it.")
-        storage.check_room(report.encrypted_size, "backups/")
+        storage.check_room(report.encrypted_size)
         reporter.start(Phase.UPLOAD, report.encrypted_size)
         sha256 = upload_checked(ref.open, storage, key, report.ciphertext_sha256, reporter)
         write_sidecar(storage, key, sha256)

@@ -19,7 +19,7 @@ def store_encrypted(storage: Storage, key: str, source: ReadableStream, secret: 
                     before_commit: Callable[[EncryptResult], None] | None = None) -> EncryptResult:
     """Encrypt `source` to `key` on `storage` with its sidecar; the object appears only once the whole source
     went in and `before_commit` (the caller's check of what it read) passed."""
-    storage.check_room(stored_size_estimate(source_size, metadata.compression), "backups/")
+    storage.check_room(stored_size_estimate(source_size, metadata.compression))
     with storage.put(key) as upload:
         result = encrypt_stream(source, upload, secret, metadata, reporter=reporter,
                                 source_size=source_size, iterations=iterations, salt=salt)

@@ -56,7 +56,7 @@ def replicate(console: Console, ref: BackupRef, target_name: str, reporter: Repo
         expected = parse_sidecar(side_raw)
         already = present(dest, record.key)
         if not already:
-            dest.check_room(record.size + len(side_raw), "backups/")
+            dest.check_room(record.size + len(side_raw))
             reporter.start(Phase.UPLOAD, record.size)
             send_checked(ref.open, ref.location, dest, record.key, expected, reporter)
         if not already or not present(dest, record.key + SIDECAR_SUFFIX):

@@ -309,7 +309,7 @@ class SecretRotation:
                 kept += records
             else:
                 plan = plan_prune(name, records, profile.policy.retention, self.console.pins.by_key(name))
-                kept += [line.record for line in plan.kept]
+                kept += [line.record for line in plan.kept if isinstance(line.record, BackupRecord)]
         opened = self.console.catalog.opened_with()
         seen = {(r.target, r.key) for r in kept}
         pinned = self.console.pins.all()

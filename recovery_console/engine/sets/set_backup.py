@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -34,8 +33,9 @@ from recovery_console.engine.pg.pgdump import DUMP_COMPRESSIONS, DumpStream
 from recovery_console.engine.progress import CancelToken, Phase, Reporter
 from recovery_console.engine.sets.manifest import ManifestMember, SetManifest, seal_manifest, stamp_ms
 from recovery_console.engine.sets.member_share import MemberShare
-from recovery_console.engine.sets.set_catalog import SetCatalog, SetRecord, Unfinished
+from recovery_console.engine.sets.set_catalog import SetCatalog, SetRecord
 from recovery_console.engine.sets.set_naming import MANIFEST_NAME, member_file, set_folder
+from recovery_console.engine.sets.set_sweep import remove_folder, sweep_unfinished
 from recovery_console.engine.state.locks import database_identity, database_lock
 from recovery_console.engine.state.named_store import usable_text
 from recovery_console.engine.state.profile_members import ProfileMembers
@@ -54,8 +54,6 @@ PARALLEL = 2
 """Members written at once: two pg_dumps on one server overlap well; more would only share the same cores."""
 POLL = 0.2
 """Seconds between looks at the cancel token while members run."""
-SWEEP_AFTER = 24 * 3600.0
-"""Seconds since an unfinished set's newest file after which a later set backup removes it."""
 
 
 @dataclass(frozen=True)
@@ -169,12 +167,12 @@ def _write_set(console: Console, profile: Profile, planned: list[PlannedMember],
             if failures:  # the first is what went wrong; the others may be members stopped because of it
                 raise next((f for f in failures if not isinstance(f, Cancelled)), failures[0])
             members = tuple(sorted(written, key=lambda m: m.index))
-            _check_still_there(storage, folder, members)
+            check_still_there(storage, folder, members)
             manifest = SetManifest(set_id=set_id, created_at=created, finished_at=stamp_ms(), app_version=__version__,
                                    mode=mode, profile=profile.name, description=description,
                                    created_by=base.created_by, members=members)
             sealed = seal_manifest(manifest, secret, iterations=iterations, salt=manifest_salt)
-            check_quota_after(storage, len(sealed.data), prefix="")  # the members written count in what is used
+            check_quota_after(storage, len(sealed.data))  # the members written count in what is used
             storage.put_bytes(folder + MANIFEST_NAME + SIDECAR_SUFFIX, set_sidecar_text(sealed.sha256, members))
             storage.put_bytes(folder + MANIFEST_NAME, sealed.data)  # last: from here on the set exists
         except BaseException:
@@ -300,7 +298,7 @@ def set_sidecar_text(manifest_sha256: str, members: tuple[ManifestMember, ...]) 
     return ("\n".join(lines) + "\n").encode()
 
 
-def _check_still_there(storage: Storage, folder: str, members: tuple[ManifestMember, ...]) -> None:
+def check_still_there(storage: Storage, folder: str, members: tuple[ManifestMember, ...]) -> None:
     """Before the manifest makes the set real: every member file is still on the target, at its size."""
     for member in members:
         try:
@@ -313,16 +311,6 @@ def _check_still_there(storage: Storage, folder: str, members: tuple[ManifestMem
                                  hint="Run the backup again.")
 
 
-def remove_folder(storage: Storage, folder: str) -> int:
-    """Delete every file in a set's folder (best effort: a file already gone is fine); how many went."""
-    removed = 0
-    for info in list(storage.list(folder)):
-        with suppress(NotFoundError):
-            storage.delete(info.key)
-            removed += 1
-    return removed
-
-
 def _clean_up(storage: Storage, folder: str) -> None:
     """A failed set's files removed, best effort: what cannot be (the target is gone) stays an unfinished set, never
     listed and swept later, and the failure that matters is the one being raised."""
@@ -331,16 +319,3 @@ def _clean_up(storage: Storage, folder: str) -> None:
     except RecoveryError as exc:
         log.warning("The files of the unfinished set %s stay on target %s until a later sweep: %s", folder,
                     storage.name, exc.message)
-
-
-def sweep_unfinished(console: Console, storage: Storage, unfinished: tuple[Unfinished, ...],
-                     older_than: float = SWEEP_AFTER) -> int:
-    """Remove the files of unfinished sets whose newest file is older than `older_than` seconds; each audited."""
-    swept = 0
-    for found in unfinished:
-        if time.time() - found.newest < older_than:
-            continue
-        with console.audited("backup.sweep-unfinished-set", storage.location(found.folder),
-                             {"target": storage.name, "files": len(found.keys)}):
-            swept += remove_folder(storage, found.folder)
-    return swept

@@ -12,10 +12,10 @@ from recovery_console.engine.container.verify import read_stream
 from recovery_console.engine.progress import CancelToken, Phase, Reporter
 from recovery_console.engine.sets.manifest import ManifestMember, SetManifest, open_manifest
 from recovery_console.engine.sets.member_share import MemberShare
-from recovery_console.engine.sets.set_backup import remove_folder
 from recovery_console.engine.sets.set_catalog import SetCatalog, SetRecord, SetSync
 from recovery_console.engine.sets.set_members import belongs
 from recovery_console.engine.sets.set_pins import refuse_if_pinned
+from recovery_console.engine.sets.set_sweep import remove_folder
 from recovery_console.engine.state.backup_ids import matching_records
 from recovery_console.engine.storage.base import Storage
 from recovery_console.errors import (
@@ -189,15 +189,16 @@ def _sidecar(storage: Storage, key: str) -> str | None:
         return None
 
 
-def delete_set(console: Console, record: SetRecord) -> int:
-    """Remove a set from its target, never a pinned one: the manifest first (from then on the set is no longer
-    listed or restorable, even if the rest fails), then every other file of its folder. How many files went."""
+def delete_set(console: Console, record: SetRecord, why: dict[str, Any] | None = None) -> int:
+    """Remove a set from its target: the manifest first (from then on the set is no longer listed or restorable,
+    even if the rest fails), then every other file of its folder; never a pinned set (its pin's key is its folder).
+    `why` goes into the audit entry (a prune names its plan line and rules). How many files went."""
     storage = console.storage(record.target)
     with console.audited("backup.delete-set", storage.location(record.folder),
-                         {"set_id": record.set_id, "target": record.target}) as detail:
+                         {"set_id": record.set_id, "target": record.target, **(why or {})}) as detail:
         refuse_if_pinned(console, record)
         storage.delete(record.manifest_key)
         removed = 1 + remove_folder(storage, record.folder)
-        SetCatalog(console.catalog).sync(storage)
+        SetCatalog(console.catalog).forget(record.target, record.folder)
         detail.update(files=removed)
         return removed
