@@ -22,8 +22,8 @@ from recovery_console.engine.io_protocols import ReadableFile
 from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.engine.replicate import check_copy, present, send_checked
 from recovery_console.engine.sets.manifest import SetManifest
-from recovery_console.engine.sets.set_backup import remove_folder
 from recovery_console.engine.sets.set_naming import MANIFEST_NAME, is_member_file
+from recovery_console.engine.sets.set_sweep import remove_folder
 from recovery_console.engine.storage.base import Storage
 from recovery_console.errors import IntegrityError, NotFoundError, from_os_error
 
