@@ -31,7 +31,8 @@ TABLE_DIGEST = "SELECT count(*) || ':' || md5(coalesce(string_agg(id || '=' || v
 
 def _digests(pg15, pg17, names) -> dict[str, str]:
     return {"main": pg15.psql(TABLE_DIGEST, db=names["config"]),
-            "results": pg15.psql(TABLE_DIGEST, db=names["results"]), "remote": pg17.psql(TABLE_DIGEST, db=names["remote"])}
+            "results": pg15.psql(TABLE_DIGEST, db=names["results"]),
+            "remote": pg17.psql(TABLE_DIGEST, db=names["remote"])}
 
 
 @pytest.fixture
@@ -171,3 +172,32 @@ def test_kill_9_during_the_set_rollback_then_running_it_again_finishes_it(consol
     assert done["already"], "the members the killed run finished are not rolled back twice"
     assert restores(console.paths, "records")[0].state == ROLLED_BACK
     assert list((console.paths.data_dir / "set-restores").glob(".*.part")) == []
+
+
+def test_a_member_that_fails_stops_the_rollback_which_says_what_was_rolled_back_and_how_to_finish(
+        console, restored, pg15, pg17, monkeypatch, capsys):
+    import errno
+
+    from recovery_console.engine.sets import set_rollback
+
+    s = restored
+
+    def refused(source, destination):
+        raise set_rollback.from_os_error(f"moving {source} to", str(destination), OSError(errno.EIO, "I/O error"))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(set_rollback, "_rename", refused)  # the disk refuses the folder's move
+        code = main(["restore", "rollback", "--profile", "records", "--set", s["set"].set_id, "--yes"])
+    err = capsys.readouterr().err
+    assert code == ExitCode.STORAGE, err
+    assert "stopped at member vault" in err and "Rolled back: main, results, remote. Not rolled back: vault." in err
+    assert f"restore rollback --profile records --set {s['set'].set_id}` again" in err
+    now = _state(pg15, pg17, s)
+    assert now["rows"] == s["before"]["rows"] and now["vault"] == s["after"]["vault"]  # the vault untouched
+    assert restores(console.paths, "records")[0].state == "partly rolled back"
+    assert [e.result for e in console.audit.entries() if e.action == "set.rollback"] == ["failed"]
+
+    assert main(["restore", "rollback", "--profile", "records", "--set", s["set"].set_id, "--yes"]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "Member main was rolled back already." in out and "Rolled back member vault" in out
+    assert _state(pg15, pg17, s) == s["before"]
