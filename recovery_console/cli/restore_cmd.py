@@ -24,6 +24,7 @@ from recovery_console.engine.restore_cleanup import clean_up
 from recovery_console.engine.restore_kept import KEPT, drop_previous, history, rollback_entry
 from recovery_console.engine.restore_preflight import RestorePlan
 from recovery_console.engine.sets.set_listing import find_set
+from recovery_console.engine.sets.set_restores import restores
 from recovery_console.engine.sets.set_rollback import rollback_set
 from recovery_console.engine.state import restore_journal
 from recovery_console.errors import ExitCode, RecoveryError, UsageError
@@ -250,7 +251,8 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    found = history(console(), args.profile)
+    app = console()
+    found = history(app, args.profile)
     lines = [f"Restores of profile {args.profile}, newest first (times in UTC):"] if found.rows else [
         f"No restore of profile {args.profile} is recorded."]
     for row in found.rows:
@@ -268,8 +270,14 @@ def cmd_history(args: argparse.Namespace) -> int:
     if any(r.can_roll_back or r.can_drop for r in found.rows):
         lines.append(f"Roll back: `recovery-console restore rollback --profile {args.profile} ID`; drop a kept "
                      f"database: `recovery-console restore drop --profile {args.profile} NAME --confirm NAME`.")
+    sets = restores(app.paths, args.profile)
+    if sets:
+        lines.append("Set restores (roll one back whole: `recovery-console restore rollback --profile "
+                     f"{args.profile} --set ID`, ID its restore id or set id):")
+        lines += [f"  {r.id}  {r.time}  set {r.set_id}  {r.state}: {', '.join(m.name for m in r.members)}"
+                  for r in sets]
     emit(args, {"profile": args.profile, "server_error": found.server_error,
-                "entries": [r.to_json() for r in found.rows]}, lines)
+                "entries": [r.to_json() for r in found.rows], "set_restores": [r.to_json() for r in sets]}, lines)
     return ExitCode.OK if not found.server_error else ExitCode.DATABASE
 
 

@@ -82,6 +82,9 @@ def _state(pg15, pg17, s) -> dict[str, object]:
 
 def test_a_restored_set_rolls_back_whole_every_member_as_it_was(console, restored, pg15, pg17, capsys):
     s = restored
+    assert main(["restore", "history", "--profile", "records"]) == ExitCode.OK
+    listed = capsys.readouterr().out
+    assert f"set {s['set'].set_id}  restored: main, results, remote, vault" in listed
     assert main(["restore", "rollback", "--profile", "records", "--set", s["set"].short_id, "--yes",
                  "--json"]) == ExitCode.OK
     done = json.loads(capsys.readouterr().out)
@@ -97,7 +100,7 @@ def test_a_restored_set_rolls_back_whole_every_member_as_it_was(console, restore
     assert actions.count(("restore.rollback", "ok")) == 3 and ("set.rollback-folder", "ok") in actions
 
     assert main(["restore", "rollback", "--profile", "records", "--set", s["set"].set_id, "--yes"]) == ExitCode.USAGE
-    assert "rolled back already" in capsys.readouterr().err
+    assert "rolled back already; nothing was changed" in capsys.readouterr().err
     assert list((console.paths.data_dir / "set-restores").glob(".*.part")) == []
 
 

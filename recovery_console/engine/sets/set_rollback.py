@@ -54,8 +54,9 @@ def rollback_set(console: Console, profile: str, ref: str) -> SetRollback:
     """Roll back the newest restore of the set `ref` names (restored through `profile`), every member of it."""
     found = find_restore(console.paths, profile, ref)
     if found.state == ROLLED_BACK:
-        raise UsageError(f"The restore of set {found.set_id} ({found.id}) is rolled back already.",
-                         hint="Nothing was changed.")
+        raise UsageError(f"The restore {found.id} of set {found.set_id} is rolled back already; nothing was changed.",
+                         hint="An earlier restore of the set is rolled back by its own restore id, as the restore "
+                              "history lists it.")
     result = SetRollback(found.set_id, found.id)
     with ExitStack() as locks:
         for identity, database in _lock_order(console, found):  # one order: two set jobs cannot deadlock
@@ -178,11 +179,10 @@ def _stopped(found: SetRestore, member: KeptMember, exc: RecoveryError, result: 
     error = RecoveryError(
         f"The set rollback stopped at member {member.name}: {exc.message} Rolled back: "
         f"{', '.join(done) or 'none'}. Not rolled back: {', '.join(left)}.",
-        hint=(exc.hint + " " if exc.hint else "") + "Then roll the set back again: the members rolled back already "
+        hint=f"{exc.hint or 'Fix what stopped it.'} Then roll the set back again: the members rolled back already "
              "are skipped, the others finished.",
-        cli_hint=(exc.hint_for_cli() + " " if exc.hint_for_cli() else "") +
-        f"Then run `recovery-console restore rollback --profile {found.profile} --set {found.set_id}` again: the "
-        "members rolled back already are skipped.")
+        cli_hint=f"{exc.hint_for_cli() or 'Fix what stopped it.'} Then run `recovery-console restore rollback "
+                 f"--profile {found.profile} --set {found.set_id}` again: the members rolled back already are skipped.")
     error.exit_code = exc.exit_code
     return error
 
