@@ -204,3 +204,20 @@ def test_a_member_that_fails_stops_the_rollback_which_says_what_was_rolled_back_
     out = capsys.readouterr().out
     assert "Member main was rolled back already." in out and "Rolled back member vault" in out
     assert _state(pg15, pg17, s) == s["before"]
+
+
+def test_a_members_kept_copy_dropped_or_moved_refuses_the_whole_rollback_and_changes_nothing(
+        console, restored, pg15, pg17, capsys):
+    from recovery_console.engine.restore_kept import drop_previous
+
+    s = restored
+    kept = next(m.kept for m in restores(console.paths, "records")[0].members if m.name == "results")
+    drop_previous(console, "results-db", kept, confirm=kept)
+    vault_kept = next(s["vault"].parent.glob("vault.pre_restore_*"))
+    vault_kept.rename(s["vault"].parent / "moved away")
+    assert main(["restore", "rollback", "--profile", "records", "--set", s["set"].set_id, "--yes"]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert "nothing was changed" in err and f"member results: {kept} is dropped" in err
+    assert f"member vault: the kept folder {vault_kept} is gone or was replaced" in err
+    assert _state(pg15, pg17, s) == s["after"]
+    assert [e.result for e in console.audit.entries() if e.action == "set.rollback"] == ["failed"]
