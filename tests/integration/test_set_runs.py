@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from recovery_console.engine.container.naming import parse_created_at
+from recovery_console.engine.health import health
 from recovery_console.engine.progress import Phase, Progress, Reporter
 from recovery_console.engine.run_due import run_due, run_now
 from recovery_console.engine.sets.set_catalog import COMPLETE
@@ -64,6 +66,8 @@ def test_run_due_backs_a_set_profile_up_as_one_verified_set_once_per_slot(consol
     actions = [e.action for e in console.audit.entries()]
     assert actions[-2:] == ["backup.create-set", "backup.verify-set"]
     assert [o.result for o in run_due(console, now=_at(1, 4), secret=SECRET)] == ["not due"]  # the slot is served
+    shown = next(h for h in health(console) if h.profile == "records")
+    assert shown.verified_at == parse_created_at(made.manifest.created_at)  # the verified set counts for its RPO
 
     by_hand = run_now(console, "records", secret=SECRET)  # the window's "Run now"
     assert by_hand.result == "ok" and by_hand.record.trigger == "manual"
