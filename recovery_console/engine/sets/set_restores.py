@@ -184,5 +184,5 @@ def _locked(paths: AppPaths, profile: str) -> Iterator[tuple[list[SetRestore], C
         write_json(path, {"version": VERSION, "restores": [e.to_json() for e in items]},
                    claims=RuntimeDir(paths.runtime_dir))
 
-    with held(path.with_suffix(".lock")):
+    with held(path.with_suffix(".lock"), "set restores lock"):  # held for one read and one write: never long
         yield _read(path), save
