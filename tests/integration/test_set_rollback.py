@@ -141,7 +141,16 @@ KILL_AT = {  # a patch that kills the rollback with SIGKILL at one moment
             os.kill(os.getpid(), signal.SIGKILL)
         restore.rolled_back = killed
     """,
-    # the restored vault moved aside, the kept one not yet back: the folder is missing
+    # the kept vault exchanged in, the restored one not yet renamed aside (it has the kept one's name)
+    "after the folder's exchange": """
+        from recovery_console.engine.sets import set_rollback
+        real = set_rollback._exchange
+        def killed(first, second):
+            assert real(first, second)
+            os.kill(os.getpid(), signal.SIGKILL)
+        set_rollback._exchange = killed
+    """,
+    # where folders cannot be exchanged: the restored vault moved aside, the kept one not yet back
     "between the folder's two renames": """
         from recovery_console.engine.sets import set_rollback
         real = set_rollback._rename
@@ -149,6 +158,7 @@ KILL_AT = {  # a patch that kills the rollback with SIGKILL at one moment
             real(source, destination)
             os.kill(os.getpid(), signal.SIGKILL)
         set_rollback._rename = killed
+        set_rollback._exchange = lambda first, second: False
     """,
 }
 
@@ -163,9 +173,14 @@ def test_kill_9_during_the_set_rollback_then_running_it_again_finishes_it(consol
     killed = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=_env(s), capture_output=True, text=True,
                             timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    assert _state(pg15, pg17, s) != s["before"]  # cut short half way
+    assert restores(console.paths, "records")[0].state == "partly rolled back"  # cut short half way
+    if moment != "after the folder's exchange":
+        assert _state(pg15, pg17, s) != s["before"]
     if moment == "between the folder's two renames":
         assert not s["vault"].exists() and list(s["vault"].parent.glob("vault.undone_*"))
+    if moment == "after the folder's exchange":  # the folder's path was never empty: the previous one is in place
+        assert _tree(s["vault"]) == s["before"]["vault"]
+        assert _tree(next(s["vault"].parent.glob("vault.pre_restore_*"))) == s["after"]["vault"]
     time.sleep(0.1)
     again = _rollback(s, "--json")
     assert again.returncode == 0, again.stderr
@@ -189,7 +204,8 @@ def test_a_member_that_fails_stops_the_rollback_which_says_what_was_rolled_back_
         raise set_rollback.from_os_error(f"moving {source} to", str(destination), OSError(errno.EIO, "I/O error"))
 
     with monkeypatch.context() as patched:
-        patched.setattr(set_rollback, "_rename", refused)  # the disk refuses the folder's move
+        patched.setattr(set_rollback, "_exchange", refused)  # the disk refuses the folder's move
+        patched.setattr(set_rollback, "_rename", refused)
         code = main(["restore", "rollback", "--profile", "records", "--set", s["set"].set_id, "--yes"])
     err = capsys.readouterr().err
     assert code == ExitCode.STORAGE, err

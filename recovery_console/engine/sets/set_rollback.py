@@ -1,6 +1,7 @@
 """A whole recovery set rolled back in one step: every member a set restore replaced gets its previous state back —
 each database through its profile's rollback, each folder by swapping its kept copy back in (the restored folder
-kept beside it as `<dir>.undone_<time>`).
+kept beside it as `<dir>.undone_<time>`): exchanged in one step where the system can (Linux's renameat2), so the
+folder's path is never empty, else by two renames.
 
 Every member is looked at first, under the lock of every database in the set (and of the set restore itself): if
 one is busy, or one member's kept copy is gone or changed, nothing is changed. Each member's state is read from
@@ -11,7 +12,10 @@ and what was not.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
+import sys
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,7 +39,10 @@ from recovery_console.engine.state import restore_history
 from recovery_console.engine.state.locks import database_lock
 from recovery_console.errors import RecoveryError, UsageError, from_os_error
 
-TODO, DONE, HALF = "to roll back", "rolled back", "half swapped"
+TODO, DONE, HALF, SWAPPED = "to roll back", "rolled back", "half swapped", "swapped"
+RENAME_EXCHANGE = 2
+"""renameat2's flag (Linux 3.15+): two paths exchanged in one step, so the folder's path is never empty."""
+AT_FDCWD = -100
 
 
 @dataclass
@@ -63,7 +70,7 @@ def rollback_set(console: Console, profile: str, ref: str) -> SetRollback:
             locks.enter_context(database_lock(console.paths, identity, "rollback", database))
         with console.audited("set.rollback", found.set_id, {"profile": profile, "restore": found.id}) as detail:
             states = {m.name: _state(console, m) for m in found.members}
-            blocked = {name: why for name, (state, why) in states.items() if state not in (TODO, DONE, HALF)}
+            blocked = {name: why for name, (state, why) in states.items() if state not in (TODO, DONE, HALF, SWAPPED)}
             if blocked:
                 raise UsageError("The set cannot be rolled back whole; nothing was changed: " +
                                  "; ".join(f"member {n}: {why}" for n, why in blocked.items()) + ".",
@@ -96,7 +103,8 @@ def _lock_order(console: Console, found: SetRestore) -> list[tuple[str, str]]:
 
 
 def _state(console: Console, member: KeptMember) -> tuple[str, str]:
-    """(TODO, DONE, HALF or 'blocked', why): what the member's rollback still needs, read from what is there."""
+    """(TODO, DONE, HALF, SWAPPED or 'blocked', why): what the member's rollback still needs, read from what is
+    there."""
     if member.kind == DATABASE:
         return _database_state(console, member)
     return _folder_state(member)
@@ -127,6 +135,8 @@ def _folder_state(member: KeptMember) -> tuple[str, str]:
     undone = inode(Path(member.undone)) if member.undone else None
     if folder == member.restored_inode and kept == member.kept_inode:
         return TODO, ""
+    if folder == member.kept_inode and kept == member.restored_inode and member.undone and undone is None:
+        return SWAPPED, ""  # killed after the exchange: the restored folder, under the kept one's name, goes aside
     if undone is not None and undone == member.restored_inode:
         if folder == member.kept_inode:
             return DONE, ""
@@ -149,20 +159,40 @@ def _roll_back(console: Console, found: SetRestore, member: KeptMember, state: s
     folder = Path(member.folder)
     with console.audited("set.rollback-folder", str(folder), {"set": found.set_id, "member": member.name,
                                                                "kept": member.kept}) as detail:
+        kept = Path(member.kept)
         if state == TODO:
             undone = folder.with_name(f"{folder.name}.undone_{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}")
             if os.path.lexists(undone):
                 raise UsageError(f"{undone} already exists; nothing was moved.", hint="Wait a second and try again.")
             update_member(console.paths, found.profile, found.id, member.name, state=ROLLING_BACK,
                           undone=str(undone))  # recorded before anything moves: a resumed rollback finds it
-            _rename(folder, undone)
-        else:  # a rollback killed between the two renames: the restored folder is set aside already
+            if _exchange(folder, kept):  # the previous folder is in place at once; the restored one goes aside
+                _rename(kept, undone)
+            else:  # no exchange here: the folder's path is empty between these two renames
+                _rename(folder, undone)
+                _rename(kept, folder)
+        else:  # a rollback killed half way: the step it did not take
             assert member.undone is not None
             undone = Path(member.undone)
-        _rename(Path(member.kept), folder)
+            _rename(kept, undone if state == SWAPPED else folder)
         update_member(console.paths, found.profile, found.id, member.name, state=ROLLED_BACK)
         detail.update(set_aside=str(undone))
         return str(undone)
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Exchange two folders in one step (Linux renameat2); False where the system or its file system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(AT_FDCWD, os.fsencode(first), AT_FDCWD, os.fsencode(second), RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise from_os_error(f"exchanging {first} with", str(second), OSError(code, os.strerror(code)))
 
 
 def _rename(source: Path, destination: Path) -> None:
