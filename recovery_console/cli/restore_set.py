@@ -14,6 +14,7 @@ from recovery_console.engine.restore import Restorer
 from recovery_console.engine.sets.manifest import ManifestMember
 from recovery_console.engine.sets.set_catalog import DAMAGED, SetRecord
 from recovery_console.engine.sets.set_members import extract_folder_member, manifest_of, member_ref, pick_member
+from recovery_console.engine.sets.set_restores import record_set_restore
 from recovery_console.errors import ExitCode, IntegrityError, UsageError
 from recovery_console.models.profile import PRIMARY_MEMBER
 
@@ -76,6 +77,9 @@ def run_set(args: argparse.Namespace, app: Console, found: SetRecord, secret: st
         data["members"].append({"name": member.name, "folder": str(done.folder), "files": done.files,
                                 "refused": done.refused,
                                 "kept_previous": str(done.kept_previous) if done.kept_previous else None})
+    if record_set_restore(app, manifest.set_id, args.profile, data["members"]):
+        lines.append(f"Undo the whole set with `recovery-console restore rollback --profile {args.profile} --set "
+                     f"{manifest.set_id}`.")
     emit(args, data, lines)
     return ExitCode.OK
 

@@ -54,8 +54,8 @@ def backup_database(
     profile = console.profiles.store.get(profile_name)
     if profile.has_members:  # one database of a set alone would pass for the whole: refused, never partial
         raise UsageError(f"Profile '{profile_name}' has members, so a backup of it is a recovery set of all of "
-                         "them, which this action cannot make yet.",
-                         hint="Back the set up by hand until scheduled and one-click set backups arrive.",
+                         "them, which this action cannot make.",
+                         hint="Back the whole set up with Run now in the health view, or let its schedule run.",
                          cli_hint=f"Run `recovery-console backup create --profile {profile_name}`.")
     url = profile.dump_url()
     if not profile.target:

@@ -15,7 +15,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -87,9 +87,10 @@ def plan_members(console: Console, profile: Profile) -> list[PlannedMember]:
 def backup_set(console: Console, profile_name: str, *, description: str = "", mode: str = "manual",
                compression: str = "zstd", secret: str | None = None, reporter: Reporter | None = None,
                iterations: int = fmt.DEFAULT_ITERATIONS, parallel: int = PARALLEL,
-               now: Callable[[], datetime] | None = None) -> SetRecord:
+               now: Callable[[], datetime] | None = None, lock_held: bool = False) -> SetRecord:
     """Back up every member of the profile into one recovery set on its target; only a whole set is listed.
-    Holds the lock of every database in it, so no restore of one of them overlaps the backup."""
+    Holds the lock of every database in it, so no restore of one of them overlaps the backup (`lock_held`: the
+    caller holds them already, through `set_locks`: a policy run keeps them across its verify and follow-ups)."""
     if mode not in MODES:
         raise UsageError(f"Unknown backup mode '{mode}'; choose manual or scheduled.")
     if compression not in DUMP_COMPRESSIONS:
@@ -102,13 +103,26 @@ def backup_set(console: Console, profile_name: str, *, description: str = "", mo
                          cli_hint=f"Set one with `profile set-target {profile_name} TARGET`.")
     planned = plan_members(console, profile)
     secret = secret if secret is not None else console.profiles.instance_secret(profile.name)
-    identities = sorted({database_identity(p.connection.dump_url()) for p in planned if p.connection})
-    with ExitStack() as locks:
-        for identity in identities:  # in one order, so two set backups sharing databases cannot deadlock
-            locks.enter_context(database_lock(console.paths, identity, "backup", identity.split("/", 1)[-1]))
+    with nullcontext() if lock_held else set_locks(console, profile):
         return _write_set(console, profile, planned, secret, description=description, mode=mode,
                           compression=compression, reporter=reporter or Reporter(), iterations=iterations,
                           parallel=max(1, parallel), created=utc_now(now() if now else None))
+
+
+def database_identities(profile: Profile) -> list[str]:
+    """The lock identity of every database of the set (the profile's own and each database member's), sorted."""
+    urls = [profile.dump_url()] + [profile.member_connection(m).dump_url() for m in profile.members
+                                   if m.kind is MemberKind.DATABASE]
+    return sorted({database_identity(url) for url in urls})
+
+
+@contextmanager
+def set_locks(console: Console, profile: Profile, action: str = "backup") -> Iterator[None]:
+    """Hold the lock of every database of the set for the block, or raise BusyError naming the first one busy."""
+    with ExitStack() as locks:
+        for identity in database_identities(profile):  # in one order, so two set jobs sharing databases cannot deadlock
+            locks.enter_context(database_lock(console.paths, identity, action, identity.split("/", 1)[-1]))
+        yield
 
 
 def _write_set(console: Console, profile: Profile, planned: list[PlannedMember], secret: str, *, description: str,
