@@ -12,13 +12,16 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox, QLineEdit, QWizard
 
+from recovery_console.engine.restore_preflight import lock_identity
 from recovery_console.engine.sets.set_backup import backup_set
 from recovery_console.engine.sets.set_catalog import DAMAGED
 from recovery_console.engine.sets.set_listing import list_sets
 from recovery_console.engine.sets.set_restore import plan_set_restore
+from recovery_console.engine.state.locks import database_lock
 from recovery_console.engine.state.profile_members import ProfileMembers
 from recovery_console.errors import IntegrityError
 from recovery_console.models.profile import ConnectionMode
+from recovery_console.ui.app import create_main_window
 from recovery_console.ui.wizards.restore import RestoreWizard
 from tests.fixtures.console import FAST_ITERATIONS, SECRET
 from tests.gui.test_restore_wizard import WAIT, click, next_page, type_text
@@ -222,3 +225,90 @@ def test_new_folder_that_exists_is_refused_at_the_checks_before_anything_changes
     assert not wizard.button(QWizard.WizardButton.NextButton).isEnabled()
     assert pg15.psql("SELECT count(*) FROM t", db=made_set["config"]) == "5"
     assert Path(taken).is_dir() and not any(taken.iterdir())
+
+
+def test_a_member_that_fails_ends_the_job_and_the_text_says_what_was_and_was_not_restored(
+        qtbot, console, made_set, pg15, open_wizard):
+    record = made_set["record"]
+    pg15.psql("DELETE FROM t WHERE id > 10", db=made_set["config"])
+    pg15.psql("DELETE FROM t WHERE id > 20", db=made_set["results"])
+    wizard = open_wizard(console, None, backup=record, profile="records")
+    _to_members(qtbot, wizard, record)
+    next_page(qtbot, wizard, RestoreWizard.SET_PREFLIGHT)
+    pre = wizard.set_preflight_page
+    qtbot.waitUntil(lambda: bool(pre.checked) and not pre.checking, timeout=WAIT)
+    assert pre.ready, pre.verdict.text()
+    results = console.profiles.store.load()["results-db"]
+    with database_lock(console.paths, lock_identity(results, made_set["results"]), "backup", made_set["results"]):
+        text = _run_to_end(qtbot, wizard)  # another job holds the second database: it cannot be restored now
+    run = wizard.set_run_page
+    assert "member results failed" in text and f"Database {made_set['config']} (member main) restored" in text
+    assert "Not started: vault." in text and "Member results was not restored" in text
+    assert [run.stage_of(n) for n in ("main", "results", "vault")] == ["restored", "FAILED", "waiting"]
+    assert pg15.psql("SELECT count(*) FROM t", db=made_set["config"]) == "300"
+    assert pg15.psql("SELECT count(*) FROM t", db=made_set["results"]) == "20"
+    assert not list(made_set["vault"].parent.glob("vault.pre_restore_*"))
+    entry = [e for e in console.audit.entries() if e.action == "set.restore"][-1]
+    assert entry.result == "failed" and entry.detail["restored"] == ["main"]
+
+
+def test_cancel_stops_the_set_restore_and_nothing_is_swapped(qtbot, console, made_set, pg15, open_wizard):
+    record = made_set["record"]
+    pg15.psql("DELETE FROM t WHERE id > 10", db=made_set["config"])
+    wizard = open_wizard(console, None, backup=record, profile="records")
+    _to_members(qtbot, wizard, record)
+    next_page(qtbot, wizard, RestoreWizard.SET_PREFLIGHT)
+    pre = wizard.set_preflight_page
+    qtbot.waitUntil(lambda: bool(pre.checked) and not pre.checking, timeout=WAIT)
+    next_page(qtbot, wizard, RestoreWizard.SET_CONFIRM)
+    wizard.set_confirm_page.confirm_edit.setText("RESTORE")
+    next_page(qtbot, wizard, RestoreWizard.SET_RUN, QWizard.WizardButton.CommitButton)
+    run = wizard.set_run_page
+    qtbot.waitUntil(lambda: run.panel.job is not None, timeout=WAIT)
+    qtbot.mouseClick(run.panel.cancel_button, Qt.MouseButton.LeftButton)  # at once: the first database is not swapped
+    qtbot.waitUntil(lambda: not run.running, timeout=WAIT)
+    assert "cancelled" in run.status.text()
+    assert pg15.psql("SELECT count(*) FROM t", db=made_set["config"]) == "10"
+    assert databases_like(pg15, f"{made_set['config']}__%") == []
+    assert wizard.button(QWizard.WizardButton.FinishButton).isVisible()
+
+
+def databases_like(pg15, like: str) -> list[str]:
+    return pg15.psql(f"SELECT datname FROM pg_database WHERE datname LIKE '{like}' ORDER BY 1").split()
+
+
+def test_the_browser_lists_sets_a_damaged_one_shown_damaged_and_not_offered(qtbot, console, made_set, tmp_path):
+    complete = made_set["record"]
+    broken = backup_set(console, "records", secret=SECRET, iterations=FAST_ITERATIONS, description="to be damaged")
+    (tmp_path / "target" / broken.folder / "03-folder.enc").unlink()
+    window = create_main_window(console, None)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.controller.backups_refreshed, timeout=WAIT):
+        window.show()
+    qtbot.waitExposed(window)
+    sets = window.browser.sets
+    assert sets.isVisible() and sets.table.rowCount() == 2
+    rows = {sets.table.item(r, 1).text(): sets.table.item(r, 5).text() for r in range(2)}
+    assert rows[broken.short_id] == "DAMAGED: member file 03-folder.enc is missing"
+    assert rows[complete.short_id].startswith("complete")
+    assert "main (database), results (database), vault (folder)" in sets.table.item(
+        [r for r in range(2) if sets.table.item(r, 1).text() == complete.short_id][0], 3).text()
+    restore = window.controller.actions["restore"]
+
+    sets.table.selectRow([r for r in range(2) if sets.table.item(r, 1).text() == broken.short_id][0])
+    assert window.browser.selected_set().folder == broken.folder and window.selected_backup() is None
+    assert not restore.isEnabled() and "never restored" in sets.status.text()
+    sets.table.doubleClicked.emit(sets.table.currentIndex())
+    assert window.controller.wizard is None  # not offered
+
+    sets.table.selectRow([r for r in range(2) if sets.table.item(r, 1).text() == complete.short_id][0])
+    assert restore.isEnabled()
+    restore.trigger()
+    wizard = window.controller.wizard
+    assert isinstance(wizard, RestoreWizard)
+    page = wizard.backup_page
+    qtbot.waitUntil(lambda: page.table.rowCount() == 2 and not page.loading and not page.looking_up, timeout=WAIT)
+    assert page.selected_set().folder == complete.folder and page.profile_combo.currentData() == "records"
+    wizard.close()
+    window.runner.cancel_all()
+    qtbot.waitUntil(lambda: not window.runner.running and not wizard.busy, timeout=WAIT)

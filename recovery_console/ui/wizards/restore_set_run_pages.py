@@ -307,6 +307,9 @@ class SetRunPage(QWizardPage):
 
         try:
             self.result = await self.wiz.run("Restoring the set", job, panel=self.panel)
+        except Cancelled:  # before the first member started
+            self.status.setText(colored("The set restore was cancelled before any member was restored; nothing "
+                                        "was changed.", WARN_COLOR, True))
         except RecoveryError as exc:  # refused before any member was touched
             self.status.setText(colored("✘ Nothing was restored: " + exc.message, FAIL_COLOR, True))
             self.wiz.show_error("The set restore", exc)
