@@ -23,8 +23,10 @@ from recovery_console.errors import IntegrityError
 from recovery_console.models.profile import ConnectionMode
 from recovery_console.ui.app import create_main_window
 from recovery_console.ui.wizards.restore import RestoreWizard
+from recovery_console.ui.wizards.restore_set_docs import set_screenshot_pages
 from tests.fixtures.console import FAST_ITERATIONS, SECRET
 from tests.gui.test_restore_wizard import WAIT, click, next_page, type_text
+from tests.gui.test_setup_wizard import interactive_controls
 
 pytestmark = [pytest.mark.gui, pytest.mark.integration]
 
@@ -312,3 +314,18 @@ def test_the_browser_lists_sets_a_damaged_one_shown_damaged_and_not_offered(qtbo
     wizard.close()
     window.runner.cancel_all()
     qtbot.waitUntil(lambda: not window.runner.running and not wizard.busy, timeout=WAIT)
+
+
+def test_set_pages_render_for_docs_and_every_control_is_named(qtbot, console):
+    wizard = RestoreWizard(console)
+    qtbot.addWidget(wizard)
+    pages = set_screenshot_pages(wizard)
+    assert [name for name, _ in pages] == ["restore_set_members", "restore_set_preflight", "restore_set_vault"]
+    for name, page in pages:
+        assert not page.grab().isNull()
+        for control in interactive_controls(page):
+            assert control.accessibleName(), f"{name}: {type(control).__name__} {getattr(control, 'text', str)()!r}"
+    assert [m.name for m in wizard.set_members_page.plan.members] == ["main", "results", "vault"]
+    assert wizard.set_preflight_page.ready and "Refused, nothing written for it: link to etc" in \
+        wizard.set_run_page.status.text()
+    assert [t for t, _ in wizard.screenshot_pages()][-1] == "Restore complete"  # the set pages are not in that list

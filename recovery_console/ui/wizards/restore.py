@@ -188,4 +188,5 @@ class RestoreWizard(WizardBase):
              TableCheck("public", "pgbench_accounts", 100000, 100000)], "/usr/lib/postgresql/15/bin/pg_restore 15.8",
             ["2 sessions (app@web) will be disconnected at the swap"])
         self.result_page.show_result(result)
-        return self._pages_for_docs()
+        sets = (self.set_members_page, self.set_preflight_page, self.set_confirm_page, self.set_run_page)
+        return [(title, page) for title, page in self._pages_for_docs() if page not in sets]  # see restore_set_docs

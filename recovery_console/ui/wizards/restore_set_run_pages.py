@@ -7,10 +7,11 @@ import asyncio
 import html
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFormLayout,
+    QHBoxLayout,
     QHeaderView,
     QLineEdit,
     QPushButton,
@@ -77,12 +78,15 @@ class SetPreflightPage(QWizardPage):
         self.checks = check_tree(["Result", "Member and check", "Why"], "Pre-flight checks of each member")
         self.verdict = wrap_label("", "Pre-flight verdict", rich=True)
         self.again_button = QPushButton("Run the checks &again")
+        self.again_button.setAccessibleName("Run the pre-flight checks of the set again")
         self.again_button.clicked.connect(self.start)
+        row = QHBoxLayout()
+        row.addWidget(self.verdict, 1)
+        row.addWidget(self.again_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.panel)
         layout.addWidget(self.checks, 1)
-        layout.addWidget(self.verdict)
-        layout.addWidget(self.again_button)
+        layout.addLayout(row)
 
     def initializePage(self) -> None:
         self.start()
@@ -230,6 +234,13 @@ def confirm_set_html(plan: SetRestorePlan | None, checked: list[MemberPreflight]
     return "<br>".join(lines)
 
 
+def fit_rows(table: QTableWidget) -> None:
+    """The table as tall as its rows (a few members: no empty area pushing the end text down)."""
+    table.resizeRowsToContents()
+    rows = sum(table.rowHeight(r) for r in range(table.rowCount()))
+    table.setFixedHeight(rows + table.horizontalHeader().height() + 2 * table.frameWidth())
+
+
 class SetRunPage(QWizardPage):
     """The members restored one after another, databases first; each member's stage; then what became of each."""
 
@@ -258,10 +269,12 @@ class SetRunPage(QWizardPage):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setTabKeyNavigation(False)
         self.status = wrap_label("", "Set restore status", rich=True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)  # paths to copy
         layout = QVBoxLayout(self)
         layout.addWidget(self.panel)
         layout.addWidget(self.table)
-        layout.addWidget(self.status, 1)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
         self.setFinalPage(True)
 
     def initializePage(self) -> None:
@@ -277,6 +290,7 @@ class SetRunPage(QWizardPage):
             self.table.setItem(row, 1, table_item(entry.member.kind))
             self.table.setItem(row, 2, table_item("waiting"))
             self.table.setItem(row, 3, table_item(member_title(plan, entry)))
+        fit_rows(self.table)
         self.running = True
         self.wiz.start(self._restore(plan, checked, secret))
 
