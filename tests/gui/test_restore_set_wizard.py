@@ -142,6 +142,8 @@ def test_members_listed_and_only_the_ticked_ones_restored_a_folder_into_a_new_fo
     click(qtbot, choice.new_folder)
     assert not members.isComplete()  # a new folder needs its name
     assert "Name the new folder" in members.status.text()
+    choice.path_edit.setText("relative folder")  # relative to wherever the console was started: refused
+    assert not members.isComplete() and "by its full path" in members.status.text()
     restored = tmp_path / "vault restored ✓"
     choice.path_edit.setText(str(restored))
     qtbot.waitUntil(members.isComplete, timeout=WAIT)

@@ -239,10 +239,13 @@ class SetMembersPage(QWizardPage):
             choice.setEnabled(name in chosen)
         new_folders = {name: place for name, choice in self.folder_choices.items()
                        if name in chosen and (place := choice.destination()) is not None}
-        empty = [name for name, place in new_folders.items() if not str(place).strip() or place == Path()]
+        empty = [name for name, place in new_folders.items() if place == Path()]
+        relative = [name for name, place in new_folders.items() if place != Path() and not place.is_absolute()]
         try:
             if empty:
                 raise RecoveryError(f"Name the new folder for member {', '.join(empty)}.")
+            if relative:  # relative to what the console was started in: never what the user means
+                raise RecoveryError(f"Name the new folder for member {', '.join(relative)} by its full path.")
             self.plan = plan_set_restore(
                 record, self.manifest, str(self.wiz.backup_page.profile_combo.currentData()), members=chosen,
                 through={name: combo.currentData() for name, combo in self.profile_combos.items()},
