@@ -330,4 +330,10 @@ def test_set_pages_render_for_docs_and_every_control_is_named(qtbot, console):
     assert [m.name for m in wizard.set_members_page.plan.members] == ["main", "results", "vault"]
     assert wizard.set_preflight_page.ready and "Refused, nothing written for it: link to etc" in \
         wizard.set_run_page.status.text()
+    table = wizard.set_members_page.table  # a member is unticked from the keyboard too
+    table.setFocus()
+    table.setCurrentCell(1, 0)
+    qtbot.keyClick(table, Qt.Key.Key_Space)
+    assert wizard.set_members_page.chosen() == ["main", "vault"]
+    assert "left as they are: results" in wizard.set_members_page.status.text()
     assert [t for t, _ in wizard.screenshot_pages()][-1] == "Restore complete"  # the set pages are not in that list
