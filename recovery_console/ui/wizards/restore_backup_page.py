@@ -62,6 +62,11 @@ def describe_backup(selected: Entry | None) -> str:
     return f"the backup file {getattr(selected, 'location', selected)}"
 
 
+def _newest_first(entry: BackupRecord | SetRecord) -> str:
+    """A backup's and a set's creation times compare alike ("2026-12-07 02:00:00" and "2026-12-07T02:00:00Z")."""
+    return (entry.created or "").replace("T", " ").rstrip("Z")
+
+
 def damaged_text(record: SetRecord) -> str:
     """Why a damaged set is not offered, in one line."""
     return f"Set {record.short_id} is damaged ({'; '.join(record.problems)}): it is never restored."
@@ -193,8 +198,7 @@ class BackupPage(QWizardPage):
         self.sets = list(sets or [])
         self.table.setRowCount(0)
         file_ref = self.wiz.file_ref
-        listed: list[BackupRecord | SetRecord] = sorted([*self.records, *self.sets], key=lambda e: e.created or "",
-                                                        reverse=True)
+        listed: list[BackupRecord | SetRecord] = sorted([*self.records, *self.sets], key=_newest_first, reverse=True)
         rows: list[Entry] = ([file_ref] if file_ref is not None else []) + listed
         self.table.setRowCount(len(rows))
         select = -1
