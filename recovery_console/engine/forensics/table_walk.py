@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from recovery_console.engine.archive.copy_text import complete_lines
 from recovery_console.engine.archive.data_blocks import BLOCK_DATA, walk
 from recovery_console.engine.archive.table_data import ArchiveTable, archive_tables, block_text
-from recovery_console.engine.forensics.read_ahead import read_ahead
 from recovery_console.engine.forensics.source import OpenedSource
 from recovery_console.errors import IntegrityError
 from recovery_console.formatting import counted
@@ -71,11 +70,7 @@ def table_blocks(source: OpenedSource, wanted: set[int] | None = None, run: int 
         sizes = Sizes()
         what = f"table {table.qualified} (TOC entry {dump_id})"
         text = _counted(block_text(_counted(pieces, sizes, True), compression, what), sizes, False)
-        chunks = read_ahead(complete_lines(text, RUN if run is None else run))
-        try:
-            yield TableRows(table, chunks, sizes)
-        finally:
-            chunks.close()  # the helper thread reading ahead is stopped before the walk goes on here
+        yield TableRows(table, complete_lines(text, RUN if run is None else run), sizes)
         if left is not None:
             left.discard(dump_id)
             if not left:

@@ -19,7 +19,6 @@ from recovery_console.engine.archive.table_data import ArchiveTable, archive_tab
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
 from recovery_console.engine.forensics import table_walk
-from recovery_console.engine.forensics.hashed_output import HashedOutput
 from recovery_console.engine.forensics.large_objects import (
     ExportedObject,
     has_large_objects,
@@ -112,19 +111,19 @@ class _Hashing:
 
 def _write_rows(rows: TableRows, fmt: str, codec: str, sink: WritableStream, limit: int | None) -> tuple[int, str, int]:
     """Write one table's rows in `fmt` to `sink`: the rows written, SHA-256 and byte count."""
+    out = _Hashing(sink)
     formatter = row_format(fmt, [column.name for column in rows.table.columns], codec)
+    out.write(formatter.header())
     count = 0
-    with HashedOutput(sink) as out:  # hashed and written by a helper thread while the next chunk is converted
-        out.write(formatter.header())
-        for chunk in rows.chunks:
-            if limit is not None and count + chunk.count(b"\n") >= limit:
-                chunk = _first_lines(chunk, limit - count)
-            lines, pieces = formatter.pieces(chunk)
-            for piece in pieces:
-                out.write(piece)
-            count += lines
-            if count == limit:
-                break
+    for chunk in rows.chunks:
+        if limit is not None and count + chunk.count(b"\n") >= limit:
+            chunk = _first_lines(chunk, limit - count)
+        lines, pieces = formatter.pieces(chunk)
+        for piece in pieces:
+            out.write(piece)
+        count += lines
+        if count == limit:
+            break
     return count, out.sha.hexdigest(), out.size
 
 
