@@ -159,7 +159,7 @@ def bench_stdout(setup: Setup, compressions: list[str], rounds: int) -> None:
     for compression in compressions:
         dump = setup.dumps[compression]
         base, ours = alternating(f"{setup.pg_restore} --data-only --table events -f - {dump}",
-                                 f"{setup.console} export {dump} --table events", setup.env, rounds)
+                                 f"{setup.console} export {dump} --table events 2>/dev/null", setup.env, rounds)
         _report("stdout", compression, dump, base, ours, None)
 
 
