@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tarfile
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,27 +25,46 @@ from recovery_console.errors import IntegrityError, UsageError, from_os_error
 
 END_MARKER = 2 * tarfile.BLOCKSIZE  # two zero blocks end every whole tar
 TAIL = 4 * tarfile.RECORDSIZE
+READ_PIECE = 1 << 20
+"""Bytes taken from the stream at once, and a member's content copied in pieces of this size."""
 
 
 class _Tail:
-    """The tar's stream, keeping its length and last bytes: a tar cut at a member boundary reads as a clean end
-    to `tarfile`, so its end-of-archive marker is checked here."""
+    """The tar's stream as `tarfile` reads it, keeping its length and last bytes: a tar cut at a member boundary
+    reads as a clean end to `tarfile`, so its end-of-archive marker is checked here.
+
+    `tarfile` reads a stream in 10 KiB records; they are cut from pieces of up to READ_PIECE taken from the
+    stream, and the last bytes are kept as the pieces handed out, so no read copies more than it returns."""
 
     def __init__(self, stream: ReadableStream) -> None:
         self._stream = stream
+        self._piece = b""
+        self._offset = 0
         self.total = 0
-        self.tail = b""
+        self._recent: deque[bytes] = deque()
+        self._recent_size = 0
 
     def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size)
-        self.total += len(data)
-        self.tail = (self.tail + data)[-TAIL:]
+        if size < 0:
+            return b"".join(iter(lambda: self.read(READ_PIECE), b""))
+        if self._offset == len(self._piece):
+            self._piece, self._offset = self._stream.read(max(size, READ_PIECE)), 0
+        end = min(len(self._piece), self._offset + size)
+        data = self._piece if self._offset == 0 and end == len(self._piece) else self._piece[self._offset:end]
+        self._offset = end
+        if data:
+            self.total += len(data)
+            self._recent.append(data)
+            self._recent_size += len(data)
+            while self._recent_size - len(self._recent[0]) >= TAIL:
+                self._recent_size -= len(self._recent.popleft())
         return data
 
     def ends_whole(self, end: int) -> bool:
         """Whether the two zero blocks of the end-of-archive marker follow the last member at `end`."""
-        start = end - (self.total - len(self.tail))
-        return start >= 0 and self.tail[start:start + END_MARKER] == bytes(END_MARKER)
+        tail = b"".join(self._recent)
+        start = end - (self.total - len(tail))
+        return start >= 0 and tail[start:start + END_MARKER] == bytes(END_MARKER)
 
 
 @dataclass
@@ -119,7 +139,7 @@ def _walk_checked(stream: ReadableStream, root: str, done: Extracted, reporter: 
     handed to `take` and counted; a damaged or cut-short tar raises tarfile.ReadError."""
     source = _Tail(stream)
     with tarfile.open(fileobj=source, mode="r|", encoding="utf-8",  # type: ignore[call-overload]
-                      errors="surrogateescape") as tar:
+                      errors="surrogateescape", copybufsize=READ_PIECE) as tar:
         for member in tar:
             reporter.check()
             safe, problem = checked_member(member, root)
