@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import stat
 import tarfile
 from datetime import UTC, datetime
@@ -91,6 +92,16 @@ def test_a_fifo_is_skipped_and_named(tmp_path):
     (vault / "f").write_text("x")
     summary = write_folder_tar(vault, OneWay())
     assert summary.files == 1 and summary.skipped == ["pipe: not a file, folder or link (a socket, FIFO or device)"]
+
+
+def test_a_socket_is_skipped_and_named(tmp_path):
+    vault = tmp_path / "v"
+    vault.mkdir()
+    (vault / "f").write_text("x")
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(str(vault / "sock"))
+        summary = write_folder_tar(vault, OneWay())
+    assert summary.files == 1 and summary.skipped == ["sock: not a file, folder or link (a socket, FIFO or device)"]
 
 
 def crafted(*members: tuple[str, str, str]) -> bytes:
