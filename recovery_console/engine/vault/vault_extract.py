@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import tarfile
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,47 +23,43 @@ from recovery_console.engine.progress import Reporter
 from recovery_console.errors import IntegrityError, UsageError, from_os_error
 
 END_MARKER = 2 * tarfile.BLOCKSIZE  # two zero blocks end every whole tar
-TAIL = 4 * tarfile.RECORDSIZE
 READ_PIECE = 1 << 20
 """Bytes taken from the stream at once, and a member's content copied in pieces of this size."""
 
 
 class _Tail:
-    """The tar's stream as `tarfile` reads it, keeping its length and last bytes: a tar cut at a member boundary
-    reads as a clean end to `tarfile`, so its end-of-archive marker is checked here.
-
-    `tarfile` reads a stream in 10 KiB records; they are cut from pieces of up to READ_PIECE taken from the
-    stream, and the last bytes are kept as the pieces handed out, so no read copies more than it returns."""
+    """The tar's stream as `tarfile` reads it, read ahead in pieces of READ_PIECE: a tar cut at a member boundary
+    reads as a clean end to `tarfile`, so its end-of-archive marker is checked here, in the bytes that follow the
+    last member (read on from the stream if they are not here yet)."""
 
     def __init__(self, stream: ReadableStream) -> None:
         self._stream = stream
+        self._previous = b""
         self._piece = b""
+        self._start = 0  # the stream offset of self._piece
         self._offset = 0
-        self.total = 0
-        self._recent: deque[bytes] = deque()
-        self._recent_size = 0
 
     def read(self, size: int = -1) -> bytes:
         if size < 0:
             return b"".join(iter(lambda: self.read(READ_PIECE), b""))
         if self._offset == len(self._piece):
-            self._piece, self._offset = self._stream.read(max(size, READ_PIECE)), 0
-        end = min(len(self._piece), self._offset + size)
-        data = self._piece if self._offset == 0 and end == len(self._piece) else self._piece[self._offset:end]
-        self._offset = end
-        if data:
-            self.total += len(data)
-            self._recent.append(data)
-            self._recent_size += len(data)
-            while self._recent_size - len(self._recent[0]) >= TAIL:
-                self._recent_size -= len(self._recent.popleft())
-        return data
+            self._start += len(self._piece)
+            self._previous, self._piece, self._offset = self._piece, self._stream.read(max(size, READ_PIECE)), 0
+        start, self._offset = self._offset, min(len(self._piece), self._offset + size)
+        return self._piece[start:self._offset]
 
     def ends_whole(self, end: int) -> bool:
         """Whether the two zero blocks of the end-of-archive marker follow the last member at `end`."""
-        tail = b"".join(self._recent)
-        start = end - (self.total - len(tail))
-        return start >= 0 and tail[start:start + END_MARKER] == bytes(END_MARKER)
+        while self._start + len(self._piece) < end + END_MARKER:
+            more = self._stream.read(READ_PIECE)
+            if not more:
+                break
+            self._piece += more
+        first = self._start - len(self._previous)
+        if end < first:
+            return False
+        held = self._previous + self._piece
+        return held[end - first:end - first + END_MARKER] == bytes(END_MARKER)
 
 
 @dataclass
