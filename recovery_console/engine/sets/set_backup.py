@@ -55,6 +55,9 @@ PARALLEL = 2
 """Members written at once: two pg_dumps on one server overlap well; more would only share the same cores."""
 POLL = 0.2
 """Seconds between looks at the cancel token while members run."""
+FOLDER_ZSTD_LEVEL = 1
+"""A folder member's zstd level: a vault's large files are mostly compressed or encrypted already, and level 3 took
+twice the CPU of level 1 on bench/vault.py's vault for 12 % less output (a database archive keeps level 3)."""
 SWEEP_AFTER = 24 * 3600.0
 """Seconds since an unfinished set's newest file after which a later set backup removes it."""
 
@@ -284,7 +287,8 @@ def _encrypt_folder(root: Path, storage: Storage, key: str, secret: str, metadat
     thread.start()
     try:
         with storage.put(key) as upload:
-            result = encrypt_stream(queue, upload, secret, metadata, reporter=share, iterations=iterations)
+            result = encrypt_stream(queue, upload, secret, metadata, reporter=share, iterations=iterations,
+                                    zstd_level=FOLDER_ZSTD_LEVEL)
             thread.join()
             if failed:
                 raise failed[0]
