@@ -21,6 +21,10 @@ backups of the sample archives shipped in the package), so every screenshot show
   workbench_search.png     the workbench's search across every table
   workbench_diff.png       the workbench's Compare view: two dumps of tests/data compared, one table's rows
   workbench_diff_1024.png  the same on a 1024×768 screen
+  restore_set_members.png  the restore wizard on a recovery set: its members, each database's profile, the vault's
+                           place (in place or a new folder); restore_set_preflight.png each member's checks;
+                           restore_set_vault.png the end of a set restore (the vault swapped in place, refused
+                           tar members by name); each also as *_1024.png for a 1024×768 screen
 
 and, when the wizards are importable, one PNG per page of the setup, restore and extraction
 wizards, from each module's `screenshot_pages()` (a module-level function, or else the method
@@ -377,6 +381,33 @@ def workbench_diff_shots(shooter: Shooter, demo: Any) -> None:
     window.close()
 
 
+def set_restore_shots(shooter: Shooter, demo: Any) -> None:
+    """The restore wizard's recovery-set pages (example data, nothing runs) in the whole wizard window at 1366×768 and
+    at 1024×768, each page made the start page; the pre-flight page opens without running its checks."""
+    from recovery_console.ui.wizards.restore import RestoreWizard
+    from recovery_console.ui.wizards.restore_set_docs import set_screenshot_pages
+
+    wizard = RestoreWizard(demo.console)
+    wizard.show()
+    spin(100)
+    set_screenshot_pages(wizard)
+    wizard.set_preflight_page.start = lambda: None  # the example checks stay shown
+    starts = {"restore_set_members": RestoreWizard.SET_MEMBERS, "restore_set_preflight": RestoreWizard.SET_PREFLIGHT,
+              "restore_set_vault": RestoreWizard.SET_RUN}
+    for size, suffix in ((MAIN_SIZE, ""), (SMALL_SIZE, "_1024")):
+        wizard.resize(size)
+        spin(100)
+        for name, page_id in starts.items():
+            wizard.setStartId(page_id)
+            wizard.restart()
+            spin(150)
+            shooter.save(f"{name}{suffix}", wizard)
+    wizard.cancel_jobs()
+    wait_for(lambda: not wizard.busy, what="the wizard's flows to end")
+    wizard.hide()
+    wizard.deleteLater()
+
+
 def _presentable(widget: QWidget) -> QWidget:
     """A wizard page is rendered at its wizard's page size, so hidden pages lay out as they would appear."""
     from PySide6.QtWidgets import QWizardPage
@@ -418,6 +449,7 @@ def main() -> int:
         workbench_diff_shots(shooter, demo)
         config_transfer_shots(shooter, demo, work)
         wizard_shots(shooter, demo)
+        set_restore_shots(shooter, demo)
         print(f"{len(shooter.written)} screenshots in {args.out}")
         return 0
     finally:

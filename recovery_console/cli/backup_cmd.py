@@ -25,6 +25,9 @@ from recovery_console.engine.pinning import copies
 from recovery_console.engine.results import VerifyResult
 from recovery_console.engine.sets.set_backup import backup_set
 from recovery_console.engine.sets.set_catalog import SetRecord
+from recovery_console.engine.sets.set_copies import one_copy
+from recovery_console.engine.sets.set_download import download_set
+from recovery_console.engine.sets.set_import import import_set
 from recovery_console.engine.sets.set_listing import SetVerifyResult, delete_set, find_set, list_sets, verify_set
 from recovery_console.engine.state.catalog import OpenedWith
 from recovery_console.engine.state.pins import Pin
@@ -72,10 +75,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     add_json(inspect)
     inspect.set_defaults(func=cmd_inspect)
 
-    download = commands.add_parser("download", help="copy a backup and its sidecar to this machine")
+    download = commands.add_parser("download", help="copy a backup and its sidecar, or a whole recovery set, to this "
+                                                    "machine")
     download.add_argument("backup")
     download.add_argument("-o", "--output", required=True, type=Path,
-                          help="a new or regular file, or an existing folder (devices, FIFOs and links are refused)")
+                          help="a new or regular file, or an existing folder (devices, FIFOs and links are refused); "
+                               "for a set, a new folder or an existing one to put the set's folder in")
     download.add_argument("--target")
     download.add_argument("--force", action="store_true", help="replace an existing regular output file")
     add_json(download)
@@ -83,11 +88,14 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     upload = commands.add_parser(
         "upload", help="import a file into a target: a backup (verified first), or a plain pg_dump -Fc archive or a "
-                       ".tar/.tar.gz/.tar.zst of a vault folder (encrypted into a backup, then verified there)")
-    upload.add_argument("file", type=Path)
+                       ".tar/.tar.gz/.tar.zst of a vault folder (encrypted into a backup, then verified there), or a "
+                       "downloaded recovery set's folder (every member verified first)")
+    upload.add_argument("file", type=Path, nargs="+", help="the file (several with --as-set)")
+    upload.add_argument("--as-set", metavar="NAME", help="encrypt the given pg_dump -Fc archives and vault tars into "
+                                                         "one recovery set of this name, a member per file")
     upload.add_argument("--target", help="a configured target's name, or a folder path (default: the profile's)")
     upload.add_argument("--profile", help="take the instance secret (unless given otherwise) and the target from "
-                                          "this profile")
+                                          "this profile; a set uploaded with it is that profile's")
     add_secret_options(upload)
     add_json(upload)
     upload.set_defaults(func=cmd_upload)
@@ -212,7 +220,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     if sets:
         lines += (["", "Recovery sets:"] if records else ["Recovery sets:"])
         for found in sets:
-            lines += set_lines(found) + [""]
+            held = pins.get((found.target, found.folder))
+            lines += set_lines(found) + ([f"PINNED    {held.reason}"] if held else []) + [""]
     if not records and not sets:
         lines = ["No backups found." + ("" if synced or args.no_sync else " No targets are configured: "
                                          "`target add` one, or pass --target FOLDER.")]
@@ -225,7 +234,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     data = {"backups": [{**r.as_dict(), "pin": pins[(r.target, r.key)].__dict__ if (r.target, r.key) in pins else None,
                          "copies": where.get(r.key, [r.target]),
                          "opens_with": _opens_with(opened.get((r.target, r.key)))} for r in records],
-            "sets": [found.as_dict() for found in sets],
+            "sets": [{**found.as_dict(), "pin": pins[(found.target, found.folder)].__dict__
+                      if (found.target, found.folder) in pins else None} for found in sets],
             "unfinished_sets": [{"target": u.target, "folder": u.folder, "files": len(u.keys)} for u in unfinished],
             "synced": [s.__dict__ for s in synced]}
     emit(args, data, lines)
@@ -312,6 +322,19 @@ _UNCHECKED = ("The target has no .sha256 sidecar and the catalog records no SHA-
 
 def cmd_download(args: argparse.Namespace) -> int:
     app = console()
+    found = None if Path(args.backup).expanduser().is_file() else one_copy(app, args.backup, args.target)
+    if found is not None:
+        if args.force:
+            raise UsageError("A recovery set is downloaded into a new folder; --force applies to single backups.")
+        with job(args) as reporter:
+            got = download_set(app, found, args.output, reporter)
+        against = ("the set's sidecar and the sizes and SHA-256 its manifest pins" if got.checked_against == "manifest"
+                   else "the set's sidecar (verify the set with the key to check against its manifest too)")
+        emit(args, {"path": str(got.folder), "files": got.files, "size": got.size, "set_id": found.set_id,
+                    "checked_against": got.checked_against},
+             [f"Downloaded recovery set {found.set_id} to {got.folder} ({got.files} files, "
+              f"{format_bytes(got.size)}).", f"Every file matches {against}."])
+        return ExitCode.OK
     ref = app.locate(args.backup, args.target)
     with job(args) as reporter:
         result = app.download(ref, args.output, overwrite=args.force, reporter=reporter)
@@ -323,14 +346,26 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
+    if args.as_set is None and len(args.file) == 1 and args.file[0].is_dir():
+        return backup_copy.cmd_upload_set(args)
     app = console()
     if not args.target and not args.profile:
         raise UsageError("backup upload needs --target (or --profile, whose target is used).")
+    if args.as_set is None and len(args.file) > 1:
+        raise UsageError("backup upload takes one file, or several with --as-set NAME (one recovery set).")
     has_secret = args.secret_key_file or args.secret_key_env or args.secret_keyring
     secret = secret_from(args) if has_secret or not args.profile else None
+    if args.as_set is not None:
+        with job(args) as reporter:
+            made = import_set(app, args.file, args.as_set, args.target, secret, profile=args.profile,
+                              reporter=reporter)
+        emit(args, made.as_dict(), [f"Encrypted {counted(len(args.file), 'file')} into recovery set "
+                                    f"'{args.as_set}' on the target; every member was read back and verified "
+                                    "there."] + set_lines(made))
+        return ExitCode.OK
     with job(args) as reporter:
-        record = app.upload(args.file, args.target, secret, profile=args.profile, reporter=reporter)
-    imported = _import_lines(record, args.file)
+        record = app.upload(args.file[0], args.target, secret, profile=args.profile, reporter=reporter)
+    imported = _import_lines(record, args.file[0])
     first = "Encrypted into a new backup on the target and verified there." if imported \
         else "Backup verified and uploaded."
     emit(args, record.as_dict(), [first] + _record_lines(record) + imported)

@@ -9,6 +9,8 @@ from recovery_console.cli.common import add_json, console, emit, job
 from recovery_console.engine.pinning import pin, unpin
 from recovery_console.engine.prune import PruneReport, prune
 from recovery_console.engine.retention import PlanLine, RetentionPlan
+from recovery_console.engine.sets.set_copies import set_copies
+from recovery_console.engine.sets.set_pins import pin_set, unpin_set
 from recovery_console.errors import ExitCode, UsageError
 from recovery_console.formatting import counted
 from recovery_console.models.retention import RetentionRules
@@ -31,14 +33,15 @@ def register(commands: Any) -> None:
     add_json(pruning)
     pruning.set_defaults(func=cmd_prune)
 
-    pinning = commands.add_parser("pin", help="put a backup on legal hold: no prune or delete removes it")
-    pinning.add_argument("backup", help="a backup id (every copy of it) or TARGET:KEY (one copy)")
+    pinning = commands.add_parser("pin", help="put a backup or a whole recovery set on legal hold: no prune or "
+                                                 "delete removes it")
+    pinning.add_argument("backup", help="a backup or set id (every copy of it) or TARGET:KEY (one copy)")
     pinning.add_argument("--reason", required=True, help="why it is held (the incident or case)")
     pinning.add_argument("--target", help="only the copy on this target")
     add_json(pinning)
     pinning.set_defaults(func=cmd_pin)
 
-    unpinning = commands.add_parser("unpin", help="release a backup's legal hold")
+    unpinning = commands.add_parser("unpin", help="release a backup's or a recovery set's legal hold")
     unpinning.add_argument("backup")
     unpinning.add_argument("--target", help="only the copy on this target")
     add_json(unpinning)
@@ -93,14 +96,29 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_pin(args: argparse.Namespace) -> int:
-    pins = pin(console(), args.backup, args.reason, args.target)
+    app = console()
+    copies = set_copies(app, args.backup, args.target)
+    if copies:
+        held = pin_set(app, copies, args.reason)
+        emit(args, {"pinned": [p.__dict__ for p in held], "set_id": copies[0].set_id},
+             [f"Pinned recovery set {copies[0].set_id} on target '{p.target}' (legal hold: {p.reason}): no prune or "
+              "delete removes any of its files." for p in held])
+        return ExitCode.OK
+    pins = pin(app, args.backup, args.reason, args.target)
     emit(args, {"pinned": [p.__dict__ for p in pins]},
          [f"Pinned {p.target}:{p.key} (legal hold: {p.reason})." for p in pins])
     return ExitCode.OK
 
 
 def cmd_unpin(args: argparse.Namespace) -> int:
-    released = unpin(console(), args.backup, args.target)
+    app = console()
+    copies = set_copies(app, args.backup, args.target)
+    if copies:
+        freed = unpin_set(app, copies)
+        emit(args, {"unpinned": [{"target": r.target, "folder": r.folder} for r in freed], "set_id": copies[0].set_id},
+             [f"Unpinned recovery set {r.set_id} on target '{r.target}'." for r in freed])
+        return ExitCode.OK
+    released = unpin(app, args.backup, args.target)
     emit(args, {"unpinned": [{"target": r.target, "key": r.key} for r in released]},
          [f"Unpinned {r.target}:{r.key}." for r in released])
     return ExitCode.OK

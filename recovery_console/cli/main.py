@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import importlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 import warnings
 from collections.abc import Sequence
 from types import FrameType
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from recovery_console import __version__
 from recovery_console.errors import ExitCode, RecoveryError
@@ -180,5 +183,16 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous_term)
 
 
+def run() -> NoReturn:
+    """The `recovery-console` program: main(), then an exit that runs the atexit handlers (logging's flush, SMB
+    disconnects) and flushes the output but skips the interpreter's teardown of every object (0.05–0.3 s)."""
+    code = main()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: what was printed is all that could be
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

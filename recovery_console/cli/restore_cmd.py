@@ -24,6 +24,8 @@ from recovery_console.engine.restore_cleanup import clean_up
 from recovery_console.engine.restore_kept import KEPT, drop_previous, history, rollback_entry
 from recovery_console.engine.restore_preflight import RestorePlan
 from recovery_console.engine.sets.set_listing import find_set
+from recovery_console.engine.sets.set_restores import restores
+from recovery_console.engine.sets.set_rollback import rollback_set
 from recovery_console.engine.state import restore_journal
 from recovery_console.errors import ExitCode, RecoveryError, UsageError
 from recovery_console.formatting import format_bytes
@@ -71,6 +73,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     rollback.add_argument("--previous", metavar="NAME", help="the pre-restore database to bring back (default: newest)")
     rollback.add_argument("entry", nargs="?", metavar="ENTRY",
                           help="a restore from `restore history` (its id or kept database) to roll back")
+    rollback.add_argument("--set", metavar="SET", dest="set_ref",
+                          help="roll back the last restore of this recovery set through --profile: every member")
     rollback.add_argument("--yes", action="store_true")
     add_json(rollback)
     rollback.set_defaults(func=cmd_rollback)
@@ -194,6 +198,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
+    if args.set_ref:
+        return _rollback_set(args)
     if not args.yes:
         _confirm("Swap the pre-restore database back in (the restored one is kept)? Type ROLLBACK to go on: ",
                  "ROLLBACK")
@@ -205,6 +211,20 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         previous, undone = Restorer(console()).rollback(args.profile, args.previous)
     emit(args, {"restored_from": previous, "kept_as": undone},
          [f"Rolled back: {previous} is live again; the restored database is kept as {undone}."])
+    return ExitCode.OK
+
+
+def _rollback_set(args: argparse.Namespace) -> int:
+    if args.entry or args.previous:
+        raise UsageError("--set rolls back every member of the set's restore; give no entry or --previous with it.")
+    if not args.yes:
+        _confirm(f"Put every member of set {args.set_ref} back as it was before its restore (each restored database "
+                 "and folder is kept beside it)? Type ROLLBACK to go on: ", "ROLLBACK")
+    done = rollback_set(console(), args.profile, args.set_ref)
+    lines = [f"Rolled back member {name}: the restored state is kept as {done.set_aside[name]}."
+             for name in done.rolled_back]
+    lines += [f"Member {name} was rolled back already." for name in done.already]
+    emit(args, dataclasses.asdict(done), lines + [f"Set {done.set_id} is back as it was before its restore."])
     return ExitCode.OK
 
 
@@ -231,7 +251,8 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    found = history(console(), args.profile)
+    app = console()
+    found = history(app, args.profile)
     lines = [f"Restores of profile {args.profile}, newest first (times in UTC):"] if found.rows else [
         f"No restore of profile {args.profile} is recorded."]
     for row in found.rows:
@@ -249,8 +270,14 @@ def cmd_history(args: argparse.Namespace) -> int:
     if any(r.can_roll_back or r.can_drop for r in found.rows):
         lines.append(f"Roll back: `recovery-console restore rollback --profile {args.profile} ID`; drop a kept "
                      f"database: `recovery-console restore drop --profile {args.profile} NAME --confirm NAME`.")
+    sets = restores(app.paths, args.profile)
+    if sets:
+        lines.append("Set restores (roll one back whole: `recovery-console restore rollback --profile "
+                     f"{args.profile} --set ID`, ID its restore id or set id):")
+        lines += [f"  {r.id}  {r.time}  set {r.set_id}  {r.state}: {', '.join(m.name for m in r.members)}"
+                  for r in sets]
     emit(args, {"profile": args.profile, "server_error": found.server_error,
-                "entries": [r.to_json() for r in found.rows]}, lines)
+                "entries": [r.to_json() for r in found.rows], "set_restores": [r.to_json() for r in sets]}, lines)
     return ExitCode.OK if not found.server_error else ExitCode.DATABASE
 
 

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Self
 
 from recovery_console import __version__
 from recovery_console.engine.archive import pgarchive
-from recovery_console.engine.archive.archive_probe import ArchiveProbe
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.container import format as fmt
 from recovery_console.engine.container.naming import backup_key, check_name_matches
@@ -34,7 +33,7 @@ from recovery_console.engine.output_checks import (
 )
 from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.engine.results import FileResult, VerifyResult, verify_result
-from recovery_console.engine.state.atomic import atomic_output
+from recovery_console.engine.state.atomic import atomic_output, claim_state_writes
 from recovery_console.engine.state.audit import AuditLog
 from recovery_console.engine.state.backup_ids import ambiguous, matching_records, split_target_key
 from recovery_console.engine.state.catalog import Catalog, SyncResult
@@ -48,7 +47,6 @@ from recovery_console.engine.state.target_health import TargetHealth
 from recovery_console.engine.state.targets import SECRET_NAMES, TargetStore, open_storage, target_scope
 from recovery_console.engine.storage.base import Storage
 from recovery_console.engine.storage.pool import StoragePool
-from recovery_console.engine.vault.vault_extract import Extracted
 from recovery_console.engine.who import user_at_host, utc_now
 from recovery_console.errors import (
     Cancelled,
@@ -68,6 +66,7 @@ if TYPE_CHECKING:  # loaded where used: a CLI command that needs none of them st
     from recovery_console.engine.import_file import FoundFile
     from recovery_console.engine.state.config_transfer import ConfigTransfer
     from recovery_console.engine.storage.round_trip import CheckReport
+    from recovery_console.engine.vault.vault_extract import Extracted
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +89,7 @@ class Console:
         self._storages = StoragePool(lambda config: self._open(config))  # _open looked up per call
         self.runtime = RuntimeDir(self.paths.runtime_dir)
         self.runtime.sweep()  # temporary plaintext a killed console left behind
+        claim_state_writes([self.paths.config_dir, self.paths.data_dir], self.runtime)
         sweep_legacy_passfiles(Path(tempfile.gettempdir()))
 
     @property
@@ -306,10 +306,12 @@ class Console:
         pg_dump_version: str | None = None,
         reporter: Reporter | None = None,
         iterations: int = fmt.DEFAULT_ITERATIONS,
+        salt: bytes | None = None,
         now: Callable[[], datetime] | None = None,
     ) -> BackupRecord:
         """Encrypt a pg_dump archive stream onto a target; only a complete, valid backup is kept.
-        `now` is a policy run's clock (injected in tests): the backup's name and created_at read it."""
+        `now` is a policy run's clock (injected in tests): the backup's name and created_at read it. `salt` is
+        a fresh one whose key derivation the caller started ahead (format.derive_ahead); random if None."""
         if mode not in ("manual", "scheduled"):
             raise UsageError(f"Unknown backup mode '{mode}'; choose manual or scheduled.")
         usable_text(description, "The description")
@@ -324,12 +326,14 @@ class Console:
         key = backup_key(metadata)
         with self.audited("backup.create", key, {"target": storage.name}) as detail, \
                 self._watched(storage.name, "backup upload"):
+            from recovery_console.engine.archive.archive_probe import ArchiveProbe  # a live backup never needs it
+
             probe = ArchiveProbe(source)
             try:
                 from recovery_console.engine.encrypted_store import store_encrypted
 
                 result = store_encrypted(storage, key, probe, secret, metadata, reporter=reporter,
-                                         source_size=source_size, iterations=iterations,
+                                         source_size=source_size, iterations=iterations, salt=salt,
                                          before_commit=lambda _: probe.require_archive())
             finally:
                 probe.close()
@@ -561,7 +565,7 @@ class Console:
             raise UsageError(f"Target '{storage.name}' already holds {key}.",
                              hint="It is already uploaded; the backup list shows it.",
                              cli_hint="It is already uploaded; `backup list` shows it.")
-        storage.check_room(report.encrypted_size, "backups/")
+        storage.check_room(report.encrypted_size)
         reporter.start(Phase.UPLOAD, report.encrypted_size)
         sha256 = upload_checked(ref.open, storage, key, report.ciphertext_sha256, reporter)
         write_sidecar(storage, key, sha256)

@@ -15,14 +15,14 @@ from recovery_console.models.backup import BackupMetadata
 
 def store_encrypted(storage: Storage, key: str, source: ReadableStream, secret: str, metadata: BackupMetadata, *,
                     reporter: Reporter | None = None, source_size: int | None = None,
-                    iterations: int = fmt.DEFAULT_ITERATIONS,
+                    iterations: int = fmt.DEFAULT_ITERATIONS, salt: bytes | None = None,
                     before_commit: Callable[[EncryptResult], None] | None = None) -> EncryptResult:
     """Encrypt `source` to `key` on `storage` with its sidecar; the object appears only once the whole source
     went in and `before_commit` (the caller's check of what it read) passed."""
-    storage.check_room(stored_size_estimate(source_size, metadata.compression), "backups/")
+    storage.check_room(stored_size_estimate(source_size, metadata.compression))
     with storage.put(key) as upload:
         result = encrypt_stream(source, upload, secret, metadata, reporter=reporter,
-                                source_size=source_size, iterations=iterations)
+                                source_size=source_size, iterations=iterations, salt=salt)
         if before_commit is not None:
             before_commit(result)
         check_quota_after(storage, result.encrypted_size)

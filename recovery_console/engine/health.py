@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from recovery_console.engine.console import Console
 from recovery_console.engine.container.naming import parse_created_at
 from recovery_console.engine.schedule_times import next_run
+from recovery_console.engine.sets.set_catalog import COMPLETE, SetCatalog, SetRecord
 from recovery_console.engine.state.locks import database_identity
 from recovery_console.engine.state.run_history import RunHistory, RunRecord
 from recovery_console.errors import RecoveryError
@@ -87,7 +88,18 @@ def _newest_verified(console: Console, profile: Profile) -> datetime | None:
     except RecoveryError:
         return None
     times = [_created(b) for b in backups if _fully_verified(b) and b.metadata and b.metadata.database == database]
+    if profile.has_members:  # its backups are recovery sets
+        times += [_set_created(s) for s in SetCatalog(console.catalog).records(names) if s.state == COMPLETE and
+                  s.verify_result == "ok" and s.verify_detail == "full" and s.manifest and
+                  s.manifest.profile == profile.name]
     return max((t for t in times if t is not None), default=None)
+
+
+def _set_created(record: SetRecord) -> datetime | None:
+    try:
+        return parse_created_at(record.manifest.created_at) if record.manifest else None
+    except RecoveryError:
+        return None
 
 
 def _fully_verified(backup: BackupRecord) -> bool:

@@ -126,9 +126,9 @@ def import_file(found: FoundFile, storage: Storage, secret: str, reporter: Repor
     prepared = prepare(found, reporter, refuse_again)
     key = backup_key(prepared.metadata)
     with prepared.payload(reporter) as (source, check):
-        result = store_encrypted(storage, key, source, secret, prepared.metadata, reporter=_quiet(reporter),
+        result = store_encrypted(storage, key, source, secret, prepared.metadata, reporter=quiet(reporter),
                                  source_size=prepared.payload_size, before_commit=check)
-    _verify_stored(storage, key, secret, result, reporter)
+    verify_stored(storage, key, secret, result, reporter)
     return Imported(key, result, prepared.file_sha256)
 
 
@@ -214,12 +214,12 @@ def _folder_metadata(found: FoundFile, check: TarCheck) -> BackupMetadata:
     return _metadata(found, "zstd", extra)
 
 
-def _quiet(reporter: Reporter) -> Reporter:
+def quiet(reporter: Reporter) -> Reporter:
     """The writer's reporter: the same cancel, but progress counts the input file's bytes, not the writer's."""
     return Reporter(token=reporter.token)
 
 
-def _verify_stored(storage: Storage, key: str, secret: str, stored: EncryptResult, reporter: Reporter) -> None:
+def verify_stored(storage: Storage, key: str, secret: str, stored: EncryptResult, reporter: Reporter) -> None:
     """Read the new backup back from the target and verify it fully; delete it (and its sidecar) unless it passes."""
     try:
         with storage.open_read(key) as stream:

@@ -9,9 +9,11 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from recovery_console.engine.archive import completeness
 from recovery_console.engine.archive.pgarchive import ArchiveHeader
 from recovery_console.engine.background import in_background
 from recovery_console.engine.console import Console
+from recovery_console.engine.container import format as fmt
 from recovery_console.engine.pg import pgtools, postgres
 from recovery_console.engine.pg.pgdump import DUMP_COMPRESSIONS, DumpStream
 from recovery_console.engine.progress import Reporter
@@ -20,7 +22,7 @@ from recovery_console.engine.state.locks import database_identity, database_lock
 from recovery_console.engine.timing import span
 from recovery_console.errors import DatabaseError, RecoveryError, UsageError
 from recovery_console.models.backup import BackupRecord
-from recovery_console.models.profile import Profile
+from recovery_console.models.profile import InstanceSecret, Profile
 
 SIZE_QUERY = "SELECT pg_database_size(current_database())"
 SIZE_TIMEOUT = 10
@@ -52,8 +54,8 @@ def backup_database(
     profile = console.profiles.store.get(profile_name)
     if profile.has_members:  # one database of a set alone would pass for the whole: refused, never partial
         raise UsageError(f"Profile '{profile_name}' has members, so a backup of it is a recovery set of all of "
-                         "them, which this action cannot make yet.",
-                         hint="Back the set up by hand until scheduled and one-click set backups arrive.",
+                         "them, which this action cannot make.",
+                         hint="Back the whole set up with Run now in the health view, or let its schedule run.",
                          cli_hint=f"Run `recovery-console backup create --profile {profile_name}`.")
     url = profile.dump_url()
     if not profile.target:
@@ -71,30 +73,37 @@ def _backup(console: Console, profile: Profile, target: str, description: str, m
             secret: str | None, reporter: Reporter | None,
             now: Callable[[], datetime] | None = None) -> BackupRecord:
     password = console.profiles.dump_password(profile)
-    # the instance secret is read from the keyring while pg_dump starts and reads the catalog (the keyring
-    # is not used here meanwhile: a SecretStore serves one thread at a time)
-    pending = None if secret is not None else in_background(_instance_secret, console, profile.name,
-                                                             name="rc-instance-secret")
+    # the instance secret is read from the keyring, and its key derived for this backup's salt, while pg_dump
+    # starts and reads the catalog (the keyring is not used here meanwhile: a SecretStore serves one thread at
+    # a time)
+    salt = os.urandom(fmt.SALT_SIZE)
+    pending = in_background(_ahead, console, profile.name, secret, salt, name="rc-backup-ahead")
     with start_dump(console, profile, password, compression) as (dump, header, database_size):
-        if pending is not None:
-            with span("instance-secret-wait"):
-                secret = pending.result()
-        assert secret is not None  # given, or read from the keyring above
+        with span("instance-secret-wait"):
+            made_with, secret = pending.result()
         with span("encrypt-and-store"):
             record = console.create_backup(
                 dump, target, secret, description=description, mode=mode,
                 compression="zstd" if compression == "zstd" else "none", database=header.dbname,
                 database_size=database_size,
                 server_version=header.server_version, pg_dump_version=dump.tool.version,
-                source_name=f"pg_dump of {header.dbname}", reporter=reporter, now=now,
+                source_name=f"pg_dump of {header.dbname}", reporter=reporter, salt=salt, now=now,
             )
-    SecretRotation(console).record_made(record, profile.name, secret)  # which of its secrets made it, by label
+    # which of its secrets made it, by label (known when read above: no second keyring read)
+    SecretRotation(console).record_made(record, profile.name, secret, known=made_with)
     return record
 
 
-def _instance_secret(console: Console, profile_name: str) -> str:
+def _ahead(console: Console, profile_name: str, given: str | None, salt: bytes) -> tuple[InstanceSecret | None, str]:
+    """What the first chunk needs, got while pg_dump starts: the secret (`given`, else the profile's newest from
+    the keyring, and which it is); then, each on a thread of its own, its key derivation for `salt` (PBKDF2 frees
+    the GIL) and the completeness check's imports (after the keyring read, which they would slow; their import
+    lock holds the check until they are done)."""
     with span("instance-secret"):
-        return console.profiles.instance_secret(profile_name)
+        made_with, secret = (None, given) if given is not None else console.profiles.newest_secret(profile_name)
+    in_background(fmt.derive_ahead, secret, salt, name="rc-derive-key")
+    in_background(completeness.prepare, name="rc-check-imports")
+    return made_with, secret
 
 
 @contextmanager

@@ -125,14 +125,15 @@ def copy_checked(open_source: Callable[[], ReadableFile], location: str, out: Pa
     return reader
 
 
-def check_quota_after(storage: Storage, size: int, prefix: str = "backups/") -> None:
-    """Before a written backup of `size` bytes is committed: refuse it if it takes the target over its quota.
+def check_quota_after(storage: Storage, size: int) -> None:
+    """Before a written backup (or a set's manifest) of `size` bytes is committed: refuse it if it takes the target
+    over its quota, which counts its backups and its sets' files (`Storage.quota_used`).
 
     The up-front check could only estimate a compressed backup's size; this one knows it.
     """
     if storage.quota is None:
         return
-    used = storage.used_bytes(prefix)
+    used = storage.quota_used()
     if used + size > storage.quota:
         raise QuotaExceededError(
             f"Target '{storage.name}' would exceed its quota: {used:,} of {storage.quota:,} bytes used, and the "

@@ -34,14 +34,20 @@ def copies_of(console: Console, ref: str, target: str | None = None) -> list[Bac
     return records
 
 
-def pin(console: Console, ref: str, reason: str, target: str | None = None) -> list[Pin]:
-    """Put every copy `ref` names on legal hold; each is its own audit entry."""
+def checked_reason(reason: str) -> str:
+    """A hold's reason, stripped: never empty, printable, and short enough to show."""
     reason = reason.strip()
     if not reason:
         raise UsageError("A pin needs a reason (the incident or case it is held for).")
     usable_text(reason, "The reason")
     if len(reason) > MAX_REASON:
         raise UsageError(f"The reason is {len(reason)} characters long; keep it under {MAX_REASON}.")
+    return reason
+
+
+def pin(console: Console, ref: str, reason: str, target: str | None = None) -> list[Pin]:
+    """Put every copy `ref` names on legal hold; each is its own audit entry."""
+    reason = checked_reason(reason)
     pins = []
     for record in copies_of(console, ref, target):
         with console.audited("backup.pin", f"{record.target}:{record.key}", {"reason": reason}):

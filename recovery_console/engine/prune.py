@@ -2,9 +2,11 @@
 
 Which backups are a profile's: on each target, those whose recorded metadata names the profile's
 database, and those whose database is not known yet (a name-only record, e.g. after a catalog
-rebuild) only when no other profile keeps its backups on that target. Every deletion goes through
-`Console.delete` (which refuses a pinned backup) and is its own audit entry naming its plan line and
-the rules; a deletion that fails does not stop the others, and the report says exactly which went.
+rebuild) only when no other profile keeps its backups on that target. The profile's recovery sets
+are planned with them, each set one unit (engine/sets/set_prune.py says which sets, and what becomes
+of damaged and unfinished ones). Every deletion goes through `Console.delete` (a set's through
+`delete_set`, manifest first; both refuse what is pinned) and is its own audit entry naming its plan
+line and the rules; a deletion that fails does not stop the others, and the report says exactly which went.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from dataclasses import dataclass, field
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
 from recovery_console.engine.progress import Reporter
-from recovery_console.engine.retention import PlanLine, RetentionPlan, plan_prune
+from recovery_console.engine.retention import PlanLine, RetentionPlan, Unit, plan_prune
+from recovery_console.engine.sets.set_catalog import SetRecord
+from recovery_console.engine.sets.set_prune import delete_planned_set, sets_to_plan
 from recovery_console.engine.state.locks import database_identity, database_lock
 from recovery_console.engine.state.run_history import RunHistory
 from recovery_console.errors import Cancelled, RecoveryError, UsageError
@@ -62,8 +66,7 @@ def _lock_url(profile: Profile) -> str:
 def profile_records(console: Console, profile: Profile, target: str) -> list[BackupRecord]:
     """The backups of `profile` on `target` as the catalog knows them (see the module docstring)."""
     database = profile_database(profile)
-    shared = any(other.target == target for other in console.profiles.store.load().values()
-                 if other.name != profile.name)
+    shared = target_shared(console, profile, target)
     chosen = []
     for record in console.catalog.records([target]):
         named = record.metadata.database if record.metadata is not None else None
@@ -72,16 +75,27 @@ def profile_records(console: Console, profile: Profile, target: str) -> list[Bac
     return chosen
 
 
+def target_shared(console: Console, profile: Profile, target: str) -> bool:
+    """Whether another profile keeps its backups on `target`."""
+    return any(other.target == target for other in console.profiles.store.load().values()
+               if other.name != profile.name)
+
+
 def plan(console: Console, profile_name: str, rules: RetentionRules, targets: list[str] | None = None,
          *, sync: bool = True) -> list[RetentionPlan]:
-    """The plan for each target (default: the profile's own), listed from the target first."""
+    """The plan for each target (default: the profile's own), listed from the target first: its backups and sets
+    by the rules, then the sets no rule counts (damaged, unfinished)."""
     profile = console.profiles.store.get(profile_name)
     names = [console.targets.resolve(name).name for name in (targets or _default_targets(profile))]
     plans = []
     for name in names:
         if sync:
             console.sync(name)
-        plans.append(plan_prune(name, profile_records(console, profile, name), rules, console.pins.by_key(name)))
+        pinned = console.pins.by_key(name)
+        sets = sets_to_plan(console, profile.name, name, target_shared(console, profile, name), pinned, sync=sync)
+        units: list[Unit] = [*profile_records(console, profile, name), *sets.counted]
+        planned = plan_prune(name, units, rules, pinned)
+        plans.append(RetentionPlan(name, rules, [*planned.lines, *sets.aside]))
     return plans
 
 
@@ -138,11 +152,14 @@ def _apply(console: Console, target_plan: RetentionPlan, report: PruneReport, re
     storage = console.storage(target_plan.target)
     for line in target_plan.deleted:
         reporter.token.raise_if_cancelled()
-        ref = BackupRef(storage.location(line.record.key), line.record, storage)
         why = {"by": "prune", "profile": report.profile, "plan": line.text,
                "rule": f"not kept by: {target_plan.rules.summary()}"}
         try:
-            console.delete(ref, why)
+            if isinstance(line.record, SetRecord):
+                delete_planned_set(console, line.record, why)
+            else:
+                assert isinstance(line.record, BackupRecord)
+                console.delete(BackupRef(storage.location(line.record.key), line.record, storage), why)
         except Cancelled:
             raise
         except RecoveryError as exc:

@@ -10,6 +10,7 @@ kill came between the two), so a copy that was killed is simply run again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
 from recovery_console.engine.container.streams import SIDECAR_SUFFIX, HashingReader, parse_sidecar, sidecar_text
+from recovery_console.engine.io_protocols import ReadableFile
 from recovery_console.engine.output_checks import COPY_BLOCK
 from recovery_console.engine.pinning import copies_of
 from recovery_console.engine.progress import Phase, Reporter
@@ -52,12 +54,12 @@ def replicate(console: Console, ref: BackupRef, target_name: str, reporter: Repo
     with console.audited("backup.copy", ref.location, {"to": dest.name, "key": record.key}) as detail:
         side_raw = _sidecar_bytes(source, record)
         expected = parse_sidecar(side_raw)
-        already = _present(dest, record.key)
+        already = present(dest, record.key)
         if not already:
-            dest.check_room(record.size + len(side_raw), "backups/")
+            dest.check_room(record.size + len(side_raw))
             reporter.start(Phase.UPLOAD, record.size)
-            _send(ref, dest, expected, reporter)
-        if not already or not _present(dest, record.key + SIDECAR_SUFFIX):
+            send_checked(ref.open, ref.location, dest, record.key, expected, reporter)
+        if not already or not present(dest, record.key + SIDECAR_SUFFIX):
             try:
                 dest.put_bytes(record.key + SIDECAR_SUFFIX, side_raw)
             except BaseException:
@@ -66,7 +68,7 @@ def replicate(console: Console, ref: BackupRef, target_name: str, reporter: Repo
                 raise
         reporter.start(Phase.VERIFY, record.size)
         try:
-            _check_copy(dest, record.key, expected, reporter)
+            check_copy(dest, record.key, expected, reporter)
         except IntegrityError:
             if not already:
                 _remove(dest, record.key)
@@ -99,7 +101,7 @@ def _sidecar_bytes(source: Storage, record: BackupRecord) -> bytes:
         return sidecar_text(record.sha256, record.file_name)
 
 
-def _present(dest: Storage, key: str) -> bool:
+def present(dest: Storage, key: str) -> bool:
     try:
         dest.stat(key)
     except NotFoundError:
@@ -107,14 +109,15 @@ def _present(dest: Storage, key: str) -> bool:
     return True
 
 
-def _send(ref: BackupRef, dest: Storage, expected: str, reporter: Reporter) -> None:
-    """Stream the ciphertext into the secondary; committed only when every byte hashed to `expected`.
+def send_checked(open_source: Callable[[], ReadableFile], location: str, dest: Storage, key: str, expected: str,
+                 reporter: Reporter) -> None:
+    """Stream a stored file as it is into `key` on the secondary; committed only when every byte hashed to
+    `expected`.
 
     Progress counts only what the secondary has acknowledged (put_acknowledged), so it never runs ahead
     of the parts an S3 target is still being sent.
     """
-    assert ref.record is not None
-    with dest.put_acknowledged(ref.record.key, reporter.advance) as upload, ref.open() as stream:
+    with dest.put_acknowledged(key, reporter.advance) as upload, open_source() as stream:
         reader = HashingReader(stream)
         buf = bytearray(SEND_BLOCK)
         view = memoryview(buf)
@@ -122,12 +125,12 @@ def _send(ref: BackupRef, dest: Storage, expected: str, reporter: Reporter) -> N
             upload.write(view[:n])
             reporter.check()
         if reader.sha256 != expected:
-            raise IntegrityError(f"{ref.location} does not match its .sha256 sidecar (SHA-256 {reader.sha256}); "
+            raise IntegrityError(f"{location} does not match its .sha256 sidecar (SHA-256 {reader.sha256}); "
                                  "it was not copied.",
                                  hint="The stored backup or its sidecar is damaged: verify it with the secret.")
 
 
-def _check_copy(dest: Storage, key: str, expected: str, reporter: Reporter) -> None:
+def check_copy(dest: Storage, key: str, expected: str, reporter: Reporter) -> None:
     """Read the copy and its sidecar back from the secondary; both must say `expected`."""
     where = dest.location(key)
     if parse_sidecar(dest.get_bytes(key + SIDECAR_SUFFIX)) != expected:

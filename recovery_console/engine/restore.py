@@ -24,7 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -400,14 +400,15 @@ class Restorer:
                     f"{str(exc).strip()}")
         return None
 
-    def rollback(self, profile_name: str, previous: str | None = None) -> tuple[str, str]:
-        """Swap the kept pre-restore database back in; the restored one is kept as `<db>__undone_<ts>`."""
+    def rollback(self, profile_name: str, previous: str | None = None, *, lock_held: bool = False) -> tuple[str, str]:
+        """Swap the kept pre-restore database back in; the restored one is kept as `<db>__undone_<ts>`.
+        `lock_held`: the caller holds the database's lock already (a set's rollback holds all of its members')."""
         profile = self.console.profiles.store.get(profile_name)
         url = profile.dump_url()
         password = self.console.profiles.dump_password(profile)
         database = postgres.parse(url).get("dbname") or ""
         identity = lock_identity(profile, database)
-        with database_lock(self.console.paths, identity, "rollback", database), \
+        with nullcontext() if lock_held else database_lock(self.console.paths, identity, "rollback", database), \
                 self.console.audited("restore.rollback", database, {"profile": profile_name}) as detail:
             detail.update(earlier_dropped=clean_before(self.console, profile_name, identity).dropped)
             with postgres.connect(url, password, dbname="postgres") as admin:

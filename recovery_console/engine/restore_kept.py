@@ -182,6 +182,13 @@ def _settled(entry: HistoryEntry) -> str:
     return DROPPED if entry.result == store.DROPPED else NONE
 
 
+def live_oid(console: Console, profile_name: str, name: str) -> int | None:
+    """The OID of database `name` on the profile's server now; None if there is none."""
+    profile = console.profiles.store.get(profile_name)
+    found = _live(profile, console.profiles.dump_password(profile), [name]).get(name)
+    return found[0] if found else None
+
+
 def _live(profile: Profile, password: str | None, names: list[str]) -> dict[str, tuple[int, int | None]]:
     """name → (OID, size in bytes or None when this role may not see it) of those of `names` on the server."""
     import psycopg

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recovery_console.engine.backup_ref import BackupRef
-from recovery_console.engine.container.verify import StreamReport
 from recovery_console.models.backup import BackupMetadata
+
+if TYPE_CHECKING:
+    from recovery_console.engine.container.verify import StreamReport
 
 
 @dataclass(frozen=True)

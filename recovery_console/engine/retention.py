@@ -1,7 +1,8 @@
 """Retention planning: which of a target's backups of a profile a prune keeps, and why. Pure: no I/O, no key.
 
 The rules follow restic's `forget` (and borg's `prune`), applied to the backups of one profile on one
-target, newest first, with every period in UTC:
+target, newest first, with every period in UTC. A recovery set is one backup here (its time is the
+set's, its key its folder): the rules count sets, never their member files.
 
 * `keep_last N`: the N newest backups.
 * `keep_within D days`: every backup made less than D days before the newest one (measured from the
@@ -20,19 +21,41 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
+from recovery_console.engine.sets.set_naming import SET_PREFIX
 from recovery_console.models.backup import BackupRecord
 from recovery_console.models.retention import RetentionRules
 
 NEWEST_VERIFIED = "newest fully verified"
 
 
+class Unit(Protocol):
+    """What a plan needs of what it keeps or deletes: a backup, or a recovery set as one whole."""
+
+    @property
+    def target(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def short_id(self) -> str: ...
+    @property
+    def created(self) -> str | None: ...
+    @property
+    def verify_result(self) -> str | None: ...
+    @property
+    def verify_detail(self) -> str | None: ...
+
+
+
 @dataclass(frozen=True)
 class PlanLine:
-    """One backup and the verdict of the plan on it: kept, with every reason that keeps it, or deleted."""
+    """One backup (or set) and the verdict of the plan on it: kept, with every reason that keeps it, or deleted;
+    `note` says more about a deletion that is not a rule's (an unfinished set's age)."""
 
-    record: BackupRecord
+    record: Unit
     reasons: tuple[str, ...] = ()
+    note: str = ""
 
     @property
     def keep(self) -> bool:
@@ -40,13 +63,15 @@ class PlanLine:
 
     @property
     def text(self) -> str:
-        """'keep (last 7, daily 2026-12-01)' or 'delete'."""
-        return f"keep ({', '.join(self.reasons)})" if self.reasons else "delete"
+        """'keep (last 7, daily 2026-12-01)' or 'delete'; for a recovery set 'keep set (…)' or 'delete set'."""
+        verdict = ("keep" if self.reasons else "delete") + (" set" if self.record.key.startswith(SET_PREFIX) else "")
+        why = ", ".join(self.reasons or ((self.note,) if self.note else ()))
+        return f"{verdict} ({why})" if why else verdict
 
 
 @dataclass(frozen=True)
 class RetentionPlan:
-    """The plan for one target: every backup of the profile there, newest first."""
+    """The plan for one target: every backup of the profile there, newest first (then what no rule counts)."""
 
     target: str
     rules: RetentionRules
@@ -61,9 +86,10 @@ class RetentionPlan:
         return [line for line in self.lines if not line.keep]
 
 
-def created_at(record: BackupRecord) -> datetime | None:
+def created_at(record: Unit) -> datetime | None:
     """When the backup was made: from its decrypted metadata if known, else from its name; None if neither says."""
-    text = record.metadata.created_at if record.metadata is not None else record.created
+    known = record.metadata if isinstance(record, BackupRecord) else None
+    text = known.created_at if known is not None else record.created
     if not text:
         return None
     try:
@@ -73,9 +99,10 @@ def created_at(record: BackupRecord) -> datetime | None:
     return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def fully_verified(record: BackupRecord) -> bool:
-    """Whether the catalog saw this very file pass a full verify (and it did not change since)."""
-    return record.verify_result == "ok" and record.verify_detail == "full" and not record.verify_changed
+def fully_verified(record: Unit) -> bool:
+    """Whether the catalog saw this very file (or set, every member) pass a full verify, unchanged since."""
+    changed = isinstance(record, BackupRecord) and record.verify_changed
+    return record.verify_result == "ok" and record.verify_detail == "full" and not changed
 
 
 def _day(when: datetime) -> str:
@@ -91,15 +118,15 @@ def _month(when: datetime) -> str:
     return f"monthly {when.year:04d}-{when.month:02d}"
 
 
-def plan_prune(target: str, records: Iterable[BackupRecord], rules: RetentionRules,
+def plan_prune(target: str, records: Iterable[Unit], rules: RetentionRules,
                pinned: Mapping[str, str] | None = None) -> RetentionPlan:
-    """Plan a prune of `records` (one profile's backups on `target`) under `rules`.
+    """Plan a prune of `records` (one profile's backups and whole sets on `target`) under `rules`.
 
-    `pinned` maps the object key of each pinned backup to the reason given for its hold.
+    `pinned` maps the key of each pinned backup (a set's: its folder) to the reason given for its hold.
     """
     pinned = pinned or {}
-    dated: list[tuple[datetime, BackupRecord]] = []
-    undated: list[BackupRecord] = []
+    dated: list[tuple[datetime, Unit]] = []
+    undated: list[Unit] = []
     for record in records:
         when = created_at(record)
         if when is None:
@@ -124,7 +151,7 @@ def plan_prune(target: str, records: Iterable[BackupRecord], rules: RetentionRul
     return RetentionPlan(target, rules, lines)
 
 
-def _apply_rules(dated: list[tuple[datetime, BackupRecord]], rules: RetentionRules,
+def _apply_rules(dated: list[tuple[datetime, Unit]], rules: RetentionRules,
                  reasons: list[list[str]]) -> None:
     if rules.keep_last is not None:
         for index in range(min(rules.keep_last, len(dated))):

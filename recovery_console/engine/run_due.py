@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -19,6 +20,7 @@ from recovery_console.engine.console import Console
 
 if TYPE_CHECKING:
     from recovery_console.engine.after_backup import FollowUps
+    from recovery_console.engine.sets.set_catalog import SetRecord
 from recovery_console.engine.due import RunOutcome, due_slot, pending
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.space_guard import estimate_size, shortfall
@@ -53,8 +55,7 @@ def _run(console: Console, history: RunHistory, profile: Profile, trigger: str, 
     record = RunRecord.start(trigger, profile.name, profile.target, _iso(now), _iso(slot) if slot else None)
     served = ServedSlots(console.paths)
     try:
-        identity = database_identity(profile.dump_url())
-        with database_lock(console.paths, identity, "backup", identity.split("/", 1)[-1] or profile.name):
+        with _run_lock(console, profile):
             if slot is not None and due_slot(profile, served.load().get(profile.name), now) is None:
                 return RunOutcome(profile.name, "not due", "another run served this slot")
             history.append(record)
@@ -64,6 +65,16 @@ def _run(console: Console, history: RunHistory, profile: Profile, trigger: str, 
         result = "busy" if isinstance(exc, BusyError) else "failed"
         ended = record.finished(result, time.monotonic() - started, reason=exc.message)
         return _ended(history, served, RunOutcome(profile.name, result, exc.message, ended, exc.exit_code))
+
+
+def _run_lock(console: Console, profile: Profile) -> AbstractContextManager[None]:
+    """The database's lock; for a profile with members (a recovery set), the lock of every database in the set."""
+    if profile.has_members:
+        from recovery_console.engine.sets.set_backup import set_locks
+
+        return set_locks(console, profile)
+    identity = database_identity(profile.dump_url())
+    return database_lock(console.paths, identity, "backup", identity.split("/", 1)[-1] or profile.name)
 
 
 def _ended(history: RunHistory, served: ServedSlots, outcome: RunOutcome) -> RunOutcome:
@@ -84,6 +95,8 @@ def _locked_run(console: Console, history: RunHistory, profile: Profile, record:
             skipped = record.finished("skipped", time.monotonic() - started, reason=skip)
             return RunOutcome(profile.name, "skipped", skip, skipped, ExitCode.NO_SPACE)
         clock = partial(_since, now=datetime.fromisoformat(record.started), start=started)
+        if profile.has_members:
+            return _set_run(console, history, profile, record, started, secret, reporter, clock)
         backup = _backup(console, profile, record.trigger, secret, reporter, clock)
         history.append(replace(record, backup_id=backup.backup_id))  # made: a later run copies it if this one dies
         follow_ups = _after(console, history, profile, backup, secret, reporter, clock)
@@ -95,6 +108,28 @@ def _locked_run(console: Console, history: RunHistory, profile: Profile, record:
     done = record.finished("ok", time.monotonic() - started, bytes=backup.size, backup_id=backup.backup_id,
                            reason=reason)
     return RunOutcome(profile.name, "ok", reason, done, ExitCode.PARTIAL if follow_ups.problems else ExitCode.OK)
+
+
+def _set_run(console: Console, history: RunHistory, profile: Profile, record: RunRecord, started: float,
+             secret: str | None, reporter: Reporter | None, clock: Callable[[], datetime]) -> RunOutcome:
+    """A recovery set's run (engine/sets/set_runs.py): made, verified from its target, then its follow-ups."""
+    from recovery_console.engine.sets.set_runs import back_up_and_verify, follow_ups
+
+    def remember(found: SetRecord) -> None:  # made: the run names it from now on, whatever follows
+        nonlocal record
+        record = replace(record, set_id=found.set_id)
+        history.append(record)
+
+    try:
+        made = back_up_and_verify(console, profile, record.trigger, secret, reporter, clock, remember)
+    except RecoveryError as exc:  # the failed run's record names the set it made, if it made one
+        result = "cancelled" if isinstance(exc, Cancelled) else "failed"
+        ended = record.finished(result, time.monotonic() - started, reason=exc.message)
+        return RunOutcome(profile.name, result, exc.message, ended, exc.exit_code)
+    after = follow_ups(console, history, profile, made, reporter, clock)
+    reason = "; ".join(after.problems)
+    done = record.finished("ok", time.monotonic() - started, bytes=made.size, reason=reason, set_id=made.set_id)
+    return RunOutcome(profile.name, "ok", reason, done, ExitCode.PARTIAL if after.problems else ExitCode.OK)
 
 
 def _since(now: datetime, start: float) -> datetime:
@@ -128,7 +163,11 @@ def _space_shortfall(console: Console, history: RunHistory, profile: Profile) ->
     database = database_identity(profile.dump_url()).split("/", 1)[-1]
     estimate = estimate_size([r for r in history.records(profile.name) if r.target == storage.name],
                              console.catalog, storage.name, database)
-    if estimate is None:
+    if estimate is None and profile.has_members:
+        from recovery_console.engine.sets.set_runs import databases_size
+
+        estimate = databases_size(console, profile)
+    elif estimate is None:
         estimate = _database_size(console, profile)
     return shortfall(storage, estimate, (profile.policy or Policy()).min_free_bytes)
 

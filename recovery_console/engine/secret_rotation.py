@@ -21,8 +21,6 @@ from recovery_console.engine.console import Console
 from recovery_console.engine.container import format as fmt
 from recovery_console.engine.container.reader import read_preamble
 from recovery_console.engine.progress import Reporter
-from recovery_console.engine.prune import profile_records
-from recovery_console.engine.retention import plan_prune
 from recovery_console.engine.state import grouped_secret
 from recovery_console.engine.state.keyring_store import SecretValue, profile_scope, reveal
 from recovery_console.engine.who import utc_now
@@ -168,10 +166,12 @@ class SecretRotation:
                 return secret
         return None
 
-    def record_made(self, record: BackupRecord, profile_name: str, value: str) -> None:
-        """A backup just made with `value`: record which of the profile's secrets that is (by label)."""
+    def record_made(self, record: BackupRecord, profile_name: str, value: str,
+                    known: InstanceSecret | None = None) -> None:
+        """A backup just made with `value`: record which of the profile's secrets that is (by label); `known` when
+        the caller read it from the keyring itself, else it is looked for there."""
         try:
-            secret = self.identify(profile_name, value)
+            secret = known or self.identify(profile_name, value)
             if secret is not None:
                 self.console.catalog.remember_opened_with(record, profile_name, secret.entry, secret.label)
         except RecoveryError as exc:  # the backup is made; only the note of its secret is missing
@@ -297,6 +297,9 @@ class SecretRotation:
 
     def _kept(self, profile: Profile) -> list[BackupRecord]:
         """The profile's backups in the catalog that a prune keeps (pinned, retained, or no rules at all)."""
+        from recovery_console.engine.prune import profile_records  # only a removal needs them, not a backup
+        from recovery_console.engine.retention import plan_prune
+
         kept: list[BackupRecord] = []
         for name in self._target_names(profile):
             with contextlib.suppress(RecoveryError):  # an unreachable target: the catalog as last listed
@@ -306,7 +309,7 @@ class SecretRotation:
                 kept += records
             else:
                 plan = plan_prune(name, records, profile.policy.retention, self.console.pins.by_key(name))
-                kept += [line.record for line in plan.kept]
+                kept += [line.record for line in plan.kept if isinstance(line.record, BackupRecord)]
         opened = self.console.catalog.opened_with()
         seen = {(r.target, r.key) for r in kept}
         pinned = self.console.pins.all()

@@ -35,7 +35,7 @@ def room(storage: Storage) -> tuple[int, str] | None:
     if free is not None:
         measures.append((free, "free"))
     if storage.quota is not None:
-        left = max(0, storage.quota - storage.used_bytes("backups/"))
+        left = max(0, storage.quota - storage.quota_used())
         measures.append((left, f"left of the {format_mb(storage.quota // MB)} quota"))
     return min(measures) if measures else None
 

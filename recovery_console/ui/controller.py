@@ -18,6 +18,8 @@ from PySide6.QtWidgets import QWizard
 from recovery_console import __version__
 from recovery_console.engine.pinning import usage
 from recovery_console.engine.progress import Reporter
+from recovery_console.engine.sets.set_catalog import DAMAGED, SetRecord
+from recovery_console.engine.sets.set_listing import list_sets
 from recovery_console.engine.state.targets import AD_HOC_LOCAL
 from recovery_console.errors import RecoveryError, StorageError
 from recovery_console.models.backup import BackupRecord
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     from recovery_console.ui.views.health_view import HealthView
 
 Shortcut = QKeySequence | QKeySequence.StandardKey | str | None
-Listing = tuple[list[BackupRecord], dict[str, RecoveryError]]
+Listing = tuple[list[BackupRecord], dict[str, RecoveryError], list[SetRecord]]
 
 
 def create_text(profile: str | None) -> str:
@@ -145,12 +147,14 @@ class MainController(QObject):
             window.sidebar.set_buttons_enabled(new_profile=False, test_target=False)
             return
         has_backup = window.selected_backup() is not None
+        chosen_set = window.browser.selected_set()
+        damaged_set = chosen_set is not None and chosen_set.state == DAMAGED  # never offered for restore
         has_targets = bool(window.targets)
         enabled = {
             "refresh": True,  # while a listing runs, another one is queued
             "create": has_targets or window.selected_profile() is not None,
             "verify": has_backup, "download": has_backup, "delete": has_backup,
-            "upload": has_targets, "restore": True, "extract": True, "new_profile": True,
+            "upload": has_targets, "restore": not damaged_set, "extract": True, "new_profile": True,
             "add_target": True, "edit_target": window.selected_target() is not None,
             "remove_target": window.selected_target() is not None,
             "edit_profile": window.selected_profile() is not None,
@@ -202,7 +206,8 @@ class MainController(QObject):
             records, _ = console.list_backups(names, sync=False)
             removed = [r for r in console.catalog.records()  # still on their storage: shown, never hidden
                        if r.target not in names and not r.target.startswith(AD_HOC_LOCAL)]
-            return records + removed, problems
+            sets = list_sets(console, [n for n in names if n not in problems], sync=sync)[0]
+            return records + removed, problems, sets
 
         job = Job("Listing the targets" if sync else "Reading the catalog", work, key="refresh")
         self._refresh_job = job
@@ -228,12 +233,13 @@ class MainController(QObject):
 
     def _refreshed(self, result: Listing) -> None:
         window = self.window
-        records, problems = result
+        records, problems, sets = result
         window.browser.model.removed_targets = frozenset(r.target for r in records if r.target not in window.targets)
         select, self._select_after_refresh = self._select_after_refresh, None
         if not window.browser.show_records(records, select):
             window.details.show_record(window.selected_backup())
         window.browser.update_counts(has_targets=bool(window.targets))
+        window.browser.sets.show_sets(sets)
         window.refresh_badges()  # the listing was itself a check of every target
         window.sidebar.show_usage(usage(records))
         if problems:
@@ -314,12 +320,19 @@ class MainController(QObject):
         return wizard
 
     def open_restore(self) -> None:
+        """The restore wizard with the selected backup or recovery set."""
+        self.restore_set(self.window.browser.selected_set())
+
+    def restore_set(self, chosen_set: SetRecord | None) -> None:
+        """The restore wizard with `chosen_set` (its own profile chosen with it), else the selected backup."""
         from recovery_console.ui.wizards.restore import RestoreWizard
 
         window = self.window
+        profile = (chosen_set.manifest.profile if chosen_set is not None and chosen_set.manifest
+                   else window.selected_profile())
         self._show_wizard("Restore wizard", lambda: RestoreWizard(
-            window.console, runner=window.runner, backup=window.selected_backup(),
-            profile=window.selected_profile(), parent=window))
+            window.console, runner=window.runner, backup=chosen_set or window.selected_backup(),
+            profile=profile, parent=window))
 
     def open_extract(self) -> None:
         from recovery_console.ui.wizards.extract import ExtractWizard

@@ -215,6 +215,7 @@ class MainWindow(QMainWindow):
         self.browser.filter_changed.connect(self._rows_changed)
         self.browser.selection_changed.connect(self._backup_selected)
         self.browser.activated.connect(controller.verify_selected)
+        self.browser.sets.restore_requested.connect(controller.restore_set)
         self.details.metadata_loaded.connect(lambda _m: controller.refresh(sync=False))
 
     # ------------------------------------------------------------------ profiles, targets, selection

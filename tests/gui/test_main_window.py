@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 from recovery_console.engine.console import Console
 from recovery_console.engine.state.paths import AppPaths
 from recovery_console.engine.state.target_health import TargetHealth
-from recovery_console.models.profile import ConnectionMode
+from recovery_console.models.profile import ConnectionMode, InstanceSecret
 from recovery_console.models.target import TargetConfig
 from recovery_console.ui import theme
 from recovery_console.ui.app import create_main_window
@@ -274,7 +274,7 @@ def test_create_backup_from_a_real_database_through_the_toolbar(qtbot, console, 
     database = sample_database(pg15, f"gui_{uuid.uuid4().hex[:8]}")
     console.profiles.create("prod", pg15.dsn(database), target=local_target)
     console.profiles.set_mode("prod", ConnectionMode.DIRECT, acknowledge_direct=True)
-    monkeypatch.setattr(console.profiles, "instance_secret", lambda name: SECRET)
+    monkeypatch.setattr(console.profiles, "newest_secret", lambda name: (InstanceSecret("test", "test secret"), SECRET))
     window = open_window()
     click_list_item(qtbot, window.sidebar.profiles_list, "prod")
     assert window.selected_target() == local_target  # the profile's target is shown

@@ -425,3 +425,22 @@ def test_a_warning_reaches_the_user_as_one_plain_line():
     assert plain.stderr == "Warning: secrets are stored UNENCRYPTED\n"
     debug = subprocess.run([sys.executable, "-c", code.format(debug=True)], capture_output=True, text=True)
     assert "UserWarning: secrets are stored UNENCRYPTED" in debug.stderr and "<string>" in debug.stderr
+
+
+def test_a_rotated_profiles_first_secret_is_not_replaced_or_forgotten_behind_the_rotation(capsys, monkeypatch,
+                                                                                          memory_keyring, tmp_path):
+    monkeypatch.setenv("RC_TEST_DB_URL", "postgresql://app@127.0.0.1:1/app")
+    assert run(capsys, "profile", "create", "prod", "--database-url-env", "RC_TEST_DB_URL")[0] == 0
+    secret_file = tmp_path / "secret.txt"
+    secret_file.write_text("first-secret\n")
+    assert run(capsys, "keyring", "set-secret", "prod", "--from-file", str(secret_file))[0] == 0
+    assert run(capsys, "profile", "secret", "add", "prod", "--label", "2026-12 key")[0] == 0
+    before = dict(memory_keyring.entries)
+    secret_file.write_text("replacement\n")
+    code, _, err = run(capsys, "keyring", "set-secret", "prod", "--from-file", str(secret_file), "--replace")
+    assert code == ExitCode.USAGE and "several instance secrets" in err and "profile secret add prod" in err
+    code, _, err = run(capsys, "keyring", "forget", "prod", "--yes")
+    assert code == ExitCode.USAGE and "profile secret remove prod LABEL" in err
+    assert memory_keyring.entries == before  # both secrets kept
+    assert [s.label for s in Console().profiles.store.get("prod").secrets_newest_first] == ["2026-12 key",
+                                                                                            "original key"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import subprocess
@@ -112,3 +113,27 @@ def test_the_restore_engine_loads_the_database_driver_only_when_it_connects():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": os.getcwd()}).stdout
     assert out.strip() == "False"
+
+
+def test_a_writer_given_the_salt_derived_ahead_uses_that_derivation(pbkdf2_calls):
+    salt = b"w" * fmt.SALT_SIZE
+    fmt.derive_ahead(SECRET, salt, 1000)
+    out = io.BytesIO()
+    encrypt_stream(io.BytesIO(b"archive bytes" * 100), out, SECRET, BackupMetadata(backup_id="b", created_at="t",
+                   app_version="0"), iterations=1000, chunk_exponent=fmt.MIN_CHUNK_EXPONENT, salt=salt)
+    assert pbkdf2_calls == [salt]  # derived once, ahead
+    assert fmt.Header.parse(out.getvalue()[:fmt.HEADER_SIZE]).salt == salt
+    assert open_backup(io.BytesIO(out.getvalue()), SECRET).metadata.backup_id == "b"  # it opens with that key
+    assert pbkdf2_calls == [salt]
+
+
+def test_pg_dump_may_run_a_mebibyte_ahead_of_its_reader():
+    from recovery_console.engine.pg import pgdump
+
+    read_end, write_end = os.pipe()
+    try:
+        pgdump._widen(read_end)
+        assert fcntl.fcntl(read_end, fcntl.F_GETPIPE_SZ) == pgdump.PIPE_SIZE
+    finally:
+        os.close(read_end)
+        os.close(write_end)

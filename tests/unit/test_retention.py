@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from recovery_console.engine.retention import plan_prune
+from recovery_console.engine.retention import PlanLine, plan_prune
+from recovery_console.engine.sets.set_catalog import COMPLETE, SetRecord
 from recovery_console.models.backup import BackupRecord
 from recovery_console.models.retention import RetentionRules
 
@@ -93,3 +94,27 @@ def test_planning_ten_thousand_backups_takes_under_a_second() -> None:
     assert time.perf_counter() - began < 1.0
     assert all(line.keep for line in plan.lines[:7])
     assert len(plan.kept) <= 7 + 14 + 8 + 24 and len(plan.deleted) >= 10_000 - 53
+
+
+def _set(when: datetime, short: str, **extra: object) -> SetRecord:
+    """A recovery set of four members as the catalog lists it: one unit, its key its folder."""
+    folder = f"sets/rc_set_{when.strftime('%Y%m%d-%H-%M-%S')}-0.1.0-scheduled-{short}/"
+    files = {f"0{i}-database.enc": 100 for i in range(1, 5)}
+    return SetRecord("vault", folder, short, when.isoformat().replace("+00:00", "Z"), "0.1.0", "scheduled", files,
+                     tuple(files), None, state=COMPLETE, **extra)  # type: ignore[arg-type]
+
+
+def test_a_set_is_one_unit_among_backups_pinned_and_verified_by_its_folder() -> None:
+    newest = _set(at("2026-12-03"), "5e7a0001")
+    verified = _set(at("2026-12-01"), "5e7a0002", verify_result="ok", verify_detail="full")
+    held = _set(at("2026-11-20"), "5e7a0003")
+    units = [newest, record(at("2026-12-02")), verified, record(at("2026-11-30")), held]
+    plan = plan_prune("vault", units, RetentionRules(keep_last=2), {held.key: "case 7"})
+    assert [(line.record.key, line.text) for line in plan.lines] == [
+        (newest.folder, "keep set (last 2)"),  # four member files, still one of the two kept
+        (units[1].key, "keep (last 2)"),
+        (verified.folder, "keep set (newest fully verified)"),
+        (units[3].key, "delete"),
+        (held.folder, "keep set (pinned: case 7)")]
+    gone = PlanLine(_set(at("2026-11-01"), "5e7a0004"), note="unfinished: no manifest")
+    assert not gone.keep and gone.text == "delete set (unfinished: no manifest)"

@@ -160,6 +160,12 @@ def _pbkdf2(secret: bytes, salt: bytes, iterations: int) -> bytes:
     return result.result()
 
 
+def derive_ahead(secret: str, salt: bytes, iterations: int = DEFAULT_ITERATIONS) -> None:
+    """Run the secret's PBKDF2 for a file about to be written with `salt`, so that the writer's derive_keys
+    finds it done or under way (a live backup derives while pg_dump starts, not after)."""
+    _pbkdf2(secret_bytes(secret), salt, iterations)
+
+
 def _hkdf(ikm: bytes, salt: bytes, info: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(ikm)
 

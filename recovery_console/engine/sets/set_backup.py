@@ -12,11 +12,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -34,8 +33,9 @@ from recovery_console.engine.pg.pgdump import DUMP_COMPRESSIONS, DumpStream
 from recovery_console.engine.progress import CancelToken, Phase, Reporter
 from recovery_console.engine.sets.manifest import ManifestMember, SetManifest, seal_manifest, stamp_ms
 from recovery_console.engine.sets.member_share import MemberShare
-from recovery_console.engine.sets.set_catalog import SetCatalog, SetRecord, Unfinished
+from recovery_console.engine.sets.set_catalog import SetCatalog, SetRecord
 from recovery_console.engine.sets.set_naming import MANIFEST_NAME, member_file, set_folder
+from recovery_console.engine.sets.set_sweep import remove_folder, sweep_unfinished
 from recovery_console.engine.state.locks import database_identity, database_lock
 from recovery_console.engine.state.named_store import usable_text
 from recovery_console.engine.state.profile_members import ProfileMembers
@@ -58,8 +58,6 @@ POLL = 0.2
 FOLDER_ZSTD_LEVEL = 1
 """A folder member's zstd level: a vault's large files are mostly compressed or encrypted already, and level 3 took
 twice the CPU of level 1 on bench/vault.py's vault for 12 % less output (a database archive keeps level 3)."""
-SWEEP_AFTER = 24 * 3600.0
-"""Seconds since an unfinished set's newest file after which a later set backup removes it."""
 
 
 @dataclass(frozen=True)
@@ -93,9 +91,10 @@ def plan_members(console: Console, profile: Profile) -> list[PlannedMember]:
 def backup_set(console: Console, profile_name: str, *, description: str = "", mode: str = "manual",
                compression: str = "zstd", secret: str | None = None, reporter: Reporter | None = None,
                iterations: int = fmt.DEFAULT_ITERATIONS, parallel: int = PARALLEL,
-               now: Callable[[], datetime] | None = None) -> SetRecord:
+               now: Callable[[], datetime] | None = None, lock_held: bool = False) -> SetRecord:
     """Back up every member of the profile into one recovery set on its target; only a whole set is listed.
-    Holds the lock of every database in it, so no restore of one of them overlaps the backup."""
+    Holds the lock of every database in it, so no restore of one of them overlaps the backup (`lock_held`: the
+    caller holds them already, through `set_locks`: a policy run keeps them across its verify and follow-ups)."""
     if mode not in MODES:
         raise UsageError(f"Unknown backup mode '{mode}'; choose manual or scheduled.")
     if compression not in DUMP_COMPRESSIONS:
@@ -108,13 +107,26 @@ def backup_set(console: Console, profile_name: str, *, description: str = "", mo
                          cli_hint=f"Set one with `profile set-target {profile_name} TARGET`.")
     planned = plan_members(console, profile)
     secret = secret if secret is not None else console.profiles.instance_secret(profile.name)
-    identities = sorted({database_identity(p.connection.dump_url()) for p in planned if p.connection})
-    with ExitStack() as locks:
-        for identity in identities:  # in one order, so two set backups sharing databases cannot deadlock
-            locks.enter_context(database_lock(console.paths, identity, "backup", identity.split("/", 1)[-1]))
+    with nullcontext() if lock_held else set_locks(console, profile):
         return _write_set(console, profile, planned, secret, description=description, mode=mode,
                           compression=compression, reporter=reporter or Reporter(), iterations=iterations,
                           parallel=max(1, parallel), created=utc_now(now() if now else None))
+
+
+def database_identities(profile: Profile) -> list[str]:
+    """The lock identity of every database of the set (the profile's own and each database member's), sorted."""
+    urls = [profile.dump_url()] + [profile.member_connection(m).dump_url() for m in profile.members
+                                   if m.kind is MemberKind.DATABASE]
+    return sorted({database_identity(url) for url in urls})
+
+
+@contextmanager
+def set_locks(console: Console, profile: Profile, action: str = "backup") -> Iterator[None]:
+    """Hold the lock of every database of the set for the block, or raise BusyError naming the first one busy."""
+    with ExitStack() as locks:
+        for identity in database_identities(profile):  # in one order, so two set jobs sharing databases cannot deadlock
+            locks.enter_context(database_lock(console.paths, identity, action, identity.split("/", 1)[-1]))
+        yield
 
 
 def _write_set(console: Console, profile: Profile, planned: list[PlannedMember], secret: str, *, description: str,
@@ -173,12 +185,12 @@ def _write_set(console: Console, profile: Profile, planned: list[PlannedMember],
             if failures:  # the first is what went wrong; the others may be members stopped because of it
                 raise next((f for f in failures if not isinstance(f, Cancelled)), failures[0])
             members = tuple(sorted(written, key=lambda m: m.index))
-            _check_still_there(storage, folder, members)
+            check_still_there(storage, folder, members)
             manifest = SetManifest(set_id=set_id, created_at=created, finished_at=stamp_ms(), app_version=__version__,
                                    mode=mode, profile=profile.name, description=description,
                                    created_by=base.created_by, members=members)
             sealed = seal_manifest(manifest, secret, iterations=iterations, salt=manifest_salt)
-            check_quota_after(storage, len(sealed.data), prefix="")  # the members written count in what is used
+            check_quota_after(storage, len(sealed.data))  # the members written count in what is used
             storage.put_bytes(folder + MANIFEST_NAME + SIDECAR_SUFFIX, set_sidecar_text(sealed.sha256, members))
             storage.put_bytes(folder + MANIFEST_NAME, sealed.data)  # last: from here on the set exists
         except BaseException:
@@ -304,7 +316,7 @@ def set_sidecar_text(manifest_sha256: str, members: tuple[ManifestMember, ...]) 
     return ("\n".join(lines) + "\n").encode()
 
 
-def _check_still_there(storage: Storage, folder: str, members: tuple[ManifestMember, ...]) -> None:
+def check_still_there(storage: Storage, folder: str, members: tuple[ManifestMember, ...]) -> None:
     """Before the manifest makes the set real: every member file is still on the target, at its size."""
     for member in members:
         try:
@@ -317,16 +329,6 @@ def _check_still_there(storage: Storage, folder: str, members: tuple[ManifestMem
                                  hint="Run the backup again.")
 
 
-def remove_folder(storage: Storage, folder: str) -> int:
-    """Delete every file in a set's folder (best effort: a file already gone is fine); how many went."""
-    removed = 0
-    for info in list(storage.list(folder)):
-        with suppress(NotFoundError):
-            storage.delete(info.key)
-            removed += 1
-    return removed
-
-
 def _clean_up(storage: Storage, folder: str) -> None:
     """A failed set's files removed, best effort: what cannot be (the target is gone) stays an unfinished set, never
     listed and swept later, and the failure that matters is the one being raised."""
@@ -335,16 +337,3 @@ def _clean_up(storage: Storage, folder: str) -> None:
     except RecoveryError as exc:
         log.warning("The files of the unfinished set %s stay on target %s until a later sweep: %s", folder,
                     storage.name, exc.message)
-
-
-def sweep_unfinished(console: Console, storage: Storage, unfinished: tuple[Unfinished, ...],
-                     older_than: float = SWEEP_AFTER) -> int:
-    """Remove the files of unfinished sets whose newest file is older than `older_than` seconds; each audited."""
-    swept = 0
-    for found in unfinished:
-        if time.time() - found.newest < older_than:
-            continue
-        with console.audited("backup.sweep-unfinished-set", storage.location(found.folder),
-                             {"target": storage.name, "files": len(found.keys)}):
-            swept += remove_folder(storage, found.folder)
-    return swept

@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS sets (
 _COLUMNS = ("target", "folder", "short_id", "created", "app_version", "mode", "files", "named", "manifest",
             "verified_at", "verify_result", "verify_detail")
 COMPLETE, DAMAGED, UNKNOWN = "complete", "damaged", "unknown"
+UNFINISHED = "unfinished"
+"""The state of a folder without a manifest, as a prune reports it (engine/sets/set_prune.py); never a row."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,11 @@ class SetRecord:
     @property
     def manifest_key(self) -> str:
         return self.folder + MANIFEST_NAME
+
+    @property
+    def key(self) -> str:
+        """The set's key as a whole, for pins and prune plans: its folder, `sets/rc_set_…/` (set_naming)."""
+        return self.folder
 
     def as_dict(self) -> dict[str, Any]:
         return {"set_id": self.set_id, "short_id": self.short_id, "target": self.target, "folder": self.folder,
@@ -186,6 +193,11 @@ class SetCatalog:
                    "manifest_mtime, manifest_etag, files, named) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    (target, folder, name.short_id, created, name.app_version, name.mode, manifest.size,
                     manifest.mtime, manifest.etag, files, named))
+
+    def forget(self, target: str, folder: str) -> None:
+        """Drop a deleted set's row."""
+        with self.catalog.transaction() as db:
+            db.execute("DELETE FROM sets WHERE target = ? AND folder = ?", (target, folder))
 
     def remember_manifest(self, target: str, folder: str, manifest: SetManifest) -> None:
         with self.catalog.transaction() as db:

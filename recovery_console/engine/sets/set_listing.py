@@ -12,9 +12,10 @@ from recovery_console.engine.container.verify import read_stream
 from recovery_console.engine.progress import CancelToken, Phase, Reporter
 from recovery_console.engine.sets.manifest import ManifestMember, SetManifest, open_manifest
 from recovery_console.engine.sets.member_share import MemberShare
-from recovery_console.engine.sets.set_backup import remove_folder
 from recovery_console.engine.sets.set_catalog import SetCatalog, SetRecord, SetSync
 from recovery_console.engine.sets.set_members import belongs
+from recovery_console.engine.sets.set_pins import refuse_if_pinned
+from recovery_console.engine.sets.set_sweep import remove_folder
 from recovery_console.engine.state.backup_ids import matching_records
 from recovery_console.engine.storage.base import Storage
 from recovery_console.errors import (
@@ -65,6 +66,10 @@ def find_set(console: Console, ref: str, target: str | None = None) -> SetRecord
         if ref.rstrip("/") in (folder, f"{record.target}:{folder}") or \
                 record.set_id.replace("-", "").startswith(wanted) or record.short_id.startswith(wanted):
             found.append(record)
+    if len(found) > 1 and len({r.folder for r in found}) == 1:
+        raise UsageError(f"Recovery set {found[0].short_id} is on {len(found)} targets: "
+                         f"{', '.join(r.target for r in found)}.", hint="Name the target of the copy to act on.",
+                         cli_hint="Name the target of the copy to act on with --target.")
     if len({(r.target, r.folder) for r in found}) > 1:
         raise UsageError(f"'{ref}' names {len(found)} sets: " + ", ".join(f"{r.short_id} on {r.target}"
                                                                           for r in found) + ".",
@@ -152,8 +157,8 @@ def _verify(storage: Storage, record: SetRecord, secret: str, reporter: Reporter
         with storage.open_read(key) as stream:
             report = read_stream(stream, secret, require_archive=member.kind == "database",
                                  reporter=MemberShare(reporter, abort), total=size)
-        _check_member(member, report.ciphertext_sha256, report.archive_length, report.archive_sha256,
-                      report.metadata, manifest.set_id)
+        check_member(member, report.ciphertext_sha256, report.archive_length, report.archive_sha256,
+                     report.metadata, manifest.set_id)
         if (side := _sidecar(storage, key)) is not None and side != report.ciphertext_sha256:
             raise IntegrityError(f"Member '{member.name}' verifies, but its .sha256 sidecar does not match it.",
                                  hint="Re-create the sidecar from the verified file.")
@@ -163,8 +168,9 @@ def _verify(storage: Storage, record: SetRecord, secret: str, reporter: Reporter
     return manifest, tuple(verdicts)
 
 
-def _check_member(member: ManifestMember, sha256: str | None, archive_length: int | None,
-                  archive_sha256: str | None, metadata: BackupMetadata, set_id: str) -> None:
+def check_member(member: ManifestMember, sha256: str | None, archive_length: int | None,
+                 archive_sha256: str | None, metadata: BackupMetadata, set_id: str) -> None:
+    """A member file as read with the key must be exactly what the manifest pins, or IntegrityError."""
     what = f"Member '{member.name}' ({member.key})"
     if sha256 != member.sha256:
         raise IntegrityError(f"{what} is not the file the manifest pins (its SHA-256 differs).",
@@ -183,14 +189,16 @@ def _sidecar(storage: Storage, key: str) -> str | None:
         return None
 
 
-def delete_set(console: Console, record: SetRecord) -> int:
+def delete_set(console: Console, record: SetRecord, why: dict[str, Any] | None = None) -> int:
     """Remove a set from its target: the manifest first (from then on the set is no longer listed or restorable,
-    even if the rest fails), then every other file of its folder. How many files went."""
+    even if the rest fails), then every other file of its folder; never a pinned set (its pin's key is its folder).
+    `why` goes into the audit entry (a prune names its plan line and rules). How many files went."""
     storage = console.storage(record.target)
     with console.audited("backup.delete-set", storage.location(record.folder),
-                         {"set_id": record.set_id, "target": record.target}) as detail:
+                         {"set_id": record.set_id, "target": record.target, **(why or {})}) as detail:
+        refuse_if_pinned(console, record)
         storage.delete(record.manifest_key)
         removed = 1 + remove_folder(storage, record.folder)
-        SetCatalog(console.catalog).sync(storage)
+        SetCatalog(console.catalog).forget(record.target, record.folder)
         detail.update(files=removed)
         return removed

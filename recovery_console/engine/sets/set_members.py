@@ -109,6 +109,10 @@ def extract_folder_member(console: Console, record: SetRecord, name: str, secret
         raise UsageError(f"Member '{name}' is a database; it restores through the database restore.")
     if in_place == (into is not None):
         raise UsageError("Name a new folder to extract into, or restore in place; one of the two.")
+    if in_place and not member.folder:
+        raise UsageError(f"Member '{name}' was imported from a tar file: the set does not know the folder it came "
+                         "from, so it cannot be restored in place.", hint="Restore it into a new folder.",
+                         cli_hint="Restore it into a new folder with --new-folder DIR.")
     ref = member_ref(console, record, member)
     destination = Path(member.folder or "") if in_place else into
     assert destination is not None and ref.storage is not None and ref.record is not None

@@ -6,7 +6,7 @@ import json
 import os
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -58,9 +58,23 @@ def _written(path: Path, tmp_name: Path | None) -> Iterator[BinaryIO]:
         raise
 
 
+_STATE_CLAIMS: dict[Path, RuntimeDir] = {}
+"""State folders (a console's config and data folders) and the runtime folder their temp files are claimed in."""
+
+
+def claim_state_writes(folders: Iterable[Path], runtime: RuntimeDir) -> None:
+    """Have write_json claim the temp files of state files under `folders` in `runtime` from now on, so that a
+    kill in the middle of a write (an audit anchor, a target's health) leaves nothing the next start keeps."""
+    for folder in folders:
+        _STATE_CLAIMS[Path(folder).absolute()] = runtime
+
+
 def write_json(path: Path, data: object, *, sort_keys: bool = False, claims: RuntimeDir | None = None) -> None:
     """Replace a settings or state file whole with `data` as indented UTF-8 JSON; its folder is made private.
-    With `claims`, a temp file left by a kill is removed at the next start (see atomic_output)."""
+    With `claims` (by default, those of its state folder: claim_state_writes), a temp file left by a kill is
+    removed at the next start (see atomic_output)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if claims is None:
+        claims = next((_STATE_CLAIMS[p] for p in Path(path).absolute().parents if p in _STATE_CLAIMS), None)
     with atomic_output(path, overwrite=True, claims=claims) as handle:
         handle.write((json.dumps(data, indent=2, ensure_ascii=False, sort_keys=sort_keys) + "\n").encode("utf-8"))

@@ -77,6 +77,7 @@ from recovery_console.engine.state.audit_entry import (
     parse_line,
 )
 from recovery_console.engine.state.audit_verify import AuditVerification, verify_chain
+from recovery_console.engine.state.file_lock import lock_within
 from recovery_console.engine.state.paths import AppPaths
 from recovery_console.engine.who import current_user
 from recovery_console.errors import IntegrityError, QuotaExceededError, RecoveryError, UsageError
@@ -119,7 +120,7 @@ class AuditLog:
                 hint="Check that the folder exists and belongs to you.",
             ) from exc
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
+            lock_within(fd, fcntl.LOCK_SH, "audit log", self.path)
             self._tail(fd, os.fstat(fd).st_size)
         finally:
             os.close(fd)
@@ -215,7 +216,7 @@ class AuditLog:
                     if created:
                         os.fchmod(fd, _FILE_MODE)  # a strict umask must not make it unwritable
                         self._fsync_dir(folder)
-                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    lock_within(fd, fcntl.LOCK_EX, "audit log", self.path)
                     # Someone may have moved the file aside while we waited: lock the current one.
                     opened, current = os.fstat(fd), os.stat(self.path)
                     if (opened.st_dev, opened.st_ino) == (current.st_dev, current.st_ino):
@@ -345,7 +346,7 @@ class AuditLog:
         try:
             if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
                 raise RecoveryError(f"The audit log {self.path} is not a regular file.")
-            fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+            lock_within(handle.fileno(), fcntl.LOCK_SH, "audit log", self.path)
             size = os.fstat(handle.fileno()).st_size
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
         except BaseException:

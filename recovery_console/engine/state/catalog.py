@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from recovery_console.engine.container.naming import BACKUP_PREFIX, is_backup_key, parse_backup_key
+from recovery_console.engine.state.file_lock import lock_within
 from recovery_console.engine.storage.base import ObjectInfo, Storage
 from recovery_console.errors import CatalogError, NotFoundError, RecoveryError
 from recovery_console.models.backup import BackupMetadata, BackupRecord
@@ -165,14 +166,13 @@ class Catalog:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self._set_up():
+            return  # the usual case takes no lock: a stopped process holding the set-up lock cannot stall us
         with self._setup_lock():
-            with self._reading() as db:
-                if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                    db.execute("PRAGMA journal_mode=WAL")  # persistent: set once, read by every later connection
-                ready = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'backups_short_id'").fetchone()
-                ready = ready and db.execute("SELECT 1 FROM sqlite_master WHERE name = 'verify_history'").fetchone()
-                ready = ready and db.execute("SELECT 1 FROM sqlite_master WHERE name = 'opened_with'").fetchone()
-            if not ready:  # only a new or older catalog needs the write lock: readers never wait for a writer
+            if not self._set_up():  # only a new or older catalog needs the write lock
+                with self._reading() as db:
+                    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                        db.execute("PRAGMA journal_mode=WAL")  # persistent: set once, read by every later connection
                 with self._transaction() as db:
                     for statement in filter(str.strip, _SCHEMA.split(";")):
                         db.execute(statement)
@@ -180,6 +180,16 @@ class Catalog:
                         for statement in filter(str.strip, _VERIFY_SCHEMA.split(";")):
                             db.execute(statement)
                     db.execute(_OPENED_WITH_SCHEMA)
+
+    def _set_up(self) -> bool:
+        """Whether the file is in WAL mode with every table of this version (a read: readers never wait)."""
+        if not self.path.exists():
+            return False
+        with self._reading() as db:
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                return False
+            names = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        return {"backups_short_id", "verify_history", "opened_with"} <= names
 
     @contextmanager
     def _setup_lock(self) -> Iterator[None]:
@@ -192,7 +202,7 @@ class Catalog:
             raise CatalogError(f"The backup catalog {self.path} cannot be used ({exc.strerror}: {lock_path}).",
                                hint=REBUILD_HINT, cli_hint=REBUILD_CLI_HINT) from exc
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            lock_within(fd, fcntl.LOCK_EX, "backup catalog's set-up lock", lock_path, self.busy_timeout)
             yield
         finally:
             os.close(fd)

@@ -22,7 +22,7 @@ from recovery_console.engine.state.targets import TargetStore
 from recovery_console.engine.who import utc_now
 from recovery_console.errors import RecoveryError, SecretUnavailableError, UsageError
 from recovery_console.models.policy import Policy
-from recovery_console.models.profile import ConnectionMode, Profile
+from recovery_console.models.profile import ConnectionMode, InstanceSecret, Profile
 
 INSTANCE_SECRET = "instance_secret"
 DB_PASSWORD = "db_password"
@@ -190,6 +190,7 @@ class Profiles:
         would need it from elsewhere. A profile of that name lists the secret as stored.
         """
         with self.audited("keyring.set-secret", name, {"replace": replace_existing}) as detail:
+            self._refuse_if_rotated(name, "replaced")
             scope = keyring_store.profile_scope(name)
             status = self.secrets.probe()
             if not status.usable:
@@ -209,6 +210,7 @@ class Profiles:
     def forget_instance_secret(self, name: str) -> bool:
         """Remove the instance secret kept under keyring name `name`; False if there was none."""
         with self.audited("keyring.forget", name) as detail:
+            self._refuse_if_rotated(name, "forgotten")
             removed = bool(self.secrets.forget_scope(keyring_store.profile_scope(name), [INSTANCE_SECRET]))
             profile = self.store.load().get(name)
             if profile is not None and INSTANCE_SECRET in profile.stored_secrets:
@@ -217,16 +219,33 @@ class Profiles:
             detail.update(removed=removed)
             return removed
 
+    def _refuse_if_rotated(self, name: str, what: str) -> None:
+        """A profile with rotated secrets changes them through its rotation (engine/secret_rotation.py), which keeps
+        every secret a kept backup needs and makes a new one the newest; its first secret is not set or forgotten
+        behind the rotation's back."""
+        profile = self.store.load().get(name)
+        if profile is not None and profile.instance_secrets:
+            raise UsageError(f"Profile '{name}' has several instance secrets (it was rotated); its first one is not "
+                             f"{what} on its own. Nothing was changed.",
+                             hint="Add a new secret to the profile (it becomes the one new backups use), and remove "
+                                  "an old one in the profile's instance secrets once no kept backup needs it.",
+                             cli_hint=f"Add one with `profile secret add {name}`; remove an old one with `profile "
+                                      f"secret remove {name} LABEL`, which refuses while a kept backup needs it.")
+
     def instance_secret(self, name: str) -> str:
         """The secret new backups of the profile are made with: its newest (engine/secret_rotation.py)."""
+        return self.newest_secret(name)[1]
+
+    def newest_secret(self, name: str) -> tuple[InstanceSecret, str]:
+        """The profile's newest instance secret: which it is, and its value from the keyring."""
         newest = self.store.get(name).secrets_newest_first[:1]
         secret = self.secrets.get(profile_scope(name), newest[0].entry) if newest else None
-        if not secret:
+        if not newest or not secret:
             raise SecretUnavailableError(f"The OS keyring holds no instance secret for profile '{name}'.",
                                          hint=f"Store it in the keyring by editing profile '{name}', or give it "
                                               "when asked.",
                                          cli_hint="Pass --secret-key-file, or store it with `keyring set-secret`.")
-        return secret
+        return newest[0], secret
 
     def dump_password(self, profile: Profile) -> str | None:
         """The password for the URL pg_dump/pg_restore use (the direct one in pool mode)."""

@@ -26,7 +26,8 @@ RESULTS = ("running", "ok", "failed", "skipped", "busy", "cancelled", "interrupt
 
 @dataclass(frozen=True)
 class RunRecord:
-    """One run: `reason` holds the error or the skip reason; `slot` the scheduled time it served (UTC, ISO)."""
+    """One run: `reason` holds the error or the skip reason; `slot` the scheduled time it served (UTC, ISO); `set_id`
+    the recovery set a run of a profile with members made (`backup_id` names single backups only)."""
 
     run_id: str
     trigger: str
@@ -39,6 +40,7 @@ class RunRecord:
     reason: str = ""
     slot: str | None = None
     backup_id: str | None = None
+    set_id: str | None = None
     pid: int = 0
     host: str = ""
 
@@ -50,11 +52,11 @@ class RunRecord:
                    host=socket.gethostname())
 
     def finished(self, result: str, duration: float, *, bytes: int = 0, reason: str = "",
-                 backup_id: str | None = None) -> RunRecord:
+                 backup_id: str | None = None, set_id: str | None = None) -> RunRecord:
         if result not in RESULTS:
             raise ValueError(f"unknown result {result!r}")
         return replace(self, result=result, duration=round(duration, 3), bytes=bytes, reason=reason,
-                       backup_id=backup_id)
+                       backup_id=backup_id, set_id=set_id or self.set_id)
 
     @property
     def serves_slot(self) -> bool:

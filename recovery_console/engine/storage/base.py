@@ -54,6 +54,10 @@ class _Acknowledged(Upload):
         self._upload.abort()
 
 
+QUOTA_PREFIXES = ("backups/", "sets/")
+"""Where the files a target's quota counts live: single backups, and recovery sets (docs/FORMAT.md 19.2)."""
+
+
 class Storage(ABC):
     """A place backups live. Keys are '/'-separated relative paths such as 'backups/x.enc'.
 
@@ -134,10 +138,15 @@ class Storage(ABC):
     def used_bytes(self, prefix: str = "") -> int:
         return sum(info.size for info in self.list(prefix))
 
-    def check_room(self, incoming: int, prefix: str = "") -> None:
-        """Refuse before writing when the quota or the medium cannot take `incoming` more bytes."""
+    def quota_used(self) -> int:
+        """Bytes the quota counts: every file of the backups and of the recovery sets (QUOTA_PREFIXES)."""
+        return sum(self.used_bytes(prefix) for prefix in QUOTA_PREFIXES)
+
+    def check_room(self, incoming: int, prefix: str | None = None) -> None:
+        """Refuse before writing when the quota or the medium cannot take `incoming` more bytes; the quota counts
+        what `quota_used` does, or only what is under `prefix`."""
         if self.quota is not None:
-            used = self.used_bytes(prefix)
+            used = self.quota_used() if prefix is None else self.used_bytes(prefix)
             if used + incoming > self.quota:
                 raise QuotaExceededError(
                     f"Target '{self.name}' would exceed its quota: {used:,} of {self.quota:,} bytes used, "

@@ -275,7 +275,8 @@ class SftpStorage(Storage):
         return posixpath.join(self.directory, key) if self.directory else key
 
     def location(self, key: str) -> str:
-        path = self._remote(key)
+        """An object's sftp:// URL; a folder's (a key prefix ending in '/', as a recovery set's) keeps its '/'."""
+        path = self._remote(key.removesuffix("/")) + ("/" if key.endswith("/") else "")
         shown = path if path.startswith("/") else f"/~/{path}"
         return f"sftp://{self.username}@{self.endpoint}{shown}"
 

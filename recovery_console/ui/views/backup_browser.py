@@ -1,4 +1,5 @@
-"""The middle of the main window: every backup on the targets in a sortable, filterable table."""
+"""The middle of the main window: every backup on the targets in a sortable, filterable table, and the recovery
+sets below it (a selection in one clears the other)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from recovery_console.engine.sets.set_catalog import SetRecord
 from recovery_console.models.backup import BackupRecord
 from recovery_console.ui.backup_table import COL_CREATED, BackupFilterProxy, BackupTableModel
+from recovery_console.ui.views.set_list import SetList
 from recovery_console.ui.widgets.labels import pane_title
 
 COLUMN_WIDTHS = (170, 72, 215, 110, 72, 80, 72, 76, 160)  # in the order of backup_table.COLUMNS
@@ -73,6 +76,8 @@ class BackupBrowser(QWidget):
         self.empty_label.setObjectName("hint")
         self.empty_label.setWordWrap(True)
         self.empty_label.setAccessibleName("Backup list status")
+        self.sets = SetList()
+        self.sets.selection_changed.connect(self._set_selected)
         self.count_label = QLabel("")
         self.count_label.setAccessibleName("Backup count")
         box = QVBoxLayout(self)
@@ -85,6 +90,7 @@ class BackupBrowser(QWidget):
         box.addLayout(row)
         box.addWidget(self.table, 1)
         box.addWidget(self.empty_label)
+        box.addWidget(self.sets)
 
     def focus_filter(self) -> None:
         self.filter_edit.setFocus()
@@ -93,6 +99,9 @@ class BackupBrowser(QWidget):
     def selected_backup(self) -> BackupRecord | None:
         rows = self.table.selectionModel().selectedRows()
         return self.proxy.record(rows[0]) if rows else None
+
+    def selected_set(self) -> SetRecord | None:
+        return self.sets.selected_set()
 
     def select_backup(self, target: str, key: str) -> bool:
         row = self.model.row_of(target, key)
@@ -118,6 +127,7 @@ class BackupBrowser(QWidget):
     def set_target(self, target: str | None) -> None:
         """Show only the backups on `target` (None: on every target)."""
         self.proxy.set_target(target)
+        self.sets.set_target(target)
         self.filter_changed.emit()
 
     def update_counts(self, has_targets: bool) -> None:
@@ -140,4 +150,11 @@ class BackupBrowser(QWidget):
         self.filter_changed.emit()
 
     def _selected(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        if self.selected_backup() is not None:
+            self.sets.clear_selection()
+        self.selection_changed.emit()
+
+    def _set_selected(self) -> None:
+        if self.sets.selected_set() is not None:
+            self.table.clearSelection()
         self.selection_changed.emit()

@@ -33,12 +33,15 @@ from recovery_console.ui.wizards.restore_pages import (
     confirm_html,
 )
 from recovery_console.ui.wizards.restore_run_pages import ProgressPage, ResultPage
+from recovery_console.ui.wizards.restore_set_pages import SetMembersPage
+from recovery_console.ui.wizards.restore_set_run_pages import SetConfirmPage, SetPreflightPage, SetRunPage
 
 
 class RestoreWizard(WizardBase):
     """Guided, undoable restore of one backup into a profile's database."""
 
     BACKUP, DESTINATION, PREFLIGHT, CONFIRM, PROGRESS, RESULT = range(6)
+    SET_MEMBERS, SET_PREFLIGHT, SET_CONFIRM, SET_RUN = range(6, 10)  # a recovery set's path after BACKUP
 
     def __init__(self, console: Console, *, runner: JobRunner | None = None, backup: BackupChoice | None = None,
                  profile: str | None = None, parent: QWidget | None = None) -> None:
@@ -58,9 +61,15 @@ class RestoreWizard(WizardBase):
         self.confirm_page = ConfirmPage(self)
         self.progress_page = ProgressPage(self)
         self.result_page = ResultPage(self)
+        self.set_members_page = SetMembersPage(self)
+        self.set_preflight_page = SetPreflightPage(self)
+        self.set_confirm_page = SetConfirmPage(self)
+        self.set_run_page = SetRunPage(self)
         for page_id, page in ((self.BACKUP, self.backup_page), (self.DESTINATION, self.destination_page),
                               (self.PREFLIGHT, self.preflight_page), (self.CONFIRM, self.confirm_page),
-                              (self.PROGRESS, self.progress_page), (self.RESULT, self.result_page)):
+                              (self.PROGRESS, self.progress_page), (self.RESULT, self.result_page),
+                              (self.SET_MEMBERS, self.set_members_page), (self.SET_PREFLIGHT, self.set_preflight_page),
+                              (self.SET_CONFIRM, self.set_confirm_page), (self.SET_RUN, self.set_run_page)):
             self.setPage(page_id, page)
         self.setOption(QWizard.WizardOption.DisabledBackButtonOnLastPage, True)
         self.setButtonText(QWizard.WizardButton.CommitButton, "&Restore")
@@ -78,7 +87,7 @@ class RestoreWizard(WizardBase):
 
     @property
     def restoring(self) -> bool:
-        return self.progress_page.running or self.result_page.rolling_back
+        return self.progress_page.running or self.result_page.rolling_back or self.set_run_page.running
 
     # -- closing ---------------------------------------------------------------------------------
 
@@ -93,7 +102,7 @@ class RestoreWizard(WizardBase):
         box.setIcon(QMessageBox.Icon.Warning)
         box.setAccessibleName("A restore is running")
         stop: QPushButton | None = None
-        if self.progress_page.running:
+        if self.progress_page.running or self.set_run_page.running:
             box.setWindowTitle("A restore is running")
             box.setText("A restore is running. Stop it before closing?")
             box.setInformativeText("Cancelling stops it: the original database stays as it was, and the scratch copy "
@@ -118,11 +127,11 @@ class RestoreWizard(WizardBase):
         finally:
             if self.close_box is box:  # not a newer question asked since this one was answered
                 self.close_box = None
-        if stop is not None and box.clickedButton() is stop and self.progress_page.running:
+        page = self.set_run_page if self.set_run_page.running else self.progress_page
+        if stop is not None and box.clickedButton() is stop and page.running:
             self._close_requested = True
-            self.progress_page.panel.cancel()
-            self.progress_page.status.setText(html.escape("Cancelling the restore; the wizard closes when it has "
-                                                          "stopped…"))
+            page.panel.cancel()
+            page.status.setText(html.escape("Cancelling the restore; the wizard closes when it has stopped…"))
 
     def restore_finished(self) -> None:
         """A restore or rollback ended: close now if the user asked to while it ran."""
@@ -179,4 +188,5 @@ class RestoreWizard(WizardBase):
              TableCheck("public", "pgbench_accounts", 100000, 100000)], "/usr/lib/postgresql/15/bin/pg_restore 15.8",
             ["2 sessions (app@web) will be disconnected at the swap"])
         self.result_page.show_result(result)
-        return self._pages_for_docs()
+        sets = (self.set_members_page, self.set_preflight_page, self.set_confirm_page, self.set_run_page)
+        return [(title, page) for title, page in self._pages_for_docs() if page not in sets]  # see restore_set_docs

@@ -7,6 +7,7 @@ import html
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -23,13 +24,15 @@ from PySide6.QtWidgets import (
 )
 
 from recovery_console.engine.backup_ref import BackupRef
+from recovery_console.engine.sets.set_catalog import DAMAGED, SetRecord
+from recovery_console.engine.sets.set_listing import list_sets
 from recovery_console.engine.state import grouped_secret
 from recovery_console.errors import RecoveryError
 from recovery_console.formatting import format_bytes
 from recovery_console.models.backup import BackupRecord
 from recovery_console.models.profile import Profile
 from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
-from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, colored
+from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, colored, status_color
 from recovery_console.ui.widgets.table_items import table_item
 from recovery_console.ui.widgets.times import local_time
 from recovery_console.ui.wizards.base import KEYRING_JOBS
@@ -37,12 +40,16 @@ from recovery_console.ui.wizards.base import KEYRING_JOBS
 if TYPE_CHECKING:
     from recovery_console.ui.wizards.restore import RestoreWizard
 
-BackupChoice = BackupRecord | BackupRef | str
-"""A backup to preselect: a catalog record, a located backup (a record or a file), or a backup id."""
+BackupChoice = BackupRecord | BackupRef | SetRecord | str
+"""A backup to preselect: a catalog record, a located backup (a record or a file), a recovery set, or an id."""
+Entry = BackupRecord | BackupRef | SetRecord
 
 
-def describe_backup(selected: BackupRecord | BackupRef | None) -> str:
+def describe_backup(selected: Entry | None) -> str:
     """A backup in words for labels: id, creation time, database and where it is."""
+    if isinstance(selected, SetRecord):
+        when = f" created {local_time(selected.created)}" if selected.created else ""
+        return f"recovery set {selected.short_id}{when} on target {selected.target}"
     if isinstance(selected, BackupRecord):
         database = selected.metadata.database if selected.metadata and selected.metadata.database else None
         parts = [f"backup {selected.short_id}"]
@@ -55,9 +62,25 @@ def describe_backup(selected: BackupRecord | BackupRef | None) -> str:
     return f"the backup file {getattr(selected, 'location', selected)}"
 
 
-def _record_matches(record: BackupRecord, wanted: BackupChoice | None) -> bool:
+def _newest_first(entry: BackupRecord | SetRecord) -> str:
+    """A backup's and a set's creation times compare alike ("2026-12-07 02:00:00" and "2026-12-07T02:00:00Z")."""
+    return (entry.created or "").replace("T", " ").rstrip("Z")
+
+
+def damaged_text(record: SetRecord) -> str:
+    """Why a damaged set is not offered, in one line."""
+    return f"Set {record.short_id} is damaged ({'; '.join(record.problems)}): it is never restored."
+
+
+def _record_matches(record: BackupRecord | SetRecord, wanted: BackupChoice | None) -> bool:
     if wanted is None:
         return False
+    if isinstance(record, SetRecord) or isinstance(wanted, SetRecord):
+        if isinstance(wanted, SetRecord):
+            return isinstance(record, SetRecord) and (record.target, record.folder) == (wanted.target, wanted.folder)
+        needle = str(wanted).strip().lower().replace("-", "")
+        return isinstance(record, SetRecord) and len(needle) >= 4 and (
+            record.short_id.startswith(needle) or record.set_id.replace("-", "").startswith(needle))
     if isinstance(wanted, BackupRef):
         wanted = wanted.record
         if wanted is None:
@@ -83,6 +106,7 @@ class BackupPage(QWizardPage):
         self.setTitle("Choose the backup")
         self.setSubTitle("Pick the backup to restore and the profile whose database it goes into.")
         self.records: list[BackupRecord] = []
+        self.sets: list[SetRecord] = []
         self.profiles: dict[str, Profile] = {}
         self.secret: str | None = None
         self.secret_profile: str | None = None
@@ -102,12 +126,12 @@ class BackupPage(QWizardPage):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setSortingEnabled(False)
         self.table.setTabKeyNavigation(False)
-        self.table.itemSelectionChanged.connect(self.completeChanged)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
         table_label = buddy_label("Bac&kups:", self.table, "Backups in the catalog")
         self.refresh_button = QPushButton("Refresh from &storage")
         self.refresh_button.setAccessibleName("Refresh the list from storage")
         self.refresh_button.clicked.connect(lambda: self.wiz.start(self.load(sync=True)))
-        self.list_status = wrap_label("", "Backup list status")
+        self.list_status = wrap_label("", "Backup list status", rich=True)
 
         self.profile_combo = QComboBox()
         self.profile_combo.currentIndexChanged.connect(self._profile_changed)
@@ -153,27 +177,43 @@ class BackupPage(QWizardPage):
         self.refresh_button.setEnabled(False)
         self.list_status.setText("Refreshing from storage…" if sync else "Reading the catalog…")
         try:
-            self.show_records(await self.wiz.run("Listing backups", lambda r: console.list_backups(sync=sync)[0]))
+            records, sets = await self.wiz.run("Listing backups", lambda r: (console.list_backups(sync=sync)[0],
+                                                                              list_sets(console, sync=sync)[0]))
+            self.show_records(records, sets)
         except RecoveryError as exc:
             self.wiz.show_error("Listing backups", exc)
         finally:
             self.loading = False
             self.refresh_button.setEnabled(True)
-            if not self.records:
+            if not self.records and not self.sets:
                 self.list_status.setText("No backups in the catalog. Refresh from storage, or make a backup first.")
             self.completeChanged.emit()
 
-    def show_records(self, records: list[BackupRecord]) -> None:
-        previous = self.selected_record()
-        wanted = previous if previous is not None else self.wiz.backup_ref
+    def show_records(self, records: list[BackupRecord], sets: list[SetRecord] | None = None) -> None:
+        """Backups and recovery sets, newest first (a file given to the wizard on top); a damaged set is shown as
+        damaged and cannot be chosen."""
+        previous = self.selected()
+        wanted = previous if isinstance(previous, BackupRecord | SetRecord) else self.wiz.backup_ref
         self.records = list(records)
+        self.sets = list(sets or [])
         self.table.setRowCount(0)
         file_ref = self.wiz.file_ref
-        rows: list[BackupRecord | BackupRef] = ([file_ref] if file_ref is not None else []) + self.records
+        listed: list[BackupRecord | SetRecord] = sorted([*self.records, *self.sets], key=_newest_first, reverse=True)
+        rows: list[Entry] = ([file_ref] if file_ref is not None else []) + listed
         self.table.setRowCount(len(rows))
         select = -1
         for row, entry in enumerate(rows):
-            if isinstance(entry, BackupRecord):
+            if isinstance(entry, SetRecord):
+                verify = (f"DAMAGED: {'; '.join(entry.problems)}" if entry.state == DAMAGED else
+                          f"{entry.verify_result or 'never'}" + (f" {local_time(entry.verified_at)}"
+                                                                  if entry.verified_at else ""))
+                count = len(entry.manifest.members) if entry.manifest else len(entry.member_files or ())
+                values = [local_time(entry.created) or "?", f"set {entry.short_id}",
+                          f"recovery set, {count} member{'' if count == 1 else 's'}", format_bytes(entry.size),
+                          entry.mode or "?", entry.target, verify]
+                if select < 0 and _record_matches(entry, wanted):
+                    select = row
+            elif isinstance(entry, BackupRecord):
                 md = entry.metadata
                 verify = f"{entry.verify_result or 'never'}" + (f" {local_time(entry.verified_at)}"
                                                                  if entry.verified_at else "")
@@ -185,14 +225,18 @@ class BackupPage(QWizardPage):
                 values = ["?", "file", "—", format_bytes(entry.size), "?", entry.location, "—"]
                 select = row if select < 0 else select
             for column, value in enumerate(values):
-                self.table.setItem(row, column, table_item(value, entry if column == 0 else None))
-        self.list_status.setText(f"{len(rows)} backup{'' if len(rows) == 1 else 's'}.")
+                item = table_item(value, entry if column == 0 else None)
+                if isinstance(entry, SetRecord) and entry.state == DAMAGED:
+                    item.setForeground(QBrush(QColor(status_color(FAIL_COLOR))))
+                    item.setToolTip(damaged_text(entry))
+                self.table.setItem(row, column, item)
+        self.list_status.setText(html.escape(f"{len(rows)} backup{'' if len(rows) == 1 else 's'}."))
         if select >= 0:
             self.table.selectRow(select)
         elif rows:
             self.table.selectRow(0)
 
-    def selected(self) -> BackupRecord | BackupRef | None:
+    def selected(self) -> Entry | None:
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
         if not rows:
             return None
@@ -202,6 +246,23 @@ class BackupPage(QWizardPage):
     def selected_record(self) -> BackupRecord | None:
         entry = self.selected()
         return entry if isinstance(entry, BackupRecord) else None
+
+    def selected_set(self) -> SetRecord | None:
+        entry = self.selected()
+        return entry if isinstance(entry, SetRecord) else None
+
+    def _selection_changed(self) -> None:
+        """A set's own profile is chosen with it; a damaged set says why it cannot be restored."""
+        chosen = self.selected_set()
+        if chosen is not None and chosen.state == DAMAGED:
+            self.list_status.setText(colored("✘ " + damaged_text(chosen), FAIL_COLOR, True))
+        elif chosen is not None:
+            self.list_status.setText(html.escape(f"Recovery set {chosen.short_id}: its members are listed on the "
+                                                 "next page."))
+            index = self.profile_combo.findData(chosen.manifest.profile) if chosen.manifest else -1
+            if index >= 0 and index != self.profile_combo.currentIndex():
+                self.profile_combo.setCurrentIndex(index)
+        self.completeChanged.emit()
 
     def load_profiles(self) -> None:
         current = self.profile_combo.currentData() or self.wiz.profile_name
@@ -308,8 +369,13 @@ class BackupPage(QWizardPage):
 
     def isComplete(self) -> bool:
         profile = self.profile()
-        return (self.selected() is not None and profile is not None and profile.declared
+        chosen = self.selected()
+        damaged = isinstance(chosen, SetRecord) and chosen.state == DAMAGED
+        return (chosen is not None and not damaged and profile is not None and profile.declared
                 and not self.looking_up and not self.loading)
+
+    def nextId(self) -> int:
+        return self.wiz.SET_MEMBERS if self.selected_set() is not None else self.wiz.DESTINATION
 
     def validatePage(self) -> bool:
         if self.secret is not None and self.secret_profile == self.profile_combo.currentData():

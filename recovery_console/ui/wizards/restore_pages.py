@@ -20,18 +20,18 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.restore import Restorer
 from recovery_console.engine.restore_preflight import RestorePlan
 from recovery_console.engine.secret_rotation import SecretRotation
+from recovery_console.engine.sets.set_catalog import SetRecord
 from recovery_console.errors import Cancelled, RecoveryError, UsageError
 from recovery_console.formatting import counted
 from recovery_console.models.backup import BackupRecord
 from recovery_console.ui.progress_panel import ProgressPanel
 from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
 from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, check_tree, colored, set_status_item
-from recovery_console.ui.wizards.restore_backup_page import describe_backup
+from recovery_console.ui.wizards.restore_backup_page import Entry, describe_backup
 from recovery_console.ui.wizards.restore_cleanup_row import CleanupRow
 
 if TYPE_CHECKING:
@@ -189,8 +189,8 @@ class PreflightPage(QWizardPage):
             opening: list[str] = []
 
             def job(reporter: Reporter) -> RestorePlan:
-                if selected is None:
-                    raise UsageError("No backup is selected.", hint="Go back and choose one.")
+                if selected is None or isinstance(selected, SetRecord):
+                    raise UsageError("No single backup is selected.", hint="Go back and choose one.")
                 ref = (console.locate(selected.short_id, target=selected.target)
                        if isinstance(selected, BackupRecord) else selected)
                 opening.append(SecretRotation(console).secret_opening(ref, secret, reporter, profile))  # maybe an older
@@ -307,7 +307,7 @@ class ConfirmPage(QWizardPage):
         return self.confirm_edit.text().strip() == CONFIRM_WORD
 
 
-def confirm_html(plan: RestorePlan | None, selected: BackupRecord | BackupRef | None) -> str:
+def confirm_html(plan: RestorePlan | None, selected: Entry | None) -> str:
     """What the restore will do, in words, with the pre-flight's warnings."""
     from recovery_console.engine.pg import postgres
 

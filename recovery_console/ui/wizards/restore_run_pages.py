@@ -242,3 +242,6 @@ class ResultPage(QWizardPage):
     def isComplete(self) -> bool:
         return not self.rolling_back
 
+    def nextId(self) -> int:
+        return -1  # the set pages' ids follow this one
+
