@@ -147,3 +147,16 @@ def test_target_usage_counts_sets(console, records_profile, tmp_path, monkeypatc
     assert main(["target", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)["targets"]
     assert [(t["name"], t["used_bytes"]) for t in listed] == [("vault", on_disk)]
+
+
+def test_the_prune_of_a_run_whose_clock_is_behind_keeps_the_set_it_made(console, records_profile,  # noqa: F811
+                                                                        tmp_path):
+    later = _sets(console, range(5, 7))  # sets dated after the run's (skewed) clock
+    verify_set(console, later[1], SECRET)  # the newest fully verified set is one of them, not the run's
+    console.profiles.set_policy("records", _policy((), RetentionRules(keep_last=1)))
+    outcome = run_now(console, "records", secret=SECRET, now=START)
+    assert (outcome.result, outcome.exit_code, outcome.reason) == ("ok", ExitCode.OK, ""), outcome.reason
+    made = find_set(console, outcome.record.set_id, "vault")
+    assert made is not None and made.created < later[0].created
+    assert _folders(tmp_path / "target") == {_name(made), _name(later[1])}  # keep last 1, and what the run made
+    assert RunHistory(console.paths).records("records")[-1].reason == "1 deleted"
