@@ -14,6 +14,7 @@ import pytest
 
 from recovery_console.cli.main import main
 from recovery_console.engine.pinning import usage_by_target
+from recovery_console.engine.progress import Phase, Progress, Reporter
 from recovery_console.engine.run_due import run_now
 from recovery_console.engine.secret_rotation import SecretRotation
 from recovery_console.engine.sets.set_backup import backup_set
@@ -160,3 +161,28 @@ def test_the_prune_of_a_run_whose_clock_is_behind_keeps_the_set_it_made(console,
     assert made is not None and made.created < later[0].created
     assert _folders(tmp_path / "target") == {_name(made), _name(later[1])}  # keep last 1, and what the run made
     assert RunHistory(console.paths).records("records")[-1].reason == "1 deleted"
+
+
+def test_a_run_cancelled_while_copying_names_its_set_and_the_next_run_copies_it(console, records_profile,  # noqa: F811
+                                                                               tmp_path):
+    second = tmp_path / "second"
+    second.mkdir()
+    console.add_target(TargetConfig(name="second", kind="local", options={"path": str(second)}))
+    console.profiles.set_policy("records", _policy(("second",), RetentionRules(keep_last=5)))
+    phases: list[Phase] = []
+    reporter = Reporter(min_interval=0)
+
+    def cancel_in_the_copy(progress: Progress) -> None:
+        phases.append(progress.phase)
+        if progress.phase == Phase.UPLOAD and Phase.VERIFY in phases:
+            reporter.token.cancel()
+
+    reporter.sink = cancel_in_the_copy
+    cancelled = run_now(console, "records", secret=SECRET, now=START, reporter=reporter)
+    assert (cancelled.result, cancelled.exit_code) == ("cancelled", ExitCode.CANCELLED)
+    assert cancelled.record.set_id is not None and list_sets(console, ["second"])[0] == []
+    assert not second.exists() or _folders(second) == set()  # the copy this run started is removed
+
+    again = run_now(console, "records", secret=SECRET, now=START + timedelta(days=1))
+    assert (again.result, again.exit_code, again.reason) == ("ok", ExitCode.OK, ""), again.reason
+    assert {s.set_id for s in list_sets(console, ["second"])[0]} == {cancelled.record.set_id, again.record.set_id}
