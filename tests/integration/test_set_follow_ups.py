@@ -104,7 +104,7 @@ def test_a_failed_copy_makes_the_run_partial_skips_the_prune_and_the_next_run_co
 
 
 def test_a_kept_set_holds_back_the_secret_its_manifest_opens_with(secret_service, console, local_target, pg15,
-                                                                  pg_server_factory, tmp_path):
+                                                                  pg_server_factory, tmp_path, monkeypatch, capsys):
     vault = tmp_path / "vault"
     vault.mkdir()
     (vault / "a.txt").write_text("a\n", "utf-8")
@@ -131,6 +131,10 @@ def test_a_kept_set_holds_back_the_secret_its_manifest_opens_with(secret_service
     assert [(type(r), r.key) for r in rotation.needed_by("records", original)] == [(SetRecord, old.folder)]
     with pytest.raises(UsageError, match=f"1 kept set: set {old.short_id}"):
         rotation.remove("records", original)
+    monkeypatch.setenv("RECOVERY_CONSOLE_HOME", str(tmp_path))
+    assert main(["profile", "secret", "remove", "records", original]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert f"still opens 1 kept set: set {old.short_id} (" in err and "--force --confirm" in err
     with pytest.raises(UsageError, match="does not match"):
         rotation.remove("records", original, force=True, confirm="wrong")
     assert rotation.remove("records", original, force=True, confirm=original).label == original
