@@ -241,7 +241,7 @@ class MainController(QObject):
         window.browser.update_counts(has_targets=bool(window.targets))
         window.browser.sets.show_sets(sets)
         window.refresh_badges()  # the listing was itself a check of every target
-        window.sidebar.show_usage(usage(records))
+        window.sidebar.show_usage(usage(records, sets))
         if problems:
             names = ", ".join(sorted(problems))
             window.statusBar().showMessage(f"Could not list {names}; showing what the catalog last saw.", 15000)
