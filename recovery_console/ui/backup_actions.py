@@ -50,6 +50,18 @@ def explain_unusable(actions: dict[str, QAction], reason: str | None) -> None:
         action.setStatusTip(reason or own[1])
 
 
+def say_after_refresh(window: MainWindow, message: str) -> None:
+    """Re-read the catalog, then say `message` in the status bar (the listing's own count would hide it)."""
+    controller = window.controller
+
+    def said(_count: int) -> None:
+        controller.backups_refreshed.disconnect(said)
+        window.statusBar().showMessage(message, 15000)
+
+    controller.backups_refreshed.connect(said)
+    controller.refresh(sync=False)
+
+
 UPLOAD_FILTERS = ("Backups, pg_dump archives and vault tars (*.enc *.dump *.backup *.tar *.tar.gz *.tgz *.tar.zst);;"
                   "Backups (*.enc);;pg_dump custom-format archives (*.dump *.backup);;"
                   "Tars of a vault folder (*.tar *.tar.gz *.tgz *.tar.zst);;All files (*)")
@@ -135,9 +147,8 @@ class BackupActions(QObject):
 
     def _set_done(self, record: SetRecord) -> None:
         members = len(record.manifest.members) if record.manifest is not None else len(record.member_files or ())
-        self._status(f"Recovery set {record.short_id} stored on {record.target}: {members} members, "
-                     f"{format_bytes(record.size)}.", 15000)
-        self.window.controller.refresh(sync=False)
+        say_after_refresh(self.window, f"Recovery set {record.short_id} stored on {record.target}: {members} "
+                                       f"members, {format_bytes(record.size)}.")
 
     def _backup_file(self, path: Path, target: str, description: str) -> None:
         window = self.window

@@ -25,6 +25,7 @@ from recovery_console.engine.sets.set_pins import pin_set, set_pin, unpin_set
 from recovery_console.engine.sets.set_transfer import SentSet
 from recovery_console.errors import RecoveryError
 from recovery_console.formatting import format_bytes
+from recovery_console.ui.backup_actions import say_after_refresh
 from recovery_console.ui.jobs import Job
 from recovery_console.ui.widgets.typed_confirmation import typed_confirmation
 
@@ -96,8 +97,7 @@ class SetActions(QObject):
         return sorted(name for name in self.window.targets if name != record.target)
 
     def _shown(self, message: str) -> None:
-        self.window.statusBar().showMessage(message, 15000)
-        self.window.controller.refresh(sync=False)
+        say_after_refresh(self.window, message)
         self.update_actions()
 
     def _ask(self, title: str, label: str, ok: str, items: list[str] | None = None) -> QInputDialog:
