@@ -198,3 +198,98 @@ def test_a_damaged_set_offers_only_verify_and_delete_and_its_verify_fails_in_the
     qtbot.waitUntil(lambda: window.error_dialog is not None and window.error_dialog.isVisible())
     assert f"Member '{member.name}'" in window.error_dialog.text()
     window.error_dialog.close()
+
+
+# ------------------------------------------------------------------ whole-set rollback in the restore history
+
+
+@pytest.fixture
+def set_restored(console, made_set, pg15):  # noqa: F811
+    """made_set's set restored in place over changed members, as the restore wizard does it."""
+    from recovery_console.engine.sets.set_restore import (
+        open_set,
+        plan_set_restore,
+        preflight_set_restore,
+        run_set_restore,
+    )
+
+    record, vault = made_set["record"], made_set["vault"]
+    pg15.psql("DELETE FROM t WHERE id > 10", db=made_set["config"])
+    pg15.psql("DELETE FROM t WHERE id > 20", db=made_set["results"])
+    (vault / "data.bin").write_bytes(b"changed after the backup")
+    plan = plan_set_restore(record, open_set(console, record, SECRET), "records", through={"results": "results-db"})
+    done = run_set_restore(console, plan, preflight_set_restore(console, plan, SECRET), SECRET)
+    assert done.error is None and done.recorded is not None
+    assert pg15.psql("SELECT count(*) FROM t", db=made_set["config"]) == "300"
+    assert (vault / "data.bin").read_bytes() != b"changed after the backup"
+    return made_set
+
+
+@pytest.fixture
+def history_dialog(qtbot, console):
+    from recovery_console.ui.dialogs.restore_history_dialog import RestoreHistoryDialog
+    from recovery_console.ui.jobs import JobRunner
+
+    dialog = RestoreHistoryDialog(console, JobRunner(), "records")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=JOB_TIMEOUT)
+    yield dialog
+    dialog.acting = False
+    dialog.reject()
+
+
+def _roll_back_whole_set(qtbot, dialog, short: str) -> None:
+    panel = dialog.sets
+    assert panel.isVisible() and panel.rollback_button.isEnabled()
+    click(qtbot, panel.rollback_button)
+    qtbot.waitUntil(lambda: dialog.set_rollback_box is not None and dialog.set_rollback_box.isVisible())
+    box = dialog.set_rollback_box
+    assert not typed_ok(box).isEnabled()
+    answer_input(qtbot, box, short)
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=120_000)
+
+
+def test_the_history_lists_the_set_restore_and_rolls_the_whole_set_back(qtbot, console, set_restored, pg15,
+                                                                       history_dialog):
+    s, dialog = set_restored, history_dialog
+    panel = dialog.sets
+    short = s["record"].short_id
+    assert panel.table.rowCount() == 1 and panel.table.item(0, 1).text() == short
+    assert panel.table.item(0, 2).text() == "restored"
+    members = panel.table.item(0, 3).text()
+    assert f"main: database {s['config']} kept as " in members
+    assert f"results: database {s['results']} kept as " in members
+    assert f"vault: folder {s['vault']} kept as " in members
+
+    _roll_back_whole_set(qtbot, dialog, short)
+    assert dialog.error_dialog is None
+    text = dialog.status.text()
+    assert f"Set {short} is back as it was before its restore." in text
+    assert "Rolled back now: main (the restored database kept as " in text and "vault (the restored folder set " \
+        "aside as " in text and "results (" in text
+    assert "The restored states are kept, not deleted" in text
+    assert pg15.psql("SELECT count(*) FROM t", db=s["config"]) == "10"  # the state before the restore, live again
+    assert pg15.psql("SELECT count(*) FROM t", db=s["results"]) == "20"
+    assert (s["vault"] / "data.bin").read_bytes() == b"changed after the backup"
+    assert panel.table.item(0, 2).text() == "rolled back"  # read again after the action
+    assert not panel.rollback_button.isEnabled()
+
+
+def test_a_busy_member_refuses_the_rollback_in_the_error_dialog_and_changes_nothing(qtbot, console, set_restored,
+                                                                                   pg15, history_dialog):
+    from recovery_console.engine.restore_preflight import lock_identity
+    from recovery_console.engine.state.locks import database_lock
+
+    s, dialog = set_restored, history_dialog
+    results = console.profiles.store.load()["results-db"]
+    with database_lock(console.paths, lock_identity(results, s["results"]), "backup", s["results"]):
+        _roll_back_whole_set(qtbot, dialog, s["record"].short_id)
+    qtbot.waitUntil(lambda: dialog.error_dialog is not None and dialog.error_dialog.isVisible())
+    shown = dialog.error_dialog.text() + dialog.error_dialog.informativeText()
+    assert "busy" in shown and s["results"] in shown, shown
+    dialog.error_dialog.close()
+    assert pg15.psql("SELECT count(*) FROM t", db=s["config"]) == "300"  # not even the free members rolled back
+    assert (s["vault"] / "data.bin").read_bytes() != b"changed after the backup"
+    assert dialog.sets.table.item(0, 2).text() == "restored" and dialog.sets.rollback_button.isEnabled()
