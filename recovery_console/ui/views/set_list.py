@@ -107,7 +107,8 @@ class SetList(QWidget):
             self.table.setRowHidden(row, hide)
             shown += not hide
         self.table.setFixedHeight(min(6, max(shown, 1)) * (self.table.verticalHeader().defaultSectionSize())
-                                  + self.table.horizontalHeader().height() + 4)
+                                  + self.table.horizontalHeader().height()
+                                  + self.table.horizontalScrollBar().sizeHint().height() + 4)
         self.setVisible(shown > 0)
 
     def selected_set(self) -> SetRecord | None:
