@@ -126,7 +126,8 @@ class SetList(QWidget):
         chosen = self.selected_set()
         if chosen is not None and chosen.state == DAMAGED:
             self.status.setText(colored(f"✘ Set {chosen.short_id} is damaged ({'; '.join(chosen.problems)}): it is "
-                                        "never restored. Restore from another set.", FAIL_COLOR, True))
+                                        "never restored. Restore from another set; a right click verifies or deletes "
+                                        "it.", FAIL_COLOR, True))
         elif chosen is not None:
             self.status.setText("Restore… (or a double click) restores the members you choose; a right click "
                                 "offers verify, pin, copy, download and delete.")
