@@ -293,3 +293,18 @@ def test_a_busy_member_refuses_the_rollback_in_the_error_dialog_and_changes_noth
     assert pg15.psql("SELECT count(*) FROM t", db=s["config"]) == "300"  # not even the free members rolled back
     assert (s["vault"] / "data.bin").read_bytes() != b"changed after the backup"
     assert dialog.sets.table.item(0, 2).text() == "restored" and dialog.sets.rollback_button.isEnabled()
+
+
+def test_a_kept_folder_gone_refuses_the_rollback_in_the_error_dialog_and_changes_nothing(
+        qtbot, console, set_restored, pg15, history_dialog, tmp_path):
+    s, dialog = set_restored, history_dialog
+    kept = next(m.kept for m in dialog.sets.selected().members if m.name == "vault")
+    Path(kept).rename(tmp_path / "moved away")
+    _roll_back_whole_set(qtbot, dialog, s["record"].short_id)
+    qtbot.waitUntil(lambda: dialog.error_dialog is not None and dialog.error_dialog.isVisible())
+    shown = dialog.error_dialog.text()
+    assert "cannot be rolled back whole; nothing was changed" in shown and "member vault" in shown, shown
+    assert "restore rollback" not in shown + dialog.error_dialog.informativeText()  # no CLI command in the window
+    dialog.error_dialog.close()
+    assert pg15.psql("SELECT count(*) FROM t", db=s["config"]) == "300"
+    assert dialog.sets.table.item(0, 2).text() == "restored"
