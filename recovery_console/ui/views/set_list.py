@@ -57,8 +57,9 @@ class SetList(QWidget):
         self.table.setTabKeyNavigation(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(COLUMNS.index("Members"), QHeaderView.ResizeMode.Stretch)
-        header.setStretchLastSection(False)
+        header.setSectionResizeMode(COLUMNS.index("Members"), QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(COLUMNS.index("Members"), 260)  # never squeezed to nothing; whole in its tooltip
+        header.setStretchLastSection(True)
         self.table.itemSelectionChanged.connect(self._selected)
         self.table.doubleClicked.connect(lambda _index: self._activated())
         self.status = wrap_label("", "Recovery set status", rich=True)
@@ -84,6 +85,8 @@ class SetList(QWidget):
                       record.target)
             for column, value in enumerate(values):
                 item = table_item(value, record if column == 0 else None)
+                if COLUMNS[column] in ("Members", "State"):
+                    item.setToolTip(value)
                 if record.state == DAMAGED:
                     item.setForeground(QBrush(QColor(status_color(FAIL_COLOR))))
                     item.setToolTip(f"Set {record.short_id} is damaged: it is never restored.")
