@@ -137,3 +137,36 @@ def test_pg_dump_may_run_a_mebibyte_ahead_of_its_reader():
     finally:
         os.close(read_end)
         os.close(write_end)
+
+
+def test_the_source_keeps_flowing_while_the_key_is_derived(pbkdf2_calls, monkeypatch):
+    """Chunks are held until the key is there (pg_dump does not stall on a full pipe), then sealed in order."""
+    events: list[str] = []
+    real = fmt.hashlib.pbkdf2_hmac
+
+    def slow(name: str, secret: bytes, salt: bytes, iterations: int, length: int) -> bytes:
+        time.sleep(0.3)
+        events.append("key derived")
+        return real(name, secret, salt, iterations, length)
+
+    monkeypatch.setattr(fmt.hashlib, "pbkdf2_hmac", slow)
+    payload = os.urandom(3 << 20)
+
+    class Source(io.BytesIO):
+        def read(self, size: int = -1) -> bytes:
+            data = super().read(size)
+            if not data:
+                events.append("source read to its end")
+            return data
+
+    out = io.BytesIO()
+    encrypt_stream(Source(payload), out, SECRET, BackupMetadata(backup_id="b", created_at="t", app_version="0"),
+                   iterations=1000, chunk_exponent=fmt.MIN_CHUNK_EXPONENT)
+    assert events == ["source read to its end", "key derived"]
+    opened = open_backup(io.BytesIO(out.getvalue()), SECRET)
+    assert opened.metadata.backup_id == "b"
+    from recovery_console.engine.container.verify import read_stream
+
+    decrypted = io.BytesIO()
+    read_stream(io.BytesIO(out.getvalue()), SECRET, sink=decrypted, require_archive=False)
+    assert decrypted.getvalue() == payload
