@@ -372,7 +372,7 @@ class ExtractWizard(WizardBase):
             self.members_page.out_edit.setText("/media/usb/vault")
         if self.member_run_page.outcome is None:
             self.member_run_page.panel.setVisible(False)
-            self.member_run_page.sha_edit.setVisible(False)
+            self.member_run_page.show_sha(False)
             self.member_run_page.show_extracted("vault", Extracted(
                 Path("/media/usb/vault"), 4_812, 133, 2, 1_932_001_118,
                 ["link to etc: 'link to etc' is a link to an absolute path"]))

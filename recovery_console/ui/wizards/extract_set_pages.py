@@ -140,11 +140,11 @@ class MembersPage(QWizardPage):
         member = found.member
         cells = (member.name, member.kind, format_bytes(member.size), member.database or member.folder or "—",
                  local_time(member.started_at), local_time(member.finished_at),
-                 "damaged: " + found.problem if found.problem else "present")
+                 "damaged" if found.problem else "present")
+        hovers = {4: utc_hover(member.started_at), 5: utc_hover(member.finished_at), 6: found.problem or "present"}
         for column, text in enumerate(cells):
             item = QTableWidgetItem(text)
-            item.setToolTip(utc_hover(member.started_at if column == 4 else member.finished_at)
-                            if column in (4, 5) else text)
+            item.setToolTip(hovers.get(column, text))
             if column == 2:
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.table.setItem(row, column, item)
@@ -171,6 +171,8 @@ class MembersPage(QWizardPage):
         if found is not None and usable:
             (self.dump_radio if database else self.folder_radio).setChecked(True)
             self.out_edit.setText(str(self.default_output(found)))
+        elif found is not None:
+            self.out_edit.clear()
         self._changed()
 
     def default_output(self, found: LocalMember) -> Path:
@@ -196,7 +198,7 @@ class MembersPage(QWizardPage):
         action = self.action()
         self.out_edit.setEnabled(action in (DUMP, FOLDER))
         self.out_browse.setEnabled(action in (DUMP, FOLDER))
-        self.overwrite_check.setEnabled(action == DUMP)
+        self.overwrite_check.setVisible(action == DUMP)
         self.completeChanged.emit()
 
     def output(self) -> Path:
@@ -253,12 +255,14 @@ class MemberRunPage(QWizardPage):
         self.refused_list.setTabChangesFocus(True)
         self.refused_label = buddy_label("&Refused entries (nothing written for them):", self.refused_list,
                                          "Entries refused (nothing written for them)")
-        form = QFormLayout()
-        form.addRow(buddy_label("SHA-2&56:", self.sha_edit, "SHA-256 of the decrypted .dump"), self.sha_edit)
+        self.sha_label = buddy_label("SHA-2&56:", self.sha_edit, "SHA-256 of the decrypted .dump")
+        sha_row = QHBoxLayout()
+        sha_row.addWidget(self.sha_label)
+        sha_row.addWidget(self.sha_edit, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.panel)
         layout.addWidget(self.status)
-        layout.addLayout(form)
+        layout.addLayout(sha_row)
         layout.addWidget(self.refused_label)
         layout.addWidget(self.refused_list, 1)
 
@@ -286,7 +290,7 @@ class MemberRunPage(QWizardPage):
         self.refused_list.clear()
         self.refused_label.setVisible(False)
         self.refused_list.setVisible(False)
-        self.sha_edit.setVisible(action == DUMP)
+        self.show_sha(action == DUMP)
         self.panel.setVisible(True)
         try:
             if previous is not None:  # the user went Back and Next again: the earlier run stops first
@@ -324,15 +328,20 @@ class MemberRunPage(QWizardPage):
             self.setFinalPage(self.nextId() == -1)  # Next to the tables, or Finish; re-lays out the buttons
             self.completeChanged.emit()
 
+    def show_sha(self, shown: bool) -> None:
+        self.sha_label.setVisible(shown)
+        self.sha_edit.setVisible(shown)
+
     def show_extracted(self, name: str, done: Extracted) -> None:
         """A folder member's extraction: what was written, and every refused entry by name."""
         self.refused = list(done.refused)
-        text = (f"Member '{name}' extracted into {done.folder}: {done.files} files, {done.directories} folders, "
-                f"{done.links} links ({format_bytes(done.content_bytes)}); the archive is the one the set's manifest "
+        text = (f"Member '{name}' extracted into {done.folder}: {done.files:,} files, {done.directories:,} folders, "
+                f"{done.links:,} links ({format_bytes(done.content_bytes)}); the archive is the one the set's manifest "
                 "names.")
         if done.refused:
-            self.status.setText(colored("⚠ " + text + f" {len(done.refused)} entries were refused.", WARN_COLOR,
-                                        True))
+            refused = "1 entry was" if len(done.refused) == 1 else f"{len(done.refused):,} entries were"
+            self.status.setText(colored(f"⚠ {text} {refused} refused; nothing was written for "
+                                        f"{'it' if len(done.refused) == 1 else 'them'}.", WARN_COLOR, True))
             self.refused_list.setPlainText("\n".join(done.refused))
         else:
             self.status.setText(colored("✔ " + text, PASS_COLOR, True))
