@@ -217,3 +217,13 @@ def test_a_folder_without_a_manifest_is_not_offered(qtbot, wizard, tmp_path):
     type_into(qtbot, wizard.file_page.path_edit, str(empty))
     assert "holds no recovery set" in wizard.file_page.info.text()
     assert not wizard.button(QWizard.WizardButton.NextButton).isEnabled()
+
+
+def test_a_wrong_secret_for_a_set_is_refused_and_says_what_to_check(qtbot, wizard, stick):
+    type_into(qtbot, wizard.file_page.path_edit, str(stick))
+    next_page(qtbot, wizard, ExtractWizard.SECRET)
+    type_into(qtbot, wizard.secret_page.typed_edit, "not the secret")
+    click(qtbot, wizard.button(QWizard.WizardButton.NextButton))
+    qtbot.waitUntil(lambda: wizard.last_error is not None, timeout=WAIT)
+    assert "download the set again" in wizard.last_error.informativeText() + wizard.last_error.text()
+    assert wizard.currentId() == ExtractWizard.SECRET and wizard.secret_page.local_set is None

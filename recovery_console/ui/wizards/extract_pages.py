@@ -42,6 +42,11 @@ WRONG_SECRET_HINT = (
     "end in one newline, nothing else), or that the keyring name is the right one. If you are sure it is right, "
     "the file's header may have been altered: go Back and run 'Check against the sidecar'."
 )
+WRONG_SET_SECRET_HINT = (
+    "Check that this is the deployment's instance secret, typed exactly (it is case-sensitive; a secret file may "
+    "end in one newline, nothing else), or that the keyring name is the right one. If you are sure it is right, "
+    "the set's manifest may have been altered: download the set again."
+)
 
 
 def browse_button(text: str, name: str) -> QPushButton:
@@ -323,7 +328,8 @@ class SecretPage(QWizardPage):
             self.secret, opened = await self.wiz.run("Checking the secret", job, key=KEYRING_JOBS)
         except RecoveryError as exc:
             if isinstance(exc, WrongKeyError):
-                exc = WrongKeyError(exc.message, hint=WRONG_SECRET_HINT, detail=exc.detail)
+                exc = WrongKeyError(exc.message, hint=WRONG_SET_SECRET_HINT if is_set else WRONG_SECRET_HINT,
+                                    detail=exc.detail)
             self.status.setText(colored("✘ " + exc.message, FAIL_COLOR, True))
             self.wiz.show_error("The secret", exc)
             return
