@@ -148,6 +148,12 @@ def test_a_database_members_tables_are_read_once_its_file_is_proven(qtbot, wizar
     assert (stats.table.qualified, stats.rows) == ("public.t", 200)
     assert tables.report.metadata.extra["set_member"] == "results"
     assert tables.nextId() == -1  # nothing of the single-file pages follows
+    # Compare reads this member (A), not the set's folder, against the first member (B): its 300 rows hold all 200.
+    other = stick / wizard.secret_page.local_set.manifest.members[0].key
+    tables.compare.compare_with(other)
+    qtbot.waitUntil(lambda: tables.compare.report is not None and not tables.running, timeout=WAIT)
+    (diff,) = tables.compare.report.tables
+    assert (diff.table, diff.only_a, diff.only_b, diff.changed) == ("public.t", 0, 100, 0)
     tables.open_workbench()
     assert tables.workbench is not None and tables.workbench.isVisible()
     tables.workbench.close()
