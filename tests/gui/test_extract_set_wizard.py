@@ -6,7 +6,9 @@ ones still come out."""
 from __future__ import annotations
 
 import hashlib
+import html
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -233,3 +235,21 @@ def test_a_wrong_secret_for_a_set_is_refused_and_says_what_to_check(qtbot, wizar
     qtbot.waitUntil(lambda: wizard.last_error is not None, timeout=WAIT)
     assert "download the set again" in wizard.last_error.informativeText() + wizard.last_error.text()
     assert wizard.currentId() == ExtractWizard.SECRET and wizard.secret_page.local_set is None
+
+
+def test_a_member_file_swapped_after_its_check_is_caught_when_its_tables_are_read(qtbot, wizard, stick):
+    _to_members(qtbot, wizard, stick)
+    page = wizard.members_page
+    page.table.selectRow(_row(page, "results"))
+    click(qtbot, page.tables_radio)
+    run = _run(qtbot, wizard)
+    assert run.outcome == "ok", run.status.text()
+    manifest = wizard.secret_page.local_set.manifest
+    shutil.copyfile(stick / manifest.members[0].key, stick / manifest.member("results").key)  # a valid, sealed file
+    next_page(qtbot, wizard, ExtractWizard.TABLES)
+    tables = wizard.tables_page
+    qtbot.waitUntil(lambda: wizard.last_error is not None and not tables.running, timeout=WAIT)
+    assert tables.report is None and tables.table.rowCount() == 0
+    status = html.unescape(tables.status.text())
+    assert "Member 'results'" in status and "decrypts to another backup than the set's manifest names" in status
+    assert not tables.workbench_button.isEnabled()

@@ -16,6 +16,7 @@ from recovery_console.engine.results import FileResult
 from recovery_console.engine.sets.manifest import ManifestMember, SetManifest, open_manifest
 from recovery_console.engine.sets.set_members import (
     FolderResult,
+    belongs,
     database_only,
     decrypt_member,
     extract_member,
@@ -24,6 +25,7 @@ from recovery_console.engine.sets.set_members import (
 )
 from recovery_console.engine.sets.set_naming import MANIFEST_NAME
 from recovery_console.errors import IntegrityError, UsageError, from_os_error
+from recovery_console.models.backup import BackupMetadata
 
 DAMAGED_HINT = ("Take this member from another copy of the set (download the set again from a target that holds "
                 "it); the set's other members can still be extracted from this folder.")
@@ -123,6 +125,15 @@ def prove_member_file(opened: LocalSet, name: str, reporter: Reporter | None = N
         raise IntegrityError(f"Member '{name}' ({member.key}) is not the file the set's manifest pins: its SHA-256 "
                              "differs.", hint=DAMAGED_HINT)
     return ref
+
+
+def confirm_member(opened: LocalSet, name: str, metadata: BackupMetadata | None) -> None:
+    """What a reader decrypted from the member's file (its sealed metadata) must name this very member of this set,
+    so a file put in its place after `prove_member_file` is caught by the read itself."""
+    member = opened.member(name).member
+    if metadata is None or not belongs(metadata, member, opened.manifest.set_id):
+        raise IntegrityError(f"Member '{name}' ({member.key}) decrypts to another backup than the set's manifest "
+                             "names.", hint=DAMAGED_HINT)
 
 
 def decrypt_local_member(console: Console, opened: LocalSet, name: str, out: Path, secret: str, *,

@@ -36,7 +36,7 @@ from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
 from recovery_console.engine.forensics.workbench import TablesReport, TableStats
 from recovery_console.engine.results import FileResult
-from recovery_console.engine.sets.local_set import LocalMember, LocalSet
+from recovery_console.engine.sets.local_set import LocalMember, LocalSet, confirm_member
 from recovery_console.engine.vault.vault_extract import Extracted
 from recovery_console.errors import Cancelled, RecoveryError, UsageError, WrongKeyError
 from recovery_console.formatting import format_bytes
@@ -323,6 +323,12 @@ class ExtractWizard(WizardBase):
             if member is not None:
                 return member
         return self.file_page.path()
+
+    def confirm_source(self, metadata: BackupMetadata | None) -> None:
+        """For a set's member: what the tables were read from names that member (IntegrityError if not)."""
+        found = self.members_page.selected()
+        if self.file_page.is_set() and self.members_page.opened is not None and found is not None:
+            confirm_member(self.members_page.opened, found.member.name, metadata)
 
     def screenshot_pages(self) -> list[tuple[str, QWidget]]:
         """Each page filled with example data (nothing runs, nothing is read), for docs."""

@@ -128,6 +128,7 @@ class TablesPage(QWizardPage):
             report = await self.wiz.run("Reading the tables",
                                         lambda r: bench.tables(bench.locate(path), lambda: secret, r),
                                         panel=self.panel)
+            self.wiz.confirm_source(report.metadata)
             self.show_report(report)
         except Cancelled:
             self.status.setText(colored("Cancelled.", WARN_COLOR, True))
