@@ -13,6 +13,8 @@ the same for CPU time (user + system of all the command's processes: steadier on
   search  `recovery-console search` for the IOC (in one row)
           vs `pg_restore --data-only -f - | grep -c`                                     target ≤ 1.0×
   start   `export --limit 0` alone (information: the fixed cost in every console figure)
+  stdout  (only when asked) the CSV export to stdout, as pg_restore's goes (information: what writing the
+          file and its fsync add; the target is the export to a file)
   .enc    export from a backup of the uncompressed dump (decrypted and unzstd'd as a stream)
           vs export from that dump itself (information: what decryption adds)
 
@@ -27,6 +29,7 @@ in DIR and reuses them on the next run with the same --rows, so before/after run
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import statistics
@@ -151,6 +154,15 @@ def bench_export(setup: Setup, compressions: list[str], rounds: int) -> None:
         _report("export", compression, dump, base, ours, EXPORT_TARGET)
 
 
+def bench_stdout(setup: Setup, compressions: list[str], rounds: int) -> None:
+    """CSV export of `events` to stdout (no file, no fsync) against pg_restore --data-only --table events -f -."""
+    for compression in compressions:
+        dump = setup.dumps[compression]
+        base, ours = alternating(f"{setup.pg_restore} --data-only --table events -f - {dump}",
+                                 f"{setup.console} export {dump} --table events 2>/dev/null", setup.env, rounds)
+        _report("stdout", compression, dump, base, ours, None)
+
+
 def bench_start(setup: Setup, rounds: int) -> None:
     """What a console command costs before it reads a row: start-up, imports, the archive's TOC, the audit entry."""
     dump = setup.dumps["none"]
@@ -183,6 +195,10 @@ def bench_export_enc(setup: Setup, rounds: int) -> None:
           f"CPU {enc.cpu / base.cpu:5.2f}x)", flush=True)
 
 
+def _load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
@@ -190,22 +206,26 @@ def main() -> None:
     parser.add_argument("--compressions", default="none,gzip,zstd,lz4")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--work", type=Path, help="keep (and reuse) the dumps here")
-    parser.add_argument("--only", default="export,start,search,enc", help="which forensic benches to run")
+    parser.add_argument("--only", default="export,start,search,enc",
+                        help="which forensic benches to run (also: stdout)")
     args = parser.parse_args()
     factory = PgServerFactory()
     work = args.work or Path(tempfile.mkdtemp(prefix="rc-bench-forensics-"))
     compressions = args.compressions.split(",")
     benches: dict[str, Callable[[Setup], None]] = {
         "export": lambda s: bench_export(s, compressions, args.rounds),
+        "stdout": lambda s: bench_stdout(s, compressions, args.rounds),
         "start": lambda s: bench_start(s, args.rounds),
         "search": lambda s: bench_search(s, compressions, args.rounds),
         "enc": lambda s: bench_export_enc(s, args.rounds),
     }
     try:
         setup = prepare_forensics(factory, work, args.rows, args.major, compressions)
-        print(f"{args.rows} rows, PostgreSQL {args.major}, medians of {args.rounds} alternating rounds", flush=True)
+        print(f"{args.rows} rows, PostgreSQL {args.major}, medians of {args.rounds} alternating rounds; "
+              f"load {_load()}", flush=True)
         for name in args.only.split(","):
             benches[name](setup)
+        print(f"load at the end {_load()} ({os.cpu_count()} cores)", flush=True)
     finally:
         factory.close()
         if args.work is None:

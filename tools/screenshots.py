@@ -408,6 +408,56 @@ def set_restore_shots(shooter: Shooter, demo: Any) -> None:
     wizard.deleteLater()
 
 
+def set_ops_shots(shooter: Shooter, demo: Any) -> None:
+    """The actions on a recovery set (example data shown in the set list, nothing runs) and a whole-set rollback's
+    result in the restore history (example set restore)."""
+    from recovery_console.engine.sets.set_restores import DATABASE, FOLDER_KIND, ROLLED_BACK, KeptMember, SetRestore
+    from recovery_console.engine.sets.set_rollback import SetRollback
+    from recovery_console.ui.app import create_main_window
+    from recovery_console.ui.dialogs.restore_history_dialog import RestoreHistoryDialog
+    from recovery_console.ui.dialogs.set_restores_panel import rollback_text
+    from recovery_console.ui.widgets.status import PASS_COLOR, colored
+    from recovery_console.ui.wizards.restore_set_docs import example_set
+
+    window = create_main_window(demo.console)
+    window.show()
+    wait_for(lambda: window.browser.model.rowCount() > 0 and not window.runner.running, what="the backup list")
+    window.resize(MAIN_SIZE)
+    spin(200)
+    record = example_set()
+    window.browser.sets.show_sets([record])
+    window.browser.sets.table.selectRow(0)
+    spin(200)
+    shooter.save("main_window_sets", window)
+    menu = window.set_actions.menu
+    menu.popup(window.mapToGlobal(window.rect().center()))
+    spin(200)
+    shooter.save("set_actions_menu", menu)
+    menu.hide()
+
+    dialog = RestoreHistoryDialog(demo.console, window.runner, "records", parent=window)
+    dialog.show()
+    wait_for(lambda: not dialog.busy, what="the restore history")
+    kept = [KeptMember("main", DATABASE, "records_pre_restore_20261207093000", profile="records", database="records"),
+            KeptMember("results", DATABASE, "results_pre_restore_20261207093004", profile="results-db",
+                       database="results"),
+            KeptMember("vault", FOLDER_KIND, "/srv/vault.pre_restore_20261207093010", folder="/srv/vault")]
+    for member in kept:
+        member.state = ROLLED_BACK  # as the rollback below left them
+    found = SetRestore("20261207093000-7f3a", "2026-12-07T09:30:00Z", record.set_id, "records", kept)
+    dialog.sets.show_restores([found])
+    done = SetRollback(record.set_id, found.id, ["main", "results", "vault"], [],
+                       {"main": "records_undone_20261207101500", "results": "results_undone_20261207101502",
+                        "vault": "/srv/vault.undone_20261207101504"})
+    dialog.status.setText(colored(rollback_text(done, found), PASS_COLOR, True).replace("\n", "<br>"))
+    dialog.progress.hide()  # the demo has no profile 'records' to read a history of
+    dialog.update_buttons()
+    spin(200)
+    shooter.save("restore_history_set_rollback", dialog)
+    dialog.close()
+    window.close()
+
+
 def _presentable(widget: QWidget) -> QWidget:
     """A wizard page is rendered at its wizard's page size, so hidden pages lay out as they would appear."""
     from PySide6.QtWidgets import QWizardPage
@@ -450,6 +500,7 @@ def main() -> int:
         config_transfer_shots(shooter, demo, work)
         wizard_shots(shooter, demo)
         set_restore_shots(shooter, demo)
+        set_ops_shots(shooter, demo)
         print(f"{len(shooter.written)} screenshots in {args.out}")
         return 0
     finally:

@@ -5,8 +5,12 @@
 2. A copy to each secondary target of the policy (engine/replicate.py), each its own `replication` run
    naming its backup; then the copies an earlier run left unfinished (failed, or killed mid-way) are made,
    so the next run completes them.
-3. A prune of every target the policy writes to (engine/prune.py), its own `prune` run — skipped when
-   anything before it failed, since a failing run must not also thin out the backups it could not replace.
+3. A prune of every target the policy writes to (engine/prune.py), its own `prune` run, never deleting the
+   backup just made — skipped when anything before it failed, since a failing run must not also thin out the
+   backups it could not replace.
+
+A recovery set's run (engine/sets/set_runs.py) takes the same steps through `step`, `undone_copies` and
+`prune_last`, copying with engine/sets/set_copy.py.
 """
 
 from __future__ import annotations
@@ -49,39 +53,54 @@ def copy_and_prune(console: Console, history: RunHistory, profile: Profile, back
     done = FollowUps()
     ref = console.locate(f"{backup.target}:{backup.key}")
     for target in policy.secondary_targets:
-        _step(history, done, "replication", profile, target, clock(), partial(_copy, console, ref, target, reporter),
-              backup.backup_id)
+        step(history, done, "replication", profile, target, clock(), partial(_copy, console, ref, target, reporter),
+             backup_id=backup.backup_id)
         for earlier in unfinished_copies(console, history, profile.name, target, backup):
-            _step(history, done, "replication", profile, target, clock(),
-                  partial(_copy, console, earlier, target, reporter), earlier.record.backup_id if earlier.record
-                  else None)
+            step(history, done, "replication", profile, target, clock(),
+                 partial(_copy, console, earlier, target, reporter),
+                 backup_id=earlier.record.backup_id if earlier.record else None)
+    prune_last(console, history, done, profile, backup.key, reporter, clock)
+    return done
+
+
+def prune_last(console: Console, history: RunHistory, done: FollowUps, profile: Profile, made: str,
+               reporter: Reporter | None, clock: Callable[[], datetime]) -> None:
+    """The run's last step (a single backup's or a recovery set's): the prune of every target the policy writes
+    to, keeping `made` (the key of what this run made); skipped when a step before it failed."""
+    policy = profile.policy or Policy()
     if policy.retention.keeps_everything:
-        return done
+        return
     if done.problems:
         done.problems.append("not pruned: a step before it failed")
-        return done
+        return
     targets = [t for t in (profile.target, *policy.secondary_targets) if t]
-    _step(history, done, "prune", profile, ",".join(targets), clock(),
-          partial(_prune, console, profile, policy, targets, reporter))
-    return done
+    step(history, done, "prune", profile, ",".join(targets), clock(),
+         partial(_prune, console, profile, policy, targets, made, reporter))
+
+
+def undone_copies(history: RunHistory, profile: str, target: str, new: str, field: str = "backup_id") -> list[str]:
+    """The ids (a run record's `field`: `backup_id`, or `set_id` for recovery sets) of what the profile's runs made
+    whose copy to `target` an earlier run left undone, oldest first: its latest copy there failed or was cut short,
+    or the run that made it stopped before it tried (killed, cancelled). `new`, made by this run, is not named."""
+    copies: dict[str, RunRecord] = {}
+    made: dict[str, RunRecord] = {}
+    for record in history.records(profile):
+        made_id = getattr(record, field)
+        if made_id and record.trigger == "replication" and record.target == target:
+            copies[made_id] = record
+        elif made_id and record.trigger in ("scheduled", "manual"):
+            made[made_id] = record
+    undone = [b for b, r in made.items() if r.result in ("interrupted", "cancelled") and b not in copies]
+    undone += [b for b, r in copies.items() if r.result not in ("ok", "running")]
+    return sorted(set(undone) - {new}, key=lambda b: (made.get(b) or copies[b]).started)
 
 
 def unfinished_copies(console: Console, history: RunHistory, profile: str, target: str,
                       new: BackupRecord) -> list[BackupRef]:
-    """The verified backups on the primary (`new`'s target) whose copy to `target` an earlier run left undone,
-    oldest first: its latest copy there failed or was cut short, or the run that made the backup stopped before
-    it tried (killed, cancelled). `new`, the backup this run made, is copied anyway."""
-    copies: dict[str, RunRecord] = {}
-    made: dict[str, RunRecord] = {}
-    for record in history.records(profile):
-        if record.backup_id and record.trigger == "replication" and record.target == target:
-            copies[record.backup_id] = record
-        elif record.backup_id and record.trigger in ("scheduled", "manual"):
-            made[record.backup_id] = record
-    undone = [b for b, r in made.items() if r.result in ("interrupted", "cancelled") and b not in copies]
-    undone += [b for b, r in copies.items() if r.result not in ("ok", "running")]
+    """The verified backups on the primary (`new`'s target) whose copy to `target` an earlier run left undone
+    (`undone_copies`), oldest first. `new`, the backup this run made, is copied anyway."""
     refs = []
-    for backup_id in sorted(set(undone) - {new.backup_id}, key=lambda b: (made.get(b) or copies[b]).started):
+    for backup_id in undone_copies(history, profile, target, new.backup_id):
         try:
             ref = console.locate(backup_id, new.target)
         except RecoveryError:
@@ -98,12 +117,12 @@ def _copy(console: Console, ref: BackupRef, target: str, reporter: Reporter | No
     return result.size, ("already there, checked" if result.already else "")
 
 
-def _prune(console: Console, profile: Profile, policy: Policy, targets: list[str],
+def _prune(console: Console, profile: Profile, policy: Policy, targets: list[str], made: str,
            reporter: Reporter | None) -> tuple[int, str]:
     from recovery_console.engine.prune import prune
 
     report = prune(console, profile.name, policy.retention, targets, last_run_failed=False, lock_held=True,
-                   reporter=reporter)
+                   made=made, reporter=reporter)
     if not report.complete:
         first = report.failed[0]
         raise RecoveryError(f"{len(report.failed)} of {len(report.deleted) + len(report.failed)} deletions failed; "
@@ -111,13 +130,13 @@ def _prune(console: Console, profile: Profile, policy: Policy, targets: list[str
     return 0, f"{len(report.deleted)} deleted"
 
 
-def _step(history: RunHistory, done: FollowUps, trigger: str, profile: Profile, target: str, now: datetime,
-          work: Callable[[], tuple[int, str]], backup_id: str | None = None) -> None:
-    """Run one follow-up step, recording it in the run history (with the backup it copies) as it starts and
-    as it ends."""
+def step(history: RunHistory, done: FollowUps, trigger: str, profile: Profile, target: str, now: datetime,
+         work: Callable[[], tuple[int, str]], *, backup_id: str | None = None, set_id: str | None = None) -> None:
+    """Run one follow-up step, recording it in the run history (with the backup or set it copies) as it starts and
+    as it ends; a failure becomes one of `done`'s problems."""
     started = time.monotonic()
     record = replace(RunRecord.start(trigger, profile.name, target, now.astimezone(UTC).isoformat(timespec="seconds")
-                                     .replace("+00:00", "Z"), None), backup_id=backup_id)
+                                     .replace("+00:00", "Z"), None), backup_id=backup_id, set_id=set_id)
     history.append(record)
     try:
         size, note = work()

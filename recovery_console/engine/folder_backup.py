@@ -1,7 +1,7 @@
 """A folder backup (a vault's tar, #18) extracted into a new folder, or listed, straight from the backup.
 
-The backup is decrypted chunk by chunk into a pipe; engine/vault/vault_extract.py reads the tar from the
-other end on a worker thread, with its rules (nothing written outside the folder, refusals named). It
+The backup is decrypted chunk by chunk into a queue in memory; engine/vault/vault_extract.py reads the tar from
+the other end on a worker thread, with its rules (nothing written outside the folder, refusals named). It
 extracts beside the folder under a temporary name, renamed to the folder only once the backup proved
 whole to its end record; if anything fails or is cancelled, the temporary folder is removed.
 """
@@ -14,16 +14,18 @@ import tarfile
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import nullcontext, suppress
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import TypeVar
 
 from recovery_console.engine.background import in_background
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.container.verify import read_metadata, read_stream
+from recovery_console.engine.io_protocols import ReadableStream
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.state.runtime_dir import PART_SUFFIX, RuntimeDir
+from recovery_console.engine.vault.byte_queue import ByteQueue
 from recovery_console.engine.vault.vault_extract import Extracted, extract_vault
 from recovery_console.errors import IntegrityError, UnsupportedError, UsageError, from_os_error
 from recovery_console.models.backup import KIND_FOLDER, BackupMetadata
@@ -91,10 +93,11 @@ class FolderListing:
     total: int = 0
 
 
-def _list_members(tar_in: BinaryIO) -> FolderListing:
+def _list_members(tar_in: ReadableStream) -> FolderListing:
     listing = FolderListing()
     try:
-        with tarfile.open(fileobj=tar_in, mode="r|", encoding="utf-8", errors="surrogateescape") as tar:
+        with tarfile.open(fileobj=tar_in, mode="r|", encoding="utf-8",  # type: ignore[call-overload]
+                          errors="surrogateescape") as tar:
             for member in tar:
                 listing.total += 1
                 if len(listing.members) < LISTED_MEMBERS:
@@ -105,38 +108,33 @@ def _list_members(tar_in: BinaryIO) -> FolderListing:
     return listing
 
 
-def _through_pipe(ref: BackupRef, secret: str, reporter: Reporter, consume: Callable[[BinaryIO], T]) -> T:
-    """Decrypt into one end of a pipe while a worker consumes the tar from the other; the first error is raised.
+def _through_pipe(ref: BackupRef, secret: str, reporter: Reporter, consume: Callable[[ReadableStream], T]) -> T:
+    """Decrypt into a queue (engine/vault/byte_queue.py: a pipe in memory, its pieces handed over as they are) while a
+    worker consumes the tar from the other end; the first error is raised.
 
     The backup is read to its end record even when the consumer is done early, so only a whole backup's
     result is returned."""
-    read_end, write_end = os.pipe()
-    with os.fdopen(read_end, "rb") as tar_in, os.fdopen(write_end, "wb") as tar_out:
-        worker: Future[T] = in_background(_consume_then_close, consume, tar_in, name="rc-folder-tar")
-        try:
-            with ref.open() as stream:
-                read_stream(stream, secret, sink=tar_out, reporter=reporter, total=ref.size)
-        except BrokenPipeError:  # the consumer failed and stopped reading: its own error says why
-            pass
-        except BaseException:
-            _close(tar_out)  # the consumer sees a cut tar and stops
-            worker.exception()
-            raise
-        _close(tar_out)
-        return worker.result()
+    queue = ByteQueue()
+    worker: Future[T] = in_background(_consume_then_close, consume, queue, name="rc-folder-tar")
+    try:
+        with ref.open() as stream:
+            read_stream(stream, secret, sink=queue, reporter=reporter, total=ref.size)
+    except BrokenPipeError:  # the consumer failed and stopped reading: its own error says why
+        pass
+    except BaseException:
+        queue.close()  # the consumer sees a cut tar and stops
+        worker.exception()
+        raise
+    queue.close()
+    return worker.result()
 
 
-def _close(tar_out: BinaryIO) -> None:
-    with suppress(BrokenPipeError):
-        tar_out.close()
-
-
-def _consume_then_close(consume: Callable[[BinaryIO], T], tar_in: BinaryIO) -> T:
-    """The worker's side: consume, then read on to the stream's end; on failure the closed read end stops the writer."""
+def _consume_then_close(consume: Callable[[ReadableStream], T], tar_in: ByteQueue) -> T:
+    """The worker's side: consume, then read on to the stream's end; on failure the abandoned queue stops the writer."""
     try:
         done = consume(tar_in)
         while tar_in.read(1 << 16):  # the tar's padding: the decrypting side goes on to the backup's end record
             pass
         return done
     finally:
-        tar_in.close()
+        tar_in.abandon()

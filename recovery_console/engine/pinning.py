@@ -1,4 +1,5 @@
-"""Legal holds and where each backup exists: pin and unpin (audited), copies across targets, usage per target.
+"""Legal holds and where each backup exists: pin and unpin (audited), copies across targets, usage per target
+(backups and recovery sets).
 
 A backup copied to several targets has the same object key on each; a pin holds one copy
 (target + key), and `pin`/`unpin` by id act on every copy the id names, or on one with TARGET:KEY.
@@ -10,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from recovery_console.engine.console import Console
+from recovery_console.engine.sets.set_catalog import SetCatalog, SetRecord
 from recovery_console.engine.state.backup_ids import ambiguous, matching_records, split_target_key
 from recovery_console.engine.state.named_store import usable_text
 from recovery_console.engine.state.pins import Pin
@@ -81,13 +83,17 @@ def copies(records: Iterable[BackupRecord]) -> dict[str, list[str]]:
 
 
 def usage_by_target(console: Console) -> dict[str, int]:
-    """Bytes of backups each target held when it was last listed (the catalog's view; no target is contacted)."""
-    return usage(console.catalog.records())
+    """Bytes of backups and recovery sets each target held when it was last listed (the catalog's view; no target
+    is contacted)."""
+    return usage(console.catalog.records(), SetCatalog(console.catalog).records())
 
 
-def usage(records: Iterable[BackupRecord]) -> dict[str, int]:
-    """Bytes of backups per target among `records` (a listing the caller already has)."""
+def usage(records: Iterable[BackupRecord], sets: Iterable[SetRecord] = ()) -> dict[str, int]:
+    """Bytes per target of the backups among `records` and of the sets among `sets` (every file listed in a set's
+    folder), from a listing the caller already has."""
     used: dict[str, int] = defaultdict(int)
     for record in records:
         used[record.target] += record.size
+    for held in sets:
+        used[held.target] += held.size
     return dict(used)

@@ -82,9 +82,9 @@ def target_shared(console: Console, profile: Profile, target: str) -> bool:
 
 
 def plan(console: Console, profile_name: str, rules: RetentionRules, targets: list[str] | None = None,
-         *, sync: bool = True) -> list[RetentionPlan]:
+         *, sync: bool = True, made: str | None = None) -> list[RetentionPlan]:
     """The plan for each target (default: the profile's own), listed from the target first: its backups and sets
-    by the rules, then the sets no rule counts (damaged, unfinished)."""
+    by the rules, then the sets no rule counts (damaged, unfinished); `made` (a run's new backup or set) kept."""
     profile = console.profiles.store.get(profile_name)
     names = [console.targets.resolve(name).name for name in (targets or _default_targets(profile))]
     plans = []
@@ -94,7 +94,7 @@ def plan(console: Console, profile_name: str, rules: RetentionRules, targets: li
         pinned = console.pins.by_key(name)
         sets = sets_to_plan(console, profile.name, name, target_shared(console, profile, name), pinned, sync=sync)
         units: list[Unit] = [*profile_records(console, profile, name), *sets.counted]
-        planned = plan_prune(name, units, rules, pinned)
+        planned = plan_prune(name, units, rules, pinned, made)
         plans.append(RetentionPlan(name, rules, [*planned.lines, *sets.aside]))
     return plans
 
@@ -116,12 +116,13 @@ def latest_run_failed(console: Console, profile_name: str) -> bool:
 
 def prune(console: Console, profile_name: str, rules: RetentionRules, targets: list[str] | None = None, *,
           dry_run: bool = False, last_run_failed: bool | None = None, lock_held: bool = False,
-          reporter: Reporter | None = None) -> PruneReport:
+          made: str | None = None, reporter: Reporter | None = None) -> PruneReport:
     """Plan and (unless `dry_run`) apply a prune of the profile's backups on each target.
 
     Refused when the last run failed (`last_run_failed`, read from the run history unless the caller, a run
     that just succeeded, says): a failing schedule must not also thin out the backups it could not replace.
-    `lock_held` says the caller (run-due) already holds the profile's database lock.
+    `lock_held` says the caller (run-due) already holds the profile's database lock; `made` is the key of the
+    backup (or set) that run just made, which the plan keeps whatever the rules say.
     """
     profile = console.profiles.store.get(profile_name)
     report = PruneReport(profile_name, dry_run)
@@ -132,7 +133,7 @@ def prune(console: Console, profile_name: str, rules: RetentionRules, targets: l
                                "could leave fewer good backups than the rules promise. Nothing was deleted.",
                                hint="Fix the failing run and let a backup succeed; the next prune then goes ahead.")
         with nullcontext() if lock_held or dry_run else _profile_lock(console, profile):
-            report.plans = plan(console, profile_name, rules, targets)
+            report.plans = plan(console, profile_name, rules, targets, made=made)
             if not dry_run:
                 for target_plan in report.plans:
                     _apply(console, target_plan, report, reporter or Reporter())

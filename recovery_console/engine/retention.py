@@ -10,9 +10,10 @@ set's, its key its folder): the rules count sets, never their member files.
 * `keep_daily N` / `keep_weekly N` / `keep_monthly N`: the newest backup of each of the N most recent
   days / ISO weeks (2026-W48) / months that have a backup; periods with no backup are not counted.
 
-A backup is kept when any rule keeps it; no rule at all keeps everything. Three safety rules come
+A backup is kept when any rule keeps it; no rule at all keeps everything. Four safety rules come
 first and no policy overrides them: a pinned backup (legal hold) is kept, the newest backup that
-passed a full verify is kept, and a backup whose creation time is unknown is kept. That no prune runs
+passed a full verify is kept, a backup whose creation time is unknown is kept, and the backup (or
+set) that the run now pruning just made is kept. That no prune runs
 after a failed run is the caller's check (engine/prune.py), not a planning rule.
 """
 
@@ -28,6 +29,7 @@ from recovery_console.models.backup import BackupRecord
 from recovery_console.models.retention import RetentionRules
 
 NEWEST_VERIFIED = "newest fully verified"
+MADE_BY_THIS_RUN = "made by this run"
 
 
 class Unit(Protocol):
@@ -119,10 +121,11 @@ def _month(when: datetime) -> str:
 
 
 def plan_prune(target: str, records: Iterable[Unit], rules: RetentionRules,
-               pinned: Mapping[str, str] | None = None) -> RetentionPlan:
+               pinned: Mapping[str, str] | None = None, made: str | None = None) -> RetentionPlan:
     """Plan a prune of `records` (one profile's backups and whole sets on `target`) under `rules`.
 
-    `pinned` maps the key of each pinned backup (a set's: its folder) to the reason given for its hold.
+    `pinned` maps the key of each pinned backup (a set's: its folder) to the reason given for its hold; `made` is
+    the key of the backup or set that the run pruning now just made.
     """
     pinned = pinned or {}
     dated: list[tuple[datetime, Unit]] = []
@@ -138,6 +141,8 @@ def plan_prune(target: str, records: Iterable[Unit], rules: RetentionRules,
     for index, (_, record) in enumerate(dated):
         if record.key in pinned:
             reasons[index].append(f"pinned: {pinned[record.key]}")
+        if record.key == made:
+            reasons[index].append(MADE_BY_THIS_RUN)
     newest_verified = next((i for i, (_, record) in enumerate(dated) if fully_verified(record)), None)
     if newest_verified is not None:
         reasons[newest_verified].append(NEWEST_VERIFIED)

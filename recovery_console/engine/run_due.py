@@ -122,11 +122,11 @@ def _set_run(console: Console, history: RunHistory, profile: Profile, record: Ru
 
     try:
         made = back_up_and_verify(console, profile, record.trigger, secret, reporter, clock, remember)
-    except RecoveryError as exc:  # the failed run's record names the set it made, if it made one
+        after = follow_ups(console, history, profile, made, reporter, clock)
+    except RecoveryError as exc:  # the failed (or cancelled) run's record names the set it made, if it made one
         result = "cancelled" if isinstance(exc, Cancelled) else "failed"
         ended = record.finished(result, time.monotonic() - started, reason=exc.message)
         return RunOutcome(profile.name, result, exc.message, ended, exc.exit_code)
-    after = follow_ups(console, history, profile, made, reporter, clock)
     reason = "; ".join(after.problems)
     done = record.finished("ok", time.monotonic() - started, bytes=made.size, reason=reason, set_id=made.set_id)
     return RunOutcome(profile.name, "ok", reason, done, ExitCode.PARTIAL if after.problems else ExitCode.OK)

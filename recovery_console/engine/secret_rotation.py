@@ -4,7 +4,8 @@ by trying them.
 Listing reads profiles.json only (no keyring, no key derivation). Opening a backup reads its 64-byte preamble
 once, then tries the secret the catalog recorded for it first and the others newest first, one PBKDF2 each
 (the container caches it, so the read that follows derives nothing again); the catalog then records which
-secret opened it, by label. A secret a kept backup needs is not removed unless forced with its label typed.
+secret opened it, by label. A secret a kept backup or kept recovery set needs (its manifest opens with it) is not
+removed unless forced with its label typed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -20,7 +21,9 @@ from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
 from recovery_console.engine.container import format as fmt
 from recovery_console.engine.container.reader import read_preamble
+from recovery_console.engine.io_protocols import ReadableFile
 from recovery_console.engine.progress import Reporter
+from recovery_console.engine.sets.set_catalog import UNFINISHED, SetCatalog, SetRecord
 from recovery_console.engine.state import grouped_secret
 from recovery_console.engine.state.keyring_store import SecretValue, profile_scope, reveal
 from recovery_console.engine.who import utc_now
@@ -35,11 +38,14 @@ from recovery_console.errors import (
 from recovery_console.formatting import counted
 from recovery_console.models.backup import BackupRecord
 from recovery_console.models.profile import LEGACY_SECRET_ENTRY, InstanceSecret, Profile
+from recovery_console.models.retention import RetentionRules
 
 log = logging.getLogger(__name__)
 ENTRY_PREFIX = "instance_secret."
 """Keyring entries of secrets added by rotation: `instance_secret.<UTC time>`; the first keeps `instance_secret`."""
 MAX_LABEL = 64
+Needed = BackupRecord | SetRecord
+"""What keeps a secret from being removed: a kept backup, or a kept recovery set."""
 
 
 @dataclass(frozen=True)
@@ -105,17 +111,18 @@ class SecretRotation:
             detail.update(label=label, entry=entry, generated=generated is not None)
             return AddedSecret(secret, generated)
 
-    def needed_by(self, profile_name: str, label: str, reporter: Reporter | None = None) -> list[BackupRecord]:
-        """The kept backups (pinned, or kept by the profile's retention) this secret opens: those the catalog
-        records it opened, and those it was never tried on that it does open (one key derivation each)."""
+    def needed_by(self, profile_name: str, label: str, reporter: Reporter | None = None) -> list[Needed]:
+        """The kept backups and recovery sets (pinned, or kept by the profile's retention) this secret opens: the
+        backups the catalog records it opened, and those it was never tried on that it does open, and each kept set
+        whose manifest it opens (one key derivation each)."""
         profile = self.console.profiles.store.get(profile_name)
         secret = _find(profile, label)
-        kept = self._kept(profile)
+        kept, sets = self._kept(profile)
         opened = self.console.catalog.opened_with(list({r.target for r in kept}))
-        needing = [r for r in kept if (o := opened.get((r.target, r.key))) is not None
-                   and (o.profile, o.entry) == (profile.name, secret.entry)]
+        needing: list[Needed] = [r for r in kept if (o := opened.get((r.target, r.key))) is not None
+                                 and (o.profile, o.entry) == (profile.name, secret.entry)]
         unknown = [r for r in kept if (r.target, r.key) not in opened]
-        value = self.console.secrets.get(profile_scope(profile.name), secret.entry) if unknown else None
+        value = self.console.secrets.get(profile_scope(profile.name), secret.entry) if unknown or sets else None
         if value:  # a secret the keyring lost opens nothing more (a locked keyring raises)
             for record in unknown:
                 if reporter is not None:
@@ -123,6 +130,11 @@ class SecretRotation:
                 if self._opens(record, value):
                     self.console.catalog.remember_opened_with(record, profile.name, secret.entry, secret.label)
                     needing.append(record)
+            for kept_set in sets:
+                if reporter is not None:
+                    reporter.token.raise_if_cancelled()
+                if self._set_opens(kept_set, value):
+                    needing.append(kept_set)
         return needing
 
     def remove(self, profile_name: str, label: str, *, force: bool = False, confirm: str | None = None,
@@ -133,13 +145,13 @@ class SecretRotation:
             profile = self.console.profiles.store.get(profile_name)
             secret = _find(profile, label)
             needing = self.needed_by(profile_name, label, reporter)
-            detail.update(needed_by=[r.short_id for r in needing])
+            detail.update(needed_by=[needed_name(r) for r in needing])
             if needing and not force:
-                names = ", ".join(f"{r.short_id} ({r.created or '?'}, {r.target})" for r in needing[:10])
+                names = ", ".join(f"{needed_name(r)} ({r.created or '?'}, {r.target})" for r in needing[:10])
                 more = f" and {len(needing) - 10} more" if len(needing) > 10 else ""
                 raise UsageError(
-                    f"The secret '{label}' of profile '{profile_name}' still opens "
-                    f"{counted(len(needing), 'kept backup')}: {names}{more}. Nothing was removed.",
+                    f"The secret '{label}' of profile '{profile_name}' still opens {needed_count(needing)}: "
+                    f"{names}{more}. Nothing was removed.",
                     hint="Keep the secret until those backups are pruned, or remove it anyway by typing its label "
                          "to confirm: those backups can then only be opened with a copy of the secret kept "
                          "elsewhere.",
@@ -256,7 +268,12 @@ class SecretRotation:
     @staticmethod
     def _opens_ref(ref: BackupRef, value: str) -> bool:
         """Whether `value` opens the backup: its preamble read, one key derivation."""
-        with ref.open() as stream:
+        return SecretRotation._opens_stream(ref.open, value)
+
+    @staticmethod
+    def _opens_stream(opener: Callable[[], ReadableFile], value: str) -> bool:
+        """Whether `value` opens the container file `opener` opens: its preamble read, one key derivation."""
+        with opener() as stream:
             header, commitment = read_preamble(stream)
         try:
             fmt.derive_keys(value, header).check(commitment)
@@ -295,31 +312,51 @@ class SecretRotation:
                     names.append(self.console.targets.resolve(target).name)
         return list(dict.fromkeys(names))
 
-    def _kept(self, profile: Profile) -> list[BackupRecord]:
-        """The profile's backups in the catalog that a prune keeps (pinned, retained, or no rules at all)."""
-        from recovery_console.engine.prune import profile_records  # only a removal needs them, not a backup
-        from recovery_console.engine.retention import plan_prune
+    def _kept(self, profile: Profile) -> tuple[list[BackupRecord], list[SetRecord]]:
+        """The profile's backups and recovery sets in the catalog that a prune keeps (pinned, retained, or no rules
+        at all), planned as a prune plans them; a damaged set, which a prune never deletes, among them."""
+        from recovery_console.engine.prune import plan  # only a removal needs them, not a backup
 
         kept: list[BackupRecord] = []
+        sets: list[SetRecord] = []
+        rules = profile.policy.retention if profile.policy is not None else RetentionRules()
         for name in self._target_names(profile):
-            with contextlib.suppress(RecoveryError):  # an unreachable target: the catalog as last listed
-                self.console.sync(name)
-            records = profile_records(self.console, profile, name)
-            if profile.policy is None:
-                kept += records
-            else:
-                plan = plan_prune(name, records, profile.policy.retention, self.console.pins.by_key(name))
-                kept += [line.record for line in plan.kept if isinstance(line.record, BackupRecord)]
+            try:
+                plans = plan(self.console, profile.name, rules, [name])
+            except RecoveryError:  # an unreachable target: the catalog as last listed
+                plans = plan(self.console, profile.name, rules, [name], sync=False)
+            for line in plans[0].kept:
+                if isinstance(line.record, BackupRecord):
+                    kept.append(line.record)
+                elif isinstance(line.record, SetRecord) and line.record.state != UNFINISHED:
+                    sets.append(line.record)
         opened = self.console.catalog.opened_with()
-        seen = {(r.target, r.key) for r in kept}
-        pinned = self.console.pins.all()
+        seen = {(r.target, r.key) for r in kept} | {(r.target, r.key) for r in sets}
+        pinned = {(p.target, p.key) for p in self.console.pins.all()}
         for record in self.console.catalog.records():  # held anywhere else: recorded as this profile's
             key = (record.target, record.key)
             if key not in seen and (o := opened.get(key)) is not None and o.profile == profile.name and (
-                    profile.policy is None or any((p.target, p.key) == key for p in pinned)):
+                    profile.policy is None or key in pinned):
                 kept.append(record)
                 seen.add(key)
-        return kept
+        for held in SetCatalog(self.console.catalog).records():  # a set of this profile held anywhere else
+            key = (held.target, held.key)
+            if key not in seen and held.manifest is not None and held.manifest.profile == profile.name and (
+                    profile.policy is None or key in pinned):
+                sets.append(held)
+                seen.add(key)
+        return kept, sets
+
+    def _set_opens(self, record: SetRecord, value: str) -> bool:
+        """Whether `value` opens the set's manifest (one key derivation); one that cannot be read counts as opened
+        by it (nothing is removed on a guess)."""
+        try:
+            storage = self.console.storage(record.target)
+            return self._opens_stream(lambda: storage.open_read(record.manifest_key), value)
+        except Cancelled:
+            raise
+        except RecoveryError:
+            return True
 
     def _opens(self, record: BackupRecord, value: str) -> bool:
         """Whether `value` opens a catalog backup; one that cannot be read counts as opened by it (nothing is
@@ -330,6 +367,18 @@ class SecretRotation:
             raise
         except RecoveryError:
             return True
+
+def needed_name(record: Needed) -> str:
+    """How a removal names what needs a secret: a backup by its short id, a set as 'set ' and its short id."""
+    return f"set {record.short_id}" if isinstance(record, SetRecord) else record.short_id
+
+
+def needed_count(needing: list[Needed]) -> str:
+    """'2 kept backups and 1 kept set'."""
+    sets = sum(isinstance(r, SetRecord) for r in needing)
+    parts = [counted(len(needing) - sets, "kept backup")] if len(needing) > sets else []
+    return " and ".join([*parts, counted(sets, "kept set")] if sets else parts)
+
 
 def _find(profile: Profile, label: str) -> InstanceSecret:
     for secret in profile.secrets_newest_first:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QAbstractButton, QDialog, QFileDialog, QInputDialo
 
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.results import FileResult
+from recovery_console.engine.sets.set_catalog import SetRecord
 from recovery_console.engine.storage.round_trip import CheckReport
 from recovery_console.errors import RecoveryError, StorageError, UsageError
 from recovery_console.formatting import format_bytes
@@ -49,6 +50,18 @@ def explain_unusable(actions: dict[str, QAction], reason: str | None) -> None:
         action.setStatusTip(reason or own[1])
 
 
+def say_after_refresh(window: MainWindow, message: str) -> None:
+    """Re-read the catalog, then say `message` in the status bar (the listing's own count would hide it)."""
+    controller = window.controller
+
+    def said(_count: int) -> None:
+        controller.backups_refreshed.disconnect(said)
+        window.statusBar().showMessage(message, 15000)
+
+    controller.backups_refreshed.connect(said)
+    controller.refresh(sync=False)
+
+
 UPLOAD_FILTERS = ("Backups, pg_dump archives and vault tars (*.enc *.dump *.backup *.tar *.tar.gz *.tgz *.tar.zst);;"
                   "Backups (*.enc);;pg_dump custom-format archives (*.dump *.backup);;"
                   "Tars of a vault folder (*.tar *.tar.gz *.tgz *.tar.zst);;All files (*)")
@@ -71,7 +84,8 @@ class BackupActions(QObject):
     # ------------------------------------------------------------------ create
 
     def create_backup(self) -> None:
-        """From the selected profile (pg_dump through backup_database), else from a pg_dump file."""
+        """From the selected profile (pg_dump through backup_database; a profile with members: a recovery set through
+        backup_set), else from a pg_dump file."""
         window = self.window
         profile_name = window.selected_profile()
         if profile_name:
@@ -80,6 +94,10 @@ class BackupActions(QObject):
             if not target:
                 window.show_error("Create backup", UsageError(f"Profile '{profile_name}' has no backup target.",
                                                               hint="Give it one in its settings, then try again."))
+                return
+            if profile is not None and profile.has_members:
+                self._ask_description(f"Back up recovery set {profile_name} now",
+                                      lambda text: self._backup_set(profile_name, target, text))
                 return
             self._ask_description(f"Back up {profile_name} now",
                                   lambda text: self._backup_profile(profile_name, target, text))
@@ -108,6 +126,29 @@ class BackupActions(QObject):
             window.submit(job, f"Backing up {profile}", self._backup_done, error_title=f"Backing up {profile} failed")
 
         window.secrets.request(target, got, why=f"encrypt a backup of {profile}", profile=profile)
+
+    def _backup_set(self, profile: str, target: str, description: str) -> None:
+        """Every member of the profile into one recovery set (the engine's set backup), with progress and cancel."""
+        from recovery_console.engine.sets.set_backup import backup_set
+
+        window = self.window
+
+        def got(secret: str | None) -> None:
+            if secret is None:
+                self._status("Backup not started: no instance secret.", 8000)
+                return
+            console = window.console
+            job = Job(f"Backing up set {profile}", lambda reporter: backup_set(
+                console, profile, description=description, secret=secret, reporter=reporter), key=target)
+            window.submit(job, f"Backing up recovery set {profile}", self._set_done,
+                          error_title=f"Backing up recovery set {profile} failed")
+
+        window.secrets.request(target, got, why=f"encrypt a recovery set of {profile}", profile=profile)
+
+    def _set_done(self, record: SetRecord) -> None:
+        members = len(record.manifest.members) if record.manifest is not None else len(record.member_files or ())
+        say_after_refresh(self.window, f"Recovery set {record.short_id} stored on {record.target}: {members} "
+                                       f"members, {format_bytes(record.size)}.")
 
     def _backup_file(self, path: Path, target: str, description: str) -> None:
         window = self.window

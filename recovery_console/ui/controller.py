@@ -20,6 +20,7 @@ from recovery_console.engine.pinning import usage
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.sets.set_catalog import DAMAGED, SetRecord
 from recovery_console.engine.sets.set_listing import list_sets
+from recovery_console.engine.sets.set_pins import set_pin
 from recovery_console.engine.state.targets import AD_HOC_LOCAL
 from recovery_console.errors import RecoveryError, StorageError
 from recovery_console.models.backup import BackupRecord
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from recovery_console.ui.views.health_view import HealthView
 
 Shortcut = QKeySequence | QKeySequence.StandardKey | str | None
-Listing = tuple[list[BackupRecord], dict[str, RecoveryError], list[SetRecord]]
+Listing = tuple[list[BackupRecord], dict[str, RecoveryError], list[SetRecord], frozenset[tuple[str, str]]]
 
 
 def create_text(profile: str | None) -> str:
@@ -208,7 +209,8 @@ class MainController(QObject):
             removed = [r for r in console.catalog.records()  # still on their storage: shown, never hidden
                        if r.target not in names and not r.target.startswith(AD_HOC_LOCAL)]
             sets = list_sets(console, [n for n in names if n not in problems], sync=sync)[0]
-            return records + removed, problems, sets
+            pinned = frozenset((s.target, s.folder) for s in sets if set_pin(console, s) is not None)
+            return records + removed, problems, sets, pinned
 
         job = Job("Listing the targets" if sync else "Reading the catalog", work, key="refresh")
         self._refresh_job = job
@@ -234,15 +236,15 @@ class MainController(QObject):
 
     def _refreshed(self, result: Listing) -> None:
         window = self.window
-        records, problems, sets = result
+        records, problems, sets, pinned = result
         window.browser.model.removed_targets = frozenset(r.target for r in records if r.target not in window.targets)
         select, self._select_after_refresh = self._select_after_refresh, None
         if not window.browser.show_records(records, select):
             window.details.show_record(window.selected_backup())
         window.browser.update_counts(has_targets=bool(window.targets))
-        window.browser.sets.show_sets(sets)
+        window.browser.sets.show_sets(sets, pinned)
         window.refresh_badges()  # the listing was itself a check of every target
-        window.sidebar.show_usage(usage(records))
+        window.sidebar.show_usage(usage(records, sets))
         if problems:
             names = ", ".join(sorted(problems))
             window.statusBar().showMessage(f"Could not list {names}; showing what the catalog last saw.", 15000)

@@ -39,6 +39,7 @@ from recovery_console.ui.error_dialog import error_box
 from recovery_console.ui.jobs import Job, JobRunner
 from recovery_console.ui.keep_actions import KeepActions
 from recovery_console.ui.secrets import SecretBroker
+from recovery_console.ui.set_actions import SetActions
 from recovery_console.ui.views.backup_browser import BackupBrowser
 from recovery_console.ui.views.details_pane import DetailsPane
 from recovery_console.ui.views.sidebar import Sidebar
@@ -88,6 +89,7 @@ class MainWindow(QMainWindow):
         self.jobs_area = JobsArea()
         self.controller = MainController(self)
         self.keep_actions = KeepActions(self)
+        self.set_actions = SetActions(self)
         self.config_actions = ConfigActions(self)
         self._build_layout()
         self._build_menus()
@@ -164,6 +166,8 @@ class MainWindow(QMainWindow):
         backup_menu.addAction(actions["restore_history"])
         backup_menu.addSeparator()
         backup_menu.addActions(self.keep_actions.actions)
+        backup_menu.addSeparator()
+        backup_menu.addMenu(self.set_actions.menu)
         backup_menu.addSeparator()
         backup_menu.addAction(self.details.metadata_action)
         backup_menu.addAction(self.details.contents_action)

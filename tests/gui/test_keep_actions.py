@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QComboBox, QDialogButtonBox
 
+from recovery_console.engine.sets.set_import import import_set
 from recovery_console.formatting import format_bytes
 from recovery_console.models.target import TargetConfig
 from recovery_console.ui.app import create_main_window
 from recovery_console.ui.widgets.usage_delegate import USAGE_ROLE
+from tests.fixtures.console import FAST_ITERATIONS, SECRET
 from tests.gui.test_main_window import JOB_TIMEOUT, answer_input, click, click_row, dialog_button, settle
 
 pytestmark = pytest.mark.gui
@@ -116,5 +118,21 @@ def test_the_targets_list_shows_each_targets_usage_against_its_quota(qtbot, cons
     assert sidebar.target_item("capped").data(USAGE_ROLE).startswith(f"{format_bytes(record.size)} of 4.0 MiB")
     if os.environ.get("RC_RENDER_DIR"):
         sidebar.grab().save(str(Path(os.environ["RC_RENDER_DIR"]) / "sidebar-usage.png"))
+    window.runner.cancel_all()
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=JOB_TIMEOUT)
+
+
+def test_the_targets_list_counts_a_recovery_sets_files_in_its_usage(qtbot, console, make_backup, sample_dump,
+                                                                    tmp_path):
+    record = make_backup()
+    made = import_set(console, [sample_dump], "nightly", "vault", SECRET, iterations=FAST_ITERATIONS)
+    set_files = sum(p.stat().st_size for p in (tmp_path / "target" / "sets").rglob("*") if p.is_file())
+    window = create_main_window(console, None)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.controller.backups_refreshed, timeout=JOB_TIMEOUT):
+        window.show()
+    settle(qtbot, window)
+    assert window.sidebar.used == {"vault": record.size + set_files} and made.size == set_files > 0
+    assert window.sidebar.target_item("vault").data(USAGE_ROLE) == f"holds {format_bytes(record.size + set_files)}"
     window.runner.cancel_all()
     qtbot.waitUntil(lambda: not window.runner.running, timeout=JOB_TIMEOUT)

@@ -1,7 +1,7 @@
 """Scheduled and "Run now" backups of a profile with members (#18) against real PostgreSQL 15 and 17 and a vault
 folder: run-due makes the recovery set under the lock of every database in it, verifies it from the target and
 records the run with the set's id; a member's database locked by another process makes the run busy, with nothing
-written."""
+written. What the run does after its verify (copies, prune) is in test_set_follow_ups.py."""
 
 from __future__ import annotations
 
@@ -24,8 +24,6 @@ from recovery_console.engine.state.locks import database_identity, lock_file, re
 from recovery_console.engine.state.run_history import RunHistory
 from recovery_console.errors import ExitCode
 from recovery_console.models.policy import Frequency, Policy, Schedule
-from recovery_console.models.retention import RetentionRules
-from recovery_console.models.target import TargetConfig
 from tests.fixtures.console import SECRET
 from tests.integration.test_recovery_sets import set_profile  # noqa: F401 - the fixture
 
@@ -72,20 +70,6 @@ def test_run_due_backs_a_set_profile_up_as_one_verified_set_once_per_slot(consol
     by_hand = run_now(console, "records", secret=SECRET)  # the window's "Run now"
     assert by_hand.result == "ok" and by_hand.record.trigger == "manual"
     assert len(list_sets(console)[0]) == 2
-
-
-def test_a_set_run_with_secondary_targets_and_retention_says_what_it_did_not_do(console, set_profile,  # noqa: F811
-                                                                                 tmp_path):
-    other = tmp_path / "second"
-    other.mkdir()
-    console.add_target(TargetConfig(name="second", kind="local", options={"path": str(other)}))
-    policy = Policy(schedule=NIGHTLY.schedule, min_free_mb=1, secondary_targets=("second",),
-                    retention=RetentionRules(keep_last=2))
-    console.profiles.set_policy("records", policy, now=DAY0.isoformat().replace("+00:00", "Z"))
-    outcome = run_now(console, "records", secret=SECRET)
-    assert outcome.result == "ok" and outcome.exit_code == ExitCode.PARTIAL
-    assert "not copied to second" in outcome.reason and "not pruned" in outcome.reason
-    assert list(other.rglob("*")) == []
 
 
 def test_a_member_database_locked_by_another_process_makes_the_set_run_busy_and_nothing_is_written(

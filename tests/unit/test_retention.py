@@ -118,3 +118,11 @@ def test_a_set_is_one_unit_among_backups_pinned_and_verified_by_its_folder() -> 
         (held.folder, "keep set (pinned: case 7)")]
     gone = PlanLine(_set(at("2026-11-01"), "5e7a0004"), note="unfinished: no manifest")
     assert not gone.keep and gone.text == "delete set (unfinished: no manifest)"
+
+
+def test_what_the_pruning_run_just_made_is_kept_even_when_the_rules_would_not() -> None:
+    later = [record(at("2026-12-10")), record(at("2026-12-09"))]
+    made = record(at("2026-12-01"))  # the run's clock behind the target's newest backups
+    plan = plan_prune("vault", [*later, made], RetentionRules(keep_last=1), made=made.key)
+    assert [(line.record.key, line.text) for line in plan.lines] == [
+        (later[0].key, "keep (last 1)"), (later[1].key, "delete"), (made.key, "keep (made by this run)")]

@@ -56,7 +56,8 @@ def strip_headers(data: bytes, start: int, end: int, payload: bool = True) -> Ru
     if not payload:
         return Run(FRAMING_ONLY, stop)
     keep = np.ones(stop, bool)
-    keep[(heads[:, None] + np.arange(HEADER)).ravel()] = False
+    for byte in range(HEADER):  # five scatters cost less than one through a five-times-larger index array
+        keep[heads + byte] = False
     return Run(window[:stop][keep].tobytes(), stop)
 
 

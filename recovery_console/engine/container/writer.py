@@ -64,10 +64,10 @@ def _read_blocks(source: ReadableStream, size: int) -> Iterator[bytes]:
 
 
 def _payload_chunks(blocks: Iterator[bytes], compression: str, chunk_size: int,
-                    archive_sha: HASH) -> Iterator[bytes]:
+                    archive_sha: HASH, level: int = ZSTD_LEVEL) -> Iterator[bytes]:
     """Hash the archive bytes and cut the (optionally zstd-compressed) payload into exact chunks."""
     if compression == "zstd":
-        params = zstandard.ZstdCompressionParameters.from_level(ZSTD_LEVEL, threads=-1, job_size=ZSTD_JOB_SIZE)
+        params = zstandard.ZstdCompressionParameters.from_level(level, threads=-1, job_size=ZSTD_JOB_SIZE)
         chunker = zstandard.ZstdCompressor(compression_params=params).chunker(chunk_size=chunk_size)
         for block in blocks:
             archive_sha.update(block)
@@ -96,8 +96,10 @@ def encrypt_stream(
     iterations: int = fmt.DEFAULT_ITERATIONS,
     chunk_exponent: int = fmt.DEFAULT_CHUNK_EXPONENT,
     salt: bytes | None = None,
+    zstd_level: int = ZSTD_LEVEL,
 ) -> EncryptResult:
-    """Encrypt `source` into `sink` chunk by chunk; metadata.chunk_size is filled in from the header."""
+    """Encrypt `source` into `sink` chunk by chunk; metadata.chunk_size is filled in from the header.
+    `zstd_level` is the compressor's level when metadata.compression is "zstd" (not recorded: any decodes)."""
     if metadata.compression not in ("none", "zstd"):
         raise UsageError(f"Unknown compression {metadata.compression!r}; choose none or zstd.")
     reporter = reporter or Reporter()
@@ -145,7 +147,7 @@ def encrypt_stream(
             yield block
 
     for chunk in _payload_chunks(counted(_read_blocks(source, read_size)), metadata.compression,
-                                 header.chunk_size, archive_sha):
+                                 header.chunk_size, archive_sha, zstd_level):
         index += 1
         payload_length += len(chunk)
         seal(index, chunk, final=False)

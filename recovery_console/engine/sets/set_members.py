@@ -1,7 +1,7 @@
 """One member of a recovery set taken out: a database member decrypted to its pg_dump archive, a folder member
 extracted into a new folder or restored in place by swap, each checked against the set's manifest.
 
-A folder is extracted while its member file is decrypted (through a pipe, no plaintext copy on disk);
+A folder is extracted while its member file is decrypted (through a queue in memory, no plaintext copy on disk);
 the member's end checks and the manifest's archive hash are proven before a new folder is kept or an
 in-place swap is made, so nothing is replaced by what a damaged or substituted member holds.
 """
@@ -23,6 +23,7 @@ from recovery_console.engine.progress import Reporter
 from recovery_console.engine.results import FileResult
 from recovery_console.engine.sets.manifest import ManifestMember, SetManifest, open_manifest
 from recovery_console.engine.sets.set_catalog import SetCatalog, SetRecord
+from recovery_console.engine.vault.byte_queue import ByteQueue
 from recovery_console.engine.vault.vault_extract import Extracted, extract_vault, restore_in_place
 from recovery_console.errors import IntegrityError, NotFoundError, UsageError
 from recovery_console.models.backup import BackupMetadata, BackupRecord
@@ -159,17 +160,17 @@ def extract_member(console: Console, manifest: SetManifest, member: ManifestMemb
         return FolderResult(member, done)
 
 
-class _PipeSource:
-    """The decrypted tar as the extractor reads it; at the pipe's end, the decryption's own failure is raised."""
+class _QueueSource:
+    """The decrypted tar as the extractor reads it; at the end of the queue, the decryption's own failure is raised."""
 
-    def __init__(self, fd: int, finished: threading.Event, failed: list[BaseException]) -> None:
-        self._file = os.fdopen(fd, "rb")
+    def __init__(self, queue: ByteQueue, finished: threading.Event, failed: list[BaseException]) -> None:
+        self._queue = queue
         self._finished, self._failed = finished, failed
         self.started = False
 
     def read(self, size: int = -1) -> bytes:
         self.started = True
-        data = self._file.read(size)
+        data = self._queue.read(size)
         if not data:
             self._finished.wait()
             if self._failed:
@@ -177,35 +178,37 @@ class _PipeSource:
         return data
 
     def close(self) -> None:
-        self._file.close()
+        self._queue.abandon()
 
 
 @contextmanager
 def _decrypted(ref: BackupRef, secret: str, member: ManifestMember,
-               set_id: str) -> Iterator[tuple[_PipeSource, _Proof]]:
-    """Decrypt the member on a thread into a pipe; `proven()` waits for the whole file's checks and the manifest's
-    archive hash, and raises if either fails."""
-    read_fd, write_fd = os.pipe()
+               set_id: str) -> Iterator[tuple[_QueueSource, _Proof]]:
+    """Decrypt the member on a thread into a queue (engine/vault/byte_queue.py: its pieces handed over as they are,
+    where a pipe made the two threads take turns in 64 KiB); `proven()` waits for the whole file's checks and the
+    manifest's archive hash, and raises if either fails."""
+    queue = ByteQueue()
     finished = threading.Event()
     failed: list[BaseException] = []
     reports: list[StreamReport] = []
 
     def decrypt() -> None:
         try:
-            with os.fdopen(write_fd, "wb") as sink, ref.open() as stream:
-                reports.append(read_stream(stream, secret, sink=sink, require_archive=False))
+            with ref.open() as stream:
+                reports.append(read_stream(stream, secret, sink=queue, require_archive=False))
         except BaseException as exc:  # noqa: BLE001 - handed to the reading side
             failed.append(exc)
         finally:
+            queue.close()
             finished.set()
 
-    source = _PipeSource(read_fd, finished, failed)
+    source = _QueueSource(queue, finished, failed)
     thread = threading.Thread(target=decrypt, name="rc-member-decrypt", daemon=True)
     thread.start()
     try:
         yield source, _Proof(source, finished, failed, reports, member, set_id)
     finally:
-        source.close()  # a decryption still writing gets EPIPE and ends
+        source.close()  # a decryption still writing gets BrokenPipeError and ends
         thread.join()
 
 
@@ -213,7 +216,7 @@ class _Proof:
     """Called once the tar is extracted: the rest of the stream read, the file's end checks passed, the archive the
     one the manifest pins."""
 
-    def __init__(self, source: _PipeSource, finished: threading.Event, failed: list[BaseException],
+    def __init__(self, source: _QueueSource, finished: threading.Event, failed: list[BaseException],
                  reports: list[StreamReport], member: ManifestMember, set_id: str) -> None:
         self._source, self._finished, self._failed, self._reports = source, finished, failed, reports
         self._member, self._set_id = member, set_id

@@ -4,6 +4,10 @@ Regular files, directories and symbolic links (stored as links, never followed: 
 of the folder is kept as what it is and refused on extraction), with their modes and modification
 times; sockets, FIFOs and device nodes are skipped and reported. The tar is written forward to any
 stream (POSIX pax format, UTF-8 names), so the folder goes straight into an encrypted backup.
+
+File content goes out in the pieces it is read in (READ_PIECE), headers gathered into pieces of about
+that size: `tarfile`'s stream mode would cut everything into 10 KiB writes, and a reader on another
+thread would wake for each.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import os
 import stat
 import tarfile
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,25 +57,62 @@ class _Counting:
         self._fp.close()
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    """Every entry below `root`, parents before children, names sorted; links are listed, never entered."""
+class _Sink:
+    """The tar writer's output: small writes (headers, padding) gathered up to READ_PIECE, a piece of file content
+    passed on as it is; counts what went out, which `tarfile` asks for with `tell`."""
+
+    def __init__(self, sink: WritableStream) -> None:
+        self._sink = sink
+        self._pending = bytearray()
+        self._written = 0
+
+    def write(self, data: bytes) -> int:
+        self._written += len(data)
+        if len(data) >= READ_PIECE // 4:
+            self.flush()
+            self._sink.write(data)
+        else:
+            self._pending += data
+            if len(self._pending) >= READ_PIECE:
+                self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._sink.write(bytes(self._pending))
+            self._pending.clear()
+
+    def tell(self) -> int:
+        return self._written
+
+
+def _walk(root: Path) -> Iterator[tuple[Path, bool]]:
+    """Every entry below `root` and whether it is a folder, parents before children, names sorted; links are
+    listed, never entered."""
     stack = [root]
     while stack:
         folder = stack.pop()
         try:
-            names = sorted(os.listdir(folder), reverse=True)
+            with os.scandir(folder) as found:
+                entries = sorted(((e.name, e.is_dir(follow_symlinks=False)) for e in found), reverse=True)
         except OSError as exc:
             raise from_os_error("listing", str(folder), exc) from exc
-        for name in names:
+        for name, is_dir in entries:
             path = folder / name
-            yield path
-            if stat.S_ISDIR(path.lstat().st_mode):
+            yield path, is_dir
+            if is_dir:
                 stack.append(path)
 
 
 def content_size(root: Path) -> int:
     """The bytes of regular-file content below `root` (for progress), links not followed."""
-    return sum(p.lstat().st_size for p in _walk(root) if stat.S_ISREG(p.lstat().st_mode))
+    total = 0
+    for path, is_dir in _walk(root):
+        if not is_dir:
+            with suppress(OSError):  # gone since it was listed: the tar's own look reports it
+                info = path.lstat()
+                total += info.st_size if stat.S_ISREG(info.st_mode) else 0
+    return total
 
 
 def write_folder_tar(root: Path, sink: WritableStream, reporter: Reporter | None = None) -> FolderSummary:
@@ -83,15 +125,19 @@ def write_folder_tar(root: Path, sink: WritableStream, reporter: Reporter | None
         raise NotFoundError(f"The vault folder {root} does not exist.") from None
     summary = FolderSummary()
     reporter.start(Phase.READ, content_size(root))
-    with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8",  # type: ignore[call-overload]
-                      errors="surrogateescape") as tar:
-        for path in _walk(root):
+    out = _Sink(sink)
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8",  # type: ignore[call-overload]
+                      errors="surrogateescape", copybufsize=READ_PIECE) as tar:
+        for path, _ in _walk(root):
             reporter.check()
             name = path.relative_to(root).as_posix()
             try:
                 info = tar.gettarinfo(str(path), arcname=name)
             except OSError as exc:
                 raise from_os_error("reading", str(path), exc) from exc
+            if info is None:  # a socket: gettarinfo has no tar type for it
+                summary.skipped.append(f"{name}: not a file, folder or link (a socket, FIFO or device)")
+                continue
             info.uname = info.gname = ""
             if info.isreg():
                 with _Counting(path, reporter) as fp:
@@ -106,4 +152,5 @@ def write_folder_tar(root: Path, sink: WritableStream, reporter: Reporter | None
                 summary.links += 1
             else:
                 summary.skipped.append(f"{name}: not a file, folder or link (a socket, FIFO or device)")
+    out.flush()
     return summary

@@ -23,28 +23,43 @@ from recovery_console.engine.progress import Reporter
 from recovery_console.errors import IntegrityError, UsageError, from_os_error
 
 END_MARKER = 2 * tarfile.BLOCKSIZE  # two zero blocks end every whole tar
-TAIL = 4 * tarfile.RECORDSIZE
+READ_PIECE = 1 << 20
+"""Bytes taken from the stream at once, and a member's content copied in pieces of this size."""
 
 
 class _Tail:
-    """The tar's stream, keeping its length and last bytes: a tar cut at a member boundary reads as a clean end
-    to `tarfile`, so its end-of-archive marker is checked here."""
+    """The tar's stream as `tarfile` reads it, read ahead in pieces of READ_PIECE: a tar cut at a member boundary
+    reads as a clean end to `tarfile`, so its end-of-archive marker is checked here, in the bytes that follow the
+    last member (read on from the stream if they are not here yet)."""
 
     def __init__(self, stream: ReadableStream) -> None:
         self._stream = stream
-        self.total = 0
-        self.tail = b""
+        self._previous = b""
+        self._piece = b""
+        self._start = 0  # the stream offset of self._piece
+        self._offset = 0
 
     def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size)
-        self.total += len(data)
-        self.tail = (self.tail + data)[-TAIL:]
-        return data
+        if size < 0:
+            return b"".join(iter(lambda: self.read(READ_PIECE), b""))
+        if self._offset == len(self._piece):
+            self._start += len(self._piece)
+            self._previous, self._piece, self._offset = self._piece, self._stream.read(max(size, READ_PIECE)), 0
+        start, self._offset = self._offset, min(len(self._piece), self._offset + size)
+        return self._piece[start:self._offset]
 
     def ends_whole(self, end: int) -> bool:
         """Whether the two zero blocks of the end-of-archive marker follow the last member at `end`."""
-        start = end - (self.total - len(self.tail))
-        return start >= 0 and self.tail[start:start + END_MARKER] == bytes(END_MARKER)
+        while self._start + len(self._piece) < end + END_MARKER:
+            more = self._stream.read(READ_PIECE)
+            if not more:
+                break
+            self._piece += more
+        first = self._start - len(self._previous)
+        if end < first:
+            return False
+        held = self._previous + self._piece
+        return held[end - first:end - first + END_MARKER] == bytes(END_MARKER)
 
 
 @dataclass
@@ -119,7 +134,7 @@ def _walk_checked(stream: ReadableStream, root: str, done: Extracted, reporter: 
     handed to `take` and counted; a damaged or cut-short tar raises tarfile.ReadError."""
     source = _Tail(stream)
     with tarfile.open(fileobj=source, mode="r|", encoding="utf-8",  # type: ignore[call-overload]
-                      errors="surrogateescape") as tar:
+                      errors="surrogateescape", copybufsize=READ_PIECE) as tar:
         for member in tar:
             reporter.check()
             safe, problem = checked_member(member, root)

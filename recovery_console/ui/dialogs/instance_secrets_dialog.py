@@ -26,11 +26,16 @@ from PySide6.QtWidgets import (
 )
 
 from recovery_console.engine.escrow_sheet import EscrowSheet
-from recovery_console.engine.secret_rotation import AddedSecret, SecretRotation, default_label
+from recovery_console.engine.secret_rotation import (
+    AddedSecret,
+    Needed,
+    SecretRotation,
+    default_label,
+    needed_count,
+    needed_name,
+)
 from recovery_console.engine.who import user_at_host
 from recovery_console.errors import RecoveryError
-from recovery_console.formatting import counted
-from recovery_console.models.backup import BackupRecord
 from recovery_console.models.profile import InstanceSecret
 from recovery_console.ui.dialogs.escrow_dialog import EscrowSheetDialog
 from recovery_console.ui.error_dialog import error_box
@@ -172,7 +177,7 @@ class InstanceSecretsDialog(QDialog):
             self._done("")
             return
         try:
-            needing: list[BackupRecord] = await run_job(self.runner, Job(
+            needing: list[Needed] = await run_job(self.runner, Job(
                 f"Finding the backups that need '{secret.label}'",
                 lambda r: self.rotation.needed_by(self.profile, secret.label, r), key="keyring"))
         except RecoveryError as exc:
@@ -194,7 +199,7 @@ class InstanceSecretsDialog(QDialog):
             return
         self._done(f"'{secret.label}' removed from the profile and the keyring.")
 
-    async def _confirm(self, secret: InstanceSecret, needing: list[BackupRecord]) -> tuple[bool, str | None]:
+    async def _confirm(self, secret: InstanceSecret, needing: list[Needed]) -> tuple[bool, str | None]:
         """Whether to go on, and the label typed out (asked when kept backups need the secret; else yes or no)."""
         done: asyncio.Future[tuple[bool, str | None]] = asyncio.get_running_loop().create_future()
 
@@ -204,10 +209,10 @@ class InstanceSecretsDialog(QDialog):
 
         dialog: QDialog
         if needing:
-            names = ", ".join(r.short_id for r in needing[:10]) + (" …" if len(needing) > 10 else "")
+            names = ", ".join(needed_name(r) for r in needing[:10]) + (" …" if len(needing) > 10 else "")
             typed = typed_confirmation(
                 self, "Remove a needed secret", secret.label,
-                f"label '{secret.label}' to remove it anyway.\n\n{counted(len(needing), 'kept backup')} open only "
+                f"label '{secret.label}' to remove it anyway.\n\n{needed_count(needing)} open only "
                 f"with it: {names}. Once it is removed they open only with a copy of it kept elsewhere (its escrow "
                 "sheet).",
                 "Remove secret")

@@ -1,5 +1,6 @@
 """A profile's restore history: each restore, how it ended, the previous database it kept and that database's size
-now; Roll back and Drop act on the selected one. Everything shown is read from the engine (engine/restore_kept.py)
+now; Roll back and Drop act on the selected one. Below, the profile's recovery-set restores (set_restores_panel.py),
+each rolled back whole by "Roll back whole set…". Everything shown is read from the engine (engine/restore_kept.py)
 in a job, and read again after each action, so the list says what is true on the server now.
 """
 
@@ -41,8 +42,11 @@ from recovery_console.engine.restore_kept import (
     history,
     rollback_entry,
 )
+from recovery_console.engine.sets.set_restores import ROLLED_BACK, SetRestore, restores
+from recovery_console.engine.sets.set_rollback import rollback_set
 from recovery_console.errors import RecoveryError
 from recovery_console.formatting import format_bytes
+from recovery_console.ui.dialogs.set_restores_panel import SetRestoresPanel, rollback_text, short_set
 from recovery_console.ui.error_dialog import error_box
 from recovery_console.ui.jobs import Job, JobRunner, answered, run_job, start_task
 from recovery_console.ui.progress_panel import ProgressPanel
@@ -106,6 +110,7 @@ class RestoreHistoryDialog(QDialog):
         self.acting = False
         self.confirm_box: QMessageBox | None = None
         self.drop_box: QInputDialog | None = None
+        self.set_rollback_box: QInputDialog | None = None
         self.error_dialog: QMessageBox | None = None
         self.setWindowTitle(f"Restore history of {profile}")
         self.setWindowIcon(icon("restore"))
@@ -127,6 +132,9 @@ class RestoreHistoryDialog(QDialog):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
         self.table.itemSelectionChanged.connect(self.update_buttons)
+        self.sets = SetRestoresPanel()
+        self.sets.table.itemSelectionChanged.connect(self.update_buttons)
+        self.sets.rollback_button.clicked.connect(lambda: self.start(self.roll_back_set()))
         self.status = wrap_label("", "History status", rich=True)
         self.progress = ProgressPanel()
         self.progress.setAccessibleName("Progress of the action")
@@ -161,6 +169,7 @@ class RestoreHistoryDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.heading)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.sets)
         layout.addWidget(self.status)
         layout.addWidget(self.progress)
         layout.addLayout(buttons)
@@ -183,6 +192,8 @@ class RestoreHistoryDialog(QDialog):
         self.drop_button.setEnabled(idle and row is not None and row.can_drop)
         self.refresh_button.setEnabled(idle)
         self.swap_button.setEnabled(idle)
+        chosen = self.sets.selected()
+        self.sets.rollback_button.setEnabled(idle and chosen is not None and chosen.state != ROLLED_BACK)
 
     def start(self, flow: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
         """Run one flow at a time; closing the dialog cancels it."""
@@ -213,13 +224,19 @@ class RestoreHistoryDialog(QDialog):
         """Read the history and the kept databases' state from the server again; keep the selection."""
         current = self.selected_row()
         select = select or (current.entry.id if current else None)
+        chosen_set = self.sets.selected()
         console, profile = self.console, self.profile
         try:
-            found: History = await self._run("Reading the history", lambda r: history(console, profile))
+            found: History
+            set_restores: list[SetRestore]
+            found, set_restores = await self._run(
+                "Reading the history", lambda r: (history(console, profile), restores(console.paths, profile)))
         except RecoveryError as exc:
             self.status.setText(colored("✘ " + exc.message, FAIL_COLOR, True) + "<br>" + html.escape(exc.hint))
             self.show_rows([])
+            self.sets.show_restores([])
             return
+        self.sets.show_restores(set_restores, chosen_set.id if chosen_set else None)
         self.progress.show_end(f"{len(found.rows)} restore{'' if len(found.rows) == 1 else 's'} listed.",
                                complete=True)
         self.show_rows(found.rows, select)
@@ -290,6 +307,27 @@ class RestoreHistoryDialog(QDialog):
                         lambda r: drop_previous(console, profile, entry_id, confirm=typed),
                         lambda dropped: f"✔ Dropped {dropped}.")
 
+    async def roll_back_set(self) -> None:
+        """Every member of the selected set restore back as it was, in one engine call; its text says what was done,
+        its error (a busy member, a kept copy gone) what was not."""
+        chosen = self.sets.selected()
+        if chosen is None or chosen.state == ROLLED_BACK:
+            return
+        name = short_set(chosen.set_id)
+        members = ", ".join(m.name for m in chosen.members)
+        dialog = typed_confirmation(
+            self, "Roll back whole set", name,
+            f"set's id '{name}' to roll back its restore of {local_time(chosen.time)}.\n\nEvery member it "
+            f"replaced ({members}) gets its state from before the restore back; each restored database and folder "
+            "is kept beside it. Sessions connected to those databases are disconnected.", "Roll back set")
+        self.set_rollback_box = dialog
+        if await self._answer(dialog) != QDialog.DialogCode.Accepted:
+            return
+        console, profile, restore_id = self.console, self.profile, chosen.id
+        await self._act("Rolling back the set", f"Rolling back set {name} …",
+                        lambda r: rollback_set(console, profile, restore_id),
+                        lambda outcome: rollback_text(outcome, chosen))
+
     async def swap_in(self) -> None:
         """Finish a blocked restore: the engine finds its checked copy (or says there is none) and swaps it in."""
         if not await self._confirmed(
@@ -319,7 +357,8 @@ class RestoreHistoryDialog(QDialog):
         await self.reload()
         if outcome is not None:
             after = self.status.text()
-            self.status.setText(colored(done(outcome), PASS_COLOR, True) + (f"<br>{after}" if after else ""))
+            text = colored(done(outcome), PASS_COLOR, True).replace("\n", "<br>")
+            self.status.setText(text + (f"<br>{after}" if after else ""))
             self.changed.emit()
 
     def _block(self, active: bool, text: str = "") -> None:

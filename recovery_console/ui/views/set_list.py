@@ -3,7 +3,7 @@ damaged (what is wrong with it) and is never offered for restore."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
@@ -20,11 +20,12 @@ from recovery_console.ui.widgets.times import local_time
 COLUMNS = ("Created", "Set", "Profile", "Members", "Size", "State", "Target")
 
 
-def state_text(record: SetRecord) -> str:
+def state_text(record: SetRecord, pinned: bool = False) -> str:
+    held = " · PINNED" if pinned else ""
     if record.state == DAMAGED:
-        return f"DAMAGED: {'; '.join(record.problems)}"
+        return f"DAMAGED: {'; '.join(record.problems)}{held}"
     verdict = {"ok": "verified", None: ""}.get(record.verify_result, f"verify {record.verify_result}")
-    return f"{record.state}" + (f", {verdict} {local_time(record.verified_at)}" if verdict else "")
+    return f"{record.state}" + (f", {verdict} {local_time(record.verified_at)}" if verdict else "") + held
 
 
 def members_text(record: SetRecord) -> str:
@@ -56,8 +57,9 @@ class SetList(QWidget):
         self.table.setTabKeyNavigation(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(COLUMNS.index("Members"), QHeaderView.ResizeMode.Stretch)
-        header.setStretchLastSection(False)
+        header.setSectionResizeMode(COLUMNS.index("Members"), QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(COLUMNS.index("Members"), 260)  # never squeezed to nothing; whole in its tooltip
+        header.setStretchLastSection(True)
         self.table.itemSelectionChanged.connect(self._selected)
         self.table.doubleClicked.connect(lambda _index: self._activated())
         self.status = wrap_label("", "Recovery set status", rich=True)
@@ -68,8 +70,9 @@ class SetList(QWidget):
         box.addWidget(self.status)
         self.setVisible(False)
 
-    def show_sets(self, records: Sequence[SetRecord]) -> None:
-        """Replace the rows, keeping the selected set selected; hidden while there is no set."""
+    def show_sets(self, records: Sequence[SetRecord], pinned: Set[tuple[str, str]] = frozenset()) -> None:
+        """Replace the rows, keeping the selected set selected; hidden while there is no set. `pinned`: the
+        (target, folder) of each set on legal hold."""
         current = self.selected_set()
         self.records = list(records)
         self.table.blockSignals(True)
@@ -78,9 +81,12 @@ class SetList(QWidget):
         for row, record in enumerate(self.records):
             values = (local_time(record.created) or "?", record.short_id,
                       record.manifest.profile if record.manifest else "", members_text(record),
-                      format_bytes(record.size), state_text(record), record.target)
+                      format_bytes(record.size), state_text(record, (record.target, record.folder) in pinned),
+                      record.target)
             for column, value in enumerate(values):
                 item = table_item(value, record if column == 0 else None)
+                if COLUMNS[column] in ("Members", "State"):
+                    item.setToolTip(value)
                 if record.state == DAMAGED:
                     item.setForeground(QBrush(QColor(status_color(FAIL_COLOR))))
                     item.setToolTip(f"Set {record.short_id} is damaged: it is never restored.")
@@ -104,7 +110,8 @@ class SetList(QWidget):
             self.table.setRowHidden(row, hide)
             shown += not hide
         self.table.setFixedHeight(min(6, max(shown, 1)) * (self.table.verticalHeader().defaultSectionSize())
-                                  + self.table.horizontalHeader().height() + 4)
+                                  + self.table.horizontalHeader().height()
+                                  + self.table.horizontalScrollBar().sizeHint().height() + 4)
         self.setVisible(shown > 0)
 
     def selected_set(self) -> SetRecord | None:
@@ -122,9 +129,11 @@ class SetList(QWidget):
         chosen = self.selected_set()
         if chosen is not None and chosen.state == DAMAGED:
             self.status.setText(colored(f"✘ Set {chosen.short_id} is damaged ({'; '.join(chosen.problems)}): it is "
-                                        "never restored. Restore from another set.", FAIL_COLOR, True))
+                                        "never restored. Restore from another set; a right click verifies or deletes "
+                                        "it.", FAIL_COLOR, True))
         elif chosen is not None:
-            self.status.setText("Restore… (or a double click) restores the members you choose.")
+            self.status.setText("Restore… (or a double click) restores the members you choose; a right click "
+                                "offers verify, pin, copy, download and delete.")
         else:
             self.status.setText("")
         self.status.setVisible(bool(self.status.text()))
