@@ -18,6 +18,13 @@ from recovery_console.cli.common import (
 )
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
+from recovery_console.engine.results import FileResult
+from recovery_console.engine.sets.local_set import (
+    decrypt_local_member,
+    extract_local_member,
+    is_set_folder,
+    open_local_set,
+)
 from recovery_console.engine.sets.set_catalog import SetRecord
 from recovery_console.engine.sets.set_listing import find_set
 from recovery_console.engine.sets.set_members import (
@@ -26,12 +33,14 @@ from recovery_console.engine.sets.set_members import (
     manifest_of,
     pick_member,
 )
+from recovery_console.engine.vault.vault_extract import Extracted
 from recovery_console.errors import ExitCode, UsageError
 from recovery_console.formatting import format_bytes
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("backup", help="a backup file, or a backup id from `backup list`")
+    parser.add_argument("backup", help="a backup file, a backup id from `backup list`, or a recovery set (its id, "
+                                       "or the folder `backup download` wrote it into)")
     parser.add_argument("-o", "--output", type=Path,
                         help="where to write the .dump (required unless --metadata-only): a new or regular file; "
                              "devices, FIFOs, symbolic links and the backup itself are refused")
@@ -49,6 +58,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def cmd_decrypt(args: argparse.Namespace) -> int:
     app = console()
+    if is_set_folder(Path(args.backup).expanduser()):
+        return _decrypt_local_member(args, app, Path(args.backup).expanduser())
     found = None if Path(args.backup).expanduser().is_file() else find_set(app, args.backup, args.target)
     if found is not None:
         return _decrypt_member(args, app, found)
@@ -102,18 +113,44 @@ def _decrypt_member(args: argparse.Namespace, app: Console, found: SetRecord) ->
     with job(args) as reporter:
         if member.kind == "folder":
             done = extract_folder_member(app, found, member.name, secret, into=args.output, reporter=reporter)
-            extracted = done.extracted
-            emit(args, {"path": str(extracted.folder), "files": extracted.files, "directories": extracted.directories,
-                        "links": extracted.links, "refused": extracted.refused},
-                 [f"Extracted member '{member.name}' into {extracted.folder}: {extracted.files} files, "
-                  f"{extracted.directories} folders, {extracted.links} links "
-                  f"({format_bytes(extracted.content_bytes)}); the archive is the one the set's manifest names."]
-                 + [f"REFUSED   {why} (nothing written for it)" for why in extracted.refused])
-            return ExitCode.OK
+            return _folder_done(args, member.name, done.extracted)
         result = decrypt_database_member(app, found, member.name, args.output, secret, overwrite=args.force,
                                          reporter=reporter)
+    return _dump_done(args, member.name, result)
+
+
+def _decrypt_local_member(args: argparse.Namespace, app: Console, folder: Path) -> int:
+    """A member of a set downloaded into `folder`, opened offline with the secret given."""
+    secret = secret_from(args)
+    opened = open_local_set(app, folder, secret)
+    if not args.member or args.output is None or args.metadata_only:
+        raise UsageError("A recovery set is decrypted one member at a time: name it with --member and give -o.",
+                         hint="Its members: " + ", ".join(f"{m.member.name} ({m.member.kind}"
+                                                          + (", DAMAGED" if m.problem else "") + ")"
+                                                          for m in opened.members) + ".")
+    member = opened.member(args.member).member
+    with job(args) as reporter:
+        if member.kind == "folder":
+            done = extract_local_member(app, opened, member.name, args.output, secret, reporter)
+            return _folder_done(args, member.name, done.extracted)
+        result = decrypt_local_member(app, opened, member.name, args.output, secret, overwrite=args.force,
+                                      reporter=reporter)
+    return _dump_done(args, member.name, result)
+
+
+def _folder_done(args: argparse.Namespace, name: str, extracted: Extracted) -> int:
+    emit(args, {"path": str(extracted.folder), "files": extracted.files, "directories": extracted.directories,
+                "links": extracted.links, "refused": extracted.refused},
+         [f"Extracted member '{name}' into {extracted.folder}: {extracted.files} files, "
+          f"{extracted.directories} folders, {extracted.links} links "
+          f"({format_bytes(extracted.content_bytes)}); the archive is the one the set's manifest names."]
+         + [f"REFUSED   {why} (nothing written for it)" for why in extracted.refused])
+    return ExitCode.OK
+
+
+def _dump_done(args: argparse.Namespace, name: str, result: FileResult) -> int:
     emit(args, {"path": str(result.path), "size": result.size, "sha256": result.sha256},
-         [f"Decrypted member '{member.name}' to {result.path} ({format_bytes(result.size)}).",
+         [f"Decrypted member '{name}' to {result.path} ({format_bytes(result.size)}).",
           f"SHA-256 {result.sha256} (matches the set's manifest).",
           f"Restore with: pg_restore -d DATABASE {result.path}"])
     return ExitCode.OK

@@ -104,7 +104,8 @@ class MainController(QObject):
         self._action("delete", "De&lete…", "delete", QKeySequence.StandardKey.Delete,
                      "Delete the selected backup from its target", backups.delete_selected)
         self._action("extract", "E&xtract…", "extract", "Ctrl+E",
-                     "Open a backup file offline: metadata, decrypt, contents", self.open_extract)
+                     "Open a backup file, or a downloaded recovery set's folder, offline: metadata, decrypt, contents",
+                     self.open_extract)
         self._action("open_file", "&Open backup file…", "extract", QKeySequence.StandardKey.Open,
                      "Verify a backup file on this computer and list its contents, writing nothing",
                      manage.choose_backup_file)

@@ -208,13 +208,16 @@ def test_pages_render_for_docs(qtbot, console):
     wizard = ExtractWizard(console)
     qtbot.addWidget(wizard)
     pages = wizard.screenshot_pages()
-    assert [t for t, _ in pages] == ["Backup file", "Instance secret", "Metadata", "Decrypt", "Tables"]
+    assert [t for t, _ in pages] == ["Backup file", "Instance secret", "Metadata", "Decrypt", "Tables",
+                                     "Recovery set members", "Member"]
     for title, page in pages:
         assert not page.grab().isNull()
         for control in interactive_controls(page):
             assert control.accessibleName(), f"{title}: {type(control).__name__} {getattr(control, 'text', str)()!r}"
     assert wizard.decrypt_page.sha_edit.text()
     assert wizard.tables_page.table.rowCount() == 3
+    assert wizard.members_page.table.rowCount() == 3 and wizard.members_page.folder_radio.isChecked()
+    assert "link to etc" in wizard.member_run_page.refused_list.toPlainText()
 
 
 def test_tables_page_lists_the_tables_and_exports_the_selected_one(qtbot, wizard, usb, monkeypatch, sample_dump):

@@ -23,7 +23,6 @@ from recovery_console.engine.progress import Reporter
 from recovery_console.engine.results import FileResult
 from recovery_console.engine.sets.manifest import ManifestMember, SetManifest, open_manifest
 from recovery_console.engine.sets.set_catalog import SetCatalog, SetRecord
-from recovery_console.engine.storage.base import Storage
 from recovery_console.engine.vault.byte_queue import ByteQueue
 from recovery_console.engine.vault.vault_extract import Extracted, extract_vault, restore_in_place
 from recovery_console.errors import IntegrityError, NotFoundError, UsageError
@@ -80,15 +79,25 @@ def decrypt_database_member(console: Console, record: SetRecord, name: str, out:
     """A database member to its plain pg_dump archive; kept only if it is the archive the manifest names."""
     manifest = manifest_of(console, record, secret)
     member = pick_member(manifest, name)
+    database_only(member)
+    return decrypt_member(console, manifest, member, member_ref(console, record, member), out, secret,
+                          overwrite=overwrite, reporter=reporter)
+
+
+def database_only(member: ManifestMember) -> None:
     if member.kind != "database":
-        raise UsageError(f"Member '{name}' is a folder; extract it into a new folder instead.")
-    result = console.decrypt(member_ref(console, record, member), out, secret, overwrite=overwrite,
-                             reporter=reporter)
+        raise UsageError(f"Member '{member.name}' is a folder; extract it into a new folder instead.")
+
+
+def decrypt_member(console: Console, manifest: SetManifest, member: ManifestMember, ref: BackupRef, out: Path,
+                   secret: str, *, overwrite: bool = False, reporter: Reporter | None = None) -> FileResult:
+    """The member file `ref` decrypted to `out`, kept only if it is the archive (and member) the manifest names."""
+    result = console.decrypt(ref, out, secret, overwrite=overwrite, reporter=reporter)
     if (result.size, result.sha256) != (member.archive_length, member.archive_sha256) or \
             result.metadata is None or not belongs(result.metadata, member, manifest.set_id):
         with suppress(OSError):
             out.unlink()
-        raise IntegrityError(f"Member '{name}' decrypts, but not to the archive the set's manifest names; "
+        raise IntegrityError(f"Member '{member.name}' decrypts, but not to the archive the set's manifest names; "
                              "the output was removed.", hint="The member was replaced: the set is damaged.")
     return result
 
@@ -105,8 +114,7 @@ def extract_folder_member(console: Console, record: SetRecord, name: str, secret
     one kept as `<folder>.pre_restore_<time>`; audited."""
     manifest = manifest_of(console, record, secret)
     member = pick_member(manifest, name)
-    if member.kind != "folder":
-        raise UsageError(f"Member '{name}' is a database; it restores through the database restore.")
+    folder_only(member)
     if in_place == (into is not None):
         raise UsageError("Name a new folder to extract into, or restore in place; one of the two.")
     if in_place and not member.folder:
@@ -114,26 +122,41 @@ def extract_folder_member(console: Console, record: SetRecord, name: str, secret
                          "from, so it cannot be restored in place.", hint="Restore it into a new folder.",
                          cli_hint="Restore it into a new folder with --new-folder DIR.")
     ref = member_ref(console, record, member)
-    destination = Path(member.folder or "") if in_place else into
-    assert destination is not None and ref.storage is not None and ref.record is not None
-    with console.audited("set.restore-folder" if in_place else "set.extract-folder", str(destination),
-                         {"set": record.folder, "member": name, "target": record.target}) as detail:
-        with _decrypted(ref.storage, ref.record.key, secret, member, manifest.set_id) as (stream, proven):
-            if in_place:
+    if in_place:
+        destination = Path(member.folder or "")
+        with console.audited("set.restore-folder", str(destination),
+                             {"set": record.folder, "member": name, "target": record.target}) as detail:
+            with _decrypted(ref, secret, member, manifest.set_id) as (stream, proven):
                 done = restore_in_place(stream, destination, reporter, proven=proven)
-            else:
-                if os.path.lexists(destination):
-                    raise UsageError(f"{destination} already exists.",
-                                     hint="Name a new folder, or restore the member in place.")
-                try:
-                    done = extract_vault(stream, destination, reporter)
-                    proven()
-                except BaseException:
-                    if stream.started:  # the extractor made the folder before its first read: it is ours
-                        shutil.rmtree(destination, ignore_errors=True)
-                    raise
-        detail.update(files=done.files, refused=len(done.refused),
-                      kept_previous=str(done.kept_previous) if done.kept_previous else None)
+            detail.update(files=done.files, refused=len(done.refused),
+                          kept_previous=str(done.kept_previous) if done.kept_previous else None)
+            return FolderResult(member, done)
+    assert into is not None
+    return extract_member(console, manifest, member, ref, into, secret,
+                          {"set": record.folder, "member": name, "target": record.target}, reporter)
+
+
+def folder_only(member: ManifestMember) -> None:
+    if member.kind != "folder":
+        raise UsageError(f"Member '{member.name}' is a database; it restores through the database restore.")
+
+
+def extract_member(console: Console, manifest: SetManifest, member: ManifestMember, ref: BackupRef, into: Path,
+                   secret: str, audit: dict[str, str], reporter: Reporter | None = None) -> FolderResult:
+    """The folder member file `ref` extracted into the new folder `into`, kept only once the whole file proved to be
+    the member the manifest pins; audited with `audit` as its detail."""
+    with console.audited("set.extract-folder", str(into), audit) as detail:
+        if os.path.lexists(into):
+            raise UsageError(f"{into} already exists.", hint="Name a new folder, or restore the member in place.")
+        with _decrypted(ref, secret, member, manifest.set_id) as (stream, proven):
+            try:
+                done = extract_vault(stream, into, reporter)
+                proven()
+            except BaseException:
+                if stream.started:  # the extractor made the folder before its first read: it is ours
+                    shutil.rmtree(into, ignore_errors=True)
+                raise
+        detail.update(files=done.files, refused=len(done.refused), kept_previous=None)
         return FolderResult(member, done)
 
 
@@ -159,7 +182,7 @@ class _QueueSource:
 
 
 @contextmanager
-def _decrypted(storage: Storage, key: str, secret: str, member: ManifestMember,
+def _decrypted(ref: BackupRef, secret: str, member: ManifestMember,
                set_id: str) -> Iterator[tuple[_QueueSource, _Proof]]:
     """Decrypt the member on a thread into a queue (engine/vault/byte_queue.py: its pieces handed over as they are,
     where a pipe made the two threads take turns in 64 KiB); `proven()` waits for the whole file's checks and the
@@ -171,7 +194,7 @@ def _decrypted(storage: Storage, key: str, secret: str, member: ManifestMember,
 
     def decrypt() -> None:
         try:
-            with storage.open_read(key) as stream:
+            with ref.open() as stream:
                 reports.append(read_stream(stream, secret, sink=queue, require_archive=False))
         except BaseException as exc:  # noqa: BLE001 - handed to the reading side
             failed.append(exc)

@@ -1,4 +1,5 @@
-"""Forensic extraction, offline: a backup file → its secret → its metadata → optionally a plain .dump.
+"""Forensic extraction, offline: a backup file → its secret → its metadata → optionally a plain .dump; or a
+downloaded recovery set's folder → its secret → its members → one member out (extract_set_pages.py).
 
 No profile, no server and no network are needed. The file can be checked without the key
 against its .sha256 sidecar (`Console.verify_without_key`); the secret (typed, from a file, or
@@ -35,6 +36,8 @@ from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
 from recovery_console.engine.forensics.workbench import TablesReport, TableStats
 from recovery_console.engine.results import FileResult
+from recovery_console.engine.sets.local_set import LocalMember, LocalSet, confirm_member
+from recovery_console.engine.vault.vault_extract import Extracted
 from recovery_console.errors import Cancelled, RecoveryError, UsageError, WrongKeyError
 from recovery_console.formatting import format_bytes
 from recovery_console.models.backup import BackupMetadata
@@ -45,7 +48,9 @@ from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLO
 from recovery_console.ui.widgets.times import local_time, utc_hover
 from recovery_console.ui.wizards.base import WizardBase
 from recovery_console.ui.wizards.extract_pages import WRONG_SECRET_HINT, FilePage, SecretPage, browse_button
+from recovery_console.ui.wizards.extract_set_pages import MemberRunPage, MembersPage
 from recovery_console.ui.wizards.extract_tables_page import TablesPage
+from recovery_console.ui.wizards.restore_set_docs import example_set
 
 # Page 3: metadata, and whether to decrypt
 # --------------------------------------------------------------------------------------------
@@ -293,7 +298,7 @@ class DecryptPage(QWizardPage):
 class ExtractWizard(WizardBase):
     """Offline forensic extraction of one backup file: keyless check, metadata, decrypt, contents."""
 
-    FILE, SECRET, METADATA, DECRYPT, TABLES = range(5)
+    FILE, SECRET, METADATA, DECRYPT, TABLES, MEMBERS, MEMBER_RUN = range(7)
 
     def __init__(self, console: Console, *, runner: JobRunner | None = None, parent: QWidget | None = None) -> None:
         """`runner`: the main window's, so keyring jobs run one at a time (None: a runner of its own)."""
@@ -303,10 +308,27 @@ class ExtractWizard(WizardBase):
         self.metadata_page = MetadataPage(self)
         self.decrypt_page = DecryptPage(self)
         self.tables_page = TablesPage(self)
+        self.members_page = MembersPage(self)
+        self.member_run_page = MemberRunPage(self)
         for page_id, page in ((self.FILE, self.file_page), (self.SECRET, self.secret_page),
                               (self.METADATA, self.metadata_page), (self.DECRYPT, self.decrypt_page),
-                              (self.TABLES, self.tables_page)):
+                              (self.TABLES, self.tables_page), (self.MEMBERS, self.members_page),
+                              (self.MEMBER_RUN, self.member_run_page)):
             self.setPage(page_id, page)
+
+    def source_path(self) -> Path:
+        """The backup file the tables are read from: the chosen file, or a set's member file once proven."""
+        if self.file_page.is_set():
+            member = self.member_run_page.source()
+            if member is not None:
+                return member
+        return self.file_page.path()
+
+    def confirm_source(self, metadata: BackupMetadata | None) -> None:
+        """For a set's member: what the tables were read from names that member (IntegrityError if not)."""
+        found = self.members_page.selected()
+        if self.file_page.is_set() and self.members_page.opened is not None and found is not None:
+            confirm_member(self.members_page.opened, found.member.name, metadata)
 
     def screenshot_pages(self) -> list[tuple[str, QWidget]]:
         """Each page filled with example data (nothing runs, nothing is read), for docs."""
@@ -346,6 +368,20 @@ class ExtractWizard(WizardBase):
         if self.tables_page.report is None:
             self.tables_page.panel.setVisible(False)
             self.tables_page.show_report(example_tables())
+        if self.members_page.opened is None:
+            manifest = example_set().manifest
+            assert manifest is not None
+            folder = Path("/media/usb/rc_set_20261207-02-00-00-0.1.0-scheduled-5d0c2a91")
+            self.members_page.show_set(LocalSet(folder, manifest,
+                                                tuple(LocalMember(m, folder / m.key) for m in manifest.members)))
+            self.members_page.table.selectRow(2)
+            self.members_page.out_edit.setText("/media/usb/vault")
+        if self.member_run_page.outcome is None:
+            self.member_run_page.panel.setVisible(False)
+            self.member_run_page.show_sha(False)
+            self.member_run_page.show_extracted("vault", Extracted(
+                Path("/media/usb/vault"), 4_812, 133, 2, 1_932_001_118,
+                ["link to etc: 'link to etc' is a link to an absolute path"]))
         return self._pages_for_docs()
 
 

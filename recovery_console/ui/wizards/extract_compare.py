@@ -79,7 +79,7 @@ class ComparePanel(QWidget):
         layout.addWidget(self.table, 1)
 
     def _clicked(self) -> None:
-        folder = self.page.wiz.file_page.path().parent
+        folder = self.page.wiz.source_path().parent
         path, _ = QFileDialog.getOpenFileName(self, "Compare with", str(folder),
                                               "Backups and dumps (*.enc *.dump *.backup);;All files (*)")
         if path:
@@ -92,7 +92,7 @@ class ComparePanel(QWidget):
 
     async def _compare(self, previous: asyncio.Task[None] | None, other: Path) -> None:
         bench = Workbench(self.page.wiz.console)
-        path = str(self.page.wiz.file_page.path())
+        path = str(self.page.wiz.source_path())
         secret = self.page.wiz.secret_page.secret or ""
         self.page._begin(f"Comparing with {other.name}…")
         self.report = None

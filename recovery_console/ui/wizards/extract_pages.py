@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
 from recovery_console.engine.container.streams import SIDECAR_SUFFIX
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.results import VerifyResult
+from recovery_console.engine.sets.local_set import LocalSet, is_set_folder, open_local_set
+from recovery_console.engine.sets.set_naming import is_member_file
 from recovery_console.errors import Cancelled, RecoveryError, WrongKeyError
 from recovery_console.formatting import format_bytes
 from recovery_console.models.backup import BackupMetadata
@@ -39,6 +41,11 @@ WRONG_SECRET_HINT = (
     "Check that this is the deployment's instance secret, typed exactly (it is case-sensitive; a secret file may "
     "end in one newline, nothing else), or that the keyring name is the right one. If you are sure it is right, "
     "the file's header may have been altered: go Back and run 'Check against the sidecar'."
+)
+WRONG_SET_SECRET_HINT = (
+    "Check that this is the deployment's instance secret, typed exactly (it is case-sensitive; a secret file may "
+    "end in one newline, nothing else), or that the keyring name is the right one. If you are sure it is right, "
+    "the set's manifest may have been altered: download the set again."
 )
 
 
@@ -61,7 +68,8 @@ class FilePage(QWizardPage):
         super().__init__()
         self.wiz = wizard
         self.setTitle("Backup file")
-        self.setSubTitle("Pick the encrypted backup (.enc). Works offline: no profile, server or network needed.")
+        self.setSubTitle("Pick the encrypted backup (.enc), or the folder a recovery set was downloaded into. Works "
+                         "offline: no profile, server or network needed.")
         self.keyless_result: VerifyResult | None = None
         self.keyless_error: RecoveryError | None = None
         self.checking = False
@@ -70,11 +78,14 @@ class FilePage(QWizardPage):
         self.path_edit.setPlaceholderText("/media/usb/rc_backup_….enc")
         self.browse = browse_button("Bro&wse…", "Browse for the backup file")
         self.browse.clicked.connect(self._browse)
+        self.browse_set = browse_button("Set fol&der…", "Browse for a downloaded recovery set's folder")
+        self.browse_set.clicked.connect(self._browse_set)
         row = QHBoxLayout()
         row.addWidget(self.path_edit, 1)
         row.addWidget(self.browse)
+        row.addWidget(self.browse_set)
         form = QFormLayout()
-        form.addRow(buddy_label("Backup &file:", self.path_edit, "Backup file"), row)
+        form.addRow(buddy_label("Backup &file:", self.path_edit, "Backup file or recovery set folder"), row)
         self.info = wrap_label("", "About the file")
         self.check_button = QPushButton("Check against the &sidecar (no key needed)")
         self.check_button.setAccessibleName("Check the file against its sidecar, without the key")
@@ -105,8 +116,18 @@ class FilePage(QWizardPage):
         if path:
             self.path_edit.setText(path)
 
+    def _browse_set(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose a downloaded recovery set's folder",
+                                                self.path_edit.text())
+        if path:
+            self.path_edit.setText(path)
+
     def path(self) -> Path:
         return Path(self.path_edit.text().strip()).expanduser()
+
+    def is_set(self) -> bool:
+        """A recovery set's folder rather than one backup file."""
+        return bool(self.path_edit.text().strip()) and is_set_folder(self.path())
 
     def _changed(self) -> None:
         text = self.path_edit.text().strip()
@@ -121,6 +142,12 @@ class FilePage(QWizardPage):
             self.info.setText(f"{format_bytes(path.stat().st_size)}; "
                               + ("a .sha256 sidecar is beside it." if sidecar.is_file() else
                                  "no .sha256 sidecar beside it (the keyless check needs one)."))
+        elif is_set_folder(path):
+            members = sum(1 for child in path.iterdir() if is_member_file(child.name))
+            self.info.setText(f"A recovery set's folder with {members} member file(s). Its manifest is opened with "
+                              "the secret next; each member is checked against it before it is extracted.")
+        elif path.is_dir():
+            self.info.setText("This folder holds no recovery set (no manifest in it).")
         else:
             self.info.setText("No such file.")
         self.check_button.setEnabled(bool(text) and path.is_file() and not self.checking)
@@ -164,7 +191,7 @@ class FilePage(QWizardPage):
             "read; the header is well-formed)."))
 
     def isComplete(self) -> bool:
-        return bool(self.path_edit.text().strip()) and self.path().is_file() and not self.checking
+        return (self.path().is_file() or self.is_set()) and bool(self.path_edit.text().strip()) and not self.checking
 
 
 
@@ -179,6 +206,8 @@ class SecretPage(QWizardPage):
                          "metadata (nothing is written).")
         self.secret: str | None = None
         self.metadata: BackupMetadata | None = None
+        self.local_set: LocalSet | None = None
+        """A recovery set's folder, opened with the secret (instead of `metadata`)."""
         self._proven_for: tuple[str, str, str] | None = None
         self.proving = False
 
@@ -265,7 +294,7 @@ class SecretPage(QWizardPage):
         """The secret must open the backup (one key derivation) before going on; checked in a job."""
         kind, value = self.source()
         state = (str(self.wiz.file_page.path()), kind, value)
-        if self._proven_for == state and self.metadata is not None:
+        if self._proven_for == state and (self.metadata is not None or self.local_set is not None):
             return True
         if not self.proving:
             self.proving = True
@@ -280,31 +309,43 @@ class SecretPage(QWizardPage):
 
         console = self.wiz.console
         path, kind, value = state
+        is_set = self.wiz.file_page.is_set()
 
-        def job(reporter: Reporter) -> tuple[str, BackupMetadata]:
+        def job(reporter: Reporter) -> tuple[str, BackupMetadata | LocalSet]:
             if kind == "typed":  # a grouped secret is checked group by group before any key is derived
                 secret = grouped_secret.canonical(value)
             elif kind == "file":
                 secret = grouped_secret.canonical(read_secret_file(Path(value).expanduser()))
             else:
                 secret = obtain_secret(SecretRequest(keyring_name=value, allow_prompt=False), store=console.secrets)
+            if is_set:
+                return secret, open_local_set(console, Path(path), secret)
             return secret, console.inspect(console.locate(path), secret)
 
-        self.secret = self.metadata = None
+        self.secret = self.metadata = self.local_set = None
         self.status.setText(html.escape("Checking the secret (deriving the key and reading the metadata)…"))
         try:
-            self.secret, self.metadata = await self.wiz.run("Checking the secret", job, key=KEYRING_JOBS)
+            self.secret, opened = await self.wiz.run("Checking the secret", job, key=KEYRING_JOBS)
         except RecoveryError as exc:
             if isinstance(exc, WrongKeyError):
-                exc = WrongKeyError(exc.message, hint=WRONG_SECRET_HINT, detail=exc.detail)
+                exc = WrongKeyError(exc.message, hint=WRONG_SET_SECRET_HINT if is_set else WRONG_SECRET_HINT,
+                                    detail=exc.detail)
             self.status.setText(colored("✘ " + exc.message, FAIL_COLOR, True))
             self.wiz.show_error("The secret", exc)
             return
         finally:
             self.proving = False
             self.completeChanged.emit()
+        if isinstance(opened, LocalSet):
+            self.local_set = opened
+        else:
+            self.metadata = opened
         self._proven_for = state
-        self.status.setText(colored("✔ The secret opens this backup.", PASS_COLOR, True))
+        self.status.setText(colored("✔ The secret opens this " + ("set's manifest." if is_set else "backup."),
+                                    PASS_COLOR, True))
         if self.wiz.currentPage() is self:
             self.wiz.next()
+
+    def nextId(self) -> int:
+        return self.wiz.MEMBERS if self.wiz.file_page.is_set() else self.wiz.METADATA
 

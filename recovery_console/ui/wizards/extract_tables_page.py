@@ -117,7 +117,7 @@ class TablesPage(QWizardPage):
     async def _list(self, previous: asyncio.Task[None] | None) -> None:
         """Read the backup once and show its tables."""
         bench = Workbench(self.wiz.console)
-        path = str(self.wiz.file_page.path())
+        path = str(self.wiz.source_path())
         secret = self.wiz.secret_page.secret or ""
         self._begin("Reading the backup's tables…")
         self.report = None
@@ -128,6 +128,7 @@ class TablesPage(QWizardPage):
             report = await self.wiz.run("Reading the tables",
                                         lambda r: bench.tables(bench.locate(path), lambda: secret, r),
                                         panel=self.panel)
+            self.wiz.confirm_source(report.metadata)
             self.show_report(report)
         except Cancelled:
             self.status.setText(colored("Cancelled.", WARN_COLOR, True))
@@ -173,7 +174,7 @@ class TablesPage(QWizardPage):
         if stats is None:
             return
         fmt = str(self.format_combo.currentData())
-        folder = self.wiz.file_page.path().parent
+        folder = self.wiz.source_path().parent
         default = folder / (stats.table.qualified.replace("/", "_") + SUFFIXES[fmt])
         path, _ = QFileDialog.getSaveFileName(self, "Export the table as", str(default), "All files (*)")
         if path:
@@ -186,7 +187,7 @@ class TablesPage(QWizardPage):
 
     async def _export(self, previous: asyncio.Task[None] | None, stats: TableStats, out: Path, fmt: str) -> None:
         bench = Workbench(self.wiz.console)
-        path = str(self.wiz.file_page.path())
+        path = str(self.wiz.source_path())
         secret = self.wiz.secret_page.secret or ""
         self._begin(f"Exporting {stats.table.qualified}…")
         self.exported = None
@@ -222,7 +223,7 @@ class TablesPage(QWizardPage):
             self.workbench.raise_()
             self.workbench.activateWindow()
             return
-        self.workbench = WorkbenchWindow(self.wiz.console, str(self.wiz.file_page.path()),
+        self.workbench = WorkbenchWindow(self.wiz.console, str(self.wiz.source_path()),
                                          self.wiz.secret_page.secret or "", self.report)
         self.workbench.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.workbench.destroyed.connect(self._workbench_closed)
@@ -266,4 +267,6 @@ class TablesPage(QWizardPage):
         return not self.running
 
     def nextId(self) -> int:
+        if self.wiz.file_page.is_set():
+            return -1
         return self.wiz.DECRYPT if self.wiz.metadata_page.decrypt_check.isChecked() else -1
