@@ -76,7 +76,7 @@ class MembersPage(QWizardPage):
         self.dump_radio.setAccessibleName("Decrypt the database member to a .dump file")
         self.tables_radio = QRadioButton("Browse the database's &tables (and open them in the workbench)")
         self.tables_radio.setAccessibleName("Browse the database member's tables")
-        self.folder_radio = QRadioButton("Extract the folder into a &new folder")
+        self.folder_radio = QRadioButton("E&xtract the folder into a new folder")
         self.folder_radio.setAccessibleName("Extract the folder member into a new folder")
         self.action_group = QButtonGroup(self)
         for radio in (self.dump_radio, self.tables_radio, self.folder_radio):
