@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction
@@ -28,6 +28,7 @@ from recovery_console.ui.jobs import Job
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from recovery_console.engine.console import Console
     from recovery_console.ui.main_window import MainWindow
 
 
@@ -114,23 +115,24 @@ class BackupActions(QObject):
     def _backup_profile(self, profile: str, target: str, description: str) -> None:
         from recovery_console.engine.live_backup import backup_database
 
-        window = self.window
-
-        def got(secret: str | None) -> None:
-            if secret is None:
-                self._status("Backup not started: no instance secret.", 8000)
-                return
-            console = window.console
-            job = Job(f"Backing up {profile}", lambda reporter: backup_database(
-                console, profile, description=description, secret=secret, reporter=reporter), key=target)
-            window.submit(job, f"Backing up {profile}", self._backup_done, error_title=f"Backing up {profile} failed")
-
-        window.secrets.request(target, got, why=f"encrypt a backup of {profile}", profile=profile)
+        self._backup_with_secret(profile, target, f"Backing up {profile}", f"Backing up {profile}",
+                                 f"encrypt a backup of {profile}", self._backup_done,
+                                 lambda console, secret, reporter: backup_database(
+                                     console, profile, description=description, secret=secret, reporter=reporter))
 
     def _backup_set(self, profile: str, target: str, description: str) -> None:
         """Every member of the profile into one recovery set (the engine's set backup), with progress and cancel."""
         from recovery_console.engine.sets.set_backup import backup_set
 
+        self._backup_with_secret(profile, target, f"Backing up set {profile}", f"Backing up recovery set {profile}",
+                                 f"encrypt a recovery set of {profile}", self._set_done,
+                                 lambda console, secret, reporter: backup_set(
+                                     console, profile, description=description, secret=secret, reporter=reporter))
+
+    def _backup_with_secret(self, profile: str, target: str, job_name: str, title: str, why: str,
+                            done: Callable[[Any], None], run: Callable[[Console, str, Reporter], Any]) -> None:
+        """The profile's instance secret asked for (`why`), then `run` as a job on `target` with progress and
+        cancel; `done` takes its result."""
         window = self.window
 
         def got(secret: str | None) -> None:
@@ -138,12 +140,10 @@ class BackupActions(QObject):
                 self._status("Backup not started: no instance secret.", 8000)
                 return
             console = window.console
-            job = Job(f"Backing up set {profile}", lambda reporter: backup_set(
-                console, profile, description=description, secret=secret, reporter=reporter), key=target)
-            window.submit(job, f"Backing up recovery set {profile}", self._set_done,
-                          error_title=f"Backing up recovery set {profile} failed")
+            job = Job(job_name, lambda reporter: run(console, secret, reporter), key=target)
+            window.submit(job, title, done, error_title=f"{title} failed")
 
-        window.secrets.request(target, got, why=f"encrypt a recovery set of {profile}", profile=profile)
+        window.secrets.request(target, got, why=why, profile=profile)
 
     def _set_done(self, record: SetRecord) -> None:
         members = len(record.manifest.members) if record.manifest is not None else len(record.member_files or ())

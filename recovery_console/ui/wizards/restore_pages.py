@@ -276,15 +276,17 @@ class PreflightPage(QWizardPage):
 
 
 class ConfirmPage(QWizardPage):
-    """Page 4: what the restore will do, confirmed by typing RESTORE; after this there is no going back."""
+    """Page 4: what the restore will do, confirmed by typing RESTORE; after this there is no going back. A set
+    restore's page (restore_set_run_pages.py) is this page with its own summary."""
 
-    def __init__(self, wizard: RestoreWizard) -> None:
+    def __init__(self, wizard: RestoreWizard, title: str = "Confirm the restore",
+                 what: str = "What the restore will do") -> None:
         super().__init__()
         self.wiz = wizard
-        self.setTitle("Confirm the restore")
+        self.setTitle(title)
         self.setSubTitle(f"Type {CONFIRM_WORD} to start. After this there is no going back in this wizard.")
         self.setCommitPage(True)
-        self.what = wrap_label("", "What the restore will do", rich=True)
+        self.what = wrap_label("", what, rich=True)
         self.confirm_edit = QLineEdit()
         self.confirm_edit.setPlaceholderText(CONFIRM_WORD)
         self.confirm_edit.textChanged.connect(self.completeChanged)
@@ -296,10 +298,13 @@ class ConfirmPage(QWizardPage):
         layout.addLayout(form)
         layout.addStretch(1)
 
+    def summary(self) -> str:
+        """What the restore will do, as rich text."""
+        return confirm_html(self.wiz.preflight_page.plan, self.wiz.backup_page.selected())
+
     def initializePage(self) -> None:
         self.confirm_edit.clear()
-        plan = self.wiz.preflight_page.plan
-        self.what.setText(confirm_html(plan, self.wiz.backup_page.selected()))
+        self.what.setText(self.summary())
         self.confirm_edit.setAccessibleDescription(self.what.text())
         self.confirm_edit.setFocus()
 

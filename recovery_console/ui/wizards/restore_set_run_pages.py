@@ -10,10 +10,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFormLayout,
     QHBoxLayout,
     QHeaderView,
-    QLineEdit,
     QPushButton,
     QTableWidget,
     QTreeWidgetItem,
@@ -35,14 +33,14 @@ from recovery_console.engine.sets.set_restore import (
 )
 from recovery_console.errors import Cancelled, RecoveryError
 from recovery_console.ui.progress_panel import ProgressPanel
-from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
+from recovery_console.ui.widgets.form_labels import wrap_label
 from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, check_tree, colored, set_status_item
 from recovery_console.ui.widgets.table_items import table_item
+from recovery_console.ui.wizards.restore_pages import ConfirmPage
 
 if TYPE_CHECKING:
     from recovery_console.ui.wizards.restore import RestoreWizard
 
-CONFIRM_WORD = "RESTORE"
 STAGE_TEXT = {"checking": "checking", "waiting": "ready, waiting", "restoring": "restoring…",
               "restored": "restored", "failed": "FAILED"}
 
@@ -175,35 +173,15 @@ class SetPreflightPage(QWizardPage):
         return self.wiz.SET_CONFIRM
 
 
-class SetConfirmPage(QWizardPage):
+class SetConfirmPage(ConfirmPage):
     """What the set restore will do, member by member, confirmed by typing RESTORE."""
 
     def __init__(self, wizard: RestoreWizard) -> None:
-        super().__init__()
-        self.wiz = wizard
-        self.setTitle("Confirm the set restore")
-        self.setSubTitle(f"Type {CONFIRM_WORD} to start. After this there is no going back in this wizard.")
-        self.setCommitPage(True)
-        self.what = wrap_label("", "What the set restore will do", rich=True)
-        self.confirm_edit = QLineEdit()
-        self.confirm_edit.setPlaceholderText(CONFIRM_WORD)
-        self.confirm_edit.textChanged.connect(self.completeChanged)
-        form = QFormLayout()
-        form.addRow(buddy_label(f"&Type {CONFIRM_WORD} to confirm:", self.confirm_edit,
-                                f"Type {CONFIRM_WORD} to confirm"), self.confirm_edit)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.what)
-        layout.addLayout(form)
-        layout.addStretch(1)
+        super().__init__(wizard, "Confirm the set restore", "What the set restore will do")
 
-    def initializePage(self) -> None:
-        self.confirm_edit.clear()
+    def summary(self) -> str:
         page = self.wiz.set_preflight_page
-        self.what.setText(confirm_set_html(page.plan, page.checked))
-        self.confirm_edit.setFocus()
-
-    def isComplete(self) -> bool:
-        return self.confirm_edit.text().strip() == CONFIRM_WORD
+        return confirm_set_html(page.plan, page.checked)
 
     def nextId(self) -> int:
         return self.wiz.SET_RUN
