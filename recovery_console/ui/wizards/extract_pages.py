@@ -207,7 +207,7 @@ class SecretPage(QWizardPage):
         self.secret: str | None = None
         self.metadata: BackupMetadata | None = None
         self.local_set: LocalSet | None = None
-        """A recovery set's folder, opened with the secret (instead of `metadata`)."""
+        """A recovery set's folder, opened with the secret (in place of the metadata above)."""
         self._proven_for: tuple[str, str, str] | None = None
         self.proving = False
 
