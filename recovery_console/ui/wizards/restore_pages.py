@@ -31,6 +31,7 @@ from recovery_console.models.backup import BackupRecord
 from recovery_console.ui.progress_panel import ProgressPanel
 from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
 from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, check_tree, colored, set_status_item
+from recovery_console.ui.wizards.check_runs import CheckRuns
 from recovery_console.ui.wizards.restore_backup_page import Entry, describe_backup
 from recovery_console.ui.wizards.restore_cleanup_row import CleanupRow
 
@@ -116,7 +117,7 @@ class DestinationPage(QWizardPage):
 
 
 
-class PreflightPage(QWizardPage):
+class PreflightPage(CheckRuns, QWizardPage):
     """Page 3: every check the restore depends on, run against the server and the backup; nothing changes yet."""
 
     def __init__(self, wizard: RestoreWizard) -> None:
@@ -126,8 +127,6 @@ class PreflightPage(QWizardPage):
         self.setSubTitle("The backup is verified in full (or its recorded full verify is confirmed) and the server "
                          "checked. Nothing is changed yet.")
         self.plan: RestorePlan | None = None
-        self.task: asyncio.Task[None] | None = None
-        self._runs = 0  # check runs started and not yet ended (Back then Next starts one while the last stops)
         self.panel = ProgressPanel()
         self.checks = check_tree(["Result", "Check", "Why"], "Pre-flight checks")
         self.verdict = wrap_label("", "Pre-flight verdict", rich=True)
@@ -154,32 +153,11 @@ class PreflightPage(QWizardPage):
         QWidget.setTabOrder(self.checks, self.panel.cancel_button)
         self._show_other_database(None)
 
-    def initializePage(self) -> None:
-        self.start()
-
-    def cleanupPage(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-
-    @property
-    def checking(self) -> bool:
-        return self._runs > 0
-
-    def start(self) -> None:
-        """Run the checks; a run still stopping (the user went Back and Next again) ends first."""
-        previous = self.task
-        if previous is not None:
-            previous.cancel()
-        self._runs += 1
+    def reset_checks(self) -> None:
         self.plan = None
-        self.again_button.setEnabled(False)
-        self.completeChanged.emit()
-        self.task = self.wiz.start(self._check(previous))
 
-    async def _check(self, previous: asyncio.Task[None] | None) -> None:
+    async def run_checks(self) -> None:
         try:
-            if previous is not None:
-                await asyncio.wait([previous])
             console = self.wiz.console
             profile = self.wiz.backup_page.profile_combo.currentData()
             selected = self.wiz.backup_page.selected()
@@ -213,12 +191,6 @@ class PreflightPage(QWizardPage):
         except RecoveryError as exc:
             self.verdict.setText(colored("✘ The checks could not run: " + exc.message, FAIL_COLOR, True))
             self.wiz.show_error("Pre-flight checks", exc)
-        finally:
-            self._runs -= 1
-            if not self.checking:
-                self.panel.setVisible(False)
-                self.again_button.setEnabled(True)
-            self.completeChanged.emit()
 
     def _show_other_database(self, plan: RestorePlan | None) -> None:
         """The two database names, plainly, and the box that must be ticked when the backup is of another one."""

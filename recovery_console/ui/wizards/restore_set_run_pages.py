@@ -36,6 +36,7 @@ from recovery_console.ui.progress_panel import ProgressPanel
 from recovery_console.ui.widgets.form_labels import wrap_label
 from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, check_tree, colored, set_status_item
 from recovery_console.ui.widgets.table_items import table_item
+from recovery_console.ui.wizards.check_runs import CheckRuns
 from recovery_console.ui.wizards.restore_pages import ConfirmPage
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def member_title(plan: SetRestorePlan, checked: MemberPreflight) -> str:
     return f"folder {plan.folder_destination(member)} (member {member.name})"
 
 
-class SetPreflightPage(QWizardPage):
+class SetPreflightPage(CheckRuns, QWizardPage):
     """Every chosen database member's restore checks (each verified in full) and each folder's place; nothing
     changes yet."""
 
@@ -70,8 +71,6 @@ class SetPreflightPage(QWizardPage):
                          "is checked. Nothing is changed yet.")
         self.plan: SetRestorePlan | None = None
         self.checked: list[MemberPreflight] = []
-        self.task: asyncio.Task[None] | None = None
-        self._runs = 0  # check runs started and not yet ended (Back then Next starts one while the last stops)
         self.panel = ProgressPanel()
         self.checks = check_tree(["Result", "Member and check", "Why"], "Pre-flight checks of each member")
         self.verdict = wrap_label("", "Pre-flight verdict", rich=True)
@@ -86,42 +85,13 @@ class SetPreflightPage(QWizardPage):
         layout.addWidget(self.checks, 1)
         layout.addLayout(row)
 
-    def initializePage(self) -> None:
-        self.start()
-
-    def cleanupPage(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-
-    @property
-    def checking(self) -> bool:
-        return self._runs > 0
-
-    def start(self) -> None:
-        """Run the checks; a run still stopping (the user went Back and Next again) ends first."""
-        previous = self.task
-        if previous is not None:
-            previous.cancel()
-        self._runs += 1
+    def reset_checks(self) -> None:
         self.checked = []
         self.plan = self.wiz.set_members_page.plan
-        self.again_button.setEnabled(False)
-        self.completeChanged.emit()
-        self.task = self.wiz.start(self._check(previous))
 
-    async def _check(self, previous: asyncio.Task[None] | None) -> None:
-        plan, secret, console = self.plan, self.wiz.backup_page.secret or "", self.wiz.console
-        try:
-            if previous is not None:
-                await asyncio.wait([previous])
-            if plan is not None:
-                await self._run_checks(plan, secret, console)
-        finally:
-            self._runs -= 1
-            if not self.checking:
-                self.panel.setVisible(False)
-                self.again_button.setEnabled(True)
-            self.completeChanged.emit()
+    async def run_checks(self) -> None:
+        if self.plan is not None:
+            await self._run_checks(self.plan, self.wiz.backup_page.secret or "", self.wiz.console)
 
     async def _run_checks(self, plan: SetRestorePlan, secret: str, console: Console) -> None:
         self.checks.clear()
