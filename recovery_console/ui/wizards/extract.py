@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -47,7 +46,7 @@ from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
 from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, colored
 from recovery_console.ui.widgets.times import local_time, utc_hover
 from recovery_console.ui.wizards.base import WizardBase
-from recovery_console.ui.wizards.extract_pages import WRONG_SECRET_HINT, FilePage, SecretPage, browse_button
+from recovery_console.ui.wizards.extract_pages import WRONG_SECRET_HINT, FilePage, SecretPage, save_as
 from recovery_console.ui.wizards.extract_set_pages import MemberRunPage, MembersPage
 from recovery_console.ui.wizards.extract_tables_page import TablesPage
 from recovery_console.ui.wizards.restore_set_docs import example_set
@@ -84,18 +83,10 @@ class MetadataPage(QWizardPage):
         self.tables_check.setAccessibleName("Browse the tables and export one")
         self.decrypt_check = QCheckBox("&Decrypt to a .dump file (pg_dump custom format)")
         self.decrypt_check.setAccessibleName("Decrypt to a .dump file")
-        self.out_edit = QLineEdit()
-        self.out_edit.setAccessibleName("Save the .dump as")
-        self.out_browse = browse_button("Bro&wse…", "Choose where to save the .dump")
+        output = save_as("the .dump")
+        self.out_edit, self.out_browse, self.overwrite_check, out_form = (output.edit, output.browse,
+                                                                          output.overwrite, output.form)
         self.out_browse.clicked.connect(self._browse)
-        self.overwrite_check = QCheckBox("&Overwrite an existing file")
-        self.overwrite_check.setAccessibleName("Overwrite an existing file")
-        out_row = QHBoxLayout()
-        out_row.addWidget(self.out_edit, 1)
-        out_row.addWidget(self.out_browse)
-        out_form = QFormLayout()
-        out_form.addRow(buddy_label("&Save as:", self.out_edit, "Save the .dump as"), out_row)
-        out_form.addRow(self.overwrite_check)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.tables_check)

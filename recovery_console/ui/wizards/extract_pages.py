@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -54,6 +56,32 @@ def browse_button(text: str, name: str) -> QPushButton:
     button = QPushButton(text)
     button.setAccessibleName(name)
     return button
+
+
+@dataclass
+class SaveAs:
+    """Where an output goes: its path, a Browse… button beside it, and whether an existing file may be replaced."""
+
+    edit: QLineEdit
+    browse: QPushButton
+    overwrite: QCheckBox
+    form: QFormLayout
+
+
+def save_as(what: str) -> SaveAs:
+    """The "Save as:" row with Browse… and the overwrite box below it; `what` names the output for screen readers."""
+    edit = QLineEdit()
+    edit.setAccessibleName(f"Save {what} as")
+    browse = browse_button("Bro&wse…", f"Choose where to save {what}")
+    overwrite = QCheckBox("&Overwrite an existing file")
+    overwrite.setAccessibleName("Overwrite an existing file")
+    row = QHBoxLayout()
+    row.addWidget(edit, 1)
+    row.addWidget(browse)
+    form = QFormLayout()
+    form.addRow(buddy_label("&Save as:", edit, f"Save {what} as"), row)
+    form.addRow(overwrite)
+    return SaveAs(edit, browse, overwrite, form)
 
 
 # --------------------------------------------------------------------------------------------

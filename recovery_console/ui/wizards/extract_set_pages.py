@@ -13,9 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
-    QCheckBox,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QHeaderView,
     QLineEdit,
@@ -42,7 +40,7 @@ from recovery_console.ui.progress_panel import ProgressPanel
 from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
 from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, colored
 from recovery_console.ui.widgets.times import local_time, utc_hover
-from recovery_console.ui.wizards.extract_pages import browse_button
+from recovery_console.ui.wizards.extract_pages import save_as
 
 if TYPE_CHECKING:
     from recovery_console.ui.wizards.extract import ExtractWizard
@@ -81,18 +79,10 @@ class MembersPage(QWizardPage):
         self.action_group = QButtonGroup(self)
         for radio in (self.dump_radio, self.tables_radio, self.folder_radio):
             self.action_group.addButton(radio)
-        self.out_edit = QLineEdit()
-        self.out_edit.setAccessibleName("Save the member as")
-        self.out_browse = browse_button("Bro&wse…", "Choose where to save the member")
+        output = save_as("the member")
+        self.out_edit, self.out_browse, self.overwrite_check, out_form = (output.edit, output.browse,
+                                                                          output.overwrite, output.form)
         self.out_browse.clicked.connect(self._browse)
-        self.overwrite_check = QCheckBox("&Overwrite an existing file")
-        self.overwrite_check.setAccessibleName("Overwrite an existing file")
-        out_row = QHBoxLayout()
-        out_row.addWidget(self.out_edit, 1)
-        out_row.addWidget(self.out_browse)
-        out_form = QFormLayout()
-        out_form.addRow(buddy_label("&Save as:", self.out_edit, "Save the member as"), out_row)
-        out_form.addRow(self.overwrite_check)
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
         layout.addWidget(self.note)
