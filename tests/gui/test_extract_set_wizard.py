@@ -63,7 +63,7 @@ def wizard(qtbot, console):
 
 def _to_members(qtbot, wizard: ExtractWizard, folder: Path) -> None:
     type_into(qtbot, wizard.file_page.path_edit, str(folder))
-    assert "recovery set's folder with 3 member file(s)" in wizard.file_page.info.text()
+    assert "recovery set's folder with 3 member files" in wizard.file_page.info.text()
     assert not wizard.file_page.check_button.isEnabled()  # the keyless check is for one backup file
     next_page(qtbot, wizard, ExtractWizard.SECRET)
     type_into(qtbot, wizard.secret_page.typed_edit, SECRET)

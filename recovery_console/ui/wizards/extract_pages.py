@@ -29,7 +29,7 @@ from recovery_console.engine.results import VerifyResult
 from recovery_console.engine.sets.local_set import LocalSet, is_set_folder, open_local_set
 from recovery_console.engine.sets.set_naming import is_member_file
 from recovery_console.errors import Cancelled, RecoveryError, WrongKeyError
-from recovery_console.formatting import format_bytes
+from recovery_console.formatting import counted, format_bytes
 from recovery_console.models.backup import BackupMetadata
 from recovery_console.ui.progress_panel import ProgressPanel
 from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
@@ -172,8 +172,8 @@ class FilePage(QWizardPage):
                                  "no .sha256 sidecar beside it (the keyless check needs one)."))
         elif is_set_folder(path):
             members = sum(1 for child in path.iterdir() if is_member_file(child.name))
-            self.info.setText(f"A recovery set's folder with {members} member file(s). Its manifest is opened with "
-                              "the secret next; each member is checked against it before it is extracted.")
+            self.info.setText(f"A recovery set's folder with {counted(members, 'member file')}. Its manifest is "
+                              "opened with the secret next; each member is checked against it before it is extracted.")
         elif path.is_dir():
             self.info.setText("This folder holds no recovery set (no manifest in it).")
         else:
