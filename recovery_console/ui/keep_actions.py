@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QDialog, QInputDialog, QLineEdit
+from PySide6.QtWidgets import QDialog, QInputDialog, QLineEdit, QWidget
 
 from recovery_console.engine import pinning
 from recovery_console.engine.console import Console
@@ -84,22 +84,8 @@ class KeepActions(QObject):
         return sorted(name for name in self.window.targets if name != record.target)
 
     def _ask(self, title: str, label: str, ok: str, items: list[str] | None = None) -> QInputDialog:
-        dialog = QInputDialog(self.window)
-        dialog.setWindowTitle(title)
-        dialog.setLabelText(label)
-        dialog.setOkButtonText(ok)
-        dialog.setAccessibleName(title)
-        if items is not None:
-            dialog.setComboBoxItems(items)
-            dialog.setComboBoxEditable(False)
-        else:
-            dialog.setInputMode(QInputDialog.InputMode.TextInput)
-            line = dialog.findChild(QLineEdit)
-            if line is not None:
-                line.setAccessibleName("Reason")
-                line.setMaxLength(pinning.MAX_REASON)
-        self.dialog = dialog
-        return dialog
+        self.dialog = keep_dialog(self.window, title, label, ok, items)
+        return self.dialog
 
     def _shown(self, record: BackupRecord) -> None:
         """After a change: refresh the list (the details follow the selection) and the actions."""
@@ -186,3 +172,22 @@ class KeepActions(QObject):
 
         window.submit(Job(f"Copying {record.short_id} to {target}", work, key=target),
                       f"Copying {record.short_id} to {target}", done)
+
+
+def keep_dialog(parent: QWidget, title: str, label: str, ok: str, items: list[str] | None = None) -> QInputDialog:
+    """The dialog of a hold or a copy: a reason typed (as long as a pin's may be), or a target chosen from `items`."""
+    dialog = QInputDialog(parent)
+    dialog.setWindowTitle(title)
+    dialog.setLabelText(label)
+    dialog.setOkButtonText(ok)
+    dialog.setAccessibleName(title)
+    if items is not None:
+        dialog.setComboBoxItems(items)
+        dialog.setComboBoxEditable(False)
+    else:
+        dialog.setInputMode(QInputDialog.InputMode.TextInput)
+        line = dialog.findChild(QLineEdit)
+        if line is not None:
+            line.setAccessibleName("Reason")
+            line.setMaxLength(pinning.MAX_REASON)
+    return dialog

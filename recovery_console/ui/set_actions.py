@@ -27,6 +27,7 @@ from recovery_console.errors import RecoveryError
 from recovery_console.formatting import format_bytes
 from recovery_console.ui.backup_actions import say_after_refresh
 from recovery_console.ui.jobs import Job
+from recovery_console.ui.keep_actions import keep_dialog
 from recovery_console.ui.widgets.typed_confirmation import typed_confirmation
 
 if TYPE_CHECKING:
@@ -101,18 +102,8 @@ class SetActions(QObject):
         self.update_actions()
 
     def _ask(self, title: str, label: str, ok: str, items: list[str] | None = None) -> QInputDialog:
-        dialog = QInputDialog(self.window)
-        dialog.setWindowTitle(title)
-        dialog.setLabelText(label)
-        dialog.setOkButtonText(ok)
-        dialog.setAccessibleName(title)
-        if items is not None:
-            dialog.setComboBoxItems(items)
-            dialog.setComboBoxEditable(False)
-        else:
-            dialog.setInputMode(QInputDialog.InputMode.TextInput)
-        self.dialog = dialog
-        return dialog
+        self.dialog = keep_dialog(self.window, title, label, ok, items)
+        return self.dialog
 
     def _on_accept(self, dialog: QInputDialog, then: Callable[[str], None]) -> QInputDialog:
         def finished(result: int) -> None:
