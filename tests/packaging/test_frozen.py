@@ -1,7 +1,7 @@
 """The air-gapped distribution, end to end: the frozen bundle and the offline wheelhouse.
 
-The bundle is built once per session with packaging/build.sh into a temporary folder (about a
-minute on 2 cores); set RC_DIST_DIR to a folder holding an already built `recovery-console/` (and
+The bundle is the one `make dist` builds on a fresh clone, once per session (conftest.py; test_make_dist.py
+checks that build); set RC_DIST_DIR to a folder holding an already built `recovery-console/` (and
 `recovery-console.tar.gz`) to reuse it. The tests run the copy unpacked from the tarball, the way a
 responder carries it in, with an environment that has no PostgreSQL (nor anything else) on PATH,
 no LD_LIBRARY_PATH and a private home.
@@ -39,12 +39,12 @@ import pytest
 from recovery_console import __version__
 from recovery_console.engine.state.orphan_postmaster import alive
 from tests.fixtures.keyring import SecretServiceInfo, running_secret_service
+from tests.packaging.conftest import FreshBuild
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the first test waits for the build
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
-BUILD = ROOT / "packaging" / "build.sh"
 WHEELHOUSE_SH = ROOT / "packaging" / "wheelhouse.sh"
 APP = "recovery-console"
 SECRET = "frozen bundle secret ✓"
@@ -109,25 +109,20 @@ def bundled_version(app: Path, major: int) -> str:
 # --- fixtures --------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def dist_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The folder holding recovery-console/ and recovery-console.tar.gz(.sha256)."""
+def dist_dir(request: pytest.FixtureRequest) -> Path:
+    """The folder holding recovery-console/ and recovery-console.tar.gz(.sha256): RC_DIST_DIR's, else the one
+    `make dist` built on a fresh clone (conftest.py)."""
     reuse = os.environ.get("RC_DIST_DIR")
     if reuse:
         dist = Path(reuse).resolve()
         if not (dist / APP / APP).is_file():
             pytest.fail(f"RC_DIST_DIR={reuse} holds no {APP}/{APP}; build it with packaging/build.sh --dist-dir")
         return dist
-    dist = tmp_path_factory.mktemp("dist")
-    work = tmp_path_factory.mktemp("build-work")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QT_", "RECOVERY_CONSOLE_"))}
-    env["PYTHON"] = sys.executable
-    started = time.monotonic()
-    proc = subprocess.run(["bash", str(BUILD), "--dist-dir", str(dist), "--work-dir", str(work)], env=env,
-                          capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL)
-    if proc.returncode != 0:
-        pytest.fail(f"packaging/build.sh failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
-    print(f"\nbundle built in {time.monotonic() - started:.0f} s\n" + "\n".join(proc.stdout.splitlines()[-4:]))
-    return dist
+    build: FreshBuild = request.getfixturevalue("fresh_build")
+    if build.proc.returncode != 0:
+        pytest.fail(f"git clone && make dist failed ({build.proc.returncode}):\n{build.tail()}")
+    print(f"\nbundle built by make dist in {build.seconds:.0f} s")
+    return build.dist
 
 
 def open_folder(prefix: str) -> Path:

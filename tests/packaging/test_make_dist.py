@@ -1,28 +1,26 @@
 """The documented build command itself, on a fresh clone: `git clone REPO DIR && make -C DIR dist`.
 
-test_frozen.py builds with packaging/build.sh and an absolute interpreter path, so it never saw
-that `make dist` handed build.sh a relative `.venv/bin/python` (exit 127 once build.sh changed
-folder). This test clones the repository at HEAD (committed work only, as CI and a newcomer get
-it), lets the Makefile create its own venv and build, and runs the bundle. Several minutes on 2
-cores with a cold pip cache (the venv's packages, PyInstaller, five PostgreSQL tool wheels); about
-half that once pip's cache holds them.
+A build by packaging/build.sh with an absolute interpreter path never saw that `make dist` handed
+build.sh a relative `.venv/bin/python` (exit 127 once build.sh changed folder). The build (conftest.py,
+once per session) clones the repository at HEAD (committed work only, as CI and a newcomer get it) and
+lets the Makefile create its own venv and build; this test checks it and runs the bundle, which
+test_frozen.py then tests end to end. Several minutes on 2 cores with a cold pip cache (the venv's
+packages, PyInstaller, five PostgreSQL tool wheels); about half that once pip's cache holds them.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from recovery_console import __version__
+from tests.packaging.conftest import FreshBuild
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 APP = "recovery-console"
 
 
@@ -31,18 +29,12 @@ def _tail(proc: subprocess.CompletedProcess[str]) -> str:
 
 
 @pytest.mark.timeout(2400)
-def test_make_dist_on_a_fresh_clone(tmp_path: Path) -> None:
+def test_make_dist_on_a_fresh_clone(fresh_build: FreshBuild, tmp_path: Path) -> None:
     for tool in ("git", "make"):
         assert shutil.which(tool), f"{tool} is needed to build as the README says"
-    clone = tmp_path / "clone"
-    # Nothing of this test run leaks into the build: no interpreter, venv or console home of ours.
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTHON", "VIRTUAL_ENV", "RECOVERY_CONSOLE_", "QT_", "PYTEST"))}
-    started = time.monotonic()
-    proc = subprocess.run(f"git clone --quiet {ROOT} {clone} && make -C {clone} dist", shell=True, env=env,
-                          capture_output=True, text=True, timeout=2300, stdin=subprocess.DEVNULL)
-    assert proc.returncode == 0, f"git clone && make dist exited {proc.returncode}\n{_tail(proc)}"
-    print(f"\ngit clone && make dist: {time.monotonic() - started:.0f} s")
+    proc, clone = fresh_build.proc, fresh_build.clone
+    assert proc.returncode == 0, f"git clone && make dist exited {proc.returncode}\n{fresh_build.tail()}"
+    print(f"\ngit clone && make dist: {fresh_build.seconds:.0f} s")
 
     bundle = clone / "dist" / APP
     assert (clone / "dist" / f"{APP}.tar.gz").is_file()
