@@ -403,8 +403,9 @@ def cmd_delete(args: argparse.Namespace) -> int:
                 print("Not deleted.", file=sys.stderr)
                 return ExitCode.USAGE
         removed = delete_set(app, found)
-        emit(args, {"deleted_set": found.as_dict(), "files": removed},
-             [f"Deleted recovery set {found.set_id}: {removed} files (the manifest first)."])
+        emit(args, {"deleted_set": found.as_dict(), "files": removed.files, "folder_kept": removed.folder_kept},
+             [f"Deleted recovery set {found.set_id}: {removed.files} files (the manifest first)."]
+             + ([f"Warning: {removed.folder_kept}"] if removed.folder_kept else []))
         return ExitCode.OK
     ref = app.locate(args.backup, args.target)
     if ref.record is None:

@@ -89,6 +89,11 @@ class Storage(ABC):
     def delete(self, key: str) -> None: ...
 
     @abstractmethod
+    def remove_empty_folder(self, prefix: str) -> None:
+        """Remove the folder `prefix` ('a/b/') if it is empty, as rmdir does; a folder already gone is fine, one
+        that still holds anything stays and raises StorageError. A target without folders (S3) does nothing."""
+
+    @abstractmethod
     def location(self, key: str) -> str:
         """Where the object is, in words a user can find it by (a path, an s3:// URL)."""
 

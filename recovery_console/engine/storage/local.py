@@ -166,6 +166,15 @@ class LocalStorage(Storage):
         except OSError as exc:
             raise from_os_error("deleting", str(path), exc) from exc
 
+    def remove_empty_folder(self, prefix: str) -> None:
+        path = self._path(prefix.rstrip("/"))
+        try:
+            path.rmdir()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise from_os_error("removing the folder", str(path), exc) from exc
+
     def location(self, key: str) -> str:
         return str(self._path(key))
 

@@ -465,6 +465,18 @@ class SftpStorage(Storage):
         except Exception as exc:
             raise self.translate(exc, "deleting", key) from exc
 
+    def remove_empty_folder(self, prefix: str) -> None:
+        path = self._remote(prefix.rstrip("/"))
+        sftp = self._sftp()
+        try:
+            sftp.rmdir(path)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return
+            raise self.translate(exc, "removing the folder", prefix) from None
+        except Exception as exc:
+            raise self.translate(exc, "removing the folder", prefix) from exc
+
     def free_space(self) -> int | None:
         """Free bytes for this user from the server's statvfs@openssh.com extension, if it offers one."""
         try:

@@ -360,6 +360,14 @@ class SmbStorage(Storage):
         path = self._path(key)
         self._run(Where("deleting", path, "delete files"), lambda: smbclient.remove(path, **self._kwargs()))
 
+    def remove_empty_folder(self, prefix: str) -> None:
+        path = self._path(prefix.rstrip("/"))
+        try:
+            self._run(Where("removing the folder", path, "delete folders"),
+                      lambda: smbclient.rmdir(path, **self._kwargs()))
+        except NotFoundError:
+            return
+
     def free_space(self) -> int | None:
         folder = self.unc()
         try:
