@@ -109,10 +109,10 @@ def test_remove_empty_folder_removes_only_an_empty_folder_on_each_backend(place)
     storage.put_bytes("sets/x/a.enc", b"member")
     if place.root is not None:
         (place.root / "sets" / "x" / ".hidden").write_bytes(b"not listed, still there")
-        with pytest.raises(StorageError):  # a name the listing hides still keeps the folder
-            storage.remove_empty_folder("sets/x/")
+        with pytest.raises(StorageError, match=r"is not empty: it holds \.hidden, a\.enc\.$"):  # the listing
+            storage.remove_empty_folder("sets/x/")  # hides that name; the folder still keeps it
         (place.root / "sets" / "x" / ".hidden").unlink()
-        with pytest.raises(StorageError):
+        with pytest.raises(StorageError, match=r"x/? is not empty: it holds a\.enc\.$"):
             storage.remove_empty_folder("sets/x/")
         assert (place.root / "sets" / "x" / "a.enc").read_bytes() == b"member"
     else:
@@ -235,3 +235,20 @@ def test_sigterm_during_an_as_set_upload_to_sftp_leaves_nothing_there(tmp_path, 
     with console:
         assert list_sets(console)[0] == []
         assert [e.result for e in console.audit.entries() if e.action == "backup.upload-set"] == ["cancelled"]
+
+
+@pytest.mark.parametrize("kind", ["local", "sftp", "smb"])
+def test_a_folder_that_cannot_be_removed_is_a_warning_of_a_delete_that_succeeded(kind, tmp_path, request,
+                                                                                 vault_tar):
+    place = _place(kind, tmp_path, request)
+    with place.console:
+        made = _upload(place, vault_tar)
+        assert place.root is not None
+        (place.root / made.folder / ".DS_Store").write_bytes(b"a file manager's")  # hidden: never listed
+        removed = delete_set(place.console, made)
+        assert removed.files == 4 and removed.folder_kept is not None
+        assert removed.folder_kept.startswith("The set's files were removed, but its folder stays: ")
+        assert removed.folder_kept.endswith(" is not empty: it holds .DS_Store.")
+        assert place.on_disk() == [made.folder.rstrip("/"), made.folder + ".DS_Store"]
+        assert list_sets(place.console)[0] == []
+        assert [e.result for e in place.console.audit.entries() if e.action == "backup.delete-set"] == ["ok"]

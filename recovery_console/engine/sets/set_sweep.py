@@ -56,7 +56,7 @@ def remove_folder(storage: Storage, folder: str) -> FolderRemoval:
     try:
         storage.remove_empty_folder(folder)
     except RecoveryError as exc:
-        return FolderRemoval(removed, f"The set's folder {where} stays, empty of the set's files: {exc.message}")
+        return FolderRemoval(removed, f"The set's files were removed, but its folder stays: {exc.message}")
     return FolderRemoval(removed)
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Self
 
 from recovery_console.engine.io_protocols import ReadableFile
-from recovery_console.errors import QuotaExceededError
+from recovery_console.errors import QuotaExceededError, StorageError
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,18 @@ class _Acknowledged(Upload):
 
     def abort(self) -> None:
         self._upload.abort()
+
+
+NAMES_SHOWN = 3
+"""Entries named when a folder is not empty; the rest are counted."""
+
+
+def folder_not_empty(where: str, names: list[str]) -> StorageError:
+    """The error of `remove_empty_folder` for a folder that still holds something, naming what (hidden names too)."""
+    shown = ", ".join(sorted(names)[:NAMES_SHOWN]) + (f" and {len(names) - NAMES_SHOWN} more"
+                                                      if len(names) > NAMES_SHOWN else "")
+    return StorageError(f"{where} is not empty: it holds {shown}.",
+                        hint="Move or delete what is in it, if it is not needed, then remove the folder.")
 
 
 QUOTA_PREFIXES = ("backups/", "sets/")
