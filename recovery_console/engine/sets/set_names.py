@@ -31,16 +31,18 @@ class NamedSet:
 
 def find_named_set(console: Console, name: str, target: str | None = None) -> NamedSet | None:
     """The newest complete set whose manifest names it `name` (on `target`, or on any), by the manifest's creation
-    time (to the millisecond) and then folder; None if the catalog knows no set of that name. Refused rather than
-    guessed: when every set of that name is damaged, when the newest is on several targets, and when a newer set's
-    name is unknown here (its manifest was never read with the key, so it may carry the same name)."""
+    time (to the second), then its finish (to the millisecond), then folder; None if the catalog knows no set of that
+    name. Refused rather than guessed: when every set of that name is damaged, when the newest is on several targets,
+    and when a newer set's name is unknown here (its manifest was never read with the key, so it may carry the same
+    name)."""
     wanted = name.strip()
     if not wanted:
         return None
     target_name = console.targets.resolve(target).name if target else None
     records = SetCatalog(console.catalog).records([target_name] if target_name else None)
     named = sorted((r for r in records if r.manifest is not None and r.manifest.description.strip() == wanted),
-                   key=lambda r: (r.manifest.created_at if r.manifest else "", r.folder), reverse=True)
+                   key=lambda r: (r.manifest.created_at, r.manifest.finished_at, r.folder) if r.manifest else (),
+                   reverse=True)
     if not named:
         return None
     complete = [r for r in named if r.state == COMPLETE]
