@@ -29,6 +29,7 @@ from recovery_console.engine.sets.set_copies import one_copy
 from recovery_console.engine.sets.set_download import download_set
 from recovery_console.engine.sets.set_import import import_set
 from recovery_console.engine.sets.set_listing import SetVerifyResult, delete_set, find_set, list_sets, verify_set
+from recovery_console.engine.sets.set_names import find_named_set
 from recovery_console.engine.state.catalog import OpenedWith
 from recovery_console.engine.state.pins import Pin
 from recovery_console.errors import ExitCode, NotFoundError, UsageError, from_os_error
@@ -194,7 +195,9 @@ def set_lines(record: SetRecord) -> list[str]:
     """A set as one entry: its id, state and members (each with its file, size and times when known)."""
     state = {"complete": "complete", "damaged": "DAMAGED — not restorable",
              "unknown": "members unknown until verified"}[record.state]
-    lines = [f"Set       {record.set_id}  ({state})", f"Target    {record.target}", f"Path      {record.folder}",
+    named = [f"Name      {record.manifest.description}"] if record.manifest and record.manifest.description else []
+    lines = [f"Set       {record.set_id}  ({state})", *named, f"Target    {record.target}",
+             f"Path      {record.folder}",
              f"Created   {record.created or '?'}  mode {record.mode or '?'}  {format_bytes(record.size)}  "
              f"verified {record.verify_result or '-'}"]
     if record.manifest is not None:
@@ -359,9 +362,12 @@ def cmd_upload(args: argparse.Namespace) -> int:
         with job(args) as reporter:
             made = import_set(app, args.file, args.as_set, args.target, secret, profile=args.profile,
                               reporter=reporter)
+        named = find_named_set(app, args.as_set, made.target)
+        same = [f"{counted(len(named.others) + 1, 'set')} on {made.target} are named '{named.name}'; restoring by "
+                "that name takes the newest, this one."] if named is not None and named.others else []
         emit(args, made.as_dict(), [f"Encrypted {counted(len(args.file), 'file')} into recovery set "
                                     f"'{args.as_set}' on the target; every member was read back and verified "
-                                    "there."] + set_lines(made))
+                                    "there."] + same + set_lines(made))
         return ExitCode.OK
     with job(args) as reporter:
         record = app.upload(args.file[0], args.target, secret, profile=args.profile, reporter=reporter)
@@ -403,8 +409,9 @@ def cmd_delete(args: argparse.Namespace) -> int:
                 print("Not deleted.", file=sys.stderr)
                 return ExitCode.USAGE
         removed = delete_set(app, found)
-        emit(args, {"deleted_set": found.as_dict(), "files": removed},
-             [f"Deleted recovery set {found.set_id}: {removed} files (the manifest first)."])
+        emit(args, {"deleted_set": found.as_dict(), "files": removed.files, "folder_kept": removed.folder_kept},
+             [f"Deleted recovery set {found.set_id}: {removed.files} files (the manifest first)."]
+             + ([f"Warning: {removed.folder_kept}"] if removed.folder_kept else []))
         return ExitCode.OK
     ref = app.locate(args.backup, args.target)
     if ref.record is None:

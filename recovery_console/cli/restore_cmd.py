@@ -19,11 +19,14 @@ from recovery_console.cli.common import (
     secret_to_open,
 )
 from recovery_console.cli.restore_set import preflight_set, run_set
+from recovery_console.engine.console import Console
 from recovery_console.engine.restore import Restorer
 from recovery_console.engine.restore_cleanup import clean_up
 from recovery_console.engine.restore_kept import KEPT, drop_previous, history, rollback_entry
 from recovery_console.engine.restore_preflight import RestorePlan
+from recovery_console.engine.sets.set_catalog import SetRecord
 from recovery_console.engine.sets.set_listing import find_set
+from recovery_console.engine.sets.set_names import find_named_set
 from recovery_console.engine.sets.set_restores import restores
 from recovery_console.engine.sets.set_rollback import rollback_set
 from recovery_console.engine.state import restore_journal
@@ -43,7 +46,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     for name, func, helptext in (("preflight", cmd_preflight, "verify the backup and list every check; change nothing"),
                                  ("run", cmd_run, "restore (safe in-place by default: scratch copy, check, swap)")):
         sub = commands.add_parser(name, help=helptext)
-        sub.add_argument("backup", help="a backup id from `backup list`, TARGET:KEY, or a file path")
+        sub.add_argument("backup", help="a backup or recovery set id from `backup list`, TARGET:KEY, a file path, or "
+                                        "a recovery set's name (the newest complete set of that name)")
         sub.add_argument("--profile", required=True)
         sub.add_argument("--target", help="look the id up on this target only")
         sub.add_argument("--new-database", metavar="NAME", help="restore into a new database instead of in place")
@@ -137,9 +141,21 @@ def _plan_data(plan: RestorePlan) -> dict[str, Any]:
             "checks": [dataclasses.asdict(c) for c in plan.checks]}
 
 
+def _found_set(app: Console, args: argparse.Namespace) -> SetRecord | None:
+    """The set `args.backup` names by its id or folder, else by its name (the newest complete set of that name,
+    said on stderr); None for a file or a single backup."""
+    if Path(args.backup).expanduser().is_file():
+        return None
+    found = find_set(app, args.backup, args.target)
+    if found is None and (named := find_named_set(app, args.backup, args.target)) is not None:
+        print(printable(named.note()), file=sys.stderr)
+        return named.record
+    return found
+
+
 def cmd_preflight(args: argparse.Namespace) -> int:
     app = console()
-    found = None if Path(args.backup).expanduser().is_file() else find_set(app, args.backup, args.target)
+    found = _found_set(app, args)
     if found is not None:
         return preflight_set(args, app, found, _secret(args, args.profile), _plan_lines)
     if args.member:
@@ -161,7 +177,7 @@ def _confirm(prompt: str, word: str) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     app = console()
-    found = None if Path(args.backup).expanduser().is_file() else find_set(app, args.backup, args.target)
+    found = _found_set(app, args)
     if found is not None:
         return run_set(args, app, found, _secret(args, args.profile), _confirm, _plan_lines)
     if args.member or args.new_folder:

@@ -249,5 +249,7 @@ class SetActions(QObject):
         job = Job(f"Deleting set {record.short_id}", lambda reporter: delete_set(console, record), key=record.target)
         self.window.submit(job, f"Deleting set {record.short_id}",
                            lambda removed: self._shown(f"Set {record.short_id} deleted from {record.target} "
-                                                       f"({removed} files)."), progress=False)
+                                                       f"({removed.files} files)."
+                                                       + (f" {removed.folder_kept}" if removed.folder_kept else "")),
+                           progress=False)
 

@@ -293,13 +293,15 @@ def test_the_browser_lists_sets_a_damaged_one_shown_damaged_and_not_offered(qtbo
     sets = window.browser.sets
     assert sets.isVisible() and sets.table.rowCount() == 2
     rows = {sets.table.item(r, 1).text(): sets.table.item(r, 5).text() for r in range(2)}
+    assert f"{broken.short_id} · to be damaged" in rows  # the set's name beside its id
+    rows[broken.short_id] = rows.pop(f"{broken.short_id} · to be damaged")
     assert rows[broken.short_id] == "DAMAGED: member file 03-folder.enc is missing"
     assert rows[complete.short_id].startswith("complete")
     assert "main (database), results (database), vault (folder)" in sets.table.item(
         [r for r in range(2) if sets.table.item(r, 1).text() == complete.short_id][0], 3).text()
     restore = window.controller.actions["restore"]
 
-    sets.table.selectRow([r for r in range(2) if sets.table.item(r, 1).text() == broken.short_id][0])
+    sets.table.selectRow([r for r in range(2) if sets.table.item(r, 1).text().startswith(broken.short_id)][0])
     assert window.browser.selected_set().folder == broken.folder and window.selected_backup() is None
     assert not restore.isEnabled() and "never restored" in sets.status.text()
     sets.table.doubleClicked.emit(sets.table.currentIndex())

@@ -87,7 +87,8 @@ def _backup(console, **kwargs):
 
 
 def _set_files(target: Path) -> list[Path]:
-    return sorted(p for p in (target / "sets").rglob("*") if p.is_file()) if (target / "sets").exists() else []
+    """Everything under the target's `sets/`: files, hidden ones too, and folders (a removed set leaves none)."""
+    return sorted((target / "sets").rglob("*")) if (target / "sets").exists() else []
 
 
 def test_a_set_is_made_listed_as_one_entry_and_verified_member_by_member(console, set_profile, tmp_path, pg15, pg17):

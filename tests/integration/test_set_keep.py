@@ -286,7 +286,7 @@ def test_a_pinned_set_is_never_deleted_on_any_copy_until_unpinned(app, tmp_path,
     assert sorted(stored(app, "vault", "sets/")) == set_files(record)
 
     assert main(["backup", "unpin", record.short_id, "--target", "offsite-sftp"]) == ExitCode.OK
-    assert delete_set(app, find_set(app, record.short_id, "offsite-sftp")) == 6
+    assert delete_set(app, find_set(app, record.short_id, "offsite-sftp")).files == 6
     with pytest.raises(UsageError, match="pinned"):
         delete_set(app, find_set(app, record.short_id, "vault"))
     assert len(unpin_set(app, set_copies(app, record.short_id))) == 1
@@ -329,12 +329,14 @@ def test_kill_9_mid_set_download_leaves_only_a_claimed_folder_that_the_next_star
     assert {record.folder + p.name: p.read_bytes() for p in got.folder.iterdir()} == stored(app, "vault", "sets/")
 
 
-def test_a_set_backed_up_straight_to_sftp_is_listed_verified_and_deleted_there(app):
+def test_a_set_backed_up_straight_to_sftp_is_listed_verified_and_deleted_there(app, sftp_dir):
     app.profiles.set_target("records", "offsite-sftp")
     record = make_set(app)
     assert record.target == "offsite-sftp" and record.state == COMPLETE
     assert len(verify_set(app, find_set(app, record.short_id), SECRET).members) == 2
-    assert delete_set(app, find_set(app, record.short_id)) == 6 and stored(app, "offsite-sftp") == {}
+    deleted = delete_set(app, find_set(app, record.short_id))
+    assert deleted.files == 6 and deleted.folder_kept is None and stored(app, "offsite-sftp") == {}
+    assert list((sftp_dir / "sets").iterdir()) == []  # the set's folder went with its files
 
 
 def test_a_cancelled_set_copy_leaves_nothing_on_s3_not_even_an_open_upload(app, rclone_s3, tmp_path):
@@ -375,4 +377,5 @@ def test_a_set_copied_to_smb_downloads_from_there_and_deletes_manifest_first(app
     assert there.state == COMPLETE and len(verify_set(app, there, SECRET).members) == 2
     got = download_set(app, there, tmp_path / "from smb")
     assert {record.folder + p.name: p.read_bytes() for p in got.folder.iterdir()} == stored(app, "vault", "sets/")
-    assert delete_set(app, there) == 6 and stored(app, "offsite-smb") == {}
+    assert delete_set(app, there).files == 6 and stored(app, "offsite-smb") == {}
+    assert list((smb_dir.path / "sets").iterdir()) == []  # the set's folder went with its files

@@ -168,6 +168,7 @@ def test_a_cancel_while_verifying_the_second_member_leaves_nothing(console, loca
                    reporter=Reporter(sink=cancel_at_second_verify, token=token, min_interval=0),
                    iterations=FAST_ITERATIONS)
     assert list_sets(console)[0] == [] and _target_files(tmp_path / "target") == []
+    assert list((tmp_path / "target" / "sets").iterdir()) == []  # not even the set's empty folder
     assert [e.result for e in console.audit.entries() if e.action == "backup.upload-set"] == ["cancelled"]
 
 

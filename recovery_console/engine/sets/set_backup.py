@@ -330,10 +330,13 @@ def check_still_there(storage: Storage, folder: str, members: tuple[ManifestMemb
 
 
 def _clean_up(storage: Storage, folder: str) -> None:
-    """A failed set's files removed, best effort: what cannot be (the target is gone) stays an unfinished set, never
-    listed and swept later, and the failure that matters is the one being raised."""
+    """A failed set's files removed and its folder with them, best effort: what cannot be (the target is gone)
+    stays an unfinished set, never listed and swept later, and the failure that matters is the one being raised."""
     try:
-        remove_folder(storage, folder)
+        kept = remove_folder(storage, folder).folder_kept
     except RecoveryError as exc:
         log.warning("The files of the unfinished set %s stay on target %s until a later sweep: %s", folder,
                     storage.name, exc.message)
+        return
+    if kept:
+        log.warning("%s", kept)

@@ -3,7 +3,8 @@ what decrypting its manifest taught us; each set's state (complete, damaged, unk
 
 Listing never derives a key: a new set's member files are named by its sidecar (docs/FORMAT.md 19.5),
 fetched once. The manifest's sizes are known once the set was written here or verified with the key.
-A folder without a manifest is an unfinished set: never a row, only counted for the sweep.
+A folder without a manifest but with a set's file in it is an unfinished set: never a row, only counted for the
+sweep; one holding only files no set writes (left by someone else after a delete) is not a set at all.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from typing import Any
 
 from recovery_console.engine.container.streams import SIDECAR_SUFFIX
 from recovery_console.engine.sets.manifest import SetManifest
-from recovery_console.engine.sets.set_naming import MANIFEST_NAME, SET_PREFIX, is_member_file, parse_set_key
+from recovery_console.engine.sets.set_naming import (
+    MANIFEST_NAME,
+    SET_PREFIX,
+    is_member_file,
+    is_set_file,
+    parse_set_key,
+)
 from recovery_console.engine.state.catalog import Catalog, utc_now
 from recovery_console.engine.storage.base import ObjectInfo, Storage
 from recovery_console.errors import CatalogError, NotFoundError, RecoveryError
@@ -158,7 +165,8 @@ class SetCatalog:
         complete = {folder: files for folder, files in folders.items() if MANIFEST_NAME in files}
         unfinished = tuple(Unfinished(storage.name, folder, tuple(i.key for i in files.values()),
                                       max(i.mtime for i in files.values()))
-                           for folder, files in folders.items() if folder not in complete)
+                           for folder, files in folders.items()
+                           if folder not in complete and any(is_set_file(name) for name in files))
         with self.catalog.reading() as db:
             known = {row[0]: row[1:] for row in db.execute(
                 "SELECT folder, manifest_size, manifest_mtime, manifest_etag FROM sets WHERE target = ?",

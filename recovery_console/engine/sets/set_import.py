@@ -11,6 +11,7 @@ modification time (when the file was last written), not a dump this console watc
 
 from __future__ import annotations
 
+import logging
 import uuid
 from contextlib import suppress
 from dataclasses import dataclass, replace
@@ -43,6 +44,8 @@ from recovery_console.engine.state.named_store import usable_text
 from recovery_console.engine.storage.base import Storage
 from recovery_console.engine.who import user_at_host, utc_now
 from recovery_console.errors import IntegrityError, NotFoundError, RecoveryError, UsageError
+
+log = logging.getLogger(__name__)
 
 IMPORTED = "imported files"
 IMPORTED_NOTE = ("The members were imported from files made elsewhere, not dumped by this console: each member's "
@@ -178,9 +181,10 @@ def _write_manifest(storage: Storage, folder: str, manifest: SetManifest, secret
 
 
 def _remove(storage: Storage, folder: str) -> None:
-    """A failed set's files removed, its manifest (if written) first; best effort: what stays is an unfinished set,
-    never listed, swept later."""
+    """A failed set's files removed, its manifest (if written) first, then its folder; best effort: what stays is an
+    unfinished set, never listed, swept later."""
     with suppress(RecoveryError):
         with suppress(NotFoundError):
             storage.delete(folder + MANIFEST_NAME)
-        remove_folder(storage, folder)
+        if kept := remove_folder(storage, folder).folder_kept:
+            log.warning("%s", kept)

@@ -15,7 +15,7 @@ from recovery_console.engine.sets.member_share import MemberShare
 from recovery_console.engine.sets.set_catalog import SetCatalog, SetRecord, SetSync
 from recovery_console.engine.sets.set_members import belongs
 from recovery_console.engine.sets.set_pins import refuse_if_pinned
-from recovery_console.engine.sets.set_sweep import remove_folder
+from recovery_console.engine.sets.set_sweep import FolderRemoval, remove_folder
 from recovery_console.engine.state.backup_ids import matching_records
 from recovery_console.engine.storage.base import Storage
 from recovery_console.errors import (
@@ -189,16 +189,20 @@ def _sidecar(storage: Storage, key: str) -> str | None:
         return None
 
 
-def delete_set(console: Console, record: SetRecord, why: dict[str, Any] | None = None) -> int:
+def delete_set(console: Console, record: SetRecord, why: dict[str, Any] | None = None) -> FolderRemoval:
     """Remove a set from its target: the manifest first (from then on the set is no longer listed or restorable,
-    even if the rest fails), then every other file of its folder; never a pinned set (its pin's key is its folder).
+    even if the rest fails), then the set's other files and its folder once empty (a file it did not write stays,
+    and the folder with it: `folder_kept` says why); never a pinned set (its pin's key is its folder).
     `why` goes into the audit entry (a prune names its plan line and rules). How many files went."""
     storage = console.storage(record.target)
     with console.audited("backup.delete-set", storage.location(record.folder),
                          {"set_id": record.set_id, "target": record.target, **(why or {})}) as detail:
         refuse_if_pinned(console, record)
         storage.delete(record.manifest_key)
-        removed = 1 + remove_folder(storage, record.folder)
+        rest = remove_folder(storage, record.folder)
+        removed = FolderRemoval(1 + rest.files, rest.folder_kept)
         SetCatalog(console.catalog).forget(record.target, record.folder)
-        detail.update(files=removed)
+        detail.update(files=removed.files)
+        if removed.folder_kept:
+            detail.update(folder_kept=removed.folder_kept)
         return removed

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from recovery_console.engine.container.naming import parse_created_at
+from recovery_console.engine.container.streams import SIDECAR_SUFFIX
 
 SET_PREFIX = "sets/"
 MANIFEST_NAME = "manifest.enc"
@@ -47,6 +48,18 @@ def member_file(index: int, kind: str) -> str:
 
 def is_member_file(name: str) -> bool:
     return _MEMBER.match(name) is not None
+
+
+def is_set_file(name: str) -> bool:
+    """A name 19.2 gives a set's files: a member file, the manifest, or the sidecar of either."""
+    bare = name.removesuffix(SIDECAR_SUFFIX)
+    return bare == MANIFEST_NAME or is_member_file(bare)
+
+
+def is_set_folder(folder: str) -> bool:
+    """`folder` is exactly a set's folder, `sets/rc_set_…/`, and nothing above or below one."""
+    parsed = parse_set_key(folder + MANIFEST_NAME)
+    return parsed is not None and parsed[0].folder == folder
 
 
 def parse_set_key(key: str) -> tuple[SetName, str] | None:

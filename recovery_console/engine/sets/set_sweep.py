@@ -1,28 +1,63 @@
-"""Removing a set's files: all of a folder (a failed, deleted or swept set), and the sweep of unfinished sets
-(folders without a manifest) once a day old; kept apart from set_backup so that a prune can use them."""
+"""Removing a set's files: its own files in its folder and then the folder (a failed, deleted or swept set), and the
+sweep of unfinished sets (folders without a manifest) once a day old; kept apart from set_backup so that a prune can
+use them."""
 
 from __future__ import annotations
 
 import time
 from contextlib import suppress
+from dataclasses import dataclass
 
 from recovery_console.engine.console import Console
 from recovery_console.engine.sets.set_catalog import Unfinished
+from recovery_console.engine.sets.set_naming import is_set_file, is_set_folder
 from recovery_console.engine.storage.base import Storage
-from recovery_console.errors import NotFoundError
+from recovery_console.errors import NotFoundError, RecoveryError, UsageError
+from recovery_console.formatting import counted
 
 SWEEP_AFTER = 24 * 3600.0
 """Seconds since an unfinished set's newest file after which a later set backup (or a prune) removes it."""
 
 
-def remove_folder(storage: Storage, folder: str) -> int:
-    """Delete every file in a set's folder (best effort: a file already gone is fine); how many went."""
+FOREIGN_SHOWN = 3
+"""Names of files that are not the set's shown in the reason its folder stayed; the rest are counted."""
+
+
+@dataclass(frozen=True)
+class FolderRemoval:
+    """What removing a set's files did: how many went, and why its folder stayed when it did."""
+
+    files: int
+    folder_kept: str | None = None
+
+
+def remove_folder(storage: Storage, folder: str) -> FolderRemoval:
+    """Delete the set's own files in its folder (the names FORMAT.md 19.2 gives; one already gone is fine), then the
+    folder once empty. Anything else in it stays, and so does the folder: the result says why (a warning, not a
+    failure). Only ever a set's folder, `sets/rc_set_…/`."""
+    if not is_set_folder(folder):
+        raise UsageError(f"{storage.location(folder)} is not a recovery set's folder; nothing was removed.")
     removed = 0
+    foreign: list[str] = []
     for info in list(storage.list(folder)):
+        name = info.key.removeprefix(folder)
+        if not is_set_file(name):
+            foreign.append(name)
+            continue
         with suppress(NotFoundError):
             storage.delete(info.key)
             removed += 1
-    return removed
+    where = storage.location(folder)
+    if foreign:
+        shown = ", ".join(foreign[:FOREIGN_SHOWN]) + (", …" if len(foreign) > FOREIGN_SHOWN else "")
+        return FolderRemoval(removed, f"The set's folder {where} stays: it holds {counted(len(foreign), 'file')} "
+                                      f"the set did not write ({shown}), left as "
+                                      f"{'it is' if len(foreign) == 1 else 'they are'}.")
+    try:
+        storage.remove_empty_folder(folder)
+    except RecoveryError as exc:
+        return FolderRemoval(removed, f"The set's files were removed, but its folder stays: {exc.message}")
+    return FolderRemoval(removed)
 
 
 def sweep_unfinished(console: Console, storage: Storage, unfinished: tuple[Unfinished, ...],
@@ -33,6 +68,9 @@ def sweep_unfinished(console: Console, storage: Storage, unfinished: tuple[Unfin
         if time.time() - found.newest < older_than:
             continue
         with console.audited("backup.sweep-unfinished-set", storage.location(found.folder),
-                             {"target": storage.name, "files": len(found.keys)}):
-            swept += remove_folder(storage, found.folder)
+                             {"target": storage.name, "files": len(found.keys)}) as detail:
+            removal = remove_folder(storage, found.folder)
+            swept += removal.files
+            if removal.folder_kept:
+                detail.update(folder_kept=removal.folder_kept)
     return swept

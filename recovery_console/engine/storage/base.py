@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Self
 
 from recovery_console.engine.io_protocols import ReadableFile
-from recovery_console.errors import QuotaExceededError
+from recovery_console.errors import QuotaExceededError, StorageError
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,18 @@ class _Acknowledged(Upload):
         self._upload.abort()
 
 
+NAMES_SHOWN = 3
+"""Entries named when a folder is not empty; the rest are counted."""
+
+
+def folder_not_empty(where: str, names: list[str]) -> StorageError:
+    """The error of `remove_empty_folder` for a folder that still holds something, naming what (hidden names too)."""
+    shown = ", ".join(sorted(names)[:NAMES_SHOWN]) + (f" and {len(names) - NAMES_SHOWN} more"
+                                                      if len(names) > NAMES_SHOWN else "")
+    return StorageError(f"{where} is not empty: it holds {shown}.",
+                        hint="Move or delete what is in it, if it is not needed, then remove the folder.")
+
+
 QUOTA_PREFIXES = ("backups/", "sets/")
 """Where the files a target's quota counts live: single backups, and recovery sets (docs/FORMAT.md 19.2)."""
 
@@ -87,6 +99,11 @@ class Storage(ABC):
 
     @abstractmethod
     def delete(self, key: str) -> None: ...
+
+    @abstractmethod
+    def remove_empty_folder(self, prefix: str) -> None:
+        """Remove the folder `prefix` ('a/b/') if it is empty, as rmdir does; a folder already gone is fine, one
+        that still holds anything stays and raises StorageError. A target without folders (S3) does nothing."""
 
     @abstractmethod
     def location(self, key: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import io
 import os
@@ -12,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
 from recovery_console.engine.io_protocols import ReadableFile
-from recovery_console.engine.storage.base import ObjectInfo, Storage, Upload
+from recovery_console.engine.storage.base import ObjectInfo, Storage, Upload, folder_not_empty
 from recovery_console.errors import NotFoundError, StorageError, UsageError, from_os_error
 from recovery_console.models.target import TargetConfig
 
@@ -165,6 +166,17 @@ class LocalStorage(Storage):
             raise NotFoundError(f"{path} does not exist.") from None
         except OSError as exc:
             raise from_os_error("deleting", str(path), exc) from exc
+
+    def remove_empty_folder(self, prefix: str) -> None:
+        path = self._path(prefix.rstrip("/"))
+        try:
+            path.rmdir()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise folder_not_empty(str(path), os.listdir(path)) from None
+            raise from_os_error("removing the folder", str(path), exc) from exc
 
     def location(self, key: str) -> str:
         return str(self._path(key))

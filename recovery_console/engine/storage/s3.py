@@ -355,6 +355,9 @@ class S3Storage(Storage):
         except (bce.BotoCoreError, bce.ClientError, OSError) as exc:
             raise self._error(exc, "deleting", key) from None
 
+    def remove_empty_folder(self, prefix: str) -> None:
+        """Nothing to remove: a bucket has prefixes, no folders, and a prefix is gone with its last object."""
+
     # -- errors -------------------------------------------------------------------------------
 
     def _scrub(self, text: str) -> str:

@@ -23,6 +23,7 @@ import socket
 import stat as _stat
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from typing import Any
 
 import paramiko
@@ -30,7 +31,7 @@ from paramiko.auth_strategy import AuthFailure, AuthStrategy, InMemoryPrivateKey
 from paramiko.sftp import CMD_EXTENDED, CMD_EXTENDED_REPLY
 
 from recovery_console.engine.io_protocols import ReadableFile
-from recovery_console.engine.storage.base import ObjectInfo, Storage, Upload
+from recovery_console.engine.storage.base import ObjectInfo, Storage, Upload, folder_not_empty
 from recovery_console.engine.storage.sftp_hostkeys import (
     CONNECT_TIMEOUT,
     HostKeyChangedError,
@@ -464,6 +465,21 @@ class SftpStorage(Storage):
             sftp.remove(path)
         except Exception as exc:
             raise self.translate(exc, "deleting", key) from exc
+
+    def remove_empty_folder(self, prefix: str) -> None:
+        path = self._remote(prefix.rstrip("/"))
+        sftp = self._sftp()
+        try:
+            sftp.rmdir(path)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return
+            with suppress(OSError):  # the protocol's bare "Failure" for a folder that still holds something
+                if names := sftp.listdir(path):
+                    raise folder_not_empty(self.location(prefix), names) from None
+            raise self.translate(exc, "removing the folder", prefix) from None
+        except Exception as exc:
+            raise self.translate(exc, "removing the folder", prefix) from exc
 
     def free_space(self) -> int | None:
         """Free bytes for this user from the server's statvfs@openssh.com extension, if it offers one."""

@@ -28,7 +28,7 @@ from smbprotocol import Dialects
 from smbprotocol.connection import Connection
 
 from recovery_console.engine.io_protocols import ReadableFile
-from recovery_console.engine.storage.base import ObjectInfo, Storage, Upload
+from recovery_console.engine.storage.base import ObjectInfo, Storage, Upload, folder_not_empty
 from recovery_console.engine.storage.smb_errors import (
     ENCRYPTION_HINT,
     UNSUPPORTED_STATUSES,
@@ -359,6 +359,18 @@ class SmbStorage(Storage):
     def delete(self, key: str) -> None:
         path = self._path(key)
         self._run(Where("deleting", path, "delete files"), lambda: smbclient.remove(path, **self._kwargs()))
+
+    def remove_empty_folder(self, prefix: str) -> None:
+        path = self._path(prefix.rstrip("/"))
+        where = Where("removing the folder", path, "delete folders")
+        try:
+            self._run(where, lambda: smbclient.rmdir(path, **self._kwargs()))
+        except NotFoundError:
+            return
+        except StorageError:
+            if names := self._run(where, lambda: smbclient.listdir(path, **self._kwargs())):
+                raise folder_not_empty(path, names) from None
+            raise
 
     def free_space(self) -> int | None:
         folder = self.unc()

@@ -28,6 +28,12 @@ def state_text(record: SetRecord, pinned: bool = False) -> str:
     return f"{record.state}" + (f", {verdict} {local_time(record.verified_at)}" if verdict else "") + held
 
 
+def set_text(record: SetRecord) -> str:
+    """The set's short id, and its name when the set has one (names repeat: each night's set of one name)."""
+    name = record.manifest.description if record.manifest else ""
+    return f"{record.short_id} · {name}" if name else record.short_id
+
+
 def members_text(record: SetRecord) -> str:
     if record.manifest is None:
         count = len(record.member_files or ())
@@ -79,7 +85,7 @@ class SetList(QWidget):
         self.table.clearSelection()
         self.table.setRowCount(len(self.records))
         for row, record in enumerate(self.records):
-            values = (local_time(record.created) or "?", record.short_id,
+            values = (local_time(record.created) or "?", set_text(record),
                       record.manifest.profile if record.manifest else "", members_text(record),
                       format_bytes(record.size), state_text(record, (record.target, record.folder) in pinned),
                       record.target)
