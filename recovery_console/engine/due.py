@@ -19,7 +19,7 @@ from recovery_console.engine.state.served_slots import ServedSlots
 from recovery_console.errors import ExitCode
 from recovery_console.models.profile import Profile
 
-PROFILES_FILE = "profiles.json"  # engine/state/profiles.py's ProfileStore, read here without its imports
+PROFILES_FILE = "profiles.json"  # engine/state/profile_store.py's file, read here without its imports
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,17 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from recovery_console.engine import dump_ahead
 from recovery_console.engine.archive import completeness
 from recovery_console.engine.archive.pgarchive import ArchiveHeader
 from recovery_console.engine.background import in_background
 from recovery_console.engine.console import Console
 from recovery_console.engine.container import format as fmt
 from recovery_console.engine.pg import pgtools, postgres
-from recovery_console.engine.pg.pgdump import DUMP_COMPRESSIONS, DumpStream
+from recovery_console.engine.pg.pgdump import DUMP_COMPRESSIONS, DumpStream, dump_arguments
+from recovery_console.engine.pg.postgres import for_child
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.secret_rotation import SecretRotation
-from recovery_console.engine.state.locks import database_identity, database_lock
 from recovery_console.engine.timing import span
 from recovery_console.errors import DatabaseError, RecoveryError, UsageError
 from recovery_console.models.backup import BackupRecord
@@ -57,28 +58,30 @@ def backup_database(
                          "them, which this action cannot make.",
                          hint="Back the whole set up with Run now in the health view, or let its schedule run.",
                          cli_hint=f"Run `recovery-console backup create --profile {profile_name}`.")
-    url = profile.dump_url()
+    profile.dump_url()  # an undeclared mode is refused before anything else
     if not profile.target:
         raise UsageError(f"Profile '{profile_name}' has no backup target.",
                          hint=f"Edit profile '{profile_name}' and choose the target its backups go to.",
                          cli_hint=f"Set one with `profile set-target {profile_name} TARGET`.")
     if lock_held:
         return _backup(console, profile, profile.target, description, mode, compression, secret, reporter, now)
-    identity = database_identity(url)
-    with database_lock(console.paths, identity, "backup", identity.split("/", 1)[-1] or profile_name):
-        return _backup(console, profile, profile.target, description, mode, compression, secret, reporter, now)
+    # the pg_dump `backup create` started before its imports (engine/dump_ahead.py) holds this lock already
+    ahead = dump_ahead.claim(profile, compression)
+    with ahead.undo if ahead is not None else dump_ahead.backup_lock(console.paths, profile):
+        return _backup(console, profile, profile.target, description, mode, compression, secret, reporter, now,
+                       ahead.dump if ahead is not None else None)
 
 
 def _backup(console: Console, profile: Profile, target: str, description: str, mode: str, compression: str,
-            secret: str | None, reporter: Reporter | None,
-            now: Callable[[], datetime] | None = None) -> BackupRecord:
+            secret: str | None, reporter: Reporter | None, now: Callable[[], datetime] | None = None,
+            started: DumpStream | None = None) -> BackupRecord:
     password = console.profiles.dump_password(profile)
     # the instance secret is read from the keyring, and its key derived for this backup's salt, while pg_dump
     # starts and reads the catalog (the keyring is not used here meanwhile: a SecretStore serves one thread at
     # a time)
     salt = os.urandom(fmt.SALT_SIZE)
     pending = in_background(_ahead, console, profile.name, secret, salt, name="rc-backup-ahead")
-    with start_dump(console, profile, password, compression) as (dump, header, database_size):
+    with start_dump(console, profile, password, compression, started=started) as (dump, header, database_size):
         with span("instance-secret-wait"):
             made_with, secret = pending.result()
         with span("encrypt-and-store"):
@@ -108,18 +111,20 @@ def _ahead(console: Console, profile_name: str, given: str | None, salt: bytes) 
 
 @contextmanager
 def start_dump(console: Console, profile: Profile, password: str | None, compression: str,
-               opened: Callable[[DumpStream], None] | None = None,
+               opened: Callable[[DumpStream], None] | None = None, started: DumpStream | None = None,
                ) -> Iterator[tuple[DumpStream, ArchiveHeader, int | None]]:
     """pg_dump of the profile's dump URL, by the pg_dump that fits its server, its archive header read, and the
     database's size (asked while pg_dump starts); pg_dump is stopped when the block ends. `opened` is told of
-    each pg_dump as it starts (before its header, which a lock can hold back), so another thread can stop it."""
+    each pg_dump as it starts (before its header, which a lock can hold back), so another thread can stop it.
+    `started`: a pg_dump already running (engine/dump_ahead.py), used if it is the one this would start, else
+    stopped."""
     url = profile.dump_url()
     with span("tool-discovery"):
-        tools = pgtools.discover([Path(d) for d in profile.tool_dirs], names=["pg_dump"])
+        tools = dump_ahead.find_pg_dumps(profile)
     size = in_background(_database_size, url, password, _psql_beside(tools),  # overlaps pg_dump's start
                          name="rc-database-size")
     seen = console.profiles.server_versions
-    dump = _dump_as_last_seen(tools, url, password, compression, seen.get(url), opened)
+    dump = _dump_as_last_seen(tools, url, password, compression, seen.get(url), opened, started)
     if dump is None:
         with postgres.connect(url, password) as conn:
             info = postgres.server_info(conn)
@@ -176,21 +181,23 @@ def _size_by_psql(psql: Path, url: str, password: str | None) -> int | None:
 
 
 def _dump_as_last_seen(tools: list[pgtools.PgTool], url: str, password: str | None, compression: str,
-                       version: str | None, opened: Callable[[DumpStream], None] | None = None) -> DumpStream | None:
+                       version: str | None, opened: Callable[[DumpStream], None] | None = None,
+                       started: DumpStream | None = None) -> DumpStream | None:
     """pg_dump picked for the server version last seen at `url`, if its archive header confirms the pick.
 
     This spares a backup the probe connection (and importing its driver). None when nothing was
     seen, or pg_dump failed before its header, or the header names a server another pg_dump fits
     better: the caller then probes, and a real connection error gets its own clear message.
+    `started` is taken instead of a new pg_dump when it is that same pg_dump (tool and argv), else stopped.
     """
-    major = pgtools.parse_major(version) if version else None
-    if major is None:
+    tool = dump_ahead.tool_as_last_seen(tools, version)
+    same = (started is not None and tool is not None and password is None and started.tool == tool
+            and started.argv == dump_arguments(tool, for_child(url, None)[0], compression))
+    if started is not None and not same:
+        started.close()
+    if tool is None:
         return None
-    try:
-        tool = pgtools.choose_pg_dump(tools, major)
-    except RecoveryError:
-        return None
-    dump = DumpStream(tool, url, password, compression)
+    dump = started if same and started is not None else DumpStream(tool, url, password, compression)
     if opened is not None:
         opened(dump)
     confirmed = False

@@ -12,6 +12,7 @@ from contextlib import ExitStack
 from recovery_console.engine.archive.cursor import ArchiveIncomplete
 from recovery_console.engine.archive.pgarchive import ArchiveHeader, parse_header
 from recovery_console.engine.pg.pgtools import PgTool
+from recovery_console.engine.pg.pipe_ahead import PipeAhead
 from recovery_console.engine.pg.postgres import describe, for_child, libpq_env
 from recovery_console.engine.pg.process_group import stop_group
 from recovery_console.errors import DatabaseError
@@ -59,10 +60,16 @@ class DumpStream:
             self._stack.close()
             raise DatabaseError(f"Could not start {tool.path}: {exc.strerror or exc}.") from exc
         assert isinstance(self.process.stdout, io.BufferedReader)  # a pipe with Popen's default buffering
-        self._stdout = self.process.stdout
-        _widen(self._stdout.fileno())
+        self._stdout: io.BufferedReader | PipeAhead = self.process.stdout
+        _widen(self.process.stdout.fileno())
         self._head = b""
         self.bytes_read = 0
+
+    def read_ahead(self) -> None:
+        """From now on pg_dump's output is read on a thread into memory (pipe_ahead.py), before anyone reads it
+        here; call it before the first read."""
+        assert isinstance(self._stdout, io.BufferedReader) and not self._head and not self.bytes_read
+        self._stdout = PipeAhead(self._stdout)
 
     def archive_header(self) -> ArchiveHeader:
         """The header pg_dump writes once it has read the catalogs: which server and database it dumps.

@@ -16,8 +16,8 @@ from recovery_console.engine.pg.connection_report import ConnectionReport, repor
 from recovery_console.engine.pg.server_versions import ServerVersions
 from recovery_console.engine.state import grouped_secret, keyring_store
 from recovery_console.engine.state.keyring_store import KeyringStatus, SecretStore, SecretValue, reveal
-from recovery_console.engine.state.named_store import NamedStore
 from recovery_console.engine.state.paths import AppPaths
+from recovery_console.engine.state.profile_store import DB_PASSWORD, DIRECT_PASSWORD, ProfileStore, dump_password_entry
 from recovery_console.engine.state.targets import TargetStore
 from recovery_console.engine.who import utc_now
 from recovery_console.errors import RecoveryError, SecretUnavailableError, UsageError
@@ -25,8 +25,6 @@ from recovery_console.models.policy import Policy
 from recovery_console.models.profile import ConnectionMode, InstanceSecret, Profile
 
 INSTANCE_SECRET = "instance_secret"
-DB_PASSWORD = "db_password"
-DIRECT_PASSWORD = "direct_db_password"
 
 
 def profile_scope(name: str) -> str:
@@ -38,13 +36,6 @@ class Audited(Protocol):
 
     def __call__(self, action: str, obj: str,
                  detail: dict[str, Any] | None = None) -> AbstractContextManager[dict[str, Any]]: ...
-
-
-class ProfileStore(NamedStore[Profile]):
-    """profiles.json; the instance secret and database passwords are in the keyring."""
-
-    def __init__(self, paths: AppPaths) -> None:
-        super().__init__(paths.config_dir / "profiles.json", "profile", Profile.from_dict)
 
 
 class Profiles:
@@ -249,8 +240,8 @@ class Profiles:
 
     def dump_password(self, profile: Profile) -> str | None:
         """The password for the URL pg_dump/pg_restore use (the direct one in pool mode)."""
-        name = DIRECT_PASSWORD if profile.mode is ConnectionMode.POOL else DB_PASSWORD
-        return self.secrets.get(profile_scope(profile.name), name) if name in profile.stored_secrets else None
+        entry = dump_password_entry(profile)
+        return self.secrets.get(profile_scope(profile.name), entry) if entry is not None else None
 
     def warnings(self, profile: Profile) -> list[str]:
         """Pooler tells in a URL declared direct: shown, never blocking."""
