@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from recovery_console.engine.console import Console
 from recovery_console.engine.sets.set_catalog import COMPLETE, DAMAGED, SetCatalog, SetRecord
 from recovery_console.errors import UsageError
+from recovery_console.formatting import counted
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def find_named_set(console: Console, name: str, target: str | None = None) -> Na
                and (r.created or "") >= (newest.created or "")]
     if unknown:
         raise UsageError(f"'{wanted}' names set {newest.short_id} (created {newest.created or '?'}), but "
-                         f"{len(unknown)} newer set{'s' if len(unknown) > 1 else ''} ("
+                         f"{counted(len(unknown), 'newer set')} ("
                          + ", ".join(f"{r.short_id} on {r.target}" for r in unknown)
                          + f") cannot be named without the key and may be named '{wanted}' too.",
                          hint="Verify the newer sets so their names are known here, or name the set by its id.")
