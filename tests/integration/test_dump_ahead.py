@@ -24,6 +24,7 @@ from recovery_console.errors import BusyError, ExitCode
 from recovery_console.models.profile import ConnectionMode
 from recovery_console.models.target import TargetConfig
 from tests.fixtures.console import SECRET
+from tests.fixtures.processes import children_of
 
 pytestmark = pytest.mark.integration
 
@@ -140,17 +141,8 @@ def test_only_a_plain_backup_create_of_a_profile_starts_ahead(argv, wanted):
 
 def pg_dumps_of(console_pid: int) -> list[int]:
     """The pg_dump children of a console that are dumping (not discovery's `--version` runs)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")[:-1]
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            if argv and argv[0].endswith(b"pg_dump") and b"--format=custom" in argv and ppid == console_pid:
-                found.append(int(entry.name))
-    return found
+    return [pid for pid, argv in children_of(console_pid).items()
+            if argv[0].endswith(b"pg_dump") and b"--format=custom" in argv]
 
 
 def alive(pid: int) -> bool:

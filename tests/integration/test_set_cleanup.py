@@ -17,7 +17,6 @@ import pytest
 
 from recovery_console.cli.main import main
 from recovery_console.engine.console import Console
-from recovery_console.engine.progress import CancelToken, Phase, Reporter
 from recovery_console.engine.sets.set_import import import_set
 from recovery_console.engine.sets.set_listing import delete_set, list_sets
 from recovery_console.engine.sets.set_sweep import remove_folder
@@ -26,7 +25,7 @@ from recovery_console.engine.storage.base import Storage
 from recovery_console.engine.storage.local import LocalStorage
 from recovery_console.errors import Cancelled, ExitCode, StorageError, UsageError
 from recovery_console.models.target import TargetConfig
-from tests.fixtures.console import DATA, FAST_ITERATIONS, SECRET
+from tests.fixtures.console import DATA, FAST_ITERATIONS, SECRET, cancel_at_verify
 from tests.integration.test_s3 import FakeSecrets
 
 pytestmark = pytest.mark.integration
@@ -139,19 +138,10 @@ def test_a_deleted_set_leaves_no_folder(place, vault_tar):
 
 
 def test_a_cancelled_upload_leaves_no_folder(place, vault_tar):
-    token = CancelToken()
-    verifies = []
-
-    def cancel_at_second_verify(progress) -> None:
-        if progress.phase is Phase.VERIFY and progress.done == 0:
-            verifies.append(1)
-            if len(verifies) == 2:
-                token.cancel()
-
+    reporter, verifies = cancel_at_verify(2)
     with pytest.raises(Cancelled):
         import_set(place.console, [DATA / "sample-pg15.dump", vault_tar], "n", "t", SECRET,
-                   reporter=Reporter(sink=cancel_at_second_verify, token=token, min_interval=0),
-                   iterations=FAST_ITERATIONS)
+                   reporter=reporter, iterations=FAST_ITERATIONS)
     assert len(verifies) == 2 and place.listed() == []
     if place.root is not None:
         assert place.on_disk() == []

@@ -20,13 +20,12 @@ from pathlib import Path
 import pytest
 
 from recovery_console.cli.main import main
-from recovery_console.engine.progress import CancelToken, Phase, Reporter
 from recovery_console.engine.sets.set_catalog import COMPLETE, DAMAGED
 from recovery_console.engine.sets.set_import import import_set
 from recovery_console.engine.sets.set_listing import find_set, list_sets, verify_set
 from recovery_console.engine.sets.set_members import decrypt_database_member, extract_folder_member
 from recovery_console.errors import Cancelled, ExitCode, IntegrityError, UsageError
-from tests.fixtures.console import FAST_ITERATIONS, SECRET
+from tests.fixtures.console import FAST_ITERATIONS, SECRET, cancel_at_verify
 from tests.integration.test_s3 import FakeSecrets
 
 pytestmark = pytest.mark.integration
@@ -154,19 +153,10 @@ def test_refusals_store_nothing(console, local_target, nightly, tmp_path, monkey
 
 
 def test_a_cancel_while_verifying_the_second_member_leaves_nothing(console, local_target, nightly, tmp_path):
-    token = CancelToken()
-    verifies = []
-
-    def cancel_at_second_verify(progress) -> None:
-        if progress.phase is Phase.VERIFY and progress.done == 0:
-            verifies.append(1)
-            if len(verifies) == 2:
-                token.cancel()
-
+    reporter, verifies = cancel_at_verify(2)
     with pytest.raises(Cancelled):
         import_set(console, [nightly["config"], nightly["vault"]], "n", "vault", SECRET,
-                   reporter=Reporter(sink=cancel_at_second_verify, token=token, min_interval=0),
-                   iterations=FAST_ITERATIONS)
+                   reporter=reporter, iterations=FAST_ITERATIONS)
     assert list_sets(console)[0] == [] and _target_files(tmp_path / "target") == []
     assert list((tmp_path / "target" / "sets").iterdir()) == []  # not even the set's empty folder
     assert [e.result for e in console.audit.entries() if e.action == "backup.upload-set"] == ["cancelled"]

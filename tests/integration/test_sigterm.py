@@ -28,6 +28,7 @@ from recovery_console.errors import ExitCode
 from recovery_console.models.profile import ConnectionMode
 from recovery_console.models.target import TargetConfig
 from tests.fixtures.console import FAST_ITERATIONS, SECRET
+from tests.fixtures.processes import children_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -168,18 +169,8 @@ def toc_files(home: Path) -> list[Path]:
 
 def pg_restores_of(console_pid: int) -> dict[int, list[bytes]]:
     """The pg_restore children of a console restoring into a database: pid -> argv."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")[:-1]
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            restoring = any(arg.startswith(b"--dbname=") for arg in argv)  # not discovery's `--version` run
-            if argv and argv[0].endswith(b"pg_restore") and restoring and ppid == console_pid:
-                found[int(entry.name)] = argv
-    return found
+    return {pid: argv for pid, argv in children_of(console_pid).items()  # not discovery's `--version` run
+            if argv[0].endswith(b"pg_restore") and any(arg.startswith(b"--dbname=") for arg in argv)}
 
 
 def alive(pid: int) -> bool:
