@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from recovery_console.engine.console import Console
 from recovery_console.engine.container import format as fmt
 from recovery_console.engine.pg import pgtools, postgres
 from recovery_console.engine.pg.pgdump import DUMP_COMPRESSIONS, DumpStream, dump_arguments
+from recovery_console.engine.pg.pipe_ahead import SETTLED_DEPTH
 from recovery_console.engine.pg.postgres import for_child
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.secret_rotation import SecretRotation
@@ -83,7 +85,8 @@ def _backup(console: Console, profile: Profile, target: str, description: str, m
     pending = in_background(_ahead, console, profile.name, secret, salt, name="rc-backup-ahead")
     with start_dump(console, profile, password, compression, started=started) as (dump, header, database_size):
         with span("instance-secret-wait"):
-            made_with, secret = pending.result()
+            made_with, secret, derived = pending.result()
+        derived.add_done_callback(lambda _: dump.narrow(SETTLED_DEPTH))  # the writer's hold ends then too
         with span("encrypt-and-store"):
             record = console.create_backup(
                 dump, target, secret, description=description, mode=mode,
@@ -97,16 +100,17 @@ def _backup(console: Console, profile: Profile, target: str, description: str, m
     return record
 
 
-def _ahead(console: Console, profile_name: str, given: str | None, salt: bytes) -> tuple[InstanceSecret | None, str]:
+def _ahead(console: Console, profile_name: str, given: str | None,
+           salt: bytes) -> tuple[InstanceSecret | None, str, Future[None]]:
     """What the first chunk needs, got while pg_dump starts: the secret (`given`, else the profile's newest from
     the keyring, and which it is); then, each on a thread of its own, its key derivation for `salt` (PBKDF2 frees
-    the GIL) and the completeness check's imports (after the keyring read, which they would slow; their import
-    lock holds the check until they are done)."""
+    the GIL; its future is returned) and the completeness check's imports (after the keyring read, which they
+    would slow; their import lock holds the check until they are done)."""
     with span("instance-secret"):
         made_with, secret = (None, given) if given is not None else console.profiles.newest_secret(profile_name)
-    in_background(fmt.derive_ahead, secret, salt, name="rc-derive-key")
+    derived = in_background(fmt.derive_ahead, secret, salt, name="rc-derive-key")
     in_background(completeness.prepare, name="rc-check-imports")
-    return made_with, secret
+    return made_with, secret, derived
 
 
 @contextmanager

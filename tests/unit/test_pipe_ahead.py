@@ -46,3 +46,19 @@ def test_it_holds_at_most_depth_pieces_and_stops_when_the_child_is_stopped():
     proc.wait()
     ahead.close()
     assert not ahead._thread.is_alive()
+
+
+def test_narrowed_it_holds_fewer_pieces_once_the_reader_has_drained_below():
+    proc = child(300)  # 30 MB
+    assert isinstance(proc.stdout, io.BufferedReader)
+    ahead = PipeAhead(proc.stdout, depth=8)
+    time.sleep(0.5)
+    assert len(ahead._queue._pieces) == 8, "a deep queue filled while nobody read"
+    ahead.narrow(2)  # as a backup does once it reads
+    for _ in range(8):
+        assert len(ahead.read()) == PIECE
+    time.sleep(0.5)
+    assert len(ahead._queue._pieces) == 2, "after narrowing, only two pieces wait"
+    proc.kill()
+    proc.wait()
+    ahead.close()

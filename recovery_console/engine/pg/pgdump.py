@@ -71,6 +71,11 @@ class DumpStream:
         assert isinstance(self._stdout, io.BufferedReader) and not self._head and not self.bytes_read
         self._stdout = PipeAhead(self._stdout)
 
+    def narrow(self, pieces: int) -> None:
+        """A read ahead (if any) keeps at most `pieces` MiB waiting from now on: less once the backup reads."""
+        if isinstance(self._stdout, PipeAhead):
+            self._stdout.narrow(pieces)
+
     def archive_header(self) -> ArchiveHeader:
         """The header pg_dump writes once it has read the catalogs: which server and database it dumps.
 

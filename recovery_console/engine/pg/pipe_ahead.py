@@ -14,7 +14,10 @@ from recovery_console.engine.vault.byte_queue import ByteQueue
 
 PIECE = 1 << 20
 DEPTH = 48
-"""Pieces waiting at most: with PIECE, 48 MiB ahead of the reader (the container writer holds 32 MiB more)."""
+"""Pieces waiting at most while the console imports its modules: with PIECE, 48 MiB ahead of the reader."""
+SETTLED_DEPTH = 4
+"""Once the key is derived and the backup streams: a backup slower than pg_dump would keep a deeper queue full to
+its end, for nothing."""
 
 
 class PipeAhead:
@@ -45,6 +48,10 @@ class PipeAhead:
         return data
 
     read1 = read
+
+    def narrow(self, depth: int) -> None:
+        """Hold at most `depth` pieces from now on (SETTLED_DEPTH once the backup streams)."""
+        self._queue.narrow(depth)
 
     def close(self) -> None:
         """Drop what waits and end the thread; call once the child has ended (else its next write is awaited)."""

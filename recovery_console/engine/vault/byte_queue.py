@@ -39,6 +39,12 @@ class ByteQueue:
             self._ready.notify_all()
         return len(piece)
 
+    def narrow(self, depth: int) -> None:
+        """Let at most `depth` pieces wait from now on (the writer waits until the reader is below it)."""
+        with self._ready:
+            self._depth = min(self._depth, depth)
+            self._ready.notify_all()
+
     def close(self) -> None:
         """The writer is done: the reader gets b"" once it has read every piece."""
         with self._ready:
