@@ -1,6 +1,8 @@
-"""Numbers for people: byte sizes and durations, shared by the CLI and the desktop console."""
+"""Numbers and lists for people: sizes, durations, counts, names cut short; for the CLI and the desktop console."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 def format_bytes(n: float | None) -> str:
@@ -26,3 +28,9 @@ def format_duration(seconds: float | None) -> str:
 def counted(n: int, thing: str, things: str | None = None) -> str:
     """(1, 'session') → '1 session'; (3, 'session') → '3 sessions'; `things` for an irregular plural."""
     return f"{n} {thing if n == 1 else (things or thing + 's')}"
+
+
+def some_of(names: Sequence[str], most: int) -> str:
+    """(['a', 'b', 'c', 'd'], 2) → 'a, b and 2 more': a list in a message, cut to its first `most` names."""
+    rest = len(names) - most
+    return ", ".join(names[:most]) + (f" and {rest} more" if rest > 0 else "")

@@ -35,7 +35,7 @@ from recovery_console.errors import (
     UsageError,
     WrongKeyError,
 )
-from recovery_console.formatting import counted
+from recovery_console.formatting import counted, some_of
 from recovery_console.models.backup import BackupRecord
 from recovery_console.models.profile import LEGACY_SECRET_ENTRY, InstanceSecret, Profile
 from recovery_console.models.retention import RetentionRules
@@ -147,11 +147,10 @@ class SecretRotation:
             needing = self.needed_by(profile_name, label, reporter)
             detail.update(needed_by=[needed_name(r) for r in needing])
             if needing and not force:
-                names = ", ".join(f"{needed_name(r)} ({r.created or '?'}, {r.target})" for r in needing[:10])
-                more = f" and {len(needing) - 10} more" if len(needing) > 10 else ""
+                names = some_of([f"{needed_name(r)} ({r.created or '?'}, {r.target})" for r in needing], 10)
                 raise UsageError(
                     f"The secret '{label}' of profile '{profile_name}' still opens {needed_count(needing)}: "
-                    f"{names}{more}. Nothing was removed.",
+                    f"{names}. Nothing was removed.",
                     hint="Keep the secret until those backups are pruned, or remove it anyway by typing its label "
                          "to confirm: those backups can then only be opened with a copy of the secret kept "
                          "elsewhere.",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from recovery_console.formatting import counted
+from recovery_console.formatting import counted, some_of
 
 
 @pytest.mark.parametrize(("n", "text"), [(0, "0 warnings"), (1, "1 warning"), (2, "2 warnings")])
@@ -24,3 +24,9 @@ def test_no_message_counts_with_a_bracketed_plural() -> None:
                  for n, line in enumerate(p.read_text("utf-8").splitlines(), 1)
                  if "(s)" in line and ('"' in line or "'" in line) and "field(s)" not in line and "one(s)" not in line]
     assert offending == []
+
+
+def test_some_of_names_the_first_and_counts_the_rest():
+    assert some_of(["a", "b"], 3) == "a, b"
+    assert some_of(["a", "b", "c"], 3) == "a, b, c"
+    assert some_of(["a", "b", "c", "d", "e"], 3) == "a, b, c and 2 more"

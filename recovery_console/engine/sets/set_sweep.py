@@ -13,7 +13,7 @@ from recovery_console.engine.sets.set_catalog import Unfinished
 from recovery_console.engine.sets.set_naming import is_set_file, is_set_folder
 from recovery_console.engine.storage.base import Storage
 from recovery_console.errors import NotFoundError, RecoveryError, UsageError
-from recovery_console.formatting import counted
+from recovery_console.formatting import counted, some_of
 
 SWEEP_AFTER = 24 * 3600.0
 """Seconds since an unfinished set's newest file after which a later set backup (or a prune) removes it."""
@@ -49,9 +49,8 @@ def remove_folder(storage: Storage, folder: str) -> FolderRemoval:
             removed += 1
     where = storage.location(folder)
     if foreign:
-        shown = ", ".join(foreign[:FOREIGN_SHOWN]) + (", …" if len(foreign) > FOREIGN_SHOWN else "")
         return FolderRemoval(removed, f"The set's folder {where} stays: it holds {counted(len(foreign), 'file')} "
-                                      f"the set did not write ({shown}), left as "
+                                      f"the set did not write ({some_of(foreign, FOREIGN_SHOWN)}), left as "
                                       f"{'it is' if len(foreign) == 1 else 'they are'}.")
     try:
         storage.remove_empty_folder(folder)

@@ -10,6 +10,7 @@ from typing import Self
 
 from recovery_console.engine.io_protocols import ReadableFile
 from recovery_console.errors import QuotaExceededError, StorageError
+from recovery_console.formatting import some_of
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,7 @@ NAMES_SHOWN = 3
 
 def folder_not_empty(where: str, names: list[str]) -> StorageError:
     """The error of `remove_empty_folder` for a folder that still holds something, naming what (hidden names too)."""
-    shown = ", ".join(sorted(names)[:NAMES_SHOWN]) + (f" and {len(names) - NAMES_SHOWN} more"
-                                                      if len(names) > NAMES_SHOWN else "")
-    return StorageError(f"{where} is not empty: it holds {shown}.",
+    return StorageError(f"{where} is not empty: it holds {some_of(sorted(names), NAMES_SHOWN)}.",
                         hint="Move or delete what is in it, if it is not needed, then remove the folder.")
 
 
