@@ -207,7 +207,8 @@ def test_download_copies_backup_and_sidecar(console, make_backup, tmp_path):
 def test_download_refuses_a_copy_that_does_not_match_the_sidecar(console, make_backup, tmp_path):
     record = make_backup()
     path = target_dir(console) / record.key
-    path.write_bytes(path.read_bytes()[:-1] + b"\0")
+    data = path.read_bytes()
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # a last byte of 0 left it unchanged
     out = tmp_path / "dl"
     out.mkdir()
     with pytest.raises(IntegrityError, match="does not match the sidecar"):
@@ -384,7 +385,8 @@ def test_targets_remember_when_they_last_worked(console, make_backup, tmp_path):
 def test_a_corrupt_file_does_not_mark_the_target_failed(console, make_backup, tmp_path):
     record = make_backup()
     path = target_dir(console) / record.key
-    path.write_bytes(path.read_bytes()[:-1] + b"\0")
+    data = path.read_bytes()
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # a last byte of 0 left it unchanged
     with pytest.raises(IntegrityError):
         console.download(console.locate(record.short_id), tmp_path)
     assert console.health.get("vault").message == "backup upload ok"
