@@ -18,6 +18,7 @@ from types import FrameType
 from typing import NoReturn, TextIO
 
 from recovery_console import __version__
+from recovery_console.cli import ahead
 from recovery_console.errors import ExitCode, RecoveryError
 
 log = logging.getLogger(__name__)
@@ -79,48 +80,6 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
         if name == wanted:
             importlib.import_module(f"{__package__}.{name.replace('-', '_')}_cmd").register(group)
     return parser
-
-
-_CREATE_VALUES = {"--profile", "--description", "--mode", "--compression", "--secret-key-file", "--secret-key-env",
-                  "--secret-keyring"}
-_CREATE_FLAGS = {"--debug", "-q", "--quiet", "--json"}
-
-
-def dump_ahead_wanted(argv: Sequence[str]) -> tuple[str, str] | None:
-    """(profile, compression) when `argv` is plainly `backup create --profile P` (engine/dump_ahead.py starts its
-    pg_dump before the command's modules are imported); None for anything else or anything unsure."""
-    words: list[str] = []
-    values: dict[str, str] = {}
-    rest = iter(argv)
-    for arg in rest:
-        name, eq, value = arg.partition("=")
-        if name in _CREATE_VALUES:
-            values[name] = value if eq else next(rest, "")
-        elif arg not in _CREATE_FLAGS:
-            if arg.startswith("-"):
-                return None  # --from, --target, --help, an abbreviation: argparse decides, the usual way
-            words.append(arg)
-    if words != ["backup", "create"] or not values.get("--profile"):
-        return None
-    return values["--profile"], values.get("--compression", "zstd")
-
-
-DUMP_AHEAD = "recovery_console.engine.dump_ahead"
-
-
-def _start_dump_ahead(argv: Sequence[str]) -> None:
-    """Start `backup create --profile P`'s pg_dump now, if wanted (stopped at the end unless the backup adopts it)."""
-    if (wanted := dump_ahead_wanted(argv)) is not None:
-        from recovery_console.engine import dump_ahead
-        from recovery_console.engine.state.paths import AppPaths
-
-        dump_ahead.start(AppPaths.default(), *wanted)
-
-
-def _stop_dump_ahead() -> None:
-    """Stop a pg_dump started ahead and not adopted, and release its lock (however the command ended)."""
-    if (started := sys.modules.get(DUMP_AHEAD)) is not None:  # imported only if one may have been started
-        started.discard()
 
 
 def report_error(exc: RecoveryError, as_json: bool) -> None:
@@ -196,14 +155,14 @@ def main(argv: list[str] | None = None) -> int:
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous_term = signal.signal(signal.SIGTERM, _on_sigterm) if on_main_thread else None
     try:
-        _start_dump_ahead(argv)
+        ahead.start(argv)
         args = build_parser(argv).parse_args(argv)
         configure_logging(args.debug, args.quiet)
         if args.command == "gui" and on_main_thread:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)  # Qt's event loop would hold a Python handler back
         return int(args.func(args))
     except RecoveryError as exc:
-        report_error(exc, getattr(args, "json", False))
+        report_error(exc, getattr(args, "json", "--json" in argv))  # args is None when it comes before parsing
         log.debug("%s", type(exc).__name__, exc_info=True)
         return int(exc.exit_code)
     except Terminated:
@@ -219,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         log.debug("Unexpected error", exc_info=True)  # the traceback, shown with --debug
         return report_crash(exc, argv, debug, getattr(args, "json", False))
     finally:
-        _stop_dump_ahead()  # before anything else: no pg_dump may outlive the command
+        ahead.stop()  # before anything else: no pg_dump may outlive the command
         from recovery_console.cli.common import close_consoles  # already imported by the command
 
         close_consoles()

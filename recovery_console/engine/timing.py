@@ -1,7 +1,8 @@
 """Cheap wall-clock spans of a job's steps, logged at DEBUG (`--debug`), so a benchmark sees where time goes.
 
 Each span logs one line, `span NAME WALL_S cpu self=S children=S`: its wall seconds, then this
-process's CPU seconds (all threads) and those of its waited-for children (pg_restore) so far.
+process's CPU seconds (all threads) and those of its waited-for children (pg_restore) so far. A span
+off the main thread is named `NAME@THREAD`, so that one overlapping the main thread's is not taken for a step.
 Costs two clock reads and two getrusage calls; nothing is kept in memory.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import resource
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,7 +36,9 @@ def span(name: str) -> Iterator[None]:
         yield
     finally:
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("span %s %.3f cpu self=%.3f children=%.3f", name, time.perf_counter() - start,
+            thread = threading.current_thread()
+            where = "" if thread is threading.main_thread() else f"@{thread.name}"
+            log.debug("span %s%s %.3f cpu self=%.3f children=%.3f", name, where, time.perf_counter() - start,
                       _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN))
 
 

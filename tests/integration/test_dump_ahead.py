@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from recovery_console.cli.main import dump_ahead_wanted
+from recovery_console.cli.ahead import dump_ahead_wanted
 from recovery_console.engine import dump_ahead
 from recovery_console.engine.live_backup import backup_database
 from recovery_console.engine.pg import pgdump
