@@ -23,9 +23,10 @@ process tree's, from wait4, minus its children's — pg_restore, tool probes —
 logged them) and its phase breakdown: the engine's timing spans (engine/timing.py), logged under
 `--debug` and read from stderr. Phases nest: key-derivation runs inside pre-flight and streaming;
 row-count-check is each table's presence and rows (the server's counters, count(*) where they differ);
-keyring-read is the instance secret's read (keyring-probe shows only when that read found
-nothing and the keyring was probed); "rest" is the wall time outside the top-level spans (interpreter
-start, imports, audit, journal).
+keyring-read is the instance secret's reads: engine/key_ahead.py's before the imports, whose PBKDF2 then
+runs beside them, and the command's own (keyring-probe shows only when a read found nothing and the keyring
+was probed); a span off the main thread is named NAME@THREAD and is not a step; "rest" is the wall time
+outside the top-level spans (interpreter start, imports, the wait for the key, audit, journal).
 Every run starts after a CHECKPOINT; autovacuum is off. One run of each kind goes untimed first.
 Targets (issue 19): restore ≤ 1.05 × plain + 1.0 s (new database, in place, --jobs N);
 backup ≤ plain + 0.3 s at pgbench scale 20; peak RSS ≤ 150 MB.

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from recovery_console.engine.progress import CancelToken, Progress, Reporter
 from recovery_console.engine.state.secret_sources import SecretRequest, obtain_secret
+from recovery_console.errors import Cancelled
 from recovery_console.formatting import format_bytes, format_duration
 
 if TYPE_CHECKING:  # imported on first use: a command that needs no console (run-due with nothing due) starts faster
@@ -61,7 +62,7 @@ _opened: list[Console] = []
 
 
 def console() -> Console:
-    """A console for this command; `close_consoles()` (main's exit) ends its storage connections."""
+    """A console for this command; `command_ended()` (main's exit) ends its storage connections."""
     from recovery_console.engine.console import Console
 
     app = Console()
@@ -69,9 +70,12 @@ def console() -> Console:
     return app
 
 
-def close_consoles() -> None:
+def command_ended() -> None:
+    """Main's exit: end the consoles' storage connections, and forget a stop no job acted on (main may be called
+    again in this process)."""
     while _opened:
         _opened.pop().close()
+    _unheeded.clear()
 
 
 _SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -139,6 +143,10 @@ class _SeenToken(CancelToken):
         super().raise_if_cancelled()
 
 
+_unheeded: list[int] = []
+"""The signal a job ended without acting on (it came as the job finished): no later job of this command starts."""
+
+
 @contextmanager
 def job(args: argparse.Namespace) -> Iterator[Reporter]:
     """A reporter for one long job: progress on a terminal, and Ctrl-C or SIGTERM as a clean cancel.
@@ -146,8 +154,11 @@ def job(args: argparse.Namespace) -> Iterator[Reporter]:
     The first Ctrl-C or SIGTERM (`timeout`, systemd, a container runtime) asks the job to stop at the
     next chunk (partial output is removed); a second one interrupts a job that has not noticed yet
     (stuck waiting). Once the job is cleaning up, and until the process ends, further Ctrl-C and
-    SIGTERM are ignored so the cleanup finishes.
+    SIGTERM are ignored so the cleanup finishes. A job that finishes without noticing the request (a
+    pre-flight, a secret's check) stands as done, and the command's next job does not start.
     """
+    if _unheeded:
+        raise Cancelled("Cancelled by the user before the next step began; nothing more was done.")
     show = sys.stderr.isatty() and not getattr(args, "quiet", False)
     sink = TerminalProgress(sys.stderr) if show else None
     token = _SeenToken()
@@ -159,13 +170,20 @@ def job(args: argparse.Namespace) -> Iterator[Reporter]:
             if not token.honoured:
                 raise KeyboardInterrupt
         token.cancel()
+        _unheeded.append(signum)  # cleared when the job acts on it
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
     previous_term = signal.signal(signal.SIGTERM, on_interrupt)
+    finished = False
     try:
         yield Reporter(sink=sink, token=token)
+        finished = True
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN if token.cancelled else previous)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN if token.cancelled else previous_term)
+        unheeded = finished and token.cancelled and not token.honoured
+        if not unheeded:
+            _unheeded.clear()
+        cleaning_up = token.cancelled and not unheeded
+        signal.signal(signal.SIGINT, signal.SIG_IGN if cleaning_up else previous)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN if cleaning_up else previous_term)
         if sink is not None:
             sink.close()

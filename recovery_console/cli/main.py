@@ -179,9 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         return report_crash(exc, argv, debug, getattr(args, "json", False))
     finally:
         ahead.stop()  # before anything else: no pg_dump may outlive the command
-        from recovery_console.cli.common import close_consoles  # already imported by the command
+        from recovery_console.cli.common import command_ended  # already imported by the command
 
-        close_consoles()
+        command_ended()
         if previous_term is not None:
             signal.signal(signal.SIGTERM, previous_term)
 

@@ -6,6 +6,7 @@ import importlib.util
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from recovery_console.cli.main import COMMANDS, main
 from recovery_console.engine.console import Console
 from recovery_console.engine.state import keyring_store
 from recovery_console.engine.state.audit import AuditEntry
-from recovery_console.errors import ExitCode, NotFoundError
+from recovery_console.errors import Cancelled, ExitCode, NotFoundError
 from tests.fixtures.console import DATA, SECRET
 
 
@@ -402,6 +403,30 @@ def test_quiet_turns_the_progress_display_off(monkeypatch):
     for argv, shown in ((["backup", "list"], True), (["--quiet", "backup", "list"], False)):
         with job(build_parser(argv).parse_args(argv)) as reporter:
             assert (reporter.sink is not None) == shown
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_a_finished_job_did_not_act_on_keeps_the_next_job_from_starting(how):
+    """A SIGTERM or Ctrl-C that came as a pre-flight finished (it changes nothing, so it stands as done) must not
+    let the restore after it start, and must leave the signals stoppable, not ignored."""
+    from recovery_console.cli.common import command_ended, job
+    from recovery_console.cli.main import build_parser
+
+    args = build_parser(["backup", "list"]).parse_args(["backup", "list"])
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    started: list[str] = []
+    try:
+        with job(args) as reporter:
+            os.kill(os.getpid(), how)  # handled between bytecodes: the token is cancelled, nothing raised
+            assert reporter.token.cancelled
+        assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+        with pytest.raises(Cancelled, match="before the next step began"), job(args):
+            started.append("the next job")
+        assert started == []
+    finally:
+        command_ended()
+    with job(args) as reporter:  # the next command (main called again) starts afresh
+        assert not reporter.token.cancelled
 
 
 def test_gui_without_qt_says_what_to_install(capsys, monkeypatch):
