@@ -48,6 +48,7 @@ from recovery_console.engine.restore_jobs import restore_parallel
 from recovery_console.engine.restore_preflight import (
     CHECKED_NOTE,
     PRE_RESTORE_INFIX,
+    RESTORED_NOTE,
     SCRATCH_INFIX,
     STAMP_FORMAT,
     UNDONE_INFIX,
@@ -194,7 +195,13 @@ class Restorer:
             except BaseException as exc:
                 self._abandon(plan, url, password, journal, exc)
                 raise
-            journal.handed_over(plan.scratch_name)  # restored in full: now the new database, or a checked copy
+            # restored in full: now the new database, or a checked copy. A new database's mark, committed (so
+            # with everything pg_restore wrote), is its durable record of that; the journal then need not wait
+            unmarked = self._mark(plan, url, password, None) if plan.new_database else None
+            if plan.new_database and not unmarked:
+                journal.completed(plan.scratch_name)
+            else:
+                journal.handed_over(plan.scratch_name)
             try:
                 previous = None if admin is None else self._swap(plan, admin)
                 if previous:
@@ -203,8 +210,9 @@ class Restorer:
                 journal.finish("done")
             warnings = [c.detail for c in plan.checks if c.status == "warn"]
             warnings += [f"Left by an earlier restore: {line}" for line in earlier.lines()
-                         if earlier.dropped or earlier.not_dropped or earlier.gone]
-            unmarked = self._mark(plan, url, password, admin)
+                         if earlier.dropped or earlier.not_dropped or earlier.gone or earlier.finished]
+            if not plan.new_database:
+                unmarked = self._mark(plan, url, password, admin)
             if unmarked:
                 warnings.append(unmarked)
             detail.update(previous=previous, tables=len(tables), earlier_dropped=earlier.dropped)
@@ -225,7 +233,8 @@ class Restorer:
                 with postgres.connect(url, password, dbname="postgres") as admin:
                     outcome = drop_created(admin, plan.scratch_name, oid)
                 journal.handed_over(plan.scratch_name)
-                note = {"dropped": f"{what} was dropped.", "gone": f"{what} was already gone."}.get(
+                note = {"dropped": f"{what} was dropped.", "gone": f"{what} was already gone.",
+                        "finished": f"{what} was kept: it had been restored and checked in full."}.get(
                     outcome, f"{what} was left alone: another database has its name now.")
             except (RecoveryError, psycopg.Error) as failure:
                 why = "server unreachable" if isinstance(failure, RecoveryError) else str(failure).strip()
@@ -434,7 +443,7 @@ def _kept_hint(database: str, scratch: str, profile: str) -> str:
 
 def _restored_note(backup_id: str | None) -> str:
     when = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    return f"Restored by Recovery Console from backup {backup_id} at {when}"
+    return f"{RESTORED_NOTE} {backup_id} at {when}"
 
 
 def _comment(url: str, password: str | None, database: str, note: str) -> None:

@@ -1,7 +1,8 @@
 """Dropping what failed restores left on a server, as their journals (engine/state/restore_journal.py) record it.
 
 Only a database a journal records as created by the console, still carrying the OID it was
-created with, is dropped; anything else is reported and left alone. Databases a restore renamed
+created with and not marked as a finished new database (its comment, written once the restore checked
+it in full), is dropped; anything else is reported and left alone. Databases a restore renamed
 (`__pre_restore_*`, `__undone_*`) are the user's copies: reported, never dropped here.
 """
 
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from recovery_console.engine.console import Console
 from recovery_console.engine.pg import postgres
-from recovery_console.engine.restore_preflight import lock_identity
+from recovery_console.engine.restore_preflight import RESTORED_NOTE, lock_identity
 from recovery_console.engine.state import restore_journal
 from recovery_console.engine.state.locks import database_lock
 from recovery_console.engine.state.restore_journal import RestoreJournal
@@ -30,12 +31,15 @@ class CleanupReport:
     not_dropped: list[tuple[str, str]] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     gone: list[str] = field(default_factory=list)
+    finished: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [f"Dropped {name}." for name in self.dropped]
         out += [f"{name} was already gone." for name in self.gone]
         out += [f"Could not drop {name}: {why}." for name, why in self.not_dropped]
         out += [f"Kept {name} (a database a restore renamed; yours to keep or drop)." for name in self.kept]
+        out += [f"Kept {name}: its restore finished and checked it (the database carries the mark)."
+                for name in self.finished]
         return out or ["Nothing was left behind by earlier restores."]
 
     def extend(self, other: CleanupReport) -> None:
@@ -43,6 +47,7 @@ class CleanupReport:
         self.not_dropped += other.not_dropped
         self.kept += other.kept
         self.gone += other.gone
+        self.finished += other.finished
 
 
 def clean_up(console: Console, profile: str | None = None) -> CleanupReport:
@@ -104,15 +109,19 @@ def clean_journal(console: Console, journal: RestoreJournal) -> CleanupReport:
 
 
 def drop_created(admin: psycopg.Connection[tuple[Any, ...]], name: str, oid: int) -> str:
-    """Drop `name` if it still is the database with `oid`: "dropped", "gone" or "replaced" (another database
-    now has the name, so it is left alone). Sessions on it are ended first."""
+    """Drop `name` if it still is the database with `oid` and no restore finished it: "dropped", "gone",
+    "replaced" (another database now has the name) or "finished" (it carries the mark of a restore that checked
+    it in full, written before its journal entry was let go), both left alone. Sessions on it are ended first."""
     from psycopg import sql
 
-    row = admin.execute("SELECT oid FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    row = admin.execute("SELECT oid, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
+                        "WHERE datname = %s", (name,)).fetchone()
     if row is None:
         return "gone"
     if int(row[0]) != oid:
         return "replaced"
+    if str(row[1]).startswith(RESTORED_NOTE):
+        return "finished"
     admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
     admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
     return "dropped"
@@ -133,4 +142,6 @@ def _drop_recorded(admin: psycopg.Connection[tuple[Any, ...]], journal: RestoreJ
             report.gone.append(name)
         elif outcome == "replaced":
             report.not_dropped.append((name, "a database of that name was made since by someone else"))
+        elif outcome == "finished":
+            report.finished.append(name)
         journal.handed_over(name)

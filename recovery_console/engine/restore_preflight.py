@@ -42,6 +42,7 @@ STAMP_FORMAT = "%Y%m%d%H%M%S"
 STAMP_LENGTH = 14
 OTHER_DATABASE = "backup is of this database"
 CHECKED_NOTE = "Recovery Console: restored and checked, waiting to be swapped in; backup"
+RESTORED_NOTE = "Restored by Recovery Console from backup"  # a new database's mark: restored and checked in full
 AUTOVACUUM = "autovacuum worker"
 # Sessions on a database, and whether the current role may end them: PostgreSQL lets a non-superuser
 # signal only backends of roles whose privileges it has (or all non-superuser ones with

@@ -216,3 +216,27 @@ def test_the_next_restore_drops_what_an_earlier_one_left(app, pg15, sample_datab
     assert left not in pg15.databases()
     assert restore_journal.pending(app.paths) == []
     restorer.rollback("prod")
+
+
+def test_a_database_its_restore_finished_is_kept_even_if_the_journal_still_records_it(app, pg15, sample_database):
+    """A new database's journal entry is let go without waiting for the disk once its committed mark says the
+    restore checked it in full; if that removal is lost (power cut), clean-up finds the mark and keeps it."""
+    database = sample_database(pg15, f"app_{uuid.uuid4().hex[:8]}")
+    add_profile(app, "prod", pg15.dsn(database))
+    profile = app.profiles.store.get("prod")
+    record = backup_database(app, "prod", secret=SECRET)
+    restored, unfinished = f"new_{uuid.uuid4().hex[:8]}", f"{database}{SCRATCH_INFIX}20260101000000"
+    restorer = Restorer(app)
+    restorer.run(restorer.preflight("prod", app.locate(record.short_id), SECRET, new_database=restored), SECRET)
+    assert restore_journal.pending(app.paths) == []  # the journal went with the restore's end
+    pg15.psql(f'CREATE DATABASE "{unfinished}"')
+    pg15.psql(f"COMMENT ON DATABASE \"{unfinished}\" IS 'Restored by someone else, not the console'")
+    journal = restore_journal.begin(app.paths, "prod", database, lock_identity(profile, database))
+    for name in (restored, unfinished):  # as the journal stood before the restore let its database go
+        journal.made(name, int(pg15.psql(f"SELECT oid FROM pg_database WHERE datname = '{name}'")))
+    report = clean_up(app, "prod")
+    assert report.finished == [restored] and report.dropped == [unfinished]
+    assert f"Kept {restored}: its restore finished and checked it (the database carries the mark)." in report.lines()
+    assert restored in pg15.databases() and unfinished not in pg15.databases()
+    assert restore_journal.pending(app.paths) == []
+    pg15.dropdb(restored)
