@@ -147,6 +147,12 @@ _unheeded: list[int] = []
 """The signal a job ended without acting on (it came as the job finished): no later job of this command starts."""
 
 
+def stop_if_asked() -> None:
+    """Cancelled, if a job of this command ended with a stop it did not act on: nothing more is asked or done."""
+    if _unheeded:
+        raise Cancelled("Cancelled by the user before the next step began; nothing more was done.")
+
+
 @contextmanager
 def job(args: argparse.Namespace) -> Iterator[Reporter]:
     """A reporter for one long job: progress on a terminal, and Ctrl-C or SIGTERM as a clean cancel.
@@ -157,8 +163,7 @@ def job(args: argparse.Namespace) -> Iterator[Reporter]:
     SIGTERM are ignored so the cleanup finishes. A job that finishes without noticing the request (a
     pre-flight, a secret's check) stands as done, and the command's next job does not start.
     """
-    if _unheeded:
-        raise Cancelled("Cancelled by the user before the next step began; nothing more was done.")
+    stop_if_asked()
     show = sys.stderr.isatty() and not getattr(args, "quiet", False)
     sink = TerminalProgress(sys.stderr) if show else None
     token = _SeenToken()

@@ -17,6 +17,7 @@ from recovery_console.cli.common import (
     printable,
     secret_from,
     secret_to_open,
+    stop_if_asked,
 )
 from recovery_console.cli.restore_set import preflight_set, run_set
 from recovery_console.engine.console import Console
@@ -169,6 +170,7 @@ def cmd_preflight(args: argparse.Namespace) -> int:
 
 
 def _confirm(prompt: str, word: str) -> None:
+    stop_if_asked()  # a Ctrl-C or SIGTERM during the pre-flight: not asked, not restored
     if not sys.stdin.isatty():
         raise UsageError("Refusing to restore without confirmation.", hint="Pass --yes to confirm non-interactively.")
     if input(prompt).strip() != word:

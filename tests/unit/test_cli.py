@@ -409,7 +409,7 @@ def test_quiet_turns_the_progress_display_off(monkeypatch):
 def test_a_stop_a_finished_job_did_not_act_on_keeps_the_next_job_from_starting(how):
     """A SIGTERM or Ctrl-C that came as a pre-flight finished (it changes nothing, so it stands as done) must not
     let the restore after it start, and must leave the signals stoppable, not ignored."""
-    from recovery_console.cli.common import command_ended, job
+    from recovery_console.cli.common import command_ended, job, stop_if_asked
     from recovery_console.cli.main import build_parser
 
     args = build_parser(["backup", "list"]).parse_args(["backup", "list"])
@@ -420,6 +420,8 @@ def test_a_stop_a_finished_job_did_not_act_on_keeps_the_next_job_from_starting(h
             os.kill(os.getpid(), how)  # handled between bytecodes: the token is cancelled, nothing raised
             assert reporter.token.cancelled
         assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+        with pytest.raises(Cancelled, match="before the next step began"):
+            stop_if_asked()  # before a confirmation prompt
         with pytest.raises(Cancelled, match="before the next step began"), job(args):
             started.append("the next job")
         assert started == []
