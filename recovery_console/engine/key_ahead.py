@@ -20,14 +20,13 @@ from pathlib import Path
 from recovery_console.engine.background import in_background
 from recovery_console.engine.container import format as fmt
 from recovery_console.engine.state.backup_ids import matching_records
-from recovery_console.engine.state.catalog import Catalog
+from recovery_console.engine.state.catalog import Catalog, OpenedWith
 from recovery_console.engine.state.keyring_store import SecretStore, profile_scope
 from recovery_console.engine.state.paths import AppPaths
 from recovery_console.engine.state.profile_store import ProfileStore
 from recovery_console.engine.state.targets import TargetStore
 from recovery_console.engine.storage.local import LocalStorage
 from recovery_console.errors import SecretUnavailableError
-from recovery_console.models.backup import BackupRecord
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +37,10 @@ def start(paths: AppPaths, backup: str, profile: str, target: str | None) -> Non
         found = _local_backup(paths, backup, target)
         if found is None:
             return
-        path, record = found
+        path, opened = found
         with path.open("rb") as file:
             header = fmt.Header.parse(file.read(fmt.HEADER_SIZE))
-        secret = _secret(paths, profile, record)
+        secret = _secret(paths, profile, opened)
     except SecretUnavailableError:
         raise  # the command's own read would meet the same, and a dismissed unlock prompt is not shown twice
     except Exception:  # noqa: BLE001 - only a head start: the command reads and derives itself, and reports
@@ -51,8 +50,9 @@ def start(paths: AppPaths, backup: str, profile: str, target: str | None) -> Non
         in_background(fmt.derive_ahead, secret, header.salt, header.iterations, name="rc-key-ahead")
 
 
-def _local_backup(paths: AppPaths, backup: str, target: str | None) -> tuple[Path, BackupRecord | None] | None:
-    """The file BACKUP names: itself, or the one catalog record its id matches on a local target; else None."""
+def _local_backup(paths: AppPaths, backup: str, target: str | None) -> tuple[Path, OpenedWith | None] | None:
+    """The file BACKUP names: itself, or the one catalog record its id matches on a local target, with the secret
+    the catalog records as having opened it; else None."""
     path = Path(backup).expanduser()
     if path.is_file():
         return path, None
@@ -60,22 +60,22 @@ def _local_backup(paths: AppPaths, backup: str, target: str | None) -> tuple[Pat
         return None
     targets = TargetStore(paths)
     names = [targets.resolve(target).name] if target else None
-    records = matching_records(Catalog(paths.catalog_file).records(names), backup)
+    catalog = Catalog(paths.catalog_file)
+    records = matching_records(catalog.records(names), backup)
     config = targets.load().get(records[0].target) if len(records) == 1 else None
     if config is None or config.kind != "local":
         return None
     record = records[0]
-    return Path(LocalStorage(config.name, Path(config.options["path"])).location(record.key)), record
+    opened = catalog.opened_with([record.target]).get((record.target, record.key))
+    return Path(LocalStorage(config.name, Path(config.options["path"])).location(record.key)), opened
 
 
-def _secret(paths: AppPaths, profile_name: str, record: BackupRecord | None) -> str | None:
+def _secret(paths: AppPaths, profile_name: str, opened: OpenedWith | None) -> str | None:
     """The profile's secret that opened this backup before, else its newest, as open_secret tries them first."""
     profile = ProfileStore(paths).load().get(profile_name)
     if profile is None or not profile.secrets_newest_first:
         return None
     entry = profile.secrets_newest_first[0].entry
-    if record is not None:
-        opened = Catalog(paths.catalog_file).opened_with([record.target]).get((record.target, record.key))
-        if opened is not None and opened.profile == profile_name:
-            entry = opened.entry
+    if opened is not None and opened.profile == profile_name:
+        entry = opened.entry
     return SecretStore().get(profile_scope(profile_name), entry)

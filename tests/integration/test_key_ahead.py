@@ -72,6 +72,19 @@ def test_the_key_derived_ahead_is_the_one_the_restore_opens_the_backup_with(cons
     assert len(derivations) == 1  # found done in the cache: not derived again
 
 
+def test_after_a_rotation_the_secret_on_record_for_the_backup_is_the_one_derived(console, backup, derivations):
+    """open_secret tries the secret the catalog recorded as opening the backup first; so does the head start."""
+    rotation = SecretRotation(console)
+    rotation.add("prod", "newer")  # now the profile's newest; the backup was made with the first one
+    first = console.profiles.store.get("prod").secrets_newest_first[-1]
+    console.catalog.remember_opened_with(backup, "prod", first.entry, first.label)
+    ref = console.locate(backup.short_id)
+    key_ahead.start(console.paths, backup.short_id, "prod", None)
+    finished_ahead()
+    assert rotation.open_secret(ref, ["prod"]).value == SECRET
+    assert derivations == [("rc-key-ahead", salt_of(Path(ref.location)))]  # the first secret's, once
+
+
 def test_a_restore_preflight_derives_the_key_once_and_ahead(console, backup, derivations, monkeypatch, tmp_path,
                                                             capsys):
     monkeypatch.setenv(HOME_ENV, str(tmp_path))  # the console fixture's home
