@@ -79,13 +79,9 @@ class RestoreJournal:
 
     def completed(self, name: str) -> None:
         """`name` is restored, checked and marked so on the server by a committed comment, which says from now on
-        that it is not the console's to drop (restore_cleanup.py honours it): the journal is removed without
-        waiting for the disk, a wait that after a large restore costs a third of a second."""
+        that it is not the console's to drop (restore_cleanup.py honours it): nothing is written here, where a
+        flushed write waits for the disk (a third of a second after a large restore); `finish` removes the journal."""
         self.created.pop(name, None)
-        if not self.leftovers and not self.renamed:
-            self.path.unlink(missing_ok=True)
-        else:
-            self.save()
 
     def did_rename(self, old: str, new: str) -> None:
         self.renamed.append([old, new])
