@@ -49,8 +49,9 @@ def test_a_name_uploaded_twice_makes_two_sets_and_a_restore_by_name_takes_the_ne
     assert "2 sets on vault are named 'nightly'; restoring by that name takes the newest, this one." in \
         capsys.readouterr().out
     weekly = _upload(console, vault_tar, "weekly", "prod")
+    # Both uploads usually start within one second; the finish (to the millisecond) then says which is newer.
     older, newer = sorted((s for s in list_sets(console)[0] if s.manifest.description == "nightly"),
-                          key=lambda s: s.manifest.created_at)
+                          key=lambda s: (s.manifest.created_at, s.manifest.finished_at))
     assert main(["backup", "list"]) == ExitCode.OK
     assert capsys.readouterr().out.count("Name      nightly") == 2
 
