@@ -195,17 +195,16 @@ class Restorer:
             except BaseException as exc:
                 self._abandon(plan, url, password, journal, exc)
                 raise
-            # restored in full: now the new database, or a checked copy. A new database's mark, committed (so
-            # with everything pg_restore wrote), is its durable record of that; the journal then need not wait
+            # restored in full: now the new database, or a checked copy. The server holds the durable record of
+            # what it became (a new database's committed mark; a swapped-in copy's new name), so the journal lets
+            # it go without waiting for the disk. Only an unmarked new database needs the journal's word
             unmarked = self._mark(plan, url, password, None) if plan.new_database else None
-            if plan.new_database and not unmarked:
-                journal.completed(plan.scratch_name)
-            else:
+            if unmarked:
                 journal.handed_over(plan.scratch_name)
+            else:
+                journal.completed(plan.scratch_name)
             try:
                 previous = None if admin is None else self._swap(plan, admin)
-                if previous:
-                    journal.did_rename(plan.database, previous)
             finally:
                 journal.finish("done")
             warnings = [c.detail for c in plan.checks if c.status == "warn"]
@@ -234,7 +233,8 @@ class Restorer:
                     outcome = drop_created(admin, plan.scratch_name, oid)
                 journal.handed_over(plan.scratch_name)
                 note = {"dropped": f"{what} was dropped.", "gone": f"{what} was already gone.",
-                        "finished": f"{what} was kept: it had been restored and checked in full."}.get(
+                        "finished": f"{what} was kept: it had been restored and checked in full.",
+                        "moved": f"{what} was left alone: someone renamed it meanwhile."}.get(
                     outcome, f"{what} was left alone: another database has its name now.")
             except (RecoveryError, psycopg.Error) as failure:
                 why = "server unreachable" if isinstance(failure, RecoveryError) else str(failure).strip()

@@ -2,8 +2,8 @@
 
 Only a database a journal records as created by the console, still carrying the OID it was
 created with and not marked as a finished new database (its comment, written once the restore checked
-it in full), is dropped; anything else is reported and left alone. Databases a restore renamed
-(`__pre_restore_*`, `__undone_*`) are the user's copies: reported, never dropped here.
+it in full), is dropped; anything else is reported and left alone: a copy whose OID now has another name
+(swapped in before the restore was stopped) is reported under the name it has.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ class CleanupReport:
 
     dropped: list[str] = field(default_factory=list)
     not_dropped: list[tuple[str, str]] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)
+    moved: list[tuple[str, str, str]] = field(default_factory=list)
+    """(copy, its name now, the database its restore was for)"""
     gone: list[str] = field(default_factory=list)
     finished: list[str] = field(default_factory=list)
 
@@ -37,7 +38,9 @@ class CleanupReport:
         out = [f"Dropped {name}." for name in self.dropped]
         out += [f"{name} was already gone." for name in self.gone]
         out += [f"Could not drop {name}: {why}." for name, why in self.not_dropped]
-        out += [f"Kept {name} (a database a restore renamed; yours to keep or drop)." for name in self.kept]
+        out += [f"{copy} had been swapped in as {now} when its restore was stopped; the original is kept under its "
+                "pre-restore name (roll back from the restore history if that is not wanted)." if now == database
+                else f"{copy} is named {now} now; left alone." for copy, now, database in self.moved]
         out += [f"Kept {name}: its restore finished and checked it (the database carries the mark)."
                 for name in self.finished]
         return out or ["Nothing was left behind by earlier restores."]
@@ -45,7 +48,7 @@ class CleanupReport:
     def extend(self, other: CleanupReport) -> None:
         self.dropped += other.dropped
         self.not_dropped += other.not_dropped
-        self.kept += other.kept
+        self.moved += other.moved
         self.gone += other.gone
         self.finished += other.finished
 
@@ -83,7 +86,7 @@ def clean_before(console: Console, profile: str, held: str) -> CleanupReport:
 
 def clean_journal(console: Console, journal: RestoreJournal) -> CleanupReport:
     """Drop what one journal recorded; the caller holds the database's lock."""
-    report = CleanupReport(kept=[new for _, new in journal.renamed])
+    report = CleanupReport()
     try:
         profile = console.profiles.store.get(journal.profile)
     except NotFoundError:
@@ -110,14 +113,15 @@ def clean_journal(console: Console, journal: RestoreJournal) -> CleanupReport:
 
 def drop_created(admin: psycopg.Connection[tuple[Any, ...]], name: str, oid: int) -> str:
     """Drop `name` if it still is the database with `oid` and no restore finished it: "dropped", "gone",
-    "replaced" (another database now has the name) or "finished" (it carries the mark of a restore that checked
-    it in full, written before its journal entry was let go), both left alone. Sessions on it are ended first."""
+    "moved" (the database with `oid` has another name now), "replaced" (another database now has the name) or
+    "finished" (it carries the mark of a restore that checked it in full, written before its journal entry was
+    let go), the last three left alone. Sessions on it are ended first."""
     from psycopg import sql
 
     row = admin.execute("SELECT oid, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
                         "WHERE datname = %s", (name,)).fetchone()
     if row is None:
-        return "gone"
+        return "moved" if _name_of(admin, oid) else "gone"
     if int(row[0]) != oid:
         return "replaced"
     if str(row[1]).startswith(RESTORED_NOTE):
@@ -140,8 +144,18 @@ def _drop_recorded(admin: psycopg.Connection[tuple[Any, ...]], journal: RestoreJ
             report.dropped.append(name)
         elif outcome == "gone":
             report.gone.append(name)
+        elif outcome == "moved":
+            if now := _name_of(admin, oid):
+                report.moved.append((name, now, journal.database))
+            else:
+                report.gone.append(name)
         elif outcome == "replaced":
             report.not_dropped.append((name, "a database of that name was made since by someone else"))
         elif outcome == "finished":
             report.finished.append(name)
         journal.handed_over(name)
+
+
+def _name_of(admin: psycopg.Connection[tuple[Any, ...]], oid: int) -> str | None:
+    row = admin.execute("SELECT datname FROM pg_database WHERE oid = %s", (oid,)).fetchone()
+    return None if row is None else str(row[0])

@@ -15,7 +15,7 @@ from recovery_console.engine.live_backup import backup_database
 from recovery_console.engine.progress import Progress, Reporter
 from recovery_console.engine.restore import Restorer
 from recovery_console.engine.restore_cleanup import clean_up
-from recovery_console.engine.restore_preflight import OTHER_DATABASE, SCRATCH_INFIX, lock_identity
+from recovery_console.engine.restore_preflight import CHECKED_NOTE, OTHER_DATABASE, SCRATCH_INFIX, lock_identity
 from recovery_console.engine.state import restore_journal
 from recovery_console.engine.state.paths import AppPaths
 from recovery_console.errors import DatabaseError, ExitCode, UsageError
@@ -240,3 +240,34 @@ def test_a_database_its_restore_finished_is_kept_even_if_the_journal_still_recor
     assert restored in pg15.databases() and unfinished not in pg15.databases()
     assert restore_journal.pending(app.paths) == []
     pg15.dropdb(restored)
+
+
+def test_an_in_place_restore_stopped_after_its_swap_is_reported_as_swapped_in_and_an_unswapped_copy_dropped(
+        app, pg15, sample_database):
+    """An in-place restore lets its checked copy go without waiting for the disk; a kill before the journal is
+    removed leaves the copy listed, and the server tells the clean-up what it became: swapped in (its OID has the
+    database's name now: reported, touched nowhere) or still a copy (dropped, as before its check)."""
+    database = sample_database(pg15, f"app_{uuid.uuid4().hex[:8]}")
+    add_profile(app, "prod", pg15.dsn(database))
+    profile = app.profiles.store.get("prod")
+    record = backup_database(app, "prod", secret=SECRET)
+    restorer = Restorer(app)
+    plan = restorer.preflight("prod", app.locate(record.short_id), SECRET)
+    result = restorer.run(plan, SECRET)
+    assert restore_journal.pending(app.paths) == []
+    checked = f"{database}{SCRATCH_INFIX}20260101000000"
+    pg15.psql(f'CREATE DATABASE "{checked}"')
+    pg15.psql(f"COMMENT ON DATABASE \"{checked}\" IS '{CHECKED_NOTE} {record.backup_id}'")
+    journal = restore_journal.begin(app.paths, "prod", database, lock_identity(profile, database))
+    swapped_oid = int(pg15.psql(f"SELECT oid FROM pg_database WHERE datname = '{database}'"))
+    journal.made(plan.scratch_name, swapped_oid)  # as it stood on disk when the swap committed
+    journal.made(checked, int(pg15.psql(f"SELECT oid FROM pg_database WHERE datname = '{checked}'")))
+    report = clean_up(app, "prod")
+    assert report.moved == [(plan.scratch_name, database, database)] and report.dropped == [checked]
+    assert (f"{plan.scratch_name} had been swapped in as {database} when its restore was stopped; the original is "
+            "kept under its pre-restore name (roll back from the restore history if that is not wanted).") \
+        in report.lines()
+    assert database in pg15.databases() and result.previous in pg15.databases() and checked not in pg15.databases()
+    assert int(pg15.psql(f"SELECT oid FROM pg_database WHERE datname = '{database}'")) == swapped_oid
+    assert restore_journal.pending(app.paths) == []
+    restorer.rollback("prod")

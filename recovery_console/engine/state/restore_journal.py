@@ -1,4 +1,4 @@
-"""Restore journals: what a restore created and renamed on a server, kept until nothing of it is left to remove.
+"""Restore journals: what a restore created on a server, kept until nothing of it is left to remove.
 
 One small JSON file per restore in the data folder, replaced whole at each step (state/atomic.py),
 so that a restore the server or the process stopped leaves a true record of the databases the
@@ -32,8 +32,8 @@ def journal_dir(paths: AppPaths) -> Path:
 @dataclass
 class RestoreJournal:
     """One restore's record. `created`: databases this console made and still owns (name → OID);
-    `creating`: a name whose creation was asked for but not confirmed; `renamed`: [old, new] pairs;
-    `problem`: why the last attempt to drop what it made failed."""
+    `creating`: a name whose creation was asked for but not confirmed; `problem`: why the last attempt to drop
+    what it made failed."""
 
     path: Path
     profile: str
@@ -43,7 +43,6 @@ class RestoreJournal:
     state: str = "running"
     creating: str | None = None
     created: dict[str, int] = field(default_factory=dict)
-    renamed: list[list[str]] = field(default_factory=list)
     problem: str = ""
     claims: RuntimeDir | None = field(default=None, repr=False, compare=False)
     """The running restore's runtime folder: a journal write cut short by a kill is swept at the next start."""
@@ -56,7 +55,7 @@ class RestoreJournal:
     def save(self) -> None:
         data = {"profile": self.profile, "database": self.database, "identity": self.identity,
                 "started": self.started, "state": self.state, "creating": self.creating, "created": self.created,
-                "renamed": self.renamed, "problem": self.problem}
+                "problem": self.problem}
         write_json(self.path, data, claims=self.claims)
 
     def will_create(self, name: str) -> None:
@@ -78,14 +77,12 @@ class RestoreJournal:
         self.save()
 
     def completed(self, name: str) -> None:
-        """`name` is restored, checked and marked so on the server by a committed comment, which says from now on
-        that it is not the console's to drop (restore_cleanup.py honours it): nothing is written here, where a
-        flushed write waits for the disk (a third of a second after a large restore); `finish` removes the journal."""
+        """`name` is restored and checked in full and the restore is about to end: let go without a write (a
+        flushed write waits behind the server's I/O, a third of a second or more after a large restore), and
+        `finish` removes the journal. A kill before that leaves `name` listed, and the server says what it became:
+        a new database carries the restore's committed mark and is kept; a copy swapped in has left its name; a copy
+        not swapped in is dropped, as before its check (restore_cleanup.py)."""
         self.created.pop(name, None)
-
-    def did_rename(self, old: str, new: str) -> None:
-        self.renamed.append([old, new])
-        self.save()
 
     def finish(self, state: str, problem: str = "") -> None:
         """Remove the journal if nothing is left to drop; otherwise keep it with its end state and why."""
@@ -113,7 +110,7 @@ def load(path: Path) -> RestoreJournal | None:
         return RestoreJournal(path, str(data["profile"]), str(data["database"]), str(data["identity"]),
                               str(data["started"]), str(data.get("state", "running")), data.get("creating"),
                               {str(k): int(v) for k, v in dict(data.get("created", {})).items()},
-                              [[str(a), str(b)] for a, b in data.get("renamed", [])], str(data.get("problem", "")))
+                              str(data.get("problem", "")))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
