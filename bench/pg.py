@@ -27,7 +27,10 @@ keyring-read is the instance secret's reads: engine/key_ahead.py's before the im
 runs beside them, and the command's own (keyring-probe shows only when a read found nothing and the keyring
 was probed); a span off the main thread is named NAME@THREAD and is not a step; "rest" is the wall time
 outside the top-level spans (interpreter start, imports, the wait for the key, audit, journal).
-Every run starts after a CHECKPOINT; autovacuum is off. One run of each kind goes untimed first.
+Every run starts after a CHECKPOINT and a sync: the test server runs with fsync off, so what earlier runs wrote
+(WAL, restored tables, dump files) stays dirty in the page cache, and without the sync the kernel writes it
+back at random in some later run, plain or console (rounds drifted by 2 s). Autovacuum is off. One run of each
+kind goes untimed first.
 Targets (issue 19): restore ≤ 1.05 × plain + 1.0 s (new database, in place, --jobs N);
 backup ≤ plain + 0.3 s at pgbench scale 20; peak RSS ≤ 150 MB.
 """
@@ -127,12 +130,15 @@ def _med(runs: list[Run]) -> float:
     return statistics.median(r.wall for r in runs)
 
 
-def paired(label: str, rounds: int, plain: Callable[[], Run], ours: Callable[[], Run]) -> tuple[list[Run], list[Run]]:
-    """Alternate plain and console runs; print each with the median of its kind so far."""
+def paired(label: str, rounds: int, plain: Callable[[], Run], ours: Callable[[], Run],
+           settle: Callable[[], None]) -> tuple[list[Run], list[Run]]:
+    """Alternate plain and console runs, each after `settle`; print each with the median of its kind so far."""
     plain_runs: list[Run] = []
     our_runs: list[Run] = []
     for i in range(rounds):
+        settle()
         plain_runs.append(plain())
+        settle()
         our_runs.append(ours())
         p, o = plain_runs[-1], our_runs[-1]
         print(f"  {label} round {i + 1}: plain {p.wall:6.2f} s (median {_med(plain_runs):6.2f}) | console "
@@ -169,12 +175,16 @@ class Bench:
         self.env = env
         self.cli = [sys.executable, "-m", "recovery_console.cli.main", "--debug"]
 
+    def settle(self) -> None:
+        """Start the next run from the same state: PostgreSQL's buffers written out, and the OS's dirty pages."""
+        self.pg.psql("CHECKPOINT")
+        os.sync()
+
     def console(self, *args: str) -> Run:
         return run_console(self.cli + list(args), self.env)
 
     def plain_restore(self, dump: Path, jobs: int) -> Run:
         target = "bench_plain_restore"
-        self.pg.psql("CHECKPOINT")
         try:
             return run_plain([[str(self.pg.tool("createdb")), *self.pg.conn_args()[:-2], target],
                               [str(self.pg.tool("pg_restore")), f"--jobs={jobs}", f"--dbname={self.pg.dsn(target)}",
@@ -184,7 +194,6 @@ class Bench:
 
     def new_database(self, db: str, backup_id: str, jobs: int) -> Run:
         target = "bench_ours_restore"
-        self.pg.psql("CHECKPOINT")
         try:
             extra = ["--jobs", str(jobs)] if jobs > 1 else []
             return self.console("restore", "run", backup_id, "--profile", db, "--new-database", target, *extra,
@@ -193,7 +202,6 @@ class Bench:
             self.pg.dropdb(target)
 
     def in_place(self, db: str, backup_id: str) -> Run:
-        self.pg.psql("CHECKPOINT")
         try:
             return self.console("restore", "run", backup_id, "--profile", db, "--yes")
         finally:
@@ -289,7 +297,7 @@ def measure_one(bench: Bench, db: str, secret: Path, args: argparse.Namespace) -
         bench.console("backup", "create", "--profile", db)
     else:
         plain_runs, our_runs = paired("backup", args.rounds, lambda: run_plain([dump_argv]),
-                                      lambda: bench.console("backup", "create", "--profile", db))
+                                      lambda: bench.console("backup", "create", "--profile", db), bench.settle)
         summary.append(f"{db} backup: " + verdict(plain_runs, our_runs, lambda p: p + 0.3, "plain + 0.3 s"))
     backups = sorted((work / "target").rglob("*.enc"), key=lambda p: p.stat().st_mtime)
     listed = subprocess.run(bench.cli + ["backup", "list", "--target", "bench", "--json"], env=bench.env,
@@ -302,18 +310,18 @@ def measure_one(bench: Bench, db: str, secret: Path, args: argparse.Namespace) -
     print(f"  {size_line}", flush=True)
     bench.plain_restore(dump, 1), bench.new_database(db, backup_id, 1)  # untimed: the first runs are slowest
     plain_runs, our_runs = paired("restore new db", args.rounds, lambda: bench.plain_restore(dump, 1),
-                                  lambda: bench.new_database(db, backup_id, 1))
+                                  lambda: bench.new_database(db, backup_id, 1), bench.settle)
     summary.append(f"{db} restore --new-database ({size_line}): "
                    + verdict(plain_runs, our_runs, lambda p: SLOPE * p + FIXED, "1.05 × plain + 1 s"))
     if not args.no_in_place:
         plain_runs, our_runs = paired("restore in place", args.rounds, lambda: bench.plain_restore(dump, 1),
-                                      lambda: bench.in_place(db, backup_id))
+                                      lambda: bench.in_place(db, backup_id), bench.settle)
         summary.append(f"{db} restore in place: "
                        + verdict(plain_runs, our_runs, lambda p: SLOPE * p + FIXED, "1.05 × plain + 1 s"))
     if args.jobs > 1:
         plain_runs, our_runs = paired(f"restore --jobs {args.jobs}", args.rounds,
                                       lambda: bench.plain_restore(dump, args.jobs),
-                                      lambda: bench.new_database(db, backup_id, args.jobs))
+                                      lambda: bench.new_database(db, backup_id, args.jobs), bench.settle)
         summary.append(f"{db} restore --jobs {args.jobs} vs pg_restore -j {args.jobs}: "
                        + verdict(plain_runs, our_runs, lambda p: SLOPE * p + FIXED, "1.05 × plain + 1 s"))
     return summary

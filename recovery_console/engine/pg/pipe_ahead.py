@@ -13,10 +13,10 @@ import threading
 from recovery_console.engine.vault.byte_queue import ByteQueue
 
 PIECE = 1 << 20
-DEPTH = 32
-"""Pieces waiting at most while the console imports its modules and derives the key: with PIECE, 32 MiB ahead of
-the reader. With the writer's 32 MiB hold, the realistic backup's peak stays under bench/pg.py's 150 MB (48 MiB
-reached 166 MB)."""
+DEPTH = 28
+"""Pieces waiting at most while the console imports its modules and derives the key: with PIECE, 28 MiB ahead of
+the reader. With the writer's 32 MiB hold, the realistic backup's peak stays under bench/pg.py's 150 MB (32 MiB
+reached 150.3 MB, 48 MiB 166 MB)."""
 SETTLED_DEPTH = 4
 """Once the key is derived and the backup streams: a backup slower than pg_dump would keep a deeper queue full to
 its end, for nothing."""
