@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from recovery_console.engine.console import Console
 from recovery_console.engine.pg import postgres
-from recovery_console.engine.restore_preflight import RESTORED_NOTE, lock_identity
+from recovery_console.engine.restore_preflight import journaled_fate, lock_identity
 from recovery_console.engine.state import restore_journal
 from recovery_console.engine.state.locks import database_lock
 from recovery_console.engine.state.restore_journal import RestoreJournal
@@ -112,20 +112,13 @@ def clean_journal(console: Console, journal: RestoreJournal) -> CleanupReport:
 
 
 def drop_created(admin: psycopg.Connection[tuple[Any, ...]], name: str, oid: int) -> str:
-    """Drop `name` if it still is the database with `oid` and no restore finished it: "dropped", "gone",
-    "moved" (the database with `oid` has another name now), "replaced" (another database now has the name) or
-    "finished" (it carries the mark of a restore that checked it in full, written before its journal entry was
-    let go), the last three left alone. Sessions on it are ended first."""
+    """Drop `name` if it still is the unfinished database made with `oid` ("dropped"; sessions on it are ended
+    first); else leave it alone and say what it is (restore_preflight.journaled_fate)."""
     from psycopg import sql
 
-    row = admin.execute("SELECT oid, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
-                        "WHERE datname = %s", (name,)).fetchone()
-    if row is None:
-        return "moved" if _name_of(admin, oid) else "gone"
-    if int(row[0]) != oid:
-        return "replaced"
-    if str(row[1]).startswith(RESTORED_NOTE):
-        return "finished"
+    fate = journaled_fate(admin, name, oid)
+    if fate != "unfinished":
+        return fate
     admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
     admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
     return "dropped"

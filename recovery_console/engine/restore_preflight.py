@@ -195,7 +195,7 @@ def plan_restore(console: Console, profile_name: str, ref: BackupRef, secret: st
         with postgres.connect(url, password, dbname="postgres") as conn:
             info = postgres.server_info(conn)
             journaled = [name for journal in restore_journal.pending(console.paths, profile_name)
-                         for name in journal.created]
+                         for name, oid in journal.created.items() if journaled_fate(conn, name, oid) == "unfinished"]
             space = _server_checks(plan, conn, info, journaled)
     except DatabaseError as exc:
         plan.checks.append(Check("server reachable", "fail", exc.message))
@@ -270,6 +270,19 @@ def database_note(conn: psycopg.Connection[tuple[Any, ...]], database: str) -> s
     row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
                        (database,)).fetchone()
     return str(row[0]) if row and row[0] is not None else ""
+
+
+def journaled_fate(conn: psycopg.Connection[tuple[Any, ...]], name: str, oid: int) -> str:
+    """What a database a restore journal records as made (`name`, created with `oid`) is now: "unfinished" (the
+    console's to drop), "gone", "moved" (the database with `oid` has another name: a copy swapped in), "replaced"
+    (another database has the name) or "finished" (it carries the mark of a restore that checked it in full)."""
+    row = conn.execute("SELECT oid, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
+                       "WHERE datname = %s", (name,)).fetchone()
+    if row is None:
+        return "moved" if conn.execute("SELECT 1 FROM pg_database WHERE oid = %s", (oid,)).fetchone() else "gone"
+    if int(row[0]) != oid:
+        return "replaced"
+    return "finished" if str(row[1]).startswith(RESTORED_NOTE) else "unfinished"
 
 
 @dataclass(frozen=True)

@@ -234,6 +234,9 @@ def test_a_database_its_restore_finished_is_kept_even_if_the_journal_still_recor
     journal = restore_journal.begin(app.paths, "prod", database, lock_identity(profile, database))
     for name in (restored, unfinished):  # as the journal stood before the restore let its database go
         journal.made(name, int(pg15.psql(f"SELECT oid FROM pg_database WHERE datname = '{name}'")))
+    [warned] = [c for c in restorer.preflight("prod", app.locate(record.short_id), SECRET).checks
+                if c.name == "left by an earlier restore"]
+    assert warned.detail.startswith(f"{unfinished} (made by a restore that failed) will be dropped")
     report = clean_up(app, "prod")
     assert report.finished == [restored] and report.dropped == [unfinished]
     assert f"Kept {restored}: its restore finished and checked it (the database carries the mark)." in report.lines()
@@ -262,6 +265,9 @@ def test_an_in_place_restore_stopped_after_its_swap_is_reported_as_swapped_in_an
     swapped_oid = int(pg15.psql(f"SELECT oid FROM pg_database WHERE datname = '{database}'"))
     journal.made(plan.scratch_name, swapped_oid)  # as it stood on disk when the swap committed
     journal.made(checked, int(pg15.psql(f"SELECT oid FROM pg_database WHERE datname = '{checked}'")))
+    [warned] = [c for c in restorer.preflight("prod", app.locate(record.short_id), SECRET).checks
+                if c.name == "left by an earlier restore"]  # the pre-flight names only what will be dropped
+    assert warned.detail == f"{checked} (made by a restore that failed) will be dropped when this restore starts"
     report = clean_up(app, "prod")
     assert report.moved == [(plan.scratch_name, database, database)] and report.dropped == [checked]
     assert (f"{plan.scratch_name} had been swapped in as {database} when its restore was stopped; the original is "

@@ -53,7 +53,7 @@ class CleanupRow(QWidget):
         self.button.setVisible(bool(left))
         self.button.setEnabled(bool(left) and not self.cleaning)
         if left:
-            self.status.setText(html.escape(f"Left on the server by a restore that failed: {', '.join(left)}. "
+            self.status.setText(html.escape(f"Recorded by restores that did not finish: {', '.join(left)}. "
                                             + advice))
 
     async def clean_up(self) -> None:

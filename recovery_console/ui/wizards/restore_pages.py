@@ -219,8 +219,9 @@ class PreflightPage(CheckRuns, QWizardPage):
     def show_plan(self, plan: RestorePlan) -> None:
         self.plan = plan
         self._show_other_database(plan)
-        self.cleanup.offer(plan.profile.name, "Clean up drops them now; otherwise the restore drops them when it "
-                                              "starts.")
+        self.cleanup.offer(plan.profile.name, "Clean up asks the server about each now, drops those still "
+                                              "unfinished and says what became of the others; otherwise the "
+                                              "restore does so when it starts.")
         self.checks.clear()
         for check in plan.checks:
             item = QTreeWidgetItem(["", check.name, check.detail])

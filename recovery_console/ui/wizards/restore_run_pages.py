@@ -30,7 +30,8 @@ from recovery_console.ui.wizards.restore_cleanup_row import CleanupRow
 if TYPE_CHECKING:
     from recovery_console.ui.wizards.restore import RestoreWizard
 
-CLEANUP_ADVICE = "When the server is back, use Clean up to drop them."
+CLEANUP_ADVICE = ("When the server is back, use Clean up: it drops those still unfinished and says what became "
+                  "of the others.")
 HISTORY_POINTER = ("Later, Profile › Restore history… in the main window lists every restore of this profile, "
                    "with Roll back and Drop for the database each one kept.")
 
