@@ -242,3 +242,28 @@ def test_a_folder_that_cannot_be_removed_is_a_warning_of_a_delete_that_succeeded
         assert place.on_disk() == [made.folder.rstrip("/"), made.folder + ".DS_Store"]
         assert list_sets(place.console)[0] == []
         assert [e.result for e in place.console.audit.entries() if e.action == "backup.delete-set"] == ["ok"]
+
+
+@pytest.mark.parametrize("kind", ["sftp", "smb"])
+def test_a_killed_uploads_part_file_goes_at_a_listing_once_a_day_old_and_not_before(kind, tmp_path, request,
+                                                                                     vault_tar):
+    """A kill -9 mid-upload leaves the hidden part file on a remote target (nothing of the console runs to remove
+    it); one unchanged for a day is a dead upload's, since a live one writes to it all the time."""
+    place = _place(kind, tmp_path, request)
+    with place.console:
+        made = _upload(place, vault_tar)
+        assert place.root is not None
+        folder = place.root / made.folder
+        dead, live = folder / ".rc-part-0123456789ab-01-folder.enc", place.root / ".rc-part-fedcba987654-x.enc"
+        nearly = folder / ".rc-part-aaaaaaaaaaaa-02-folder.enc"
+        owner = folder.stat()  # as if the target's own user wrote them (Samba lets only a writer delete a file)
+        for part in (dead, live, nearly):
+            part.write_bytes(b"half an upload")
+            os.chown(part, owner.st_uid, owner.st_gid)
+        day = 24 * 3600
+        os.utime(dead, (time.time() - day - 120, time.time() - day - 120))
+        os.utime(nearly, (time.time() - day + 600, time.time() - day + 600))
+        before = place.listed()
+        assert not dead.exists() and live.exists() and nearly.exists()
+        assert place.listed() == before and all(".rc-part-" not in key for key in before)
+        assert [s.short_id for s in list_sets(place.console)[0]] == [made.short_id]

@@ -24,6 +24,7 @@ from recovery_console.engine.state import keyring_store
 from recovery_console.engine.state.targets import target_scope
 from recovery_console.engine.storage import sftp as sftp_mod
 from recovery_console.engine.storage import sftp_transfer
+from recovery_console.engine.storage.base import TEMP_PREFIX
 from recovery_console.engine.storage.round_trip import round_trip
 from recovery_console.engine.storage.sftp import AuthenticationFailedError, SftpStorage
 from recovery_console.engine.storage.sftp_hostkeys import (
@@ -241,7 +242,7 @@ def test_abort_leaves_no_temp_file_and_half_written_is_never_listed(sftp_server,
     with pytest.raises(NotFoundError):
         storage.stat("backups/a/b/partial.enc")
     temp = [p.name for p in (sftp_dir / "backups/a/b").iterdir()]
-    assert len(temp) == 1 and temp[0].startswith(sftp_transfer.TEMP_PREFIX)
+    assert len(temp) == 1 and temp[0].startswith(TEMP_PREFIX)
     upload.abort()
     assert list((sftp_dir / "backups/a/b").iterdir()) == []
 

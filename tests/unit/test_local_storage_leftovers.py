@@ -10,7 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from recovery_console.engine.storage.local import ABANDONED_AFTER, TEMP_PREFIX, LocalStorage
+from recovery_console.engine.storage.base import TEMP_PREFIX
+from recovery_console.engine.storage.local import ABANDONED_AFTER, LocalStorage
 
 WRITER = """
 import sys, time

@@ -12,6 +12,17 @@ from recovery_console.engine.io_protocols import ReadableFile
 from recovery_console.errors import QuotaExceededError, StorageError
 from recovery_console.formatting import some_of
 
+TEMP_PREFIX = ".rc-part-"
+"""An upload's hidden name until it commits; listings never show it."""
+STALE_PART_SECONDS = 24 * 3600
+"""A part file unchanged this long on an SFTP or SMB target was left by a killed upload (one in progress writes to
+it all the time) and is removed by the next listing of its folder; a local target knows by the writer's lock."""
+
+
+def stale_part(name: str, mtime: float, now: float) -> bool:
+    """Whether `name`, last written at `mtime`, is a part file a killed upload left."""
+    return name.startswith(TEMP_PREFIX) and now - mtime > STALE_PART_SECONDS
+
 
 @dataclass(frozen=True)
 class ObjectInfo:

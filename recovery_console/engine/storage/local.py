@@ -13,11 +13,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
 from recovery_console.engine.io_protocols import ReadableFile
-from recovery_console.engine.storage.base import ObjectInfo, Storage, Upload, folder_not_empty
+from recovery_console.engine.storage.base import TEMP_PREFIX, ObjectInfo, Storage, Upload, folder_not_empty
 from recovery_console.errors import NotFoundError, StorageError, UsageError, from_os_error
 from recovery_console.models.target import TargetConfig
 
-TEMP_PREFIX = ".rc-part-"
 ABANDONED_AFTER = 60.0  # seconds
 
 

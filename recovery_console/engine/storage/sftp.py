@@ -22,6 +22,7 @@ import posixpath
 import socket
 import stat as _stat
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from typing import Any
@@ -31,7 +32,7 @@ from paramiko.auth_strategy import AuthFailure, AuthStrategy, InMemoryPrivateKey
 from paramiko.sftp import CMD_EXTENDED, CMD_EXTENDED_REPLY
 
 from recovery_console.engine.io_protocols import ReadableFile
-from recovery_console.engine.storage.base import ObjectInfo, Storage, Upload, folder_not_empty
+from recovery_console.engine.storage.base import ObjectInfo, Storage, Upload, folder_not_empty, stale_part
 from recovery_console.engine.storage.sftp_hostkeys import (
     CONNECT_TIMEOUT,
     HostKeyChangedError,
@@ -437,15 +438,26 @@ class SftpStorage(Storage):
             raise self.translate(exc, "listing", key_prefix) from None
         except Exception as exc:
             raise self.translate(exc, "listing", key_prefix) from exc
+        now = time.time()
         for entry in sorted(entries, key=lambda e: e.filename):
+            mode = entry.st_mode or 0
+            if _stat.S_ISREG(mode) and stale_part(entry.filename, float(entry.st_mtime or 0), now):
+                self._sweep(sftp, posixpath.join(folder, entry.filename))
             if entry.filename.startswith("."):
                 continue
             key = f"{key_prefix}/{entry.filename}" if key_prefix else entry.filename
-            mode = entry.st_mode or 0
             if _stat.S_ISDIR(mode):
                 yield from self._walk(sftp, posixpath.join(folder, entry.filename), key)
             elif _stat.S_ISREG(mode):
                 yield ObjectInfo(key=key, size=entry.st_size or 0, mtime=float(entry.st_mtime or 0))
+
+    @staticmethod
+    def _sweep(sftp: paramiko.SFTPClient, path: str) -> None:
+        """Remove a part file a killed upload left (base.stale_part); one that will not go stays hidden."""
+        try:
+            sftp.remove(path)
+        except Exception as exc:  # noqa: BLE001 - a listing does not fail for a leftover it could not remove
+            log.debug("A stale part file %s was not removed: %s", path, exc)
 
     def stat(self, key: str) -> ObjectInfo:
         path = self._remote(key)

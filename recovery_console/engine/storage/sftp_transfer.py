@@ -33,12 +33,11 @@ from paramiko.sftp import (
     int64,
 )
 
-from recovery_console.engine.storage.base import Upload
+from recovery_console.engine.storage.base import TEMP_PREFIX, Upload
 from recovery_console.errors import RecoveryError, StorageError
 
 log = logging.getLogger(__name__)
 
-TEMP_PREFIX = ".rc-part-"
 READ_BLOCK = 32768
 """Bytes per SFTP READ request when the server does not announce more (every server supports this)."""
 MAX_READ_BLOCK = 256 << 10

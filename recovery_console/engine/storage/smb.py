@@ -18,6 +18,7 @@ import logging
 import ntpath
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
@@ -28,7 +29,14 @@ from smbprotocol import Dialects
 from smbprotocol.connection import Connection
 
 from recovery_console.engine.io_protocols import ReadableFile
-from recovery_console.engine.storage.base import ObjectInfo, Storage, Upload, folder_not_empty
+from recovery_console.engine.storage.base import (
+    TEMP_PREFIX,
+    ObjectInfo,
+    Storage,
+    Upload,
+    folder_not_empty,
+    stale_part,
+)
 from recovery_console.engine.storage.smb_errors import (
     ENCRYPTION_HINT,
     UNSUPPORTED_STATUSES,
@@ -55,7 +63,6 @@ CONNECT_TIMEOUT = 10.0
 # Seconds a connection may stay silent before smbprotocol sends an echo; an unanswered echo closes the
 # connection after as long again, so a server that hangs fails a transfer instead of blocking it forever.
 IDLE_PROBE_SECONDS = 60
-TEMP_PREFIX = ".rc-part-"
 _BAD_CHARS = set('\\:*?"<>|')
 
 T = TypeVar("T")
@@ -337,7 +344,11 @@ class SmbStorage(Storage):
         found: list[ObjectInfo] = []
         with smbclient.scandir(folder, **self._kwargs()) as entries:
             items = list(entries)
+        now = time.time()
         for entry in items:
+            if entry.name.startswith(TEMP_PREFIX) and entry.is_file(follow_symlinks=False) \
+                    and stale_part(entry.name, entry.smb_info.last_write_time.timestamp(), now):
+                self._sweep(ntpath.join(folder, entry.name))
             if entry.name.startswith("."):
                 continue
             key = f"{key_prefix}/{entry.name}" if key_prefix else entry.name
@@ -347,6 +358,13 @@ class SmbStorage(Storage):
                 info = entry.smb_info
                 found.append(ObjectInfo(key=key, size=info.end_of_file, mtime=info.last_write_time.timestamp()))
         return found
+
+    def _sweep(self, path: str) -> None:
+        """Remove a part file a killed upload left (base.stale_part); one that will not go stays hidden."""
+        try:
+            smbclient.remove(path, **self._kwargs())
+        except Exception as exc:  # noqa: BLE001 - a listing does not fail for a leftover it could not remove
+            log.debug("A stale part file %s was not removed: %s", path, exc)
 
     def stat(self, key: str) -> ObjectInfo:
         path = self._path(key)
