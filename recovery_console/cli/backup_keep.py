@@ -75,7 +75,8 @@ def report_data(report: PruneReport) -> dict[str, Any]:
                        "backups": [_line_data(line) for line in p.lines]} for p in report.plans],
             "deleted": [_line_data(line) for line in report.deleted],
             "not_deleted": [{**_line_data(f.line), "error": f.error.message, "hint": f.error.hint}
-                            for f in report.failed]}
+                            for f in report.failed],
+            "folders_kept": report.folders_kept}
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
@@ -87,6 +88,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
         lines.append("Dry run: nothing was deleted.")
     else:
         lines.append(f"Deleted {counted(len(report.deleted), 'backup')}.")
+        lines += [f"Warning: {why}" for why in report.folders_kept]
         lines += [f"NOT deleted: {f.line.record.short_id} on {f.line.record.target}: {f.error.message}"
                   for f in report.failed]
     emit(args, report_data(report), lines)

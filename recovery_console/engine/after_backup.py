@@ -127,7 +127,7 @@ def _prune(console: Console, profile: Profile, policy: Policy, targets: list[str
         first = report.failed[0]
         raise RecoveryError(f"{len(report.failed)} of {len(report.deleted) + len(report.failed)} deletions failed; "
                             f"the first: {first.error.message}", hint=first.error.hint)
-    return 0, f"{len(report.deleted)} deleted"
+    return 0, "; ".join([f"{len(report.deleted)} deleted", *report.folders_kept])
 
 
 def step(history: RunHistory, done: FollowUps, trigger: str, profile: Profile, target: str, now: datetime,

@@ -48,6 +48,8 @@ class PruneReport:
     plans: list[RetentionPlan] = field(default_factory=list)
     deleted: list[PlanLine] = field(default_factory=list)
     failed: list[FailedDeletion] = field(default_factory=list)
+    folders_kept: list[str] = field(default_factory=list)
+    """Why a deleted set's folder stayed on its target (it holds files the set did not write), one per set."""
 
     @property
     def complete(self) -> bool:
@@ -138,7 +140,7 @@ def prune(console: Console, profile_name: str, rules: RetentionRules, targets: l
                 for target_plan in report.plans:
                     _apply(console, target_plan, report, reporter or Reporter())
         detail.update(kept=sum(len(p.kept) for p in report.plans), deleted=len(report.deleted),
-                      failed=len(report.failed), ok=report.complete)
+                      failed=len(report.failed), ok=report.complete, folders_kept=len(report.folders_kept))
     return report
 
 
@@ -157,7 +159,8 @@ def _apply(console: Console, target_plan: RetentionPlan, report: PruneReport, re
                "rule": f"not kept by: {target_plan.rules.summary()}"}
         try:
             if isinstance(line.record, SetRecord):
-                delete_planned_set(console, line.record, why)
+                if kept := delete_planned_set(console, line.record, why):
+                    report.folders_kept.append(kept)
             else:
                 assert isinstance(line.record, BackupRecord)
                 console.delete(BackupRef(storage.location(line.record.key), line.record, storage), why)

@@ -222,3 +222,29 @@ def test_a_prune_killed_after_a_manifest_went_leaves_an_unfinished_set_the_next_
     report = prune(console, "records", RetentionRules(keep_last=1))
     assert [line.record.key for line in report.deleted] == [made[0].folder]
     assert _folders(target) == {_name(made[1])}
+
+
+def test_a_pruned_sets_folder_that_stays_is_named_in_the_prune_text_and_json(console, records_profile, tmp_path,
+                                                                             monkeypatch, capsys):
+    """A pruned set whose folder holds a file the set did not write: the set goes, the folder and the file stay, and
+    the prune says so (as `backup delete` of one set does), in its text, its --json and its audit entry."""
+    made = _sets(console, range(3))
+    stray = tmp_path / "target" / made[0].folder / "operator notes.txt"
+    stray.write_text("why this set was kept\n", "utf-8")
+    monkeypatch.setenv("RECOVERY_CONSOLE_HOME", str(tmp_path))
+    assert main(["backup", "prune", "--profile", "records", "--keep-last", "2", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    [kept] = data["folders_kept"]
+    assert made[0].folder.rstrip("/") in kept and "(operator notes.txt)" in kept
+    assert [line["id"] for line in data["deleted"]] == [made[0].short_id]
+    assert stray.read_text("utf-8") == "why this set was kept\n"
+    assert [r.short_id for r in list_sets(console)[0]] == [made[2].short_id, made[1].short_id]
+
+    _sets(console, range(3, 4))
+    (tmp_path / "target" / made[1].folder / "sub").mkdir()
+    (tmp_path / "target" / made[1].folder / "sub" / "x").write_bytes(b"x")
+    assert main(["backup", "prune", "--profile", "records", "--keep-last", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "Deleted 1 backup." in out and "Warning: The set's folder" in out and "(sub/x)" in out
+    entry = [e for e in console.audit.entries() if e.action == "backup.prune"][-1]
+    assert entry.detail["folders_kept"] == 1

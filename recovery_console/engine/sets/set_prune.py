@@ -74,12 +74,11 @@ def _unfinished_line(item: Unfinished) -> PlanLine:
                              "written, and is removed once a day old",))
 
 
-def delete_planned_set(console: Console, record: SetRecord, why: dict[str, str]) -> None:
+def delete_planned_set(console: Console, record: SetRecord, why: dict[str, str]) -> str | None:
     """Delete a set the plan did not keep: a set manifest first (refused if pinned); an unfinished one only if it
-    is still unfinished and a day old when listed again now."""
+    is still unfinished and a day old when listed again now. Returns why the set's folder stayed, if it did."""
     if record.state != UNFINISHED:
-        delete_set(console, record, why)
-        return
+        return delete_set(console, record, why).folder_kept
     storage = console.storage(record.target)
     files = list(storage.list(record.folder))
     if any(info.key == record.manifest_key for info in files):
@@ -90,3 +89,4 @@ def delete_planned_set(console: Console, record: SetRecord, why: dict[str, str])
                                                                     max(info.mtime for info in files)),)):
         raise UsageError(f"The unfinished set {record.folder} was written to again; it was not removed.",
                          hint="A set backup may still be writing it; a later prune removes it once a day old.")
+    return None
