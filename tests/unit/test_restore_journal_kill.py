@@ -24,7 +24,7 @@ def test_a_journal_write_killed_half_way_is_swept_at_the_next_start(tmp_path: Pa
         console = Console(AppPaths(config_dir=Path({str(paths.config_dir)!r}), data_dir=Path({str(paths.data_dir)!r})))
         journal = restore_journal.begin(console.paths, "p", "db", "id", claims=console.runtime)
         os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)  # dies inside the next write, before its rename
-        journal.did_rename("db", "db__pre")
+        journal.will_create("db__restore_1")
     """)
     killed = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2])
     assert killed.returncode == -9
