@@ -208,8 +208,7 @@ class Restorer:
             finally:
                 journal.finish("done")
             warnings = [c.detail for c in plan.checks if c.status == "warn"]
-            warnings += [f"Left by an earlier restore: {line}" for line in earlier.lines()
-                         if earlier.dropped or earlier.not_dropped or earlier.gone or earlier.finished]
+            warnings += [f"Left by an earlier restore: {line}" for line in earlier.lines() if earlier.found_any]
             if not plan.new_database:
                 unmarked = self._mark(plan, url, password, admin)
             if unmarked:

@@ -34,6 +34,11 @@ class CleanupReport:
     gone: list[str] = field(default_factory=list)
     finished: list[str] = field(default_factory=list)
 
+    @property
+    def found_any(self) -> bool:
+        """Whether the journals recorded anything (lines() then says what became of each)."""
+        return bool(self.dropped or self.not_dropped or self.moved or self.gone or self.finished)
+
     def lines(self) -> list[str]:
         out = [f"Dropped {name}." for name in self.dropped]
         out += [f"{name} was already gone." for name in self.gone]

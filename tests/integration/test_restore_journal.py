@@ -268,12 +268,12 @@ def test_an_in_place_restore_stopped_after_its_swap_is_reported_as_swapped_in_an
     [warned] = [c for c in restorer.preflight("prod", app.locate(record.short_id), SECRET).checks
                 if c.name == "left by an earlier restore"]  # the pre-flight names only what will be dropped
     assert warned.detail == f"{checked} (made by a restore that failed) will be dropped when this restore starts"
-    report = clean_up(app, "prod")
-    assert report.moved == [(plan.scratch_name, database, database)] and report.dropped == [checked]
-    assert (f"{plan.scratch_name} had been swapped in as {database} when its restore was stopped; the original is "
-            "kept under its pre-restore name (roll back from the restore history if that is not wanted).") \
-        in report.lines()
-    assert database in pg15.databases() and result.previous in pg15.databases() and checked not in pg15.databases()
-    assert int(pg15.psql(f"SELECT oid FROM pg_database WHERE datname = '{database}'")) == swapped_oid
+    again = restorer.run(restorer.preflight("prod", app.locate(record.short_id), SECRET), SECRET)  # cleans first
+    assert (f"Left by an earlier restore: {plan.scratch_name} had been swapped in as {database} when its restore "
+            "was stopped; the original is kept under its pre-restore name (roll back from the restore history if "
+            "that is not wanted).") in again.warnings
+    assert f"Left by an earlier restore: Dropped {checked}." in again.warnings
+    assert result.previous in pg15.databases() and checked not in pg15.databases()
+    assert int(pg15.psql(f"SELECT oid FROM pg_database WHERE datname = '{again.previous}'")) == swapped_oid
     assert restore_journal.pending(app.paths) == []
     restorer.rollback("prod")
