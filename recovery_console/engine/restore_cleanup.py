@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from recovery_console.engine.console import Console
 from recovery_console.engine.pg import postgres
-from recovery_console.engine.restore_preflight import journaled_fate, lock_identity
+from recovery_console.engine.restore_preflight import journaled_fate, lock_identity, name_of_oid
 from recovery_console.engine.state import restore_journal
 from recovery_console.engine.state.locks import database_lock
 from recovery_console.engine.state.restore_journal import RestoreJournal
@@ -143,7 +143,7 @@ def _drop_recorded(admin: psycopg.Connection[tuple[Any, ...]], journal: RestoreJ
         elif outcome == "gone":
             report.gone.append(name)
         elif outcome == "moved":
-            if now := _name_of(admin, oid):
+            if now := name_of_oid(admin, oid):
                 report.moved.append((name, now, journal.database))
             else:
                 report.gone.append(name)
@@ -152,8 +152,3 @@ def _drop_recorded(admin: psycopg.Connection[tuple[Any, ...]], journal: RestoreJ
         elif outcome == "finished":
             report.finished.append(name)
         journal.handed_over(name)
-
-
-def _name_of(admin: psycopg.Connection[tuple[Any, ...]], oid: int) -> str | None:
-    row = admin.execute("SELECT datname FROM pg_database WHERE oid = %s", (oid,)).fetchone()
-    return None if row is None else str(row[0])

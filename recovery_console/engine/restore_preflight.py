@@ -279,10 +279,16 @@ def journaled_fate(conn: psycopg.Connection[tuple[Any, ...]], name: str, oid: in
     row = conn.execute("SELECT oid, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
                        "WHERE datname = %s", (name,)).fetchone()
     if row is None:
-        return "moved" if conn.execute("SELECT 1 FROM pg_database WHERE oid = %s", (oid,)).fetchone() else "gone"
+        return "moved" if name_of_oid(conn, oid) else "gone"
     if int(row[0]) != oid:
         return "replaced"
     return "finished" if str(row[1]).startswith(RESTORED_NOTE) else "unfinished"
+
+
+def name_of_oid(conn: psycopg.Connection[tuple[Any, ...]], oid: int) -> str | None:
+    """The name the database with `oid` has now; None if there is none."""
+    row = conn.execute("SELECT datname FROM pg_database WHERE oid = %s", (oid,)).fetchone()
+    return None if row is None else str(row[0])
 
 
 @dataclass(frozen=True)
