@@ -229,7 +229,7 @@ class Restorer:
         if oid is not None:
             try:
                 with postgres.connect(url, password, dbname="postgres") as admin:
-                    outcome = drop_created(admin, plan.scratch_name, oid)
+                    outcome = drop_created(admin, plan.scratch_name, oid).kind
                 journal.handed_over(plan.scratch_name)
                 note = {"dropped": f"{what} was dropped.", "gone": f"{what} was already gone.",
                         "finished": f"{what} was kept: it had been restored and checked in full.",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from recovery_console.engine.console import Console
 from recovery_console.engine.pg import postgres
-from recovery_console.engine.restore_preflight import journaled_fate, lock_identity, name_of_oid
+from recovery_console.engine.restore_preflight import JournaledFate, journaled_fate, lock_identity
 from recovery_console.engine.state import restore_journal
 from recovery_console.engine.state.locks import database_lock
 from recovery_console.engine.state.restore_journal import RestoreJournal
@@ -116,17 +116,17 @@ def clean_journal(console: Console, journal: RestoreJournal) -> CleanupReport:
     return report
 
 
-def drop_created(admin: psycopg.Connection[tuple[Any, ...]], name: str, oid: int) -> str:
-    """Drop `name` if it still is the unfinished database made with `oid` ("dropped"; sessions on it are ended
+def drop_created(admin: psycopg.Connection[tuple[Any, ...]], name: str, oid: int) -> JournaledFate:
+    """Drop `name` if it still is the unfinished database made with `oid` (kind "dropped"; sessions on it are ended
     first); else leave it alone and say what it is (restore_preflight.journaled_fate)."""
     from psycopg import sql
 
     fate = journaled_fate(admin, name, oid)
-    if fate != "unfinished":
+    if fate.kind != "unfinished":
         return fate
     admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
     admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-    return "dropped"
+    return JournaledFate("dropped")
 
 
 def _drop_recorded(admin: psycopg.Connection[tuple[Any, ...]], journal: RestoreJournal, report: CleanupReport) -> None:
@@ -134,21 +134,18 @@ def _drop_recorded(admin: psycopg.Connection[tuple[Any, ...]], journal: RestoreJ
 
     for name, oid in list(journal.created.items()):
         try:
-            outcome = drop_created(admin, name, oid)
+            fate = drop_created(admin, name, oid)
         except psycopg.Error as exc:
             report.not_dropped.append((name, str(exc).strip()))
             continue
-        if outcome == "dropped":
+        if fate.kind == "dropped":
             report.dropped.append(name)
-        elif outcome == "gone":
+        elif fate.kind == "gone":
             report.gone.append(name)
-        elif outcome == "moved":
-            if now := name_of_oid(admin, oid):
-                report.moved.append((name, now, journal.database))
-            else:
-                report.gone.append(name)
-        elif outcome == "replaced":
+        elif fate.kind == "moved":
+            report.moved.append((name, fate.now, journal.database))
+        elif fate.kind == "replaced":
             report.not_dropped.append((name, "a database of that name was made since by someone else"))
-        elif outcome == "finished":
+        elif fate.kind == "finished":
             report.finished.append(name)
         journal.handed_over(name)

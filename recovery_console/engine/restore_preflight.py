@@ -195,7 +195,8 @@ def plan_restore(console: Console, profile_name: str, ref: BackupRef, secret: st
         with postgres.connect(url, password, dbname="postgres") as conn:
             info = postgres.server_info(conn)
             journaled = [name for journal in restore_journal.pending(console.paths, profile_name)
-                         for name, oid in journal.created.items() if journaled_fate(conn, name, oid) == "unfinished"]
+                         for name, oid in journal.created.items()
+                         if journaled_fate(conn, name, oid).kind == "unfinished"]
             space = _server_checks(plan, conn, info, journaled)
     except DatabaseError as exc:
         plan.checks.append(Check("server reachable", "fail", exc.message))
@@ -272,23 +273,26 @@ def database_note(conn: psycopg.Connection[tuple[Any, ...]], database: str) -> s
     return str(row[0]) if row and row[0] is not None else ""
 
 
-def journaled_fate(conn: psycopg.Connection[tuple[Any, ...]], name: str, oid: int) -> str:
-    """What a database a restore journal records as made (`name`, created with `oid`) is now: "unfinished" (the
-    console's to drop), "gone", "moved" (the database with `oid` has another name: a copy swapped in), "replaced"
-    (another database has the name) or "finished" (it carries the mark of a restore that checked it in full)."""
+@dataclass(frozen=True)
+class JournaledFate:
+    """What a database a restore journal records as made is now: `kind` is "unfinished" (the console's to drop),
+    "gone", "moved" (its OID has another name, `now`: a copy swapped in), "replaced" (another database has the
+    name) or "finished" (it carries the mark of a restore that checked it in full); clean-up adds "dropped"."""
+
+    kind: str
+    now: str = ""
+
+
+def journaled_fate(conn: psycopg.Connection[tuple[Any, ...]], name: str, oid: int) -> JournaledFate:
+    """What the database a journal records as `name`, created with `oid`, is now."""
     row = conn.execute("SELECT oid, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
                        "WHERE datname = %s", (name,)).fetchone()
     if row is None:
-        return "moved" if name_of_oid(conn, oid) else "gone"
+        renamed = conn.execute("SELECT datname FROM pg_database WHERE oid = %s", (oid,)).fetchone()
+        return JournaledFate("moved", str(renamed[0])) if renamed else JournaledFate("gone")
     if int(row[0]) != oid:
-        return "replaced"
-    return "finished" if str(row[1]).startswith(RESTORED_NOTE) else "unfinished"
-
-
-def name_of_oid(conn: psycopg.Connection[tuple[Any, ...]], oid: int) -> str | None:
-    """The name the database with `oid` has now; None if there is none."""
-    row = conn.execute("SELECT datname FROM pg_database WHERE oid = %s", (oid,)).fetchone()
-    return None if row is None else str(row[0])
+        return JournaledFate("replaced")
+    return JournaledFate("finished" if str(row[1]).startswith(RESTORED_NOTE) else "unfinished")
 
 
 @dataclass(frozen=True)
