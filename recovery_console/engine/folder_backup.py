@@ -26,6 +26,7 @@ from recovery_console.engine.io_protocols import ReadableStream
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.state.runtime_dir import PART_SUFFIX, RuntimeDir
 from recovery_console.engine.vault.byte_queue import ByteQueue
+from recovery_console.engine.vault.tar_reader import TarReader
 from recovery_console.engine.vault.vault_extract import Extracted, extract_vault
 from recovery_console.errors import IntegrityError, UnsupportedError, UsageError, from_os_error
 from recovery_console.models.backup import KIND_FOLDER, BackupMetadata
@@ -96,12 +97,10 @@ class FolderListing:
 def _list_members(tar_in: ReadableStream) -> FolderListing:
     listing = FolderListing()
     try:
-        with tarfile.open(fileobj=tar_in, mode="r|", encoding="utf-8",  # type: ignore[call-overload]
-                          errors="surrogateescape") as tar:
-            for member in tar:
-                listing.total += 1
-                if len(listing.members) < LISTED_MEMBERS:
-                    listing.members.append(member)
+        for member in TarReader(tar_in):
+            listing.total += 1
+            if len(listing.members) < LISTED_MEMBERS:
+                listing.members.append(member.info)
     except tarfile.ReadError as exc:
         raise IntegrityError(f"The folder backup's tar is damaged: {exc}.",
                              hint="Verify the backup; an intact backup always holds a whole tar.") from exc

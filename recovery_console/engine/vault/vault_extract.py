@@ -1,11 +1,15 @@
 """A vault's tar extracted into a new folder, or in place by swap, never writing outside that folder.
 
-Every member passes Python's `tarfile.data_filter` (PEP 706): an absolute name, a `..` that climbs
-out, a link whose target leaves the folder, a device node or FIFO is refused with its name, and
-nothing is written for it; the other members are extracted, with their modes (without set-id
-bits) and times. The tar is read forward from any stream. In place, the new contents are built
-beside the folder first and swapped in by two renames, the previous folder kept as
-`<folder>.pre_restore_<time>`: nothing is destroyed before its replacement is whole.
+Every member is judged by one rule, Python's `tarfile.data_filter` (PEP 706): an absolute name, a `..`
+that climbs out, a link whose target leaves the folder, a device node or FIFO is refused with its name,
+and nothing is written for it; the other members are extracted, with their modes (without set-id and
+group/other write bits) and times to the nanosecond. A plain member (a file or folder whose name has no
+`.`, `..` or empty part and does not pass through a link this extraction made) is judged without asking the
+disk: only links can make such a name resolve elsewhere, so it is where its name says, and the filter's
+two `realpath` walks per member are spent only on the rest. The tar is read forward from any stream
+(engine/vault/tar_reader.py). In place, the new contents are built beside the folder first and swapped in
+by two renames, the previous folder kept as `<folder>.pre_restore_<time>`: nothing is destroyed before its
+replacement is whole.
 """
 
 from __future__ import annotations
@@ -14,52 +18,18 @@ import os
 import shutil
 import tarfile
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from recovery_console.engine.io_protocols import ReadableStream
 from recovery_console.engine.progress import Reporter
+from recovery_console.engine.vault.tar_reader import TarMember, TarReader
 from recovery_console.errors import IntegrityError, UsageError, from_os_error
 
-END_MARKER = 2 * tarfile.BLOCKSIZE  # two zero blocks end every whole tar
-READ_PIECE = 1 << 20
-"""Bytes taken from the stream at once, and a member's content copied in pieces of this size."""
-
-
-class _Tail:
-    """The tar's stream as `tarfile` reads it, read ahead in pieces of READ_PIECE: a tar cut at a member boundary
-    reads as a clean end to `tarfile`, so its end-of-archive marker is checked here, in the bytes that follow the
-    last member (read on from the stream if they are not here yet)."""
-
-    def __init__(self, stream: ReadableStream) -> None:
-        self._stream = stream
-        self._previous = b""
-        self._piece = b""
-        self._start = 0  # the stream offset of self._piece
-        self._offset = 0
-
-    def read(self, size: int = -1) -> bytes:
-        if size < 0:
-            return b"".join(iter(lambda: self.read(READ_PIECE), b""))
-        if self._offset == len(self._piece):
-            self._start += len(self._piece)
-            self._previous, self._piece, self._offset = self._piece, self._stream.read(max(size, READ_PIECE)), 0
-        start, self._offset = self._offset, min(len(self._piece), self._offset + size)
-        return self._piece[start:self._offset]
-
-    def ends_whole(self, end: int) -> bool:
-        """Whether the two zero blocks of the end-of-archive marker follow the last member at `end`."""
-        while self._start + len(self._piece) < end + END_MARKER:
-            more = self._stream.read(READ_PIECE)
-            if not more:
-                break
-            self._piece += more
-        first = self._start - len(self._previous)
-        if end < first:
-            return False
-        held = self._previous + self._piece
-        return held[end - first:end - first + END_MARKER] == bytes(END_MARKER)
+Take = Callable[[TarReader, TarMember, tarfile.TarInfo], "str | None"]
+"""Extract one judged member (its content read from the reader); a reason when it is refused after all."""
 
 
 @dataclass
@@ -85,14 +55,10 @@ def extract_vault(stream: ReadableStream, folder: Path, reporter: Reporter | Non
     except OSError as exc:
         raise from_os_error("creating", str(folder), exc) from exc
     done = Extracted(folder)
-    root = str(folder.resolve())
-
-    def extract(tar: tarfile.TarFile, safe: tarfile.TarInfo) -> None:
-        tar.extract(safe, root, set_attrs=True, filter="fully_trusted")
-        reporter.advance(safe.size if safe.isreg() else 0)
-
+    writer = _Writer(str(folder.resolve()), reporter)
     try:
-        _walk_checked(stream, root, done, reporter, extract)
+        _walk_checked(stream, writer.root, done, reporter, writer.take)
+        writer.set_folder_times()
     except tarfile.ReadError as exc:
         raise IntegrityError(f"The vault's tar stream is damaged: {exc}.",
                              hint="Verify the backup; an intact backup always holds a whole tar.") from exc
@@ -101,12 +67,15 @@ def extract_vault(stream: ReadableStream, folder: Path, reporter: Reporter | Non
     return done
 
 
-def checked_member(member: tarfile.TarInfo, root: str) -> tuple[tarfile.TarInfo | None, str]:
+def checked_member(member: tarfile.TarInfo, root: str, links: set[str] | None = None,
+                   sparse: bool = False) -> tuple[tarfile.TarInfo | None, str]:
     """The member as it may be extracted under `root`, or None and why it is refused (the one rule of every
-    vault tar: extraction here, and a tar imported as a vault backup)."""
-    problem = _refusal(member)
+    vault tar: extraction here, and a tar imported as a vault backup). `links`: names extracted as links so far."""
+    problem = _refusal(member, sparse)
     if problem is not None:
         return None, problem
+    if (member.isreg() or member.isdir()) and _plain(member.name) and not _through_link(member.name, links or set()):
+        return member, ""  # where its name says: what data_filter would answer, without its realpath walks
     try:
         return tarfile.data_filter(member, root), ""
     except tarfile.FilterError as exc:
@@ -121,37 +90,130 @@ def check_tar(stream: ReadableStream, reporter: Reporter | None = None) -> Extra
     root = os.path.realpath(os.path.join(os.sep, "vault-check-root"))
     done = Extracted(Path(root))
     try:
-        _walk_checked(stream, root, done, reporter, lambda tar, safe: None)
+        _walk_checked(stream, root, done, reporter, lambda reader, member, safe: None)
     except tarfile.ReadError as exc:
         raise IntegrityError(f"The tar is damaged: {exc}.",
                              hint="Make the tar again from the folder; nothing was stored.") from exc
     return done
 
 
-def _walk_checked(stream: ReadableStream, root: str, done: Extracted, reporter: Reporter,
-                  take: Callable[[tarfile.TarFile, tarfile.TarInfo], None]) -> None:
+def _walk_checked(stream: ReadableStream, root: str, done: Extracted, reporter: Reporter, take: Take) -> None:
     """Read the tar to its end marker: each member checked under `root` (refusals noted in `done`), each safe one
     handed to `take` and counted; a damaged or cut-short tar raises tarfile.ReadError."""
-    source = _Tail(stream)
-    with tarfile.open(fileobj=source, mode="r|", encoding="utf-8",  # type: ignore[call-overload]
-                      errors="surrogateescape", copybufsize=READ_PIECE) as tar:
-        for member in tar:
-            reporter.check()
-            safe, problem = checked_member(member, root)
-            if safe is None:
-                done.refused.append(f"{member.name}: {problem}")
-                continue
-            take(tar, safe)
-            _count(done, safe)
-        if not source.ends_whole(tar.offset):
-            raise tarfile.ReadError("it ends before its end-of-archive marker (cut short)")
+    reader = TarReader(stream)
+    links: set[str] = set()
+    for member in reader:
+        reporter.check()
+        safe, problem = checked_member(member.info, root, links, member.sparse)
+        if safe is not None:
+            problem = take(reader, member, safe) or ""
+        if safe is None or problem:
+            done.refused.append(f"{member.info.name}: {problem}")
+            continue
+        if safe.issym() or safe.islnk():
+            links.add(safe.name)
+        _count(done, safe)
 
 
-def _refusal(member: tarfile.TarInfo) -> str | None:
+def _refusal(member: tarfile.TarInfo, sparse: bool) -> str | None:
     """Why a member is refused before the data filter looks at it: absolute names, which it would make relative."""
     if member.name.startswith(("/", "\\")) or (len(member.name) > 1 and member.name[1] == ":"):
         return "an absolute path, which would be written outside the folder"
+    if "\0" in member.name or "\0" in member.linkname:
+        return "a name with a NUL byte, which no file system allows"
+    if sparse:
+        return "a sparse file, which this console does not rebuild (extract this tar with GNU tar)"
     return None
+
+
+def _plain(name: str) -> bool:
+    return bool(name) and all(part not in ("", ".", "..") for part in name.split("/"))
+
+
+def _through_link(name: str, links: set[str]) -> bool:
+    """Whether `name`, or a folder on its way, was extracted as a link."""
+    if not links:
+        return False
+    at = name.find("/")
+    while at >= 0:
+        if name[:at] in links:
+            return True
+        at = name.find("/", at + 1)
+    return name in links
+
+
+def _file_mode(mode: int) -> int:
+    """data_filter's mode for a file: no set-id or sticky bits, no group/other write, owner read-write, executable
+    bits only where the owner's is set (idempotent, so a member the filter already changed keeps its mode)."""
+    mode &= 0o755
+    if not mode & 0o100:
+        mode &= ~0o111
+    return mode | 0o600
+
+
+class _Writer:
+    """Writes judged members under `root`: files by descriptor (content, mode, times), folders' times set last, as
+    writing into a folder moves its time."""
+
+    def __init__(self, root: str, reporter: Reporter) -> None:
+        self.root = root
+        self._reporter = reporter
+        self._folders: set[str] = {""}  # made here (relative names), so their parents need no look
+        self._folder_times: list[tuple[str, int]] = []
+
+    def take(self, reader: TarReader, member: TarMember, safe: tarfile.TarInfo) -> str | None:
+        path = f"{self.root}/{safe.name}"
+        self._parent(safe.name)
+        if safe.isreg():
+            self._file(reader, path, safe, member.mtime_ns)
+        elif safe.isdir():
+            if safe.name not in self._folders:
+                with suppress(FileExistsError):  # as a file or link: tar's rule, the later member's type is not forced
+                    os.mkdir(path)
+                self._folders.add(safe.name)
+            self._folder_times.append((path, member.mtime_ns))
+        elif safe.issym():
+            if os.path.lexists(path):
+                os.unlink(path)
+            os.symlink(safe.linkname, path)
+        elif safe.islnk():
+            source = f"{self.root}/{safe.linkname}"
+            if not os.path.exists(source):
+                return f"a hard link to {safe.linkname!r}, which is not in the tar before it"
+            if os.path.lexists(path):
+                os.unlink(path)
+            os.link(source, path)
+            os.chmod(path, _file_mode(safe.mode))
+            os.utime(path, ns=(member.mtime_ns, member.mtime_ns))
+        return None
+
+    def set_folder_times(self) -> None:
+        for path, mtime_ns in reversed(self._folder_times):  # children before parents
+            os.utime(path, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
+
+    def _parent(self, name: str) -> None:
+        parent = name.rpartition("/")[0]
+        if parent in self._folders:
+            return
+        os.makedirs(f"{self.root}/{parent}", exist_ok=True)
+        while parent and parent not in self._folders:
+            self._folders.add(parent)
+            parent = parent.rpartition("/")[0]
+
+    def _file(self, reader: TarReader, path: str, safe: tarfile.TarInfo, mtime_ns: int) -> None:
+        """The file's content through one descriptor; a plain member's last part is never followed as a link."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        fd = os.open(path, flags | (os.O_NOFOLLOW if _plain(safe.name) else 0), 0o600)
+        try:
+            for piece in reader.content():
+                size = len(piece)
+                while piece:
+                    piece = piece[os.write(fd, piece):]
+                self._reporter.advance(size)
+            os.fchmod(fd, _file_mode(safe.mode))
+            os.utime(fd, ns=(mtime_ns, mtime_ns))
+        finally:
+            os.close(fd)
 
 
 def _count(done: Extracted, member: tarfile.TarInfo) -> None:
