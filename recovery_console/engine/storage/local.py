@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 
 from recovery_console.engine.io_protocols import ReadableFile
 from recovery_console.engine.storage.base import TEMP_PREFIX, ObjectInfo, Storage, Upload, folder_not_empty
+from recovery_console.engine.storage.write_behind import WriteBehind
 from recovery_console.errors import NotFoundError, StorageError, UsageError, from_os_error
 from recovery_console.models.target import TargetConfig
 
@@ -34,16 +35,21 @@ class _LocalUpload(Upload):
             raise from_os_error("creating a file in", str(final.parent), exc) from exc
         self.tmp = Path(tmp)
         self.file = os.fdopen(fd, "wb")
+        self._behind = WriteBehind(fd)
 
     def write(self, data: bytes | memoryview) -> None:
         try:
             self.file.write(data)
+            self._behind.wrote(len(data))
         except OSError as exc:
             raise from_os_error("writing", str(self.final), exc) from exc
 
     def commit(self) -> None:
         try:
             self.file.flush()
+            failed = self._behind.stop()
+            if failed is not None:
+                raise failed
             os.fsync(self.file.fileno())
             os.fchmod(self.file.fileno(), 0o644)
             os.replace(self.tmp, self.final)  # renamed while still locked: no listing takes it for abandoned
@@ -53,6 +59,7 @@ class _LocalUpload(Upload):
             raise from_os_error("finishing", str(self.final), exc) from exc
 
     def abort(self) -> None:
+        self._behind.stop()
         self.file.close()
         self.tmp.unlink(missing_ok=True)
 
