@@ -80,22 +80,53 @@ def test_a_global_pax_header_applies_to_the_members_after_it():
 
 
 @needs_gnu_tar
-def test_a_sparse_file_is_refused_by_name_and_the_rest_is_extracted(tmp_path):
+@pytest.mark.parametrize(("fmt", "version"), [("gnu", None), ("posix", "1.0"), ("posix", "0.1"), ("posix", "0.0")])
+def test_a_sparse_file_comes_back_whole_with_its_holes(tmp_path, fmt, version):
     folder = tmp_path / "src"
     folder.mkdir()
     with open(folder / "holes.img", "wb") as f:
-        f.truncate(8 << 20)
-        f.seek(4 << 20)
-        f.write(b"data in the middle")
+        f.truncate(64 << 20)
+        for at in (0, 5 << 20, 40 << 20):
+            f.seek(at)
+            f.write(os.urandom(70_000))
     (folder / "after.txt").write_text("after the sparse file\n")
-    for fmt in ("gnu", "posix"):
-        data = subprocess.run([GNU_TAR, f"--format={fmt}", "-S", "-cf", "-", "-C", str(folder), "holes.img",
-                               "after.txt"], check=True, capture_output=True).stdout
-        out = tmp_path / f"out-{fmt}"
-        done = extract_vault(io.BytesIO(data), out)
-        assert [r.split(":")[0] for r in done.refused] == ["holes.img"] and "sparse" in done.refused[0]
-        assert sorted(p.name for p in out.iterdir()) == ["after.txt"]
-        assert (out / "after.txt").read_text() == "after the sparse file\n"
+    extra = [f"--sparse-version={version}"] if version else []
+    data = subprocess.run([GNU_TAR, f"--format={fmt}", "-S", *extra, "-cf", "-", "-C", str(folder), "holes.img",
+                           "after.txt"], check=True, capture_output=True).stdout
+    assert len(data) < 1 << 20  # stored sparse: the holes are not in the tar
+    assert [(m.info.name, m.info.size) for m in TarReader(io.BytesIO(data))] == [
+        ("holes.img", 64 << 20), ("after.txt", 22)]
+    out = tmp_path / "out"
+    done = extract_vault(io.BytesIO(data), out)
+    assert not done.refused and sorted(p.name for p in out.iterdir()) == ["after.txt", "holes.img"]
+    assert (out / "holes.img").read_bytes() == (folder / "holes.img").read_bytes()
+    assert (out / "holes.img").stat().st_blocks * 512 < 8 << 20  # the holes stayed holes
+    assert (out / "after.txt").read_text() == "after the sparse file\n"
+
+
+def test_an_endless_old_gnu_sparse_map_is_refused_before_it_fills_memory():
+    info = tarfile.TarInfo("holes.img")
+    info.type = tarfile.GNUTYPE_SPARSE
+    header = bytearray(info.tobuf(tarfile.GNU_FORMAT))
+    header[482] = 1  # extension blocks follow, each saying another follows
+    header[148:156] = b" " * 8
+    header[148:155] = b"%06o\x00" % sum(header)
+    extension = bytes(504) + b"\x01" + bytes(7)
+    with pytest.raises(IntegrityError, match="map runs past 1,048,576 bytes"):
+        check_tar(io.BytesIO(bytes(header) + extension * 3000))
+
+
+def test_a_sparse_map_that_disagrees_with_its_content_is_damage(tmp_path):
+    info = tarfile.TarInfo("holes.img")
+    info.size = 512
+    records = {"GNU.sparse.map": "0,100,4096,500", "GNU.sparse.size": "8192"}  # 600 bytes mapped, 512 stored
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info.pax_headers = records
+        tar.addfile(info, io.BytesIO(b"s" * 512))
+    with pytest.raises(IntegrityError, match="sparse map of the member at byte 1,024 does not match its content"):
+        extract_vault(io.BytesIO(data.getvalue()), tmp_path / "out")
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
 
 
 def plain_tar(*members: tuple[str, bytes]) -> bytes:

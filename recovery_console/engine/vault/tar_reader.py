@@ -5,16 +5,16 @@ header parsing alone took longer than `tar -x` took for a whole vault of small f
 what vault tars and the tars people import hold: ustar and POSIX pax headers (extended and global,
 the keywords a member's attributes come from, times to the nanosecond), GNU long names and links,
 and base-256 numbers. Each member comes out as a `tarfile.TarInfo`, so the one safety rule
-(`tarfile.data_filter`, engine/vault/vault_extract.py) judges it. A sparse file is marked as such
-(its content is skipped, never written wrong), and the archive must end with its two zero blocks:
+(`tarfile.data_filter`, engine/vault/vault_extract.py) judges it. A sparse file (GNU's old header, or its
+pax forms 0.0, 0.1 and 1.0) comes with the regions its content fills; the archive must end with its two zero blocks:
 a tar cut short, a damaged header or a truncated member raise `tarfile.ReadError` saying which.
 """
 
 from __future__ import annotations
 
 import tarfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 from recovery_console.engine.io_protocols import ReadableStream
 
@@ -25,18 +25,72 @@ MAX_HEADER_DATA = 1 << 20
 """A pax or GNU long-name header's own data above this is refused: no name or record needs it, and it is held
 in memory."""
 _NUMBER_KEYWORDS = ("size", "uid", "gid")
-_SPARSE_KEYWORDS = ("GNU.sparse.map", "GNU.sparse.major", "GNU.sparse.offset", "GNU.sparse.numblocks",
-                    "GNU.sparse.name")
 
 
 @dataclass
 class TarMember:
-    """One member: tarfile's view of it, its modification time to the nanosecond, and whether it is a sparse file
-    (whose content this reader does not rebuild)."""
+    """One member: tarfile's view of it (a sparse file's `size` is its whole size), its modification time to the
+    nanosecond, and for a sparse file the (offset, length) regions its stored content fills, in order."""
 
     info: tarfile.TarInfo
     mtime_ns: int
-    sparse: bool = False
+    regions: list[tuple[int, int]] | None = None
+
+
+@dataclass
+class _Sparse:
+    """A sparse file's description, from an old GNU header or GNU's pax records (0.0, 0.1 and 1.0)."""
+
+    found: bool = False
+    regions: list[tuple[int, int]] = field(default_factory=list)
+    real_size: int = 0
+    name: str = ""
+    map_in_data: bool = False
+    _offset: int | None = None
+
+    @classmethod
+    def old_gnu(cls, block: bytes, extensions: Callable[[], Iterator[bytes]]) -> _Sparse:
+        sparse = cls(found=True, real_size=_number(block[483:495]))
+        sparse._entries(block[386:482])
+        if block[482]:
+            for extension in extensions():
+                sparse._entries(extension[:504])
+        return sparse
+
+    def _entries(self, area: bytes) -> None:
+        for at in range(0, len(area), 24):
+            offset, length = _number(area[at:at + 12]), _number(area[at + 12:at + 24])
+            if length:
+                self.regions.append((offset, length))
+
+    def record(self, keyword: str, value: str, info: tarfile.TarInfo) -> None:
+        self.found = True
+        if keyword == "GNU.sparse.name":
+            self.name = info.name = value
+        elif keyword in ("GNU.sparse.size", "GNU.sparse.realsize"):
+            self.real_size = int(value)
+        elif keyword == "GNU.sparse.major":
+            self.map_in_data = value == "1"
+        elif keyword == "GNU.sparse.offset":  # 0.0: offset and numbytes records, pair by pair
+            self._offset = int(value)
+        elif keyword == "GNU.sparse.numbytes" and self._offset is not None:
+            self.regions.append((self._offset, int(value)))
+            self._offset = None
+        elif keyword == "GNU.sparse.map":  # 0.1: offset,size,offset,size...
+            numbers = [int(n) for n in value.split(",")] if value else []
+            self.regions = list(zip(numbers[::2], numbers[1::2], strict=True))
+
+    def check(self, stored: int, start: int) -> list[tuple[int, int]]:
+        """The regions, once they agree with the bytes stored and the file's size."""
+        regions = [(offset, length) for offset, length in self.regions if length]
+        end = 0
+        for offset, length in regions:
+            if offset < end or length < 0:
+                raise tarfile.ReadError(f"the sparse map of the member at byte {start:,} is damaged")
+            end = offset + length
+        if sum(length for _, length in regions) != stored or end > self.real_size:
+            raise tarfile.ReadError(f"the sparse map of the member at byte {start:,} does not match its content")
+        return regions
 
 
 class TarReader:
@@ -79,7 +133,7 @@ class TarReader:
 
     def _next(self) -> TarMember | None:
         """The next member with the pax and GNU long-name headers before it applied; None at the end marker."""
-        records: dict[str, str] = {}
+        records: list[tuple[str, str]] = []
         long_name = long_link = None
         while True:
             start = self.offset
@@ -94,7 +148,7 @@ class TarReader:
             if info.type in (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK):
                 data = self._header_data(info.size, start)
                 if info.type == tarfile.XHDTYPE:
-                    records.update(_pax_records(data, start))
+                    records += _pax_records(data, start)
                 elif info.type == tarfile.XGLTYPE:
                     self._globals.update(_pax_records(data, start))
                 elif info.type == tarfile.GNUTYPE_LONGNAME:
@@ -102,25 +156,23 @@ class TarReader:
                 else:
                     long_link = _text(data.split(b"\0", 1)[0])
                 continue
-            return self._member(info, block, {**self._globals, **records}, long_name, long_link)
+            return self._member(info, block, [*self._globals.items(), *records], long_name, long_link)
 
-    def _member(self, info: tarfile.TarInfo, block: bytes, records: dict[str, str], long_name: str | None,
+    def _member(self, info: tarfile.TarInfo, block: bytes, records: list[tuple[str, str]], long_name: str | None,
                 long_link: str | None) -> TarMember:
-        sparse = info.type == tarfile.GNUTYPE_SPARSE or any(key in records for key in _SPARSE_KEYWORDS)
-        if info.type == tarfile.GNUTYPE_SPARSE and block[482]:  # old GNU sparse: extension blocks follow
-            while True:
-                extension = bytes(self._take(BLOCK))
-                if len(extension) < BLOCK:
-                    raise tarfile.ReadError("it ends inside a sparse file's header (cut short)")
-                if not extension[504]:
-                    break
+        start = self.offset - BLOCK
         info.name = long_name if long_name is not None else info.name
         info.linkname = long_link if long_link is not None else info.linkname
         mtime_ns = int(info.mtime) * 1_000_000_000
-        for keyword, value in records.items():
+        try:
+            sparse = (_Sparse.old_gnu(block, self._extension_blocks) if info.type == tarfile.GNUTYPE_SPARSE
+                      else _Sparse())
+        except ValueError:
+            raise tarfile.ReadError(f"the sparse map of the member at byte {start:,} is damaged") from None
+        for keyword, value in records:
             try:
-                if keyword == ("GNU.sparse.name" if "GNU.sparse.name" in records else "path"):
-                    info.name = value  # a sparse file's path names a stand-in; its own name is GNU.sparse.name
+                if keyword == "path" and not sparse.name:
+                    info.name = value
                 elif keyword == "linkpath":
                     info.linkname = value
                 elif keyword in _NUMBER_KEYWORDS:
@@ -130,19 +182,58 @@ class TarReader:
                     info.mtime = mtime_ns / 1e9
                 elif keyword in ("uname", "gname"):
                     setattr(info, keyword, value)
+                elif keyword.startswith("GNU.sparse."):
+                    sparse.record(keyword, value, info)
             except ValueError:
-                raise tarfile.ReadError(f"the pax record {keyword}={value!r} of the member at byte "
-                                        f"{self.offset - BLOCK:,} is not valid") from None
+                raise tarfile.ReadError(f"the pax record {keyword}={value!r} of the member at byte {start:,} "
+                                        "is not valid") from None
         if info.type == tarfile.AREGTYPE and info.name.endswith("/"):
             info.type = tarfile.DIRTYPE  # the old tar's way of writing a folder (a pre-POSIX "file" ending in "/")
         if info.isdir():
             info.name = info.name.rstrip("/")
         if info.size < 0:
-            raise tarfile.ReadError(f"the member at byte {self.offset - BLOCK:,} has a negative size")
+            raise tarfile.ReadError(f"the member at byte {start:,} has a negative size")
         if info.type in tarfile.REGULAR_TYPES or info.type not in tarfile.SUPPORTED_TYPES:
             self._left, self._pad = info.size, -info.size % BLOCK
+        if sparse.map_in_data:
+            sparse.regions = self._data_map(start)
+        regions = sparse.check(self._left, start) if sparse.found else None
+        if regions is not None:
+            info.size = sparse.real_size  # as tarfile has it: the file's size, not the bytes stored
         info.offset_data = self.offset
-        return TarMember(info, mtime_ns, sparse)
+        return TarMember(info, mtime_ns, regions)
+
+    def _extension_blocks(self) -> Iterator[bytes]:
+        """Old GNU sparse headers' extension blocks, while each says another follows (as many as MAX_HEADER_DATA
+        holds: the map is kept in memory)."""
+        for _ in range(MAX_HEADER_DATA // BLOCK):
+            extension = bytes(self._take(BLOCK))
+            if len(extension) < BLOCK:
+                raise tarfile.ReadError("it ends inside a sparse file's header (cut short)")
+            yield extension
+            if not extension[504]:
+                return
+        raise tarfile.ReadError(f"a sparse file's map runs past {MAX_HEADER_DATA:,} bytes: not a tar this reads")
+
+    def _data_map(self, start: int) -> list[tuple[int, int]]:
+        """A pax 1.0 sparse file's map, at the start of its content: decimal lines (count, then offset and size
+        pairs) in whole blocks."""
+        text = b""
+        while True:
+            if self._left < BLOCK:
+                raise tarfile.ReadError(f"the sparse map of the member at byte {start:,} is cut short")
+            text += bytes(self._take(BLOCK))
+            self._left -= BLOCK
+            lines = text.split(b"\n")
+            try:
+                numbers = [int(line) for line in lines[:-1]]
+            except ValueError:
+                raise tarfile.ReadError(f"the sparse map of the member at byte {start:,} is damaged") from None
+            if numbers and len(numbers) >= 1 + 2 * numbers[0]:
+                pairs = numbers[1:1 + 2 * numbers[0]]
+                return list(zip(pairs[::2], pairs[1::2], strict=True))
+            if len(text) > MAX_HEADER_DATA:
+                raise tarfile.ReadError(f"the sparse map of the member at byte {start:,} is too long")
 
     def _header_data(self, size: int, start: int) -> bytes:
         """A pax or long-name header's own data, with its padding read past."""
@@ -211,9 +302,9 @@ def _number(field: bytes) -> int:
     return int(text, 8) if text else 0
 
 
-def _pax_records(data: bytes, start: int) -> dict[str, str]:
-    """`"%d %s=%s\\n"` records; a record whose length or form is wrong makes the tar damaged."""
-    records: dict[str, str] = {}
+def _pax_records(data: bytes, start: int) -> list[tuple[str, str]]:
+    """`"%d %s=%s\\n"` records in order; a record whose length or form is wrong makes the tar damaged."""
+    records: list[tuple[str, str]] = []
     at = 0
     while at < len(data) and data[at] != 0:
         space = data.find(b" ", at)
@@ -225,7 +316,7 @@ def _pax_records(data: bytes, start: int) -> dict[str, str]:
         equals = record.find(b"=")
         if space < 0 or length <= space - at or not record.endswith(b"\n") or equals < 0:
             raise tarfile.ReadError(f"the pax header at byte {start:,} is damaged")
-        records[_text(record[space - at + 1:equals])] = _text(record[equals + 1:-1])
+        records.append((_text(record[space - at + 1:equals]), _text(record[equals + 1:-1])))
         at += length
     return records
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -67,11 +67,11 @@ def extract_vault(stream: ReadableStream, folder: Path, reporter: Reporter | Non
     return done
 
 
-def checked_member(member: tarfile.TarInfo, root: str, links: set[str] | None = None,
-                   sparse: bool = False) -> tuple[tarfile.TarInfo | None, str]:
+def checked_member(member: tarfile.TarInfo, root: str,
+                   links: set[str] | None = None) -> tuple[tarfile.TarInfo | None, str]:
     """The member as it may be extracted under `root`, or None and why it is refused (the one rule of every
     vault tar: extraction here, and a tar imported as a vault backup). `links`: names extracted as links so far."""
-    problem = _refusal(member, sparse)
+    problem = _refusal(member)
     if problem is not None:
         return None, problem
     if (member.isreg() or member.isdir()) and _plain(member.name) and not _through_link(member.name, links or set()):
@@ -104,7 +104,7 @@ def _walk_checked(stream: ReadableStream, root: str, done: Extracted, reporter: 
     links: set[str] = set()
     for member in reader:
         reporter.check()
-        safe, problem = checked_member(member.info, root, links, member.sparse)
+        safe, problem = checked_member(member.info, root, links)
         if safe is not None:
             problem = take(reader, member, safe) or ""
         if safe is None or problem:
@@ -115,14 +115,12 @@ def _walk_checked(stream: ReadableStream, root: str, done: Extracted, reporter: 
         _count(done, safe)
 
 
-def _refusal(member: tarfile.TarInfo, sparse: bool) -> str | None:
+def _refusal(member: tarfile.TarInfo) -> str | None:
     """Why a member is refused before the data filter looks at it: absolute names, which it would make relative."""
     if member.name.startswith(("/", "\\")) or (len(member.name) > 1 and member.name[1] == ":"):
         return "an absolute path, which would be written outside the folder"
     if "\0" in member.name or "\0" in member.linkname:
         return "a name with a NUL byte, which no file system allows"
-    if sparse:
-        return "a sparse file, which this console does not rebuild (extract this tar with GNU tar)"
     return None
 
 
@@ -165,7 +163,7 @@ class _Writer:
         path = f"{self.root}/{safe.name}"
         self._parent(safe.name)
         if safe.isreg():
-            self._file(reader, path, safe, member.mtime_ns)
+            self._file(reader, path, safe, member)
         elif safe.isdir():
             if safe.name not in self._folders:
                 with suppress(FileExistsError):  # as a file or link: tar's rule, the later member's type is not forced
@@ -200,20 +198,44 @@ class _Writer:
             self._folders.add(parent)
             parent = parent.rpartition("/")[0]
 
-    def _file(self, reader: TarReader, path: str, safe: tarfile.TarInfo, mtime_ns: int) -> None:
+    def _file(self, reader: TarReader, path: str, safe: tarfile.TarInfo, member: TarMember) -> None:
         """The file's content through one descriptor; a plain member's last part is never followed as a link."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
         fd = os.open(path, flags | (os.O_NOFOLLOW if _plain(safe.name) else 0), 0o600)
         try:
-            for piece in reader.content():
-                size = len(piece)
-                while piece:
-                    piece = piece[os.write(fd, piece):]
-                self._reporter.advance(size)
+            if member.regions is None:
+                for piece in reader.content():
+                    self._write(fd, piece)
+            else:
+                self._write_sparse(fd, reader.content(), member.regions, safe.size)
             os.fchmod(fd, _file_mode(safe.mode))
-            os.utime(fd, ns=(mtime_ns, mtime_ns))
+            os.utime(fd, ns=(member.mtime_ns, member.mtime_ns))
         finally:
             os.close(fd)
+
+    def _write(self, fd: int, piece: memoryview) -> None:
+        size = len(piece)
+        while piece:
+            piece = piece[os.write(fd, piece):]
+        self._reporter.advance(size)
+
+    def _write_sparse(self, fd: int, pieces: Iterator[memoryview], regions: list[tuple[int, int]], size: int) -> None:
+        """A sparse file: each region's bytes at its offset, the holes left unwritten, then the file cut to size."""
+        carry = memoryview(b"")
+        for offset, length in regions:
+            os.lseek(fd, offset, os.SEEK_SET)
+            while length:
+                if not carry:
+                    following = next(pieces, None)
+                    if following is None:
+                        raise tarfile.ReadError("a sparse file's content ends before its map does (cut short)")
+                    carry = following
+                part, carry = carry[:length], carry[length:]
+                self._write(fd, part)
+                length -= len(part)
+        for _ in pieces:  # the reader checked the regions hold exactly the content stored: nothing is left
+            pass
+        os.ftruncate(fd, size)
 
 
 def _count(done: Extracted, member: tarfile.TarInfo) -> None:
