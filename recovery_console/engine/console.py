@@ -430,7 +430,7 @@ class Console:
         with self.audited("decrypt", ref.location, {"output": str(out)}) as detail:
             check_output(out, [ref.local_file()])
             try:
-                with atomic_output(out, overwrite, claims=self.runtime) as sink, ref.open() as stream:
+                with atomic_output(out, overwrite, claims=self.runtime, large=True) as sink, ref.open() as stream:
                     report = read_stream(stream, secret, sink=sink, reporter=reporter, total=ref.size)
             except OSError as exc:  # the final flush or fsync on a full disk
                 raise from_os_error("writing", str(out), exc) from exc

@@ -108,7 +108,7 @@ def copy_checked(open_source: Callable[[], ReadableFile], location: str, out: Pa
     With `claims`, the partial copy is claimed in the runtime folder, so the next start removes it after a kill.
     """
     sha256, against = expected
-    with atomic_output(out, overwrite, claims=claims) as sink, open_source() as stream:
+    with atomic_output(out, overwrite, claims=claims, large=True) as sink, open_source() as stream:
         reader = HashingReader(stream)
         buf = bytearray(COPY_BLOCK)
         while n := reader.readinto(memoryview(buf)):

@@ -30,6 +30,10 @@ def test_each_stretch_of_writes_is_synced_on_its_own_thread(tmp_path, monkeypatc
         behind.wrote(4096)
     os.write(fd, b"x" * 100)
     behind.wrote(100)  # below the stretch: no sync asked for
+    for _ in range(200):  # the writer went on; the sync it asked for happens on the other thread
+        if synced:
+            break
+        threading.Event().wait(0.01)
     assert behind.stop() is None
     os.close(fd)
     assert 1 <= len(synced) <= 3 and all(name == "rc-write-behind" for _, name in synced)
@@ -47,3 +51,40 @@ def test_a_failed_sync_fails_the_upload_and_leaves_no_file(tmp_path, monkeypatch
         upload.write(b"y" * 4096)
         upload.write(b"y" * 4096)
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_a_large_output_is_synced_behind_its_buffered_writer(tmp_path, monkeypatch):
+    from recovery_console.engine.state.atomic import atomic_output
+
+    synced: list[int] = []
+    real = os.fdatasync
+
+    def counting(fd: int) -> None:
+        synced.append(os.fstat(fd).st_size)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", counting)
+    monkeypatch.setattr(write_behind, "FLUSH_EVERY", 64 << 10)
+    monkeypatch.setattr(write_behind, "WATCH_INTERVAL", 0.01)
+    with atomic_output(tmp_path / "out.bin", large=True) as sink:
+        for _ in range(8):
+            sink.write(b"z" * (64 << 10))
+            threading.Event().wait(0.05)  # a writer's pace: the watcher looks in between
+    assert (tmp_path / "out.bin").stat().st_size == 8 * (64 << 10)
+    assert len(synced) >= 2 and synced == sorted(synced)
+
+
+def test_a_large_output_whose_sync_failed_is_not_kept(tmp_path, monkeypatch):
+    from recovery_console.engine.state.atomic import atomic_output
+
+    def broken(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", broken)
+    monkeypatch.setattr(write_behind, "FLUSH_EVERY", 1024)
+    monkeypatch.setattr(write_behind, "WATCH_INTERVAL", 0.01)
+    with pytest.raises(OSError, match="Input/output error"), atomic_output(tmp_path / "out.bin", large=True) as sink:
+        sink.write(b"z" * 8192)
+        sink.flush()
+        threading.Event().wait(0.2)
+    assert list(tmp_path.iterdir()) == []

@@ -229,7 +229,7 @@ class Workbench:
                 return ExportedTable(table.qualified, None, count, size, sha)
             assert out is not None
             try:
-                with atomic_output(out, overwrite, claims=self.console.runtime) as sink:
+                with atomic_output(out, overwrite, claims=self.console.runtime, large=True) as sink:
                     count, sha, size = _write_rows(rows, fmt, codec, sink, limit)
             except OSError as exc:
                 raise from_os_error("writing", str(out), exc) from exc
@@ -265,7 +265,7 @@ class Workbench:
                         path = out_dir / name
                         check_output(path, [ref.local_file()])
                         try:
-                            with atomic_output(path, overwrite, claims=self.console.runtime) as sink:
+                            with atomic_output(path, overwrite, claims=self.console.runtime, large=True) as sink:
                                 count, sha, size = _write_rows(rows, fmt, codec, sink, None)
                         except OSError as exc:
                             raise from_os_error("writing", str(path), exc) from exc
@@ -410,7 +410,7 @@ class Workbench:
             else:
                 assert out is not None
                 try:
-                    with atomic_output(out, overwrite, claims=self.console.runtime) as sink:
+                    with atomic_output(out, overwrite, claims=self.console.runtime, large=True) as sink:
                         hashing = _Hashing(sink)
                         report = run(written_to(hashing))
                 except OSError as exc:

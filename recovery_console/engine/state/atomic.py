@@ -7,10 +7,11 @@ import os
 import secrets
 import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from recovery_console.engine.storage.write_behind import synced_behind
 from recovery_console.errors import UsageError, from_os_error
 
 if TYPE_CHECKING:
@@ -18,11 +19,13 @@ if TYPE_CHECKING:
 
 
 @contextmanager
-def atomic_output(path: Path, overwrite: bool = False, *, claims: RuntimeDir | None = None) -> Iterator[BinaryIO]:
+def atomic_output(path: Path, overwrite: bool = False, *, claims: RuntimeDir | None = None,
+                  large: bool = False) -> Iterator[BinaryIO]:
     """Yield a 0600 temp file beside `path`; rename it into place only if the block succeeds.
 
     With `claims`, the temp file is claimed in the runtime folder, so that the next start removes it if this
-    process is killed before it can (it may hold plaintext).
+    process is killed before it can (it may hold plaintext). `large`: the file is synced behind its writer
+    (engine/storage/write_behind.py), so the closing fsync waits for its tail only.
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -30,13 +33,13 @@ def atomic_output(path: Path, overwrite: bool = False, *, claims: RuntimeDir | N
                          hint="Choose another output path, or say that it may be replaced.",
                          cli_hint="Choose another output path, or pass --force to replace it.")
     if claims is None:
-        yield from _written(path, None)
+        yield from _written(path, None, large)
         return
     with claims.claim(path.parent / f".{path.name}.{secrets.token_hex(4)}.part") as tmp:
-        yield from _written(path, tmp)
+        yield from _written(path, tmp, large)
 
 
-def _written(path: Path, tmp_name: Path | None) -> Iterator[BinaryIO]:
+def _written(path: Path, tmp_name: Path | None, large: bool) -> Iterator[BinaryIO]:
     """The body of atomic_output: create the temp file (`tmp_name`, or a fresh name), yield it, rename it."""
     try:
         if tmp_name is None:
@@ -49,8 +52,9 @@ def _written(path: Path, tmp_name: Path | None) -> Iterator[BinaryIO]:
         raise from_os_error("creating a file in", str(path.parent), exc) from exc
     try:
         with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
+            with synced_behind(fd) if large else nullcontext():
+                yield handle
+                handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:

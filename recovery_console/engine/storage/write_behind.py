@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 FLUSH_EVERY = 32 << 20
+WATCH_INTERVAL = 0.1
+"""Seconds between looks at the size of a file written through a buffer the writer does not count (synced_behind)."""
 
 
 class WriteBehind:
@@ -59,3 +63,33 @@ class WriteBehind:
             except OSError as exc:
                 self._failed = exc
                 return
+
+
+@contextmanager
+def synced_behind(fd: int) -> Iterator[None]:
+    """While the block writes to `fd` through any buffer, sync behind it as WriteBehind does, going by the file's
+    size (looked at every WATCH_INTERVAL); a failed sync is raised when the block ends (its error may be one the
+    closing fsync would no longer see)."""
+    behind = WriteBehind(fd)
+    done = threading.Event()
+
+    def watch() -> None:
+        seen = 0
+        while not done.wait(WATCH_INTERVAL):
+            size = os.fstat(fd).st_size
+            try:
+                behind.wrote(size - seen)
+            except OSError:  # a sync failed: stop() hands it to the block's end
+                return
+            seen = size
+
+    watcher = threading.Thread(target=watch, name="rc-write-watch", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+        failed = behind.stop()
+    if failed is not None:
+        raise failed
