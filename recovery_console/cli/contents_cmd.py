@@ -144,7 +144,7 @@ def _folder(args: argparse.Namespace, app: Console, ref: BackupRef, secret: str)
     return ExitCode.OK
 
 
-_TYPES = {tarfile.REGTYPE: "file", tarfile.AREGTYPE: "file", tarfile.DIRTYPE: "directory",
+_TYPES = {**dict.fromkeys(tarfile.REGULAR_TYPES, "file"), tarfile.DIRTYPE: "directory",  # a sparse file is a file
           tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink"}
-_MODE_TYPES = {tarfile.DIRTYPE: stat.S_IFDIR, tarfile.SYMTYPE: stat.S_IFLNK, tarfile.REGTYPE: stat.S_IFREG,
-               tarfile.AREGTYPE: stat.S_IFREG, tarfile.LNKTYPE: stat.S_IFREG}
+_MODE_TYPES = {**dict.fromkeys(tarfile.REGULAR_TYPES, stat.S_IFREG), tarfile.DIRTYPE: stat.S_IFDIR,
+               tarfile.SYMTYPE: stat.S_IFLNK, tarfile.LNKTYPE: stat.S_IFREG}

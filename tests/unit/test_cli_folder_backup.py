@@ -56,3 +56,30 @@ def test_a_plain_sql_file_is_refused_with_what_to_do(capsys, tmp_path, secret_fi
     assert sql.read_text("utf-8").startswith("--\n-- PostgreSQL")
 
 
+def test_a_sparse_file_in_a_nightly_tar_is_listed_as_a_file_and_extracted_with_its_holes(capsys, tmp_path,
+                                                                                        secret_file):
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    with open(vault / "disk.img", "wb") as f:
+        f.truncate(32 << 20)
+        f.seek(20 << 20)
+        f.write(b"the middle")
+    os.chmod(vault / "disk.img", 0o644)
+    tar = tmp_path / "nightly.tar.gz"
+    subprocess.run(["tar", "-czSf", str(tar), "-C", str(vault), "."], check=True)  # GNU's sparse header
+    target = tmp_path / "target"
+    target.mkdir()
+    key = ["--secret-key-file", str(secret_file)]
+    code, out, _ = run(capsys, "backup", "upload", str(tar), "--target", str(target), *key)
+    assert code == ExitCode.OK, out
+    code, out, _ = run(capsys, "backup", "list", "--target", str(target), "--json")
+    short_id = json.loads(out)["backups"][0]["short_id"]
+    code, out, _ = run(capsys, "contents", short_id, *key)
+    assert code == ExitCode.OK and "-rw-r--r--     33554432" in out and "?rw" not in out
+    code, out, _ = run(capsys, "contents", short_id, "--json", *key)
+    assert {m["name"]: m["type"] for m in json.loads(out)["members"]}["./disk.img"] == "file"
+    restored = tmp_path / "restored"
+    code, out, _ = run(capsys, "decrypt", short_id, "--extract", str(restored), *key)
+    assert code == ExitCode.OK, out
+    assert (restored / "disk.img").read_bytes() == (vault / "disk.img").read_bytes()
+    assert (restored / "disk.img").stat().st_blocks * 512 < 1 << 20
