@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from PySide6.QtWidgets import QAbstractButton, QApplication, QCheckBox, QFileDia
 from recovery_console.engine.container.streams import SIDECAR_SUFFIX
 from recovery_console.engine.forensics.workbench import Workbench
 from recovery_console.engine.state.keyring_store import INSTANCE_SECRET, profile_scope
+from recovery_console.engine.vault.vault_extract import Extracted
 from recovery_console.ui.wizards.extract import ExtractWizard
 from tests.fixtures.console import SECRET
 from tests.gui.test_setup_wizard import interactive_controls
@@ -259,3 +262,51 @@ def test_the_secret_page_puts_the_cursor_in_the_secret_field(qtbot, wizard, usb)
     wizard.activateWindow()
     next_page(qtbot, wizard, ExtractWizard.SECRET)
     qtbot.waitUntil(lambda: wizard.focusWidget() is wizard.secret_page.typed_edit, timeout=WAIT)
+
+
+def test_a_folder_backup_is_extracted_into_a_new_folder_not_decrypted_to_a_dump(qtbot, wizard, console, local_target,
+                                                                                tmp_path):
+    vault = tmp_path / "vault"
+    (vault / "Anhänge").mkdir(parents=True)
+    (vault / "Anhänge" / "rechnung.pdf").write_bytes(b"%PDF-1.7 invoice\n")
+    os.symlink("Anhänge/rechnung.pdf", vault / "latest")
+    tar = tmp_path / "nightly.tar"
+    subprocess.run(["tar", "-cf", str(tar), "-C", str(vault), "."], check=True)
+    record = console.upload(tar, local_target, SECRET)
+    source = Path(console.locate(record.short_id).location)
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    shutil.copy(source, usb / source.name)
+    shutil.copy(source.with_name(source.name + SIDECAR_SUFFIX), usb / (source.name + SIDECAR_SUFFIX))
+
+    choose_file(qtbot, wizard, usb / source.name)
+    next_page(qtbot, wizard, ExtractWizard.SECRET)
+    type_into(qtbot, wizard.secret_page.typed_edit, SECRET)
+    next_page(qtbot, wizard, ExtractWizard.METADATA)
+    meta = wizard.metadata_page
+    assert meta.folder and not meta.tables_check.isEnabled()
+    assert "new folder" in meta.decrypt_check.text() and "vault's tar" in meta.about.text()
+    click(qtbot, meta.decrypt_check)
+    out = usb / source.name.removesuffix(".enc")
+    assert meta.output() == out and not meta.overwrite_check.isVisible() and meta.out_label.text() == "New &folder:"
+    out.mkdir()  # a folder of that name exists: refused before anything runs
+    click(qtbot, wizard.button(QWizard.WizardButton.NextButton))
+    qtbot.waitUntil(lambda: bool(wizard.error_boxes), timeout=WAIT)
+    assert wizard.currentId() == ExtractWizard.METADATA and "already exists" in wizard.error_boxes[-1].text()
+    wizard.error_boxes[-1].close()
+    out.rmdir()
+    next_page(qtbot, wizard, ExtractWizard.DECRYPT)
+
+    page = wizard.decrypt_page
+    qtbot.waitUntil(lambda: page.outcome is not None and not page.running, timeout=WAIT)
+    assert page.outcome == "ok" and page.title() == "Extract"
+    assert (out / "Anhänge" / "rechnung.pdf").read_bytes() == b"%PDF-1.7 invoice\n"
+    assert os.readlink(out / "latest") == "Anhänge/rechnung.pdf"
+    assert f"Extracted into {out}: 1 files, 2 folders, 1 links" in page.written.text()
+    assert "every entry extracted" in page.summary.text() and not page.sha_edit.isVisible()
+    assert not page.listing.isVisible()
+    # An entry refused by the vault's rules (a backup made elsewhere may hold one) is named on the page.
+    page.show_extracted(Extracted(out, files=1, refused=["./escape: './escape' would link to '/etc/passwd', which "
+                                                         "is outside the destination"]))
+    assert "1 entry was refused" in page.summary.text() and page.listing.toPlainText().startswith("./escape:")
+    assert page.listing.isVisible() and page.listing_label.text() == "&Refused:"

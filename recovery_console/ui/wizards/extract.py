@@ -1,5 +1,6 @@
-"""Forensic extraction, offline: a backup file → its secret → its metadata → optionally a plain .dump; or a
-downloaded recovery set's folder → its secret → its members → one member out (extract_set_pages.py).
+"""Forensic extraction, offline: a backup file → its secret → its metadata → optionally a plain .dump (a folder
+backup, a vault's tar: its files into a new folder); or a downloaded recovery set's folder → its secret → its
+members → one member out (extract_set_pages.py).
 
 No profile, no server and no network are needed. The file can be checked without the key
 against its .sha256 sidecar (`Console.verify_without_key`); the secret (typed, from a file, or
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import os
 from dataclasses import fields
 from pathlib import Path
 
@@ -39,7 +41,7 @@ from recovery_console.engine.sets.local_set import LocalMember, LocalSet, confir
 from recovery_console.engine.vault.vault_extract import Extracted
 from recovery_console.errors import Cancelled, RecoveryError, UsageError, WrongKeyError
 from recovery_console.formatting import format_bytes
-from recovery_console.models.backup import BackupMetadata
+from recovery_console.models.backup import KIND_FOLDER, BackupMetadata
 from recovery_console.ui.jobs import JobRunner
 from recovery_console.ui.progress_panel import ProgressPanel
 from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
@@ -62,6 +64,13 @@ METADATA_LABELS = {
 }
 
 
+DECRYPT_ABOUT = ("Decrypting writes to a private temporary file and renames it only after the whole backup has been "
+                 "proven; a damaged backup leaves nothing behind.")
+EXTRACT_ABOUT = ("This backup holds a folder (a file vault's tar). Its files are written under a hidden temporary name "
+                 "beside the new folder, which gets its name only after the whole backup has been proven; an entry "
+                 "that would land outside the folder (an absolute name, a .., a link pointing out) is refused by name.")
+
+
 class MetadataPage(QWizardPage):
     """Page 3: what the backup says about itself, and whether (and where) to decrypt it."""
 
@@ -71,6 +80,7 @@ class MetadataPage(QWizardPage):
         self.setTitle("Metadata")
         self.setSubTitle("What the backup says about itself (decrypted from its first chunk only).")
         self.values: dict[str, QLabel] = {}
+        self.folder = False  # a folder backup (a vault's tar): extracted into a new folder, no tables
         form = QFormLayout()
         for key, label in METADATA_LABELS.items():
             value = wrap_label("", label)
@@ -87,14 +97,17 @@ class MetadataPage(QWizardPage):
         self.out_edit, self.out_browse, self.overwrite_check, out_form = (output.edit, output.browse,
                                                                           output.overwrite, output.form)
         self.out_browse.clicked.connect(self._browse)
+        out_item = out_form.itemAt(0, QFormLayout.ItemRole.LabelRole)
+        out_label = out_item.widget() if out_item is not None else None
+        assert isinstance(out_label, QLabel)
+        self.out_label: QLabel = out_label
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.tables_check)
         layout.addWidget(self.decrypt_check)
         layout.addLayout(out_form)
-        layout.addWidget(wrap_label("Decrypting writes to a private temporary file and renames it only after the whole "
-                                    "backup has been proven; a damaged backup leaves nothing behind.",
-                                    "About decrypting"))
+        self.about: QLabel = wrap_label(DECRYPT_ABOUT, "About decrypting")
+        layout.addWidget(self.about)
         layout.addStretch(1)
         self.decrypt_check.toggled.connect(self._changed)
         self.tables_check.toggled.connect(self._changed)
@@ -103,10 +116,11 @@ class MetadataPage(QWizardPage):
 
     def initializePage(self) -> None:
         self.show_metadata(self.wiz.secret_page.metadata)
-        if not self.out_edit.text():
-            source = self.wiz.file_page.path()
-            self.out_edit.setText(str(source.with_suffix(".dump") if source.suffix == ".enc"
-                                      else source.with_name(source.name + ".dump")))
+        source = self.wiz.file_page.path()
+        stem = source.with_suffix("") if source.suffix == ".enc" else source.with_name(source.name + ".out")
+        defaults = (str(stem.with_name(stem.name + ".dump")), str(stem))
+        if self.out_edit.text() in ("", *defaults):
+            self.out_edit.setText(defaults[self.folder])
 
     def show_metadata(self, metadata: BackupMetadata | None) -> None:
         if metadata is None:
@@ -121,17 +135,40 @@ class MetadataPage(QWizardPage):
                     value = local_time(value)
                 self.values[f.name].setText("—" if value in (None, "") else str(value))
         self.extra.setText(", ".join(f"{k}={v}" for k, v in metadata.extra.items()) or "—")
+        self._set_kind(metadata.kind == KIND_FOLDER)
+
+    def _set_kind(self, folder: bool) -> None:
+        """A folder backup is extracted into a new folder, by the vault's rules; it has no tables to browse."""
+        self.folder = folder
+        self.decrypt_check.setText("&Extract its files into a new folder" if folder
+                                   else "&Decrypt to a .dump file (pg_dump custom format)")
+        self.decrypt_check.setAccessibleName("Extract its files into a new folder" if folder
+                                             else "Decrypt to a .dump file")
+        self.out_edit.setAccessibleName("The new folder to extract into" if folder else "Save the .dump as")
+        self.out_label.setText("New &folder:" if folder else "&Save as:")
+        self.overwrite_check.setVisible(not folder)
+        if folder:
+            self.tables_check.setChecked(False)
+        self.tables_check.setEnabled(not folder)
+        self.tables_check.setToolTip("A folder backup holds a vault's files, not tables." if folder else "")
+        self.about.setText(EXTRACT_ABOUT if folder else DECRYPT_ABOUT)
+        self._changed()
 
     def _browse(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save the .dump as", self.out_edit.text(),
-                                              "pg_dump archives (*.dump);;All files (*)")
+        if self.folder:
+            path, _ = QFileDialog.getSaveFileName(self, "Name the new folder to extract into", self.out_edit.text(),
+                                                  "Folders (*)")
+        else:
+            path, _ = QFileDialog.getSaveFileName(self, "Save the .dump as", self.out_edit.text(),
+                                                  "pg_dump archives (*.dump);;All files (*)")
         if path:
             self.out_edit.setText(path)
 
     def _changed(self) -> None:
         on = self.decrypt_check.isChecked()
-        for widget in (self.out_edit, self.out_browse, self.overwrite_check):
+        for widget in (self.out_edit, self.out_browse):
             widget.setEnabled(on)
+        self.overwrite_check.setEnabled(on and not self.folder)  # a folder is only ever extracted into a new one
         # Finish here, or Next to the tables or to decrypt (this also re-lays out the wizard's buttons)
         self.setFinalPage(not on and not self.tables_check.isChecked())
         self.completeChanged.emit()
@@ -154,6 +191,9 @@ class MetadataPage(QWizardPage):
         try:
             if out.resolve() == self.wiz.file_page.path().resolve():
                 raise UsageError("The output would overwrite the backup itself.", hint="Choose another file name.")
+            if self.folder and os.path.lexists(out):
+                raise UsageError(f"{out} already exists.",
+                                 hint="Name a new folder: the files are extracted into one that does not exist yet.")
             if out.exists() and not self.overwrite_check.isChecked():
                 raise UsageError(f"{out} already exists.",
                                  hint="Choose another name, or tick 'Overwrite an existing file'.")
@@ -196,13 +236,16 @@ class DecryptPage(QWizardPage):
         self.listing.setTabChangesFocus(True)
         form = QFormLayout()
         form.addRow(buddy_label("SHA-2&56:", self.sha_edit, "SHA-256 of the decrypted .dump"), self.sha_edit)
+        self.sha_form = form
         layout = QVBoxLayout(self)
         layout.addWidget(self.panel)
         layout.addWidget(self.written)
         layout.addLayout(form)
         layout.addWidget(self.summary)
-        layout.addWidget(buddy_label("Con&tents:", self.listing, "Archive contents"))
+        self.listing_label = buddy_label("Con&tents:", self.listing, "Archive contents")
+        layout.addWidget(self.listing_label)
         layout.addWidget(self.listing, 1)
+        layout.addStretch(0)  # holds the lines at the top while the listing is hidden (a folder with no refusal)
         self.setFinalPage(True)
 
     def nextId(self) -> int:
@@ -210,6 +253,16 @@ class DecryptPage(QWizardPage):
         return -1
 
     def initializePage(self) -> None:
+        folder = self.wiz.metadata_page.folder
+        self.setTitle("Extract" if folder else "Decrypt")
+        self.setSubTitle("Every chunk is decrypted and checked; the folder gets its name only when all of it is "
+                         "proven." if folder else
+                         "Every chunk is decrypted and checked; the .dump appears only when all of it is proven.")
+        self.sha_form.setRowVisible(self.sha_edit, not folder)
+        self.listing.setAccessibleName("Entries refused" if folder else "Archive contents")
+        self.listing_label.setText("&Refused:" if folder else "Con&tents:")
+        for widget in (self.listing_label, self.listing):
+            widget.setVisible(not folder)  # for a folder, shown once an entry is refused
         previous = self.task
         self.running = True
         self.outcome = None
@@ -237,6 +290,13 @@ class DecryptPage(QWizardPage):
             if previous is not None:  # the user went Back and Next again: the earlier run stops first
                 await asyncio.wait([previous])
             try:
+                if self.wiz.metadata_page.folder:
+                    self.written.setText(f"Extracting into {out}…")
+                    self.show_extracted(await self.wiz.run(
+                        "Extracting", lambda r: console.extract_folder(console.locate(path), out, secret, reporter=r),
+                        panel=self.panel))
+                    self.outcome = "ok"
+                    return
                 result = await self.wiz.run(
                     "Decrypting", lambda r: console.decrypt(console.locate(path), out, secret, overwrite=overwrite,
                                                             reporter=r), panel=self.panel)
@@ -271,6 +331,22 @@ class DecryptPage(QWizardPage):
             self.running = False
             self.panel.setVisible(False)
             self.completeChanged.emit()
+
+    def show_extracted(self, done: Extracted) -> None:
+        """A folder backup's extraction: what was written, and every refused entry by name."""
+        self.written.setText(f"Extracted into {done.folder}: {done.files:,} files, {done.directories:,} folders, "
+                             f"{done.links:,} links ({format_bytes(done.content_bytes)}).")
+        if done.refused:
+            refused = "1 entry was" if len(done.refused) == 1 else f"{len(done.refused):,} entries were"
+            self.summary.setText(colored(f"⚠ {refused} refused by the vault's rules; nothing was written for "
+                                         f"{'it' if len(done.refused) == 1 else 'them'} (listed below).",
+                                         WARN_COLOR, True))
+            self.listing.setPlainText("\n".join(done.refused))
+        else:
+            self.summary.setText(colored("✔ The whole backup was proven and every entry extracted.", PASS_COLOR, True))
+            self.listing.clear()
+        for widget in (self.listing_label, self.listing):
+            widget.setVisible(bool(done.refused))
 
     def show_archive(self, archive: pgarchive.Archive) -> None:
         self.archive = archive
