@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,31 @@ def test_gui_command_takes_a_file(monkeypatch, tmp_path):
     monkeypatch.setattr("recovery_console.ui.app.run", lambda **kwargs: seen.update(kwargs) or 0)
     assert cli_main(["gui", str(tmp_path / "x.enc")]) == 0
     assert seen == {"profile": None, "backup_file": tmp_path / "x.enc"}
+
+
+def test_a_folder_backup_says_what_it_holds_and_decrypts_to_a_tar(qtbot, open_file, console, local_target, tmp_path,
+                                                                 monkeypatch):
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    (vault / "note.txt").write_text("attached\n")
+    tar = tmp_path / "nightly.tar"
+    subprocess.run(["tar", "-cf", str(tar), "-C", str(vault), "."], check=True)
+    record = console.upload(tar, local_target, SECRET)
+    dialog = open_file(Path(console.locate(record.short_id).location))
+    with qtbot.waitSignal(dialog.verified, timeout=JOB_TIMEOUT):
+        click(qtbot, dialog.start_button)
+    qtbot.waitUntil(lambda: dialog.decrypt_button.isEnabled(), timeout=JOB_TIMEOUT)
+    assert dialog.folder and "holds a folder" in dialog.decrypt_status.text()
+    assert "Extract… (Ctrl+E)" in dialog.decrypt_status.text() and not dialog.toc_view.isVisible()
+    out = tmp_path / "elsewhere" / "vault.tar"
+    out.parent.mkdir()
+    asked: list[str] = []
+
+    def save_name(_parent, _title, suggested, _filter):
+        asked.append(suggested)
+        return str(out), ""
+
+    monkeypatch.setattr(open_file_dialog.QFileDialog, "getSaveFileName", save_name)
+    click(qtbot, dialog.decrypt_button)
+    qtbot.waitUntil(lambda: "Decrypted to" in dialog.decrypt_status.text(), timeout=JOB_TIMEOUT)
+    assert asked[0].endswith(".tar") and out.read_bytes() == tar.read_bytes()

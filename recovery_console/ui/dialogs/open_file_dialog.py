@@ -32,6 +32,7 @@ from recovery_console.engine.container.streams import sha256_stream
 from recovery_console.engine.progress import Reporter
 from recovery_console.engine.results import FileResult, VerifyResult
 from recovery_console.errors import RecoveryError
+from recovery_console.models.backup import KIND_FOLDER
 from recovery_console.ui.dialogs.verify import VerifyDialog
 from recovery_console.ui.jobs import Job, JobRunner, run_job, start_task
 from recovery_console.ui.secrets import SecretSource
@@ -69,6 +70,7 @@ class OpenFileDialog(VerifyDialog):
         self.setWindowTitle(f"Open {self.path.name}")
         self.setAccessibleName("Open backup file")
         self.secret: str | None = None
+        self.folder = False  # a folder backup (a vault's tar): no table of contents; decrypting gives the tar
         self.side_tasks: set[asyncio.Task[None]] = set()
         self.sha256: str | None = None
         self.keyless_box.setText("Check against the side&car only (no key needed)")
@@ -177,6 +179,13 @@ class OpenFileDialog(VerifyDialog):
         """After a full verify, the table of contents (read into memory; nothing written)."""
         if result.mode == "full" and self.secret is not None:
             self.decrypt_button.setEnabled(True)
+            self.folder = result.metadata is not None and result.metadata.kind == KIND_FOLDER
+            if self.folder:
+                self.decrypt_button.setToolTip("Writes the vault's tar: only when you ask, and where you choose.")
+                self.decrypt_status.setText("This backup holds a folder (a file vault's tar), not a database: it has "
+                                            "no table of contents. Extract… (Ctrl+E) writes its files into a new "
+                                            "folder; Decrypt gives the tar itself.")
+                return
             self._spawn(self._contents(self.secret))
 
     async def _contents(self, secret: str) -> None:
@@ -193,9 +202,9 @@ class OpenFileDialog(VerifyDialog):
 
     def decrypt(self) -> None:
         """Ask where (never the evidence folder by default), then decrypt there; a separate, explicit step."""
-        suggested = decrypt_folder(self.path) / (self.path.name.split(".")[0] + ".dump")
-        out, _ = QFileDialog.getSaveFileName(self, "Decrypt to a file", str(suggested),
-                                             "pg_dump archives (*.dump);;All files (*)")
+        suffix, kinds = (".tar", "tar archives (*.tar)") if self.folder else (".dump", "pg_dump archives (*.dump)")
+        suggested = decrypt_folder(self.path) / (self.path.name.split(".")[0] + suffix)
+        out, _ = QFileDialog.getSaveFileName(self, "Decrypt to a file", str(suggested), f"{kinds};;All files (*)")
         if out and self.secret is not None:
             self._spawn(self._decrypt(Path(out), self.secret, overwrite=Path(out).exists()))  # the dialog asked
 
