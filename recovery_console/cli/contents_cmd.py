@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import stat
-import tarfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 from recovery_console.cli.backup_cmd import set_lines
@@ -22,6 +19,7 @@ from recovery_console.cli.common import (
 from recovery_console.engine.archive import pgarchive
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
+from recovery_console.engine.folder_backup import member_type
 from recovery_console.engine.sets.local_set import LocalSet, is_set_folder, member_file, open_local_set
 from recovery_console.engine.sets.set_listing import find_set
 from recovery_console.engine.sets.set_members import manifest_of, member_ref, pick_member
@@ -128,23 +126,12 @@ def _local_set_lines(opened: LocalSet) -> list[str]:
 def _folder(args: argparse.Namespace, app: Console, ref: BackupRef, secret: str) -> int:
     """A folder backup's members like `tar -tv` prints them (the whole backup is read for them)."""
     listing = app.folder_contents(ref, secret)
-    data = {"kind": "folder", "members": [{"name": m.name, "type": _TYPES.get(m.type, "other"), "size": m.size,
-                                            "mode": m.mode, "mtime": m.mtime, "link": m.linkname or None}
+    data = {"kind": "folder", "members": [{"name": m.name, "type": member_type(m), "size": m.size, "mode": m.mode,
+                                            "mtime": m.mtime, "link": m.linkname or None}
                                            for m in listing.members], "total": listing.total}
     lines = [f";     Folder backup (a vault's tar): {listing.total} members", ";"]
-    for m in listing.members:
-        when = datetime.fromtimestamp(m.mtime, UTC).strftime("%Y-%m-%d %H:%M")
-        link = f" -> {m.linkname}" if m.linkname else ""
-        lines.append(f"{stat.filemode(m.mode | _MODE_TYPES.get(m.type, 0))} {m.size:>12} {when} "
-                     f"{printable(m.name)}{printable(link)}")
+    lines += [printable(line) for line in listing.lines()]
     if listing.total > len(listing.members):
-        lines.append(f"… and {listing.total - len(listing.members)} more (use --json for the first "
-                     f"{len(listing.members)})")
+        lines[-1] += f" (use --json for the first {len(listing.members)})"
     emit(args, data, lines)
     return ExitCode.OK
-
-
-_TYPES = {**dict.fromkeys(tarfile.REGULAR_TYPES, "file"), tarfile.DIRTYPE: "directory",  # a sparse file is a file
-          tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink"}
-_MODE_TYPES = {**dict.fromkeys(tarfile.REGULAR_TYPES, stat.S_IFREG), tarfile.DIRTYPE: stat.S_IFDIR,
-               tarfile.SYMTYPE: stat.S_IFLNK, tarfile.LNKTYPE: stat.S_IFREG}

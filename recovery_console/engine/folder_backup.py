@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tarfile
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -92,6 +94,28 @@ class FolderListing:
 
     members: list[tarfile.TarInfo] = field(default_factory=list)
     total: int = 0
+
+    def lines(self) -> list[str]:
+        """The members as `tar -tv` prints them (times in UTC), and how many more there are when not all are held."""
+        lines = []
+        for m in self.members:
+            when = datetime.fromtimestamp(m.mtime, UTC).strftime("%Y-%m-%d %H:%M")
+            link = f" -> {m.linkname}" if m.linkname else ""
+            lines.append(f"{stat.filemode(m.mode | _MODE_TYPES.get(m.type, 0))} {m.size:>12} {when} {m.name}{link}")
+        if self.total > len(self.members):
+            lines.append(f"… and {self.total - len(self.members)} more")
+        return lines
+
+
+def member_type(member: tarfile.TarInfo) -> str:
+    """A member's kind in words: file (also a sparse one), directory, symlink, hardlink, or other."""
+    return _TYPES.get(member.type, "other")
+
+
+_TYPES = {**dict.fromkeys(tarfile.REGULAR_TYPES, "file"), tarfile.DIRTYPE: "directory",
+          tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink"}
+_MODE_TYPES = {**dict.fromkeys(tarfile.REGULAR_TYPES, stat.S_IFREG), tarfile.DIRTYPE: stat.S_IFDIR,
+               tarfile.SYMTYPE: stat.S_IFLNK, tarfile.LNKTYPE: stat.S_IFREG}
 
 
 def _list_members(tar_in: ReadableStream) -> FolderListing:

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -691,3 +692,34 @@ def test_app_runs_and_quits_in_a_fresh_process(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "window True Recovery Console" in proc.stdout
     assert (tmp_path / "config" / "gui.ini").is_file()
+
+
+def test_details_pane_lists_a_folder_backups_files_as_contents(qtbot, open_window, console, local_target, tmp_path):
+    vault = tmp_path / "vault"
+    (vault / "Anhänge").mkdir(parents=True)
+    (vault / "Anhänge" / "rechnung.pdf").write_bytes(b"%PDF invoice")
+    tar = tmp_path / "nightly.tar"
+    subprocess.run(["tar", "-cf", str(tar), "-C", str(vault), "."], check=True)
+    console.upload(tar, local_target, SECRET)
+    window = open_window()
+    click_row(qtbot, window, 0)
+    pane = window.details
+    click(qtbot, pane.contents_button)
+    answer_input(qtbot, window.secrets.prompt, SECRET)
+    qtbot.waitUntil(pane.files_view.isVisible, timeout=JOB_TIMEOUT)
+    lines = pane.files_view.text().splitlines()
+    assert any(line.startswith("-rw") and line.endswith("./Anhänge/rechnung.pdf") for line in lines)
+    assert "Folder backup (a vault's tar): 3 members" in pane.contents_status.text()
+    assert not pane.toc_view.isVisible() and pane.error_dialog is None
+
+
+def test_a_folder_backup_of_many_files_lists_the_first_and_counts_the_rest(qtbot, open_window):
+    from recovery_console.engine.folder_backup import FolderListing
+    from recovery_console.ui.views.details_pane import FILES_SHOWN
+
+    members = [tarfile.TarInfo(f"file-{i:05d}") for i in range(FILES_SHOWN + 5)]
+    window = open_window()
+    window.details._show_files(FolderListing(members, total=FILES_SHOWN + 5))
+    lines = window.details.files_view.text().splitlines()
+    assert len(lines) == FILES_SHOWN + 1 and lines[FILES_SHOWN - 1].endswith(f"file-{FILES_SHOWN - 1:05d}")
+    assert lines[-1] == "… and 5 more: Extract… (Ctrl+E) writes them all."

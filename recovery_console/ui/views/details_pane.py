@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QFontDatabase
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
@@ -32,8 +32,9 @@ from PySide6.QtWidgets import (
 from recovery_console.engine.archive import pgarchive
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
+from recovery_console.engine.folder_backup import FolderListing
 from recovery_console.engine.secret_rotation import SecretRotation
-from recovery_console.errors import RecoveryError, WrongKeyError
+from recovery_console.errors import FolderBackupError, RecoveryError, WrongKeyError
 from recovery_console.formatting import format_bytes
 from recovery_console.models.backup import BackupMetadata, BackupRecord
 from recovery_console.ui.backup_table import format_time, locate_record, verify_text
@@ -41,6 +42,7 @@ from recovery_console.ui.error_dialog import error_box
 from recovery_console.ui.jobs import Job, JobRunner
 from recovery_console.ui.keep_actions import target_text
 from recovery_console.ui.secrets import SecretSource
+from recovery_console.ui.widgets.form_labels import wrap_label
 from recovery_console.ui.widgets.labels import pane_title, value_label
 from recovery_console.ui.widgets.wrapping_label import WrappingLabel, breakable
 
@@ -49,6 +51,8 @@ T = TypeVar("T")
 _Index = QModelIndex | QPersistentModelIndex
 HISTORY_SHOWN = 5
 """Verify attempts listed in the details; older ones are counted."""
+FILES_SHOWN = 1000
+"""A folder backup's members listed in the pane (one label); the rest are counted, and Extract… writes them all."""
 TOC_COLUMNS = ("ID", "Name", "Type", "Schema", "Owner")
 
 
@@ -159,6 +163,9 @@ class DetailsPane(QWidget):
         self.contents_status.setObjectName("hint")
         self.contents_status.setWordWrap(True)
         self.contents_status.setAccessibleName("Contents summary")
+        self.files_view = wrap_label("", "The folder backup's files")  # as tar -tv lists them; wraps, never scrolls
+        self.files_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.files_view.hide()
         self.toc_model = TocModel(self)
         self.toc_view = QTableView()
         self.toc_view.setModel(self.toc_model)
@@ -215,6 +222,7 @@ class DetailsPane(QWidget):
         body.addLayout(contents_row)
         body.addWidget(self.contents_status)
         body.addWidget(self.toc_view)
+        body.addWidget(self.files_view)
         self._filler = QWidget()
         body.addWidget(self._filler, 1)
         self.scroll_area = QScrollArea()
@@ -286,6 +294,8 @@ class DetailsPane(QWidget):
             self.archive = None
             self.toc_model.set_archive(None)
             self.toc_view.hide()
+            self.files_view.setText("")
+            self.files_view.hide()
             self._filler.show()
             self.contents_status.setText("")
             self.contents_button.setEnabled(True)
@@ -390,8 +400,11 @@ class DetailsPane(QWidget):
             return
         console = self.console
         self.contents_status.setText("Reading the archive's table of contents…")
-        def contents(ref: BackupRef, key: str) -> tuple[BackupMetadata | None, pgarchive.Archive]:
-            return console.contents(ref, lambda: key)
+        def contents(ref: BackupRef, key: str) -> tuple[BackupMetadata | None, pgarchive.Archive | FolderListing]:
+            try:
+                return console.contents(ref, lambda: key)
+            except FolderBackupError:  # a vault's tar: its members instead (the whole backup is read for them)
+                return None, console.folder_contents(ref, key)
 
         job = Job("Listing contents", lambda reporter: _opened(console, record, secret, contents), key=record.target)
         job.succeeded.connect(lambda result: self._contents_done(record, result))
@@ -399,9 +412,13 @@ class DetailsPane(QWidget):
                                                       self.contents_status, self.contents_button))
         self._submit(job)
 
-    def _contents_done(self, record: BackupRecord, result: tuple[BackupMetadata | None, pgarchive.Archive]) -> None:
+    def _contents_done(self, record: BackupRecord,
+                       result: tuple[BackupMetadata | None, pgarchive.Archive | FolderListing]) -> None:
         metadata, archive = result
         if not self._is_current(record):
+            return
+        if isinstance(archive, FolderListing):
+            self._show_files(archive)
             return
         self.archive = archive
         if metadata is not None and self.metadata is None:
@@ -421,6 +438,20 @@ class DetailsPane(QWidget):
         self.contents_status.setAccessibleDescription(self.contents_status.toolTip())
         self.contents_button.setEnabled(True)
         self.contents_loaded.emit(archive)
+
+    def _show_files(self, listing: FolderListing) -> None:
+        """A folder backup's contents: its tar's members, as `contents` prints them."""
+        lines = listing.lines()
+        shown = lines[:FILES_SHOWN]
+        if len(lines) > FILES_SHOWN:
+            shown.append(f"… and {listing.total - FILES_SHOWN:,} more: Extract… (Ctrl+E) writes them all.")
+        self.files_view.setText("\n".join(shown))
+        self.files_view.show()
+        self._filler.hide()
+        self.contents_status.setText(f"Folder backup (a vault's tar): {listing.total:,} members; the whole backup was "
+                                     "read and proven for them. Extract… (Ctrl+E) writes its files into a new folder.")
+        self.contents_status.setToolTip("")
+        self.contents_button.setEnabled(True)
 
     def _failed(self, record: BackupRecord, error: RecoveryError, title: str, status: QLabel,
                 button: QPushButton) -> None:
