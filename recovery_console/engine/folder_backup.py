@@ -52,7 +52,7 @@ def extract_folder_backup(ref: BackupRef, folder: Path, secret: str, reporter: R
         try:
             worker_reporter = Reporter(token=reporter.token)
             done = _through_pipe(ref, secret, reporter,
-                                 lambda tar_in: extract_vault(tar_in, building, worker_reporter))
+                                 lambda tar_in: extract_vault(tar_in, building, worker_reporter, named=folder))
             _check_new(folder)
             os.rename(building, folder)
         except OSError as exc:
@@ -142,14 +142,20 @@ def _through_pipe(ref: BackupRef, secret: str, reporter: Reporter, consume: Call
     try:
         with ref.open() as stream:
             read_stream(stream, secret, sink=queue, reporter=reporter, total=ref.size)
-    except BrokenPipeError:  # the consumer failed and stopped reading: its own error says why
-        pass
-    except BaseException:
+    except BaseException as exc:
         queue.close()  # the consumer sees a cut tar and stops
-        worker.exception()
+        failure = worker.exception()
+        if failure is not None and _stopped_reading(exc):
+            raise failure from None  # the consumer failed (a full disk, a damaged tar): its own error says why
         raise
     queue.close()
     return worker.result()
+
+
+def _stopped_reading(exc: BaseException) -> bool:
+    """Whether the decrypting side failed only because the consumer stopped reading (the queue's broken pipe, as it
+    is or as the storage error the stream writer made of it)."""
+    return isinstance(exc, BrokenPipeError) or isinstance(exc.__cause__, BrokenPipeError)
 
 
 def _consume_then_close(consume: Callable[[ReadableStream], T], tar_in: ByteQueue) -> T:

@@ -107,3 +107,21 @@ def test_create_onto_a_disk_that_fills_up_midway_exits_9_and_keeps_nothing(capsy
                         "--secret-key-file", str(secret_file))
     assert code == ExitCode.NO_SPACE and "Traceback" not in err, err
     assert [p for p in two_mib_disk.rglob("*") if p.is_file()] == []
+
+
+def test_extracting_a_folder_backup_onto_a_full_disk_says_the_disk_is_full_and_leaves_nothing(
+        capsys, tmp_path, small_disk, secret_file):
+    folder = tmp_path / "attachments"
+    folder.mkdir()
+    (folder / "scan.bin").write_bytes(os.urandom(3 << 20))
+    tar = tmp_path / "nightly.tar"
+    subprocess.run(["tar", "-cf", str(tar), "-C", str(folder), "."], check=True)
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    with Console(AppPaths.default()) as app:
+        record = app.upload(tar, str(vault), SECRET)
+    code, _, err = _run(capsys, "decrypt", str(vault / record.key), "--extract", str(small_disk / "out"),
+                        "--secret-key-file", str(secret_file))
+    # the extracting side's own error, not the decrypting side's "the reading side stopped"
+    assert code == ExitCode.NO_SPACE and f"The disk holding {small_disk / 'out'} is full" in err, err
+    assert "reading side" not in err and list(small_disk.iterdir()) == []

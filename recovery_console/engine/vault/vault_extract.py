@@ -45,8 +45,11 @@ class Extracted:
     kept_previous: Path | None = None
 
 
-def extract_vault(stream: ReadableStream, folder: Path, reporter: Reporter | None = None) -> Extracted:
-    """Extract the tar read from `stream` into `folder`, which must not exist yet (it is created 0700)."""
+def extract_vault(stream: ReadableStream, folder: Path, reporter: Reporter | None = None, *,
+                  named: Path | None = None) -> Extracted:
+    """Extract the tar read from `stream` into `folder`, which must not exist yet (it is created 0700).
+
+    `named`: the folder errors name, when `folder` is a temporary one that will be renamed to it."""
     reporter = reporter or Reporter()
     if os.path.lexists(folder):
         raise UsageError(f"{folder} already exists.", hint="Choose a new folder, or restore in place.")
@@ -63,7 +66,7 @@ def extract_vault(stream: ReadableStream, folder: Path, reporter: Reporter | Non
         raise IntegrityError(f"The vault's tar stream is damaged: {exc}.",
                              hint="Verify the backup; an intact backup always holds a whole tar.") from exc
     except OSError as exc:
-        raise from_os_error("writing", str(folder), exc) from exc
+        raise from_os_error("writing", str(named or folder), exc) from exc
     return done
 
 
