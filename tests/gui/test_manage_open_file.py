@@ -75,12 +75,8 @@ def test_open_shows_the_hash_verifies_and_lists_without_writing(qtbot, open_file
     assert files_under(tmp_path) == before  # nothing was written: no plaintext, no copy
 
 
-def test_decrypt_is_a_separate_step_suggested_outside_the_evidence_folder(qtbot, open_file, evidence, tmp_path,
-                                                                         monkeypatch):
-    dialog = open_file(evidence)
-    with qtbot.waitSignal(dialog.verified, timeout=JOB_TIMEOUT):
-        click(qtbot, dialog.start_button)
-    out = tmp_path / "elsewhere" / "plain.dump"
+def decrypt_to(qtbot, dialog: OpenFileDialog, out: Path, monkeypatch) -> list[str]:
+    """Click Decrypt, answer the save dialog with `out` (its folder made), wait for the end; the names suggested."""
     out.parent.mkdir()
     asked: list[str] = []
 
@@ -91,6 +87,16 @@ def test_decrypt_is_a_separate_step_suggested_outside_the_evidence_folder(qtbot,
     monkeypatch.setattr(open_file_dialog.QFileDialog, "getSaveFileName", save_name)
     click(qtbot, dialog.decrypt_button)
     qtbot.waitUntil(lambda: "Decrypted to" in dialog.decrypt_status.text(), timeout=JOB_TIMEOUT)
+    return asked
+
+
+def test_decrypt_is_a_separate_step_suggested_outside_the_evidence_folder(qtbot, open_file, evidence, tmp_path,
+                                                                         monkeypatch):
+    dialog = open_file(evidence)
+    with qtbot.waitSignal(dialog.verified, timeout=JOB_TIMEOUT):
+        click(qtbot, dialog.start_button)
+    out = tmp_path / "elsewhere" / "plain.dump"
+    asked = decrypt_to(qtbot, dialog, out, monkeypatch)
     assert Path(asked[0]).parent != evidence.parent
     assert out.read_bytes().startswith(b"PGDMP")
     assert files_under(evidence.parent) == sorted([evidence.name, evidence.name + ".sha256"])
@@ -152,14 +158,5 @@ def test_a_folder_backup_says_what_it_holds_and_decrypts_to_a_tar(qtbot, open_fi
     assert dialog.folder and "holds a folder" in dialog.decrypt_status.text()
     assert "Extract… (Ctrl+E)" in dialog.decrypt_status.text() and not dialog.toc_view.isVisible()
     out = tmp_path / "elsewhere" / "vault.tar"
-    out.parent.mkdir()
-    asked: list[str] = []
-
-    def save_name(_parent, _title, suggested, _filter):
-        asked.append(suggested)
-        return str(out), ""
-
-    monkeypatch.setattr(open_file_dialog.QFileDialog, "getSaveFileName", save_name)
-    click(qtbot, dialog.decrypt_button)
-    qtbot.waitUntil(lambda: "Decrypted to" in dialog.decrypt_status.text(), timeout=JOB_TIMEOUT)
+    asked = decrypt_to(qtbot, dialog, out, monkeypatch)
     assert asked[0].endswith(".tar") and out.read_bytes() == tar.read_bytes()
