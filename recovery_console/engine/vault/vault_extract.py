@@ -236,9 +236,7 @@ class _Writer:
                 part, carry = carry[:length], carry[length:]
                 self._write(fd, part)
                 length -= len(part)
-        for _ in pieces:  # the reader checked the regions hold exactly the content stored: nothing is left
-            pass
-        os.ftruncate(fd, size)
+        os.ftruncate(fd, size)  # the reader checked that the regions hold exactly the content stored
 
 
 def _count(done: Extracted, member: tarfile.TarInfo) -> None:
