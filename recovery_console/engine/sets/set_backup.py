@@ -142,9 +142,11 @@ def _write_set(console: Console, profile: Profile, planned: list[PlannedMember],
     with console.audited("backup.create-set", storage.location(folder),
                          {"target": storage.name, "profile": profile.name,
                           "members": [p.name for p in planned]}) as detail:
-        manifest_salt = os.urandom(fmt.SALT_SIZE)  # its key derived while the members are written, not after,
-        in_background(fmt.derive_keys, secret, fmt.Header(iterations=iterations,  # on CPU time they leave (the
-                                                          chunk_exponent=fmt.DEFAULT_CHUNK_EXPONENT,  # last fsync)
+        # The manifest's key is derived while the members are written, not after, on the CPU time they leave
+        # (their last fsync): it is needed only once they are all written.
+        manifest_salt = os.urandom(fmt.SALT_SIZE)
+        in_background(fmt.derive_keys, secret, fmt.Header(iterations=iterations,
+                                                          chunk_exponent=fmt.DEFAULT_CHUNK_EXPONENT,
                                                           salt=manifest_salt), name="rc-manifest-key", idle=True)
         sweep_unfinished(console, storage, sets.sync(storage).unfinished)
         reporter.start(Phase.DUMP)

@@ -200,7 +200,6 @@ class TarReader:
         regions = sparse.check(self._left, start) if sparse.found else None
         if regions is not None:
             info.size = sparse.real_size  # as tarfile has it: the file's size, not the bytes stored
-        info.offset_data = self.offset
         return TarMember(info, mtime_ns, regions)
 
     def _extension_blocks(self) -> Iterator[bytes]:

@@ -119,7 +119,8 @@ def _walk_checked(stream: ReadableStream, root: str, done: Extracted, reporter: 
 
 
 def _refusal(member: tarfile.TarInfo) -> str | None:
-    """Why a member is refused before the data filter looks at it: absolute names, which it would make relative."""
+    """Why a member is refused before the data filter looks at it: an absolute name (the filter would make it
+    relative), a NUL byte in a name (no system call takes one)."""
     if member.name.startswith(("/", "\\")) or (len(member.name) > 1 and member.name[1] == ":"):
         return "an absolute path, which would be written outside the folder"
     if "\0" in member.name or "\0" in member.linkname:
