@@ -48,7 +48,14 @@ from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
 from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, colored
 from recovery_console.ui.widgets.times import local_time, utc_hover
 from recovery_console.ui.wizards.base import WizardBase
-from recovery_console.ui.wizards.extract_pages import WRONG_SECRET_HINT, FilePage, SecretPage, save_as
+from recovery_console.ui.wizards.extract_pages import (
+    WRONG_SECRET_HINT,
+    FilePage,
+    SecretPage,
+    extracted_counts,
+    refused_count,
+    save_as,
+)
 from recovery_console.ui.wizards.extract_set_pages import MemberRunPage, MembersPage
 from recovery_console.ui.wizards.extract_tables_page import TablesPage
 from recovery_console.ui.wizards.restore_set_docs import example_set
@@ -334,13 +341,11 @@ class DecryptPage(QWizardPage):
 
     def show_extracted(self, done: Extracted) -> None:
         """A folder backup's extraction: what was written, and every refused entry by name."""
-        self.written.setText(f"Extracted into {done.folder}: {done.files:,} files, {done.directories:,} folders, "
-                             f"{done.links:,} links ({format_bytes(done.content_bytes)}).")
+        self.written.setText(f"Extracted into {done.folder}: {extracted_counts(done)}.")
         if done.refused:
-            refused = "1 entry was" if len(done.refused) == 1 else f"{len(done.refused):,} entries were"
-            self.summary.setText(colored(f"⚠ {refused} refused by the vault's rules; nothing was written for "
-                                         f"{'it' if len(done.refused) == 1 else 'them'} (listed below).",
-                                         WARN_COLOR, True))
+            refused, them = refused_count(done)
+            self.summary.setText(colored(f"⚠ {refused} refused by the vault's rules; nothing was written for {them} "
+                                         "(listed below).", WARN_COLOR, True))
             self.listing.setPlainText("\n".join(done.refused))
         else:
             self.summary.setText(colored("✔ The whole backup was proven and every entry extracted.", PASS_COLOR, True))

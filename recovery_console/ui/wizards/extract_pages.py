@@ -28,6 +28,7 @@ from recovery_console.engine.progress import Reporter
 from recovery_console.engine.results import VerifyResult
 from recovery_console.engine.sets.local_set import LocalSet, is_set_folder, open_local_set
 from recovery_console.engine.sets.set_naming import is_member_file
+from recovery_console.engine.vault.vault_extract import Extracted
 from recovery_console.errors import Cancelled, RecoveryError, WrongKeyError
 from recovery_console.formatting import counted, format_bytes
 from recovery_console.models.backup import BackupMetadata
@@ -82,6 +83,18 @@ def save_as(what: str) -> SaveAs:
     form.addRow(buddy_label("&Save as:", edit, f"Save {what} as"), row)
     form.addRow(overwrite)
     return SaveAs(edit, browse, overwrite, form)
+
+
+def extracted_counts(done: Extracted) -> str:
+    """What a folder's extraction wrote, in words: "3 files, 2 folders, 1 links (4.9 KiB)"."""
+    return (f"{done.files:,} files, {done.directories:,} folders, {done.links:,} links "
+            f"({format_bytes(done.content_bytes)})")
+
+
+def refused_count(done: Extracted) -> tuple[str, str]:
+    """How many entries an extraction refused ("1 entry was", "3 entries were") and the pronoun for them."""
+    n = len(done.refused)
+    return ("1 entry was", "it") if n == 1 else (f"{n:,} entries were", "them")
 
 
 # --------------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from recovery_console.ui.progress_panel import ProgressPanel
 from recovery_console.ui.widgets.form_labels import buddy_label, wrap_label
 from recovery_console.ui.widgets.status import FAIL_COLOR, PASS_COLOR, WARN_COLOR, colored
 from recovery_console.ui.widgets.times import local_time, utc_hover
-from recovery_console.ui.wizards.extract_pages import save_as
+from recovery_console.ui.wizards.extract_pages import extracted_counts, refused_count, save_as
 
 if TYPE_CHECKING:
     from recovery_console.ui.wizards.extract import ExtractWizard
@@ -325,13 +325,12 @@ class MemberRunPage(QWizardPage):
     def show_extracted(self, name: str, done: Extracted) -> None:
         """A folder member's extraction: what was written, and every refused entry by name."""
         self.refused = list(done.refused)
-        text = (f"Member '{name}' extracted into {done.folder}: {done.files:,} files, {done.directories:,} folders, "
-                f"{done.links:,} links ({format_bytes(done.content_bytes)}); the archive is the one the set's manifest "
-                "names.")
+        text = (f"Member '{name}' extracted into {done.folder}: {extracted_counts(done)}; the archive is the one the "
+                "set's manifest names.")
         if done.refused:
-            refused = "1 entry was" if len(done.refused) == 1 else f"{len(done.refused):,} entries were"
-            self.status.setText(colored(f"⚠ {text} {refused} refused; nothing was written for "
-                                        f"{'it' if len(done.refused) == 1 else 'them'}.", WARN_COLOR, True))
+            refused, them = refused_count(done)
+            self.status.setText(colored(f"⚠ {text} {refused} refused; nothing was written for {them}.", WARN_COLOR,
+                                        True))
             self.refused_list.setPlainText("\n".join(done.refused))
         else:
             self.status.setText(colored("✔ " + text, PASS_COLOR, True))
