@@ -66,9 +66,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         sub.add_argument("--as-profile", action="append", metavar="MEMBER=PROFILE",
                          help="a recovery set's database member restores through this profile of its database "
                               "(repeatable; member main uses --profile)")
+        sub.add_argument("--new-folder", metavar="DIR", help="a recovery set's folder member into this new folder "
+                                                             "instead of in place")
         if name == "run":
-            sub.add_argument("--new-folder", metavar="DIR", help="a recovery set's folder member into this new folder "
-                                                                 "instead of in place")
             sub.add_argument("--yes", action="store_true", help="skip the typed RESTORE confirmation")
             sub.add_argument("--continue-on-error", action="store_true",
                              help="let pg_restore go on after an error (the restore still fails before any swap)")
@@ -159,8 +159,8 @@ def cmd_preflight(args: argparse.Namespace) -> int:
     found = _found_set(app, args)
     if found is not None:
         return preflight_set(args, app, found, _secret(args, args.profile), _plan_lines)
-    if args.member:
-        raise UsageError("--member chooses members of a recovery set; this is a single backup.")
+    if args.member or args.new_folder:
+        raise UsageError("--member and --new-folder choose members of a recovery set; this is a single backup.")
     _, plan, _ = _plan(args)
     verdict = "Ready to restore." if plan.ready else "NOT ready: fix the failed checks."
     if plan.unacknowledged and not any(c.blocking for c in plan.checks):

@@ -10,10 +10,16 @@ from typing import Any
 
 from recovery_console.cli.common import emit, job
 from recovery_console.engine.console import Console
-from recovery_console.engine.restore import Restorer
 from recovery_console.engine.sets.set_catalog import DAMAGED, SetRecord
-from recovery_console.engine.sets.set_members import manifest_of, member_ref, pick_member
-from recovery_console.engine.sets.set_restore import open_set, plan_set_restore, preflight_set_restore, run_set_restore
+from recovery_console.engine.sets.set_restore import (
+    NO_ROUTE,
+    MemberPreflight,
+    SetRestorePlan,
+    open_set,
+    plan_set_restore,
+    preflight_set_restore,
+    run_set_restore,
+)
 from recovery_console.errors import ExitCode, UsageError
 from recovery_console.models.profile import PRIMARY_MEMBER
 
@@ -22,15 +28,7 @@ def run_set(args: argparse.Namespace, app: Console, found: SetRecord, secret: st
             confirm: Any, plan_lines: Any) -> int:
     """Restore the chosen members (default: all) through the engine's set restore; refused whole, before anything
     changes, when any cannot be."""
-    plan = plan_set_restore(found, open_set(app, found, secret), args.profile, members=args.member,
-                            through=member_profiles(args))
-    if args.new_folder and len(plan.folders) != 1:
-        raise UsageError("--new-folder takes one folder member; choose it with --member.")
-    if args.new_database:
-        raise UsageError("--new-database applies to single backups; a set's own database is restored in place.")
-    if args.new_folder:
-        plan = plan_set_restore(found, plan.manifest, args.profile, members=args.member, through=plan.through,
-                                new_folders={plan.folders[0].name: Path(args.new_folder)})
+    plan = _plan(args, app, found, secret, require_routes=True)
     what = [f"database '{m.database}' (member {m.name})" for m in plan.databases]
     what += [f"folder {m.folder} (member {m.name})" if not args.new_folder else f"new folder {args.new_folder}"
              for m in plan.folders]
@@ -41,9 +39,9 @@ def run_set(args: argparse.Namespace, app: Console, found: SetRecord, secret: st
     with job(args) as reporter:  # every database's checks pass before any changes
         checked = preflight_set_restore(app, plan, secret, jobs=args.jobs,
                                         allow_other_database=args.allow_other_database, reporter=reporter)
-    for failed in (c for c in checked if c.plan is not None and not c.plan.ready):
-        emit(args, data, plan_lines(failed.plan) + [f"NOT restored: member {failed.member.name} failed its checks; "
-                                                     "nothing was changed."])
+    for failed in (c for c in checked if not c.ready):
+        emit(args, data, _member_lines(failed, plan_lines) + [f"NOT restored: member {failed.member.name} failed its "
+                                                              "checks; nothing was changed."])
         return ExitCode.VERIFY_FAILED
     with job(args) as reporter:
         result = run_set_restore(app, plan, checked, secret, exit_on_error=not args.continue_on_error,
@@ -76,39 +74,50 @@ def run_set(args: argparse.Namespace, app: Console, found: SetRecord, secret: st
 
 
 def preflight_set(args: argparse.Namespace, app: Console, found: SetRecord, secret: str, plan_lines: Any) -> int:
-    """What `restore run SET` would do, member by member, changing nothing: the profile's own database through the
-    usual pre-flight, each folder's place, and what this release cannot restore."""
+    """What `restore run SET` would do, member by member, changing nothing: the engine's set pre-flight with every
+    member checked (a database without a profile to go through, or a folder with nowhere to go, fails its line)."""
     lines = [f"Set {found.set_id}: {found.state}" + (f" ({'; '.join(found.problems)})" if found.problems else "")]
     if found.state == DAMAGED:
         emit(args, {"set": found.as_dict(), "ready": False}, lines + ["NOT ready: a damaged set is never restored."])
         return ExitCode.VERIFY_FAILED
-    manifest = manifest_of(app, found, secret)
-    ready = manifest.profile == args.profile
-    if not ready:
-        lines.append(f"  FAIL  profile: the set was made from profile '{manifest.profile}', not '{args.profile}'")
-    chosen = [pick_member(manifest, name) for name in (args.member or [m.name for m in manifest.members])]
-    through = {**member_profiles(args), PRIMARY_MEMBER: args.profile}
-    for member in chosen:
-        if member.kind == "database" and member.name in through:
-            with job(args) as reporter:
-                plan = Restorer(app).preflight(through[member.name], member_ref(app, found, member), secret,
-                                               jobs=args.jobs, verify_first=True,
-                                               allow_other_database=args.allow_other_database, reporter=reporter)
-            lines += plan_lines(plan)
-            ready = ready and plan.ready
-        elif member.kind == "folder":
-            place = Path(member.folder) if member.folder else None  # None: imported from a tar, its folder unknown
-            there = place is not None and place.is_dir() and not place.is_symlink()
-            lines.append(f"  {'PASS' if there else 'WARN'}  folder {member.name}: " +
-                         (f"{place} is replaced by swap, the previous one kept beside it" if there else
-                          f"{place or 'its folder (imported from a tar)'} is not a folder here; restore it into "
-                          "a new folder (--new-folder DIR)"))
-        else:
-            lines.append(f"  FAIL  database {member.name}: name the profile it restores through with --as-profile "
-                         f"{member.name}=PROFILE (a profile of that database)")
-            ready = False
-    emit(args, {"set": found.as_dict(), "ready": ready}, lines + ["Ready to restore." if ready else "NOT ready."])
+    plan = _plan(args, app, found, secret, require_routes=False)
+    with job(args) as reporter:
+        checked = preflight_set_restore(app, plan, secret, jobs=args.jobs,
+                                        allow_other_database=args.allow_other_database, reporter=reporter,
+                                        stop_at_failure=False)
+    members: list[dict[str, Any]] = []
+    for each in checked:
+        lines += _member_lines(each, plan_lines)
+        members.append({"name": each.member.name, "ready": each.ready, "profile": each.profile,
+                        "checks": [dataclasses.asdict(c) for c in (each.plan.checks if each.plan else each.checks)]})
+    ready = all(each.ready for each in checked)
+    emit(args, {"set": found.as_dict(), "ready": ready, "members": members},
+         lines + ["Ready to restore." if ready else "NOT ready."])
     return ExitCode.OK if ready else ExitCode.VERIFY_FAILED
+
+
+def _member_lines(checked: MemberPreflight, plan_lines: Any) -> list[str]:
+    """A member's pre-flight as lines: a database's restore plan, or a folder's (or an unroutable database's) check."""
+    lines = plan_lines(checked.plan) if checked.plan is not None else []
+    return lines + [f"  {c.status.upper()}  {c.name}: {c.detail}" +
+                    (f" (--as-profile {checked.member.name}=PROFILE)" if c.detail == NO_ROUTE else "")
+                    for c in checked.checks]
+
+
+def _plan(args: argparse.Namespace, app: Console, found: SetRecord, secret: str, *,
+          require_routes: bool) -> SetRestorePlan:
+    """The members chosen on the command line, the profile each goes through and the one new folder, if named."""
+    if args.new_database:
+        raise UsageError("--new-database applies to single backups; a set's own database is restored in place.")
+    manifest = open_set(app, found, secret)
+    plan = plan_set_restore(found, manifest, args.profile, members=args.member, through=member_profiles(args),
+                            require_routes=require_routes)
+    if not args.new_folder:
+        return plan
+    if len(plan.folders) != 1:
+        raise UsageError("--new-folder takes one folder member; choose it with --member.")
+    return plan_set_restore(found, manifest, args.profile, members=args.member, through=member_profiles(args),
+                            new_folders={plan.folders[0].name: Path(args.new_folder)}, require_routes=require_routes)
 
 
 def member_profiles(args: argparse.Namespace) -> dict[str, str]:

@@ -320,7 +320,9 @@ def test_a_set_restores_its_database_and_vault_in_place_and_its_members_decrypt(
     capsys.readouterr()
     assert main(["restore", "preflight", made["short_id"], "--profile", "records", *secret]) == ExitCode.VERIFY_FAILED
     out = capsys.readouterr().out
-    assert "FAIL  database results: name the profile it restores through" in out and "PASS  folder vault" in out
+    assert "FAIL  database results: no profile to restore it through; choose a profile of that database, or leave " \
+           "the member out (--as-profile results=PROFILE)" in out and "PASS  folder vault" in out
+    assert f"→ {set_profile['config']}, safe in-place" in out  # main's own pre-flight ran although results cannot
     assert main(["restore", "preflight", made["short_id"], "--profile", "records", "--member", "main",
                  "--member", "vault", *secret]) == ExitCode.OK
     assert capsys.readouterr().out.rstrip().endswith("Ready to restore.")

@@ -55,7 +55,7 @@ def test_a_name_uploaded_twice_makes_two_sets_and_a_restore_by_name_takes_the_ne
     assert main(["backup", "list"]) == ExitCode.OK
     assert capsys.readouterr().out.count("Name      nightly") == 2
 
-    common = ["--profile", "prod", *secret]
+    common = ["--profile", "prod", "--new-folder", str(tmp_path / "back"), *secret]  # imported: its folder unknown
     assert main(["restore", "preflight", "nightly", *common]) == ExitCode.OK
     out, err = capsys.readouterr()
     assert f"'nightly' names 2 recovery sets; the newest complete one is used: set {newer.short_id} (created " \

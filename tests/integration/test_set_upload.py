@@ -211,11 +211,14 @@ def test_an_imported_folder_member_is_restored_into_a_new_folder_never_over_the_
     (work / "keep.txt").write_text("mine")
     monkeypatch.chdir(work)  # an unknown folder must not become '.': the working directory is not swapped
     common = ["--profile", "prod", "--secret-key-file", str(secret_file)]
-    assert main(["restore", "preflight", made.short_id, *common]) == ExitCode.OK
+    assert main(["restore", "preflight", made.short_id, *common]) == ExitCode.VERIFY_FAILED
     out = capsys.readouterr().out
-    assert "WARN  folder vault: its folder (imported from a tar) is not a folder here" in out
-    assert main(["restore", "run", made.short_id, *common, "--yes"]) == ExitCode.USAGE
-    assert "cannot be restored in place" in capsys.readouterr().err
+    assert "FAIL  folder vault: imported from a tar file, the folder it came from is unknown" in out
+    assert main(["restore", "preflight", made.short_id, *common, "--new-folder", str(tmp_path / "back")]) == 0
+    assert "PASS  folder vault: extracted into the new folder" in capsys.readouterr().out
+    assert main(["restore", "run", made.short_id, *common, "--yes"]) == ExitCode.VERIFY_FAILED
+    out = capsys.readouterr().out
+    assert "FAIL  folder vault: imported from a tar file" in out and "NOT restored: member vault" in out
     assert sorted(p.name for p in work.iterdir()) == ["keep.txt"] and not list(tmp_path.glob("cwd.pre_restore_*"))
     assert main(["restore", "run", made.short_id, *common, "--new-folder", str(tmp_path / "back"), "--yes"]) == 0
     assert (tmp_path / "back" / "naïve café" / "résumé ✓.txt").read_text("utf-8") == "ünïcode\n"

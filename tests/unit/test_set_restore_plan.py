@@ -10,7 +10,13 @@ import pytest
 
 from recovery_console.engine.sets.manifest import ManifestMember, SetManifest
 from recovery_console.engine.sets.set_catalog import COMPLETE, DAMAGED, SetRecord
-from recovery_console.engine.sets.set_restore import folder_check, plan_set_restore, run_set_restore
+from recovery_console.engine.sets.set_restore import (
+    NO_ROUTE,
+    folder_check,
+    plan_set_restore,
+    preflight_set_restore,
+    run_set_restore,
+)
 from recovery_console.errors import IntegrityError, NotFoundError, UsageError
 
 
@@ -87,3 +93,29 @@ def test_the_run_refuses_members_without_a_passed_pre_flight(tmp_path):
     plan = plan_set_restore(record, record.manifest, "records", members=["main"])
     with pytest.raises(UsageError, match="main did not pass"):
         run_set_restore(None, plan, [], "secret")  # type: ignore[arg-type]  # refused before the console is used
+
+
+def test_a_folder_imported_from_a_tar_goes_only_into_a_new_folder(tmp_path, monkeypatch):
+    record = _set(tmp_path / "vault")
+    assert record.manifest is not None
+    imported = dataclasses.replace(record.manifest.members[2], folder=None)
+    record = dataclasses.replace(record, manifest=dataclasses.replace(record.manifest, members=(imported,)))
+    assert record.manifest is not None
+    monkeypatch.chdir(tmp_path)  # an unknown folder is never '.', which is a folder here
+    in_place = plan_set_restore(record, record.manifest, "records")
+    check = folder_check(in_place, imported)
+    assert check.status == "fail" and "imported from a tar file" in check.detail
+    into = plan_set_restore(record, record.manifest, "records", new_folders={"vault": tmp_path / "back"})
+    assert folder_check(into, imported).status == "pass"
+
+
+def test_a_database_member_with_no_profile_fails_its_pre_flight_when_routes_are_not_required(tmp_path):
+    record = _set(tmp_path / "vault")
+    assert record.manifest is not None
+    plan = plan_set_restore(record, record.manifest, "records", members=["results", "vault"], require_routes=False)
+    assert dict(plan.through) == {}
+    checked = preflight_set_restore(None, plan, "secret", stop_at_failure=False)  # type: ignore[arg-type]
+    assert [(c.member.name, c.ready) for c in checked] == [("results", False), ("vault", False)]
+    assert checked[0].checks[0].detail == NO_ROUTE
+    first_only = preflight_set_restore(None, plan, "secret")  # type: ignore[arg-type]
+    assert [c.member.name for c in first_only] == ["results"]

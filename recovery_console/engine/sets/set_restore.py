@@ -25,6 +25,7 @@ from recovery_console.errors import IntegrityError, RecoveryError, UsageError
 from recovery_console.models.profile import PRIMARY_MEMBER
 
 CHECKING, WAITING, RESTORING, RESTORED, FAILED = "checking", "waiting", "restoring", "restored", "failed"
+NO_ROUTE = "no profile to restore it through; choose a profile of that database, or leave the member out"
 
 
 @dataclass(frozen=True)
@@ -119,9 +120,10 @@ def open_set(console: Console, record: SetRecord, secret: str) -> SetManifest:
 
 def plan_set_restore(record: SetRecord, manifest: SetManifest, profile: str, *,
                      members: Sequence[str] | None = None, through: Mapping[str, str] | None = None,
-                     new_folders: Mapping[str, Path] | None = None) -> SetRestorePlan:
+                     new_folders: Mapping[str, Path] | None = None, require_routes: bool = True) -> SetRestorePlan:
     """The choices checked, nothing read or changed: the set's own profile, members it holds (default: all), a profile
-    for each database member (`main` restores through `profile`), new folders only for chosen folder members."""
+    for each database member (`main` restores through `profile`), new folders only for chosen folder members.
+    Without `require_routes` a database member with no profile stays in the plan and fails its pre-flight."""
     refuse_damaged(record)
     if manifest.profile != profile:
         raise UsageError(f"Set {manifest.set_id} was made from profile '{manifest.profile}', not '{profile}'.",
@@ -132,7 +134,7 @@ def plan_set_restore(record: SetRecord, manifest: SetManifest, profile: str, *,
     chosen = tuple(pick_member(manifest, name) for name in names)
     routes = {**dict(through or {}), PRIMARY_MEMBER: profile}
     missing = [m.name for m in chosen if m.kind == "database" and not routes.get(m.name)]
-    if missing:
+    if missing and require_routes:
         raise UsageError(f"No profile to restore through for the database members {', '.join(missing)}; nothing "
                          "was changed.", hint="Choose for each a profile of that database (its history keeps the "
                                               "previous database), or leave the member out.",
@@ -143,7 +145,7 @@ def plan_set_restore(record: SetRecord, manifest: SetManifest, profile: str, *,
         if name not in folders:
             raise UsageError(f"Member '{name}' is not a chosen folder member; only those go into a new folder.")
     return SetRestorePlan(record, manifest, profile, chosen,
-                          {m.name: routes[m.name] for m in chosen if m.kind == "database"},
+                          {m.name: routes[m.name] for m in chosen if m.kind == "database" and routes.get(m.name)},
                           {name: Path(path) for name, path in (new_folders or {}).items()})
 
 
@@ -159,6 +161,9 @@ def member_profile_choices(console: Console, member: ManifestMember) -> list[str
 def folder_check(plan: SetRestorePlan, member: ManifestMember) -> Check:
     """Whether a folder member's destination can take it: a new folder must not exist, an in-place one must."""
     place = plan.folder_destination(member)
+    if member.name not in plan.new_folders and not member.folder:  # never '.': the working directory is not swapped
+        return Check(f"folder {member.name}", "fail", "imported from a tar file, the folder it came from is unknown; "
+                                                      "restore it into a new folder")
     if member.name in plan.new_folders:
         if place.exists() or place.is_symlink():
             return Check(f"folder {member.name}", "fail", f"{place} already exists; choose a new folder")
@@ -180,7 +185,13 @@ def preflight_set_restore(console: Console, plan: SetRestorePlan, secret: str, *
     found: list[MemberPreflight] = []
     for member in plan.databases:
         _step(on_step, member.name, CHECKING)
-        profile = plan.through[member.name]
+        profile = plan.through.get(member.name)
+        if profile is None:
+            found.append(MemberPreflight(member, checks=[Check(f"database {member.name}", "fail", NO_ROUTE)]))
+            _step(on_step, member.name, FAILED, NO_ROUTE)
+            if stop_at_failure:
+                return found
+            continue
         checked = Restorer(console).preflight(profile, member_ref(console, plan.record, member), secret, jobs=jobs,
                                               verify_first=verify_first, allow_other_database=allow_other_database,
                                               reporter=reporter)

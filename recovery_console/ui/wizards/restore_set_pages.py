@@ -50,18 +50,21 @@ class FolderChoice(QGroupBox):
     def __init__(self, page: SetMembersPage, member: ManifestMember) -> None:
         super().__init__(f"Folder member {member.name}")
         self.member = member
-        place = Path(member.folder or "")
-        self.in_place = QRadioButton(f"Restore &in place: {place} (the previous folder kept beside it as "
-                                     f"{place.name}.pre_restore_<time>)")
+        place = Path(member.folder) if member.folder else None  # None: imported from a tar, its folder unknown
+        self.in_place = QRadioButton(
+            f"Restore &in place: {place} (the previous folder kept beside it as {place.name}.pre_restore_<time>)"
+            if place is not None else
+            "Restore &in place: not possible (imported from a tar file, the folder it came from is unknown)")
         self.in_place.setAccessibleName(f"Restore folder member {member.name} in place")
-        self.in_place.setChecked(True)
+        self.in_place.setEnabled(place is not None)
         self.new_folder = QRadioButton("Into a &new folder:")
         self.new_folder.setAccessibleName(f"Restore folder member {member.name} into a new folder")
         group = QButtonGroup(self)
         group.addButton(self.in_place)
         group.addButton(self.new_folder)
+        (self.in_place if place is not None else self.new_folder).setChecked(True)
         self.path_edit = QLineEdit()
-        self.path_edit.setPlaceholderText(f"a folder that does not exist yet, e.g. {place}_restored")
+        self.path_edit.setPlaceholderText(f"a folder that does not exist yet, e.g. {place or member.name}_restored")
         self.path_edit.setAccessibleName(f"New folder for member {member.name}")
         self.browse = QPushButton("C&hoose…")
         self.browse.setAccessibleName(f"Choose the parent of the new folder for member {member.name}")
