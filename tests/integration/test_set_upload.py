@@ -25,6 +25,7 @@ from recovery_console.engine.sets.set_import import import_set
 from recovery_console.engine.sets.set_listing import find_set, list_sets, verify_set
 from recovery_console.engine.sets.set_members import decrypt_database_member, extract_folder_member
 from recovery_console.errors import Cancelled, ExitCode, IntegrityError, UsageError
+from recovery_console.models.profile import ConnectionMode
 from tests.fixtures.console import FAST_ITERATIONS, SECRET, cancel_at_verify
 from tests.integration.test_s3 import FakeSecrets
 
@@ -222,3 +223,24 @@ def test_an_imported_folder_member_is_restored_into_a_new_folder_never_over_the_
     assert sorted(p.name for p in work.iterdir()) == ["keep.txt"] and not list(tmp_path.glob("cwd.pre_restore_*"))
     assert main(["restore", "run", made.short_id, *common, "--new-folder", str(tmp_path / "back"), "--yes"]) == 0
     assert (tmp_path / "back" / "naïve café" / "résumé ✓.txt").read_text("utf-8") == "ünïcode\n"
+
+
+def test_a_set_of_a_database_and_an_imported_folder_is_refused_before_the_database_is_touched(
+        console, local_target, nightly, pg15, tmp_path, monkeypatch, capsys, secret_file):
+    live = pg15.createdb(f"live_{uuid.uuid4().hex[:8]}")
+    pg15.psql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'today')", db=live)
+    console.profiles.create("prod", pg15.dsn(live), target=local_target)
+    console.profiles.set_mode("prod", ConnectionMode.DIRECT, acknowledge_direct=True)
+    made = import_set(console, [nightly["config"], nightly["vault"]], "nightly", None, SECRET, profile="prod",
+                      iterations=FAST_ITERATIONS)
+    monkeypatch.setenv("RECOVERY_CONSOLE_HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)  # '.' is a folder here: the imported folder must still not pass as in place
+    databases = pg15.databases()
+    common = ["--profile", "prod", "--as-profile", "config=prod", "--secret-key-file", str(secret_file),
+              "--allow-other-database"]
+    assert main(["restore", "run", made.short_id, *common, "--yes"]) == ExitCode.VERIFY_FAILED
+    out = capsys.readouterr().out
+    assert "FAIL  folder vault: imported from a tar file" in out and "nothing was changed" in out
+    assert pg15.psql("SELECT v FROM t", db=live) == "today" and pg15.databases() == databases
+    assert main(["restore", "run", made.short_id, *common, "--new-folder", str(tmp_path / "back"), "--yes"]) == 0
+    assert pg15.psql("SELECT count(*) FROM t", db=live) == "300" and (tmp_path / "back" / "big.bin").stat().st_size
