@@ -203,9 +203,8 @@ def set_lines(record: SetRecord) -> list[str]:
     if record.manifest is not None:
         lines.append("Members   (each its own snapshot: databases are not one consistent point in time)")
         for m in record.manifest.members:
-            what = m.database if m.kind == "database" else m.folder
             lines.append(f"  {m.name:<14} {m.kind:<8} {m.key:<16} {format_bytes(m.size):>10}  "
-                         f"{m.started_at} → {m.finished_at}  {what or ''}")
+                         f"{m.started_at} → {m.finished_at}  {printable(m.taken_from)}")
     elif record.member_files is not None:
         lines.append("Members   " + ", ".join(record.member_files) + " (names and times once verified)")
     lines += [f"PROBLEM   {problem}" for problem in record.problems]

@@ -116,9 +116,8 @@ def _local_set_lines(opened: LocalSet) -> list[str]:
              "Members   (each its own snapshot: databases are not one consistent point in time)"]
     for found in opened.members:
         m = found.member
-        what = m.database if m.kind == "database" else m.folder
         lines.append(f"  {m.name:<14} {m.kind:<8} {m.key:<16} {format_bytes(m.size):>10}  "
-                     f"{m.started_at} → {m.finished_at}  {printable(what or '')}")
+                     f"{m.started_at} → {m.finished_at}  {printable(m.taken_from)}")
     lines += [f"DAMAGED   {m.member.name}: {m.problem}; take it from another copy of the set" for m in opened.damaged]
     return lines
 

@@ -236,6 +236,8 @@ def test_a_set_of_a_database_and_an_imported_folder_is_refused_before_the_databa
     monkeypatch.setenv("RECOVERY_CONSOLE_HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)  # '.' is a folder here: the imported folder must still not pass as in place
     databases = pg15.databases()
+    assert main(["contents", made.short_id, "--secret-key-file", str(secret_file)]) == ExitCode.OK
+    assert "(imported from a tar file; its folder unknown)" in capsys.readouterr().out
     common = ["--profile", "prod", "--as-profile", "config=prod", "--secret-key-file", str(secret_file),
               "--allow-other-database"]
     assert main(["restore", "run", made.short_id, *common, "--yes"]) == ExitCode.VERIFY_FAILED

@@ -54,6 +54,13 @@ class ManifestMember:
     server_version: str | None = None
     folder: str | None = None
 
+    @property
+    def taken_from(self) -> str:
+        """Its database or folder, for a listing; a folder imported from a tar file has none the set knows."""
+        if self.kind == "database":
+            return self.database or "(its database unknown)"
+        return self.folder or "(imported from a tar file; its folder unknown)"
+
 
 @dataclass(frozen=True)
 class SetManifest:

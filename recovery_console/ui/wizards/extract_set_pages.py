@@ -128,7 +128,7 @@ class MembersPage(QWizardPage):
 
     def _fill_row(self, row: int, found: LocalMember) -> None:
         member = found.member
-        cells = (member.name, member.kind, format_bytes(member.size), member.database or member.folder or "—",
+        cells = (member.name, member.kind, format_bytes(member.size), member.taken_from,
                  local_time(member.started_at), local_time(member.finished_at),
                  "damaged" if found.problem else "present")
         hovers = {4: utc_hover(member.started_at), 5: utc_hover(member.finished_at), 6: found.problem or "present"}

@@ -187,11 +187,10 @@ class SetMembersPage(QWizardPage):
             name.setFlags(name.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             name.setCheckState(Qt.CheckState.Checked)
             name.setToolTip(f"Restore member {member.name}")
-            what = member.database if member.kind == "database" else member.folder
             self.table.setItem(row, 0, name)
             self.table.setItem(row, 1, table_item(member.kind))
             self.table.setItem(row, 2, table_item(format_bytes(member.archive_length)))
-            self.table.setItem(row, 3, table_item(what or "?"))
+            self.table.setItem(row, 3, table_item(member.taken_from))
             if member.kind == "folder":
                 self.table.setItem(row, 4, table_item("— (its place below)"))
                 choice = FolderChoice(self, member)
