@@ -41,7 +41,7 @@ def test_an_imported_folder_offers_only_a_new_folder(qtbot, tmp_path):
     choice.show()
     choice.sync()
     assert not choice.in_place.isEnabled() and choice.new_folder.isChecked()
-    assert "not possible" in choice.in_place.text() and "vault_restored" in choice.path_edit.placeholderText()
+    assert "Not possible" in choice.in_place_note.text() and "vault_restored" in choice.path_edit.placeholderText()
     qtbot.mouseClick(choice.in_place, Qt.MouseButton.LeftButton)  # a disabled button takes no click
     assert choice.new_folder.isChecked()
     choice.setEnabled(False)  # the page greys a member left out, then brings it back

@@ -288,10 +288,13 @@ def test_mnemonics_are_unique_on_every_page(qtbot, console):
     or with the wizard's own buttons."""
     from recovery_console.ui.wizards.extract import ExtractWizard
     from recovery_console.ui.wizards.restore import RestoreWizard
+    from recovery_console.ui.wizards.restore_set_docs import set_screenshot_pages
 
     for cls in (SetupWizard, RestoreWizard, ExtractWizard):
         wizard = cls(console)
         qtbot.addWidget(wizard)
+        if isinstance(wizard, RestoreWizard):  # a set's pages fill in per member: a folder member's choice too
+            set_screenshot_pages(wizard)
         buttons = {mnemonic(wizard.button(b).text()) for b in (QWizard.WizardButton.BackButton,
                                                               QWizard.WizardButton.NextButton)}
         for page_id in wizard.pageIds():

@@ -51,13 +51,15 @@ class FolderChoice(QGroupBox):
         super().__init__(f"Folder member {member.name}")
         self.member = member
         place = Path(member.folder) if member.folder else None  # None: imported from a tar, its folder unknown
-        self.in_place = QRadioButton(
-            f"Restore &in place: {place} (the previous folder kept beside it as {place.name}.pre_restore_<time>)"
-            if place is not None else
-            "Restore &in place: not possible (imported from a tar file, the folder it came from is unknown)")
+        self.in_place = QRadioButton(f"Restore &in place: {place}" if place is not None else "Restore &in place")
+        self.in_place_note = wrap_label(
+            f"The folder there now is kept beside it as {place.name}.pre_restore_<time>." if place is not None else
+            "Not possible: imported from a tar file, the folder it came from is unknown.",
+            f"Restoring folder member {member.name} in place")
+        self.in_place_note.setIndent(self.in_place.iconSize().width() + 8)  # under the button's text, not its circle
         self.in_place.setAccessibleName(f"Restore folder member {member.name} in place")
         self.in_place.setEnabled(place is not None)
-        self.new_folder = QRadioButton("Into a &new folder:")
+        self.new_folder = QRadioButton("Into a ne&w folder:")  # Alt+N is the wizard's Next
         self.new_folder.setAccessibleName(f"Restore folder member {member.name} into a new folder")
         group = QButtonGroup(self)
         group.addButton(self.in_place)
@@ -75,6 +77,7 @@ class FolderChoice(QGroupBox):
         row.addWidget(self.browse)
         box = QVBoxLayout(self)
         box.addWidget(self.in_place)
+        box.addWidget(self.in_place_note)
         box.addLayout(row)
         for signal in (self.in_place.toggled, self.new_folder.toggled):
             signal.connect(page.choices_changed)
