@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 import shiboken6
-from PySide6.QtWidgets import QDialogButtonBox, QLineEdit
+from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QLineEdit
 
 from recovery_console.engine.live_backup import backup_database
 from recovery_console.engine.restore import Restorer, RestoreResult
@@ -22,6 +22,7 @@ from tests.fixtures.console import SECRET
 from tests.gui.test_main_window import JOB_TIMEOUT, click, click_list_item, type_text
 from tests.gui.test_manage_targets import audit_actions, open_window_fixture  # noqa: F401 - the fixture, by name
 from tests.gui.test_restore_wizard import MainWindowStandIn, answer
+from tests.gui.test_setup_wizard import mnemonic
 
 pytestmark = [pytest.mark.gui]
 SIZE = COLUMNS.index("Size now")
@@ -169,3 +170,17 @@ def test_swap_in_a_checked_copy_left_by_a_blocked_swap(qtbot, console, pg15, res
     assert copy not in pg15.databases() and "Swapped in" in dialog.status.text()
     newest = history(console, "prod").rows[0]
     assert newest.entry.result == "succeeded" and newest.kept in pg15.databases() and newest.can_roll_back
+
+
+def test_every_button_of_the_dialog_has_its_own_mnemonic(qtbot, console):
+    """Alt+letter presses one button: the set panel's Roll back whole set… took Alt+W from Swap in… (a walk found
+    Alt+W only moving the focus between the two)."""
+    dialog = RestoreHistoryDialog(console, JobRunner(), "prod")
+    qtbot.addWidget(dialog)
+    seen: dict[str, str] = {}
+    for button in dialog.findChildren(QAbstractButton):  # hidden ones too: the set panel shows once a set is restored
+        key = mnemonic(button.text())
+        assert not key or key not in seen, f"{button.text()!r} and {seen[key]!r} share Alt+{key.upper()}"
+        if key:
+            seen[key] = button.text()
+    assert seen["s"] == "Roll back whole &set…"

@@ -70,7 +70,7 @@ class SetRestoresPanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setMaximumHeight(170)
-        self.rollback_button = QPushButton(icon("restore"), "Roll back &whole set…")
+        self.rollback_button = QPushButton(icon("restore"), "Roll back whole &set…")
         self.rollback_button.setAccessibleName("Roll back every member of the selected set restore")
         self.rollback_button.setToolTip("Every member this set restore replaced gets its previous state back, in one "
                                         "step; the restored states are kept beside them.")
