@@ -23,6 +23,7 @@ from recovery_console.engine.sets.set_listing import list_sets
 from recovery_console.engine.sets.set_pins import set_pin
 from recovery_console.engine.state.targets import AD_HOC_LOCAL
 from recovery_console.errors import RecoveryError, StorageError
+from recovery_console.formatting import counted
 from recovery_console.models.backup import BackupRecord
 from recovery_console.models.profile import Profile
 from recovery_console.ui import theme
@@ -241,8 +242,8 @@ class MainController(QObject):
         select, self._select_after_refresh = self._select_after_refresh, None
         if not window.browser.show_records(records, select):
             window.details.show_record(window.selected_backup())
-        window.browser.update_counts(has_targets=bool(window.targets))
         window.browser.sets.show_sets(sets, pinned)
+        window.browser.update_counts(has_targets=bool(window.targets))
         window.refresh_badges()  # the listing was itself a check of every target
         window.sidebar.show_usage(usage(records, sets))
         if problems:
@@ -251,8 +252,8 @@ class MainController(QObject):
             name, error = sorted(problems.items())[0]
             window.show_error(f"Listing target '{name}' failed", error)
         else:
-            count = len(records)
-            window.statusBar().showMessage(f"{count} backup{'' if count == 1 else 's'} listed.", 5000)
+            also = f" and {counted(len(sets), 'recovery set')}" if sets else ""
+            window.statusBar().showMessage(f"{counted(len(records), 'backup')}{also} listed.", 5000)
         self.update_actions()
         self._refresh_result = len(records)
 

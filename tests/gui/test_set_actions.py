@@ -99,6 +99,9 @@ def test_a_set_profile_is_backed_up_in_one_click_and_a_cancelled_one_leaves_noth
     assert [m.name for m in verify_set(console, made[0], SECRET).manifest.members] == ["main", "results", "vault"]
     settle(qtbot, window)
     assert window.browser.sets.table.rowCount() == 2  # the list shows the new set
+    assert window.browser.count_label.text() == "0 backups, 2 recovery sets"
+    assert window.browser.empty_label.text() == "No single backups here; the recovery sets are listed below."
+    assert "0 backups and 2 recovery sets listed." in window.said  # not "0 backups listed." over two sets
 
 
 def test_verify_pin_refused_delete_unpin_and_delete_of_a_selected_set(

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from recovery_console.engine.sets.set_catalog import SetRecord
+from recovery_console.formatting import counted
 from recovery_console.models.backup import BackupRecord
 from recovery_console.ui.backup_table import COL_CREATED, BackupFilterProxy, BackupTableModel
 from recovery_console.ui.views.set_list import SetList
@@ -134,9 +135,12 @@ class BackupBrowser(QWidget):
         """The count in the status bar, and the hint under the table when nothing is shown."""
         shown, total = self.proxy.rowCount(), self.model.rowCount()
         noun = "backup" if total == 1 else "backups"
-        self.count_label.setText(f"{shown} of {total} {noun}" if shown != total else f"{total} {noun}")
+        sets = f", {counted(self.sets.shown, 'recovery set')}" if self.sets.shown else ""
+        self.count_label.setText((f"{shown} of {total} {noun}" if shown != total else f"{total} {noun}") + sets)
         if not has_targets:
             self.empty_label.setText("No storage target is configured yet. Use New profile (File menu) to set one up.")
+        elif total == 0 and self.sets.shown:
+            self.empty_label.setText("No single backups here; the recovery sets are listed below.")
         elif total == 0:
             self.empty_label.setText("No backups yet. Back up now (Ctrl+B) makes the first one.")
         elif shown == 0:

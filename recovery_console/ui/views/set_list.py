@@ -74,6 +74,7 @@ class SetList(QWidget):
         box.addWidget(pane_title("Recovery &sets", self.table))
         box.addWidget(self.table)
         box.addWidget(self.status)
+        self.shown = 0  # the sets listed on the target shown (all: every target)
         self.setVisible(False)
 
     def show_sets(self, records: Sequence[SetRecord], pinned: Set[tuple[str, str]] = frozenset()) -> None:
@@ -115,6 +116,7 @@ class SetList(QWidget):
             hide = self._target is not None and record.target != self._target
             self.table.setRowHidden(row, hide)
             shown += not hide
+        self.shown = shown
         self.table.setFixedHeight(min(6, max(shown, 1)) * (self.table.verticalHeader().defaultSectionSize())
                                   + self.table.horizontalHeader().height()
                                   + self.table.horizontalScrollBar().sizeHint().height() + 4)
