@@ -425,9 +425,12 @@ def set_ops_shots(shooter: Shooter, demo: Any) -> None:
     window.resize(MAIN_SIZE)
     spin(200)
     record = example_set()
+    window.select_target(None)  # the example set is on target 'vault': under 'demo' the list would hide it
     window.browser.sets.show_sets([record])
     window.browser.sets.table.selectRow(0)
+    window.browser.update_counts(has_targets=True)
     spin(200)
+    assert window.browser.sets.isVisible(), "the set list is hidden: the shot would show no set"
     shooter.save("main_window_sets", window)
     menu = window.set_actions.menu
     menu.popup(window.mapToGlobal(window.rect().center()))
@@ -502,6 +505,10 @@ def main() -> int:
         set_restore_shots(shooter, demo)
         set_ops_shots(shooter, demo)
         print(f"{len(shooter.written)} screenshots in {args.out}")
+        for widget in app.topLevelWidgets():  # gone before the interpreter's teardown, which crashed over them
+            widget.close()
+            widget.deleteLater()
+        spin(200)
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
