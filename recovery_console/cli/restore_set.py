@@ -1,5 +1,5 @@
-"""`restore run SET …`: a recovery set's members restored (its own database in place as any backup; folders in
-place by swap, or into a new folder); registered through restore_cmd."""
+"""`restore preflight|run SET …`: a recovery set's members checked, then restored (its own database in place as any
+backup; folders in place by swap, or into a new folder); registered through restore_cmd."""
 
 from __future__ import annotations
 
