@@ -17,13 +17,16 @@ import pytest
 
 from recovery_console.cli.main import main
 from recovery_console.engine.console import Console
+from recovery_console.engine.sets.set_catalog import DAMAGED, SetCatalog
 from recovery_console.engine.sets.set_import import import_set
 from recovery_console.engine.sets.set_listing import delete_set, list_sets
+from recovery_console.engine.sets.set_pins import pin_set
+from recovery_console.engine.sets.set_restore import refuse_damaged
 from recovery_console.engine.sets.set_sweep import remove_folder
 from recovery_console.engine.state.paths import AppPaths
 from recovery_console.engine.storage.base import Storage
 from recovery_console.engine.storage.local import LocalStorage
-from recovery_console.errors import Cancelled, ExitCode, StorageError, UsageError
+from recovery_console.errors import Cancelled, ExitCode, IntegrityError, StorageError, UsageError
 from recovery_console.models.target import TargetConfig
 from tests.fixtures.console import DATA, FAST_ITERATIONS, SECRET, cancel_at_verify
 from tests.integration.test_s3 import FakeSecrets
@@ -267,3 +270,36 @@ def test_a_killed_uploads_part_file_goes_at_a_listing_once_a_day_old_and_not_bef
         assert not dead.exists() and live.exists() and nearly.exists()
         assert place.listed() == before and all(".rc-part-" not in key for key in before)
         assert [s.short_id for s in list_sets(place.console)[0]] == [made.short_id]
+
+
+def test_a_set_that_lost_its_manifest_is_damaged_never_swept(tmp_path, request, vault_tar):
+    """An attacker's find: a complete, pinned set whose manifest went missing was taken for an unfinished one a day
+    old and swept, members and all, by the next set backup to the target."""
+    place = _place("local", tmp_path, request)
+    assert place.root is not None
+    kept = _upload(place, DATA / "sample-pg15.dump", vault_tar)
+    loose = _upload(place, vault_tar)
+    pin_set(place.console, [kept], "case 2026-117")
+    for made in (kept, loose):
+        folder = place.root / made.folder
+        for name in ("manifest.enc", "manifest.enc.sha256"):
+            (folder / name).rename(tmp_path / f"{made.short_id}-{name}")
+        for path in folder.iterdir():
+            os.utime(path, (time.time() - 2 * 86400,) * 2)
+    listed = {record.folder: record for record in list_sets(place.console)[0]}
+    assert listed[kept.folder].state == DAMAGED and listed[loose.folder].state == DAMAGED
+    assert "its manifest file manifest.enc is missing" in listed[kept.folder].problems
+    with pytest.raises(IntegrityError, match="damaged"):
+        refuse_damaged(listed[kept.folder])
+    _upload(place, vault_tar)  # a set backup sweeps the target's unfinished sets: these are not among them
+    assert sorted(p.name for p in (place.root / kept.folder).iterdir()) == ["01-database.enc", "01-database.enc.sha256",
+                                                                          "02-folder.enc", "02-folder.enc.sha256"]
+    assert len(list((place.root / loose.folder).iterdir())) == 2
+
+    fresh = Console(AppPaths(config_dir=tmp_path / "config", data_dir=tmp_path / "new data"))  # catalog rebuilt:
+    fresh.secrets = FakeSecrets()  # type: ignore[assignment]  # only the pin still protects
+    with fresh:
+        assert sorted(u.folder for u in SetCatalog(fresh.catalog).sync(fresh.storage("t")).unfinished) == \
+            sorted([kept.folder, loose.folder])
+        import_set(fresh, [vault_tar], "nightly", "t", SECRET, iterations=FAST_ITERATIONS)
+    assert (place.root / kept.folder / "02-folder.enc").is_file() and not (place.root / loose.folder).exists()

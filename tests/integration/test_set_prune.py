@@ -17,7 +17,7 @@ import pytest
 from recovery_console.cli.main import main
 from recovery_console.engine.prune import prune
 from recovery_console.engine.sets.set_backup import backup_set
-from recovery_console.engine.sets.set_catalog import SetRecord
+from recovery_console.engine.sets.set_catalog import SetCatalog, SetRecord
 from recovery_console.engine.sets.set_import import import_set
 from recovery_console.engine.sets.set_listing import delete_set, find_set, list_sets, verify_set
 from recovery_console.engine.space_guard import room
@@ -212,7 +212,8 @@ def test_a_prune_killed_after_a_manifest_went_leaves_an_unfinished_set_the_next_
         console, records_profile, tmp_path):
     made = _sets(console, range(2))
     target = tmp_path / "target"
-    (target / made[0].folder / "manifest.enc").unlink()  # what a kill right after delete_set's first step leaves
+    SetCatalog(console.catalog).forget(made[0].target, made[0].folder)  # what a kill right after delete_set's first
+    (target / made[0].folder / "manifest.enc").unlink()  # two steps leaves
     sets, synced = list_sets(console)
     assert [s.folder for s in sets] == [made[1].folder] and len(synced[0].unfinished) == 1  # never listed
     report = prune(console, "records", RetentionRules(keep_last=1), dry_run=True)

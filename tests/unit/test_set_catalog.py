@@ -71,5 +71,7 @@ def test_a_known_manifest_judges_sizes_and_a_missing_sidecar_leaves_the_set_unkn
                                                            "10,240",)
     sets.remember_verify("t", FOLDER, "failed", "chunk 3 failed authentication")
     assert "its last verify failed: chunk 3 failed authentication" in sets.records()[0].problems
-    storage.delete(FOLDER + "manifest.enc")
-    assert sets.sync(storage).unfinished and sets.records() == []
+    storage.delete(FOLDER + "manifest.enc")  # a set listed complete, its manifest gone: damaged, never swept
+    assert not sets.sync(storage).unfinished
+    [record] = sets.records()
+    assert record.state == DAMAGED and "its manifest file manifest.enc is missing" in record.problems

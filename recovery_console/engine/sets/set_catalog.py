@@ -127,6 +127,8 @@ def judge(record: SetRecord) -> SetRecord:
         expected = dict.fromkeys(record.member_files)
     else:
         expected = {}
+    if record.files and MANIFEST_NAME not in record.files:
+        problems.append(f"its manifest file {MANIFEST_NAME} is missing")
     for name, size in expected.items():
         listed = record.files.get(name)
         if listed is None:
@@ -163,14 +165,17 @@ class SetCatalog:
             if parsed is not None:
                 folders[parsed[0].folder][parsed[1]] = info
         complete = {folder: files for folder, files in folders.items() if MANIFEST_NAME in files}
-        unfinished = tuple(Unfinished(storage.name, folder, tuple(i.key for i in files.values()),
-                                      max(i.mtime for i in files.values()))
-                           for folder, files in folders.items()
-                           if folder not in complete and any(is_set_file(name) for name in files))
         with self.catalog.reading() as db:
             known = {row[0]: row[1:] for row in db.execute(
                 "SELECT folder, manifest_size, manifest_mtime, manifest_etag FROM sets WHERE target = ?",
                 (storage.name,))}
+        # A set listed complete before whose manifest is gone now is damaged, not unfinished: its row stays (judge
+        # names the missing manifest) and no sweep removes what is left of it.
+        lost = {folder: files for folder, files in folders.items() if folder not in complete and folder in known}
+        unfinished = tuple(Unfinished(storage.name, folder, tuple(i.key for i in files.values()),
+                                      max(i.mtime for i in files.values()))
+                           for folder, files in folders.items()
+                           if folder not in complete and folder not in lost and any(is_set_file(n) for n in files))
         named: dict[str, str | None] = {}
         for folder, files in complete.items():  # outside the transaction: a network read per new set
             info = files[MANIFEST_NAME]
@@ -178,9 +183,9 @@ class SetCatalog:
             if row is None or row[0] != info.size or (row[2] or row[1]) != (info.etag or info.mtime):
                 named[folder] = _member_names(storage, folder + MANIFEST_NAME + SIDECAR_SUFFIX)
         with self.catalog.transaction() as db:
-            gone = [(storage.name, folder) for folder in known.keys() - complete.keys()]
+            gone = [(storage.name, folder) for folder in known.keys() - complete.keys() - lost.keys()]
             db.executemany("DELETE FROM sets WHERE target = ? AND folder = ?", gone)
-            for folder, files in complete.items():
+            for folder, files in {**complete, **lost}.items():
                 sizes = json.dumps({name: info.size for name, info in files.items()}, sort_keys=True)
                 if folder in named:
                     self._upsert(db, storage.name, folder, files[MANIFEST_NAME], sizes, named[folder])

@@ -198,10 +198,12 @@ def delete_set(console: Console, record: SetRecord, why: dict[str, Any] | None =
     with console.audited("backup.delete-set", storage.location(record.folder),
                          {"set_id": record.set_id, "target": record.target, **(why or {})}) as detail:
         refuse_if_pinned(console, record)
+        # Forgotten first: a delete cut short after the manifest leaves an unfinished set to sweep (a set the catalog
+        # knows whose manifest is gone is damaged, and never swept); one cut short before it is listed again.
+        SetCatalog(console.catalog).forget(record.target, record.folder)
         storage.delete(record.manifest_key)
         rest = remove_folder(storage, record.folder)
         removed = FolderRemoval(1 + rest.files, rest.folder_kept)
-        SetCatalog(console.catalog).forget(record.target, record.folder)
         detail.update(files=removed.files)
         if removed.folder_kept:
             detail.update(folder_kept=removed.folder_kept)

@@ -61,10 +61,11 @@ def remove_folder(storage: Storage, folder: str) -> FolderRemoval:
 
 def sweep_unfinished(console: Console, storage: Storage, unfinished: tuple[Unfinished, ...],
                      older_than: float = SWEEP_AFTER) -> int:
-    """Remove the files of unfinished sets whose newest file is older than `older_than` seconds; each audited."""
+    """Remove the files of unfinished sets whose newest file is older than `older_than` seconds; each audited.
+    A folder on legal hold is never swept, whatever it lacks."""
     swept = 0
     for found in unfinished:
-        if time.time() - found.newest < older_than:
+        if time.time() - found.newest < older_than or console.pins.get(storage.name, found.folder) is not None:
             continue
         with console.audited("backup.sweep-unfinished-set", storage.location(found.folder),
                              {"target": storage.name, "files": len(found.keys)}) as detail:
