@@ -20,9 +20,10 @@ import pytest
 
 from recovery_console.engine.progress import CancelToken, Phase, Reporter
 from recovery_console.engine.restore import Restorer
+from recovery_console.engine.sets.set_import import import_set
 from recovery_console.errors import Cancelled, FolderBackupError, IntegrityError, UnsupportedError, UsageError
 from recovery_console.models.profile import ConnectionMode
-from tests.fixtures.console import SECRET
+from tests.fixtures.console import FAST_ITERATIONS, SECRET
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -288,17 +289,21 @@ def test_a_profile_gives_the_target_and_the_secret(console, local_target, tmp_pa
     assert console.verify(console.locate(record.short_id), SECRET).object_counts["TABLE"] > 0
 
 
+@pytest.mark.parametrize("as_set", [False, True], ids=["folder backup", "set member"])
 def test_kill_9_during_an_extraction_leaves_no_folder_after_the_next_start(console, local_target, tmp_path,
-                                                                           secret_path):
+                                                                           secret_path, as_set):
     big = tmp_path / "big"
     big.mkdir()
     (big / "noise.bin").write_bytes(os.urandom(48 << 20))
     made = tmp_path / "big.tar"
     subprocess.run(["tar", "-cf", str(made), "-C", str(big), "."], check=True)
-    record = console.upload(made, local_target, SECRET)
     out = tmp_path / "out"
-    argv = [sys.executable, "-m", "recovery_console.cli.main", "decrypt", record.short_id, "--extract", str(out),
-            "--secret-key-file", str(secret_path)]
+    if as_set:  # a set's folder member into a new folder (`decrypt SET --member`; `restore run --new-folder` too)
+        imported = import_set(console, [made], "nightly", local_target, SECRET, iterations=FAST_ITERATIONS)
+        what = [imported.short_id, "--member", "big", "-o", str(out)]
+    else:
+        what = [console.upload(made, local_target, SECRET).short_id, "--extract", str(out)]
+    argv = [sys.executable, "-m", "recovery_console.cli.main", "decrypt", *what, "--secret-key-file", str(secret_path)]
     home = console.paths.config_dir.parent
     extract = subprocess.Popen(argv, cwd=REPO, env={**os.environ, "RECOVERY_CONSOLE_HOME": str(home)},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -23,9 +24,10 @@ from recovery_console.engine.progress import Reporter
 from recovery_console.engine.results import FileResult
 from recovery_console.engine.sets.manifest import ManifestMember, SetManifest, open_manifest
 from recovery_console.engine.sets.set_catalog import SetCatalog, SetRecord
+from recovery_console.engine.state.runtime_dir import PART_SUFFIX
 from recovery_console.engine.vault.byte_queue import ByteQueue
 from recovery_console.engine.vault.vault_extract import Extracted, extract_vault, restore_in_place
-from recovery_console.errors import IntegrityError, NotFoundError, UsageError
+from recovery_console.errors import IntegrityError, NotFoundError, UsageError, from_os_error
 from recovery_console.models.backup import BackupMetadata, BackupRecord
 
 
@@ -144,20 +146,31 @@ def folder_only(member: ManifestMember) -> None:
 def extract_member(console: Console, manifest: SetManifest, member: ManifestMember, ref: BackupRef, into: Path,
                    secret: str, audit: dict[str, str], reporter: Reporter | None = None) -> FolderResult:
     """The folder member file `ref` extracted into the new folder `into`, kept only once the whole file proved to be
-    the member the manifest pins; audited with `audit` as its detail."""
+    the member the manifest pins; audited with `audit` as its detail. It is built beside `into` under a hidden
+    name claimed in the runtime folder (a kill -9 leaves nothing the next start does not remove), then renamed."""
     with console.audited("set.extract-folder", str(into), audit) as detail:
-        if os.path.lexists(into):
-            raise UsageError(f"{into} already exists.", hint="Name a new folder, or restore the member in place.")
-        with _decrypted(ref, secret, member, manifest.set_id) as (stream, proven):
+        _check_new(into)
+        building = into.with_name(f".{into.name}.extracting-{uuid.uuid4().hex[:8]}{PART_SUFFIX}")
+        with console.runtime.claim(building), _decrypted(ref, secret, member, manifest.set_id) as (stream, proven):
             try:
-                done = extract_vault(stream, into, reporter)
+                done = extract_vault(stream, building, reporter, named=into)
                 proven()
+                _check_new(into)
+                os.rename(building, into)
+            except OSError as exc:
+                shutil.rmtree(building, ignore_errors=True)
+                raise from_os_error("extracting into", str(into), exc) from exc
             except BaseException:
-                if stream.started:  # the extractor made the folder before its first read: it is ours
-                    shutil.rmtree(into, ignore_errors=True)
+                shutil.rmtree(building, ignore_errors=True)
                 raise
+        done.folder = into
         detail.update(files=done.files, refused=len(done.refused), kept_previous=None)
         return FolderResult(member, done)
+
+
+def _check_new(into: Path) -> None:
+    if os.path.lexists(into):
+        raise UsageError(f"{into} already exists.", hint="Name a new folder, or restore the member in place.")
 
 
 class _QueueSource:
@@ -166,10 +179,8 @@ class _QueueSource:
     def __init__(self, queue: ByteQueue, finished: threading.Event, failed: list[BaseException]) -> None:
         self._queue = queue
         self._finished, self._failed = finished, failed
-        self.started = False
 
     def read(self, size: int = -1) -> bytes:
-        self.started = True
         data = self._queue.read(size)
         if not data:
             self._finished.wait()
