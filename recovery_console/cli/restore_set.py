@@ -46,8 +46,6 @@ def run_set(args: argparse.Namespace, app: Console, found: SetRecord, secret: st
     with job(args) as reporter:
         result = run_set_restore(app, plan, checked, secret, exit_on_error=not args.continue_on_error,
                                  no_owner=args.no_owner, reporter=reporter)
-    if result.error is not None:
-        raise result.error
     lines: list[str] = []
     for outcome in result.members:
         if outcome.restore is not None:
@@ -66,10 +64,17 @@ def run_set(args: argparse.Namespace, app: Console, found: SetRecord, secret: st
             data["members"].append({"name": outcome.member.name, "folder": str(folder.folder),
                                     "files": folder.files, "refused": folder.refused,
                                     "kept_previous": str(folder.kept_previous) if folder.kept_previous else None})
+    if result.error is not None:  # what was replaced before the failure is said before the failure itself
+        lines.append(f"STOPPED at member {result.stopped_at}: the members above were restored and stay so"
+                     if result.members else f"STOPPED at member {result.stopped_at}: no member was restored")
+        lines += [f"NOT STARTED: {', '.join(result.not_started)}"] if result.not_started else []
+        data.update(stopped_at=result.stopped_at, error=result.error.message, not_started=result.not_started)
     if result.recorded is not None:
         lines.append(f"Undo the whole set with `recovery-console restore rollback --profile {args.profile} --set "
                      f"{plan.manifest.set_id}`.")
     emit(args, data, lines)
+    if result.error is not None:
+        raise result.error
     return ExitCode.OK
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +16,11 @@ import pytest
 
 from recovery_console.cli.main import main
 from recovery_console.engine.console import Console
+from recovery_console.engine.sets.set_backup import backup_set
 from recovery_console.engine.state.paths import AppPaths
+from recovery_console.engine.state.profile_members import ProfileMembers
 from recovery_console.errors import ExitCode
+from recovery_console.models.profile import ConnectionMode
 from recovery_console.models.target import TargetConfig
 from tests.fixtures.console import FAST_ITERATIONS, SECRET
 from tests.unit.test_pgarchive import build, build_block, build_entry
@@ -125,3 +129,31 @@ def test_extracting_a_folder_backup_onto_a_full_disk_says_the_disk_is_full_and_l
     # the extracting side's own error, not the decrypting side's "the reading side stopped"
     assert code == ExitCode.NO_SPACE and f"The disk holding {small_disk / 'out'} is full" in err, err
     assert "reading side" not in err and list(small_disk.iterdir()) == []
+
+
+def test_a_set_restore_stopped_by_a_full_disk_says_which_members_it_had_already_replaced(
+        capsys, tmp_path, two_mib_disk, secret_file, pg15):
+    """An attacker's find: the database was swapped, then the folder filled the disk, and all that was said was the
+    folder's 'nothing partial was kept'."""
+    database = pg15.createdb(f"full_{uuid.uuid4().hex[:8]}")
+    pg15.psql("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100)", db=database)
+    vault = two_mib_disk / "vault"
+    vault.mkdir()
+    (vault / "scan.bin").write_bytes(os.urandom(1200 << 10))  # a second copy beside it does not fit in 2 MiB
+    target = tmp_path / "target"
+    target.mkdir()
+    with Console(AppPaths.default()) as app:
+        app.add_target(TargetConfig(name="t", kind="local", options={"path": str(target)}))
+        app.profiles.create("p", pg15.dsn(database), target="t")
+        app.profiles.set_mode("p", ConnectionMode.DIRECT, acknowledge_direct=True)
+        ProfileMembers(app.profiles).add_folder("p", "vault", str(vault))
+        record = backup_set(app, "p", secret=SECRET, iterations=FAST_ITERATIONS)
+    pg15.psql("DELETE FROM t", db=database)
+    code, out, err = _run(capsys, "restore", "run", record.short_id, "--profile", "p", "--yes",
+                          "--secret-key-file", str(secret_file))
+    assert code == ExitCode.NO_SPACE and "is full" in err and "Traceback" not in err, err
+    assert f"Restored database {database} (member main)" in out
+    assert "STOPPED at member vault: the members above were restored and stay so" in out
+    assert "restore rollback --profile p --set" in out
+    assert pg15.psql("SELECT count(*) FROM t", db=database) == "100"
+    assert [p.name for p in two_mib_disk.iterdir()] == ["vault"] and (vault / "scan.bin").stat().st_size == 1200 << 10
