@@ -131,3 +131,37 @@ def test_members_and_their_passwords_travel_in_a_sealed_configuration_document(t
     write_document(document, path, "lantern orbit 42 velvet-crane", iterations=1000)
     back = read_document(path, "lantern orbit 42 velvet-crane")
     assert back.profiles[0].members == profile.members and back.secrets == secrets
+
+
+def test_a_database_already_in_the_set_is_refused_however_its_url_is_written(console, members):
+    """An attacker's find: the profile's own database added again as a member; the set's rollback then rolled one
+    database back twice and left the backup's data in place while saying 'back as it was'."""
+    with pytest.raises(UsageError, match="'again' is the same database as member 'main' .the profile's own"):
+        members.add_database("records", "again", "postgresql://other-user:pw@DB.internal/app?sslmode=require",
+                             mode=ConnectionMode.DIRECT, acknowledge_direct=True)
+    console.profiles.create("local", "postgresql://app@localhost/app")
+    with pytest.raises(UsageError, match="same database as member 'main'"):
+        members.add_database("local", "again", "host=127.0.0.1 port=5432 dbname=app", mode=ConnectionMode.DIRECT,
+                             acknowledge_direct=True)
+    members.add_database("records", "results", "postgresql://app@db.internal:5432/results",
+                         mode=ConnectionMode.DIRECT, acknowledge_direct=True)
+    with pytest.raises(UsageError, match="same database as member 'results'"):
+        members.add_database("records", "pooled", "postgresql://app@bouncer:6432/results", mode=ConnectionMode.POOL,
+                             direct_url="postgresql://app@db.internal/results")
+    members.add_database("records", "other-port", "postgresql://app@db.internal:5433/app", mode=ConnectionMode.DIRECT,
+                         acknowledge_direct=True)  # another server on the same host: another database
+
+
+def test_a_folder_holding_the_profiles_local_target_or_inside_it_is_refused(console, members, tmp_path):
+    from recovery_console.models.target import TargetConfig
+
+    vault = tmp_path / "vault"
+    (vault / "backups").mkdir(parents=True)
+    console.add_target(TargetConfig(name="inside", kind="local", options={"path": str(vault / "backups")}))
+    console.profiles.create("nested", URL, target="inside")
+    with pytest.raises(UsageError, match="overlaps the profile's target 'inside'"):
+        members.add_folder("nested", "vault", str(vault))
+    with pytest.raises(UsageError, match="overlaps the profile's target"):
+        members.add_folder("nested", "sets", str(vault / "backups"))
+    (tmp_path / "elsewhere").mkdir()
+    members.add_folder("nested", "elsewhere", str(tmp_path / "elsewhere"))

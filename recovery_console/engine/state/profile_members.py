@@ -52,6 +52,7 @@ class ProfileMembers:
                                  hint="Backups are only made through a declared connection.")
             declared = Profile(name=name, database_url=url).with_mode(mode, acknowledge_direct=acknowledge_direct,
                                                                       direct_url=direct_url)
+            _refuse_same_database(profile, name, declared.dump_url())
             member = ProfileMember(name=name, kind=MemberKind.DATABASE, database_url=url, mode=declared.mode,
                                    direct_acknowledged=declared.direct_acknowledged, direct_url=declared.direct_url)
             secrets = {member_password_name(name): password, member_password_name(name, direct=True): direct_password}
@@ -86,6 +87,11 @@ class ProfileMembers:
                 if other.kind is MemberKind.FOLDER and other.path is not None and _nested(folder, Path(other.path)):
                     raise UsageError(f"{folder} overlaps member '{other.name}' ({other.path}).",
                                      hint="Name folders that do not contain each other.")
+            target = self.profiles.targets.load().get(profile.target) if profile.target else None
+            if target is not None and target.kind == "local" and _nested(folder, Path(target.options["path"])):
+                raise UsageError(f"{folder} overlaps the profile's target '{target.name}' ({target.options['path']}): "
+                                 "each set would hold the sets before it, and restoring the folder in place would "
+                                 "swap the target's sets away.", hint="Keep the backups outside the vault's folder.")
             detail.update(path=str(folder))
             updated = replace(profile, members=profile.members + (
                 ProfileMember(name=name, kind=MemberKind.FOLDER, path=str(folder)),))
@@ -134,6 +140,28 @@ def check_member_name(name: str) -> None:
     if not _NAME.match(name) or name in (".", ".."):
         raise UsageError(f"'{name}' cannot name a member.",
                          hint="Use 1 to 64 letters, digits, '.', '_' or '-'.")
+
+
+def _refuse_same_database(profile: Profile, name: str, url: str) -> None:
+    """Two members of one set may not be one database: a set's restore, and its rollback, would replace it twice."""
+    mine = _database_identity(url)
+    others: list[tuple[str, str | None]] = [(PRIMARY_MEMBER, profile.dump_url() if profile.declared
+                                             else profile.database_url)]
+    others += [(m.name, m.direct_url or m.database_url) for m in profile.members if m.kind is MemberKind.DATABASE]
+    for other, other_url in others:
+        if other_url and _database_identity(other_url) == mine:
+            raise UsageError(f"Member '{name}' is the same database as member '{other}'"
+                             + (" (the profile's own database)" if other == PRIMARY_MEMBER else "") + ".",
+                             hint="A set holds each database once: name another database.")
+
+
+def _database_identity(url: str) -> tuple[str, str, str]:
+    """(host, port, database) as libpq reads the URL; the local names of one machine taken as one."""
+    params = postgres.parse(url)
+    host = params.get("host", "").lower()
+    if host in ("", "localhost", "127.0.0.1", "::1") or host.startswith("/"):
+        host = "local"
+    return host, params.get("port", "5432"), params.get("dbname", params.get("user", ""))
 
 
 def _nested(a: Path, b: Path) -> bool:
