@@ -21,6 +21,7 @@ from recovery_console.engine.sets.set_restores import ROLLED_BACK, restores
 from recovery_console.engine.state.locks import database_identity, lock_file, read_holder
 from recovery_console.errors import ExitCode
 from recovery_console.models.profile import ConnectionMode
+from recovery_console.models.target import TargetConfig
 from tests.fixtures.console import FAST_ITERATIONS, SECRET
 from tests.integration.test_recovery_sets import _tree, set_profile  # noqa: F401 - the fixture
 
@@ -237,3 +238,50 @@ def test_a_members_kept_copy_dropped_or_moved_refuses_the_whole_rollback_and_cha
     assert f"member vault: the kept folder {vault_kept} is gone or was replaced" in err
     assert _state(pg15, pg17, s) == s["after"]
     assert [e.result for e in console.audit.entries() if e.action == "set.rollback"] == ["failed"]
+
+
+def test_kill_9_in_the_folder_phase_keeps_the_databases_restore_recorded_and_the_next_start_removes_the_copy(
+        console, pg15, tmp_path, secret_file):
+    """An attacker's find: a kill while the folder member was extracted, after the databases were swapped, left a
+    set restore no rollback knew (it was recorded only at the end) and a full `vault.restoring_<time>` for good."""
+    from recovery_console.engine.console import Console
+    from recovery_console.engine.sets.set_backup import backup_set
+    from recovery_console.engine.state.profile_members import ProfileMembers
+
+    database = pg15.createdb(f"killed_{os.getpid()}_{time.monotonic_ns() % 10**6}")
+    pg15.psql("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 50)", db=database)
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    (vault / "noise.bin").write_bytes(os.urandom(64 << 20))
+    (tmp_path / "target").mkdir()
+    console.add_target(TargetConfig(name="t", kind="local", options={"path": str(tmp_path / "target")}))
+    console.profiles.create("p", pg15.dsn(database), target="t")
+    console.profiles.set_mode("p", ConnectionMode.DIRECT, acknowledge_direct=True)
+    ProfileMembers(console.profiles).add_folder("p", "vault", str(vault))
+    made = backup_set(console, "p", secret=SECRET, iterations=FAST_ITERATIONS)
+    pg15.psql("DELETE FROM t WHERE id > 5", db=database)
+    (vault / "after.txt").write_text("written after the backup")
+    home = console.paths.config_dir.parent
+    env = {**os.environ, "RECOVERY_CONSOLE_HOME": str(home), "PYTHONPATH": str(REPO)}
+    run = subprocess.Popen([sys.executable, "-m", "recovery_console.cli.main", "restore", "run", made.short_id,
+                            "--profile", "p", "--yes", "--secret-key-file", str(secret_file)], cwd=REPO, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and run.poll() is None:
+        if [p for p in tmp_path.glob(".vault.restoring_*.part/noise.bin") if p.stat().st_size > (4 << 20)]:
+            break  # the database is swapped; the folder is being extracted beside the vault
+        time.sleep(0.005)
+    assert run.poll() is None, "the restore ended before its folder phase was seen"
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait(timeout=30)
+    assert pg15.psql("SELECT count(*) FROM t", db=database) == "50"  # swapped before the kill
+    [recorded] = restores(console.paths, "p")
+    assert [m.name for m in recorded.members] == ["main"] and recorded.set_id == made.set_id
+    Console(console.paths).close()  # the next start removes the copy the killed restore was building
+    assert sorted(p.name for p in tmp_path.iterdir() if "vault" in p.name) == ["vault"]
+    assert (vault / "after.txt").read_text() == "written after the backup"  # the folder was never swapped
+    done = subprocess.run([sys.executable, "-m", "recovery_console.cli.main", "restore", "rollback", "--profile", "p",
+                           "--set", made.set_id, "--yes"], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert pg15.psql("SELECT count(*) FROM t", db=database) == "5"

@@ -129,7 +129,7 @@ def extract_folder_member(console: Console, record: SetRecord, name: str, secret
         with console.audited("set.restore-folder", str(destination),
                              {"set": record.folder, "member": name, "target": record.target}) as detail:
             with _decrypted(ref, secret, member, manifest.set_id) as (stream, proven):
-                done = restore_in_place(stream, destination, reporter, proven=proven)
+                done = restore_in_place(stream, destination, reporter, proven=proven, claims=console.runtime)
             detail.update(files=done.files, refused=len(done.refused),
                           kept_previous=str(done.kept_previous) if done.kept_previous else None)
             return FolderResult(member, done)

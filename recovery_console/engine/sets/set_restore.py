@@ -19,7 +19,7 @@ from recovery_console.engine.restore_preflight import Check, RestorePlan
 from recovery_console.engine.sets.manifest import ManifestMember, SetManifest
 from recovery_console.engine.sets.set_catalog import DAMAGED, SetRecord
 from recovery_console.engine.sets.set_members import extract_folder_member, manifest_of, member_ref, pick_member
-from recovery_console.engine.sets.set_restores import record_set_restore
+from recovery_console.engine.sets.set_restores import SetRestore, record_set_restore
 from recovery_console.engine.vault.vault_extract import Extracted
 from recovery_console.errors import IntegrityError, RecoveryError, UsageError
 from recovery_console.models.profile import PRIMARY_MEMBER
@@ -221,6 +221,7 @@ def run_set_restore(console: Console, plan: SetRestorePlan, preflights: Sequence
         if check.blocking:
             raise UsageError(f"Member {member.name}: {check.detail}; nothing was changed.")
     result = SetRestoreResult(plan.manifest.set_id)
+    recorded: SetRestore | None = None  # what the members restored so far kept, for a rollback of the whole set
     order = plan.databases + plan.folders
     with console.audited("set.restore", plan.manifest.set_id,
                          {"target": plan.record.target, "set": plan.record.folder,
@@ -236,14 +237,14 @@ def run_set_restore(console: Console, plan: SetRestorePlan, preflights: Sequence
                 _step(on_step, member.name, FAILED, exc.message)
                 break
             result.members.append(outcome)
+            # Recorded at once, not at the end: after a kill later on, what was replaced still rolls back as one.
+            recorded = record_set_restore(console, plan.manifest.set_id, plan.profile,
+                                          [_reported(o) for o in result.members], recorded)
             _step(on_step, member.name, RESTORED)
         detail.update(restored=[o.member.name for o in result.members], stopped_at=result.stopped_at)
         if result.error is not None:
             detail.update(ok=False, error=result.error.message)
-    if result.members:  # what they kept, for a rollback of the whole set (a failed member's part included)
-        recorded = record_set_restore(console, plan.manifest.set_id, plan.profile,
-                                      [_reported(outcome) for outcome in result.members])
-        result.recorded = recorded.id if recorded is not None else None
+    result.recorded = recorded.id if recorded is not None else None
     return result
 
 

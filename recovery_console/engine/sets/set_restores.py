@@ -86,20 +86,23 @@ def restores_file(paths: AppPaths, profile: str) -> Path:
     return paths.data_dir / FOLDER / f"{profile}.json"
 
 
-def record_set_restore(console: Console, set_id: str, profile: str,
-                       members: Sequence[Mapping[str, Any]]) -> SetRestore | None:
+def record_set_restore(console: Console, set_id: str, profile: str, members: Sequence[Mapping[str, Any]],
+                       extends: SetRestore | None = None) -> SetRestore | None:
     """Remember that this restore of `set_id` replaced `members` (as `restore run SET` reports them: a database's
-    `name`, `profile`, `database`, `previous`; a folder's `name`, `folder`, `kept_previous`); audited. Recording
-    never undoes the restore: if it cannot be written, a warning is logged (each member still rolls back alone)."""
+    `name`, `profile`, `database`, `previous`; a folder's `name`, `folder`, `kept_previous`); audited. `extends`:
+    the entry this restore recorded for its earlier members, replaced (a set restore records after each member, so
+    a kill leaves what was replaced so far rolled back as one). Recording never undoes the restore: if it cannot
+    be written, a warning is logged (each member still rolls back alone)."""
     try:
         kept = [k for k in (_kept(console.paths, m) for m in members) if k is not None]
         if not kept:
-            return None  # restored into new places only: nothing to roll back
-        entry = SetRestore(restore_history.new_id(), restore_history.now(), set_id, profile, kept)
+            return extends  # restored into new places only: nothing (more) to roll back
+        entry = SetRestore(extends.id if extends else restore_history.new_id(),
+                           extends.time if extends else restore_history.now(), set_id, profile, kept)
         with console.audited("set.restore-recorded", set_id, {"profile": profile, "restore": entry.id,
                                                                 "members": {k.name: k.kept for k in kept}}), \
                 _locked(console.paths, profile) as (current, save):
-            save([*current, entry])
+            save([*(e for e in current if e.id != entry.id), entry])
         return entry
     except RecoveryError as exc:
         log.warning("The restore of set %s could not be recorded for a rollback of the whole set: %s", set_id,

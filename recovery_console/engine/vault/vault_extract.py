@@ -18,13 +18,14 @@ import os
 import shutil
 import tarfile
 from collections.abc import Callable, Iterator
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from recovery_console.engine.io_protocols import ReadableStream
 from recovery_console.engine.progress import Reporter
+from recovery_console.engine.state.runtime_dir import PART_SUFFIX, RuntimeDir
 from recovery_console.engine.vault.tar_reader import TarMember, TarReader
 from recovery_console.errors import IntegrityError, UsageError, from_os_error
 
@@ -251,33 +252,40 @@ def _count(done: Extracted, member: tarfile.TarInfo) -> None:
 
 
 def restore_in_place(stream: ReadableStream, folder: Path, reporter: Reporter | None = None,
-                     now: datetime | None = None, proven: Callable[[], None] | None = None) -> Extracted:
+                     now: datetime | None = None, proven: Callable[[], None] | None = None,
+                     claims: RuntimeDir | None = None) -> Extracted:
     """Replace `folder`'s contents with the tar's, keeping the previous folder as `<folder>.pre_restore_<time>`.
 
     The new contents are extracted beside it first; if that fails, or `proven` (called once the tar is
     extracted: e.g. the backup's end checks) raises, the new folder is removed and the original is
-    untouched. Only then two renames swap them.
+    untouched. Only then two renames swap them. With `claims`, the folder being built is claimed there: after
+    a kill -9 the next start removes it (the original was not touched yet).
     """
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    building = folder.with_name(f"{folder.name}.restoring_{stamp}")
+    building = folder.with_name(f".{folder.name}.restoring_{stamp}{PART_SUFFIX}")  # hidden: the sweep's kind of name
     kept = folder.with_name(f"{folder.name}.pre_restore_{stamp}")
     if not folder.is_dir() or folder.is_symlink():
         raise UsageError(f"{folder} is not a folder to restore into.", hint="Restore into a new folder instead.")
     if os.path.lexists(kept):
         raise UsageError(f"{kept} already exists.", hint="Wait a second and try again, or move it away.")
-    try:
-        done = extract_vault(stream, building, reporter)
-        if proven is not None:
-            proven()
-    except BaseException:
-        shutil.rmtree(building, ignore_errors=True)
-        raise
-    try:
-        mode = folder.stat().st_mode & 0o7777
-        os.chmod(building, mode)
-        os.rename(folder, kept)
-        os.rename(building, folder)
-    except OSError as exc:
-        raise from_os_error("swapping in the restored folder at", str(folder), exc) from exc
+    with claims.claim(building) if claims is not None else nullcontext(building):
+        try:
+            done = extract_vault(stream, building, reporter)
+            if proven is not None:
+                proven()
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+        try:
+            os.chmod(building, folder.stat().st_mode & 0o7777)
+            os.rename(folder, kept)
+        except OSError as exc:  # the original untouched; the copy goes with its claim (or stays, unclaimed)
+            raise from_os_error("swapping in the restored folder at", str(folder), exc) from exc
+        try:
+            os.rename(building, folder)
+        except OSError as exc:
+            with suppress(OSError):
+                os.rename(kept, folder)  # the original back in its place
+            raise from_os_error("swapping in the restored folder at", str(folder), exc) from exc
     done.folder, done.kept_previous = folder, kept
     return done
