@@ -45,8 +45,9 @@ class BackupMetadata:
 
     @property
     def kind(self) -> str:
-        """What the payload is: "database" (a pg_dump archive, every backup before #18) or "folder" (a vault's tar)."""
-        kind = self.extra.get("kind")
+        """What the payload is: "database" (a pg_dump archive, every backup before #18) or "folder" (a vault's tar).
+        A set's member file says it as `set_member_kind`, so a member file alone is read for what it is."""
+        kind = self.extra.get("kind", self.extra.get("set_member_kind"))
         return kind if isinstance(kind, str) else KIND_DATABASE
 
     def to_json(self) -> bytes:

@@ -137,6 +137,11 @@ def test_a_set_is_made_listed_as_one_entry_and_verified_member_by_member(console
     assert os.readlink(out / "link inside") == "docs/naïve café/résumé ✓.txt"
     assert (out / "zero.bin").stat().st_mtime == 1_000_000_000
 
+    alone = tmp_path / "target" / record.folder / "04-folder.enc"  # a member file by itself is what it holds
+    checked = console.verify(console.locate(str(alone)), SECRET)  # a folder, not a damaged pg_dump archive
+    assert checked.metadata.kind == "folder"
+    assert console.extract_folder(console.locate(str(alone)), tmp_path / "alone", SECRET).files == done.files
+
 
 def test_a_member_deleted_or_changed_on_the_target_shows_the_set_damaged(console, set_profile, local_target,
                                                                           tmp_path):
