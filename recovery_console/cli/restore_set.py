@@ -114,6 +114,7 @@ def _plan(args: argparse.Namespace, app: Console, found: SetRecord, secret: str,
     """The members chosen on the command line, the profile each goes through and the one new folder, if named."""
     if args.new_database:
         raise UsageError("--new-database applies to single backups; a set's own database is restored in place.")
+    app.profiles.store.get(args.profile)  # a profile that exists: its history keeps what the restore replaces
     manifest = open_set(app, found, secret)
     plan = plan_set_restore(found, manifest, args.profile, members=args.member, through=member_profiles(args),
                             require_routes=require_routes)

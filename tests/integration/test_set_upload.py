@@ -246,3 +246,22 @@ def test_a_set_of_a_database_and_an_imported_folder_is_refused_before_the_databa
     assert pg15.psql("SELECT v FROM t", db=live) == "today" and pg15.databases() == databases
     assert main(["restore", "run", made.short_id, *common, "--new-folder", str(tmp_path / "back"), "--yes"]) == 0
     assert pg15.psql("SELECT count(*) FROM t", db=live) == "300" and (tmp_path / "back" / "big.bin").stat().st_size
+
+
+def test_a_set_uploaded_with_a_target_only_restores_through_any_profile_but_a_missing_one(
+        console, local_target, nightly, tmp_path, monkeypatch, capsys, secret_file):
+    """An attacker's find: a set imported with --target only recorded profile '' and could be restored only by
+    `--profile ''`, which wrote its set restore into `set-restores/.json`."""
+    monkeypatch.setenv("RECOVERY_CONSOLE_HOME", str(tmp_path))
+    assert main(["backup", "upload", "--as-set", "loose", str(nightly["vault"]), "--target", local_target,
+                 "--secret-key-file", str(secret_file), "--json"]) == ExitCode.OK
+    made = json.loads(capsys.readouterr().out)
+    assert made["manifest"]["profile"] == ""
+    console.profiles.create("prod", "postgresql://backup@db.internal:5432/config", target=local_target)
+    common = ["--secret-key-file", str(secret_file), "--new-folder", str(tmp_path / "back")]
+    assert main(["restore", "preflight", made["short_id"], "--profile", "prod", *common]) == ExitCode.OK
+    assert main(["restore", "preflight", made["short_id"], "--profile", "", *common]) == ExitCode.NOT_FOUND
+    assert "No profile named ''" in capsys.readouterr().err
+    assert main(["restore", "run", made["short_id"], "--profile", "prod", "--yes", *common]) == ExitCode.OK
+    assert (tmp_path / "back" / "big.bin").stat().st_size == 300_000
+    assert not list((tmp_path / "data").rglob("set-restores/.json"))

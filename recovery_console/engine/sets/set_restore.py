@@ -125,7 +125,7 @@ def plan_set_restore(record: SetRecord, manifest: SetManifest, profile: str, *,
     for each database member (`main` restores through `profile`), new folders only for chosen folder members.
     Without `require_routes` a database member with no profile stays in the plan and fails its pre-flight."""
     refuse_damaged(record)
-    if manifest.profile != profile:
+    if manifest.profile and manifest.profile != profile:  # none: imported with a target only, any profile takes it
         raise UsageError(f"Set {manifest.set_id} was made from profile '{manifest.profile}', not '{profile}'.",
                          hint="Name the profile the set belongs to; nothing was changed.")
     names = list(members) if members is not None else [m.name for m in manifest.members]
