@@ -12,6 +12,7 @@ from recovery_console.engine.sets.manifest import ManifestMember, SetManifest
 from recovery_console.engine.sets.set_catalog import COMPLETE, DAMAGED, SetRecord
 from recovery_console.engine.sets.set_restore import (
     NO_ROUTE,
+    MemberPreflight,
     folder_check,
     plan_set_restore,
     preflight_set_restore,
@@ -87,12 +88,12 @@ def test_folder_checks_refuse_a_taken_new_folder_and_a_missing_in_place_one(tmp_
     assert folder_check(nowhere, member).status == "fail"
 
 
-def test_the_run_refuses_members_without_a_passed_pre_flight(tmp_path):
+def test_the_run_refuses_members_without_a_passed_pre_flight(console, tmp_path):
     record = _set(tmp_path / "vault")
     assert record.manifest is not None
     plan = plan_set_restore(record, record.manifest, "records", members=["main"])
     with pytest.raises(UsageError, match="main did not pass"):
-        run_set_restore(None, plan, [], "secret")  # type: ignore[arg-type]  # refused before the console is used
+        run_set_restore(console, plan, [], "secret")
 
 
 def test_a_folder_imported_from_a_tar_goes_only_into_a_new_folder(tmp_path, monkeypatch):
@@ -109,13 +110,36 @@ def test_a_folder_imported_from_a_tar_goes_only_into_a_new_folder(tmp_path, monk
     assert folder_check(into, imported).status == "pass"
 
 
-def test_a_database_member_with_no_profile_fails_its_pre_flight_when_routes_are_not_required(tmp_path):
+def test_a_database_member_with_no_profile_fails_its_pre_flight_when_routes_are_not_required(console, tmp_path):
     record = _set(tmp_path / "vault")
     assert record.manifest is not None
     plan = plan_set_restore(record, record.manifest, "records", members=["results", "vault"], require_routes=False)
     assert dict(plan.through) == {}
-    checked = preflight_set_restore(None, plan, "secret", stop_at_failure=False)  # type: ignore[arg-type]
+    checked = preflight_set_restore(console, plan, "secret", stop_at_failure=False)
     assert [(c.member.name, c.ready) for c in checked] == [("results", False), ("vault", False)]
     assert checked[0].checks[0].detail == NO_ROUTE
-    first_only = preflight_set_restore(None, plan, "secret")  # type: ignore[arg-type]
+    first_only = preflight_set_restore(console, plan, "secret")
     assert [c.member.name for c in first_only] == ["results"]
+
+
+def test_a_damaged_record_of_set_restores_stops_the_checks_and_the_run_before_any_change(console, tmp_path):
+    """An attacker's find: with the file truncated, a set restore swapped the folder, then warned it could not be
+    recorded and that 'nothing was changed'."""
+    from recovery_console.engine.sets.set_restores import restores_file
+    from recovery_console.errors import CatalogError
+
+    record = _set(tmp_path / "vault")
+    assert record.manifest is not None
+    (tmp_path / "vault").mkdir()
+    plan = plan_set_restore(record, record.manifest, "records", members=["vault"])
+    damaged = restores_file(console.paths, "records")
+    damaged.parent.mkdir(parents=True, exist_ok=True)
+    damaged.write_text('{"version": 1, "restores": [1')
+    with pytest.raises(CatalogError, match="is damaged: it is not valid JSON. Nothing was changed") as caught:
+        preflight_set_restore(console, plan, "secret")
+    assert "Move records.json aside" in caught.value.hint
+    damaged.write_text('{"version": 1, "restores": 5}')
+    checked = [MemberPreflight(plan.members[0], checks=[folder_check(plan, plan.members[0])])]
+    with pytest.raises(CatalogError, match="does not hold the list of set restores"):
+        run_set_restore(console, plan, checked, "secret")
+    assert not [e for e in console.audit.entries() if e.action == "set.restore"]  # refused before it began

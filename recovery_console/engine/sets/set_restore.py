@@ -19,7 +19,7 @@ from recovery_console.engine.restore_preflight import Check, RestorePlan
 from recovery_console.engine.sets.manifest import ManifestMember, SetManifest
 from recovery_console.engine.sets.set_catalog import DAMAGED, SetRecord
 from recovery_console.engine.sets.set_members import extract_folder_member, manifest_of, member_ref, pick_member
-from recovery_console.engine.sets.set_restores import SetRestore, record_set_restore
+from recovery_console.engine.sets.set_restores import SetRestore, record_set_restore, restores
 from recovery_console.engine.vault.vault_extract import Extracted
 from recovery_console.errors import IntegrityError, RecoveryError, UsageError
 from recovery_console.models.profile import PRIMARY_MEMBER
@@ -182,6 +182,7 @@ def preflight_set_restore(console: Console, plan: SetRestorePlan, secret: str, *
                           stop_at_failure: bool = True) -> list[MemberPreflight]:
     """Every chosen database member's restore pre-flight (the member verified in full), then each folder's check;
     nothing changes. With `stop_at_failure`, the first member not ready ends the checks."""
+    restores(console.paths, plan.profile)  # the record a whole-set rollback needs must be writable: readable first
     found: list[MemberPreflight] = []
     for member in plan.databases:
         _step(on_step, member.name, CHECKING)
@@ -212,6 +213,7 @@ def run_set_restore(console: Console, plan: SetRestorePlan, preflights: Sequence
     """The databases restored (scratch, check, swap; each previous one kept), then the folders; refused before
     anything changes unless every chosen member passed its pre-flight. A member that fails or is cancelled ends
     the job there: the result says what was restored before it and what was not started."""
+    restores(console.paths, plan.profile)  # a damaged record of set restores stops the restore before any change
     by_name = {p.member.name: p for p in preflights}
     unchecked = [m.name for m in plan.members if m.name not in by_name or not by_name[m.name].ready]
     if unchecked:

@@ -172,11 +172,18 @@ def _read(path: Path) -> list[SetRestore]:
         raise from_os_error("reading the set restores", str(path), exc) from exc
     try:
         data = json.loads(text)
+    except ValueError:
+        raise _damaged(path, "it is not valid JSON") from None
+    try:
         return [SetRestore.from_json(item) for item in data["restores"]]
-    except (ValueError, TypeError, KeyError) as exc:
-        raise CatalogError(f"The set restores file {path} is damaged ({exc}); nothing was changed.",
-                           hint="Roll each member back on its own: every database's restore history and every "
-                                "kept folder are untouched.") from None
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise _damaged(path, "it does not hold the list of set restores this console writes") from None
+
+
+def _damaged(path: Path, why: str) -> CatalogError:
+    return CatalogError(f"The set restores file {path} is damaged: {why}. Nothing was changed.",
+                        hint=f"Move {path.name} aside to go on; the set restores it held then roll back member by "
+                             "member (every database's restore history and every kept folder are untouched).")
 
 
 @contextmanager
