@@ -160,6 +160,15 @@ def test_a_member_deleted_or_changed_on_the_target_shows_the_set_damaged(console
     assert states[other.folder].state == DAMAGED
     assert "04-folder.enc is" in " ".join(states[other.folder].problems)
 
+    flipped = _backup(console)  # a byte changed inside a member: the error names the member and its file
+    with open(tmp_path / "target" / flipped.folder / "02-database.enc", "r+b") as f:
+        f.seek(200)
+        byte = f.read(1)
+        f.seek(200)
+        f.write(bytes([byte[0] ^ 0x40]))
+    with pytest.raises(IntegrityError, match=r"^Member 'results' \(02-database.enc\): "):
+        verify_set(console, find_set(console, flipped.short_id), SECRET)
+
 
 def test_a_failed_member_leaves_no_set_and_no_files(console, set_profile, pg15, local_target, tmp_path):
     with pytest.raises(UsageError, match="recovery set"):  # a single backup of a set's profile: refused, not partial

@@ -3,6 +3,8 @@ restorable only when complete; `verify_set` proves every member against the mani
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +16,7 @@ from recovery_console.engine.sets.manifest import ManifestMember, SetManifest, o
 from recovery_console.engine.sets.member_share import MemberShare
 from recovery_console.engine.sets.set_catalog import SetCatalog, SetRecord, SetSync
 from recovery_console.engine.sets.set_members import belongs
+from recovery_console.engine.sets.set_naming import MANIFEST_NAME
 from recovery_console.engine.sets.set_pins import refuse_if_pinned
 from recovery_console.engine.sets.set_sweep import FolderRemoval, remove_folder
 from recovery_console.engine.state.backup_ids import matching_records
@@ -133,6 +136,9 @@ def _verify(storage: Storage, record: SetRecord, secret: str, reporter: Reporter
     try:
         with storage.open_read(record.manifest_key) as stream:
             opened = open_manifest(stream, secret)
+    except IntegrityError as exc:
+        exc.message = f"The set's manifest ({MANIFEST_NAME}): {exc.message}"
+        raise
     except NotFoundError:
         raise IntegrityError("The set's manifest is gone: the set is unfinished or was deleted.") from None
     manifest = opened.manifest
@@ -154,7 +160,7 @@ def _verify(storage: Storage, record: SetRecord, secret: str, reporter: Reporter
         if size != member.size:
             raise IntegrityError(f"Member '{member.name}' ({member.key}) is {size:,} bytes; the manifest says "
                                  f"{member.size:,}.", hint="The set is damaged: restore from another set or copy.")
-        with storage.open_read(key) as stream:
+        with storage.open_read(key) as stream, _naming(member):
             report = read_stream(stream, secret, require_archive=member.kind == "database",
                                  reporter=MemberShare(reporter, abort), total=size)
         check_member(member, report.ciphertext_sha256, report.archive_length, report.archive_sha256,
@@ -166,6 +172,17 @@ def _verify(storage: Storage, record: SetRecord, secret: str, reporter: Reporter
         verdicts.append(MemberVerdict(member, report.ciphertext_sha256, report.archive_sha256))
     reporter.finish()
     return manifest, tuple(verdicts)
+
+
+@contextmanager
+def _naming(member: ManifestMember) -> Iterator[None]:
+    """A member file's integrity error names the member and its file ("Chunk 3 failed authentication" alone does
+    not say which of a set's files it was)."""
+    try:
+        yield
+    except IntegrityError as exc:
+        exc.message = f"Member '{member.name}' ({member.key}): {exc.message}"
+        raise
 
 
 def check_member(member: ManifestMember, sha256: str | None, archive_length: int | None,
