@@ -23,6 +23,7 @@ from recovery_console.engine.console import Console
 from recovery_console.engine.live_backup import backup_database
 from recovery_console.engine.pinning import copies
 from recovery_console.engine.results import VerifyResult
+from recovery_console.engine.sets.local_set import is_set_folder, verify_local_set
 from recovery_console.engine.sets.set_backup import backup_set
 from recovery_console.engine.sets.set_catalog import SetRecord
 from recovery_console.engine.sets.set_copies import one_copy
@@ -285,11 +286,24 @@ def set_verify_lines(result: SetVerifyResult) -> list[str]:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     app = console()
-    found = None if Path(args.backup).expanduser().is_file() else find_set(app, args.backup, args.target)
+    path = Path(args.backup).expanduser()
+    found = None if path.is_file() or is_set_folder(path) else find_set(app, args.backup, args.target)
+    if (found is not None or is_set_folder(path)) and (args.quick or args.without_key):
+        raise UsageError("A recovery set is verified in full, member by member; --quick and --without-key "
+                         "apply to single backups.")
+    if is_set_folder(path):  # a set downloaded to this machine, verified offline
+        with job(args) as reporter:
+            opened, verdicts = verify_local_set(app, path, secret_from(args), reporter=reporter)
+        emit(args, {"folder": str(path.absolute()), "set_id": opened.manifest.set_id, "verdict": "passed",
+                    "members": [{"name": v.member.name, "kind": v.member.kind, "key": v.member.key,
+                                 "sha256": v.encrypted_sha256, "archive_sha256": v.archive_sha256}
+                                for v in verdicts]},
+             [f"VERDICT   PASSED (full verify): the set {opened.manifest.set_id} in {path} is whole; every member is "
+              "the file the manifest pins and decrypts to the archive it names."] +
+             [f"  {v.member.name:<14} file SHA-256 {v.encrypted_sha256}  archive SHA-256 {v.archive_sha256}"
+              for v in verdicts])
+        return ExitCode.OK
     if found is not None:
-        if args.quick or args.without_key:
-            raise UsageError("A recovery set is verified in full, member by member; --quick and --without-key "
-                             "apply to single backups.")
         with job(args) as reporter:
             proven = verify_set(app, found, secret_from(args), reporter=reporter)
         emit(args, proven.as_dict(), set_verify_lines(proven))

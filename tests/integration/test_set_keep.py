@@ -224,6 +224,16 @@ def test_a_set_downloaded_into_a_folder_uploads_back_as_the_same_set(app, tmp_pa
     actions = [e.action for e in app.audit.entries()]
     assert actions.count("backup.download-set") >= 2 and actions.count("backup.upload-set") >= 2
 
+    copy = tmp_path / "cli copy"  # verified offline where it lies, every member read whole with the key
+    assert main(["backup", "verify", str(copy), "--secret-key-file", str(secret_file)]) == ExitCode.OK
+    assert f"PASSED (full verify): the set {record.set_id} in {copy} is whole" in capsys.readouterr().out
+    member = next(copy.glob("02-*.enc"))
+    data = bytearray(member.read_bytes())
+    data[300] ^= 0x01
+    member.write_bytes(bytes(data))
+    assert main(["backup", "verify", str(copy), "--secret-key-file", str(secret_file)]) == ExitCode.VERIFY_FAILED
+    assert "Member '" in capsys.readouterr().err
+
 
 def test_a_member_altered_during_the_download_leaves_no_folder(app, tmp_path):
     record = make_set(app)

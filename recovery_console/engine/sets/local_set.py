@@ -11,9 +11,12 @@ from pathlib import Path
 
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
-from recovery_console.engine.progress import Phase, Reporter
+from recovery_console.engine.container.verify import read_stream
+from recovery_console.engine.progress import CancelToken, Phase, Reporter
 from recovery_console.engine.results import FileResult
 from recovery_console.engine.sets.manifest import ManifestMember, SetManifest, open_manifest
+from recovery_console.engine.sets.member_share import MemberShare
+from recovery_console.engine.sets.set_listing import MemberVerdict, check_member, naming_member
 from recovery_console.engine.sets.set_members import (
     FolderResult,
     belongs,
@@ -153,3 +156,34 @@ def extract_local_member(console: Console, opened: LocalSet, name: str, into: Pa
     folder_only(member)
     return extract_member(console, opened.manifest, member, member_file(opened, name), into, secret,
                           {"set": str(opened.folder.absolute()), "member": name}, reporter)
+
+
+def verify_local_set(console: Console, folder: Path, secret: str,
+                     reporter: Reporter | None = None) -> tuple[LocalSet, tuple[MemberVerdict, ...]]:
+    """Every member file in the set's folder read whole with the key and checked against what the manifest pins, as
+    `backup verify` checks a set on a target; a damaged member is named. Audited."""
+    reporter = reporter or Reporter()
+    opened = open_local_set(console, folder, secret)
+    with console.audited("backup.verify-set-folder", str(folder.absolute()),
+                         {"set_id": opened.manifest.set_id}) as detail:
+        if opened.damaged:
+            raise IntegrityError(f"The set in {folder} is damaged: " + "; ".join(
+                f"member '{m.member.name}': {m.problem}" for m in opened.damaged) + ".", hint=DAMAGED_HINT)
+        reporter.start(Phase.VERIFY, sum(m.member.size for m in opened.members))
+        abort = CancelToken()
+        verdicts = []
+        for found in opened.members:
+            member = found.member
+            try:
+                with open(found.path, "rb") as stream, naming_member(member):
+                    report = read_stream(stream, secret, require_archive=member.kind == "database",
+                                         reporter=MemberShare(reporter, abort), total=member.size)
+            except OSError as exc:
+                raise from_os_error("reading", str(found.path), exc) from exc
+            check_member(member, report.ciphertext_sha256, report.archive_length, report.archive_sha256,
+                         report.metadata, opened.manifest.set_id)
+            assert report.ciphertext_sha256 is not None and report.archive_sha256 is not None
+            verdicts.append(MemberVerdict(member, report.ciphertext_sha256, report.archive_sha256))
+        reporter.finish()
+        detail.update(members=len(verdicts))
+        return opened, tuple(verdicts)

@@ -160,7 +160,7 @@ def _verify(storage: Storage, record: SetRecord, secret: str, reporter: Reporter
         if size != member.size:
             raise IntegrityError(f"Member '{member.name}' ({member.key}) is {size:,} bytes; the manifest says "
                                  f"{member.size:,}.", hint="The set is damaged: restore from another set or copy.")
-        with storage.open_read(key) as stream, _naming(member):
+        with storage.open_read(key) as stream, naming_member(member):
             report = read_stream(stream, secret, require_archive=member.kind == "database",
                                  reporter=MemberShare(reporter, abort), total=size)
         check_member(member, report.ciphertext_sha256, report.archive_length, report.archive_sha256,
@@ -175,7 +175,7 @@ def _verify(storage: Storage, record: SetRecord, secret: str, reporter: Reporter
 
 
 @contextmanager
-def _naming(member: ManifestMember) -> Iterator[None]:
+def naming_member(member: ManifestMember) -> Iterator[None]:
     """A member file's integrity error names the member and its file ("Chunk 3 failed authentication" alone does
     not say which of a set's files it was)."""
     try:
