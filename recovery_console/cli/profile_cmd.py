@@ -12,6 +12,7 @@ from recovery_console.cli import member_cmd, profile_secret_cmd
 from recovery_console.cli.common import add_json, add_secret_options, console, emit, secret_from
 from recovery_console.engine.due import pending
 from recovery_console.engine.schedule_times import next_run
+from recovery_console.engine.state.profile_members import ProfileMembers
 from recovery_console.errors import ExitCode, UsageError
 from recovery_console.models import policy as policy_module
 from recovery_console.models.policy import Frequency, Policy
@@ -204,7 +205,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    report = console().profiles.test(args.name)
+    app = console()
+    report = app.profiles.test(args.name)
+    members = ProfileMembers(app.profiles).test(args.name)  # a set's other databases and folders too
     lines = [f"Connection {'OK' if report.ok else 'FAILED'} via {report.url}"]
     if report.ok:
         lines += [f"Server     PostgreSQL {report.server_version} (database {report.database}, user {report.user})",
@@ -214,8 +217,9 @@ def cmd_test(args: argparse.Namespace) -> int:
     else:
         lines.append(f"Error      {report.error}")
     lines += [f"WARNING    {w}" for w in report.warnings]
-    emit(args, dataclasses.asdict(report), lines)
-    return ExitCode.OK if report.ok else ExitCode.DATABASE
+    lines += [f"Member     {m.name} ({m.kind}): {'OK' if m.ok else 'FAILED'}: {m.detail}" for m in members]
+    emit(args, {**dataclasses.asdict(report), "members": [dataclasses.asdict(m) for m in members]}, lines)
+    return ExitCode.OK if report.ok and all(m.ok for m in members) else ExitCode.DATABASE
 
 
 def cmd_remove(args: argparse.Namespace) -> int:

@@ -170,11 +170,18 @@ def test_a_member_deleted_or_changed_on_the_target_shows_the_set_damaged(console
         verify_set(console, find_set(console, flipped.short_id), SECRET)
 
 
-def test_a_failed_member_leaves_no_set_and_no_files(console, set_profile, pg15, local_target, tmp_path):
+def test_a_failed_member_leaves_no_set_and_no_files(console, set_profile, pg15, local_target, tmp_path, monkeypatch,
+                                                    capsys):
     with pytest.raises(UsageError, match="recovery set"):  # a single backup of a set's profile: refused, not partial
         backup_database(console, "records", secret=SECRET)
+    monkeypatch.setenv("RECOVERY_CONSOLE_HOME", str(tmp_path))
+    assert main(["profile", "test", "records"]) == ExitCode.OK  # every member reached as the set backup reaches it
+    out = capsys.readouterr().out
+    assert "Member     remote (database): OK: PostgreSQL 17." in out and "Member     vault (folder): OK" in out
     pg15.dropdb(set_profile["results"])
-    with pytest.raises(DatabaseError):
+    assert main(["profile", "test", "records"]) == ExitCode.DATABASE  # its own database fine, a member not
+    assert "Member     results (database): FAILED: " in capsys.readouterr().out
+    with pytest.raises(DatabaseError, match=r"^Member 'results': "):  # which of the set's databases failed
         _backup(console)
     assert list_sets(console)[0] == [] and _set_files(tmp_path / "target") == []
     assert [e.result for e in console.audit.entries() if e.action == "backup.create-set"] == ["failed"]

@@ -44,7 +44,7 @@ from recovery_console.engine.storage.base import Storage
 from recovery_console.engine.vault.byte_queue import ByteQueue
 from recovery_console.engine.vault.folder_tar import write_folder_tar
 from recovery_console.engine.who import user_at_host, utc_now
-from recovery_console.errors import Cancelled, IntegrityError, NotFoundError, RecoveryError, UsageError
+from recovery_console.errors import Cancelled, DatabaseError, IntegrityError, NotFoundError, RecoveryError, UsageError
 from recovery_console.models.backup import MODES, BackupMetadata
 from recovery_console.models.profile import PRIMARY_MEMBER, MemberKind, Profile
 from recovery_console.models.target import TargetConfig
@@ -156,9 +156,13 @@ def _write_set(console: Console, profile: Profile, planned: list[PlannedMember],
         running = _RunningDumps()
 
         def one(member: PlannedMember) -> ManifestMember:
-            with _worker_storage(console, config, storage) as own:
-                return _write_member(console, own, folder, member, secret, base, set_id, compression,
-                                     MemberShare(reporter, abort), iterations, running)
+            try:
+                with _worker_storage(console, config, storage) as own:
+                    return _write_member(console, own, folder, member, secret, base, set_id, compression,
+                                         MemberShare(reporter, abort), iterations, running)
+            except DatabaseError as exc:  # which of the set's databases it was, before what went wrong with it
+                exc.message = f"Member '{member.name}': {exc.message}"
+                raise
 
         written: list[ManifestMember] = []
         failures: list[BaseException] = []

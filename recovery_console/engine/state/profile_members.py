@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import re
 import stat
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from recovery_console.engine.pg import postgres
+from recovery_console.engine.pg.connection_report import ConnectionReport, report_connection
 from recovery_console.engine.state.named_store import usable_text
 from recovery_console.engine.state.profiles import Profiles, profile_scope
 from recovery_console.errors import NotFoundError, UsageError
@@ -117,6 +118,26 @@ class ProfileMembers:
             self.profiles.store.replace(updated)
             return updated
 
+    def test(self, profile_name: str) -> list[MemberTest]:
+        """Each member reached as a set backup reaches it: a database through the URL pg_dump uses, a folder read."""
+        profile = self.profiles.store.get(profile_name)
+        found = []
+        for member in profile.members:
+            if member.kind is MemberKind.DATABASE:
+                url = profile.member_connection(member).dump_url()
+                report = report_connection(f"{profile_name}/{member.name}", url, self.password(profile, member), [],
+                                           profile.tool_dirs)
+                detail = (f"PostgreSQL {report.server_version} (database {report.database}), pg_dump "
+                          f"{report.pg_dump or 'none compatible found'}" if report.ok else f"{report.error}")
+                found.append(MemberTest(member.name, "database", report.ok and report.pg_dump is not None, detail,
+                                        report))
+            else:
+                folder = Path(member.path or "")
+                readable = folder.is_dir() and not folder.is_symlink() and os.access(folder, os.R_OK | os.X_OK)
+                found.append(MemberTest(member.name, "folder", readable, f"{folder} is a readable folder" if readable
+                                        else f"{folder} is not a folder this console can read"))
+        return found
+
     def password(self, profile: Profile, member: ProfileMember) -> str | None:
         """The password for the URL pg_dump uses for a database member (its direct URL's in pool mode)."""
         key = member_password_name(member.name, direct=member.mode is ConnectionMode.POOL)
@@ -140,6 +161,17 @@ def check_member_name(name: str) -> None:
     if not _NAME.match(name) or name in (".", ".."):
         raise UsageError(f"'{name}' cannot name a member.",
                          hint="Use 1 to 64 letters, digits, '.', '_' or '-'.")
+
+
+@dataclass(frozen=True)
+class MemberTest:
+    """One member as a test reached it: its verdict in words, and a database's connection report."""
+
+    name: str
+    kind: str
+    ok: bool
+    detail: str
+    report: ConnectionReport | None = None
 
 
 def _refuse_same_database(profile: Profile, name: str, url: str) -> None:
