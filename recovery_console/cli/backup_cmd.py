@@ -19,6 +19,7 @@ from recovery_console.cli.common import (
     secret_from,
     secret_to_open,
 )
+from recovery_console.cli.set_lookup import named_set
 from recovery_console.engine.console import Console
 from recovery_console.engine.live_backup import backup_database
 from recovery_console.engine.pinning import copies
@@ -287,7 +288,7 @@ def set_verify_lines(result: SetVerifyResult) -> list[str]:
 def cmd_verify(args: argparse.Namespace) -> int:
     app = console()
     path = Path(args.backup).expanduser()
-    found = None if path.is_file() or is_set_folder(path) else find_set(app, args.backup, args.target)
+    found = named_set(app, args.backup, args.target)
     if (found is not None or is_set_folder(path)) and (args.quick or args.without_key):
         raise UsageError("A recovery set is verified in full, member by member; --quick and --without-key "
                          "apply to single backups.")

@@ -16,12 +16,12 @@ from recovery_console.cli.common import (
     secret_from,
     secret_to_open,
 )
+from recovery_console.cli.set_lookup import named_set
 from recovery_console.engine.archive import pgarchive
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
 from recovery_console.engine.folder_backup import member_type
 from recovery_console.engine.sets.local_set import LocalSet, is_set_folder, member_file, open_local_set
-from recovery_console.engine.sets.set_listing import find_set
 from recovery_console.engine.sets.set_members import manifest_of, member_ref, pick_member
 from recovery_console.errors import ExitCode, FolderBackupError, UsageError
 from recovery_console.formatting import format_bytes
@@ -41,7 +41,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 def cmd_contents(args: argparse.Namespace) -> int:
     app = console()
     local = Path(args.file).expanduser()
-    found = None if local.is_file() or is_set_folder(local) else find_set(app, args.file, args.target)
+    found = named_set(app, args.file, args.target)
     if is_set_folder(local):
         secret = secret_from(args)
         opened = open_local_set(app, local, secret)

@@ -16,6 +16,7 @@ from recovery_console.cli.common import (
     secret_from,
     secret_to_open,
 )
+from recovery_console.cli.set_lookup import named_set
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
 from recovery_console.engine.results import FileResult
@@ -26,7 +27,6 @@ from recovery_console.engine.sets.local_set import (
     open_local_set,
 )
 from recovery_console.engine.sets.set_catalog import SetRecord
-from recovery_console.engine.sets.set_listing import find_set
 from recovery_console.engine.sets.set_members import (
     decrypt_database_member,
     extract_folder_member,
@@ -60,7 +60,7 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
     app = console()
     if is_set_folder(Path(args.backup).expanduser()):
         return _decrypt_local_member(args, app, Path(args.backup).expanduser())
-    found = None if Path(args.backup).expanduser().is_file() else find_set(app, args.backup, args.target)
+    found = named_set(app, args.backup, args.target)
     if found is not None:
         return _decrypt_member(args, app, found)
     if args.member:

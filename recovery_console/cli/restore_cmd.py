@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from pathlib import Path
 from typing import Any
 
 from recovery_console.cli.common import (
@@ -20,14 +19,11 @@ from recovery_console.cli.common import (
     stop_if_asked,
 )
 from recovery_console.cli.restore_set import preflight_set, run_set
-from recovery_console.engine.console import Console
+from recovery_console.cli.set_lookup import named_set
 from recovery_console.engine.restore import Restorer
 from recovery_console.engine.restore_cleanup import clean_up
 from recovery_console.engine.restore_kept import KEPT, drop_previous, history, rollback_entry
 from recovery_console.engine.restore_preflight import RestorePlan
-from recovery_console.engine.sets.set_catalog import SetRecord
-from recovery_console.engine.sets.set_listing import find_set
-from recovery_console.engine.sets.set_names import find_named_set
 from recovery_console.engine.sets.set_restores import restores
 from recovery_console.engine.sets.set_rollback import rollback_set
 from recovery_console.engine.state import restore_journal
@@ -142,21 +138,9 @@ def _plan_data(plan: RestorePlan) -> dict[str, Any]:
             "checks": [dataclasses.asdict(c) for c in plan.checks]}
 
 
-def _found_set(app: Console, args: argparse.Namespace) -> SetRecord | None:
-    """The set `args.backup` names by its id or folder, else by its name (the newest complete set of that name,
-    said on stderr); None for a file or a single backup."""
-    if Path(args.backup).expanduser().is_file():
-        return None
-    found = find_set(app, args.backup, args.target)
-    if found is None and (named := find_named_set(app, args.backup, args.target)) is not None:
-        print(printable(named.note()), file=sys.stderr)
-        return named.record
-    return found
-
-
 def cmd_preflight(args: argparse.Namespace) -> int:
     app = console()
-    found = _found_set(app, args)
+    found = named_set(app, args.backup, args.target)
     if found is not None:
         return preflight_set(args, app, found, _secret(args, args.profile), _plan_lines)
     if args.member or args.new_folder:
@@ -179,7 +163,7 @@ def _confirm(prompt: str, word: str) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     app = console()
-    found = _found_set(app, args)
+    found = named_set(app, args.backup, args.target)
     if found is not None:
         return run_set(args, app, found, _secret(args, args.profile), _confirm, _plan_lines)
     if args.member or args.new_folder:

@@ -65,6 +65,14 @@ def test_a_name_uploaded_twice_makes_two_sets_and_a_restore_by_name_takes_the_ne
     assert f"'weekly' is set {weekly.short_id}" in capsys.readouterr().err
     assert main(["restore", "preflight", older.short_id, *common]) == ExitCode.OK  # an id is never a name
     assert "names" not in capsys.readouterr().err
+    # decrypt, contents and backup verify take a set's name as restore does (they said "No backup with id")
+    assert main(["decrypt", "nightly", "--member", "vault", "-o", str(tmp_path / "out"), *secret]) == ExitCode.OK
+    assert (tmp_path / "out" / "a.txt").read_text("utf-8") == "attachment ✓\n"
+    assert f"the newest complete one is used: set {newer.short_id}" in capsys.readouterr().err
+    assert main(["contents", "nightly", *secret]) == ExitCode.OK
+    assert newer.set_id in capsys.readouterr().out
+    assert main(["backup", "verify", "weekly", *secret]) == ExitCode.OK
+    assert f"set {weekly.set_id} is whole" in capsys.readouterr().out
     assert find_named_set(console, "no such name") is None
 
     (tmp_path / "target" / newer.folder / "01-folder.enc").unlink()  # the newest damaged: the older one is used
