@@ -156,7 +156,8 @@ def cmd_preflight(args: argparse.Namespace) -> int:
 def _confirm(prompt: str, word: str) -> None:
     stop_if_asked()  # a Ctrl-C or SIGTERM during the pre-flight: not asked, not restored
     if not sys.stdin.isatty():
-        raise UsageError("Refusing to restore without confirmation.", hint="Pass --yes to confirm non-interactively.")
+        raise UsageError("Refusing to go on without a typed confirmation (no terminal to ask at); nothing was changed.",
+                         hint="Pass --yes to confirm non-interactively.")
     if input(prompt).strip() != word:
         raise UsageError("Not confirmed; nothing was changed.")
 

@@ -138,3 +138,11 @@ def test_a_failed_target_test_is_audited_as_failed(console: Console, local_targe
     assert console.test_target(local_target).ok
     tests = [entry for entry in console.audit.entries() if entry.action == "target.test"]
     assert [(entry.result, entry.detail["ok"]) for entry in tests] == [("failed", False), ("ok", True)]
+
+
+def test_a_new_catalog_and_its_write_ahead_log_are_private_to_their_owner(tmp_path: Path) -> None:
+    """An attacker's note: catalog.sqlite3 was 0644 where every other file of the console is 0600."""
+    catalog = catalog_with(tmp_path, ObjectInfo(KEY, 100, 1000.0, "e1"))
+    made = [p for p in tmp_path.iterdir() if p.name.startswith("catalog.sqlite3") and not p.name.endswith("-lock")]
+    assert catalog.path in made
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in made} == {p.name: "0o600" for p in made}

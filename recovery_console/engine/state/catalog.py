@@ -208,6 +208,12 @@ class Catalog:
             os.close(fd)
 
     def _connect(self) -> sqlite3.Connection:
+        if not self.path.exists():  # made private as every other file of the console (SQLite's -wal and -shm follow)
+            try:
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+            except OSError as exc:
+                raise CatalogError(f"The backup catalog {self.path} cannot be created ({exc.strerror}).",
+                                   hint=REBUILD_HINT, cli_hint=REBUILD_CLI_HINT) from exc
         return sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
 
     @contextmanager

@@ -131,8 +131,10 @@ def _read(path: Path) -> list[HistoryEntry]:
         if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
             raise ValueError("no list of entries")
         return [HistoryEntry.from_json(item) for item in data["entries"]]
-    except (ValueError, TypeError, KeyError) as exc:
-        raise CatalogError(f"The restore history {path} is damaged ({exc}); nothing was changed.",
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        why = "it is not valid JSON" if isinstance(exc, json.JSONDecodeError) else (
+            "it does not hold the list of restores this console writes")
+        raise CatalogError(f"The restore history {path} is damaged: {why}. Nothing was changed.",
                            hint="Move the file aside to start a new history; the databases on the server are "
                                 "untouched, and restores are still in the audit log.") from None
 
