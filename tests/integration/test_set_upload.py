@@ -265,3 +265,5 @@ def test_a_set_uploaded_with_a_target_only_restores_through_any_profile_but_a_mi
     assert main(["restore", "run", made["short_id"], "--profile", "prod", "--yes", *common]) == ExitCode.OK
     assert (tmp_path / "back" / "big.bin").stat().st_size == 300_000
     assert not list((tmp_path / "data").rglob("set-restores/.json"))
+    assert main(["catalog", "rebuild"]) == ExitCode.OK  # the rebuilt catalog lists the set again, and says so
+    assert f"{local_target}: 0 backups, 1 recovery set\n" in capsys.readouterr().out

@@ -97,7 +97,7 @@ def test_a_damaged_catalog_is_reported_and_rebuilt_from_the_targets(capsys: pyte
     assert "cache of what the targets hold" in err and "catalog rebuild" in err
     code, out, err = run(capsys, "catalog", "rebuild")
     assert code == ExitCode.OK, err
-    assert "vault: 1 backup\n" in out
+    assert "vault: 1 backup, 0 recovery sets\n" in out
     code, out, _ = run(capsys, "backup", "list", "--json")
     assert code == ExitCode.OK and len(json.loads(out)["backups"]) == 1
 
