@@ -10,23 +10,8 @@ set -euo pipefail
 PYTHON=${PYTHON:-python3}
 PACKAGES=(dbus dbus-x11 gnome-keyring libsecret-tools)
 
-missing=()
-for pkg in "${PACKAGES[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$pkg")
-  fi
-done
-
-if ((${#missing[@]})); then
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  export DEBIAN_FRONTEND=noninteractive
-  # Refresh the package lists only when they are absent or older than a day.
-  if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages' -mtime -1 -print -quit 2>/dev/null)" ]; then
-    $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
-  fi
-  $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
-fi
+source "$(dirname "$0")/../apt-missing.sh"
+install_missing "${PACKAGES[@]}"
 
 # Test-only dependency (not a runtime one): the plaintext backend the tests must see refused.
 if ! "$PYTHON" -c "import keyrings.alt.file" 2>/dev/null; then

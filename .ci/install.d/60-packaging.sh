@@ -20,20 +20,8 @@ PACKAGES=(binutils patchelf tar gzip coreutils libossp-uuid16
           libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 libxkbcommon-x11-0 libx11-xcb1 libfontconfig1
           xvfb xauth x11-utils)
 
-missing=()
-for pkg in "${PACKAGES[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$pkg")
-  fi
-done
-if ((${#missing[@]})); then
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages' -mtime -1 -print -quit 2>/dev/null)" ]; then
-    $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
-  fi
-  $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
-fi
+source "$(dirname "$0")/../apt-missing.sh"
+install_missing "${PACKAGES[@]}"
 
 if ! "$PYTHON" -c 'import PyInstaller, sys; sys.exit(PyInstaller.__version__.split(".")[:2] != ["6", "22"])' 2>/dev/null; then
   "$PYTHON" -m pip install --quiet --disable-pip-version-check "pyinstaller==6.22.*"
