@@ -25,6 +25,7 @@ from recovery_console.engine.state.profile_members import ProfileMembers
 from recovery_console.models.profile import ConnectionMode
 from recovery_console.models.target import TargetConfig
 from tests.fixtures.console import FAST_ITERATIONS
+from tests.gui.test_restore_set_wizard import _db
 from tests.walk.x_session import XSession, missing_tools, wait_for, xvfb
 
 pytestmark = [pytest.mark.gui, pytest.mark.integration,
@@ -36,13 +37,6 @@ HISTORY = "^Restore history of records"
 SECRET = "walk set secret: four members, one moment"  # ASCII only: xdotool remaps a keycode for anything else
 
 
-def _table(pg15, name: str, rows: int) -> str:
-    pg15.createdb(name)
-    pg15.psql(f"CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'row ' || g "
-              f"FROM generate_series(1, {rows}) g", db=name)
-    return name
-
-
 @pytest.fixture
 def prepared(tmp_path: Path, pg15):
     """A home whose profile `records` has one recovery set on target `vault`; the window reopens on `records`."""
@@ -51,7 +45,7 @@ def prepared(tmp_path: Path, pg15):
     from recovery_console.ui.window_state import settings_path
 
     tag = uuid.uuid4().hex[:8]
-    config, results = _table(pg15, f"config_{tag}", 300), _table(pg15, f"results_{tag}", 200)
+    config, results = _db(pg15, f"config_{tag}", 300), _db(pg15, f"results_{tag}", 200)
     vault = tmp_path / "vault"
     (vault / "docs").mkdir(parents=True)
     (vault / "docs" / "report.txt").write_text("quarterly\n")
