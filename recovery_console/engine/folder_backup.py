@@ -9,13 +9,10 @@ whole to its end record; if anything fails or is cancelled, the temporary folder
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import tarfile
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,11 +23,11 @@ from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.container.verify import read_metadata, read_stream
 from recovery_console.engine.io_protocols import ReadableStream
 from recovery_console.engine.progress import Reporter
-from recovery_console.engine.state.runtime_dir import PART_SUFFIX, RuntimeDir
+from recovery_console.engine.state.runtime_dir import RuntimeDir
 from recovery_console.engine.vault.byte_queue import ByteQueue
 from recovery_console.engine.vault.tar_reader import TarReader
-from recovery_console.engine.vault.vault_extract import Extracted, extract_vault
-from recovery_console.errors import IntegrityError, UnsupportedError, UsageError, from_os_error
+from recovery_console.engine.vault.vault_extract import Extracted, build_then_rename, extract_vault
+from recovery_console.errors import IntegrityError, UnsupportedError, UsageError
 from recovery_console.models.backup import KIND_FOLDER, BackupMetadata
 
 LISTED_MEMBERS = 100_000
@@ -47,22 +44,10 @@ def extract_folder_backup(ref: BackupRef, folder: Path, secret: str, reporter: R
     with ref.open() as stream:
         _, metadata = read_metadata(stream, secret)
     _require_folder(metadata)
-    building = folder.with_name(f".{folder.name}.extracting-{uuid.uuid4().hex[:8]}{PART_SUFFIX}")
-    with claims.claim(building) if claims is not None else nullcontext(building):
-        try:
-            worker_reporter = Reporter(token=reporter.token)
-            done = _through_pipe(ref, secret, reporter,
-                                 lambda tar_in: extract_vault(tar_in, building, worker_reporter, named=folder))
-            _check_new(folder)
-            os.rename(building, folder)
-        except OSError as exc:
-            shutil.rmtree(building, ignore_errors=True)
-            raise from_os_error("extracting into", str(folder), exc) from exc
-        except BaseException:
-            shutil.rmtree(building, ignore_errors=True)
-            raise
-    done.folder = folder
-    return done
+    worker_reporter = Reporter(token=reporter.token)
+    return build_then_rename(folder, claims, lambda building: _through_pipe(
+        ref, secret, reporter, lambda tar_in: extract_vault(tar_in, building, worker_reporter, named=folder)),
+        _check_new)
 
 
 def _require_folder(metadata: BackupMetadata) -> None:

@@ -9,9 +9,7 @@ in-place swap is made, so nothing is replaced by what a damaged or substituted m
 from __future__ import annotations
 
 import os
-import shutil
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -24,10 +22,9 @@ from recovery_console.engine.progress import Reporter
 from recovery_console.engine.results import FileResult
 from recovery_console.engine.sets.manifest import ManifestMember, SetManifest, open_manifest
 from recovery_console.engine.sets.set_catalog import SetCatalog, SetRecord
-from recovery_console.engine.state.runtime_dir import PART_SUFFIX
 from recovery_console.engine.vault.byte_queue import ByteQueue
-from recovery_console.engine.vault.vault_extract import Extracted, extract_vault, restore_in_place
-from recovery_console.errors import IntegrityError, NotFoundError, UsageError, from_os_error
+from recovery_console.engine.vault.vault_extract import Extracted, build_then_rename, extract_vault, restore_in_place
+from recovery_console.errors import IntegrityError, NotFoundError, UsageError
 from recovery_console.models.backup import BackupMetadata, BackupRecord
 
 
@@ -150,20 +147,14 @@ def extract_member(console: Console, manifest: SetManifest, member: ManifestMemb
     name claimed in the runtime folder (a kill -9 leaves nothing the next start does not remove), then renamed."""
     with console.audited("set.extract-folder", str(into), audit) as detail:
         _check_new(into)
-        building = into.with_name(f".{into.name}.extracting-{uuid.uuid4().hex[:8]}{PART_SUFFIX}")
-        with console.runtime.claim(building), _decrypted(ref, secret, member, manifest.set_id) as (stream, proven):
-            try:
-                done = extract_vault(stream, building, reporter, named=into)
+        with _decrypted(ref, secret, member, manifest.set_id) as (stream, proven):
+
+            def extract(building: Path) -> Extracted:
+                extracted = extract_vault(stream, building, reporter, named=into)
                 proven()
-                _check_new(into)
-                os.rename(building, into)
-            except OSError as exc:
-                shutil.rmtree(building, ignore_errors=True)
-                raise from_os_error("extracting into", str(into), exc) from exc
-            except BaseException:
-                shutil.rmtree(building, ignore_errors=True)
-                raise
-        done.folder = into
+                return extracted
+
+            done = build_then_rename(into, console.runtime, extract, _check_new)
         detail.update(files=done.files, refused=len(done.refused), kept_previous=None)
         return FolderResult(member, done)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tarfile
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
@@ -249,6 +250,27 @@ def _count(done: Extracted, member: tarfile.TarInfo) -> None:
         done.directories += 1
     elif member.issym() or member.islnk():
         done.links += 1
+
+
+def build_then_rename(folder: Path, claims: RuntimeDir | None, extract: Callable[[Path], Extracted],
+                      still_new: Callable[[Path], None]) -> Extracted:
+    """`extract` into a hidden `.NAME.extracting-*.part` beside `folder` (claimed in `claims`: after a kill -9 the
+    next start removes it), renamed to `folder` once `extract` returned and `still_new` passed; removed if either
+    raised. Nothing is ever left under the chosen name half written."""
+    building = folder.with_name(f".{folder.name}.extracting-{uuid.uuid4().hex[:8]}{PART_SUFFIX}")
+    with claims.claim(building) if claims is not None else nullcontext(building):
+        try:
+            done = extract(building)
+            still_new(folder)
+            os.rename(building, folder)
+        except OSError as exc:
+            shutil.rmtree(building, ignore_errors=True)
+            raise from_os_error("extracting into", str(folder), exc) from exc
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+    done.folder = folder
+    return done
 
 
 def restore_in_place(stream: ReadableStream, folder: Path, reporter: Reporter | None = None,
