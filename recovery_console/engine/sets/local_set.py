@@ -6,17 +6,18 @@ applies to a set on a target. A damaged member is named; the intact ones stay us
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from recovery_console.engine.backup_ref import BackupRef
 from recovery_console.engine.console import Console
-from recovery_console.engine.container.verify import read_stream
-from recovery_console.engine.progress import CancelToken, Phase, Reporter
+from recovery_console.engine.io_protocols import ReadIntoStream
+from recovery_console.engine.progress import Phase, Reporter
 from recovery_console.engine.results import FileResult
 from recovery_console.engine.sets.manifest import ManifestMember, SetManifest, open_manifest
-from recovery_console.engine.sets.member_share import MemberShare
-from recovery_console.engine.sets.set_listing import MemberVerdict, check_member, naming_member
+from recovery_console.engine.sets.set_listing import MemberVerdict, verify_members
 from recovery_console.engine.sets.set_members import (
     FolderResult,
     belongs,
@@ -169,21 +170,16 @@ def verify_local_set(console: Console, folder: Path, secret: str,
         if opened.damaged:
             raise IntegrityError(f"The set in {folder} is damaged: " + "; ".join(
                 f"member '{m.member.name}': {m.problem}" for m in opened.damaged) + ".", hint=DAMAGED_HINT)
-        reporter.start(Phase.VERIFY, sum(m.member.size for m in opened.members))
-        abort = CancelToken()
-        verdicts = []
-        for found in opened.members:
-            member = found.member
+        paths = {found.member.name: found.path for found in opened.members}
+
+        @contextmanager
+        def member_stream(member: ManifestMember) -> Iterator[ReadIntoStream]:
             try:
-                with open(found.path, "rb") as stream, naming_member(member):
-                    report = read_stream(stream, secret, require_archive=member.kind == "database",
-                                         reporter=MemberShare(reporter, abort), total=member.size)
+                with open(paths[member.name], "rb") as stream:
+                    yield stream
             except OSError as exc:
-                raise from_os_error("reading", str(found.path), exc) from exc
-            check_member(member, report.ciphertext_sha256, report.archive_length, report.archive_sha256,
-                         report.metadata, opened.manifest.set_id)
-            assert report.ciphertext_sha256 is not None and report.archive_sha256 is not None
-            verdicts.append(MemberVerdict(member, report.ciphertext_sha256, report.archive_sha256))
-        reporter.finish()
+                raise from_os_error("reading", str(paths[member.name]), exc) from exc
+
+        verdicts = verify_members(opened.manifest, secret, reporter, member_stream, lambda member: None)
         detail.update(members=len(verdicts))
-        return opened, tuple(verdicts)
+        return opened, verdicts

@@ -3,14 +3,15 @@ restorable only when complete; `verify_set` proves every member against the mani
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from recovery_console.engine.console import Console
 from recovery_console.engine.container.streams import SIDECAR_SUFFIX, parse_sidecar
 from recovery_console.engine.container.verify import read_stream
+from recovery_console.engine.io_protocols import ReadIntoStream
 from recovery_console.engine.progress import CancelToken, Phase, Reporter
 from recovery_console.engine.sets.manifest import ManifestMember, SetManifest, open_manifest
 from recovery_console.engine.sets.member_share import MemberShare
@@ -147,10 +148,9 @@ def _verify(storage: Storage, record: SetRecord, secret: str, reporter: Reporter
         raise IntegrityError("The manifest decrypts, but its SHA-256 does not match the set's .sha256 sidecar.",
                              hint="The sidecar was damaged or replaced; the manifest itself is authentic.")
     sets.remember_manifest(record.target, record.folder, manifest)
-    reporter.start(Phase.VERIFY, sum(m.size for m in manifest.members))
-    abort = CancelToken()
-    verdicts = []
-    for member in manifest.members:
+
+    @contextmanager
+    def member_stream(member: ManifestMember) -> Iterator[ReadIntoStream]:
         key = record.folder + member.key
         try:
             size = storage.stat(key).size
@@ -160,22 +160,38 @@ def _verify(storage: Storage, record: SetRecord, secret: str, reporter: Reporter
         if size != member.size:
             raise IntegrityError(f"Member '{member.name}' ({member.key}) is {size:,} bytes; the manifest says "
                                  f"{member.size:,}.", hint="The set is damaged: restore from another set or copy.")
-        with storage.open_read(key) as stream, naming_member(member):
+        with storage.open_read(key) as stream:
+            yield stream
+
+    return manifest, verify_members(manifest, secret, reporter, member_stream,
+                                    lambda member: _sidecar(storage, record.folder + member.key))
+
+
+def verify_members(manifest: SetManifest, secret: str, reporter: Reporter,
+                   opened: Callable[[ManifestMember], AbstractContextManager[ReadIntoStream]],
+                   sidecar: Callable[[ManifestMember], str | None]) -> tuple[MemberVerdict, ...]:
+    """Every member read whole with the key from `opened(member)`, each exactly what the manifest pins, and its
+    `sidecar` SHA-256 (None: none to compare) agreeing: a set on a target and a set's folder alike."""
+    reporter.start(Phase.VERIFY, sum(m.size for m in manifest.members))
+    abort = CancelToken()
+    verdicts = []
+    for member in manifest.members:
+        with opened(member) as stream, _naming_member(member):
             report = read_stream(stream, secret, require_archive=member.kind == "database",
-                                 reporter=MemberShare(reporter, abort), total=size)
+                                 reporter=MemberShare(reporter, abort), total=member.size)
         check_member(member, report.ciphertext_sha256, report.archive_length, report.archive_sha256,
                      report.metadata, manifest.set_id)
-        if (side := _sidecar(storage, key)) is not None and side != report.ciphertext_sha256:
+        if (side := sidecar(member)) is not None and side != report.ciphertext_sha256:
             raise IntegrityError(f"Member '{member.name}' verifies, but its .sha256 sidecar does not match it.",
                                  hint="Re-create the sidecar from the verified file.")
         assert report.ciphertext_sha256 is not None and report.archive_sha256 is not None
         verdicts.append(MemberVerdict(member, report.ciphertext_sha256, report.archive_sha256))
     reporter.finish()
-    return manifest, tuple(verdicts)
+    return tuple(verdicts)
 
 
 @contextmanager
-def naming_member(member: ManifestMember) -> Iterator[None]:
+def _naming_member(member: ManifestMember) -> Iterator[None]:
     """A member file's integrity error names the member and its file ("Chunk 3 failed authentication" alone does
     not say which of a set's files it was)."""
     try:
